@@ -1,0 +1,74 @@
+/**
+ * Catalogue routes: who am I, applications, resources, users. Read by users, written by admins.
+ */
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import {
+  createUser,
+  getApplication,
+  getGateway,
+  getResource,
+  listApplications,
+  listResources,
+  upsertApplication,
+  upsertResource,
+} from '../../catalogue/catalogue.ts';
+import { InputError } from '../../domain/errors.ts';
+import type { ApiDependencies } from '../server.ts';
+
+const nameParams = { type: 'object', properties: { name: { type: 'string' } }, required: ['name'] } as const;
+
+/** Throws a 403 problem unless the caller is an admin of their gateway. */
+export function requireAdmin(request: FastifyRequest): void {
+  if (request.principal.role !== 'admin') throw new InputError('only a gateway admin may do this', 403, [], 'forbidden');
+}
+
+export function registerCatalogueRoutes(api: FastifyInstance, { store }: ApiDependencies): void {
+  api.get('/me', { schema: { summary: 'The signed-in user and their gateway', tags: ['catalogue'] } }, async (request) => {
+    const gateway = await getGateway(store, request.principal.gatewayId);
+    return { user: { id: request.principal.userId, name: request.principal.name, role: request.principal.role }, gateway };
+  });
+
+  api.get('/applications', { schema: { summary: 'List applications', tags: ['catalogue'] } }, async (request) => ({
+    items: await listApplications(store, request.principal.gatewayId),
+  }));
+  api.get('/applications/:name', { schema: { summary: 'Get an application', tags: ['catalogue'], params: nameParams } }, async (request) =>
+    getApplication(store, request.principal.gatewayId, (request.params as { name: string }).name),
+  );
+  api.post('/applications', { schema: { summary: 'Create or replace an application (admin)', tags: ['catalogue'], body: { type: 'object' } } }, async (request, reply) => {
+    requireAdmin(request);
+    return reply.code(201).send(await upsertApplication(store, request.principal.gatewayId, request.body));
+  });
+
+  api.get('/resources', { schema: { summary: 'List compute resources', tags: ['catalogue'] } }, async (request) => ({
+    items: await listResources(store, request.principal.gatewayId),
+  }));
+  api.get('/resources/:name', { schema: { summary: 'Get a compute resource', tags: ['catalogue'], params: nameParams } }, async (request) =>
+    getResource(store, request.principal.gatewayId, (request.params as { name: string }).name),
+  );
+  api.post('/resources', { schema: { summary: 'Create or replace a compute resource (admin)', tags: ['catalogue'], body: { type: 'object' } } }, async (request, reply) => {
+    requireAdmin(request);
+    return reply.code(201).send(await upsertResource(store, request.principal.gatewayId, request.body));
+  });
+
+  api.post(
+    '/users',
+    {
+      schema: {
+        summary: 'Create a user (or issue a new token to an existing one) in the admin\'s gateway',
+        tags: ['catalogue'],
+        body: {
+          type: 'object',
+          required: ['name'],
+          additionalProperties: false,
+          properties: { name: { type: 'string', pattern: '^[A-Za-z0-9._@-]{1,64}$' }, role: { type: 'string', enum: ['user', 'admin'] } },
+        },
+      },
+    },
+    async (request, reply) => {
+      requireAdmin(request);
+      const body = request.body as { name: string; role?: 'user' | 'admin' };
+      const user = await createUser(store, { gatewayId: request.principal.gatewayId, name: body.name, role: body.role ?? 'user' });
+      return reply.code(201).send({ id: user.id, name: body.name, role: body.role ?? 'user', token: user.token });
+    },
+  );
+}

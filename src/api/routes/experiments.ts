@@ -1,0 +1,220 @@
+/**
+ * Experiment routes: create, launch, get, list, cancel, clone, delete a draft, events
+ * (JSON and a resumable SSE stream) and the job script preview.
+ */
+import type { FastifyInstance } from 'fastify';
+import {
+  cancelExperiment,
+  cloneExperiment,
+  createExperiment,
+  deleteDraft,
+  getExperiment,
+  launchExperiment,
+  listExperiments,
+  type ExperimentRequest,
+} from '../../experiments/experiments.ts';
+import { buildJobSpec, loadRunContext, submissionKey } from '../../experiments/job-spec.ts';
+import { listEvents } from '../../state/events.ts';
+import { isTerminalExperimentState } from '../../domain/experiment.ts';
+import { InputError } from '../../domain/errors.ts';
+import type { ApiDependencies } from '../server.ts';
+import type { EventBus } from '../event-bus.ts';
+
+const idParams = { type: 'object', properties: { id: { type: 'string' } }, required: ['id'] } as const;
+
+const settingsProperties = {
+  queue: { type: 'string', description: 'Queue (partition); default from the deployment, then the resource' },
+  nodes: { type: 'integer', minimum: 1 },
+  coresPerNode: { type: 'integer', minimum: 1 },
+  walltimeMinutes: { type: 'number', exclusiveMinimum: 0 },
+  memoryMb: { type: 'integer', minimum: 1 },
+  name: { type: 'string', maxLength: 200 },
+  launch: { type: 'boolean', description: 'Launch at once (default true); false keeps a draft to preview' },
+  inputs: { type: 'object', additionalProperties: true, description: 'Input name to value; file inputs take an upload id' },
+} as const;
+
+const experimentRequestSchema = {
+  type: 'object',
+  required: ['application', 'resource'],
+  additionalProperties: false,
+  properties: {
+    application: { type: 'string', minLength: 1 },
+    resource: { type: 'string', minLength: 1 },
+    ...settingsProperties,
+  },
+} as const;
+
+const cloneRequestSchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: { resource: { type: 'string', minLength: 1 }, ...settingsProperties },
+} as const;
+
+const listQuerySchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    state: { type: 'string', description: 'Comma-separated states' },
+    application: { type: 'string' },
+    resource: { type: 'string' },
+    owner: { type: 'string', description: 'Owner name (admins)' },
+    q: { type: 'string', description: 'Text in the name, application or id' },
+    parent: { type: 'string', description: 'Clones of this experiment' },
+    since: { type: 'string', format: 'date-time' },
+    until: { type: 'string', format: 'date-time' },
+    cursor: { type: 'string' },
+    limit: { type: 'integer', minimum: 1, maximum: 200 },
+    access_token: { type: 'string' },
+  },
+} as const;
+
+export function registerExperimentRoutes(api: FastifyInstance, deps: ApiDependencies & { events: EventBus }): void {
+  const { store, resources, appsDir, events } = deps;
+
+  api.post('/experiments', { schema: { summary: 'Create (and by default launch) an experiment', tags: ['experiments'], body: experimentRequestSchema } }, async (request, reply) => {
+    const experiment = await createExperiment(store, request.principal, request.body as ExperimentRequest);
+    return reply.code(201).header('location', `/api/v1/experiments/${experiment.id}`).send(experiment);
+  });
+
+  api.get('/experiments', { schema: { summary: 'List experiments, newest first, cursor paged', tags: ['experiments'], querystring: listQuerySchema } }, async (request) => {
+    const query = request.query as Record<string, any>;
+    return listExperiments(store, request.principal, {
+      state: query.state ? String(query.state).split(',').map((state) => state.trim()).filter(Boolean) : undefined,
+      application: query.application,
+      resource: query.resource,
+      owner: query.owner,
+      text: query.q,
+      parentId: query.parent,
+      createdAfter: query.since ? new Date(query.since) : undefined,
+      createdBefore: query.until ? new Date(query.until) : undefined,
+      cursor: query.cursor,
+      limit: query.limit,
+    });
+  });
+
+  api.get('/experiments/:id', { schema: { summary: 'Get an experiment with its tasks and job', tags: ['experiments'], params: idParams } }, async (request) =>
+    getExperiment(store, request.principal, (request.params as { id: string }).id),
+  );
+
+  api.delete('/experiments/:id', { schema: { summary: 'Delete a draft (created) experiment', tags: ['experiments'], params: idParams } }, async (request, reply) => {
+    await deleteDraft(store, request.principal, (request.params as { id: string }).id);
+    return reply.code(204).send();
+  });
+
+  api.post('/experiments/:id/launch', { schema: { summary: 'Launch a draft experiment', tags: ['experiments'], params: idParams } }, async (request) =>
+    launchExperiment(store, request.principal, (request.params as { id: string }).id),
+  );
+
+  api.post('/experiments/:id/cancel', { schema: { summary: 'Cancel an experiment; its job is killed', tags: ['experiments'], params: idParams } }, async (request, reply) =>
+    reply.code(202).send(await cancelExperiment(store, request.principal, (request.params as { id: string }).id)),
+  );
+
+  api.post(
+    '/experiments/:id/clone',
+    { schema: { summary: 'Clone an experiment with some inputs changed', tags: ['experiments'], params: idParams, body: cloneRequestSchema } },
+    async (request, reply) => {
+      const clone = await cloneExperiment(store, request.principal, (request.params as { id: string }).id, (request.body ?? {}) as Partial<ExperimentRequest>);
+      return reply.code(201).header('location', `/api/v1/experiments/${clone.id}`).send(clone);
+    },
+  );
+
+  api.get('/experiments/:id/script', { schema: { summary: 'The exact batch script Drover submits (or submitted)', tags: ['experiments'], params: idParams } }, async (request, reply) => {
+    const experiment = await getExperiment(store, request.principal, (request.params as { id: string }).id);
+    const context = await loadRunContext(store, experiment.id);
+    const submitTask = experiment.tasks.find((task) => task.kind === 'submit');
+    const key = experiment.job?.submissionKey ?? (submitTask ? submissionKey(submitTask.id, Math.max(1, submitTask.attempt)) : 'drover-draft');
+    const handle = resources.open(context.resource);
+    return reply.type('text/plain; charset=utf-8').send(handle.scheduler.renderScript(buildJobSpec(context, key, appsDir)));
+  });
+
+  api.get(
+    '/experiments/:id/events',
+    {
+      schema: {
+        summary: 'Events of an experiment, gapless and numbered; with Accept: text/event-stream, a live SSE stream resumable with Last-Event-ID',
+        tags: ['experiments'],
+        params: idParams,
+        querystring: {
+          type: 'object',
+          properties: { after: { type: 'integer', minimum: 0 }, limit: { type: 'integer', minimum: 1, maximum: 1000 }, access_token: { type: 'string' } },
+        },
+      },
+    },
+    async (request, reply) => {
+      const { id } = request.params as { id: string };
+      const query = request.query as { after?: number; limit?: number };
+      await getExperiment(store, request.principal, id);
+      const lastEventId = request.headers['last-event-id'];
+      let after = query.after ?? 0;
+      if (lastEventId !== undefined) {
+        after = Number(lastEventId);
+        if (!Number.isInteger(after) || after < 0) throw new InputError('Last-Event-ID must be an event number', 400, [{ field: 'Last-Event-ID', message: 'must be a whole number' }]);
+      }
+      if (!String(request.headers.accept ?? '').includes('text/event-stream')) {
+        return { items: await listEvents(store, id, after, query.limit ?? 1000) };
+      }
+      reply.hijack();
+      const raw = reply.raw;
+      raw.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+      raw.write('retry: 2000\n\n');
+      let sending = false;
+      let again = false;
+      let closed = false;
+      const send = async () => {
+        if (sending) {
+          again = true;
+          return;
+        }
+        sending = true;
+        try {
+          do {
+            again = false;
+            const batch = await listEvents(store, id, after, 500);
+            for (const event of batch) {
+              raw.write(`id: ${event.seq}\nevent: ${event.entity}\ndata: ${JSON.stringify(event)}\n\n`);
+              after = event.seq;
+            }
+            if (batch.length === 500) again = true;
+          } while (again && !closed);
+        } catch (error) {
+          request.log.warn({ err: error }, 'event stream read failed');
+        } finally {
+          sending = false;
+        }
+      };
+      const unsubscribe = events.subscribe(id, () => void send());
+      // A safety net for notifications missed while the LISTEN connection reconnects.
+      const poll = setInterval(() => void send(), 5000);
+      const heartbeat = setInterval(() => raw.write(': keep-alive\n\n'), 15_000);
+      raw.on('close', () => {
+        closed = true;
+        unsubscribe();
+        clearInterval(poll);
+        clearInterval(heartbeat);
+      });
+      await send();
+    },
+  );
+
+  // The experiment list changes live: a stream of "experiment X changed" for the UI and CLI.
+  api.get('/experiments-changes', { schema: { summary: 'SSE stream of ids of visible experiments that changed', tags: ['experiments'] } }, async (request, reply) => {
+    reply.hijack();
+    const raw = reply.raw;
+    raw.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
+    raw.write('retry: 2000\n\n');
+    const unsubscribe = events.subscribeAll(async (ids) => {
+      const visible = await store.query<{ id: string; state: string }>(
+        `select id, state from experiments where id = any($1::uuid[]) and gateway_id = $2 and ($3 or owner_id = $4)`,
+        [ids, request.principal.gatewayId, request.principal.role === 'admin', request.principal.userId],
+      ).catch(() => []);
+      for (const row of visible) {
+        raw.write(`event: experiment\ndata: ${JSON.stringify({ id: row.id, state: row.state, terminal: isTerminalExperimentState(row.state as any) })}\n\n`);
+      }
+    });
+    const heartbeat = setInterval(() => raw.write(': keep-alive\n\n'), 15_000);
+    raw.on('close', () => {
+      unsubscribe();
+      clearInterval(heartbeat);
+    });
+  });
+}

@@ -1,0 +1,109 @@
+/**
+ * File routes: uploads for file inputs, outputs and logs of an experiment. File names
+ * never escape their folder.
+ */
+import { createReadStream } from 'node:fs';
+import { mkdir, readdir, stat, writeFile } from 'node:fs/promises';
+import { dirname, join, posix, relative } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { InputError, NotFoundError } from '../../domain/errors.ts';
+import { safeFileName } from '../../domain/render-command.ts';
+import { getExperiment } from '../../experiments/experiments.ts';
+import { loadRunContext } from '../../experiments/job-spec.ts';
+import type { ApiDependencies } from '../server.ts';
+
+const idParams = { type: 'object', properties: { id: { type: 'string' } }, required: ['id'] } as const;
+
+export function registerFileRoutes(api: FastifyInstance, { store, storage, resources, uploadLimitBytes }: ApiDependencies): void {
+  api.addContentTypeParser('application/octet-stream', { parseAs: 'buffer', bodyLimit: uploadLimitBytes }, (_request, body, done) => done(null, body));
+
+  api.post(
+    '/uploads',
+    {
+      bodyLimit: uploadLimitBytes,
+      schema: {
+        summary: 'Upload a file for a file input (body: the raw bytes, Content-Type: application/octet-stream)',
+        tags: ['files'],
+        querystring: { type: 'object', required: ['filename'], properties: { filename: { type: 'string' } } },
+      },
+    },
+    async (request, reply) => {
+      const { filename } = request.query as { filename: string };
+      if (!safeFileName(filename)) {
+        throw new InputError('invalid file name', 400, [{ field: 'filename', message: 'must be a plain file name: no "/", "\\", ".." or control characters' }]);
+      }
+      if (!Buffer.isBuffer(request.body)) {
+        throw new InputError('send the file as the request body with Content-Type: application/octet-stream', 415, [], 'unsupported-media-type');
+      }
+      const body = request.body;
+      const rows = await store.query<{ id: string }>(
+        'insert into uploads (gateway_id, owner_id, filename, size) values ($1, $2, $3, $4) returning id',
+        [request.principal.gatewayId, request.principal.userId, filename, body.length],
+      );
+      const path = storage.uploadPath(request.principal.gatewayId, rows[0].id);
+      await mkdir(dirname(path), { recursive: true });
+      await writeFile(path, body);
+      return reply.code(201).send({ id: rows[0].id, filename, size: body.length });
+    },
+  );
+
+  api.get('/experiments/:id/outputs', { schema: { summary: 'Files brought back from the job', tags: ['files'], params: idParams } }, async (request) => {
+    const experiment = await getExperiment(store, request.principal, (request.params as { id: string }).id);
+    const root = storage.outputsDir(request.principal.gatewayId, experiment.id);
+    return { items: await listFiles(root) };
+  });
+
+  api.get('/experiments/:id/outputs/*', { schema: { summary: 'Download one output file', tags: ['files'] } }, async (request, reply) => {
+    const params = request.params as { id: string; '*': string };
+    const experiment = await getExperiment(store, request.principal, params.id);
+    const path = storage.outputPath(request.principal.gatewayId, experiment.id, params['*']);
+    if (!path) throw new NotFoundError(`output ${JSON.stringify(params['*'])}`);
+    const info = await stat(path).catch(() => null);
+    if (!info?.isFile()) throw new NotFoundError(`output ${JSON.stringify(params['*'])}`);
+    return reply
+      .type('application/octet-stream')
+      .header('content-length', info.size)
+      .header('content-disposition', `attachment; filename="${posix.basename(params['*']).replace(/["\\]/g, '_')}"`)
+      .send(createReadStream(path));
+  });
+
+  api.get(
+    '/experiments/:id/logs/:stream',
+    {
+      schema: {
+        summary: "The job's stdout or stderr: live from the resource while it runs, from storage once brought back",
+        tags: ['files'],
+        params: { type: 'object', properties: { id: { type: 'string' }, stream: { type: 'string', enum: ['stdout', 'stderr'] } }, required: ['id', 'stream'] },
+        querystring: { type: 'object', properties: { tail: { type: 'integer', minimum: 1, description: 'Only the last N bytes' } } },
+      },
+    },
+    async (request, reply) => {
+      const { id, stream } = request.params as { id: string; stream: 'stdout' | 'stderr' };
+      const { tail } = request.query as { tail?: number };
+      const experiment = await getExperiment(store, request.principal, id);
+      const name = `${stream}.txt`;
+      const staged = storage.outputPath(request.principal.gatewayId, experiment.id, name)!;
+      let content: Buffer | null = null;
+      if ((await stat(staged).catch(() => null))?.isFile()) {
+        content = await import('node:fs/promises').then((fs) => fs.readFile(staged));
+      } else if (experiment.state !== 'created') {
+        const context = await loadRunContext(store, experiment.id);
+        content = await resources.open(context.resource).shell.readFile(posix.join(context.workdir, name)).catch(() => null);
+      }
+      if (content === null) throw new NotFoundError(`${stream} of experiment ${id} (the job has not written it yet)`);
+      if (tail && content.length > tail) content = content.subarray(content.length - tail);
+      return reply.type('text/plain; charset=utf-8').send(content);
+    },
+  );
+}
+
+async function listFiles(root: string): Promise<Array<{ path: string; size: number }>> {
+  const entries = await readdir(root, { recursive: true, withFileTypes: true }).catch(() => []);
+  const files: Array<{ path: string; size: number }> = [];
+  for (const entry of entries) {
+    if (!entry.isFile()) continue;
+    const full = join(entry.parentPath ?? (entry as any).path, entry.name);
+    files.push({ path: relative(root, full).split('\\').join('/'), size: (await stat(full)).size });
+  }
+  return files.sort((a, b) => a.path.localeCompare(b.path));
+}

@@ -1,0 +1,109 @@
+/**
+ * The HTTP API: REST under /api/v1 with an OpenAPI 3.1 document, server-sent events,
+ * health and Prometheus metrics. Every /api/v1 call needs a bearer token.
+ */
+import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
+import swagger from '@fastify/swagger';
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import { Histogram } from 'prom-client';
+import type { Store } from '../store/port.ts';
+import type { Storage } from '../files/storage.ts';
+import type { ResourceRegistry } from '../resources/resource-registry.ts';
+import { authenticate, type Principal } from '../catalogue/catalogue.ts';
+import { handleError, sendProblem } from './problem.ts';
+import { createEventBus } from './event-bus.ts';
+import { registerCatalogueRoutes } from './routes/catalogue.ts';
+import { registerExperimentRoutes } from './routes/experiments.ts';
+import { registerFileRoutes } from './routes/files.ts';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    principal: Principal;
+  }
+}
+
+export interface ApiDependencies {
+  store: Store;
+  storage: Storage;
+  resources: ResourceRegistry;
+  logger: Logger;
+  metrics: Registry;
+  appsDir: string;
+  bodyLimitBytes: number;
+  uploadLimitBytes: number;
+}
+
+/** Builds the API server (not yet listening). */
+export async function buildApi(deps: ApiDependencies): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: deps.logger.child({ role: 'api' }) as any,
+    bodyLimit: deps.bodyLimitBytes,
+    disableRequestLogging: true,
+    ajv: { customOptions: { coerceTypes: 'array', removeAdditional: false, allErrors: true } },
+  });
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: { title: 'Drover API', version: '1', description: 'Run scientific applications on compute resources for a science gateway.' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
+    },
+  });
+  app.setErrorHandler(handleError);
+  app.setNotFoundHandler((request, reply) =>
+    sendProblem(reply, { type: 'urn:drover:problem:not-found', title: 'Not Found', status: 404, detail: `no route ${request.method} ${request.url.split('?')[0]}` }),
+  );
+
+  const duration = new Histogram({
+    name: 'drover_http_request_duration_seconds',
+    help: 'HTTP request duration by route and status',
+    labelNames: ['method', 'route', 'status'],
+    registers: [deps.metrics],
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    duration.observe({ method: request.method, route: request.routeOptions.url ?? 'unknown', status: String(reply.statusCode) }, reply.elapsedTime / 1000);
+  });
+
+  app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }));
+  app.get('/readyz', { schema: { hide: true } }, async (_request, reply) => {
+    try {
+      await deps.store.query('select 1');
+      return { status: 'ready' };
+    } catch {
+      return sendProblem(reply, { type: 'urn:drover:problem:not-ready', title: 'Service Unavailable', status: 503, detail: 'the store is unreachable' });
+    }
+  });
+  app.get('/metrics', { schema: { hide: true } }, async (_request, reply) => reply.type(deps.metrics.contentType).send(await deps.metrics.metrics()));
+  app.get('/api/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+
+  const events = await createEventBus(deps.store);
+  app.addHook('onClose', async () => events.close());
+
+  await app.register(
+    async (api) => {
+      api.decorateRequest('principal', null as unknown as Principal);
+      api.addHook('onRequest', async (request: FastifyRequest, reply) => {
+        const header = request.headers.authorization;
+        let token = header?.startsWith('Bearer ') ? header.slice(7).trim() : undefined;
+        // EventSource cannot send headers: the event stream also takes ?access_token=.
+        if (!token && request.method === 'GET') token = (request.query as Record<string, string> | undefined)?.access_token;
+        const principal = token ? await authenticate(deps.store, token) : null;
+        if (!principal) {
+          return sendProblem(reply.header('www-authenticate', 'Bearer'), {
+            type: 'urn:drover:problem:unauthorized',
+            title: 'Unauthorized',
+            status: 401,
+            detail: token ? 'the bearer token is not valid' : 'send an API token as "Authorization: Bearer <token>"',
+          });
+        }
+        request.principal = principal;
+      });
+      registerCatalogueRoutes(api, deps);
+      registerExperimentRoutes(api, { ...deps, events });
+      registerFileRoutes(api, deps);
+    },
+    { prefix: '/api/v1' },
+  );
+  return app;
+}

@@ -1,0 +1,324 @@
+/**
+ * BatchScheduler adapter for this machine: each job is a detached bash wrapper (a session
+ * leader) that runs the command under GNU `timeout` and leaves its pid and exit status in
+ * `<workdir>/.drover-job/<submissionKey>/`.
+ */
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { BatchScheduler, JobObservation, JobSpec, SubmittedJob, TrackedJob } from '../port.ts';
+import type { Shell } from '../../shell/port.ts';
+import { LocalShell } from '../../shell/local-shell.ts';
+import { isLocalSubmissionKey, localJobDirectory, localJobFiles, renderLocalScript } from './render-local-script.ts';
+
+const pidWaitIntervalMs = 5;
+const pidWaitLimitMs = 10_000;
+const cancelWaitIntervalMs = 50;
+const cancelTermLimitMs = 5_000;
+const cancelKillLimitMs = 1_000;
+
+/** Options for `LocalScheduler`. */
+export interface LocalSchedulerOptions {
+  /** Writes the job directory and script; defaults to a `LocalShell`. */
+  shell?: Shell;
+}
+
+/** What the local scheduler keeps in `SubmittedJob.details` and reads back from `TrackedJob.details`. */
+export interface LocalJobDetails {
+  /** The wrapper's pid: it leads the job's session. */
+  pid: number;
+  /** Field 22 of /proc/<pid>/stat when the wrapper started, or null if it was not seen. */
+  startTicks: number | null;
+}
+
+/** The fields of /proc/<pid>/stat the scheduler needs. */
+interface ProcessStatus {
+  /** Field 3: R, S, D, Z, ... */
+  state: string;
+  /** Field 6. */
+  sessionId: number;
+  /** Field 22. */
+  startTicks: number;
+}
+
+/**
+ * Runs jobs as processes on this machine. A job survives the end of the Drover process
+ * that submitted it, and any later `LocalScheduler` can poll or cancel it from its
+ * `TrackedJob` alone.
+ */
+export class LocalScheduler implements BatchScheduler {
+  readonly kind = 'local' as const;
+  private readonly shell: Shell;
+
+  constructor(options: LocalSchedulerOptions = {}) {
+    this.shell = options.shell ?? new LocalShell();
+  }
+
+  /** The bash script `submit` runs; see `renderLocalScript`. */
+  renderScript(spec: JobSpec): string {
+    return renderLocalScript(spec);
+  }
+
+  /**
+   * Starts the job once per submission key. When the key's job already exists (its pid
+   * file is there, or another submit claims the key first) that job is returned with
+   * `adopted: true`. `nativeId` is the wrapper's pid in decimal.
+   *
+   * @throws {Error} when the wrapper cannot start or does not write its pid within 10 s.
+   */
+  async submit(spec: JobSpec): Promise<SubmittedJob> {
+    const script = renderLocalScript(spec);
+    const jobDirectory = localJobDirectory(spec.workdir, spec.submissionKey);
+    await this.shell.makeDirectory(`${spec.workdir}/.drover-job`);
+
+    const existing = await this.readSubmittedJob(jobDirectory);
+    if (existing) return { ...existing, adopted: true };
+
+    const scriptPath = `${jobDirectory}.sh`;
+    await this.shell.writeFile(scriptPath, script, 0o700);
+
+    // detached: the wrapper calls setsid, so it leads a new session and outlives us.
+    const child = spawn('bash', [scriptPath], { cwd: spec.workdir, detached: true, stdio: 'ignore' });
+    let exit: { code: number | null; error?: Error } | null = null;
+    child.on('error', (error) => { exit = { code: null, error }; });
+    child.on('exit', (code) => { exit ??= { code }; });
+    child.unref();
+
+    const deadline = Date.now() + pidWaitLimitMs;
+    for (;;) {
+      const submitted = await this.readSubmittedJob(jobDirectory);
+      if (submitted) {
+        // Another submit's wrapper won the mkdir race: ours exited at once and we adopt.
+        return { ...submitted, adopted: submitted.details.pid !== child.pid };
+      }
+      const ended = exit as { code: number | null; error?: Error } | null;
+      // Exit 0 without a pid means the key is claimed and its owner is about to write one.
+      if (ended && ended.code !== 0) {
+        throw new Error(
+          `local job ${spec.submissionKey} did not start: ${ended.error?.message ?? `wrapper exited with ${ended.code}`}`,
+        );
+      }
+      if (Date.now() > deadline) {
+        throw new Error(`local job ${spec.submissionKey} wrote no pid within ${pidWaitLimitMs} ms`);
+      }
+      await sleep(pidWaitIntervalMs);
+    }
+  }
+
+  /**
+   * The job submitted under `submissionKey` in `workdir` (with `adopted: true`), or null
+   * when no wrapper has written its pid there (never submitted, or a key no submit accepts).
+   */
+  async find(job: { workdir: string; submissionKey: string }): Promise<SubmittedJob | null> {
+    if (!isLocalSubmissionKey(job.submissionKey)) return null;
+    const submitted = await this.readSubmittedJob(localJobDirectory(job.workdir, job.submissionKey));
+    return submitted ? { ...submitted, adopted: true } : null;
+  }
+
+  /**
+   * Observes all `jobs` in one pass over their job directories and /proc, without
+   * starting a process. In order: an exit code of 0 is `completed`; a `canceled` marker
+   * is `canceled` (`killed`); an exit after the walltime is `timed-out` (`timeout`);
+   * another exit code is `failed`; a live, non-zombie process with the recorded start
+   * ticks is `running`; otherwise `lost` (`vanished`). Jobs whose job directory is gone
+   * are omitted.
+   */
+  async poll(jobs: TrackedJob[]): Promise<Map<string, JobObservation>> {
+    const observations = await Promise.all(jobs.map((job) => this.observe(job)));
+    const byNativeId = new Map<string, JobObservation>();
+    for (const observation of observations) {
+      if (observation) byNativeId.set(observation.nativeId, observation);
+    }
+    return byNativeId;
+  }
+
+  /**
+   * Writes the `canceled` marker, sends SIGTERM to every process in the job's session,
+   * waits up to 5 s for them to end, then sends SIGKILL to what remains. Kills by session
+   * because `timeout` moves the command into its own process group. Succeeds when the
+   * job already ended; does nothing to a session whose leader is a newer process that
+   * reuses the pid.
+   */
+  async cancel(job: TrackedJob): Promise<void> {
+    const jobDirectory = localJobDirectory(job.workdir, job.submissionKey);
+    const details = readDetails(job);
+    await this.shell.writeFile(`${jobDirectory}/${localJobFiles.canceled}`, `${new Date().toISOString()}\n`);
+
+    const leader = await readProcessStatus(details.pid);
+    if (leader && !(await isJobWrapper(details, leader, jobDirectory))) {
+      // The pid belongs to someone else now. While any member of our session lived, the
+      // kernel could not have reused the number, so our job has nothing left to kill.
+      return;
+    }
+    if (await signalSession(details.pid, 'SIGTERM') === 0) return;
+    if (await waitForEmptySession(details.pid, cancelTermLimitMs)) return;
+    await signalSession(details.pid, 'SIGKILL');
+    await waitForEmptySession(details.pid, cancelKillLimitMs);
+  }
+
+  /** Reads the pid (and start ticks) a claimed key's wrapper wrote, or null before that. */
+  private async readSubmittedJob(jobDirectory: string): Promise<Omit<SubmittedJob, 'adopted'> | null> {
+    const pidText = await this.shell.readFile(`${jobDirectory}/${localJobFiles.pid}`);
+    if (!pidText) return null;
+    const pid = Number.parseInt(pidText.toString('utf8'), 10);
+    if (!Number.isSafeInteger(pid) || pid <= 0) {
+      throw new Error(`unreadable pid file in ${jobDirectory}`);
+    }
+    const startTicksText = await this.shell.readFile(`${jobDirectory}/${localJobFiles.startTicks}`);
+    let startTicks = startTicksText ? Number.parseInt(startTicksText.toString('utf8'), 10) : Number.NaN;
+    if (!Number.isSafeInteger(startTicks)) {
+      startTicks = (await readProcessStatus(pid))?.startTicks ?? Number.NaN;
+    }
+    const details: LocalJobDetails = { pid, startTicks: Number.isSafeInteger(startTicks) ? startTicks : null };
+    return { nativeId: String(pid), details: { ...details } };
+  }
+
+  private async observe(job: TrackedJob): Promise<JobObservation | null> {
+    const jobDirectory = localJobDirectory(job.workdir, job.submissionKey);
+    const details = readDetails(job);
+    const pidTimes = await statOrNull(`${jobDirectory}/${localJobFiles.pid}`);
+    const base = { nativeId: job.nativeId, startedAt: pidTimes?.mtime };
+
+    let ended = await readEnding(jobDirectory);
+    if (!ended) {
+      const status = await readProcessStatus(details.pid);
+      if (status && status.state !== 'Z' && (await isJobWrapper(details, status, jobDirectory))) {
+        return { ...base, state: 'running', nativeState: 'running' };
+      }
+      // The wrapper writes its exit code before it exits: look again in case it just did.
+      ended = await readEnding(jobDirectory);
+    }
+    if (!ended) {
+      if (!pidTimes && !(await statOrNull(jobDirectory))) return null;
+      return { ...base, state: 'lost', nativeState: 'vanished', reason: 'process vanished without an exit code' };
+    }
+
+    const { exitCode, endedAt, canceled, walltimeExceeded } = ended;
+    if (exitCode === 0) {
+      return { ...base, state: 'completed', nativeState: 'exited', exitCode, endedAt };
+    }
+    if (canceled) {
+      return { ...base, state: 'canceled', nativeState: 'killed', exitCode, endedAt, reason: 'canceled' };
+    }
+    if (walltimeExceeded && (exitCode === 124 || exitCode === 137)) {
+      return { ...base, state: 'timed-out', nativeState: 'timeout', exitCode, endedAt, reason: 'walltime exceeded' };
+    }
+    return { ...base, state: 'failed', nativeState: 'exited', exitCode, endedAt };
+  }
+}
+
+/** What the job directory says about a job that ended (or was canceled), or null. */
+async function readEnding(jobDirectory: string): Promise<{
+  exitCode: number | null;
+  endedAt?: Date;
+  canceled: boolean;
+  walltimeExceeded: boolean;
+} | null> {
+  const [exitCodeText, exitCodeTimes, canceledTimes] = await Promise.all([
+    readTextOrNull(`${jobDirectory}/${localJobFiles.exitCode}`),
+    statOrNull(`${jobDirectory}/${localJobFiles.exitCode}`),
+    statOrNull(`${jobDirectory}/${localJobFiles.canceled}`),
+  ]);
+  if (exitCodeText === null) {
+    // Canceled and not (yet) ended: the kill is under way or the wrapper died by SIGKILL.
+    return canceledTimes ? { exitCode: null, endedAt: canceledTimes.mtime, canceled: true, walltimeExceeded: false } : null;
+  }
+  const exitCode = Number.parseInt(exitCodeText, 10);
+  return {
+    exitCode: Number.isSafeInteger(exitCode) ? exitCode : null,
+    endedAt: exitCodeTimes?.mtime,
+    canceled: canceledTimes !== null,
+    walltimeExceeded: (await statOrNull(`${jobDirectory}/${localJobFiles.walltimeExceeded}`)) !== null,
+  };
+}
+
+/**
+ * True when the live process `status` is the job's wrapper and not a later process that
+ * reuses its pid: by start ticks, or, when those were never recorded, by its command line
+ * naming the job's script.
+ */
+async function isJobWrapper(details: LocalJobDetails, status: ProcessStatus, jobDirectory: string): Promise<boolean> {
+  if (details.startTicks !== null) return status.startTicks === details.startTicks;
+  const commandLine = await readTextOrNull(`/proc/${details.pid}/cmdline`);
+  return commandLine !== null && commandLine.split('\0').includes(`${jobDirectory}.sh`);
+}
+
+/** Pid and start ticks from a TrackedJob (details first, nativeId as the fallback pid). */
+function readDetails(job: TrackedJob): LocalJobDetails {
+  const pid = typeof job.details.pid === 'number' ? job.details.pid : Number.parseInt(job.nativeId, 10);
+  if (!Number.isSafeInteger(pid) || pid <= 0) {
+    throw new RangeError(`local job ${job.submissionKey} has no usable pid (nativeId ${JSON.stringify(job.nativeId)})`);
+  }
+  const startTicks = typeof job.details.startTicks === 'number' ? job.details.startTicks : null;
+  return { pid, startTicks };
+}
+
+/** Parses /proc/<pid>/stat; the command name (field 2) may hold spaces and parentheses. */
+function parseProcessStatus(text: string): ProcessStatus | null {
+  const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  // fields[0] is field 3 of the file.
+  const sessionId = Number(fields[3]);
+  const startTicks = Number(fields[19]);
+  if (!fields[0] || !Number.isSafeInteger(sessionId) || !Number.isSafeInteger(startTicks)) return null;
+  return { state: fields[0], sessionId, startTicks };
+}
+
+async function readProcessStatus(pid: number): Promise<ProcessStatus | null> {
+  const text = await readTextOrNull(`/proc/${pid}/stat`);
+  return text === null ? null : parseProcessStatus(text);
+}
+
+/** Pids of the live (not zombie) processes whose session id is `sessionId`. */
+async function listSession(sessionId: number): Promise<number[]> {
+  const entries = await fs.readdir('/proc');
+  const statuses = await Promise.all(
+    entries
+      .filter((entry) => /^\d+$/.test(entry))
+      .map(async (entry) => ({ pid: Number(entry), status: await readProcessStatus(Number(entry)) })),
+  );
+  return statuses
+    .filter(({ status }) => status !== null && status.sessionId === sessionId && status.state !== 'Z')
+    .map(({ pid }) => pid);
+}
+
+/** Sends `signal` to every live process of the session; returns how many there were. */
+async function signalSession(sessionId: number, signal: NodeJS.Signals): Promise<number> {
+  const pids = await listSession(sessionId);
+  for (const pid of pids) {
+    try {
+      process.kill(pid, signal);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error; // already gone
+    }
+  }
+  return pids.length;
+}
+
+/** Waits until no live process is left in the session; false when `limitMs` ran out. */
+async function waitForEmptySession(sessionId: number, limitMs: number): Promise<boolean> {
+  const deadline = Date.now() + limitMs;
+  for (;;) {
+    if ((await listSession(sessionId)).length === 0) return true;
+    if (Date.now() > deadline) return false;
+    await sleep(cancelWaitIntervalMs);
+  }
+}
+
+async function readTextOrNull(filePath: string): Promise<string | null> {
+  try {
+    return await fs.readFile(filePath, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ESRCH') return null;
+    throw error;
+  }
+}
+
+async function statOrNull(filePath: string): Promise<import('node:fs').Stats | null> {
+  try {
+    return await fs.stat(filePath);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw error;
+  }
+}

@@ -1,0 +1,153 @@
+/**
+ * The bash script the local scheduler runs for one job. Everything from the user (argv,
+ * environment values, paths) is quoted whole with `shellQuote`; only the deployment's
+ * environment setup lines, which admins write, are copied verbatim.
+ */
+import type { JobSpec } from '../port.ts';
+import { shellQuote } from '../shell-quote.ts';
+
+/** Keys become a directory name and a header line, so they must be one plain word. */
+const submissionKeyPattern = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,199}$/;
+const jobNamePattern = /^[A-Za-z0-9_.-]{1,200}$/;
+const environmentNamePattern = /^[A-Z_][A-Z0-9_]*$/;
+
+/** True when `submissionKey` can name a local job: one plain word that `renderLocalScript` accepts. */
+export function isLocalSubmissionKey(submissionKey: string): boolean {
+  return submissionKeyPattern.test(submissionKey);
+}
+
+/** Seconds between the walltime's SIGTERM and the SIGKILL for a command that ignores it. */
+export const localKillAfterSeconds = 5;
+
+/**
+ * Names of the files a local job keeps in `<workdir>/.drover-job/<submissionKey>/`.
+ * The directory itself is the claim on the submission key.
+ */
+export const localJobFiles = {
+  /** The wrapper's pid (it leads the job's session), written once the key is claimed. */
+  pid: 'pid',
+  /** Field 22 of the wrapper's /proc/<pid>/stat, so a reused pid is not taken for the job. */
+  startTicks: 'start-ticks',
+  /** The command's exit status, written (atomically) when it ends. */
+  exitCode: 'exit-code',
+  /** Present when the command was stopped because it ran past its walltime. */
+  walltimeExceeded: 'walltime-exceeded',
+  /** Written by `cancel` before it signals the job. */
+  canceled: 'canceled',
+} as const;
+
+/**
+ * The job directory of a local job: `<workdir>/.drover-job/<submissionKey>`.
+ */
+export function localJobDirectory(workdir: string, submissionKey: string): string {
+  return `${workdir.replace(/\/+$/, '')}/.drover-job/${submissionKey}`;
+}
+
+/**
+ * Walltime in whole seconds: `ceil(walltimeMinutes * 60)`, rounded to the millisecond
+ * first so that float noise (0.1 * 60 = 6.000000000000001) does not add a second.
+ *
+ * @throws {RangeError} when `walltimeMinutes` is not a positive finite number.
+ */
+export function walltimeSeconds(walltimeMinutes: number): number {
+  if (!Number.isFinite(walltimeMinutes) || walltimeMinutes <= 0) {
+    throw new RangeError(`walltimeMinutes must be a positive number, got ${walltimeMinutes}`);
+  }
+  return Math.max(1, Math.ceil(Math.round(walltimeMinutes * 60_000) / 1000));
+}
+
+/**
+ * Renders the bash script that runs `spec` on this machine. The script:
+ *
+ * - starts with `# drover-submission-key: <key>` and `# drover-job-name: <name>`;
+ * - `cd`s into the workdir and claims the key with `mkdir .drover-job/<key>` (the parent
+ *   is created by submit); when that directory already exists another copy owns the key
+ *   and the script exits 0 at once, which is what makes a repeated submit run the job once;
+ * - writes its pid (`$$`, the session leader) and start ticks into the job directory;
+ * - sends its stdout to `stdout.txt` and stderr to `stderr.txt` in the workdir, exports
+ *   `spec.environment`, runs the environment setup lines, then the quoted argv under
+ *   `timeout --signal=TERM --kill-after=5 <walltime seconds>`;
+ * - writes the exit status to `exit-code` (temp file, then `mv`) however the script ends,
+ *   and marks `walltime-exceeded` when `timeout` stopped the command.
+ *
+ * @throws {RangeError} when the key, job name, workdir, environment names, walltime or
+ *   argv cannot be used safely.
+ */
+export function renderLocalScript(spec: JobSpec): string {
+  if (!isLocalSubmissionKey(spec.submissionKey)) {
+    throw new RangeError(`submission key must match ${submissionKeyPattern}, got ${JSON.stringify(spec.submissionKey)}`);
+  }
+  if (!jobNamePattern.test(spec.jobName)) {
+    throw new RangeError(`job name must match ${jobNamePattern}, got ${JSON.stringify(spec.jobName)}`);
+  }
+  if (!spec.workdir.startsWith('/')) {
+    throw new RangeError(`workdir must be an absolute path, got ${JSON.stringify(spec.workdir)}`);
+  }
+  if (spec.argv.length === 0) {
+    throw new RangeError('argv must name a program');
+  }
+  const seconds = walltimeSeconds(spec.walltimeMinutes);
+  const jobDirectory = localJobDirectory(spec.workdir, spec.submissionKey);
+
+  const exports = Object.entries(spec.environment ?? {}).map(([name, value]) => {
+    if (!environmentNamePattern.test(name)) {
+      throw new RangeError(`environment variable name must match ${environmentNamePattern}, got ${JSON.stringify(name)}`);
+    }
+    return `export ${name}=${shellQuote(value)}`;
+  });
+
+  const lines = [
+    '#!/bin/bash',
+    `# drover-submission-key: ${spec.submissionKey}`,
+    `# drover-job-name: ${spec.jobName}`,
+    '# Rendered by Drover for the local scheduler; every user-given value below is single-quoted.',
+    '',
+    `drover_job_directory=${shellQuote(jobDirectory)}`,
+    `cd -- ${shellQuote(spec.workdir)} || exit 1`,
+    '',
+    '# mkdir is atomic: the one copy that creates the directory owns the submission key.',
+    'if ! mkdir -- "$drover_job_directory" 2>/dev/null; then',
+    '  # Already claimed: another copy runs (or ran) this job. Anything else is an error.',
+    '  [ -d "$drover_job_directory" ] && exit 0',
+    '  exit 1',
+    'fi',
+    '',
+    '# Start ticks (field 22 of /proc/$$/stat) tell this process apart from a later one with the same pid.',
+    'if read -r drover_stat < "/proc/$$/stat" 2>/dev/null; then',
+    '  read -r -a drover_stat_fields <<< "${drover_stat##*) }"',
+    `  printf '%s\\n' "\${drover_stat_fields[19]}" > "$drover_job_directory/${localJobFiles.startTicks}"`,
+    'fi',
+    `printf '%s\\n' "$$" > "$drover_job_directory/${localJobFiles.pid}.tmp" &&`,
+    `  mv -f -- "$drover_job_directory/${localJobFiles.pid}.tmp" "$drover_job_directory/${localJobFiles.pid}"`,
+    '',
+    '# However the script ends (setup failure included), record the status; tmp + mv so a reader never sees half of it.',
+    'drover_record_exit() {',
+    `  printf '%s\\n' "$1" > "$drover_job_directory/${localJobFiles.exitCode}.tmp" &&`,
+    `    mv -f -- "$drover_job_directory/${localJobFiles.exitCode}.tmp" "$drover_job_directory/${localJobFiles.exitCode}"`,
+    '}',
+    `trap 'drover_record_exit "$?"' EXIT`,
+    '# Without these, a signal would run the EXIT trap with the status of an earlier command;',
+    '# bash runs them once the command in the foreground has ended.',
+    "trap 'exit 129' HUP",
+    "trap 'exit 130' INT",
+    "trap 'exit 143' TERM",
+    '',
+    'exec > stdout.txt 2> stderr.txt < /dev/null',
+    ...exports,
+    '',
+    '# Environment setup from the application deployment (trusted, verbatim).',
+    ...spec.environmentSetup,
+    '',
+    `# The command, under the walltime: TERM at ${seconds} s, KILL ${localKillAfterSeconds} s later if it ignores TERM.`,
+    'SECONDS=0',
+    `timeout --signal=TERM --kill-after=${localKillAfterSeconds} ${seconds} ${spec.argv.map(shellQuote).join(' ')}`,
+    'drover_status=$?',
+    '# timeout exits 124 (TERM worked) or 137 (KILL needed); the elapsed time rules out a command that chose 124 itself.',
+    `if { [ "$drover_status" -eq 124 ] || [ "$drover_status" -eq 137 ]; } && [ "$SECONDS" -ge ${seconds} ]; then`,
+    `  : > "$drover_job_directory/${localJobFiles.walltimeExceeded}"`,
+    'fi',
+    'exit "$drover_status"',
+    '',
+  ];
+  return lines.join('\n');
+}

@@ -1,0 +1,55 @@
+/**
+ * Human-readable output for the CLI (`--json` prints the API's JSON instead).
+ */
+
+export function printJson(value: unknown): void {
+  process.stdout.write(JSON.stringify(value, null, 2) + '\n');
+}
+
+/** A plain text table with a header row; columns as wide as their widest cell. */
+export function table(rows: string[][]): string {
+  if (rows.length === 0) return '';
+  const widths = rows[0].map((_, column) => Math.max(...rows.map((row) => (row[column] ?? '').length)));
+  return rows.map((row) => row.map((cell, column) => (cell ?? '').padEnd(widths[column])).join('  ').trimEnd()).join('\n') + '\n';
+}
+
+export function time(value: string | null | undefined): string {
+  if (!value) return '-';
+  return new Date(value).toISOString().replace('T', ' ').slice(0, 19);
+}
+
+/** One event as a line: `12:00:01  #7  task submit  ready -> running  message`. */
+export function eventLine(event: any): string {
+  const at = new Date(event.at).toISOString().slice(11, 19);
+  const what = event.entity === 'experiment' ? 'experiment' : `${event.entity} ${event.label ?? event.entityId}`;
+  const move = event.toState ? `${event.fromState ?? 'new'} -> ${event.toState}` : '';
+  return `${at}  #${String(event.seq).padEnd(3)} ${what.padEnd(20)} ${move.padEnd(24)} ${event.message ?? ''}`.trimEnd();
+}
+
+/** A summary of one experiment for `drover show`. */
+export function experimentText(experiment: any): string {
+  const lines = [
+    `${experiment.name}`,
+    `  id           ${experiment.id}`,
+    `  state        ${experiment.state}${experiment.blockedReason ? ` (${experiment.blockedReason})` : ''}${experiment.failure ? ` - ${experiment.failure.message}` : ''}`,
+    `  application  ${experiment.application} ${experiment.applicationVersion}`,
+    `  resource     ${experiment.resource} (queue ${experiment.settings.queue}, ${experiment.settings.nodes}x${experiment.settings.coresPerNode} cores, ${experiment.settings.walltimeMinutes} min)`,
+    `  owner        ${experiment.owner}`,
+    `  created      ${time(experiment.createdAt)}   finished ${time(experiment.finishedAt)}`,
+  ];
+  if (experiment.parentId) lines.push(`  cloned from  ${experiment.parentId} (changed: ${experiment.changedInputs.join(', ') || 'nothing'})`);
+  lines.push('  inputs');
+  for (const [name, value] of Object.entries(experiment.inputs)) lines.push(`    ${name} = ${JSON.stringify(value)}`);
+  lines.push('  tasks');
+  for (const task of experiment.tasks) {
+    lines.push(`    ${task.kind.padEnd(10)} ${task.state.padEnd(10)} attempt ${task.attempt}${task.failure ? `  ${task.failure.message}` : ''}`);
+  }
+  const job = experiment.job;
+  if (job) {
+    lines.push(
+      `  job          ${job.nativeId} ${job.state} (${job.nativeState ?? '-'}${job.reason ? ` ${job.reason}` : ''})` +
+        `${job.exitCode !== null ? `, exit code ${job.exitCode}` : ''}, queue ${job.queue ?? '-'}, started ${time(job.startedAt)}, ended ${time(job.endedAt)}`,
+    );
+  }
+  return lines.join('\n') + '\n';
+}

@@ -1,0 +1,147 @@
+/**
+ * All configuration in one schema, parsed once at start into a frozen object.
+ * Precedence: command-line flags, then environment, then the YAML file, then defaults.
+ */
+import { readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+
+const projectRoot = fileURLToPath(new URL('..', import.meta.url));
+
+/** The default data folder: $XDG_DATA_HOME/drover or ~/.local/share/drover. */
+export function defaultDataDir(): string {
+  return join(process.env.XDG_DATA_HOME || join(homedir(), '.local', 'share'), 'drover');
+}
+
+const positiveInt = z.coerce.number().int().positive();
+
+export const configSchema = z
+  .object({
+    /** Address the API listens on (default 127.0.0.1: loopback only). */
+    host: z.string().default('127.0.0.1'),
+    /** API port (default 8080; 0 picks a free one). */
+    port: z.coerce.number().int().min(0).max(65535).default(8080),
+    /** Folder for the embedded store, uploads, outputs and the local scratch (default ~/.local/share/drover). */
+    dataDir: z.string().default(defaultDataDir()),
+    /** PostgreSQL connection string; when unset, the embedded store (PGlite) is used. */
+    databaseUrl: z.string().url().optional(),
+    /** Embedded store in memory only: nothing survives a restart. */
+    memory: z.coerce.boolean().default(false),
+    /**
+     * Embedded store: flush the WAL at each commit (default true), so an acknowledged
+     * experiment survives a machine crash. false trades that for speed.
+     */
+    embeddedFsync: z
+      .union([z.boolean(), z.enum(['true', 'false', '1', '0'])])
+      .transform((value) => value === true || value === 'true' || value === '1')
+      .default(true),
+    /** YAML catalogue of applications and resources loaded at start ("" for none). */
+    catalogue: z.string().default(join(projectRoot, 'catalogue', 'demo.yaml')),
+    /** Folder of the bundled demo programs, substituted for {{apps}} in commands. */
+    appsDir: z.string().default(join(projectRoot, 'apps')),
+    gateway: z
+      .object({
+        id: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/).default('default'),
+        name: z.string().default('Drover'),
+        theme: z.record(z.string(), z.string()).default({ primary: '#1f6feb', accent: '#8250df' }),
+      })
+      .default({}),
+    /** Token of the bootstrap admin; generated and kept in the data folder when unset. */
+    adminToken: z.string().min(16).optional(),
+    worker: z
+      .object({
+        /** Tasks one worker runs at once. */
+        concurrency: positiveInt.default(16),
+        /** Task lease; a task whose worker stops renewing is retried after this long. */
+        leaseMs: positiveInt.default(30_000),
+        /** Fallback claim interval when no notification arrives. */
+        pollMs: positiveInt.default(1000),
+      })
+      .default({}),
+    controller: z
+      .object({
+        /** Time between controller passes (lease recovery, job polling, cancellation). */
+        pollMs: positiveInt.default(1000),
+      })
+      .default({}),
+    /** Largest JSON request body in bytes (default 1 MiB). */
+    bodyLimitBytes: positiveInt.default(1024 * 1024),
+    /** Largest upload in bytes (default 64 MiB). */
+    uploadLimitBytes: positiveInt.default(64 * 1024 * 1024),
+    logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  })
+  .strict();
+
+export type Config = Readonly<z.infer<typeof configSchema>>;
+export type ConfigInput = z.input<typeof configSchema>;
+
+/** Environment variables and the config keys they set. */
+const environmentKeys: Record<string, string> = {
+  DROVER_HOST: 'host',
+  DROVER_PORT: 'port',
+  DROVER_DATA_DIR: 'dataDir',
+  DATABASE_URL: 'databaseUrl',
+  DROVER_EMBEDDED_FSYNC: 'embeddedFsync',
+  DROVER_CATALOGUE: 'catalogue',
+  DROVER_ADMIN_TOKEN: 'adminToken',
+  DROVER_WORKER_CONCURRENCY: 'worker.concurrency',
+  DROVER_LEASE_MS: 'worker.leaseMs',
+  DROVER_WORKER_POLL_MS: 'worker.pollMs',
+  DROVER_CONTROLLER_POLL_MS: 'controller.pollMs',
+  DROVER_GATEWAY_NAME: 'gateway.name',
+  DROVER_LOG_LEVEL: 'logLevel',
+};
+
+/** Thrown when configuration is invalid; the message names each bad key. */
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/**
+ * Builds the configuration: defaults, then the YAML file (`file` or $DROVER_CONFIG), then
+ * environment variables, then `overrides` (command-line flags).
+ */
+export function loadConfig(
+  overrides: ConfigInput = {},
+  environment: NodeJS.ProcessEnv = process.env,
+  file = environment.DROVER_CONFIG,
+): Config {
+  let merged: Record<string, unknown> = {};
+  if (file) {
+    try {
+      merged = (parseYaml(readFileSync(file, 'utf8')) ?? {}) as Record<string, unknown>;
+    } catch (error) {
+      throw new ConfigError(`cannot read config file ${file}: ${(error as Error).message}`);
+    }
+  }
+  for (const [variable, path] of Object.entries(environmentKeys)) {
+    const value = environment[variable];
+    if (value !== undefined && value !== '') setPath(merged, path, value);
+  }
+  merged = deepMerge(merged, overrides as Record<string, unknown>);
+  const result = configSchema.safeParse(merged);
+  if (!result.success) {
+    const problems = result.error.issues.map((issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`);
+    throw new ConfigError(`invalid configuration:\n  ${problems.join('\n  ')}`);
+  }
+  return Object.freeze(result.data);
+}
+
+function setPath(target: Record<string, any>, path: string, value: unknown): void {
+  const keys = path.split('.');
+  let node = target;
+  for (const key of keys.slice(0, -1)) node = node[key] ??= {};
+  node[keys.at(-1)!] = value;
+}
+
+function deepMerge(base: Record<string, any>, extra: Record<string, any>): Record<string, any> {
+  const result = { ...base };
+  for (const [key, value] of Object.entries(extra)) {
+    if (value === undefined) continue;
+    result[key] = value && typeof value === 'object' && !Array.isArray(value) ? deepMerge(result[key] ?? {}, value) : value;
+  }
+  return result;
+}

@@ -1,0 +1,159 @@
+/**
+ * The controller: singleton duties run by whichever controller holds the leadership
+ * lease (a second one is a hot standby). Each pass returns expired task leases to
+ * `ready`, polls every active job with one scheduler call per resource, completes the
+ * monitor tasks of finished jobs, and carries out cancellations.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { Store } from '../store/port.ts';
+import type { ResourceRegistry } from '../resources/resource-registry.ts';
+import type { JobObservation } from '../batch/port.ts';
+import { getResource } from '../catalogue/catalogue.ts';
+import { applyObservations, listActiveJobs, toJobRecord, jobColumns, type JobRecord } from '../state/job-state.ts';
+import { applyOutcomes, cancelDetachedTasks, cancelOpenTasks, finishExperiments, recoverExpiredLeases } from '../state/task-state.ts';
+
+export interface ControllerOptions {
+  store: Store;
+  resources: ResourceRegistry;
+  logger: Logger;
+  /** Time between passes (default 1 s). */
+  pollMs?: number;
+  /** How long leadership lasts without renewal (default 15 s). */
+  leadershipMs?: number;
+  /** Called after each job poll with the resource and the number of jobs it covered (metrics, tests). */
+  onSchedulerPoll?: (resource: string, jobs: number) => void;
+}
+
+export class Controller {
+  readonly id = `controller-${randomUUID().slice(0, 8)}`;
+  private timer?: NodeJS.Timeout;
+  private running?: Promise<void>;
+  private stopped = false;
+
+  constructor(private readonly options: ControllerOptions) {}
+
+  start(): void {
+    const loop = async () => {
+      if (this.stopped) return;
+      this.running = this.pass().catch((error) => this.options.logger.error({ err: error }, 'controller pass failed'));
+      await this.running;
+      if (!this.stopped) this.timer = setTimeout(loop, this.options.pollMs ?? 1000);
+    };
+    void loop();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    await this.running;
+    await this.options.store
+      .query(`delete from controller_leadership where name = 'controller' and holder = $1`, [this.id])
+      .catch(() => {});
+  }
+
+  /** One pass of every duty; does nothing unless this controller is the leader. */
+  async pass(): Promise<void> {
+    if (!(await this.lead())) return;
+    const { store } = this.options;
+    while ((await store.transaction((tx) => recoverExpiredLeases(tx))) > 0);
+    await this.cancelRequested();
+    await this.pollJobs();
+    await this.completeMonitors();
+  }
+
+  /** Takes or renews the leadership row; true while this controller leads. */
+  private async lead(): Promise<boolean> {
+    const rows = await this.options.store.query(
+      `insert into controller_leadership (name, holder, expires_at) values ('controller', $1, now() + $2 * interval '1 millisecond')
+       on conflict (name) do update set holder = excluded.holder, expires_at = excluded.expires_at
+         where controller_leadership.holder = excluded.holder or controller_leadership.expires_at < now()
+       returning holder`,
+      [this.id, this.options.leadershipMs ?? 15_000],
+    );
+    return rows.length > 0;
+  }
+
+  /** Polls all active jobs, grouped by resource: one scheduler call per resource. */
+  private async pollJobs(): Promise<void> {
+    const { store, resources, logger } = this.options;
+    const jobs = await listActiveJobs(store);
+    const byResource = new Map<string, JobRecord[]>();
+    for (const job of jobs) {
+      const key = `${job.gatewayId}\u0000${job.resource}`;
+      byResource.set(key, [...(byResource.get(key) ?? []), job]);
+    }
+    for (const [key, group] of byResource) {
+      const [gatewayId, resourceName] = key.split('\u0000');
+      let observations: Map<string, JobObservation>;
+      try {
+        const handle = resources.open(await getResource(store, gatewayId, resourceName));
+        observations = await handle.scheduler.poll(group.map(toTracked));
+        this.options.onSchedulerPoll?.(resourceName, group.length);
+      } catch (error) {
+        logger.warn({ err: error, resource: resourceName }, 'polling the resource failed; will retry');
+        continue;
+      }
+      const observed = group.flatMap((job) => {
+        const observation = job.nativeId ? observations.get(job.nativeId) : undefined;
+        return observation ? [{ job, observation }] : [];
+      });
+      if (observed.length > 0) await store.transaction((tx) => applyObservations(tx, observed));
+    }
+  }
+
+  /** Completes detached monitor tasks whose job has finished (any order of events converges here). */
+  private async completeMonitors(): Promise<void> {
+    const { store } = this.options;
+    await store.transaction(async (tx) => {
+      const rows = await tx.query<{ id: number; job_state: string; exit_code: number | null; canceled: boolean }>(
+        `select t.id, j.state as job_state, j.exit_code, e.state = 'canceling' as canceled
+         from tasks t join experiments e on e.id = t.experiment_id
+         left join lateral (select state, exit_code from jobs where experiment_id = t.experiment_id order by id desc limit 1) j on true
+         where t.kind = 'monitor' and t.state = 'running' and t.detached
+           and (j.state is null or j.state in ('completed', 'failed', 'canceled', 'timed-out', 'lost'))
+         for update of t skip locked`,
+      );
+      const canceled = rows.filter((row) => row.canceled || row.job_state === 'canceled');
+      await cancelDetachedTasks(tx, canceled.map((row) => row.id));
+      await applyOutcomes(
+        tx,
+        { detached: true },
+        rows
+          .filter((row) => !canceled.includes(row))
+          .map((row) => ({ taskId: row.id, outcome: 'completed' as const, result: { jobState: row.job_state, exitCode: row.exit_code } })),
+      );
+    });
+  }
+
+  /** Kills the jobs of canceling experiments and cancels their tasks that have not started. */
+  private async cancelRequested(): Promise<void> {
+    const { store, resources, logger } = this.options;
+    const experiments = await store.query<{ id: string }>(`select id from experiments where state = 'canceling'`);
+    for (const { id } of experiments) {
+      await store.transaction(async (tx) => {
+        await cancelOpenTasks(tx, id);
+        await tx.query(`update jobs set cancel_requested = true where experiment_id = $1 and state in ('submitting', 'queued', 'running')`, [id]);
+      });
+    }
+    const jobs = (await store.query(`select ${jobColumns} from jobs where cancel_requested and state in ('submitting', 'queued', 'running')`)).map(toJobRecord);
+    for (const job of jobs) {
+      try {
+        const handle = resources.open(await getResource(store, job.gatewayId, job.resource));
+        await handle.scheduler.cancel(toTracked(job));
+        const observed = (await handle.scheduler.poll([toTracked(job)])).get(job.nativeId ?? '');
+        const observation: JobObservation = observed && observed.state !== 'running' && observed.state !== 'queued'
+          ? observed
+          : { nativeId: job.nativeId ?? '', state: 'canceled', nativeState: 'canceled' };
+        await store.transaction((tx) => applyObservations(tx, [{ job, observation }]));
+      } catch (error) {
+        logger.warn({ err: error, job: job.id }, 'canceling the job failed; will retry');
+      }
+    }
+    if (experiments.length > 0) await store.transaction((tx) => finishExperiments(tx, experiments.map((row) => row.id)));
+  }
+}
+
+function toTracked(job: JobRecord) {
+  return { nativeId: job.nativeId ?? '', workdir: job.workdir, submissionKey: job.submissionKey, details: job.details };
+}

@@ -1,0 +1,20 @@
+/**
+ * Dispatch port: how ready tasks reach workers and how their outcomes come back.
+ * The Postgres queue is the default adapter; a RabbitMQ adapter may follow.
+ */
+import type { ClaimedTask, TaskOutcome } from '../state/task-state.ts';
+
+export type { ClaimedTask, TaskOutcome };
+
+export interface Dispatch {
+  /**
+   * In one round trip: applies `outcomes` reported by `workerId` (completions make their
+   * successors ready in the same transaction), then claims up to `limit` ready tasks with
+   * a lease of `leaseMs`. Outcomes for tasks the worker no longer holds are dropped.
+   */
+  exchange(workerId: string, outcomes: TaskOutcome[], limit: number, leaseMs: number): Promise<ClaimedTask[]>;
+  /** Extends the leases of running tasks; returns the ids the worker still holds. */
+  renew(workerId: string, taskIds: number[], leaseMs: number): Promise<number[]>;
+  /** Calls `listener` when tasks may have become ready. Returns an unsubscribe. */
+  onReady(listener: () => void): Promise<() => Promise<void>>;
+}

@@ -1,0 +1,80 @@
+/**
+ * Resources and their queues, and the check that a request fits a queue's limits.
+ */
+import type { Deployment } from './application.ts';
+import type { FieldProblem } from './validate-inputs.ts';
+
+/** One queue (partition) of a resource, with its limits. */
+export interface QueueSpec {
+  name: string;
+  maxWalltimeMinutes: number;
+  maxCores: number;
+  maxNodes?: number;
+  maxJobsPerUser?: number;
+}
+
+/** A resource's configuration as stored in `resources.config`. */
+export interface ResourceConfig {
+  /** Where job working directories are created on the resource. */
+  scratchDir: string;
+  queues: QueueSpec[];
+}
+
+export interface ResourceSpec {
+  name: string;
+  kind: 'local' | 'slurm' | 'pbs';
+  config: ResourceConfig;
+}
+
+/** What a user may choose per experiment; defaults come from the deployment, then the queue. */
+export interface JobSettings {
+  queue: string;
+  nodes: number;
+  coresPerNode: number;
+  walltimeMinutes: number;
+  memoryMb?: number;
+}
+
+/** Resolves the requested settings against deployment defaults and the queue's limits. */
+export function resolveJobSettings(
+  resource: ResourceSpec,
+  deployment: Deployment,
+  requested: Partial<JobSettings>,
+): { settings: JobSettings; problems: FieldProblem[] } {
+  const problems: FieldProblem[] = [];
+  const queueName = requested.queue ?? deployment.queue ?? resource.config.queues[0]?.name;
+  const queue = resource.config.queues.find((candidate) => candidate.name === queueName);
+  const settings: JobSettings = {
+    queue: queueName ?? '',
+    nodes: requested.nodes ?? deployment.nodes ?? 1,
+    coresPerNode: requested.coresPerNode ?? deployment.coresPerNode ?? 1,
+    walltimeMinutes: requested.walltimeMinutes ?? deployment.walltimeMinutes ?? 10,
+    memoryMb: requested.memoryMb ?? deployment.memoryMb,
+  };
+  if (!queue) {
+    problems.push({
+      field: 'queue',
+      message: `unknown queue ${JSON.stringify(queueName)} on ${resource.name}; queues: ${resource.config.queues.map((q) => q.name).join(', ')}`,
+    });
+    return { settings, problems };
+  }
+  const positive = (field: keyof JobSettings, value: number | undefined) => {
+    if (value !== undefined && (!Number.isFinite(value) || value <= 0)) problems.push({ field, message: 'must be a positive number' });
+  };
+  positive('nodes', settings.nodes);
+  positive('coresPerNode', settings.coresPerNode);
+  positive('walltimeMinutes', settings.walltimeMinutes);
+  positive('memoryMb', settings.memoryMb);
+  if (!Number.isInteger(settings.nodes)) problems.push({ field: 'nodes', message: 'must be a whole number' });
+  if (!Number.isInteger(settings.coresPerNode)) problems.push({ field: 'coresPerNode', message: 'must be a whole number' });
+  if (settings.walltimeMinutes > queue.maxWalltimeMinutes) {
+    problems.push({ field: 'walltimeMinutes', message: `must be at most ${queue.maxWalltimeMinutes} on queue ${queue.name}` });
+  }
+  if (settings.nodes * settings.coresPerNode > queue.maxCores) {
+    problems.push({ field: 'coresPerNode', message: `nodes x cores must be at most ${queue.maxCores} on queue ${queue.name}` });
+  }
+  if (queue.maxNodes !== undefined && settings.nodes > queue.maxNodes) {
+    problems.push({ field: 'nodes', message: `must be at most ${queue.maxNodes} on queue ${queue.name}` });
+  }
+  return { settings, problems };
+}

@@ -1,0 +1,148 @@
+/**
+ * Composition root: configuration -> adapters -> roles. The only module that picks
+ * concrete adapters.
+ */
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import pino, { type Logger } from 'pino';
+import { Counter, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Config } from './config.ts';
+import type { Store } from './store/port.ts';
+import { openPgliteStore } from './store/pglite-store.ts';
+import { openPostgresStore } from './store/postgres-store.ts';
+import { migrate } from './store/migrate.ts';
+import { createPostgresQueue } from './dispatch/postgres-queue.ts';
+import { createStorage } from './files/storage.ts';
+import { createResourceRegistry } from './resources/resource-registry.ts';
+import { createUser, ensureGateway, loadCatalogueFile, newToken } from './catalogue/catalogue.ts';
+import { Worker } from './worker/worker.ts';
+import { createHandlers } from './worker/handlers.ts';
+import { Controller } from './controller/controller.ts';
+import { buildApi } from './api/server.ts';
+
+export type Role = 'api' | 'worker' | 'controller';
+
+/** A running Drover: where its API listens, the admin token, and how to stop it. */
+export interface RunningDrover {
+  url: string | null;
+  adminToken: string | null;
+  store: Store;
+  logger: Logger;
+  stop(): Promise<void>;
+}
+
+/** Opens the store the configuration names and brings its schema up to date. */
+export async function openStore(config: Config): Promise<Store> {
+  const store = config.databaseUrl
+    ? await openPostgresStore({ connectionString: config.databaseUrl })
+    : await openPgliteStore({ dataDir: config.memory ? undefined : config.dataDir, fsync: config.embeddedFsync });
+  try {
+    await migrate(store);
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
+  return store;
+}
+
+/**
+ * Starts the given roles in this process. With the embedded store, all roles must run
+ * here (PGlite is in-process); with PostgreSQL, any mix of processes works.
+ */
+export async function startDrover(config: Config, roles: Role[]): Promise<RunningDrover> {
+  const logger = pino({ level: config.logLevel, base: { service: 'drover' } });
+  mkdirSync(config.dataDir, { recursive: true });
+  const store = await openStore(config);
+  const storage = createStorage(join(config.dataDir, 'storage'));
+  const resources = createResourceRegistry();
+  const metrics = new Registry();
+  collectDefaultMetrics({ register: metrics });
+  const stops: Array<() => Promise<void>> = [];
+
+  // Bootstrap: the gateway, its admin, and the catalogue. Idempotent, so every process may do it.
+  await ensureGateway(store, config.gateway);
+  const adminToken = await bootstrapAdmin(store, config);
+  if (config.catalogue) {
+    await loadCatalogueFile(store, config.gateway.id, config.catalogue, join(config.dataDir, 'scratch'));
+  }
+
+  if (roles.includes('worker')) {
+    const tasksReported = new Counter({ name: 'drover_tasks_reported_total', help: 'Task outcomes reported by this worker', registers: [metrics] });
+    const tasksClaimed = new Counter({ name: 'drover_tasks_claimed_total', help: 'Tasks claimed by this worker', registers: [metrics] });
+    const worker = new Worker({
+      dispatch: createPostgresQueue(store),
+      handlers: createHandlers({ store, storage, resources, appsDir: config.appsDir }),
+      logger: logger.child({ role: 'worker' }),
+      concurrency: config.worker.concurrency,
+      leaseMs: config.worker.leaseMs,
+      pollMs: config.worker.pollMs,
+      onExchange: (reported, claimed) => {
+        tasksReported.inc(reported);
+        tasksClaimed.inc(claimed);
+      },
+    });
+    await worker.start();
+    stops.push(() => worker.stop());
+  }
+  if (roles.includes('controller')) {
+    const polls = new Counter({ name: 'drover_scheduler_polls_total', help: 'Scheduler poll calls by resource', labelNames: ['resource'], registers: [metrics] });
+    const controller = new Controller({
+      store,
+      resources,
+      logger: logger.child({ role: 'controller' }),
+      pollMs: config.controller.pollMs,
+      onSchedulerPoll: (resource) => polls.inc({ resource }),
+    });
+    controller.start();
+    stops.push(() => controller.stop());
+  }
+  let url: string | null = null;
+  if (roles.includes('api')) {
+    const api = await buildApi({
+      store,
+      storage,
+      resources,
+      logger,
+      metrics,
+      appsDir: config.appsDir,
+      bodyLimitBytes: config.bodyLimitBytes,
+      uploadLimitBytes: config.uploadLimitBytes,
+    });
+    const address = await api.listen({ host: config.host, port: config.port });
+    url = address.replace('://[::1]', '://localhost');
+    stops.unshift(() => api.close());
+  }
+
+  return {
+    url,
+    adminToken,
+    store,
+    logger,
+    async stop() {
+      for (const stop of stops) await stop();
+      await resources.close();
+      await store.close();
+    },
+  };
+}
+
+/**
+ * Ensures the gateway has an admin. The token comes from the configuration, or is made
+ * once and kept (mode 600) in the data folder so later starts can print it again.
+ */
+async function bootstrapAdmin(store: Store, config: Config): Promise<string | null> {
+  const tokenFile = join(config.dataDir, 'admin-token');
+  let token = config.adminToken ?? null;
+  if (!token && !config.memory && existsSync(tokenFile)) token = readFileSync(tokenFile, 'utf8').trim();
+  if (!token) {
+    const existing = await store.query(`select 1 from users where gateway_id = $1 and name = 'admin'`, [config.gateway.id]);
+    if (existing.length > 0 && config.databaseUrl) return null;
+    token = newToken();
+  }
+  await createUser(store, { gatewayId: config.gateway.id, name: 'admin', role: 'admin', token });
+  if (!config.memory && !config.adminToken) {
+    writeFileSync(tokenFile, token + '\n', { mode: 0o600 });
+    chmodSync(tokenFile, 0o600);
+  }
+  return token;
+}

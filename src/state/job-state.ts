@@ -1,0 +1,173 @@
+/**
+ * Job transitions. Observations from a scheduler may be stale or out of order; the
+ * allowed-transition table in domain/job.ts decides, and the SQL guard enforces it, so a
+ * late `RUNNING` never moves a finished job backwards.
+ */
+import { jobStatesBefore, isTerminalJobState, type JobState } from '../domain/job.ts';
+import type { JobObservation } from '../batch/port.ts';
+import type { Queryable } from '../store/port.ts';
+import { appendEvents, type NewEvent } from './events.ts';
+
+/** A job row as the controller and API use it. */
+export interface JobRecord {
+  id: number;
+  experimentId: string;
+  taskId: number;
+  gatewayId: string;
+  resource: string;
+  submissionKey: string;
+  nativeId: string | null;
+  state: JobState;
+  nativeState: string | null;
+  reason: string | null;
+  exitCode: number | null;
+  queue: string | null;
+  nodeList: string | null;
+  workdir: string;
+  details: Record<string, unknown>;
+  cancelRequested: boolean;
+  submittedAt: Date;
+  startedAt: Date | null;
+  endedAt: Date | null;
+}
+
+export const jobColumns = `id, experiment_id, task_id, gateway_id, resource, submission_key, native_id, state, native_state,
+  reason, exit_code, queue, node_list, workdir, details, cancel_requested, submitted_at, started_at, ended_at`;
+
+export function toJobRecord(row: any): JobRecord {
+  return {
+    id: row.id,
+    experimentId: row.experiment_id,
+    taskId: row.task_id,
+    gatewayId: row.gateway_id,
+    resource: row.resource,
+    submissionKey: row.submission_key,
+    nativeId: row.native_id,
+    state: row.state,
+    nativeState: row.native_state,
+    reason: row.reason,
+    exitCode: row.exit_code,
+    queue: row.queue,
+    nodeList: row.node_list,
+    workdir: row.workdir,
+    details: row.details ?? {},
+    cancelRequested: row.cancel_requested,
+    submittedAt: row.submitted_at,
+    startedAt: row.started_at,
+    endedAt: row.ended_at,
+  };
+}
+
+/** The job for a submission key, if one was recorded. */
+export async function findJobByKey(db: Queryable, submissionKey: string): Promise<JobRecord | null> {
+  const rows = await db.query(`select ${jobColumns} from jobs where submission_key = $1`, [submissionKey]);
+  return rows.length > 0 ? toJobRecord(rows[0]) : null;
+}
+
+/**
+ * Records a job the scheduler accepted (or that a retried submit adopted). Idempotent on
+ * the submission key: a second call for the same key changes nothing.
+ */
+export async function recordSubmittedJob(
+  tx: Queryable,
+  job: {
+    experimentId: string;
+    taskId: number;
+    gatewayId: string;
+    resource: string;
+    submissionKey: string;
+    nativeId: string;
+    queue: string;
+    workdir: string;
+    details: Record<string, unknown>;
+    adopted: boolean;
+  },
+): Promise<JobRecord> {
+  const rows = await tx.query(
+    `insert into jobs (experiment_id, task_id, gateway_id, resource, submission_key, native_id, state, native_state, queue, workdir, details)
+     values ($1, $2, $3, $4, $5, $6, 'queued', 'submitted', $7, $8, $9::jsonb)
+     on conflict (submission_key) do nothing
+     returning ${jobColumns}`,
+    [job.experimentId, job.taskId, job.gatewayId, job.resource, job.submissionKey, job.nativeId, job.queue, job.workdir, JSON.stringify(job.details)],
+  );
+  if (rows.length === 0) return (await findJobByKey(tx, job.submissionKey))!;
+  const record = toJobRecord(rows[0]);
+  await appendEvents(tx, [
+    {
+      experimentId: job.experimentId,
+      entity: 'job',
+      entityId: String(record.id),
+      label: job.nativeId,
+      fromState: 'submitting',
+      toState: 'queued',
+      message: job.adopted ? `adopted job ${job.nativeId} submitted by an earlier attempt` : `submitted as ${job.nativeId}`,
+      data: { nativeId: job.nativeId, queue: job.queue, adopted: job.adopted },
+    },
+  ]);
+  return record;
+}
+
+/** Active jobs (not terminal) of every resource, for the monitor's one pass. */
+export async function listActiveJobs(db: Queryable): Promise<JobRecord[]> {
+  const rows = await db.query(`select ${jobColumns} from jobs where state in ('submitting', 'queued', 'running') order by id`);
+  return rows.map(toJobRecord);
+}
+
+/**
+ * Applies observations to jobs: moves allowed by the table are written with their events;
+ * a change of native state or reason without a move is recorded too (the user sees
+ * `PENDING (Priority)` change to `PENDING (Resources)`). Returns the jobs that reached a
+ * terminal state.
+ */
+export async function applyObservations(
+  tx: Queryable,
+  observed: Array<{ job: JobRecord; observation: JobObservation }>,
+): Promise<JobRecord[]> {
+  const events: NewEvent[] = [];
+  const finished: JobRecord[] = [];
+  for (const { job, observation } of observed) {
+    const moves = observation.state !== job.state;
+    const nativeChanged = observation.nativeState !== job.nativeState || (observation.reason ?? null) !== job.reason;
+    if (!moves && !nativeChanged) continue;
+    const sources = moves ? jobStatesBefore(observation.state) : [job.state];
+    // $1 id, $2 state, $3 allowed sources, $4 native state, $5 reason, $6 exit code, $7 started, $8 ended, $9 nodes
+    const rows = await tx.query(
+      `update jobs set state = $2, native_state = $4, reason = $5, exit_code = coalesce($6, exit_code),
+         started_at = coalesce(started_at, $7::timestamptz, case when $2 = 'running' then now() end),
+         ended_at = coalesce(ended_at, $8::timestamptz, case when $2 in ('completed', 'failed', 'canceled', 'timed-out', 'lost') then now() end),
+         node_list = coalesce($9, node_list), updated_at = now()
+       where id = $1 and state = any($3::text[])
+       returning ${jobColumns}`,
+      [
+        job.id,
+        observation.state,
+        sources,
+        observation.nativeState,
+        observation.reason ?? null,
+        observation.exitCode ?? null,
+        observation.startedAt ?? null,
+        observation.endedAt ?? null,
+        observation.nodeList ?? null,
+      ],
+    );
+    if (rows.length === 0) continue;
+    const updated = toJobRecord(rows[0]);
+    const native = observation.reason ? `${observation.nativeState} (${observation.reason})` : observation.nativeState;
+    events.push({
+      experimentId: job.experimentId,
+      entity: 'job',
+      entityId: String(job.id),
+      label: job.nativeId,
+      fromState: job.state,
+      toState: updated.state,
+      message:
+        updated.state === 'failed' || updated.state === 'timed-out'
+          ? `${native}, exit code ${updated.exitCode ?? 'unknown'}`
+          : native,
+      data: { nativeState: observation.nativeState, reason: observation.reason ?? null, exitCode: updated.exitCode },
+    });
+    if (moves && isTerminalJobState(updated.state)) finished.push(updated);
+  }
+  await appendEvents(tx, events);
+  return finished;
+}

@@ -1,0 +1,339 @@
+/**
+ * Task transitions, set-based so that a batch of claims or outcomes costs one transaction.
+ * Every statement is guarded by the states domain/task.ts allows; every transition
+ * appends its event in the same transaction; finishing the last task finishes the
+ * experiment.
+ */
+import { retryDelayMs, type TaskFailure, type TaskKind, type TaskState } from '../domain/task.ts';
+import type { ExperimentState } from '../domain/experiment.ts';
+import type { Queryable } from '../store/port.ts';
+import { appendEvents, type NewEvent } from './events.ts';
+import { moveExperiments, type ExperimentMoveRequest } from './experiment-state.ts';
+
+/** Channel on which "some task became ready" is announced, to wake idle workers. */
+export const readyChannel = 'drover_ready';
+
+/** A task as a worker receives it. */
+export interface ClaimedTask {
+  id: number;
+  experimentId: string;
+  kind: TaskKind;
+  attempt: number;
+  maxAttempts: number;
+}
+
+/** What became of one claimed task. */
+export type TaskOutcome =
+  | { taskId: number; outcome: 'completed'; result?: unknown }
+  | { taskId: number; outcome: 'failed'; failure: TaskFailure }
+  /** The task stays running without a lease until the controller completes it (monitor). */
+  | { taskId: number; outcome: 'detached' };
+
+/** One node to create: its kind and the kinds (within the same experiment) it waits for. */
+export interface TaskPlan {
+  kind: TaskKind;
+  dependsOn: TaskKind[];
+  maxAttempts?: number;
+}
+
+/**
+ * Creates an experiment's task DAG: roots `ready`, the rest `pending` with their
+ * dependency count. Wakes workers at commit.
+ */
+export async function createTasks(tx: Queryable, experimentId: string, plan: readonly TaskPlan[], priority = 0): Promise<void> {
+  // $1 experiment, $2 kinds, $3 dependency counts, $4 max attempts, $5 priority
+  const created = await tx.query<{ id: number; kind: TaskKind; state: TaskState }>(
+    `insert into tasks (experiment_id, kind, state, pending_dependencies, max_attempts, priority)
+     select $1, kind, case when deps = 0 then 'ready' else 'pending' end, deps, attempts, $5
+     from unnest($2::text[], $3::int[], $4::int[]) as x(kind, deps, attempts)
+     returning id, kind, state`,
+    [experimentId, plan.map((node) => node.kind), plan.map((node) => node.dependsOn.length), plan.map((node) => node.maxAttempts ?? 3), priority],
+  );
+  const idOf = new Map(created.map((task) => [task.kind, task.id]));
+  const edges = plan.flatMap((node) => node.dependsOn.map((dependency) => [idOf.get(node.kind)!, idOf.get(dependency)!]));
+  if (edges.length > 0) {
+    await tx.query(
+      `insert into task_dependencies (task_id, depends_on) select * from unnest($1::int8[], $2::int8[])`,
+      [edges.map((edge) => edge[0]), edges.map((edge) => edge[1])],
+    );
+  }
+  const ready = created.filter((task) => task.state === 'ready');
+  await appendEvents(tx, ready.map((task) => taskEvent(experimentId, task.id, task.kind, null, 'ready')));
+  if (ready.length > 0) await tx.query('select pg_notify($1, $2)', [readyChannel, String(ready.length)]);
+}
+
+/**
+ * Claims up to `limit` ready tasks for `workerId` with a lease of `leaseMs`, skipping rows
+ * other workers hold. Moves their experiments from queued to executing.
+ */
+export async function claimTasks(tx: Queryable, workerId: string, limit: number, leaseMs: number): Promise<ClaimedTask[]> {
+  // $1 limit, $2 worker, $3 lease in ms
+  const claimed = await tx.query<{ id: number; experiment_id: string; kind: TaskKind; attempt: number; max_attempts: number }>(
+    `with picked as (
+       select id from tasks where state = 'ready' and run_at <= now()
+       order by priority desc, id limit $1 for update skip locked)
+     update tasks t set state = 'running', attempt = t.attempt + 1, lease_owner = $2,
+       lease_expires_at = now() + $3 * interval '1 millisecond', started_at = now(), detached = false
+     from picked where t.id = picked.id
+     returning t.id, t.experiment_id, t.kind, t.attempt, t.max_attempts`,
+    [limit, workerId, leaseMs],
+  );
+  if (claimed.length === 0) return [];
+  const experimentIds = [...new Set(claimed.map((task) => task.experiment_id))];
+  await moveExperiments(tx, experimentIds.map((experimentId) => ({ experimentId, to: 'executing', from: ['queued'] })));
+  await appendEvents(
+    tx,
+    claimed.map((task) => taskEvent(task.experiment_id, task.id, task.kind, 'ready', 'running', undefined, { attempt: task.attempt, worker: workerId })),
+  );
+  return claimed.map((task) => ({
+    id: task.id,
+    experimentId: task.experiment_id,
+    kind: task.kind,
+    attempt: task.attempt,
+    maxAttempts: task.max_attempts,
+  }));
+}
+
+/** Extends the leases of tasks `workerId` still runs; returns the ids it still holds. */
+export async function renewLeases(tx: Queryable, workerId: string, taskIds: number[], leaseMs: number): Promise<number[]> {
+  if (taskIds.length === 0) return [];
+  const rows = await tx.query<{ id: number }>(
+    `update tasks set lease_expires_at = now() + $3 * interval '1 millisecond'
+     where id = any($1::int8[]) and state = 'running' and lease_owner = $2 and not detached returning id`,
+    [taskIds, workerId, leaseMs],
+  );
+  return rows.map((row) => row.id);
+}
+
+/** Who may report an outcome: the worker holding the lease, or the controller for a detached task. */
+export type OutcomeReporter = { workerId: string } | { detached: true };
+
+/**
+ * Applies a batch of outcomes in the caller's transaction: completed tasks make their
+ * successors ready, failed attempts retry after a backoff or fail for good, detached
+ * tasks give up their lease. Outcomes for tasks the reporter no longer holds are dropped.
+ * Returns the ids whose outcome was applied.
+ */
+export async function applyOutcomes(tx: Queryable, reporter: OutcomeReporter, outcomes: TaskOutcome[]): Promise<number[]> {
+  if (outcomes.length === 0) return [];
+  const guard =
+    'workerId' in reporter
+      ? { sql: `state = 'running' and lease_owner = $2 and not detached`, value: reporter.workerId }
+      : { sql: `state = 'running' and detached and $2::text is null`, value: null };
+  const events: NewEvent[] = [];
+  const applied: number[] = [];
+  const touched = new Set<string>();
+
+  const completions = outcomes.filter((item) => item.outcome === 'completed');
+  let completedIds: number[] = [];
+  if (completions.length > 0) {
+    // $1 ids, $2 worker (guard), $3 results as a jsonb object keyed by id
+    const results = Object.fromEntries(completions.map((item) => [item.taskId, item.result ?? null]));
+    const rows = await tx.query<{ id: number; experiment_id: string; kind: TaskKind }>(
+      `update tasks set state = 'completed', finished_at = now(), lease_owner = null, lease_expires_at = null,
+         detached = false, result = ($3::jsonb) -> id::text
+       where id = any($1::int8[]) and ${guard.sql}
+       returning id, experiment_id, kind`,
+      [completions.map((item) => item.taskId), guard.value, JSON.stringify(results)],
+    );
+    completedIds = rows.map((row) => row.id);
+    for (const row of rows) {
+      applied.push(row.id);
+      touched.add(row.experiment_id);
+      events.push(taskEvent(row.experiment_id, row.id, row.kind, 'running', 'completed'));
+    }
+  }
+
+  const failures = outcomes.filter((item) => item.outcome === 'failed');
+  if (failures.length > 0) {
+    const byId = new Map(failures.map((item) => [item.taskId, item.failure]));
+    const rows = await tx.query<{ id: number; experiment_id: string; kind: TaskKind; attempt: number; max_attempts: number }>(
+      `select id, experiment_id, kind, attempt, max_attempts from tasks
+       where id = any($1::int8[]) and ${guard.sql} order by id for update`,
+      [failures.map((item) => item.taskId), guard.value],
+    );
+    const retries = rows.filter((row) => byId.get(row.id)!.retryable && row.attempt < row.max_attempts);
+    const final = rows.filter((row) => !retries.includes(row));
+    await failOrRetry(tx, retries, final, byId, events);
+    for (const row of rows) {
+      applied.push(row.id);
+      touched.add(row.experiment_id);
+    }
+  }
+
+  const detaches = outcomes.filter((item) => item.outcome === 'detached');
+  if (detaches.length > 0 && 'workerId' in reporter) {
+    const rows = await tx.query<{ id: number }>(
+      `update tasks set detached = true, lease_owner = null, lease_expires_at = null
+       where id = any($1::int8[]) and ${guard.sql} returning id`,
+      [detaches.map((item) => item.taskId), guard.value],
+    );
+    applied.push(...rows.map((row) => row.id));
+  }
+
+  await readySuccessors(tx, completedIds, events);
+  await appendEvents(tx, events);
+  await finishExperiments(tx, [...touched]);
+  return applied;
+}
+
+/**
+ * Returns running tasks whose lease expired (their worker died) to `ready`, counting the
+ * attempt; tasks out of attempts fail. Returns how many were recovered.
+ */
+export async function recoverExpiredLeases(tx: Queryable, limit = 500): Promise<number> {
+  const rows = await tx.query<{ id: number; experiment_id: string; kind: TaskKind; attempt: number; max_attempts: number }>(
+    `select id, experiment_id, kind, attempt, max_attempts from tasks
+     where state = 'running' and not detached and lease_expires_at < now()
+     order by id limit $1 for update skip locked`,
+    [limit],
+  );
+  if (rows.length === 0) return 0;
+  const failure: TaskFailure = { code: 'lease-expired', message: 'the worker running this task stopped renewing its lease', retryable: true };
+  const byId = new Map(rows.map((row) => [row.id, failure]));
+  const events: NewEvent[] = [];
+  const retries = rows.filter((row) => row.attempt < row.max_attempts);
+  await failOrRetry(tx, retries, rows.filter((row) => !retries.includes(row)), byId, events, true);
+  await appendEvents(tx, events);
+  await finishExperiments(tx, [...new Set(rows.map((row) => row.experiment_id))]);
+  return rows.length;
+}
+
+/**
+ * Cancels an experiment's tasks that have not started (pending, ready). Running tasks
+ * finish or are canceled when their job is; the experiment then becomes `canceled`.
+ */
+export async function cancelOpenTasks(tx: Queryable, experimentId: string): Promise<void> {
+  const rows = await tx.query<{ id: number; kind: TaskKind; previous: TaskState }>(
+    `update tasks t set state = 'canceled', finished_at = now()
+     from (select id, state as previous from tasks where experiment_id = $1 and state in ('pending', 'ready') for update) old
+     where t.id = old.id returning t.id, t.kind, old.previous`,
+    [experimentId],
+  );
+  await appendEvents(tx, rows.map((row) => taskEvent(experimentId, row.id, row.kind, row.previous, 'canceled')));
+}
+
+/** Cancels a detached (monitor) task whose job was canceled. */
+export async function cancelDetachedTasks(tx: Queryable, taskIds: number[]): Promise<void> {
+  if (taskIds.length === 0) return;
+  const rows = await tx.query<{ id: number; experiment_id: string; kind: TaskKind }>(
+    `update tasks set state = 'canceled', finished_at = now(), detached = false
+     where id = any($1::int8[]) and state = 'running' returning id, experiment_id, kind`,
+    [taskIds],
+  );
+  await appendEvents(tx, rows.map((row) => taskEvent(row.experiment_id, row.id, row.kind, 'running', 'canceled')));
+  await finishExperiments(tx, [...new Set(rows.map((row) => row.experiment_id))]);
+}
+
+async function failOrRetry(
+  tx: Queryable,
+  retries: Array<{ id: number; experiment_id: string; kind: TaskKind; attempt: number }>,
+  final: Array<{ id: number; experiment_id: string; kind: TaskKind; attempt: number }>,
+  failureOf: Map<number, TaskFailure>,
+  events: NewEvent[],
+  immediate = false,
+): Promise<void> {
+  if (retries.length > 0) {
+    const delays = retries.map((row) => (immediate ? 0 : retryDelayMs(row.attempt)));
+    await tx.query(
+      `update tasks t set state = 'ready', lease_owner = null, lease_expires_at = null,
+         run_at = now() + x.delay * interval '1 millisecond', failure = x.failure
+       from unnest($1::int8[], $2::int[], $3::jsonb[]) as x(id, delay, failure) where t.id = x.id`,
+      [retries.map((row) => row.id), delays, retries.map((row) => JSON.stringify(failureOf.get(row.id)))],
+    );
+    retries.forEach((row, index) => {
+      const failure = failureOf.get(row.id)!;
+      events.push(taskEvent(row.experiment_id, row.id, row.kind, 'running', 'ready', `attempt ${row.attempt} failed (${failure.message}); retrying in ${Math.round(delays[index] / 1000)} s`, { attempt: row.attempt, failure }));
+    });
+  }
+  if (final.length > 0) {
+    await tx.query(
+      `update tasks t set state = 'failed', finished_at = now(), lease_owner = null, lease_expires_at = null, failure = x.failure
+       from unnest($1::int8[], $2::jsonb[]) as x(id, failure) where t.id = x.id`,
+      [final.map((row) => row.id), final.map((row) => JSON.stringify(failureOf.get(row.id)))],
+    );
+    for (const row of final) {
+      const failure = failureOf.get(row.id)!;
+      events.push(taskEvent(row.experiment_id, row.id, row.kind, 'running', 'failed', failure.message, { attempt: row.attempt, failure }));
+    }
+  }
+}
+
+/** Decrements the dependency count of the completed tasks' dependents; those at zero become ready. */
+async function readySuccessors(tx: Queryable, completedIds: number[], events: NewEvent[]): Promise<void> {
+  if (completedIds.length === 0) return;
+  const rows = await tx.query<{ id: number; experiment_id: string; kind: TaskKind; state: TaskState }>(
+    `with done as (
+       select task_id, count(*)::int as n from task_dependencies where depends_on = any($1::int8[]) group by task_id)
+     update tasks t set pending_dependencies = t.pending_dependencies - done.n,
+       state = case when t.pending_dependencies - done.n = 0 then 'ready' else t.state end
+     from done where t.id = done.task_id and t.state = 'pending'
+     returning t.id, t.experiment_id, t.kind, t.state`,
+    [completedIds],
+  );
+  const ready = rows.filter((row) => row.state === 'ready');
+  for (const row of ready) events.push(taskEvent(row.experiment_id, row.id, row.kind, 'pending', 'ready'));
+  if (ready.length > 0) await tx.query('select pg_notify($1, $2)', [readyChannel, String(ready.length)]);
+}
+
+/**
+ * Settles experiments whose tasks are all finished: completed, failed (a task failed or
+ * the job did not succeed) or canceled. A failed task skips the tasks still waiting.
+ */
+export async function finishExperiments(tx: Queryable, experimentIds: string[]): Promise<void> {
+  if (experimentIds.length === 0) return;
+  const skipped = await tx.query<{ id: number; experiment_id: string; kind: TaskKind; previous: TaskState }>(
+    `update tasks t set state = 'skipped', finished_at = now()
+     from (select id, state as previous from tasks w
+           where w.experiment_id = any($1::uuid[]) and w.state in ('pending', 'ready')
+             and exists (select 1 from tasks f where f.experiment_id = w.experiment_id and f.state = 'failed')
+           for update) old
+     where t.id = old.id returning t.id, t.experiment_id, t.kind, old.previous`,
+    [experimentIds],
+  );
+  await appendEvents(tx, skipped.map((row) => taskEvent(row.experiment_id, row.id, row.kind, row.previous, 'skipped', 'an earlier task failed')));
+  const rows = await tx.query<{
+    id: string;
+    state: ExperimentState;
+    failure: TaskFailure | null;
+    job_state: string | null;
+    exit_code: number | null;
+  }>(
+    `select e.id, e.state,
+       (select f.failure from tasks f where f.experiment_id = e.id and f.state = 'failed' order by f.id limit 1) as failure,
+       j.state as job_state, j.exit_code
+     from experiments e
+     left join lateral (select state, exit_code from jobs where experiment_id = e.id order by id desc limit 1) j on true
+     where e.id = any($1::uuid[]) and e.state in ('queued', 'executing', 'blocked', 'canceling')
+       and not exists (select 1 from tasks o where o.experiment_id = e.id and o.state in ('pending', 'ready', 'running'))`,
+    [experimentIds],
+  );
+  const moves: ExperimentMoveRequest[] = rows.map((row) => {
+    const experimentId = row.id;
+    if (row.state === 'canceling' || row.job_state === 'canceled') return { experimentId, to: 'canceled' };
+    if (row.failure) return { experimentId, to: 'failed', failure: { code: row.failure.code, message: row.failure.message } };
+    switch (row.job_state) {
+      case 'failed':
+        return { experimentId, to: 'failed', failure: { code: 'job-failed', message: `the job exited with code ${row.exit_code}` } };
+      case 'timed-out':
+        return { experimentId, to: 'failed', failure: { code: 'job-timed-out', message: 'the job ran past its walltime and was stopped' } };
+      case 'lost':
+        return { experimentId, to: 'failed', failure: { code: 'job-lost', message: 'the job vanished from its resource without an exit code' } };
+      default:
+        return { experimentId, to: 'completed' };
+    }
+  });
+  await moveExperiments(tx, moves);
+}
+
+function taskEvent(
+  experimentId: string,
+  taskId: number,
+  kind: TaskKind,
+  fromState: TaskState | null,
+  toState: TaskState,
+  message?: string,
+  data?: unknown,
+): NewEvent {
+  return { experimentId, entity: 'task', entityId: String(taskId), label: kind, fromState, toState, message, data };
+}

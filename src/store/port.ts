@@ -1,0 +1,32 @@
+/**
+ * Store port: SQL against PostgreSQL or PGlite through one tiny contract, in the spirit of
+ * pg-boss's `executeSql`. No connection or driver type leaks through it.
+ */
+
+/** Something that runs SQL: the store itself or an open transaction. */
+export interface Queryable {
+  /** Runs one statement with `$1...` parameters and returns its rows. */
+  query<Row = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<Row[]>;
+}
+
+/** The store: SQL, transactions and notifications. */
+export interface Store extends Queryable {
+  readonly kind: 'postgres' | 'pglite';
+  /**
+   * Runs `work` in one transaction and commits, or rolls back if it throws. Serialization
+   * failures and deadlocks are retried a few times, so `work` must be safe to re-run.
+   */
+  transaction<T>(work: (tx: Queryable) => Promise<T>): Promise<T>;
+  /** Calls `onNotify` with each payload sent on `channel` (LISTEN/NOTIFY). Returns an unsubscribe. */
+  listen(channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>>;
+  /** Closes connections; for PGlite, flushes and closes the database. */
+  close(): Promise<void>;
+}
+
+/** Thrown when the store cannot be opened or a migration fails. */
+export class StoreError extends Error {
+  override name = 'StoreError';
+}
+
+/** PostgreSQL error codes worth retrying a whole transaction for. */
+export const retryableSqlStates = new Set(['40001', '40P01']);

@@ -1,0 +1,83 @@
+/**
+ * PostgreSQL adapter of the Store port (node-postgres). For deployments with any number
+ * of api, worker and controller processes.
+ */
+import pg from 'pg';
+import { retryableSqlStates, type Queryable, type Store } from './port.ts';
+
+// int8 (bigserial ids, counts) as numbers: ids stay far below 2^53.
+pg.types.setTypeParser(20, (value) => Number(value));
+
+export interface PostgresStoreOptions {
+  connectionString: string;
+  /** Pool size (default 10). */
+  maxConnections?: number;
+}
+
+/** Connects a pool to PostgreSQL. */
+export async function openPostgresStore(options: PostgresStoreOptions): Promise<Store> {
+  const pool = new pg.Pool({ connectionString: options.connectionString, max: options.maxConnections ?? 10 });
+  // An idle client that loses its connection must not crash the process.
+  pool.on('error', () => {});
+  await pool.query('select 1');
+  const listeners = new Set<pg.Client>();
+  return {
+    kind: 'postgres',
+    async query(sql, params) {
+      return (await pool.query(sql, params)).rows;
+    },
+    async transaction(work) {
+      for (let attempt = 1; ; attempt++) {
+        const client = await pool.connect();
+        try {
+          await client.query('begin');
+          const tx: Queryable = { query: async (sql, params) => (await client.query(sql, params)).rows as any };
+          const result = await work(tx);
+          await client.query('commit');
+          return result;
+        } catch (error) {
+          await client.query('rollback').catch(() => {});
+          if (attempt < 5 && retryableSqlStates.has((error as { code?: string }).code ?? '')) continue;
+          throw error;
+        } finally {
+          client.release();
+        }
+      }
+    },
+    async listen(channel, onNotify) {
+      let client: pg.Client | undefined;
+      let stopped = false;
+      const connect = async (): Promise<void> => {
+        const next = new pg.Client({ connectionString: options.connectionString });
+        next.on('notification', (message) => {
+          if (message.channel === channel) onNotify(message.payload ?? '');
+        });
+        next.on('error', () => {
+          listeners.delete(next);
+          // Reconnect with a pause; callers also poll, so a gap only costs latency.
+          if (!stopped) setTimeout(() => connect().catch(() => {}), 500);
+        });
+        await next.connect();
+        await next.query(`listen ${quoteIdentifier(channel)}`);
+        listeners.add(next);
+        client = next;
+      };
+      await connect();
+      return async () => {
+        stopped = true;
+        if (client) {
+          listeners.delete(client);
+          await client.end().catch(() => {});
+        }
+      };
+    },
+    async close() {
+      await Promise.all([...listeners].map((client) => client.end().catch(() => {})));
+      await pool.end();
+    },
+  };
+}
+
+function quoteIdentifier(name: string): string {
+  return `"${name.replaceAll('"', '""')}"`;
+}

@@ -1,0 +1,121 @@
+/**
+ * One handler per task kind of the experiment DAG. Each is idempotent: a task runs at
+ * least once, and a retried attempt must converge on the same result.
+ */
+import { mkdir, stat } from 'node:fs/promises';
+import { dirname, posix } from 'node:path';
+import type { TaskKind } from '../domain/task.ts';
+import { TaskError } from '../domain/errors.ts';
+import { isTerminalJobState } from '../domain/job.ts';
+import type { Store } from '../store/port.ts';
+import type { Storage } from '../files/storage.ts';
+import type { ResourceRegistry } from '../resources/resource-registry.ts';
+import { buildJobSpec, loadRunContext, submissionKey } from '../experiments/job-spec.ts';
+import { recordSubmittedJob, jobColumns, toJobRecord } from '../state/job-state.ts';
+import type { TaskHandler } from './worker.ts';
+
+export interface HandlerDependencies {
+  store: Store;
+  storage: Storage;
+  resources: ResourceRegistry;
+  /** Folder of the bundled demo programs (`{{apps}}`). */
+  appsDir: string;
+}
+
+/** Files every job leaves in its working directory, brought back with the outputs. */
+export const logFiles = ['stdout.txt', 'stderr.txt'];
+
+export function createHandlers(deps: HandlerDependencies): Record<Exclude<TaskKind, 'cleanup' | 'noop'>, TaskHandler> {
+  const { store, storage, resources, appsDir } = deps;
+  const open = async (experimentId: string) => {
+    const context = await loadRunContext(store, experimentId);
+    return { context, resource: resources.open(context.resource) };
+  };
+  const currentJob = async (experimentId: string) => {
+    const rows = await store.query(`select ${jobColumns} from jobs where experiment_id = $1 order by id desc limit 1`, [experimentId]);
+    return rows.length > 0 ? toJobRecord(rows[0]) : null;
+  };
+
+  return {
+    async 'env-setup'(task) {
+      const { context, resource } = await open(task.experimentId);
+      await resource.shell.makeDirectory(posix.join(context.workdir, 'inputs'));
+      return { result: { workdir: context.workdir } };
+    },
+
+    async 'stage-in'(task) {
+      const { context, resource } = await open(task.experimentId);
+      const staged: string[] = [];
+      for (const file of Object.values(context.files)) {
+        await resource.shell.upload(storage.uploadPath(context.gatewayId, file.uploadId), posix.join(context.workdir, 'inputs', file.filename));
+        staged.push(file.filename);
+      }
+      return { result: { staged } };
+    },
+
+    async submit(task) {
+      const { context, resource } = await open(task.experimentId);
+      const recorded = await currentJob(task.experimentId);
+      if (recorded && recorded.taskId === task.id) {
+        return { result: { jobId: recorded.id, nativeId: recorded.nativeId, adopted: true } };
+      }
+      if (context.state === 'canceling' || context.state === 'canceled') {
+        return { result: { skipped: 'the experiment was canceled before its job was submitted' } };
+      }
+      // A worker that died between the scheduler accepting the job and this record left a
+      // job under an earlier attempt's key: adopt it instead of submitting again.
+      let submitted = null;
+      let key = submissionKey(task.id, task.attempt);
+      for (let attempt = 1; attempt < task.attempt && !submitted; attempt++) {
+        const earlier = submissionKey(task.id, attempt);
+        submitted = await resource.scheduler.find({ workdir: context.workdir, submissionKey: earlier });
+        if (submitted) key = earlier;
+      }
+      if (!submitted) {
+        try {
+          submitted = await resource.scheduler.submit(buildJobSpec(context, key, appsDir));
+        } catch (error) {
+          throw new TaskError('submit-failed', `the scheduler refused the job: ${(error as Error).message}`, true);
+        }
+      }
+      const job = await store.transaction((tx) =>
+        recordSubmittedJob(tx, {
+          experimentId: context.experimentId,
+          taskId: task.id,
+          gatewayId: context.gatewayId,
+          resource: context.resource.name,
+          submissionKey: key,
+          nativeId: submitted.nativeId,
+          queue: context.settings.queue,
+          workdir: context.workdir,
+          details: submitted.details,
+          adopted: submitted.adopted,
+        }),
+      );
+      return { result: { jobId: job.id, nativeId: job.nativeId, adopted: submitted.adopted } };
+    },
+
+    async monitor(task) {
+      const job = await currentJob(task.experimentId);
+      if (!job) return { result: { job: null } };
+      if (isTerminalJobState(job.state)) return { result: { jobState: job.state, exitCode: job.exitCode } };
+      // The controller's poller watches the job; no worker is held while it runs.
+      return { detach: true };
+    },
+
+    async 'stage-out'(task) {
+      const { context, resource } = await open(task.experimentId);
+      const patterns = [...context.application.outputs, ...logFiles];
+      const found = await resource.shell.glob(context.workdir, patterns);
+      const files: Array<{ path: string; size: number }> = [];
+      for (const relative of found) {
+        const target = storage.outputPath(context.gatewayId, context.experimentId, relative);
+        if (!target) continue;
+        await mkdir(dirname(target), { recursive: true });
+        await resource.shell.download(posix.join(context.workdir, relative), target);
+        files.push({ path: relative, size: (await stat(target)).size });
+      }
+      return { result: { files } };
+    },
+  };
+}
