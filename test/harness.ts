@@ -1,0 +1,130 @@
+/**
+ * Test harness: a real Drover (API on a real socket, worker, controller) on an in-memory
+ * embedded store with the demo catalogue, plus small HTTP helpers. No mocks.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { loadConfig, type ConfigInput } from '../src/config.ts';
+import { startDrover, type RunningDrover } from '../src/main.ts';
+
+export const projectRoot = fileURLToPath(new URL('..', import.meta.url));
+export const adminToken = 'test-admin-token-0123456789abcdef';
+
+export interface TestDrover {
+  url: string;
+  dataDir: string;
+  drover: RunningDrover;
+  /** Calls the API as the admin (or with `token`); returns status, headers and parsed body. */
+  call(method: string, path: string, body?: unknown, token?: string | null, headers?: Record<string, string>): Promise<ApiResponse>;
+  stop(): Promise<void>;
+}
+
+export interface ApiResponse {
+  status: number;
+  headers: Headers;
+  body: any;
+}
+
+/** Starts a Drover with fast polling so tests run in seconds. */
+export async function startTestDrover(overrides: ConfigInput = {}): Promise<TestDrover> {
+  const dataDir = await mkdtemp(join(tmpdir(), 'drover-test-'));
+  const config = loadConfig(
+    {
+      memory: true,
+      dataDir,
+      port: 0,
+      adminToken,
+      logLevel: 'silent',
+      worker: { pollMs: 200, leaseMs: 5000 },
+      controller: { pollMs: 150 },
+      ...overrides,
+    },
+    {},
+  );
+  const drover = await startDrover(config, ['api', 'worker', 'controller']);
+  const url = drover.url!;
+  return {
+    url,
+    dataDir,
+    drover,
+    call: (method, path, body, token = adminToken, headers = {}) => call(url, method, path, body, token, headers),
+    async stop() {
+      await drover.stop();
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export async function call(
+  url: string,
+  method: string,
+  path: string,
+  body?: unknown,
+  token: string | null = adminToken,
+  headers: Record<string, string> = {},
+): Promise<ApiResponse> {
+  const binary = Buffer.isBuffer(body);
+  const response = await fetch(url + path, {
+    method,
+    headers: {
+      ...(token ? { authorization: `Bearer ${token}` } : {}),
+      ...(body !== undefined ? { 'content-type': binary ? 'application/octet-stream' : 'application/json' } : {}),
+      ...headers,
+    },
+    body: body === undefined ? undefined : binary ? new Uint8Array(body as Buffer) : typeof body === 'string' ? body : JSON.stringify(body),
+  });
+  const type = response.headers.get('content-type') ?? '';
+  const text = await response.text();
+  return { status: response.status, headers: response.headers, body: type.includes('json') && text ? JSON.parse(text) : text };
+}
+
+/** Polls `probe` until it returns a truthy value, or fails after `timeoutMs` with `what`. */
+export async function waitFor<T>(what: string, probe: () => Promise<T | undefined | null | false>, timeoutMs = 30_000, intervalMs = 100): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const value = await probe();
+      if (value) return value;
+    } catch (error) {
+      last = error;
+    }
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
+}
+
+/** Waits until an experiment reaches one of `states`; returns it. */
+export async function waitForState(drover: Pick<TestDrover, 'call'>, id: string, states: string[], timeoutMs = 30_000, token?: string) {
+  return waitFor(`experiment ${id} to reach ${states.join('|')}`, async () => {
+    const response = await drover.call('GET', `/api/v1/experiments/${id}`, undefined, token);
+    return states.includes(response.body.state) ? response.body : null;
+  }, timeoutMs);
+}
+
+/** Asserts-friendly view of an experiment's events: seqs and "entity label from->to" lines. */
+export async function eventsOf(drover: Pick<TestDrover, 'call'>, id: string, token?: string) {
+  const response = await drover.call('GET', `/api/v1/experiments/${id}/events`, undefined, token);
+  const items: any[] = response.body.items;
+  return {
+    items,
+    seqs: items.map((event) => event.seq),
+    moves: items.map((event) => `${event.entity} ${event.entity === 'experiment' ? '' : event.label + ' '}${event.fromState ?? 'new'}->${event.toState}`),
+  };
+}
+
+/** Processes (pid list) whose session id is `sessionId`: a local job's whole process tree. */
+export async function processesInSession(sessionId: number): Promise<number[]> {
+  const { readdir, readFile } = await import('node:fs/promises');
+  const pids: number[] = [];
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const stat = await readFile(`/proc/${entry}/stat`, 'utf8').catch(() => '');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // fields[0] is the state, fields[3] the session id; zombies are already dead
+    if (fields[0] !== 'Z' && Number(fields[3]) === sessionId) pids.push(Number(entry));
+  }
+  return pids;
+}
