@@ -37,9 +37,9 @@ export interface ApiDependencies {
 /** Builds the API server (not yet listening). */
 export async function buildApi(deps: ApiDependencies): Promise<FastifyInstance> {
   const app = Fastify({
-    loggerInstance: deps.logger.child({ role: 'api' }) as any,
+    // Fastify logs every request at info; keep those for debug-level runs only.
+    loggerInstance: deps.logger.child({ role: 'api' }, { level: deps.logger.isLevelEnabled('debug') ? deps.logger.level : 'warn' }) as any,
     bodyLimit: deps.bodyLimitBytes,
-    disableRequestLogging: true,
     ajv: { customOptions: { coerceTypes: 'array', removeAdditional: false, allErrors: true } },
   });
   await app.register(swagger, {
