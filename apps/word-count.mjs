@@ -17,10 +17,14 @@ const execFileAsync = promisify(execFile);
 
 const DEFAULT_TOP = 10;
 const MAX_TOP = 1000;
-/** A pending piece of text without a newline is cut at whitespace once it is this long. */
+/** A pending piece of text without a newline is cut at its last non-word character once it is this long. */
 const MAX_PENDING = 4 * 1024 * 1024;
 /** A word: letters, digits and marks, with single inner apostrophes or hyphens (don't, well-known). */
 const WORD = /[\p{L}\p{N}\p{M}]+(?:['\u2019-][\p{L}\p{N}\p{M}]+)*/gu;
+/** A character that can never be inside a word. */
+const NOT_WORD_CHARACTER = /[^\p{L}\p{N}\p{M}'\u2019-]/u;
+/** An absurdly long word (more than MAX_PENDING characters) is listed by this many of its first characters. */
+const LONG_WORD_KEPT = 64;
 
 function usage() {
   return 'usage: node word-count.mjs --file <path> [--top <1..1000>] [--ignore-case true|false]';
@@ -103,6 +107,7 @@ async function scan(file, ignoreCase) {
   };
 
   let pending = '';
+  let skipping = false;
   const stream = createReadStream(file, { encoding: 'utf8', highWaterMark: 1024 * 1024 });
   for await (const chunk of stream) {
     // Characters are code points (the decoder never splits a surrogate pair across chunks).
@@ -114,11 +119,28 @@ async function scan(file, ignoreCase) {
     inWord = /\S$/.test(chunk);
     // Count words up to the last complete line; keep the rest for the next chunk.
     pending += chunk;
+    if (skipping) {
+      // Still inside an over-long word that was already counted: drop the rest of it.
+      const end = pending.search(NOT_WORD_CHARACTER);
+      if (end < 0) {
+        pending = '';
+        continue;
+      }
+      pending = pending.slice(end);
+      skipping = false;
+    }
     let cut = pending.lastIndexOf('\n');
     if (cut < 0 && pending.length > MAX_PENDING) {
-      // A very long line: cut at the last whitespace (or anywhere, if there is none).
-      const lastSpace = pending.search(/\s\S*$/u);
-      cut = lastSpace >= 0 ? lastSpace : pending.length - 1;
+      // A very long line: cut after the last character that cannot be part of a word.
+      cut = pending.length - 1;
+      while (cut >= 0 && !NOT_WORD_CHARACTER.test(pending[cut])) cut--;
+      if (cut < 0) {
+        // Megabytes without a break: one "word", counted once by its first characters.
+        countWords(pending.slice(0, LONG_WORD_KEPT));
+        pending = '';
+        skipping = true;
+        continue;
+      }
     }
     if (cut >= 0) {
       countWords(pending.slice(0, cut + 1));

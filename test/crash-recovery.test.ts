@@ -1,0 +1,102 @@
+/**
+ * kill -9 of `drover up` while a job runs, then a restart on the same data folder: the
+ * experiment completes, the job ran exactly once (its start marker is counted), and the
+ * event log has no gap and no duplicate.
+ */
+import { after, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { adminToken, call, eventsOf, processesInSession, projectRoot, waitFor, waitForState } from './harness.ts';
+
+const children: ChildProcess[] = [];
+const folders: string[] = [];
+after(async () => {
+  for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
+  for (const folder of folders) await rm(folder, { recursive: true, force: true });
+});
+
+/** Starts `drover up` as a real process; resolves with its API address once it listens. */
+async function startUp(dataDir: string): Promise<{ child: ChildProcess; url: string }> {
+  const child = spawn(process.execPath, [join(projectRoot, 'bin/drover.js'), 'up', '--data-dir', dataDir, '--port', '0'], {
+    env: {
+      ...process.env,
+      DROVER_ADMIN_TOKEN: adminToken,
+      DROVER_CONTROLLER_POLL_MS: '200',
+      DROVER_WORKER_POLL_MS: '200',
+      DROVER_LEASE_MS: '3000',
+      DROVER_LOG_LEVEL: 'warn',
+      DATABASE_URL: '',
+    },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  children.push(child);
+  let output = '';
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`drover up did not start:\n${output}`)), 30_000);
+    child.stderr!.on('data', (chunk) => {
+      output += chunk;
+      const match = /API:\s+(http:\/\/\S+)\/api\/v1/.exec(output);
+      if (match) {
+        clearTimeout(timer);
+        resolve(match[1]);
+      }
+    });
+    child.on('exit', (code) => reject(new Error(`drover up exited with ${code}:\n${output}`)));
+  });
+  return { child, url };
+}
+
+describe('drover up killed with SIGKILL while a job runs', () => {
+  it('re-attaches after a restart: the job runs once and the experiment completes', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'drover-crash-'));
+    folders.push(dataDir);
+    const marker = join(dataDir, 'starts.log');
+
+    let { child, url } = await startUp(dataDir);
+    const api = { call: (method: string, path: string, body?: unknown) => call(url, method, path, body) };
+    const app = await api.call('POST', '/api/v1/applications', {
+      name: 'marked-sleep',
+      title: 'Counts its starts, then sleeps (test fixture)',
+      inputs: [{ name: 'marker', type: 'string', required: true }, { name: 'seconds', type: 'number', default: 4 }],
+      outputs: ['done.txt'],
+      deployments: { '*': { command: ['bash', '-c', 'echo started >> "$1"; sleep "$2"; echo finished > done.txt', '--', '{{marker}}', '{{seconds}}'] } },
+    });
+    assert.equal(app.status, 201, JSON.stringify(app.body));
+    const created = await api.call('POST', '/api/v1/experiments', { application: 'marked-sleep', resource: 'local', inputs: { marker, seconds: 4 } });
+    assert.equal(created.status, 201);
+    const id = created.body.id;
+    const running = await waitFor('the job to run', async () => {
+      const experiment = (await api.call('GET', `/api/v1/experiments/${id}`)).body;
+      return experiment.job?.state === 'running' ? experiment : null;
+    });
+
+    child.kill('SIGKILL');
+    await new Promise((resolve) => child.once('exit', resolve));
+    assert.ok((await processesInSession(running.job.details.pid)).length > 0, 'the job outlives drover');
+
+    ({ child, url } = await startUp(dataDir));
+    const done = await waitForState(api, id, ['completed', 'failed', 'canceled'], 60_000);
+    assert.equal(done.state, 'completed', JSON.stringify(done.failure));
+    assert.equal(done.job.nativeId, running.job.nativeId, 'the same job, re-attached');
+    assert.equal(done.job.exitCode, 0);
+
+    const starts = (await readFile(marker, 'utf8')).trim().split('\n');
+    assert.deepEqual(starts, ['started'], 'the job started exactly once');
+    const outputs = await api.call('GET', `/api/v1/experiments/${id}/outputs/done.txt`);
+    assert.equal(outputs.body, 'finished\n');
+
+    const { seqs, moves } = await eventsOf(api, id);
+    assert.deepEqual(seqs, seqs.map((_, index) => index + 1), 'events are numbered 1..n without gaps');
+    assert.deepEqual(moves, [...new Set(moves)], `no transition is recorded twice:\n${moves.join('\n')}`);
+    for (const expected of ['experiment new->created', 'experiment queued->executing', 'experiment executing->completed', 'task stage-out running->completed']) {
+      assert.ok(moves.includes(expected), `${expected} in\n${moves.join('\n')}`);
+    }
+    assert.equal(moves.filter((move) => move.startsWith('job ') && move.endsWith('->completed')).length, 1);
+
+    child.kill('SIGTERM');
+    await new Promise((resolve) => child.once('exit', resolve));
+  });
+});
