@@ -1,0 +1,161 @@
+/**
+ * The CLI as a subprocess against a real API: every user command, with and without
+ * --json, exit codes, and error messages that say how to fix the problem.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { adminToken, processesInSession, projectRoot, startTestDrover, waitFor, type TestDrover } from './harness.ts';
+
+let drover: TestDrover;
+let workDir: string;
+before(async () => {
+  drover = await startTestDrover();
+  workDir = await mkdtemp(join(tmpdir(), 'drover-cli-'));
+});
+after(async () => {
+  await drover?.stop();
+});
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `drover ...args` as a child process. */
+function drover_(args: string[], environment: Record<string, string> = {}): Promise<Run> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [join(projectRoot, 'bin/drover.js'), ...args],
+      {
+        cwd: workDir,
+        env: { ...process.env, DROVER_URL: drover.url, DROVER_TOKEN: adminToken, DROVER_DATA_DIR: workDir, ...environment },
+        timeout: 60_000,
+      },
+      (error, stdout, stderr) => resolve({ code: error ? ((error as any).code ?? 1) : 0, stdout, stderr }),
+    );
+  });
+}
+
+const json = (run: Run) => {
+  assert.equal(run.code, 0, run.stderr);
+  return JSON.parse(run.stdout);
+};
+
+describe('the drover CLI', () => {
+  let piId: string;
+
+  it('lists applications and resources', async () => {
+    const apps = await drover_(['apps']);
+    assert.equal(apps.code, 0, apps.stderr);
+    assert.match(apps.stdout, /^NAME\s+VERSION\s+TITLE\s+INPUTS/m);
+    assert.match(apps.stdout, /pi-monte-carlo .* samples:integer/);
+    assert.deepEqual(json(await drover_(['apps', '--json'])).items.map((app: any) => app.name).sort(), ['heat-simulation', 'pi-monte-carlo', 'word-count']);
+    const resources = await drover_(['resources']);
+    assert.match(resources.stdout, /local\s+local\s+normal\s+1440\s+4/);
+    assert.equal(json(await drover_(['resources', '--json'])).items[0].kind, 'local');
+  });
+
+  it('submits and watches an experiment to completion (exit code 0)', async () => {
+    const run = await drover_(['submit', 'pi-monte-carlo', '-i', 'samples=200000', '-i', 'seed=3', '--name', 'cli pi', '--watch']);
+    assert.equal(run.code, 0, run.stderr);
+    const [firstLine] = run.stdout.split('\n');
+    piId = firstLine.split(/\s+/)[0];
+    assert.match(piId, /^[0-9a-f-]{36}$/);
+    assert.match(run.stdout, /task submit\s+ready -> running/);
+    assert.match(run.stdout, /experiment\s+executing -> completed/);
+  });
+
+  it('shows, lists, prints logs and downloads outputs', async () => {
+    const show = await drover_(['show', piId]);
+    assert.match(show.stdout, /state\s+completed/);
+    assert.match(show.stdout, /samples = 200000/);
+    assert.match(show.stdout, /job\s+\d+ completed \(exited\), exit code 0/);
+    assert.equal(json(await drover_(['show', piId, '--json'])).inputs.seed, 3);
+    const list = json(await drover_(['ls', '--state', 'completed', '--app', 'pi-monte-carlo', '--json']));
+    assert.ok(list.items.some((item: any) => item.id === piId));
+    const table = await drover_(['ls', '--search', 'cli pi']);
+    assert.match(table.stdout, new RegExp(`${piId}\\s+completed\\s+pi-monte-carlo\\s+local`));
+    const logs = await drover_(['logs', piId]);
+    assert.equal(logs.code, 0, logs.stderr);
+    assert.ok(logs.stdout.length > 0);
+    const download = await drover_(['outputs', piId, '--download', 'out']);
+    assert.equal(download.code, 0, download.stderr);
+    const result = JSON.parse(await readFile(join(workDir, 'out', 'result.json'), 'utf8'));
+    assert.equal(result.samples, 200000);
+  });
+
+  it('uploads a file input with name=@path', async () => {
+    await writeFile(join(workDir, 'poem.txt'), 'one two two\nthree three three\n');
+    const run = await drover_(['submit', 'word-count', '-i', 'text=@poem.txt', '--watch', '--json']);
+    assert.equal(run.code, 0, run.stderr);
+    const lines = run.stdout.trim().split('\n');
+    const id = JSON.parse(lines.slice(0, lines.findIndex((line) => line === '}') + 1).join('\n')).id;
+    const download = await drover_(['outputs', id, '--download', 'wc']);
+    assert.equal(download.code, 0, download.stderr);
+    const counts = JSON.parse(await readFile(join(workDir, 'wc', 'counts.json'), 'utf8'));
+    assert.equal(counts.words, 6);
+  });
+
+  it('clones with a changed input and reports the difference', async () => {
+    const run = await drover_(['clone', piId, '-i', 'samples=5000', '--watch']);
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stdout.split('\n')[0], /\(changed: samples\)$/);
+  });
+
+  it('previews a draft script and launches it', async () => {
+    const draft = json(await drover_(['submit', 'heat-simulation', '-i', 'label=a b', '-i', 'duration_seconds=0.5', '--draft', '--json']));
+    assert.equal(draft.state, 'created');
+    const script = await drover_(['script', draft.id]);
+    assert.match(script.stdout, /'--label' 'a b'/);
+    const launched = await drover_(['launch', draft.id]);
+    assert.match(launched.stdout, /queued|executing/);
+    const watched = await drover_(['watch', draft.id]);
+    assert.equal(watched.code, 0, watched.stderr);
+  });
+
+  it('cancels a running experiment and waits for it (watch exits 2 for canceled)', async () => {
+    const submitted = json(await drover_(['submit', 'heat-simulation', '-i', 'duration_seconds=600', '--json']));
+    const running = await waitFor('the job to run', async () => {
+      const experiment = (await drover.call('GET', `/api/v1/experiments/${submitted.id}`)).body;
+      return experiment.job?.state === 'running' ? experiment : null;
+    });
+    const cancel = await drover_(['cancel', submitted.id, '--wait']);
+    assert.equal(cancel.code, 0, cancel.stderr);
+    assert.match(cancel.stdout, /canceling -> canceled/);
+    assert.deepEqual(await processesInSession(running.job.details.pid), []);
+    const watched = await drover_(['watch', submitted.id]);
+    assert.equal(watched.code, 2);
+  });
+
+  it('prints each bad input with its field and exits 1', async () => {
+    const run = await drover_(['submit', 'pi-monte-carlo', '-i', 'samples=lots', '-i', 'colour=red']);
+    assert.equal(run.code, 1);
+    assert.match(run.stderr, /drover: invalid experiment/);
+    assert.match(run.stderr, /inputs\.samples: must be a integer|inputs\.samples: must be an integer|inputs\.samples: must be/);
+    assert.match(run.stderr, /inputs\.colour: unknown input/);
+    const malformed = await drover_(['submit', 'pi-monte-carlo', '-i', 'samples']);
+    assert.equal(malformed.code, 2);
+    assert.match(malformed.stderr, /write inputs as -i name=value/);
+  });
+
+  it('says how to connect when no API is configured or reachable', async () => {
+    const none = await drover_(['ls'], { DROVER_URL: '', DROVER_TOKEN: '', DROVER_DATA_DIR: join(workDir, 'empty') });
+    assert.equal(none.code, 1);
+    assert.match(none.stderr, /no Drover API to talk to/);
+    assert.match(none.stderr, /drover up/);
+    const unreachable = await drover_(['ls'], { DROVER_URL: 'http://127.0.0.1:9' });
+    assert.equal(unreachable.code, 1);
+    assert.match(unreachable.stderr, /cannot reach the Drover API at http:\/\/127\.0\.0\.1:9/);
+    const badToken = await drover_(['ls'], { DROVER_TOKEN: 'drv_wrong' });
+    assert.match(badToken.stderr, /token is not valid/);
+    const embeddedApi = await drover_(['api'], { DATABASE_URL: '' });
+    assert.equal(embeddedApi.code, 1);
+    assert.match(embeddedApi.stderr, /use `drover up`|with `drover up`/);
+  });
+});
