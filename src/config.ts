@@ -31,8 +31,8 @@ export const configSchema = z
     /** Embedded store in memory only: nothing survives a restart. */
     memory: z.coerce.boolean().default(false),
     /**
-     * Embedded store: flush the WAL at each commit (default true), so an acknowledged
-     * experiment survives a machine crash. false trades that for speed.
+     * Embedded store: flush its write-ahead log to disk before the API acknowledges a
+     * write (default true), so a 201 survives a machine crash. false trades that for speed.
      */
     embeddedFsync: z
       .union([z.boolean(), z.enum(['true', 'false', '1', '0'])])

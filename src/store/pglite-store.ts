@@ -3,6 +3,7 @@
  * The embedded default for `drover up` and the quick tests.
  */
 import { mkdirSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
+import { open, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { StoreError, type Queryable, type Store } from './port.ts';
@@ -11,9 +12,11 @@ export interface PgliteStoreOptions {
   /** Folder for the database files; omit for an in-memory database. */
   dataDir?: string;
   /**
-   * Flush the write-ahead log to disk at each commit (PostgreSQL `fsync=on`). PGlite
-   * itself starts with fsync off; Drover turns it on for a data folder by default so a
-   * `201 Created` survives a machine crash, not only a killed process.
+   * Flush the write-ahead log to disk in `sync()` (default true). PGlite runs PostgreSQL
+   * with fsync off, and its WebAssembly file system would ignore fsync anyway (measured:
+   * no fsync system call with `fsync=on`), so Drover flushes the WAL files itself before
+   * the API acknowledges a write. false makes `sync()` a no-op: faster, and a machine crash
+   * may then lose the last acknowledged writes.
    */
   fsync?: boolean;
 }
@@ -21,15 +24,10 @@ export interface PgliteStoreOptions {
 /** Opens (and creates) an embedded store. Refuses a data folder another live process holds. */
 export async function openPgliteStore(options: PgliteStoreOptions): Promise<Store> {
   const releaseLock = options.dataDir ? lockDataDir(options.dataDir) : () => {};
-  // PGlite's default start parameters include -F (fsync off); replace it on purpose.
-  const startParams = PGlite.defaultStartParams.filter((param) => param !== '-F');
-  startParams.push('-c', `fsync=${options.fsync === false || !options.dataDir ? 'off' : 'on'}`);
+  const pgdata = options.dataDir ? join(options.dataDir, 'pgdata') : undefined;
   let database: PGlite;
   try {
-    database = await PGlite.create({
-      dataDir: options.dataDir ? join(options.dataDir, 'pgdata') : undefined,
-      startParams,
-    });
+    database = await PGlite.create({ dataDir: pgdata });
   } catch (error) {
     releaseLock();
     throw new StoreError(`cannot open the embedded store in ${options.dataDir}: ${(error as Error).message}`);
@@ -46,11 +44,29 @@ export async function openPgliteStore(options: PgliteStoreOptions): Promise<Stor
       const unsubscribe = await database.listen(channel, onNotify);
       return async () => unsubscribe();
     },
+    async sync() {
+      if (pgdata && options.fsync !== false) await flushWriteAheadLog(join(pgdata, 'pg_wal'));
+    },
     async close() {
       if (!database.closed) await database.close();
       releaseLock();
     },
   };
+}
+
+/** fsyncs the newest WAL segments (a commit may straddle two) and the folder itself. */
+async function flushWriteAheadLog(walDir: string): Promise<void> {
+  const names = (await readdir(walDir)).filter((name) => /^[0-9A-F]{24}$/.test(name));
+  const segments = await Promise.all(names.map(async (name) => ({ name, modified: (await stat(join(walDir, name))).mtimeMs })));
+  segments.sort((a, b) => b.modified - a.modified);
+  for (const path of [...segments.slice(0, 2).map((segment) => join(walDir, segment.name)), walDir]) {
+    const handle = await open(path, 'r');
+    try {
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+  }
 }
 
 /** One process per data folder: PGlite has no postmaster to stop a second opener. */

@@ -19,6 +19,12 @@ export interface Store extends Queryable {
   transaction<T>(work: (tx: Queryable) => Promise<T>): Promise<T>;
   /** Calls `onNotify` with each payload sent on `channel` (LISTEN/NOTIFY). Returns an unsubscribe. */
   listen(channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>>;
+  /**
+   * Makes every committed transaction durable on disk before an acknowledgement goes out.
+   * PostgreSQL fsyncs at commit, so this is a no-op there; PGlite's WebAssembly file system
+   * never calls fsync, so its adapter flushes the write-ahead log itself.
+   */
+  sync(): Promise<void>;
   /** Closes connections; for PGlite, flushes and closes the database. */
   close(): Promise<void>;
 }

@@ -71,6 +71,9 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
         }
       };
     },
+    async sync() {
+      // The server already flushed the WAL at commit (synchronous_commit).
+    },
     async close() {
       await Promise.all([...listeners].map((client) => client.end().catch(() => {})));
       await pool.end();
