@@ -66,6 +66,12 @@ export async function startDrover(config: Config, roles: Role[]): Promise<Runnin
     await loadCatalogueFile(store, config.gateway.id, config.catalogue, join(config.dataDir, 'scratch'));
   }
 
+  if (store.kind === 'pglite') {
+    // The embedded store belongs to this process alone (the data folder is locked), so any
+    // lease still held was held by a process that died: let the controller recover it now.
+    await store.query(`update tasks set lease_expires_at = now() where state = 'running' and not detached and lease_expires_at > now()`);
+  }
+
   if (roles.includes('worker')) {
     const tasksReported = new Counter({ name: 'drover_tasks_reported_total', help: 'Task outcomes reported by this worker', registers: [metrics] });
     const tasksClaimed = new Counter({ name: 'drover_tasks_claimed_total', help: 'Tasks claimed by this worker', registers: [metrics] });
@@ -91,6 +97,7 @@ export async function startDrover(config: Config, roles: Role[]): Promise<Runnin
       resources,
       logger: logger.child({ role: 'controller' }),
       pollMs: config.controller.pollMs,
+      exclusive: store.kind === 'pglite',
       onSchedulerPoll: (resource) => polls.inc({ resource }),
     });
     controller.start();

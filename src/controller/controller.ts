@@ -21,6 +21,11 @@ export interface ControllerOptions {
   pollMs?: number;
   /** How long leadership lasts without renewal (default 15 s). */
   leadershipMs?: number;
+  /**
+   * This is the only process on the store (the embedded store allows one): take
+   * leadership at once instead of waiting for a dead predecessor's to expire.
+   */
+  exclusive?: boolean;
   /** Called after each job poll with the resource and the number of jobs it covered (metrics, tests). */
   onSchedulerPoll?: (resource: string, jobs: number) => void;
 }
@@ -67,9 +72,9 @@ export class Controller {
     const rows = await this.options.store.query(
       `insert into controller_leadership (name, holder, expires_at) values ('controller', $1, now() + $2 * interval '1 millisecond')
        on conflict (name) do update set holder = excluded.holder, expires_at = excluded.expires_at
-         where controller_leadership.holder = excluded.holder or controller_leadership.expires_at < now()
+         where $3 or controller_leadership.holder = excluded.holder or controller_leadership.expires_at < now()
        returning holder`,
-      [this.id, this.options.leadershipMs ?? 15_000],
+      [this.id, this.options.leadershipMs ?? 15_000, this.options.exclusive ?? false],
     );
     return rows.length > 0;
   }
