@@ -65,6 +65,8 @@ export const configSchema = z
       .object({
         /** Time between controller passes (lease recovery, job polling, cancellation). */
         pollMs: positiveInt.default(1000),
+        /** How long a dead leader blocks its standby before the standby takes over. */
+        leadershipMs: positiveInt.default(15_000),
       })
       .default({}),
     /** Largest JSON request body in bytes (default 1 MiB). */
@@ -91,6 +93,7 @@ const environmentKeys: Record<string, string> = {
   DROVER_LEASE_MS: 'worker.leaseMs',
   DROVER_WORKER_POLL_MS: 'worker.pollMs',
   DROVER_CONTROLLER_POLL_MS: 'controller.pollMs',
+  DROVER_CONTROLLER_LEADERSHIP_MS: 'controller.leadershipMs',
   DROVER_GATEWAY_NAME: 'gateway.name',
   DROVER_LOG_LEVEL: 'logLevel',
 };

@@ -97,6 +97,7 @@ export async function startDrover(config: Config, roles: Role[]): Promise<Runnin
       resources,
       logger: logger.child({ role: 'controller' }),
       pollMs: config.controller.pollMs,
+      leadershipMs: config.controller.leadershipMs,
       exclusive: store.kind === 'pglite',
       onSchedulerPoll: (resource) => polls.inc({ resource }),
     });

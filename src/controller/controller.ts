@@ -31,7 +31,8 @@ export interface ControllerOptions {
 }
 
 export class Controller {
-  readonly id = `controller-${randomUUID().slice(0, 8)}`;
+  /** Names the process, so an operator can tell which controller leads. */
+  readonly id = `controller-${process.pid}-${randomUUID().slice(0, 8)}`;
   private timer?: NodeJS.Timeout;
   private running?: Promise<void>;
   private stopped = false;
