@@ -9,8 +9,6 @@ import { eventsChannel } from '../state/events.ts';
 export interface EventBus {
   /** Calls `listener` when experiment `id` may have new events. Returns an unsubscribe. */
   subscribe(experimentId: string, listener: () => void): () => void;
-  /** Calls `listener` for any experiment with new events (live lists). */
-  subscribeAll(listener: (experimentIds: string[]) => void): () => void;
   close(): Promise<void>;
 }
 
@@ -18,18 +16,12 @@ export async function createEventBus(store: Store): Promise<EventBus> {
   const emitter = new EventEmitter();
   emitter.setMaxListeners(0);
   const unlisten = await store.listen(eventsChannel, (payload) => {
-    const ids = payload.split(',').filter(Boolean);
-    for (const id of ids) emitter.emit(id);
-    emitter.emit('*', ids);
+    for (const id of payload.split(',').filter(Boolean)) emitter.emit(id);
   });
   return {
     subscribe(experimentId, listener) {
       emitter.on(experimentId, listener);
       return () => emitter.off(experimentId, listener);
-    },
-    subscribeAll(listener) {
-      emitter.on('*', listener);
-      return () => emitter.off('*', listener);
     },
     close: unlisten,
   };

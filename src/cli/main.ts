@@ -63,7 +63,7 @@ async function runServer(roles: Role[], options: Record<string, any>): Promise<v
         `  API:          ${cliUrl}/api/v1   (OpenAPI: ${cliUrl}/api/v1/openapi.json)`,
         ...(drover.adminToken ? [`  admin token:  ${drover.adminToken}`] : []),
         config.databaseUrl ? '' : `  data folder:  ${config.memory ? '(memory)' : config.dataDir}`,
-        `  try:          drover apps   |   drover submit pi-monte-carlo -i samples=2000000 --watch`,
+        `  try:          npx drover apps   |   npx drover submit pi-monte-carlo -i samples=2000000 --watch`,
         '',
       ].join('\n') + '\n',
     );

@@ -15,7 +15,6 @@ import {
 } from '../../experiments/experiments.ts';
 import { buildJobSpec, loadRunContext, submissionKey } from '../../experiments/job-spec.ts';
 import { listEvents } from '../../state/events.ts';
-import { isTerminalExperimentState } from '../../domain/experiment.ts';
 import { InputError } from '../../domain/errors.ts';
 import type { ApiDependencies } from '../server.ts';
 import type { EventBus } from '../event-bus.ts';
@@ -195,26 +194,4 @@ export function registerExperimentRoutes(api: FastifyInstance, deps: ApiDependen
       await send();
     },
   );
-
-  // The experiment list changes live: a stream of "experiment X changed" for the UI and CLI.
-  api.get('/experiments-changes', { schema: { summary: 'SSE stream of ids of visible experiments that changed', tags: ['experiments'] } }, async (request, reply) => {
-    reply.hijack();
-    const raw = reply.raw;
-    raw.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
-    raw.write('retry: 2000\n\n');
-    const unsubscribe = events.subscribeAll(async (ids) => {
-      const visible = await store.query<{ id: string; state: string }>(
-        `select id, state from experiments where id = any($1::uuid[]) and gateway_id = $2 and ($3 or owner_id = $4)`,
-        [ids, request.principal.gatewayId, request.principal.role === 'admin', request.principal.userId],
-      ).catch(() => []);
-      for (const row of visible) {
-        raw.write(`event: experiment\ndata: ${JSON.stringify({ id: row.id, state: row.state, terminal: isTerminalExperimentState(row.state as any) })}\n\n`);
-      }
-    });
-    const heartbeat = setInterval(() => raw.write(': keep-alive\n\n'), 15_000);
-    raw.on('close', () => {
-      unsubscribe();
-      clearInterval(heartbeat);
-    });
-  });
 }
