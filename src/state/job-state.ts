@@ -34,6 +34,12 @@ export interface JobRecord {
 export const jobColumns = `id, experiment_id, task_id, gateway_id, resource, submission_key, native_id, state, native_state,
   reason, exit_code, queue, node_list, workdir, details, cancel_requested, submitted_at, started_at, ended_at`;
 
+/** The same columns qualified with the alias `j`, for updates that join the old row. */
+const qualifiedJobColumns = jobColumns
+  .split(',')
+  .map((column) => `j.${column.trim()}`)
+  .join(', ');
+
 export function toJobRecord(row: any): JobRecord {
   return {
     id: row.id,
@@ -126,18 +132,21 @@ export async function applyObservations(
   const events: NewEvent[] = [];
   const finished: JobRecord[] = [];
   for (const { job, observation } of observed) {
+    // `job` may be an outdated copy (read before the scheduler call): the SQL guard and the
+    // row's real previous state decide, not the copy.
     const moves = observation.state !== job.state;
     const nativeChanged = observation.nativeState !== job.nativeState || (observation.reason ?? null) !== job.reason;
     if (!moves && !nativeChanged) continue;
     const sources = moves ? jobStatesBefore(observation.state) : [job.state];
     // $1 id, $2 state, $3 allowed sources, $4 native state, $5 reason, $6 exit code, $7 started, $8 ended, $9 nodes
     const rows = await tx.query(
-      `update jobs set state = $2, native_state = $4, reason = $5, exit_code = coalesce($6, exit_code),
-         started_at = coalesce(started_at, $7::timestamptz, case when $2 = 'running' then now() end),
-         ended_at = coalesce(ended_at, $8::timestamptz, case when $2 in ('completed', 'failed', 'canceled', 'timed-out', 'lost') then now() end),
-         node_list = coalesce($9, node_list), updated_at = now()
-       where id = $1 and state = any($3::text[])
-       returning ${jobColumns}`,
+      `update jobs j set state = $2, native_state = $4, reason = $5, exit_code = coalesce($6, j.exit_code),
+         started_at = coalesce(j.started_at, $7::timestamptz, case when $2 = 'running' then now() end),
+         ended_at = coalesce(j.ended_at, $8::timestamptz, case when $2 in ('completed', 'failed', 'canceled', 'timed-out', 'lost') then now() end),
+         node_list = coalesce($9, j.node_list), updated_at = now()
+       from (select id, state as previous from jobs where id = $1 for update) old
+       where j.id = old.id and j.state = any($3::text[])
+       returning ${qualifiedJobColumns}, old.previous`,
       [
         job.id,
         observation.state,
@@ -152,13 +161,14 @@ export async function applyObservations(
     );
     if (rows.length === 0) continue;
     const updated = toJobRecord(rows[0]);
+    const previous = (rows[0] as { previous: JobState }).previous;
     const native = observation.reason ? `${observation.nativeState} (${observation.reason})` : observation.nativeState;
     events.push({
       experimentId: job.experimentId,
       entity: 'job',
       entityId: String(job.id),
       label: job.nativeId,
-      fromState: job.state,
+      fromState: previous,
       toState: updated.state,
       message:
         updated.state === 'failed' || updated.state === 'timed-out'
@@ -166,7 +176,7 @@ export async function applyObservations(
           : native,
       data: { nativeState: observation.nativeState, reason: observation.reason ?? null, exitCode: updated.exitCode },
     });
-    if (moves && isTerminalJobState(updated.state)) finished.push(updated);
+    if (previous !== updated.state && isTerminalJobState(updated.state)) finished.push(updated);
   }
   await appendEvents(tx, events);
   return finished;

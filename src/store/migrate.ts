@@ -12,14 +12,15 @@ const migrationLock = 74_110_001;
 /** Brings the schema up to date; returns the versions it applied. */
 export async function migrate(store: Store): Promise<number[]> {
   const files = readdirSync(migrationsDir).filter((name) => /^\d{4}_.+\.sql$/.test(name)).sort();
-  await store.query(`create table if not exists schema_migrations (
-    version integer primary key, name text not null, applied_at timestamptz not null default now())`);
   const applied: number[] = [];
   for (const file of files) {
     const version = Number(file.slice(0, 4));
     const sql = readFileSync(migrationsDir + file, 'utf8');
     const done = await store.transaction(async (tx) => {
+      // The lock comes first: even `create table if not exists` races on a fresh database.
       await tx.query('select pg_advisory_xact_lock($1)', [migrationLock]);
+      await tx.query(`create table if not exists schema_migrations (
+        version integer primary key, name text not null, applied_at timestamptz not null default now())`);
       const existing = await tx.query('select 1 from schema_migrations where version = $1', [version]);
       if (existing.length > 0) return false;
       try {

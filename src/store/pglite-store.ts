@@ -19,6 +19,21 @@ export interface PgliteStoreOptions {
    * may then lose the last acknowledged writes.
    */
   fsync?: boolean;
+  /**
+   * Start an in-memory database from this dump (see `dumpEmptyPgliteDatabase`) instead of
+   * running initdb: about five times faster, for test suites that need many fresh stores.
+   */
+  template?: Blob;
+}
+
+/** A dump of a fresh, empty database, to pass as `template`. */
+export async function dumpEmptyPgliteDatabase(): Promise<Blob> {
+  const database = await PGlite.create();
+  try {
+    return await database.dumpDataDir('none');
+  } finally {
+    await database.close();
+  }
 }
 
 /** Opens (and creates) an embedded store. Refuses a data folder another live process holds. */
@@ -27,7 +42,7 @@ export async function openPgliteStore(options: PgliteStoreOptions): Promise<Stor
   const pgdata = options.dataDir ? join(options.dataDir, 'pgdata') : undefined;
   let database: PGlite;
   try {
-    database = await PGlite.create({ dataDir: pgdata });
+    database = await PGlite.create({ dataDir: pgdata, loadDataDir: pgdata ? undefined : options.template });
   } catch (error) {
     releaseLock();
     throw new StoreError(`cannot open the embedded store in ${options.dataDir}: ${(error as Error).message}`);

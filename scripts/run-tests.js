@@ -1,0 +1,105 @@
+#!/usr/bin/env node
+/**
+ * Runs one tier of tests: `node scripts/run-tests.js quick|pg`.
+ *
+ * - quick: every `*.test.ts` under src/ and test/, except the tiers that need a service
+ *   (`*.pg.test.ts`, `*.slurm.test.ts`, `*.browser.test.ts`); two files at a time.
+ * - pg: every `*.pg.test.ts`, one file at a time, after checking that PostgreSQL answers at
+ *   DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres).
+ *
+ * Exits with the test runner's code; exits 1 when no file matches or PostgreSQL is down.
+ */
+import { spawn } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const defaultDatabaseUrl = 'postgres://postgres@127.0.0.1:5432/postgres';
+
+const tiers = {
+  quick: {
+    matches: (file) => file.endsWith('.test.ts') && !/\.(pg|slurm|browser)\.test\.ts$/.test(file),
+    concurrency: 2,
+  },
+  pg: {
+    matches: (file) => file.endsWith('.pg.test.ts'),
+    concurrency: 1,
+    before: checkPostgres,
+  },
+};
+
+const tierName = process.argv[2];
+const tier = tiers[tierName];
+if (!tier || process.argv.length > 3) {
+  console.error(`usage: node scripts/run-tests.js ${Object.keys(tiers).join('|')}`);
+  process.exit(1);
+}
+
+const files = ['src', 'test']
+  .flatMap((folder) => listFiles(join(root, folder)))
+  .map((file) => relative(root, file))
+  .filter((file) => tier.matches(file))
+  .sort();
+if (files.length === 0) {
+  console.error(`no test files for the ${tierName} tier under src/ or test/`);
+  process.exit(1);
+}
+
+if (tier.before) await tier.before();
+
+const child = spawn(
+  process.execPath,
+  ['--import', 'tsx', '--test', `--test-concurrency=${tier.concurrency}`, '--test-reporter=spec', ...files],
+  { cwd: root, stdio: 'inherit' },
+);
+child.on('error', (error) => {
+  console.error(`cannot start the test runner: ${error.message}`);
+  process.exit(1);
+});
+child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
+
+/** Files below `folder`, recursively; a missing folder has none. node_modules and dot-folders are skipped. */
+function listFiles(folder) {
+  let entries;
+  try {
+    entries = readdirSync(folder, { withFileTypes: true });
+  } catch (error) {
+    if (error.code === 'ENOENT') return [];
+    throw error;
+  }
+  return entries.flatMap((entry) => {
+    if (entry.name === 'node_modules' || entry.name.startsWith('.')) return [];
+    const path = join(folder, entry.name);
+    if (entry.isDirectory()) return listFiles(path);
+    return entry.isFile() ? [path] : [];
+  });
+}
+
+/** Exits 1 unless PostgreSQL answers `select 1` at DATABASE_URL. */
+async function checkPostgres() {
+  const databaseUrl = process.env.DATABASE_URL || defaultDatabaseUrl;
+  const { default: pg } = await import('pg');
+  const client = new pg.Client({ connectionString: databaseUrl, connectionTimeoutMillis: 5000 });
+  client.on('error', () => {});
+  try {
+    await client.connect();
+    await client.query('select 1');
+  } catch (error) {
+    const reason = error.message || error.code || String(error);
+    console.error(`PostgreSQL is not reachable at ${withoutPassword(databaseUrl)} (${reason}); start it (see scripts/start-postgres.sh)`);
+    process.exit(1);
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+
+function withoutPassword(connectionString) {
+  try {
+    const url = new URL(connectionString);
+    if (url.password) url.password = '***';
+    return url.toString();
+  } catch {
+    return connectionString;
+  }
+}
