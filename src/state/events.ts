@@ -34,45 +34,78 @@ export interface EventRecord {
   data: unknown;
 }
 
+/** A notification to send at commit: `pg_notify(channel, payload)`. */
+export interface Notice {
+  channel: string;
+  payload: string;
+}
+
 /**
  * Appends events in one statement. The experiment row's `last_event_seq` is bumped under
  * its row lock, so concurrent writers to one experiment serialize and numbers never skip.
- * Also announces the experiments on `eventsChannel` at commit.
+ * Also announces the experiments on `eventsChannel` at commit, and sends `notices` (other
+ * notifications of the caller's transaction) in the same statement.
  */
-export async function appendEvents(tx: Queryable, events: NewEvent[]): Promise<void> {
-  if (events.length === 0) return;
-  const rows = events.map((event, ord) => ({
-    ord,
-    experiment_id: event.experimentId,
-    entity: event.entity,
-    entity_id: event.entityId,
-    label: event.label ?? null,
-    from_state: event.fromState ?? null,
-    to_state: event.toState ?? null,
-    message: event.message ?? null,
-    data: event.data ?? null,
-  }));
-  // $1: jsonb array of events. Locks experiments in id order to avoid deadlocks between batches.
+export async function appendEvents(tx: Queryable, events: NewEvent[], notices: Notice[] = []): Promise<void> {
+  const ids = [...new Set(events.map((event) => event.experimentId))];
+  const announce = [...notices];
+  for (let start = 0; start < ids.length; start += 100) {
+    announce.push({ channel: eventsChannel, payload: ids.slice(start, start + 100).join(',') });
+  }
+  // $1 channels, $2 payloads
+  const notify = 'select pg_notify(n.channel, n.payload) from unnest($1::text[], $2::text[]) as n(channel, payload)';
+  const channels = announce.map((notice) => notice.channel);
+  const payloads = announce.map((notice) => notice.payload);
+  if (events.length === 0) {
+    if (announce.length > 0) await tx.query(notify, [channels, payloads]);
+    return;
+  }
+  // $1 channels, $2 payloads (notifications), $3 jsonb array of events, $4 their experiment
+  // ids. Locks experiments in id order to avoid deadlocks between batches. The id array
+  // lets the planner use the primary key (a join against the jsonb rows alone is estimated
+  // at 100 rows and scans the whole table). The insert runs whatever the final select reads.
   await tx.query(
-    `with input as (
-       select * from jsonb_to_recordset($1::jsonb) as x(ord int, experiment_id uuid, entity text, entity_id text,
-         label text, from_state text, to_state text, message text, data jsonb)),
+    `with input as (select * from ${eventRecordset('$3')}),
      counts as (select experiment_id, count(*)::int as n from input group by experiment_id),
-     locked as (select e.id from experiments e join counts c on c.experiment_id = e.id order by e.id for update of e),
+     locked as (select e.id from experiments e where e.id = any($4::uuid[]) order by e.id for update),
      bumped as (
        update experiments e set last_event_seq = e.last_event_seq + c.n
-       from counts c, locked l where e.id = c.experiment_id and l.id = e.id
-       returning e.id, e.last_event_seq - c.n as base)
-     insert into events (experiment_id, seq, entity, entity_id, label, from_state, to_state, message, data)
-     select i.experiment_id, b.base + row_number() over (partition by i.experiment_id order by i.ord),
-       i.entity, i.entity_id, i.label, i.from_state, i.to_state, i.message, i.data
-     from input i join bumped b on b.id = i.experiment_id`,
-    [JSON.stringify(rows)],
+       from counts c, locked l where e.id = any($4::uuid[]) and e.id = c.experiment_id and l.id = e.id
+       returning e.id, e.last_event_seq - c.n as base),
+     inserted as (
+       insert into events (experiment_id, seq, entity, entity_id, label, from_state, to_state, message, data)
+       select i.experiment_id, b.base + row_number() over (partition by i.experiment_id order by i.ord),
+         i.entity, i.entity_id, i.label, i.from_state, i.to_state, i.message, i.data
+       from input i join bumped b on b.id = i.experiment_id)
+     ${notify}`,
+    [channels, payloads, encodeEvents(events), ids],
   );
-  const ids = [...new Set(events.map((event) => event.experimentId))];
-  for (let start = 0; start < ids.length; start += 100) {
-    await tx.query('select pg_notify($1, $2)', [eventsChannel, ids.slice(start, start + 100).join(',')]);
-  }
+}
+
+/**
+ * Events as the jsonb parameter that `eventRecordset` reads: one object per event with
+ * its position `ord` (0, 1, ...), which orders the numbering within each experiment.
+ */
+export function encodeEvents(events: NewEvent[]): string {
+  return JSON.stringify(
+    events.map((event, ord) => ({
+      ord,
+      experiment_id: event.experimentId,
+      entity: event.entity,
+      entity_id: event.entityId,
+      label: event.label ?? null,
+      from_state: event.fromState ?? null,
+      to_state: event.toState ?? null,
+      message: event.message ?? null,
+      data: event.data ?? null,
+    })),
+  );
+}
+
+/** SQL for the rows of `encodeEvents` passed as `parameter` (e.g. `$3`), with the events table's columns. */
+export function eventRecordset(parameter: string): string {
+  return `jsonb_to_recordset(${parameter}::jsonb) as x(ord int, experiment_id uuid, entity text, entity_id text,
+         label text, from_state text, to_state text, message text, data jsonb)`;
 }
 
 /** Events of one experiment after `afterSeq`, oldest first. */

@@ -1,10 +1,12 @@
 /**
  * Experiment transitions: each a guarded update (the row must be in a state the table in
- * domain/experiment.ts allows) plus its event, in the caller's transaction.
+ * domain/experiment.ts allows) plus its event, in the caller's transaction. One move is
+ * made elsewhere: claimTasks (task-state.ts) moves the experiments of the tasks it claims
+ * from queued to executing inside its claim statement, under the same lock and guard.
  */
 import { experimentStatesBefore, isTerminalExperimentState, type ExperimentState } from '../domain/experiment.ts';
 import type { Queryable } from '../store/port.ts';
-import { appendEvents } from './events.ts';
+import { appendEvents, type NewEvent } from './events.ts';
 
 export interface ExperimentMove {
   message?: string;
@@ -40,8 +42,15 @@ export async function moveExperiment(
 /**
  * Moves many experiments in one statement (one target each), each under its own guard,
  * and appends their events. Returns the state each moved experiment left.
+ *
+ * With `pending`, the events are pushed there instead, for the caller to append later in
+ * the same transaction (one statement for all the events of a worker's exchange).
  */
-export async function moveExperiments(tx: Queryable, moves: ExperimentMoveRequest[]): Promise<Map<string, ExperimentState>> {
+export async function moveExperiments(
+  tx: Queryable,
+  moves: ExperimentMoveRequest[],
+  pending?: NewEvent[],
+): Promise<Map<string, ExperimentState>> {
   const moved = new Map<string, ExperimentState>();
   if (moves.length === 0) return moved;
   const rows = moves.map((move) => ({
@@ -53,12 +62,13 @@ export async function moveExperiments(tx: Queryable, moves: ExperimentMoveReques
     blocked_reason: move.blockedReason ?? null,
     blocked_until: move.blockedUntil?.toISOString() ?? null,
   }));
-  // $1: jsonb array of moves. Rows are locked in id order so concurrent batches cannot deadlock.
+  // $1: jsonb array of moves, $2: their ids (so that the planner uses the primary key).
+  // Rows are locked in id order so concurrent batches cannot deadlock.
   const updated = await tx.query<{ id: string; previous: ExperimentState }>(
     `with input as (
        select * from jsonb_to_recordset($1::jsonb) as x(id uuid, target text, sources text[], terminal boolean,
          failure jsonb, blocked_reason text, blocked_until timestamptz)),
-     old as (select e.id, e.state as previous from experiments e join input i on i.id = e.id order by e.id for update of e)
+     old as (select e.id, e.state as previous from experiments e where e.id = any($2::uuid[]) order by e.id for update)
      update experiments e set state = i.target, updated_at = now(),
        failure = coalesce(i.failure, e.failure),
        launched_at = case when i.target = 'queued' then now() else e.launched_at end,
@@ -67,26 +77,26 @@ export async function moveExperiments(tx: Queryable, moves: ExperimentMoveReques
        blocked_reason = case when i.target = 'blocked' then i.blocked_reason else null end,
        blocked_until = case when i.target = 'blocked' then i.blocked_until else null end
      from input i, old
-     where e.id = i.id and old.id = e.id and e.state = any(i.sources)
+     where e.id = any($2::uuid[]) and e.id = i.id and old.id = e.id and e.state = any(i.sources)
      returning e.id, old.previous`,
-    [JSON.stringify(rows)],
+    [JSON.stringify(rows), rows.map((row) => row.id)],
   );
   const byId = new Map(moves.map((move) => [move.experimentId, move]));
   for (const row of updated) moved.set(row.id, row.previous);
-  await appendEvents(
-    tx,
-    updated.map((row) => {
-      const move = byId.get(row.id)!;
-      return {
-        experimentId: row.id,
-        entity: 'experiment' as const,
-        entityId: row.id,
-        fromState: row.previous,
-        toState: move.to,
-        message: move.message ?? move.blockedReason ?? move.failure?.message,
-        data: move.data,
-      };
-    }),
-  );
+  const events = updated.map((row): NewEvent => {
+    const move = byId.get(row.id)!;
+    return {
+      experimentId: row.id,
+      entity: 'experiment',
+      entityId: row.id,
+      fromState: row.previous,
+      toState: move.to,
+      message: move.message ?? move.blockedReason ?? move.failure?.message,
+      data: move.data,
+    };
+  });
+  if (pending) pending.push(...events);
+  else await appendEvents(tx, events);
   return moved;
 }
+

@@ -2,12 +2,13 @@
  * Task transitions, set-based so that a batch of claims or outcomes costs one transaction.
  * Every statement is guarded by the states domain/task.ts allows; every transition
  * appends its event in the same transaction; finishing the last task finishes the
- * experiment.
+ * experiment. A worker's exchange (outcomes, then the next claim) collects its events and
+ * notifications and writes them in one statement at the end.
  */
 import { retryDelayMs, type TaskFailure, type TaskKind, type TaskState } from '../domain/task.ts';
 import type { ExperimentState } from '../domain/experiment.ts';
 import type { Queryable } from '../store/port.ts';
-import { appendEvents, type NewEvent } from './events.ts';
+import { appendEvents, encodeEvents, eventRecordset, eventsChannel, type NewEvent, type Notice } from './events.ts';
 import { moveExperiments, type ExperimentMoveRequest } from './experiment-state.ts';
 
 /** Channel on which "some task became ready" is announced, to wake idle workers. */
@@ -58,40 +59,129 @@ export async function createTasks(tx: Queryable, experimentId: string, plan: rea
     );
   }
   const ready = created.filter((task) => task.state === 'ready');
-  await appendEvents(tx, ready.map((task) => taskEvent(experimentId, task.id, task.kind, null, 'ready')));
-  if (ready.length > 0) await tx.query('select pg_notify($1, $2)', [readyChannel, String(ready.length)]);
+  await appendEvents(
+    tx,
+    ready.map((task) => taskEvent(experimentId, task.id, task.kind, null, 'ready')),
+    ready.length > 0 ? [{ channel: readyChannel, payload: String(ready.length) }] : [],
+  );
 }
 
 /**
  * Claims up to `limit` ready tasks for `workerId` with a lease of `leaseMs`, skipping rows
- * other workers hold. Moves their experiments from queued to executing.
+ * other workers hold. Moves their experiments from queued to executing. One statement, so
+ * it may also run on the store outside a transaction.
  */
 export async function claimTasks(tx: Queryable, workerId: string, limit: number, leaseMs: number): Promise<ClaimedTask[]> {
-  // $1 limit, $2 worker, $3 lease in ms
-  const claimed = await tx.query<{ id: number; experiment_id: string; kind: TaskKind; attempt: number; max_attempts: number }>(
+  return claimTasksAndAppend(tx, workerId, limit, leaseMs, [], []);
+}
+
+/**
+ * A worker's exchange with the queue, in the caller's transaction: applies its outcomes
+ * (as applyOutcomes), then claims up to `limit` ready tasks (as claimTasks, so a successor
+ * made ready by an outcome can be claimed at once). The events of both are numbered in
+ * the order the two calls would have numbered them, and written with the claim.
+ */
+export async function exchangeTasks(
+  tx: Queryable,
+  workerId: string,
+  outcomes: TaskOutcome[],
+  limit: number,
+  leaseMs: number,
+): Promise<ClaimedTask[]> {
+  const events: NewEvent[] = [];
+  const notices: Notice[] = [];
+  await applyOutcomesInto(tx, { workerId }, outcomes, events, notices);
+  return claimTasksAndAppend(tx, workerId, limit, leaseMs, events, notices);
+}
+
+/**
+ * claimTasks, appending `earlier` events of the transaction and sending `notices` in the
+ * same statement. The statement does what moveExperiments does for the queued -> executing
+ * move and what appendEvents does for the events, in one update of each experiment row
+ * (a statement may not update a row twice): lock the experiments in id order; move those
+ * of claimed tasks that are queued; bump `last_event_seq` by the experiment's number of
+ * events; insert the events numbered from there: the earlier ones, then the experiment's
+ * move, then its claimed tasks; announce the experiments on `eventsChannel`.
+ */
+async function claimTasksAndAppend(
+  tx: Queryable,
+  workerId: string,
+  limit: number,
+  leaseMs: number,
+  earlier: NewEvent[],
+  notices: Notice[],
+): Promise<ClaimedTask[]> {
+  // $1 limit, $2 worker, $3 lease in ms, $4 earlier events (encodeEvents), $5 their
+  // experiment ids, $6 how many, $7 channels and $8 payloads of notices, $9 eventsChannel
+  const rows = await tx.query<{ id: number | null; experiment_id: string; kind: TaskKind; attempt: number; max_attempts: number }>(
     `with picked as (
        select id from tasks where state = 'ready' and run_at <= now()
-       order by priority desc, id limit $1 for update skip locked)
-     update tasks t set state = 'running', attempt = t.attempt + 1, lease_owner = $2,
-       lease_expires_at = now() + $3 * interval '1 millisecond', started_at = now(), detached = false
-     from picked where t.id = picked.id
-     returning t.id, t.experiment_id, t.kind, t.attempt, t.max_attempts`,
-    [limit, workerId, leaseMs],
+       order by priority desc, id limit $1 for update skip locked),
+     claimed as (
+       update tasks t set state = 'running', attempt = t.attempt + 1, lease_owner = $2,
+         lease_expires_at = now() + $3 * interval '1 millisecond', started_at = now(), detached = false
+       from picked where t.id = picked.id
+       returning t.id, t.experiment_id, t.kind, t.attempt, t.max_attempts),
+     locked as (
+       select e.id, e.state from experiments e
+       where e.id in (select unnest($5::uuid[]) union select experiment_id from claimed)
+       order by e.id for update),
+     started as (
+       select l.id from locked l where l.state = 'queued' and l.id in (select experiment_id from claimed)),
+     input as (
+       select ord, experiment_id, entity, entity_id, label, from_state, to_state, message, data from ${eventRecordset('$4')}
+       union all
+       select $6::int, s.id, 'experiment', s.id::text, null, 'queued', 'executing', null, null from started s
+       union all
+       select $6::int + (row_number() over (order by c.id))::int, c.experiment_id, 'task', c.id::text, c.kind, 'ready', 'running', null,
+         jsonb_build_object('attempt', c.attempt, 'worker', $2::text)
+       from claimed c),
+     counts as (select experiment_id, count(*)::int as n from input group by experiment_id),
+     bumped as (
+       update experiments e set last_event_seq = e.last_event_seq + c.n,
+         state = case when s.id is null then e.state else 'executing' end,
+         updated_at = case when s.id is null then e.updated_at else now() end,
+         state_before_block = case when s.id is null then e.state_before_block end,
+         blocked_reason = case when s.id is null then e.blocked_reason end,
+         blocked_until = case when s.id is null then e.blocked_until end
+       from locked l join counts c on c.experiment_id = l.id left join started s on s.id = l.id
+       where e.id = l.id
+       returning e.id, e.last_event_seq - c.n as base),
+     inserted as (
+       insert into events (experiment_id, seq, entity, entity_id, label, from_state, to_state, message, data)
+       select i.experiment_id, b.base + row_number() over (partition by i.experiment_id order by i.ord),
+         i.entity, i.entity_id, i.label, i.from_state, i.to_state, i.message, i.data
+       from input i join bumped b on b.id = i.experiment_id),
+     notices as (
+       select n.channel, n.payload from unnest($7::text[], $8::text[]) as n(channel, payload)
+       union all
+       select $9::text, string_agg(experiment_id::text, ',' order by experiment_id)
+       from (select experiment_id, (row_number() over (order by experiment_id) - 1) / 100 as chunk from counts) ids
+       group by chunk)
+     select id, experiment_id, kind, attempt, max_attempts from claimed
+     union all
+     select null, null, null, null, count(*)::int from (select pg_notify(channel, payload) from notices) sent`,
+    [
+      limit,
+      workerId,
+      leaseMs,
+      encodeEvents(earlier),
+      [...new Set(earlier.map((event) => event.experimentId))],
+      earlier.length,
+      notices.map((notice) => notice.channel),
+      notices.map((notice) => notice.payload),
+      eventsChannel,
+    ],
   );
-  if (claimed.length === 0) return [];
-  const experimentIds = [...new Set(claimed.map((task) => task.experiment_id))];
-  await moveExperiments(tx, experimentIds.map((experimentId) => ({ experimentId, to: 'executing', from: ['queued'] })));
-  await appendEvents(
-    tx,
-    claimed.map((task) => taskEvent(task.experiment_id, task.id, task.kind, 'ready', 'running', undefined, { attempt: task.attempt, worker: workerId })),
-  );
-  return claimed.map((task) => ({
-    id: task.id,
-    experimentId: task.experiment_id,
-    kind: task.kind,
-    attempt: task.attempt,
-    maxAttempts: task.max_attempts,
-  }));
+  return rows
+    .filter((row) => row.id !== null)
+    .map((row) => ({
+      id: row.id!,
+      experimentId: row.experiment_id,
+      kind: row.kind,
+      attempt: row.attempt,
+      maxAttempts: row.max_attempts,
+    }));
 }
 
 /** Extends the leases of tasks `workerId` still runs; returns the ids it still holds. */
@@ -115,36 +205,93 @@ export type OutcomeReporter = { workerId: string } | { detached: true };
  * Returns the ids whose outcome was applied.
  */
 export async function applyOutcomes(tx: Queryable, reporter: OutcomeReporter, outcomes: TaskOutcome[]): Promise<number[]> {
+  const events: NewEvent[] = [];
+  const notices: Notice[] = [];
+  const applied = await applyOutcomesInto(tx, reporter, outcomes, events, notices);
+  await appendEvents(tx, events, notices);
+  return applied;
+}
+
+/** applyOutcomes, with the events and notifications pushed for the caller to write. */
+async function applyOutcomesInto(
+  tx: Queryable,
+  reporter: OutcomeReporter,
+  outcomes: TaskOutcome[],
+  events: NewEvent[],
+  notices: Notice[],
+): Promise<number[]> {
   if (outcomes.length === 0) return [];
   const guard =
     'workerId' in reporter
       ? { sql: `state = 'running' and lease_owner = $2 and not detached`, value: reporter.workerId }
       : { sql: `state = 'running' and detached and $2::text is null`, value: null };
-  const events: NewEvent[] = [];
   const applied: number[] = [];
   const touched = new Set<string>();
-
   const completions = outcomes.filter((item) => item.outcome === 'completed');
-  let completedIds: number[] = [];
-  if (completions.length > 0) {
-    // $1 ids, $2 worker (guard), $3 results as a jsonb object keyed by id
+  const failures = outcomes.filter((item) => item.outcome === 'failed');
+  const completedEvents: NewEvent[] = [];
+  const readyEvents: NewEvent[] = [];
+  // Experiments in which a successor became ready: that task stays open, under our row
+  // lock, until we commit, so the experiment cannot finish in this transaction.
+  const continuing = new Set<string>();
+
+  if (completions.length > 0 || failures.length > 0) {
+    // One statement: complete the tasks, make their successors ready, and lock the
+    // experiments that settling below will look at. The events are written at the end of
+    // the transaction, so this lock (which appending them used to take first) is what
+    // makes a concurrent writer to the same experiment wait, and so what lets the
+    // settling see the other's tasks as they are. Without a failure, settling skips the
+    // experiments where a successor became ready, so they need no lock yet.
+    // $1 completed ids, $2 worker (guard), $3 results as a jsonb object keyed by id,
+    // $4 (with failures only) ids of every completed or failed task reported
+    const settling =
+      failures.length > 0
+        ? 'select experiment_id from tasks where id = any($4::int8[])'
+        : `select experiment_id from completed except select experiment_id from successors where state = 'ready'`;
     const results = Object.fromEntries(completions.map((item) => [item.taskId, item.result ?? null]));
-    const rows = await tx.query<{ id: number; experiment_id: string; kind: TaskKind }>(
-      `update tasks set state = 'completed', finished_at = now(), lease_owner = null, lease_expires_at = null,
-         detached = false, result = ($3::jsonb) -> id::text
-       where id = any($1::int8[]) and ${guard.sql}
-       returning id, experiment_id, kind`,
-      [completions.map((item) => item.taskId), guard.value, JSON.stringify(results)],
+    const rows = await tx.query<{ step: 'completed' | 'ready' | 'locked'; id: number | null; experiment_id: string; kind: TaskKind | null }>(
+      `with completed as (
+         update tasks set state = 'completed', finished_at = now(), lease_owner = null, lease_expires_at = null,
+           detached = false, result = ($3::jsonb) -> id::text
+         where id = any($1::int8[]) and ${guard.sql}
+         returning id, experiment_id, kind),
+       done as (
+         select d.task_id, count(*)::int as n from task_dependencies d
+         where d.depends_on in (select id from completed) group by d.task_id),
+       successors as (
+         update tasks t set pending_dependencies = t.pending_dependencies - done.n,
+           state = case when t.pending_dependencies - done.n = 0 then 'ready' else t.state end
+         from done where t.id = done.task_id and t.state = 'pending'
+         returning t.id, t.experiment_id, t.kind, t.state),
+       locked as (
+         select e.id from experiments e
+         where e.id in (${settling})
+         order by e.id for update)
+       select 'completed' as step, id, experiment_id, kind from completed
+       union all
+       select 'ready', id, experiment_id, kind from successors where state = 'ready'
+       union all
+       select 'locked', null, id, null from locked`,
+      [
+        completions.map((item) => item.taskId),
+        guard.value,
+        JSON.stringify(results),
+        ...(failures.length > 0 ? [[...completions, ...failures].map((item) => item.taskId)] : []),
+      ],
     );
-    completedIds = rows.map((row) => row.id);
     for (const row of rows) {
-      applied.push(row.id);
-      touched.add(row.experiment_id);
-      events.push(taskEvent(row.experiment_id, row.id, row.kind, 'running', 'completed'));
+      if (row.step === 'completed') {
+        applied.push(row.id!);
+        touched.add(row.experiment_id);
+        completedEvents.push(taskEvent(row.experiment_id, row.id!, row.kind!, 'running', 'completed'));
+      } else if (row.step === 'ready') {
+        continuing.add(row.experiment_id);
+        readyEvents.push(taskEvent(row.experiment_id, row.id!, row.kind!, 'pending', 'ready'));
+      }
     }
   }
+  events.push(...completedEvents);
 
-  const failures = outcomes.filter((item) => item.outcome === 'failed');
   if (failures.length > 0) {
     const byId = new Map(failures.map((item) => [item.taskId, item.failure]));
     const rows = await tx.query<{ id: number; experiment_id: string; kind: TaskKind; attempt: number; max_attempts: number }>(
@@ -171,9 +318,14 @@ export async function applyOutcomes(tx: Queryable, reporter: OutcomeReporter, ou
     applied.push(...rows.map((row) => row.id));
   }
 
-  await readySuccessors(tx, completedIds, events);
-  await appendEvents(tx, events);
-  await finishExperiments(tx, [...touched]);
+  events.push(...readyEvents);
+  if (readyEvents.length > 0) notices.push({ channel: readyChannel, payload: String(readyEvents.length) });
+  // Without a failure in the batch, no task of these experiments can need skipping: a
+  // task fails only in a transaction that skips its experiment's waiting tasks under the
+  // experiment's lock, which we now hold. And an experiment with a successor made ready
+  // above still has an open task. So only the rest can finish, and settling skips nothing.
+  const settle = failures.length > 0 ? [...touched] : [...touched].filter((experimentId) => !continuing.has(experimentId));
+  await settleExperiments(tx, settle, failures.length > 0, events);
   return applied;
 }
 
@@ -259,39 +411,35 @@ async function failOrRetry(
   }
 }
 
-/** Decrements the dependency count of the completed tasks' dependents; those at zero become ready. */
-async function readySuccessors(tx: Queryable, completedIds: number[], events: NewEvent[]): Promise<void> {
-  if (completedIds.length === 0) return;
-  const rows = await tx.query<{ id: number; experiment_id: string; kind: TaskKind; state: TaskState }>(
-    `with done as (
-       select task_id, count(*)::int as n from task_dependencies where depends_on = any($1::int8[]) group by task_id)
-     update tasks t set pending_dependencies = t.pending_dependencies - done.n,
-       state = case when t.pending_dependencies - done.n = 0 then 'ready' else t.state end
-     from done where t.id = done.task_id and t.state = 'pending'
-     returning t.id, t.experiment_id, t.kind, t.state`,
-    [completedIds],
-  );
-  const ready = rows.filter((row) => row.state === 'ready');
-  for (const row of ready) events.push(taskEvent(row.experiment_id, row.id, row.kind, 'pending', 'ready'));
-  if (ready.length > 0) await tx.query('select pg_notify($1, $2)', [readyChannel, String(ready.length)]);
-}
-
 /**
  * Settles experiments whose tasks are all finished: completed, failed (a task failed or
  * the job did not succeed) or canceled. A failed task skips the tasks still waiting.
  */
 export async function finishExperiments(tx: Queryable, experimentIds: string[]): Promise<void> {
+  await settleExperiments(tx, experimentIds, true);
+}
+
+/**
+ * finishExperiments; `skipWaiting` false leaves out skipping the waiting tasks of
+ * experiments with a failed task (for callers that know there are none). With `pending`,
+ * events are pushed there for the caller to append later in the same transaction.
+ */
+async function settleExperiments(tx: Queryable, experimentIds: string[], skipWaiting: boolean, pending?: NewEvent[]): Promise<void> {
   if (experimentIds.length === 0) return;
-  const skipped = await tx.query<{ id: number; experiment_id: string; kind: TaskKind; previous: TaskState }>(
-    `update tasks t set state = 'skipped', finished_at = now()
-     from (select id, state as previous from tasks w
-           where w.experiment_id = any($1::uuid[]) and w.state in ('pending', 'ready')
-             and exists (select 1 from tasks f where f.experiment_id = w.experiment_id and f.state = 'failed')
-           for update) old
-     where t.id = old.id returning t.id, t.experiment_id, t.kind, old.previous`,
-    [experimentIds],
-  );
-  await appendEvents(tx, skipped.map((row) => taskEvent(row.experiment_id, row.id, row.kind, row.previous, 'skipped', 'an earlier task failed')));
+  if (skipWaiting) {
+    const skipped = await tx.query<{ id: number; experiment_id: string; kind: TaskKind; previous: TaskState }>(
+      `update tasks t set state = 'skipped', finished_at = now()
+       from (select id, state as previous from tasks w
+             where w.experiment_id = any($1::uuid[]) and w.state in ('pending', 'ready')
+               and exists (select 1 from tasks f where f.experiment_id = w.experiment_id and f.state = 'failed')
+             for update) old
+       where t.id = old.id returning t.id, t.experiment_id, t.kind, old.previous`,
+      [experimentIds],
+    );
+    const events = skipped.map((row) => taskEvent(row.experiment_id, row.id, row.kind, row.previous, 'skipped', 'an earlier task failed'));
+    if (pending) pending.push(...events);
+    else await appendEvents(tx, events);
+  }
   const rows = await tx.query<{
     id: string;
     state: ExperimentState;
@@ -323,7 +471,7 @@ export async function finishExperiments(tx: Queryable, experimentIds: string[]):
         return { experimentId, to: 'completed' };
     }
   });
-  await moveExperiments(tx, moves);
+  await moveExperiments(tx, moves, pending);
 }
 
 function taskEvent(

@@ -36,6 +36,7 @@ export class Worker {
   private readonly running = new Map<number, ClaimedTask>();
   private outcomes: TaskOutcome[] = [];
   private pumping = false;
+  private pumpScheduled = false;
   private again = false;
   private stopping = false;
   private timers: NodeJS.Timeout[] = [];
@@ -128,6 +129,20 @@ export class Worker {
     ).then((outcome) => {
       this.running.delete(task.id);
       this.outcomes.push(outcome);
+      this.pumpSoon();
+    });
+  }
+
+  /**
+   * Pumps once the handlers finishing in this turn of the event loop have all reported,
+   * so that they share one exchange: pumping at the first outcome would send it alone and
+   * leave the rest for the next exchange, halving the batch.
+   */
+  private pumpSoon(): void {
+    if (this.pumpScheduled) return;
+    this.pumpScheduled = true;
+    setImmediate(() => {
+      this.pumpScheduled = false;
       this.pump();
     });
   }

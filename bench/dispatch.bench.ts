@@ -1,0 +1,476 @@
+/**
+ * Dispatch benchmark: the real dispatch path (createTasks -> Worker over the Postgres
+ * queue -> applyOutcomes/claimTasks, every transition and event stored) with handlers
+ * that do nothing, on PostgreSQL and on PGlite.
+ *
+ * Workloads:
+ * - `empty`: N single-task experiments submitted, then drained: tasks/s.
+ * - `chain`: N experiments of five chained tasks (the standard DAG kinds, no-op handlers,
+ *   the monitor does not detach): workflows/s and tasks/s.
+ * - `latency`: one single-task experiment at a time at idle; milliseconds from the
+ *   commit of createTasks to the handler being called (p50/p99).
+ *
+ * Submission (experiment rows inserted as `queued` plus createTasks, 100 per transaction)
+ * is timed apart from the drain. Each run gets a fresh database; results are medians.
+ *
+ *   npm run bench -- [--store pg|pglite|pglite-file|all] [--workload empty|chain|latency|all]
+ *                    [--runs N] [--quick] [--concurrency 10,16] [--profile]
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { parseArgs } from 'node:util';
+import pg from 'pg';
+import pino from 'pino';
+import type { Queryable, Store } from '../src/store/port.ts';
+import { openPgliteStore } from '../src/store/pglite-store.ts';
+import { openPostgresStore } from '../src/store/postgres-store.ts';
+import { migrate } from '../src/store/migrate.ts';
+import { createPostgresQueue } from '../src/dispatch/postgres-queue.ts';
+import { createTasks, type TaskPlan } from '../src/state/task-state.ts';
+import { experimentDag, taskKinds, type TaskKind } from '../src/domain/task.ts';
+import { createUser, ensureGateway } from '../src/catalogue/catalogue.ts';
+import { Worker, type TaskHandler } from '../src/worker/worker.ts';
+
+// ---- options ------------------------------------------------------------------------
+
+const { values: flags } = parseArgs({
+  options: {
+    store: { type: 'string', default: 'all' },
+    workload: { type: 'string', default: 'all' },
+    runs: { type: 'string' },
+    quick: { type: 'boolean', default: false },
+    concurrency: { type: 'string' },
+    experiments: { type: 'string' },
+    workflows: { type: 'string' },
+    samples: { type: 'string' },
+    profile: { type: 'boolean', default: false },
+    'no-analyze': { type: 'boolean', default: false },
+    workers: { type: 'string', default: '1' },
+  },
+});
+
+const storeKinds = ['pg', 'pglite', 'pglite-file-fsync', 'pglite-file-nofsync'] as const;
+type StoreKind = (typeof storeKinds)[number];
+const storeChoices: Record<string, StoreKind[]> = {
+  pg: ['pg'],
+  pglite: ['pglite'],
+  'pglite-file': ['pglite-file-fsync', 'pglite-file-nofsync'],
+  'pglite-file-fsync': ['pglite-file-fsync'],
+  'pglite-file-nofsync': ['pglite-file-nofsync'],
+  all: [...storeKinds],
+};
+const workloadKinds = ['empty', 'chain', 'latency'] as const;
+type WorkloadKind = (typeof workloadKinds)[number];
+
+const defaultWorkerConcurrency = 16; // Worker's own default; the bench passes it explicitly
+const options = {
+  stores: pick(storeChoices, flags.store!, '--store'),
+  workloads: flags.workload === 'all' ? [...workloadKinds] : [flags.workload as WorkloadKind],
+  runs: positive(flags.runs ?? (flags.quick ? '1' : '3'), '--runs'),
+  concurrencies: (flags.concurrency ?? `10,${defaultWorkerConcurrency}`).split(',').map((value) => positive(value, '--concurrency')),
+  experiments: positive(flags.experiments ?? (flags.quick ? '1000' : '10000'), '--experiments'),
+  workflows: positive(flags.workflows ?? (flags.quick ? '200' : '1000'), '--workflows'),
+  samples: positive(flags.samples ?? (flags.quick ? '100' : '500'), '--samples'),
+  profile: flags.profile!,
+  analyze: !flags['no-analyze'],
+  workers: positive(flags.workers!, '--workers'),
+};
+for (const workload of options.workloads) {
+  if (!workloadKinds.includes(workload)) fail(`--workload must be one of ${workloadKinds.join(', ')}, all`);
+}
+
+const databaseUrl = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const logger = pino({ level: 'silent' });
+const submitBatch = 100;
+const singleTask: TaskPlan[] = [{ kind: 'noop', dependsOn: [] }];
+const fiveSteps: TaskPlan[] = experimentDag.map((node) => ({ kind: node.kind, dependsOn: [...node.dependsOn] }));
+
+// ---- stores -------------------------------------------------------------------------
+
+interface BenchStore {
+  store: Store;
+  dispose(): Promise<void>;
+}
+
+let databaseCounter = 0;
+
+/** Opens a fresh, migrated store of `kind`; `dispose` closes and deletes it. */
+async function openBenchStore(kind: StoreKind): Promise<BenchStore> {
+  if (kind === 'pg') {
+    const name = `drover_bench_${process.pid}_${++databaseCounter}`;
+    const admin = new pg.Client({ connectionString: databaseUrl });
+    await admin.connect();
+    await admin.query(`create database ${name}`);
+    await admin.end();
+    const url = new URL(databaseUrl);
+    url.pathname = `/${name}`;
+    const store = await openPostgresStore({ connectionString: url.toString() });
+    await migrate(store);
+    return {
+      store,
+      async dispose() {
+        await store.close();
+        const dropper = new pg.Client({ connectionString: databaseUrl });
+        await dropper.connect();
+        await dropper.query(`drop database if exists ${name} with (force)`);
+        await dropper.end();
+      },
+    };
+  }
+  const dataDir = kind === 'pglite' ? undefined : mkdtempSync(join(tmpdir(), 'drover-bench-'));
+  const store = await openPgliteStore({ dataDir, fsync: kind === 'pglite-file-fsync' });
+  await migrate(store);
+  return {
+    store,
+    async dispose() {
+      await store.close();
+      if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Statement timings by phase and first words, for `--profile`. */
+type Profile = Map<string, { count: number; ms: number }>;
+let profilePhase = 'setup';
+
+/** Wraps a store so that every statement's time (and each whole transaction's) is added to `totals`. */
+function profiled(store: Store, totals: Profile): Store {
+  const add = (key: string, started: number) => {
+    const entry = totals.get(`${profilePhase}: ${key}`) ?? { count: 0, ms: 0 };
+    entry.count += 1;
+    entry.ms += performance.now() - started;
+    totals.set(`${profilePhase}: ${key}`, entry);
+  };
+  const timed =
+    (target: Queryable): Queryable['query'] =>
+    async (sql, params) => {
+      const started = performance.now();
+      try {
+        return await target.query(sql, params);
+      } finally {
+        add(sql.replace(/\s+/g, ' ').trim().slice(0, 70), started);
+      }
+    };
+  return {
+    ...store,
+    query: timed(store),
+    transaction: (work) => {
+      const started = performance.now();
+      return store.transaction((tx) => work({ query: timed(tx) })).finally(() => add('(whole transaction, with begin and commit)', started));
+    },
+  };
+}
+
+// ---- submission ---------------------------------------------------------------------
+
+interface Owner {
+  gatewayId: string;
+  userId: string;
+}
+
+async function seedOwner(store: Store): Promise<Owner> {
+  const gatewayId = 'bench';
+  await ensureGateway(store, { id: gatewayId, name: 'Benchmark gateway' });
+  const user = await createUser(store, { gatewayId, name: 'bench', role: 'user' });
+  return { gatewayId, userId: user.id };
+}
+
+/** Inserts `count` queued experiments and their tasks in the caller's transaction; returns their ids. */
+async function submitExperiments(tx: Queryable, owner: Owner, count: number, plan: readonly TaskPlan[]): Promise<string[]> {
+  // $1 gateway, $2 owner, $3 how many
+  const rows = await tx.query<{ id: string }>(
+    `insert into experiments (gateway_id, owner_id, name, application, application_version, resource,
+       inputs, settings, state, launched_at)
+     select $1, $2, 'bench ' || n, 'bench', '1', 'local', '{}', '{}', 'queued', now()
+     from generate_series(1, $3::int) as n
+     returning id`,
+    [owner.gatewayId, owner.userId, count],
+  );
+  for (const row of rows) await createTasks(tx, row.id, plan);
+  return rows.map((row) => row.id);
+}
+
+/** Submits `total` experiments in transactions of `submitBatch`, each made durable; returns the seconds it took. */
+async function submitAll(store: Store, owner: Owner, total: number, plan: readonly TaskPlan[]): Promise<number> {
+  const started = performance.now();
+  for (let done = 0; done < total; done += submitBatch) {
+    const count = Math.min(submitBatch, total - done);
+    await store.transaction((tx) => submitExperiments(tx, owner, count, plan));
+    // What the API does before it acknowledges a write (a no-op on PostgreSQL).
+    await store.sync();
+  }
+  return (performance.now() - started) / 1000;
+}
+
+// ---- workloads ----------------------------------------------------------------------
+
+interface Measurement {
+  submitPerSecond?: number;
+  tasksPerSecond?: number;
+  workflowsPerSecond?: number;
+  p50Ms?: number;
+  p99Ms?: number;
+  exchanges?: number;
+}
+
+function noopHandlers(onCall?: () => void): Partial<Record<TaskKind, TaskHandler>> {
+  const handler: TaskHandler = async () => {
+    onCall?.();
+    return {};
+  };
+  return Object.fromEntries(taskKinds.map((kind) => [kind, handler]));
+}
+
+/** Submits `experiments` experiments of `plan`, then drains them with one worker. */
+async function throughput(store: Store, plan: readonly TaskPlan[], experiments: number, concurrency: number): Promise<Measurement> {
+  const owner = await seedOwner(store);
+  profilePhase = 'submit';
+  const submitSeconds = await submitAll(store, owner, experiments, plan);
+  // Statistics as autovacuum keeps them on a live database; on a never-analyzed table the
+  // planner sorts every ready task to claim a few (see bench/README.md).
+  if (options.analyze) await store.query('analyze');
+  profilePhase = 'drain';
+  const totalTasks = experiments * plan.length;
+  let reported = 0;
+  let exchanges = 0;
+  let finished!: () => void;
+  const drained = new Promise<void>((resolve) => (finished = resolve));
+  const workers = Array.from(
+    { length: options.workers },
+    () =>
+      new Worker({
+        dispatch: createPostgresQueue(store),
+        handlers: noopHandlers(),
+        logger,
+        concurrency,
+        onExchange: (count) => {
+          exchanges += 1;
+          reported += count;
+          if (reported >= totalTasks) finished();
+        },
+      }),
+  );
+  const started = performance.now();
+  await Promise.all(workers.map((worker) => worker.start()));
+  await withTimeout(drained, 600_000, `drain of ${totalTasks} tasks`);
+  const drainSeconds = (performance.now() - started) / 1000;
+  profilePhase = 'after';
+  await Promise.all(workers.map((worker) => worker.stop()));
+  await verify(store, experiments, plan.length);
+  return {
+    submitPerSecond: experiments / submitSeconds,
+    tasksPerSecond: totalTasks / drainSeconds,
+    workflowsPerSecond: experiments / drainSeconds,
+    exchanges,
+  };
+}
+
+/** Submit-to-start latency at idle: one single-task experiment at a time. */
+async function latency(store: Store, samples: number, concurrency: number): Promise<Measurement> {
+  const owner = await seedOwner(store);
+  const warmup = Math.min(20, samples);
+  let onStart: (() => void) | undefined;
+  let onReported: (() => void) | undefined;
+  const worker = new Worker({
+    dispatch: createPostgresQueue(store),
+    handlers: noopHandlers(() => onStart?.()),
+    logger,
+    concurrency,
+    onExchange: (count) => {
+      if (count > 0) onReported?.();
+    },
+  });
+  await worker.start();
+  profilePhase = 'latency';
+  const timings: number[] = [];
+  for (let sample = 0; sample < warmup + samples; sample++) {
+    let startedAt = 0;
+    const started = new Promise<void>((resolve) => {
+      onStart = () => {
+        startedAt = performance.now();
+        resolve();
+      };
+    });
+    const reported = new Promise<void>((resolve) => (onReported = resolve));
+    await store.transaction((tx) => submitExperiments(tx, owner, 1, singleTask));
+    const committedAt = performance.now();
+    await store.sync();
+    await withTimeout(started, 10_000, 'a task start');
+    // The notification may overtake the commit acknowledgement; that counts as zero.
+    if (sample >= warmup) timings.push(Math.max(0, startedAt - committedAt));
+    // Idle means the completion is stored too before the next submission.
+    await withTimeout(reported, 10_000, 'a task completion');
+    await new Promise((resolve) => setTimeout(resolve, 2));
+  }
+  profilePhase = 'after';
+  await worker.stop();
+  await verify(store, warmup + samples, 1);
+  timings.sort((a, b) => a - b);
+  return { p50Ms: percentile(timings, 0.5), p99Ms: percentile(timings, 0.99) };
+}
+
+/** Checks the run stored what it should: every experiment completed, every event, no gaps. */
+async function verify(store: Store, experiments: number, tasksEach: number): Promise<void> {
+  const [row] = await store.query<{ completed: number; tasks: number; events: number; gapped: number }>(
+    `select
+       (select count(*) from experiments where state = 'completed')::int as completed,
+       (select count(*) from tasks where state = 'completed')::int as tasks,
+       (select count(*) from events)::int as events,
+       (select count(*) from experiments e
+         where e.last_event_seq <> (select count(*) from events v where v.experiment_id = e.id)
+            or e.last_event_seq <> (select coalesce(max(seq), 0) from events v where v.experiment_id = e.id))::int as gapped`,
+  );
+  // Per experiment: each task ready, running, completed; the experiment executing, completed.
+  const expectedEvents = experiments * (3 * tasksEach + 2);
+  if (row.completed !== experiments || row.tasks !== experiments * tasksEach || row.events !== expectedEvents || row.gapped !== 0) {
+    throw new Error(
+      `verification failed: ${row.completed}/${experiments} experiments completed, ${row.tasks}/${experiments * tasksEach} tasks, ` +
+        `${row.events}/${expectedEvents} events, ${row.gapped} experiments with gaps`,
+    );
+  }
+}
+
+// ---- driver -------------------------------------------------------------------------
+
+interface Case {
+  store: StoreKind;
+  workload: WorkloadKind;
+  concurrency: number;
+}
+
+const storeLabels: Record<StoreKind, string> = {
+  pg: 'PostgreSQL',
+  pglite: 'PGlite in memory',
+  'pglite-file-fsync': 'PGlite file, fsync on',
+  'pglite-file-nofsync': 'PGlite file, fsync off',
+};
+
+async function runCase(benchCase: Case, totals?: Profile): Promise<Measurement> {
+  profilePhase = 'setup';
+  const opened = await openBenchStore(benchCase.store);
+  const store = totals ? profiled(opened.store, totals) : opened.store;
+  try {
+    switch (benchCase.workload) {
+      case 'empty':
+        return await throughput(store, singleTask, options.experiments, benchCase.concurrency);
+      case 'chain':
+        return await throughput(store, fiveSteps, options.workflows, benchCase.concurrency);
+      case 'latency':
+        return await latency(store, options.samples, benchCase.concurrency);
+    }
+  } finally {
+    await opened.dispose();
+  }
+}
+
+async function main(): Promise<void> {
+  const cases: Case[] = [];
+  for (const store of options.stores) {
+    for (const workload of options.workloads) {
+      const concurrencies = workload === 'latency' ? [defaultWorkerConcurrency] : options.concurrencies;
+      for (const concurrency of concurrencies) cases.push({ store, workload, concurrency });
+    }
+  }
+  console.error(
+    `drover dispatch bench: ${options.runs} run(s) each; empty ${options.experiments} experiments, ` +
+      `chain ${options.workflows} workflows, latency ${options.samples} samples`,
+  );
+  const lines = [
+    '| store | workload | concurrency | submit, experiments/s | tasks/s | workflows/s | p50 ms | p99 ms |',
+    '| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |',
+  ];
+  for (const benchCase of cases) {
+    const measurements: Measurement[] = [];
+    const totals: Profile | undefined = options.profile ? new Map() : undefined;
+    for (let run = 0; run < options.runs; run++) {
+      const measurement = await runCase(benchCase, totals);
+      measurements.push(measurement);
+      console.error(`  ${storeLabels[benchCase.store]} ${benchCase.workload} c=${benchCase.concurrency} run ${run + 1}: ${JSON.stringify(rounded(measurement))}`);
+    }
+    const median = (key: keyof Measurement) => medianOf(measurements.map((item) => item[key]).filter((value): value is number => value !== undefined));
+    const isChain = benchCase.workload === 'chain';
+    lines.push(
+      `| ${storeLabels[benchCase.store]} | ${describeWorkload(benchCase.workload)} | ${benchCase.concurrency} | ` +
+        `${format(median('submitPerSecond'))} | ${format(median('tasksPerSecond'))} | ${isChain ? format(median('workflowsPerSecond')) : ''} | ` +
+        `${format(median('p50Ms'), 2)} | ${format(median('p99Ms'), 2)} |`,
+    );
+    if (totals) printProfile(totals, options.runs);
+  }
+  console.log(lines.join('\n'));
+}
+
+function describeWorkload(workload: WorkloadKind): string {
+  switch (workload) {
+    case 'empty':
+      return `${options.experiments} single-task experiments`;
+    case 'chain':
+      return `${options.workflows} five-step workflows`;
+    case 'latency':
+      return `submit to start, ${options.samples} samples`;
+  }
+}
+
+function printProfile(totals: Profile, runs: number): void {
+  const entries = [...totals.entries()].sort((a, b) => b[1].ms - a[1].ms);
+  console.error('    statement time per run (ms), calls per run, mean ms:');
+  for (const [key, entry] of entries.slice(0, 25)) {
+    console.error(`    ${(entry.ms / runs).toFixed(0).padStart(7)} ${String(Math.round(entry.count / runs)).padStart(7)} ${(entry.ms / entry.count).toFixed(3).padStart(7)}  ${key}`);
+  }
+}
+
+// ---- helpers ------------------------------------------------------------------------
+
+function percentile(sorted: number[], fraction: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.ceil(fraction * sorted.length) - 1)];
+}
+
+function medianOf(values: number[]): number | undefined {
+  if (values.length === 0) return undefined;
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+}
+
+function format(value: number | undefined, digits = 0): string {
+  if (value === undefined || Number.isNaN(value)) return '';
+  return value.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+}
+
+function rounded(measurement: Measurement): Record<string, number> {
+  return Object.fromEntries(Object.entries(measurement).map(([key, value]) => [key, Math.round((value as number) * 100) / 100]));
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+function pick<T>(choices: Record<string, T>, value: string, flag: string): T {
+  if (!(value in choices)) fail(`${flag} must be one of ${Object.keys(choices).join(', ')}`);
+  return choices[value];
+}
+
+function positive(value: string, flag: string): number {
+  const number = Number(value);
+  if (!Number.isInteger(number) || number < 1) fail(`${flag} must be a positive integer, not ${JSON.stringify(value)}`);
+  return number;
+}
+
+function fail(message: string): never {
+  console.error(message);
+  process.exit(2);
+}
+
+main().then(
+  () => process.exit(0),
+  (error) => {
+    console.error(error);
+    process.exit(1);
+  },
+);
