@@ -3,7 +3,7 @@
  * never escape their folder.
  */
 import { createReadStream } from 'node:fs';
-import { mkdir, readdir, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, posix, relative } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { InputError, NotFoundError } from '../../domain/errors.ts';
@@ -85,7 +85,7 @@ export function registerFileRoutes(api: FastifyInstance, { store, storage, resou
       const staged = storage.outputPath(request.principal.gatewayId, experiment.id, name)!;
       let content: Buffer | null = null;
       if ((await stat(staged).catch(() => null))?.isFile()) {
-        content = await import('node:fs/promises').then((fs) => fs.readFile(staged));
+        content = await readFile(staged);
       } else if (experiment.state !== 'created') {
         const context = await loadRunContext(store, experiment.id);
         content = await resources.open(context.resource).shell.readFile(posix.join(context.workdir, name)).catch(() => null);
