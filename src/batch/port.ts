@@ -34,6 +34,11 @@ export interface SubmittedJob {
   details: Record<string, unknown>;
 }
 
+/** A job `find` located: the submitted job and the key it carries. */
+export interface FoundJob extends SubmittedJob {
+  submissionKey: string;
+}
+
 /** A job Drover is tracking, as the adapter needs it to poll or cancel. */
 export interface TrackedJob {
   nativeId: string;
@@ -66,8 +71,12 @@ export interface BatchScheduler {
    * exists, returns it with `adopted: true` instead of submitting again.
    */
   submit(spec: JobSpec): Promise<SubmittedJob>;
-  /** The job submitted under a key, if the scheduler has one (returned with `adopted: true`), else null. */
-  find(job: { workdir: string; submissionKey: string }): Promise<SubmittedJob | null>;
+  /**
+   * The job submitted under any of `submissionKeys` (earlier attempts of one task), if the
+   * scheduler has one, with `adopted: true` and the key it was found under; else null.
+   * One lookup covers all keys, so a task retried many times costs no more to check.
+   */
+  find(job: { workdir: string; submissionKeys: string[] }): Promise<FoundJob | null>;
   /** Observes many jobs in one pass; jobs it cannot find are omitted. */
   poll(jobs: TrackedJob[]): Promise<Map<string, JobObservation>>;
   /** Cancels a job and its whole process tree; succeeds if the job already ended. */

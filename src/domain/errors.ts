@@ -37,3 +37,19 @@ export class TaskError extends Error {
     super(message);
   }
 }
+
+/**
+ * A resource's login node or scheduler did not answer (connection refused or lost,
+ * timeout, scheduler controller down). Not the experiment's fault: the work waits, the
+ * experiment shows `blocked` with this message, and it resumes when the resource is back.
+ */
+export class ResourceUnreachableError extends Error {
+  override name = 'ResourceUnreachableError';
+  constructor(
+    readonly resource: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}

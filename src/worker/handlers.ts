@@ -13,6 +13,7 @@ import type { ResourceRegistry } from '../resources/resource-registry.ts';
 import { buildJobSpec, loadRunContext, submissionKey } from '../experiments/job-spec.ts';
 import { recordSubmittedJob, jobColumns, toJobRecord } from '../state/job-state.ts';
 import type { TaskHandler } from './worker.ts';
+import type { SubmittedJob } from '../batch/port.ts';
 
 export interface HandlerDependencies {
   store: Store;
@@ -64,12 +65,15 @@ export function createHandlers(deps: HandlerDependencies): Record<Exclude<TaskKi
       }
       // A worker that died between the scheduler accepting the job and this record left a
       // job under an earlier attempt's key: adopt it instead of submitting again.
-      let submitted = null;
       let key = submissionKey(task.id, task.attempt);
-      for (let attempt = 1; attempt < task.attempt && !submitted; attempt++) {
-        const earlier = submissionKey(task.id, attempt);
-        submitted = await resource.scheduler.find({ workdir: context.workdir, submissionKey: earlier });
-        if (submitted) key = earlier;
+      const earlierKeys = Array.from({ length: task.attempt - 1 }, (_, index) => submissionKey(task.id, index + 1));
+      let submitted: SubmittedJob | null = null;
+      if (earlierKeys.length > 0) {
+        const found = await resource.scheduler.find({ workdir: context.workdir, submissionKeys: earlierKeys });
+        if (found) {
+          key = found.submissionKey;
+          submitted = found;
+        }
       }
       if (!submitted) {
         try {

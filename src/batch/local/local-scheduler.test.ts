@@ -164,8 +164,8 @@ describe('LocalScheduler', () => {
     assert.equal(second.adopted, true);
     assert.equal(second.nativeId, first.nativeId);
     assert.deepEqual(second.details, first.details);
-    assert.deepEqual(await new LocalScheduler().find(spec), { ...first, adopted: true });
-    assert.equal(await scheduler.find({ workdir: spec.workdir, submissionKey: 'never-submitted' }), null);
+    assert.deepEqual(await new LocalScheduler().find({ workdir: spec.workdir, submissionKeys: ['never-submitted', spec.submissionKey] }), { ...first, adopted: true, submissionKey: spec.submissionKey });
+    assert.equal(await scheduler.find({ workdir: spec.workdir, submissionKeys: ['never-submitted'] }), null);
 
     const ended = await waitForTerminal(scheduler, track(spec, first));
     assert.equal(ended.state, 'completed');

@@ -6,7 +6,7 @@
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { BatchScheduler, JobObservation, JobSpec, SubmittedJob, TrackedJob } from '../port.ts';
+import type { BatchScheduler, FoundJob, JobObservation, JobSpec, SubmittedJob, TrackedJob } from '../port.ts';
 import type { Shell } from '../../shell/port.ts';
 import { LocalShell } from '../../shell/local-shell.ts';
 import { isLocalSubmissionKey, localJobDirectory, localJobFiles, renderLocalScript } from './render-local-script.ts';
@@ -106,13 +106,16 @@ export class LocalScheduler implements BatchScheduler {
   }
 
   /**
-   * The job submitted under `submissionKey` in `workdir` (with `adopted: true`), or null
-   * when no wrapper has written its pid there (never submitted, or a key no submit accepts).
+   * The first job submitted under one of `submissionKeys` in `workdir` (with `adopted: true`),
+   * or null when no wrapper has written its pid there (never submitted, or keys no submit accepts).
    */
-  async find(job: { workdir: string; submissionKey: string }): Promise<SubmittedJob | null> {
-    if (!isLocalSubmissionKey(job.submissionKey)) return null;
-    const submitted = await this.readSubmittedJob(localJobDirectory(job.workdir, job.submissionKey));
-    return submitted ? { ...submitted, adopted: true } : null;
+  async find(job: { workdir: string; submissionKeys: string[] }): Promise<FoundJob | null> {
+    for (const submissionKey of job.submissionKeys) {
+      if (!isLocalSubmissionKey(submissionKey)) continue;
+      const submitted = await this.readSubmittedJob(localJobDirectory(job.workdir, submissionKey));
+      if (submitted) return { ...submitted, adopted: true, submissionKey };
+    }
+    return null;
   }
 
   /**
