@@ -6,6 +6,10 @@
  *   (`*.pg.test.ts`, `*.slurm.test.ts`, `*.browser.test.ts`); two files at a time.
  * - pg: every `*.pg.test.ts`, one file at a time, after checking that PostgreSQL answers at
  *   DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres).
+ * - slurm: every `*.slurm.test.ts`, three files at a time (they mostly wait for the
+ *   cluster), after checking that the test cluster of scripts/start-slurm.sh answers
+ *   (sshd on 127.0.0.1:2222 and `scontrol ping`) and that PostgreSQL does (the test that
+ *   kills a worker runs Drover's roles as separate processes).
  *
  * Exits with the test runner's code; exits 1 when no file matches or PostgreSQL is down.
  */
@@ -26,6 +30,14 @@ const tiers = {
     matches: (file) => file.endsWith('.pg.test.ts'),
     concurrency: 1,
     before: checkPostgres,
+  },
+  slurm: {
+    matches: (file) => file.endsWith('.slurm.test.ts'),
+    concurrency: 3,
+    before: async () => {
+      await checkCluster();
+      await checkPostgres();
+    },
   },
 };
 
@@ -91,6 +103,39 @@ async function checkPostgres() {
     process.exit(1);
   } finally {
     await client.end().catch(() => {});
+  }
+}
+
+/** Exits 1 unless the test cluster answers: sshd on 127.0.0.1:2222 and slurmctld. */
+async function checkCluster() {
+  const { connect } = await import('node:net');
+  const { execFileSync } = await import('node:child_process');
+  const fix = 'start it with: bash scripts/start-slurm.sh';
+  const sshd = await new Promise((resolve) => {
+    const socket = connect({ host: '127.0.0.1', port: 2222, timeout: 3000 });
+    socket.once('data', (banner) => {
+      socket.destroy();
+      resolve(banner.toString().startsWith('SSH-'));
+    });
+    socket.once('error', () => resolve(false));
+    socket.once('timeout', () => {
+      socket.destroy();
+      resolve(false);
+    });
+  });
+  if (!sshd) {
+    console.error(`the test cluster's sshd does not answer on 127.0.0.1:2222; ${fix}`);
+    process.exit(1);
+  }
+  let ping;
+  try {
+    ping = execFileSync('scontrol', ['ping'], { stdio: 'pipe', timeout: 10_000 }).toString();
+  } catch (error) {
+    ping = error.message.split('\n')[0];
+  }
+  if (!/is UP/.test(ping)) {
+    console.error(`slurmctld does not answer (scontrol ping: ${ping.trim()}); ${fix}`);
+    process.exit(1);
   }
 }
 

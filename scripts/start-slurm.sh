@@ -4,7 +4,8 @@
 #
 #  - installs what is missing: slurm-wlm, slurm-wlm-torque (qsub/qstat/qdel), slurmdbd,
 #    mariadb-server, munge, openssh-server;
-#  - cluster user `hpcuser` (home /home/hpcuser, scratch /home/hpcuser/scratch);
+#  - cluster user `hpcuser` (home /home/hpcuser, scratch /home/hpcuser/scratch), and the demo
+#    programs of apps/ installed as the cluster's software in /opt/drover-demo-apps;
 #  - Drover's SSH key pair /var/lib/drover-test-cluster/id_ed25519(.pub) (root only), its public
 #    key in hpcuser's authorized_keys, and /var/lib/drover-test-cluster/known_hosts for
 #    [127.0.0.1]:2222;
@@ -32,6 +33,7 @@ readonly KNOWN_HOSTS=$STATE_DIR/known_hosts
 readonly RUN_DIR=/run/drover-test-cluster
 readonly CLUSTER_USER=hpcuser
 readonly CLUSTER_HOME=/home/hpcuser
+readonly APPS_DIR=/opt/drover-demo-apps
 readonly SSH_ADDR=127.0.0.1
 readonly SSH_PORT=2222
 readonly SSHD_CONF=/etc/ssh/sshd_drover_test.conf
@@ -225,6 +227,18 @@ if ! grep -qxF "$pubkey" "$auth" 2>/dev/null; then
 fi
 [[ $(stat -c '%a %U' "$auth") == "600 $CLUSTER_USER" ]] ||
   { chown "$CLUSTER_USER:$CLUSTER_USER" "$auth"; chmod 600 "$auth"; }
+
+# ---------------------------------------------------------------------------------------------
+STEP="demo programs on the cluster"
+# The cluster's installed software: the demo programs, where the cluster deployments of
+# catalogue/test-cluster.yaml expect them (a real cluster has its own software tree).
+for src in "$SCRIPT_DIR"/../apps/*.mjs; do
+  dst=$APPS_DIR/$(basename "$src")
+  if ! cmp -s "$src" "$dst"; then
+    install -D -m 0644 "$src" "$dst"
+    did "installed $dst"
+  fi
+done
 
 # ---------------------------------------------------------------------------------------------
 STEP="configuration files"

@@ -38,7 +38,7 @@ export const configSchema = z
       .union([z.boolean(), z.enum(['true', 'false', '1', '0'])])
       .transform((value) => value === true || value === 'true' || value === '1')
       .default(true),
-    /** YAML catalogue of applications and resources loaded at start ("" for none). */
+    /** YAML catalogues of applications and resources loaded at start, comma-separated, in order ("" for none). */
     catalogue: z.string().default(join(projectRoot, 'catalogue', 'demo.yaml')),
     /** Folder of the bundled demo programs, substituted for {{apps}} in commands. */
     appsDir: z.string().default(join(projectRoot, 'apps')),

@@ -5,7 +5,7 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pino, { type Logger } from 'pino';
-import { Counter, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Config } from './config.ts';
 import type { Store } from './store/port.ts';
 import { openPgliteStore } from './store/pglite-store.ts';
@@ -54,16 +54,26 @@ export async function startDrover(config: Config, roles: Role[]): Promise<Runnin
   mkdirSync(config.dataDir, { recursive: true });
   const store = await openStore(config);
   const storage = createStorage(join(config.dataDir, 'storage'));
-  const resources = createResourceRegistry();
   const metrics = new Registry();
   collectDefaultMetrics({ register: metrics });
+  const resourceCommands = new Counter({
+    name: 'drover_resource_commands_total',
+    help: 'Commands run on resources (login nodes) by program and outcome',
+    labelNames: ['resource', 'program', 'outcome'],
+    registers: [metrics],
+  });
+  const resources = createResourceRegistry({
+    logger,
+    onCommand: ({ resource, program, code }) =>
+      resourceCommands.inc({ resource, program, outcome: code === null ? 'unreachable' : code === 0 ? 'ok' : 'nonzero' }),
+  });
   const stops: Array<() => Promise<void>> = [];
 
   // Bootstrap: the gateway, its admin, and the catalogue. Idempotent, so every process may do it.
   await ensureGateway(store, config.gateway);
   const adminToken = await bootstrapAdmin(store, config);
-  if (config.catalogue) {
-    await loadCatalogueFile(store, config.gateway.id, config.catalogue, join(config.dataDir, 'scratch'));
+  for (const file of config.catalogue.split(',').filter((path) => path.trim() !== '')) {
+    await loadCatalogueFile(store, config.gateway.id, file.trim(), join(config.dataDir, 'scratch'));
   }
 
   if (store.kind === 'pglite') {
@@ -92,6 +102,13 @@ export async function startDrover(config: Config, roles: Role[]): Promise<Runnin
   }
   if (roles.includes('controller')) {
     const polls = new Counter({ name: 'drover_scheduler_polls_total', help: 'Scheduler poll calls by resource', labelNames: ['resource'], registers: [metrics] });
+    const pollJobs = new Histogram({
+      name: 'drover_scheduler_poll_jobs',
+      help: 'Active jobs covered by one scheduler poll, by resource',
+      labelNames: ['resource'],
+      buckets: [1, 10, 100, 1000, 10000],
+      registers: [metrics],
+    });
     const controller = new Controller({
       store,
       resources,
@@ -99,7 +116,10 @@ export async function startDrover(config: Config, roles: Role[]): Promise<Runnin
       pollMs: config.controller.pollMs,
       leadershipMs: config.controller.leadershipMs,
       exclusive: store.kind === 'pglite',
-      onSchedulerPoll: (resource) => polls.inc({ resource }),
+      onSchedulerPoll: (resource, jobs) => {
+        polls.inc({ resource });
+        pollJobs.observe({ resource }, jobs);
+      },
     });
     controller.start();
     stops.push(() => controller.stop());

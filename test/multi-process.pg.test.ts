@@ -6,96 +6,21 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
-import pg from 'pg';
-import { adminToken, call, eventsOf, projectRoot, waitFor, waitForState } from './harness.ts';
+import { eventsOf, waitFor, waitForState } from './harness.ts';
+import { startDroverService, type DroverService } from './service.ts';
 
-const baseUrl = process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/postgres';
-const databaseName = `drover_test_${randomBytes(6).toString('hex')}`;
-const databaseUrl = (() => {
-  const url = new URL(baseUrl);
-  url.pathname = `/${databaseName}`;
-  return url.toString();
-})();
-const children: ChildProcess[] = [];
-let dataDir: string;
-
-async function admin<T>(work: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: baseUrl });
-  await client.connect().catch((error) => {
-    throw new Error(`PostgreSQL is not reachable at ${baseUrl} (${error.message}); start it with scripts/start-postgres.sh`);
-  });
-  try {
-    return await work(client);
-  } finally {
-    await client.end();
-  }
-}
-
-function environment(extra: Record<string, string> = {}) {
-  return {
-    ...process.env,
-    DATABASE_URL: databaseUrl,
-    DROVER_DATA_DIR: dataDir,
-    DROVER_ADMIN_TOKEN: adminToken,
-    DROVER_CONTROLLER_POLL_MS: '200',
-    DROVER_WORKER_POLL_MS: '200',
-    DROVER_LEASE_MS: '2000',
-    DROVER_CONTROLLER_LEADERSHIP_MS: '2000',
-    DROVER_LOG_LEVEL: 'warn',
-    ...extra,
-  };
-}
-
-/** Starts one drover role as its own process; resolves once it reports it started. */
-function startRole(role: string, args: string[] = []): Promise<{ child: ChildProcess; output: () => string }> {
-  const child = spawn(process.execPath, [join(projectRoot, 'bin/drover.js'), role, ...args], { env: environment(), stdio: ['ignore', 'ignore', 'pipe'] });
-  children.push(child);
-  let output = '';
-  child.stderr!.on('data', (chunk) => (output += chunk));
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`drover ${role} did not start:\n${output}`)), 30_000);
-    const check = setInterval(() => {
-      if (/Drover is running|started\./.test(output)) {
-        clearTimeout(timer);
-        clearInterval(check);
-        resolve({ child, output: () => output });
-      }
-    }, 50);
-    child.on('exit', (code) => {
-      clearInterval(check);
-      reject(new Error(`drover ${role} exited with ${code}:\n${output}`));
-    });
-  });
-}
-
-let url: string;
+let service: DroverService;
 before(async () => {
-  dataDir = await mkdtemp(join(tmpdir(), 'drover-pg-'));
-  await admin((client) => client.query(`create database ${databaseName}`));
-  const migrated = await new Promise<{ code: number; stderr: string }>((resolve) =>
-    execFile(process.execPath, [join(projectRoot, 'bin/drover.js'), 'migrate'], { env: environment() }, (error, _stdout, stderr) =>
-      resolve({ code: error ? 1 : 0, stderr }),
-    ),
-  );
-  assert.equal(migrated.code, 0, migrated.stderr);
-  assert.match(migrated.stderr, /the schema is up to date/);
-  const api = await startRole('api', ['--port', '0']);
-  url = /API:\s+(http:\/\/\S+)\/api\/v1/.exec(api.output())![1];
+  service = await startDroverService();
 });
-
 after(async () => {
-  for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
-  await new Promise((resolve) => setTimeout(resolve, 300));
-  await admin((client) => client.query(`drop database if exists ${databaseName} with (force)`)).catch(() => {});
-  await rm(dataDir, { recursive: true, force: true });
+  await service?.stop();
 });
 
-const api = { call: (method: string, path: string, body?: unknown) => call(url, method, path, body) };
+const startRole = (role: string) => service.startRole(role);
+const api = { call: (method: string, path: string, body?: unknown) => service.call(method, path, body) };
 
 describe('api, workers and controllers as separate processes on PostgreSQL', () => {
   it('runs experiments end to end across processes', async () => {
@@ -124,8 +49,8 @@ describe('api, workers and controllers as separate processes on PostgreSQL', () 
       deployments: { '*': { command: ['bash', '-c', 'echo "$DROVER_EXPERIMENT_ID" >> "$1"; sleep 1', '--', '{{marker}}'] } },
     });
     assert.equal(app.status, 201, JSON.stringify(app.body));
-    const marker = join(dataDir, 'starts.log');
-    const workers = children.filter((child) => child.spawnargs.includes('worker'));
+    const marker = join(service.dataDir, 'starts.log');
+    const workers = service.children.filter((child) => child.spawnargs.includes('worker'));
     const ids: string[] = [];
     for (let index = 0; index < 12; index++) {
       const created = await api.call('POST', '/api/v1/experiments', { application: 'marked-job', resource: 'local', inputs: { marker } });
@@ -154,7 +79,7 @@ describe('api, workers and controllers as separate processes on PostgreSQL', () 
     const leaderPid = Number(/^controller-(\d+)-/.exec(leader)![1]);
     const created = await api.call('POST', '/api/v1/experiments', { application: 'heat-simulation', resource: 'local', inputs: { duration_seconds: 2 } });
     await waitFor('the job to run', async () => (await api.call('GET', `/api/v1/experiments/${created.body.id}`)).body.job?.state === 'running');
-    const leaderProcess = children.find((child) => child.pid === leaderPid);
+    const leaderProcess = service.children.find((child) => child.pid === leaderPid);
     assert.ok(leaderProcess, `the leader ${leader} is one of ours`);
     leaderProcess.kill('SIGKILL');
     const done = await waitForState(api, created.body.id, ['completed', 'failed', 'canceled'], 60_000);
@@ -165,11 +90,5 @@ describe('api, workers and controllers as separate processes on PostgreSQL', () 
 });
 
 async function leaderHolder(): Promise<string> {
-  const database = new pg.Client({ connectionString: databaseUrl });
-  await database.connect();
-  try {
-    return (await database.query('select holder from controller_leadership')).rows[0].holder;
-  } finally {
-    await database.end();
-  }
+  return (await service.query<{ holder: string }>('select holder from controller_leadership'))[0].holder;
 }

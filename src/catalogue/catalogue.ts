@@ -130,15 +130,37 @@ const queueSchema = z.object({
   maxJobsPerUser: z.number().int().positive().optional(),
 });
 
+const sshSchema = z
+  .object({
+    host: z.string().min(1),
+    port: z.number().int().min(1).max(65535).optional(),
+    user: z.string().regex(/^[a-z_][a-z0-9_.-]{0,31}$/i, 'a login name'),
+    privateKeyPath: z.string().min(1),
+    knownHostsPath: z.string().min(1).optional(),
+    hostKey: z.string().regex(/^[a-z0-9@.-]+ [A-Za-z0-9+/=]+$/, 'an OpenSSH public key: "<type> <base64>"').optional(),
+    maxSessions: z.number().int().min(1).max(64).optional(),
+  })
+  .refine((ssh) => ssh.knownHostsPath || ssh.hostKey, { message: 'give knownHostsPath or hostKey: the login node\'s host key is always checked' });
+
 /** The schema a resource must match. */
-export const resourceSchema = z.object({
-  name: nameSchema,
-  kind: z.enum(['local', 'slurm', 'pbs']),
-  config: z.object({
-    scratchDir: z.string().min(1),
-    queues: z.array(queueSchema).min(1),
-  }).passthrough(),
-});
+export const resourceSchema = z
+  .object({
+    name: nameSchema,
+    kind: z.enum(['local', 'slurm', 'pbs']),
+    config: z
+      .object({
+        scratchDir: z.string().regex(/^\/[^\0]*$/, 'an absolute path'),
+        queues: z.array(queueSchema).min(1),
+        ssh: sshSchema.optional(),
+        pollIntervalSeconds: z.number().min(0.1).max(3600).optional(),
+      })
+      .passthrough(),
+  })
+  .superRefine((resource, context) => {
+    if (resource.kind !== 'local' && !resource.config.ssh) {
+      context.addIssue({ code: 'custom', path: ['config', 'ssh'], message: `a ${resource.kind} resource needs ssh: host, user, privateKeyPath and knownHostsPath or hostKey` });
+    }
+  });
 
 /** Parses `value` with `schema`, or throws an InputError naming each bad field. */
 export function parseOrThrow<T>(schema: z.ZodType<T, any, any>, value: unknown, what: string): T {

@@ -47,8 +47,9 @@ export function experimentText(experiment: any): string {
   const job = experiment.job;
   if (job) {
     lines.push(
-      `  job          ${job.nativeId} ${job.state} (${job.nativeState ?? '-'}${job.reason ? ` ${job.reason}` : ''})` +
-        `${job.exitCode !== null ? `, exit code ${job.exitCode}` : ''}, queue ${job.queue ?? '-'}, started ${time(job.startedAt)}, ended ${time(job.endedAt)}`,
+      `  job          ${job.nativeId} ${job.state}, scheduler says ${job.nativeState ?? '-'}${job.reason ? ` (${job.reason})` : ''}` +
+        `${job.exitCode !== null ? `, exit code ${job.exitCode}` : ''}`,
+      `               queue ${job.queue ?? '-'}, nodes ${job.nodeList ?? '-'}, started ${time(job.startedAt)}, ended ${time(job.endedAt)}`,
     );
   }
   return lines.join('\n') + '\n';

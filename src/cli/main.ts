@@ -28,7 +28,7 @@ function serverCommand(name: string, description: string): Command {
     .option('--host <host>', 'address to listen on (default 127.0.0.1)')
     .option('-p, --port <port>', 'port to listen on (default 8080)')
     .option('--memory', 'embedded store in memory only (nothing survives a restart)')
-    .option('--catalogue <file>', 'YAML catalogue of applications and resources to load ("" for none)');
+    .option('--catalogue <file>', 'YAML catalogues of applications and resources to load, comma-separated ("" for none)');
 }
 
 function configFrom(options: Record<string, any>) {

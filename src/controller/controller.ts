@@ -10,14 +10,19 @@ import type { Store } from '../store/port.ts';
 import type { ResourceRegistry } from '../resources/resource-registry.ts';
 import type { JobObservation } from '../batch/port.ts';
 import { getResource } from '../catalogue/catalogue.ts';
+import { pollIntervalMs } from '../domain/resource.ts';
+import { blockExperiments, unblockExperiments } from '../state/experiment-state.ts';
 import { applyObservations, listActiveJobs, toJobRecord, jobColumns, type JobRecord } from '../state/job-state.ts';
 import { applyOutcomes, cancelDetachedTasks, cancelOpenTasks, finishExperiments, recoverExpiredLeases } from '../state/task-state.ts';
+
+/** The longest wait between polls of a resource that does not answer. */
+const maxPollBackoffMs = 5 * 60_000;
 
 export interface ControllerOptions {
   store: Store;
   resources: ResourceRegistry;
   logger: Logger;
-  /** Time between passes (default 1 s). */
+  /** Time between passes (default 1 s); resources are polled every pass unless their `pollIntervalSeconds` says otherwise. */
   pollMs?: number;
   /** How long leadership lasts without renewal (default 15 s). */
   leadershipMs?: number;
@@ -36,6 +41,8 @@ export class Controller {
   private timer?: NodeJS.Timeout;
   private running?: Promise<void>;
   private stopped = false;
+  /** Per resource (gateway + name): when to poll next, and how many polls failed in a row. */
+  private readonly health = new Map<string, { nextPollAt: number; failures: number }>();
 
   constructor(private readonly options: ControllerOptions) {}
 
@@ -80,32 +87,59 @@ export class Controller {
     return rows.length > 0;
   }
 
-  /** Polls all active jobs, grouped by resource: one scheduler call per resource. */
+  /**
+   * Polls all active jobs, grouped by resource: one scheduler call per resource, each
+   * resource on its own interval, all resources at once (a slow one holds up no other).
+   */
   private async pollJobs(): Promise<void> {
-    const { store, resources, logger } = this.options;
-    const jobs = await listActiveJobs(store);
+    const jobs = await listActiveJobs(this.options.store);
     const byResource = new Map<string, JobRecord[]>();
     for (const job of jobs) {
       const key = `${job.gatewayId}\u0000${job.resource}`;
       byResource.set(key, [...(byResource.get(key) ?? []), job]);
     }
-    for (const [key, group] of byResource) {
-      const [gatewayId, resourceName] = key.split('\u0000');
-      let observations: Map<string, JobObservation>;
-      try {
-        const handle = resources.open(await getResource(store, gatewayId, resourceName));
-        observations = await handle.scheduler.poll(group.map(toTracked));
-        this.options.onSchedulerPoll?.(resourceName, group.length);
-      } catch (error) {
-        logger.warn({ err: error, resource: resourceName }, 'polling the resource failed; will retry');
-        continue;
-      }
-      const observed = group.flatMap((job) => {
-        const observation = job.nativeId ? observations.get(job.nativeId) : undefined;
-        return observation ? [{ job, observation }] : [];
-      });
-      if (observed.length > 0) await store.transaction((tx) => applyObservations(tx, observed));
+    await Promise.all([...byResource].map(([key, group]) => this.pollResource(key, group)));
+  }
+
+  /**
+   * One poll of one resource. When the resource does not answer, its experiments show
+   * `blocked` with the reason and the next poll backs off (interval x 2, x 4 ... up to
+   * 5 minutes); the first poll that gets through returns them to where they were.
+   */
+  private async pollResource(key: string, group: JobRecord[]): Promise<void> {
+    const { store, resources, logger } = this.options;
+    const [gatewayId, resourceName] = key.split('\u0000');
+    const health = this.health.get(key) ?? { nextPollAt: 0, failures: 0 };
+    this.health.set(key, health);
+    if (Date.now() < health.nextPollAt) return;
+    const spec = await getResource(store, gatewayId, resourceName);
+    const interval = pollIntervalMs(spec, this.options.pollMs ?? 1000);
+    const started = Date.now();
+    let observations: Map<string, JobObservation>;
+    try {
+      observations = await resources.open(spec).scheduler.poll(group.map(toTracked));
+      this.options.onSchedulerPoll?.(resourceName, group.length);
+    } catch (error) {
+      health.failures += 1;
+      const delay = Math.min(maxPollBackoffMs, interval * 2 ** health.failures);
+      health.nextPollAt = started + delay;
+      const reason = `${resourceName} does not answer (${(error as Error).message}); next try in ${Math.round(delay / 1000)} s`;
+      logger.warn({ err: error, resource: resourceName, failures: health.failures }, 'polling the resource failed; experiments blocked until it answers');
+      await store.transaction((tx) => blockExperiments(tx, [...new Set(group.map((job) => job.experimentId))], reason));
+      return;
     }
+    const recovered = health.failures > 0;
+    health.failures = 0;
+    health.nextPollAt = started + interval;
+    const observed = group.flatMap((job) => {
+      const observation = job.nativeId ? observations.get(job.nativeId) : undefined;
+      return observation ? [{ job, observation }] : [];
+    });
+    if (observed.length === 0 && !recovered) return;
+    await store.transaction(async (tx) => {
+      if (recovered) await unblockExperiments(tx, [...new Set(group.map((job) => job.experimentId))], `${resourceName} answers again`);
+      await applyObservations(tx, observed);
+    });
   }
 
   /** Completes detached monitor tasks whose job has finished (any order of events converges here). */

@@ -13,11 +13,38 @@ export interface QueueSpec {
   maxJobsPerUser?: number;
 }
 
+/** How Drover reaches a cluster's login node (resources of kind `slurm` and `pbs`). */
+export interface SshConfig {
+  host: string;
+  /** Default 22. */
+  port?: number;
+  user: string;
+  /** Private key file on the machines that run Drover's workers and controller. */
+  privateKeyPath: string;
+  /** OpenSSH known_hosts file the login node's host key is checked against. */
+  knownHostsPath?: string;
+  /** Or the host key itself, pinned: `ssh-ed25519 AAAAC3...`. One of the two is required. */
+  hostKey?: string;
+  /** Concurrent sessions on the one connection (login nodes commonly allow 10); default 8. */
+  maxSessions?: number;
+}
+
 /** A resource's configuration as stored in `resources.config`. */
 export interface ResourceConfig {
   /** Where job working directories are created on the resource. */
   scratchDir: string;
   queues: QueueSpec[];
+  /** Required for `slurm` and `pbs` resources. */
+  ssh?: SshConfig;
+  /** Seconds between polls of the scheduler (default: every controller pass for local, 5 for clusters). */
+  pollIntervalSeconds?: number;
+}
+
+/** The poll interval of a resource in milliseconds; `passMs` is the controller's pass interval. */
+export function pollIntervalMs(resource: ResourceSpec, passMs: number): number {
+  const seconds = resource.config.pollIntervalSeconds;
+  if (seconds !== undefined) return seconds * 1000;
+  return resource.kind === 'local' ? passMs : 5000;
 }
 
 export interface ResourceSpec {

@@ -34,6 +34,13 @@ export interface TaskFailure {
   retryable: boolean;
 }
 
+/**
+ * The failure code of an attempt that could not reach its resource. Such a task is
+ * retried however many attempts it used (with the usual backoff) and its experiment shows
+ * `blocked` meanwhile: an outage must not fail experiments.
+ */
+export const unreachableFailureCode = 'resource-unreachable';
+
 /** Backoff before retry `attempt` (1-based): 1 s, 2 s, 4 s ... capped at 60 s. */
 export function retryDelayMs(attempt: number): number {
   return Math.min(60_000, 1000 * 2 ** Math.max(0, attempt - 1));

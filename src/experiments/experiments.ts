@@ -167,9 +167,42 @@ export async function createExperiment(store: Store, principal: Principal, reque
 }
 
 async function launchInTransaction(tx: Queryable, experimentId: string): Promise<void> {
+  await checkJobsPerUser(tx, experimentId);
   const previous = await moveExperiment(tx, experimentId, 'queued', { from: ['created'], message: 'launched' });
   if (previous === null) throw new InputError('only a created experiment can be launched', 409, [], 'invalid-state');
   await createTasks(tx, experimentId, experimentDag);
+}
+
+/**
+ * Refuses a launch (429) when the owner already has the queue's `maxJobsPerUser`
+ * experiments active on that resource and queue. The owner's row is locked first, so two
+ * launches at once cannot both take the last place.
+ */
+async function checkJobsPerUser(tx: Queryable, experimentId: string): Promise<void> {
+  const rows = await tx.query<{ owner_id: string; gateway_id: string; resource: string; queue: string }>(
+    `select owner_id, gateway_id, resource, settings->>'queue' as queue from experiments where id = $1`,
+    [experimentId],
+  );
+  if (rows.length === 0) return;
+  const { owner_id: ownerId, gateway_id: gatewayId, resource: resourceName, queue: queueName } = rows[0];
+  const resource = await getResource(tx, gatewayId, resourceName);
+  const limit = resource.config.queues.find((queue) => queue.name === queueName)?.maxJobsPerUser;
+  if (limit === undefined) return;
+  await tx.query('select id from users where id = $1 for update', [ownerId]);
+  const [{ active }] = await tx.query<{ active: number }>(
+    `select count(*)::int as active from experiments
+     where owner_id = $1 and resource = $2 and settings->>'queue' = $3 and id <> $4
+       and state in ('queued', 'executing', 'blocked', 'canceling')`,
+    [ownerId, resourceName, queueName, experimentId],
+  );
+  if (active >= limit) {
+    throw new InputError(
+      `queue ${queueName} on ${resourceName} allows ${limit} active experiments per user and you have ${active}: wait for one to finish, cancel one, or pick another queue`,
+      429,
+      [{ field: 'queue', message: `at most ${limit} active experiments per user` }],
+      'queue-limit',
+    );
+  }
 }
 
 /** Launches a `created` experiment: plans its task DAG and queues it. */

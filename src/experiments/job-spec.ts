@@ -61,9 +61,14 @@ export async function loadRunContext(db: Queryable, experimentId: string): Promi
   };
 }
 
-/** The submission key of one attempt of a submit task; the scheduler carries it. */
-export function submissionKey(taskId: number, attempt: number): string {
-  return `drover-${taskId}-${attempt}`;
+/**
+ * The submission key of one attempt of a submit task; the scheduler carries it (job name).
+ * It names the experiment (a random UUID), not just the task's row id: several Drover
+ * deployments, or one whose database was recreated, may share a cluster account, and a key
+ * that repeats would make one adopt another's job.
+ */
+export function submissionKey(experimentId: string, taskId: number, attempt: number): string {
+  return `drover-${experimentId.replaceAll('-', '').slice(0, 16)}-${taskId}-${attempt}`;
 }
 
 /** Builds the JobSpec for an experiment. */

@@ -1,11 +1,16 @@
 /**
- * Picks the Shell and BatchScheduler adapters for a resource, once per resource.
+ * Picks the Shell and BatchScheduler adapters for a resource, once per resource: a
+ * cluster gets one pooled SSH connection per process, shared by every task and poll.
  */
+import type { Logger } from 'pino';
 import type { BatchScheduler } from '../batch/port.ts';
 import type { Shell } from '../shell/port.ts';
 import type { ResourceSpec } from '../domain/resource.ts';
 import { LocalScheduler } from '../batch/local/local-scheduler.ts';
+import { SlurmScheduler } from '../batch/slurm/slurm-scheduler.ts';
+import { PbsScheduler } from '../batch/pbs/pbs-scheduler.ts';
 import { LocalShell } from '../shell/local-shell.ts';
+import { SshShell } from '../shell/ssh-shell.ts';
 import { TaskError } from '../domain/errors.ts';
 
 /** A resource ready to use: its spec and the adapters that reach it. */
@@ -21,18 +26,47 @@ export interface ResourceRegistry {
   close(): Promise<void>;
 }
 
-export function createResourceRegistry(): ResourceRegistry {
+/** One command run on a cluster's login node, for metrics and for tests that count scheduler calls. */
+export interface ResourceCommand {
+  resource: string;
+  /** argv[0]: `squeue`, `sacct`, `bash` ... */
+  program: string;
+  durationMs: number;
+  /** Exit code, or null when the login node did not answer. */
+  code: number | null;
+}
+
+export interface ResourceRegistryOptions {
+  logger?: Logger;
+  onCommand?: (command: ResourceCommand) => void;
+}
+
+export function createResourceRegistry(options: ResourceRegistryOptions = {}): ResourceRegistry {
   const handles = new Map<string, ResourceHandle>();
+  const create = (spec: ResourceSpec): ResourceHandle => {
+    if (spec.kind === 'local') {
+      const shell = new LocalShell();
+      return { spec, shell, scheduler: new LocalScheduler({ shell }) };
+    }
+    const ssh = spec.config.ssh;
+    if (!ssh) throw new TaskError('resource-misconfigured', `resource ${spec.name} (${spec.kind}) has no ssh settings`, false);
+    const shell = new SshShell({
+      resource: spec.name,
+      ...ssh,
+      logger: options.logger?.child({ resource: spec.name }),
+      onCommand: (event) => options.onCommand?.({ resource: spec.name, ...event }),
+    });
+    const scheduler = spec.kind === 'slurm' ? new SlurmScheduler({ shell, resource: spec.name }) : new PbsScheduler({ shell, resource: spec.name });
+    return { spec, shell, scheduler };
+  };
   return {
     open(spec) {
+      // Keyed by the whole configuration: gateways may name their resources alike, and an
+      // admin's change takes effect for the work that follows.
       const key = `${spec.kind}:${spec.name}:${JSON.stringify(spec.config)}`;
       let handle = handles.get(key);
       if (!handle) {
-        if (spec.kind !== 'local') {
-          throw new TaskError('unsupported-resource', `resources of kind ${spec.kind} are not supported by this Drover yet`, false);
-        }
-        const shell = new LocalShell();
-        handle = { spec, shell, scheduler: new LocalScheduler({ shell }) };
+        handle = create(spec);
         handles.set(key, handle);
       }
       return handle;

@@ -100,3 +100,34 @@ export async function moveExperiments(
   return moved;
 }
 
+/**
+ * Blocks queued or executing experiments because their resource does not answer. The
+ * move (with its event) happens once; while they stay blocked only the reason is
+ * refreshed, so a long outage adds no events.
+ */
+export async function blockExperiments(tx: Queryable, experimentIds: string[], reason: string, pending?: NewEvent[]): Promise<void> {
+  if (experimentIds.length === 0) return;
+  await moveExperiments(
+    tx,
+    experimentIds.map((experimentId) => ({ experimentId, to: 'blocked' as const, from: ['queued', 'executing'] as ExperimentState[], blockedReason: reason })),
+    pending,
+  );
+  await tx.query(`update experiments set blocked_reason = $2 where id = any($1::uuid[]) and state = 'blocked' and blocked_reason is distinct from $2`, [
+    experimentIds,
+    reason,
+  ]);
+}
+
+/** Returns blocked experiments to the state they were blocked in (their resource answers again). */
+export async function unblockExperiments(tx: Queryable, experimentIds: string[], message: string): Promise<void> {
+  if (experimentIds.length === 0) return;
+  const rows = await tx.query<{ id: string; state_before_block: ExperimentState | null }>(
+    `select id, state_before_block from experiments where id = any($1::uuid[]) and state = 'blocked' order by id for update`,
+    [experimentIds],
+  );
+  await moveExperiments(
+    tx,
+    rows.map((row) => ({ experimentId: row.id, to: row.state_before_block === 'queued' ? 'queued' : 'executing', from: ['blocked'] as ExperimentState[], message })),
+  );
+}
+

@@ -5,11 +5,11 @@
  * experiment. A worker's exchange (outcomes, then the next claim) collects its events and
  * notifications and writes them in one statement at the end.
  */
-import { retryDelayMs, type TaskFailure, type TaskKind, type TaskState } from '../domain/task.ts';
+import { retryDelayMs, unreachableFailureCode, type TaskFailure, type TaskKind, type TaskState } from '../domain/task.ts';
 import type { ExperimentState } from '../domain/experiment.ts';
 import type { Queryable } from '../store/port.ts';
 import { appendEvents, encodeEvents, eventRecordset, eventsChannel, type NewEvent, type Notice } from './events.ts';
-import { moveExperiments, type ExperimentMoveRequest } from './experiment-state.ts';
+import { blockExperiments, moveExperiments, type ExperimentMoveRequest } from './experiment-state.ts';
 
 /** Channel on which "some task became ready" is announced, to wake idle workers. */
 export const readyChannel = 'drover_ready';
@@ -299,7 +299,11 @@ async function applyOutcomesInto(
        where id = any($1::int8[]) and ${guard.sql} order by id for update`,
       [failures.map((item) => item.taskId), guard.value],
     );
-    const retries = rows.filter((row) => byId.get(row.id)!.retryable && row.attempt < row.max_attempts);
+    // An unreachable resource is nobody's fault: its tasks wait (blocked) as long as it takes.
+    const retries = rows.filter((row) => {
+      const failure = byId.get(row.id)!;
+      return failure.retryable && (row.attempt < row.max_attempts || failure.code === unreachableFailureCode);
+    });
     const final = rows.filter((row) => !retries.includes(row));
     await failOrRetry(tx, retries, final, byId, events);
     for (const row of rows) {
@@ -397,6 +401,8 @@ async function failOrRetry(
       const failure = failureOf.get(row.id)!;
       events.push(taskEvent(row.experiment_id, row.id, row.kind, 'running', 'ready', `attempt ${row.attempt} failed (${failure.message}); retrying in ${Math.round(delays[index] / 1000)} s`, { attempt: row.attempt, failure }));
     });
+    const unreachable = retries.filter((row) => failureOf.get(row.id)!.code === unreachableFailureCode);
+    for (const row of unreachable) await blockExperiments(tx, [row.experiment_id], failureOf.get(row.id)!.message, events);
   }
   if (final.length > 0) {
     await tx.query(

@@ -13,7 +13,7 @@ import { migrate } from './migrate.ts';
 import { createUser, ensureGateway, upsertApplication, upsertResource, type Principal } from '../catalogue/catalogue.ts';
 import { cancelExperiment, createExperiment } from '../experiments/experiments.ts';
 import { appendEvents, eventsChannel, listEvents, type EventRecord, type NewEvent } from '../state/events.ts';
-import { moveExperiment } from '../state/experiment-state.ts';
+import { moveExperiment, unblockExperiments } from '../state/experiment-state.ts';
 import {
   applyOutcomes,
   claimTasks,
@@ -26,7 +26,7 @@ import {
 } from '../state/task-state.ts';
 import { applyObservations, jobColumns, recordSubmittedJob, toJobRecord, type JobRecord } from '../state/job-state.ts';
 import type { JobObservation } from '../batch/port.ts';
-import { experimentDag, type TaskKind } from '../domain/task.ts';
+import { experimentDag, unreachableFailureCode, type TaskKind } from '../domain/task.ts';
 
 /**
  * Registers the suite under `describe(name)`.
@@ -382,6 +382,28 @@ export function runStoreSuite(name: string, open: () => Promise<Store>): void {
         const failure = { code: 'ssh-timeout', message: 'connection timed out', retryable: true };
         assert.deepEqual(await report(store, { workerId: 'worker-a' }, [{ taskId: task.id, outcome: 'failed', failure }]), [task.id]);
         await assertFailedExperiment(store, experiment.id, failure, 'env-setup');
+      });
+
+      storeTest('an unreachable resource blocks the experiment and retries past the last attempt; unblocking resumes it', async ({ store, principal }) => {
+        const experiment = await launch(store, principal);
+        await store.query(`update tasks set max_attempts = 2 where experiment_id = $1`, [experiment.id]);
+        const failure = { code: unreachableFailureCode, message: 'cannot reach hpcuser@127.0.0.1:2223: connect ECONNREFUSED', retryable: true };
+        for (let attempt = 1; attempt <= 3; attempt++) {
+          await store.query(`update tasks set run_at = now() where experiment_id = $1 and state = 'ready'`, [experiment.id]);
+          const [task] = await claim(store, 'worker-a');
+          assert.equal(task.attempt, attempt);
+          await report(store, { workerId: 'worker-a' }, [{ taskId: task.id, outcome: 'failed', failure }]);
+          assert.equal((await tasksOf(store, experiment.id)).get('env-setup')!.state, 'ready', `attempt ${attempt} of 2 is retried all the same`);
+        }
+        const [blocked] = await store.query<any>('select state, blocked_reason, state_before_block from experiments where id = $1', [experiment.id]);
+        assert.deepEqual(blocked, { state: 'blocked', blocked_reason: failure.message, state_before_block: 'executing' });
+        const moves = (await listEvents(store, experiment.id)).filter((event) => event.entity === 'experiment').map(eventSummary);
+        assert.equal(moves.filter((move) => move[3] === 'blocked').length, 1, 'blocked once, however many attempts fail');
+        await store.transaction((tx) => unblockExperiments(tx, [experiment.id], 'the resource answers again'));
+        assert.equal(await stateOf(store, experiment.id), 'executing');
+        const last = (await listEvents(store, experiment.id)).at(-1)!;
+        assert.deepEqual(eventSummary(last), ['experiment', null, 'blocked', 'executing']);
+        assert.equal(last.message, 'the resource answers again');
       });
 
       storeTest('completing the whole chain completes the experiment, with events in order', async ({ store, principal }) => {

@@ -5,7 +5,9 @@
 import { mkdir, stat } from 'node:fs/promises';
 import { dirname, posix } from 'node:path';
 import type { TaskKind } from '../domain/task.ts';
-import { TaskError } from '../domain/errors.ts';
+import { ResourceUnreachableError, TaskError } from '../domain/errors.ts';
+import { unreachableFailureCode } from '../domain/task.ts';
+import { unblockExperiments } from '../state/experiment-state.ts';
 import { isTerminalJobState } from '../domain/job.ts';
 import type { Store } from '../store/port.ts';
 import type { Storage } from '../files/storage.ts';
@@ -26,7 +28,32 @@ export interface HandlerDependencies {
 /** Files every job leaves in its working directory, brought back with the outputs. */
 export const logFiles = ['stdout.txt', 'stderr.txt'];
 
-export function createHandlers(deps: HandlerDependencies): Record<Exclude<TaskKind, 'cleanup' | 'noop'>, TaskHandler> {
+type HandledKind = Exclude<TaskKind, 'cleanup' | 'noop'>;
+
+/**
+ * The handlers, each wrapped so that a resource that does not answer fails the attempt as
+ * `resource-unreachable` (retried without limit while the experiment shows `blocked`), and
+ * a retried attempt that gets through unblocks its experiment.
+ */
+export function createHandlers(deps: HandlerDependencies): Record<HandledKind, TaskHandler> {
+  const handlers = createBareHandlers(deps);
+  const wrap = (handler: TaskHandler): TaskHandler => async (task) => {
+    let outcome;
+    try {
+      outcome = await handler(task);
+    } catch (error) {
+      if (error instanceof ResourceUnreachableError) throw new TaskError(unreachableFailureCode, error.message, true);
+      throw error;
+    }
+    if (task.attempt > 1) {
+      await deps.store.transaction((tx) => unblockExperiments(tx, [task.experimentId], `${task.kind} got through: the resource answers again`));
+    }
+    return outcome;
+  };
+  return Object.fromEntries(Object.entries(handlers).map(([kind, handler]) => [kind, wrap(handler)])) as Record<HandledKind, TaskHandler>;
+}
+
+function createBareHandlers(deps: HandlerDependencies): Record<HandledKind, TaskHandler> {
   const { store, storage, resources, appsDir } = deps;
   const open = async (experimentId: string) => {
     const context = await loadRunContext(store, experimentId);
@@ -65,8 +92,8 @@ export function createHandlers(deps: HandlerDependencies): Record<Exclude<TaskKi
       }
       // A worker that died between the scheduler accepting the job and this record left a
       // job under an earlier attempt's key: adopt it instead of submitting again.
-      let key = submissionKey(task.id, task.attempt);
-      const earlierKeys = Array.from({ length: task.attempt - 1 }, (_, index) => submissionKey(task.id, index + 1));
+      let key = submissionKey(task.experimentId, task.id, task.attempt);
+      const earlierKeys = Array.from({ length: task.attempt - 1 }, (_, index) => submissionKey(task.experimentId, task.id, index + 1));
       let submitted: SubmittedJob | null = null;
       if (earlierKeys.length > 0) {
         const found = await resource.scheduler.find({ workdir: context.workdir, submissionKeys: earlierKeys });
@@ -79,8 +106,12 @@ export function createHandlers(deps: HandlerDependencies): Record<Exclude<TaskKi
         try {
           submitted = await resource.scheduler.submit(buildJobSpec(context, key, appsDir));
         } catch (error) {
+          if (error instanceof TaskError || error instanceof ResourceUnreachableError) throw error;
           throw new TaskError('submit-failed', `the scheduler refused the job: ${(error as Error).message}`, true);
         }
+        // Test-only fault injection: die between the scheduler accepting the job and Drover
+        // recording it, the window exactly-once adoption exists for.
+        if (process.env.DROVER_FAULT_KILL_AFTER_SUBMIT === '1') process.kill(process.pid, 'SIGKILL');
       }
       const job = await store.transaction((tx) =>
         recordSubmittedJob(tx, {

@@ -11,8 +11,10 @@ import {
   listResources,
   upsertApplication,
   upsertResource,
+  type Principal,
 } from '../../catalogue/catalogue.ts';
 import { InputError } from '../../domain/errors.ts';
+import type { ResourceSpec, SshConfig } from '../../domain/resource.ts';
 import type { ApiDependencies } from '../server.ts';
 
 const nameParams = { type: 'object', properties: { name: { type: 'string' } }, required: ['name'] } as const;
@@ -40,10 +42,10 @@ export function registerCatalogueRoutes(api: FastifyInstance, { store }: ApiDepe
   });
 
   api.get('/resources', { schema: { summary: 'List compute resources', tags: ['catalogue'] } }, async (request) => ({
-    items: await listResources(store, request.principal.gatewayId),
+    items: (await listResources(store, request.principal.gatewayId)).map((resource) => visibleResource(resource, request.principal)),
   }));
   api.get('/resources/:name', { schema: { summary: 'Get a compute resource', tags: ['catalogue'], params: nameParams } }, async (request) =>
-    getResource(store, request.principal.gatewayId, (request.params as { name: string }).name),
+    visibleResource(await getResource(store, request.principal.gatewayId, (request.params as { name: string }).name), request.principal),
   );
   api.post('/resources', { schema: { summary: 'Create or replace a compute resource (admin)', tags: ['catalogue'], body: { type: 'object' } } }, async (request, reply) => {
     requireAdmin(request);
@@ -71,4 +73,11 @@ export function registerCatalogueRoutes(api: FastifyInstance, { store }: ApiDepe
       return reply.code(201).send({ id: user.id, name: body.name, role: body.role ?? 'user', token: user.token });
     },
   );
+}
+
+/** Users see where a resource is and its queues; how Drover logs in (key and host key files) is for admins. */
+function visibleResource(resource: ResourceSpec, principal: Principal): ResourceSpec {
+  if (principal.role === 'admin' || !resource.config.ssh) return resource;
+  const { host, port, user } = resource.config.ssh;
+  return { ...resource, config: { ...resource.config, ssh: { host, port, user } as SshConfig } };
 }

@@ -121,7 +121,7 @@ export function registerExperimentRoutes(api: FastifyInstance, deps: ApiDependen
     const experiment = await getExperiment(store, request.principal, (request.params as { id: string }).id);
     const context = await loadRunContext(store, experiment.id);
     const submitTask = experiment.tasks.find((task) => task.kind === 'submit');
-    const key = experiment.job?.submissionKey ?? (submitTask ? submissionKey(submitTask.id, Math.max(1, submitTask.attempt)) : 'drover-draft');
+    const key = experiment.job?.submissionKey ?? (submitTask ? submissionKey(experiment.id, submitTask.id, Math.max(1, submitTask.attempt)) : 'drover-draft');
     const handle = resources.open(context.resource);
     return reply.type('text/plain; charset=utf-8').send(handle.scheduler.renderScript(buildJobSpec(context, key, appsDir)));
   });

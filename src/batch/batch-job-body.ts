@@ -1,0 +1,304 @@
+/**
+ * What the Slurm and PBS adapters share: the bash body of a job script (everything after
+ * the scheduler's directives), the files that body leaves in the job directory, and one
+ * batched remote command that reads those files back for many jobs at once.
+ *
+ * Everything from the user (argv, environment values, paths) is quoted whole with
+ * `shellQuote`; only the deployment's environment setup lines, which admins write, are
+ * copied verbatim.
+ */
+import type { JobObservation, JobSpec } from './port.ts';
+import type { Shell } from '../shell/port.ts';
+import { shellQuote } from './shell-quote.ts';
+
+/** Keys become a job name, a directory name and a header line, so they must be one plain word. */
+const submissionKeyPattern = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,199}$/;
+const jobNamePattern = /^[A-Za-z0-9_.-]{1,200}$/;
+const environmentNamePattern = /^[A-Z_][A-Z0-9_]*$/;
+/**
+ * Workdirs appear unquoted in scheduler directives (`#SBATCH --chdir=...`) and in the
+ * command line the Torque `qsub` wrapper hands to a shell, so only plain path characters
+ * pass: no white space, quotes, `$`, `%` (a Slurm file-name pattern) or backslash.
+ */
+const workdirPattern = /^\/[A-Za-z0-9_.\/+=@,:-]*$/;
+/** Partition, queue and account names, as they appear in directives. */
+const schedulerNamePattern = /^[A-Za-z0-9_.-]{1,100}$/;
+
+/** The files the job writes beside its working directory's other content. */
+export const batchJobOutputFiles = {
+  /** The command's standard output, in the workdir. */
+  stdout: 'stdout.txt',
+  /** The command's standard error (and the scheduler's messages), in the workdir. */
+  stderr: 'stderr.txt',
+} as const;
+
+/**
+ * Names of the files in a batch job's directory, `<workdir>/.drover-job/<submissionKey>/`.
+ * `exit-code` is written last, so a reader that sees it sees the others too.
+ */
+export const batchJobFiles = {
+  /** The rendered job script, as submitted. */
+  script: 'job.sh',
+  /** The scheduler's job id, written by submit right after the scheduler accepted the job. */
+  nativeId: 'native-id',
+  /** Taken (flock) by submit, so that two submits of one key on one login node run one after the other. */
+  submitLock: 'submit.lock',
+  /** The host the job ran on (`$HOSTNAME`). */
+  node: 'node',
+  /** Epoch seconds when the job script started. */
+  startedAt: 'started-at',
+  /** Epoch seconds when the job script ended. */
+  endedAt: 'ended-at',
+  /** The command's exit status (128 + n for signal n), written atomically when the script ends. */
+  exitCode: 'exit-code',
+  /** Present when a signal stopped the command after it had run for at least its walltime. */
+  walltimeExceeded: 'walltime-exceeded',
+  /** Written by a PBS cancel before it calls `qdel`. */
+  canceled: 'canceled',
+} as const;
+
+/** The job directory of a batch job: `<workdir>/.drover-job/<submissionKey>`. */
+export function batchJobDirectory(workdir: string, submissionKey: string): string {
+  return `${workdir.replace(/\/+$/, '')}/.drover-job/${submissionKey}`;
+}
+
+/** True when `submissionKey` can name a batch job (one plain word, no commas). */
+export function isBatchSubmissionKey(submissionKey: string): boolean {
+  return submissionKeyPattern.test(submissionKey);
+}
+
+/**
+ * The scheduler's time limit in whole minutes: `walltimeMinutes` rounded up (at least 1),
+ * after rounding to the millisecond so that float noise does not add a minute.
+ *
+ * @throws {RangeError} when `walltimeMinutes` is not a positive finite number.
+ */
+export function walltimeLimitMinutes(walltimeMinutes: number): number {
+  if (!Number.isFinite(walltimeMinutes) || walltimeMinutes <= 0) {
+    throw new RangeError(`walltimeMinutes must be a positive number, got ${walltimeMinutes}`);
+  }
+  return Math.max(1, Math.ceil(Math.round(walltimeMinutes * 60_000) / 60_000));
+}
+
+/**
+ * Checks every value of `spec` that a Slurm or PBS script carries, so that no value can
+ * change the script's meaning.
+ *
+ * @throws {RangeError} naming the first value that cannot be used safely.
+ */
+export function checkBatchJobSpec(spec: JobSpec): void {
+  if (!isBatchSubmissionKey(spec.submissionKey)) {
+    throw new RangeError(`submission key must match ${submissionKeyPattern}, got ${JSON.stringify(spec.submissionKey)}`);
+  }
+  if (!jobNamePattern.test(spec.jobName)) {
+    throw new RangeError(`job name must match ${jobNamePattern}, got ${JSON.stringify(spec.jobName)}`);
+  }
+  if (!workdirPattern.test(spec.workdir) || spec.workdir.split('/').includes('..')) {
+    throw new RangeError(`workdir must be an absolute path of plain characters (${workdirPattern}), got ${JSON.stringify(spec.workdir)}`);
+  }
+  for (const [field, value] of [['queue', spec.queue], ['account', spec.account]] as const) {
+    if (value !== undefined && !schedulerNamePattern.test(value)) {
+      throw new RangeError(`${field} must match ${schedulerNamePattern}, got ${JSON.stringify(value)}`);
+    }
+  }
+  for (const [field, value] of [['nodes', spec.nodes], ['coresPerNode', spec.coresPerNode]] as const) {
+    if (!Number.isSafeInteger(value) || value < 1) {
+      throw new RangeError(`${field} must be a positive integer, got ${value}`);
+    }
+  }
+  if (spec.memoryMb !== undefined && (!Number.isSafeInteger(spec.memoryMb) || spec.memoryMb < 1)) {
+    throw new RangeError(`memoryMb must be a positive integer, got ${spec.memoryMb}`);
+  }
+  walltimeLimitMinutes(spec.walltimeMinutes);
+  if (spec.argv.length === 0) {
+    throw new RangeError('argv must name a program');
+  }
+  for (const name of Object.keys(spec.environment ?? {})) {
+    if (!environmentNamePattern.test(name)) {
+      throw new RangeError(`environment variable name must match ${environmentNamePattern}, got ${JSON.stringify(name)}`);
+    }
+  }
+}
+
+/**
+ * Renders the lines that follow a Slurm or PBS script's directives. Call `checkBatchJobSpec`
+ * first. The body:
+ *
+ * - names the job in comments (`# drover-submission-key: <key>`, `# drover-job-name: <name>`);
+ * - `cd`s into the workdir (PBS starts jobs in $HOME) and makes the job directory;
+ * - forgets the ending of an earlier run of the same script (Slurm requeues jobs after a
+ *   node failure), writes `node` and `started-at`;
+ * - on EXIT, writes `ended-at`, `walltime-exceeded` when a signal stopped the command after
+ *   the time limit, then `exit-code` (each temp file + `mv`); TERM, INT and HUP are trapped
+ *   so that a signal records 143, 130 or 129 instead of an earlier command's status;
+ * - exports `spec.environment`, runs the environment setup lines, then the argv in the
+ *   foreground, every element single-quoted.
+ *
+ * Standard output and error are not redirected here: the scheduler writes them to
+ * `stdout.txt` and `stderr.txt` (directives or qsub options), along with its own messages.
+ * A command that ignores SIGTERM is killed with SIGKILL together with this script, which
+ * then records nothing.
+ */
+export function renderBatchJobBody(spec: JobSpec): string[] {
+  const jobDirectory = batchJobDirectory(spec.workdir, spec.submissionKey);
+  const limitSeconds = walltimeLimitMinutes(spec.walltimeMinutes) * 60;
+  const exports = Object.entries(spec.environment ?? {}).map(([name, value]) => `export ${name}=${shellQuote(value)}`);
+  const file = (name: string) => `"$drover_job_directory/${name}"`;
+  return [
+    `# drover-submission-key: ${spec.submissionKey}`,
+    `# drover-job-name: ${spec.jobName}`,
+    '# Rendered by Drover; every user-given value below is single-quoted.',
+    '',
+    `drover_job_directory=${shellQuote(jobDirectory)}`,
+    `drover_walltime_seconds=${limitSeconds}`,
+    `cd -- ${shellQuote(spec.workdir)} || exit 1`,
+    'mkdir -p -- "$drover_job_directory" || exit 1',
+    '# A requeued job runs this script again: the previous run\'s ending is not this one\'s.',
+    `rm -f -- ${file(batchJobFiles.exitCode)} ${file(batchJobFiles.endedAt)} ${file(batchJobFiles.walltimeExceeded)}`,
+    '',
+    '# Writes one line to a job file; tmp + mv so a reader never sees half of it.',
+    'drover_write() {',
+    '  printf \'%s\\n\' "$2" > "$drover_job_directory/$1.tmp" &&',
+    '    mv -f -- "$drover_job_directory/$1.tmp" "$drover_job_directory/$1"',
+    '}',
+    "printf -v drover_started_at '%(%s)T' -1",
+    `drover_write ${batchJobFiles.node} "$HOSTNAME"`,
+    `drover_write ${batchJobFiles.startedAt} "$drover_started_at"`,
+    '',
+    '# However the script ends (setup failure included), record how; exit-code last.',
+    'drover_record_exit() {',
+    '  local status=$1 ended_at',
+    "  printf -v ended_at '%(%s)T' -1",
+    `  drover_write ${batchJobFiles.endedAt} "$ended_at"`,
+    '  # The scheduler stops a job at its time limit with SIGTERM (SIGKILL later).',
+    '  if [ "$status" -gt 128 ] && [ $((ended_at - drover_started_at)) -ge "$drover_walltime_seconds" ]; then',
+    `    : > ${file(batchJobFiles.walltimeExceeded)}`,
+    '  fi',
+    `  drover_write ${batchJobFiles.exitCode} "$status"`,
+    '}',
+    `trap 'drover_record_exit "$?"' EXIT`,
+    '# Without these, a signal would run the EXIT trap with the status of an earlier command;',
+    '# bash runs them once the command in the foreground has ended.',
+    "trap 'exit 129' HUP",
+    "trap 'exit 130' INT",
+    "trap 'exit 143' TERM",
+    '',
+    ...exports,
+    '',
+    '# Environment setup from the application deployment (trusted, verbatim).',
+    ...spec.environmentSetup,
+    '',
+    spec.argv.map(shellQuote).join(' '),
+    '',
+  ];
+}
+
+/** What a job directory says about one job, read by `readBatchJobRecords`. */
+export interface BatchJobRecord {
+  /** False when the job directory does not exist. */
+  exists: boolean;
+  /** The recorded exit status, or null when the script has not recorded one. */
+  exitCode: number | null;
+  walltimeExceeded: boolean;
+  canceled: boolean;
+  node?: string;
+  startedAt?: Date;
+  endedAt?: Date;
+  nativeId?: string;
+}
+
+/**
+ * Reads the job files of every directory given on stdin (one path a line) and prints one
+ * tab-separated record a line, in the same order: exists, exit-code, walltime-exceeded,
+ * canceled, node, started-at, ended-at, native-id. Only bash builtins run per directory,
+ * so hundreds of jobs cost one round trip and no extra processes.
+ */
+const readRecordsScript = `
+first_line() { REPLY=; [ -f "$1" ] && IFS= read -r REPLY < "$1"; REPLY=\${REPLY//$'\\t'/ }; }
+while IFS= read -r dir; do
+  exists=0; [ -d "$dir" ] && exists=1
+  walltime=0; [ -e "$dir/${batchJobFiles.walltimeExceeded}" ] && walltime=1
+  canceled=0; [ -e "$dir/${batchJobFiles.canceled}" ] && canceled=1
+  first_line "$dir/${batchJobFiles.exitCode}"; exit_code=$REPLY
+  first_line "$dir/${batchJobFiles.node}"; node=$REPLY
+  first_line "$dir/${batchJobFiles.startedAt}"; started_at=$REPLY
+  first_line "$dir/${batchJobFiles.endedAt}"; ended_at=$REPLY
+  first_line "$dir/${batchJobFiles.nativeId}"; native_id=$REPLY
+  printf '%s\\t%s\\t%s\\t%s\\t%s\\t%s\\t%s\\t%s\\n' "$exists" "$exit_code" "$walltime" "$canceled" \\
+    "$node" "$started_at" "$ended_at" "$native_id"
+done
+`;
+
+/**
+ * Reads the job files of many job directories in one remote command.
+ *
+ * @returns one record per directory, in the order given.
+ * @throws {Error} when the command fails or its answer does not have one line per directory.
+ */
+export async function readBatchJobRecords(shell: Shell, jobDirectories: string[]): Promise<BatchJobRecord[]> {
+  if (jobDirectories.length === 0) return [];
+  for (const directory of jobDirectories) {
+    if (directory.includes('\n')) throw new RangeError(`job directory holds a newline: ${JSON.stringify(directory)}`);
+  }
+  const result = await shell.run(['bash', '-c', readRecordsScript, 'drover-read'], {
+    input: `${jobDirectories.join('\n')}\n`,
+  });
+  const lines = result.stdout.split('\n').filter((line) => line !== '');
+  if (result.code !== 0 || lines.length !== jobDirectories.length) {
+    throw new Error(`reading ${jobDirectories.length} job directories failed (exit ${result.code}): ${result.stderr.trim()}`);
+  }
+  return lines.map(parseBatchJobRecord);
+}
+
+/** Parses one line printed by the record reader. */
+export function parseBatchJobRecord(line: string): BatchJobRecord {
+  const [exists, exitCode, walltimeExceeded, canceled, node, startedAt, endedAt, nativeId] = line.split('\t');
+  const code = /^\d+$/.test(exitCode ?? '') ? Number(exitCode) : null;
+  return {
+    exists: exists === '1',
+    exitCode: code,
+    walltimeExceeded: walltimeExceeded === '1',
+    canceled: canceled === '1',
+    ...(node ? { node } : {}),
+    ...optionalDate('startedAt', startedAt),
+    ...optionalDate('endedAt', endedAt),
+    ...(nativeId ? { nativeId } : {}),
+  };
+}
+
+function optionalDate<K extends string>(key: K, epochSeconds: string | undefined): Partial<Record<K, Date>> {
+  if (!epochSeconds || !/^\d+$/.test(epochSeconds)) return {};
+  return { [key]: new Date(Number(epochSeconds) * 1000) } as Record<K, Date>;
+}
+
+/**
+ * What the job files say about a job the scheduler no longer runs, in this order: exit 0
+ * is `completed`; a `canceled` marker is `canceled`; `walltime-exceeded` is `timed-out`;
+ * another exit code is `failed`; no exit code and no marker is `lost` (`vanished`: the
+ * script was killed before it could record, or never started).
+ *
+ * @param nativeState the scheduler's last word for the job (`C`, `COMPLETED`...), used
+ *   unless the job is lost.
+ */
+export function observeFinishedJob(nativeId: string, record: BatchJobRecord, nativeState: string): JobObservation {
+  const base = {
+    nativeId,
+    ...(record.startedAt ? { startedAt: record.startedAt } : {}),
+    ...(record.endedAt ? { endedAt: record.endedAt } : {}),
+    ...(record.node ? { nodeList: record.node } : {}),
+  };
+  const { exitCode } = record;
+  if (exitCode === 0) return { ...base, state: 'completed', nativeState, exitCode };
+  if (record.canceled) return { ...base, state: 'canceled', nativeState, exitCode, reason: 'canceled' };
+  if (exitCode !== null && record.walltimeExceeded) {
+    return { ...base, state: 'timed-out', nativeState, exitCode, reason: 'walltime exceeded' };
+  }
+  if (exitCode !== null) return { ...base, state: 'failed', nativeState, exitCode };
+  return {
+    ...base,
+    state: 'lost',
+    nativeState: 'vanished',
+    exitCode: null,
+    reason: record.startedAt ? 'the job script was killed before it recorded an exit code' : 'the job ended without running',
+  };
+}

@@ -1,0 +1,256 @@
+/**
+ * BatchScheduler adapter for PBS/Torque-style clusters (`qsub`, `qstat`, `qdel`), through
+ * a `Shell` on the login node. qstat shows no exit code, so how a job ended is read from
+ * the files its script leaves in its job directory (see batch-job-body.ts).
+ */
+import type { BatchScheduler, FoundJob, JobObservation, JobSpec, SubmittedJob, TrackedJob } from '../port.ts';
+import type { CommandResult, Shell } from '../../shell/port.ts';
+import { ResourceUnreachableError, TaskError } from '../../domain/errors.ts';
+import {
+  batchJobDirectory,
+  batchJobFiles,
+  batchJobOutputFiles,
+  isBatchSubmissionKey,
+  observeFinishedJob,
+  readBatchJobRecords,
+} from '../batch-job-body.ts';
+import { renderPbsScript } from './render-pbs-script.ts';
+import {
+  isPbsUnreachableMessage,
+  parseQstat,
+  parseQstatFullNames,
+  parseQsubOutput,
+  pbsJobState,
+  qsubErrorMessage,
+} from './pbs-states.ts';
+
+/** Job ids as qsub prints them (`616`, Torque's `616.server`): never an option. */
+const pbsJobIdPattern = /^\d+(\.[A-Za-z0-9_.-]+)?$/;
+/** qstat's exit status when it lists nothing (the Slurm wrapper also uses it for "no jobs at all"). */
+const qstatFoundNothing = 153;
+
+/**
+ * Lists `qstat -f` into $listing; qstat's "no jobs" exit is not an error. Exits 4 when
+ * qstat fails (its message on stderr).
+ */
+const listFullJobs = `listing=$(qstat -f); rc=$?
+[ "$rc" -eq 0 ] || [ "$rc" -eq ${qstatFoundNothing} ] || exit 4`;
+
+/**
+ * The submit command, run as `bash -c <this> drover-submit <key> <script path>` with the
+ * job script on stdin; nothing from the user is part of it. Under a lock on the job
+ * directory it adopts the job of the key if there is one (its `native-id` file, else a
+ * job of that name in `qstat -f`), else saves the script and calls qsub from the workdir
+ * with `-o`/`-e` on the command line (the Slurm wrapper ignores them as directives). It
+ * prints `adopted <id>` or `submitted <id>`; exit 3 means the job directory could not be
+ * written, 4 that qstat failed, 5 that qsub refused (qsub's output on stderr).
+ */
+const submitScript = `
+set -u
+key=$1 script=$2 dir=\${2%/*} workdir=\${2%/.drover-job/*}
+write_id() { printf '%s\\n' "$1" > "$dir/${batchJobFiles.nativeId}.tmp" && mv -f -- "$dir/${batchJobFiles.nativeId}.tmp" "$dir/${batchJobFiles.nativeId}"; }
+mkdir -p -- "$dir" && exec 9> "$dir/${batchJobFiles.submitLock}" && flock 9 || exit 3
+if [ -s "$dir/${batchJobFiles.nativeId}" ]; then
+  IFS= read -r id < "$dir/${batchJobFiles.nativeId}"; printf 'adopted %s\\n' "$id"; exit 0
+fi
+# A script but no native-id: an earlier submit died around its qsub. Only then is the
+# (long) qstat -f listing worth reading for a job of this name.
+if [ -e "$script" ]; then
+  ${listFullJobs}
+  found=$(printf '%s\\n' "$listing" | awk -v key="$key" '/^Job Id:/ { id = $3 } /^[ \\t]+Job_Name = / { sub(/^[ \\t]+Job_Name = /, ""); if ($0 == key) { print id; exit } }')
+  if [ -n "$found" ]; then
+    write_id "$found" || exit 3; printf 'adopted %s\\n' "$found"; exit 0
+  fi
+fi
+cat > "$script.tmp" && mv -f -- "$script.tmp" "$script" && cd -- "$workdir" || exit 3
+answer=$(qsub -o "$workdir/${batchJobOutputFiles.stdout}" -e "$workdir/${batchJobOutputFiles.stderr}" "$script" 2>&1) ||
+  { printf '%s\\n' "$answer" >&2; exit 5; }
+id=\${answer##*[[:space:]]}
+write_id "$id" || exit 3
+printf 'submitted %s\\n' "$id"
+`;
+
+/**
+ * The find command: `bash -c <this> drover-find <workdir> <key>...`. Prints
+ * `found<TAB><key><TAB><id>` for the first key with a `native-id` file, else `qstat`
+ * and then the `qstat -f` listing.
+ */
+const findScript = `
+workdir=$1; shift
+for key in "$@"; do
+  file="$workdir/.drover-job/$key/${batchJobFiles.nativeId}"
+  if [ -s "$file" ]; then IFS= read -r id < "$file"; printf 'found\\t%s\\t%s\\n' "$key" "$id"; exit 0; fi
+done
+${listFullJobs}
+printf 'qstat\\n%s\\n' "$listing"
+`;
+
+/**
+ * The cancel command: `bash -c <this> drover-cancel <job directory> <id>`. Marks the job
+ * `canceled` unless it has already recorded an exit code, then calls qdel; exit 5 and
+ * qdel's output on stderr when qdel fails.
+ */
+const cancelScript = `
+dir=$1 id=$2
+if [ -d "$dir" ] && [ ! -e "$dir/${batchJobFiles.exitCode}" ]; then : > "$dir/${batchJobFiles.canceled}"; fi
+answer=$(qdel "$id" 2>&1) || { printf '%s\\n' "$answer" >&2; exit 5; }
+`;
+
+/** Options for `PbsScheduler`. */
+export interface PbsSchedulerOptions {
+  /** Runs commands on the cluster's login node. */
+  shell: Shell;
+  /** The resource's name, carried by `ResourceUnreachableError`. */
+  resource: string;
+}
+
+/**
+ * Runs jobs with `qsub`, observes them with one bare `qstat` per poll, cancels them with
+ * `qdel`. The job name is the submission key. `nativeId` is the id qsub printed.
+ */
+export class PbsScheduler implements BatchScheduler {
+  readonly kind = 'pbs' as const;
+  private readonly shell: Shell;
+  private readonly resource: string;
+
+  constructor(options: PbsSchedulerOptions) {
+    this.shell = options.shell;
+    this.resource = options.resource;
+  }
+
+  /** The qsub script `submit` sends; see `renderPbsScript`. */
+  renderScript(spec: JobSpec): string {
+    return renderPbsScript(spec);
+  }
+
+  /**
+   * Submits the job in one remote command, once per submission key: when a job of the key
+   * exists (its `native-id` file, or, after a submit that died around its qsub, a job of
+   * that name in `qstat -f`) it is returned with `adopted: true`. The script is saved as `<workdir>/.drover-job/<key>/job.sh`.
+   *
+   * @throws {RangeError} when the spec cannot be rendered safely.
+   * @throws {TaskError} `submit-rejected` (not retryable) with the scheduler's message when
+   *   qsub refuses the job; `submit-failed` (retryable) when the job directory cannot be
+   *   written or the answer is unreadable.
+   * @throws {ResourceUnreachableError} when the PBS server does not answer.
+   */
+  async submit(spec: JobSpec): Promise<SubmittedJob> {
+    const script = renderPbsScript(spec);
+    const scriptPath = `${batchJobDirectory(spec.workdir, spec.submissionKey)}/${batchJobFiles.script}`;
+    const result = await this.shell.run(['bash', '-c', submitScript, 'drover-submit', spec.submissionKey, scriptPath], {
+      input: script,
+    });
+    const message = result.stderr.trim();
+    if (result.code !== 0) {
+      if (isPbsUnreachableMessage(message)) throw this.unreachable('qsub', message);
+      if (result.code === 5) throw new TaskError('submit-rejected', qsubErrorMessage(message), false);
+      throw new TaskError('submit-failed', `submitting ${spec.submissionKey} failed (exit ${result.code}): ${message}`, true);
+    }
+    const match = /^(adopted|submitted) (\S+)$/m.exec(result.stdout);
+    const nativeId = match ? parseQsubOutput(match[2]) : null;
+    if (!match || !nativeId) {
+      throw new TaskError('submit-failed', `unreadable answer from the submit of ${spec.submissionKey}: ${JSON.stringify(result.stdout)}`, true);
+    }
+    return { nativeId, adopted: match[1] === 'adopted', details: {} };
+  }
+
+  /**
+   * The job of one of `submissionKeys`, in one remote command: the first key (in the order
+   * given) with a `native-id` file in `workdir`, else the first key that names a job in
+   * `qstat -f` (jobs whose submit died before it wrote the file).
+   *
+   * @throws {ResourceUnreachableError} when the PBS server does not answer.
+   */
+  async find(job: { workdir: string; submissionKeys: string[] }): Promise<FoundJob | null> {
+    const keys = job.submissionKeys.filter(isBatchSubmissionKey);
+    if (keys.length === 0) return null;
+    const result = await this.runPbs('qstat', ['bash', '-c', findScript, 'drover-find', job.workdir, ...keys]);
+    const found = /^found\t(\S+)\t(\S+)$/m.exec(result.stdout);
+    if (found) return { nativeId: found[2], adopted: true, submissionKey: found[1], details: {} };
+    const jobs = parseQstatFullNames(result.stdout);
+    for (const key of keys) {
+      const match = jobs.find((candidate) => candidate.name === key);
+      if (match) return { nativeId: match.jobId, adopted: true, submissionKey: key, details: {} };
+    }
+    return null;
+  }
+
+  /**
+   * Observes `jobs` with one bare `qstat` (it lists every job, finished ones as `C` until
+   * the server forgets them). Queued and running jobs are reported from it; jobs that are
+   * finished or no longer listed are resolved from their job files, all in one more remote
+   * command (see `observeFinishedJob`). Jobs without a job directory that qstat does not
+   * list are left out.
+   *
+   * @throws {ResourceUnreachableError} when the PBS server does not answer.
+   */
+  async poll(jobs: TrackedJob[]): Promise<Map<string, JobObservation>> {
+    const observations = new Map<string, JobObservation>();
+    if (jobs.length === 0) return observations;
+    for (const job of jobs) checkJobId(job.nativeId);
+
+    const listing = await this.runPbs('qstat', ['qstat'], { allowedCodes: [qstatFoundNothing] });
+    const rows = new Map(parseQstat(listing.stdout).map((row) => [row.jobId, row]));
+
+    const ended: TrackedJob[] = [];
+    for (const job of jobs) {
+      const row = rows.get(job.nativeId);
+      const state = row ? pbsJobState(row.state) : 'finished';
+      if (state === undefined) continue;
+      if (state === 'finished') ended.push(job);
+      else observations.set(job.nativeId, { nativeId: job.nativeId, state, nativeState: row!.state });
+    }
+    if (ended.length === 0) return observations;
+
+    const records = await readBatchJobRecords(this.shell, ended.map((job) => batchJobDirectory(job.workdir, job.submissionKey)));
+    ended.forEach((job, index) => {
+      const row = rows.get(job.nativeId);
+      const record = records[index];
+      if (!row && !record.exists) return;
+      observations.set(job.nativeId, observeFinishedJob(job.nativeId, record, row?.state ?? 'C'));
+    });
+    return observations;
+  }
+
+  /**
+   * Marks the job `canceled` in its job directory (unless it already recorded an exit
+   * code), then `qdel <id>`. Succeeds when the job already ended or is unknown to the server.
+   *
+   * @throws {ResourceUnreachableError} when the PBS server does not answer.
+   * @throws {Error} when qdel refuses for another reason.
+   */
+  async cancel(job: TrackedJob): Promise<void> {
+    checkJobId(job.nativeId);
+    const directory = batchJobDirectory(job.workdir, job.submissionKey);
+    const result = await this.shell.run(['bash', '-c', cancelScript, 'drover-cancel', directory, job.nativeId]);
+    if (result.code === 0) return;
+    const message = result.stderr.trim();
+    if (isPbsUnreachableMessage(message)) throw this.unreachable('qdel', message);
+    // The Slurm wrapper's qdel exits 1 in silence for a finished job; Torque names the state.
+    if (message === '' || /unknown job id|invalid job id|invalid state|already (completed|finished|exiting)/i.test(message)) return;
+    throw new Error(`qdel ${job.nativeId} on ${this.resource} failed (exit ${result.code}): ${message}`);
+  }
+
+  /**
+   * Runs a command; a failure that means the server did not answer becomes
+   * ResourceUnreachableError, any other failure (outside `allowedCodes`) an Error.
+   */
+  private async runPbs(command: string, argv: string[], options: { allowedCodes?: number[] } = {}): Promise<CommandResult> {
+    const result = await this.shell.run(argv);
+    if (result.code === 0 || options.allowedCodes?.includes(result.code)) return result;
+    const message = result.stderr.trim() || result.stdout.trim();
+    if (isPbsUnreachableMessage(message)) throw this.unreachable(command, message);
+    throw new Error(`${command} on ${this.resource} failed (exit ${result.code}): ${message}`);
+  }
+
+  private unreachable(command: string, message: string): ResourceUnreachableError {
+    return new ResourceUnreachableError(this.resource, `PBS on ${this.resource} did not answer ${command}: ${message}`);
+  }
+}
+
+/** Rejects ids that a PBS client could read as an option. */
+function checkJobId(nativeId: string): void {
+  if (!pbsJobIdPattern.test(nativeId)) {
+    throw new RangeError(`not a PBS job id: ${JSON.stringify(nativeId)}`);
+  }
+}

@@ -1,0 +1,51 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { JobSpec } from '../port.ts';
+import { renderBatchJobBody } from '../batch-job-body.ts';
+import { formatPbsWalltime, renderPbsScript } from './render-pbs-script.ts';
+
+const spec: JobSpec = {
+  submissionKey: 'task-7.attempt-2',
+  workdir: '/home/hpcuser/work/exp-1',
+  jobName: 'gaussian.run',
+  queue: 'long',
+  account: 'chem-lab',
+  nodes: 2,
+  coresPerNode: 4,
+  memoryMb: 2048,
+  walltimeMinutes: 1500,
+  environmentSetup: [],
+  argv: ['g16', 'input.com'],
+};
+
+test('renders the directives, without -o/-e (qsub gets them), then the shared body', () => {
+  const script = renderPbsScript(spec);
+  assert.deepEqual(script.split('\n').filter((line) => line.startsWith('#PBS ')), [
+    '#PBS -N task-7.attempt-2',
+    '#PBS -l nodes=2:ppn=4,walltime=25:00:00',
+    '#PBS -l mem=2048mb',
+    '#PBS -q long',
+    '#PBS -A chem-lab',
+  ]);
+  assert.ok(script.startsWith('#!/bin/bash\n#PBS '));
+  assert.ok(script.endsWith(renderBatchJobBody(spec).join('\n')));
+});
+
+test('leaves out the optional directives', () => {
+  const { queue, account, memoryMb, ...required } = spec;
+  assert.deepEqual(renderPbsScript(required).split('\n').filter((line) => line.startsWith('#PBS ')), [
+    '#PBS -N task-7.attempt-2',
+    '#PBS -l nodes=2:ppn=4,walltime=25:00:00',
+  ]);
+});
+
+test('refuses values that could change the script or the qsub command line', () => {
+  assert.throws(() => renderPbsScript({ ...spec, workdir: '/home/x y' }), RangeError);
+  assert.throws(() => renderPbsScript({ ...spec, account: 'a;b' }), RangeError);
+});
+
+test('formats walltimes as HH:MM:SS, hours past 24 included', () => {
+  assert.equal(formatPbsWalltime(1), '00:01:00');
+  assert.equal(formatPbsWalltime(90), '01:30:00');
+  assert.equal(formatPbsWalltime(1500), '25:00:00');
+});

@@ -1,0 +1,53 @@
+/**
+ * The job script the Slurm adapter submits: `#SBATCH` directives, then the shared body.
+ */
+import type { JobSpec } from '../port.ts';
+import {
+  batchJobOutputFiles,
+  checkBatchJobSpec,
+  renderBatchJobBody,
+  walltimeLimitMinutes,
+} from '../batch-job-body.ts';
+
+/**
+ * A Slurm time limit for whole minutes: `HH:MM:SS`, or `D-HH:MM:SS` from one day on.
+ * `formatSlurmTimeLimit(90)` is `01:30:00`; `formatSlurmTimeLimit(1500)` is `1-01:00:00`.
+ */
+export function formatSlurmTimeLimit(minutes: number): string {
+  const days = Math.floor(minutes / 1440);
+  const hours = Math.floor((minutes % 1440) / 60);
+  const clock = [hours, minutes % 60, 0].map((part) => String(part).padStart(2, '0')).join(':');
+  return days > 0 ? `${days}-${clock}` : clock;
+}
+
+/**
+ * Renders the sbatch script for `spec`:
+ *
+ * - `--job-name=<submissionKey>`, so that `squeue --name` and `sacct --name` find the job
+ *   from its key alone, and `--comment=<jobName>` for people reading `squeue`;
+ * - `--chdir=<workdir>`, `--output=<workdir>/stdout.txt`, `--error=<workdir>/stderr.txt`;
+ * - `--partition` (queue) and `--account` when set, `--nodes`, `--ntasks-per-node`
+ *   (coresPerNode), `--mem=<n>M` when set, `--time` (walltimeMinutes rounded up to whole
+ *   minutes, Slurm's granularity);
+ * - then the shared body (`renderBatchJobBody`).
+ *
+ * @throws {RangeError} when a value cannot be used safely (see `checkBatchJobSpec`).
+ */
+export function renderSlurmScript(spec: JobSpec): string {
+  checkBatchJobSpec(spec);
+  const workdir = spec.workdir.replace(/\/+$/, '') || '/';
+  const directives = [
+    `--job-name=${spec.submissionKey}`,
+    `--comment=${spec.jobName}`,
+    `--chdir=${workdir}`,
+    `--output=${workdir}/${batchJobOutputFiles.stdout}`,
+    `--error=${workdir}/${batchJobOutputFiles.stderr}`,
+    ...(spec.queue !== undefined ? [`--partition=${spec.queue}`] : []),
+    ...(spec.account !== undefined ? [`--account=${spec.account}`] : []),
+    `--nodes=${spec.nodes}`,
+    `--ntasks-per-node=${spec.coresPerNode}`,
+    ...(spec.memoryMb !== undefined ? [`--mem=${spec.memoryMb}M`] : []),
+    `--time=${formatSlurmTimeLimit(walltimeLimitMinutes(spec.walltimeMinutes))}`,
+  ];
+  return ['#!/bin/bash', ...directives.map((directive) => `#SBATCH ${directive}`), ...renderBatchJobBody(spec)].join('\n');
+}

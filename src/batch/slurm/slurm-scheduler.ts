@@ -1,0 +1,364 @@
+/**
+ * BatchScheduler adapter for Slurm, through a `Shell` on the cluster's login node. Every
+ * method is one remote command (poll: one `squeue`, plus one `sacct` for jobs that have
+ * finished), so the cost of a poll does not grow with the number of jobs.
+ */
+import type { BatchScheduler, FoundJob, JobObservation, JobSpec, SubmittedJob, TrackedJob } from '../port.ts';
+import type { CommandResult, Shell } from '../../shell/port.ts';
+import { ResourceUnreachableError, TaskError } from '../../domain/errors.ts';
+import {
+  batchJobDirectory,
+  batchJobFiles,
+  isBatchSubmissionKey,
+  observeFinishedJob,
+  readBatchJobRecords,
+  type BatchJobRecord,
+} from '../batch-job-body.ts';
+import { renderSlurmScript } from './render-slurm-script.ts';
+import {
+  isFinishedSlurmState,
+  isSlurmAccountingDisabledMessage,
+  isSlurmUnreachableMessage,
+  parseJobNames,
+  parseSacct,
+  parseSbatchParsable,
+  parseSlurmExitCode,
+  parseSlurmNodeList,
+  parseSlurmReason,
+  parseSlurmTime,
+  parseSqueue,
+  sacctFields,
+  sbatchErrorMessage,
+  slurmJobState,
+  slurmStateWord,
+  squeueFormat,
+  type SacctRow,
+  type SqueueRow,
+} from './slurm-states.ts';
+
+/** What sacct said about the jobs asked for; see `readAccounting`. */
+interface Accounting {
+  rows: Map<string, SacctRow>;
+  final: boolean;
+}
+
+/** Job ids per `sacct -j` call, to keep the command line short. */
+const sacctChunkSize = 500;
+/** sacct without `-j` only looks at jobs of today; name lookups must reach further back. */
+const sacctNameSearchStart = '2000-01-01';
+/** Job ids as Slurm prints them (`42`, or `42_3` for an array task): never an option. */
+const slurmJobIdPattern = /^\d+(_\d+)?$/;
+
+/**
+ * The submit command, run as `bash -c <this> drover-submit <key> <script path>` with the
+ * job script on stdin; nothing from the user is part of it. Under a lock on the job
+ * directory it adopts the job of the key if there is one (its `native-id` file, else a
+ * job of that name in `squeue`), else saves the script and calls `sbatch`. It prints
+ * `adopted <id>` or `submitted <id>`; exit 3 means the job directory could not be written,
+ * 4 that squeue failed, 5 that sbatch refused (their messages on stderr).
+ */
+const submitScript = `
+set -u
+key=$1 script=$2 dir=\${2%/*}
+write_id() { printf '%s\\n' "$1" > "$dir/${batchJobFiles.nativeId}.tmp" && mv -f -- "$dir/${batchJobFiles.nativeId}.tmp" "$dir/${batchJobFiles.nativeId}"; }
+mkdir -p -- "$dir" && exec 9> "$dir/${batchJobFiles.submitLock}" && flock 9 || exit 3
+if [ -s "$dir/${batchJobFiles.nativeId}" ]; then
+  IFS= read -r id < "$dir/${batchJobFiles.nativeId}"; printf 'adopted %s\\n' "$id"; exit 0
+fi
+# A job of this key whose submit died before it wrote native-id.
+found=$(set -o pipefail; squeue --me -h -t all --name="$key" -o %i | sort -n) || exit 4
+if [ -n "$found" ]; then
+  id=\${found%%$'\\n'*}; write_id "$id" || exit 3; printf 'adopted %s\\n' "$id"; exit 0
+fi
+cat > "$script.tmp" && mv -f -- "$script.tmp" "$script" || exit 3
+answer=$(sbatch --parsable "$script") || exit 5
+id=\${answer%%;*}
+write_id "$id" || exit 3
+printf 'submitted %s\\n' "$id"
+`;
+
+/** Options for `SlurmScheduler`. */
+export interface SlurmSchedulerOptions {
+  /** Runs commands on the cluster's login node. */
+  shell: Shell;
+  /** The resource's name, carried by `ResourceUnreachableError`. */
+  resource: string;
+}
+
+/**
+ * Runs jobs on a Slurm cluster with `sbatch`, observes them with `squeue` and `sacct`,
+ * cancels them with `scancel`. The job name is the submission key, which is how a job is
+ * found again after a crash. `nativeId` is Slurm's job id.
+ */
+export class SlurmScheduler implements BatchScheduler {
+  readonly kind = 'slurm' as const;
+  private readonly shell: Shell;
+  private readonly resource: string;
+
+  constructor(options: SlurmSchedulerOptions) {
+    this.shell = options.shell;
+    this.resource = options.resource;
+  }
+
+  /** The sbatch script `submit` sends; see `renderSlurmScript`. */
+  renderScript(spec: JobSpec): string {
+    return renderSlurmScript(spec);
+  }
+
+  /**
+   * Submits the job in one remote command, once per submission key: when a job of the key
+   * exists (its `native-id` file, or a job of that name in squeue) it is returned with
+   * `adopted: true`. The script is saved as `<workdir>/.drover-job/<key>/job.sh`.
+   *
+   * @throws {RangeError} when the spec cannot be rendered safely.
+   * @throws {TaskError} `submit-rejected` (not retryable) with sbatch's message when Slurm
+   *   refuses the job (unknown partition, time limit over the maximum...); `submit-failed`
+   *   (retryable) when the job directory cannot be written or the answer is unreadable.
+   * @throws {ResourceUnreachableError} when slurmctld does not answer.
+   */
+  async submit(spec: JobSpec): Promise<SubmittedJob> {
+    const script = renderSlurmScript(spec);
+    const scriptPath = `${batchJobDirectory(spec.workdir, spec.submissionKey)}/${batchJobFiles.script}`;
+    const result = await this.shell.run(['bash', '-c', submitScript, 'drover-submit', spec.submissionKey, scriptPath], {
+      input: script,
+    });
+    const message = result.stderr.trim();
+    if (result.code !== 0) {
+      if (isSlurmUnreachableMessage(message)) throw this.unreachable('sbatch', message);
+      if (result.code === 5) throw new TaskError('submit-rejected', sbatchErrorMessage(result.stderr), false);
+      throw new TaskError('submit-failed', `submitting ${spec.submissionKey} failed (exit ${result.code}): ${message}`, true);
+    }
+    const match = /^(adopted|submitted) (\S+)$/m.exec(result.stdout);
+    const nativeId = match ? parseSbatchParsable(match[2]) : null;
+    if (!match || !nativeId) {
+      throw new TaskError('submit-failed', `unreadable answer from the submit of ${spec.submissionKey}: ${JSON.stringify(result.stdout)}`, true);
+    }
+    return { nativeId, adopted: match[1] === 'adopted', details: {} };
+  }
+
+  /**
+   * The job named after one of `submissionKeys`: one `squeue` call, and when squeue knows
+   * none of them (jobs leave it a little after `MinJobAge`) one `sacct` call over all time.
+   * Keys come first in the order given; of several jobs with one key, the oldest.
+   *
+   * @throws {ResourceUnreachableError} when slurmctld or slurmdbd does not answer.
+   */
+  async find(job: { workdir: string; submissionKeys: string[] }): Promise<FoundJob | null> {
+    const keys = job.submissionKeys.filter(isBatchSubmissionKey);
+    if (keys.length === 0) return null;
+    const names = keys.join(',');
+    const queued = await this.runSlurm(['squeue', '--me', '-h', '-t', 'all', `--name=${names}`, '-o', '%i|%j']);
+    let found = pickByKey(keys, parseJobNames(queued.stdout));
+    if (!found) {
+      const accounted = await this.runSlurm(
+        ['sacct', '-X', '-P', '-n', `--name=${names}`, '-S', sacctNameSearchStart, '-o', 'JobID,JobName'],
+        { allowDisabledAccounting: true },
+      );
+      found = pickByKey(keys, parseJobNames(accounted.stdout));
+    }
+    return found ? { nativeId: found.jobId, adopted: true, submissionKey: found.name, details: {} } : null;
+  }
+
+  /**
+   * Observes `jobs` with one `squeue` call. Jobs that squeue shows as finished, or no
+   * longer shows, are resolved with one `sacct` call (per 500 jobs). When sacct has no
+   * final word for a job (accounting disabled, slurmdbd down or behind), the job's own
+   * files say how it ended; a job that neither Slurm nor its files know is `lost`, unless
+   * sacct failed (slurmdbd down), in which case it is left out until a later poll.
+   *
+   * @throws {ResourceUnreachableError} when slurmctld does not answer.
+   */
+  async poll(jobs: TrackedJob[]): Promise<Map<string, JobObservation>> {
+    const observations = new Map<string, JobObservation>();
+    if (jobs.length === 0) return observations;
+    for (const job of jobs) checkJobId(job.nativeId);
+
+    const queue = await this.runSlurm(['env', 'SLURM_TIME_FORMAT=%s', 'squeue', '--me', '-h', '-t', 'all', '-o', squeueFormat]);
+    const squeueRows = new Map(parseSqueue(queue.stdout).map((row) => [row.jobId, row]));
+
+    const unresolved: TrackedJob[] = [];
+    for (const job of jobs) {
+      const row = squeueRows.get(job.nativeId);
+      if (row && !isFinishedSlurmState(row.state)) {
+        const observation = observeActiveJob(row);
+        if (observation) observations.set(job.nativeId, observation);
+      } else {
+        unresolved.push(job);
+      }
+    }
+    if (unresolved.length === 0) return observations;
+
+    const accounting = await this.readAccounting(unresolved.map((job) => job.nativeId));
+    const needFiles: TrackedJob[] = [];
+    for (const job of unresolved) {
+      const row = accounting.rows.get(job.nativeId);
+      if (row && isFinishedSlurmState(row.state)) {
+        observations.set(job.nativeId, observeAccountedJob(row, squeueRows.get(job.nativeId)));
+      } else {
+        needFiles.push(job);
+      }
+    }
+    if (needFiles.length === 0) return observations;
+
+    const records = await readBatchJobRecords(
+      this.shell,
+      needFiles.map((job) => batchJobDirectory(job.workdir, job.submissionKey)),
+    );
+    needFiles.forEach((job, index) => {
+      const observation = observeFromFiles(job, records[index], squeueRows.get(job.nativeId), accounting);
+      if (observation) observations.set(job.nativeId, observation);
+    });
+    return observations;
+  }
+
+  /**
+   * `scancel <id>`: Slurm sends SIGTERM to every process of the job, SIGKILL after
+   * KillWait. Succeeds for jobs that already ended or that Slurm has forgotten (scancel
+   * exits 0 for those).
+   *
+   * @throws {ResourceUnreachableError} when slurmctld does not answer.
+   */
+  async cancel(job: TrackedJob): Promise<void> {
+    checkJobId(job.nativeId);
+    await this.runSlurm(['scancel', job.nativeId]);
+  }
+
+  /**
+   * sacct's rows for `jobIds` (chunked). `final` says whether a job sacct does not show is
+   * really forgotten: true when sacct answered, or when accounting is disabled (the job
+   * files are then the only record); false when sacct failed (slurmdbd down), so a later
+   * poll may know more.
+   */
+  private async readAccounting(jobIds: string[]): Promise<Accounting> {
+    const rows = new Map<string, SacctRow>();
+    for (let start = 0; start < jobIds.length; start += sacctChunkSize) {
+      const ids = jobIds.slice(start, start + sacctChunkSize).join(',');
+      const result = await this.shell.run(['env', 'SLURM_TIME_FORMAT=%s', 'sacct', '-X', '-P', '-n', '-j', ids, '-o', sacctFields]);
+      if (result.code !== 0) return { rows, final: isSlurmAccountingDisabledMessage(result.stderr) };
+      for (const row of parseSacct(result.stdout)) rows.set(row.jobId, row);
+    }
+    return { rows, final: true };
+  }
+
+  /**
+   * Runs a Slurm client; a failure that means the controller did not answer becomes
+   * ResourceUnreachableError, any other failure an Error with the client's message.
+   * With `allowDisabledAccounting`, sacct's "accounting storage is disabled" is an empty answer.
+   */
+  private async runSlurm(argv: string[], options: { allowDisabledAccounting?: boolean } = {}): Promise<CommandResult> {
+    const result = await this.shell.run(argv);
+    if (result.code === 0) return result;
+    const message = result.stderr.trim() || result.stdout.trim();
+    if (options.allowDisabledAccounting && isSlurmAccountingDisabledMessage(message)) {
+      return { code: 0, stdout: '', stderr: result.stderr };
+    }
+    const command = argv.find((word) => !word.includes('=') && word !== 'env') ?? argv[0];
+    if (isSlurmUnreachableMessage(message)) throw this.unreachable(command, message);
+    throw new Error(`${command} on ${this.resource} failed (exit ${result.code}): ${message}`);
+  }
+
+  private unreachable(command: string, message: string): ResourceUnreachableError {
+    return new ResourceUnreachableError(this.resource, `Slurm on ${this.resource} did not answer ${command}: ${message}`);
+  }
+}
+
+/** Rejects ids that a Slurm client could read as an option. */
+function checkJobId(nativeId: string): void {
+  if (!slurmJobIdPattern.test(nativeId)) {
+    throw new RangeError(`not a Slurm job id: ${JSON.stringify(nativeId)}`);
+  }
+}
+
+/** The first key (in the order given) that names a job, with that job (the lowest id). */
+function pickByKey(keys: string[], rows: Array<{ jobId: string; name: string }>): { jobId: string; name: string } | null {
+  for (const key of keys) {
+    const matches = rows.filter((row) => row.name === key).sort((a, b) => Number.parseInt(a.jobId, 10) - Number.parseInt(b.jobId, 10));
+    if (matches.length > 0) return matches[0];
+  }
+  return null;
+}
+
+/** A pending or running job as squeue shows it, or null for a state the table does not know. */
+function observeActiveJob(row: SqueueRow): JobObservation | null {
+  const state = slurmJobState(row.state);
+  if (!state) return null;
+  const reason = parseSlurmReason(row.reason);
+  const nodeList = parseSlurmNodeList(row.nodeList);
+  // While pending, %S is only the scheduler's estimate of the start.
+  const startedAt = state === 'queued' ? undefined : parseSlurmTime(row.start);
+  return {
+    nativeId: row.jobId,
+    state,
+    nativeState: row.state,
+    ...(reason ? { reason } : {}),
+    ...(startedAt ? { startedAt } : {}),
+    ...(nodeList ? { nodeList } : {}),
+  };
+}
+
+/**
+ * A finished job from its sacct row. squeue's reason is the better one while the job is
+ * still listed there (`NonZeroExitCode`, `TimeLimit`; sacct says `None`), except for a
+ * canceled job, where squeue keeps the last pending reason.
+ */
+function observeAccountedJob(row: SacctRow, squeueRow: SqueueRow | undefined): JobObservation {
+  const state = slurmJobState(row.state)!;
+  const word = slurmStateWord(row.state);
+  let exitCode = parseSlurmExitCode(row.exitCode);
+  // Slurm records 0:0 for the job itself when it cancels it or stops it at the time limit.
+  if ((state === 'canceled' || state === 'timed-out') && exitCode === 0) exitCode = null;
+  const canceledBy = /^CANCELLED by (\S+)/.exec(row.state);
+  const reason = canceledBy
+    ? `canceled by uid ${canceledBy[1]}`
+    : parseSlurmReason(squeueRow && state !== 'canceled' ? squeueRow.reason : row.reason) ?? parseSlurmReason(row.reason);
+  const nodeList = parseSlurmNodeList(row.nodeList);
+  // A job canceled before it ran has a Start (the cancel time) but no node.
+  const startedAt = nodeList ? parseSlurmTime(row.start) : undefined;
+  const endedAt = parseSlurmTime(row.end);
+  return {
+    nativeId: row.jobId,
+    state,
+    nativeState: word,
+    exitCode,
+    ...(reason ? { reason } : {}),
+    ...(startedAt ? { startedAt } : {}),
+    ...(endedAt ? { endedAt } : {}),
+    ...(nodeList ? { nodeList } : {}),
+  };
+}
+
+/**
+ * A job sacct could not settle, from its job files. When squeue still lists it as
+ * finished, squeue's state stands and the files give the exit code. Otherwise the files
+ * decide; a job without an exit code is `lost` only when Slurm really forgot it (sacct
+ * answered without it, or accounting is disabled), else it is left out (null).
+ */
+function observeFromFiles(
+  job: TrackedJob,
+  record: BatchJobRecord,
+  squeueRow: SqueueRow | undefined,
+  accounting: Accounting,
+): JobObservation | null {
+  if (squeueRow) {
+    const state = slurmJobState(squeueRow.state);
+    if (!state) return null;
+    const reason = parseSlurmReason(state === 'canceled' ? '' : squeueRow.reason);
+    const nodeList = parseSlurmNodeList(squeueRow.nodeList);
+    const startedAt = nodeList ? parseSlurmTime(squeueRow.start) : undefined;
+    const endedAt = parseSlurmTime(squeueRow.end);
+    return {
+      nativeId: job.nativeId,
+      state,
+      nativeState: squeueRow.state,
+      exitCode: record.exitCode,
+      ...(reason ? { reason } : {}),
+      ...(startedAt ? { startedAt } : {}),
+      ...(endedAt ? { endedAt } : {}),
+      ...(nodeList ? { nodeList } : {}),
+    };
+  }
+  const settled = record.exitCode !== null || record.canceled;
+  if (!settled && (!accounting.final || accounting.rows.has(job.nativeId))) return null;
+  if (!settled && !record.exists) return null;
+  return observeFinishedJob(job.nativeId, record, 'vanished');
+}
