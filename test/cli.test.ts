@@ -57,7 +57,7 @@ describe('the drover CLI', () => {
     assert.match(apps.stdout, /pi-monte-carlo .* samples:integer/);
     assert.deepEqual(json(await drover_(['apps', '--json'])).items.map((app: any) => app.name).sort(), ['heat-simulation', 'pi-monte-carlo', 'word-count']);
     const resources = await drover_(['resources']);
-    assert.match(resources.stdout, /local\s+local\s+normal\s+1440\s+4/);
+    assert.match(resources.stdout, /local\s+local\s+-\s+normal\s+1440\s+4/);
     assert.equal(json(await drover_(['resources', '--json'])).items[0].kind, 'local');
   });
 
@@ -75,7 +75,7 @@ describe('the drover CLI', () => {
     const show = await drover_(['show', piId]);
     assert.match(show.stdout, /state\s+completed/);
     assert.match(show.stdout, /samples = 200000/);
-    assert.match(show.stdout, /job\s+\d+ completed \(exited\), exit code 0/);
+    assert.match(show.stdout, /job\s+\d+ completed, scheduler says exited, exit code 0/);
     assert.equal(json(await drover_(['show', piId, '--json'])).inputs.seed, 3);
     const list = json(await drover_(['ls', '--state', 'completed', '--app', 'pi-monte-carlo', '--json']));
     assert.ok(list.items.some((item: any) => item.id === piId));
@@ -157,5 +157,28 @@ describe('the drover CLI', () => {
     const embeddedApi = await drover_(['api'], { DATABASE_URL: '' });
     assert.equal(embeddedApi.code, 1);
     assert.match(embeddedApi.stderr, /use `drover up`|with `drover up`/);
+  });
+});
+
+describe('drover catalogue (admins)', () => {
+  it('registers the resources and applications of a catalogue file, and lists the clusters with their login node', async () => {
+    const run = await drover_(['catalogue', join(projectRoot, 'catalogue', 'test-cluster.yaml')]);
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(run.stdout, 'registered resource hpc-slurm\nregistered resource hpc-pbs\n');
+    const resources = await drover_(['resources']);
+    assert.match(resources.stdout, /hpc-slurm\s+slurm\s+hpcuser@127\.0\.0\.1:2222\s+debug\s+10\s+8/);
+    assert.match(resources.stdout, /hpc-pbs\s+pbs\s+hpcuser@127\.0\.0\.1:2222\s+long\s+60\s+8/);
+  });
+
+  it('refuses a cluster resource without SSH settings, naming the field', async () => {
+    const file = join(workDir, 'bad-cluster.yaml');
+    await writeFile(file, 'resources:\n  - name: hpc-broken\n    kind: slurm\n    config:\n      scratchDir: /scratch\n      queues: [{ name: debug, maxWalltimeMinutes: 10, maxCores: 8 }]\n');
+    const run = await drover_(['catalogue', file]);
+    assert.notEqual(run.code, 0);
+    assert.match(run.stderr, /config\.ssh/);
+    assert.match(run.stderr, /needs ssh: host, user, privateKeyPath and knownHostsPath or hostKey/);
+    const missing = await drover_(['catalogue', join(workDir, 'no-such-file.yaml')]);
+    assert.equal(missing.code, 2);
+    assert.match(missing.stderr, /cannot read .*no-such-file\.yaml/);
   });
 });

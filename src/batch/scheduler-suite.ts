@@ -37,9 +37,11 @@ export interface SchedulerConformanceSetup {
   commandsPerPoll: number;
   /**
    * Cluster only: a blocker of `blockerCoresPerNode` cores runs, and a job of
-   * `pendingCoresPerNode` cores (the whole node) must then wait; the suite cancels it while pending.
+   * `pendingCoresPerNode` cores (the whole node) must then wait; the suite cancels it while
+   * pending. The blocker asks for `blockerWalltimeMinutes`: the longer, the later the
+   * scheduler plans to start the waiting job, so other short jobs may still run first (backfill).
    */
-  pending?: { blockerCoresPerNode: number; pendingCoresPerNode: number };
+  pending?: { blockerCoresPerNode: number; pendingCoresPerNode: number; blockerWalltimeMinutes: number };
   /** How many jobs the scheduler has under a name, from its own queue and accounting listings. */
   countJobsNamed?(shell: Shell, submissionKey: string): Promise<number>;
   /** True while the scheduler's queue listing still shows the job; enables the "left the queue" test. */
@@ -104,6 +106,8 @@ interface Context {
   workdir: string;
   spec(argv: string[], overrides?: Partial<JobSpec>): JobSpec;
   submit(spec: JobSpec): Promise<TrackedJob>;
+  /** Tracks a job submitted directly with `scheduler.submit`, so that it is canceled at the end. */
+  track(spec: JobSpec, submitted: SubmittedJob): TrackedJob;
   poll(job: TrackedJob): Promise<JobObservation | undefined>;
   waitFor(job: TrackedJob, wanted: (observation: JobObservation) => boolean, what: string, limitMs: number): Promise<JobObservation>;
   waitForEnd(job: TrackedJob, limitMs?: number): Promise<JobObservation>;
@@ -158,7 +162,7 @@ export function schedulerConformance(name: string, setup: SchedulerConformanceSe
         `${trickyText}\nset up by the deployment\n${trickyText}\ntwo\nlines\n\nend\n`,
       );
       assert.notEqual(await t.readText('stderr.txt'), null, 'stderr.txt exists');
-      assert.equal(await t.readText('pwned'), null, 'a quoted value ran as a command');
+      assert.equal(await t.readText('pwned'), null, 'an argv or environment value ran as a command');
     });
 
     schedulerTest('a command that exits 3 fails with exit code 3', setup.settleMs * 3, async (t) => {
@@ -182,6 +186,7 @@ export function schedulerConformance(name: string, setup: SchedulerConformanceSe
       const command = ['bash', '-c', 'echo ran >> runs.txt; sleep 2'];
       const inTurn = t.spec(command);
       const first = await t.scheduler.submit(inTurn);
+      const inTurnJob = t.track(inTurn, first);
       const second = await t.scheduler.submit(inTurn);
       assert.equal(first.adopted, false);
       assert.equal(second.adopted, true);
@@ -189,15 +194,15 @@ export function schedulerConformance(name: string, setup: SchedulerConformanceSe
       const found = await t.scheduler.find({ workdir: t.workdir, submissionKeys: [inTurn.submissionKey] });
       assert.equal(found?.nativeId, first.nativeId);
 
-      // Same key, other workdir: a second worker racing the first.
+      // Another spec, submitted twice at once, as two workers racing each other would.
       const atOnce = { ...t.spec(command), workdir: `${t.workdir}/at-once` };
       await t.shell.makeDirectory(atOnce.workdir);
       const racing = await Promise.all([t.scheduler.submit(atOnce), setup.createScheduler(setup.shell).submit(atOnce)]);
+      const atOnceJob = t.track(atOnce, racing[0]);
       assert.equal(racing[0].nativeId, racing[1].nativeId);
       assert.deepEqual(racing.map((result) => result.adopted).sort(), [false, true], 'exactly one submit adopts');
 
-      const jobs = [track(inTurn, first), track(atOnce, racing[0])];
-      for (const job of jobs) {
+      for (const job of [inTurnJob, atOnceJob]) {
         const ended = await t.waitForEnd(job);
         assert.equal(ended.state, 'completed', describeEnd(ended, null));
       }
@@ -236,9 +241,9 @@ export function schedulerConformance(name: string, setup: SchedulerConformanceSe
     });
 
     if (setup.pending) {
-      const { blockerCoresPerNode, pendingCoresPerNode } = setup.pending;
+      const { blockerCoresPerNode, pendingCoresPerNode, blockerWalltimeMinutes } = setup.pending;
       schedulerTest('cancel removes a pending job and it is canceled without running', longest, async (t) => {
-        const blocker = await t.submit(t.spec(['sleep', '300'], { coresPerNode: blockerCoresPerNode }));
+        const blocker = await t.submit(t.spec(['sleep', '600'], { coresPerNode: blockerCoresPerNode, walltimeMinutes: blockerWalltimeMinutes }));
         await t.waitFor(blocker, (observation) => observation.state === 'running', 'the blocker running', setup.overrunLimitMs);
         const waiting = await t.submit(t.spec(['bash', '-c', 'echo ran > ran.txt'], { coresPerNode: pendingCoresPerNode }));
         const pending = await t.poll(waiting);
@@ -316,7 +321,10 @@ export function schedulerConformance(name: string, setup: SchedulerConformanceSe
         ...overrides,
       }),
       async submit(spec) {
-        const job = track(spec, await scheduler.submit(spec));
+        return context.track(spec, await scheduler.submit(spec));
+      },
+      track(spec, submitted) {
+        const job = track(spec, submitted);
         started.push(job);
         return job;
       },

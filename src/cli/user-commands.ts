@@ -5,6 +5,7 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
+import { parse as parseYaml } from 'yaml';
 import { ApiClient, CliError, resolveConnection } from './client.ts';
 import { eventLine, experimentText, printJson, table, time } from './format.ts';
 
@@ -282,10 +283,38 @@ export function registerUserCommands(program: Command): void {
       const { client, json } = context(command);
       const { items } = await client.request('GET', '/api/v1/resources');
       if (json) return printJson({ items });
-      const rows = [['NAME', 'KIND', 'QUEUE', 'MAX WALLTIME (MIN)', 'MAX CORES']];
+      const rows = [['NAME', 'KIND', 'LOGIN NODE', 'QUEUE', 'MAX WALLTIME (MIN)', 'MAX CORES', 'MAX JOBS/USER']];
       for (const resource of items) {
-        for (const queue of resource.config.queues) rows.push([resource.name, resource.kind, queue.name, String(queue.maxWalltimeMinutes), String(queue.maxCores)]);
+        const ssh = resource.config.ssh;
+        const login = ssh ? `${ssh.user}@${ssh.host}:${ssh.port ?? 22}` : '-';
+        for (const queue of resource.config.queues) {
+          rows.push([resource.name, resource.kind, login, queue.name, String(queue.maxWalltimeMinutes), String(queue.maxCores), String(queue.maxJobsPerUser ?? '-')]);
+        }
       }
       process.stdout.write(table(rows));
+    });
+
+  program
+    .command('catalogue')
+    .description('register the resources and applications of a YAML catalogue file (admins; same format as catalogue/*.yaml)')
+    .argument('<file>', 'catalogue file')
+    .action(async (file: string, _options, command: Command) => {
+      const { client, json } = context(command);
+      let catalogue: { resources?: unknown[]; applications?: unknown[] };
+      try {
+        catalogue = (parseYaml(await readFile(file, 'utf8')) ?? {}) as typeof catalogue;
+      } catch (error) {
+        throw new CliError(`cannot read ${file}: ${(error as Error).message}`, ['give a YAML file with `resources:` and/or `applications:` lists'], 2);
+      }
+      const registered: Array<{ kind: string; name: string }> = [];
+      // Resources first: applications name them in their deployments.
+      for (const [kind, path, list] of [['resource', '/api/v1/resources', catalogue.resources], ['application', '/api/v1/applications', catalogue.applications]] as const) {
+        for (const item of list ?? []) {
+          const saved = await client.request('POST', path, item);
+          registered.push({ kind, name: saved.name });
+        }
+      }
+      if (json) return printJson({ registered });
+      for (const item of registered) process.stdout.write(`registered ${item.kind} ${item.name}\n`);
     });
 }

@@ -46,8 +46,9 @@ schedulerConformance('PbsScheduler conformance', {
   settleMs: 60_000,
   pollIntervalMs: 1_000,
   commandsPerPoll: 1,
-  // The node has 8 CPUs: a whole-node job waits while any other job runs.
-  pending: { blockerCoresPerNode: 1, pendingCoresPerNode: 8 },
+  // The node has 8 CPUs: a whole-node job waits while any other job runs. The blocker's 10
+  // minutes (debug's maximum) keep the node free for other tests' short jobs meanwhile.
+  pending: { blockerCoresPerNode: 1, pendingCoresPerNode: 8, blockerWalltimeMinutes: 10 },
   async countJobsNamed(runner, submissionKey) {
     // qstat -f for what PBS shows; sacct (Slurm runs the jobs here) for jobs qstat already forgot.
     const listed = await runner.run(['qstat', '-f']);

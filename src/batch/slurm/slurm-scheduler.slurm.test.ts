@@ -45,8 +45,9 @@ schedulerConformance('SlurmScheduler conformance', {
   settleMs: 60_000,
   pollIntervalMs: 1_000,
   commandsPerPoll: 1,
-  // The node has 8 CPUs: a whole-node job waits while any other job runs.
-  pending: { blockerCoresPerNode: 1, pendingCoresPerNode: 8 },
+  // The node has 8 CPUs: a whole-node job waits while any other job runs. The blocker's 10
+  // minutes (debug's maximum) keep the node free for other tests' short jobs meanwhile.
+  pending: { blockerCoresPerNode: 1, pendingCoresPerNode: 8, blockerWalltimeMinutes: 10 },
   async countJobsNamed(runner, submissionKey) {
     const queued = await runner.run(['squeue', '--me', '-h', '-t', 'all', `--name=${submissionKey}`, '-o', '%i']);
     const accounted = await runner.run(['sacct', '-X', '-P', '-n', `--name=${submissionKey}`, '-S', '2000-01-01', '-o', 'JobID']);
