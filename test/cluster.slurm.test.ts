@@ -249,6 +249,7 @@ describe('a login node that stops answering', () => {
     const blocked = await waitForState(drover, id, ['blocked'], 60_000);
     assert.match(blocked.blockedReason, /hpc-flaky does not answer/);
     assert.match(blocked.blockedReason, new RegExp(`127\\.0\\.0\\.1:${port}`));
+    assert.ok(blocked.blockedUntil && !Number.isNaN(Date.parse(blocked.blockedUntil)), 'the next try is shown');
 
     sshd = await startPrivateSshd(port);
     const done = await waitForState(drover, id, ['completed', 'failed', 'canceled'], 120_000);

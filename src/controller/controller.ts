@@ -96,7 +96,9 @@ export class Controller {
     const byResource = new Map<string, JobRecord[]>();
     for (const job of jobs) {
       const key = `${job.gatewayId}\u0000${job.resource}`;
-      byResource.set(key, [...(byResource.get(key) ?? []), job]);
+      const group = byResource.get(key);
+      if (group) group.push(job);
+      else byResource.set(key, [job]);
     }
     await Promise.all([...byResource].map(([key, group]) => this.pollResource(key, group)));
   }
@@ -125,19 +127,25 @@ export class Controller {
       health.nextPollAt = started + delay;
       const reason = `${resourceName} does not answer (${(error as Error).message}); next try in ${Math.round(delay / 1000)} s`;
       logger.warn({ err: error, resource: resourceName, failures: health.failures }, 'polling the resource failed; experiments blocked until it answers');
-      await store.transaction((tx) => blockExperiments(tx, [...new Set(group.map((job) => job.experimentId))], reason));
+      await store.transaction((tx) =>
+        blockExperiments(tx, [...new Set(group.map((job) => job.experimentId))], { reason, nextTryAt: new Date(health.nextPollAt) }),
+      );
       return;
     }
-    const recovered = health.failures > 0;
     health.failures = 0;
     health.nextPollAt = started + interval;
     const observed = group.flatMap((job) => {
       const observation = job.nativeId ? observations.get(job.nativeId) : undefined;
       return observation ? [{ job, observation }] : [];
     });
-    if (observed.length === 0 && !recovered) return;
+    // Checked in the store, not in `health`: the controller that saw the outage may have died.
+    const [{ blocked }] = await store.query<{ blocked: boolean }>(
+      `select exists (select 1 from experiments where gateway_id = $1 and resource = $2 and state = 'blocked') as blocked`,
+      [gatewayId, resourceName],
+    );
+    if (observed.length === 0 && !blocked) return;
     await store.transaction(async (tx) => {
-      if (recovered) await unblockExperiments(tx, [...new Set(group.map((job) => job.experimentId))], `${resourceName} answers again`);
+      if (blocked) await unblockExperiments(tx, [...new Set(group.map((job) => job.experimentId))], `${resourceName} answers again`);
       await applyObservations(tx, observed);
     });
   }

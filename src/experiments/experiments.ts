@@ -42,6 +42,8 @@ export interface ExperimentSummary {
   resource: string;
   state: ExperimentState;
   blockedReason: string | null;
+  /** When Drover next tries the resource a blocked experiment waits for. */
+  blockedUntil: Date | null;
   failure: { code: string; message: string } | null;
   parentId: string | null;
   createdAt: Date;
@@ -61,7 +63,7 @@ export interface ExperimentDetail extends ExperimentSummary {
 }
 
 const summaryColumns = `e.id, e.name, u.name as owner, e.application, e.application_version, e.resource, e.state,
-  e.blocked_reason, e.failure, e.parent_id, e.created_at, e.updated_at, e.launched_at, e.finished_at`;
+  e.blocked_reason, e.blocked_until, e.failure, e.parent_id, e.created_at, e.updated_at, e.launched_at, e.finished_at`;
 
 function toSummary(row: any): ExperimentSummary {
   return {
@@ -73,6 +75,7 @@ function toSummary(row: any): ExperimentSummary {
     resource: row.resource,
     state: row.state,
     blockedReason: row.blocked_reason,
+    blockedUntil: row.blocked_until,
     failure: row.failure,
     parentId: row.parent_id,
     createdAt: row.created_at,

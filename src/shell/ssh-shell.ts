@@ -360,6 +360,8 @@ export class SshShell implements Shell {
     try {
       const sftp = await this.openChannel<SFTPWrapper>(connection, 'SFTP', (done) => connection.client.sftp(done));
       sftp.on('close', forget); // reopened by the next file call
+      // withSftp adds one 'close' listener per file operation in flight, and any number may be.
+      sftp.setMaxListeners(0);
       return sftp;
     } catch (error) {
       forget();

@@ -101,21 +101,34 @@ export async function moveExperiments(
 }
 
 /**
- * Blocks queued or executing experiments because their resource does not answer. The
- * move (with its event) happens once; while they stay blocked only the reason is
- * refreshed, so a long outage adds no events.
+ * Blocks queued or executing experiments because their resource does not answer, with the
+ * reason and when Drover tries again. The move (with its event) happens once; while they
+ * stay blocked only the reason and next try are refreshed, so a long outage adds no events.
  */
-export async function blockExperiments(tx: Queryable, experimentIds: string[], reason: string, pending?: NewEvent[]): Promise<void> {
+export async function blockExperiments(
+  tx: Queryable,
+  experimentIds: string[],
+  blocked: { reason: string; nextTryAt: Date },
+  pending?: NewEvent[],
+): Promise<void> {
   if (experimentIds.length === 0) return;
+  const { reason, nextTryAt } = blocked;
   await moveExperiments(
     tx,
-    experimentIds.map((experimentId) => ({ experimentId, to: 'blocked' as const, from: ['queued', 'executing'] as ExperimentState[], blockedReason: reason })),
+    experimentIds.map((experimentId) => ({
+      experimentId,
+      to: 'blocked' as const,
+      from: ['queued', 'executing'] as ExperimentState[],
+      blockedReason: reason,
+      blockedUntil: nextTryAt,
+    })),
     pending,
   );
-  await tx.query(`update experiments set blocked_reason = $2 where id = any($1::uuid[]) and state = 'blocked' and blocked_reason is distinct from $2`, [
-    experimentIds,
-    reason,
-  ]);
+  await tx.query(
+    `update experiments set blocked_reason = $2, blocked_until = $3
+     where id = any($1::uuid[]) and state = 'blocked' and (blocked_reason, blocked_until) is distinct from ($2, $3)`,
+    [experimentIds, reason, nextTryAt.toISOString()],
+  );
 }
 
 /** Returns blocked experiments to the state they were blocked in (their resource answers again). */

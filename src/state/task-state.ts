@@ -401,8 +401,11 @@ async function failOrRetry(
       const failure = failureOf.get(row.id)!;
       events.push(taskEvent(row.experiment_id, row.id, row.kind, 'running', 'ready', `attempt ${row.attempt} failed (${failure.message}); retrying in ${Math.round(delays[index] / 1000)} s`, { attempt: row.attempt, failure }));
     });
-    const unreachable = retries.filter((row) => failureOf.get(row.id)!.code === unreachableFailureCode);
-    for (const row of unreachable) await blockExperiments(tx, [row.experiment_id], failureOf.get(row.id)!.message, events);
+    for (const [index, row] of retries.entries()) {
+      const failure = failureOf.get(row.id)!;
+      if (failure.code !== unreachableFailureCode) continue;
+      await blockExperiments(tx, [row.experiment_id], { reason: failure.message, nextTryAt: new Date(Date.now() + delays[index]) }, events);
+    }
   }
   if (final.length > 0) {
     await tx.query(

@@ -395,8 +395,11 @@ export function runStoreSuite(name: string, open: () => Promise<Store>): void {
           await report(store, { workerId: 'worker-a' }, [{ taskId: task.id, outcome: 'failed', failure }]);
           assert.equal((await tasksOf(store, experiment.id)).get('env-setup')!.state, 'ready', `attempt ${attempt} of 2 is retried all the same`);
         }
-        const [blocked] = await store.query<any>('select state, blocked_reason, state_before_block from experiments where id = $1', [experiment.id]);
-        assert.deepEqual(blocked, { state: 'blocked', blocked_reason: failure.message, state_before_block: 'executing' });
+        const [blocked] = await store.query<any>(
+          'select state, blocked_reason, state_before_block, blocked_until > now() as next_try_later from experiments where id = $1',
+          [experiment.id],
+        );
+        assert.deepEqual(blocked, { state: 'blocked', blocked_reason: failure.message, state_before_block: 'executing', next_try_later: true });
         const moves = (await listEvents(store, experiment.id)).filter((event) => event.entity === 'experiment').map(eventSummary);
         assert.equal(moves.filter((move) => move[3] === 'blocked').length, 1, 'blocked once, however many attempts fail');
         await store.transaction((tx) => unblockExperiments(tx, [experiment.id], 'the resource answers again'));
