@@ -10,6 +10,8 @@
  *   cluster), after checking that the test cluster of scripts/start-slurm.sh answers
  *   (sshd on 127.0.0.1:2222 and `scontrol ping`) and that PostgreSQL does (the test that
  *   kills a worker runs Drover's roles as separate processes).
+ * - browser: every `*.browser.test.ts`, one file at a time, after building the web UI
+ *   (`npm run build`) and checking that Chromium is installed (scripts/install-chromium.sh).
  *
  * Exits with the test runner's code; exits 1 when no file matches or PostgreSQL is down.
  */
@@ -30,6 +32,14 @@ const tiers = {
     matches: (file) => file.endsWith('.pg.test.ts'),
     concurrency: 1,
     before: checkPostgres,
+  },
+  browser: {
+    matches: (file) => file.endsWith('.browser.test.ts'),
+    concurrency: 1,
+    before: async () => {
+      await checkChromium();
+      await buildWebUi();
+    },
   },
   slurm: {
     matches: (file) => file.endsWith('.slurm.test.ts'),
@@ -103,6 +113,28 @@ async function checkPostgres() {
     process.exit(1);
   } finally {
     await client.end().catch(() => {});
+  }
+}
+
+/** Exits 1 unless Chromium runs (the browser tier drives it through playwright-core). */
+async function checkChromium() {
+  const { execFileSync } = await import('node:child_process');
+  try {
+    execFileSync(process.env.DROVER_CHROMIUM || 'chromium', ['--version'], { stdio: 'pipe', timeout: 30_000 });
+  } catch (error) {
+    console.error(`Chromium does not run (${error.message.split('\n')[0]}); install it with: bash scripts/install-chromium.sh`);
+    process.exit(1);
+  }
+}
+
+/** Builds the web UI the tests load (web/dist), so they never test a stale build. */
+async function buildWebUi() {
+  const { execFileSync } = await import('node:child_process');
+  try {
+    execFileSync('npm', ['run', 'build', '--silent'], { cwd: root, stdio: 'inherit' });
+  } catch {
+    console.error('building the web UI failed (npm run build)');
+    process.exit(1);
   }
 }
 

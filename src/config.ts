@@ -42,6 +42,8 @@ export const configSchema = z
     catalogue: z.string().default(join(projectRoot, 'catalogue', 'demo.yaml')),
     /** Folder of the bundled demo programs, substituted for {{apps}} in commands. */
     appsDir: z.string().default(join(projectRoot, 'apps')),
+    /** The built web UI (`npm run build`), served at `/`. */
+    webDir: z.string().default(join(projectRoot, 'web', 'dist')),
     gateway: z
       .object({
         id: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/).default('default'),

@@ -133,6 +133,7 @@ export async function startDrover(config: Config, roles: Role[]): Promise<Runnin
       logger,
       metrics,
       appsDir: config.appsDir,
+      webDir: config.webDir,
       bodyLimitBytes: config.bodyLimitBytes,
       uploadLimitBytes: config.uploadLimitBytes,
     });

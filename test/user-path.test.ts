@@ -5,7 +5,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { eventsOf, processesInSession, startTestDrover, waitFor, waitForState, type TestDrover } from './harness.ts';
+import { adminToken, eventsOf, processesInSession, startTestDrover, waitFor, waitForState, type TestDrover } from './harness.ts';
 
 let drover: TestDrover;
 before(async () => {
@@ -16,14 +16,20 @@ after(async () => {
 });
 
 /** Reads an SSE stream until `until` returns true; returns the events seen. */
-async function readStream(path: string, until: (event: any) => boolean, lastEventId?: string): Promise<Array<{ id: string; event: any }>> {
+async function readStream(
+  path: string,
+  until: (event: any) => boolean,
+  lastEventId?: string,
+  options: { token?: string; onOpen?: () => Promise<void> } = {},
+): Promise<Array<{ id: string; event: any }>> {
   const controller = new AbortController();
   const response = await fetch(drover.url + path, {
-    headers: { authorization: 'Bearer test-admin-token-0123456789abcdef', accept: 'text/event-stream', ...(lastEventId ? { 'last-event-id': lastEventId } : {}) },
+    headers: { authorization: `Bearer ${options.token ?? adminToken}`, accept: 'text/event-stream', ...(lastEventId ? { 'last-event-id': lastEventId } : {}) },
     signal: controller.signal,
   });
   assert.equal(response.status, 200);
   assert.match(response.headers.get('content-type') ?? '', /text\/event-stream/);
+  const opened = options.onOpen?.();
   const seen: Array<{ id: string; event: any }> = [];
   const decoder = new TextDecoder();
   let buffer = '';
@@ -35,9 +41,9 @@ async function readStream(path: string, until: (event: any) => boolean, lastEven
       while ((boundary = buffer.indexOf('\n\n')) >= 0) {
         const block = buffer.slice(0, boundary);
         buffer = buffer.slice(boundary + 2);
-        const id = /^id: (.*)$/m.exec(block)?.[1];
+        const id = /^id: (.*)$/m.exec(block)?.[1] ?? '';
         const data = /^data: (.*)$/m.exec(block)?.[1];
-        if (!id || !data) continue;
+        if (!data) continue;
         const event = JSON.parse(data);
         seen.push({ id, event });
         if (until(event)) {
@@ -50,6 +56,7 @@ async function readStream(path: string, until: (event: any) => boolean, lastEven
     if ((error as Error).name !== 'AbortError') throw error;
   } finally {
     clearTimeout(timeout);
+    await opened;
   }
   return seen;
 }
@@ -254,6 +261,30 @@ describe('a scientist using the HTTP API', () => {
     const bad = await drover.call('GET', '/api/v1/experiments?state=sleeping');
     assert.equal(bad.status, 400);
     assert.equal(bad.body.errors[0].field, 'state');
+  });
+
+  it('streams the list live: each visible experiment as its state changes, never another user\'s', async () => {
+    const carol = (await drover.call('POST', '/api/v1/users', { name: 'carol' })).body.token;
+    const dave = (await drover.call('POST', '/api/v1/users', { name: 'dave' })).body.token;
+    let mine = '';
+    const seen = await readStream(
+      '/api/v1/experiments/changes',
+      (summary) => summary.id === mine && summary.state === 'completed',
+      undefined,
+      {
+        token: carol,
+        onOpen: async () => {
+          await drover.call('POST', '/api/v1/experiments', { application: 'pi-monte-carlo', resource: 'local', inputs: { samples: 1000 } }, dave);
+          mine = (await drover.call('POST', '/api/v1/experiments', { application: 'pi-monte-carlo', resource: 'local', inputs: { samples: 1000 } }, carol)).body.id;
+        },
+      },
+    );
+    const summaries = seen.map((item) => item.event);
+    assert.ok(summaries.every((summary) => summary.id === mine && summary.owner === 'carol'), 'only carol\'s experiment');
+    const states = summaries.map((summary) => summary.state);
+    assert.equal(states.at(-1), 'completed');
+    assert.ok(states.includes('executing'), states.join(','));
+    assert.deepEqual(states, [...new Set(states)], 'one message per state');
   });
 
   it('shows users only their own experiments, and admins their whole gateway', async () => {

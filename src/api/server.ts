@@ -4,6 +4,9 @@
  */
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import swagger from '@fastify/swagger';
+import fastifyStatic from '@fastify/static';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { Histogram } from 'prom-client';
@@ -16,6 +19,7 @@ import { createEventBus } from './event-bus.ts';
 import { registerCatalogueRoutes } from './routes/catalogue.ts';
 import { registerExperimentRoutes } from './routes/experiments.ts';
 import { registerFileRoutes } from './routes/files.ts';
+import { responseSchemas } from './schemas.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -30,6 +34,8 @@ export interface ApiDependencies {
   logger: Logger;
   metrics: Registry;
   appsDir: string;
+  /** The built web UI, served at `/` (index.html for every page the UI routes itself). */
+  webDir: string;
   bodyLimitBytes: number;
   uploadLimitBytes: number;
 }
@@ -42,7 +48,13 @@ export async function buildApi(deps: ApiDependencies): Promise<FastifyInstance> 
     bodyLimit: deps.bodyLimitBytes,
     ajv: { customOptions: { coerceTypes: 'array', removeAdditional: false, allErrors: true } },
   });
+  for (const schema of responseSchemas) app.addSchema(schema);
+  // Response schemas document the API (and type its clients); they must never drop a
+  // field that a schema forgot, so answers are serialized as they are.
+  app.setSerializerCompiler(() => (data) => JSON.stringify(data));
   await app.register(swagger, {
+    // Name the shared schemas after their $id (components.schemas.Experiment ...).
+    refResolver: { buildLocalReference: (json, _baseUri, _fragment, index) => String(json.$id ?? `def-${index}`) },
     openapi: {
       openapi: '3.1.0',
       info: { title: 'Drover API', version: '1', description: 'Run scientific applications on compute resources for a science gateway.' },
@@ -51,9 +63,16 @@ export async function buildApi(deps: ApiDependencies): Promise<FastifyInstance> 
     },
   });
   app.setErrorHandler(handleError);
-  app.setNotFoundHandler((request, reply) =>
-    sendProblem(reply, { type: 'urn:drover:problem:not-found', title: 'Not Found', status: 404, detail: `no route ${request.method} ${request.url.split('?')[0]}` }),
-  );
+  const webBuilt = existsSync(join(deps.webDir, 'index.html'));
+  if (webBuilt) await app.register(fastifyStatic, { root: deps.webDir, wildcard: false, index: 'index.html' });
+  app.setNotFoundHandler((request, reply) => {
+    const path = request.url.split('?')[0];
+    // The UI routes its own pages (/experiments/<id> ...): a browser asking for one gets the app.
+    const page = request.method === 'GET' && !path.startsWith('/api/') && String(request.headers.accept ?? '').includes('text/html');
+    if (page && webBuilt) return reply.type('text/html; charset=utf-8').sendFile('index.html');
+    if (page) return reply.code(503).type('text/plain; charset=utf-8').send('The web UI is not built: run `npm run build` (npm install does it too).\n');
+    return sendProblem(reply, { type: 'urn:drover:problem:not-found', title: 'Not Found', status: 404, detail: `no route ${request.method} ${path}` });
+  });
 
   const duration = new Histogram({
     name: 'drover_http_request_duration_seconds',

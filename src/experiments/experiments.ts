@@ -57,7 +57,8 @@ export interface ExperimentDetail extends ExperimentSummary {
   settings: JobSettings;
   /** Inputs that differ from the parent's (clones only). */
   changedInputs: string[];
-  tasks: Array<{ id: number; kind: string; state: string; attempt: number; failure: unknown; startedAt: Date | null; finishedAt: Date | null }>;
+  /** The DAG: each task with the ids of the tasks it waits for. */
+  tasks: Array<{ id: number; kind: string; state: string; attempt: number; dependsOn: number[]; failure: unknown; startedAt: Date | null; finishedAt: Date | null }>;
   job: JobRecord | null;
   lastEventSeq: number;
 }
@@ -228,6 +229,19 @@ function visibility(principal: Principal, params: unknown[]): string {
 
 const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
+/** The summaries of those of `ids` the principal may see (for the live list). */
+export async function getSummaries(db: Queryable, principal: Principal, ids: string[]): Promise<ExperimentSummary[]> {
+  const wanted = ids.filter((id) => uuidPattern.test(id));
+  if (wanted.length === 0) return [];
+  const params: unknown[] = [wanted];
+  const rows = await db.query<any>(
+    `select ${summaryColumns} from experiments e join users u on u.id = e.owner_id
+     where e.id = any($1::uuid[]) and ${visibility(principal, params)}`,
+    params,
+  );
+  return rows.map(toSummary);
+}
+
 /** One experiment with its tasks and job; NotFoundError when missing or not visible. */
 export async function getExperiment(db: Queryable, principal: Principal, id: string): Promise<ExperimentDetail> {
   if (!uuidPattern.test(id)) throw new NotFoundError(`experiment ${JSON.stringify(id)}`);
@@ -241,7 +255,9 @@ export async function getExperiment(db: Queryable, principal: Principal, id: str
   if (rows.length === 0) throw new NotFoundError(`experiment ${id}`);
   const row = rows[0];
   const tasks = await db.query<any>(
-    'select id, kind, state, attempt, failure, started_at, finished_at from tasks where experiment_id = $1 order by id',
+    `select t.id, t.kind, t.state, t.attempt, t.failure, t.started_at, t.finished_at,
+       coalesce((select array_agg(d.depends_on order by d.depends_on) from task_dependencies d where d.task_id = t.id), '{}') as depends_on
+     from tasks t where t.experiment_id = $1 order by t.id`,
     [id],
   );
   const jobs = await db.query(`select ${jobColumns} from jobs where experiment_id = $1 order by id desc limit 1`, [id]);
@@ -259,6 +275,7 @@ export async function getExperiment(db: Queryable, principal: Principal, id: str
       kind: task.kind,
       state: task.state,
       attempt: task.attempt,
+      dependsOn: task.depends_on.map(Number),
       failure: task.failure,
       startedAt: task.started_at,
       finishedAt: task.finished_at,

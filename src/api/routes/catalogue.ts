@@ -16,6 +16,7 @@ import {
 import { InputError } from '../../domain/errors.ts';
 import type { ResourceSpec, SshConfig } from '../../domain/resource.ts';
 import type { ApiDependencies } from '../server.ts';
+import { problemResponses, ref } from '../schemas.ts';
 
 const nameParams = { type: 'object', properties: { name: { type: 'string' } }, required: ['name'] } as const;
 
@@ -25,29 +26,29 @@ export function requireAdmin(request: FastifyRequest): void {
 }
 
 export function registerCatalogueRoutes(api: FastifyInstance, { store }: ApiDependencies): void {
-  api.get('/me', { schema: { summary: 'The signed-in user and their gateway', tags: ['catalogue'] } }, async (request) => {
+  api.get('/me', { schema: { summary: 'The signed-in user and their gateway', tags: ['catalogue'], response: { 200: ref('Me'), ...problemResponses } } }, async (request) => {
     const gateway = await getGateway(store, request.principal.gatewayId);
     return { user: { id: request.principal.userId, name: request.principal.name, role: request.principal.role }, gateway };
   });
 
-  api.get('/applications', { schema: { summary: 'List applications', tags: ['catalogue'] } }, async (request) => ({
+  api.get('/applications', { schema: { summary: 'List applications', tags: ['catalogue'], response: { 200: ref('ApplicationList'), ...problemResponses } } }, async (request) => ({
     items: await listApplications(store, request.principal.gatewayId),
   }));
-  api.get('/applications/:name', { schema: { summary: 'Get an application', tags: ['catalogue'], params: nameParams } }, async (request) =>
+  api.get('/applications/:name', { schema: { summary: 'Get an application', tags: ['catalogue'], params: nameParams, response: { 200: ref('Application'), ...problemResponses } } }, async (request) =>
     getApplication(store, request.principal.gatewayId, (request.params as { name: string }).name),
   );
-  api.post('/applications', { schema: { summary: 'Create or replace an application (admin)', tags: ['catalogue'], body: { type: 'object' } } }, async (request, reply) => {
+  api.post('/applications', { schema: { summary: 'Create or replace an application (admin)', tags: ['catalogue'], body: { type: 'object' }, response: { 201: ref('Application'), ...problemResponses } } }, async (request, reply) => {
     requireAdmin(request);
     return reply.code(201).send(await upsertApplication(store, request.principal.gatewayId, request.body));
   });
 
-  api.get('/resources', { schema: { summary: 'List compute resources', tags: ['catalogue'] } }, async (request) => ({
+  api.get('/resources', { schema: { summary: 'List compute resources', tags: ['catalogue'], response: { 200: ref('ResourceList'), ...problemResponses } } }, async (request) => ({
     items: (await listResources(store, request.principal.gatewayId)).map((resource) => visibleResource(resource, request.principal)),
   }));
-  api.get('/resources/:name', { schema: { summary: 'Get a compute resource', tags: ['catalogue'], params: nameParams } }, async (request) =>
+  api.get('/resources/:name', { schema: { summary: 'Get a compute resource', tags: ['catalogue'], params: nameParams, response: { 200: ref('Resource'), ...problemResponses } } }, async (request) =>
     visibleResource(await getResource(store, request.principal.gatewayId, (request.params as { name: string }).name), request.principal),
   );
-  api.post('/resources', { schema: { summary: 'Create or replace a compute resource (admin)', tags: ['catalogue'], body: { type: 'object' } } }, async (request, reply) => {
+  api.post('/resources', { schema: { summary: 'Create or replace a compute resource (admin)', tags: ['catalogue'], body: { type: 'object' }, response: { 201: ref('Resource'), ...problemResponses } } }, async (request, reply) => {
     requireAdmin(request);
     return reply.code(201).send(await upsertResource(store, request.principal.gatewayId, request.body));
   });
@@ -64,6 +65,7 @@ export function registerCatalogueRoutes(api: FastifyInstance, { store }: ApiDepe
           additionalProperties: false,
           properties: { name: { type: 'string', pattern: '^[A-Za-z0-9._@-]{1,64}$' }, role: { type: 'string', enum: ['user', 'admin'] } },
         },
+        response: { 201: ref('NewUser'), ...problemResponses },
       },
     },
     async (request, reply) => {

@@ -10,6 +10,7 @@ import {
   deleteDraft,
   getExperiment,
   launchExperiment,
+  getSummaries,
   listExperiments,
   type ExperimentRequest,
 } from '../../experiments/experiments.ts';
@@ -17,6 +18,8 @@ import { buildJobSpec, loadRunContext, submissionKey } from '../../experiments/j
 import { listEvents } from '../../state/events.ts';
 import { InputError } from '../../domain/errors.ts';
 import type { ApiDependencies } from '../server.ts';
+import { problemResponses, ref } from '../schemas.ts';
+import { openEventStream } from '../sse.ts';
 import type { EventBus } from '../event-bus.ts';
 
 const idParams = { type: 'object', properties: { id: { type: 'string' } }, required: ['id'] } as const;
@@ -70,12 +73,12 @@ const listQuerySchema = {
 export function registerExperimentRoutes(api: FastifyInstance, deps: ApiDependencies & { events: EventBus }): void {
   const { store, resources, appsDir, events } = deps;
 
-  api.post('/experiments', { schema: { summary: 'Create (and by default launch) an experiment', tags: ['experiments'], body: experimentRequestSchema } }, async (request, reply) => {
+  api.post('/experiments', { schema: { summary: 'Create (and by default launch) an experiment', tags: ['experiments'], body: experimentRequestSchema, response: { 201: ref('Experiment'), ...problemResponses } } }, async (request, reply) => {
     const experiment = await createExperiment(store, request.principal, request.body as ExperimentRequest);
     return reply.code(201).header('location', `/api/v1/experiments/${experiment.id}`).send(experiment);
   });
 
-  api.get('/experiments', { schema: { summary: 'List experiments, newest first, cursor paged', tags: ['experiments'], querystring: listQuerySchema } }, async (request) => {
+  api.get('/experiments', { schema: { summary: 'List experiments, newest first, cursor paged', tags: ['experiments'], querystring: listQuerySchema, response: { 200: ref('ExperimentPage'), ...problemResponses } } }, async (request) => {
     const query = request.query as Record<string, any>;
     return listExperiments(store, request.principal, {
       state: query.state ? String(query.state).split(',').map((state) => state.trim()).filter(Boolean) : undefined,
@@ -91,33 +94,76 @@ export function registerExperimentRoutes(api: FastifyInstance, deps: ApiDependen
     });
   });
 
-  api.get('/experiments/:id', { schema: { summary: 'Get an experiment with its tasks and job', tags: ['experiments'], params: idParams } }, async (request) =>
+  api.get(
+    '/experiments/changes',
+    {
+      schema: {
+        summary: 'A live stream (SSE) of the experiments you can see whose state changes: `event: experiment`, `data:` the ExperimentSummary',
+        tags: ['experiments'],
+        querystring: { type: 'object', properties: { access_token: { type: 'string' } } },
+        response: { 200: { description: 'The stream', content: { 'text/event-stream': { schema: { type: 'string' } } } }, ...problemResponses },
+      },
+    },
+    async (request, reply) => {
+      const stream = openEventStream(reply);
+      // Notifications come per event; send an experiment only when its row changed, at most
+      // every 250 ms, however many events its tasks write.
+      const lastSent = new Map<string, string>();
+      const pending = new Set<string>();
+      let timer: NodeJS.Timeout | undefined;
+      const flush = async () => {
+        timer = undefined;
+        const ids = [...pending];
+        pending.clear();
+        try {
+          for (const summary of await getSummaries(store, request.principal, ids)) {
+            const version = `${summary.state}@${new Date(summary.updatedAt).getTime()}`;
+            if (lastSent.get(summary.id) === version) continue;
+            lastSent.set(summary.id, version);
+            stream.send({ type: 'experiment', data: summary });
+          }
+        } catch (error) {
+          request.log.warn({ err: error }, 'experiment list stream read failed');
+        }
+      };
+      const unsubscribe = events.subscribeAll((ids) => {
+        for (const id of ids) pending.add(id);
+        timer ??= setTimeout(() => void flush(), 250);
+      });
+      stream.onClose(() => {
+        unsubscribe();
+        clearTimeout(timer);
+      });
+    },
+  );
+
+  api.get('/experiments/:id', { schema: { summary: 'Get an experiment with its tasks and job', tags: ['experiments'], params: idParams, response: { 200: ref('Experiment'), ...problemResponses } } }, async (request) =>
     getExperiment(store, request.principal, (request.params as { id: string }).id),
   );
 
-  api.delete('/experiments/:id', { schema: { summary: 'Delete a draft (created) experiment', tags: ['experiments'], params: idParams } }, async (request, reply) => {
+  api.delete('/experiments/:id', { schema: { summary: 'Delete a draft (created) experiment', tags: ['experiments'], params: idParams, response: { 204: { type: 'null', description: 'Deleted' }, ...problemResponses } } }, async (request, reply) => {
     await deleteDraft(store, request.principal, (request.params as { id: string }).id);
     return reply.code(204).send();
   });
 
-  api.post('/experiments/:id/launch', { schema: { summary: 'Launch a draft experiment', tags: ['experiments'], params: idParams } }, async (request) =>
+  api.post('/experiments/:id/launch', { schema: { summary: 'Launch a draft experiment', tags: ['experiments'], params: idParams, response: { 200: ref('Experiment'), ...problemResponses } } }, async (request) =>
     launchExperiment(store, request.principal, (request.params as { id: string }).id),
   );
 
-  api.post('/experiments/:id/cancel', { schema: { summary: 'Cancel an experiment; its job is killed', tags: ['experiments'], params: idParams } }, async (request, reply) =>
+  api.post('/experiments/:id/cancel', { schema: { summary: 'Cancel an experiment; its job is killed', tags: ['experiments'], params: idParams, response: { 202: ref('Experiment'), ...problemResponses } } }, async (request, reply) =>
     reply.code(202).send(await cancelExperiment(store, request.principal, (request.params as { id: string }).id)),
   );
 
   api.post(
     '/experiments/:id/clone',
-    { schema: { summary: 'Clone an experiment with some inputs changed', tags: ['experiments'], params: idParams, body: cloneRequestSchema } },
+    { schema: { summary: 'Clone an experiment with some inputs changed', tags: ['experiments'], params: idParams, body: cloneRequestSchema, response: { 201: ref('Experiment'), ...problemResponses } } },
     async (request, reply) => {
       const clone = await cloneExperiment(store, request.principal, (request.params as { id: string }).id, (request.body ?? {}) as Partial<ExperimentRequest>);
       return reply.code(201).header('location', `/api/v1/experiments/${clone.id}`).send(clone);
     },
   );
 
-  api.get('/experiments/:id/script', { schema: { summary: 'The exact batch script Drover submits (or submitted)', tags: ['experiments'], params: idParams } }, async (request, reply) => {
+  api.get('/experiments/:id/script', { schema: { summary: 'The exact batch script Drover submits (or submitted)', tags: ['experiments'], params: idParams, response: { 200: { description: 'The script', content: { 'text/plain': { schema: { type: 'string' } } } }, ...problemResponses } } }, async (request, reply) => {
     const experiment = await getExperiment(store, request.principal, (request.params as { id: string }).id);
     const context = await loadRunContext(store, experiment.id);
     const submitTask = experiment.tasks.find((task) => task.kind === 'submit');
@@ -137,6 +183,13 @@ export function registerExperimentRoutes(api: FastifyInstance, deps: ApiDependen
           type: 'object',
           properties: { after: { type: 'integer', minimum: 0 }, limit: { type: 'integer', minimum: 1, maximum: 1000 }, access_token: { type: 'string' } },
         },
+        response: {
+          200: {
+            description: 'The events after `after` (JSON), or a stream of them (`event:` entity, `id:` seq, `data:` the Event)',
+            content: { 'application/json': { schema: ref('EventList') }, 'text/event-stream': { schema: { type: 'string' } } },
+          },
+          ...problemResponses,
+        },
       },
     },
     async (request, reply) => {
@@ -152,13 +205,9 @@ export function registerExperimentRoutes(api: FastifyInstance, deps: ApiDependen
       if (!String(request.headers.accept ?? '').includes('text/event-stream')) {
         return { items: await listEvents(store, id, after, query.limit ?? 1000) };
       }
-      reply.hijack();
-      const raw = reply.raw;
-      raw.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
-      raw.write('retry: 2000\n\n');
+      const stream = openEventStream(reply);
       let sending = false;
       let again = false;
-      let closed = false;
       const send = async () => {
         if (sending) {
           again = true;
@@ -170,11 +219,11 @@ export function registerExperimentRoutes(api: FastifyInstance, deps: ApiDependen
             again = false;
             const batch = await listEvents(store, id, after, 500);
             for (const event of batch) {
-              raw.write(`id: ${event.seq}\nevent: ${event.entity}\ndata: ${JSON.stringify(event)}\n\n`);
+              stream.send({ id: event.seq, type: event.entity, data: event });
               after = event.seq;
             }
             if (batch.length === 500) again = true;
-          } while (again && !closed);
+          } while (again && !stream.closed);
         } catch (error) {
           request.log.warn({ err: error }, 'event stream read failed');
         } finally {
@@ -184,12 +233,9 @@ export function registerExperimentRoutes(api: FastifyInstance, deps: ApiDependen
       const unsubscribe = events.subscribe(id, () => void send());
       // A safety net for notifications missed while the LISTEN connection reconnects.
       const poll = setInterval(() => void send(), 5000);
-      const heartbeat = setInterval(() => raw.write(': keep-alive\n\n'), 15_000);
-      raw.on('close', () => {
-        closed = true;
+      stream.onClose(() => {
         unsubscribe();
         clearInterval(poll);
-        clearInterval(heartbeat);
       });
       await send();
     },

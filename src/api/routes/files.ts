@@ -11,6 +11,7 @@ import { safeFileName } from '../../domain/render-command.ts';
 import { getExperiment } from '../../experiments/experiments.ts';
 import { loadRunContext } from '../../experiments/job-spec.ts';
 import type { ApiDependencies } from '../server.ts';
+import { problemResponses, ref } from '../schemas.ts';
 
 const idParams = { type: 'object', properties: { id: { type: 'string' } }, required: ['id'] } as const;
 
@@ -25,6 +26,7 @@ export function registerFileRoutes(api: FastifyInstance, { store, storage, resou
         summary: 'Upload a file for a file input (body: the raw bytes, Content-Type: application/octet-stream)',
         tags: ['files'],
         querystring: { type: 'object', required: ['filename'], properties: { filename: { type: 'string' } } },
+        response: { 201: ref('Upload'), ...problemResponses },
       },
     },
     async (request, reply) => {
@@ -47,13 +49,13 @@ export function registerFileRoutes(api: FastifyInstance, { store, storage, resou
     },
   );
 
-  api.get('/experiments/:id/outputs', { schema: { summary: 'Files brought back from the job', tags: ['files'], params: idParams } }, async (request) => {
+  api.get('/experiments/:id/outputs', { schema: { summary: 'Files brought back from the job', tags: ['files'], params: idParams, response: { 200: ref('OutputList'), ...problemResponses } } }, async (request) => {
     const experiment = await getExperiment(store, request.principal, (request.params as { id: string }).id);
     const root = storage.outputsDir(request.principal.gatewayId, experiment.id);
     return { items: await listFiles(root) };
   });
 
-  api.get('/experiments/:id/outputs/*', { schema: { summary: 'Download one output file', tags: ['files'] } }, async (request, reply) => {
+  api.get('/experiments/:id/outputs/*', { schema: { summary: 'Download one output file', tags: ['files'], response: { 200: { description: 'The file', content: { 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } } }, ...problemResponses } } }, async (request, reply) => {
     const params = request.params as { id: string; '*': string };
     const experiment = await getExperiment(store, request.principal, params.id);
     const path = storage.outputPath(request.principal.gatewayId, experiment.id, params['*']);
@@ -75,6 +77,7 @@ export function registerFileRoutes(api: FastifyInstance, { store, storage, resou
         tags: ['files'],
         params: { type: 'object', properties: { id: { type: 'string' }, stream: { type: 'string', enum: ['stdout', 'stderr'] } }, required: ['id', 'stream'] },
         querystring: { type: 'object', properties: { tail: { type: 'integer', minimum: 1, description: 'Only the last N bytes' } } },
+        response: { 200: { description: 'The text', content: { 'text/plain': { schema: { type: 'string' } } } }, ...problemResponses },
       },
     },
     async (request, reply) => {

@@ -1,0 +1,300 @@
+/**
+ * JSON Schemas of what the API answers, registered by `$id` so that the OpenAPI document
+ * names them (`components.schemas.Experiment` ...) and clients generate their types from
+ * it (the web UI does: `npm run generate:api`). They document; they do not filter: the
+ * server serializes with plain JSON.stringify (see server.ts).
+ */
+import { experimentStates } from '../domain/experiment.ts';
+import { jobStates } from '../domain/job.ts';
+import { taskKinds, taskStates } from '../domain/task.ts';
+
+const nullable = (schema: Record<string, unknown>) => ({ anyOf: [schema, { type: 'null' }] });
+const time = { type: 'string', format: 'date-time' } as const;
+const inputValue = { anyOf: [{ type: 'string' }, { type: 'number' }, { type: 'boolean' }] } as const;
+
+/** A reference to a registered schema, for route `response` maps. */
+export const ref = (id: SchemaId) => ({ $ref: `${id}#` });
+
+const schemas = [
+  {
+    $id: 'Problem',
+    type: 'object',
+    description: 'RFC 9457 problem details; `errors` names each bad field',
+    required: ['type', 'title', 'status'],
+    properties: {
+      type: { type: 'string' },
+      title: { type: 'string' },
+      status: { type: 'integer' },
+      detail: { type: 'string' },
+      errors: { type: 'array', items: { type: 'object', required: ['field', 'message'], properties: { field: { type: 'string' }, message: { type: 'string' } } } },
+    },
+  },
+  {
+    $id: 'Failure',
+    type: 'object',
+    required: ['code', 'message'],
+    properties: { code: { type: 'string' }, message: { type: 'string' }, retryable: { type: 'boolean' } },
+  },
+  {
+    $id: 'ExperimentSummary',
+    type: 'object',
+    required: ['id', 'name', 'owner', 'application', 'applicationVersion', 'resource', 'state', 'blockedReason', 'blockedUntil', 'failure', 'parentId', 'createdAt', 'updatedAt', 'launchedAt', 'finishedAt'],
+    properties: {
+      id: { type: 'string', format: 'uuid' },
+      name: { type: 'string' },
+      owner: { type: 'string' },
+      application: { type: 'string' },
+      applicationVersion: { type: 'string' },
+      resource: { type: 'string' },
+      state: { type: 'string', enum: [...experimentStates] },
+      blockedReason: nullable({ type: 'string' }),
+      blockedUntil: nullable(time),
+      failure: nullable({ $ref: 'Failure#' }),
+      parentId: nullable({ type: 'string', format: 'uuid' }),
+      createdAt: time,
+      updatedAt: time,
+      launchedAt: nullable(time),
+      finishedAt: nullable(time),
+    },
+  },
+  {
+    $id: 'JobSettings',
+    type: 'object',
+    required: ['queue', 'nodes', 'coresPerNode', 'walltimeMinutes'],
+    properties: {
+      queue: { type: 'string' },
+      nodes: { type: 'integer' },
+      coresPerNode: { type: 'integer' },
+      walltimeMinutes: { type: 'number' },
+      memoryMb: { type: 'integer' },
+    },
+  },
+  {
+    $id: 'Task',
+    type: 'object',
+    required: ['id', 'kind', 'state', 'attempt', 'dependsOn', 'failure', 'startedAt', 'finishedAt'],
+    properties: {
+      id: { type: 'integer' },
+      kind: { type: 'string', enum: [...taskKinds] },
+      state: { type: 'string', enum: [...taskStates] },
+      attempt: { type: 'integer', description: 'Attempts started so far' },
+      dependsOn: { type: 'array', items: { type: 'integer' }, description: 'Ids of the tasks this one waits for (the DAG)' },
+      failure: nullable({ $ref: 'Failure#' }),
+      startedAt: nullable(time),
+      finishedAt: nullable(time),
+    },
+  },
+  {
+    $id: 'Job',
+    type: 'object',
+    required: ['id', 'resource', 'submissionKey', 'nativeId', 'state', 'nativeState', 'reason', 'exitCode', 'queue', 'nodeList', 'submittedAt', 'startedAt', 'endedAt'],
+    properties: {
+      id: { type: 'integer' },
+      resource: { type: 'string' },
+      submissionKey: { type: 'string', description: 'Carried by the job on the scheduler (job name); a retried submit adopts a job with its key' },
+      nativeId: nullable({ type: 'string' }),
+      state: { type: 'string', enum: [...jobStates] },
+      nativeState: nullable({ type: 'string', description: "The scheduler's own word: PENDING, RUNNING, COMPLETED, Q, R, C, exited ..." }),
+      reason: nullable({ type: 'string', description: 'Why the job waits or ended, when the scheduler says (Priority, Resources, TimeLimit ...)' }),
+      exitCode: nullable({ type: 'integer' }),
+      queue: nullable({ type: 'string' }),
+      nodeList: nullable({ type: 'string' }),
+      workdir: { type: 'string' },
+      submittedAt: time,
+      startedAt: nullable(time),
+      endedAt: nullable(time),
+    },
+  },
+  {
+    $id: 'Experiment',
+    type: 'object',
+    allOf: [{ $ref: 'ExperimentSummary#' }],
+    required: ['inputs', 'settings', 'changedInputs', 'tasks', 'job', 'lastEventSeq'],
+    properties: {
+      inputs: { type: 'object', additionalProperties: inputValue, description: 'Input name to value; a file input holds its upload id' },
+      settings: { $ref: 'JobSettings#' },
+      changedInputs: { type: 'array', items: { type: 'string' }, description: "Inputs that differ from the parent's (clones)" },
+      tasks: { type: 'array', items: { $ref: 'Task#' } },
+      job: nullable({ $ref: 'Job#' }),
+      lastEventSeq: { type: 'integer' },
+    },
+  },
+  {
+    $id: 'ExperimentPage',
+    type: 'object',
+    required: ['items', 'nextCursor'],
+    properties: { items: { type: 'array', items: { $ref: 'ExperimentSummary#' } }, nextCursor: nullable({ type: 'string' }) },
+  },
+  {
+    $id: 'Event',
+    type: 'object',
+    required: ['experimentId', 'seq', 'at', 'entity', 'entityId', 'label', 'fromState', 'toState', 'message'],
+    properties: {
+      experimentId: { type: 'string', format: 'uuid' },
+      seq: { type: 'integer', description: 'Gapless, from 1, per experiment' },
+      at: time,
+      entity: { type: 'string', enum: ['experiment', 'task', 'job'] },
+      entityId: { type: 'string' },
+      label: nullable({ type: 'string', description: 'Task kind or native job id' }),
+      fromState: nullable({ type: 'string' }),
+      toState: nullable({ type: 'string' }),
+      message: nullable({ type: 'string' }),
+      data: {},
+    },
+  },
+  {
+    $id: 'EventList',
+    type: 'object',
+    required: ['items'],
+    properties: { items: { type: 'array', items: { $ref: 'Event#' } } },
+  },
+  {
+    $id: 'Input',
+    type: 'object',
+    required: ['name', 'type'],
+    properties: {
+      name: { type: 'string' },
+      type: { type: 'string', enum: ['string', 'integer', 'number', 'boolean', 'enum', 'file'] },
+      title: { type: 'string' },
+      description: { type: 'string' },
+      required: { type: 'boolean' },
+      default: inputValue,
+      minimum: { type: 'number' },
+      maximum: { type: 'number' },
+      values: { type: 'array', items: { type: 'string' } },
+      maxLength: { type: 'integer' },
+    },
+  },
+  {
+    $id: 'Deployment',
+    type: 'object',
+    required: ['command'],
+    properties: {
+      environmentSetup: { type: 'array', items: { type: 'string' } },
+      command: { type: 'array', items: { type: 'string' } },
+      queue: { type: 'string' },
+      nodes: { type: 'integer' },
+      coresPerNode: { type: 'integer' },
+      memoryMb: { type: 'integer' },
+      walltimeMinutes: { type: 'number' },
+      account: { type: 'string' },
+    },
+  },
+  {
+    $id: 'Application',
+    type: 'object',
+    required: ['name', 'version', 'title', 'inputs', 'outputs', 'deployments'],
+    properties: {
+      name: { type: 'string' },
+      version: { type: 'string' },
+      title: { type: 'string' },
+      description: { type: 'string' },
+      inputs: { type: 'array', items: { $ref: 'Input#' } },
+      outputs: { type: 'array', items: { type: 'string' }, description: 'Glob patterns of the files brought back' },
+      deployments: { type: 'object', additionalProperties: { $ref: 'Deployment#' }, description: 'Per resource name; "*" for any' },
+    },
+  },
+  {
+    $id: 'ApplicationList',
+    type: 'object',
+    required: ['items'],
+    properties: { items: { type: 'array', items: { $ref: 'Application#' } } },
+  },
+  {
+    $id: 'Queue',
+    type: 'object',
+    required: ['name', 'maxWalltimeMinutes', 'maxCores'],
+    properties: {
+      name: { type: 'string' },
+      maxWalltimeMinutes: { type: 'number' },
+      maxCores: { type: 'integer' },
+      maxNodes: { type: 'integer' },
+      maxJobsPerUser: { type: 'integer' },
+    },
+  },
+  {
+    $id: 'Resource',
+    type: 'object',
+    required: ['name', 'kind', 'config'],
+    properties: {
+      name: { type: 'string' },
+      kind: { type: 'string', enum: ['local', 'slurm', 'pbs'] },
+      config: {
+        type: 'object',
+        required: ['scratchDir', 'queues'],
+        properties: {
+          scratchDir: { type: 'string' },
+          queues: { type: 'array', items: { $ref: 'Queue#' } },
+          pollIntervalSeconds: { type: 'number' },
+          ssh: {
+            type: 'object',
+            description: 'How Drover logs in to the login node (key and host key settings for admins only)',
+            required: ['host', 'user'],
+            properties: {
+              host: { type: 'string' },
+              port: { type: 'integer' },
+              user: { type: 'string' },
+              privateKeyPath: { type: 'string' },
+              knownHostsPath: { type: 'string' },
+              hostKey: { type: 'string' },
+              maxSessions: { type: 'integer' },
+            },
+          },
+        },
+      },
+    },
+  },
+  {
+    $id: 'ResourceList',
+    type: 'object',
+    required: ['items'],
+    properties: { items: { type: 'array', items: { $ref: 'Resource#' } } },
+  },
+  {
+    $id: 'Me',
+    type: 'object',
+    required: ['user', 'gateway'],
+    properties: {
+      user: { type: 'object', required: ['id', 'name', 'role'], properties: { id: { type: 'string' }, name: { type: 'string' }, role: { type: 'string', enum: ['user', 'admin'] } } },
+      gateway: {
+        type: 'object',
+        required: ['id', 'name', 'theme'],
+        properties: {
+          id: { type: 'string' },
+          name: { type: 'string' },
+          theme: { type: 'object', additionalProperties: { type: 'string' }, description: 'Colours: primary, accent, background, text ...' },
+        },
+      },
+    },
+  },
+  {
+    $id: 'Upload',
+    type: 'object',
+    required: ['id', 'filename', 'size'],
+    properties: { id: { type: 'string', format: 'uuid', description: 'The value of a file input' }, filename: { type: 'string' }, size: { type: 'integer' } },
+  },
+  {
+    $id: 'OutputList',
+    type: 'object',
+    required: ['items'],
+    properties: { items: { type: 'array', items: { type: 'object', required: ['path', 'size'], properties: { path: { type: 'string' }, size: { type: 'integer' } } } } },
+  },
+  {
+    $id: 'NewUser',
+    type: 'object',
+    required: ['id', 'name', 'role', 'token'],
+    properties: { id: { type: 'string' }, name: { type: 'string' }, role: { type: 'string', enum: ['user', 'admin'] }, token: { type: 'string', description: 'Shown once; stored hashed' } },
+  },
+] as const;
+
+export type SchemaId = (typeof schemas)[number]['$id'];
+
+/** Every response schema, for `app.addSchema`. */
+export const responseSchemas: ReadonlyArray<{ $id: SchemaId }> = schemas;
+
+/** Error answers every route may give, as problem+json. */
+export const problemResponses = {
+  400: { description: 'Bad input: `errors` names each field', content: { 'application/problem+json': { schema: ref('Problem') } } },
+  401: { description: 'Missing or bad token', content: { 'application/problem+json': { schema: ref('Problem') } } },
+  404: { description: 'Not found (or not yours)', content: { 'application/problem+json': { schema: ref('Problem') } } },
+} as const;
