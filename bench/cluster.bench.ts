@@ -26,9 +26,15 @@
  * Needs the test cluster (`bash scripts/start-slurm.sh`) and root (the SSH key is root's).
  * Results and the machine they were measured on: bench/README.md.
  *
- *   node --import tsx bench/cluster.bench.ts [--part submit|monitor|all] [--runs N]
- *        [--experiments 200] [--sizes 10,100,1000,10000] [--passes 5] [--headroom 500]
- *   npm run bench:cluster -- --part monitor
+ *   npm run bench:cluster -- [--part submit|monitor|all] [--runs N] [--experiments 200]
+ *        [--sizes 10,100,1000,10000] [--passes 5] [--headroom 500]
+ *        [--statistics none,analyzed] [--profile]
+ *   (the same as node --import tsx bench/cluster.bench.ts ...)
+ *
+ * `--runs`: repetitions of each measurement (default 2). `--passes`: steady passes per
+ * monitor run. `--statistics`: the monitor's store as Drover leaves it on PGlite, never
+ * analyzed (`none`), and/or `analyzed` after seeding, as autovacuum keeps PostgreSQL.
+ * `--profile`: the store's time per statement in the first and the last steady pass.
  */
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -37,7 +43,7 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import pino from 'pino';
 import YAML from 'yaml';
-import type { Store } from '../src/store/port.ts';
+import type { Queryable, Store } from '../src/store/port.ts';
 import type { Shell } from '../src/shell/port.ts';
 import type { BatchScheduler, JobObservation, TrackedJob } from '../src/batch/port.ts';
 import type { ResourceSpec } from '../src/domain/resource.ts';
@@ -60,11 +66,20 @@ const { values: flags } = parseArgs({
     sizes: { type: 'string', default: '10,100,1000,10000' },
     passes: { type: 'string', default: '5' },
     headroom: { type: 'string', default: '500' },
+    statistics: { type: 'string', default: 'none,analyzed' },
+    profile: { type: 'boolean', default: false },
   },
 });
 
 const parts = ['submit', 'monitor'] as const;
 type Part = (typeof parts)[number];
+/**
+ * Planner statistics of the monitor's store: `none`, as Drover runs on the embedded store
+ * (PGlite has no autovacuum and Drover never runs ANALYZE), or `analyzed` after seeding,
+ * as autovacuum would leave a PostgreSQL database.
+ */
+const statisticsChoices = { none: 'none', analyzed: 'analyzed' } as const;
+type Statistics = keyof typeof statisticsChoices;
 if (flags.part !== 'all' && !parts.includes(flags.part as Part)) fail(`--part must be one of ${parts.join(', ')}, all`);
 const options = {
   parts: flags.part === 'all' ? [...parts] : [flags.part as Part],
@@ -73,6 +88,8 @@ const options = {
   sizes: flags.sizes!.split(',').map((value) => positive(value, '--sizes')).sort((a, b) => a - b),
   passes: positive(flags.passes!, '--passes'),
   headroom: positive(flags.headroom!, '--headroom'),
+  statistics: flags.statistics!.split(',').map((value) => pick(statisticsChoices, value, '--statistics')),
+  profile: flags.profile!,
 };
 
 const resourceName = 'hpc-slurm';
@@ -133,20 +150,16 @@ async function clusterLoad(): Promise<{ total: number; active: number }> {
 }
 
 /** Slurm's own times (epoch seconds) for `jobIds`, once sacct has the end of every one. */
-async function accountedTimes(jobIds: string[]): Promise<{ lastSubmit: number; lastEnd: number; states: Set<string> }> {
+async function accountedTimes(jobIds: string[]): Promise<{ lastEnd: number; states: Set<string> }> {
   return waitFor(
     `sacct to record the end of ${jobIds.length} jobs`,
     async () => {
-      const rows = (await sshCheck(`env SLURM_TIME_FORMAT=%s sacct -X -P -n -j ${jobIds.join(',')} -o JobID,Submit,End,State`))
+      const rows = (await sshCheck(`env SLURM_TIME_FORMAT=%s sacct -X -P -n -j ${jobIds.join(',')} -o JobID,End,State`))
         .split('\n')
         .filter(Boolean)
         .map((line) => line.split('|'));
-      if (rows.length < jobIds.length || rows.some((row) => !/^\d+$/.test(row[2]))) return null;
-      return {
-        lastSubmit: Math.max(...rows.map((row) => Number(row[1]))),
-        lastEnd: Math.max(...rows.map((row) => Number(row[2]))),
-        states: new Set(rows.map((row) => row[3])),
-      };
+      if (rows.length < jobIds.length || rows.some((row) => !/^\d+$/.test(row[1]))) return null;
+      return { lastEnd: Math.max(...rows.map((row) => Number(row[1]))), states: new Set(rows.map((row) => row[2])) };
     },
     120_000,
     1000,
@@ -165,7 +178,7 @@ interface SubmitMeasurement {
   completedSeconds: number;
   /** Jobs of other users of the cluster pending or running when the run started. */
   otherJobs: number;
-  /** Drover only: remote commands per experiment, by program (`env` runs squeue and sacct with a time format). */
+  /** Drover only: remote commands per experiment, by program. */
   commandsPerExperiment?: Record<string, number>;
   /** Drover only: commands that failed for want of an SSH session or connection (their tasks were retried). */
   unreachableCommands?: number;
@@ -384,7 +397,7 @@ interface PassMeasurement {
   cpuMs: number;
   pollWallMs: number;
   pollCpuMs: number;
-  commands: number;
+  /** The remote commands of the pass, by program. */
   programs: string[];
   outputBytes: number;
   jobsChanged: number;
@@ -392,10 +405,8 @@ interface PassMeasurement {
 
 /** Counts what the real SshShell runs: commands (through its `onCommand`) and the bytes they print. */
 class CountingShell implements Shell {
-  /** Programs as SshShell's onCommand reports them, one per command. */
+  /** Programs as SshShell's onCommand names them (`squeue` for `env SLURM_TIME_FORMAT=%s squeue`), one per command. */
   commands: string[] = [];
-  /** The same commands, named by the program that ran after `env VAR=...`. */
-  programs: string[] = [];
   outputBytes = 0;
   readonly inner: SshShell;
 
@@ -405,15 +416,12 @@ class CountingShell implements Shell {
 
   reset(): void {
     this.commands = [];
-    this.programs = [];
     this.outputBytes = 0;
   }
 
   async run(...args: Parameters<Shell['run']>) {
     const result = await this.inner.run(...args);
     this.outputBytes += Buffer.byteLength(result.stdout);
-    // onCommand names argv[0], which is `env` for `env SLURM_TIME_FORMAT=%s squeue ...`: name the Slurm client.
-    this.programs.push(args[0].find((word, index) => !(index === 0 && word === 'env') && !/^\w+=/.test(word)) ?? args[0][0]);
     return result;
   }
   makeDirectory = (path: string) => this.inner.makeDirectory(path);
@@ -458,7 +466,7 @@ function measuredRegistry(): ResourceRegistry & { shell: CountingShell; lastPoll
  * per native id, each with a detached monitor task and a queued job (as the submit task
  * leaves them: native state `submitted`).
  */
-async function storeTracking(nativeIds: string[]): Promise<Store> {
+async function storeTracking(nativeIds: string[], statistics: Statistics): Promise<Store> {
   const store = await openPgliteStore({});
   await migrate(store);
   const gatewayId = 'default';
@@ -482,6 +490,7 @@ async function storeTracking(nativeIds: string[]): Promise<Store> {
      from wanted w join experiment e on e.name = 'held ' || w.n join task t on t.experiment_id = e.id`,
     [gatewayId, owner.id, nativeIds, cluster.name, cluster.config.scratchDir, `${runTag}-key-`],
   );
+  if (statistics === 'analyzed') await store.query('analyze');
   return store;
 }
 
@@ -528,14 +537,12 @@ async function measurePass(controller: Controller, registry: ReturnType<typeof m
   const wallMs = performance.now() - wall;
   const passCpuMs = cpuMs(process.cpuUsage(cpu));
   if (Number.isNaN(registry.lastPoll.wallMs)) throw new Error('the pass did not poll the cluster');
-  if (registry.shell.commands.length !== registry.shell.programs.length) throw new Error('onCommand and run() disagree on the commands run');
   return {
     wallMs,
     cpuMs: passCpuMs,
     pollWallMs: registry.lastPoll.wallMs,
     pollCpuMs: registry.lastPoll.cpuMs,
-    commands: registry.shell.commands.length,
-    programs: registry.shell.programs,
+    programs: registry.shell.commands,
     outputBytes: registry.shell.outputBytes,
     jobsChanged: (await countEvents(store)) - eventsBefore,
   };
@@ -545,16 +552,62 @@ async function countEvents(store: Store): Promise<number> {
   return (await store.query<{ count: number }>('select count(*)::int as count from events'))[0].count;
 }
 
+/** Statement timings (`--profile`): milliseconds and calls per statement, by pass. */
+type Profile = Map<string, { count: number; ms: number }>;
+
+/** `store` with every statement's time added to `profile.get(phase())`. */
+function profiled(store: Store, profiles: Map<string, Profile>, phase: () => string): Store {
+  const add = (sql: string, started: number) => {
+    const profile = profiles.get(phase()) ?? new Map();
+    profiles.set(phase(), profile);
+    const key = sql.replace(/\s+/g, ' ').trim().slice(0, 90);
+    const entry = profile.get(key) ?? { count: 0, ms: 0 };
+    entry.count += 1;
+    entry.ms += performance.now() - started;
+    profile.set(key, entry);
+  };
+  const timed =
+    (target: Queryable): Queryable['query'] =>
+    async (sql, params) => {
+      const started = performance.now();
+      try {
+        return await target.query(sql, params);
+      } finally {
+        add(sql, started);
+      }
+    };
+  return Object.assign(Object.create(store) as Store, {
+    query: timed(store),
+    transaction: <T>(work: (tx: Queryable) => Promise<T>) => store.transaction((tx) => work({ query: timed(tx) })),
+  });
+}
+
+function printProfile(label: string, profiles: Map<string, Profile>, passWallMs: Map<string, number>): void {
+  for (const [phase, profile] of profiles) {
+    const entries = [...profile.entries()].sort((a, b) => b[1].ms - a[1].ms);
+    const sqlMs = entries.reduce((sum, [, entry]) => sum + entry.ms, 0);
+    console.error(`    ${label}, ${phase} pass: ${format(sqlMs)} ms in SQL, ${format((passWallMs.get(phase) ?? 0) - sqlMs)} ms elsewhere; ms, calls, statement:`);
+    for (const [key, entry] of entries.slice(0, 6)) console.error(`    ${format(entry.ms).padStart(8)} ${String(entry.count).padStart(6)}  ${key}`);
+  }
+}
+
 /** One run at one size: a fresh store tracking the first `size` held jobs, a first pass, then steady passes. */
-async function monitorRun(size: number): Promise<{ first: PassMeasurement; steady: PassMeasurement[] }> {
-  const store = await storeTracking(heldJobs.slice(0, size));
+async function monitorRun(size: number, statistics: Statistics): Promise<{ first: PassMeasurement; steady: PassMeasurement[] }> {
+  const profiles = new Map<string, Profile>();
+  const passWallMs = new Map<string, number>();
+  let phase = 'setup';
+  const opened = await storeTracking(heldJobs.slice(0, size), statistics);
+  const store = options.profile ? profiled(opened, profiles, () => phase) : opened;
   const registry = measuredRegistry();
   const controller = new Controller({ store, resources: registry, logger, exclusive: true, pollMs: 1000 });
   try {
     // Open the SSH connection outside the measured passes: Drover keeps it open.
     await registry.shell.run(['true']);
     const intervalMs = (cluster.config.pollIntervalSeconds ?? 5) * 1000;
-    const first = await measurePass(controller, registry, store);
+    phase = 'first';
+    const first = await measurePass(controller, registry, opened);
+    passWallMs.set('first', first.wallMs);
+    phase = 'setup';
     const [{ pending }] = await store.query<{ pending: number }>(
       `select count(*)::int as pending from jobs where native_state = 'PENDING' and reason = 'JobHeldUser'`,
     );
@@ -563,12 +616,18 @@ async function monitorRun(size: number): Promise<{ first: PassMeasurement; stead
     for (let pass = 0; pass < options.passes; pass++) {
       // The controller polls a resource once per its pollIntervalSeconds.
       await sleep(intervalMs + 50);
-      steady.push(await measurePass(controller, registry, store));
+      phase = 'last steady';
+      profiles.delete(phase);
+      steady.push(await measurePass(controller, registry, opened));
+      passWallMs.set(phase, steady.at(-1)!.wallMs);
+      phase = 'setup';
     }
+    profiles.delete('setup');
+    if (options.profile) printProfile(`${size} jobs, statistics ${statistics}`, profiles, passWallMs);
     return { first, steady };
   } finally {
     await registry.close();
-    await store.close();
+    await opened.close();
   }
 }
 
@@ -584,32 +643,36 @@ async function benchMonitor(): Promise<string[]> {
       `(${load.active} pending or running); up to ${fits} held jobs fit with ${options.headroom} slots left to others; sizes ${sizes.join(', ')}`,
   );
   const lines = [
-    '| tracked jobs | pass | commands per poll | squeue output, KB | poll wall, ms | poll CPU, ms | pass wall, ms | pass CPU, ms | job changes written |',
-    '| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |',
+    '| tracked jobs | store statistics | pass | commands per poll | squeue output, KB | poll wall, ms | poll CPU, ms | pass wall, ms | pass CPU, ms | job changes written |',
+    '| ---: | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |',
   ];
   for (const size of sizes) {
     const submitSeconds = await growHeldJobs(size);
     if (submitSeconds > 0) console.error(`  ${heldJobs.length} held jobs on the cluster (${format(submitSeconds, 1)} s to submit the new ones)`);
-    const firsts: PassMeasurement[] = [];
-    const steadies: PassMeasurement[] = [];
-    for (let run = 1; run <= options.runs; run++) {
-      const { first, steady } = await monitorRun(size);
-      firsts.push(first);
-      steadies.push(...steady);
-      const brief = (pass: PassMeasurement) =>
-        `${format(pass.wallMs)}/${format(pass.cpuMs)} ms (poll ${format(pass.pollWallMs)}/${format(pass.pollCpuMs)}) ${pass.programs.join('+')}`;
-      console.error(`  ${size} jobs run ${run}: first ${brief(first)}, ${first.jobsChanged} changes; steady ${steady.map(brief).join('; ')}`);
-    }
-    const lowered = size === fits && options.sizes.some((wanted) => wanted > fits);
-    const label = lowered ? `${format(size)} (all that fit)` : format(size);
-    for (const [pass, measurements] of [['first', firsts], ['steady', steadies]] as const) {
-      const column = (key: 'pollWallMs' | 'pollCpuMs' | 'wallMs' | 'cpuMs') =>
-        `${format(medianOf(measurements.map((item) => item[key])))} (${rangeOf(measurements.map((item) => item[key]), 0)})`;
-      const commandSets = [...new Set(measurements.map((item) => tally(item.programs)))].join(' or ');
-      lines.push(
-        `| ${label} | ${pass} (${measurements.length}) | ${commandSets} | ${format(medianOf(measurements.map((item) => item.outputBytes)) / 1024, 0)} | ` +
-          `${column('pollWallMs')} | ${column('pollCpuMs')} | ${column('wallMs')} | ${column('cpuMs')} | ${format(medianOf(measurements.map((item) => item.jobsChanged)))} |`,
-      );
+    for (const statistics of options.statistics) {
+      const firsts: PassMeasurement[] = [];
+      const steadies: PassMeasurement[] = [];
+      for (let run = 1; run <= options.runs; run++) {
+        const { first, steady } = await monitorRun(size, statistics);
+        firsts.push(first);
+        steadies.push(...steady);
+        const brief = (pass: PassMeasurement) =>
+          `${format(pass.wallMs)}/${format(pass.cpuMs)} ms (poll ${format(pass.pollWallMs)}/${format(pass.pollCpuMs)}) ${pass.programs.join('+')}`;
+        console.error(
+          `  ${size} jobs, statistics ${statistics}, run ${run}: first ${brief(first)}, ${first.jobsChanged} changes; steady ${steady.map(brief).join('; ')}`,
+        );
+      }
+      const lowered = size === fits && options.sizes.some((wanted) => wanted > fits);
+      const label = lowered ? `${format(size)} (all that fit)` : format(size);
+      for (const [pass, measurements] of [['first', firsts], ['steady', steadies]] as const) {
+        const column = (key: 'pollWallMs' | 'pollCpuMs' | 'wallMs' | 'cpuMs') =>
+          `${format(medianOf(measurements.map((item) => item[key])))} (${rangeOf(measurements.map((item) => item[key]), 0)})`;
+        const commandSets = [...new Set(measurements.map((item) => tally(item.programs)))].join(' or ');
+        lines.push(
+          `| ${label} | ${statistics} | ${pass} (${measurements.length}) | ${commandSets} | ${format(medianOf(measurements.map((item) => item.outputBytes)) / 1024, 1)} | ` +
+            `${column('pollWallMs')} | ${column('pollCpuMs')} | ${column('wallMs')} | ${column('cpuMs')} | ${format(medianOf(measurements.map((item) => item.jobsChanged)))} |`,
+        );
+      }
     }
   }
   await cancelHeldJobs();
@@ -671,6 +734,11 @@ function rounded(measurement: object): Record<string, unknown> {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+function pick<T>(choices: Record<string, T>, value: string, flag: string): T {
+  if (!(value in choices)) fail(`${flag} must be one of ${Object.keys(choices).join(', ')}`);
+  return choices[value];
 }
 
 function positive(value: string, flag: string): number {

@@ -134,6 +134,7 @@ export async function startDrover(config: Config, roles: Role[]): Promise<Runnin
       metrics,
       appsDir: config.appsDir,
       webDir: config.webDir,
+      gatewayId: config.gateway.id,
       bodyLimitBytes: config.bodyLimitBytes,
       uploadLimitBytes: config.uploadLimitBytes,
     });

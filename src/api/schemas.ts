@@ -256,15 +256,17 @@ const schemas = [
     required: ['user', 'gateway'],
     properties: {
       user: { type: 'object', required: ['id', 'name', 'role'], properties: { id: { type: 'string' }, name: { type: 'string' }, role: { type: 'string', enum: ['user', 'admin'] } } },
-      gateway: {
-        type: 'object',
-        required: ['id', 'name', 'theme'],
-        properties: {
-          id: { type: 'string' },
-          name: { type: 'string' },
-          theme: { type: 'object', additionalProperties: { type: 'string' }, description: 'Colours: primary, accent, background, text ...' },
-        },
-      },
+      gateway: { $ref: 'Gateway#' },
+    },
+  },
+  {
+    $id: 'Gateway',
+    type: 'object',
+    required: ['id', 'name', 'theme'],
+    properties: {
+      id: { type: 'string' },
+      name: { type: 'string' },
+      theme: { type: 'object', additionalProperties: { type: 'string' }, description: 'Colours: primary, accent, background, text ...' },
     },
   },
   {

@@ -13,13 +13,13 @@ import { Histogram } from 'prom-client';
 import type { Store } from '../store/port.ts';
 import type { Storage } from '../files/storage.ts';
 import type { ResourceRegistry } from '../resources/resource-registry.ts';
-import { authenticate, type Principal } from '../catalogue/catalogue.ts';
+import { authenticate, getGateway, type Principal } from '../catalogue/catalogue.ts';
 import { handleError, sendProblem } from './problem.ts';
 import { createEventBus } from './event-bus.ts';
 import { registerCatalogueRoutes } from './routes/catalogue.ts';
 import { registerExperimentRoutes } from './routes/experiments.ts';
 import { registerFileRoutes } from './routes/files.ts';
-import { responseSchemas } from './schemas.ts';
+import { ref, responseSchemas } from './schemas.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -36,6 +36,8 @@ export interface ApiDependencies {
   appsDir: string;
   /** The built web UI, served at `/` (index.html for every page the UI routes itself). */
   webDir: string;
+  /** The deployment's gateway, whose name and colours the sign-in page shows. */
+  gatewayId: string;
   bodyLimitBytes: number;
   uploadLimitBytes: number;
 }
@@ -64,7 +66,8 @@ export async function buildApi(deps: ApiDependencies): Promise<FastifyInstance> 
   });
   app.setErrorHandler(handleError);
   const webBuilt = existsSync(join(deps.webDir, 'index.html'));
-  if (webBuilt) await app.register(fastifyStatic, { root: deps.webDir, wildcard: false, index: 'index.html' });
+  // wildcard: files are looked up per request, so a rebuilt UI is served without a restart.
+  if (webBuilt) await app.register(fastifyStatic, { root: deps.webDir, wildcard: true, index: 'index.html' });
   app.setNotFoundHandler((request, reply) => {
     const path = request.url.split('?')[0];
     // The UI routes its own pages (/experiments/<id> ...): a browser asking for one gets the app.
@@ -95,6 +98,12 @@ export async function buildApi(deps: ApiDependencies): Promise<FastifyInstance> 
   });
   app.get('/metrics', { schema: { hide: true } }, async (_request, reply) => reply.type(deps.metrics.contentType).send(await deps.metrics.metrics()));
   app.get('/api/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+
+  app.get(
+    '/api/v1/gateway',
+    { schema: { summary: "This deployment's gateway: name and colours, for the sign-in page (no token needed)", tags: ['catalogue'], security: [], response: { 200: ref('Gateway') } } },
+    async () => getGateway(deps.store, deps.gatewayId),
+  );
 
   const events = await createEventBus(deps.store);
   app.addHook('onClose', async () => events.close());

@@ -15,6 +15,9 @@ import { blockExperiments, unblockExperiments } from '../state/experiment-state.
 import { applyObservations, listActiveJobs, toJobRecord, jobColumns, type JobRecord } from '../state/job-state.ts';
 import { applyOutcomes, cancelDetachedTasks, cancelOpenTasks, finishExperiments, recoverExpiredLeases } from '../state/task-state.ts';
 
+/** How often the embedded store's planner statistics are refreshed. */
+const analyzeEveryMs = 10 * 60_000;
+
 /** The longest wait between polls of a resource that does not answer. */
 const maxPollBackoffMs = 5 * 60_000;
 
@@ -43,6 +46,8 @@ export class Controller {
   private stopped = false;
   /** Per resource (gateway + name): when to poll next, and how many polls failed in a row. */
   private readonly health = new Map<string, { nextPollAt: number; failures: number }>();
+  /** When the embedded store's statistics are next refreshed (the first pass does it). */
+  private nextAnalyzeAt = 0;
 
   constructor(private readonly options: ControllerOptions) {}
 
@@ -73,6 +78,18 @@ export class Controller {
     await this.cancelRequested();
     await this.pollJobs();
     await this.completeMonitors();
+    await this.refreshStatistics();
+  }
+
+  /**
+   * PGlite has no autovacuum, so nothing keeps the planner's statistics; without them its
+   * plans for the passes above degrade as tables grow. PostgreSQL's autovacuum does this.
+   */
+  private async refreshStatistics(): Promise<void> {
+    const { store } = this.options;
+    if (store.kind !== 'pglite' || Date.now() < this.nextAnalyzeAt) return;
+    this.nextAnalyzeAt = Date.now() + analyzeEveryMs;
+    await store.query('analyze');
   }
 
   /** Takes or renews the leadership row; true while this controller leads. */

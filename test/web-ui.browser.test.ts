@@ -1,0 +1,464 @@
+/**
+ * The web UI end to end: Debian's Chromium driven by playwright-core against a real
+ * Drover (API serving the built UI, worker, controller, embedded store). Signing in and
+ * out, each demo application through its generated form, a run followed live, the live
+ * list, cancel, clone, downloads, the server's validation errors, keyboard-only use and a
+ * phone-sized window. Screenshots of the main pages go to docs/screenshots/.
+ *
+ * Needs `npm run build` first (the browser tier does it) and /usr/bin/chromium
+ * (scripts/install-chromium.sh); CHROMIUM_PATH overrides the browser's path.
+ */
+import { after, afterEach, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { chromium, type Browser, type BrowserContext, type Locator, type Page } from 'playwright-core';
+import { projectRoot, startTestDrover, waitFor, waitForState, type TestDrover } from './harness.ts';
+
+const screenshots = join(projectRoot, 'docs', 'screenshots');
+const gatewayName = 'Heat Lab Gateway';
+const primary = '#0b6e4f';
+
+let drover: TestDrover;
+let browser: Browser;
+let alice: string;
+const contexts: BrowserContext[] = [];
+const pageErrors: string[] = [];
+
+before(async () => {
+  assert.ok(existsSync(join(projectRoot, 'web', 'dist', 'index.html')), 'the web UI is not built: run `npm run build`');
+  [drover, browser] = await Promise.all([
+    startTestDrover({ gateway: { name: gatewayName, theme: { primary, accent: '#8a4500' } } }),
+    chromium.launch({ executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium', headless: true, args: ['--no-sandbox'] }),
+  ]);
+  const user = await drover.call('POST', '/api/v1/users', { name: 'alice' });
+  assert.equal(user.status, 201);
+  alice = user.body.token;
+  mkdirSync(screenshots, { recursive: true });
+});
+
+after(async () => {
+  await browser?.close();
+  await drover?.stop();
+});
+
+afterEach(async () => {
+  await Promise.all(contexts.splice(0).map((context) => context.close()));
+  // An uncaught exception in the page is a bug even when the test's assertions passed.
+  assert.deepEqual(pageErrors.splice(0), [], 'errors thrown in the page');
+});
+
+/** A fresh browser context (own storage), signed in as `token` unless it is null. */
+async function openPage(token: string | null, viewport = { width: 1200, height: 900 }): Promise<Page> {
+  const context = await browser.newContext({ viewport, acceptDownloads: true, reducedMotion: 'reduce' });
+  contexts.push(context);
+  if (token) await context.addInitScript((value) => localStorage.setItem('drover.token', value), token);
+  const page = await context.newPage();
+  page.setDefaultTimeout(15_000);
+  page.on('pageerror', (error) => pageErrors.push(error.message));
+  return page;
+}
+
+async function screenshot(page: Page, name: string): Promise<void> {
+  await page.screenshot({ path: join(screenshots, `${name}.png`), fullPage: true });
+}
+
+/** Waits until the text of `locator`, white space collapsed, matches `pattern`; returns that text. */
+async function textMatching(locator: Locator, pattern: RegExp, timeoutMs = 30_000): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  let last = '';
+  while (Date.now() < deadline) {
+    // Screen-reader-only words are laid out apart, so innerText puts line breaks around them.
+    last = (await locator.innerText({ timeout: 1000 }).catch(() => '')).replace(/\s+/g, ' ').trim();
+    if (pattern.test(last)) return last;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${locator} to show ${pattern}; it shows ${JSON.stringify(last.slice(0, 500))}`);
+}
+
+/** Waits until the focused element's `property` is `expected`. */
+async function focusedIs(page: Page, property: 'id' | 'tagName' | 'textContent', expected: string, why: string): Promise<void> {
+  const deadline = Date.now() + 5000;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    last = await page.evaluate((name) => (document.activeElement as any)?.[name], property);
+    if (last === expected) return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  const focused = await page.evaluate(() => document.activeElement?.outerHTML.slice(0, 200));
+  throw new Error(`${why}: the focused element's ${property} is ${JSON.stringify(last)}, not ${JSON.stringify(expected)} (${focused})`);
+}
+
+/** The state badge beside the experiment's title. */
+const experimentState = (page: Page) => page.locator('main .page-title-row .badge');
+const region = (page: Page, name: string) => page.getByRole('region', { name, exact: true });
+
+/** Marks the document, so a test can check the page was updated live rather than reloaded. */
+async function markDocument(page: Page): Promise<void> {
+  await page.evaluate(() => ((window as any).__notReloaded = true));
+}
+async function assertNotReloaded(page: Page): Promise<void> {
+  assert.equal(await page.evaluate(() => (window as any).__notReloaded), true, 'the page was reloaded');
+}
+
+/** Creates an experiment as alice through the API. */
+async function createAsAlice(body: Record<string, unknown>): Promise<any> {
+  const created = await drover.call('POST', '/api/v1/experiments', { resource: 'local', ...body }, alice);
+  assert.equal(created.status, 201, JSON.stringify(created.body));
+  return created.body;
+}
+
+/** Clicks a download button and returns the downloaded file's text. */
+async function download(page: Page, file: string): Promise<string> {
+  const [downloaded] = await Promise.all([page.waitForEvent('download'), region(page, 'Outputs').getByRole('button', { name: `Download ${file}` }).click()]);
+  assert.equal(downloaded.suggestedFilename(), file);
+  return readFileSync((await downloaded.path())!, 'utf8');
+}
+
+async function chooseApplication(page: Page, name: string): Promise<void> {
+  await page.goto(`${drover.url}/experiments/new`);
+  await page.getByLabel('Application', { exact: true }).selectOption(name);
+  await page.getByRole('group', { name: 'Inputs' }).waitFor();
+}
+
+/** Submits the form and waits for the new experiment's page; returns its id. */
+async function submit(page: Page, label = 'Submit experiment'): Promise<string> {
+  await page.getByRole('button', { name: label }).click();
+  await page.waitForURL(/\/experiments\/[0-9a-f-]{36}$/);
+  await region(page, 'Tasks').waitFor();
+  return page.url().split('/').pop()!;
+}
+
+describe('web UI', () => {
+  it('signs in with a token, refuses a wrong one, shows the gateway, signs out', async () => {
+    const page = await openPage(null);
+    await page.goto(`${drover.url}/experiments`);
+    await page.getByRole('heading', { level: 1, name: 'Sign in' }).waitFor();
+    assert.match(page.url(), /\/sign-in$/, 'a signed-out visitor is sent to the sign-in page');
+    await textMatching(page.getByRole('banner'), new RegExp(gatewayName));
+    await waitFor('the gateway colours before signing in', async () =>
+      (await page.getByRole('banner').evaluate((element) => getComputedStyle(element).backgroundColor)) === 'rgb(11, 110, 79)',
+    );
+    await screenshot(page, 'sign-in');
+
+    await page.getByLabel('API token').fill('drv_not-a-real-token');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await textMatching(page.getByRole('alert'), /not accepted/);
+    assert.match(page.url(), /\/sign-in$/);
+    assert.equal(await page.getByLabel('API token').getAttribute('aria-invalid'), 'true');
+
+    await page.getByLabel('API token').fill(alice);
+    await page.keyboard.press('Enter');
+    await page.getByRole('heading', { level: 1, name: 'Experiments' }).waitFor();
+    assert.match(page.url(), /\/experiments$/, 'back where the visitor wanted to go');
+    const header = page.getByRole('banner');
+    assert.match(await header.innerText(), new RegExp(`${gatewayName}[\\s\\S]*alice`));
+    assert.equal(await header.evaluate((element) => getComputedStyle(element).backgroundColor), 'rgb(11, 110, 79)', "the gateway's primary colour");
+    assert.match(await page.title(), new RegExp(gatewayName));
+
+    await page.reload();
+    await page.getByRole('heading', { level: 1, name: 'Experiments' }).waitFor();
+
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByRole('heading', { level: 1, name: 'Sign in' }).waitFor();
+    await textMatching(page.getByRole('main'), /You are signed out/);
+    assert.equal(await page.evaluate(() => localStorage.getItem('drover.token')), null, 'the token is forgotten');
+    await page.goto(`${drover.url}/experiments`);
+    await page.getByRole('heading', { level: 1, name: 'Sign in' }).waitFor();
+  });
+
+  it('submits a heat simulation from its generated form after previewing the script, and follows it live to completion', async () => {
+    const page = await openPage(alice);
+    await chooseApplication(page, 'heat-simulation');
+    // One control per input type, with the schema's bounds and defaults.
+    const duration = page.getByLabel('Duration (seconds)');
+    assert.equal(await duration.getAttribute('type'), 'number');
+    assert.equal(await duration.getAttribute('min'), '0.5');
+    assert.equal(await duration.getAttribute('max'), '3600');
+    assert.equal(await duration.inputValue(), '5');
+    assert.equal(await page.getByLabel('Boundary condition').evaluate((element) => element.tagName), 'SELECT');
+    assert.equal(await page.getByLabel('Label').getAttribute('maxlength'), '200');
+    assert.match(await page.getByRole('group', { name: 'Inputs' }).innerText(), /A whole number from 1 to 100,000\. Default: 50\./);
+    assert.match(await page.getByRole('group', { name: 'Where and how it runs' }).innerText(), /normal: up to 1,440 minutes and 4 cores/);
+    assert.equal(await page.getByLabel('Walltime (minutes)').getAttribute('max'), '1440');
+
+    await duration.fill('6');
+    await page.getByLabel('Time steps').fill('30');
+    await page.getByLabel('Label').fill("browser's run");
+    await page.getByLabel('Boundary condition').selectOption('insulated');
+    await page.getByLabel('Experiment name').fill('heat from the browser');
+    await screenshot(page, 'new-experiment');
+
+    await page.getByRole('button', { name: 'Preview batch script' }).click();
+    const script = await textMatching(region(page, 'Batch script'), /#!\/bin\/bash/);
+    assert.match(script, /'--boundary' 'insulated'/);
+    assert.match(script, /'--label' 'browser'\\''s run'/, 'the label is quoted exactly as typed');
+
+    const id = await submit(page);
+    await markDocument(page);
+    assert.equal(await page.getByRole('heading', { level: 1 }).innerText(), 'heat from the browser');
+    await focusedIs(page, 'tagName', 'H1', 'the focus moves to the new page');
+
+    // Running: the job, the DAG and stdout move while we watch.
+    await textMatching(region(page, 'Job'), /State\s+running/);
+    await textMatching(region(page, 'Logs'), /step \d+\/30/);
+    await textMatching(page.getByRole('list', { name: /Task graph/ }).locator('[data-task="monitor"]'), /running/);
+    await textMatching(experimentState(page), /^executing$/);
+    await screenshot(page, 'experiment-running');
+
+    await textMatching(experimentState(page), /^completed$/, 30_000);
+    await textMatching(region(page, 'Timeline'), /executing → completed/);
+    const timeline = await region(page, 'Timeline').innerText();
+    assert.match(timeline, /created → queued/);
+    assert.match(timeline, /job \d+\s*queued → running/);
+    assert.match(timeline, /task stage-out\s*running → completed/);
+    assert.match(timeline, /\d{2}:\d{2}:\d{2}/, 'each event shows its time');
+    for (const kind of ['env-setup', 'stage-in', 'submit', 'monitor', 'stage-out']) {
+      await textMatching(page.getByRole('list', { name: /Task graph/ }).locator(`[data-task="${kind}"]`), /completed/);
+    }
+    await textMatching(region(page, 'Job'), /Exit code\s+0/);
+    await assertNotReloaded(page);
+    await textMatching(region(page, 'Logs'), /done: final mean/);
+    await region(page, 'Outputs').getByRole('button', { name: 'Download result.json' }).waitFor();
+    await screenshot(page, 'experiment-completed');
+
+    const result = JSON.parse(await download(page, 'result.json'));
+    assert.equal(result.label, "browser's run");
+    assert.equal(result.boundary, 'insulated');
+    assert.equal(result.steps, 30);
+    const stored = await drover.call('GET', `/api/v1/experiments/${id}`);
+    assert.equal(stored.body.state, 'completed');
+    assert.equal(stored.body.owner, 'alice');
+    const drafts = await drover.call('GET', '/api/v1/experiments?state=created');
+    assert.deepEqual(drafts.body.items, [], 'the previewed draft was launched, not left behind');
+  });
+
+  it('submits pi-monte-carlo and word-count (with a file upload) and downloads their outputs', async () => {
+    const page = await openPage(alice);
+    await chooseApplication(page, 'pi-monte-carlo');
+    await page.getByLabel('Samples').fill('20000');
+    await page.getByLabel('Random seed').fill('7');
+    await submit(page);
+    await textMatching(experimentState(page), /^completed$/);
+    const pi = JSON.parse(await download(page, 'result.json'));
+    assert.equal(pi.samples, 20000);
+    assert.equal(pi.seed, 7);
+
+    await chooseApplication(page, 'word-count');
+    assert.equal(await page.getByLabel('Text file (required)').getAttribute('type'), 'file');
+    await page.getByLabel('Text file (required)').setInputFiles({ name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('The cat and the hat\nthe end\n') });
+    await page.getByLabel('Top words').fill('2');
+    assert.equal(await page.getByLabel('Ignore case').isChecked(), true, 'the boolean default');
+    await submit(page);
+    await textMatching(experimentState(page), /^completed$/);
+    const counts = JSON.parse(await download(page, 'counts.json'));
+    assert.equal(counts.lines, 2);
+    assert.equal(counts.words, 7);
+    assert.deepEqual(counts.topWords[0], { word: 'the', count: 3 });
+    assert.equal(counts.topWords.length, 2);
+  });
+
+  it('shows the server\'s validation errors next to the fields they concern', async () => {
+    const page = await openPage(alice);
+    await chooseApplication(page, 'pi-monte-carlo');
+    const samples = page.getByLabel('Samples');
+    await samples.fill('3000000000');
+    await page.getByRole('button', { name: 'Submit experiment' }).click();
+    const samplesField = page.locator('.field', { has: samples });
+    await textMatching(samplesField, /must be at most 2000000000/);
+    assert.equal(await samples.getAttribute('aria-invalid'), 'true');
+    const description = await samples.getAttribute('aria-describedby');
+    assert.ok(description?.split(' ').includes('input-samples-error'), 'the message is part of the field\'s description');
+    assert.match(await page.locator('.error-summary').innerText(), /Samples: must be at most 2000000000/);
+    await focusedIs(page, 'id', 'form-errors', 'the focus goes to the error summary');
+    assert.match(page.url(), /\/experiments\/new/, 'nothing was submitted');
+
+    // A walltime beyond the queue's limit: the queue shows its limit, the server refuses.
+    await samples.fill('1000');
+    await page.getByLabel('Queue').selectOption('short');
+    assert.match(await page.getByRole('group', { name: 'Where and how it runs' }).innerText(), /short: up to 10 minutes and 2 cores/);
+    assert.equal(await page.getByLabel('Walltime (minutes)').getAttribute('max'), '10');
+    assert.equal(await page.getByLabel('Walltime (minutes)').inputValue(), '10', 'the walltime was brought inside the new queue');
+    await page.getByLabel('Walltime (minutes)').fill('20');
+    await page.getByRole('button', { name: 'Submit experiment' }).click();
+    const walltimeField = page.locator('.field', { has: page.getByLabel('Walltime (minutes)') });
+    await textMatching(walltimeField, /must be at most 10 on queue short/);
+    assert.equal(await samples.getAttribute('aria-invalid'), null, 'the fixed field is no longer marked');
+    await screenshot(page, 'validation-errors');
+    await page.locator('.error-summary').getByRole('link', { name: /Walltime/ }).click();
+    await focusedIs(page, 'id', 'setting-walltimeMinutes', 'the summary links to the field');
+
+    await page.getByLabel('Walltime (minutes)').fill('5');
+    await submit(page);
+    await textMatching(experimentState(page), /^(queued|executing|completed)$/);
+  });
+
+  it('lists experiments newest first, filters and searches them, and updates live', async () => {
+    const page = await openPage(alice);
+    await page.goto(`${drover.url}/experiments`);
+    await page.getByRole('heading', { level: 1, name: 'Experiments' }).waitFor();
+    await page.getByRole('table').waitFor();
+    await markDocument(page);
+
+    const live = await createAsAlice({ application: 'heat-simulation', name: 'live list run', inputs: { duration_seconds: 2, steps: 4 } });
+    const row = page.getByRole('row', { name: /live list run/ });
+    await textMatching(row, /live list run/);
+    assert.match(await page.getByRole('row').nth(1).innerText(), /live list run/, 'the newest is first');
+    await textMatching(row, /executing/);
+    await textMatching(row, /completed/, 30_000);
+    await assertNotReloaded(page);
+    await screenshot(page, 'experiment-list');
+
+    await page.getByLabel('Search').fill('live list');
+    await waitFor('the search to apply', async () => (await page.getByRole('row').count()) === 2 && /q=live/.test(page.url()));
+    await page.getByLabel('Search').fill('');
+    await page.getByLabel('State', { exact: true }).selectOption('completed');
+    await page.getByLabel('Application', { exact: true }).selectOption('word-count');
+    await waitFor('the filters to apply', async () => /state=completed/.test(page.url()) && /application=word-count/.test(page.url()));
+    await waitFor('only completed word counts', async () => {
+      const rows = await page.getByRole('row').allInnerTexts();
+      return rows.length > 1 && rows.slice(1).every((text) => /word-count/.test(text) && /completed/.test(text)) && !rows.some((text) => /live list run/.test(text));
+    });
+    await page.getByRole('button', { name: 'Clear filters' }).click();
+    await page.getByLabel('Created from').fill(new Date(Date.now() + 2 * 86_400_000).toISOString().slice(0, 10));
+    await textMatching(page.getByRole('main'), /No experiment matches these filters/);
+    await page.getByRole('button', { name: 'Clear filters' }).click();
+    await textMatching(page.getByRole('table'), /live list run/);
+
+    // Paging: a page holds 20; everything alice has fits on pages that never repeat a row.
+    for (let i = 0; i < 21; i++) await createAsAlice({ application: 'pi-monte-carlo', name: `paging ${i}`, inputs: { samples: 100 }, launch: false });
+    await page.reload();
+    await textMatching(page.getByRole('table'), /paging 20/);
+    const rowIds = () => page.locator('tbody tr').evaluateAll((rows) => rows.map((row) => (row as HTMLElement).dataset.id));
+    const first = await rowIds();
+    assert.equal(first.length, 20, 'a page holds 20');
+    await page.getByRole('button', { name: 'Older →' }).click();
+    await waitFor('the second page', async () => /cursor=/.test(page.url()) && !(await page.getByRole('table').innerText()).includes('paging 20'));
+    const second = await rowIds();
+    assert.ok(second.length > 0 && second.every((id) => !first.includes(id)), 'no row on both pages');
+    assert.ok(second.includes(live.id), 'older experiments are on the next page');
+    await page.getByRole('button', { name: '← Newer' }).click();
+    await textMatching(page.getByRole('table'), /paging 20/);
+    await Promise.all(
+      (await drover.call('GET', '/api/v1/experiments?state=created&limit=200', undefined, alice)).body.items.map((item: any) =>
+        drover.call('DELETE', `/api/v1/experiments/${item.id}`, undefined, alice),
+      ),
+    );
+  });
+
+  it('cancels a running experiment after a confirmation', async () => {
+    const running = await createAsAlice({ application: 'heat-simulation', name: 'to be canceled', inputs: { duration_seconds: 600, steps: 600 } });
+    const page = await openPage(alice);
+    await page.goto(`${drover.url}/experiments/${running.id}`);
+    await textMatching(region(page, 'Job'), /State\s+running/);
+
+    const cancel = page.getByRole('button', { name: 'Cancel experiment' });
+    await cancel.click();
+    const dialog = page.getByRole('dialog', { name: 'Cancel this experiment?' });
+    await dialog.waitFor();
+    await focusedIs(page, 'textContent', 'Keep it running', 'the safe choice has the focus');
+    await page.keyboard.press('Escape');
+    await dialog.waitFor({ state: 'hidden' });
+    await focusedIs(page, 'textContent', 'Cancel experiment', 'the focus returns to the button');
+    assert.equal((await drover.call('GET', `/api/v1/experiments/${running.id}`)).body.state, 'executing', 'Escape cancels nothing');
+
+    await cancel.click();
+    await dialog.getByRole('button', { name: 'Cancel experiment' }).click();
+    await textMatching(experimentState(page), /^canceled$/, 30_000);
+    await textMatching(region(page, 'Timeline'), /canceling → canceled/);
+    await textMatching(region(page, 'Job'), /State\s+canceled/);
+    assert.equal(await page.getByRole('button', { name: 'Cancel experiment' }).count(), 0, 'nothing left to cancel');
+    assert.equal((await waitForState(drover, running.id, ['canceled'])).job.state, 'canceled');
+  });
+
+  it('clones an experiment with a changed input; the clone links to its parent and shows the change', async () => {
+    const parent = await createAsAlice({ application: 'pi-monte-carlo', name: 'pi parent', inputs: { samples: 30000, seed: 3 } });
+    await waitForState(drover, parent.id, ['completed']);
+    const page = await openPage(alice);
+    await page.goto(`${drover.url}/experiments/${parent.id}`);
+    await page.getByRole('button', { name: 'Clone' }).click();
+    await page.getByRole('heading', { level: 1, name: 'Clone pi parent' }).waitFor();
+    assert.equal(await page.getByLabel('Samples').inputValue(), '30000', 'the form starts from the old inputs');
+    assert.equal(await page.getByLabel('Random seed').inputValue(), '3');
+    assert.equal(await page.getByLabel('Experiment name').inputValue(), 'pi parent (clone)');
+    await textMatching(region(page, 'Changes from the original'), /Nothing changed yet/);
+
+    await page.getByLabel('Samples').fill('50000');
+    const changes = await textMatching(region(page, 'Changes from the original'), /Samples: was 30000 → now 50000/);
+    assert.doesNotMatch(changes, /seed/i);
+    await screenshot(page, 'clone-form');
+
+    const cloneId = await submit(page, 'Submit clone');
+    assert.notEqual(cloneId, parent.id);
+    const lineage = page.locator('.lineage');
+    await textMatching(lineage, /Cloned from pi parent with changed inputs: samples \( ?was 30000 → now 50000\)/);
+    await textMatching(experimentState(page), /^completed$/);
+    const result = JSON.parse(await download(page, 'result.json'));
+    assert.equal(result.samples, 50000);
+    assert.equal(result.seed, 3, 'the unchanged input came from the parent');
+    const clone = (await drover.call('GET', `/api/v1/experiments/${cloneId}`)).body;
+    assert.equal(clone.parentId, parent.id);
+    assert.deepEqual(clone.changedInputs, ['samples']);
+
+    await lineage.getByRole('link', { name: 'pi parent' }).click();
+    await page.waitForURL(new RegExp(`/experiments/${parent.id}$`));
+    await page.getByRole('heading', { level: 1, name: 'pi parent' }).waitFor();
+  });
+
+  it('can be used with the keyboard alone', async () => {
+    const page = await openPage(alice);
+    await page.goto(`${drover.url}/experiments`);
+    await page.getByRole('heading', { level: 1, name: 'Experiments' }).waitFor();
+    await focusedIs(page, 'tagName', 'H1', 'the page starts with the focus on its title');
+    await page.keyboard.press('Tab');
+    await focusedIs(page, 'textContent', 'New experiment', 'focus on New experiment');
+    await page.keyboard.press('Enter');
+    await page.getByRole('heading', { level: 1, name: 'New experiment' }).waitFor();
+    await focusedIs(page, 'tagName', 'H1', 'the focus starts on the new page');
+
+    await page.keyboard.press('Tab');
+    await focusedIs(page, 'id', 'application', 'focus on application');
+    await page.keyboard.type('Monte'); // a closed select picks the option that starts with what is typed
+    await page.getByLabel('Samples').waitFor();
+    await page.keyboard.press('Tab');
+    await focusedIs(page, 'id', 'input-samples', 'focus on input-samples');
+    const outline = await page.evaluate(() => getComputedStyle(document.activeElement!).outlineStyle);
+    assert.notEqual(outline, 'none', 'the focused control is visibly marked');
+    await page.keyboard.press('Control+A');
+    await page.keyboard.type('4242');
+    await page.keyboard.press('Enter'); // submits the form
+    await page.waitForURL(/\/experiments\/[0-9a-f-]{36}$/);
+    await textMatching(experimentState(page), /^completed$/);
+    await focusedIs(page, 'tagName', 'H1', 'focus on H1');
+    const id = page.url().split('/').pop()!;
+    assert.equal((await drover.call('GET', `/api/v1/experiments/${id}`)).body.inputs.samples, 4242);
+  });
+
+  it('fits a phone-sized window', async () => {
+    const done = await createAsAlice({ application: 'word-count', name: 'narrow window words', inputs: { text: await upload('a b c\n'), top: 1 } });
+    await waitForState(drover, done.id, ['completed']);
+    const page = await openPage(alice, { width: 375, height: 812 });
+    const fits = async (what: string) => {
+      const width = await page.evaluate(() => document.documentElement.scrollWidth);
+      assert.ok(width <= 375, `${what} is ${width}px wide in a 375px window`);
+    };
+    await page.goto(`${drover.url}/experiments`);
+    await textMatching(page.getByRole('main'), /narrow window words/);
+    await fits('the list');
+    await screenshot(page, 'narrow-list');
+    await page.getByRole('link', { name: 'narrow window words' }).click();
+    await textMatching(experimentState(page), /^completed$/);
+    await region(page, 'Outputs').getByRole('button', { name: 'Download counts.json' }).waitFor();
+    await fits('the experiment page');
+    await screenshot(page, 'narrow-experiment');
+    await chooseApplication(page, 'heat-simulation');
+    await fits('the form');
+  });
+});
+
+/** Uploads `text` as alice; returns the upload id. */
+async function upload(text: string): Promise<string> {
+  const uploaded = await drover.call('POST', '/api/v1/uploads?filename=notes.txt', Buffer.from(text), alice);
+  assert.equal(uploaded.status, 201);
+  return uploaded.body.id;
+}

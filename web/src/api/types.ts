@@ -1,0 +1,28 @@
+/**
+ * Names for the shapes the UI uses, all taken from the generated OpenAPI types
+ * (./schema.d.ts, written by `npm run generate:api`); nothing here is written by hand.
+ */
+import type { components, paths } from './schema';
+
+type Schemas = components['schemas'];
+
+/** `GET /me`: the signed-in user and their gateway (name and theme). */
+export type Me = Schemas['Me'];
+/** `GET /gateway` (no token needed): the deployment's gateway name and colours. */
+export type Gateway = Schemas['Gateway'];
+export type Application = Schemas['Application'];
+export type InputDefinition = Schemas['Input'];
+export type Deployment = Schemas['Deployment'];
+export type Resource = Schemas['Resource'];
+export type Queue = Schemas['Queue'];
+export type ExperimentSummary = Schemas['ExperimentSummary'];
+export type ExperimentDetail = Schemas['Experiment'];
+export type ExperimentState = ExperimentSummary['state'];
+export type Task = Schemas['Task'];
+export type Job = Schemas['Job'];
+export type ExperimentEvent = Schemas['Event'];
+export type OutputFile = Schemas['OutputList']['items'][number];
+/** The filters and paging of `GET /experiments`. */
+export type ListQuery = NonNullable<paths['/api/v1/experiments']['get']['parameters']['query']>;
+/** A problem+json error body: `errors` names each refused field. */
+export type Problem = Schemas['Problem'];

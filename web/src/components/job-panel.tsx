@@ -1,0 +1,51 @@
+import type { Job } from '../api/types';
+import { formatDateTime, formatDuration } from '../format';
+import { StateBadge } from './state-badge';
+
+/**
+ * The batch job as the scheduler sees it: native id and state, why it waits, where it
+ * runs, its times and exit code.
+ */
+export function JobPanel({ job }: { job: Job | null }) {
+  if (!job) return <p>No job yet: it is created when the submit task runs.</p>;
+  const native = [job.nativeState, job.reason ? `(${job.reason})` : ''].filter(Boolean).join(' ');
+  return (
+    <dl className="facts">
+      <dt>State</dt>
+      <dd>
+        <StateBadge state={job.state} />
+        {native && <span className="native-state"> scheduler: {native}</span>}
+      </dd>
+      <dt>Job id</dt>
+      <dd>
+        <code>{job.nativeId ?? 'not assigned yet'}</code>
+      </dd>
+      {job.reason && (
+        <>
+          <dt>Pending reason</dt>
+          <dd>{job.reason}</dd>
+        </>
+      )}
+      <dt>Queue</dt>
+      <dd>{job.queue ?? '—'}</dd>
+      <dt>Nodes</dt>
+      <dd>{job.nodeList ?? '—'}</dd>
+      <dt>Submitted</dt>
+      <dd>
+        <time dateTime={job.submittedAt}>{formatDateTime(job.submittedAt)}</time>
+      </dd>
+      <dt>Started</dt>
+      <dd>{job.startedAt ? <time dateTime={job.startedAt}>{formatDateTime(job.startedAt)}</time> : '—'}</dd>
+      <dt>Ended</dt>
+      <dd>{job.endedAt ? <time dateTime={job.endedAt}>{formatDateTime(job.endedAt)}</time> : '—'}</dd>
+      {job.startedAt && job.endedAt && (
+        <>
+          <dt>Run time</dt>
+          <dd>{formatDuration(job.startedAt, job.endedAt)}</dd>
+        </>
+      )}
+      <dt>Exit code</dt>
+      <dd>{job.exitCode ?? '—'}</dd>
+    </dl>
+  );
+}

@@ -1,0 +1,281 @@
+import { useCallback, useEffect, useRef, useState } from 'react';
+import { Link, useSearchParams } from 'react-router';
+import { api, errorMessage, ok } from '../api/client';
+import { useEventStream } from '../api/live';
+import type { ExperimentState, ExperimentSummary, ListQuery } from '../api/types';
+import { useMe } from '../auth';
+import { PageHeading } from '../components/page-heading';
+import { StateBadge } from '../components/state-badge';
+import { formatDateTime } from '../format';
+import { useAsync, useCatalogue } from '../use-async';
+
+const pageSize = 20;
+
+/** The state filter's choices: one group and every single state. */
+const stateChoices: Array<{ value: string; label: string }> = [
+  { value: '', label: 'Any state' },
+  { value: 'queued,executing,blocked,canceling', label: 'Active (queued, executing, blocked, canceling)' },
+  { value: 'created', label: 'created (drafts)' },
+  ...(['queued', 'executing', 'blocked', 'canceling', 'completed', 'failed', 'canceled'] satisfies ExperimentState[]).map((state) => ({ value: state, label: state })),
+];
+
+/** A `yyyy-mm-dd` date field as the start of that day in the user's time zone. */
+function startOfDay(day: string, plusDays = 0): string | undefined {
+  const [year, month, date] = day.split('-').map(Number);
+  if (!year || !month || !date) return undefined;
+  return new Date(year, month - 1, date + plusDays).toISOString();
+}
+
+/**
+ * Every experiment the user may see, newest first: filters and search kept in the URL,
+ * cursor paging, and rows that change as experiments change state (server-sent events).
+ */
+export function ExperimentListPage() {
+  const me = useMe();
+  const catalogue = useCatalogue();
+  const [params, setParams] = useSearchParams();
+  // Cursors of the pages before this one, for "Newer"; the URL holds the current page's cursor.
+  const [previousCursors, setPreviousCursors] = useState<string[]>([]);
+  const [search, setSearch] = useState(params.get('q') ?? '');
+  const [announcement, setAnnouncement] = useState('');
+  const filterKey = ['state', 'application', 'resource', 'q', 'from', 'to'].map((name) => params.get(name) ?? '').join('|');
+  const cursor = params.get('cursor') ?? undefined;
+
+  const query: ListQuery = {
+    limit: pageSize,
+    state: params.get('state') || undefined,
+    application: params.get('application') || undefined,
+    resource: params.get('resource') || undefined,
+    q: params.get('q') || undefined,
+    since: startOfDay(params.get('from') ?? ''),
+    until: startOfDay(params.get('to') ?? '', 1),
+    cursor,
+  };
+  const list = useAsync(() => ok(api.GET('/api/v1/experiments', { params: { query } })), [filterKey, cursor]);
+  const [items, setItems] = useState<ExperimentSummary[]>([]);
+  useEffect(() => {
+    if (list.data) setItems(list.data.items);
+  }, [list.data]);
+
+  const setFilter = useCallback(
+    (name: string, value: string) => {
+      setParams(
+        (current) => {
+          const next = new URLSearchParams(current);
+          if (value) next.set(name, value);
+          else next.delete(name);
+          next.delete('cursor'); // a new filter starts from the newest
+          return next;
+        },
+        { replace: true },
+      );
+      setPreviousCursors([]);
+    },
+    [setParams],
+  );
+
+  // Search as the user types, without a request per key stroke.
+  useEffect(() => {
+    if (search === (params.get('q') ?? '')) return;
+    const timer = setTimeout(() => setFilter('q', search.trim()), 300);
+    return () => clearTimeout(timer);
+  }, [search, params, setFilter]);
+
+  // Reloads are coalesced: a burst of changes (many experiments finishing) costs one request.
+  const reloadTimer = useRef<ReturnType<typeof setTimeout>>(undefined);
+  const reloadSoon = useCallback(() => {
+    clearTimeout(reloadTimer.current);
+    reloadTimer.current = setTimeout(list.reload, 300);
+  }, [list.reload]);
+  useEffect(() => () => clearTimeout(reloadTimer.current), []);
+
+  const stateFilter = query.state?.split(',');
+  const streamStatus = useEventStream(
+    '/api/v1/experiments/changes',
+    {
+      experiment: (data) => {
+        const changed = data as ExperimentSummary;
+        const shown = items.find((item) => item.id === changed.id);
+        if (shown) {
+          if (shown.state !== changed.state) setAnnouncement(`${changed.name} is now ${changed.state}.`);
+          if (stateFilter && !stateFilter.includes(changed.state)) reloadSoon();
+          else setItems((current) => current.map((item) => (item.id === changed.id ? changed : item)));
+        } else if (!cursor) {
+          // Possibly a new experiment (or one that now matches the filters): the first page may change.
+          reloadSoon();
+        }
+      },
+    },
+    // After a reconnection, changes may have been missed.
+    { onOpen: reloadSoon },
+  );
+
+  const applications = catalogue.data?.applications ?? [];
+  const resources = catalogue.data?.resources ?? [];
+  const nextCursor = list.data?.nextCursor ?? null;
+  const filtered = filterKey.replaceAll('|', '') !== '';
+
+  const goTo = (target: string | undefined, back: boolean) => {
+    setParams(
+      (current) => {
+        const next = new URLSearchParams(current);
+        if (target) next.set('cursor', target);
+        else next.delete('cursor');
+        return next;
+      },
+      { replace: false },
+    );
+    setPreviousCursors((stack) => (back ? stack.slice(0, -1) : [...stack, cursor ?? '']));
+  };
+
+  return (
+    <>
+      <div className="page-title-row">
+        <PageHeading title="Experiments" />
+        <Link className="button primary" to="/experiments/new">
+          New experiment
+        </Link>
+      </div>
+
+      <form className="filters" role="search" aria-label="Filter experiments" onSubmit={(event) => event.preventDefault()}>
+        <div className="field search">
+          <label htmlFor="filter-q">Search</label>
+          <input id="filter-q" type="search" value={search} placeholder="Name, application or id" onChange={(event) => setSearch(event.target.value)} />
+        </div>
+        <div className="field">
+          <label htmlFor="filter-state">State</label>
+          <select id="filter-state" value={params.get('state') ?? ''} onChange={(event) => setFilter('state', event.target.value)}>
+            {stateChoices.map((choice) => (
+              <option key={choice.value} value={choice.value}>
+                {choice.label}
+              </option>
+            ))}
+          </select>
+        </div>
+        <div className="field">
+          <label htmlFor="filter-application">Application</label>
+          <select id="filter-application" value={params.get('application') ?? ''} onChange={(event) => setFilter('application', event.target.value)}>
+            <option value="">Any application</option>
+            {applications.map((application) => (
+              <option key={application.name} value={application.name}>
+                {application.title}
+              </option>
+            ))}
+          </select>
+        </div>
+        <div className="field">
+          <label htmlFor="filter-resource">Resource</label>
+          <select id="filter-resource" value={params.get('resource') ?? ''} onChange={(event) => setFilter('resource', event.target.value)}>
+            <option value="">Any resource</option>
+            {resources.map((resource) => (
+              <option key={resource.name} value={resource.name}>
+                {resource.name}
+              </option>
+            ))}
+          </select>
+        </div>
+        <div className="field">
+          <label htmlFor="filter-from">Created from</label>
+          <input id="filter-from" type="date" value={params.get('from') ?? ''} onChange={(event) => setFilter('from', event.target.value)} />
+        </div>
+        <div className="field">
+          <label htmlFor="filter-to">Created until</label>
+          <input id="filter-to" type="date" value={params.get('to') ?? ''} onChange={(event) => setFilter('to', event.target.value)} />
+        </div>
+        {filtered && (
+          <button
+            type="button"
+            className="link-button"
+            onClick={() => {
+              setSearch('');
+              setParams({}, { replace: true });
+              setPreviousCursors([]);
+            }}
+          >
+            Clear filters
+          </button>
+        )}
+      </form>
+
+      <p className="live-indicator" aria-hidden="true">
+        {streamStatus === 'live' ? '● Live' : '○ Reconnecting…'}
+      </p>
+      <p className="visually-hidden" aria-live="polite">
+        {announcement}
+      </p>
+      <p className="visually-hidden" role="status">
+        {list.loading ? 'Loading experiments…' : `${items.length} experiments shown${nextCursor ? ', more on the next page' : ''}.`}
+      </p>
+
+      {list.error !== undefined && (
+        <p className="error" role="alert">
+          The experiments could not be loaded: {errorMessage(list.error)}{' '}
+          <button type="button" onClick={list.reload}>
+            Try again
+          </button>
+        </p>
+      )}
+
+      {list.data && items.length === 0 && (
+        <p className="empty">{filtered ? 'No experiment matches these filters.' : <>No experiments yet. <Link to="/experiments/new">Submit your first one</Link>.</>}</p>
+      )}
+
+      {items.length > 0 && (
+        <table className="experiments">
+          <caption className="visually-hidden">Experiments, newest first</caption>
+          <thead>
+            <tr>
+              <th scope="col">Name</th>
+              <th scope="col">State</th>
+              <th scope="col">Application</th>
+              <th scope="col">Resource</th>
+              <th scope="col">Created</th>
+              {me.user.role === 'admin' && <th scope="col">Owner</th>}
+            </tr>
+          </thead>
+          <tbody>
+            {items.map((experiment) => (
+              <tr key={experiment.id} data-id={experiment.id}>
+                <th scope="row" data-label="Name">
+                  <Link to={`/experiments/${experiment.id}`}>{experiment.name}</Link>
+                  {experiment.parentId && <span className="tag">clone</span>}
+                </th>
+                <td data-label="State">
+                  <StateBadge state={experiment.state} />
+                </td>
+                <td data-label="Application">{experiment.application}</td>
+                <td data-label="Resource">{experiment.resource}</td>
+                <td data-label="Created">
+                  <time dateTime={experiment.createdAt}>{formatDateTime(experiment.createdAt)}</time>
+                </td>
+                {me.user.role === 'admin' && <td data-label="Owner">{experiment.owner}</td>}
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+
+      {(cursor || nextCursor) && (
+        <nav className="pager" aria-label="Pages">
+          <button type="button" disabled={!cursor} onClick={() => goTo(previousCursors.at(-1) || undefined, true)}>
+            ← Newer
+          </button>
+          {cursor && (
+            <button
+              type="button"
+              onClick={() => {
+                setPreviousCursors([]);
+                setFilter('cursor', '');
+              }}
+            >
+              Newest
+            </button>
+          )}
+          <button type="button" disabled={!nextCursor} onClick={() => goTo(nextCursor ?? undefined, false)}>
+            Older →
+          </button>
+        </nav>
+      )}
+    </>
+  );
+}
