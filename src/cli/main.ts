@@ -2,7 +2,8 @@
  * `drover`: the server processes (up, api, worker, controller, migrate) and the user
  * commands (submit, ls, show, watch, cancel, clone, logs, ...).
  */
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { ConfigError, loadConfig, type ConfigInput } from '../config.ts';
 import { openStore, startDrover, type Role } from '../main.ts';
@@ -60,6 +61,7 @@ async function runServer(roles: Role[], options: Record<string, any>): Promise<v
       [
         '',
         `Drover is running (${roles.join(', ')}) on the ${config.databaseUrl ? 'PostgreSQL' : config.memory ? 'in-memory embedded' : 'embedded'} store.`,
+        `  web UI:       ${existsSync(join(config.webDir, 'index.html')) ? `${cliUrl}/   (sign in with the admin token)` : 'not built: run npm run build'}`,
         `  API:          ${cliUrl}/api/v1   (OpenAPI: ${cliUrl}/api/v1/openapi.json)`,
         ...(drover.adminToken ? [`  admin token:  ${drover.adminToken}`] : []),
         config.databaseUrl ? '' : `  data folder:  ${config.memory ? '(memory)' : config.dataDir}`,
