@@ -117,7 +117,12 @@ export class Controller {
       if (group) group.push(job);
       else byResource.set(key, [job]);
     }
-    await Promise.all([...byResource].map(([key, group]) => this.pollResource(key, group)));
+    await Promise.all(
+      [...byResource].map(([key, group]) =>
+        // One resource's trouble (say, deleted from the catalogue) must not stop the others' polls.
+        this.pollResource(key, group).catch((error) => this.options.logger.error({ err: error, resource: key.split('\u0000')[1] }, 'polling the resource failed')),
+      ),
+    );
   }
 
   /**
