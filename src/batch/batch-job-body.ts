@@ -7,8 +7,9 @@
  * `shellQuote`; only the deployment's environment setup lines, which admins write, are
  * copied verbatim.
  */
-import type { JobObservation, JobSpec } from './port.ts';
-import type { Shell } from '../shell/port.ts';
+import type { JobObservation, JobSpec, SubmittedJob } from './port.ts';
+import type { CommandResult, Shell } from '../shell/port.ts';
+import { TaskError, type ResourceUnreachableError } from '../domain/errors.ts';
 import { shellQuote } from './shell-quote.ts';
 
 /** Keys become a job name, a directory name and a header line, so they must be one plain word. */
@@ -302,3 +303,46 @@ export function observeFinishedJob(nativeId: string, record: BatchJobRecord, nat
     reason: record.startedAt ? 'the job script was killed before it recorded an exit code' : 'the job ended without running',
   };
 }
+
+/** How one scheduler's submit answers read (see `runBatchSubmit`). */
+export interface BatchSubmitAnswers {
+  /** True when a failure says the scheduler's server did not answer. */
+  isUnreachable(message: string): boolean;
+  unreachable(message: string): ResourceUnreachableError;
+  /** The scheduler's reason for refusing the job, from the failed command. */
+  refusal(result: CommandResult): string;
+  /** The job id in the scheduler's answer, or null when it is not one. */
+  parseId(word: string): string | null;
+}
+
+/**
+ * Runs a scheduler's submit script in one remote command,
+ * `bash -c <submitScript> drover-submit <key> <script path>` with the job script on stdin,
+ * and reads its answer: `adopted <id>` or `submitted <id>`. Exit 5 means the scheduler
+ * refused the job (final `submit-rejected`); any other failure is retryable `submit-failed`.
+ *
+ * @throws {ResourceUnreachableError} when the answers say the server did not answer.
+ */
+export async function runBatchSubmit(
+  shell: Shell,
+  spec: JobSpec,
+  script: string,
+  submitScript: string,
+  answers: BatchSubmitAnswers,
+): Promise<SubmittedJob> {
+  const scriptPath = `${batchJobDirectory(spec.workdir, spec.submissionKey)}/${batchJobFiles.script}`;
+  const result = await shell.run(['bash', '-c', submitScript, 'drover-submit', spec.submissionKey, scriptPath], { input: script });
+  const message = result.stderr.trim();
+  if (result.code !== 0) {
+    if (answers.isUnreachable(message)) throw answers.unreachable(message);
+    if (result.code === 5) throw new TaskError('submit-rejected', answers.refusal(result), false);
+    throw new TaskError('submit-failed', `submitting ${spec.submissionKey} failed (exit ${result.code}): ${message}`, true);
+  }
+  const match = /^(adopted|submitted) (\S+)$/m.exec(result.stdout);
+  const nativeId = match ? answers.parseId(match[2]) : null;
+  if (!match || !nativeId) {
+    throw new TaskError('submit-failed', `unreadable answer from the submit of ${spec.submissionKey}: ${JSON.stringify(result.stdout)}`, true);
+  }
+  return { nativeId, adopted: match[1] === 'adopted', details: {} };
+}
+

@@ -5,7 +5,7 @@
  */
 import type { BatchScheduler, FoundJob, JobObservation, JobSpec, SubmittedJob, TrackedJob } from '../port.ts';
 import type { CommandResult, Shell } from '../../shell/port.ts';
-import { ResourceUnreachableError, TaskError } from '../../domain/errors.ts';
+import { ResourceUnreachableError } from '../../domain/errors.ts';
 import {
   batchJobDirectory,
   batchJobFiles,
@@ -13,6 +13,7 @@ import {
   isBatchSubmissionKey,
   observeFinishedJob,
   readBatchJobRecords,
+  runBatchSubmit,
 } from '../batch-job-body.ts';
 import { renderPbsScript } from './render-pbs-script.ts';
 import {
@@ -135,23 +136,12 @@ export class PbsScheduler implements BatchScheduler {
    * @throws {ResourceUnreachableError} when the PBS server does not answer.
    */
   async submit(spec: JobSpec): Promise<SubmittedJob> {
-    const script = renderPbsScript(spec);
-    const scriptPath = `${batchJobDirectory(spec.workdir, spec.submissionKey)}/${batchJobFiles.script}`;
-    const result = await this.shell.run(['bash', '-c', submitScript, 'drover-submit', spec.submissionKey, scriptPath], {
-      input: script,
+    return runBatchSubmit(this.shell, spec, renderPbsScript(spec), submitScript, {
+      isUnreachable: isPbsUnreachableMessage,
+      unreachable: (message) => this.unreachable('qsub', message),
+      refusal: (result) => qsubErrorMessage(result.stderr.trim()),
+      parseId: parseQsubOutput,
     });
-    const message = result.stderr.trim();
-    if (result.code !== 0) {
-      if (isPbsUnreachableMessage(message)) throw this.unreachable('qsub', message);
-      if (result.code === 5) throw new TaskError('submit-rejected', qsubErrorMessage(message), false);
-      throw new TaskError('submit-failed', `submitting ${spec.submissionKey} failed (exit ${result.code}): ${message}`, true);
-    }
-    const match = /^(adopted|submitted) (\S+)$/m.exec(result.stdout);
-    const nativeId = match ? parseQsubOutput(match[2]) : null;
-    if (!match || !nativeId) {
-      throw new TaskError('submit-failed', `unreadable answer from the submit of ${spec.submissionKey}: ${JSON.stringify(result.stdout)}`, true);
-    }
-    return { nativeId, adopted: match[1] === 'adopted', details: {} };
   }
 
   /**

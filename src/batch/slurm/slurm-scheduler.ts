@@ -5,13 +5,14 @@
  */
 import type { BatchScheduler, FoundJob, JobObservation, JobSpec, SubmittedJob, TrackedJob } from '../port.ts';
 import type { CommandResult, Shell } from '../../shell/port.ts';
-import { ResourceUnreachableError, TaskError } from '../../domain/errors.ts';
+import { ResourceUnreachableError } from '../../domain/errors.ts';
 import {
   batchJobDirectory,
   batchJobFiles,
   isBatchSubmissionKey,
   observeFinishedJob,
   readBatchJobRecords,
+  runBatchSubmit,
   type BatchJobRecord,
 } from '../batch-job-body.ts';
 import { renderSlurmScript } from './render-slurm-script.ts';
@@ -117,23 +118,12 @@ export class SlurmScheduler implements BatchScheduler {
    * @throws {ResourceUnreachableError} when slurmctld does not answer.
    */
   async submit(spec: JobSpec): Promise<SubmittedJob> {
-    const script = renderSlurmScript(spec);
-    const scriptPath = `${batchJobDirectory(spec.workdir, spec.submissionKey)}/${batchJobFiles.script}`;
-    const result = await this.shell.run(['bash', '-c', submitScript, 'drover-submit', spec.submissionKey, scriptPath], {
-      input: script,
+    return runBatchSubmit(this.shell, spec, renderSlurmScript(spec), submitScript, {
+      isUnreachable: isSlurmUnreachableMessage,
+      unreachable: (message) => this.unreachable('sbatch', message),
+      refusal: (result) => sbatchErrorMessage(result.stderr),
+      parseId: parseSbatchParsable,
     });
-    const message = result.stderr.trim();
-    if (result.code !== 0) {
-      if (isSlurmUnreachableMessage(message)) throw this.unreachable('sbatch', message);
-      if (result.code === 5) throw new TaskError('submit-rejected', sbatchErrorMessage(result.stderr), false);
-      throw new TaskError('submit-failed', `submitting ${spec.submissionKey} failed (exit ${result.code}): ${message}`, true);
-    }
-    const match = /^(adopted|submitted) (\S+)$/m.exec(result.stdout);
-    const nativeId = match ? parseSbatchParsable(match[2]) : null;
-    if (!match || !nativeId) {
-      throw new TaskError('submit-failed', `unreadable answer from the submit of ${spec.submissionKey}: ${JSON.stringify(result.stdout)}`, true);
-    }
-    return { nativeId, adopted: match[1] === 'adopted', details: {} };
   }
 
   /**
