@@ -7,6 +7,7 @@
 import { after, before, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { startTestDrover, waitFor, type TestDrover } from './harness.ts';
+import { testClusterSsh } from './test-cluster.ts';
 
 const experiments = 200;
 let drover: TestDrover;
@@ -19,14 +20,7 @@ before(async () => {
     config: {
       scratchDir: '/home/hpcuser/scratch',
       pollIntervalSeconds: 1,
-      ssh: {
-        host: '127.0.0.1',
-        port: 2222,
-        user: 'hpcuser',
-        privateKeyPath: '/var/lib/drover-test-cluster/id_ed25519',
-        knownHostsPath: '/var/lib/drover-test-cluster/known_hosts',
-        maxSessions: 8,
-      },
+      ssh: { ...testClusterSsh, maxSessions: 8 },
       queues: [{ name: 'debug', maxWalltimeMinutes: 10, maxCores: 8 }],
     },
   };

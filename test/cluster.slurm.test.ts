@@ -13,6 +13,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { freePort, startPrivateSshd, stopSshd } from './private-sshd.ts';
+import { testClusterSsh } from './test-cluster.ts';
 import { eventsOf, projectRoot, startTestDrover, waitFor, waitForState, type TestDrover } from './harness.ts';
 
 const run = promisify(execFile);
@@ -229,14 +230,14 @@ describe('a login node that stops answering', () => {
   });
 
   it('blocks the experiment with the reason, then resumes it by itself when sshd is back', { timeout: 240_000 }, async () => {
-    const [, hostKey] = /^\S+ (\S+ \S+)/.exec(await readFile('/var/lib/drover-test-cluster/known_hosts', 'utf8'))!;
+    const [, hostKey] = /^\S+ (\S+ \S+)/.exec(await readFile(testClusterSsh.knownHostsPath, 'utf8'))!;
     const resource = {
       name: 'hpc-flaky',
       kind: 'slurm',
       config: {
         scratchDir: '/home/hpcuser/scratch',
         pollIntervalSeconds: 1,
-        ssh: { host: '127.0.0.1', port, user: 'hpcuser', privateKeyPath: '/var/lib/drover-test-cluster/id_ed25519', hostKey },
+        ssh: { host: testClusterSsh.host, port, user: testClusterSsh.user, privateKeyPath: testClusterSsh.privateKeyPath, hostKey },
         queues: [{ name: 'debug', maxWalltimeMinutes: 10, maxCores: 8 }],
       },
     };

@@ -8,7 +8,6 @@ import type { JobSpec } from './port.ts';
 import { LocalShell } from '../shell/local-shell.ts';
 import { CountingShell } from './scheduler-suite.ts';
 import {
-  batchJobDirectory,
   checkBatchJobSpec,
   observeFinishedJob,
   parseBatchJobRecord,
@@ -17,6 +16,7 @@ import {
   walltimeLimitMinutes,
   type BatchJobRecord,
 } from './batch-job-body.ts';
+import { jobDirectoryOf } from './job-values.ts';
 
 const temporaryDirectories: string[] = [];
 after(async () => {
@@ -52,7 +52,7 @@ async function runBody(spec: JobSpec, onStart?: (pid: number) => void): Promise<
 }
 
 async function readJobFile(spec: JobSpec, name: string): Promise<string | null> {
-  return fs.readFile(path.join(batchJobDirectory(spec.workdir, spec.submissionKey), name), 'utf8').catch(() => null);
+  return fs.readFile(path.join(jobDirectoryOf(spec.workdir, spec.submissionKey), name), 'utf8').catch(() => null);
 }
 
 describe('renderBatchJobBody', () => {

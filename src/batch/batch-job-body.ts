@@ -11,11 +11,8 @@ import type { JobObservation, JobSpec, SubmittedJob } from './port.ts';
 import type { CommandResult, Shell } from '../shell/port.ts';
 import { TaskError, type ResourceUnreachableError } from '../domain/errors.ts';
 import { shellQuote } from './shell-quote.ts';
+import { environmentNamePattern, isPlainSubmissionKey, jobDirectoryOf, jobNamePattern, submissionKeyPattern } from './job-values.ts';
 
-/** Keys become a job name, a directory name and a header line, so they must be one plain word. */
-const submissionKeyPattern = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,199}$/;
-const jobNamePattern = /^[A-Za-z0-9_.-]{1,200}$/;
-const environmentNamePattern = /^[A-Z_][A-Z0-9_]*$/;
 /**
  * Workdirs appear unquoted in scheduler directives (`#SBATCH --chdir=...`) and in the
  * command line the Torque `qsub` wrapper hands to a shell, so only plain path characters
@@ -58,16 +55,6 @@ export const batchJobFiles = {
   canceled: 'canceled',
 } as const;
 
-/** The job directory of a batch job: `<workdir>/.drover-job/<submissionKey>`. */
-export function batchJobDirectory(workdir: string, submissionKey: string): string {
-  return `${workdir.replace(/\/+$/, '')}/.drover-job/${submissionKey}`;
-}
-
-/** True when `submissionKey` can name a batch job (one plain word, no commas). */
-export function isBatchSubmissionKey(submissionKey: string): boolean {
-  return submissionKeyPattern.test(submissionKey);
-}
-
 /**
  * The scheduler's time limit in whole minutes: `walltimeMinutes` rounded up (at least 1),
  * after rounding to the millisecond so that float noise does not add a minute.
@@ -88,7 +75,7 @@ export function walltimeLimitMinutes(walltimeMinutes: number): number {
  * @throws {RangeError} naming the first value that cannot be used safely.
  */
 export function checkBatchJobSpec(spec: JobSpec): void {
-  if (!isBatchSubmissionKey(spec.submissionKey)) {
+  if (!isPlainSubmissionKey(spec.submissionKey)) {
     throw new RangeError(`submission key must match ${submissionKeyPattern}, got ${JSON.stringify(spec.submissionKey)}`);
   }
   if (!jobNamePattern.test(spec.jobName)) {
@@ -141,7 +128,7 @@ export function checkBatchJobSpec(spec: JobSpec): void {
  * then records nothing.
  */
 export function renderBatchJobBody(spec: JobSpec): string[] {
-  const jobDirectory = batchJobDirectory(spec.workdir, spec.submissionKey);
+  const jobDirectory = jobDirectoryOf(spec.workdir, spec.submissionKey);
   const limitSeconds = walltimeLimitMinutes(spec.walltimeMinutes) * 60;
   const exports = Object.entries(spec.environment ?? {}).map(([name, value]) => `export ${name}=${shellQuote(value)}`);
   const file = (name: string) => `"$drover_job_directory/${name}"`;
@@ -330,7 +317,7 @@ export async function runBatchSubmit(
   submitScript: string,
   answers: BatchSubmitAnswers,
 ): Promise<SubmittedJob> {
-  const scriptPath = `${batchJobDirectory(spec.workdir, spec.submissionKey)}/${batchJobFiles.script}`;
+  const scriptPath = `${jobDirectoryOf(spec.workdir, spec.submissionKey)}/${batchJobFiles.script}`;
   const result = await shell.run(['bash', '-c', submitScript, 'drover-submit', spec.submissionKey, scriptPath], { input: script });
   const message = result.stderr.trim();
   if (result.code !== 0) {

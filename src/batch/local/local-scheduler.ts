@@ -9,7 +9,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { BatchScheduler, FoundJob, JobObservation, JobSpec, SubmittedJob, TrackedJob } from '../port.ts';
 import type { Shell } from '../../shell/port.ts';
 import { LocalShell } from '../../shell/local-shell.ts';
-import { isLocalSubmissionKey, localJobDirectory, localJobFiles, renderLocalScript } from './render-local-script.ts';
+import { localJobFiles, renderLocalScript } from './render-local-script.ts';
+import { isPlainSubmissionKey, jobDirectoryOf } from '../job-values.ts';
 
 const pidWaitIntervalMs = 5;
 const pidWaitLimitMs = 10_000;
@@ -68,7 +69,7 @@ export class LocalScheduler implements BatchScheduler {
    */
   async submit(spec: JobSpec): Promise<SubmittedJob> {
     const script = renderLocalScript(spec);
-    const jobDirectory = localJobDirectory(spec.workdir, spec.submissionKey);
+    const jobDirectory = jobDirectoryOf(spec.workdir, spec.submissionKey);
     await this.shell.makeDirectory(`${spec.workdir}/.drover-job`);
 
     const existing = await this.readSubmittedJob(jobDirectory);
@@ -111,8 +112,8 @@ export class LocalScheduler implements BatchScheduler {
    */
   async find(job: { workdir: string; submissionKeys: string[] }): Promise<FoundJob | null> {
     for (const submissionKey of job.submissionKeys) {
-      if (!isLocalSubmissionKey(submissionKey)) continue;
-      const submitted = await this.readSubmittedJob(localJobDirectory(job.workdir, submissionKey));
+      if (!isPlainSubmissionKey(submissionKey)) continue;
+      const submitted = await this.readSubmittedJob(jobDirectoryOf(job.workdir, submissionKey));
       if (submitted) return { ...submitted, adopted: true, submissionKey };
     }
     return null;
@@ -143,7 +144,7 @@ export class LocalScheduler implements BatchScheduler {
    * reuses the pid.
    */
   async cancel(job: TrackedJob): Promise<void> {
-    const jobDirectory = localJobDirectory(job.workdir, job.submissionKey);
+    const jobDirectory = jobDirectoryOf(job.workdir, job.submissionKey);
     const details = readDetails(job);
     await this.shell.writeFile(`${jobDirectory}/${localJobFiles.canceled}`, `${new Date().toISOString()}\n`);
 
@@ -177,7 +178,7 @@ export class LocalScheduler implements BatchScheduler {
   }
 
   private async observe(job: TrackedJob): Promise<JobObservation | null> {
-    const jobDirectory = localJobDirectory(job.workdir, job.submissionKey);
+    const jobDirectory = jobDirectoryOf(job.workdir, job.submissionKey);
     const details = readDetails(job);
     const pidTimes = await statOrNull(`${jobDirectory}/${localJobFiles.pid}`);
     const base = { nativeId: job.nativeId, startedAt: pidTimes?.mtime };

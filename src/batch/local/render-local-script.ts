@@ -5,16 +5,7 @@
  */
 import type { JobSpec } from '../port.ts';
 import { shellQuote } from '../shell-quote.ts';
-
-/** Keys become a directory name and a header line, so they must be one plain word. */
-const submissionKeyPattern = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,199}$/;
-const jobNamePattern = /^[A-Za-z0-9_.-]{1,200}$/;
-const environmentNamePattern = /^[A-Z_][A-Z0-9_]*$/;
-
-/** True when `submissionKey` can name a local job: one plain word that `renderLocalScript` accepts. */
-export function isLocalSubmissionKey(submissionKey: string): boolean {
-  return submissionKeyPattern.test(submissionKey);
-}
+import { environmentNamePattern, isPlainSubmissionKey, jobDirectoryOf, jobNamePattern, submissionKeyPattern } from '../job-values.ts';
 
 /** Seconds between the walltime's SIGTERM and the SIGKILL for a command that ignores it. */
 export const localKillAfterSeconds = 5;
@@ -35,13 +26,6 @@ export const localJobFiles = {
   /** Written by `cancel` before it signals the job. */
   canceled: 'canceled',
 } as const;
-
-/**
- * The job directory of a local job: `<workdir>/.drover-job/<submissionKey>`.
- */
-export function localJobDirectory(workdir: string, submissionKey: string): string {
-  return `${workdir.replace(/\/+$/, '')}/.drover-job/${submissionKey}`;
-}
 
 /**
  * Walltime in whole seconds: `ceil(walltimeMinutes * 60)`, rounded to the millisecond
@@ -74,7 +58,7 @@ export function walltimeSeconds(walltimeMinutes: number): number {
  *   argv cannot be used safely.
  */
 export function renderLocalScript(spec: JobSpec): string {
-  if (!isLocalSubmissionKey(spec.submissionKey)) {
+  if (!isPlainSubmissionKey(spec.submissionKey)) {
     throw new RangeError(`submission key must match ${submissionKeyPattern}, got ${JSON.stringify(spec.submissionKey)}`);
   }
   if (!jobNamePattern.test(spec.jobName)) {
@@ -87,7 +71,7 @@ export function renderLocalScript(spec: JobSpec): string {
     throw new RangeError('argv must name a program');
   }
   const seconds = walltimeSeconds(spec.walltimeMinutes);
-  const jobDirectory = localJobDirectory(spec.workdir, spec.submissionKey);
+  const jobDirectory = jobDirectoryOf(spec.workdir, spec.submissionKey);
 
   const exports = Object.entries(spec.environment ?? {}).map(([name, value]) => {
     if (!environmentNamePattern.test(name)) {

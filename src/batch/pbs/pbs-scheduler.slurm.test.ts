@@ -8,29 +8,15 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import type { JobSpec, TrackedJob } from '../port.ts';
 import type { Shell } from '../../shell/port.ts';
-import { SshShell } from '../../shell/ssh-shell.ts';
+import { connectToTestCluster } from '../../../test/test-cluster.ts';
 import { ResourceUnreachableError, TaskError } from '../../domain/errors.ts';
 import { PrefixedShell, schedulerConformance } from '../scheduler-suite.ts';
-import { batchJobDirectory, batchJobFiles } from '../batch-job-body.ts';
+import { batchJobFiles } from '../batch-job-body.ts';
 import { parseQstatFullNames } from './pbs-states.ts';
 import { PbsScheduler } from './pbs-scheduler.ts';
+import { jobDirectoryOf } from '../job-values.ts';
 
-/** A connection to the test cluster's login node, as hpcuser. */
-function connect(): SshShell {
-  return new SshShell({
-    resource: 'cluster',
-    host: '127.0.0.1',
-    port: 2222,
-    user: 'hpcuser',
-    privateKeyPath: '/var/lib/drover-test-cluster/id_ed25519',
-    knownHostsPath: '/var/lib/drover-test-cluster/known_hosts',
-    // Measured: with 8 sessions at once, sshd (MaxSessions 10) refused about 1 channel in 5
-    // under steady load, as it frees a session a little after the client sees it close; 4 never failed.
-    maxSessions: 4,
-  });
-}
-
-const shell = connect();
+const shell = connectToTestCluster();
 after(() => shell.close());
 
 const scratchDirectory = '/home/hpcuser/drover-scratch/pbs';
@@ -99,7 +85,7 @@ describe('PbsScheduler on this cluster', { concurrency: true }, () => {
     const copied = await shell.run(['bash', '-c', 'sed -e "s/^SlurmctldPort=.*/SlurmctldPort=6999/" /etc/slurm/slurm.conf > "$1"', 'x', configPath]);
     assert.equal(copied.code, 0, copied.stderr);
     // Its own connection: these calls hold their sessions for about 9 s while the clients retry.
-    const side = connect();
+    const side = connectToTestCluster();
     const unreachableShell: Shell = new PrefixedShell(side, ['env', `SLURM_CONF=${configPath}`]);
     const cut = new PbsScheduler({ shell: unreachableShell, resource: 'cluster' });
     const job: TrackedJob = { nativeId: '1', workdir: directory, submissionKey: 'never-submitted', details: {} };
@@ -120,7 +106,7 @@ describe('PbsScheduler on this cluster', { concurrency: true }, () => {
     await shell.makeDirectory(directory);
     const vanished: TrackedJob = { nativeId: '999999992', workdir: `${directory}/vanished`, submissionKey: 'vanished.attempt-1', details: {} };
     const unknown: TrackedJob = { nativeId: '999999993', workdir: `${directory}/unknown`, submissionKey: 'unknown.attempt-1', details: {} };
-    await shell.makeDirectory(batchJobDirectory(vanished.workdir, vanished.submissionKey));
+    await shell.makeDirectory(jobDirectoryOf(vanished.workdir, vanished.submissionKey));
     const observations = await scheduler.poll([vanished, unknown]);
     assert.equal(observations.get(vanished.nativeId)?.state, 'lost');
     assert.equal(observations.get(vanished.nativeId)?.nativeState, 'vanished');
@@ -130,8 +116,8 @@ describe('PbsScheduler on this cluster', { concurrency: true }, () => {
   it('adopts the job of a submit that died after qsub, before it wrote the job id', async () => {
     await shell.makeDirectory(directory);
     const job = spec({ argv: ['sleep', '60'] });
-    const scriptPath = `${batchJobDirectory(directory, job.submissionKey)}/${batchJobFiles.script}`;
-    await shell.makeDirectory(batchJobDirectory(directory, job.submissionKey));
+    const scriptPath = `${jobDirectoryOf(directory, job.submissionKey)}/${batchJobFiles.script}`;
+    await shell.makeDirectory(jobDirectoryOf(directory, job.submissionKey));
     await shell.writeFile(scriptPath, scheduler.renderScript(job));
     const submitted = await shell.run(['qsub', '-o', '/dev/null', '-e', '/dev/null', scriptPath]);
     assert.equal(submitted.code, 0, submitted.stdout);
@@ -144,7 +130,7 @@ describe('PbsScheduler on this cluster', { concurrency: true }, () => {
     await shell.makeDirectory(directory);
     const job = spec({ memoryMb: 300, queue: 'long', walltimeMinutes: 31.5, coresPerNode: 2, account: 'drover' });
     const submitted = await scheduler.submit(job);
-    const jobDirectory = batchJobDirectory(directory, job.submissionKey);
+    const jobDirectory = jobDirectoryOf(directory, job.submissionKey);
     assert.equal((await shell.readFile(`${jobDirectory}/${batchJobFiles.script}`))?.toString('utf8'), scheduler.renderScript(job));
     assert.equal((await shell.readFile(`${jobDirectory}/${batchJobFiles.nativeId}`))?.toString('utf8'), `${submitted.nativeId}\n`);
     const shown = await shell.run(['scontrol', '-o', 'show', 'job', submitted.nativeId]);

@@ -7,10 +7,8 @@ import type { BatchScheduler, FoundJob, JobObservation, JobSpec, SubmittedJob, T
 import type { CommandResult, Shell } from '../../shell/port.ts';
 import { ResourceUnreachableError } from '../../domain/errors.ts';
 import {
-  batchJobDirectory,
   batchJobFiles,
   batchJobOutputFiles,
-  isBatchSubmissionKey,
   observeFinishedJob,
   readBatchJobRecords,
   runBatchSubmit,
@@ -24,6 +22,7 @@ import {
   pbsJobState,
   qsubErrorMessage,
 } from './pbs-states.ts';
+import { isPlainSubmissionKey, jobDirectoryOf } from '../job-values.ts';
 
 /** Job ids as qsub prints them (`616`, Torque's `616.server`): never an option. */
 const pbsJobIdPattern = /^\d+(\.[A-Za-z0-9_.-]+)?$/;
@@ -152,7 +151,7 @@ export class PbsScheduler implements BatchScheduler {
    * @throws {ResourceUnreachableError} when the PBS server does not answer.
    */
   async find(job: { workdir: string; submissionKeys: string[] }): Promise<FoundJob | null> {
-    const keys = job.submissionKeys.filter(isBatchSubmissionKey);
+    const keys = job.submissionKeys.filter(isPlainSubmissionKey);
     if (keys.length === 0) return null;
     const result = await this.runPbs('qstat', ['bash', '-c', findScript, 'drover-find', job.workdir, ...keys]);
     const found = /^found\t(\S+)\t(\S+)$/m.exec(result.stdout);
@@ -192,7 +191,7 @@ export class PbsScheduler implements BatchScheduler {
     }
     if (ended.length === 0) return observations;
 
-    const records = await readBatchJobRecords(this.shell, ended.map((job) => batchJobDirectory(job.workdir, job.submissionKey)));
+    const records = await readBatchJobRecords(this.shell, ended.map((job) => jobDirectoryOf(job.workdir, job.submissionKey)));
     ended.forEach((job, index) => {
       const row = rows.get(job.nativeId);
       const record = records[index];
@@ -211,7 +210,7 @@ export class PbsScheduler implements BatchScheduler {
    */
   async cancel(job: TrackedJob): Promise<void> {
     checkJobId(job.nativeId);
-    const directory = batchJobDirectory(job.workdir, job.submissionKey);
+    const directory = jobDirectoryOf(job.workdir, job.submissionKey);
     const result = await this.shell.run(['bash', '-c', cancelScript, 'drover-cancel', directory, job.nativeId]);
     if (result.code === 0) return;
     const message = result.stderr.trim();

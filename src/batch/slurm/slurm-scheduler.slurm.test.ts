@@ -8,28 +8,14 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import type { JobSpec, TrackedJob } from '../port.ts';
 import type { Shell } from '../../shell/port.ts';
-import { SshShell } from '../../shell/ssh-shell.ts';
+import { connectToTestCluster } from '../../../test/test-cluster.ts';
 import { ResourceUnreachableError, TaskError } from '../../domain/errors.ts';
 import { PrefixedShell, schedulerConformance } from '../scheduler-suite.ts';
-import { batchJobDirectory, batchJobFiles } from '../batch-job-body.ts';
+import { batchJobFiles } from '../batch-job-body.ts';
 import { SlurmScheduler } from './slurm-scheduler.ts';
+import { jobDirectoryOf } from '../job-values.ts';
 
-/** A connection to the test cluster's login node, as hpcuser. */
-function connect(): SshShell {
-  return new SshShell({
-    resource: 'cluster',
-    host: '127.0.0.1',
-    port: 2222,
-    user: 'hpcuser',
-    privateKeyPath: '/var/lib/drover-test-cluster/id_ed25519',
-    knownHostsPath: '/var/lib/drover-test-cluster/known_hosts',
-    // Measured: with 8 sessions at once, sshd (MaxSessions 10) refused about 1 channel in 5
-    // under steady load, as it frees a session a little after the client sees it close; 4 never failed.
-    maxSessions: 4,
-  });
-}
-
-const shell = connect();
+const shell = connectToTestCluster();
 after(() => shell.close());
 
 const scratchDirectory = '/home/hpcuser/drover-scratch/slurm';
@@ -109,7 +95,7 @@ describe('SlurmScheduler on this cluster', { concurrency: true }, () => {
     const copied = await shell.run(['bash', '-c', 'sed -e "s/^SlurmctldPort=.*/SlurmctldPort=6999/" /etc/slurm/slurm.conf > "$1"', 'x', configPath]);
     assert.equal(copied.code, 0, copied.stderr);
     // Its own connection: these calls hold their sessions for 9-18 s while the clients retry.
-    const side = connect();
+    const side = connectToTestCluster();
     const cut = new SlurmScheduler({ shell: new PrefixedShell(side, ['env', `SLURM_CONF=${configPath}`]), resource: 'cluster' });
     const job: TrackedJob = { nativeId: '1', workdir: directory, submissionKey: 'never-submitted', details: {} };
     const unreachable = (error: unknown) => {
@@ -144,7 +130,7 @@ describe('SlurmScheduler on this cluster', { concurrency: true }, () => {
     const finished = forgotten('finished');
     const silent = { ...forgotten('silent'), nativeId: '999999991' };
     for (const [job, exitCode] of [[finished, '0'], [silent, null]] as const) {
-      const jobDirectory = batchJobDirectory(job.workdir, job.submissionKey);
+      const jobDirectory = jobDirectoryOf(job.workdir, job.submissionKey);
       await shell.makeDirectory(jobDirectory);
       if (exitCode !== null) await shell.writeFile(`${jobDirectory}/${batchJobFiles.exitCode}`, `${exitCode}\n`);
     }
@@ -175,7 +161,7 @@ describe('SlurmScheduler on this cluster', { concurrency: true }, () => {
     assert.equal(submitted.code, 0, submitted.stderr);
     const adopted = await scheduler.submit(job);
     assert.deepEqual(adopted, { nativeId: submitted.stdout.trim(), adopted: true, details: {} });
-    const idFile = await shell.readFile(`${batchJobDirectory(directory, job.submissionKey)}/${batchJobFiles.nativeId}`);
+    const idFile = await shell.readFile(`${jobDirectoryOf(directory, job.submissionKey)}/${batchJobFiles.nativeId}`);
     assert.equal(idFile?.toString('utf8'), `${adopted.nativeId}\n`);
     await scheduler.cancel({ nativeId: adopted.nativeId, workdir: directory, submissionKey: job.submissionKey, details: {} });
   });
@@ -184,7 +170,7 @@ describe('SlurmScheduler on this cluster', { concurrency: true }, () => {
     await shell.makeDirectory(directory);
     const job = spec({ memoryMb: 300, queue: 'long', walltimeMinutes: 31.5, coresPerNode: 2 });
     const submitted = await scheduler.submit(job);
-    const jobDirectory = batchJobDirectory(directory, job.submissionKey);
+    const jobDirectory = jobDirectoryOf(directory, job.submissionKey);
     assert.equal((await shell.readFile(`${jobDirectory}/${batchJobFiles.script}`))?.toString('utf8'), scheduler.renderScript(job));
     assert.equal((await shell.readFile(`${jobDirectory}/${batchJobFiles.nativeId}`))?.toString('utf8'), `${submitted.nativeId}\n`);
     const shown = await shell.run(['scontrol', '-o', 'show', 'job', submitted.nativeId]);

@@ -7,9 +7,7 @@ import type { BatchScheduler, FoundJob, JobObservation, JobSpec, SubmittedJob, T
 import type { CommandResult, Shell } from '../../shell/port.ts';
 import { ResourceUnreachableError } from '../../domain/errors.ts';
 import {
-  batchJobDirectory,
   batchJobFiles,
-  isBatchSubmissionKey,
   observeFinishedJob,
   readBatchJobRecords,
   runBatchSubmit,
@@ -36,6 +34,7 @@ import {
   type SacctRow,
   type SqueueRow,
 } from './slurm-states.ts';
+import { isPlainSubmissionKey, jobDirectoryOf } from '../job-values.ts';
 
 /** What sacct said about the jobs asked for; see `readAccounting`. */
 interface Accounting {
@@ -134,7 +133,7 @@ export class SlurmScheduler implements BatchScheduler {
    * @throws {ResourceUnreachableError} when slurmctld or slurmdbd does not answer.
    */
   async find(job: { workdir: string; submissionKeys: string[] }): Promise<FoundJob | null> {
-    const keys = job.submissionKeys.filter(isBatchSubmissionKey);
+    const keys = job.submissionKeys.filter(isPlainSubmissionKey);
     if (keys.length === 0) return null;
     const names = keys.join(',');
     const queued = await this.runSlurm(['squeue', '--me', '-h', '-t', 'all', `--name=${names}`, '-o', '%i|%j']);
@@ -192,7 +191,7 @@ export class SlurmScheduler implements BatchScheduler {
 
     const records = await readBatchJobRecords(
       this.shell,
-      needFiles.map((job) => batchJobDirectory(job.workdir, job.submissionKey)),
+      needFiles.map((job) => jobDirectoryOf(job.workdir, job.submissionKey)),
     );
     needFiles.forEach((job, index) => {
       const observation = observeFromFiles(job, records[index], squeueRows.get(job.nativeId), accounting);

@@ -1,0 +1,25 @@
+/**
+ * The single-node test cluster of scripts/start-slurm.sh, as Drover's tests reach it:
+ * sshd on 127.0.0.1:2222, user hpcuser, the key and known_hosts the script wrote.
+ */
+import { SshShell } from '../src/shell/ssh-shell.ts';
+
+/** The `ssh` settings of a resource on the test cluster. */
+export const testClusterSsh = {
+  host: '127.0.0.1',
+  port: 2222,
+  user: 'hpcuser',
+  privateKeyPath: '/var/lib/drover-test-cluster/id_ed25519',
+  knownHostsPath: '/var/lib/drover-test-cluster/known_hosts',
+} as const;
+
+/** A connection to the test cluster's login node, as hpcuser (a resource named `cluster`). */
+export function connectToTestCluster(): SshShell {
+  return new SshShell({
+    resource: 'cluster',
+    ...testClusterSsh,
+    // Measured: with 8 sessions at once, sshd (MaxSessions 10) refused about 1 channel in 5
+    // under steady load, as it frees a session a little after the client sees it close; 4 never failed.
+    maxSessions: 4,
+  });
+}
