@@ -11,7 +11,7 @@ import type { JobObservation, JobSpec, SubmittedJob } from './port.ts';
 import type { CommandResult, Shell } from '../shell/port.ts';
 import { TaskError, type ResourceUnreachableError } from '../domain/errors.ts';
 import { shellQuote } from './shell-quote.ts';
-import { environmentNamePattern, isPlainSubmissionKey, jobDirectoryOf, jobNamePattern, submissionKeyPattern } from './job-values.ts';
+import { checkKeyAndJobName, environmentNamePattern, jobDirectoryOf, walltimeSeconds } from './job-values.ts';
 
 /**
  * Workdirs appear unquoted in scheduler directives (`#SBATCH --chdir=...`) and in the
@@ -56,16 +56,13 @@ export const batchJobFiles = {
 } as const;
 
 /**
- * The scheduler's time limit in whole minutes: `walltimeMinutes` rounded up (at least 1),
- * after rounding to the millisecond so that float noise does not add a minute.
+ * The scheduler's time limit in whole minutes: the walltime's whole seconds rounded up to
+ * minutes (so at least 1).
  *
  * @throws {RangeError} when `walltimeMinutes` is not a positive finite number.
  */
 export function walltimeLimitMinutes(walltimeMinutes: number): number {
-  if (!Number.isFinite(walltimeMinutes) || walltimeMinutes <= 0) {
-    throw new RangeError(`walltimeMinutes must be a positive number, got ${walltimeMinutes}`);
-  }
-  return Math.max(1, Math.ceil(Math.round(walltimeMinutes * 60_000) / 60_000));
+  return Math.ceil(walltimeSeconds(walltimeMinutes) / 60);
 }
 
 /**
@@ -75,12 +72,7 @@ export function walltimeLimitMinutes(walltimeMinutes: number): number {
  * @throws {RangeError} naming the first value that cannot be used safely.
  */
 export function checkBatchJobSpec(spec: JobSpec): void {
-  if (!isPlainSubmissionKey(spec.submissionKey)) {
-    throw new RangeError(`submission key must match ${submissionKeyPattern}, got ${JSON.stringify(spec.submissionKey)}`);
-  }
-  if (!jobNamePattern.test(spec.jobName)) {
-    throw new RangeError(`job name must match ${jobNamePattern}, got ${JSON.stringify(spec.jobName)}`);
-  }
+  checkKeyAndJobName(spec);
   if (!workdirPattern.test(spec.workdir) || spec.workdir.split('/').includes('..')) {
     throw new RangeError(`workdir must be an absolute path of plain characters (${workdirPattern}), got ${JSON.stringify(spec.workdir)}`);
   }

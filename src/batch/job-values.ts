@@ -17,3 +17,30 @@ export function isPlainSubmissionKey(submissionKey: string): boolean {
 export function jobDirectoryOf(workdir: string, submissionKey: string): string {
   return `${workdir.replace(/\/+$/, '')}/.drover-job/${submissionKey}`;
 }
+
+/**
+ * Checks the values every job script writes verbatim into a header or a directive.
+ *
+ * @throws {RangeError} when the submission key or the job name is not one plain word.
+ */
+export function checkKeyAndJobName(spec: { submissionKey: string; jobName: string }): void {
+  if (!isPlainSubmissionKey(spec.submissionKey)) {
+    throw new RangeError(`submission key must match ${submissionKeyPattern}, got ${JSON.stringify(spec.submissionKey)}`);
+  }
+  if (!jobNamePattern.test(spec.jobName)) {
+    throw new RangeError(`job name must match ${jobNamePattern}, got ${JSON.stringify(spec.jobName)}`);
+  }
+}
+
+/**
+ * Walltime in whole seconds: `ceil(walltimeMinutes * 60)`, rounded to the millisecond
+ * first so that float noise (0.1 * 60 = 6.000000000000001) does not add a second.
+ *
+ * @throws {RangeError} when `walltimeMinutes` is not a positive finite number.
+ */
+export function walltimeSeconds(walltimeMinutes: number): number {
+  if (!Number.isFinite(walltimeMinutes) || walltimeMinutes <= 0) {
+    throw new RangeError(`walltimeMinutes must be a positive number, got ${walltimeMinutes}`);
+  }
+  return Math.max(1, Math.ceil(Math.round(walltimeMinutes * 60_000) / 1000));
+}

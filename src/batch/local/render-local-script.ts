@@ -5,7 +5,7 @@
  */
 import type { JobSpec } from '../port.ts';
 import { shellQuote } from '../shell-quote.ts';
-import { environmentNamePattern, isPlainSubmissionKey, jobDirectoryOf, jobNamePattern, submissionKeyPattern } from '../job-values.ts';
+import { checkKeyAndJobName, environmentNamePattern, jobDirectoryOf, walltimeSeconds } from '../job-values.ts';
 
 /** Seconds between the walltime's SIGTERM and the SIGKILL for a command that ignores it. */
 export const localKillAfterSeconds = 5;
@@ -28,19 +28,6 @@ export const localJobFiles = {
 } as const;
 
 /**
- * Walltime in whole seconds: `ceil(walltimeMinutes * 60)`, rounded to the millisecond
- * first so that float noise (0.1 * 60 = 6.000000000000001) does not add a second.
- *
- * @throws {RangeError} when `walltimeMinutes` is not a positive finite number.
- */
-export function walltimeSeconds(walltimeMinutes: number): number {
-  if (!Number.isFinite(walltimeMinutes) || walltimeMinutes <= 0) {
-    throw new RangeError(`walltimeMinutes must be a positive number, got ${walltimeMinutes}`);
-  }
-  return Math.max(1, Math.ceil(Math.round(walltimeMinutes * 60_000) / 1000));
-}
-
-/**
  * Renders the bash script that runs `spec` on this machine. The script:
  *
  * - starts with `# drover-submission-key: <key>` and `# drover-job-name: <name>`;
@@ -58,12 +45,7 @@ export function walltimeSeconds(walltimeMinutes: number): number {
  *   argv cannot be used safely.
  */
 export function renderLocalScript(spec: JobSpec): string {
-  if (!isPlainSubmissionKey(spec.submissionKey)) {
-    throw new RangeError(`submission key must match ${submissionKeyPattern}, got ${JSON.stringify(spec.submissionKey)}`);
-  }
-  if (!jobNamePattern.test(spec.jobName)) {
-    throw new RangeError(`job name must match ${jobNamePattern}, got ${JSON.stringify(spec.jobName)}`);
-  }
+  checkKeyAndJobName(spec);
   if (!spec.workdir.startsWith('/')) {
     throw new RangeError(`workdir must be an absolute path, got ${JSON.stringify(spec.workdir)}`);
   }
