@@ -7,6 +7,7 @@
 import { experimentStates } from '../domain/experiment.ts';
 import { jobStates } from '../domain/job.ts';
 import { taskKinds, taskStates } from '../domain/task.ts';
+import { inputTypes } from '../domain/application.ts';
 
 const nullable = (schema: Record<string, unknown>) => ({ anyOf: [schema, { type: 'null' }] });
 const time = { type: 'string', format: 'date-time' } as const;
@@ -154,7 +155,11 @@ const schemas = [
     required: ['name', 'type'],
     properties: {
       name: { type: 'string' },
-      type: { type: 'string', enum: ['string', 'integer', 'number', 'boolean', 'enum', 'file'] },
+      type: {
+        type: 'string',
+        enum: [...inputTypes],
+        description: '`string`: one line, no control characters; `text`: multi-line (line breaks and tabs allowed)',
+      },
       title: { type: 'string' },
       description: { type: 'string' },
       required: { type: 'boolean' },

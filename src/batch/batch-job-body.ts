@@ -3,24 +3,24 @@
  * the scheduler's directives), the files that body leaves in the job directory, and one
  * batched remote command that reads those files back for many jobs at once.
  *
- * Everything from the user (argv, environment values, paths) is quoted whole with
- * `shellQuote`; only the deployment's environment setup lines, which admins write, are
- * copied verbatim.
+ * Everything from the user (argv, environment values, paths) is one `scriptWord` (quoted
+ * whole, line breaks escaped), so no user character begins a line where the scheduler
+ * would read it as a directive; only the deployment's environment setup lines, which
+ * admins write and the catalogue checked, are copied verbatim.
  */
 import type { JobObservation, JobSpec, SubmittedJob } from './port.ts';
 import type { CommandResult, Shell } from '../shell/port.ts';
 import { TaskError, type ResourceUnreachableError } from '../domain/errors.ts';
-import { shellQuote } from './shell-quote.ts';
-import { checkKeyAndJobName, environmentNamePattern, jobDirectoryOf, walltimeSeconds } from './job-values.ts';
-
-/**
- * Workdirs appear unquoted in scheduler directives (`#SBATCH --chdir=...`) and in the
- * command line the Torque `qsub` wrapper hands to a shell, so only plain path characters
- * pass: no white space, quotes, `$`, `%` (a Slurm file-name pattern) or backslash.
- */
-const workdirPattern = /^\/[A-Za-z0-9_.\/+=@,:-]*$/;
-/** Partition, queue and account names, as they appear in directives. */
-const schedulerNamePattern = /^[A-Za-z0-9_.-]{1,100}$/;
+import { scriptWord } from './shell-quote.ts';
+import {
+  checkEnvironmentSetup,
+  checkKeyAndJobName,
+  environmentNamePattern,
+  jobDirectoryOf,
+  schedulerNamePattern,
+  walltimeSeconds,
+  workdirPattern,
+} from './job-values.ts';
 
 /** The files the job writes beside its working directory's other content. */
 export const batchJobOutputFiles = {
@@ -98,6 +98,7 @@ export function checkBatchJobSpec(spec: JobSpec): void {
       throw new RangeError(`environment variable name must match ${environmentNamePattern}, got ${JSON.stringify(name)}`);
     }
   }
+  checkEnvironmentSetup(spec.environmentSetup);
 }
 
 /**
@@ -112,7 +113,7 @@ export function checkBatchJobSpec(spec: JobSpec): void {
  *   the time limit, then `exit-code` (each temp file + `mv`); TERM, INT and HUP are trapped
  *   so that a signal records 143, 130 or 129 instead of an earlier command's status;
  * - exports `spec.environment`, runs the environment setup lines, then the argv in the
- *   foreground, every element single-quoted.
+ *   foreground, every element one `scriptWord`.
  *
  * Standard output and error are not redirected here: the scheduler writes them to
  * `stdout.txt` and `stderr.txt` (directives or qsub options), along with its own messages.
@@ -122,16 +123,16 @@ export function checkBatchJobSpec(spec: JobSpec): void {
 export function renderBatchJobBody(spec: JobSpec): string[] {
   const jobDirectory = jobDirectoryOf(spec.workdir, spec.submissionKey);
   const limitSeconds = walltimeLimitMinutes(spec.walltimeMinutes) * 60;
-  const exports = Object.entries(spec.environment ?? {}).map(([name, value]) => `export ${name}=${shellQuote(value)}`);
+  const exports = Object.entries(spec.environment ?? {}).map(([name, value]) => `export ${name}=${scriptWord(value)}`);
   const file = (name: string) => `"$drover_job_directory/${name}"`;
   return [
     `# drover-submission-key: ${spec.submissionKey}`,
     `# drover-job-name: ${spec.jobName}`,
-    '# Rendered by Drover; every user-given value below is single-quoted.',
+    '# Rendered by Drover; every user-given value below is one quoted word.',
     '',
-    `drover_job_directory=${shellQuote(jobDirectory)}`,
+    `drover_job_directory=${scriptWord(jobDirectory)}`,
     `drover_walltime_seconds=${limitSeconds}`,
-    `cd -- ${shellQuote(spec.workdir)} || exit 1`,
+    `cd -- ${scriptWord(spec.workdir)} || exit 1`,
     'mkdir -p -- "$drover_job_directory" || exit 1',
     '# A requeued job runs this script again: the previous run\'s ending is not this one\'s.',
     `rm -f -- ${file(batchJobFiles.exitCode)} ${file(batchJobFiles.endedAt)} ${file(batchJobFiles.walltimeExceeded)}`,
@@ -168,7 +169,7 @@ export function renderBatchJobBody(spec: JobSpec): string[] {
     '# Environment setup from the application deployment (trusted, verbatim).',
     ...spec.environmentSetup,
     '',
-    spec.argv.map(shellQuote).join(' '),
+    spec.argv.map(scriptWord).join(' '),
     '',
   ];
 }

@@ -1,12 +1,46 @@
 /**
  * What every job script renderer (local, Slurm, PBS) requires of the values it writes into
- * a script, and where a job keeps its own files.
+ * a script, and where a job keeps its own files. The catalogue checks admin-given values
+ * with the same rules when they are registered, so a job never meets them first.
  */
+import { isOneScriptLine } from './shell-quote.ts';
 
 /** Keys become a job name, a directory name and a header line, so they must be one plain word. */
 export const submissionKeyPattern = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,199}$/;
 export const jobNamePattern = /^[A-Za-z0-9_.-]{1,200}$/;
 export const environmentNamePattern = /^[A-Z_][A-Z0-9_]*$/;
+/** Partition, queue and account names, as they appear unquoted in directives. */
+export const schedulerNamePattern = /^[A-Za-z0-9_.-]{1,100}$/;
+/**
+ * Workdirs appear unquoted in scheduler directives (`#SBATCH --chdir=...`) and in the
+ * command line the Torque `qsub` wrapper hands to a shell, so only plain path characters
+ * pass: no white space, quotes, `$`, `%` (a Slurm file-name pattern) or backslash.
+ */
+export const workdirPattern = /^\/[A-Za-z0-9_.\/+=@,:-]*$/;
+
+/**
+ * Why `line` cannot be an environment setup line of a job script (they are copied
+ * verbatim), or null when it can: it must be exactly one line (no control character or
+ * line separator) and must not begin with `#`, which schedulers read as a directive
+ * (`#SBATCH`, `#PBS`, `#BSUB`...) and bash as a comment.
+ */
+export function environmentSetupLineProblem(line: string): string | null {
+  if (!isOneScriptLine(line)) return 'must be one line, without control characters: give each command as its own line';
+  if (/^\s*#/.test(line)) return 'must not begin with "#": schedulers read such lines as directives';
+  return null;
+}
+
+/**
+ * Checks the environment setup lines a renderer copies verbatim.
+ *
+ * @throws {RangeError} naming the first line that `environmentSetupLineProblem` refuses.
+ */
+export function checkEnvironmentSetup(lines: readonly string[]): void {
+  lines.forEach((line, index) => {
+    const problem = environmentSetupLineProblem(line);
+    if (problem) throw new RangeError(`environmentSetup[${index}] ${problem}, got ${JSON.stringify(line)}`);
+  });
+}
 
 /** True when `submissionKey` can name a job: one plain word that the renderers accept. */
 export function isPlainSubmissionKey(submissionKey: string): boolean {

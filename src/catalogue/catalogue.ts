@@ -9,6 +9,8 @@ import { z } from 'zod';
 import type { ApplicationSpec } from '../domain/application.ts';
 import type { ResourceSpec } from '../domain/resource.ts';
 import { InputError, NotFoundError } from '../domain/errors.ts';
+import { controlCharacterPattern, inputTypes, loneSurrogatePattern } from '../domain/application.ts';
+import { environmentSetupLineProblem, schedulerNamePattern, workdirPattern } from '../batch/job-values.ts';
 import type { Queryable } from '../store/port.ts';
 
 /** A signed-in user. */
@@ -71,7 +73,7 @@ const nameSchema = z.string().regex(/^[a-z0-9][a-z0-9._-]{0,62}$/, 'use lower-ca
 
 const inputSchema = z.object({
   name: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,62}$/, 'input names are identifiers'),
-  type: z.enum(['string', 'integer', 'number', 'boolean', 'enum', 'file']),
+  type: z.enum(inputTypes),
   title: z.string().optional(),
   description: z.string().optional(),
   required: z.boolean().optional(),
@@ -82,15 +84,34 @@ const inputSchema = z.object({
   maxLength: z.number().int().positive().optional(),
 });
 
+/*
+ * Everything below that a job script carries is checked here, when an admin registers it,
+ * with the renderers' own rules (batch/job-values.ts): a bad value is a 400 naming its
+ * field now, not a failed job later.
+ */
+
+/** A partition, queue or account name: one plain word, as directives carry it unquoted. */
+const schedulerNameSchema = z.string().regex(schedulerNamePattern, `use letters, digits, dot, dash or underscore (${schedulerNamePattern})`);
+const positiveIntegerSchema = z.number().int().positive().max(Number.MAX_SAFE_INTEGER);
+/** An argv element: quoted whole by the renderers, so any text but NUL (which argv cannot carry). */
+const commandPartSchema = z
+  .string()
+  .refine((part) => !part.includes('\0'), 'must not contain NUL')
+  .refine((part) => !loneSurrogatePattern.test(part), 'must be valid Unicode text');
+const environmentSetupLineSchema = z.string().superRefine((line, context) => {
+  const problem = environmentSetupLineProblem(line);
+  if (problem) context.addIssue({ code: 'custom', message: problem });
+});
+
 const deploymentSchema = z.object({
-  environmentSetup: z.array(z.string()).optional(),
-  command: z.array(z.string()).min(1),
-  queue: z.string().optional(),
-  nodes: z.number().int().positive().optional(),
-  coresPerNode: z.number().int().positive().optional(),
-  memoryMb: z.number().int().positive().optional(),
-  walltimeMinutes: z.number().positive().optional(),
-  account: z.string().optional(),
+  environmentSetup: z.array(environmentSetupLineSchema).optional(),
+  command: z.array(commandPartSchema).min(1),
+  queue: schedulerNameSchema.optional(),
+  nodes: positiveIntegerSchema.optional(),
+  coresPerNode: positiveIntegerSchema.optional(),
+  memoryMb: positiveIntegerSchema.optional(),
+  walltimeMinutes: z.number().positive().finite().optional(),
+  account: schedulerNameSchema.optional(),
 });
 
 /** The schema an application must match (catalogue file and admin API). */
@@ -110,6 +131,13 @@ export const applicationSchema = z
       if (input.type === 'enum' && !input.values?.length) {
         context.addIssue({ code: 'custom', path: ['inputs', input.name, 'values'], message: 'an enum input needs values' });
       }
+      if (input.type === 'string' && typeof input.default === 'string' && controlCharacterPattern.test(input.default)) {
+        context.addIssue({
+          code: 'custom',
+          path: ['inputs', input.name, 'default'],
+          message: 'a string input is one line without control characters; declare type "text" for multi-line values',
+        });
+      }
     }
     for (const [resource, deployment] of Object.entries(app.deployments)) {
       for (const part of deployment.command) {
@@ -123,7 +151,7 @@ export const applicationSchema = z
   });
 
 const queueSchema = z.object({
-  name: z.string().min(1),
+  name: schedulerNameSchema,
   maxWalltimeMinutes: z.number().positive(),
   maxCores: z.number().int().positive(),
   maxNodes: z.number().int().positive().optional(),
@@ -159,6 +187,15 @@ export const resourceSchema = z
   .superRefine((resource, context) => {
     if (resource.kind !== 'local' && !resource.config.ssh) {
       context.addIssue({ code: 'custom', path: ['config', 'ssh'], message: `a ${resource.kind} resource needs ssh: host, user, privateKeyPath and knownHostsPath or hostKey` });
+    }
+    // Batch scripts carry the workdir (scratchDir/<experiment id>) unquoted in directives.
+    const { scratchDir } = resource.config;
+    if (resource.kind !== 'local' && (!workdirPattern.test(scratchDir) || scratchDir.split('/').includes('..'))) {
+      context.addIssue({
+        code: 'custom',
+        path: ['config', 'scratchDir'],
+        message: `a ${resource.kind} scratchDir must be an absolute path of plain characters (${workdirPattern}), without ".."`,
+      });
     }
   });
 

@@ -3,8 +3,28 @@
  * deployment per resource. Pure types and checks; no I/O.
  */
 
-/** The input types a gateway user can fill in. */
-export type InputType = 'string' | 'integer' | 'number' | 'boolean' | 'enum' | 'file';
+/**
+ * The input types a gateway user can fill in. `string` is one line of text (no control
+ * characters); `text` is multi-line text (line breaks and tabs allowed), for the
+ * applications that really need it, such as a free-form parameter block.
+ */
+export const inputTypes = ['string', 'text', 'integer', 'number', 'boolean', 'enum', 'file'] as const;
+
+/** One of `inputTypes`. */
+export type InputType = (typeof inputTypes)[number];
+
+/**
+ * Characters a one-line value (a `string` input, an experiment name, a file name) must not
+ * hold: the C0 and C1 controls and DEL (line feed and carriage return among them) and the
+ * Unicode line and paragraph separators.
+ */
+export const controlCharacterPattern = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/u;
+
+/**
+ * Finds an unpaired UTF-16 surrogate: text that has no UTF-8 bytes, so no program could
+ * receive it exactly. (With the `u` flag a surrogate pair is one code point and does not match.)
+ */
+export const loneSurrogatePattern = /[\uD800-\uDFFF]/u;
 
 /** One typed input of an application, as declared in the catalogue. */
 export interface InputDefinition {
@@ -19,7 +39,7 @@ export interface InputDefinition {
   maximum?: number;
   /** Allowed values for enum inputs. */
   values?: string[];
-  /** Longest accepted string (default 4096). */
+  /** Longest accepted string or text (default 4096 for `string`, 65536 for `text`). */
   maxLength?: number;
 }
 

@@ -3,7 +3,7 @@
  * Substitution happens inside argv elements; quoting is the scheduler renderer's job,
  * which quotes every element whole.
  */
-import type { ApplicationSpec, Deployment, InputValue } from './application.ts';
+import { controlCharacterPattern, loneSurrogatePattern, type ApplicationSpec, type Deployment, type InputValue } from './application.ts';
 import { InputError } from './errors.ts';
 
 /** The deployment for `resource`, or the `*` fallback; throws when there is neither. */
@@ -19,7 +19,9 @@ export function deploymentFor(application: ApplicationSpec, resource: string): D
 
 /**
  * Replaces `{{name}}` with input values (file inputs: their staged path, relative to the
- * working directory) and `{{apps}}` with the bundled programs' folder.
+ * working directory) and `{{apps}}` with the bundled programs' folder. One pass over the
+ * deployment's text: a value that itself holds `{{other}}` is copied as it is, never
+ * expanded again.
  */
 export function renderArgv(
   deployment: Deployment,
@@ -37,9 +39,14 @@ export function renderArgv(
   );
 }
 
-/** A file name safe to create inside a folder: no separators, no `..`, no control characters. */
+/**
+ * A file name safe to create inside a folder and to name in a job's argv: not empty, `.`
+ * or `..`, at most 255 characters, no `/` or `\\`, no control character or line separator
+ * (NUL included; see `controlCharacterPattern`), valid Unicode. Returns `name`, or null.
+ */
 export function safeFileName(name: string): string | null {
   if (!name || name.length > 255) return null;
-  if (name === '.' || name === '..' || /[/\\\0-\x1f]/.test(name)) return null;
+  if (name === '.' || name === '..' || /[/\\]/.test(name)) return null;
+  if (controlCharacterPattern.test(name) || loneSurrogatePattern.test(name)) return null;
   return name;
 }

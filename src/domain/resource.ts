@@ -94,6 +94,8 @@ export function resolveJobSettings(
   positive('memoryMb', settings.memoryMb);
   if (!Number.isInteger(settings.nodes)) problems.push({ field: 'nodes', message: 'must be a whole number' });
   if (!Number.isInteger(settings.coresPerNode)) problems.push({ field: 'coresPerNode', message: 'must be a whole number' });
+  // Directives carry memory in whole megabytes (`--mem=<n>M`, `mem=<n>mb`).
+  if (settings.memoryMb !== undefined && !Number.isSafeInteger(settings.memoryMb)) problems.push({ field: 'memoryMb', message: 'must be a whole number of megabytes' });
   if (settings.walltimeMinutes > queue.maxWalltimeMinutes) {
     problems.push({ field: 'walltimeMinutes', message: `must be at most ${queue.maxWalltimeMinutes} on queue ${queue.name}` });
   }

@@ -2,7 +2,7 @@
  * Checks a user's inputs against an application's input schema, before anything is
  * created. Every problem is reported with the field it belongs to.
  */
-import type { ApplicationSpec, InputDefinition, InputValue } from './application.ts';
+import { controlCharacterPattern, loneSurrogatePattern, type ApplicationSpec, type InputDefinition, type InputValue } from './application.ts';
 
 export interface FieldProblem {
   field: string;
@@ -16,6 +16,8 @@ export interface ValidatedInputs {
   problems: FieldProblem[];
 }
 
+/** A `text` input may hold line breaks and tabs, but no other control character (NUL included). */
+const textControlPattern = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]/u;
 const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /**
@@ -59,11 +61,24 @@ export function validateInputs(application: ApplicationSpec, raw: unknown): Vali
 
 function checkValue(input: InputDefinition, value: unknown): { value: InputValue } | { problem: string } {
   switch (input.type) {
-    case 'string': {
+    case 'string':
+    case 'text': {
       if (typeof value !== 'string') return { problem: `must be a string, got ${describe(value)}` };
-      const maxLength = input.maxLength ?? 4096;
+      const maxLength = input.maxLength ?? (input.type === 'text' ? 65536 : 4096);
       if (value.length > maxLength) return { problem: `must be at most ${maxLength} characters` };
-      if (value.includes('\0')) return { problem: 'must not contain NUL characters' };
+      if (loneSurrogatePattern.test(value)) return { problem: 'must be valid Unicode text (it holds a lone UTF-16 surrogate)' };
+      const disallowed = input.type === 'text' ? textControlPattern : controlCharacterPattern;
+      const found = disallowed.exec(value);
+      if (found) {
+        const character = `U+${found[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}`;
+        return {
+          problem:
+            input.type === 'text'
+              ? `must not contain control characters other than line breaks and tabs (found ${character} at offset ${found.index})`
+              : `must be one line without control characters (found ${character} at offset ${found.index}); ` +
+                'an application that needs multi-line values declares this input with type "text"',
+        };
+      }
       return { value };
     }
     case 'integer':

@@ -3,7 +3,7 @@
  * get, list with filters and cursor paging, cancel, clone and delete a draft.
  */
 import { isDeepStrictEqual } from 'node:util';
-import type { InputValue } from '../domain/application.ts';
+import { controlCharacterPattern, loneSurrogatePattern, type InputValue } from '../domain/application.ts';
 import { experimentStates, type ExperimentState } from '../domain/experiment.ts';
 import { InputError, NotFoundError } from '../domain/errors.ts';
 import { experimentDag } from '../domain/task.ts';
@@ -129,6 +129,8 @@ async function validateRequest(db: Queryable, principal: Principal, request: Exp
   problems.push(...settingProblems);
   if (request.name !== undefined && (typeof request.name !== 'string' || request.name.length > 200)) {
     problems.push({ field: 'name', message: 'must be a string of at most 200 characters' });
+  } else if (request.name !== undefined && (controlCharacterPattern.test(request.name) || loneSurrogatePattern.test(request.name))) {
+    problems.push({ field: 'name', message: 'must be one line of text without control characters' });
   }
   if (problems.length > 0) throw new InputError('invalid experiment', 400, problems, 'invalid-experiment');
   return { application, resource, values: inputs.values, settings };

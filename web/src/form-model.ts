@@ -184,6 +184,6 @@ export function describeBounds(input: InputDefinition, format: (value: number) =
     if (input.maximum !== undefined) return `${kind}, at most ${format(input.maximum)}.`;
     return `${kind}.`;
   }
-  if (input.type === 'string' && input.maxLength) return `At most ${format(input.maxLength)} characters.`;
+  if ((input.type === 'string' || input.type === 'text') && input.maxLength) return `At most ${format(input.maxLength)} characters.`;
   return null;
 }

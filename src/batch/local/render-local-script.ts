@@ -1,11 +1,12 @@
 /**
  * The bash script the local scheduler runs for one job. Everything from the user (argv,
- * environment values, paths) is quoted whole with `shellQuote`; only the deployment's
- * environment setup lines, which admins write, are copied verbatim.
+ * environment values, paths) is one `scriptWord` (quoted whole, line breaks escaped), so
+ * no user character begins a line; only the deployment's environment setup lines, which
+ * admins write and the catalogue checked, are copied verbatim.
  */
 import type { JobSpec } from '../port.ts';
-import { shellQuote } from '../shell-quote.ts';
-import { checkKeyAndJobName, environmentNamePattern, jobDirectoryOf, walltimeSeconds } from '../job-values.ts';
+import { scriptWord } from '../shell-quote.ts';
+import { checkEnvironmentSetup, checkKeyAndJobName, environmentNamePattern, jobDirectoryOf, walltimeSeconds } from '../job-values.ts';
 
 /** Seconds between the walltime's SIGTERM and the SIGKILL for a command that ignores it. */
 export const localKillAfterSeconds = 5;
@@ -41,8 +42,8 @@ export const localJobFiles = {
  * - writes the exit status to `exit-code` (temp file, then `mv`) however the script ends,
  *   and marks `walltime-exceeded` when `timeout` stopped the command.
  *
- * @throws {RangeError} when the key, job name, workdir, environment names, walltime or
- *   argv cannot be used safely.
+ * @throws {RangeError} when the key, job name, workdir, environment names, environment
+ *   setup lines, walltime or argv cannot be used safely.
  */
 export function renderLocalScript(spec: JobSpec): string {
   checkKeyAndJobName(spec);
@@ -52,6 +53,7 @@ export function renderLocalScript(spec: JobSpec): string {
   if (spec.argv.length === 0) {
     throw new RangeError('argv must name a program');
   }
+  checkEnvironmentSetup(spec.environmentSetup);
   const seconds = walltimeSeconds(spec.walltimeMinutes);
   const jobDirectory = jobDirectoryOf(spec.workdir, spec.submissionKey);
 
@@ -59,17 +61,17 @@ export function renderLocalScript(spec: JobSpec): string {
     if (!environmentNamePattern.test(name)) {
       throw new RangeError(`environment variable name must match ${environmentNamePattern}, got ${JSON.stringify(name)}`);
     }
-    return `export ${name}=${shellQuote(value)}`;
+    return `export ${name}=${scriptWord(value)}`;
   });
 
   const lines = [
     '#!/bin/bash',
     `# drover-submission-key: ${spec.submissionKey}`,
     `# drover-job-name: ${spec.jobName}`,
-    '# Rendered by Drover for the local scheduler; every user-given value below is single-quoted.',
+    '# Rendered by Drover for the local scheduler; every user-given value below is one quoted word.',
     '',
-    `drover_job_directory=${shellQuote(jobDirectory)}`,
-    `cd -- ${shellQuote(spec.workdir)} || exit 1`,
+    `drover_job_directory=${scriptWord(jobDirectory)}`,
+    `cd -- ${scriptWord(spec.workdir)} || exit 1`,
     '',
     '# mkdir is atomic: the one copy that creates the directory owns the submission key.',
     'if ! mkdir -- "$drover_job_directory" 2>/dev/null; then',
@@ -106,7 +108,7 @@ export function renderLocalScript(spec: JobSpec): string {
     '',
     `# The command, under the walltime: TERM at ${seconds} s, KILL ${localKillAfterSeconds} s later if it ignores TERM.`,
     'SECONDS=0',
-    `timeout --signal=TERM --kill-after=${localKillAfterSeconds} ${seconds} ${spec.argv.map(shellQuote).join(' ')}`,
+    `timeout --signal=TERM --kill-after=${localKillAfterSeconds} ${seconds} ${spec.argv.map(scriptWord).join(' ')}`,
     'drover_status=$?',
     '# timeout exits 124 (TERM worked) or 137 (KILL needed); the elapsed time rules out a command that chose 124 itself.',
     `if { [ "$drover_status" -eq 124 ] || [ "$drover_status" -eq 137 ]; } && [ "$SECONDS" -ge ${seconds} ]; then`,

@@ -71,7 +71,7 @@ if [ -n "$found" ]; then
   id=\${found%%$'\\n'*}; write_id "$id" || exit 3; printf 'adopted %s\\n' "$id"; exit 0
 fi
 cat > "$script.tmp" && mv -f -- "$script.tmp" "$script" || exit 3
-answer=$(sbatch --parsable "$script") || exit 5
+answer=$(sbatch --parsable --ignore-pbs "$script") || exit 5
 id=\${answer%%;*}
 write_id "$id" || exit 3
 printf 'submitted %s\\n' "$id"

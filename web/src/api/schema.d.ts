@@ -1586,8 +1586,11 @@ export interface components {
         };
         Input: {
             name: string;
-            /** @enum {string} */
-            type: "string" | "integer" | "number" | "boolean" | "enum" | "file";
+            /**
+             * @description `string`: one line, no control characters; `text`: multi-line (line breaks and tabs allowed)
+             * @enum {string}
+             */
+            type: "string" | "text" | "integer" | "number" | "boolean" | "enum" | "file";
             title?: string;
             description?: string;
             required?: boolean;

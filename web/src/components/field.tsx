@@ -134,6 +134,21 @@ export function InputField({ input, value, error, onChange }: InputFieldProps) {
         </>
       );
       break;
+    case 'text':
+      // Multi-line values: the server accepts line breaks only for `text` inputs.
+      control = (
+        <textarea
+          id={id}
+          name={input.name}
+          rows={6}
+          maxLength={input.maxLength}
+          required={required}
+          value={typeof value === 'string' ? value : ''}
+          onChange={(event) => onChange(event.target.value)}
+          {...described}
+        />
+      );
+      break;
     default:
       control = (
         <input
