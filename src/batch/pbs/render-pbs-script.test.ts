@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { JobSpec } from '../port.ts';
-import { renderBatchJobBody } from '../batch-job-body.ts';
+import { renderSlurmScript } from '../slurm/render-slurm-script.ts';
 import { formatPbsWalltime, renderPbsScript } from './render-pbs-script.ts';
 
 const spec: JobSpec = {
@@ -18,17 +18,22 @@ const spec: JobSpec = {
   argv: ['g16', 'input.com'],
 };
 
-test('renders the directives, without -o/-e (qsub gets them), then the shared body', () => {
-  const script = renderPbsScript(spec);
-  assert.deepEqual(script.split('\n').filter((line) => line.startsWith('#PBS ')), [
+test('renders the whole script: the directives, without -o/-e (qsub gets them), then the body the Slurm script has', () => {
+  const hostile = { ...spec, argv: ['g16', 'label\n#PBS -q gpu\n#SBATCH -p gpu'] };
+  const lines = renderPbsScript(hostile).split('\n');
+  const header = [
+    '#!/bin/bash',
     '#PBS -N task-7.attempt-2',
     '#PBS -l nodes=2:ppn=4,walltime=25:00:00',
     '#PBS -l mem=2048mb',
     '#PBS -q long',
     '#PBS -A chem-lab',
-  ]);
-  assert.ok(script.startsWith('#!/bin/bash\n#PBS '));
-  assert.ok(script.endsWith(renderBatchJobBody(spec).join('\n')));
+  ];
+  assert.deepEqual(lines.slice(0, header.length), header);
+  // The Slurm test holds the body line by line; the PBS body is the same text.
+  const slurmLines = renderSlurmScript(hostile).split('\n');
+  assert.deepEqual(lines.slice(header.length), slurmLines.slice(slurmLines.findIndex((line) => line.startsWith('# drover-submission-key'))));
+  assert.equal(lines.at(-2), "'g16' $'label\\x0a#PBS -q gpu\\x0a#SBATCH -p gpu'");
 });
 
 test('leaves out the optional directives', () => {

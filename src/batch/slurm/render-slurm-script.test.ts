@@ -1,7 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { JobSpec } from '../port.ts';
-import { renderBatchJobBody } from '../batch-job-body.ts';
 import { formatSlurmTimeLimit, renderSlurmScript } from './render-slurm-script.ts';
 
 const spec: JobSpec = {
@@ -18,26 +17,73 @@ const spec: JobSpec = {
   argv: ['g16', "input file's.com"],
 };
 
-test('renders the directives, then the shared body', () => {
-  const script = renderSlurmScript(spec);
-  const directives = script.split('\n').filter((line) => line.startsWith('#SBATCH '));
-  assert.deepEqual(directives, [
-    '#SBATCH --job-name=task-7.attempt-2',
-    '#SBATCH --comment=gaussian.run',
-    '#SBATCH --chdir=/home/hpcuser/work/exp-1',
-    '#SBATCH --output=/home/hpcuser/work/exp-1/stdout.txt',
-    '#SBATCH --error=/home/hpcuser/work/exp-1/stderr.txt',
-    '#SBATCH --partition=long',
-    '#SBATCH --account=chem-lab',
-    '#SBATCH --nodes=2',
-    '#SBATCH --ntasks-per-node=4',
-    '#SBATCH --mem=2048M',
-    '#SBATCH --time=01:31:00',
-  ]);
-  assert.ok(script.startsWith('#!/bin/bash\n#SBATCH '));
-  assert.ok(script.endsWith(renderBatchJobBody(spec).join('\n')));
-  assert.match(script, /^'g16' 'input file'\\''s\.com'$/m);
-  assert.match(script, /^module load gaussian$/m);
+/** Every line of the script for `spec`, with a label that tries to add a directive and a command. */
+const hostileArgv = ['g16', "input file's.com", 'label\n#SBATCH --partition=gpu\n#PBS -q gpu #', '\r\ntouch /tmp/pwned'];
+
+test('renders the whole script: the directives, then the shared body, user values as one line each', () => {
+  const script = renderSlurmScript({ ...spec, argv: hostileArgv, environment: { LABEL: "a\r\n#BSUB -q x'" } });
+  assert.equal(
+    script,
+    [
+      '#!/bin/bash',
+      '#SBATCH --job-name=task-7.attempt-2',
+      '#SBATCH --comment=gaussian.run',
+      '#SBATCH --chdir=/home/hpcuser/work/exp-1',
+      '#SBATCH --output=/home/hpcuser/work/exp-1/stdout.txt',
+      '#SBATCH --error=/home/hpcuser/work/exp-1/stderr.txt',
+      '#SBATCH --partition=long',
+      '#SBATCH --account=chem-lab',
+      '#SBATCH --nodes=2',
+      '#SBATCH --ntasks-per-node=4',
+      '#SBATCH --mem=2048M',
+      '#SBATCH --time=01:31:00',
+      '# drover-submission-key: task-7.attempt-2',
+      '# drover-job-name: gaussian.run',
+      '# Rendered by Drover; every user-given value below is one quoted word.',
+      '',
+      "drover_job_directory='/home/hpcuser/work/exp-1/.drover-job/task-7.attempt-2'",
+      'drover_walltime_seconds=5460',
+      "cd -- '/home/hpcuser/work/exp-1/' || exit 1",
+      'mkdir -p -- "$drover_job_directory" || exit 1',
+      "# A requeued job runs this script again: the previous run's ending is not this one's.",
+      'rm -f -- "$drover_job_directory/exit-code" "$drover_job_directory/ended-at" "$drover_job_directory/walltime-exceeded"',
+      '',
+      '# Writes one line to a job file; tmp + mv so a reader never sees half of it.',
+      'drover_write() {',
+      `  printf '%s\\n' "$2" > "$drover_job_directory/$1.tmp" &&`,
+      '    mv -f -- "$drover_job_directory/$1.tmp" "$drover_job_directory/$1"',
+      '}',
+      "printf -v drover_started_at '%(%s)T' -1",
+      'drover_write node "$HOSTNAME"',
+      'drover_write started-at "$drover_started_at"',
+      '',
+      '# However the script ends (setup failure included), record how; exit-code last.',
+      'drover_record_exit() {',
+      '  local status=$1 ended_at',
+      "  printf -v ended_at '%(%s)T' -1",
+      '  drover_write ended-at "$ended_at"',
+      '  # The scheduler stops a job at its time limit with SIGTERM (SIGKILL later).',
+      '  if [ "$status" -gt 128 ] && [ $((ended_at - drover_started_at)) -ge "$drover_walltime_seconds" ]; then',
+      '    : > "$drover_job_directory/walltime-exceeded"',
+      '  fi',
+      '  drover_write exit-code "$status"',
+      '}',
+      `trap 'drover_record_exit "$?"' EXIT`,
+      '# Without these, a signal would run the EXIT trap with the status of an earlier command;',
+      '# bash runs them once the command in the foreground has ended.',
+      "trap 'exit 129' HUP",
+      "trap 'exit 130' INT",
+      "trap 'exit 143' TERM",
+      '',
+      "export LABEL=$'a\\x0d\\x0a#BSUB -q x\\''",
+      '',
+      '# Environment setup from the application deployment (trusted, verbatim).',
+      'module load gaussian',
+      '',
+      `'g16' 'input file'\\''s.com' $'label\\x0a#SBATCH --partition=gpu\\x0a#PBS -q gpu #' $'\\x0d\\x0atouch /tmp/pwned'`,
+      '',
+    ].join('\n'),
+  );
 });
 
 test('leaves out the optional directives', () => {
@@ -57,6 +103,9 @@ test('refuses values that could change the script', () => {
   assert.throws(() => renderSlurmScript({ ...spec, workdir: '/home/x/%j' }), RangeError);
   assert.throws(() => renderSlurmScript({ ...spec, queue: 'long --uid=0' }), RangeError);
   assert.throws(() => renderSlurmScript({ ...spec, submissionKey: 'a,b' }), RangeError);
+  assert.throws(() => renderSlurmScript({ ...spec, environmentSetup: ['module load x\n#SBATCH -p gpu'] }), /environmentSetup\[0\] must be one line/);
+  assert.throws(() => renderSlurmScript({ ...spec, environmentSetup: ['#SBATCH -p gpu'] }), /must not begin with "#"/);
+  assert.throws(() => renderSlurmScript({ ...spec, argv: ['a\0b'] }), /NUL/);
 });
 
 test('formats time limits as HH:MM:SS, with days from one day on', () => {
