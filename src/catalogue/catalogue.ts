@@ -9,7 +9,8 @@ import { z } from 'zod';
 import type { ApplicationSpec } from '../domain/application.ts';
 import type { ResourceSpec } from '../domain/resource.ts';
 import { InputError, NotFoundError } from '../domain/errors.ts';
-import { controlCharacterPattern, inputTypes, loneSurrogatePattern } from '../domain/application.ts';
+import { inputTypes, loneSurrogatePattern } from '../domain/application.ts';
+import { validateInputs } from '../domain/validate-inputs.ts';
 import { environmentSetupLineProblem, schedulerNamePattern, workdirPattern } from '../batch/job-values.ts';
 import type { Queryable } from '../store/port.ts';
 
@@ -131,12 +132,10 @@ export const applicationSchema = z
       if (input.type === 'enum' && !input.values?.length) {
         context.addIssue({ code: 'custom', path: ['inputs', input.name, 'values'], message: 'an enum input needs values' });
       }
-      if (input.type === 'string' && typeof input.default === 'string' && controlCharacterPattern.test(input.default)) {
-        context.addIssue({
-          code: 'custom',
-          path: ['inputs', input.name, 'default'],
-          message: 'a string input is one line without control characters; declare type "text" for multi-line values',
-        });
+      // A default is checked as a user's value would be (a `string` default is one line, say).
+      if (input.default !== undefined) {
+        const { problems } = validateInputs({ name: app.name, inputs: [input] } as ApplicationSpec, {});
+        for (const problem of problems) context.addIssue({ code: 'custom', path: ['inputs', input.name, 'default'], message: problem.message });
       }
     }
     for (const [resource, deployment] of Object.entries(app.deployments)) {
