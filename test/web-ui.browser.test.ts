@@ -258,6 +258,25 @@ describe('web UI', () => {
     assert.equal(counts.topWords.length, 2);
   });
 
+  it('gives a text input a multi-line text area whose value reaches the program byte for byte', async () => {
+    const registered = await drover.call('POST', '/api/v1/applications', {
+      name: 'notes-dump',
+      title: 'Notes dump',
+      inputs: [{ name: 'notes', type: 'text', title: 'Notes', required: true }],
+      outputs: ['argv.hex'],
+      deployments: { '*': { command: ['bash', '-c', 'printf "%s\\0" "$@" | od -An -v -tx1 | tr -d " \\n" > argv.hex', 'drover-argv', '{{notes}}'] } },
+    });
+    assert.equal(registered.status, 201, JSON.stringify(registered.body));
+    const page = await openPage(alice);
+    await chooseApplication(page, 'notes-dump');
+    const notes = "first line\n#SBATCH --partition=evil\n\tindented 'quoted' $(touch pwned)\nlast";
+    assert.equal(await page.getByLabel('Notes (required)').evaluate((element) => element.tagName), 'TEXTAREA');
+    await page.getByLabel('Notes (required)').fill(notes);
+    await submit(page);
+    await textMatching(experimentState(page), /^completed$/);
+    assert.equal(await download(page, 'argv.hex'), Buffer.from(`${notes}\0`, 'utf8').toString('hex'));
+  });
+
   it('shows the server\'s validation errors next to the fields they concern', async () => {
     const page = await openPage(alice);
     await chooseApplication(page, 'pi-monte-carlo');
