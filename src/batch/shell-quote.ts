@@ -74,7 +74,6 @@ export function shellQuote(value: string): string {
   return `'${value.replaceAll("'", `'\\''`)}'`;
 }
 
-
 function checkWord(value: string): void {
   if (value.includes('\0')) {
     throw new RangeError('a shell word cannot contain a NUL byte');
