@@ -21,8 +21,8 @@ import { scriptWord } from './shell-quote.ts';
 
 /** Payloads per rendering property (each renders the local, Slurm and PBS script of one payload). */
 const renderRuns = 300;
-/** Payloads run through bash (three scripts each, about 30 ms a script). */
-const bashRuns = 40;
+/** Payloads run through bash: three scripts each, about 0.1 s a script on a busy shared 2-core machine. */
+const bashRuns = 30;
 
 /** Line prefixes that some batch scheduler reads as a directive. */
 const directivePrefixes = ['#SBATCH', '#PBS', '#BSUB', '#$', '#COBALT', '#MSUB', '#FLUX', '#flux:', '# @', '#DW', '#BB', '#!'];
