@@ -243,7 +243,13 @@ describe('LocalScheduler', () => {
     assert.equal(both.get(job.nativeId)?.state, 'running');
     assert.equal(both.get(dead.nativeId)?.state, 'lost');
 
-    // Cancel must not touch the process that holds a reused pid.
+    // Cancel must not touch the process that holds a reused pid. Under load the wrapper may
+    // not have exec'd sleep yet: wait for it, or the check below could not tell.
+    const deadline = Date.now() + 10_000;
+    while (!(await processesInSession(Number(job.nativeId))).some(({ command }) => command === 'sleep')) {
+      assert.ok(Date.now() < deadline, 'the job never started its sleep');
+      await sleep(20);
+    }
     await restarted.cancel(reused);
     const survivors = await processesInSession(Number(job.nativeId));
     assert.ok(survivors.some(({ command }) => command === 'sleep'), 'cancel killed a process it did not own');
