@@ -74,7 +74,7 @@ export async function startDroverService(env: Record<string, string> = {}): Prom
     let output = '';
     child.stderr!.on('data', (chunk) => (output += chunk));
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`drover ${role} did not start:\n${output}`)), 30_000);
+      const timer = setTimeout(() => reject(new Error(`drover ${role} did not start:\n${output}`)), 90_000);
       const check = setInterval(() => {
         if (/Drover is running|started\./.test(output)) {
           clearTimeout(timer);
