@@ -63,7 +63,8 @@ async function runServer(roles: Role[], options: Record<string, any>): Promise<v
         `Drover is running (${roles.join(', ')}) on the ${config.databaseUrl ? 'PostgreSQL' : config.memory ? 'in-memory embedded' : 'embedded'} store.`,
         `  web UI:       ${existsSync(join(config.webDir, 'index.html')) ? `${cliUrl}/   (sign in with the admin token)` : 'not built: run npm run build'}`,
         `  API:          ${cliUrl}/api/v1   (OpenAPI: ${cliUrl}/api/v1/openapi.json)`,
-        ...(drover.adminToken ? [`  admin token:  ${drover.adminToken}`] : []),
+        // A token from the configuration is the operator's secret already: never echo it.
+        ...(drover.adminToken && drover.adminTokenGenerated ? [`  admin token:  ${drover.adminToken}`] : []),
         config.databaseUrl ? '' : `  data folder:  ${config.memory ? '(memory)' : config.dataDir}`,
         `  try:          npx drover apps   |   npx drover submit pi-monte-carlo -i samples=2000000 --watch`,
         '',
