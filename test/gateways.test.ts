@@ -131,6 +131,11 @@ describe('gateways (platform operator)', () => {
     assert.deepEqual(run.body.errors.map((error: any) => error.field), ['resource']);
     const replace = await drover.call('POST', '/api/v1/resources', clusterResource('local', { credential: 'none' }), admin);
     assert.equal(replace.status, 403, "the operator's local resource cannot be replaced by an admin");
+    // Host paths the operator gave are shown to the operator only.
+    assert.equal((await drover.call('POST', '/api/v1/resources', clusterResource('operator-hpc', { privateKeyPath: '/etc/drover/key', hostKey: undefined, knownHostsPath: '/etc/drover/known_hosts' }))).status, 201);
+    const seenByAdmin = JSON.stringify((await drover.call('GET', '/api/v1/resources/operator-hpc', undefined, admin)).body);
+    assert.ok(!seenByAdmin.includes('/etc/drover'), seenByAdmin);
+    assert.match(JSON.stringify((await drover.call('GET', '/api/v1/resources/operator-hpc')).body), /\/etc\/drover\/key/);
     // The operator's own applications still run there.
     assert.equal((await drover.call('POST', '/api/v1/experiments', { application: 'pi-monte-carlo', resource: 'local', inputs: { samples: 1000 }, launch: false })).status, 201);
   });

@@ -97,9 +97,17 @@ export function registerCatalogueRoutes(api: FastifyInstance, { store }: ApiDepe
   );
 }
 
-/** Users see where a resource is and its queues; how Drover logs in (key and host key files) is for admins. */
+/**
+ * Users see where a resource is and its queues; how Drover logs in (credential name, host
+ * key) is for admins; files on the Drover host (key and known_hosts paths) for the platform operator.
+ */
 function visibleResource({ gatewayId: _gatewayId, ...resource }: ResourceSpec, principal: Principal): ResourceSpec {
-  if (principal.role === 'admin' || !resource.config.ssh) return resource;
-  const { host, port, user } = resource.config.ssh;
+  const ssh = resource.config.ssh;
+  if (!ssh || principal.operator) return resource;
+  if (principal.role === 'admin') {
+    const { privateKeyPath: _key, knownHostsPath: _knownHosts, ...shown } = ssh;
+    return { ...resource, config: { ...resource.config, ssh: shown } };
+  }
+  const { host, port, user } = ssh;
   return { ...resource, config: { ...resource.config, ssh: { host, port, user } as SshConfig } };
 }
