@@ -110,7 +110,7 @@ export async function buildApi(deps: ApiDependencies): Promise<FastifyInstance> 
         summary: "A gateway's name and colours, for its sign-in page (no token needed): ?gateway=<id>, else the bootstrap gateway",
         tags: ['catalogue'],
         security: [],
-        querystring: { type: 'object', properties: { gateway: { type: 'string', maxLength: 63 } } },
+        querystring: { type: 'object', properties: { gateway: { type: 'string', pattern: '^[a-z0-9][a-z0-9-]{0,62}$' } } },
         response: { 200: ref('Gateway'), ...problemResponses },
       },
     },

@@ -4,7 +4,7 @@
  * and kept in the data folder (file `platform-key`, mode 0600), like the admin token.
  */
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, linkSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError, type Config } from '../config.ts';
 
@@ -25,13 +25,18 @@ export function loadPlatformKey(config: Pick<Config, 'platformKey' | 'dataDir' |
   const file = join(config.dataDir, 'platform-key');
   if (existsSync(file)) return decodePlatformKey(readFileSync(file, 'utf8'), file);
   const key = randomBytes(32);
-  // wx: two processes starting at once must not each write their own key.
+  // Written whole to a private file, then linked into place: a process starting at the same
+  // time either wins the link or reads the winner's complete key, never a half-written one.
+  const draft = `${file}.${process.pid}.${randomBytes(4).toString('hex')}`;
+  writeFileSync(draft, key.toString('base64') + '\n', { mode: 0o600 });
+  chmodSync(draft, 0o600);
   try {
-    writeFileSync(file, key.toString('base64') + '\n', { mode: 0o600, flag: 'wx' });
+    linkSync(draft, file);
+    return key;
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'EEXIST') return decodePlatformKey(readFileSync(file, 'utf8'), file);
     throw error;
+  } finally {
+    unlinkSync(draft);
   }
-  chmodSync(file, 0o600);
-  return key;
 }

@@ -84,7 +84,7 @@ export function registerCatalogueRoutes(api: FastifyInstance, { store }: ApiDepe
       schema: {
         summary: 'Issue a new token to a user, ending the old one: for yourself, or (admins) for a user of your gateway; the token is in the answer, once',
         tags: ['catalogue'],
-        params: { type: 'object', properties: { name: { type: 'string', maxLength: 64 } }, required: ['name'] },
+        params: { type: 'object', properties: { name: { type: 'string', pattern: '^[A-Za-z0-9._@-]{1,64}$' } }, required: ['name'] },
         response: { 201: ref('NewUser'), ...problemResponses },
       },
     },

@@ -9,7 +9,7 @@ import type { ApiDependencies } from '../server.ts';
 import { conflictResponse, problemResponses, ref } from '../schemas.ts';
 import { requireAdmin } from './catalogue.ts';
 
-const nameParams = { type: 'object', properties: { name: { type: 'string', maxLength: 63 } }, required: ['name'] } as const;
+const nameParams = { type: 'object', properties: { name: { type: 'string', pattern: '^[a-z0-9][a-z0-9._-]{0,62}$' } }, required: ['name'] } as const;
 
 export function registerCredentialRoutes(api: FastifyInstance, { store, platformKey }: ApiDependencies): void {
   api.get('/credentials', { schema: { summary: "List the gateway's stored SSH credentials (admin); public keys only", tags: ['credentials'], response: { 200: ref('CredentialList'), ...problemResponses } } }, async (request) => {

@@ -13,7 +13,7 @@ export function requireOperator(request: FastifyRequest): void {
   if (!request.principal.operator) throw new InputError('only the platform operator (the bootstrap token) may manage gateways', 403, [], 'forbidden');
 }
 
-const idParams = { type: 'object', properties: { id: { type: 'string', maxLength: 63 } }, required: ['id'] } as const;
+const idParams = { type: 'object', properties: { id: { type: 'string', pattern: '^[a-z0-9][a-z0-9-]{0,62}$' } }, required: ['id'] } as const;
 
 const themeColour = { type: 'string', description: '#rgb or #rrggbb' } as const;
 
