@@ -330,6 +330,12 @@ describe('connection failures', () => {
     assert.match(error.message, /cannot read the SSH key for /);
   });
 
+  test('a failed copy does not name the file on the Drover host', async () => {
+    const error = await rejection(makeShell().upload('/nonexistent/drover-local-copy', '/tmp/drover-never-written'));
+    assert.ok(!error.message.includes('/nonexistent'), error.message);
+    assert.match(error.message, /no such file/);
+  });
+
   test('a key given in memory (a stored credential) logs in', async () => {
     const { readFile } = await import('node:fs/promises');
     const key = await readFile(privateKeyPath);

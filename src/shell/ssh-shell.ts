@@ -186,12 +186,12 @@ export class SshShell implements Shell {
 
   /** Copies `localPath` on this machine to `remotePath` (whose folder must exist). */
   async upload(localPath: string, remotePath: string): Promise<void> {
-    await this.withSftp(`upload to ${remotePath}`, (sftp) => call((done) => sftp.fastPut(localPath, remotePath, done)));
+    await this.withSftp(`upload to ${remotePath}`, (sftp) => call((done) => sftp.fastPut(localPath, remotePath, done)).catch(hidePath(localPath)));
   }
 
   /** Copies `remotePath` to `localPath` on this machine (whose folder must exist). */
   async download(remotePath: string, localPath: string): Promise<void> {
-    await this.withSftp(`download ${remotePath}`, (sftp) => call((done) => sftp.fastGet(remotePath, localPath, done)));
+    await this.withSftp(`download ${remotePath}`, (sftp) => call((done) => sftp.fastGet(remotePath, localPath, done)).catch(hidePath(localPath)));
   }
 
   /**
@@ -486,6 +486,17 @@ export class SshShell implements Shell {
   private closedError(): Error {
     return new Error(`the ssh shell for ${this.options.resource} (${this.address}) was closed`);
   }
+}
+
+/**
+ * Rethrows a local file error without the local path: these messages reach the gateway's
+ * users (a failed stage-in or stage-out), and Drover's folders are not theirs to learn.
+ */
+function hidePath(localPath: string): (error: Error) => never {
+  return (error) => {
+    if (error.message.includes(localPath)) error.message = error.message.replaceAll(localPath, 'the copy on the Drover host');
+    throw error;
+  };
 }
 
 /** Renames over an existing file: atomically with posix-rename@openssh.com, else remove + rename. */
