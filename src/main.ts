@@ -180,7 +180,12 @@ async function bootstrapAdmin(store: Store, config: Config): Promise<{ token: st
   if (!config.memory && existsSync(tokenFile)) token = readFileSync(tokenFile, 'utf8').trim();
   if (!token) {
     const existing = await store.query(`select 1 from users where gateway_id = $1 and name = 'admin'`, [config.gateway.id]);
-    if (existing.length > 0 && config.databaseUrl) return { token: null, generated: false };
+    if (existing.length > 0 && config.databaseUrl) {
+      // Another process made the token; the bootstrap gateway's `admin` is the operator
+      // (also for a store that predates operators).
+      await store.query(`update users set operator = true where gateway_id = $1 and name = 'admin' and not operator`, [config.gateway.id]);
+      return { token: null, generated: false };
+    }
     token = newToken();
   }
   await ensureOperator(store, config.gateway.id, token);
