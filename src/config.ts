@@ -51,7 +51,10 @@ export const configSchema = z
         theme: z.record(z.string(), z.string()).default({ primary: '#1f6feb', accent: '#8250df' }),
       })
       .default({}),
-    /** Token of the bootstrap admin; generated and kept in the data folder when unset. */
+    /**
+     * Token of the platform operator (user `admin` of the bootstrap gateway); when unset,
+     * generated once, kept in the data folder and printed at start (a configured one never is).
+     */
     adminToken: z.string().min(16).optional(),
     /**
      * Key that encrypts stored SSH credentials: 32 bytes in base64 (`openssl rand -base64 32`).
