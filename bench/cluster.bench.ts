@@ -114,8 +114,8 @@ interface Remote {
 /** Runs `command` through the login shell of the cluster user, in a new `ssh` process. */
 function sshRun(command: string, input = ''): Promise<Remote> {
   const argv = [
-    '-i', ssh.privateKeyPath,
-    '-o', `UserKnownHostsFile=${ssh.knownHostsPath}`,
+    '-i', ssh.privateKeyPath!,
+    '-o', `UserKnownHostsFile=${ssh.knownHostsPath!}`,
     '-o', 'StrictHostKeyChecking=yes',
     '-o', 'BatchMode=yes',
     '-p', String(ssh.port ?? 22),

@@ -28,6 +28,7 @@ export async function openApiDocument(): Promise<Record<string, unknown>> {
     metrics: new Registry(),
     appsDir: '/nonexistent',
     webDir: '/nonexistent',
+    platformKey: Buffer.alloc(32),
     gatewayId: 'default',
     bodyLimitBytes: 1,
     uploadLimitBytes: 1,

@@ -51,8 +51,16 @@ export const configSchema = z
         theme: z.record(z.string(), z.string()).default({ primary: '#1f6feb', accent: '#8250df' }),
       })
       .default({}),
-    /** Token of the bootstrap admin; generated and kept in the data folder when unset. */
+    /**
+     * Token of the platform operator (user `admin` of the bootstrap gateway); when unset,
+     * generated once, kept in the data folder and printed at start (a configured one never is).
+     */
     adminToken: z.string().min(16).optional(),
+    /**
+     * Key that encrypts stored SSH credentials: 32 bytes in base64 (`openssl rand -base64 32`).
+     * When unset, made once and kept in the data folder (`platform-key`, mode 0600).
+     */
+    platformKey: z.string().optional(),
     worker: z
       .object({
         /** Tasks one worker runs at once. */
@@ -91,6 +99,7 @@ const environmentKeys: Record<string, string> = {
   DROVER_EMBEDDED_FSYNC: 'embeddedFsync',
   DROVER_CATALOGUE: 'catalogue',
   DROVER_ADMIN_TOKEN: 'adminToken',
+  DROVER_PLATFORM_KEY: 'platformKey',
   DROVER_WORKER_CONCURRENCY: 'worker.concurrency',
   DROVER_LEASE_MS: 'worker.leaseMs',
   DROVER_WORKER_POLL_MS: 'worker.pollMs',

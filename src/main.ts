@@ -14,7 +14,9 @@ import { migrate } from './store/migrate.ts';
 import { createPostgresQueue } from './dispatch/postgres-queue.ts';
 import { createStorage } from './files/storage.ts';
 import { createResourceRegistry } from './resources/resource-registry.ts';
-import { createUser, ensureGateway, loadCatalogueFile, newToken } from './catalogue/catalogue.ts';
+import { ensureGateway, ensureOperator, loadCatalogueFile, newToken } from './catalogue/catalogue.ts';
+import { loadPrivateKey } from './credentials/credentials.ts';
+import { loadPlatformKey } from './credentials/platform-key.ts';
 import { Worker } from './worker/worker.ts';
 import { createHandlers } from './worker/handlers.ts';
 import { Controller } from './controller/controller.ts';
@@ -25,7 +27,10 @@ export type Role = 'api' | 'worker' | 'controller';
 /** A running Drover: where its API listens, the admin token, and how to stop it. */
 export interface RunningDrover {
   url: string | null;
+  /** The platform operator's token (user `admin` of the bootstrap gateway), when this process knows it. */
   adminToken: string | null;
+  /** True when Drover made the token (then, and only then, it is printed at start). */
+  adminTokenGenerated: boolean;
   store: Store;
   logger: Logger;
   stop(): Promise<void>;
@@ -62,8 +67,10 @@ export async function startDrover(config: Config, roles: Role[]): Promise<Runnin
     labelNames: ['resource', 'program', 'outcome'],
     registers: [metrics],
   });
+  const platformKey = loadPlatformKey(config);
   const resources = createResourceRegistry({
     logger,
+    loadCredential: (gatewayId, name) => loadPrivateKey(store, platformKey, gatewayId, name),
     onCommand: ({ resource, program, code }) =>
       resourceCommands.inc({ resource, program, outcome: code === null ? 'unreachable' : code === 0 ? 'ok' : 'nonzero' }),
   });
@@ -71,7 +78,7 @@ export async function startDrover(config: Config, roles: Role[]): Promise<Runnin
 
   // Bootstrap: the gateway, its admin, and the catalogue. Idempotent, so every process may do it.
   await ensureGateway(store, config.gateway);
-  const adminToken = await bootstrapAdmin(store, config);
+  const { token: adminToken, generated: adminTokenGenerated } = await bootstrapAdmin(store, config);
   for (const file of config.catalogue.split(',').filter((path) => path.trim() !== '')) {
     await loadCatalogueFile(store, config.gateway.id, file.trim(), join(config.dataDir, 'scratch'));
   }
@@ -135,6 +142,7 @@ export async function startDrover(config: Config, roles: Role[]): Promise<Runnin
       appsDir: config.appsDir,
       webDir: config.webDir,
       gatewayId: config.gateway.id,
+      platformKey,
       bodyLimitBytes: config.bodyLimitBytes,
       uploadLimitBytes: config.uploadLimitBytes,
     });
@@ -146,6 +154,7 @@ export async function startDrover(config: Config, roles: Role[]): Promise<Runnin
   return {
     url,
     adminToken,
+    adminTokenGenerated,
     store,
     logger,
     async stop() {
@@ -157,22 +166,32 @@ export async function startDrover(config: Config, roles: Role[]): Promise<Runnin
 }
 
 /**
- * Ensures the gateway has an admin. The token comes from the configuration, or is made
- * once and kept (mode 600) in the data folder so later starts can print it again.
+ * Ensures the bootstrap gateway has its platform operator (user `admin`). The token comes
+ * from the configuration, or is made once and kept (mode 600) in the data folder so later
+ * starts can print it again. `generated` is false when the token came from the configuration.
  */
-async function bootstrapAdmin(store: Store, config: Config): Promise<string | null> {
+async function bootstrapAdmin(store: Store, config: Config): Promise<{ token: string | null; generated: boolean }> {
+  if (config.adminToken) {
+    await ensureOperator(store, config.gateway.id, config.adminToken);
+    return { token: config.adminToken, generated: false };
+  }
   const tokenFile = join(config.dataDir, 'admin-token');
-  let token = config.adminToken ?? null;
-  if (!token && !config.memory && existsSync(tokenFile)) token = readFileSync(tokenFile, 'utf8').trim();
+  let token: string | null = null;
+  if (!config.memory && existsSync(tokenFile)) token = readFileSync(tokenFile, 'utf8').trim();
   if (!token) {
     const existing = await store.query(`select 1 from users where gateway_id = $1 and name = 'admin'`, [config.gateway.id]);
-    if (existing.length > 0 && config.databaseUrl) return null;
+    if (existing.length > 0 && config.databaseUrl) {
+      // Another process made the token; the bootstrap gateway's `admin` is the operator
+      // (also for a store that predates operators).
+      await store.query(`update users set operator = true where gateway_id = $1 and name = 'admin' and not operator`, [config.gateway.id]);
+      return { token: null, generated: false };
+    }
     token = newToken();
   }
-  await createUser(store, { gatewayId: config.gateway.id, name: 'admin', role: 'admin', token });
-  if (!config.memory && !config.adminToken) {
+  await ensureOperator(store, config.gateway.id, token);
+  if (!config.memory) {
     writeFileSync(tokenFile, token + '\n', { mode: 0o600 });
     chmodSync(tokenFile, 0o600);
   }
-  return token;
+  return { token, generated: true };
 }

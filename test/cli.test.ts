@@ -176,7 +176,7 @@ describe('drover catalogue (admins)', () => {
     const run = await drover_(['catalogue', file]);
     assert.notEqual(run.code, 0);
     assert.match(run.stderr, /config\.ssh/);
-    assert.match(run.stderr, /needs ssh: host, user, privateKeyPath and knownHostsPath or hostKey/);
+    assert.match(run.stderr, /needs ssh: host, user, credential \(or privateKeyPath\) and knownHostsPath or hostKey/);
     const missing = await drover_(['catalogue', join(workDir, 'no-such-file.yaml')]);
     assert.equal(missing.code, 2);
     assert.match(missing.stderr, /cannot read .*no-such-file\.yaml/);

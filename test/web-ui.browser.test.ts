@@ -167,6 +167,33 @@ describe('web UI', () => {
     await page.getByRole('heading', { level: 1, name: 'Sign in' }).waitFor();
   });
 
+  it("shows each gateway's own name and colours: its sign-in link, and after sign-in the user's gateway", async () => {
+    const created = await drover.call('POST', '/api/v1/gateways', { id: 'coral', name: 'Coral Reef Gateway', theme: { primary: '#7b2d26' } });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    const coralUser = (await drover.call('POST', '/api/v1/users', { name: 'reef-diver' }, created.body.admin.token)).body.token;
+    const coralColour = 'rgb(123, 45, 38)';
+    const headerColour = (page: Page) => page.getByRole('banner').evaluate((element) => getComputedStyle(element).backgroundColor);
+
+    const linked = await openPage(null);
+    await linked.goto(`${drover.url}/?gateway=coral`);
+    await linked.getByRole('heading', { level: 1, name: 'Sign in' }).waitFor();
+    await textMatching(linked.getByRole('banner'), /Coral Reef Gateway/);
+    await waitFor("the second gateway's colour on its sign-in page", async () => (await headerColour(linked)) === coralColour);
+    assert.doesNotMatch(await linked.getByRole('banner').innerText(), new RegExp(gatewayName));
+    await screenshot(linked, 'sign-in-second-gateway');
+
+    // Signing in on the bootstrap gateway's page with a token of the second gateway shows the user's own gateway.
+    const plain = await openPage(null);
+    await plain.goto(`${drover.url}/`);
+    await textMatching(plain.getByRole('banner'), new RegExp(gatewayName));
+    await plain.getByLabel('API token').fill(coralUser);
+    await plain.keyboard.press('Enter');
+    await plain.getByRole('heading', { level: 1, name: 'Experiments' }).waitFor();
+    assert.match(await textMatching(plain.getByRole('banner'), /Coral Reef Gateway/), /reef-diver/);
+    assert.equal(await headerColour(plain), coralColour);
+    assert.match(await plain.title(), /Coral Reef Gateway/);
+  });
+
   it('submits a heat simulation from its generated form after previewing the script, and follows it live to completion', async () => {
     const page = await openPage(alice);
     await chooseApplication(page, 'heat-simulation');

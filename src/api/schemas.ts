@@ -260,7 +260,16 @@ const schemas = [
     type: 'object',
     required: ['user', 'gateway'],
     properties: {
-      user: { type: 'object', required: ['id', 'name', 'role'], properties: { id: { type: 'string' }, name: { type: 'string' }, role: { type: 'string', enum: ['user', 'admin'] } } },
+      user: {
+        type: 'object',
+        required: ['id', 'name', 'role', 'operator'],
+        properties: {
+          id: { type: 'string' },
+          name: { type: 'string' },
+          role: { type: 'string', enum: ['user', 'admin'] },
+          operator: { type: 'boolean', description: 'The platform operator: creates gateways and owns the Drover host' },
+        },
+      },
       gateway: { $ref: 'Gateway#' },
     },
   },
@@ -292,6 +301,48 @@ const schemas = [
     required: ['id', 'name', 'role', 'token'],
     properties: { id: { type: 'string' }, name: { type: 'string' }, role: { type: 'string', enum: ['user', 'admin'] }, token: { type: 'string', description: 'Shown once; stored hashed' } },
   },
+  {
+    $id: 'GatewayListing',
+    type: 'object',
+    required: ['id', 'name', 'theme', 'disabled', 'createdAt'],
+    properties: {
+      id: { type: 'string' },
+      name: { type: 'string' },
+      theme: { type: 'object', additionalProperties: { type: 'string' } },
+      disabled: { type: 'boolean', description: "A disabled gateway's tokens are refused" },
+      createdAt: { type: 'string', format: 'date-time' },
+    },
+  },
+  {
+    $id: 'GatewayList',
+    type: 'object',
+    required: ['items'],
+    properties: { items: { type: 'array', items: { $ref: 'GatewayListing#' } } },
+  },
+  {
+    $id: 'NewGateway',
+    type: 'object',
+    required: ['gateway', 'admin'],
+    properties: { gateway: { $ref: 'GatewayListing#' }, admin: { $ref: 'NewUser#' } },
+  },
+  {
+    $id: 'Credential',
+    type: 'object',
+    required: ['name', 'kind', 'publicKey', 'createdAt'],
+    description: 'A stored SSH key; the private key is never returned',
+    properties: {
+      name: { type: 'string' },
+      kind: { type: 'string', enum: ['ssh-key'] },
+      publicKey: { type: 'string', description: "Install this line in the cluster account's ~/.ssh/authorized_keys" },
+      createdAt: { type: 'string', format: 'date-time' },
+    },
+  },
+  {
+    $id: 'CredentialList',
+    type: 'object',
+    required: ['items'],
+    properties: { items: { type: 'array', items: { $ref: 'Credential#' } } },
+  },
 ] as const;
 
 export type SchemaId = (typeof schemas)[number]['$id'];
@@ -303,5 +354,11 @@ export const responseSchemas: ReadonlyArray<{ $id: SchemaId }> = schemas;
 export const problemResponses = {
   400: { description: 'Bad input: `errors` names each field', content: { 'application/problem+json': { schema: ref('Problem') } } },
   401: { description: 'Missing or bad token', content: { 'application/problem+json': { schema: ref('Problem') } } },
+  403: { description: 'Your role may not do this (or your gateway is disabled)', content: { 'application/problem+json': { schema: ref('Problem') } } },
   404: { description: 'Not found (or not yours)', content: { 'application/problem+json': { schema: ref('Problem') } } },
+} as const;
+
+/** A 409 answer, for routes that create something with a name. */
+export const conflictResponse = {
+  409: { description: 'The name is taken', content: { 'application/problem+json': { schema: ref('Problem') } } },
 } as const;

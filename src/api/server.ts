@@ -19,7 +19,9 @@ import { createEventBus } from './event-bus.ts';
 import { registerCatalogueRoutes } from './routes/catalogue.ts';
 import { registerExperimentRoutes } from './routes/experiments.ts';
 import { registerFileRoutes } from './routes/files.ts';
-import { ref, responseSchemas } from './schemas.ts';
+import { registerGatewayRoutes } from './routes/gateways.ts';
+import { registerCredentialRoutes } from './routes/credentials.ts';
+import { problemResponses, ref, responseSchemas } from './schemas.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -36,8 +38,10 @@ export interface ApiDependencies {
   appsDir: string;
   /** The built web UI, served at `/` (index.html for every page the UI routes itself). */
   webDir: string;
-  /** The deployment's gateway, whose name and colours the sign-in page shows. */
+  /** The bootstrap gateway (the platform operator's), whose name and colours the sign-in page shows by default. */
   gatewayId: string;
+  /** Encrypts stored credentials (AES-256-GCM). */
+  platformKey: Buffer;
   bodyLimitBytes: number;
   uploadLimitBytes: number;
 }
@@ -101,8 +105,16 @@ export async function buildApi(deps: ApiDependencies): Promise<FastifyInstance> 
 
   app.get(
     '/api/v1/gateway',
-    { schema: { summary: "This deployment's gateway: name and colours, for the sign-in page (no token needed)", tags: ['catalogue'], security: [], response: { 200: ref('Gateway') } } },
-    async () => getGateway(deps.store, deps.gatewayId),
+    {
+      schema: {
+        summary: "A gateway's name and colours, for its sign-in page (no token needed): ?gateway=<id>, else the bootstrap gateway",
+        tags: ['catalogue'],
+        security: [],
+        querystring: { type: 'object', properties: { gateway: { type: 'string', pattern: '^[a-z0-9][a-z0-9-]{0,62}$' } } },
+        response: { 200: ref('Gateway'), ...problemResponses },
+      },
+    },
+    async (request) => getGateway(deps.store, (request.query as { gateway?: string }).gateway || deps.gatewayId),
   );
 
   const events = await createEventBus(deps.store);
@@ -135,6 +147,8 @@ export async function buildApi(deps: ApiDependencies): Promise<FastifyInstance> 
       registerCatalogueRoutes(api, deps);
       registerExperimentRoutes(api, { ...deps, events });
       registerFileRoutes(api, deps);
+      registerGatewayRoutes(api, deps);
+      registerCredentialRoutes(api, deps);
     },
     { prefix: '/api/v1' },
   );

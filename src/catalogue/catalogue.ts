@@ -19,6 +19,11 @@ export interface Principal {
   name: string;
   gatewayId: string;
   role: 'user' | 'admin';
+  /**
+   * The platform operator (the bootstrap token): an admin of the bootstrap gateway who also
+   * creates and disables gateways and alone owns the Drover host (`local` resources, host paths).
+   */
+  operator: boolean;
 }
 
 export function hashToken(token: string): string {
@@ -30,11 +35,22 @@ export function newToken(): string {
   return `drv_${randomBytes(32).toString('base64url')}`;
 }
 
-/** The user a bearer token belongs to, or null. Tokens are only ever compared by hash. */
+/**
+ * The user a bearer token belongs to, or null. Tokens are only ever compared by hash.
+ * @throws {InputError} 403 `gateway-disabled` when the user's gateway is disabled.
+ */
 export async function authenticate(db: Queryable, token: string): Promise<Principal | null> {
-  const rows = await db.query<any>('select id, name, gateway_id, role from users where token_hash = $1', [hashToken(token)]);
+  const rows = await db.query<any>(
+    `select users.id, users.name, users.gateway_id, users.role, users.operator, gateways.disabled_at
+     from users join gateways on gateways.id = users.gateway_id where users.token_hash = $1`,
+    [hashToken(token)],
+  );
   if (rows.length === 0) return null;
-  return { userId: rows[0].id, name: rows[0].name, gatewayId: rows[0].gateway_id, role: rows[0].role };
+  const row = rows[0];
+  if (row.disabled_at) {
+    throw new InputError(`gateway ${row.gateway_id} is disabled: its tokens are refused until the platform operator enables it again`, 403, [], 'gateway-disabled');
+  }
+  return { userId: row.id, name: row.name, gatewayId: row.gateway_id, role: row.role, operator: row.operator };
 }
 
 /** Creates the gateway if missing (theme and name are updated). */
@@ -46,25 +62,134 @@ export async function ensureGateway(db: Queryable, gateway: { id: string; name: 
   );
 }
 
-/** Creates a user with a new token, or replaces the token of an existing one. Returns the token. */
+const userNamePattern = /^[A-Za-z0-9._@-]{1,64}$/;
+
+/**
+ * Creates a user with a new token. Returns the token (shown once; only its hash is kept).
+ * @throws {InputError} 409 when the gateway already has a user of that name (rotating a
+ *   token is its own call: rotateUserToken).
+ */
 export async function createUser(
   db: Queryable,
-  user: { gatewayId: string; name: string; role: 'user' | 'admin'; token?: string },
+  user: { gatewayId: string; name: string; role: 'user' | 'admin' },
 ): Promise<{ id: string; token: string }> {
-  const token = user.token ?? newToken();
+  const token = newToken();
   const rows = await db.query<{ id: string }>(
     `insert into users (gateway_id, name, role, token_hash) values ($1, $2, $3, $4)
-     on conflict (gateway_id, name) do update set role = excluded.role, token_hash = excluded.token_hash
-     returning id`,
+     on conflict (gateway_id, name) do nothing returning id`,
     [user.gatewayId, user.name, user.role, hashToken(token)],
   );
+  if (rows.length === 0) {
+    throw new InputError(`user ${JSON.stringify(user.name)} exists`, 409, [
+      { field: 'name', message: 'already used in this gateway; to issue a new token use POST /api/v1/users/{name}/token' },
+    ], 'conflict');
+  }
   return { id: rows[0].id, token };
 }
 
-export async function getGateway(db: Queryable, gatewayId: string): Promise<{ id: string; name: string; theme: Record<string, string> }> {
-  const rows = await db.query<any>('select id, name, theme from gateways where id = $1', [gatewayId]);
-  if (rows.length === 0) throw new NotFoundError(`gateway ${gatewayId}`);
+/**
+ * Gives a user a new token; the old one stops working at once. The platform operator's
+ * token is rotated only by the operator (`byOperator`), never by another admin.
+ * @throws {NotFoundError} when the gateway has no user of that name.
+ * @throws {InputError} 403 when the user is the operator and `byOperator` is false.
+ */
+export async function rotateUserToken(
+  db: Queryable,
+  gatewayId: string,
+  name: string,
+  byOperator: boolean,
+): Promise<{ id: string; name: string; role: 'user' | 'admin'; token: string }> {
+  const token = newToken();
+  const rows = await db.query<any>(
+    'update users set token_hash = $3 where gateway_id = $1 and name = $2 and (not operator or $4) returning id, name, role',
+    [gatewayId, name, hashToken(token), byOperator],
+  );
+  if (rows.length === 0) {
+    const exists = await db.query('select 1 from users where gateway_id = $1 and name = $2', [gatewayId, name]);
+    if (exists.length > 0) throw new InputError("only the platform operator may rotate the platform operator's token", 403, [{ field: 'name', message: 'is the platform operator' }], 'forbidden');
+    throw new NotFoundError(`user ${JSON.stringify(name)}`);
+  }
+  return { id: rows[0].id, name: rows[0].name, role: rows[0].role, token };
+}
+
+/** Makes (or updates) the platform operator: user `admin` of the bootstrap gateway with `token`. */
+export async function ensureOperator(db: Queryable, gatewayId: string, token: string): Promise<void> {
+  await db.query(
+    `insert into users (gateway_id, name, role, token_hash, operator) values ($1, 'admin', 'admin', $2, true)
+     on conflict (gateway_id, name) do update set role = 'admin', token_hash = excluded.token_hash, operator = true`,
+    [gatewayId, hashToken(token)],
+  );
+}
+
+/** A gateway as the API shows it. */
+export interface GatewayInfo {
+  id: string;
+  name: string;
+  theme: Record<string, string>;
+}
+
+/** Name and colours of an enabled gateway. @throws {NotFoundError} when there is none (or it is disabled). */
+export async function getGateway(db: Queryable, gatewayId: string): Promise<GatewayInfo> {
+  const rows = await db.query<any>('select id, name, theme from gateways where id = $1 and disabled_at is null', [gatewayId]);
+  if (rows.length === 0) throw new NotFoundError(`gateway ${JSON.stringify(gatewayId)}`);
   return rows[0];
+}
+
+const colour = z.string().regex(/^#([0-9a-fA-F]{3}|[0-9a-fA-F]{6})$/, 'a colour as #rgb or #rrggbb');
+
+/** What the platform operator gives to create a gateway. */
+export const gatewaySchema = z
+  .object({
+    id: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'lower-case letters, digits and dashes, up to 63'),
+    name: z.string().trim().min(1).max(100),
+    theme: z.object({ primary: colour, accent: colour, background: colour, text: colour }).partial().strict().default({}),
+    /** Name of the gateway's first admin (default `admin`). */
+    admin: z.string().regex(userNamePattern, 'letters, digits, dot, dash, underscore or @, up to 64').default('admin'),
+  })
+  .strict();
+
+/**
+ * Creates a gateway and its first admin, in one transaction. Returns the admin's token (shown once).
+ * @throws {InputError} 400 naming bad fields, 409 when the id is taken.
+ */
+export async function createGateway(
+  db: Queryable,
+  raw: unknown,
+): Promise<{ gateway: GatewayInfo & { disabled: boolean; createdAt: string }; admin: { id: string; name: string; role: 'admin'; token: string } }> {
+  const request = parseOrThrow(gatewaySchema, raw, 'gateway');
+  const rows = await db.query<any>(
+    `insert into gateways (id, name, theme) values ($1, $2, $3::jsonb) on conflict (id) do nothing returning id, name, theme, created_at`,
+    [request.id, request.name, JSON.stringify(request.theme)],
+  );
+  if (rows.length === 0) throw new InputError(`gateway ${JSON.stringify(request.id)} exists`, 409, [{ field: 'id', message: 'already used' }], 'conflict');
+  const admin = await createUser(db, { gatewayId: request.id, name: request.admin, role: 'admin' });
+  return {
+    gateway: { ...toGatewayListing({ ...rows[0], disabled_at: null }) },
+    admin: { id: admin.id, name: request.admin, role: 'admin', token: admin.token },
+  };
+}
+
+function toGatewayListing(row: any): GatewayInfo & { disabled: boolean; createdAt: string } {
+  return { id: row.id, name: row.name, theme: row.theme, disabled: row.disabled_at !== null, createdAt: new Date(row.created_at).toISOString() };
+}
+
+/** Every gateway, enabled or not (for the platform operator). */
+export async function listGateways(db: Queryable): Promise<Array<GatewayInfo & { disabled: boolean; createdAt: string }>> {
+  return (await db.query<any>('select id, name, theme, disabled_at, created_at from gateways order by created_at, id')).map(toGatewayListing);
+}
+
+/**
+ * Disables (or enables again) a gateway: while disabled, its users' tokens are refused.
+ * @throws {NotFoundError} when there is no such gateway.
+ */
+export async function setGatewayDisabled(db: Queryable, gatewayId: string, disabled: boolean): Promise<GatewayInfo & { disabled: boolean; createdAt: string }> {
+  const rows = await db.query<any>(
+    `update gateways set disabled_at = case when $2 then coalesce(disabled_at, now()) else null end where id = $1
+     returning id, name, theme, disabled_at, created_at`,
+    [gatewayId, disabled],
+  );
+  if (rows.length === 0) throw new NotFoundError(`gateway ${JSON.stringify(gatewayId)}`);
+  return toGatewayListing(rows[0]);
 }
 
 // ---- applications and resources -------------------------------------------------
@@ -161,12 +286,20 @@ const sshSchema = z
     host: z.string().min(1),
     port: z.number().int().min(1).max(65535).optional(),
     user: z.string().regex(/^[a-z_][a-z0-9_.-]{0,31}$/i, 'a login name'),
-    privateKeyPath: z.string().min(1),
+    /** A credential stored in Drover (POST /api/v1/credentials): how gateway admins give the login key. */
+    credential: z.string().min(1).optional(),
+    /** A key file on the Drover host: the platform operator's alone. */
+    privateKeyPath: z.string().min(1).optional(),
+    /** A known_hosts file on the Drover host: the platform operator's alone (admins pin hostKey). */
     knownHostsPath: z.string().min(1).optional(),
     hostKey: z.string().regex(/^[a-z0-9@.-]+ [A-Za-z0-9+/=]+$/, 'an OpenSSH public key: "<type> <base64>"').optional(),
     maxSessions: z.number().int().min(1).max(64).optional(),
   })
-  .refine((ssh) => ssh.knownHostsPath || ssh.hostKey, { message: 'give knownHostsPath or hostKey: the login node\'s host key is always checked' });
+  .refine((ssh) => ssh.knownHostsPath || ssh.hostKey, { message: 'give knownHostsPath or hostKey: the login node\'s host key is always checked' })
+  .refine((ssh) => (ssh.credential === undefined) !== (ssh.privateKeyPath === undefined), {
+    message: 'give credential (a stored SSH key, see POST /api/v1/credentials) or privateKeyPath, not both',
+    path: ['credential'],
+  });
 
 /** The schema a resource must match. */
 export const resourceSchema = z
@@ -184,7 +317,7 @@ export const resourceSchema = z
   })
   .superRefine((resource, context) => {
     if (resource.kind !== 'local' && !resource.config.ssh) {
-      context.addIssue({ code: 'custom', path: ['config', 'ssh'], message: `a ${resource.kind} resource needs ssh: host, user, privateKeyPath and knownHostsPath or hostKey` });
+      context.addIssue({ code: 'custom', path: ['config', 'ssh'], message: `a ${resource.kind} resource needs ssh: host, user, credential (or privateKeyPath) and knownHostsPath or hostKey` });
     }
     // Batch scripts carry the workdir (scratchDir/<experiment id>) unquoted in directives.
     const { scratchDir } = resource.config;
@@ -208,18 +341,62 @@ export function parseOrThrow<T>(schema: z.ZodType<T, any, any>, value: unknown, 
   );
 }
 
-export async function upsertApplication(db: Queryable, gatewayId: string, raw: unknown): Promise<ApplicationSpec> {
+/** Who registers catalogue entries: the platform operator (and catalogue files loaded at start) may use the host. */
+export interface CatalogueActor {
+  operator: boolean;
+}
+
+/** A 403 naming the field that only the platform operator may set. */
+function operatorOnly(field: string, message: string): InputError {
+  return new InputError(`only the platform operator may do this: ${message}`, 403, [{ field, message }], 'forbidden');
+}
+
+/**
+ * Creates or replaces an application. A gateway admin's deployments may not name `local`
+ * resources, and their applications never run on one: only the platform operator runs
+ * anything on the Drover host.
+ * @throws {InputError} 400 naming bad fields; 403 naming the deployment that needs the operator.
+ */
+export async function upsertApplication(db: Queryable, gatewayId: string, raw: unknown, actor: CatalogueActor): Promise<ApplicationSpec> {
   const app = parseOrThrow(applicationSchema, raw, 'application') as ApplicationSpec;
+  if (!actor.operator) {
+    // A wildcard deployment (`*`) or one for a resource made later is stopped when an
+    // experiment asks for a local resource (see registeredByOperator); this gives the early answer.
+    const names = Object.keys(app.deployments);
+    const local = await db.query<{ name: string }>(`select name from resources where gateway_id = $1 and name = any($2::text[]) and kind = 'local' order by name`, [gatewayId, names]);
+    if (local.length > 0) throw operatorOnly(`deployments.${local[0].name}`, `${local[0].name} is a local resource: programs on it run on the Drover host`);
+  }
   await db.query(
-    `insert into applications (gateway_id, name, version, spec) values ($1, $2, $3, $4::jsonb)
-     on conflict (gateway_id, name) do update set version = excluded.version, spec = excluded.spec, updated_at = now()`,
-    [gatewayId, app.name, app.version, JSON.stringify(app)],
+    `insert into applications (gateway_id, name, version, spec, registered_by_operator) values ($1, $2, $3, $4::jsonb, $5)
+     on conflict (gateway_id, name) do update set version = excluded.version, spec = excluded.spec,
+       registered_by_operator = excluded.registered_by_operator, updated_at = now()`,
+    [gatewayId, app.name, app.version, JSON.stringify(app), actor.operator],
   );
   return app;
 }
 
-export async function upsertResource(db: Queryable, gatewayId: string, raw: unknown): Promise<ResourceSpec> {
+/**
+ * Creates or replaces a resource. `local` resources, host file paths (privateKeyPath,
+ * knownHostsPath) and replacing a local resource are the platform operator's alone; a
+ * named credential must exist in the gateway.
+ * @throws {InputError} 400 naming bad fields; 403 naming the field that needs the operator.
+ */
+export async function upsertResource(db: Queryable, gatewayId: string, raw: unknown, actor: CatalogueActor): Promise<ResourceSpec> {
   const resource = parseOrThrow(resourceSchema, raw, 'resource') as ResourceSpec;
+  const ssh = resource.config.ssh;
+  if (!actor.operator) {
+    if (resource.kind === 'local') throw operatorOnly('kind', 'a local resource runs programs on the Drover host');
+    if (ssh?.privateKeyPath !== undefined) throw operatorOnly('config.ssh.privateKeyPath', 'a file on the Drover host; store the key as a credential and give config.ssh.credential');
+    if (ssh?.knownHostsPath !== undefined) throw operatorOnly('config.ssh.knownHostsPath', 'a file on the Drover host; pin the login node\'s key with config.ssh.hostKey');
+    const existing = await db.query<{ kind: string }>('select kind from resources where gateway_id = $1 and name = $2', [gatewayId, resource.name]);
+    if (existing[0]?.kind === 'local') throw operatorOnly('name', `${resource.name} is a local resource of the platform operator`);
+  }
+  if (ssh?.credential !== undefined) {
+    const found = await db.query('select 1 from credentials where gateway_id = $1 and name = $2', [gatewayId, ssh.credential]);
+    if (found.length === 0) {
+      throw new InputError('invalid resource', 400, [{ field: 'config.ssh.credential', message: `no credential ${JSON.stringify(ssh.credential)} in this gateway (GET /api/v1/credentials lists them)` }]);
+    }
+  }
   await db.query(
     `insert into resources (gateway_id, name, kind, config) values ($1, $2, $3, $4::jsonb)
      on conflict (gateway_id, name) do update set kind = excluded.kind, config = excluded.config, updated_at = now()`,
@@ -239,13 +416,19 @@ export async function getApplication(db: Queryable, gatewayId: string, name: str
   return rows[0].spec;
 }
 
+/** Whether the platform operator registered an application: only then may it run on a `local` resource. */
+export async function registeredByOperator(db: Queryable, gatewayId: string, name: string): Promise<boolean> {
+  const rows = await db.query<{ registered_by_operator: boolean }>('select registered_by_operator from applications where gateway_id = $1 and name = $2', [gatewayId, name]);
+  return rows[0]?.registered_by_operator === true;
+}
+
 export async function listResources(db: Queryable, gatewayId: string): Promise<ResourceSpec[]> {
-  const rows = await db.query<any>('select name, kind, config from resources where gateway_id = $1 order by name', [gatewayId]);
+  const rows = await db.query<any>('select gateway_id as "gatewayId", name, kind, config from resources where gateway_id = $1 order by name', [gatewayId]);
   return rows;
 }
 
 export async function getResource(db: Queryable, gatewayId: string, name: string): Promise<ResourceSpec> {
-  const rows = await db.query<any>('select name, kind, config from resources where gateway_id = $1 and name = $2', [gatewayId, name]);
+  const rows = await db.query<any>('select gateway_id as "gatewayId", name, kind, config from resources where gateway_id = $1 and name = $2', [gatewayId, name]);
   if (rows.length === 0) throw new NotFoundError(`resource ${JSON.stringify(name)}`);
   return rows[0];
 }
@@ -258,7 +441,7 @@ export interface CatalogueFile {
 }
 
 /**
- * Loads a YAML catalogue into a gateway. `${scratch}` in a resource's scratchDir is
+ * Loads a YAML catalogue into a gateway, as the platform operator (the files are the operator's). `${scratch}` in a resource's scratchDir is
  * replaced by `scratchRoot`, so the demo catalogue works in any data folder.
  */
 export async function loadCatalogueFile(db: Queryable, gatewayId: string, path: string, scratchRoot: string): Promise<{ applications: number; resources: number }> {
@@ -270,8 +453,8 @@ export async function loadCatalogueFile(db: Queryable, gatewayId: string, path: 
   }
   for (const resource of file.resources ?? []) {
     const withScratch = JSON.parse(JSON.stringify(resource).replaceAll('${scratch}', scratchRoot.replaceAll('\\', '\\\\')));
-    await upsertResource(db, gatewayId, withScratch);
+    await upsertResource(db, gatewayId, withScratch, { operator: true });
   }
-  for (const application of file.applications ?? []) await upsertApplication(db, gatewayId, application);
+  for (const application of file.applications ?? []) await upsertApplication(db, gatewayId, application, { operator: true });
   return { applications: file.applications?.length ?? 0, resources: file.resources?.length ?? 0 };
 }

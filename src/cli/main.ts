@@ -10,6 +10,7 @@ import { openStore, startDrover, type Role } from '../main.ts';
 import { StoreError } from '../store/port.ts';
 import { CliError, credentialsFile } from './client.ts';
 import { registerUserCommands } from './user-commands.ts';
+import { registerAdminCommands } from './admin-commands.ts';
 
 const program = new Command('drover')
   .description('Drover: run scientific applications on compute resources for a science gateway')
@@ -61,9 +62,10 @@ async function runServer(roles: Role[], options: Record<string, any>): Promise<v
       [
         '',
         `Drover is running (${roles.join(', ')}) on the ${config.databaseUrl ? 'PostgreSQL' : config.memory ? 'in-memory embedded' : 'embedded'} store.`,
-        `  web UI:       ${existsSync(join(config.webDir, 'index.html')) ? `${cliUrl}/   (sign in with the admin token)` : 'not built: run npm run build'}`,
+        `  web UI:       ${existsSync(join(config.webDir, 'index.html')) ? `${cliUrl}/   (sign in with the admin token${drover.adminTokenGenerated ? '' : ' from your configuration'})` : 'not built: run npm run build'}`,
         `  API:          ${cliUrl}/api/v1   (OpenAPI: ${cliUrl}/api/v1/openapi.json)`,
-        ...(drover.adminToken ? [`  admin token:  ${drover.adminToken}`] : []),
+        // A token from the configuration is the operator's secret already: never echo it.
+        ...(drover.adminToken && drover.adminTokenGenerated ? [`  admin token:  ${drover.adminToken}`] : []),
         config.databaseUrl ? '' : `  data folder:  ${config.memory ? '(memory)' : config.dataDir}`,
         `  try:          npx drover apps   |   npx drover submit pi-monte-carlo -i samples=2000000 --watch`,
         '',
@@ -99,6 +101,7 @@ serverCommand('migrate', 'bring the store schema up to date and exit').action(as
 });
 
 registerUserCommands(program);
+registerAdminCommands(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -19,9 +19,11 @@ export interface SshConfig {
   /** Default 22. */
   port?: number;
   user: string;
-  /** Private key file on the machines that run Drover's workers and controller. */
-  privateKeyPath: string;
-  /** OpenSSH known_hosts file the login node's host key is checked against. */
+  /** Name of a credential stored in Drover for the resource's gateway (the way gateway admins give the key). */
+  credential?: string;
+  /** Or a private key file on the machines that run Drover's workers and controller (platform operator only). */
+  privateKeyPath?: string;
+  /** OpenSSH known_hosts file the login node's host key is checked against (platform operator only). */
   knownHostsPath?: string;
   /** Or the host key itself, pinned: `ssh-ed25519 AAAAC3...`. One of the two is required. */
   hostKey?: string;
@@ -48,6 +50,8 @@ export function pollIntervalMs(resource: ResourceSpec, passMs: number): number {
 }
 
 export interface ResourceSpec {
+  /** The gateway it belongs to; set when read from the store (credentials are looked up there). */
+  gatewayId?: string;
   name: string;
   kind: 'local' | 'slurm' | 'pbs';
   config: ResourceConfig;

@@ -11,7 +11,7 @@ import { validateInputs, type FieldProblem } from '../domain/validate-inputs.ts'
 import { resolveJobSettings, type JobSettings } from '../domain/resource.ts';
 import { deploymentFor } from '../domain/render-command.ts';
 import type { Principal } from '../catalogue/catalogue.ts';
-import { getApplication, getResource } from '../catalogue/catalogue.ts';
+import { getApplication, getResource, registeredByOperator } from '../catalogue/catalogue.ts';
 import type { Queryable, Store } from '../store/port.ts';
 import { moveExperiment } from '../state/experiment-state.ts';
 import { appendEvents } from '../state/events.ts';
@@ -108,6 +108,11 @@ async function validateRequest(db: Queryable, principal: Principal, request: Exp
     }
     throw error;
   });
+  if (resource.kind === 'local' && !(await registeredByOperator(db, principal.gatewayId, application.name))) {
+    throw new InputError(`application ${application.name} may not run on ${resource.name}`, 403, [
+      { field: 'resource', message: `${resource.name} runs programs on the Drover host, which only applications the platform operator registered may do` },
+    ], 'forbidden');
+  }
   const deployment = deploymentFor(application, resource.name);
   const inputs = validateInputs(application, request.inputs);
   problems.push(...inputs.problems);

@@ -38,6 +38,11 @@ export interface ResourceCommand {
 
 export interface ResourceRegistryOptions {
   logger?: Logger;
+  /**
+   * The decrypted private key of a gateway's stored credential (resources whose ssh
+   * settings name `credential`). Without it such resources cannot connect.
+   */
+  loadCredential?: (gatewayId: string, name: string) => Promise<Buffer>;
   onCommand?: (command: ResourceCommand) => void;
 }
 
@@ -50,9 +55,18 @@ export function createResourceRegistry(options: ResourceRegistryOptions = {}): R
     }
     const ssh = spec.config.ssh;
     if (!ssh) throw new TaskError('resource-misconfigured', `resource ${spec.name} (${spec.kind}) has no ssh settings`, false);
+    const { credential } = ssh;
+    const loadCredential = options.loadCredential;
     const shell = new SshShell({
       resource: spec.name,
       ...ssh,
+      privateKey:
+        credential === undefined
+          ? undefined
+          : () => {
+              if (!loadCredential || !spec.gatewayId) return Promise.reject(new Error(`this Drover process cannot read stored credentials for ${spec.name}`));
+              return loadCredential(spec.gatewayId, credential);
+            },
       logger: options.logger?.child({ resource: spec.name }),
       onCommand: (event) => options.onCommand?.({ resource: spec.name, ...event }),
     });
@@ -61,9 +75,9 @@ export function createResourceRegistry(options: ResourceRegistryOptions = {}): R
   };
   return {
     open(spec) {
-      // Keyed by the whole configuration: gateways may name their resources alike, and an
-      // admin's change takes effect for the work that follows.
-      const key = `${spec.kind}:${spec.name}:${JSON.stringify(spec.config)}`;
+      // Keyed by gateway and the whole configuration: gateways may name their resources and
+      // credentials alike, and an admin's change takes effect for the work that follows.
+      const key = `${spec.gatewayId ?? ''}:${spec.kind}:${spec.name}:${JSON.stringify(spec.config)}`;
       let handle = handles.get(key);
       if (!handle) {
         handle = create(spec);

@@ -305,7 +305,9 @@ describe('host keys', () => {
     const other = await writeKnownHosts(`[127.0.0.1]:${clusterPort + 1} ${clusterHostKey}\n`);
     const missing = await rejection(makeShell({ knownHostsPath: other }).run(['true']));
     assert.ok(missing instanceof ResourceUnreachableError);
-    assert.ok(missing.message.includes(`${other} has no entry for [127.0.0.1]:${clusterPort}`), missing.message);
+    assert.ok(missing.message.includes(`has no entry for [127.0.0.1]:${clusterPort}`), missing.message);
+    // Users read this message (a blocked experiment): it never names a file on the Drover host.
+    assert.ok(!missing.message.includes(other), missing.message);
 
     const revoked = await writeKnownHosts(`[127.0.0.1]:${clusterPort} ${clusterHostKey}\n@revoked * ${clusterHostKey}\n`);
     const error = await rejection(makeShell({ knownHostsPath: revoked }).run(['true']));
@@ -315,11 +317,30 @@ describe('host keys', () => {
 });
 
 describe('connection failures', () => {
-  test('a user the server refuses is unreachable, naming the user and key', async () => {
+  test('a user the server refuses is unreachable, naming the user but not the key file', async () => {
     const error = await rejection(makeShell({ user: 'drover-no-such-user' }).run(['true']));
     assert.ok(error instanceof ResourceUnreachableError);
     assert.equal(error.message, `cannot reach drover-no-such-user@127.0.0.1:${clusterPort}: drover-no-such-user could not log in `
-      + `with ${privateKeyPath} (All configured authentication methods failed)`);
+      + `with its SSH key (All configured authentication methods failed)`);
+  });
+
+  test('a missing key file is reported without its path', async () => {
+    const error = await rejection(makeShell({ privateKeyPath: '/nonexistent/drover-secret-key' }).run(['true']));
+    assert.ok(!error.message.includes('/nonexistent'), error.message);
+    assert.match(error.message, /cannot read the SSH key for /);
+  });
+
+  test('a failed copy does not name the file on the Drover host', async () => {
+    const error = await rejection(makeShell().upload('/nonexistent/drover-local-copy', '/tmp/drover-never-written'));
+    assert.ok(!error.message.includes('/nonexistent'), error.message);
+    assert.match(error.message, /no such file/);
+  });
+
+  test('a key given in memory (a stored credential) logs in', async () => {
+    const { readFile } = await import('node:fs/promises');
+    const key = await readFile(privateKeyPath);
+    const shell = makeShell({ privateKeyPath: undefined, credential: 'cluster', privateKey: async () => key });
+    assert.equal((await shell.run(['true'])).code, 0);
   });
 
   test('connection refused fails fast, then backs off', async () => {

@@ -29,6 +29,11 @@ import type { SshConfig } from '../domain/resource.ts';
 export interface SshShellOptions extends SshConfig {
   /** Resource name, used in error messages. */
   resource: string;
+  /**
+   * The private key, in memory (a stored credential), asked for at each connect; used
+   * instead of `privateKeyPath`. One of the two is required.
+   */
+  privateKey?: () => Promise<Buffer>;
   /** Bound on TCP connect + handshake + authentication; default 10000. */
   connectTimeoutMs?: number;
   /**
@@ -97,6 +102,7 @@ export class SshShell implements Shell {
     if (!options.hostKey && !options.knownHostsPath) {
       throw new TypeError(`ssh shell for ${options.resource}: give hostKey or knownHostsPath; host keys are always checked`);
     }
+    if (!options.privateKey && !options.privateKeyPath) throw new TypeError(`ssh shell for ${options.resource}: give privateKey or privateKeyPath`);
     const maxSessions = options.maxSessions ?? 8;
     // The SFTP channel may hold one session for as long as the connection lives.
     if (!Number.isInteger(maxSessions) || maxSessions < 2) throw new RangeError('maxSessions must be an integer >= 2');
@@ -180,12 +186,12 @@ export class SshShell implements Shell {
 
   /** Copies `localPath` on this machine to `remotePath` (whose folder must exist). */
   async upload(localPath: string, remotePath: string): Promise<void> {
-    await this.withSftp(`upload to ${remotePath}`, (sftp) => call((done) => sftp.fastPut(localPath, remotePath, done)));
+    await this.withSftp(`upload to ${remotePath}`, (sftp) => call((done) => sftp.fastPut(localPath, remotePath, done)).catch(hidePath(localPath)));
   }
 
   /** Copies `remotePath` to `localPath` on this machine (whose folder must exist). */
   async download(remotePath: string, localPath: string): Promise<void> {
-    await this.withSftp(`download ${remotePath}`, (sftp) => call((done) => sftp.fastGet(remotePath, localPath, done)));
+    await this.withSftp(`download ${remotePath}`, (sftp) => call((done) => sftp.fastGet(remotePath, localPath, done)).catch(hidePath(localPath)));
   }
 
   /**
@@ -403,14 +409,22 @@ export class SshShell implements Shell {
 
   private async openConnection(onClose: () => void): Promise<Connection> {
     const { host, user, privateKeyPath, knownHostsPath, logger, resource, connectTimeoutMs = 10_000 } = this.options;
+    // Messages here reach the gateway's users (a blocked or failed experiment): they never
+    // name a file on the Drover host or quote a key; the operator finds the detail in the log.
     const read = (file: string, what: string) =>
       fs.readFile(file).catch((error: Error) => {
-        throw new Error(`cannot read ${what} for ${resource}: ${error.message}`, { cause: error });
+        logger?.error({ resource, file, err: error }, `cannot read ${what}`);
+        throw new Error(`cannot read ${what} for ${resource} (the platform operator's log has the details)`, { cause: error });
       });
-    const privateKey = await read(privateKeyPath, 'the SSH key');
+    const privateKey = this.options.privateKey
+      ? await this.options.privateKey().catch((error: Error) => {
+          logger?.error({ resource, err: error }, 'cannot load the stored SSH credential');
+          throw new Error(`cannot use the SSH credential of ${resource}: ${error.message}`, { cause: error });
+        })
+      : await read(privateKeyPath!, 'the SSH key');
     const trust: HostKeyTrust = this.pinnedKey
       ? { pinned: this.pinnedKey }
-      : { entries: parseKnownHosts((await read(knownHostsPath!, 'known_hosts')).toString('utf8')), file: knownHostsPath! };
+      : { entries: parseKnownHosts((await read(knownHostsPath!, 'known_hosts')).toString('utf8')), file: `the known_hosts file of ${resource}` };
     let rejection: string | undefined;
     const client = new Client();
     const connection: Connection = { client, open: false };
@@ -431,7 +445,7 @@ export class SshShell implements Shell {
         // ssh2 says "Host denied" or "All configured authentication methods failed": say more.
         if (rejection) return fail(`host key rejected: ${rejection}`, error);
         if (error.level === 'client-authentication') {
-          return fail(`${user} could not log in with ${privateKeyPath} (${error.message})`, error);
+          return fail(`${user} could not log in with ${this.options.privateKey ? `the credential ${JSON.stringify(this.options.credential ?? '')}` : 'its SSH key'} (${error.message})`, error);
         }
         if (error.level === 'client-timeout') return fail(`no SSH login within ${connectTimeoutMs} ms (${error.message})`, error);
         fail(error.message, error);
@@ -472,6 +486,17 @@ export class SshShell implements Shell {
   private closedError(): Error {
     return new Error(`the ssh shell for ${this.options.resource} (${this.address}) was closed`);
   }
+}
+
+/**
+ * Rethrows a local file error without the local path: these messages reach the gateway's
+ * users (a failed stage-in or stage-out), and Drover's folders are not theirs to learn.
+ */
+function hidePath(localPath: string): (error: Error) => never {
+  return (error) => {
+    if (error.message.includes(localPath)) error.message = error.message.replaceAll(localPath, 'the copy on the Drover host');
+    throw error;
+  };
 }
 
 /** Renames over an existing file: atomically with posix-rename@openssh.com, else remove + rename. */

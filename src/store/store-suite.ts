@@ -597,15 +597,15 @@ async function seedCatalogue(store: Store): Promise<Principal> {
     name: 'local',
     kind: 'local',
     config: { scratchDir: '/tmp/drover-store-suite', queues: [{ name: 'normal', maxWalltimeMinutes: 60, maxCores: 4 }] },
-  });
+  }, { operator: true });
   await upsertApplication(store, gatewayId, {
     name: 'echo',
     version: '1',
     title: 'Echo',
     inputs: [{ name: 'message', type: 'string', default: 'hello' }],
     deployments: { '*': { command: ['echo', '{{message}}'] } },
-  });
-  return { userId: user.id, name: 'ada', gatewayId, role: 'user' };
+  }, { operator: true });
+  return { userId: user.id, name: 'ada', gatewayId, role: 'user', operator: false };
 }
 
 /** Creates and launches an experiment: queued, its DAG planned, env-setup ready. */

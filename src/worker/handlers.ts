@@ -13,6 +13,7 @@ import type { Store } from '../store/port.ts';
 import type { Storage } from '../files/storage.ts';
 import type { ResourceRegistry } from '../resources/resource-registry.ts';
 import { buildJobSpec, loadRunContext, submissionKey } from '../experiments/job-spec.ts';
+import { registeredByOperator } from '../catalogue/catalogue.ts';
 import { recordSubmittedJob, jobColumns, toJobRecord } from '../state/job-state.ts';
 import type { TaskHandler } from './worker.ts';
 import type { SubmittedJob } from '../batch/port.ts';
@@ -57,6 +58,10 @@ function createBareHandlers(deps: HandlerDependencies): Record<HandledKind, Task
   const { store, storage, resources, appsDir } = deps;
   const open = async (experimentId: string) => {
     const context = await loadRunContext(store, experimentId);
+    // The API refuses such an experiment; this holds for drafts made before a catalogue change.
+    if (context.resource.kind === 'local' && !(await registeredByOperator(store, context.gatewayId, context.application.name))) {
+      throw new TaskError('not-permitted', `${context.resource.name} runs programs on the Drover host: only applications the platform operator registered may run there`, false);
+    }
     return { context, resource: resources.open(context.resource) };
   };
   const currentJob = async (experimentId: string) => {

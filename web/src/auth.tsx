@@ -1,6 +1,8 @@
 /**
  * Who is signed in. The API token is checked with `GET /me` and kept in localStorage; the
- * answer gives the user and their gateway (name and colours).
+ * answer gives the user and their gateway (name and colours). Before sign-in, the page
+ * shows the gateway a link names (`/?gateway=<id>`), else the one last signed in to, else
+ * the bootstrap gateway: many gateways share one Drover, each with its own look.
  */
 import { createContext, useCallback, useContext, useEffect, useMemo, useState, type ReactNode } from 'react';
 import { ApiError, api, errorMessage, handleUnauthorized, ok, storeToken, storedToken } from './api/client';
@@ -12,7 +14,7 @@ export interface Session {
   /** `checking` while a stored token is validated at start. */
   status: 'checking' | 'signed-in' | 'signed-out';
   me: Me | null;
-  /** The deployment's gateway (name and colours), known before anyone signs in. */
+  /** The gateway whose sign-in page this is (name and colours), known before anyone signs in. */
   branding: Gateway | null;
   /** Why the last session ended or could not start (shown on the sign-in page). */
   notice: string | null;
@@ -23,6 +25,27 @@ export interface Session {
 
 const SessionContext = createContext<Session | null>(null);
 
+const gatewayKey = 'drover.gateway';
+
+/** The gateway the sign-in page is for: `?gateway=` in the address (remembered), else the remembered one. */
+function chosenGateway(): string | null {
+  try {
+    const fromLink = new URLSearchParams(window.location.search).get('gateway');
+    if (fromLink) localStorage.setItem(gatewayKey, fromLink);
+    return fromLink ?? localStorage.getItem(gatewayKey);
+  } catch {
+    return null; // storage blocked: the bootstrap gateway's look
+  }
+}
+
+function rememberGateway(id: string): void {
+  try {
+    localStorage.setItem(gatewayKey, id);
+  } catch {
+    // storage blocked: nothing to remember
+  }
+}
+
 /** Provides the session; checks a stored token once at start. */
 export function SessionProvider({ children }: { children: ReactNode }) {
   const [me, setMe] = useState<Me | null>(null);
@@ -30,10 +53,13 @@ export function SessionProvider({ children }: { children: ReactNode }) {
   const [notice, setNotice] = useState<string | null>(null);
   const [branding, setBranding] = useState<Gateway | null>(null);
 
+  // Read during the first render: the redirect to /sign-in drops the address's query.
+  const [gateway] = useState(chosenGateway);
+
   useEffect(() => {
     // Branding is a nicety: without it the sign-in page shows Drover's own name and colours.
-    ok(api.GET('/api/v1/gateway')).then(setBranding, () => {});
-  }, []);
+    ok(api.GET('/api/v1/gateway', { params: { query: gateway ? { gateway } : {} } })).then(setBranding, () => {});
+  }, [gateway]);
 
   const signOut = useCallback((why?: string) => {
     storeToken(null);
@@ -45,6 +71,8 @@ export function SessionProvider({ children }: { children: ReactNode }) {
   const signIn = useCallback(async (token: string) => {
     const answer = await ok(api.GET('/api/v1/me', { headers: { authorization: `Bearer ${token}` } }));
     storeToken(token);
+    rememberGateway(answer.gateway.id);
+    setBranding(answer.gateway);
     setNotice(null);
     setMe(answer);
     setStatus('signed-in');

@@ -9,14 +9,15 @@ import {
   getResource,
   listApplications,
   listResources,
+  rotateUserToken,
   upsertApplication,
   upsertResource,
   type Principal,
 } from '../../catalogue/catalogue.ts';
-import { InputError } from '../../domain/errors.ts';
+import { InputError, NotFoundError } from '../../domain/errors.ts';
 import type { ResourceSpec, SshConfig } from '../../domain/resource.ts';
 import type { ApiDependencies } from '../server.ts';
-import { problemResponses, ref } from '../schemas.ts';
+import { conflictResponse, problemResponses, ref } from '../schemas.ts';
 
 const nameParams = { type: 'object', properties: { name: { type: 'string' } }, required: ['name'] } as const;
 
@@ -28,7 +29,8 @@ export function requireAdmin(request: FastifyRequest): void {
 export function registerCatalogueRoutes(api: FastifyInstance, { store }: ApiDependencies): void {
   api.get('/me', { schema: { summary: 'The signed-in user and their gateway', tags: ['catalogue'], response: { 200: ref('Me'), ...problemResponses } } }, async (request) => {
     const gateway = await getGateway(store, request.principal.gatewayId);
-    return { user: { id: request.principal.userId, name: request.principal.name, role: request.principal.role }, gateway };
+    const { userId: id, name, role, operator } = request.principal;
+    return { user: { id, name, role, operator }, gateway };
   });
 
   api.get('/applications', { schema: { summary: 'List applications', tags: ['catalogue'], response: { 200: ref('ApplicationList'), ...problemResponses } } }, async (request) => ({
@@ -39,7 +41,7 @@ export function registerCatalogueRoutes(api: FastifyInstance, { store }: ApiDepe
   );
   api.post('/applications', { schema: { summary: 'Create or replace an application (admin)', tags: ['catalogue'], body: { type: 'object' }, response: { 201: ref('Application'), ...problemResponses } } }, async (request, reply) => {
     requireAdmin(request);
-    return reply.code(201).send(await upsertApplication(store, request.principal.gatewayId, request.body));
+    return reply.code(201).send(await upsertApplication(store, request.principal.gatewayId, request.body, request.principal));
   });
 
   api.get('/resources', { schema: { summary: 'List compute resources', tags: ['catalogue'], response: { 200: ref('ResourceList'), ...problemResponses } } }, async (request) => ({
@@ -50,14 +52,14 @@ export function registerCatalogueRoutes(api: FastifyInstance, { store }: ApiDepe
   );
   api.post('/resources', { schema: { summary: 'Create or replace a compute resource (admin)', tags: ['catalogue'], body: { type: 'object' }, response: { 201: ref('Resource'), ...problemResponses } } }, async (request, reply) => {
     requireAdmin(request);
-    return reply.code(201).send(await upsertResource(store, request.principal.gatewayId, request.body));
+    return reply.code(201).send(await upsertResource(store, request.principal.gatewayId, request.body, request.principal));
   });
 
   api.post(
     '/users',
     {
       schema: {
-        summary: 'Create a user (or issue a new token to an existing one) in the admin\'s gateway',
+        summary: "Create a user in the admin's gateway; the token is in the answer, once (409 when the name is taken)",
         tags: ['catalogue'],
         body: {
           type: 'object',
@@ -65,7 +67,7 @@ export function registerCatalogueRoutes(api: FastifyInstance, { store }: ApiDepe
           additionalProperties: false,
           properties: { name: { type: 'string', pattern: '^[A-Za-z0-9._@-]{1,64}$' }, role: { type: 'string', enum: ['user', 'admin'] } },
         },
-        response: { 201: ref('NewUser'), ...problemResponses },
+        response: { 201: ref('NewUser'), ...problemResponses, ...conflictResponse },
       },
     },
     async (request, reply) => {
@@ -75,11 +77,37 @@ export function registerCatalogueRoutes(api: FastifyInstance, { store }: ApiDepe
       return reply.code(201).send({ id: user.id, name: body.name, role: body.role ?? 'user', token: user.token });
     },
   );
+
+  api.post(
+    '/users/:name/token',
+    {
+      schema: {
+        summary: 'Issue a new token to a user, ending the old one: for yourself, or (admins) for a user of your gateway; the token is in the answer, once',
+        tags: ['catalogue'],
+        params: { type: 'object', properties: { name: { type: 'string', pattern: '^[A-Za-z0-9._@-]{1,64}$' } }, required: ['name'] },
+        response: { 201: ref('NewUser'), ...problemResponses },
+      },
+    },
+    async (request, reply) => {
+      const { name } = request.params as { name: string };
+      // Someone else's name is a 404 for a plain user: whether that user exists is not theirs to learn.
+      if (name !== request.principal.name && request.principal.role !== 'admin') throw new NotFoundError(`user ${JSON.stringify(name)}`);
+      return reply.code(201).send(await rotateUserToken(store, request.principal.gatewayId, name, request.principal.operator));
+    },
+  );
 }
 
-/** Users see where a resource is and its queues; how Drover logs in (key and host key files) is for admins. */
-function visibleResource(resource: ResourceSpec, principal: Principal): ResourceSpec {
-  if (principal.role === 'admin' || !resource.config.ssh) return resource;
-  const { host, port, user } = resource.config.ssh;
+/**
+ * Users see where a resource is and its queues; how Drover logs in (credential name, host
+ * key) is for admins; files on the Drover host (key and known_hosts paths) for the platform operator.
+ */
+function visibleResource({ gatewayId: _gatewayId, ...resource }: ResourceSpec, principal: Principal): ResourceSpec {
+  const ssh = resource.config.ssh;
+  if (!ssh || principal.operator) return resource;
+  if (principal.role === 'admin') {
+    const { privateKeyPath: _key, knownHostsPath: _knownHosts, ...shown } = ssh;
+    return { ...resource, config: { ...resource.config, ssh: shown } };
+  }
+  const { host, port, user } = ssh;
   return { ...resource, config: { ...resource.config, ssh: { host, port, user } as SshConfig } };
 }

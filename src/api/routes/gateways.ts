@@ -1,0 +1,72 @@
+/**
+ * Gateway routes for the platform operator: create a gateway (with its first admin), list
+ * them, disable and enable one. One API serves every gateway; a token says which.
+ */
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { createGateway, listGateways, setGatewayDisabled } from '../../catalogue/catalogue.ts';
+import { InputError } from '../../domain/errors.ts';
+import type { ApiDependencies } from '../server.ts';
+import { conflictResponse, problemResponses, ref } from '../schemas.ts';
+
+/** Throws a 403 problem unless the caller is the platform operator. */
+export function requireOperator(request: FastifyRequest): void {
+  if (!request.principal.operator) throw new InputError('only the platform operator (the bootstrap token) may manage gateways', 403, [], 'forbidden');
+}
+
+const idParams = { type: 'object', properties: { id: { type: 'string', pattern: '^[a-z0-9][a-z0-9-]{0,62}$' } }, required: ['id'] } as const;
+
+const themeColour = { type: 'string', description: '#rgb or #rrggbb' } as const;
+
+export function registerGatewayRoutes(api: FastifyInstance, { store, gatewayId: bootstrapGatewayId }: ApiDependencies): void {
+  api.get('/gateways', { schema: { summary: 'List every gateway (platform operator)', tags: ['gateways'], response: { 200: ref('GatewayList'), ...problemResponses } } }, async (request) => {
+    requireOperator(request);
+    return { items: await listGateways(store) };
+  });
+
+  api.post(
+    '/gateways',
+    {
+      schema: {
+        summary: "Create a gateway and its first admin (platform operator); the admin's token is in the answer, once",
+        tags: ['gateways'],
+        body: {
+          type: 'object',
+          required: ['id', 'name'],
+          properties: {
+            id: { type: 'string', description: 'lower-case letters, digits and dashes; used in sign-in links: /?gateway=<id>' },
+            name: { type: 'string' },
+            theme: { type: 'object', properties: { primary: themeColour, accent: themeColour, background: themeColour, text: themeColour } },
+            admin: { type: 'string', description: "The first admin's user name (default admin)" },
+          },
+        },
+        response: { 201: ref('NewGateway'), ...problemResponses, ...conflictResponse },
+      },
+    },
+    async (request, reply) => {
+      requireOperator(request);
+      return reply.code(201).send(await store.transaction((tx) => createGateway(tx, request.body)));
+    },
+  );
+
+  for (const [action, disabled] of [['disable', true], ['enable', false]] as const) {
+    api.post(
+      `/gateways/:id/${action}`,
+      {
+        schema: {
+          summary: disabled ? "Disable a gateway: its users' tokens are refused, its data is kept (platform operator)" : 'Enable a disabled gateway again (platform operator)',
+          tags: ['gateways'],
+          params: idParams,
+          response: { 200: ref('GatewayListing'), ...problemResponses },
+        },
+      },
+      async (request) => {
+        requireOperator(request);
+        const { id } = request.params as { id: string };
+        if (disabled && id === bootstrapGatewayId) {
+          throw new InputError('the bootstrap gateway holds the platform operator and cannot be disabled', 400, [{ field: 'id', message: 'is the bootstrap gateway' }]);
+        }
+        return setGatewayDisabled(store, id, disabled);
+      },
+    );
+  }
+}

@@ -1,0 +1,125 @@
+/**
+ * Commands for admins and the platform operator: `gateways` (operator: create, ls,
+ * disable, enable), `credentials` (a gateway's stored SSH keys) and `users` (create a user,
+ * issue a new token). Each talks to the HTTP API; `--json` prints the API's JSON.
+ */
+import { readFile } from 'node:fs/promises';
+import type { Command } from 'commander';
+import { ApiClient, CliError, resolveConnection } from './client.ts';
+import { printJson, table, time } from './format.ts';
+
+function context(command: Command) {
+  const options = command.optsWithGlobals() as { url?: string; token?: string; json?: boolean } & Record<string, any>;
+  return { options, client: new ApiClient(resolveConnection(options)), json: Boolean(options.json) };
+}
+
+/** Prints a token that is shown only once, with what to do with it. */
+function printNewToken(who: string, token: string): void {
+  process.stdout.write(`${who}\ntoken (shown once; store it now): ${token}\n`);
+}
+
+export function registerAdminCommands(program: Command): void {
+  const gateways = program.command('gateways').description('gateways of this Drover (platform operator: the bootstrap token)');
+  gateways
+    .command('create')
+    .description("create a gateway and its first admin; prints the admin's token once")
+    .argument('<id>', 'gateway id: lower-case letters, digits and dashes (its sign-in page is /?gateway=<id>)')
+    .requiredOption('--name <name>', 'display name shown in its web UI')
+    .option('--primary <colour>', 'primary colour, #rrggbb')
+    .option('--accent <colour>', 'accent colour, #rrggbb')
+    .option('--admin <name>', "the first admin's user name", 'admin')
+    .action(async (id: string, _options, command: Command) => {
+      const { options, client, json } = context(command);
+      const theme = Object.fromEntries(Object.entries({ primary: options.primary, accent: options.accent }).filter(([, value]) => value !== undefined));
+      const created = await client.request('POST', '/api/v1/gateways', { id, name: options.name, theme, admin: options.admin });
+      if (json) return printJson(created);
+      printNewToken(`created gateway ${created.gateway.id} (${created.gateway.name}) with admin ${created.admin.name}`, created.admin.token);
+      process.stdout.write(`sign-in page: ${resolveConnection(options).url}/?gateway=${encodeURIComponent(created.gateway.id)}\n`);
+    });
+  gateways
+    .command('ls')
+    .description('list gateways')
+    .action(async (_options, command: Command) => {
+      const { client, json } = context(command);
+      const { items } = await client.request('GET', '/api/v1/gateways');
+      if (json) return printJson({ items });
+      process.stdout.write(table([['ID', 'NAME', 'STATE', 'CREATED'], ...items.map((gateway: any) => [gateway.id, gateway.name, gateway.disabled ? 'disabled' : 'enabled', time(gateway.createdAt)])]));
+    });
+  for (const [action, description] of [
+    ['disable', "disable a gateway: its users' tokens are refused, its data is kept"],
+    ['enable', 'enable a disabled gateway again'],
+  ] as const) {
+    gateways
+      .command(action)
+      .description(description)
+      .argument('<id>')
+      .action(async (id: string, _options, command: Command) => {
+        const { client, json } = context(command);
+        const gateway = await client.request('POST', `/api/v1/gateways/${encodeURIComponent(id)}/${action}`);
+        if (json) return printJson(gateway);
+        process.stdout.write(`${gateway.id}  ${gateway.disabled ? 'disabled' : 'enabled'}\n`);
+      });
+  }
+
+  const credentials = program.command('credentials').description("your gateway's stored SSH keys (admins); resources name them in ssh.credential");
+  credentials
+    .command('create')
+    .description('store a private key (--private-key-file) or have Drover generate one; prints the public key to install on the cluster')
+    .argument('<name>')
+    .option('--private-key-file <file>', 'an unencrypted OpenSSH or PEM private key to upload (default: Drover generates an ed25519 key)')
+    .action(async (name: string, _options, command: Command) => {
+      const { options, client, json } = context(command);
+      let privateKey: string | undefined;
+      if (options.privateKeyFile) {
+        privateKey = await readFile(options.privateKeyFile, 'utf8').catch((error: Error) => {
+          throw new CliError(`cannot read ${options.privateKeyFile}: ${error.message}`, [], 2);
+        });
+      }
+      const credential = await client.request('POST', '/api/v1/credentials', { name, privateKey });
+      if (json) return printJson(credential);
+      process.stdout.write(`stored credential ${credential.name}; add this line to ~/.ssh/authorized_keys of the cluster account:\n${credential.publicKey}\n`);
+    });
+  credentials
+    .command('ls')
+    .description('list stored credentials with their public keys')
+    .action(async (_options, command: Command) => {
+      const { client, json } = context(command);
+      const { items } = await client.request('GET', '/api/v1/credentials');
+      if (json) return printJson({ items });
+      process.stdout.write(table([['NAME', 'CREATED', 'PUBLIC KEY'], ...items.map((credential: any) => [credential.name, time(credential.createdAt), credential.publicKey])]));
+    });
+  credentials
+    .command('rm')
+    .description('delete a credential no resource uses')
+    .argument('<name>')
+    .action(async (name: string, _options, command: Command) => {
+      const { client, json } = context(command);
+      await client.request('DELETE', `/api/v1/credentials/${encodeURIComponent(name)}`);
+      if (json) return printJson({ deleted: name });
+      process.stdout.write(`deleted credential ${name}\n`);
+    });
+
+  const users = program.command('users').description("users of your gateway (admins), and new tokens");
+  users
+    .command('create')
+    .description("create a user; prints the user's token once")
+    .argument('<name>')
+    .option('--admin', 'make the user an admin of the gateway')
+    .action(async (name: string, _options, command: Command) => {
+      const { options, client, json } = context(command);
+      const user = await client.request('POST', '/api/v1/users', { name, role: options.admin ? 'admin' : 'user' });
+      if (json) return printJson(user);
+      printNewToken(`created ${user.role} ${user.name}`, user.token);
+    });
+  users
+    .command('token')
+    .description('issue a new token, ending the old one: yours (no name), or (admins) a user of your gateway')
+    .argument('[name]')
+    .action(async (name: string | undefined, _options, command: Command) => {
+      const { client, json } = context(command);
+      const target = name ?? (await client.request('GET', '/api/v1/me')).user.name;
+      const user = await client.request('POST', `/api/v1/users/${encodeURIComponent(target)}/token`);
+      if (json) return printJson(user);
+      printNewToken(`new token for ${user.name}; the old one no longer works`, user.token);
+    });
+}
