@@ -172,12 +172,13 @@ export function checkBatchJobSpec(spec: JobSpec): void {
  * first. The body:
  *
  * - names the job in comments (`# drover-submission-key: <key>`, `# drover-job-name: <name>`);
+ * - before anything else, traps EXIT, TERM, INT and HUP: however the script ends it
+ *   writes `ended-at`, `walltime-exceeded` when a signal stopped the command after the
+ *   time limit, then `exit-code` (each temp file + `mv`), ignoring further signals while
+ *   it does; a signal records 143, 130 or 129 instead of an earlier command's status;
  * - `cd`s into the workdir (PBS starts jobs in $HOME) and makes the job directory;
  * - forgets the ending of an earlier run of the same script (Slurm requeues jobs after a
  *   node failure), writes `node` and `started-at`;
- * - on EXIT, writes `ended-at`, `walltime-exceeded` when a signal stopped the command after
- *   the time limit, then `exit-code` (each temp file + `mv`); TERM, INT and HUP are trapped
- *   so that a signal records 143, 130 or 129 instead of an earlier command's status;
  * - exports `spec.environment`, runs the environment setup lines, then the argv in the
  *   foreground, every element single-quoted.
  *
@@ -198,37 +199,46 @@ export function renderBatchJobBody(spec: JobSpec): string[] {
     '',
     `drover_job_directory=${shellQuote(jobDirectory)}`,
     `drover_walltime_seconds=${limitSeconds}`,
-    `cd -- ${shellQuote(spec.workdir)} || exit 1`,
-    'mkdir -p -- "$drover_job_directory" || exit 1',
-    '# A requeued job runs this script again: the previous run\'s ending is not this one\'s.',
-    `rm -f -- ${file(batchJobFiles.exitCode)} ${file(batchJobFiles.endedAt)} ${file(batchJobFiles.walltimeExceeded)}`,
+    'drover_started_at=',
     '',
     '# Writes one line to a job file; tmp + mv so a reader never sees half of it.',
     'drover_write() {',
-    '  printf \'%s\\n\' "$2" > "$drover_job_directory/$1.tmp" &&',
-    '    mv -f -- "$drover_job_directory/$1.tmp" "$drover_job_directory/$1"',
+    '  { printf \'%s\\n\' "$2" > "$drover_job_directory/$1.tmp" &&',
+    '    mv -f -- "$drover_job_directory/$1.tmp" "$drover_job_directory/$1"; } 2> /dev/null',
     '}',
-    "printf -v drover_started_at '%(%s)T' -1",
-    `drover_write ${batchJobFiles.node} "$HOSTNAME"`,
-    `drover_write ${batchJobFiles.startedAt} "$drover_started_at"`,
     '',
-    '# However the script ends (setup failure included), record how; exit-code last.',
-    'drover_record_exit() {',
+    '# However the script ends (signal, setup failure included), record how, exit-code last.',
+    '# Set before anything else runs, so that a signal at any later moment is recorded.',
+    '# It first ignores further signals: a scheduler signals every process of the job at',
+    '# once, so the command may end first and its TERM reach this script while it records;',
+    '# a TERM trap run then would exit before exit-code was written, and the job be lost.',
+    'drover_finish() {',
+    "  trap '' HUP INT TERM",
+    '  trap - EXIT',
     '  local status=$1 ended_at',
     "  printf -v ended_at '%(%s)T' -1",
     `  drover_write ${batchJobFiles.endedAt} "$ended_at"`,
     '  # The scheduler stops a job at its time limit with SIGTERM (SIGKILL later).',
-    '  if [ "$status" -gt 128 ] && [ $((ended_at - drover_started_at)) -ge "$drover_walltime_seconds" ]; then',
+    '  if [ "$status" -gt 128 ] && [ -n "$drover_started_at" ] && [ $((ended_at - drover_started_at)) -ge "$drover_walltime_seconds" ]; then',
     `    : > ${file(batchJobFiles.walltimeExceeded)}`,
     '  fi',
     `  drover_write ${batchJobFiles.exitCode} "$status"`,
+    '  exit "$status"',
     '}',
-    `trap 'drover_record_exit "$?"' EXIT`,
-    '# Without these, a signal would run the EXIT trap with the status of an earlier command;',
-    '# bash runs them once the command in the foreground has ended.',
-    "trap 'exit 129' HUP",
-    "trap 'exit 130' INT",
-    "trap 'exit 143' TERM",
+    `trap 'drover_finish "$?"' EXIT`,
+    '# A signal records 128 + its number, not the status of an earlier command; bash runs',
+    '# these once the command in the foreground has ended.',
+    "trap 'drover_finish 129' HUP",
+    "trap 'drover_finish 130' INT",
+    "trap 'drover_finish 143' TERM",
+    '',
+    `cd -- ${shellQuote(spec.workdir)} || exit 1`,
+    'mkdir -p -- "$drover_job_directory" || exit 1',
+    '# A requeued job runs this script again: the previous run\'s ending is not this one\'s.',
+    `rm -f -- ${file(batchJobFiles.exitCode)} ${file(batchJobFiles.endedAt)} ${file(batchJobFiles.walltimeExceeded)}`,
+    "printf -v drover_started_at '%(%s)T' -1",
+    `drover_write ${batchJobFiles.node} "$HOSTNAME"`,
+    `drover_write ${batchJobFiles.startedAt} "$drover_started_at"`,
     '',
     ...exports,
     '',
