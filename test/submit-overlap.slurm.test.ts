@@ -124,10 +124,16 @@ async function waitForSlowSubmits(runs: Run[]): Promise<void> {
   }, 60_000, 100);
 }
 
-/** Job ids the cluster's accounting holds under a job name (a Drover submission key). */
+/**
+ * Job ids the cluster has under a job name (a Drover submission key): its accounting, and
+ * its queue, which also shows a job that slurmdbd has not recorded yet.
+ */
 async function accountedJobs(name: string): Promise<string[]> {
-  const { stdout } = await run('sacct', ['-X', '-P', '-n', '-S', '2000-01-01', '--name', name, '-o', 'JobID']);
-  return stdout.split('\n').filter(Boolean);
+  const [accounted, queued] = await Promise.all([
+    run('sacct', ['-X', '-P', '-n', '-S', '2000-01-01', '--name', name, '-o', 'JobID']),
+    run('squeue', ['-h', '-t', 'all', '--name', name, '-o', '%i']),
+  ]);
+  return [...new Set(`${accounted.stdout}\n${queued.stdout}`.split('\n').filter(Boolean))];
 }
 
 /**
@@ -136,14 +142,18 @@ async function accountedJobs(name: string): Promise<string[]> {
  * the shim saw one sbatch/qsub; Drover recorded that job, once; out.txt and the stdout log
  * were written by it.
  */
-async function checkOneJob(run: Run): Promise<{ attempts: number; jobs: string[] }> {
+async function checkOneJob(run: Run, report: (message: string) => void): Promise<void> {
   const done = await waitForState(service, run.id, ['completed', 'failed', 'canceled'], 150_000);
-  assert.equal(done.state, 'completed', `${run.resource}: ${JSON.stringify({ failure: done.failure, tasks: done.tasks })}`);
   const submitTask = done.tasks.find((task: any) => task.kind === 'submit');
   const keyOf = (attempt: number) => `drover-${run.id.replaceAll('-', '').slice(0, 16)}-${submitTask.id}-${attempt}`;
   const names = Array.from({ length: submitTask.attempt + 1 }, (_, index) => keyOf(index + 1));
+  // Count once every sbatch/qsub the shim delayed has had time to end: a late one counts too.
+  const lastDelayedStart = Math.max(...(await delayedSubmits(run)).map((line) => Number(line.split(' ')[1])));
+  await sleep(Math.max(0, (lastDelayedStart + submitDelaySeconds + 3) * 1000 - Date.now()));
   const jobs = (await Promise.all(names.map(accountedJobs))).flat();
-  assert.equal(jobs.length, 1, `${run.resource}: one job in the cluster's accounting for the task, got ${jobs.join(', ')}`);
+  report(`${run.resource}: ${jobs.length} job(s) in sacct/squeue for the task (${jobs.join(', ')}), submit attempt ${submitTask.attempt}, experiment ${done.state}`);
+  assert.equal(done.state, 'completed', `${run.resource}: ${JSON.stringify({ failure: done.failure, tasks: done.tasks })}`);
+  assert.equal(jobs.length, 1, `${run.resource}: one job in the cluster's accounting and queue for the task, got ${jobs.join(', ')}`);
   assert.equal(done.job.nativeId, jobs[0], `${run.resource}: Drover recorded the cluster's job`);
   assert.equal(done.job.submissionKey, keyOf(1), `${run.resource}: the first attempt's job was adopted`);
   assert.ok(submitTask.attempt >= 2, `${run.resource}: the submit was retried while the first one ran`);
@@ -156,7 +166,12 @@ async function checkOneJob(run: Run): Promise<{ attempts: number; jobs: string[]
   assert.equal((await service.call('GET', `/api/v1/experiments/${run.id}/outputs/out.txt`)).body, expected, `${run.resource}: out.txt`);
   const stdout = (await service.call('GET', `/api/v1/experiments/${run.id}/logs/stdout`)).body;
   assert.ok(typeof stdout === 'string' && stdout.includes(expected), `${run.resource}: stdout is the recorded job's: ${JSON.stringify(stdout)}`);
-  return { attempts: submitTask.attempt, jobs };
+}
+
+/** Checks every run (each reports its job count), then fails with the first failure. */
+async function checkOneJobEach(runs: Run[], t: { diagnostic(message: string): void }): Promise<void> {
+  const results = await Promise.allSettled(runs.map((run) => checkOneJob(run, (message) => t.diagnostic(message))));
+  for (const result of results) if (result.status === 'rejected') throw result.reason;
 }
 
 /** Stops a worker for good (SIGCONT first, in case it is stopped). */
@@ -170,7 +185,7 @@ async function stopWorker(worker: { child: ChildProcess }): Promise<void> {
 }
 
 describe('a retry that overlaps a slow sbatch/qsub', { concurrency: false }, () => {
-  it('after the SSH connection dropped: one job per task on Slurm and PBS', { timeout: 240_000 }, async () => {
+  it('after the SSH connection dropped: one job per task on Slurm and PBS', { timeout: 240_000 }, async (t) => {
     const worker = await service.startRole('worker');
     try {
       const runs = await startRuns();
@@ -183,13 +198,13 @@ describe('a retry that overlaps a slow sbatch/qsub', { concurrency: false }, () 
         return experiments.every((experiment) => experiment.tasks.find((task: any) => task.kind === 'submit').attempt >= 2);
       }, 60_000, 100);
       sshd = await startLoginNode();
-      for (const run of runs) await checkOneJob(run);
+      await checkOneJobEach(runs, t);
     } finally {
       await stopWorker(worker);
     }
   });
 
-  it('after the worker was killed: one job per task on Slurm and PBS', { timeout: 240_000 }, async () => {
+  it('after the worker was killed: one job per task on Slurm and PBS', { timeout: 240_000 }, async (t) => {
     const doomed = await service.startRole('worker');
     try {
       const runs = await startRuns();
@@ -197,7 +212,7 @@ describe('a retry that overlaps a slow sbatch/qsub', { concurrency: false }, () 
       await stopWorker(doomed);
       const survivor = await service.startRole('worker');
       try {
-        for (const run of runs) await checkOneJob(run);
+        await checkOneJobEach(runs, t);
       } finally {
         await stopWorker(survivor);
       }
@@ -206,7 +221,7 @@ describe('a retry that overlaps a slow sbatch/qsub', { concurrency: false }, () 
     }
   });
 
-  it('after the lease expired while the old worker lives on: one job per task on Slurm and PBS', { timeout: 240_000 }, async () => {
+  it('after the lease expired while the old worker lives on: one job per task on Slurm and PBS', { timeout: 240_000 }, async (t) => {
     const old = await service.startRole('worker');
     let other: { child: ChildProcess } | undefined;
     try {
@@ -222,7 +237,7 @@ describe('a retry that overlaps a slow sbatch/qsub', { concurrency: false }, () 
       // The old worker goes on: its sbatch/qsub answered long ago, and it records what it got.
       old.child.kill('SIGCONT');
       await sleep(3_000);
-      for (const run of runs) await checkOneJob(run);
+      await checkOneJobEach(runs, t);
       assert.equal(old.child.exitCode, null, 'the old worker is still alive');
     } finally {
       if (other) await stopWorker(other);
