@@ -185,7 +185,8 @@ export function checkBatchJobSpec(spec: JobSpec): void {
  * Standard output and error are not redirected here: the scheduler writes them to
  * `stdout.txt` and `stderr.txt` (directives or qsub options), along with its own messages.
  * A command that ignores SIGTERM is killed with SIGKILL together with this script, which
- * then records nothing.
+ * then records nothing; so is a script signaled before bash has run its first lines (the
+ * traps), which the job files then show as a job that never started.
  */
 export function renderBatchJobBody(spec: JobSpec): string[] {
   const jobDirectory = jobDirectoryOf(spec.workdir, spec.submissionKey);
