@@ -243,7 +243,13 @@ describe('LocalScheduler', () => {
     assert.equal(both.get(job.nativeId)?.state, 'running');
     assert.equal(both.get(dead.nativeId)?.state, 'lost');
 
-    // Cancel must not touch the process that holds a reused pid.
+    // Cancel must not touch the process that holds a reused pid. The wrapper may still be
+    // starting the command under load: wait for it first, so that its absence means a kill.
+    const deadline = Date.now() + 10_000;
+    while (!(await processesInSession(Number(job.nativeId))).some(({ command }) => command === 'sleep')) {
+      assert.ok(Date.now() < deadline, 'the command did not start');
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
     await restarted.cancel(reused);
     const survivors = await processesInSession(Number(job.nativeId));
     assert.ok(survivors.some(({ command }) => command === 'sleep'), 'cancel killed a process it did not own');
