@@ -6,6 +6,8 @@
 #    mariadb-server, munge, openssh-server;
 #  - cluster user `hpcuser` (home /home/hpcuser, scratch /home/hpcuser/scratch), and the demo
 #    programs of apps/ installed as the cluster's software in /opt/drover-demo-apps;
+#  - pass-through sbatch/qsub shims in /opt/drover-test-cluster/submit-delay that a test's
+#    private sshd puts first on PATH to make a submit slow (nothing else uses them);
 #  - Drover's SSH key pair /var/lib/drover-test-cluster/id_ed25519(.pub) (root only), its public
 #    key in hpcuser's authorized_keys, and /var/lib/drover-test-cluster/known_hosts for
 #    [127.0.0.1]:2222;
@@ -34,6 +36,7 @@ readonly RUN_DIR=/run/drover-test-cluster
 readonly CLUSTER_USER=hpcuser
 readonly CLUSTER_HOME=/home/hpcuser
 readonly APPS_DIR=/opt/drover-demo-apps
+readonly SHIM_DIR=/opt/drover-test-cluster/submit-delay
 readonly SSH_ADDR=127.0.0.1
 readonly SSH_PORT=2222
 readonly SSHD_CONF=/etc/ssh/sshd_drover_test.conf
@@ -238,6 +241,29 @@ for src in "$SCRIPT_DIR"/../apps/*.mjs; do
     install -D -m 0644 "$src" "$dst"
     did "installed $dst"
   fi
+done
+
+# ---------------------------------------------------------------------------------------------
+STEP="submit-delay shims"
+# sbatch and qsub as a slow login node runs them, for test/submit-overlap.slurm.test.ts. They
+# are on PATH only in the private sshd that test starts (sshd -o SetEnv=PATH=$SHIM_DIR:...),
+# never in the shared one on port 2222, and even there pass every call straight through
+# unless the job script holds the marker drover-test-delay-submit=<seconds>: then they note
+# the call in <workdir>/submit-delays.log and sleep that long first.
+shim='#!/bin/bash
+# Written by Drover'"'"'s scripts/start-slurm.sh: a pass-through sbatch/qsub that can be slow.
+script=${!#}
+if (( $# > 0 )) && [[ $script == */.drover-job/*/job.sh && -f $script ]]; then
+  seconds=$(grep -o -m 1 "drover-test-delay-submit=[0-9]*" "$script" | cut -d= -f2)
+  if [[ -n $seconds ]]; then
+    printf "%s %s %s\n" "${0##*/}" "$(date +%s)" "$$" >>"${script%/.drover-job/*}/submit-delays.log"
+    sleep "$seconds"
+  fi
+fi
+exec "/usr/bin/${0##*/}" "$@"'
+[[ -d $SHIM_DIR ]] || install -d -m 0755 "$SHIM_DIR"
+for command in sbatch qsub; do
+  if write_file "$SHIM_DIR/$command" 0755 root:root "$shim"; then did "wrote the submit-delay shim $SHIM_DIR/$command"; fi
 done
 
 # ---------------------------------------------------------------------------------------------

@@ -103,6 +103,19 @@ describe('renderBatchJobBody', () => {
     assert.equal(await readJobFile(spec, 'walltime-exceeded'), null);
   });
 
+  test('a signal that arrives while the script records its ending does not stop the recording', async () => {
+    // A scheduler signals every process of the job at once, so the command may end first and
+    // the script get its TERM while it writes its files: an `mv` that sends that TERM to the
+    // script makes the moment certain (the exports, PATH included, apply after the start).
+    const shims = await fs.mkdtemp(path.join(os.tmpdir(), 'drover-mv-shim-'));
+    temporaryDirectories.push(shims);
+    await fs.writeFile(path.join(shims, 'mv'), '#!/bin/bash\nkill -TERM "$PPID"\nexec /bin/mv "$@"\n', { mode: 0o755 });
+    const spec = await makeSpec(['bash', '-c', 'exit 3'], { environment: { PATH: `${shims}:${process.env.PATH}` } });
+    assert.equal((await runBody(spec)).code, 3);
+    assert.equal(await readJobFile(spec, 'exit-code'), '3\n');
+    assert.notEqual(await readJobFile(spec, 'ended-at'), null);
+  });
+
   test('a requeued run forgets the previous run\'s ending', async () => {
     const spec = await makeSpec(['bash', '-c', 'test -e marker || { touch marker; exit 4; }']);
     assert.equal((await runBody(spec)).code, 4);

@@ -13,9 +13,11 @@ import type { CommandResult, Shell } from '../shell/port.ts';
 import { TaskError, type ResourceUnreachableError } from '../domain/errors.ts';
 import { scriptWord } from './shell-quote.ts';
 import {
+  checkEarlierSubmissionKeys,
   checkEnvironmentSetup,
   checkKeyAndJobName,
   environmentNamePattern,
+  isPlainSubmissionKey,
   jobDirectoryOf,
   schedulerNamePattern,
   walltimeSeconds,
@@ -39,8 +41,6 @@ export const batchJobFiles = {
   script: 'job.sh',
   /** The scheduler's job id, written by submit right after the scheduler accepted the job. */
   nativeId: 'native-id',
-  /** Taken (flock) by submit, so that two submits of one key on one login node run one after the other. */
-  submitLock: 'submit.lock',
   /** The host the job ran on (`$HOSTNAME`). */
   node: 'node',
   /** Epoch seconds when the job script started. */
@@ -54,6 +54,74 @@ export const batchJobFiles = {
   /** Written by a PBS cancel before it calls `qdel`. */
   canceled: 'canceled',
 } as const;
+
+/**
+ * The submit lock, `<workdir>/.drover-job/submit.lock` (beside the job directories, not in
+ * one): one per workdir, so one per experiment and so per submit task, whatever the attempt.
+ * Every submit of the task takes it (flock) from its lookup to the end of sbatch/qsub.
+ */
+export const batchSubmitLockFile = 'submit.lock';
+
+/** How long a submit waits for the lock before it gives up (exit 6, retried later). */
+export const batchSubmitLockWaitSeconds = 90;
+/** The submit command's time limit: the lock wait plus a slow sbatch/qsub of its own. */
+const batchSubmitTimeoutMs = 180_000;
+
+/**
+ * The part of the Slurm and PBS submit commands before the scheduler is asked anything.
+ * The commands run as `bash -c <script> drover-submit <key> <script path> <earlier key>...`.
+ *
+ * Why a lock per task and not per key: a retry gets a new key, so a lock per key let a
+ * retry look its task's earlier keys up while an earlier attempt's sbatch was still running
+ * (slow login node; its worker killed, cut off, or alive past its lease), find nothing, and
+ * submit a second job. Here every attempt of the task takes the same lock and holds it from
+ * the lookup to the end of its sbatch/qsub, so the lookup sees every earlier submit that
+ * could have made a job. sbatch/qsub inherit the locked descriptor: when this shell dies
+ * (SSH connection cut, command timed out) while they run, the lock stays taken until they
+ * end. flock works across login nodes that share the workdir's file system (NFSv4; Lustre
+ * with `-o flock`). Before sbatch/qsub, the submit points the task's claim (`taskClaimOf`)
+ * at its key, so that an attempt that comes later, even an older one whose worker lost its
+ * lease, looks there first.
+ *
+ * Under the lock it prints `adopted <key> <id>` and exits when the claimed key or one of
+ * the given keys (earlier ones first) has a `native-id` file. Otherwise it leaves in
+ * `$candidates` those keys whose job directory holds a script but no `native-id`: their
+ * submit died around its sbatch/qsub, so a job of that name may exist, and only then does
+ * the scheduler need asking. `adopt <key> <id>` records and prints such a job. Exit 3: the
+ * job directory cannot be written; 6: another submit of the task still held the lock after
+ * the wait.
+ */
+export const batchSubmitPrelude = `
+set -u
+key=$1 script=$2; shift 2
+dir=\${script%/*} jobs=\${script%/*/*} workdir=\${script%/.drover-job/*}
+claim=$jobs/\${1:-$key}.task
+write_id() { printf '%s\\n' "$2" > "$jobs/$1/${batchJobFiles.nativeId}.tmp" && mv -f -- "$jobs/$1/${batchJobFiles.nativeId}.tmp" "$jobs/$1/${batchJobFiles.nativeId}"; }
+adopt() { write_id "$1" "$2" && ln -sfn -- "$1" "$claim" || exit 3; printf 'adopted %s %s\\n' "$1" "$2"; exit 0; }
+mkdir -p -- "$dir" && exec 9> "$jobs/${batchSubmitLockFile}" || exit 3
+flock -w ${batchSubmitLockWaitSeconds} 9 || { echo "another submit of this task still runs after ${batchSubmitLockWaitSeconds} s" >&2; exit 6; }
+owner=$(readlink -- "$claim") && [[ $owner =~ ^[A-Za-z0-9_][A-Za-z0-9_.-]*$ ]] || owner=
+candidates=()
+for k in \${owner:+"$owner"} "$@" "$key"; do
+  if [ -s "$jobs/$k/${batchJobFiles.nativeId}" ]; then
+    IFS= read -r id < "$jobs/$k/${batchJobFiles.nativeId}"; printf 'adopted %s %s\\n' "$k" "$id"; exit 0
+  fi
+  [ -e "$jobs/$k/${batchJobFiles.script}" ] && candidates+=("$k")
+done
+`;
+
+/**
+ * What the Slurm and PBS submit commands do right before sbatch/qsub: claim the task for
+ * this key and save the script (from stdin).
+ */
+export const batchSubmitClaim = `
+ln -sfn -- "$key" "$claim" && cat > "$script.tmp" && mv -f -- "$script.tmp" "$script" || exit 3`;
+
+/** The end of the Slurm and PBS submit commands: `$id` was just submitted under `$key`. */
+export const batchSubmitEpilogue = `
+write_id "$key" "$id" || exit 3
+printf 'submitted %s %s\\n' "$key" "$id"
+`;
 
 /**
  * The scheduler's time limit in whole minutes: the walltime's whole seconds rounded up to
@@ -73,6 +141,7 @@ export function walltimeLimitMinutes(walltimeMinutes: number): number {
  */
 export function checkBatchJobSpec(spec: JobSpec): void {
   checkKeyAndJobName(spec);
+  checkEarlierSubmissionKeys(spec);
   if (!workdirPattern.test(spec.workdir) || spec.workdir.split('/').includes('..')) {
     throw new RangeError(`workdir must be an absolute path of plain characters (${workdirPattern}), got ${JSON.stringify(spec.workdir)}`);
   }
@@ -106,19 +175,21 @@ export function checkBatchJobSpec(spec: JobSpec): void {
  * first. The body:
  *
  * - names the job in comments (`# drover-submission-key: <key>`, `# drover-job-name: <name>`);
+ * - before anything else, traps EXIT, TERM, INT and HUP: however the script ends it
+ *   writes `ended-at`, `walltime-exceeded` when a signal stopped the command after the
+ *   time limit, then `exit-code` (each temp file + `mv`), ignoring further signals while
+ *   it does; a signal records 143, 130 or 129 instead of an earlier command's status;
  * - `cd`s into the workdir (PBS starts jobs in $HOME) and makes the job directory;
  * - forgets the ending of an earlier run of the same script (Slurm requeues jobs after a
  *   node failure), writes `node` and `started-at`;
- * - on EXIT, writes `ended-at`, `walltime-exceeded` when a signal stopped the command after
- *   the time limit, then `exit-code` (each temp file + `mv`); TERM, INT and HUP are trapped
- *   so that a signal records 143, 130 or 129 instead of an earlier command's status;
  * - exports `spec.environment`, runs the environment setup lines, then the argv in the
  *   foreground, every element one `scriptWord`.
  *
  * Standard output and error are not redirected here: the scheduler writes them to
  * `stdout.txt` and `stderr.txt` (directives or qsub options), along with its own messages.
  * A command that ignores SIGTERM is killed with SIGKILL together with this script, which
- * then records nothing.
+ * then records nothing; so is a script signaled before bash has run its first lines (the
+ * traps), which the job files then show as a job that never started.
  */
 export function renderBatchJobBody(spec: JobSpec): string[] {
   const jobDirectory = jobDirectoryOf(spec.workdir, spec.submissionKey);
@@ -132,37 +203,46 @@ export function renderBatchJobBody(spec: JobSpec): string[] {
     '',
     `drover_job_directory=${scriptWord(jobDirectory)}`,
     `drover_walltime_seconds=${limitSeconds}`,
-    `cd -- ${scriptWord(spec.workdir)} || exit 1`,
-    'mkdir -p -- "$drover_job_directory" || exit 1',
-    '# A requeued job runs this script again: the previous run\'s ending is not this one\'s.',
-    `rm -f -- ${file(batchJobFiles.exitCode)} ${file(batchJobFiles.endedAt)} ${file(batchJobFiles.walltimeExceeded)}`,
+    'drover_started_at=',
     '',
     '# Writes one line to a job file; tmp + mv so a reader never sees half of it.',
     'drover_write() {',
-    '  printf \'%s\\n\' "$2" > "$drover_job_directory/$1.tmp" &&',
-    '    mv -f -- "$drover_job_directory/$1.tmp" "$drover_job_directory/$1"',
+    '  { printf \'%s\\n\' "$2" > "$drover_job_directory/$1.tmp" &&',
+    '    mv -f -- "$drover_job_directory/$1.tmp" "$drover_job_directory/$1"; } 2> /dev/null',
     '}',
-    "printf -v drover_started_at '%(%s)T' -1",
-    `drover_write ${batchJobFiles.node} "$HOSTNAME"`,
-    `drover_write ${batchJobFiles.startedAt} "$drover_started_at"`,
     '',
-    '# However the script ends (setup failure included), record how; exit-code last.',
-    'drover_record_exit() {',
+    '# However the script ends (signal, setup failure included), record how, exit-code last.',
+    '# Set before anything else runs, so that a signal at any later moment is recorded.',
+    '# It first ignores further signals: a scheduler signals every process of the job at',
+    '# once, so the command may end first and its TERM reach this script while it records;',
+    '# a TERM trap run then would exit before exit-code was written, and the job be lost.',
+    'drover_finish() {',
+    "  trap '' HUP INT TERM",
+    '  trap - EXIT',
     '  local status=$1 ended_at',
     "  printf -v ended_at '%(%s)T' -1",
     `  drover_write ${batchJobFiles.endedAt} "$ended_at"`,
     '  # The scheduler stops a job at its time limit with SIGTERM (SIGKILL later).',
-    '  if [ "$status" -gt 128 ] && [ $((ended_at - drover_started_at)) -ge "$drover_walltime_seconds" ]; then',
+    '  if [ "$status" -gt 128 ] && [ -n "$drover_started_at" ] && [ $((ended_at - drover_started_at)) -ge "$drover_walltime_seconds" ]; then',
     `    : > ${file(batchJobFiles.walltimeExceeded)}`,
     '  fi',
     `  drover_write ${batchJobFiles.exitCode} "$status"`,
+    '  exit "$status"',
     '}',
-    `trap 'drover_record_exit "$?"' EXIT`,
-    '# Without these, a signal would run the EXIT trap with the status of an earlier command;',
-    '# bash runs them once the command in the foreground has ended.',
-    "trap 'exit 129' HUP",
-    "trap 'exit 130' INT",
-    "trap 'exit 143' TERM",
+    `trap 'drover_finish "$?"' EXIT`,
+    '# A signal records 128 + its number, not the status of an earlier command; bash runs',
+    '# these once the command in the foreground has ended.',
+    "trap 'drover_finish 129' HUP",
+    "trap 'drover_finish 130' INT",
+    "trap 'drover_finish 143' TERM",
+    '',
+    `cd -- ${scriptWord(spec.workdir)} || exit 1`,
+    'mkdir -p -- "$drover_job_directory" || exit 1',
+    '# A requeued job runs this script again: the previous run\'s ending is not this one\'s.',
+    `rm -f -- ${file(batchJobFiles.exitCode)} ${file(batchJobFiles.endedAt)} ${file(batchJobFiles.walltimeExceeded)}`,
+    "printf -v drover_started_at '%(%s)T' -1",
+    `drover_write ${batchJobFiles.node} "$HOSTNAME"`,
+    `drover_write ${batchJobFiles.startedAt} "$drover_started_at"`,
     '',
     ...exports,
     '',
@@ -296,10 +376,13 @@ export interface BatchSubmitAnswers {
 }
 
 /**
- * Runs a scheduler's submit script in one remote command,
- * `bash -c <submitScript> drover-submit <key> <script path>` with the job script on stdin,
- * and reads its answer: `adopted <id>` or `submitted <id>`. Exit 5 means the scheduler
- * refused the job (final `submit-rejected`); any other failure is retryable `submit-failed`.
+ * Runs a scheduler's submit script (`batchSubmitPrelude`, its own lookup and submit, then
+ * `batchSubmitEpilogue`) in one remote command,
+ * `bash -c <submitScript> drover-submit <key> <script path> <earlier key>...` with the job
+ * script on stdin, and reads its answer: `adopted <key> <id>` or `submitted <key> <id>`.
+ * Exit 5 means the scheduler refused the job (final `submit-rejected`); any other failure,
+ * the lock wait and the command's time limit (3 minutes) included, is retryable
+ * `submit-failed`: the next attempt adopts whatever this one's sbatch/qsub made.
  *
  * @throws {ResourceUnreachableError} when the answers say the server did not answer.
  */
@@ -311,18 +394,22 @@ export async function runBatchSubmit(
   answers: BatchSubmitAnswers,
 ): Promise<SubmittedJob> {
   const scriptPath = `${jobDirectoryOf(spec.workdir, spec.submissionKey)}/${batchJobFiles.script}`;
-  const result = await shell.run(['bash', '-c', submitScript, 'drover-submit', spec.submissionKey, scriptPath], { input: script });
+  const earlierKeys = spec.earlierSubmissionKeys ?? [];
+  const result = await shell.run(['bash', '-c', submitScript, 'drover-submit', spec.submissionKey, scriptPath, ...earlierKeys], {
+    input: script,
+    timeoutMs: batchSubmitTimeoutMs,
+  });
   const message = result.stderr.trim();
   if (result.code !== 0) {
     if (answers.isUnreachable(message)) throw answers.unreachable(message);
     if (result.code === 5) throw new TaskError('submit-rejected', answers.refusal(result), false);
     throw new TaskError('submit-failed', `submitting ${spec.submissionKey} failed (exit ${result.code}): ${message}`, true);
   }
-  const match = /^(adopted|submitted) (\S+)$/m.exec(result.stdout);
-  const nativeId = match ? answers.parseId(match[2]) : null;
-  if (!match || !nativeId) {
+  const match = /^(adopted|submitted) (\S+) (\S+)$/m.exec(result.stdout);
+  const nativeId = match ? answers.parseId(match[3]) : null;
+  if (!match || !nativeId || !isPlainSubmissionKey(match[2])) {
     throw new TaskError('submit-failed', `unreadable answer from the submit of ${spec.submissionKey}: ${JSON.stringify(result.stdout)}`, true);
   }
-  return { nativeId, adopted: match[1] === 'adopted', details: {} };
+  return { nativeId, adopted: match[1] === 'adopted', submissionKey: match[2], details: {} };
 }
 

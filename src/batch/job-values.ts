@@ -53,6 +53,19 @@ export function jobDirectoryOf(workdir: string, submissionKey: string): string {
 }
 
 /**
+ * The task's claim, `<workdir>/.drover-job/<first key>.task`: a symbolic link whose target
+ * is the key of the one attempt that submits (or submitted) the task's job. Named after the
+ * task's first key (`earlierSubmissionKeys[0]`, else `submissionKey`), which every attempt
+ * knows, so that an attempt also finds a job a LATER attempt submitted (a worker that lost
+ * its lease and went on after another took the task over). A link, because creating one is
+ * atomic and carries its owner's name in one step.
+ */
+export function taskClaimOf(spec: { workdir: string; submissionKey: string; earlierSubmissionKeys?: string[] }): string {
+  const firstKey = spec.earlierSubmissionKeys?.[0] ?? spec.submissionKey;
+  return `${jobDirectoryOf(spec.workdir, firstKey)}.task`;
+}
+
+/**
  * Checks the values every job script writes verbatim into a header or a directive.
  *
  * @throws {RangeError} when the submission key or the job name is not one plain word.
@@ -63,6 +76,20 @@ export function checkKeyAndJobName(spec: { submissionKey: string; jobName: strin
   }
   if (!jobNamePattern.test(spec.jobName)) {
     throw new RangeError(`job name must match ${jobNamePattern}, got ${JSON.stringify(spec.jobName)}`);
+  }
+}
+
+/**
+ * Checks the keys of a task's earlier attempts, which submit passes on as arguments and
+ * looks up as job names and directory names.
+ *
+ * @throws {RangeError} when one of `earlierSubmissionKeys` is not one plain word.
+ */
+export function checkEarlierSubmissionKeys(spec: { earlierSubmissionKeys?: string[] }): void {
+  for (const key of spec.earlierSubmissionKeys ?? []) {
+    if (!isPlainSubmissionKey(key)) {
+      throw new RangeError(`earlier submission key must match ${submissionKeyPattern}, got ${JSON.stringify(key)}`);
+    }
   }
 }
 

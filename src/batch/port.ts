@@ -6,8 +6,14 @@ import type { JobState } from '../domain/job.ts';
 
 /** Everything needed to render and submit one job. All paths are on the resource. */
 export interface JobSpec {
-  /** Unique per task attempt; a submit that finds a job with this key adopts it. */
+  /** Unique per task attempt; the job carries it (its name), and a new job is submitted under it. */
   submissionKey: string;
+  /**
+   * The keys of the same task's earlier attempts, oldest first. A submit adopts a job found
+   * under any of them (or under `submissionKey`) instead of submitting, so that a retry that
+   * overlaps an earlier attempt's slow submit does not make a second job. Default: none.
+   */
+  earlierSubmissionKeys?: string[];
   /** The job's working directory (created by env-setup). */
   workdir: string;
   /** Human-readable job name (already safe: [A-Za-z0-9_.-]). */
@@ -30,14 +36,17 @@ export interface JobSpec {
 export interface SubmittedJob {
   nativeId: string;
   adopted: boolean;
+  /**
+   * The key the job carries: `spec.submissionKey` for a job this call submitted, else the key
+   * (this attempt's or an earlier one's) it was found under. Its job files are kept under it.
+   */
+  submissionKey: string;
   /** Adapter data kept with the job (local: pid and process start time). */
   details: Record<string, unknown>;
 }
 
 /** A job `find` located: the submitted job and the key it carries. */
-export interface FoundJob extends SubmittedJob {
-  submissionKey: string;
-}
+export type FoundJob = SubmittedJob;
 
 /** A job Drover is tracking, as the adapter needs it to poll or cancel. */
 export interface TrackedJob {
@@ -67,14 +76,19 @@ export interface BatchScheduler {
   /** The exact script `submit` would submit. */
   renderScript(spec: JobSpec): string;
   /**
-   * Submits the job once per submission key: when a job with `spec.submissionKey` already
-   * exists, returns it with `adopted: true` instead of submitting again.
+   * Submits the job once per task: when a job of `spec.submissionKey` or of one of
+   * `spec.earlierSubmissionKeys` exists, returns it with `adopted: true` and the key it
+   * carries instead of submitting. The lookup and the submit are one decision on the
+   * resource, so submits that overlap (a retry while an earlier attempt's slow submit still
+   * runs, whether its worker died, lost its connection, or lost its lease and lives on)
+   * make one job: the first to decide submits, every other adopts its job.
    */
   submit(spec: JobSpec): Promise<SubmittedJob>;
   /**
    * The job submitted under any of `submissionKeys` (earlier attempts of one task), if the
    * scheduler has one, with `adopted: true` and the key it was found under; else null.
-   * One lookup covers all keys, so a task retried many times costs no more to check.
+   * One lookup covers all keys, so a task retried many times costs no more to check. A
+   * read-only look: unlike `submit`, it does not wait for a submit that is still running.
    */
   find(job: { workdir: string; submissionKeys: string[] }): Promise<FoundJob | null>;
   /** Observes many jobs in one pass; jobs it cannot find are omitted. */

@@ -214,6 +214,63 @@ export function schedulerConformance(name: string, setup: SchedulerConformanceSe
       }
     });
 
+    schedulerTest('attempts of one task make one job: in turn, later or earlier, and all at once', setup.settleMs * 4, async (t) => {
+      const command = ['bash', '-c', 'echo ran >> runs.txt; sleep 2'];
+      const attemptsOf = (workdir: string) => {
+        const first = t.spec(command, { workdir });
+        const keys = [first.submissionKey, newKey('attempt'), newKey('attempt')];
+        return keys.map((submissionKey, index) => ({ ...first, submissionKey, earlierSubmissionKeys: keys.slice(0, index) }));
+      };
+      // A retry adopts the first attempt's job; the first attempt, submitted again late (its
+      // worker lost its lease and went on), adopts it too, under the key the job carries.
+      const inTurn = attemptsOf(t.workdir);
+      const first = await t.scheduler.submit(inTurn[0]);
+      const firstJob = t.track(inTurn[0], first);
+      assert.deepEqual({ adopted: first.adopted, key: first.submissionKey }, { adopted: false, key: inTurn[0].submissionKey });
+      for (const attempt of [inTurn[2], inTurn[1], inTurn[0]]) {
+        const again = await t.scheduler.submit(attempt);
+        assert.deepEqual({ adopted: again.adopted, nativeId: again.nativeId, key: again.submissionKey }, {
+          adopted: true, nativeId: first.nativeId, key: inTurn[0].submissionKey,
+        });
+      }
+
+      // A later attempt that submitted first is adopted by an earlier one.
+      const laterFirst = attemptsOf(`${t.workdir}/later-first`);
+      await t.shell.makeDirectory(laterFirst[0].workdir);
+      const second = await t.scheduler.submit(laterFirst[1]);
+      const secondJob = t.track(laterFirst[1], second);
+      const late = await t.scheduler.submit(laterFirst[0]);
+      assert.deepEqual({ adopted: late.adopted, nativeId: late.nativeId, key: late.submissionKey }, {
+        adopted: true, nativeId: second.nativeId, key: laterFirst[1].submissionKey,
+      });
+
+      // Three attempts at once, each through its own scheduler, as overlapping workers would.
+      const atOnce = attemptsOf(`${t.workdir}/at-once`);
+      await t.shell.makeDirectory(atOnce[0].workdir);
+      const racing = await Promise.all(atOnce.map((attempt) => setup.createScheduler(setup.shell).submit(attempt)));
+      const winner = racing.find((result) => !result.adopted);
+      assert.ok(winner, 'one of the racing attempts submitted');
+      const atOnceJob = t.track(atOnce.find((attempt) => attempt.submissionKey === winner.submissionKey)!, winner);
+      assert.deepEqual(racing.map((result) => result.adopted).sort(), [false, true, true], 'exactly one attempt submits');
+      for (const result of racing) {
+        assert.deepEqual({ nativeId: result.nativeId, key: result.submissionKey }, { nativeId: winner.nativeId, key: winner.submissionKey });
+      }
+
+      for (const job of [firstJob, secondJob, atOnceJob]) {
+        const ended = await t.waitForEnd(job);
+        assert.equal(ended.state, 'completed', describeEnd(ended, null));
+      }
+      for (const file of ['runs.txt', 'later-first/runs.txt', 'at-once/runs.txt']) {
+        assert.equal(await t.readText(file), 'ran\n', `${file}: the task's job ran once`);
+      }
+      if (setup.countJobsNamed) {
+        for (const attempts of [inTurn, laterFirst, atOnce]) {
+          const counts = await Promise.all(attempts.map((attempt) => setup.countJobsNamed!(t.shell, attempt.submissionKey)));
+          assert.equal(counts.reduce((sum, count) => sum + count, 0), 1, `the scheduler lists one job for ${attempts[0].submissionKey}`);
+        }
+      }
+    });
+
     schedulerTest('find returns null for unknown keys and the job for a list that holds its key', setup.settleMs * 3, async (t) => {
       const spec = t.spec(['true']);
       const job = await t.submit(spec);
@@ -363,7 +420,7 @@ function track(spec: JobSpec, submitted: SubmittedJob): TrackedJob {
   return JSON.parse(JSON.stringify({
     nativeId: submitted.nativeId,
     workdir: spec.workdir,
-    submissionKey: spec.submissionKey,
+    submissionKey: submitted.submissionKey,
     details: submitted.details,
   }));
 }

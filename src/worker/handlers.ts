@@ -95,36 +95,29 @@ function createBareHandlers(deps: HandlerDependencies): Record<HandledKind, Task
       if (context.state === 'canceling' || context.state === 'canceled') {
         return { result: { skipped: 'the experiment was canceled before its job was submitted' } };
       }
-      // A worker that died between the scheduler accepting the job and this record left a
-      // job under an earlier attempt's key: adopt it instead of submitting again.
-      let key = submissionKey(task.experimentId, task.id, task.attempt);
-      const earlierKeys = Array.from({ length: task.attempt - 1 }, (_, index) => submissionKey(task.experimentId, task.id, index + 1));
-      let submitted: SubmittedJob | null = null;
-      if (earlierKeys.length > 0) {
-        const found = await resource.scheduler.find({ workdir: context.workdir, submissionKeys: earlierKeys });
-        if (found) {
-          key = found.submissionKey;
-          submitted = found;
-        }
+      // One decision per task on the resource: the submit adopts a job that any attempt of
+      // this task made (an earlier one whose worker died, lost its connection or its lease
+      // while its sbatch ran; or a later one, when this worker is the one that lost its
+      // lease), and submits only when there is none, under the task's lock.
+      const key = submissionKey(task.experimentId, task.id, task.attempt);
+      const earlierSubmissionKeys = Array.from({ length: task.attempt - 1 }, (_, index) => submissionKey(task.experimentId, task.id, index + 1));
+      let submitted: SubmittedJob;
+      try {
+        submitted = await resource.scheduler.submit({ ...buildJobSpec(context, key, appsDir), earlierSubmissionKeys });
+      } catch (error) {
+        if (error instanceof TaskError || error instanceof ResourceUnreachableError) throw error;
+        throw new TaskError('submit-failed', `the scheduler refused the job: ${(error as Error).message}`, true);
       }
-      if (!submitted) {
-        try {
-          submitted = await resource.scheduler.submit(buildJobSpec(context, key, appsDir));
-        } catch (error) {
-          if (error instanceof TaskError || error instanceof ResourceUnreachableError) throw error;
-          throw new TaskError('submit-failed', `the scheduler refused the job: ${(error as Error).message}`, true);
-        }
-        // Test-only fault injection: die between the scheduler accepting the job and Drover
-        // recording it, the window exactly-once adoption exists for.
-        if (process.env.DROVER_FAULT_KILL_AFTER_SUBMIT === '1') process.kill(process.pid, 'SIGKILL');
-      }
+      // Test-only fault injection: die between the scheduler accepting the job and Drover
+      // recording it, the window exactly-once adoption exists for.
+      if (!submitted.adopted && process.env.DROVER_FAULT_KILL_AFTER_SUBMIT === '1') process.kill(process.pid, 'SIGKILL');
       const job = await store.transaction((tx) =>
         recordSubmittedJob(tx, {
           experimentId: context.experimentId,
           taskId: task.id,
           gatewayId: context.gatewayId,
           resource: context.resource.name,
-          submissionKey: key,
+          submissionKey: submitted.submissionKey,
           nativeId: submitted.nativeId,
           queue: context.settings.queue,
           workdir: context.workdir,

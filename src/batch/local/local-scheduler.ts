@@ -10,7 +10,7 @@ import type { BatchScheduler, FoundJob, JobObservation, JobSpec, SubmittedJob, T
 import type { Shell } from '../../shell/port.ts';
 import { LocalShell } from '../../shell/local-shell.ts';
 import { localJobFiles, renderLocalScript } from './render-local-script.ts';
-import { isPlainSubmissionKey, jobDirectoryOf } from '../job-values.ts';
+import { isPlainSubmissionKey, jobDirectoryOf, taskClaimOf } from '../job-values.ts';
 
 const pidWaitIntervalMs = 5;
 const pidWaitLimitMs = 10_000;
@@ -61,21 +61,21 @@ export class LocalScheduler implements BatchScheduler {
   }
 
   /**
-   * Starts the job once per submission key. When the key's job already exists (its pid
-   * file is there, or another submit claims the key first) that job is returned with
-   * `adopted: true`. `nativeId` is the wrapper's pid in decimal.
+   * Starts the job once per task. When the task's job already exists (an attempt of the
+   * task, this one or an earlier or later one, claimed it first: see `taskClaimOf`) that
+   * job is returned with `adopted: true` and the key it carries. `nativeId` is the
+   * wrapper's pid in decimal.
    *
    * @throws {Error} when the wrapper cannot start or does not write its pid within 10 s.
    */
   async submit(spec: JobSpec): Promise<SubmittedJob> {
     const script = renderLocalScript(spec);
-    const jobDirectory = jobDirectoryOf(spec.workdir, spec.submissionKey);
     await this.shell.makeDirectory(`${spec.workdir}/.drover-job`);
 
-    const existing = await this.readSubmittedJob(jobDirectory);
+    const existing = await this.readTaskJob(spec);
     if (existing) return { ...existing, adopted: true };
 
-    const scriptPath = `${jobDirectory}.sh`;
+    const scriptPath = `${jobDirectoryOf(spec.workdir, spec.submissionKey)}.sh`;
     await this.shell.writeFile(scriptPath, script, 0o700);
 
     // detached: the wrapper calls setsid, so it leads a new session and outlives us.
@@ -87,13 +87,13 @@ export class LocalScheduler implements BatchScheduler {
 
     const deadline = Date.now() + pidWaitLimitMs;
     for (;;) {
-      const submitted = await this.readSubmittedJob(jobDirectory);
+      const submitted = await this.readTaskJob(spec);
       if (submitted) {
-        // Another submit's wrapper won the mkdir race: ours exited at once and we adopt.
-        return { ...submitted, adopted: submitted.details.pid !== child.pid };
+        // Another submit's wrapper won the claim: ours exited at once and we adopt.
+        return { ...submitted, adopted: submitted.submissionKey !== spec.submissionKey || submitted.details.pid !== child.pid };
       }
       const ended = exit as { code: number | null; error?: Error } | null;
-      // Exit 0 without a pid means the key is claimed and its owner is about to write one.
+      // Exit 0 without a pid means the task is claimed and its owner is about to write one.
       if (ended && ended.code !== 0) {
         throw new Error(
           `local job ${spec.submissionKey} did not start: ${ended.error?.message ?? `wrapper exited with ${ended.code}`}`,
@@ -117,6 +117,26 @@ export class LocalScheduler implements BatchScheduler {
       if (submitted) return { ...submitted, adopted: true, submissionKey };
     }
     return null;
+  }
+
+  /**
+   * The task's job: the one of the key the task's claim names, or, without a claim, one of
+   * the spec's keys made before task claims existed; null while the claim's owner has not
+   * written its pid yet.
+   */
+  private async readTaskJob(spec: JobSpec): Promise<Omit<SubmittedJob, 'adopted'> | null> {
+    let owner: string | null = null;
+    try {
+      owner = await fs.readlink(taskClaimOf(spec));
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    }
+    if (owner !== null) {
+      if (!isPlainSubmissionKey(owner)) throw new Error(`unreadable task claim ${taskClaimOf(spec)} -> ${JSON.stringify(owner)}`);
+      const submitted = await this.readSubmittedJob(jobDirectoryOf(spec.workdir, owner));
+      return submitted ? { ...submitted, submissionKey: owner } : null;
+    }
+    return this.find({ workdir: spec.workdir, submissionKeys: [...(spec.earlierSubmissionKeys ?? []), spec.submissionKey] });
   }
 
   /**
@@ -161,7 +181,7 @@ export class LocalScheduler implements BatchScheduler {
   }
 
   /** Reads the pid (and start ticks) a claimed key's wrapper wrote, or null before that. */
-  private async readSubmittedJob(jobDirectory: string): Promise<Omit<SubmittedJob, 'adopted'> | null> {
+  private async readSubmittedJob(jobDirectory: string): Promise<Omit<SubmittedJob, 'adopted' | 'submissionKey'> | null> {
     const pidText = await this.shell.readFile(`${jobDirectory}/${localJobFiles.pid}`);
     if (!pidText) return null;
     const pid = Number.parseInt(pidText.toString('utf8'), 10);

@@ -6,14 +6,22 @@
  */
 import type { JobSpec } from '../port.ts';
 import { scriptWord } from '../shell-quote.ts';
-import { checkEnvironmentSetup, checkKeyAndJobName, environmentNamePattern, jobDirectoryOf, walltimeSeconds } from '../job-values.ts';
+import {
+  checkEarlierSubmissionKeys,
+  checkEnvironmentSetup,
+  checkKeyAndJobName,
+  environmentNamePattern,
+  jobDirectoryOf,
+  taskClaimOf,
+  walltimeSeconds,
+} from '../job-values.ts';
 
 /** Seconds between the walltime's SIGTERM and the SIGKILL for a command that ignores it. */
 export const localKillAfterSeconds = 5;
 
 /**
  * Names of the files a local job keeps in `<workdir>/.drover-job/<submissionKey>/`.
- * The directory itself is the claim on the submission key.
+ * The task's claim is the link beside it (`taskClaimOf`).
  */
 export const localJobFiles = {
   /** The wrapper's pid (it leads the job's session), written once the key is claimed. */
@@ -32,9 +40,11 @@ export const localJobFiles = {
  * Renders the bash script that runs `spec` on this machine. The script:
  *
  * - starts with `# drover-submission-key: <key>` and `# drover-job-name: <name>`;
- * - `cd`s into the workdir and claims the key with `mkdir .drover-job/<key>` (the parent
- *   is created by submit); when that directory already exists another copy owns the key
- *   and the script exits 0 at once, which is what makes a repeated submit run the job once;
+ * - `cd`s into the workdir and claims the task with the link `taskClaimOf(spec)` -> key,
+ *   then makes `.drover-job/<key>` (the parent is created by submit); when the link (or,
+ *   for a job from before task claims, the directory) already exists, another copy owns
+ *   the task and the script exits 0 at once, which is what makes repeated or overlapping
+ *   submits of one task, of any attempt, run one job;
  * - writes its pid (`$$`, the session leader) and start ticks into the job directory;
  * - sends its stdout to `stdout.txt` and stderr to `stderr.txt` in the workdir, exports
  *   `spec.environment`, runs the environment setup lines, then the quoted argv under
@@ -47,6 +57,7 @@ export const localJobFiles = {
  */
 export function renderLocalScript(spec: JobSpec): string {
   checkKeyAndJobName(spec);
+  checkEarlierSubmissionKeys(spec);
   if (!spec.workdir.startsWith('/')) {
     throw new RangeError(`workdir must be an absolute path, got ${JSON.stringify(spec.workdir)}`);
   }
@@ -73,9 +84,14 @@ export function renderLocalScript(spec: JobSpec): string {
     `drover_job_directory=${scriptWord(jobDirectory)}`,
     `cd -- ${scriptWord(spec.workdir)} || exit 1`,
     '',
-    '# mkdir is atomic: the one copy that creates the directory owns the submission key.',
+    '# ln -s is atomic: the one copy (of any attempt of the task) that creates the link owns the task.',
+    `if ! ln -sT -- ${spec.submissionKey} ${scriptWord(taskClaimOf(spec))} 2>/dev/null; then`,
+    '  # Already claimed: another copy runs (or ran) this task\'s job. Anything else is an error.',
+    `  [ -L ${scriptWord(taskClaimOf(spec))} ] && exit 0`,
+    '  exit 1',
+    'fi',
+    '# A job directory made before task claims existed is the claim of its key.',
     'if ! mkdir -- "$drover_job_directory" 2>/dev/null; then',
-    '  # Already claimed: another copy runs (or ran) this job. Anything else is an error.',
     '  [ -d "$drover_job_directory" ] && exit 0',
     '  exit 1',
     'fi',

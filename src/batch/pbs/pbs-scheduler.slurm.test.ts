@@ -122,7 +122,7 @@ describe('PbsScheduler on this cluster', { concurrency: true }, () => {
     const submitted = await shell.run(['qsub', '-o', '/dev/null', '-e', '/dev/null', scriptPath]);
     assert.equal(submitted.code, 0, submitted.stdout);
     const adopted = await scheduler.submit(job);
-    assert.deepEqual(adopted, { nativeId: submitted.stdout.trim(), adopted: true, details: {} });
+    assert.deepEqual(adopted, { nativeId: submitted.stdout.trim(), adopted: true, submissionKey: job.submissionKey, details: {} });
     await scheduler.cancel({ nativeId: adopted.nativeId, workdir: directory, submissionKey: job.submissionKey, details: {} });
   });
 

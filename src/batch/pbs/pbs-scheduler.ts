@@ -9,6 +9,9 @@ import { ResourceUnreachableError } from '../../domain/errors.ts';
 import {
   batchJobFiles,
   batchJobOutputFiles,
+  batchSubmitClaim,
+  batchSubmitEpilogue,
+  batchSubmitPrelude,
   observeFinishedJob,
   readBatchJobRecords,
   runBatchSubmit,
@@ -37,38 +40,27 @@ const listFullJobs = `listing=$(qstat -f); rc=$?
 [ "$rc" -eq 0 ] || [ "$rc" -eq ${qstatFoundNothing} ] || exit 4`;
 
 /**
- * The submit command, run as `bash -c <this> drover-submit <key> <script path>` with the
- * job script on stdin; nothing from the user is part of it. Under a lock on the job
- * directory it adopts the job of the key if there is one (its `native-id` file, else a
- * job of that name in `qstat -f`), else saves the script and calls qsub from the workdir
- * with `-o`/`-e` on the command line (the Slurm wrapper ignores them as directives). It
- * prints `adopted <id>` or `submitted <id>`; exit 3 means the job directory could not be
- * written, 4 that qstat failed, 5 that qsub refused (qsub's output on stderr).
+ * The submit command (see `batchSubmitPrelude`, which takes the task's lock and adopts a
+ * job whose `native-id` was recorded). For keys whose submit died around its qsub it reads
+ * the (long) `qstat -f` listing for a job of those names and adopts the first. Else it
+ * saves the script and calls qsub from the workdir, still under the lock, with `-o`/`-e`
+ * on the command line (the Slurm wrapper ignores them as directives). Exit 4 means qstat
+ * failed, 5 that qsub refused (qsub's output on stderr).
  */
-const submitScript = `
-set -u
-key=$1 script=$2 dir=\${2%/*} workdir=\${2%/.drover-job/*}
-write_id() { printf '%s\\n' "$1" > "$dir/${batchJobFiles.nativeId}.tmp" && mv -f -- "$dir/${batchJobFiles.nativeId}.tmp" "$dir/${batchJobFiles.nativeId}"; }
-mkdir -p -- "$dir" && exec 9> "$dir/${batchJobFiles.submitLock}" && flock 9 || exit 3
-if [ -s "$dir/${batchJobFiles.nativeId}" ]; then
-  IFS= read -r id < "$dir/${batchJobFiles.nativeId}"; printf 'adopted %s\\n' "$id"; exit 0
-fi
-# A script but no native-id: an earlier submit died around its qsub. Only then is the
-# (long) qstat -f listing worth reading for a job of this name.
-if [ -e "$script" ]; then
+const submitScript = `${batchSubmitPrelude}
+if [ \${#candidates[@]} -gt 0 ]; then
   ${listFullJobs}
-  found=$(printf '%s\\n' "$listing" | awk -v key="$key" '/^Job Id:/ { id = $3 } /^[ \\t]+Job_Name = / { sub(/^[ \\t]+Job_Name = /, ""); if ($0 == key) { print id; exit } }')
-  if [ -n "$found" ]; then
-    write_id "$found" || exit 3; printf 'adopted %s\\n' "$found"; exit 0
-  fi
+  found=$(printf '%s\\n' "$listing" | awk -v keys="\${candidates[*]}" '
+    BEGIN { count = split(keys, names, " "); for (i = 1; i <= count; i++) wanted[names[i]] = 1 }
+    /^Job Id:/ { id = $3 }
+    /^[ \\t]+Job_Name = / { sub(/^[ \\t]+Job_Name = /, ""); if ($0 in wanted) { print $0, id; exit } }')
+  [ -n "$found" ] && adopt "\${found%% *}" "\${found#* }"
 fi
-cat > "$script.tmp" && mv -f -- "$script.tmp" "$script" && cd -- "$workdir" || exit 3
+${batchSubmitClaim}
+cd -- "$workdir" || exit 3
 answer=$(qsub -o "$workdir/${batchJobOutputFiles.stdout}" -e "$workdir/${batchJobOutputFiles.stderr}" "$script" 2>&1) ||
   { printf '%s\\n' "$answer" >&2; exit 5; }
-id=\${answer##*[[:space:]]}
-write_id "$id" || exit 3
-printf 'submitted %s\\n' "$id"
-`;
+id=\${answer##*[[:space:]]}${batchSubmitEpilogue}`;
 
 /**
  * The find command: `bash -c <this> drover-find <workdir> <key>...`. Prints
@@ -124,9 +116,10 @@ export class PbsScheduler implements BatchScheduler {
   }
 
   /**
-   * Submits the job in one remote command, once per submission key: when a job of the key
-   * exists (its `native-id` file, or, after a submit that died around its qsub, a job of
-   * that name in `qstat -f`) it is returned with `adopted: true`. The script is saved as `<workdir>/.drover-job/<key>/job.sh`.
+   * Submits the job in one remote command, once per task: under the task's lock, a job of
+   * the key or of an earlier attempt's key (its `native-id` file, or, after a submit that
+   * died around its qsub, a job of that name in `qstat -f`) is returned with
+   * `adopted: true`. The script is saved as `<workdir>/.drover-job/<key>/job.sh`.
    *
    * @throws {RangeError} when the spec cannot be rendered safely.
    * @throws {TaskError} `submit-rejected` (not retryable) with the scheduler's message when

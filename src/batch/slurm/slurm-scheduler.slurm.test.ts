@@ -157,10 +157,13 @@ describe('SlurmScheduler on this cluster', { concurrency: true }, () => {
   it('adopts the job of a submit that died after sbatch, before it wrote the job id', async () => {
     await shell.makeDirectory(directory);
     const job = spec({ argv: ['sleep', '60'] });
+    // What the dead submit left: its script (saved before sbatch), and a job of its key.
+    await shell.makeDirectory(jobDirectoryOf(directory, job.submissionKey));
+    await shell.writeFile(`${jobDirectoryOf(directory, job.submissionKey)}/${batchJobFiles.script}`, scheduler.renderScript(job));
     const submitted = await shell.run(['sbatch', '--parsable', `--job-name=${job.submissionKey}`, '-o', '/dev/null', '--wrap', 'sleep 60']);
     assert.equal(submitted.code, 0, submitted.stderr);
     const adopted = await scheduler.submit(job);
-    assert.deepEqual(adopted, { nativeId: submitted.stdout.trim(), adopted: true, details: {} });
+    assert.deepEqual(adopted, { nativeId: submitted.stdout.trim(), adopted: true, submissionKey: job.submissionKey, details: {} });
     const idFile = await shell.readFile(`${jobDirectoryOf(directory, job.submissionKey)}/${batchJobFiles.nativeId}`);
     assert.equal(idFile?.toString('utf8'), `${adopted.nativeId}\n`);
     await scheduler.cancel({ nativeId: adopted.nativeId, workdir: directory, submissionKey: job.submissionKey, details: {} });

@@ -153,18 +153,23 @@ describe('SlurmScheduler.submit and find', () => {
     walltimeMinutes: 1, environmentSetup: [], argv: ['true'],
   };
 
-  test('sends the rendered script on stdin with the key and script path as arguments', async () => {
-    const shell = new ScriptedShell({ 'drover-submit': { stdout: 'submitted 42\n' } });
+  test('sends the rendered script on stdin with the key, script path and earlier keys as arguments', async () => {
+    const shell = new ScriptedShell({ 'drover-submit': { stdout: 'submitted task-1.attempt-1 42\n' } });
     const scheduler = new SlurmScheduler({ shell, resource: 'c' });
-    assert.deepEqual(await scheduler.submit(spec), { nativeId: '42', adopted: false, details: {} });
+    assert.deepEqual(await scheduler.submit(spec), { nativeId: '42', adopted: false, submissionKey: 'task-1.attempt-1', details: {} });
     const [argv] = shell.commands;
     assert.deepEqual(argv.slice(3), ['drover-submit', 'task-1.attempt-1', '/scratch/w/.drover-job/task-1.attempt-1/job.sh']);
     assert.ok(!argv[2].includes('task-1'), 'the fixed script holds no user data');
+
+    const retry = { ...spec, submissionKey: 'task-1.attempt-3', earlierSubmissionKeys: ['task-1.attempt-1', 'task-1.attempt-2'] };
+    await scheduler.submit(retry).catch(() => {});
+    assert.deepEqual(shell.commands[1].slice(4), ['task-1.attempt-3', '/scratch/w/.drover-job/task-1.attempt-3/job.sh', 'task-1.attempt-1', 'task-1.attempt-2']);
+    await assert.rejects(scheduler.submit({ ...retry, earlierSubmissionKeys: ['-x'] }), RangeError);
   });
 
   test('adopts, refuses, and tells an unreachable controller apart', async () => {
     const answer = (result: Partial<CommandResult>) => new SlurmScheduler({ shell: new ScriptedShell({ 'drover-submit': result }), resource: 'c' }).submit(spec);
-    assert.deepEqual(await answer({ stdout: 'adopted 42\n' }), { nativeId: '42', adopted: true, details: {} });
+    assert.deepEqual(await answer({ stdout: 'adopted task-1.attempt-0 42\n' }), { nativeId: '42', adopted: true, submissionKey: 'task-1.attempt-0', details: {} });
     await assert.rejects(
       answer({ code: 5, stderr: 'sbatch: error: Batch job submission failed: Invalid partition name specified\n' }),
       (error: unknown) => error instanceof TaskError && error.code === 'submit-rejected' && !error.retryable
@@ -175,7 +180,9 @@ describe('SlurmScheduler.submit and find', () => {
       ResourceUnreachableError,
     );
     await assert.rejects(answer({ code: 3, stderr: 'mkdir: Permission denied' }), (error: unknown) => error instanceof TaskError && error.code === 'submit-failed');
-    await assert.rejects(answer({ stdout: 'what?\n' }), (error: unknown) => error instanceof TaskError && error.code === 'submit-failed');
+    for (const stdout of ['what?\n', 'adopted 42\n', 'adopted bad/key 42\n']) {
+      await assert.rejects(answer({ stdout }), (error: unknown) => error instanceof TaskError && error.code === 'submit-failed');
+    }
   });
 
   test('find asks squeue, then sacct over all time, and prefers the earlier key', async () => {

@@ -7,7 +7,9 @@ import type { BatchScheduler, FoundJob, JobObservation, JobSpec, SubmittedJob, T
 import type { CommandResult, Shell } from '../../shell/port.ts';
 import { ResourceUnreachableError } from '../../domain/errors.ts';
 import {
-  batchJobFiles,
+  batchSubmitClaim,
+  batchSubmitEpilogue,
+  batchSubmitPrelude,
   observeFinishedJob,
   readBatchJobRecords,
   runBatchSubmit,
@@ -50,32 +52,30 @@ const sacctNameSearchStart = '2000-01-01';
 const slurmJobIdPattern = /^\d+(_\d+)?$/;
 
 /**
- * The submit command, run as `bash -c <this> drover-submit <key> <script path>` with the
- * job script on stdin; nothing from the user is part of it. Under a lock on the job
- * directory it adopts the job of the key if there is one (its `native-id` file, else a
- * job of that name in `squeue`), else saves the script and calls `sbatch`. It prints
- * `adopted <id>` or `submitted <id>`; exit 3 means the job directory could not be written,
- * 4 that squeue failed, 5 that sbatch refused (their messages on stderr).
+ * The submit command (see `batchSubmitPrelude`, which takes the task's lock and adopts a
+ * job whose `native-id` was recorded). For keys whose submit died around its sbatch it
+ * asks squeue, then sacct (the job may have left squeue), for a job of those names, and
+ * adopts the oldest. Else it saves the script and calls sbatch, still under the lock.
+ * Exit 4 means squeue or sacct failed, 5 that sbatch refused (their messages on stderr).
  */
-const submitScript = `
-set -u
-key=$1 script=$2 dir=\${2%/*}
-write_id() { printf '%s\\n' "$1" > "$dir/${batchJobFiles.nativeId}.tmp" && mv -f -- "$dir/${batchJobFiles.nativeId}.tmp" "$dir/${batchJobFiles.nativeId}"; }
-mkdir -p -- "$dir" && exec 9> "$dir/${batchJobFiles.submitLock}" && flock 9 || exit 3
-if [ -s "$dir/${batchJobFiles.nativeId}" ]; then
-  IFS= read -r id < "$dir/${batchJobFiles.nativeId}"; printf 'adopted %s\\n' "$id"; exit 0
+const submitScript = `${batchSubmitPrelude}
+if [ \${#candidates[@]} -gt 0 ]; then
+  names=$(IFS=,; printf '%s' "\${candidates[*]}")
+  found=$(set -o pipefail; squeue --me -h -t all --name="$names" -o '%i %j' | sort -n) || exit 4
+  if [ -z "$found" ]; then
+    accounting=$(sacct -X -P -n --name="$names" -S ${sacctNameSearchStart} -o JobID,JobName 2>&1) ||
+      case $accounting in
+        *'accounting storage is disabled'*) accounting= ;;
+        *) printf '%s\\n' "$accounting" >&2; exit 4 ;;
+      esac
+    found=$(printf '%s\\n' "$accounting" | grep -E '^[0-9]+[|]' | tr '|' ' ' | sort -n)
+  fi
+  found=\${found%%$'\\n'*}
+  [ -n "$found" ] && adopt "\${found#* }" "\${found%% *}"
 fi
-# A job of this key whose submit died before it wrote native-id.
-found=$(set -o pipefail; squeue --me -h -t all --name="$key" -o %i | sort -n) || exit 4
-if [ -n "$found" ]; then
-  id=\${found%%$'\\n'*}; write_id "$id" || exit 3; printf 'adopted %s\\n' "$id"; exit 0
-fi
-cat > "$script.tmp" && mv -f -- "$script.tmp" "$script" || exit 3
+${batchSubmitClaim}
 answer=$(sbatch --parsable --ignore-pbs "$script") || exit 5
-id=\${answer%%;*}
-write_id "$id" || exit 3
-printf 'submitted %s\\n' "$id"
-`;
+id=\${answer%%;*}${batchSubmitEpilogue}`;
 
 /** Options for `SlurmScheduler`. */
 export interface SlurmSchedulerOptions {
@@ -106,9 +106,10 @@ export class SlurmScheduler implements BatchScheduler {
   }
 
   /**
-   * Submits the job in one remote command, once per submission key: when a job of the key
-   * exists (its `native-id` file, or a job of that name in squeue) it is returned with
-   * `adopted: true`. The script is saved as `<workdir>/.drover-job/<key>/job.sh`.
+   * Submits the job in one remote command, once per task: under the task's lock, a job of
+   * the key or of an earlier attempt's key (its `native-id` file, or a job of that name in
+   * squeue or sacct) is returned with `adopted: true`. The script is saved as
+   * `<workdir>/.drover-job/<key>/job.sh`.
    *
    * @throws {RangeError} when the spec cannot be rendered safely.
    * @throws {TaskError} `submit-rejected` (not retryable) with sbatch's message when Slurm
