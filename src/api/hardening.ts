@@ -68,6 +68,23 @@ function printable(name: string): string {
   return textProblem(name) ? JSON.stringify(name).slice(1, -1) : name;
 }
 
+/** The range of PostgreSQL's `integer`, which Drover's integer columns use. */
+const storeInteger = { minimum: -(2 ** 31), maximum: 2 ** 31 - 1 };
+
+/** Gives every `type: integer` in a JSON schema without a bound the store's bound (in place). */
+function boundIntegers(schema: unknown, depth = 0): void {
+  if (!schema || typeof schema !== 'object' || depth > 32) return;
+  const node = schema as Record<string, any>;
+  if (node.type === 'integer') {
+    node.minimum ??= storeInteger.minimum;
+    node.maximum ??= storeInteger.maximum;
+  }
+  for (const value of Object.values(node)) {
+    if (Array.isArray(value)) value.forEach((item) => boundIntegers(item, depth + 1));
+    else boundIntegers(value, depth + 1);
+  }
+}
+
 function invalidText(found: { field: string; message: string }): InputError {
   return new InputError(`${found.field} is not valid text`, 400, [found], 'invalid-text');
 }
@@ -113,6 +130,26 @@ export function handleFrameworkError(error: FastifyError, _request: FastifyReque
 }
 
 /**
+ * Requests Node's HTTP parser refuses before Fastify sees them (malformed framing, headers
+ * over the size limit, a body on a connection that timed out) answered as problem+json,
+ * then the connection is closed, as Node does. Pass as the `clientErrorHandler` option.
+ */
+export function handleClientError(error: NodeJS.ErrnoException, socket: import('node:net').Socket): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  const [status, title, detail] =
+    error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? [408, 'Request Timeout', 'the request took too long to arrive']
+      : error.code === 'HPE_HEADER_OVERFLOW'
+        ? [431, 'Request Header Fields Too Large', 'the request line and headers are larger than this server accepts (16 KiB); shorten the URL']
+        : [400, 'Bad Request', 'the request is not valid HTTP/1.1 (for instance a body whose framing does not parse)'];
+  const body = JSON.stringify({ type: 'urn:drover:problem:malformed-http', title, status, detail });
+  if (socket.writable) {
+    socket.write(`HTTP/1.1 ${status} ${title}\r\nContent-Type: application/problem+json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  }
+  socket.destroy(error);
+}
+
+/**
  * Registers the hardening on the root instance. Call it before any route is registered
  * (the rate limit attaches to routes as they are added).
  */
@@ -151,6 +188,13 @@ export async function registerHardening(app: FastifyInstance, limits: ApiLimits)
     const bytes = body as Buffer;
     if (!isUtf8(bytes)) return done(invalidText({ field: 'body', message: 'is not valid UTF-8' }), undefined);
     parseJson(request, bytes.toString('utf8'), done);
+  });
+
+  // Every integer the API takes fits the store's integer columns (int4) unless its schema
+  // says otherwise: `?after=99999999999` is a 400 naming the field, not the store's 500.
+  app.addHook('onRoute', (route) => {
+    const schema = route.schema as Record<string, unknown> | undefined;
+    for (const part of ['querystring', 'params', 'body', 'headers']) boundIntegers(schema?.[part]);
   });
 
   app.addHook('onRequest', async (request) => {

@@ -20,7 +20,7 @@ import { registerCatalogueRoutes } from './routes/catalogue.ts';
 import { registerExperimentRoutes } from './routes/experiments.ts';
 import { registerFileRoutes } from './routes/files.ts';
 import { ref, responseSchemas } from './schemas.ts';
-import { handleFrameworkError, registerHardening, requestLogSerializers, type ApiLimits } from './hardening.ts';
+import { handleClientError, handleFrameworkError, registerHardening, requestLogSerializers, type ApiLimits } from './hardening.ts';
 import { registerMetricsRoute } from './metrics.ts';
 
 declare module 'fastify' {
@@ -56,6 +56,7 @@ export async function buildApi(deps: ApiDependencies): Promise<FastifyInstance> 
     bodyLimit: deps.bodyLimitBytes,
     ajv: { customOptions: { coerceTypes: 'array', removeAdditional: false, allErrors: true } },
     frameworkErrors: handleFrameworkError,
+    clientErrorHandler: handleClientError,
   });
   await registerHardening(app, deps.limits);
   for (const schema of responseSchemas) app.addSchema(schema);
