@@ -35,7 +35,9 @@ async function startUp(dataDir: string): Promise<{ child: ChildProcess; url: str
   children.push(child);
   let output = '';
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`drover up did not start:\n${output}`)), 30_000);
+    // A first start runs initdb: on a loaded 2-core machine (the quick tier runs two files
+    // at once) that alone has taken over 30 s.
+    const timer = setTimeout(() => reject(new Error(`drover up did not start:\n${output}`)), 90_000);
     child.stderr!.on('data', (chunk) => {
       output += chunk;
       const match = /API:\s+(http:\/\/\S+)\/api\/v1/.exec(output);

@@ -146,6 +146,7 @@ describe('text that cannot be stored is a 400 naming the field', () => {
     assertProblem(await rawRequest(drover.url, 'GET', '/api/v1/experiments?q=%ED%A0%80'), 400, 'querystring.q');
     assertProblem(await rawRequest(drover.url, 'GET', '/api/v1/experiments?resource=%FF'), 400, 'querystring.resource');
     assertProblem(await rawRequest(drover.url, 'GET', '/api/v1/experiments?owner=%'), 400, 'querystring.owner');
+    assertProblem(await rawRequest(drover.url, 'GET', '/api/v1/experiments?q=a=%ZZ'), 400, 'querystring.q');
   });
 
   it('NUL, lone surrogates and invalid UTF-8 in JSON bodies, values or keys', async () => {

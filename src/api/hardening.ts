@@ -99,7 +99,8 @@ function checkQueryEncoding(url: string): void {
   if (start < 0) return;
   for (const part of url.slice(start + 1).split('&')) {
     if (part === '') continue;
-    const [key, value = ''] = part.split('=', 2);
+    const separator = part.indexOf('=');
+    const [key, value] = separator < 0 ? [part, ''] : [part.slice(0, separator), part.slice(separator + 1)];
     for (const piece of [key, value]) {
       try {
         decodeURIComponent(piece.replaceAll('+', ' '));
