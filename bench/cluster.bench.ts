@@ -203,7 +203,9 @@ const sleepApplication = {
 
 /** A Drover with the demo and test-cluster catalogues and the sleep application. */
 async function startBenchDrover(): Promise<TestDrover> {
-  const drover = await startTestDrover({ catalogue: catalogues, worker: { concurrency: 32, pollMs: 200, leaseMs: 30_000 } });
+  // The benchmark is one user submitting thousands of experiments at once: the per-user
+  // write limit (which protects a shared deployment from one runaway client) is lifted.
+  const drover = await startTestDrover({ catalogue: catalogues, worker: { concurrency: 32, pollMs: 200, leaseMs: 30_000 }, limits: { writesPerWindow: 1_000_000 } });
   const created = await drover.call('POST', '/api/v1/applications', sleepApplication);
   if (created.status !== 201) throw new Error(`registering ${sleepApplication.name}: ${created.status} ${JSON.stringify(created.body)}`);
   return drover;

@@ -13,6 +13,7 @@ import { buildApi } from '../src/api/server.ts';
 import { openPgliteStore } from '../src/store/pglite-store.ts';
 import { createStorage } from '../src/files/storage.ts';
 import { createResourceRegistry } from '../src/resources/resource-registry.ts';
+import { loadConfig } from '../src/config.ts';
 
 /** Where the generated types live. */
 export const apiTypesPath = fileURLToPath(new URL('../web/src/api/schema.d.ts', import.meta.url));
@@ -32,6 +33,8 @@ export async function openApiDocument(): Promise<Record<string, unknown>> {
     gatewayId: 'default',
     bodyLimitBytes: 1,
     uploadLimitBytes: 1,
+    limits: loadConfig({}, {}).limits,
+    metricsToken: null,
   });
   try {
     await api.ready();

@@ -83,6 +83,36 @@ export const configSchema = z
     bodyLimitBytes: positiveInt.default(1024 * 1024),
     /** Largest upload in bytes (default 64 MiB). */
     uploadLimitBytes: positiveInt.default(64 * 1024 * 1024),
+    /**
+     * Per-user limits of the API. Each user has their own budget; limits count on each API
+     * process (run more API processes, get proportionally more).
+     */
+    limits: z
+      .object({
+        /** Writes (POST, PUT, PATCH, DELETE under /api/v1) one user may make per window (default 1200); the next gets 429 with Retry-After. */
+        writesPerWindow: positiveInt.default(1200),
+        /** The rate-limit window in milliseconds (default 60 000: a minute). */
+        writeWindowMs: positiveInt.default(60_000),
+        /** Event streams (SSE) one user may hold open at once (default 32; the web UI holds one or two per tab). */
+        eventStreamsPerUser: positiveInt.default(32),
+        /** Bytes one user may upload in total, over all their uploads (default 10 GiB); an upload past it is a 413. */
+        uploadQuotaBytes: positiveInt.default(10 * 1024 ** 3),
+      })
+      .default({}),
+    /**
+     * Prometheus `/metrics`. On the API address it needs `Authorization: Bearer <token>`:
+     * this token, or the bootstrap admin token when unset. `listen` ("host:port") also
+     * serves it, without a token, on its own address (keep that address private).
+     */
+    metrics: z
+      .object({
+        token: z.string().min(16).optional(),
+        listen: z
+          .string()
+          .regex(/^(\[[0-9a-fA-F:.]+\]|[^\s:/]+):\d{1,5}$/, 'must be host:port, e.g. 127.0.0.1:9464')
+          .optional(),
+      })
+      .default({}),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   })
   .strict();
@@ -107,6 +137,12 @@ const environmentKeys: Record<string, string> = {
   DROVER_CONTROLLER_LEADERSHIP_MS: 'controller.leadershipMs',
   DROVER_GATEWAY_NAME: 'gateway.name',
   DROVER_LOG_LEVEL: 'logLevel',
+  DROVER_WRITES_PER_WINDOW: 'limits.writesPerWindow',
+  DROVER_WRITE_WINDOW_MS: 'limits.writeWindowMs',
+  DROVER_EVENT_STREAMS_PER_USER: 'limits.eventStreamsPerUser',
+  DROVER_UPLOAD_QUOTA_BYTES: 'limits.uploadQuotaBytes',
+  DROVER_METRICS_TOKEN: 'metrics.token',
+  DROVER_METRICS_LISTEN: 'metrics.listen',
 };
 
 /** Thrown when configuration is invalid; the message names each bad key. */

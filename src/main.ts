@@ -21,12 +21,15 @@ import { Worker } from './worker/worker.ts';
 import { createHandlers } from './worker/handlers.ts';
 import { Controller } from './controller/controller.ts';
 import { buildApi } from './api/server.ts';
+import { listenForMetrics } from './api/metrics.ts';
 
 export type Role = 'api' | 'worker' | 'controller';
 
 /** A running Drover: where its API listens, the admin token, and how to stop it. */
 export interface RunningDrover {
   url: string | null;
+  /** Where `/metrics` is served without a token (`metrics.listen`), or null. */
+  metricsUrl: string | null;
   /** The platform operator's token (user `admin` of the bootstrap gateway), when this process knows it. */
   adminToken: string | null;
   /** True when Drover made the token (then, and only then, it is printed at start). */
@@ -56,7 +59,7 @@ export async function openStore(config: Config): Promise<Store> {
  */
 export async function startDrover(config: Config, roles: Role[]): Promise<RunningDrover> {
   const logger = pino({ level: config.logLevel, base: { service: 'drover' } });
-  mkdirSync(config.dataDir, { recursive: true });
+  keepDataPrivate(config.dataDir);
   const store = await openStore(config);
   const storage = createStorage(join(config.dataDir, 'storage'));
   const metrics = new Registry();
@@ -145,14 +148,23 @@ export async function startDrover(config: Config, roles: Role[]): Promise<Runnin
       platformKey,
       bodyLimitBytes: config.bodyLimitBytes,
       uploadLimitBytes: config.uploadLimitBytes,
+      limits: config.limits,
+      metricsToken: config.metrics.token ?? adminToken,
     });
     const address = await api.listen({ host: config.host, port: config.port });
     url = address.replace('://[::1]', '://localhost');
     stops.unshift(() => api.close());
   }
+  let metricsUrl: string | null = null;
+  if (config.metrics.listen) {
+    const metricsServer = await listenForMetrics(metrics, config.metrics.listen);
+    metricsUrl = metricsServer.url;
+    stops.unshift(() => metricsServer.close());
+  }
 
   return {
     url,
+    metricsUrl,
     adminToken,
     adminTokenGenerated,
     store,
@@ -163,6 +175,21 @@ export async function startDrover(config: Config, roles: Role[]): Promise<Runnin
       await store.close();
     },
   };
+}
+
+/**
+ * Makes the data folder 0700 (also one made by an earlier version) and sets the process
+ * umask to 077, so every file Drover writes there is 0600 and every folder 0700: the
+ * embedded database (PGlite creates its files 0666), uploads, outputs, the admin token and
+ * the local scratch. The umask is the root fix because no writer (PGlite, fs.copyFile,
+ * tinyglobby, SFTP) can forget it. Jobs on `local` resources inherit it too, on purpose:
+ * their files hold users' inputs and results and must be readable by Drover (the same
+ * account) only. Jobs on clusters run under the login shell's own umask.
+ */
+function keepDataPrivate(dataDir: string): void {
+  process.umask(0o077);
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  chmodSync(dataDir, 0o700);
 }
 
 /**

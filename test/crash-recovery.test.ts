@@ -35,6 +35,8 @@ async function startUp(dataDir: string): Promise<{ child: ChildProcess; url: str
   children.push(child);
   let output = '';
   const url = await new Promise<string>((resolve, reject) => {
+    // A first start runs initdb: on a loaded 2-core machine (the quick tier runs two files
+    // at once) that alone has taken over 30 s.
     const timer = setTimeout(() => reject(new Error(`drover up did not start:\n${output}`)), 90_000);
     child.stderr!.on('data', (chunk) => {
       output += chunk;

@@ -56,6 +56,10 @@ async function openPage(token: string | null, viewport = { width: 1200, height: 
   const page = await context.newPage();
   page.setDefaultTimeout(15_000);
   page.on('pageerror', (error) => pageErrors.push(error.message));
+  // Something the Content-Security-Policy blocked is a broken page, even if nothing threw.
+  page.on('console', (message) => {
+    if (/Content Security Policy/i.test(message.text())) pageErrors.push(message.text());
+  });
   return page;
 }
 

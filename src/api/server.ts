@@ -22,6 +22,8 @@ import { registerFileRoutes } from './routes/files.ts';
 import { registerGatewayRoutes } from './routes/gateways.ts';
 import { registerCredentialRoutes } from './routes/credentials.ts';
 import { problemResponses, ref, responseSchemas } from './schemas.ts';
+import { handleClientError, handleFrameworkError, registerHardening, requestLogSerializers, type ApiLimits } from './hardening.ts';
+import { registerMetricsRoute } from './metrics.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -44,16 +46,23 @@ export interface ApiDependencies {
   platformKey: Buffer;
   bodyLimitBytes: number;
   uploadLimitBytes: number;
+  /** Per-user limits: write rate, open event streams, upload quota. */
+  limits: ApiLimits;
+  /** The bearer token `/metrics` asks for (null: /metrics on the API answers 401). */
+  metricsToken: string | null;
 }
 
 /** Builds the API server (not yet listening). */
 export async function buildApi(deps: ApiDependencies): Promise<FastifyInstance> {
   const app = Fastify({
     // Fastify logs every request at info; keep those for debug-level runs only.
-    loggerInstance: deps.logger.child({ role: 'api' }, { level: deps.logger.isLevelEnabled('debug') ? deps.logger.level : 'warn' }) as any,
+    loggerInstance: deps.logger.child({ role: 'api' }, { level: deps.logger.isLevelEnabled('debug') ? deps.logger.level : 'warn', serializers: requestLogSerializers }) as any,
     bodyLimit: deps.bodyLimitBytes,
     ajv: { customOptions: { coerceTypes: 'array', removeAdditional: false, allErrors: true } },
+    frameworkErrors: handleFrameworkError,
+    clientErrorHandler: handleClientError,
   });
+  await registerHardening(app, deps.limits);
   for (const schema of responseSchemas) app.addSchema(schema);
   // Response schemas document the API (and type its clients); they must never drop a
   // field that a schema forgot, so answers are serialized as they are.
@@ -100,7 +109,7 @@ export async function buildApi(deps: ApiDependencies): Promise<FastifyInstance> 
       return sendProblem(reply, { type: 'urn:drover:problem:not-ready', title: 'Service Unavailable', status: 503, detail: 'the store is unreachable' });
     }
   });
-  app.get('/metrics', { schema: { hide: true } }, async (_request, reply) => reply.type(deps.metrics.contentType).send(await deps.metrics.metrics()));
+  registerMetricsRoute(app, deps.metrics, deps.metricsToken);
   app.get('/api/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
   app.get(

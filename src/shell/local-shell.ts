@@ -3,7 +3,9 @@
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { constants as fsConstants, createWriteStream } from 'node:fs';
 import { constants as osConstants } from 'node:os';
+import { pipeline } from 'node:stream/promises';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { glob } from 'tinyglobby';
@@ -90,13 +92,24 @@ export class LocalShell implements Shell {
     }
   }
 
-  /** Reads `filePath`, or returns null when it does not exist. */
+  /**
+   * Reads `filePath`, or returns null when it does not exist.
+   *
+   * @throws when `filePath` is a symbolic link (a job may plant one to read files outside
+   *   its folder through Drover) or not a regular file.
+   */
   async readFile(filePath: string): Promise<Buffer | null> {
+    let handle: fs.FileHandle;
     try {
-      return await fs.readFile(filePath);
+      handle = await openWithoutFollowing(filePath);
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
       throw error;
+    }
+    try {
+      return await handle.readFile();
+    } finally {
+      await handle.close();
     }
   }
 
@@ -105,14 +118,24 @@ export class LocalShell implements Shell {
     await fs.copyFile(localPath, remotePath);
   }
 
-  /** Copies `remotePath` to `localPath` (both on this machine). */
+  /**
+   * Copies `remotePath` to `localPath` (both on this machine).
+   *
+   * @throws when `remotePath` is a symbolic link or not a regular file: what a job leaves
+   *   is copied into Drover's storage, and must never bring a file from elsewhere with it.
+   */
   async download(remotePath: string, localPath: string): Promise<void> {
-    await fs.copyFile(remotePath, localPath);
+    const source = await openWithoutFollowing(remotePath);
+    try {
+      await pipeline(source.createReadStream({ autoClose: false }), createWriteStream(localPath));
+    } finally {
+      await source.close();
+    }
   }
 
   /**
    * Lists regular files under `directory` that match any pattern, as sorted relative
-   * paths. Dot files are not matched and symbolic links are not followed. A result whose
+   * paths. Dot files are not matched, and symbolic links are neither followed nor listed. A result whose
    * real path is outside `directory` (through a symbolic link or a brace expansion) is
    * left out.
    *
@@ -140,6 +163,9 @@ export class LocalShell implements Shell {
       if (escapes(relative)) continue;
       let realPath: string;
       try {
+        // A link is never listed, even to a file inside (as SshShell's `find -type f`):
+        // `download` refuses links, and the file it names is listed on its own.
+        if ((await fs.lstat(path.join(realDirectory, relative))).isSymbolicLink()) continue;
         realPath = await fs.realpath(path.join(realDirectory, relative));
       } catch {
         continue; // removed since the listing, or a dangling link
@@ -152,6 +178,27 @@ export class LocalShell implements Shell {
 
   /** Nothing to release on this machine. */
   async close(): Promise<void> {}
+}
+
+/**
+ * Opens a regular file for reading; a symbolic link at its last component is refused
+ * atomically (O_NOFOLLOW gives ELOOP), so a link swapped in after a check is refused too.
+ */
+async function openWithoutFollowing(filePath: string): Promise<fs.FileHandle> {
+  let handle: fs.FileHandle;
+  try {
+    handle = await fs.open(filePath, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ELOOP') {
+      throw Object.assign(new Error(`${filePath} is a symbolic link: not followed`), { code: 'ELOOP' });
+    }
+    throw error;
+  }
+  if (!(await handle.stat()).isFile()) {
+    await handle.close();
+    throw Object.assign(new Error(`${filePath} is not a regular file`), { code: 'EINVAL' });
+  }
+  return handle;
 }
 
 /** True when a path relative to a directory points outside it. */

@@ -207,6 +207,23 @@ describe('run', () => {
 });
 
 describe('files over SFTP', () => {
+  test('readFile and download refuse a symbolic link a job planted (to a file out of its folder)', async () => {
+    const shell = makeShell();
+    const remote = `${scratch}/links`;
+    await shell.makeDirectory(remote);
+    assert.equal((await shell.run(['ln', '-s', '/etc/passwd', `${remote}/stdout.txt`])).code, 0);
+    await shell.writeFile(`${remote}/real.txt`, 'mine');
+    assert.equal((await shell.run(['ln', '-s', 'real.txt', `${remote}/inside.txt`])).code, 0);
+    const local = await makeLocalDirectory();
+    for (const link of ['stdout.txt', 'inside.txt']) {
+      await assert.rejects(shell.readFile(`${remote}/${link}`), /symbolic link/);
+      await assert.rejects(shell.download(`${remote}/${link}`, path.join(local, link)), /symbolic link/);
+    }
+    assert.deepEqual(await fs.readdir(local), [], 'nothing was copied');
+    assert.deepEqual(await shell.glob(remote, ['*.txt']), ['real.txt'], 'glob lists the regular file only');
+    assert.equal((await shell.readFile(`${remote}/real.txt`))?.toString(), 'mine');
+  });
+
   test('upload, download, readFile, writeFile and makeDirectory', async () => {
     const shell = makeShell();
     const remote = `${scratch}/files/a/b`;

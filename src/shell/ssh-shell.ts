@@ -174,14 +174,21 @@ export class SshShell implements Shell {
     });
   }
 
-  /** Reads `filePath` over SFTP, or returns null when it does not exist. */
+  /**
+   * Reads `filePath` over SFTP, or returns null when it does not exist.
+   *
+   * @throws when `filePath` is a symbolic link or not a regular file (see `download`).
+   */
   async readFile(filePath: string): Promise<Buffer | null> {
-    return this.withSftp(`read ${filePath}`, (sftp) =>
-      call<Buffer>((done) => sftp.readFile(filePath, done)).catch((error: { code?: unknown }) => {
-        if (error.code === 2) return null; // SSH_FX_NO_SUCH_FILE
+    return this.withSftp(`read ${filePath}`, async (sftp) => {
+      try {
+        await refuseLink(sftp, filePath);
+        return await call<Buffer>((done) => sftp.readFile(filePath, done));
+      } catch (error) {
+        if ((error as { code?: unknown }).code === 2) return null; // SSH_FX_NO_SUCH_FILE
         throw error;
-      }),
-    );
+      }
+    });
   }
 
   /** Copies `localPath` on this machine to `remotePath` (whose folder must exist). */
@@ -189,9 +196,18 @@ export class SshShell implements Shell {
     await this.withSftp(`upload to ${remotePath}`, (sftp) => call((done) => sftp.fastPut(localPath, remotePath, done)).catch(hidePath(localPath)));
   }
 
-  /** Copies `remotePath` to `localPath` on this machine (whose folder must exist). */
+  /**
+   * Copies `remotePath` to `localPath` on this machine (whose folder must exist).
+   *
+   * @throws when `remotePath` is a symbolic link or not a regular file: a job may plant a
+   *   link to another user's files, which Drover must not bring back. SFTP has no
+   *   O_NOFOLLOW, so this is an lstat before the copy; the job has finished by stage-out.
+   */
   async download(remotePath: string, localPath: string): Promise<void> {
-    await this.withSftp(`download ${remotePath}`, (sftp) => call((done) => sftp.fastGet(remotePath, localPath, done)).catch(hidePath(localPath)));
+    await this.withSftp(`download ${remotePath}`, async (sftp) => {
+      await refuseLink(sftp, remotePath);
+      await call((done) => sftp.fastGet(remotePath, localPath, done)).catch(hidePath(localPath));
+    });
   }
 
   /**
@@ -553,4 +569,11 @@ function call<T = void>(start: (done: (error: Error | null | undefined, value?: 
       reject(error);
     }
   });
+}
+
+/** Throws unless `filePath` (not followed) is a regular file; a missing file keeps SFTP's code 2. */
+async function refuseLink(sftp: SFTPWrapper, filePath: string): Promise<void> {
+  const info = await call<{ isFile(): boolean; isSymbolicLink(): boolean }>((done) => sftp.lstat(filePath, done as any));
+  if (info.isSymbolicLink()) throw new Error(`${filePath} is a symbolic link: not followed`);
+  if (!info.isFile()) throw new Error(`${filePath} is not a regular file`);
 }

@@ -3,7 +3,7 @@
  * The embedded default for `drover up` and the quick tests.
  */
 import { mkdirSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
-import { open, readdir, stat } from 'node:fs/promises';
+import { chmod, lstat, open, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { StoreError, type Queryable, type Store } from './port.ts';
@@ -47,6 +47,7 @@ export async function openPgliteStore(options: PgliteStoreOptions): Promise<Stor
     releaseLock();
     throw new StoreError(`cannot open the embedded store in ${options.dataDir}: ${(error as Error).message}`);
   }
+  if (pgdata) await makePrivate(pgdata);
   const run = async <Row>(target: Pick<PGlite, 'query'>, sql: string, params?: unknown[]) =>
     (await target.query<Row>(sql, params as any[])).rows;
   return {
@@ -64,9 +65,27 @@ export async function openPgliteStore(options: PgliteStoreOptions): Promise<Stor
     },
     async close() {
       if (!database.closed) await database.close();
+      if (pgdata) await makePrivate(pgdata).catch(() => {});
       releaseLock();
     },
   };
+}
+
+/**
+ * Makes the database files 0600 and their folders 0700. PGlite's WebAssembly file system
+ * chmods every file it creates to 0666 (measured: one chmodSync per file, whatever the
+ * process umask), so the umask cannot do it. Run at open and at close; files PGlite makes
+ * in between are still unreachable to others, because the data folder itself is 0700
+ * (see keepDataPrivate in main.ts).
+ */
+async function makePrivate(folder: string): Promise<void> {
+  await chmod(folder, 0o700);
+  for (const name of await readdir(folder, { recursive: true })) {
+    const path = join(folder, name);
+    const info = await lstat(path).catch(() => null);
+    if (info?.isDirectory()) await chmod(path, 0o700);
+    else if (info?.isFile() && (info.mode & 0o077) !== 0) await chmod(path, 0o600);
+  }
 }
 
 /** fsyncs the newest WAL segments (a commit may straddle two) and the folder itself. */

@@ -200,7 +200,8 @@ export function registerExperimentRoutes(api: FastifyInstance, deps: ApiDependen
       let after = query.after ?? 0;
       if (lastEventId !== undefined) {
         after = Number(lastEventId);
-        if (!Number.isInteger(after) || after < 0) throw new InputError('Last-Event-ID must be an event number', 400, [{ field: 'Last-Event-ID', message: 'must be a whole number' }]);
+        // Event numbers are the store's integers: anything larger is not one of ours.
+        if (!Number.isInteger(after) || after < 0 || after > 2 ** 31 - 1) throw new InputError('Last-Event-ID must be an event number', 400, [{ field: 'Last-Event-ID', message: 'must be a whole number' }]);
       }
       if (!String(request.headers.accept ?? '').includes('text/event-stream')) {
         return { items: await listEvents(store, id, after, query.limit ?? 1000) };

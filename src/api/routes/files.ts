@@ -2,8 +2,8 @@
  * File routes: uploads for file inputs, outputs and logs of an experiment. File names
  * never escape their folder.
  */
-import { createReadStream } from 'node:fs';
-import { mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
+import { constants as fsConstants } from 'node:fs';
+import { mkdir, open, readdir, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, posix, relative } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { InputError, NotFoundError } from '../../domain/errors.ts';
@@ -15,7 +15,7 @@ import { problemResponses, ref } from '../schemas.ts';
 
 const idParams = { type: 'object', properties: { id: { type: 'string' } }, required: ['id'] } as const;
 
-export function registerFileRoutes(api: FastifyInstance, { store, storage, resources, uploadLimitBytes }: ApiDependencies): void {
+export function registerFileRoutes(api: FastifyInstance, { store, storage, resources, uploadLimitBytes, limits }: ApiDependencies): void {
   api.addContentTypeParser('application/octet-stream', { parseAs: 'buffer', bodyLimit: uploadLimitBytes }, (_request, body, done) => done(null, body));
 
   api.post(
@@ -38,10 +38,26 @@ export function registerFileRoutes(api: FastifyInstance, { store, storage, resou
         throw new InputError('send the file as the request body with Content-Type: application/octet-stream', 415, [], 'unsupported-media-type');
       }
       const body = request.body;
-      const rows = await store.query<{ id: string }>(
-        'insert into uploads (gateway_id, owner_id, filename, size) values ($1, $2, $3, $4) returning id',
-        [request.principal.gatewayId, request.principal.userId, filename, body.length],
-      );
+      const { principal } = request;
+      const rows = await store.transaction(async (tx) => {
+        // The user's row lock makes two concurrent uploads count each other.
+        await tx.query('select 1 from users where id = $1 for update', [principal.userId]);
+        const [{ used }] = await tx.query<{ used: string }>('select coalesce(sum(size), 0)::text as used from uploads where owner_id = $1', [principal.userId]);
+        if (Number(used) + body.length > limits.uploadQuotaBytes) {
+          throw new InputError(
+            `this upload (${body.length} bytes) would take your uploads to ${Number(used) + body.length} bytes, over your quota of ${limits.uploadQuotaBytes} bytes; ask your gateway's operator to raise limits.uploadQuotaBytes`,
+            413,
+            [{ field: 'body', message: `exceeds the upload quota: ${Math.max(0, limits.uploadQuotaBytes - Number(used))} bytes left` }],
+            'upload-quota-exceeded',
+          );
+        }
+        return tx.query<{ id: string }>('insert into uploads (gateway_id, owner_id, filename, size) values ($1, $2, $3, $4) returning id', [
+          principal.gatewayId,
+          principal.userId,
+          filename,
+          body.length,
+        ]);
+      });
       const path = storage.uploadPath(request.principal.gatewayId, rows[0].id);
       await mkdir(dirname(path), { recursive: true });
       await writeFile(path, body);
@@ -60,13 +76,13 @@ export function registerFileRoutes(api: FastifyInstance, { store, storage, resou
     const experiment = await getExperiment(store, request.principal, params.id);
     const path = storage.outputPath(request.principal.gatewayId, experiment.id, params['*']);
     if (!path) throw new NotFoundError(`output ${JSON.stringify(params['*'])}`);
-    const info = await stat(path).catch(() => null);
-    if (!info?.isFile()) throw new NotFoundError(`output ${JSON.stringify(params['*'])}`);
+    const file = await openRegularFile(path);
+    if (!file) throw new NotFoundError(`output ${JSON.stringify(params['*'])}`);
     return reply
       .type('application/octet-stream')
-      .header('content-length', info.size)
-      .header('content-disposition', `attachment; filename="${posix.basename(params['*']).replace(/["\\]/g, '_')}"`)
-      .send(createReadStream(path));
+      .header('content-length', file.size)
+      .header('content-disposition', attachmentDisposition(posix.basename(params['*'])))
+      .send(file.handle.createReadStream());
   });
 
   api.get(
@@ -87,8 +103,13 @@ export function registerFileRoutes(api: FastifyInstance, { store, storage, resou
       const name = `${stream}.txt`;
       const staged = storage.outputPath(request.principal.gatewayId, experiment.id, name)!;
       let content: Buffer | null = null;
-      if ((await stat(staged).catch(() => null))?.isFile()) {
-        content = await readFile(staged);
+      const file = await openRegularFile(staged);
+      if (file) {
+        try {
+          content = await file.handle.readFile();
+        } finally {
+          await file.handle.close();
+        }
       } else if (experiment.state !== 'created') {
         const context = await loadRunContext(store, experiment.id);
         content = await resources.open(context.resource).shell.readFile(posix.join(context.workdir, name)).catch(() => null);
@@ -98,6 +119,32 @@ export function registerFileRoutes(api: FastifyInstance, { store, storage, resou
       return reply.type('text/plain; charset=utf-8').send(content);
     },
   );
+}
+
+/**
+ * Opens a regular file for reading without following a symbolic link at its last
+ * component (O_NOFOLLOW: a link planted there is refused, not read), or returns null.
+ */
+async function openRegularFile(path: string): Promise<{ handle: import('node:fs/promises').FileHandle; size: number } | null> {
+  const handle = await open(path, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW).catch(() => null);
+  if (!handle) return null;
+  const info = await handle.stat();
+  if (!info.isFile()) {
+    await handle.close();
+    return null;
+  }
+  return { handle, size: info.size };
+}
+
+/**
+ * `Content-Disposition: attachment` for any file name (RFC 6266): `filename*` carries the
+ * exact name as percent-encoded UTF-8, `filename` an ASCII stand-in for old clients
+ * (header values cannot hold other characters, which is why a Unicode name was a 500).
+ */
+export function attachmentDisposition(name: string): string {
+  const fallback = name.replace(/[^\x20-\x7e]|["\\%]/g, '_');
+  const encoded = encodeURIComponent(name).replace(/['()*]/g, (character) => `%${character.charCodeAt(0).toString(16).toUpperCase()}`);
+  return `attachment; filename="${fallback}"; filename*=UTF-8''${encoded}`;
 }
 
 async function listFiles(root: string): Promise<Array<{ path: string; size: number }>> {
