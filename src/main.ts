@@ -149,7 +149,7 @@ export async function startDrover(config: Config, roles: Role[]): Promise<Runnin
       bodyLimitBytes: config.bodyLimitBytes,
       uploadLimitBytes: config.uploadLimitBytes,
       limits: config.limits,
-      metricsToken: config.metrics.token ?? adminToken,
+      metricsToken: config.metrics.token ?? null,
     });
     const address = await api.listen({ host: config.host, port: config.port });
     url = address.replace('://[::1]', '://localhost');

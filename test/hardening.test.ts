@@ -230,10 +230,14 @@ describe('headers, /metrics and tokens in URLs', () => {
     }
   });
 
-  it('/metrics needs the metrics token (by default the bootstrap admin token)', async () => {
+  it("/metrics needs the metrics token (by default the platform operator's token)", async () => {
     assertProblem(await drover.call('GET', '/metrics', undefined, null), 401);
     const user = (await drover.call('POST', '/api/v1/users', { name: 'metrics-reader' })).body.token;
     assertProblem(await drover.call('GET', '/metrics', undefined, user), 401);
+    // Another gateway's admin is not the operator.
+    const gateway = await drover.call('POST', '/api/v1/gateways', { id: 'metrics-other', name: 'Other', admin: 'other-admin' });
+    assert.equal(gateway.status, 201);
+    assertProblem(await drover.call('GET', '/metrics', undefined, gateway.body.admin.token), 401);
     const metrics = await drover.call('GET', '/metrics');
     assert.equal(metrics.status, 200);
     assert.match(metrics.body, /drover_http_request_duration_seconds/);

@@ -5,27 +5,32 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
+import type { Queryable } from '../store/port.ts';
+import { authenticate } from '../catalogue/catalogue.ts';
 import { sendProblem } from './problem.ts';
 
 const digest = (text: string) => createHash('sha256').update(text).digest();
 
 /**
- * Adds `GET /metrics` to the API: it answers only `Authorization: Bearer <token>`
- * (compared in constant time); with no token configured, always 401.
+ * Adds `GET /metrics` to the API: it answers only `Authorization: Bearer <token>`, where the
+ * token is `token` (compared in constant time) or, when `token` is null, the platform
+ * operator's (looked up in the store, so every API process of a deployment takes it).
  */
-export function registerMetricsRoute(app: FastifyInstance, metrics: Registry, token: string | null): void {
+export function registerMetricsRoute(app: FastifyInstance, metrics: Registry, token: string | null, store: Queryable): void {
   const expected = token === null ? null : digest(token);
+  const allowed = async (given: string) =>
+    expected ? timingSafeEqual(digest(given), expected) : (await authenticate(store, given).catch(() => null))?.operator === true;
   app.get('/metrics', { schema: { hide: true } }, async (request, reply) => {
     const header = request.headers.authorization ?? '';
     const given = header.startsWith('Bearer ') ? header.slice(7).trim() : '';
-    if (!expected || !given || !timingSafeEqual(digest(given), expected)) {
+    if (!given || !(await allowed(given))) {
       return sendProblem(reply.header('www-authenticate', 'Bearer'), {
         type: 'urn:drover:problem:unauthorized',
         title: 'Unauthorized',
         status: 401,
         detail: expected
-          ? 'send the metrics token (metrics.token, or the bootstrap admin token) as "Authorization: Bearer <token>"'
-          : 'no metrics token is configured: set metrics.token, or metrics.listen to serve /metrics on its own address',
+          ? 'send the metrics token (metrics.token) as "Authorization: Bearer <token>"'
+          : "send the platform operator's token (or set metrics.token) as \"Authorization: Bearer <token>\"",
       });
     }
     return reply.type(metrics.contentType).send(await metrics.metrics());

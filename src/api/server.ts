@@ -48,7 +48,7 @@ export interface ApiDependencies {
   uploadLimitBytes: number;
   /** Per-user limits: write rate, open event streams, upload quota. */
   limits: ApiLimits;
-  /** The bearer token `/metrics` asks for (null: /metrics on the API answers 401). */
+  /** The bearer token `/metrics` asks for (null: the platform operator's token). */
   metricsToken: string | null;
 }
 
@@ -109,7 +109,7 @@ export async function buildApi(deps: ApiDependencies): Promise<FastifyInstance> 
       return sendProblem(reply, { type: 'urn:drover:problem:not-ready', title: 'Service Unavailable', status: 503, detail: 'the store is unreachable' });
     }
   });
-  registerMetricsRoute(app, deps.metrics, deps.metricsToken);
+  registerMetricsRoute(app, deps.metrics, deps.metricsToken, deps.store);
   app.get('/api/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
   app.get(
