@@ -8,7 +8,9 @@
  * through the PBS commands at once, on Drover's separate processes on PostgreSQL, and checks
  * what a user and the cluster's accounting see: the experiment completes, the cluster ran one
  * job for the task (under any attempt's name), sbatch/qsub was called once, and the outputs
- * and the stdout Drover keeps come from the job Drover recorded.
+ * and the stdout Drover keeps come from the job Drover recorded. One more case cancels the
+ * experiment while the killed worker's slow submit still runs: the retry records the job
+ * that submit made, and the cancellation kills it.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -65,6 +67,16 @@ function catalogue(hostKey: string): string {
           },
         },
       },
+      {
+        name: 'overlap-long',
+        version: '1',
+        title: 'Runs long enough to be canceled',
+        inputs: [{ name: 'marker', type: 'string', default: '' }],
+        outputs: [],
+        deployments: {
+          '*': { command: ['bash', '-c', 'sleep 240', 'overlap-long', '{{marker}}'], queue: 'debug', walltimeMinutes: 5 },
+        },
+      },
     ],
   });
 }
@@ -100,10 +112,10 @@ interface Run {
 }
 
 /** Creates one experiment per resource whose submit will be slow. */
-async function startRuns(): Promise<Run[]> {
+async function startRuns(application = 'overlap-probe'): Promise<Run[]> {
   return Promise.all(resources.map(async (resource) => {
     const created = await service.call('POST', '/api/v1/experiments', {
-      application: 'overlap-probe', resource, inputs: { marker: `drover-test-delay-submit=${submitDelaySeconds}` },
+      application, resource, inputs: { marker: `drover-test-delay-submit=${submitDelaySeconds}` },
     });
     assert.equal(created.status, 201, JSON.stringify(created.body));
     return { resource, id: created.body.id as string, workdir: `${scratch}/${created.body.id}` };
@@ -169,9 +181,49 @@ async function checkOneJob(run: Run, report: (message: string) => void): Promise
 }
 
 /** Checks every run (each reports its job count), then fails with the first failure. */
-async function checkOneJobEach(runs: Run[], t: { diagnostic(message: string): void }): Promise<void> {
-  const results = await Promise.allSettled(runs.map((run) => checkOneJob(run, (message) => t.diagnostic(message))));
+async function checkOneJobEach(runs: Run[], t: { diagnostic(message: string): void }, check = checkOneJob): Promise<void> {
+  const results = await Promise.allSettled(runs.map((run) => check(run, (message) => t.diagnostic(message))));
   for (const result of results) if (result.status === 'rejected') throw result.reason;
+}
+
+/** What Slurm says of a job: its squeue state while listed, else its sacct state. */
+async function clusterState(jobId: string): Promise<string> {
+  const queued = await run('squeue', ['-h', '-t', 'all', '-j', jobId, '-o', '%T']).catch(() => ({ stdout: '' }));
+  if (queued.stdout.trim()) return queued.stdout.trim();
+  const accounted = await run('sacct', ['-X', '-P', '-n', '-j', jobId, '-o', 'State']);
+  return accounted.stdout.trim();
+}
+
+/**
+ * What a user and the cluster see once a run canceled during its slow submit ended: it is
+ * `canceled`; the cluster has one job for the task, which the cluster canceled (it never
+ * ran to completion); Drover recorded that job and shows it canceled.
+ */
+async function checkCanceledJob(run: Run, report: (message: string) => void): Promise<void> {
+  const done = await waitForState(service, run.id, ['completed', 'failed', 'canceled'], 150_000);
+  const submitTask = done.tasks.find((task: any) => task.kind === 'submit');
+  const keyOf = (attempt: number) => `drover-${run.id.replaceAll('-', '').slice(0, 16)}-${submitTask.id}-${attempt}`;
+  const names = Array.from({ length: Math.max(submitTask.attempt, 1) + 1 }, (_, index) => keyOf(index + 1));
+  // Look once the slow sbatch/qsub has surely ended, so a job it made late is counted.
+  const lastDelayedStart = Math.max(...(await delayedSubmits(run)).map((line) => Number(line.split(' ')[1])));
+  await sleep(Math.max(0, (lastDelayedStart + submitDelaySeconds + 3) * 1000 - Date.now()));
+  const jobs = (await Promise.all(names.map(accountedJobs))).flat();
+  let state = jobs.length === 1 ? await clusterState(jobs[0]) : '';
+  // Give the cancellation (and slurmdbd) a moment when the job was still listed as alive.
+  for (let tries = 0; tries < 20 && /^(PENDING|RUNNING|COMPLETING|CONFIGURING)$/.test(state); tries += 1) {
+    await sleep(1_000);
+    state = await clusterState(jobs[0]);
+  }
+  report(`${run.resource}: ${jobs.length} job(s) for the task (${jobs.join(', ')}), cluster state ${JSON.stringify(state)}, submit attempt ${submitTask.attempt} ${submitTask.state}, experiment ${done.state}, Drover's job ${JSON.stringify(done.job && { nativeId: done.job.nativeId, state: done.job.state })}`);
+  assert.equal(done.state, 'canceled', `${run.resource}: ${JSON.stringify({ failure: done.failure, tasks: done.tasks })}`);
+  assert.equal(jobs.length, 1, `${run.resource}: one job in the cluster's accounting and queue for the task, got ${jobs.join(', ')}`);
+  assert.match(state, /^CANCELLED/, `${run.resource}: the cluster canceled job ${jobs[0]}`);
+  assert.ok(done.job, `${run.resource}: Drover recorded the job`);
+  assert.equal(done.job.nativeId, jobs[0], `${run.resource}: Drover recorded the cluster's job`);
+  assert.equal(done.job.state, 'canceled', `${run.resource}: Drover shows the job canceled`);
+  assert.ok(submitTask.attempt >= 2, `${run.resource}: the submit was retried after the cancel`);
+  const recorded = await service.query('select count(*)::int as n from jobs where experiment_id = $1', [run.id]);
+  assert.equal(recorded[0].n, 1, `${run.resource}: one job row`);
 }
 
 /** Stops a worker for good (SIGCONT first, in case it is stopped). */
@@ -213,6 +265,30 @@ describe('a retry that overlaps a slow sbatch/qsub', { concurrency: false }, () 
       const survivor = await service.startRole('worker');
       try {
         await checkOneJobEach(runs, t);
+      } finally {
+        await stopWorker(survivor);
+      }
+    } finally {
+      await stopWorker(doomed);
+    }
+  });
+
+  it('canceled while the sbatch/qsub of a killed worker still ran: the job is recorded and canceled on Slurm and PBS', { timeout: 240_000 }, async (t) => {
+    const doomed = await service.startRole('worker');
+    try {
+      const runs = await startRuns('overlap-long');
+      await waitForSlowSubmits(runs);
+      await stopWorker(doomed);
+      // The user cancels while the killed worker's sbatch/qsub still sleeps on the login
+      // node; the retry runs only afterwards, on an experiment that is canceling.
+      for (const { id } of runs) {
+        const canceled = await service.call('POST', `/api/v1/experiments/${id}/cancel`);
+        assert.equal(canceled.status, 202, JSON.stringify(canceled.body));
+        assert.equal(canceled.body.state, 'canceling');
+      }
+      const survivor = await service.startRole('worker');
+      try {
+        await checkOneJobEach(runs, t, checkCanceledJob);
       } finally {
         await stopWorker(survivor);
       }

@@ -66,6 +66,26 @@ export const batchSubmitLockFile = 'submit.lock';
 export const batchSubmitLockWaitSeconds = 90;
 /** The submit command's time limit: the lock wait plus a slow sbatch/qsub of its own. */
 const batchSubmitTimeoutMs = 180_000;
+/** The find command's time limit: the lock wait plus the lookup. */
+export const batchFindTimeoutMs = 150_000;
+
+/**
+ * The start of the Slurm and PBS find commands, run as `bash -c <script> drover-find
+ * <workdir> ...` (the rest of the arguments are left in "$@"): it takes the task's submit
+ * lock, shared, so it waits while a submit of the task (one whose worker died or lost its
+ * lease meanwhile) still runs its sbatch/qsub, and holds it through the lookup that
+ * follows: that lookup sees whatever job such a submit made. A workdir with no lock file
+ * has seen no submit. Exit 6: a submit still held the lock after the wait.
+ */
+export const batchFindPrelude = `
+set -u
+workdir=$1; shift
+lock=$workdir/.drover-job/${batchSubmitLockFile}
+if [ -e "$lock" ]; then
+  exec 9< "$lock" && flock -s -w ${batchSubmitLockWaitSeconds} 9 ||
+    { echo "a submit of this task still runs after ${batchSubmitLockWaitSeconds} s" >&2; exit 6; }
+fi
+`;
 
 /**
  * The part of the Slurm and PBS submit commands before the scheduler is asked anything.

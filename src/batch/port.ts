@@ -85,10 +85,13 @@ export interface BatchScheduler {
    */
   submit(spec: JobSpec): Promise<SubmittedJob>;
   /**
-   * The job submitted under any of `submissionKeys` (earlier attempts of one task), if the
-   * scheduler has one, with `adopted: true` and the key it was found under; else null.
-   * One lookup covers all keys, so a task retried many times costs no more to check. A
-   * read-only look: unlike `submit`, it does not wait for a submit that is still running.
+   * The job submitted under any of `submissionKeys` (attempts of one task, oldest first),
+   * if the scheduler has one, with `adopted: true` and the key it was found under; else
+   * null. One lookup covers all keys, so a task retried many times costs no more to check.
+   * It submits nothing, but first waits for a submit of the task that is still running
+   * (Slurm, PBS: its lock, see `submit`; local: the claimed job's pid), so that a job such
+   * a submit is making is found, not missed: a canceled task's retry relies on this to
+   * record, and so cancel, the job of an earlier attempt whose worker died mid-submit.
    */
   find(job: { workdir: string; submissionKeys: string[] }): Promise<FoundJob | null>;
   /** Observes many jobs in one pass; jobs it cannot find are omitted. */

@@ -358,11 +358,14 @@ export async function recoverExpiredLeases(tx: Queryable, limit = 500): Promise<
 /**
  * Cancels an experiment's tasks that have not started (pending, ready). Running tasks
  * finish or are canceled when their job is; the experiment then becomes `canceled`.
+ * A submit waiting for its retry is left to run it: an earlier attempt may have made a job
+ * (its worker died during sbatch/qsub), and the retry records that job, so it is canceled.
  */
 export async function cancelOpenTasks(tx: Queryable, experimentId: string): Promise<void> {
   const rows = await tx.query<{ id: number; kind: TaskKind; previous: TaskState }>(
     `update tasks t set state = 'canceled', finished_at = now()
-     from (select id, state as previous from tasks where experiment_id = $1 and state in ('pending', 'ready') for update) old
+     from (select id, state as previous from tasks where experiment_id = $1 and state in ('pending', 'ready')
+             and not (kind = 'submit' and attempt > 0) for update) old
      where t.id = old.id returning t.id, t.kind, old.previous`,
     [experimentId],
   );
@@ -422,7 +425,8 @@ async function failOrRetry(
 
 /**
  * Settles experiments whose tasks are all finished: completed, failed (a task failed or
- * the job did not succeed) or canceled. A failed task skips the tasks still waiting.
+ * the job did not succeed) or canceled (once its job, if any, has ended too). A failed
+ * task skips the tasks still waiting.
  */
 export async function finishExperiments(tx: Queryable, experimentIds: string[]): Promise<void> {
   await settleExperiments(tx, experimentIds, true);
@@ -462,7 +466,9 @@ async function settleExperiments(tx: Queryable, experimentIds: string[], skipWai
      from experiments e
      left join lateral (select state, exit_code from jobs where experiment_id = e.id order by id desc limit 1) j on true
      where e.id = any($1::uuid[]) and e.state in ('queued', 'executing', 'blocked', 'canceling')
-       and not exists (select 1 from tasks o where o.experiment_id = e.id and o.state in ('pending', 'ready', 'running'))`,
+       and not exists (select 1 from tasks o where o.experiment_id = e.id and o.state in ('pending', 'ready', 'running'))
+       -- A canceling experiment ends once its job is dead too (a retried submit may record one late).
+       and not (e.state = 'canceling' and j.state in ('submitting', 'queued', 'running'))`,
     [experimentIds],
   );
   const moves: ExperimentMoveRequest[] = rows.map((row) => {

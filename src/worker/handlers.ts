@@ -92,18 +92,25 @@ function createBareHandlers(deps: HandlerDependencies): Record<HandledKind, Task
       if (recorded && recorded.taskId === task.id) {
         return { result: { jobId: recorded.id, nativeId: recorded.nativeId, adopted: true } };
       }
-      if (context.state === 'canceling' || context.state === 'canceled') {
-        return { result: { skipped: 'the experiment was canceled before its job was submitted' } };
-      }
-      // One decision per task on the resource: the submit adopts a job that any attempt of
-      // this task made (an earlier one whose worker died, lost its connection or its lease
-      // while its sbatch ran; or a later one, when this worker is the one that lost its
-      // lease), and submits only when there is none, under the task's lock.
       const key = submissionKey(task.experimentId, task.id, task.attempt);
       const earlierSubmissionKeys = Array.from({ length: task.attempt - 1 }, (_, index) => submissionKey(task.experimentId, task.id, index + 1));
-      let submitted: SubmittedJob;
+      let submitted: SubmittedJob | null;
       try {
-        submitted = await resource.scheduler.submit({ ...buildJobSpec(context, key, appsDir), earlierSubmissionKeys });
+        if (context.state === 'canceling' || context.state === 'canceled') {
+          // Submit nothing more; but an earlier attempt (its worker killed, or cut off while
+          // its sbatch ran) may have made a job: find it, after a submit still running, and
+          // record it, so that the cancellation kills it.
+          submitted = earlierSubmissionKeys.length > 0
+            ? await resource.scheduler.find({ workdir: context.workdir, submissionKeys: earlierSubmissionKeys })
+            : null;
+          if (!submitted) return { result: { skipped: 'the experiment was canceled before its job was submitted' } };
+        } else {
+          // One decision per task on the resource: the submit adopts a job that any attempt
+          // of this task made (an earlier one whose worker died, lost its connection or its
+          // lease while its sbatch ran; or a later one, when this worker is the one that
+          // lost its lease), and submits only when there is none, under the task's lock.
+          submitted = await resource.scheduler.submit({ ...buildJobSpec(context, key, appsDir), earlierSubmissionKeys });
+        }
       } catch (error) {
         if (error instanceof TaskError || error instanceof ResourceUnreachableError) throw error;
         throw new TaskError('submit-failed', `the scheduler refused the job: ${(error as Error).message}`, true);

@@ -108,12 +108,33 @@ export class LocalScheduler implements BatchScheduler {
 
   /**
    * The first job submitted under one of `submissionKeys` in `workdir` (with `adopted: true`),
-   * or null when no wrapper has written its pid there (never submitted, or keys no submit accepts).
+   * or null when no wrapper has written its pid there (never submitted, or keys no submit
+   * accepts). When a wrapper has claimed the task (the claim of the first key) but not yet
+   * written its pid, it waits up to 10 s for that pid.
    */
   async find(job: { workdir: string; submissionKeys: string[] }): Promise<FoundJob | null> {
-    for (const submissionKey of job.submissionKeys) {
+    const keys = job.submissionKeys.filter(isPlainSubmissionKey);
+    if (keys.length === 0) return null;
+    const claimed = { workdir: job.workdir, submissionKey: keys[0] };
+    const deadline = Date.now() + pidWaitLimitMs;
+    for (;;) {
+      const submitted = await this.readTaskJob(claimed);
+      if (submitted || Date.now() > deadline || !(await this.isClaimed(claimed))) break;
+      await sleep(pidWaitIntervalMs);
+    }
+    return this.findRecorded(job.workdir, keys);
+  }
+
+  /** True when a wrapper has claimed the task of `spec` (see `taskClaimOf`). */
+  private async isClaimed(spec: { workdir: string; submissionKey: string }): Promise<boolean> {
+    return fs.lstat(taskClaimOf(spec)).then(() => true, () => false);
+  }
+
+  /** The first job of `submissionKeys` whose wrapper wrote its pid in `workdir`. */
+  private async findRecorded(workdir: string, submissionKeys: string[]): Promise<FoundJob | null> {
+    for (const submissionKey of submissionKeys) {
       if (!isPlainSubmissionKey(submissionKey)) continue;
-      const submitted = await this.readSubmittedJob(jobDirectoryOf(job.workdir, submissionKey));
+      const submitted = await this.readSubmittedJob(jobDirectoryOf(workdir, submissionKey));
       if (submitted) return { ...submitted, adopted: true, submissionKey };
     }
     return null;
@@ -124,7 +145,7 @@ export class LocalScheduler implements BatchScheduler {
    * the spec's keys made before task claims existed; null while the claim's owner has not
    * written its pid yet.
    */
-  private async readTaskJob(spec: JobSpec): Promise<Omit<SubmittedJob, 'adopted'> | null> {
+  private async readTaskJob(spec: Pick<JobSpec, 'workdir' | 'submissionKey' | 'earlierSubmissionKeys'>): Promise<Omit<SubmittedJob, 'adopted'> | null> {
     let owner: string | null = null;
     try {
       owner = await fs.readlink(taskClaimOf(spec));
@@ -136,7 +157,7 @@ export class LocalScheduler implements BatchScheduler {
       const submitted = await this.readSubmittedJob(jobDirectoryOf(spec.workdir, owner));
       return submitted ? { ...submitted, submissionKey: owner } : null;
     }
-    return this.find({ workdir: spec.workdir, submissionKeys: [...(spec.earlierSubmissionKeys ?? []), spec.submissionKey] });
+    return this.findRecorded(spec.workdir, [...(spec.earlierSubmissionKeys ?? []), spec.submissionKey].filter(isPlainSubmissionKey));
   }
 
   /**

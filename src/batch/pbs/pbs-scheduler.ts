@@ -7,6 +7,8 @@ import type { BatchScheduler, FoundJob, JobObservation, JobSpec, SubmittedJob, T
 import type { CommandResult, Shell } from '../../shell/port.ts';
 import { ResourceUnreachableError } from '../../domain/errors.ts';
 import {
+  batchFindPrelude,
+  batchFindTimeoutMs,
   batchJobFiles,
   batchJobOutputFiles,
   batchSubmitClaim,
@@ -63,12 +65,11 @@ answer=$(qsub -o "$workdir/${batchJobOutputFiles.stdout}" -e "$workdir/${batchJo
 id=\${answer##*[[:space:]]}${batchSubmitEpilogue}`;
 
 /**
- * The find command: `bash -c <this> drover-find <workdir> <key>...`. Prints
- * `found<TAB><key><TAB><id>` for the first key with a `native-id` file, else `qstat`
- * and then the `qstat -f` listing.
+ * The find command: `bash -c <this> drover-find <workdir> <key>...`. Under the task's
+ * lock (`batchFindPrelude`), prints `found<TAB><key><TAB><id>` for the first key with a
+ * `native-id` file, else `qstat` and then the `qstat -f` listing.
  */
-const findScript = `
-workdir=$1; shift
+const findScript = `${batchFindPrelude}
 for key in "$@"; do
   file="$workdir/.drover-job/$key/${batchJobFiles.nativeId}"
   if [ -s "$file" ]; then IFS= read -r id < "$file"; printf 'found\\t%s\\t%s\\n' "$key" "$id"; exit 0; fi
@@ -139,14 +140,17 @@ export class PbsScheduler implements BatchScheduler {
   /**
    * The job of one of `submissionKeys`, in one remote command: the first key (in the order
    * given) with a `native-id` file in `workdir`, else the first key that names a job in
-   * `qstat -f` (jobs whose submit died before it wrote the file).
+   * `qstat -f` (jobs whose submit died before it wrote the file). It looks under the
+   * task's submit lock (see `batchFindPrelude`): after any qsub of the task that was still
+   * running has ended.
    *
    * @throws {ResourceUnreachableError} when the PBS server does not answer.
+   * @throws {Error} when a submit of the task still held its lock after 90 s.
    */
   async find(job: { workdir: string; submissionKeys: string[] }): Promise<FoundJob | null> {
     const keys = job.submissionKeys.filter(isPlainSubmissionKey);
     if (keys.length === 0) return null;
-    const result = await this.runPbs('qstat', ['bash', '-c', findScript, 'drover-find', job.workdir, ...keys]);
+    const result = await this.runPbs('qstat', ['bash', '-c', findScript, 'drover-find', job.workdir, ...keys], { timeoutMs: batchFindTimeoutMs });
     const found = /^found\t(\S+)\t(\S+)$/m.exec(result.stdout);
     if (found) return { nativeId: found[2], adopted: true, submissionKey: found[1], details: {} };
     const jobs = parseQstatFullNames(result.stdout);
@@ -217,8 +221,8 @@ export class PbsScheduler implements BatchScheduler {
    * Runs a command; a failure that means the server did not answer becomes
    * ResourceUnreachableError, any other failure (outside `allowedCodes`) an Error.
    */
-  private async runPbs(command: string, argv: string[], options: { allowedCodes?: number[] } = {}): Promise<CommandResult> {
-    const result = await this.shell.run(argv);
+  private async runPbs(command: string, argv: string[], options: { allowedCodes?: number[]; timeoutMs?: number } = {}): Promise<CommandResult> {
+    const result = await this.shell.run(argv, options.timeoutMs ? { timeoutMs: options.timeoutMs } : {});
     if (result.code === 0 || options.allowedCodes?.includes(result.code)) return result;
     const message = result.stderr.trim() || result.stdout.trim();
     if (isPbsUnreachableMessage(message)) throw this.unreachable(command, message);

@@ -185,15 +185,16 @@ describe('SlurmScheduler.submit and find', () => {
     }
   });
 
-  test('find asks squeue, then sacct over all time, and prefers the earlier key', async () => {
+  test('find asks squeue under the task\'s submit lock, then sacct over all time, and prefers the earlier key', async () => {
     const shell = new ScriptedShell({
-      squeue: { stdout: '' },
+      'drover-find': { stdout: '' },
       sacct: { stdout: '90|b.attempt-1\n88|a.attempt-1\n89|a.attempt-1\n' },
     });
     const found = await new SlurmScheduler({ shell, resource: 'c' }).find({ workdir: '/w', submissionKeys: ['a.attempt-1', 'b.attempt-1', 'bad key'] });
     assert.deepEqual(found, { nativeId: '88', adopted: true, submissionKey: 'a.attempt-1', details: {} });
-    assert.deepEqual(shell.commands.map((argv) => argv.join(' ')), [
-      'squeue --me -h -t all --name=a.attempt-1,b.attempt-1 -o %i|%j',
+    assert.match(shell.commands[0][2], /flock -s -w 90 9/);
+    assert.deepEqual(shell.commands.map((argv) => (argv[0] === 'bash' ? argv.slice(3) : argv).join(' ')), [
+      'drover-find /w squeue --me -h -t all --name=a.attempt-1,b.attempt-1 -o %i|%j',
       'sacct -X -P -n --name=a.attempt-1,b.attempt-1 -S 2000-01-01 -o JobID,JobName',
     ]);
     assert.equal(await new SlurmScheduler({ shell, resource: 'c' }).find({ workdir: '/w', submissionKeys: ['bad key'] }), null);

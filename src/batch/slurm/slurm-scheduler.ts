@@ -7,6 +7,8 @@ import type { BatchScheduler, FoundJob, JobObservation, JobSpec, SubmittedJob, T
 import type { CommandResult, Shell } from '../../shell/port.ts';
 import { ResourceUnreachableError } from '../../domain/errors.ts';
 import {
+  batchFindPrelude,
+  batchFindTimeoutMs,
   batchSubmitClaim,
   batchSubmitEpilogue,
   batchSubmitPrelude,
@@ -77,6 +79,10 @@ ${batchSubmitClaim}
 answer=$(sbatch --parsable --ignore-pbs "$script") || exit 5
 id=\${answer%%;*}${batchSubmitEpilogue}`;
 
+/** The find command: `bash -c <this> drover-find <workdir> squeue ...` runs squeue under the task's lock. */
+const findScript = `${batchFindPrelude}
+exec "$@"`;
+
 /** Options for `SlurmScheduler`. */
 export interface SlurmSchedulerOptions {
   /** Runs commands on the cluster's login node. */
@@ -129,15 +135,21 @@ export class SlurmScheduler implements BatchScheduler {
   /**
    * The job named after one of `submissionKeys`: one `squeue` call, and when squeue knows
    * none of them (jobs leave it a little after `MinJobAge`) one `sacct` call over all time.
-   * Keys come first in the order given; of several jobs with one key, the oldest.
+   * Keys come first in the order given; of several jobs with one key, the oldest. squeue
+   * runs under the task's submit lock (see `batchFindPrelude`): after any sbatch of the
+   * task that was still running has ended.
    *
    * @throws {ResourceUnreachableError} when slurmctld or slurmdbd does not answer.
+   * @throws {Error} when a submit of the task still held its lock after 90 s.
    */
   async find(job: { workdir: string; submissionKeys: string[] }): Promise<FoundJob | null> {
     const keys = job.submissionKeys.filter(isPlainSubmissionKey);
     if (keys.length === 0) return null;
     const names = keys.join(',');
-    const queued = await this.runSlurm(['squeue', '--me', '-h', '-t', 'all', `--name=${names}`, '-o', '%i|%j']);
+    const queued = await this.runSlurm(
+      ['bash', '-c', findScript, 'drover-find', job.workdir, 'squeue', '--me', '-h', '-t', 'all', `--name=${names}`, '-o', '%i|%j'],
+      { timeoutMs: batchFindTimeoutMs },
+    );
     let found = pickByKey(keys, parseJobNames(queued.stdout));
     if (!found) {
       const accounted = await this.runSlurm(
@@ -235,14 +247,16 @@ export class SlurmScheduler implements BatchScheduler {
    * ResourceUnreachableError, any other failure an Error with the client's message.
    * With `allowDisabledAccounting`, sacct's "accounting storage is disabled" is an empty answer.
    */
-  private async runSlurm(argv: string[], options: { allowDisabledAccounting?: boolean } = {}): Promise<CommandResult> {
-    const result = await this.shell.run(argv);
+  private async runSlurm(argv: string[], options: { allowDisabledAccounting?: boolean; timeoutMs?: number } = {}): Promise<CommandResult> {
+    const result = await this.shell.run(argv, options.timeoutMs ? { timeoutMs: options.timeoutMs } : {});
     if (result.code === 0) return result;
     const message = result.stderr.trim() || result.stdout.trim();
     if (options.allowDisabledAccounting && isSlurmAccountingDisabledMessage(message)) {
       return { code: 0, stdout: '', stderr: result.stderr };
     }
-    const command = argv.find((word) => !word.includes('=') && word !== 'env') ?? argv[0];
+    // The Slurm client named, past `env` and `bash -c <script> <name> <workdir>`.
+    const client = argv.find((word) => ['squeue', 'sacct', 'scancel'].includes(word));
+    const command = client ?? argv.find((word) => !word.includes('=') && word !== 'env') ?? argv[0];
     if (isSlurmUnreachableMessage(message)) throw this.unreachable(command, message);
     throw new Error(`${command} on ${this.resource} failed (exit ${result.code}): ${message}`);
   }
