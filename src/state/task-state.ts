@@ -468,7 +468,7 @@ async function settleExperiments(tx: Queryable, experimentIds: string[], skipWai
      where e.id = any($1::uuid[]) and e.state in ('queued', 'executing', 'blocked', 'canceling')
        and not exists (select 1 from tasks o where o.experiment_id = e.id and o.state in ('pending', 'ready', 'running'))
        -- A canceling experiment ends once its job is dead too (a retried submit may record one late).
-       and not (e.state = 'canceling' and j.state in ('submitting', 'queued', 'running'))`,
+       and not (e.state = 'canceling' and coalesce(j.state in ('submitting', 'queued', 'running'), false))`,
     [experimentIds],
   );
   const moves: ExperimentMoveRequest[] = rows.map((row) => {
