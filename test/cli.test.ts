@@ -4,11 +4,10 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { adminToken, processesInSession, projectRoot, startTestDrover, waitFor, type TestDrover } from './harness.ts';
+import { processesInSession, projectRoot, runCli, startTestDrover, waitFor, type CliRun, type TestDrover } from './harness.ts';
 
 let drover: TestDrover;
 let workDir: string;
@@ -20,29 +19,12 @@ after(async () => {
   await drover?.stop();
 });
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
 /** Runs `drover ...args` as a child process. */
-function drover_(args: string[], environment: Record<string, string> = {}): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [join(projectRoot, 'bin/drover.js'), ...args],
-      {
-        cwd: workDir,
-        env: { ...process.env, DROVER_URL: drover.url, DROVER_TOKEN: adminToken, DROVER_DATA_DIR: workDir, ...environment },
-        timeout: 60_000,
-      },
-      (error, stdout, stderr) => resolve({ code: error ? ((error as any).code ?? 1) : 0, stdout, stderr }),
-    );
-  });
+function drover_(args: string[], environment: Record<string, string> = {}): Promise<CliRun> {
+  return runCli(args, { url: drover.url, workDir, environment });
 }
 
-const json = (run: Run) => {
+const json = (run: CliRun) => {
   assert.equal(run.code, 0, run.stderr);
   return JSON.parse(run.stdout);
 };

@@ -11,7 +11,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import ssh2 from 'ssh2';
-import { adminToken, projectRoot, startTestDrover, type TestDrover } from './harness.ts';
+import { adminToken, projectRoot, runCli, startTestDrover, type CliRun, type TestDrover } from './harness.ts';
 
 let drover: TestDrover;
 let workDir: string;
@@ -24,21 +24,8 @@ after(async () => {
   await rm(workDir, { recursive: true, force: true });
 });
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function cli(args: string[], token = adminToken): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [join(projectRoot, 'bin/drover.js'), ...args],
-      { cwd: workDir, env: { ...process.env, DROVER_URL: drover.url, DROVER_TOKEN: token, DROVER_DATA_DIR: workDir }, timeout: 60_000 },
-      (error, stdout, stderr) => resolve({ code: error ? ((error as any).code ?? 1) : 0, stdout, stderr }),
-    );
-  });
+function cli(args: string[], token = adminToken): Promise<CliRun> {
+  return runCli(args, { url: drover.url, workDir, token });
 }
 
 const clusterResource = (name: string, ssh: Record<string, unknown>) => ({

@@ -2,6 +2,7 @@
  * Test harness: a real Drover (API on a real socket, worker, controller) on an in-memory
  * embedded store with the demo catalogue, plus small HTTP helpers. No mocks.
  */
+import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -127,4 +128,30 @@ export async function processesInSession(sessionId: number): Promise<number[]> {
     if (fields[0] !== 'Z' && Number(fields[3]) === sessionId) pids.push(Number(entry));
   }
   return pids;
+}
+
+/** What a `drover` command printed, and its exit code. */
+export interface CliRun {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs `drover ...args` as a child process against the API at `url`, in `workDir` (also
+ * its data folder), as `token` (default the admin), with `environment` added.
+ */
+export function runCli(
+  args: string[],
+  options: { url: string; workDir: string; token?: string; environment?: Record<string, string> },
+): Promise<CliRun> {
+  const { url, workDir, token = adminToken, environment = {} } = options;
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [join(projectRoot, 'bin/drover.js'), ...args],
+      { cwd: workDir, env: { ...process.env, DROVER_URL: url, DROVER_TOKEN: token, DROVER_DATA_DIR: workDir, ...environment }, timeout: 60_000 },
+      (error, stdout, stderr) => resolve({ code: error ? ((error as any).code ?? 1) : 0, stdout, stderr }),
+    );
+  });
 }
