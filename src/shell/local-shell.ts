@@ -3,12 +3,13 @@
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { constants as fsConstants, createWriteStream } from 'node:fs';
+import { createWriteStream } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { pipeline } from 'node:stream/promises';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { glob } from 'tinyglobby';
+import { openRegularFile } from './open-regular-file.ts';
 import type { CommandResult, RunOptions, Shell } from './port.ts';
 
 const defaultTimeoutMs = 60_000;
@@ -101,7 +102,7 @@ export class LocalShell implements Shell {
   async readFile(filePath: string): Promise<Buffer | null> {
     let handle: fs.FileHandle;
     try {
-      handle = await openWithoutFollowing(filePath);
+      ({ handle } = await openRegularFile(filePath));
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
       throw error;
@@ -125,7 +126,7 @@ export class LocalShell implements Shell {
    *   is copied into Drover's storage, and must never bring a file from elsewhere with it.
    */
   async download(remotePath: string, localPath: string): Promise<void> {
-    const source = await openWithoutFollowing(remotePath);
+    const { handle: source } = await openRegularFile(remotePath);
     try {
       await pipeline(source.createReadStream({ autoClose: false }), createWriteStream(localPath));
     } finally {
@@ -178,27 +179,6 @@ export class LocalShell implements Shell {
 
   /** Nothing to release on this machine. */
   async close(): Promise<void> {}
-}
-
-/**
- * Opens a regular file for reading; a symbolic link at its last component is refused
- * atomically (O_NOFOLLOW gives ELOOP), so a link swapped in after a check is refused too.
- */
-async function openWithoutFollowing(filePath: string): Promise<fs.FileHandle> {
-  let handle: fs.FileHandle;
-  try {
-    handle = await fs.open(filePath, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ELOOP') {
-      throw Object.assign(new Error(`${filePath} is a symbolic link: not followed`), { code: 'ELOOP' });
-    }
-    throw error;
-  }
-  if (!(await handle.stat()).isFile()) {
-    await handle.close();
-    throw Object.assign(new Error(`${filePath} is not a regular file`), { code: 'EINVAL' });
-  }
-  return handle;
 }
 
 /** True when a path relative to a directory points outside it. */

@@ -2,8 +2,7 @@
  * File routes: uploads for file inputs, outputs and logs of an experiment. File names
  * never escape their folder.
  */
-import { constants as fsConstants } from 'node:fs';
-import { mkdir, open, readdir, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, posix, relative } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { InputError, NotFoundError } from '../../domain/errors.ts';
@@ -12,6 +11,7 @@ import { getExperiment } from '../../experiments/experiments.ts';
 import { loadRunContext } from '../../experiments/job-spec.ts';
 import type { ApiDependencies } from '../server.ts';
 import { problemResponses, ref } from '../schemas.ts';
+import { openRegularFile } from '../../shell/open-regular-file.ts';
 
 const idParams = { type: 'object', properties: { id: { type: 'string' } }, required: ['id'] } as const;
 
@@ -76,7 +76,7 @@ export function registerFileRoutes(api: FastifyInstance, { store, storage, resou
     const experiment = await getExperiment(store, request.principal, params.id);
     const path = storage.outputPath(request.principal.gatewayId, experiment.id, params['*']);
     if (!path) throw new NotFoundError(`output ${JSON.stringify(params['*'])}`);
-    const file = await openRegularFile(path);
+    const file = await openRegularFile(path).catch(() => null);
     if (!file) throw new NotFoundError(`output ${JSON.stringify(params['*'])}`);
     return reply
       .type('application/octet-stream')
@@ -103,7 +103,7 @@ export function registerFileRoutes(api: FastifyInstance, { store, storage, resou
       const name = `${stream}.txt`;
       const staged = storage.outputPath(request.principal.gatewayId, experiment.id, name)!;
       let content: Buffer | null = null;
-      const file = await openRegularFile(staged);
+      const file = await openRegularFile(staged).catch(() => null);
       if (file) {
         try {
           content = await file.handle.readFile();
@@ -119,21 +119,6 @@ export function registerFileRoutes(api: FastifyInstance, { store, storage, resou
       return reply.type('text/plain; charset=utf-8').send(content);
     },
   );
-}
-
-/**
- * Opens a regular file for reading without following a symbolic link at its last
- * component (O_NOFOLLOW: a link planted there is refused, not read), or returns null.
- */
-async function openRegularFile(path: string): Promise<{ handle: import('node:fs/promises').FileHandle; size: number } | null> {
-  const handle = await open(path, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW).catch(() => null);
-  if (!handle) return null;
-  const info = await handle.stat();
-  if (!info.isFile()) {
-    await handle.close();
-    return null;
-  }
-  return { handle, size: info.size };
 }
 
 /**
