@@ -6,7 +6,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { JobSpec } from './port.ts';
 import { LocalShell } from '../shell/local-shell.ts';
-import { CountingShell } from './scheduler-suite.ts';
+import { CountingShell } from '../../test/conformance/scheduler-suite.ts';
 import {
   checkBatchJobSpec,
   observeFinishedJob,

@@ -11,7 +11,7 @@
 import type { JobObservation, JobSpec, SubmittedJob } from './port.ts';
 import type { CommandResult, Shell } from '../shell/port.ts';
 import { TaskError, type ResourceUnreachableError } from '../domain/errors.ts';
-import { scriptWord } from './shell-quote.ts';
+import { scriptWord } from '../shell/shell-quote.ts';
 import {
   checkEarlierSubmissionKeys,
   checkEnvironmentSetup,

@@ -3,7 +3,7 @@
  * a script, and where a job keeps its own files. The catalogue checks admin-given values
  * with the same rules when they are registered, so a job never meets them first.
  */
-import { isOneScriptLine } from './shell-quote.ts';
+import { isOneScriptLine } from '../shell/shell-quote.ts';
 
 /** Keys become a job name, a directory name and a header line, so they must be one plain word. */
 export const submissionKeyPattern = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,199}$/;

@@ -1,6 +1,7 @@
 /**
- * Shell port: how Drover runs commands and moves files on a resource. The local adapter
- * works on this machine; an SSH adapter (ssh2) will work on a cluster login node.
+ * Shell port: how Drover runs commands and moves files on a resource. `LocalShell` works on
+ * this machine, `SshShell` (ssh2) on a cluster's login node; both pass the Shell
+ * conformance suite (test/conformance/shell-suite.ts), which is what this port promises.
  */
 
 /** Result of one command. */

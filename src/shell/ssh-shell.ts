@@ -10,7 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import picomatch from 'picomatch';
 import { Client, type ClientChannel, type ConnectConfig, type SFTPWrapper } from 'ssh2';
-import { shellQuote } from '../batch/shell-quote.ts';
+import { shellQuote } from './shell-quote.ts';
 import { ResourceUnreachableError } from '../domain/errors.ts';
 import {
   explainHostKeyRejection, expectedKeyTypes, hostKeyAlgorithms, parseKnownHosts, parsePublicKey,

@@ -5,7 +5,7 @@
  * admins write and the catalogue checked, are copied verbatim.
  */
 import type { JobSpec } from '../port.ts';
-import { scriptWord } from '../shell-quote.ts';
+import { scriptWord } from '../../shell/shell-quote.ts';
 import {
   checkEarlierSubmissionKeys,
   checkEnvironmentSetup,

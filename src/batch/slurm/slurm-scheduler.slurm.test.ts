@@ -10,7 +10,7 @@ import type { JobSpec, TrackedJob } from '../port.ts';
 import type { Shell } from '../../shell/port.ts';
 import { connectToTestCluster } from '../../../test/test-cluster.ts';
 import { ResourceUnreachableError, TaskError } from '../../domain/errors.ts';
-import { PrefixedShell, schedulerConformance } from '../scheduler-suite.ts';
+import { PrefixedShell, schedulerConformance } from '../../../test/conformance/scheduler-suite.ts';
 import { batchJobFiles } from '../batch-job-body.ts';
 import { SlurmScheduler } from './slurm-scheduler.ts';
 import { jobDirectoryOf } from '../job-values.ts';
