@@ -10,7 +10,7 @@ import type { ResourceSpec } from '../domain/resource.ts';
 import { InputError, NotFoundError } from '../domain/errors.ts';
 import { inputTypes, loneSurrogatePattern, type ApplicationSpec } from '../domain/application.ts';
 import { validateInputs } from '../domain/validate-inputs.ts';
-import { environmentSetupLineProblem, schedulerNamePattern, workdirPattern } from '../batch/job-values.ts';
+import { environmentSetupLineProblem, schedulerNamePattern, workdirPattern } from '../batch/job-script.ts';
 import type { Queryable } from '../store/port.ts';
 
 /** A signed-in user. */
@@ -211,7 +211,7 @@ const inputSchema = z.object({
 
 /*
  * Everything below that a job script carries is checked here, when an admin registers it,
- * with the renderers' own rules (batch/job-values.ts): a bad value is a 400 naming its
+ * with the renderers' own rules (batch/job-script.ts): a bad value is a 400 naming its
  * field now, not a failed job later.
  */
 

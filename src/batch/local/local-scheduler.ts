@@ -9,7 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { BatchScheduler, FoundJob, JobObservation, JobSpec, SubmittedJob, TrackedJob } from '../port.ts';
 import type { Shell } from '../../shell/port.ts';
 import { localJobFiles, renderLocalScript } from './render-local-script.ts';
-import { isPlainSubmissionKey, jobDirectoryOf, taskClaimOf } from '../job-values.ts';
+import { isPlainSubmissionKey, jobDirectoryOf, taskClaimOf } from '../job-script.ts';
 
 const pidWaitIntervalMs = 5;
 const pidWaitLimitMs = 10_000;

@@ -11,10 +11,9 @@ import type { Shell } from '../../shell/port.ts';
 import { connectToTestCluster } from '../../../test/test-cluster.ts';
 import { ResourceUnreachableError, TaskError } from '../../domain/errors.ts';
 import { PrefixedShell, schedulerConformance } from '../../../test/conformance/scheduler-suite.ts';
-import { batchJobFiles } from '../batch-job-body.ts';
 import { parseQstatFullNames } from './pbs-states.ts';
 import { PbsScheduler } from './pbs-scheduler.ts';
-import { jobDirectoryOf } from '../job-values.ts';
+import { batchJobFiles, jobDirectoryOf } from '../job-script.ts';
 
 const shell = connectToTestCluster();
 after(() => shell.close());

@@ -11,6 +11,9 @@ import type { CommandResult, RunOptions, Shell } from '../../shell/port.ts';
 import { ResourceUnreachableError, TaskError } from '../../domain/errors.ts';
 import { SlurmScheduler } from './slurm-scheduler.ts';
 
+/** A spec no attempt can submit fails for good: a final `invalid-job-spec`, never a retry. */
+const invalidJobSpec = (error: unknown) => error instanceof TaskError && error.code === 'invalid-job-spec' && error.retryable === false;
+
 type Answer = Partial<CommandResult> | ((argv: string[], options?: RunOptions) => Partial<CommandResult>);
 
 /** A Shell that answers commands by their program (`squeue`, `sacct`, or a `bash -c` script's $0). */
@@ -164,7 +167,7 @@ describe('SlurmScheduler.submit and find', () => {
     const retry = { ...spec, submissionKey: 'task-1.attempt-3', earlierSubmissionKeys: ['task-1.attempt-1', 'task-1.attempt-2'] };
     await scheduler.submit(retry).catch(() => {});
     assert.deepEqual(shell.commands[1].slice(4), ['task-1.attempt-3', '/scratch/w/.drover-job/task-1.attempt-3/job.sh', 'task-1.attempt-1', 'task-1.attempt-2']);
-    await assert.rejects(scheduler.submit({ ...retry, earlierSubmissionKeys: ['-x'] }), RangeError);
+    await assert.rejects(scheduler.submit({ ...retry, earlierSubmissionKeys: ['-x'] }), invalidJobSpec);
   });
 
   test('adopts, refuses, and tells an unreachable controller apart', async () => {

@@ -12,11 +12,9 @@ import {
   batchSubmitClaim,
   batchSubmitEpilogue,
   batchSubmitPrelude,
-  observeFinishedJob,
-  readBatchJobRecords,
   runBatchSubmit,
-  type BatchJobRecord,
-} from '../batch-job-body.ts';
+} from '../remote-submit.ts';
+import { observeFinishedJob, readBatchJobRecords, type BatchJobRecord } from '../job-files.ts';
 import { renderSlurmScript } from './render-slurm-script.ts';
 import {
   isFinishedSlurmState,
@@ -38,7 +36,7 @@ import {
   type SacctRow,
   type SqueueRow,
 } from './slurm-states.ts';
-import { isPlainSubmissionKey, jobDirectoryOf } from '../job-values.ts';
+import { isPlainSubmissionKey, jobDirectoryOf } from '../job-script.ts';
 
 /** What sacct said about the jobs asked for; see `readAccounting`. */
 interface Accounting {
@@ -117,7 +115,7 @@ export class SlurmScheduler implements BatchScheduler {
    * squeue or sacct) is returned with `adopted: true`. The script is saved as
    * `<workdir>/.drover-job/<key>/job.sh`.
    *
-   * @throws {RangeError} when the spec cannot be rendered safely.
+   * @throws {TaskError} `invalid-job-spec` (final) when the spec cannot be rendered safely.
    * @throws {TaskError} `submit-rejected` (not retryable) with sbatch's message when Slurm
    *   refuses the job (unknown partition, time limit over the maximum...); `submit-failed`
    *   (retryable) when the job directory cannot be written or the answer is unreadable.
