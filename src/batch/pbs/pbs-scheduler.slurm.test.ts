@@ -11,7 +11,7 @@ import type { Shell } from '../../shell/port.ts';
 import { connectToTestCluster } from '../../../test/test-cluster.ts';
 import { ResourceUnreachableError, TaskError } from '../../domain/errors.ts';
 import { PrefixedShell, schedulerConformance } from '../../../test/conformance/scheduler-suite.ts';
-import { parseQstatFullNames } from './pbs-states.ts';
+import { parseQstatFullNames } from './pbs-output.ts';
 import { PbsScheduler } from './pbs-scheduler.ts';
 import { batchJobFiles, jobDirectoryOf } from '../job-script.ts';
 

@@ -16,14 +16,8 @@ import {
 } from '../remote-submit.ts';
 import { observeFinishedJob, readBatchJobRecords } from '../job-files.ts';
 import { renderPbsScript } from './render-pbs-script.ts';
-import {
-  isPbsUnreachableMessage,
-  parseQstat,
-  parseQstatFullNames,
-  parseQsubOutput,
-  pbsJobState,
-  qsubErrorMessage,
-} from './pbs-states.ts';
+import { pbsJobState } from './pbs-states.ts';
+import { isPbsUnreachableMessage, parseQstat, parseQstatFullNames, parseQsubOutput, qsubErrorMessage } from './pbs-output.ts';
 import { batchJobFiles, isPlainSubmissionKey, jobDirectoryOf, jobOutputFiles } from '../job-script.ts';
 
 /** Job ids as qsub prints them (`616`, Torque's `616.server`): never an option. */
