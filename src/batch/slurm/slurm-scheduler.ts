@@ -5,6 +5,7 @@
  */
 import type { BatchScheduler, FoundJob, JobObservation, JobSpec, SubmittedJob, TrackedJob } from '../port.ts';
 import type { CommandResult, Shell } from '../../shell/port.ts';
+import { programOf } from '../../shell/program-of.ts';
 import { ResourceUnreachableError } from '../../domain/errors.ts';
 import {
   batchFindPrelude,
@@ -243,9 +244,9 @@ export class SlurmScheduler implements BatchScheduler {
     if (options.allowDisabledAccounting && isSlurmAccountingDisabledMessage(message)) {
       return { code: 0, stdout: '', stderr: result.stderr };
     }
-    // The Slurm client named, past `env` and `bash -c <script> <name> <workdir>`.
+    // The Slurm client named, past `bash -c <script> <name> <workdir>`, else what `env` runs.
     const client = argv.find((word) => ['squeue', 'sacct', 'scancel'].includes(word));
-    const command = client ?? argv.find((word) => !word.includes('=') && word !== 'env') ?? argv[0];
+    const command = client ?? programOf(argv);
     if (isSlurmUnreachableMessage(message)) throw this.unreachable(command, message);
     throw new Error(`${command} on ${this.resource} failed (exit ${result.code}): ${message}`);
   }
