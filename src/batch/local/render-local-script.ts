@@ -54,8 +54,8 @@ export const localJobFiles = {
  *   with the same lines as the Slurm and PBS body (`exitRecordingLines`), and marks
  *   `walltime-exceeded` when `timeout` stopped the command.
  *
- * @throws {TaskError} `invalid-job-spec` (final) when the key, job name, workdir, environment names, environment
- *   setup lines, walltime or argv cannot be used safely.
+ * @throws {TaskError} `invalid-job-spec` (final) when the key, job name, workdir,
+ *   environment names, environment setup lines, walltime or argv cannot be used safely.
  */
 export function renderLocalScript(spec: JobSpec): string {
   checkKeyAndJobName(spec);
