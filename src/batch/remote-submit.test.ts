@@ -5,25 +5,21 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { JobSpec } from './port.ts';
-import type { CommandResult, RunOptions, Shell } from '../shell/port.ts';
+import type { CommandResult, RunOptions } from '../shell/port.ts';
+import { CommandOnlyShell } from '../../test/command-only-shell.ts';
 import { ResourceUnreachableError, TaskError } from '../domain/errors.ts';
 import { runBatchSubmit, type BatchSubmitAnswers } from './remote-submit.ts';
 
 /** Answers every command with `result` and remembers what it was asked. */
-class AnsweringShell implements Shell {
+class AnsweringShell extends CommandOnlyShell {
   readonly calls: Array<{ argv: string[]; options?: RunOptions }> = [];
-  constructor(private readonly result: Partial<CommandResult>) {}
+  constructor(private readonly result: Partial<CommandResult>) {
+    super();
+  }
   async run(argv: string[], options?: RunOptions): Promise<CommandResult> {
     this.calls.push({ argv, options });
     return { code: 0, stdout: '', stderr: '', ...this.result };
   }
-  makeDirectory(): Promise<void> { throw new Error('not used'); }
-  writeFile(): Promise<void> { throw new Error('not used'); }
-  readFile(): Promise<Buffer | null> { throw new Error('not used'); }
-  upload(): Promise<void> { throw new Error('not used'); }
-  download(): Promise<void> { throw new Error('not used'); }
-  glob(): Promise<string[]> { throw new Error('not used'); }
-  async close(): Promise<void> {}
 }
 
 const spec: JobSpec = {

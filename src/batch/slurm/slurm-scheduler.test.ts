@@ -7,7 +7,8 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { TrackedJob } from '../port.ts';
-import type { CommandResult, RunOptions, Shell } from '../../shell/port.ts';
+import type { CommandResult, RunOptions } from '../../shell/port.ts';
+import { CommandOnlyShell } from '../../../test/command-only-shell.ts';
 import { ResourceUnreachableError, TaskError } from '../../domain/errors.ts';
 import { SlurmScheduler } from './slurm-scheduler.ts';
 
@@ -17,9 +18,11 @@ const invalidJobSpec = (error: unknown) => error instanceof TaskError && error.c
 type Answer = Partial<CommandResult> | ((argv: string[], options?: RunOptions) => Partial<CommandResult>);
 
 /** A Shell that answers commands by their program (`squeue`, `sacct`, or a `bash -c` script's $0). */
-class ScriptedShell implements Shell {
+class ScriptedShell extends CommandOnlyShell {
   readonly commands: string[][] = [];
-  constructor(private readonly answers: Record<string, Answer>) {}
+  constructor(private readonly answers: Record<string, Answer>) {
+    super();
+  }
 
   async run(argv: string[], options?: RunOptions): Promise<CommandResult> {
     this.commands.push(argv);
@@ -32,13 +35,6 @@ class ScriptedShell implements Shell {
   programs(): string[] {
     return this.commands.map((argv) => (argv[0] === 'bash' ? argv[3] : argv.find((word) => word !== 'env' && !word.includes('='))!));
   }
-  makeDirectory(): Promise<void> { throw new Error('not used'); }
-  writeFile(): Promise<void> { throw new Error('not used'); }
-  readFile(): Promise<Buffer | null> { throw new Error('not used'); }
-  upload(): Promise<void> { throw new Error('not used'); }
-  download(): Promise<void> { throw new Error('not used'); }
-  glob(): Promise<string[]> { throw new Error('not used'); }
-  async close(): Promise<void> {}
 }
 
 const job = (nativeId: string): TrackedJob => ({ nativeId, workdir: '/scratch/w', submissionKey: `key-${nativeId}`, details: {} });
