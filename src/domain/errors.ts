@@ -1,5 +1,5 @@
 /**
- * Errors thrown inside one process. Failures that cross processes are data (TaskFailure).
+ * Errors thrown inside one process. Failures that cross processes are data (failure.ts).
  */
 
 /** A request the caller can fix: becomes a problem+json 4xx. */
@@ -23,18 +23,6 @@ export class NotFoundError extends InputError {
   override name = 'NotFoundError';
   constructor(what: string) {
     super(`${what} not found`, 404, [], 'not-found');
-  }
-}
-
-/** A task handler failure, with whether a retry may help. */
-export class TaskError extends Error {
-  override name = 'TaskError';
-  constructor(
-    readonly code: string,
-    message: string,
-    readonly retryable: boolean,
-  ) {
-    super(message);
   }
 }
 
