@@ -5,7 +5,7 @@ import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { JobSpec } from './port.ts';
-import { TaskError } from '../domain/errors.ts';
+import { TaskError } from '../domain/failure.ts';
 import { checkBatchJobSpec, jobDirectoryOf, renderBatchJobBody, walltimeLimitMinutes } from './job-script.ts';
 
 /** A spec no attempt can submit fails for good: a final `invalid-job-spec`, never a retry. */

@@ -15,7 +15,7 @@
  * `TaskError` (`invalid-job-spec`), so the task fails at once instead of being retried.
  */
 import type { JobSpec } from './port.ts';
-import { TaskError } from '../domain/errors.ts';
+import { finalFailure, type TaskError } from '../domain/failure.ts';
 import { isOneScriptLine, scriptWord } from '../shell/shell-quote.ts';
 
 /**
@@ -23,7 +23,7 @@ import { isOneScriptLine, scriptWord } from '../shell/shell-quote.ts';
  * spec fails the same way on every attempt.
  */
 export function invalidJobSpec(message: string): TaskError {
-  return new TaskError('invalid-job-spec', message, false);
+  return finalFailure('invalid-job-spec', message);
 }
 
 /** Keys become a job name, a directory name and a header line, so they must be one plain word. */

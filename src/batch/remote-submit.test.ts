@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import type { JobSpec } from './port.ts';
 import type { CommandResult, RunOptions } from '../shell/port.ts';
 import { CommandOnlyShell } from '../../test/command-only-shell.ts';
-import { ResourceUnreachableError, TaskError } from '../domain/errors.ts';
+import { ResourceUnreachableError } from '../domain/errors.ts';
+import { TaskError } from '../domain/failure.ts';
 import { runBatchSubmit, type BatchSubmitAnswers } from './remote-submit.ts';
 
 /** Answers every command with `result` and remembers what it was asked. */

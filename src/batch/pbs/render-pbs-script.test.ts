@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import type { JobSpec } from '../port.ts';
 import { renderSlurmScript } from '../slurm/render-slurm-script.ts';
 import { formatPbsWalltime, renderPbsScript } from './render-pbs-script.ts';
-import { TaskError } from '../../domain/errors.ts';
+import { TaskError } from '../../domain/failure.ts';
 
 /** A spec no attempt can submit fails for good: a final `invalid-job-spec`, never a retry. */
 const invalidJobSpec = (error: unknown) => error instanceof TaskError && error.code === 'invalid-job-spec' && error.retryable === false;

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { JobSpec } from '../port.ts';
 import { formatSlurmTimeLimit, renderSlurmScript } from './render-slurm-script.ts';
-import { TaskError } from '../../domain/errors.ts';
+import { TaskError } from '../../domain/failure.ts';
 
 /** A spec no attempt can submit fails for good: a final `invalid-job-spec`, never a retry. */
 const invalidJobSpec = (error: unknown) => error instanceof TaskError && error.code === 'invalid-job-spec' && error.retryable === false;

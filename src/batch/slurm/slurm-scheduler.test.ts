@@ -9,7 +9,8 @@ import assert from 'node:assert/strict';
 import type { TrackedJob } from '../port.ts';
 import type { CommandResult, RunOptions } from '../../shell/port.ts';
 import { CommandOnlyShell } from '../../../test/command-only-shell.ts';
-import { ResourceUnreachableError, TaskError } from '../../domain/errors.ts';
+import { ResourceUnreachableError } from '../../domain/errors.ts';
+import { TaskError } from '../../domain/failure.ts';
 import { SlurmScheduler } from './slurm-scheduler.ts';
 
 /** A spec no attempt can submit fails for good: a final `invalid-job-spec`, never a retry. */
