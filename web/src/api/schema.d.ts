@@ -2428,7 +2428,7 @@ export interface components {
         Task: {
             id: number;
             /** @enum {string} */
-            kind: "env-setup" | "stage-in" | "submit" | "monitor" | "stage-out" | "cleanup" | "noop";
+            kind: "env-setup" | "stage-in" | "submit" | "monitor" | "stage-out" | "noop";
             /** @enum {string} */
             state: "pending" | "ready" | "running" | "completed" | "failed" | "canceled" | "skipped";
             /** @description Attempts started so far */
