@@ -9,6 +9,7 @@ import type { ApplicationSpec, InputValue } from '../domain/application.ts';
 import { experimentStates, type ExperimentFailure, type ExperimentState } from '../domain/experiment.ts';
 import { InputError, NotFoundError } from '../domain/errors.ts';
 import type { JobSettings, ResourceSpec } from '../domain/resource.ts';
+import { uuidPattern } from '../domain/validate-inputs.ts';
 import type { Principal } from '../catalogue/catalogue.ts';
 import { getApplication, getResource } from '../catalogue/catalogue.ts';
 import type { Queryable } from '../store/port.ts';
@@ -80,9 +81,6 @@ function visibility(principal: Principal, params: unknown[]): string {
   }
   return clause;
 }
-
-/** An experiment id; anything else is not found without asking the store. */
-export const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** The summaries of those of `ids` the principal may see (for the live list). */
 export async function getSummaries(db: Queryable, principal: Principal, ids: string[]): Promise<ExperimentSummary[]> {
