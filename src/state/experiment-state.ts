@@ -19,13 +19,6 @@ import type { Queryable } from '../store/port.ts';
 import { appendEvents, type NewEvent } from './events.ts';
 import { latestJobSql } from './job-state.ts';
 
-/**
- * The move the claim statement (claim-tasks.ts) makes inline as SQL literals: the
- * experiment of a claimed task starts executing if it is queued (a blocked one stays
- * blocked until its resource answers). One of the moves the table allows.
- */
-export const claimStart = { from: `'queued'`, to: `'executing'` } as const;
-
 /** What an experiment is created with; it starts `created`. */
 export interface NewExperiment {
   gatewayId: string;
@@ -70,60 +63,6 @@ export async function recordCreated(tx: Queryable, experiment: NewExperiment): P
 export async function deleteIfDraft(tx: Queryable, experimentId: string): Promise<boolean> {
   const rows = await tx.query(`delete from experiments where id = $1 and state = 'created' returning id`, [experimentId]);
   return rows.length > 0;
-}
-
-/** The state an experiment is in now, or null when there is no such experiment. */
-export async function currentState(db: Queryable, experimentId: string): Promise<ExperimentState | null> {
-  const rows = await db.query<{ state: ExperimentState }>('select state from experiments where id = $1', [experimentId]);
-  return rows[0]?.state ?? null;
-}
-
-/** The experiments being canceled (whose jobs the controller kills). */
-export async function listCanceling(db: Queryable): Promise<string[]> {
-  const rows = await db.query<{ id: string }>(`select id from experiments where state = 'canceling'`);
-  return rows.map((row) => row.id);
-}
-
-/** True when some experiment of the resource waits `blocked` for it (uses `experiments_blocked`). */
-export async function hasBlockedExperiments(db: Queryable, gatewayId: string, resource: string): Promise<boolean> {
-  const [{ blocked }] = await db.query<{ blocked: boolean }>(
-    `select exists (select 1 from experiments where gateway_id = $1 and resource = $2 and state = 'blocked') as blocked`,
-    [gatewayId, resource],
-  );
-  return blocked;
-}
-
-/** Where an experiment would run, for the per-user limit of its queue. */
-export interface LaunchScope {
-  ownerId: string;
-  gatewayId: string;
-  resource: string;
-  queue: string;
-}
-
-/** The owner, resource and queue of an experiment, or null when there is none. */
-export async function launchScope(db: Queryable, experimentId: string): Promise<LaunchScope | null> {
-  const rows = await db.query<{ owner_id: string; gateway_id: string; resource: string; queue: string }>(
-    `select owner_id, gateway_id, resource, settings->>'queue' as queue from experiments where id = $1`,
-    [experimentId],
-  );
-  if (rows.length === 0) return null;
-  return { ownerId: rows[0].owner_id, gatewayId: rows[0].gateway_id, resource: rows[0].resource, queue: rows[0].queue };
-}
-
-/**
- * How many experiments other than `experimentId` the owner has active on the scope's
- * resource and queue. Locks the owner's row first, so two launches at once count each other.
- */
-export async function countActiveOfOwner(tx: Queryable, scope: LaunchScope, experimentId: string): Promise<number> {
-  await tx.query('select id from users where id = $1 for update', [scope.ownerId]);
-  const [{ active }] = await tx.query<{ active: number }>(
-    `select count(*)::int as active from experiments
-     where owner_id = $1 and resource = $2 and settings->>'queue' = $3 and id <> $4
-       and state in ${activeExperimentStatesSql}`,
-    [scope.ownerId, scope.resource, scope.queue, experimentId],
-  );
-  return active;
 }
 
 export interface ExperimentMove {
@@ -264,6 +203,13 @@ export async function unblockExperiments(tx: Queryable, experimentIds: string[],
 
 
 /**
+ * The move the claim statement (claim-tasks.ts) makes inline as SQL literals: the
+ * experiment of a claimed task starts executing if it is queued (a blocked one stays
+ * blocked until its resource answers). One of the moves the table allows.
+ */
+export const claimStart = { from: `'queued'`, to: `'executing'` } as const;
+
+/**
  * Settles those experiments whose tasks have all finished, by the rule in
  * `experimentOutcome` (domain/experiment.ts): completed, failed or canceled. A canceling
  * experiment waits for its job to end too (a retried submit may record one late). Skip
@@ -295,4 +241,60 @@ export async function settleExperiments(tx: Queryable, experimentIds: string[], 
     ...experimentOutcome({ state: row.state, taskFailure: row.failure, jobState: row.job_state, exitCode: row.exit_code }),
   }));
   await moveExperiments(tx, moves, pending);
+}
+
+// Reads the transitions above and their callers need.
+
+/** The state an experiment is in now, or null when there is no such experiment. */
+export async function currentState(db: Queryable, experimentId: string): Promise<ExperimentState | null> {
+  const rows = await db.query<{ state: ExperimentState }>('select state from experiments where id = $1', [experimentId]);
+  return rows[0]?.state ?? null;
+}
+
+/** The experiments being canceled (whose jobs the controller kills). */
+export async function listCanceling(db: Queryable): Promise<string[]> {
+  const rows = await db.query<{ id: string }>(`select id from experiments where state = 'canceling'`);
+  return rows.map((row) => row.id);
+}
+
+/** True when some experiment of the resource waits `blocked` for it (uses `experiments_blocked`). */
+export async function hasBlockedExperiments(db: Queryable, gatewayId: string, resource: string): Promise<boolean> {
+  const [{ blocked }] = await db.query<{ blocked: boolean }>(
+    `select exists (select 1 from experiments where gateway_id = $1 and resource = $2 and state = 'blocked') as blocked`,
+    [gatewayId, resource],
+  );
+  return blocked;
+}
+
+/** Where an experiment would run, for the per-user limit of its queue. */
+export interface LaunchScope {
+  ownerId: string;
+  gatewayId: string;
+  resource: string;
+  queue: string;
+}
+
+/** The owner, resource and queue of an experiment, or null when there is none. */
+export async function launchScope(db: Queryable, experimentId: string): Promise<LaunchScope | null> {
+  const rows = await db.query<{ owner_id: string; gateway_id: string; resource: string; queue: string }>(
+    `select owner_id, gateway_id, resource, settings->>'queue' as queue from experiments where id = $1`,
+    [experimentId],
+  );
+  if (rows.length === 0) return null;
+  return { ownerId: rows[0].owner_id, gatewayId: rows[0].gateway_id, resource: rows[0].resource, queue: rows[0].queue };
+}
+
+/**
+ * How many experiments other than `experimentId` the owner has active on the scope's
+ * resource and queue. Locks the owner's row first, so two launches at once count each other.
+ */
+export async function countActiveOfOwner(tx: Queryable, scope: LaunchScope, experimentId: string): Promise<number> {
+  await tx.query('select id from users where id = $1 for update', [scope.ownerId]);
+  const [{ active }] = await tx.query<{ active: number }>(
+    `select count(*)::int as active from experiments
+     where owner_id = $1 and resource = $2 and settings->>'queue' = $3 and id <> $4
+       and state in ${activeExperimentStatesSql}`,
+    [scope.ownerId, scope.resource, scope.queue, experimentId],
+  );
+  return active;
 }
