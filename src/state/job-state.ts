@@ -116,8 +116,8 @@ export async function recordSubmittedJob(
 /**
  * SQL for the latest job of the experiment `experimentId` (a column or parameter) with
  * `columns`, as a subquery: for `left join lateral ... j on true`. An experiment's job is
- * its latest one (a resubmitted experiment would have several); `jobs_by_experiment`
- * serves it.
+ * its latest one (each submit attempt that made a job recorded one); `jobs_by_experiment`
+ * (experiment_id, id desc) serves it.
  */
 export function latestJobSql(experimentId: string, columns: string = jobColumns): string {
   return `(select ${columns} from jobs where experiment_id = ${experimentId} order by id desc limit 1)`;
