@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import type { ResourceSpec } from '../domain/resource.ts';
-import { InputError, NotFoundError } from '../domain/errors.ts';
+import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from '../domain/errors.ts';
 import { inputTypes, loneSurrogatePattern, type ApplicationSpec } from '../domain/application.ts';
 import { validateInputs } from '../domain/validate-inputs.ts';
 import { environmentSetupLineProblem, schedulerNamePattern, workdirPattern } from '../batch/job-values.ts';
@@ -37,7 +37,7 @@ export function newToken(): string {
 
 /**
  * The user a bearer token belongs to, or null. Tokens are only ever compared by hash.
- * @throws {InputError} 403 `gateway-disabled` when the user's gateway is disabled.
+ * @throws {ForbiddenError} `gateway-disabled` when the user's gateway is disabled.
  */
 export async function authenticate(db: Queryable, token: string): Promise<Principal | null> {
   const rows = await db.query<any>(
@@ -48,7 +48,7 @@ export async function authenticate(db: Queryable, token: string): Promise<Princi
   if (rows.length === 0) return null;
   const row = rows[0];
   if (row.disabled_at) {
-    throw new InputError(`gateway ${row.gateway_id} is disabled: its tokens are refused until the platform operator enables it again`, 403, [], 'gateway-disabled');
+    throw new ForbiddenError(`gateway ${row.gateway_id} is disabled: its tokens are refused until the platform operator enables it again`, [], 'gateway-disabled');
   }
   return { userId: row.id, name: row.name, gatewayId: row.gateway_id, role: row.role, operator: row.operator };
 }
@@ -66,7 +66,7 @@ const userNamePattern = /^[A-Za-z0-9._@-]{1,64}$/;
 
 /**
  * Creates a user with a new token. Returns the token (shown once; only its hash is kept).
- * @throws {InputError} 409 when the gateway already has a user of that name (rotating a
+ * @throws {ConflictError} when the gateway already has a user of that name (rotating a
  *   token is its own call: rotateUserToken).
  */
 export async function createUser(
@@ -80,9 +80,9 @@ export async function createUser(
     [user.gatewayId, user.name, user.role, hashToken(token)],
   );
   if (rows.length === 0) {
-    throw new InputError(`user ${JSON.stringify(user.name)} exists`, 409, [
+    throw new ConflictError(`user ${JSON.stringify(user.name)} exists`, [
       { field: 'name', message: 'already used in this gateway; to issue a new token use POST /api/v1/users/{name}/token' },
-    ], 'conflict');
+    ]);
   }
   return { id: rows[0].id, token };
 }
@@ -91,7 +91,7 @@ export async function createUser(
  * Gives a user a new token; the old one stops working at once. The platform operator's
  * token is rotated only by the operator (`byOperator`), never by another admin.
  * @throws {NotFoundError} when the gateway has no user of that name.
- * @throws {InputError} 403 when the user is the operator and `byOperator` is false.
+ * @throws {ForbiddenError} when the user is the operator and `byOperator` is false.
  */
 export async function rotateUserToken(
   db: Queryable,
@@ -106,7 +106,7 @@ export async function rotateUserToken(
   );
   if (rows.length === 0) {
     const exists = await db.query('select 1 from users where gateway_id = $1 and name = $2', [gatewayId, name]);
-    if (exists.length > 0) throw new InputError("only the platform operator may rotate the platform operator's token", 403, [{ field: 'name', message: 'is the platform operator' }], 'forbidden');
+    if (exists.length > 0) throw new ForbiddenError("only the platform operator may rotate the platform operator's token", [{ field: 'name', message: 'is the platform operator' }]);
     throw new NotFoundError(`user ${JSON.stringify(name)}`);
   }
   return { id: rows[0].id, name: rows[0].name, role: rows[0].role, token };
@@ -150,7 +150,8 @@ export const gatewaySchema = z
 
 /**
  * Creates a gateway and its first admin, in one transaction. Returns the admin's token (shown once).
- * @throws {InputError} 400 naming bad fields, 409 when the id is taken.
+ * @throws {ValidationError} naming bad fields.
+ * @throws {ConflictError} when the id is taken.
  */
 export async function createGateway(
   db: Queryable,
@@ -161,7 +162,7 @@ export async function createGateway(
     `insert into gateways (id, name, theme) values ($1, $2, $3::jsonb) on conflict (id) do nothing returning id, name, theme, created_at`,
     [request.id, request.name, JSON.stringify(request.theme)],
   );
-  if (rows.length === 0) throw new InputError(`gateway ${JSON.stringify(request.id)} exists`, 409, [{ field: 'id', message: 'already used' }], 'conflict');
+  if (rows.length === 0) throw new ConflictError(`gateway ${JSON.stringify(request.id)} exists`, [{ field: 'id', message: 'already used' }]);
   const admin = await createUser(db, { gatewayId: request.id, name: request.admin, role: 'admin' });
   return {
     gateway: { ...toGatewayListing({ ...rows[0], disabled_at: null }) },
@@ -330,13 +331,12 @@ export const resourceSchema = z
     }
   });
 
-/** Parses `value` with `schema`, or throws an InputError naming each bad field. */
+/** Parses `value` with `schema`, or throws a ValidationError naming each bad field. */
 export function parseOrThrow<T>(schema: z.ZodType<T, any, any>, value: unknown, what: string): T {
   const result = schema.safeParse(value);
   if (result.success) return result.data;
-  throw new InputError(
+  throw new ValidationError(
     `invalid ${what}`,
-    400,
     result.error.issues.map((issue) => ({ field: issue.path.join('.') || what, message: issue.message })),
   );
 }
@@ -346,16 +346,17 @@ export interface CatalogueActor {
   operator: boolean;
 }
 
-/** A 403 naming the field that only the platform operator may set. */
-function operatorOnly(field: string, message: string): InputError {
-  return new InputError(`only the platform operator may do this: ${message}`, 403, [{ field, message }], 'forbidden');
+/** A ForbiddenError naming the field that only the platform operator may set. */
+function operatorOnly(field: string, message: string): ForbiddenError {
+  return new ForbiddenError(`only the platform operator may do this: ${message}`, [{ field, message }]);
 }
 
 /**
  * Creates or replaces an application. A gateway admin's deployments may not name `local`
  * resources, and their applications never run on one: only the platform operator runs
  * anything on the Drover host.
- * @throws {InputError} 400 naming bad fields; 403 naming the deployment that needs the operator.
+ * @throws {ValidationError} naming bad fields.
+ * @throws {ForbiddenError} naming the deployment that needs the operator.
  */
 export async function upsertApplication(db: Queryable, gatewayId: string, raw: unknown, actor: CatalogueActor): Promise<ApplicationSpec> {
   const app = parseOrThrow(applicationSchema, raw, 'application') as ApplicationSpec;
@@ -379,7 +380,8 @@ export async function upsertApplication(db: Queryable, gatewayId: string, raw: u
  * Creates or replaces a resource. `local` resources, host file paths (privateKeyPath,
  * knownHostsPath) and replacing a local resource are the platform operator's alone; a
  * named credential must exist in the gateway.
- * @throws {InputError} 400 naming bad fields; 403 naming the field that needs the operator.
+ * @throws {ValidationError} naming bad fields.
+ * @throws {ForbiddenError} naming the field that needs the operator.
  */
 export async function upsertResource(db: Queryable, gatewayId: string, raw: unknown, actor: CatalogueActor): Promise<ResourceSpec> {
   const resource = parseOrThrow(resourceSchema, raw, 'resource') as ResourceSpec;
@@ -394,7 +396,7 @@ export async function upsertResource(db: Queryable, gatewayId: string, raw: unkn
   if (ssh?.credential !== undefined) {
     const found = await db.query('select 1 from credentials where gateway_id = $1 and name = $2', [gatewayId, ssh.credential]);
     if (found.length === 0) {
-      throw new InputError('invalid resource', 400, [{ field: 'config.ssh.credential', message: `no credential ${JSON.stringify(ssh.credential)} in this gateway (GET /api/v1/credentials lists them)` }]);
+      throw new ValidationError('invalid resource', [{ field: 'config.ssh.credential', message: `no credential ${JSON.stringify(ssh.credential)} in this gateway (GET /api/v1/credentials lists them)` }]);
     }
   }
   await db.query(
@@ -449,7 +451,7 @@ export async function loadCatalogueFile(db: Queryable, gatewayId: string, path: 
   try {
     file = (parseYaml(readFileSync(path, 'utf8')) ?? {}) as CatalogueFile;
   } catch (error) {
-    throw new InputError(`cannot read catalogue ${path}: ${(error as Error).message}`);
+    throw new ValidationError(`cannot read catalogue ${path}: ${(error as Error).message}`);
   }
   for (const resource of file.resources ?? []) {
     const withScratch = JSON.parse(JSON.stringify(resource).replaceAll('${scratch}', scratchRoot.replaceAll('\\', '\\\\')));

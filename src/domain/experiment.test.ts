@@ -12,7 +12,7 @@ import { jobStates } from './job.ts';
 
 describe('experimentOutcome', () => {
   const facts = { state: 'executing' as ExperimentState, taskFailure: null, jobState: null, exitCode: null };
-  const taskFailure = { code: 'submit-failed', message: 'sbatch said no' };
+  const taskFailure = { code: 'submit-rejected' as const, message: 'sbatch said no' };
 
   it('completes an experiment whose tasks completed and whose job completed, or that has no job', () => {
     assert.deepEqual(experimentOutcome({ ...facts, jobState: 'completed', exitCode: 0 }), { to: 'completed' });

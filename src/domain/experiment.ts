@@ -4,6 +4,7 @@
  * canceled and blocked (with a reason) that returns to where it was by itself.
  * state/experiment-state.ts owns every write; this module holds the rules.
  */
+import type { FailureCode } from './failure.ts';
 import type { JobState } from './job.ts';
 
 export const experimentStates = ['created', 'queued', 'executing', 'blocked', 'canceling', 'completed', 'failed', 'canceled'] as const;
@@ -37,9 +38,9 @@ export function isTerminalExperimentState(state: ExperimentState): boolean {
   return terminalExperimentStates.includes(state);
 }
 
-/** Why an experiment failed, as stored on it and shown to its owner. */
+/** Why an experiment failed, as stored on it and shown to its owner: a code of the failure vocabulary. */
 export interface ExperimentFailure {
-  code: string;
+  code: FailureCode;
   message: string;
 }
 

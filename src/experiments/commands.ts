@@ -4,7 +4,7 @@
  * state change goes through state/; what is read back comes from queries.ts.
  */
 import { controlCharacterPattern, loneSurrogatePattern } from '../domain/application.ts';
-import { InputError, NotFoundError } from '../domain/errors.ts';
+import { ConflictError, ForbiddenError, LimitReachedError, NotFoundError, ValidationError } from '../domain/errors.ts';
 import { experimentDag } from '../domain/task.ts';
 import { validateInputs, type FieldProblem } from '../domain/validate-inputs.ts';
 import { resolveJobSettings } from '../domain/resource.ts';
@@ -41,7 +41,7 @@ export interface ExperimentRequest {
   launch?: boolean;
 }
 
-/** Validates a request against the catalogue; throws an InputError listing every bad field. */
+/** Validates a request against the catalogue; throws a ValidationError listing every bad field. */
 async function validateRequest(db: Queryable, principal: Principal, request: ExperimentRequest) {
   // The route's JSON Schema requires `application` and `resource` (non-empty strings) and a
   // string `name`; a clone takes them from its parent. The name's length is checked here
@@ -49,7 +49,7 @@ async function validateRequest(db: Queryable, principal: Principal, request: Exp
   const problems: FieldProblem[] = [];
   const application = await getApplication(db, principal.gatewayId, request.application).catch((error) => {
     if (error instanceof NotFoundError) {
-      throw new InputError(`unknown application ${JSON.stringify(request.application)}`, 400, [
+      throw new ValidationError(`unknown application ${JSON.stringify(request.application)}`, [
         { field: 'application', message: 'no such application in this gateway (GET /api/v1/applications lists them)' },
       ], 'invalid-experiment');
     }
@@ -57,16 +57,16 @@ async function validateRequest(db: Queryable, principal: Principal, request: Exp
   });
   const resource = await getResource(db, principal.gatewayId, request.resource).catch((error) => {
     if (error instanceof NotFoundError) {
-      throw new InputError(`unknown resource ${JSON.stringify(request.resource)}`, 400, [
+      throw new ValidationError(`unknown resource ${JSON.stringify(request.resource)}`, [
         { field: 'resource', message: 'no such resource in this gateway (GET /api/v1/resources lists them)' },
       ], 'invalid-experiment');
     }
     throw error;
   });
   if (resource.kind === 'local' && !(await registeredByOperator(db, principal.gatewayId, application.name))) {
-    throw new InputError(`application ${application.name} may not run on ${resource.name}`, 403, [
+    throw new ForbiddenError(`application ${application.name} may not run on ${resource.name}`, [
       { field: 'resource', message: `${resource.name} runs programs on the Drover host, which only applications the platform operator registered may do` },
-    ], 'forbidden');
+    ]);
   }
   const deployment = deploymentFor(application, resource.name);
   const inputs = validateInputs(application, request.inputs);
@@ -91,7 +91,7 @@ async function validateRequest(db: Queryable, principal: Principal, request: Exp
   } else if (request.name !== undefined && (controlCharacterPattern.test(request.name) || loneSurrogatePattern.test(request.name))) {
     problems.push({ field: 'name', message: 'must be one line of text without control characters' });
   }
-  if (problems.length > 0) throw new InputError('invalid experiment', 400, problems, 'invalid-experiment');
+  if (problems.length > 0) throw new ValidationError('invalid experiment', problems, 'invalid-experiment');
   return { application, resource, values: inputs.values, settings };
 }
 
@@ -120,14 +120,14 @@ export async function createExperiment(store: Store, principal: Principal, reque
 async function launchInTransaction(tx: Queryable, experimentId: string): Promise<void> {
   await checkJobsPerUser(tx, experimentId);
   const previous = await moveExperiment(tx, experimentId, 'queued', { from: ['created'], message: 'launched' });
-  if (previous === null) throw new InputError('only a created experiment can be launched', 409, [], 'invalid-state');
+  if (previous === null) throw new ConflictError('only a created experiment can be launched', [], 'invalid-state');
   await createTasks(tx, experimentId, experimentDag);
 }
 
 /**
- * Refuses a launch (429) when the owner already has the queue's `maxJobsPerUser`
- * experiments active on that resource and queue. The owner's row is locked first, so two
- * launches at once cannot both take the last place.
+ * Refuses a launch (a LimitReachedError, `queue-limit`) when the owner already has the
+ * queue's `maxJobsPerUser` experiments active on that resource and queue. The owner's row
+ * is locked first, so two launches at once cannot both take the last place.
  */
 async function checkJobsPerUser(tx: Queryable, experimentId: string): Promise<void> {
   const scope = await launchScope(tx, experimentId);
@@ -138,9 +138,8 @@ async function checkJobsPerUser(tx: Queryable, experimentId: string): Promise<vo
   if (limit === undefined) return;
   const active = await countActiveOfOwner(tx, scope, experimentId);
   if (active >= limit) {
-    throw new InputError(
+    throw new LimitReachedError(
       `queue ${queueName} on ${resourceName} allows ${limit} active experiments per user and you have ${active}: wait for one to finish, cancel one, or pick another queue`,
-      429,
       [{ field: 'queue', message: `at most ${limit} active experiments per user` }],
       'queue-limit',
     );
@@ -169,7 +168,7 @@ export async function cancelExperiment(store: Store, principal: Principal, id: s
     if (previous === null) {
       const current = await currentState(tx, id);
       if (current === 'canceling') return;
-      throw new InputError(`experiment is ${current}; only an unfinished experiment can be canceled`, 409, [], 'invalid-state');
+      throw new ConflictError(`experiment is ${current}; only an unfinished experiment can be canceled`, [], 'invalid-state');
     }
     await cancelOpenTasks(tx, id);
     await requestCancel(tx, id);
@@ -205,6 +204,6 @@ export async function cloneExperiment(
 /** Deletes a draft (`created`) experiment. */
 export async function deleteDraft(store: Store, principal: Principal, id: string): Promise<void> {
   const experiment = await getExperiment(store, principal, id);
-  if (experiment.state !== 'created') throw new InputError(`experiment is ${experiment.state}; only a created draft can be deleted`, 409, [], 'invalid-state');
+  if (experiment.state !== 'created') throw new ConflictError(`experiment is ${experiment.state}; only a created draft can be deleted`, [], 'invalid-state');
   await deleteIfDraft(store, id);
 }

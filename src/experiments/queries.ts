@@ -7,7 +7,7 @@ import { isDeepStrictEqual } from 'node:util';
 import { posix } from 'node:path';
 import type { ApplicationSpec, InputValue } from '../domain/application.ts';
 import { experimentStates, type ExperimentFailure, type ExperimentState } from '../domain/experiment.ts';
-import { InputError, NotFoundError } from '../domain/errors.ts';
+import { NotFoundError, ValidationError } from '../domain/errors.ts';
 import type { JobSettings, ResourceSpec } from '../domain/resource.ts';
 import { uuidPattern } from '../domain/validate-inputs.ts';
 import type { Principal } from '../catalogue/catalogue.ts';
@@ -164,7 +164,7 @@ export async function listExperiments(db: Queryable, principal: Principal, filte
   };
   if (filter.state?.length) {
     const unknown = filter.state.filter((state) => !(experimentStates as readonly string[]).includes(state));
-    if (unknown.length > 0) throw new InputError('invalid filter', 400, [{ field: 'state', message: `unknown state ${unknown.join(', ')}; states: ${experimentStates.join(', ')}` }]);
+    if (unknown.length > 0) throw new ValidationError('invalid filter', [{ field: 'state', message: `unknown state ${unknown.join(', ')}; states: ${experimentStates.join(', ')}` }]);
     add((p) => `e.state = any(${p}::text[])`, filter.state);
   }
   if (filter.application) add((p) => `e.application = ${p}`, filter.application);
@@ -201,7 +201,7 @@ function decodeCursor(cursor: string): { createdAt: string; id: string } {
     if (typeof createdAt !== 'string' || Number.isNaN(Date.parse(createdAt)) || !uuidPattern.test(id)) throw new Error();
     return { createdAt, id };
   } catch {
-    throw new InputError('invalid cursor', 400, [{ field: 'cursor', message: 'use the nextCursor of a previous page' }]);
+    throw new ValidationError('invalid cursor', [{ field: 'cursor', message: 'use the nextCursor of a previous page' }]);
   }
 }
 
