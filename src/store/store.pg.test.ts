@@ -54,6 +54,7 @@ async function withAdmin<T>(work: (admin: pg.Client) => Promise<T>): Promise<T> 
     const reason = (error as Error).message || (error as { code?: string }).code || String(error);
     throw new Error(
       `PostgreSQL is not reachable at ${withoutPassword(adminUrl)} (${reason}); start it with scripts/start-postgres.sh or set DATABASE_URL`,
+      { cause: error },
     );
   }
   try {
