@@ -28,8 +28,8 @@ import { openPgliteStore } from '../src/store/pglite-store.ts';
 import { openPostgresStore } from '../src/store/postgres-store.ts';
 import { migrate } from '../src/store/migrate.ts';
 import { createPostgresQueue } from '../src/dispatch/postgres-queue.ts';
-import { createTasks, type TaskPlan } from '../src/state/task-state.ts';
-import { experimentDag, taskKinds, type TaskKind } from '../src/domain/task.ts';
+import { createTasks } from '../src/state/task-state.ts';
+import { experimentDag, taskKinds, type TaskKind, type TaskPlan } from '../src/domain/task.ts';
 import { createUser, ensureGateway } from '../src/catalogue/catalogue.ts';
 import { Worker, type TaskHandler } from '../src/worker/worker.ts';
 

@@ -19,6 +19,7 @@ import { loadPrivateKey } from './credentials/credentials.ts';
 import { loadPlatformKey } from './credentials/platform-key.ts';
 import { Worker } from './worker/worker.ts';
 import { createHandlers } from './worker/handlers.ts';
+import { releaseLeasesOfDeadProcess } from './state/task-state.ts';
 import { Controller } from './controller/controller.ts';
 import { buildApi } from './api/server.ts';
 import { listenForMetrics } from './api/metrics.ts';
@@ -89,7 +90,7 @@ export async function startDrover(config: Config, roles: Role[]): Promise<Runnin
   if (store.kind === 'pglite') {
     // The embedded store belongs to this process alone (the data folder is locked), so any
     // lease still held was held by a process that died: let the controller recover it now.
-    await store.query(`update tasks set lease_expires_at = now() where state = 'running' and not detached and lease_expires_at > now()`);
+    await releaseLeasesOfDeadProcess(store);
   }
 
   if (roles.includes('worker')) {
