@@ -37,7 +37,7 @@ export const schedulerNamePattern = /^[A-Za-z0-9_.-]{1,100}$/;
  * command line the Torque `qsub` wrapper hands to a shell, so only plain path characters
  * pass: no white space, quotes, `$`, `%` (a Slurm file-name pattern) or backslash.
  */
-export const workdirPattern = /^\/[A-Za-z0-9_.\/+=@,:-]*$/;
+export const workdirPattern = /^\/[A-Za-z0-9_./+=@,:-]*$/;
 
 /**
  * Why `line` cannot be an environment setup line of a job script (they are copied
