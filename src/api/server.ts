@@ -7,13 +7,9 @@ import swagger from '@fastify/swagger';
 import fastifyStatic from '@fastify/static';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Logger } from 'pino';
-import type { Registry } from 'prom-client';
 import { Histogram } from 'prom-client';
-import type { Store } from '../store/port.ts';
-import type { Storage } from '../files/storage.ts';
-import type { ResourceRegistry } from '../resources/resource-registry.ts';
 import { authenticate, getGateway, type Principal } from '../catalogue/catalogue.ts';
+import type { ApiDependencies } from './dependencies.ts';
 import { handleError, sendProblem } from './problem.ts';
 import { createEventBus } from './event-bus.ts';
 import { registerCatalogueRoutes } from './routes/catalogue.ts';
@@ -22,35 +18,8 @@ import { registerFileRoutes } from './routes/files.ts';
 import { registerGatewayRoutes } from './routes/gateways.ts';
 import { registerCredentialRoutes } from './routes/credentials.ts';
 import { problemResponses, ref, responseSchemas } from './schemas.ts';
-import { handleClientError, handleFrameworkError, registerHardening, requestLogSerializers, type ApiLimits } from './hardening.ts';
+import { handleClientError, handleFrameworkError, registerHardening, requestLogSerializers } from './hardening.ts';
 import { registerMetricsRoute } from './metrics.ts';
-
-declare module 'fastify' {
-  interface FastifyRequest {
-    principal: Principal;
-  }
-}
-
-export interface ApiDependencies {
-  store: Store;
-  storage: Storage;
-  resources: ResourceRegistry;
-  logger: Logger;
-  metrics: Registry;
-  appsDir: string;
-  /** The built web UI, served at `/` (index.html for every page the UI routes itself). */
-  webDir: string;
-  /** The bootstrap gateway (the platform operator's), whose name and colours the sign-in page shows by default. */
-  gatewayId: string;
-  /** Encrypts stored credentials (AES-256-GCM). */
-  platformKey: Buffer;
-  bodyLimitBytes: number;
-  uploadLimitBytes: number;
-  /** Per-user limits: write rate, open event streams, upload quota. */
-  limits: ApiLimits;
-  /** The bearer token `/metrics` asks for (null: the platform operator's token). */
-  metricsToken: string | null;
-}
 
 /** Builds the API server (not yet listening). */
 export async function buildApi(deps: ApiDependencies): Promise<FastifyInstance> {

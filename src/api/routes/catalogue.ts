@@ -16,7 +16,7 @@ import {
 } from '../../catalogue/catalogue.ts';
 import { InputError, NotFoundError } from '../../domain/errors.ts';
 import type { ResourceSpec, SshConfig } from '../../domain/resource.ts';
-import type { ApiDependencies } from '../server.ts';
+import type { ApiDependencies } from '../dependencies.ts';
 import { conflictResponse, problemResponses, ref } from '../schemas.ts';
 
 const nameParams = { type: 'object', properties: { name: { type: 'string' } }, required: ['name'] } as const;

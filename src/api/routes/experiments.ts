@@ -17,7 +17,7 @@ import {
 import { buildJobSpec, loadRunContext, submissionKey } from '../../experiments/job-spec.ts';
 import { listEvents } from '../../state/events.ts';
 import { InputError } from '../../domain/errors.ts';
-import type { ApiDependencies } from '../server.ts';
+import type { ApiDependencies } from '../dependencies.ts';
 import { problemResponses, ref } from '../schemas.ts';
 import { openEventStream } from '../sse.ts';
 import type { EventBus } from '../event-bus.ts';

@@ -9,7 +9,7 @@ import { InputError, NotFoundError } from '../../domain/errors.ts';
 import { safeFileName } from '../../domain/render-command.ts';
 import { getExperiment } from '../../experiments/experiments.ts';
 import { loadRunContext } from '../../experiments/job-spec.ts';
-import type { ApiDependencies } from '../server.ts';
+import type { ApiDependencies } from '../dependencies.ts';
 import { problemResponses, ref } from '../schemas.ts';
 import { openRegularFile } from '../../shell/open-regular-file.ts';
 

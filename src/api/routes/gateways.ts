@@ -5,7 +5,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { createGateway, listGateways, setGatewayDisabled } from '../../catalogue/catalogue.ts';
 import { InputError } from '../../domain/errors.ts';
-import type { ApiDependencies } from '../server.ts';
+import type { ApiDependencies } from '../dependencies.ts';
 import { conflictResponse, problemResponses, ref } from '../schemas.ts';
 
 /** Throws a 403 problem unless the caller is the platform operator. */
