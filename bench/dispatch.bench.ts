@@ -30,7 +30,7 @@ import { migrate } from '../src/store/migrate.ts';
 import { createPostgresQueue } from '../src/dispatch/postgres-queue.ts';
 import { createTasks, type TaskPlan } from '../src/state/task-state.ts';
 import { experimentDag, taskKinds, type TaskKind } from '../src/domain/task.ts';
-import { createUser, ensureGateway } from '../src/catalogue/catalogue.ts';
+import { createUser, ensureGateway } from '../src/catalogue/users.ts';
 import { Worker, type TaskHandler } from '../src/worker/worker.ts';
 
 // ---- options ------------------------------------------------------------------------

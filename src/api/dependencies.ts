@@ -8,7 +8,7 @@ import type { Registry } from 'prom-client';
 import type { Store } from '../store/port.ts';
 import type { Storage } from '../files/storage.ts';
 import type { ResourceRegistry } from '../resources/resource-registry.ts';
-import type { Principal } from '../catalogue/catalogue.ts';
+import type { Principal } from '../catalogue/users.ts';
 import type { ApiLimits } from './hardening.ts';
 
 declare module 'fastify' {

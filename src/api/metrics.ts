@@ -6,7 +6,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
 import type { Queryable } from '../store/port.ts';
-import { authenticate } from '../catalogue/catalogue.ts';
+import { authenticate } from '../catalogue/users.ts';
 import { sendProblem } from './problem.ts';
 
 const digest = (text: string) => createHash('sha256').update(text).digest();

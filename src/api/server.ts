@@ -8,7 +8,7 @@ import fastifyStatic from '@fastify/static';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Histogram } from 'prom-client';
-import { authenticate, getGateway, type Principal } from '../catalogue/catalogue.ts';
+import { authenticate, getGateway, type Principal } from '../catalogue/users.ts';
 import type { ApiDependencies } from './dependencies.ts';
 import { handleError, sendProblem } from './problem.ts';
 import { createEventBus } from './event-bus.ts';

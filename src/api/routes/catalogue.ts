@@ -2,18 +2,8 @@
  * Catalogue routes: who am I, applications, resources, users. Read by users, written by admins.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import {
-  createUser,
-  getApplication,
-  getGateway,
-  getResource,
-  listApplications,
-  listResources,
-  rotateUserToken,
-  upsertApplication,
-  upsertResource,
-  type Principal,
-} from '../../catalogue/catalogue.ts';
+import { getApplication, getResource, listApplications, listResources, upsertApplication, upsertResource } from '../../catalogue/catalogue.ts';
+import { createUser, getGateway, rotateUserToken, type Principal } from '../../catalogue/users.ts';
 import { InputError, NotFoundError } from '../../domain/errors.ts';
 import type { ResourceSpec, SshConfig } from '../../domain/resource.ts';
 import type { ApiDependencies } from '../dependencies.ts';

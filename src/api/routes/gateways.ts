@@ -3,7 +3,7 @@
  * them, disable and enable one. One API serves every gateway; a token says which.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { createGateway, listGateways, setGatewayDisabled } from '../../catalogue/catalogue.ts';
+import { createGateway, listGateways, setGatewayDisabled } from '../../catalogue/users.ts';
 import { InputError } from '../../domain/errors.ts';
 import type { ApiDependencies } from '../dependencies.ts';
 import { conflictResponse, problemResponses, ref } from '../schemas.ts';
