@@ -180,6 +180,16 @@ export function loadConfig(
   return Object.freeze(result.data);
 }
 
+/**
+ * The configuration with every default and `overrides`, ignoring the environment and any
+ * config file: what benchmarks and tests start from when they build a role themselves, so
+ * the defaults stay here alone.
+ * @throws {ConfigError} when `overrides` are invalid.
+ */
+export function defaultConfig(overrides: ConfigInput = {}): Config {
+  return loadConfig(overrides, {}, undefined);
+}
+
 function setPath(target: Record<string, any>, path: string, value: unknown): void {
   const keys = path.split('.');
   let node = target;

@@ -19,7 +19,7 @@ import { ensureGateway, ensureOperator, newToken } from './catalogue/users.ts';
 import { loadPrivateKey } from './credentials/credentials.ts';
 import { loadPlatformKey } from './credentials/platform-key.ts';
 import { Worker } from './worker/worker.ts';
-import { createHandlers } from './worker/handlers.ts';
+import { createHandlers, type HandlerDependencies } from './worker/handlers.ts';
 import { Controller } from './controller/controller.ts';
 import { buildApi } from './api/server.ts';
 import { listenForMetrics } from './api/metrics.ts';
@@ -98,7 +98,7 @@ export async function startDrover(config: Config, roles: Role[]): Promise<Runnin
     const tasksClaimed = new Counter({ name: 'drover_tasks_claimed_total', help: 'Tasks claimed by this worker', registers: [metrics] });
     const worker = new Worker({
       dispatch: createPostgresQueue(store),
-      handlers: createHandlers({ store, storage, resources, appsDir: config.appsDir }),
+      handlers: createHandlers({ store, storage, resources, appsDir: config.appsDir, afterSubmit: faultAfterSubmit() }),
       logger: logger.child({ role: 'worker' }),
       concurrency: config.worker.concurrency,
       leaseMs: config.worker.leaseMs,
@@ -176,6 +176,17 @@ export async function startDrover(config: Config, roles: Role[]): Promise<Runnin
       await store.close();
     },
   };
+}
+
+/**
+ * Test-only fault injection: with `DROVER_FAULT_KILL_AFTER_SUBMIT=1` a worker SIGKILLs
+ * itself between the scheduler accepting a job and Drover recording it, the window
+ * exactly-once adoption exists for (test/cluster-adoption.slurm.test.ts). Read here, in the
+ * composition root, so that no handler reads the environment.
+ */
+function faultAfterSubmit(): HandlerDependencies['afterSubmit'] {
+  if (process.env.DROVER_FAULT_KILL_AFTER_SUBMIT !== '1') return undefined;
+  return () => process.kill(process.pid, 'SIGKILL');
 }
 
 /**
