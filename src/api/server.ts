@@ -7,7 +7,6 @@ import swagger from '@fastify/swagger';
 import fastifyStatic from '@fastify/static';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { Histogram } from 'prom-client';
 import { authenticate, getGateway, type Principal } from '../catalogue/users.ts';
 import type { ApiDependencies } from './dependencies.ts';
 import { handleError, sendProblem } from './problem.ts';
@@ -19,7 +18,7 @@ import { registerGatewayRoutes } from './routes/gateways.ts';
 import { registerCredentialRoutes } from './routes/credentials.ts';
 import { problemResponses, ref, responseSchemas } from './schemas.ts';
 import { handleClientError, handleFrameworkError, registerHardening, requestLogSerializers } from './hardening.ts';
-import { registerMetricsRoute } from './metrics.ts';
+import { measureHttpRequests, registerMetricsRoute } from './metrics.ts';
 
 /** Builds the API server (not yet listening). */
 export async function buildApi(deps: ApiDependencies): Promise<FastifyInstance> {
@@ -59,14 +58,9 @@ export async function buildApi(deps: ApiDependencies): Promise<FastifyInstance> 
     return sendProblem(reply, { type: 'urn:drover:problem:not-found', title: 'Not Found', status: 404, detail: `no route ${request.method} ${path}` });
   });
 
-  const duration = new Histogram({
-    name: 'drover_http_request_duration_seconds',
-    help: 'HTTP request duration by route and status',
-    labelNames: ['method', 'route', 'status'],
-    registers: [deps.metrics],
-  });
+  const observeRequest = measureHttpRequests(deps.metrics);
   app.addHook('onResponse', async (request, reply) => {
-    duration.observe({ method: request.method, route: request.routeOptions.url ?? 'unknown', status: String(reply.statusCode) }, reply.elapsedTime / 1000);
+    observeRequest({ method: request.method, route: request.routeOptions.url ?? 'unknown', status: String(reply.statusCode) }, reply.elapsedTime / 1000);
   });
 
   app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }));

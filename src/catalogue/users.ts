@@ -116,6 +116,19 @@ export async function ensureOperator(db: Queryable, gatewayId: string, token: st
   );
 }
 
+/** Whether the gateway has a user called `name`. */
+export async function userExists(db: Queryable, gatewayId: string, name: string): Promise<boolean> {
+  return (await db.query('select 1 from users where gateway_id = $1 and name = $2', [gatewayId, name])).length > 0;
+}
+
+/**
+ * Makes the gateway's user `admin` the platform operator, keeping its token: for a process
+ * that does not know the token another one made, and for a store that predates operators.
+ */
+export async function markOperator(db: Queryable, gatewayId: string): Promise<void> {
+  await db.query(`update users set operator = true where gateway_id = $1 and name = 'admin' and not operator`, [gatewayId]);
+}
+
 /** A gateway as the API shows it. */
 export interface GatewayInfo {
   id: string;
