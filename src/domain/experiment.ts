@@ -9,6 +9,9 @@ export type ExperimentState = (typeof experimentStates)[number];
 
 export const terminalExperimentStates: readonly ExperimentState[] = ['completed', 'failed', 'canceled'];
 
+/** Launched and not yet ended: what counts against a queue's per-user limit. */
+export const activeExperimentStates: readonly ExperimentState[] = ['queued', 'executing', 'blocked', 'canceling'];
+
 const allowed: Record<ExperimentState, readonly ExperimentState[]> = {
   created: ['queued', 'canceled'],
   queued: ['executing', 'blocked', 'canceling', 'failed', 'canceled'],
