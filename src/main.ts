@@ -72,7 +72,7 @@ export async function startDrover(config: Config, roles: Role[]): Promise<Runnin
 
   const { adminToken, adminTokenGenerated } = await bootstrap(store, config);
 
-  if (store.kind === 'pglite') {
+  if (store.exclusive) {
     // The embedded store belongs to this process alone (the data folder is locked), so any
     // lease still held was held by a process that died: let the controller recover it now.
     await store.query(`update tasks set lease_expires_at = now() where state = 'running' and not detached and lease_expires_at > now()`);
@@ -98,7 +98,7 @@ export async function startDrover(config: Config, roles: Role[]): Promise<Runnin
       logger: logger.child({ role: 'controller' }),
       pollMs: config.controller.pollMs,
       leadershipMs: config.controller.leadershipMs,
-      exclusive: store.kind === 'pglite',
+      exclusive: store.exclusive,
       onSchedulerPoll: measureSchedulerPolls(metrics),
     });
     controller.start();

@@ -83,12 +83,12 @@ export class Controller {
   }
 
   /**
-   * PGlite has no autovacuum, so nothing keeps the planner's statistics; without them its
-   * plans for the passes above degrade as tables grow. PostgreSQL's autovacuum does this.
+   * A store without autovacuum (PGlite) keeps no planner statistics by itself; without them
+   * its plans for the passes above degrade as tables grow. PostgreSQL's autovacuum does this.
    */
   private async refreshStatistics(): Promise<void> {
     const { store } = this.options;
-    if (store.kind !== 'pglite' || Date.now() < this.nextAnalyzeAt) return;
+    if (!store.needsAnalyze || Date.now() < this.nextAnalyzeAt) return;
     this.nextAnalyzeAt = Date.now() + analyzeEveryMs;
     await store.query('analyze');
   }
