@@ -158,11 +158,15 @@ describe('loadConfig', () => {
     assert.throws(() => loadConfig({}, {}, broken), (error: unknown) => error instanceof ConfigError && error.message.startsWith(`cannot read config file ${broken}: `));
   });
 
-  test('the configuration is frozen', () => {
+  test('the configuration is frozen, nested objects too', () => {
     const config = loadConfig({}, {});
     assert.ok(Object.isFrozen(config));
     assert.throws(() => {
       (config as { port: number }).port = 1;
+    }, TypeError);
+    for (const nested of [config.worker, config.controller, config.limits, config.metrics, config.gateway, config.gateway.theme]) assert.ok(Object.isFrozen(nested));
+    assert.throws(() => {
+      (config.worker as { concurrency: number }).concurrency = 1;
     }, TypeError);
   });
 });

@@ -177,7 +177,16 @@ export function loadConfig(
     const problems = result.error.issues.map((issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`);
     throw new ConfigError(`invalid configuration:\n  ${problems.join('\n  ')}`);
   }
-  return Object.freeze(result.data);
+  return deepFreeze(result.data);
+}
+
+/** Freezes `value` and every object in it: nothing downstream may change the configuration. */
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object') {
+    for (const child of Object.values(value)) deepFreeze(child);
+    Object.freeze(value);
+  }
+  return value;
 }
 
 /**
