@@ -145,7 +145,11 @@ const environmentKeys: Record<string, string> = {
   DROVER_METRICS_LISTEN: 'metrics.listen',
 };
 
-/** Thrown when configuration is invalid; the message names each bad key. */
+/**
+ * Thrown when configuration is invalid; the message names each bad key. A start-up error
+ * (family: errors that stop a process with a message, see domain/errors.ts), never a
+ * request error or a task failure.
+ */
 export class ConfigError extends Error {
   override name = 'ConfigError';
 }

@@ -8,7 +8,7 @@ import { isUtf8 } from 'node:buffer';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import helmet from '@fastify/helmet';
 import rateLimit from '@fastify/rate-limit';
-import { InputError } from '../domain/errors.ts';
+import { LimitReachedError, ValidationError } from '../domain/errors.ts';
 import { sendProblem } from './problem.ts';
 
 /** Per-user limits of one API process (see `limits` in config.ts). */
@@ -85,8 +85,8 @@ function boundIntegers(schema: unknown, depth = 0): void {
   }
 }
 
-function invalidText(found: { field: string; message: string }): InputError {
-  return new InputError(`${found.field} is not valid text`, 400, [found], 'invalid-text');
+function invalidText(found: { field: string; message: string }): ValidationError {
+  return new ValidationError(`${found.field} is not valid text`, [found], 'invalid-text');
 }
 
 /**
@@ -207,7 +207,7 @@ export async function registerHardening(app: FastifyInstance, limits: ApiLimits)
     // A token in a URL ends up in proxies' logs and browser history: only the streams,
     // which EventSource opens without headers, take one.
     if (query && Object.hasOwn(query, 'access_token') && !opensEventStream(request)) {
-      throw new InputError('access_token is accepted only when opening an event stream; send "Authorization: Bearer <token>"', 400, [
+      throw new ValidationError('access_token is accepted only when opening an event stream; send "Authorization: Bearer <token>"', [
         { field: 'querystring.access_token', message: 'only GET /experiments/changes and GET /experiments/{id}/events with Accept: text/event-stream take it' },
       ]);
     }
@@ -225,9 +225,9 @@ export async function registerHardening(app: FastifyInstance, limits: ApiLimits)
     keyGenerator: (request) => request.principal?.userId ?? request.ip,
     allowList: (request) => !request.principal || ['GET', 'HEAD', 'OPTIONS'].includes(request.method),
     addHeadersOnExceeding: { 'x-ratelimit-limit': false, 'x-ratelimit-remaining': false, 'x-ratelimit-reset': false },
-    // Retry-After is set by the plugin; the thrown InputError becomes the problem+json.
+    // Retry-After is set by the plugin; the thrown LimitReachedError becomes the problem+json.
     errorResponseBuilder: (_request, context) =>
-      new InputError(`too many writes: at most ${context.max} every ${limits.writeWindowMs / 1000} s per user; retry in ${context.after}`, 429, [], 'too-many-requests'),
+      new LimitReachedError(`too many writes: at most ${context.max} every ${limits.writeWindowMs / 1000} s per user; retry in ${context.after}`),
   });
 
   const openStreams = new Map<string, number>();

@@ -1,9 +1,20 @@
 /**
- * Errors as RFC 9457 problem details (`application/problem+json`).
+ * Errors as RFC 9457 problem details (`application/problem+json`). The one place where a
+ * domain error's meaning becomes an HTTP status.
  */
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import { InputError } from '../domain/errors.ts';
+import {
+  ConflictError,
+  ForbiddenError,
+  LimitReachedError,
+  NotFoundError,
+  QuotaExceededError,
+  RequestError,
+  UnsupportedMediaError,
+  ValidationError,
+} from '../domain/errors.ts';
 
+/** An RFC 9457 problem details body, as the API answers every error. */
 export interface Problem {
   type: string;
   title: string;
@@ -13,6 +24,7 @@ export interface Problem {
   errors?: Array<{ field: string; message: string }>;
 }
 
+/** Answers `problem` with its status and the `application/problem+json` content type. */
 export function sendProblem(reply: FastifyReply, problem: Problem): FastifyReply {
   return reply.code(problem.status).type('application/problem+json').send(problem);
 }
@@ -29,17 +41,38 @@ const titles: Record<number, string> = {
   500: 'Internal Server Error',
 };
 
+/** A class of request errors, as a key of `requestErrorStatuses`. */
+export type RequestErrorClass = abstract new (...args: never[]) => RequestError;
+
+/**
+ * The HTTP status of each request error class. Every subclass of `RequestError` has an
+ * entry (problem.test.ts checks it), so no status is ever guessed.
+ */
+export const requestErrorStatuses: ReadonlyMap<RequestErrorClass, number> = new Map<RequestErrorClass, number>([
+  [ValidationError, 400],
+  [ForbiddenError, 403],
+  [NotFoundError, 404],
+  [ConflictError, 409],
+  [QuotaExceededError, 413],
+  [UnsupportedMediaError, 415],
+  [LimitReachedError, 429],
+]);
+
+/** The problem a request error answers with: its status from `requestErrorStatuses`, its type, message and fields. */
+export function requestErrorProblem(error: RequestError): Problem {
+  const status = [...requestErrorStatuses].find(([errorClass]) => error instanceof errorClass)?.[1] ?? 400;
+  return {
+    type: `urn:drover:problem:${error.type}`,
+    title: titles[status] ?? 'Error',
+    status,
+    detail: error.message,
+    errors: error.fields.length > 0 ? error.fields : undefined,
+  };
+}
+
 /** Turns any thrown error into a problem response; unexpected errors are logged, not shown. */
 export function handleError(error: FastifyError | Error, request: FastifyRequest, reply: FastifyReply): FastifyReply {
-  if (error instanceof InputError) {
-    return sendProblem(reply, {
-      type: `urn:drover:problem:${error.type}`,
-      title: titles[error.status] ?? 'Error',
-      status: error.status,
-      detail: error.message,
-      errors: error.errors.length > 0 ? error.errors : undefined,
-    });
-  }
+  if (error instanceof RequestError) return sendProblem(reply, requestErrorProblem(error));
   const fastifyError = error as FastifyError;
   if (fastifyError.validation) {
     return sendProblem(reply, {

@@ -10,7 +10,8 @@
  */
 import type { JobObservation, JobSpec, SubmittedJob } from './port.ts';
 import type { CommandResult, Shell } from '../shell/port.ts';
-import { TaskError, type ResourceUnreachableError } from '../domain/errors.ts';
+import type { ResourceUnreachableError } from '../domain/errors.ts';
+import { finalFailure, retryableFailure } from '../domain/failure.ts';
 import { scriptWord } from './shell-quote.ts';
 import {
   checkEarlierSubmissionKeys,
@@ -422,13 +423,13 @@ export async function runBatchSubmit(
   const message = result.stderr.trim();
   if (result.code !== 0) {
     if (answers.isUnreachable(message)) throw answers.unreachable(message);
-    if (result.code === 5) throw new TaskError('submit-rejected', answers.refusal(result), false);
-    throw new TaskError('submit-failed', `submitting ${spec.submissionKey} failed (exit ${result.code}): ${message}`, true);
+    if (result.code === 5) throw finalFailure('submit-rejected', answers.refusal(result));
+    throw retryableFailure('submit-failed', `submitting ${spec.submissionKey} failed (exit ${result.code}): ${message}`);
   }
   const match = /^(adopted|submitted) (\S+) (\S+)$/m.exec(result.stdout);
   const nativeId = match ? answers.parseId(match[3]) : null;
   if (!match || !nativeId || !isPlainSubmissionKey(match[2])) {
-    throw new TaskError('submit-failed', `unreadable answer from the submit of ${spec.submissionKey}: ${JSON.stringify(result.stdout)}`, true);
+    throw retryableFailure('submit-failed', `unreadable answer from the submit of ${spec.submissionKey}: ${JSON.stringify(result.stdout)}`);
   }
   return { nativeId, adopted: match[1] === 'adopted', submissionKey: match[2], details: {} };
 }

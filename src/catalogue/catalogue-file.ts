@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
-import { InputError } from '../domain/errors.ts';
+import { ValidationError } from '../domain/errors.ts';
 import type { Queryable } from '../store/port.ts';
 import { upsertApplication, upsertResource } from './catalogue.ts';
 
@@ -24,7 +24,7 @@ export async function loadCatalogueFile(db: Queryable, gatewayId: string, path: 
   try {
     file = (parseYaml(readFileSync(path, 'utf8')) ?? {}) as CatalogueFile;
   } catch (error) {
-    throw new InputError(`cannot read catalogue ${path}: ${(error as Error).message}`);
+    throw new ValidationError(`cannot read catalogue ${path}: ${(error as Error).message}`);
   }
   for (const resource of file.resources ?? []) {
     const withScratch = JSON.parse(JSON.stringify(resource).replaceAll('${scratch}', scratchRoot.replaceAll('\\', '\\\\')));

@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import type { ResourceSpec } from '../domain/resource.ts';
-import { InputError, NotFoundError } from '../domain/errors.ts';
+import { ForbiddenError, NotFoundError, ValidationError } from '../domain/errors.ts';
 import { inputTypes, loneSurrogatePattern, type ApplicationSpec } from '../domain/application.ts';
 import { validateInputs } from '../domain/validate-inputs.ts';
 import { environmentSetupLineProblem, schedulerNamePattern, workdirPattern } from '../batch/job-values.ts';
@@ -147,13 +147,12 @@ export const resourceSchema = z
     }
   });
 
-/** Parses `value` with `schema`, or throws an InputError naming each bad field. */
+/** Parses `value` with `schema`, or throws a ValidationError naming each bad field. */
 export function parseOrThrow<T>(schema: z.ZodType<T, any, any>, value: unknown, what: string): T {
   const result = schema.safeParse(value);
   if (result.success) return result.data;
-  throw new InputError(
+  throw new ValidationError(
     `invalid ${what}`,
-    400,
     result.error.issues.map((issue) => ({ field: issue.path.join('.') || what, message: issue.message })),
   );
 }
@@ -163,16 +162,17 @@ export interface CatalogueActor {
   operator: boolean;
 }
 
-/** A 403 naming the field that only the platform operator may set. */
-function operatorOnly(field: string, message: string): InputError {
-  return new InputError(`only the platform operator may do this: ${message}`, 403, [{ field, message }], 'forbidden');
+/** A ForbiddenError naming the field that only the platform operator may set. */
+function operatorOnly(field: string, message: string): ForbiddenError {
+  return new ForbiddenError(`only the platform operator may do this: ${message}`, [{ field, message }]);
 }
 
 /**
  * Creates or replaces an application. A gateway admin's deployments may not name `local`
  * resources, and their applications never run on one: only the platform operator runs
  * anything on the Drover host.
- * @throws {InputError} 400 naming bad fields; 403 naming the deployment that needs the operator.
+ * @throws {ValidationError} naming bad fields.
+ * @throws {ForbiddenError} naming the deployment that needs the operator.
  */
 export async function upsertApplication(db: Queryable, gatewayId: string, raw: unknown, actor: CatalogueActor): Promise<ApplicationSpec> {
   const app = parseOrThrow(applicationSchema, raw, 'application') as ApplicationSpec;
@@ -196,7 +196,8 @@ export async function upsertApplication(db: Queryable, gatewayId: string, raw: u
  * Creates or replaces a resource. `local` resources, host file paths (privateKeyPath,
  * knownHostsPath) and replacing a local resource are the platform operator's alone; a
  * named credential must exist in the gateway.
- * @throws {InputError} 400 naming bad fields; 403 naming the field that needs the operator.
+ * @throws {ValidationError} naming bad fields.
+ * @throws {ForbiddenError} naming the field that needs the operator.
  */
 export async function upsertResource(db: Queryable, gatewayId: string, raw: unknown, actor: CatalogueActor): Promise<ResourceSpec> {
   const resource = parseOrThrow(resourceSchema, raw, 'resource') as ResourceSpec;
@@ -211,7 +212,7 @@ export async function upsertResource(db: Queryable, gatewayId: string, raw: unkn
   if (ssh?.credential !== undefined) {
     const found = await db.query('select 1 from credentials where gateway_id = $1 and name = $2', [gatewayId, ssh.credential]);
     if (found.length === 0) {
-      throw new InputError('invalid resource', 400, [{ field: 'config.ssh.credential', message: `no credential ${JSON.stringify(ssh.credential)} in this gateway (GET /api/v1/credentials lists them)` }]);
+      throw new ValidationError('invalid resource', [{ field: 'config.ssh.credential', message: `no credential ${JSON.stringify(ssh.credential)} in this gateway (GET /api/v1/credentials lists them)` }]);
     }
   }
   await db.query(

@@ -4,7 +4,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { z } from 'zod';
-import { InputError, NotFoundError } from '../domain/errors.ts';
+import { ConflictError, ForbiddenError, NotFoundError } from '../domain/errors.ts';
 import type { Queryable } from '../store/port.ts';
 import { parseOrThrow } from './catalogue.ts';
 
@@ -32,7 +32,7 @@ export function newToken(): string {
 
 /**
  * The user a bearer token belongs to, or null. Tokens are only ever compared by hash.
- * @throws {InputError} 403 `gateway-disabled` when the user's gateway is disabled.
+ * @throws {ForbiddenError} `gateway-disabled` when the user's gateway is disabled.
  */
 export async function authenticate(db: Queryable, token: string): Promise<Principal | null> {
   const rows = await db.query<any>(
@@ -43,7 +43,7 @@ export async function authenticate(db: Queryable, token: string): Promise<Princi
   if (rows.length === 0) return null;
   const row = rows[0];
   if (row.disabled_at) {
-    throw new InputError(`gateway ${row.gateway_id} is disabled: its tokens are refused until the platform operator enables it again`, 403, [], 'gateway-disabled');
+    throw new ForbiddenError(`gateway ${row.gateway_id} is disabled: its tokens are refused until the platform operator enables it again`, [], 'gateway-disabled');
   }
   return { userId: row.id, name: row.name, gatewayId: row.gateway_id, role: row.role, operator: row.operator };
 }
@@ -61,7 +61,7 @@ const userNamePattern = /^[A-Za-z0-9._@-]{1,64}$/;
 
 /**
  * Creates a user with a new token. Returns the token (shown once; only its hash is kept).
- * @throws {InputError} 409 when the gateway already has a user of that name (rotating a
+ * @throws {ConflictError} when the gateway already has a user of that name (rotating a
  *   token is its own call: rotateUserToken).
  */
 export async function createUser(
@@ -75,9 +75,9 @@ export async function createUser(
     [user.gatewayId, user.name, user.role, hashToken(token)],
   );
   if (rows.length === 0) {
-    throw new InputError(`user ${JSON.stringify(user.name)} exists`, 409, [
+    throw new ConflictError(`user ${JSON.stringify(user.name)} exists`, [
       { field: 'name', message: 'already used in this gateway; to issue a new token use POST /api/v1/users/{name}/token' },
-    ], 'conflict');
+    ]);
   }
   return { id: rows[0].id, token };
 }
@@ -86,7 +86,7 @@ export async function createUser(
  * Gives a user a new token; the old one stops working at once. The platform operator's
  * token is rotated only by the operator (`byOperator`), never by another admin.
  * @throws {NotFoundError} when the gateway has no user of that name.
- * @throws {InputError} 403 when the user is the operator and `byOperator` is false.
+ * @throws {ForbiddenError} when the user is the operator and `byOperator` is false.
  */
 export async function rotateUserToken(
   db: Queryable,
@@ -101,7 +101,7 @@ export async function rotateUserToken(
   );
   if (rows.length === 0) {
     const exists = await db.query('select 1 from users where gateway_id = $1 and name = $2', [gatewayId, name]);
-    if (exists.length > 0) throw new InputError("only the platform operator may rotate the platform operator's token", 403, [{ field: 'name', message: 'is the platform operator' }], 'forbidden');
+    if (exists.length > 0) throw new ForbiddenError("only the platform operator may rotate the platform operator's token", [{ field: 'name', message: 'is the platform operator' }]);
     throw new NotFoundError(`user ${JSON.stringify(name)}`);
   }
   return { id: rows[0].id, name: rows[0].name, role: rows[0].role, token };
@@ -158,7 +158,8 @@ export const gatewaySchema = z
 
 /**
  * Creates a gateway and its first admin, in one transaction. Returns the admin's token (shown once).
- * @throws {InputError} 400 naming bad fields, 409 when the id is taken.
+ * @throws {ValidationError} naming bad fields.
+ * @throws {ConflictError} when the id is taken.
  */
 export async function createGateway(
   db: Queryable,
@@ -169,7 +170,7 @@ export async function createGateway(
     `insert into gateways (id, name, theme) values ($1, $2, $3::jsonb) on conflict (id) do nothing returning id, name, theme, created_at`,
     [request.id, request.name, JSON.stringify(request.theme)],
   );
-  if (rows.length === 0) throw new InputError(`gateway ${JSON.stringify(request.id)} exists`, 409, [{ field: 'id', message: 'already used' }], 'conflict');
+  if (rows.length === 0) throw new ConflictError(`gateway ${JSON.stringify(request.id)} exists`, [{ field: 'id', message: 'already used' }]);
   const admin = await createUser(db, { gatewayId: request.id, name: request.admin, role: 'admin' });
   return {
     gateway: { ...toGatewayListing({ ...rows[0], disabled_at: null }) },

@@ -6,7 +6,11 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { defaultDataDir } from '../config.ts';
 
-/** Thrown for API errors and usage mistakes; the CLI prints it and exits non-zero. */
+/**
+ * Thrown for API errors and usage mistakes; the CLI prints it and exits non-zero. The CLI's
+ * own family (see domain/errors.ts): an API problem arrives here as its detail text, so
+ * the CLI never depends on the server's error classes.
+ */
 export class CliError extends Error {
   override name = 'CliError';
   constructor(

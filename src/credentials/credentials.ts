@@ -7,7 +7,7 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import ssh2 from 'ssh2';
 import { z } from 'zod';
-import { InputError, NotFoundError } from '../domain/errors.ts';
+import { ConflictError, NotFoundError, ValidationError } from '../domain/errors.ts';
 import type { Queryable } from '../store/port.ts';
 
 /** What the API shows of a credential: never the private key. */
@@ -58,13 +58,13 @@ const secretContext = (gatewayId: string, name: string) => `drover-credential:${
 
 /**
  * Stores a credential for a gateway: the given private key, or a new ed25519 key pair.
- * @throws {InputError} 400 naming `privateKey` when it is not an unencrypted private key,
- *   409 when the gateway already has a credential of that name.
+ * @throws {ValidationError} naming `privateKey` when it is not an unencrypted private key.
+ * @throws {ConflictError} when the gateway already has a credential of that name.
  */
 export async function createCredential(db: Queryable, platformKey: Buffer, gatewayId: string, raw: unknown): Promise<CredentialInfo> {
   const parsed = credentialRequestSchema.safeParse(raw ?? {});
   if (!parsed.success) {
-    throw new InputError('invalid credential', 400, parsed.error.issues.map((issue) => ({ field: issue.path.join('.') || 'credential', message: issue.message })));
+    throw new ValidationError('invalid credential', parsed.error.issues.map((issue) => ({ field: issue.path.join('.') || 'credential', message: issue.message })));
   }
   const { name } = parsed.data;
   let privateKey: string;
@@ -77,7 +77,7 @@ export async function createCredential(db: Queryable, platformKey: Buffer, gatew
   const parsedKey = Array.isArray(key) ? key[0] : key;
   if (parsedKey instanceof Error || !parsedKey?.isPrivateKey()) {
     // Our own words: the parser's message might quote the text it was given.
-    throw new InputError('invalid credential', 400, [
+    throw new ValidationError('invalid credential', [
       { field: 'privateKey', message: 'must be an unencrypted OpenSSH or PEM private key (remove a passphrase with ssh-keygen -p), or leave it out to have Drover generate one' },
     ]);
   }
@@ -88,7 +88,7 @@ export async function createCredential(db: Queryable, platformKey: Buffer, gatew
     [gatewayId, name, publicKey, encryptSecret(platformKey, Buffer.from(privateKey), secretContext(gatewayId, name))],
   );
   if (rows.length === 0) {
-    throw new InputError(`credential ${JSON.stringify(name)} exists`, 409, [{ field: 'name', message: 'already used in this gateway; delete it first to replace it' }], 'conflict');
+    throw new ConflictError(`credential ${JSON.stringify(name)} exists`, [{ field: 'name', message: 'already used in this gateway; delete it first to replace it' }]);
   }
   return { name, kind: 'ssh-key', publicKey, createdAt: new Date(rows[0].created_at).toISOString() };
 }
@@ -111,15 +111,15 @@ export async function getCredential(db: Queryable, gatewayId: string, name: stri
 /**
  * Deletes a credential.
  * @throws {NotFoundError} when the gateway has none of that name.
- * @throws {InputError} 409 naming the resources that still log in with it.
+ * @throws {ConflictError} naming the resources that still log in with it.
  */
 export async function deleteCredential(db: Queryable, gatewayId: string, name: string): Promise<void> {
   await getCredential(db, gatewayId, name);
   const users = await db.query<{ name: string }>(`select name from resources where gateway_id = $1 and config->'ssh'->>'credential' = $2 order by name`, [gatewayId, name]);
   if (users.length > 0) {
-    throw new InputError(`credential ${JSON.stringify(name)} is in use`, 409, [
+    throw new ConflictError(`credential ${JSON.stringify(name)} is in use`, [
       { field: 'name', message: `resources ${users.map((row) => row.name).join(', ')} log in with it; point them at another credential first` },
-    ], 'conflict');
+    ]);
   }
   await db.query('delete from credentials where gateway_id = $1 and name = $2', [gatewayId, name]);
 }

@@ -4,13 +4,13 @@
  * which quotes every element whole.
  */
 import { controlCharacterPattern, loneSurrogatePattern, type ApplicationSpec, type Deployment, type InputValue } from './application.ts';
-import { InputError } from './errors.ts';
+import { ValidationError } from './errors.ts';
 
 /** The deployment for `resource`, or the `*` fallback; throws when there is neither. */
 export function deploymentFor(application: ApplicationSpec, resource: string): Deployment {
   const deployment = application.deployments[resource] ?? application.deployments['*'];
   if (!deployment) {
-    throw new InputError(`application ${application.name} is not deployed on ${resource}`, 400, [
+    throw new ValidationError(`application ${application.name} is not deployed on ${resource}`, [
       { field: 'resource', message: `not a deployment of ${application.name}; try ${Object.keys(application.deployments).join(', ')}` },
     ]);
   }

@@ -3,6 +3,7 @@
  * pending -> ready -> running -> completed | failed | canceled | skipped; a failed attempt
  * with retries left goes back to ready after a backoff.
  */
+import type { FailureCode } from './failure.ts';
 
 export const taskKinds = ['env-setup', 'stage-in', 'submit', 'monitor', 'stage-out', 'cleanup', 'noop'] as const;
 export type TaskKind = (typeof taskKinds)[number];
@@ -27,19 +28,15 @@ export function canMoveTask(from: TaskState, to: TaskState): boolean {
   return allowed[from].includes(to);
 }
 
-/** Why a task attempt failed: data that crosses processes, stored with the attempt. */
-export interface TaskFailure {
-  code: string;
-  message: string;
-  retryable: boolean;
-}
+/** Why a task attempt failed; defined with the failure vocabulary in failure.ts. */
+export type { TaskFailure } from './failure.ts';
 
 /**
  * The failure code of an attempt that could not reach its resource. Such a task is
  * retried however many attempts it used (with the usual backoff) and its experiment shows
  * `blocked` meanwhile: an outage must not fail experiments.
  */
-export const unreachableFailureCode = 'resource-unreachable';
+export const unreachableFailureCode: FailureCode = 'resource-unreachable';
 
 /** Backoff before retry `attempt` (1-based): 1 s, 2 s, 4 s ... capped at 60 s. */
 export function retryDelayMs(attempt: number): number {

@@ -5,7 +5,7 @@
 import { isDeepStrictEqual } from 'node:util';
 import { controlCharacterPattern, loneSurrogatePattern, type InputValue } from '../domain/application.ts';
 import { experimentStates, type ExperimentState } from '../domain/experiment.ts';
-import { InputError, NotFoundError } from '../domain/errors.ts';
+import { ConflictError, ForbiddenError, LimitReachedError, NotFoundError, ValidationError } from '../domain/errors.ts';
 import { experimentDag } from '../domain/task.ts';
 import { validateInputs, type FieldProblem } from '../domain/validate-inputs.ts';
 import { resolveJobSettings, type JobSettings } from '../domain/resource.ts';
@@ -86,15 +86,15 @@ function toSummary(row: any): ExperimentSummary {
   };
 }
 
-/** Validates a request against the catalogue; throws an InputError listing every bad field. */
+/** Validates a request against the catalogue; throws a ValidationError listing every bad field. */
 async function validateRequest(db: Queryable, principal: Principal, request: ExperimentRequest) {
   const problems: FieldProblem[] = [];
   if (typeof request.application !== 'string' || !request.application) problems.push({ field: 'application', message: 'is required' });
   if (typeof request.resource !== 'string' || !request.resource) problems.push({ field: 'resource', message: 'is required' });
-  if (problems.length > 0) throw new InputError('invalid experiment', 400, problems, 'invalid-experiment');
+  if (problems.length > 0) throw new ValidationError('invalid experiment', problems, 'invalid-experiment');
   const application = await getApplication(db, principal.gatewayId, request.application).catch((error) => {
     if (error instanceof NotFoundError) {
-      throw new InputError(`unknown application ${JSON.stringify(request.application)}`, 400, [
+      throw new ValidationError(`unknown application ${JSON.stringify(request.application)}`, [
         { field: 'application', message: 'no such application in this gateway (GET /api/v1/applications lists them)' },
       ], 'invalid-experiment');
     }
@@ -102,16 +102,16 @@ async function validateRequest(db: Queryable, principal: Principal, request: Exp
   });
   const resource = await getResource(db, principal.gatewayId, request.resource).catch((error) => {
     if (error instanceof NotFoundError) {
-      throw new InputError(`unknown resource ${JSON.stringify(request.resource)}`, 400, [
+      throw new ValidationError(`unknown resource ${JSON.stringify(request.resource)}`, [
         { field: 'resource', message: 'no such resource in this gateway (GET /api/v1/resources lists them)' },
       ], 'invalid-experiment');
     }
     throw error;
   });
   if (resource.kind === 'local' && !(await registeredByOperator(db, principal.gatewayId, application.name))) {
-    throw new InputError(`application ${application.name} may not run on ${resource.name}`, 403, [
+    throw new ForbiddenError(`application ${application.name} may not run on ${resource.name}`, [
       { field: 'resource', message: `${resource.name} runs programs on the Drover host, which only applications the platform operator registered may do` },
-    ], 'forbidden');
+    ]);
   }
   const deployment = deploymentFor(application, resource.name);
   const inputs = validateInputs(application, request.inputs);
@@ -137,7 +137,7 @@ async function validateRequest(db: Queryable, principal: Principal, request: Exp
   } else if (request.name !== undefined && (controlCharacterPattern.test(request.name) || loneSurrogatePattern.test(request.name))) {
     problems.push({ field: 'name', message: 'must be one line of text without control characters' });
   }
-  if (problems.length > 0) throw new InputError('invalid experiment', 400, problems, 'invalid-experiment');
+  if (problems.length > 0) throw new ValidationError('invalid experiment', problems, 'invalid-experiment');
   return { application, resource, values: inputs.values, settings };
 }
 
@@ -180,13 +180,13 @@ export async function createExperiment(store: Store, principal: Principal, reque
 async function launchInTransaction(tx: Queryable, experimentId: string): Promise<void> {
   await checkJobsPerUser(tx, experimentId);
   const previous = await moveExperiment(tx, experimentId, 'queued', { from: ['created'], message: 'launched' });
-  if (previous === null) throw new InputError('only a created experiment can be launched', 409, [], 'invalid-state');
+  if (previous === null) throw new ConflictError('only a created experiment can be launched', [], 'invalid-state');
   await createTasks(tx, experimentId, experimentDag);
 }
 
 /**
- * Refuses a launch (429) when the owner already has the queue's `maxJobsPerUser`
- * experiments active on that resource and queue. The owner's row is locked first, so two
+ * Refuses a launch (a LimitReachedError, `queue-limit`) when the owner already has the
+ * queue's `maxJobsPerUser` experiments active on that resource and queue. The owner's row is locked first, so two
  * launches at once cannot both take the last place.
  */
 async function checkJobsPerUser(tx: Queryable, experimentId: string): Promise<void> {
@@ -207,9 +207,8 @@ async function checkJobsPerUser(tx: Queryable, experimentId: string): Promise<vo
     [ownerId, resourceName, queueName, experimentId],
   );
   if (active >= limit) {
-    throw new InputError(
+    throw new LimitReachedError(
       `queue ${queueName} on ${resourceName} allows ${limit} active experiments per user and you have ${active}: wait for one to finish, cancel one, or pick another queue`,
-      429,
       [{ field: 'queue', message: `at most ${limit} active experiments per user` }],
       'queue-limit',
     );
@@ -318,7 +317,7 @@ export async function listExperiments(db: Queryable, principal: Principal, filte
   };
   if (filter.state?.length) {
     const unknown = filter.state.filter((state) => !(experimentStates as readonly string[]).includes(state));
-    if (unknown.length > 0) throw new InputError('invalid filter', 400, [{ field: 'state', message: `unknown state ${unknown.join(', ')}; states: ${experimentStates.join(', ')}` }]);
+    if (unknown.length > 0) throw new ValidationError('invalid filter', [{ field: 'state', message: `unknown state ${unknown.join(', ')}; states: ${experimentStates.join(', ')}` }]);
     add((p) => `e.state = any(${p}::text[])`, filter.state);
   }
   if (filter.application) add((p) => `e.application = ${p}`, filter.application);
@@ -355,7 +354,7 @@ function decodeCursor(cursor: string): { createdAt: string; id: string } {
     if (typeof createdAt !== 'string' || Number.isNaN(Date.parse(createdAt)) || !uuidPattern.test(id)) throw new Error();
     return { createdAt, id };
   } catch {
-    throw new InputError('invalid cursor', 400, [{ field: 'cursor', message: 'use the nextCursor of a previous page' }]);
+    throw new ValidationError('invalid cursor', [{ field: 'cursor', message: 'use the nextCursor of a previous page' }]);
   }
 }
 
@@ -374,7 +373,7 @@ export async function cancelExperiment(store: Store, principal: Principal, id: s
     if (previous === null) {
       const current = await tx.query<{ state: string }>('select state from experiments where id = $1', [id]);
       if (current[0]?.state === 'canceling') return;
-      throw new InputError(`experiment is ${current[0]?.state}; only an unfinished experiment can be canceled`, 409, [], 'invalid-state');
+      throw new ConflictError(`experiment is ${current[0]?.state}; only an unfinished experiment can be canceled`, [], 'invalid-state');
     }
     await cancelOpenTasks(tx, id);
     await tx.query(`update jobs set cancel_requested = true where experiment_id = $1 and state in ('submitting', 'queued', 'running')`, [id]);
@@ -409,6 +408,6 @@ export async function cloneExperiment(
 /** Deletes a draft (`created`) experiment. */
 export async function deleteDraft(store: Store, principal: Principal, id: string): Promise<void> {
   const experiment = await getExperiment(store, principal, id);
-  if (experiment.state !== 'created') throw new InputError(`experiment is ${experiment.state}; only a created draft can be deleted`, 409, [], 'invalid-state');
+  if (experiment.state !== 'created') throw new ConflictError(`experiment is ${experiment.state}; only a created draft can be deleted`, [], 'invalid-state');
   await store.query(`delete from experiments where id = $1 and state = 'created'`, [id]);
 }

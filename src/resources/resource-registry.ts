@@ -11,7 +11,7 @@ import { SlurmScheduler } from '../batch/slurm/slurm-scheduler.ts';
 import { PbsScheduler } from '../batch/pbs/pbs-scheduler.ts';
 import { LocalShell } from '../shell/local-shell.ts';
 import { SshShell } from '../shell/ssh-shell.ts';
-import { TaskError } from '../domain/errors.ts';
+import { finalFailure } from '../domain/failure.ts';
 
 /** A resource ready to use: its spec and the adapters that reach it. */
 export interface ResourceHandle {
@@ -54,7 +54,7 @@ export function createResourceRegistry(options: ResourceRegistryOptions = {}): R
       return { spec, shell, scheduler: new LocalScheduler({ shell }) };
     }
     const ssh = spec.config.ssh;
-    if (!ssh) throw new TaskError('resource-misconfigured', `resource ${spec.name} (${spec.kind}) has no ssh settings`, false);
+    if (!ssh) throw finalFailure('resource-misconfigured', `resource ${spec.name} (${spec.kind}) has no ssh settings`);
     const { credential } = ssh;
     const loadCredential = options.loadCredential;
     const shell = new SshShell({

@@ -39,7 +39,11 @@ export interface Store extends Queryable {
   close(): Promise<void>;
 }
 
-/** Thrown when the store cannot be opened or a migration fails. */
+/**
+ * Thrown when the store cannot be opened or a migration fails. A start-up error (family:
+ * errors that stop a process with a message, see domain/errors.ts); a query that fails
+ * later throws the driver's own error, which a task attempt records as `internal`.
+ */
 export class StoreError extends Error {
   override name = 'StoreError';
 }

@@ -324,7 +324,7 @@ export function runStoreSuite(name: string, open: () => Promise<Store>): void {
         const before = await snapshot(store, experiment.id);
         assert.deepEqual(await report(store, { workerId: 'worker-b' }, [{ taskId: task.id, outcome: 'completed' }]), []);
         assert.deepEqual(
-          await report(store, { workerId: 'worker-b' }, [{ taskId: task.id, outcome: 'failed', failure: { code: 'x', message: 'x', retryable: false } }]),
+          await report(store, { workerId: 'worker-b' }, [{ taskId: task.id, outcome: 'failed', failure: { code: 'internal', message: 'x', retryable: false } }]),
           [],
         );
         assert.deepEqual(await report(store, { workerId: 'worker-b' }, [{ taskId: task.id, outcome: 'detached' }]), []);
@@ -339,7 +339,7 @@ export function runStoreSuite(name: string, open: () => Promise<Store>): void {
         const before = await snapshot(store, experiment.id);
         assert.deepEqual(await report(store, { workerId: 'worker-a' }, [{ taskId: task.id, outcome: 'completed' }]), []);
         assert.deepEqual(
-          await report(store, { workerId: 'worker-a' }, [{ taskId: task.id, outcome: 'failed', failure: { code: 'late', message: 'late', retryable: false } }]),
+          await report(store, { workerId: 'worker-a' }, [{ taskId: task.id, outcome: 'failed', failure: { code: 'internal', message: 'late', retryable: false } }]),
           [],
         );
         assert.deepEqual(await snapshot(store, experiment.id), before);
@@ -349,7 +349,7 @@ export function runStoreSuite(name: string, open: () => Promise<Store>): void {
       storeTest('a retryable failure returns the task to ready after a backoff, counting the attempt', async ({ store, principal }) => {
         const experiment = await launch(store, principal);
         const [task] = await claim(store, 'worker-a');
-        const failure = { code: 'ssh-timeout', message: 'connection timed out', retryable: true };
+        const failure = { code: 'internal', message: 'connection timed out', retryable: true } as const;
         assert.deepEqual(await report(store, { workerId: 'worker-a' }, [{ taskId: task.id, outcome: 'failed', failure }]), [task.id]);
         const [row] = await store.query<any>(
           `select state, attempt, lease_owner, failure, run_at > now() as later, run_at <= now() + interval '5 seconds' as soon
@@ -371,7 +371,7 @@ export function runStoreSuite(name: string, open: () => Promise<Store>): void {
       storeTest('a non-retryable failure fails the task, skips the rest and fails the experiment', async ({ store, principal }) => {
         const experiment = await launch(store, principal);
         const [task] = await claim(store, 'worker-a');
-        const failure = { code: 'disk-full', message: 'No space left on device', retryable: false };
+        const failure = { code: 'resource-misconfigured', message: 'No space left on device', retryable: false } as const;
         assert.deepEqual(await report(store, { workerId: 'worker-a' }, [{ taskId: task.id, outcome: 'failed', failure }]), [task.id]);
         await assertFailedExperiment(store, experiment.id, failure, 'env-setup');
       });
@@ -380,7 +380,7 @@ export function runStoreSuite(name: string, open: () => Promise<Store>): void {
         const experiment = await launch(store, principal);
         await store.query(`update tasks set max_attempts = 1 where experiment_id = $1`, [experiment.id]);
         const [task] = await claim(store, 'worker-a');
-        const failure = { code: 'ssh-timeout', message: 'connection timed out', retryable: true };
+        const failure = { code: 'internal', message: 'connection timed out', retryable: true } as const;
         assert.deepEqual(await report(store, { workerId: 'worker-a' }, [{ taskId: task.id, outcome: 'failed', failure }]), [task.id]);
         await assertFailedExperiment(store, experiment.id, failure, 'env-setup');
       });

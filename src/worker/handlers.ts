@@ -5,8 +5,8 @@
 import { mkdir, stat } from 'node:fs/promises';
 import { dirname, posix } from 'node:path';
 import type { TaskKind } from '../domain/task.ts';
-import { ResourceUnreachableError, TaskError } from '../domain/errors.ts';
-import { unreachableFailureCode } from '../domain/task.ts';
+import { ResourceUnreachableError } from '../domain/errors.ts';
+import { TaskError, finalFailure, retryableFailure } from '../domain/failure.ts';
 import { unblockExperiments } from '../state/experiment-state.ts';
 import { isTerminalJobState } from '../domain/job.ts';
 import type { Store } from '../store/port.ts';
@@ -38,20 +38,15 @@ export const logFiles = ['stdout.txt', 'stderr.txt'];
 type HandledKind = Exclude<TaskKind, 'cleanup' | 'noop'>;
 
 /**
- * The handlers, each wrapped so that a resource that does not answer fails the attempt as
- * `resource-unreachable` (retried without limit while the experiment shows `blocked`), and
- * a retried attempt that gets through unblocks its experiment.
+ * The handlers, each wrapped so that a retried attempt that gets through unblocks its
+ * experiment. A resource that does not answer fails the attempt as `resource-unreachable`
+ * (the worker's `failureFromError`), retried without limit while the experiment shows
+ * `blocked`.
  */
 export function createHandlers(deps: HandlerDependencies): Record<HandledKind, TaskHandler> {
   const handlers = createBareHandlers(deps);
   const wrap = (handler: TaskHandler): TaskHandler => async (task) => {
-    let outcome;
-    try {
-      outcome = await handler(task);
-    } catch (error) {
-      if (error instanceof ResourceUnreachableError) throw new TaskError(unreachableFailureCode, error.message, true);
-      throw error;
-    }
+    const outcome = await handler(task);
     if (task.attempt > 1) {
       await deps.store.transaction((tx) => unblockExperiments(tx, [task.experimentId], `${task.kind} got through: the resource answers again`));
     }
@@ -66,7 +61,7 @@ function createBareHandlers(deps: HandlerDependencies): Record<HandledKind, Task
     const context = await loadRunContext(store, experimentId);
     // The API refuses such an experiment; this holds for drafts made before a catalogue change.
     if (context.resource.kind === 'local' && !(await registeredByOperator(store, context.gatewayId, context.application.name))) {
-      throw new TaskError('not-permitted', `${context.resource.name} runs programs on the Drover host: only applications the platform operator registered may run there`, false);
+      throw finalFailure('not-permitted', `${context.resource.name} runs programs on the Drover host: only applications the platform operator registered may run there`);
     }
     return { context, resource: resources.open(context.resource) };
   };
@@ -119,7 +114,10 @@ function createBareHandlers(deps: HandlerDependencies): Record<HandledKind, Task
         }
       } catch (error) {
         if (error instanceof TaskError || error instanceof ResourceUnreachableError) throw error;
-        throw new TaskError('submit-failed', `the scheduler refused the job: ${(error as Error).message}`, true);
+        // A value no job script can hold safely (checkBatchJobSpec's RangeError) is in the
+        // spec itself: every retry would render the same spec, so it fails for good.
+        if (error instanceof RangeError) throw finalFailure('invalid-job-spec', `the job cannot be submitted: ${error.message}`);
+        throw retryableFailure('submit-failed', `the scheduler refused the job: ${(error as Error).message}`);
       }
       if (!submitted.adopted) deps.afterSubmit?.(submitted);
       const job = await store.transaction((tx) =>

@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Dispatch, ClaimedTask, TaskOutcome } from '../dispatch/port.ts';
 import type { TaskKind } from '../domain/task.ts';
-import { TaskError } from '../domain/errors.ts';
+import { failureFromError, finalFailure } from '../domain/failure.ts';
 
 /** What a handler returns: a result to store, or `detach` to leave the task running without a lease. */
 export type HandlerResult = { result?: unknown } | { detach: true };
@@ -110,15 +110,13 @@ export class Worker {
     const handler = this.options.handlers[task.kind];
     const work = handler
       ? handler(task)
-      : Promise.reject(new TaskError('no-handler', `this worker has no handler for ${task.kind} tasks`, false));
+      : Promise.reject(finalFailure('no-handler', `this worker has no handler for ${task.kind} tasks`));
     work.then(
       (result): TaskOutcome =>
         'detach' in result ? { taskId: task.id, outcome: 'detached' } : { taskId: task.id, outcome: 'completed', result: result.result },
       (error: unknown): TaskOutcome => {
-        const failure =
-          error instanceof TaskError
-            ? { code: error.code, message: error.message, retryable: error.retryable }
-            : { code: 'internal', message: (error as Error)?.message ?? String(error), retryable: true };
+        // The one place where what a handler threw becomes the failure stored with the attempt.
+        const failure = failureFromError(error);
         this.options.logger.warn({ task: task.id, kind: task.kind, attempt: task.attempt, failure }, 'task attempt failed');
         return { taskId: task.id, outcome: 'failed', failure };
       },

@@ -4,7 +4,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { getApplication, getResource, listApplications, listResources, upsertApplication, upsertResource } from '../../catalogue/catalogue.ts';
 import { createUser, getGateway, rotateUserToken, type Principal } from '../../catalogue/users.ts';
-import { InputError, NotFoundError } from '../../domain/errors.ts';
+import { ForbiddenError, NotFoundError } from '../../domain/errors.ts';
 import type { ResourceSpec, SshConfig } from '../../domain/resource.ts';
 import type { ApiDependencies } from '../dependencies.ts';
 import { conflictResponse, problemResponses, ref } from '../schemas.ts';
@@ -13,7 +13,7 @@ const nameParams = { type: 'object', properties: { name: { type: 'string' } }, r
 
 /** Throws a 403 problem unless the caller is an admin of their gateway. */
 export function requireAdmin(request: FastifyRequest): void {
-  if (request.principal.role !== 'admin') throw new InputError('only a gateway admin may do this', 403, [], 'forbidden');
+  if (request.principal.role !== 'admin') throw new ForbiddenError('only a gateway admin may do this');
 }
 
 export function registerCatalogueRoutes(api: FastifyInstance, { store }: ApiDependencies): void {

@@ -16,7 +16,7 @@ import {
 } from '../../experiments/experiments.ts';
 import { buildJobSpec, loadRunContext, submissionKey } from '../../experiments/job-spec.ts';
 import { listEvents } from '../../state/events.ts';
-import { InputError } from '../../domain/errors.ts';
+import { ValidationError } from '../../domain/errors.ts';
 import type { ApiDependencies } from '../dependencies.ts';
 import { problemResponses, ref } from '../schemas.ts';
 import { openEventStream } from '../sse.ts';
@@ -201,7 +201,7 @@ export function registerExperimentRoutes(api: FastifyInstance, deps: ApiDependen
       if (lastEventId !== undefined) {
         after = Number(lastEventId);
         // Event numbers are the store's integers: anything larger is not one of ours.
-        if (!Number.isInteger(after) || after < 0 || after > 2 ** 31 - 1) throw new InputError('Last-Event-ID must be an event number', 400, [{ field: 'Last-Event-ID', message: 'must be a whole number' }]);
+        if (!Number.isInteger(after) || after < 0 || after > 2 ** 31 - 1) throw new ValidationError('Last-Event-ID must be an event number', [{ field: 'Last-Event-ID', message: 'must be a whole number' }]);
       }
       if (!String(request.headers.accept ?? '').includes('text/event-stream')) {
         return { items: await listEvents(store, id, after, query.limit ?? 1000) };

@@ -5,7 +5,7 @@
 import { mkdir, readdir, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, posix, relative } from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import { InputError, NotFoundError } from '../../domain/errors.ts';
+import { NotFoundError, QuotaExceededError, UnsupportedMediaError, ValidationError } from '../../domain/errors.ts';
 import { safeFileName } from '../../domain/render-command.ts';
 import { getExperiment } from '../../experiments/experiments.ts';
 import { loadRunContext } from '../../experiments/job-spec.ts';
@@ -32,10 +32,10 @@ export function registerFileRoutes(api: FastifyInstance, { store, storage, resou
     async (request, reply) => {
       const { filename } = request.query as { filename: string };
       if (!safeFileName(filename)) {
-        throw new InputError('invalid file name', 400, [{ field: 'filename', message: 'must be a plain file name: no "/", "\\", ".." or control characters' }]);
+        throw new ValidationError('invalid file name', [{ field: 'filename', message: 'must be a plain file name: no "/", "\\", ".." or control characters' }]);
       }
       if (!Buffer.isBuffer(request.body)) {
-        throw new InputError('send the file as the request body with Content-Type: application/octet-stream', 415, [], 'unsupported-media-type');
+        throw new UnsupportedMediaError('send the file as the request body with Content-Type: application/octet-stream');
       }
       const body = request.body;
       const { principal } = request;
@@ -44,11 +44,9 @@ export function registerFileRoutes(api: FastifyInstance, { store, storage, resou
         await tx.query('select 1 from users where id = $1 for update', [principal.userId]);
         const [{ used }] = await tx.query<{ used: string }>('select coalesce(sum(size), 0)::text as used from uploads where owner_id = $1', [principal.userId]);
         if (Number(used) + body.length > limits.uploadQuotaBytes) {
-          throw new InputError(
+          throw new QuotaExceededError(
             `this upload (${body.length} bytes) would take your uploads to ${Number(used) + body.length} bytes, over your quota of ${limits.uploadQuotaBytes} bytes; ask your gateway's operator to raise limits.uploadQuotaBytes`,
-            413,
             [{ field: 'body', message: `exceeds the upload quota: ${Math.max(0, limits.uploadQuotaBytes - Number(used))} bytes left` }],
-            'upload-quota-exceeded',
           );
         }
         return tx.query<{ id: string }>('insert into uploads (gateway_id, owner_id, filename, size) values ($1, $2, $3, $4) returning id', [

@@ -4,13 +4,13 @@
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { createGateway, listGateways, setGatewayDisabled } from '../../catalogue/users.ts';
-import { InputError } from '../../domain/errors.ts';
+import { ForbiddenError, ValidationError } from '../../domain/errors.ts';
 import type { ApiDependencies } from '../dependencies.ts';
 import { conflictResponse, problemResponses, ref } from '../schemas.ts';
 
 /** Throws a 403 problem unless the caller is the platform operator. */
 export function requireOperator(request: FastifyRequest): void {
-  if (!request.principal.operator) throw new InputError('only the platform operator (the bootstrap token) may manage gateways', 403, [], 'forbidden');
+  if (!request.principal.operator) throw new ForbiddenError('only the platform operator (the bootstrap token) may manage gateways');
 }
 
 const idParams = { type: 'object', properties: { id: { type: 'string', pattern: '^[a-z0-9][a-z0-9-]{0,62}$' } }, required: ['id'] } as const;
@@ -63,7 +63,7 @@ export function registerGatewayRoutes(api: FastifyInstance, { store, gatewayId: 
         requireOperator(request);
         const { id } = request.params as { id: string };
         if (disabled && id === bootstrapGatewayId) {
-          throw new InputError('the bootstrap gateway holds the platform operator and cannot be disabled', 400, [{ field: 'id', message: 'is the bootstrap gateway' }]);
+          throw new ValidationError('the bootstrap gateway holds the platform operator and cannot be disabled', [{ field: 'id', message: 'is the bootstrap gateway' }]);
         }
         return setGatewayDisabled(store, id, disabled);
       },

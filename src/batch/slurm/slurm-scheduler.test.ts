@@ -8,7 +8,8 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { TrackedJob } from '../port.ts';
 import type { CommandResult, RunOptions, Shell } from '../../shell/port.ts';
-import { ResourceUnreachableError, TaskError } from '../../domain/errors.ts';
+import { ResourceUnreachableError } from '../../domain/errors.ts';
+import { TaskError } from '../../domain/failure.ts';
 import { SlurmScheduler } from './slurm-scheduler.ts';
 
 type Answer = Partial<CommandResult> | ((argv: string[], options?: RunOptions) => Partial<CommandResult>);
