@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * Runs one tier of tests: `node scripts/run-tests.js quick|pg`.
+ * Runs one tier of tests: `node scripts/run-tests.js quick|pg|slurm|browser`.
  *
  * - quick: every `*.test.ts` under src/, test/ and web/src/ (the UI's pure modules), except the tiers that need a service
  *   (`*.pg.test.ts`, `*.slurm.test.ts`, `*.browser.test.ts`); two files at a time.

@@ -18,6 +18,7 @@ import { loadPrivateKey } from './credentials/credentials.ts';
 import { loadPlatformKey } from './credentials/platform-key.ts';
 import { Worker } from './worker/worker.ts';
 import { createHandlers, type HandlerDependencies } from './worker/handlers.ts';
+import { releaseLeasesOfDeadProcess } from './state/task-state.ts';
 import { Controller } from './controller/controller.ts';
 import { buildApi } from './api/server.ts';
 import { countResourceCommands, countWorkerExchanges, createMetricsRegistry, listenForMetrics, measureSchedulerPolls } from './api/metrics.ts';
@@ -75,7 +76,7 @@ export async function startDrover(config: Config, roles: Role[]): Promise<Runnin
   if (store.exclusive) {
     // The embedded store belongs to this process alone (the data folder is locked), so any
     // lease still held was held by a process that died: let the controller recover it now.
-    await store.query(`update tasks set lease_expires_at = now() where state = 'running' and not detached and lease_expires_at > now()`);
+    await releaseLeasesOfDeadProcess(store);
   }
 
   if (roles.includes('worker')) {

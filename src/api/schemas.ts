@@ -90,7 +90,7 @@ const schemas = [
     required: ['id', 'kind', 'state', 'attempt', 'dependsOn', 'failure', 'startedAt', 'finishedAt'],
     properties: {
       id: { type: 'integer' },
-      kind: { type: 'string', enum: [...taskKinds] },
+      kind: { type: 'string', enum: [...taskKinds], description: 'The step of the experiment DAG it runs; noop is internal (benchmarks and tests plan it)' },
       state: { type: 'string', enum: [...taskStates] },
       attempt: { type: 'integer', description: 'Attempts started so far' },
       dependsOn: { type: 'array', items: { type: 'integer' }, description: 'Ids of the tasks this one waits for (the DAG)' },

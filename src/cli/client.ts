@@ -83,7 +83,7 @@ export class ApiClient {
     }
     if (!response.ok) {
       const text = await response.text();
-      let problem: { detail?: string; title?: string; errors?: Array<{ field: string; message: string }> } = {};
+      let problem: { detail?: string; title?: string; errors?: Array<{ field: string; message: string }> };
       try {
         problem = JSON.parse(text);
       } catch {

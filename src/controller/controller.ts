@@ -11,9 +11,16 @@ import type { ResourceRegistry } from '../resources/resource-registry.ts';
 import type { JobObservation } from '../batch/port.ts';
 import { getResource } from '../catalogue/catalogue.ts';
 import { pollIntervalMs } from '../domain/resource.ts';
-import { blockExperiments, unblockExperiments } from '../state/experiment-state.ts';
-import { applyObservations, listActiveJobs, toJobRecord, jobColumns, type JobRecord } from '../state/job-state.ts';
-import { applyOutcomes, cancelDetachedTasks, cancelOpenTasks, finishExperiments, recoverExpiredLeases } from '../state/task-state.ts';
+import { blockExperiments, hasBlockedExperiments, listCanceling, settleExperiments, unblockExperiments } from '../state/experiment-state.ts';
+import { applyObservations, listActiveJobs, listJobsToCancel, requestCancel, type JobRecord } from '../state/job-state.ts';
+import {
+  applyOutcomes,
+  cancelDetachedTasks,
+  cancelOpenTasks,
+  findEndedMonitors,
+  recoverExpiredLeases,
+  skipWaitingTasks,
+} from '../state/task-state.ts';
 
 /** How often the embedded store's planner statistics are refreshed. */
 const analyzeEveryMs = 10 * 60_000;
@@ -162,10 +169,7 @@ export class Controller {
       return observation ? [{ job, observation }] : [];
     });
     // Checked in the store, not in `health`: the controller that saw the outage may have died.
-    const [{ blocked }] = await store.query<{ blocked: boolean }>(
-      `select exists (select 1 from experiments where gateway_id = $1 and resource = $2 and state = 'blocked') as blocked`,
-      [gatewayId, resourceName],
-    );
+    const blocked = await hasBlockedExperiments(store, gatewayId, resourceName);
     if (observed.length === 0 && !blocked) return;
     await store.transaction(async (tx) => {
       if (blocked) await unblockExperiments(tx, [...new Set(group.map((job) => job.experimentId))], `${resourceName} answers again`);
@@ -177,22 +181,15 @@ export class Controller {
   private async completeMonitors(): Promise<void> {
     const { store } = this.options;
     await store.transaction(async (tx) => {
-      const rows = await tx.query<{ id: number; job_state: string; exit_code: number | null; canceled: boolean }>(
-        `select t.id, j.state as job_state, j.exit_code, e.state = 'canceling' as canceled
-         from tasks t join experiments e on e.id = t.experiment_id
-         left join lateral (select state, exit_code from jobs where experiment_id = t.experiment_id order by id desc limit 1) j on true
-         where t.kind = 'monitor' and t.state = 'running' and t.detached
-           and (j.state is null or j.state in ('completed', 'failed', 'canceled', 'timed-out', 'lost'))
-         for update of t skip locked`,
-      );
-      const canceled = rows.filter((row) => row.canceled || row.job_state === 'canceled');
-      await cancelDetachedTasks(tx, canceled.map((row) => row.id));
+      const monitors = await findEndedMonitors(tx);
+      const canceled = monitors.filter((monitor) => monitor.canceling || monitor.jobState === 'canceled');
+      await cancelDetachedTasks(tx, canceled.map((monitor) => monitor.taskId));
       await applyOutcomes(
         tx,
         { detached: true },
-        rows
-          .filter((row) => !canceled.includes(row))
-          .map((row) => ({ taskId: row.id, outcome: 'completed' as const, result: { jobState: row.job_state, exitCode: row.exit_code } })),
+        monitors
+          .filter((monitor) => !canceled.includes(monitor))
+          .map((monitor) => ({ taskId: monitor.taskId, outcome: 'completed' as const, result: { jobState: monitor.jobState, exitCode: monitor.exitCode } })),
       );
     });
   }
@@ -200,14 +197,14 @@ export class Controller {
   /** Kills the jobs of canceling experiments and cancels their tasks that have not started. */
   private async cancelRequested(): Promise<void> {
     const { store, resources, logger } = this.options;
-    const experiments = await store.query<{ id: string }>(`select id from experiments where state = 'canceling'`);
-    for (const { id } of experiments) {
+    const experiments = await listCanceling(store);
+    for (const id of experiments) {
       await store.transaction(async (tx) => {
         await cancelOpenTasks(tx, id);
-        await tx.query(`update jobs set cancel_requested = true where experiment_id = $1 and state in ('submitting', 'queued', 'running')`, [id]);
+        await requestCancel(tx, id);
       });
     }
-    const jobs = (await store.query(`select ${jobColumns} from jobs where cancel_requested and state in ('submitting', 'queued', 'running')`)).map(toJobRecord);
+    const jobs = await listJobsToCancel(store);
     for (const job of jobs) {
       try {
         const handle = resources.open(await getResource(store, job.gatewayId, job.resource));
@@ -221,7 +218,12 @@ export class Controller {
         logger.warn({ err: error, job: job.id }, 'canceling the job failed; will retry');
       }
     }
-    if (experiments.length > 0) await store.transaction((tx) => finishExperiments(tx, experiments.map((row) => row.id)));
+    if (experiments.length > 0) {
+      await store.transaction(async (tx) => {
+        await skipWaitingTasks(tx, experiments);
+        await settleExperiments(tx, experiments);
+      });
+    }
   }
 }
 

@@ -2,7 +2,7 @@
  * Dispatch port: how ready tasks reach workers and how their outcomes come back.
  * The Postgres queue is the default adapter; a RabbitMQ adapter may follow.
  */
-import type { ClaimedTask, TaskOutcome } from '../state/task-state.ts';
+import type { ClaimedTask, TaskOutcome } from '../domain/task.ts';
 
 export type { ClaimedTask, TaskOutcome };
 

@@ -4,7 +4,8 @@
  * transaction so a chain of steps costs one commit per step batch.
  */
 import { retryOnConflict, type Store } from '../store/port.ts';
-import { claimTasks, exchangeTasks, readyChannel, renewLeases } from '../state/task-state.ts';
+import { claimTasks, exchangeTasks, renewLeases } from '../state/claim-tasks.ts';
+import { readyChannel } from '../state/task-state.ts';
 import type { Dispatch } from './port.ts';
 
 /** Creates the Postgres-queue adapter of the Dispatch port over a store. */

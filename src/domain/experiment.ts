@@ -2,15 +2,21 @@
  * The experiment state machine.
  * created -> queued -> executing -> completed | failed | canceled, with canceling before
  * canceled and blocked (with a reason) that returns to where it was by itself.
+ * state/experiment-state.ts owns every write; this module holds the rules.
  */
+import type { FailureCode } from './failure.ts';
+import type { JobState } from './job.ts';
 
 export const experimentStates = ['created', 'queued', 'executing', 'blocked', 'canceling', 'completed', 'failed', 'canceled'] as const;
 export type ExperimentState = (typeof experimentStates)[number];
 
 export const terminalExperimentStates: readonly ExperimentState[] = ['completed', 'failed', 'canceled'];
 
-/** Launched and not yet ended: what counts against a queue's per-user limit. */
+/** Launched and not finished: what counts against a per-user limit, and what may settle. */
 export const activeExperimentStates: readonly ExperimentState[] = ['queued', 'executing', 'blocked', 'canceling'];
+
+/** `activeExperimentStates` as a SQL literal for state/; experiment.test.ts checks that they agree. */
+export const activeExperimentStatesSql = `('queued', 'executing', 'blocked', 'canceling')`;
 
 const allowed: Record<ExperimentState, readonly ExperimentState[]> = {
   created: ['queued', 'canceled'],
@@ -23,11 +29,6 @@ const allowed: Record<ExperimentState, readonly ExperimentState[]> = {
   canceled: [],
 };
 
-/** True when an experiment in `from` may move to `to`. */
-export function canMoveExperiment(from: ExperimentState, to: ExperimentState): boolean {
-  return allowed[from].includes(to);
-}
-
 /** The states an experiment may be in for a move to `to` (the SQL guard). */
 export function experimentStatesBefore(to: ExperimentState): ExperimentState[] {
   return experimentStates.filter((from) => allowed[from].includes(to));
@@ -35,4 +36,43 @@ export function experimentStatesBefore(to: ExperimentState): ExperimentState[] {
 
 export function isTerminalExperimentState(state: ExperimentState): boolean {
   return terminalExperimentStates.includes(state);
+}
+
+/** Why an experiment failed, as stored on it and shown to its owner: a code of the failure vocabulary. */
+export interface ExperimentFailure {
+  code: FailureCode;
+  message: string;
+}
+
+/** What is known of an experiment whose tasks have all finished. */
+export interface SettlementFacts {
+  state: ExperimentState;
+  /** The failure of its first failed task, if a task failed. */
+  taskFailure: ExperimentFailure | null;
+  /** The state and exit code of its latest job, if it has one. */
+  jobState: JobState | null;
+  exitCode: number | null;
+}
+
+/** How an experiment ends. */
+export type ExperimentOutcome = { to: 'completed' } | { to: 'canceled' } | { to: 'failed'; failure: ExperimentFailure };
+
+/**
+ * The settlement rule: a canceling experiment, or one whose job was canceled, ends
+ * canceled; a failed task fails it with that task's failure; a job that failed, ran past
+ * its walltime or vanished fails it with that cause; anything else completed.
+ */
+export function experimentOutcome(facts: SettlementFacts): ExperimentOutcome {
+  if (facts.state === 'canceling' || facts.jobState === 'canceled') return { to: 'canceled' };
+  if (facts.taskFailure) return { to: 'failed', failure: { code: facts.taskFailure.code, message: facts.taskFailure.message } };
+  switch (facts.jobState) {
+    case 'failed':
+      return { to: 'failed', failure: { code: 'job-failed', message: `the job exited with code ${facts.exitCode}` } };
+    case 'timed-out':
+      return { to: 'failed', failure: { code: 'job-timed-out', message: 'the job ran past its walltime and was stopped' } };
+    case 'lost':
+      return { to: 'failed', failure: { code: 'job-lost', message: 'the job vanished from its resource without an exit code' } };
+    default:
+      return { to: 'completed' };
+  }
 }

@@ -9,6 +9,17 @@ export type JobState = (typeof jobStates)[number];
 
 export const terminalJobStates: readonly JobState[] = ['completed', 'failed', 'canceled', 'timed-out', 'lost'];
 
+/** Jobs still alive on their resource: the monitor polls them, a cancel kills them. */
+export const activeJobStates: readonly JobState[] = ['submitting', 'queued', 'running'];
+
+/**
+ * The state groups as SQL literals for state/ (a literal list, not a parameter, so that the
+ * planner matches `jobs_active`, whose predicate is `activeJobStatesSql`); job.test.ts
+ * checks each against its list.
+ */
+export const activeJobStatesSql = `('submitting', 'queued', 'running')`;
+export const terminalJobStatesSql = `('completed', 'failed', 'canceled', 'timed-out', 'lost')`;
+
 const allowed: Record<JobState, readonly JobState[]> = {
   submitting: ['queued', 'running', 'completed', 'failed', 'canceled', 'timed-out', 'lost'],
   queued: ['running', 'completed', 'failed', 'canceled', 'timed-out', 'lost'],
@@ -19,11 +30,6 @@ const allowed: Record<JobState, readonly JobState[]> = {
   'timed-out': [],
   lost: [],
 };
-
-/** True when a job in `from` may move to `to`; stale or backward observations are false. */
-export function canMoveJob(from: JobState, to: JobState): boolean {
-  return allowed[from].includes(to);
-}
 
 /** The states a job may be in for a move to `to` (used as a SQL guard). */
 export function jobStatesBefore(to: JobState): JobState[] {

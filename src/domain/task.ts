@@ -3,9 +3,13 @@
  * pending -> ready -> running -> completed | failed | canceled | skipped; a failed attempt
  * with retries left goes back to ready after a backoff.
  */
-import type { FailureCode } from './failure.ts';
+import type { FailureCode, TaskFailure } from './failure.ts';
 
-export const taskKinds = ['env-setup', 'stage-in', 'submit', 'monitor', 'stage-out', 'cleanup', 'noop'] as const;
+/**
+ * What a task does. `noop` is internal: it does nothing and has no handler of the
+ * experiment DAG; the benchmarks and the state suite plan it to measure the queue alone.
+ */
+export const taskKinds = ['env-setup', 'stage-in', 'submit', 'monitor', 'stage-out', 'noop'] as const;
 export type TaskKind = (typeof taskKinds)[number];
 
 export const taskStates = ['pending', 'ready', 'running', 'completed', 'failed', 'canceled', 'skipped'] as const;
@@ -24,9 +28,24 @@ const allowed: Record<TaskState, readonly TaskState[]> = {
   skipped: [],
 };
 
-export function canMoveTask(from: TaskState, to: TaskState): boolean {
-  return allowed[from].includes(to);
+/** The states a task may be in for a move to `to` (what the SQL guards in state/ check). */
+export function taskStatesBefore(to: TaskState): TaskState[] {
+  return taskStates.filter((from) => allowed[from].includes(to));
 }
+
+/**
+ * The task guards with more than one state, as SQL literals for state/task-state.ts (a
+ * literal list, not a parameter, so that the planner can match partial indexes). The
+ * one-state guards stay literal in the SQL (`state = 'ready'` for a claim, `'running'` for
+ * an outcome: the predicates of `tasks_ready` and `tasks_leased`); task.test.ts checks all
+ * of them against the table above.
+ */
+export const taskStateSql = {
+  /** Not started: what a cancel or a skip ends (`taskStatesBefore('skipped')`). */
+  waiting: `('pending', 'ready')`,
+  /** Not finished: an experiment with such a task is not settled (the states not terminal). */
+  open: `('pending', 'ready', 'running')`,
+} as const;
 
 /** Why a task attempt failed; defined with the failure vocabulary in failure.ts. */
 export type { TaskFailure } from './failure.ts';
@@ -43,11 +62,36 @@ export function retryDelayMs(attempt: number): number {
   return Math.min(60_000, 1000 * 2 ** Math.max(0, attempt - 1));
 }
 
+/** One node to create: its kind and the kinds (within the same experiment) it waits for. */
+export interface TaskPlan {
+  kind: TaskKind;
+  dependsOn: TaskKind[];
+  /** Attempts before a failure is final (default 3). */
+  maxAttempts?: number;
+}
+
 /** The standard experiment DAG: each kind with the kinds it depends on. */
-export const experimentDag: ReadonlyArray<{ kind: TaskKind; dependsOn: TaskKind[] }> = [
+export const experimentDag: readonly TaskPlan[] = [
   { kind: 'env-setup', dependsOn: [] },
   { kind: 'stage-in', dependsOn: ['env-setup'] },
   { kind: 'submit', dependsOn: ['stage-in'] },
   { kind: 'monitor', dependsOn: ['submit'] },
   { kind: 'stage-out', dependsOn: ['monitor'] },
 ];
+
+/** A task as a worker receives it (the Dispatch port's unit of work). */
+export interface ClaimedTask {
+  id: number;
+  experimentId: string;
+  kind: TaskKind;
+  /** 1 for the first attempt. */
+  attempt: number;
+  maxAttempts: number;
+}
+
+/** What became of one claimed task, as its worker (or the controller, for a monitor) reports it. */
+export type TaskOutcome =
+  | { taskId: number; outcome: 'completed'; result?: unknown }
+  | { taskId: number; outcome: 'failed'; failure: TaskFailure }
+  /** The task stays running without a lease until the controller completes it (monitor). */
+  | { taskId: number; outcome: 'detached' };

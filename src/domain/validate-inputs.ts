@@ -18,7 +18,8 @@ export interface ValidatedInputs {
 
 /** A `text` input may hold line breaks and tabs, but no other control character (NUL included). */
 const textControlPattern = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]/u;
-const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/** A UUID as Drover makes them (upload and experiment ids), in any case. */
+export const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /**
  * Validates `raw` (a JSON object) for `application`. Numbers and booleans may also come

@@ -1,12 +1,69 @@
 /**
- * Experiment transitions: each a guarded update (the row must be in a state the table in
- * domain/experiment.ts allows) plus its event, in the caller's transaction. One move is
- * made elsewhere: claimTasks (task-state.ts) moves the experiments of the tasks it claims
- * from queued to executing inside its claim statement, under the same lock and guard.
+ * The experiment's owner: every write of an experiments row and of its experiment events
+ * goes through this module. Each transition is a guarded update (the row must be in a
+ * state the table in domain/experiment.ts allows) plus its event, in the caller's
+ * transaction. One move is made inline elsewhere, for speed: the claim statement
+ * (claim-tasks.ts) makes `claimStart`, defined here, under the same lock and guard.
  */
-import { experimentStatesBefore, isTerminalExperimentState, type ExperimentState } from '../domain/experiment.ts';
+import {
+  activeExperimentStatesSql,
+  experimentOutcome,
+  experimentStatesBefore,
+  isTerminalExperimentState,
+  type ExperimentFailure,
+  type ExperimentState,
+} from '../domain/experiment.ts';
+import { activeJobStatesSql, type JobState } from '../domain/job.ts';
+import { taskStateSql, type TaskFailure } from '../domain/task.ts';
 import type { Queryable } from '../store/port.ts';
 import { appendEvents, type NewEvent } from './events.ts';
+import { latestJobSql } from './job-state.ts';
+
+/** What an experiment is created with; it starts `created`. */
+export interface NewExperiment {
+  gatewayId: string;
+  ownerId: string;
+  name: string;
+  application: string;
+  applicationVersion: string;
+  resource: string;
+  inputs: unknown;
+  settings: unknown;
+  /** The experiment it was cloned from. */
+  parentId: string | null;
+  /** The message of its `created` event (who created or cloned it). */
+  message: string;
+}
+
+/** Stores a new experiment in `created` with its first event; returns its id. */
+export async function recordCreated(tx: Queryable, experiment: NewExperiment): Promise<string> {
+  const rows = await tx.query<{ id: string }>(
+    `insert into experiments (gateway_id, owner_id, name, application, application_version, resource, inputs, settings, parent_id)
+     values ($1, $2, $3, $4, $5, $6, $7::jsonb, $8::jsonb, $9) returning id`,
+    [
+      experiment.gatewayId,
+      experiment.ownerId,
+      experiment.name,
+      experiment.application,
+      experiment.applicationVersion,
+      experiment.resource,
+      JSON.stringify(experiment.inputs),
+      JSON.stringify(experiment.settings),
+      experiment.parentId,
+    ],
+  );
+  const experimentId = rows[0].id;
+  await appendEvents(tx, [
+    { experimentId, entity: 'experiment', entityId: experimentId, toState: 'created', message: experiment.message, data: { parentId: experiment.parentId } },
+  ]);
+  return experimentId;
+}
+
+/** Deletes a draft: only an experiment still `created`. Returns whether one was deleted. */
+export async function deleteIfDraft(tx: Queryable, experimentId: string): Promise<boolean> {
+  const rows = await tx.query(`delete from experiments where id = $1 and state = 'created' returning id`, [experimentId]);
+  return rows.length > 0;
+}
 
 export interface ExperimentMove {
   message?: string;
@@ -14,7 +71,7 @@ export interface ExperimentMove {
   /** Only move from these states (a subset of what the table allows). */
   from?: ExperimentState[];
   /** Failure detail stored on the experiment when it moves to `failed`. */
-  failure?: { code: string; message: string };
+  failure?: ExperimentFailure;
   blockedReason?: string;
   blockedUntil?: Date;
 }
@@ -144,3 +201,100 @@ export async function unblockExperiments(tx: Queryable, experimentIds: string[],
   );
 }
 
+
+/**
+ * The move the claim statement (claim-tasks.ts) makes inline as SQL literals: the
+ * experiment of a claimed task starts executing if it is queued (a blocked one stays
+ * blocked until its resource answers). One of the moves the table allows.
+ */
+export const claimStart = { from: `'queued'`, to: `'executing'` } as const;
+
+/**
+ * Settles those experiments whose tasks have all finished, by the rule in
+ * `experimentOutcome` (domain/experiment.ts): completed, failed or canceled. A canceling
+ * experiment waits for its job to end too (a retried submit may record one late). Skip
+ * their waiting tasks first where a task failed (skipWaitingTasks, task-state.ts). With
+ * `pending`, the events are pushed there for the caller to append later in the same
+ * transaction.
+ */
+export async function settleExperiments(tx: Queryable, experimentIds: string[], pending?: NewEvent[]): Promise<void> {
+  if (experimentIds.length === 0) return;
+  const rows = await tx.query<{
+    id: string;
+    state: ExperimentState;
+    failure: TaskFailure | null;
+    job_state: JobState | null;
+    exit_code: number | null;
+  }>(
+    `select e.id, e.state,
+       (select f.failure from tasks f where f.experiment_id = e.id and f.state = 'failed' order by f.id limit 1) as failure,
+       j.state as job_state, j.exit_code
+     from experiments e
+     left join lateral ${latestJobSql('e.id', 'state, exit_code')} j on true
+     where e.id = any($1::uuid[]) and e.state in ${activeExperimentStatesSql}
+       and not exists (select 1 from tasks o where o.experiment_id = e.id and o.state in ${taskStateSql.open})
+       and not (e.state = 'canceling' and coalesce(j.state in ${activeJobStatesSql}, false))`,
+    [experimentIds],
+  );
+  const moves: ExperimentMoveRequest[] = rows.map((row) => ({
+    experimentId: row.id,
+    ...experimentOutcome({ state: row.state, taskFailure: row.failure, jobState: row.job_state, exitCode: row.exit_code }),
+  }));
+  await moveExperiments(tx, moves, pending);
+}
+
+// Reads the transitions above and their callers need.
+
+/** The state an experiment is in now, or null when there is no such experiment. */
+export async function currentState(db: Queryable, experimentId: string): Promise<ExperimentState | null> {
+  const rows = await db.query<{ state: ExperimentState }>('select state from experiments where id = $1', [experimentId]);
+  return rows[0]?.state ?? null;
+}
+
+/** The experiments being canceled (whose jobs the controller kills). */
+export async function listCanceling(db: Queryable): Promise<string[]> {
+  const rows = await db.query<{ id: string }>(`select id from experiments where state = 'canceling'`);
+  return rows.map((row) => row.id);
+}
+
+/** True when some experiment of the resource waits `blocked` for it (uses `experiments_blocked`). */
+export async function hasBlockedExperiments(db: Queryable, gatewayId: string, resource: string): Promise<boolean> {
+  const [{ blocked }] = await db.query<{ blocked: boolean }>(
+    `select exists (select 1 from experiments where gateway_id = $1 and resource = $2 and state = 'blocked') as blocked`,
+    [gatewayId, resource],
+  );
+  return blocked;
+}
+
+/** Where an experiment would run, for the per-user limit of its queue. */
+export interface LaunchScope {
+  ownerId: string;
+  gatewayId: string;
+  resource: string;
+  queue: string;
+}
+
+/** The owner, resource and queue of an experiment, or null when there is none. */
+export async function launchScope(db: Queryable, experimentId: string): Promise<LaunchScope | null> {
+  const rows = await db.query<{ owner_id: string; gateway_id: string; resource: string; queue: string }>(
+    `select owner_id, gateway_id, resource, settings->>'queue' as queue from experiments where id = $1`,
+    [experimentId],
+  );
+  if (rows.length === 0) return null;
+  return { ownerId: rows[0].owner_id, gatewayId: rows[0].gateway_id, resource: rows[0].resource, queue: rows[0].queue };
+}
+
+/**
+ * How many experiments other than `experimentId` the owner has active on the scope's
+ * resource and queue. Locks the owner's row first, so two launches at once count each other.
+ */
+export async function countActiveOfOwner(tx: Queryable, scope: LaunchScope, experimentId: string): Promise<number> {
+  await tx.query('select id from users where id = $1 for update', [scope.ownerId]);
+  const [{ active }] = await tx.query<{ active: number }>(
+    `select count(*)::int as active from experiments
+     where owner_id = $1 and resource = $2 and settings->>'queue' = $3 and id <> $4
+       and state in ${activeExperimentStatesSql}`,
+    [scope.ownerId, scope.resource, scope.queue, experimentId],
+  );
+  return active;
+}

@@ -3,7 +3,7 @@
  * allowed-transition table in domain/job.ts decides, and the SQL guard enforces it, so a
  * late `RUNNING` never moves a finished job backwards.
  */
-import { jobStatesBefore, isTerminalJobState, type JobState } from '../domain/job.ts';
+import { activeJobStatesSql, jobStatesBefore, isTerminalJobState, terminalJobStatesSql, type JobState } from '../domain/job.ts';
 import type { JobObservation } from '../batch/port.ts';
 import type { Queryable } from '../store/port.ts';
 import { appendEvents, type NewEvent } from './events.ts';
@@ -113,9 +113,39 @@ export async function recordSubmittedJob(
   return record;
 }
 
+/**
+ * SQL for the latest job of the experiment `experimentId` (a column or parameter) with
+ * `columns`, as a subquery: for `left join lateral ... j on true`. An experiment's job is
+ * its latest one (each submit attempt that made a job recorded one); `jobs_by_experiment`
+ * (experiment_id, id desc) serves it.
+ */
+export function latestJobSql(experimentId: string, columns: string = jobColumns): string {
+  return `(select ${columns} from jobs where experiment_id = ${experimentId} order by id desc limit 1)`;
+}
+
+/** The latest job of an experiment, or null before its submit recorded one. */
+export async function latestJob(db: Queryable, experimentId: string): Promise<JobRecord | null> {
+  const rows = await db.query(latestJobSql('$1'), [experimentId]);
+  return rows.length > 0 ? toJobRecord(rows[0]) : null;
+}
+
 /** Active jobs (not terminal) of every resource, for the monitor's one pass. */
 export async function listActiveJobs(db: Queryable): Promise<JobRecord[]> {
-  const rows = await db.query(`select ${jobColumns} from jobs where state in ('submitting', 'queued', 'running') order by id`);
+  const rows = await db.query(`select ${jobColumns} from jobs where state in ${activeJobStatesSql} order by id`);
+  return rows.map(toJobRecord);
+}
+
+/**
+ * Asks for the active jobs of an experiment to be killed: the controller's next pass
+ * cancels them on their resource (listJobsToCancel).
+ */
+export async function requestCancel(tx: Queryable, experimentId: string): Promise<void> {
+  await tx.query(`update jobs set cancel_requested = true where experiment_id = $1 and state in ${activeJobStatesSql}`, [experimentId]);
+}
+
+/** Active jobs whose cancellation was requested and that have not ended yet. */
+export async function listJobsToCancel(db: Queryable): Promise<JobRecord[]> {
+  const rows = await db.query(`select ${jobColumns} from jobs where cancel_requested and state in ${activeJobStatesSql}`);
   return rows.map(toJobRecord);
 }
 
@@ -142,7 +172,7 @@ export async function applyObservations(
     const rows = await tx.query(
       `update jobs j set state = $2, native_state = $4, reason = $5, exit_code = coalesce($6, j.exit_code),
          started_at = coalesce(j.started_at, $7::timestamptz, case when $2 = 'running' then now() end),
-         ended_at = coalesce(j.ended_at, $8::timestamptz, case when $2 in ('completed', 'failed', 'canceled', 'timed-out', 'lost') then now() end),
+         ended_at = coalesce(j.ended_at, $8::timestamptz, case when $2 in ${terminalJobStatesSql} then now() end),
          node_list = coalesce($9, j.node_list), updated_at = now()
        from (select id, state as previous from jobs where id = $1 for update) old
        where j.id = old.id and j.state = any($3::text[])

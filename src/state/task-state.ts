@@ -1,41 +1,28 @@
 /**
- * Task transitions, set-based so that a batch of claims or outcomes costs one transaction.
- * Every statement is guarded by the states domain/task.ts allows; every transition
- * appends its event in the same transaction; finishing the last task finishes the
- * experiment. A worker's exchange (outcomes, then the next claim) collects its events and
- * notifications and writes them in one statement at the end.
+ * Task transitions, set-based so that a batch of outcomes costs one transaction. Every
+ * statement is guarded by the states the table in domain/task.ts allows (task.test.ts
+ * checks each guard against it); every transition appends its event in the same
+ * transaction; finishing the last task settles the experiment (settleExperiments, in
+ * experiment-state.ts). The claim, ready -> running, is in claim-tasks.ts.
  */
-import { retryDelayMs, unreachableFailureCode, type TaskFailure, type TaskKind, type TaskState } from '../domain/task.ts';
-import type { ExperimentState } from '../domain/experiment.ts';
+import {
+  retryDelayMs,
+  taskStateSql,
+  unreachableFailureCode,
+  type TaskFailure,
+  type TaskKind,
+  type TaskOutcome,
+  type TaskPlan,
+  type TaskState,
+} from '../domain/task.ts';
+import { terminalJobStatesSql, type JobState } from '../domain/job.ts';
 import type { Queryable } from '../store/port.ts';
-import { appendEvents, encodeEvents, eventRecordset, eventsChannel, type NewEvent, type Notice } from './events.ts';
-import { blockExperiments, moveExperiments, type ExperimentMoveRequest } from './experiment-state.ts';
+import { appendEvents, type NewEvent, type Notice } from './events.ts';
+import { blockExperiments, settleExperiments } from './experiment-state.ts';
+import { latestJobSql } from './job-state.ts';
 
 /** Channel on which "some task became ready" is announced, to wake idle workers. */
 export const readyChannel = 'drover_ready';
-
-/** A task as a worker receives it. */
-export interface ClaimedTask {
-  id: number;
-  experimentId: string;
-  kind: TaskKind;
-  attempt: number;
-  maxAttempts: number;
-}
-
-/** What became of one claimed task. */
-export type TaskOutcome =
-  | { taskId: number; outcome: 'completed'; result?: unknown }
-  | { taskId: number; outcome: 'failed'; failure: TaskFailure }
-  /** The task stays running without a lease until the controller completes it (monitor). */
-  | { taskId: number; outcome: 'detached' };
-
-/** One node to create: its kind and the kinds (within the same experiment) it waits for. */
-export interface TaskPlan {
-  kind: TaskKind;
-  dependsOn: TaskKind[];
-  maxAttempts?: number;
-}
 
 /**
  * Creates an experiment's task DAG: roots `ready`, the rest `pending` with their
@@ -66,135 +53,6 @@ export async function createTasks(tx: Queryable, experimentId: string, plan: rea
   );
 }
 
-/**
- * Claims up to `limit` ready tasks for `workerId` with a lease of `leaseMs`, skipping rows
- * other workers hold. Moves their experiments from queued to executing. One statement, so
- * it may also run on the store outside a transaction.
- */
-export async function claimTasks(tx: Queryable, workerId: string, limit: number, leaseMs: number): Promise<ClaimedTask[]> {
-  return claimTasksAndAppend(tx, workerId, limit, leaseMs, [], []);
-}
-
-/**
- * A worker's exchange with the queue, in the caller's transaction: applies its outcomes
- * (as applyOutcomes), then claims up to `limit` ready tasks (as claimTasks, so a successor
- * made ready by an outcome can be claimed at once). The events of both are numbered in
- * the order the two calls would have numbered them, and written with the claim.
- */
-export async function exchangeTasks(
-  tx: Queryable,
-  workerId: string,
-  outcomes: TaskOutcome[],
-  limit: number,
-  leaseMs: number,
-): Promise<ClaimedTask[]> {
-  const events: NewEvent[] = [];
-  const notices: Notice[] = [];
-  await applyOutcomesInto(tx, { workerId }, outcomes, events, notices);
-  return claimTasksAndAppend(tx, workerId, limit, leaseMs, events, notices);
-}
-
-/**
- * claimTasks, appending `earlier` events of the transaction and sending `notices` in the
- * same statement. The statement does what moveExperiments does for the queued -> executing
- * move and what appendEvents does for the events, in one update of each experiment row
- * (a statement may not update a row twice): lock the experiments in id order; move those
- * of claimed tasks that are queued; bump `last_event_seq` by the experiment's number of
- * events; insert the events numbered from there: the earlier ones, then the experiment's
- * move, then its claimed tasks; announce the experiments on `eventsChannel`.
- */
-async function claimTasksAndAppend(
-  tx: Queryable,
-  workerId: string,
-  limit: number,
-  leaseMs: number,
-  earlier: NewEvent[],
-  notices: Notice[],
-): Promise<ClaimedTask[]> {
-  // $1 limit, $2 worker, $3 lease in ms, $4 earlier events (encodeEvents), $5 their
-  // experiment ids, $6 how many, $7 channels and $8 payloads of notices, $9 eventsChannel
-  const rows = await tx.query<{ id: number | null; experiment_id: string; kind: TaskKind; attempt: number; max_attempts: number }>(
-    `with picked as (
-       select id from tasks where state = 'ready' and run_at <= now()
-       order by priority desc, id limit $1 for update skip locked),
-     claimed as (
-       update tasks t set state = 'running', attempt = t.attempt + 1, lease_owner = $2,
-         lease_expires_at = now() + $3 * interval '1 millisecond', started_at = now(), detached = false
-       from picked where t.id = picked.id
-       returning t.id, t.experiment_id, t.kind, t.attempt, t.max_attempts),
-     locked as (
-       select e.id, e.state from experiments e
-       where e.id in (select unnest($5::uuid[]) union select experiment_id from claimed)
-       order by e.id for update),
-     started as (
-       select l.id from locked l where l.state = 'queued' and l.id in (select experiment_id from claimed)),
-     input as (
-       select ord, experiment_id, entity, entity_id, label, from_state, to_state, message, data from ${eventRecordset('$4')}
-       union all
-       select $6::int, s.id, 'experiment', s.id::text, null, 'queued', 'executing', null, null from started s
-       union all
-       select $6::int + (row_number() over (order by c.id))::int, c.experiment_id, 'task', c.id::text, c.kind, 'ready', 'running', null,
-         jsonb_build_object('attempt', c.attempt, 'worker', $2::text)
-       from claimed c),
-     counts as (select experiment_id, count(*)::int as n from input group by experiment_id),
-     bumped as (
-       update experiments e set last_event_seq = e.last_event_seq + c.n,
-         state = case when s.id is null then e.state else 'executing' end,
-         updated_at = case when s.id is null then e.updated_at else now() end,
-         state_before_block = case when s.id is null then e.state_before_block end,
-         blocked_reason = case when s.id is null then e.blocked_reason end,
-         blocked_until = case when s.id is null then e.blocked_until end
-       from locked l join counts c on c.experiment_id = l.id left join started s on s.id = l.id
-       where e.id = l.id
-       returning e.id, e.last_event_seq - c.n as base),
-     inserted as (
-       insert into events (experiment_id, seq, entity, entity_id, label, from_state, to_state, message, data)
-       select i.experiment_id, b.base + row_number() over (partition by i.experiment_id order by i.ord),
-         i.entity, i.entity_id, i.label, i.from_state, i.to_state, i.message, i.data
-       from input i join bumped b on b.id = i.experiment_id),
-     notices as (
-       select n.channel, n.payload from unnest($7::text[], $8::text[]) as n(channel, payload)
-       union all
-       select $9::text, string_agg(experiment_id::text, ',' order by experiment_id)
-       from (select experiment_id, (row_number() over (order by experiment_id) - 1) / 100 as chunk from counts) ids
-       group by chunk)
-     select id, experiment_id, kind, attempt, max_attempts from claimed
-     union all
-     select null, null, null, null, count(*)::int from (select pg_notify(channel, payload) from notices) sent`,
-    [
-      limit,
-      workerId,
-      leaseMs,
-      encodeEvents(earlier),
-      [...new Set(earlier.map((event) => event.experimentId))],
-      earlier.length,
-      notices.map((notice) => notice.channel),
-      notices.map((notice) => notice.payload),
-      eventsChannel,
-    ],
-  );
-  return rows
-    .filter((row) => row.id !== null)
-    .map((row) => ({
-      id: row.id!,
-      experimentId: row.experiment_id,
-      kind: row.kind,
-      attempt: row.attempt,
-      maxAttempts: row.max_attempts,
-    }));
-}
-
-/** Extends the leases of tasks `workerId` still runs; returns the ids it still holds. */
-export async function renewLeases(tx: Queryable, workerId: string, taskIds: number[], leaseMs: number): Promise<number[]> {
-  if (taskIds.length === 0) return [];
-  const rows = await tx.query<{ id: number }>(
-    `update tasks set lease_expires_at = now() + $3 * interval '1 millisecond'
-     where id = any($1::int8[]) and state = 'running' and lease_owner = $2 and not detached returning id`,
-    [taskIds, workerId, leaseMs],
-  );
-  return rows.map((row) => row.id);
-}
-
 /** Who may report an outcome: the worker holding the lease, or the controller for a detached task. */
 export type OutcomeReporter = { workerId: string } | { detached: true };
 
@@ -212,8 +70,11 @@ export async function applyOutcomes(tx: Queryable, reporter: OutcomeReporter, ou
   return applied;
 }
 
-/** applyOutcomes, with the events and notifications pushed for the caller to write. */
-async function applyOutcomesInto(
+/**
+ * applyOutcomes, with the events and notifications pushed for the caller to write (the
+ * exchange in claim-tasks.ts writes them with its claim).
+ */
+export async function applyOutcomesInto(
   tx: Queryable,
   reporter: OutcomeReporter,
   outcomes: TaskOutcome[],
@@ -238,9 +99,8 @@ async function applyOutcomesInto(
   if (completions.length > 0 || failures.length > 0) {
     // One statement: complete the tasks, make their successors ready, and lock the
     // experiments that settling below will look at. The events are written at the end of
-    // the transaction, so this lock (which appending them used to take first) is what
-    // makes a concurrent writer to the same experiment wait, and so what lets the
-    // settling see the other's tasks as they are. Without a failure, settling skips the
+    // the transaction, so this lock is what makes a concurrent writer to the same
+    // experiment wait, and so what lets the settling see the other's tasks as they are. Without a failure, settling skips the
     // experiments where a successor became ready, so they need no lock yet.
     // $1 completed ids, $2 worker (guard), $3 results as a jsonb object keyed by id,
     // $4 (with failures only) ids of every completed or failed task reported
@@ -329,7 +189,8 @@ async function applyOutcomesInto(
   // experiment's lock, which we now hold. And an experiment with a successor made ready
   // above still has an open task. So only the rest can finish, and settling skips nothing.
   const settle = failures.length > 0 ? [...touched] : [...touched].filter((experimentId) => !continuing.has(experimentId));
-  await settleExperiments(tx, settle, failures.length > 0, events);
+  if (failures.length > 0) await skipWaitingTasks(tx, settle, events);
+  await settleExperiments(tx, settle, events);
   return applied;
 }
 
@@ -351,8 +212,19 @@ export async function recoverExpiredLeases(tx: Queryable, limit = 500): Promise<
   const retries = rows.filter((row) => row.attempt < row.max_attempts);
   await failOrRetry(tx, retries, rows.filter((row) => !retries.includes(row)), byId, events, true);
   await appendEvents(tx, events);
-  await finishExperiments(tx, [...new Set(rows.map((row) => row.experiment_id))]);
+  const experimentIds = [...new Set(rows.map((row) => row.experiment_id))];
+  await skipWaitingTasks(tx, experimentIds);
+  await settleExperiments(tx, experimentIds);
   return rows.length;
+}
+
+/**
+ * Expires every lease held now. Only for a store that one process has to itself (the
+ * embedded store locks its data folder), at start: any lease still held was held by a
+ * process that died, so the controller's next pass recovers its tasks at once.
+ */
+export async function releaseLeasesOfDeadProcess(db: Queryable): Promise<void> {
+  await db.query(`update tasks set lease_expires_at = now() where state = 'running' and not detached and lease_expires_at > now()`);
 }
 
 /**
@@ -364,7 +236,7 @@ export async function recoverExpiredLeases(tx: Queryable, limit = 500): Promise<
 export async function cancelOpenTasks(tx: Queryable, experimentId: string): Promise<void> {
   const rows = await tx.query<{ id: number; kind: TaskKind; previous: TaskState }>(
     `update tasks t set state = 'canceled', finished_at = now()
-     from (select id, state as previous from tasks where experiment_id = $1 and state in ('pending', 'ready')
+     from (select id, state as previous from tasks where experiment_id = $1 and state in ${taskStateSql.waiting}
              and not (kind = 'submit' and attempt > 0) for update) old
      where t.id = old.id returning t.id, t.kind, old.previous`,
     [experimentId],
@@ -381,7 +253,36 @@ export async function cancelDetachedTasks(tx: Queryable, taskIds: number[]): Pro
     [taskIds],
   );
   await appendEvents(tx, rows.map((row) => taskEvent(row.experiment_id, row.id, row.kind, 'running', 'canceled')));
-  await finishExperiments(tx, [...new Set(rows.map((row) => row.experiment_id))]);
+  const experimentIds = [...new Set(rows.map((row) => row.experiment_id))];
+  await skipWaitingTasks(tx, experimentIds);
+  await settleExperiments(tx, experimentIds);
+}
+
+/** A detached monitor task whose job has ended (or that has no job), as findEndedMonitors returns it. */
+export interface EndedMonitor {
+  taskId: number;
+  /** The state and exit code of the experiment's latest job; null without a job. */
+  jobState: JobState | null;
+  exitCode: number | null;
+  /** Its experiment is being canceled. */
+  canceling: boolean;
+}
+
+/**
+ * The detached monitor tasks whose job has ended, locked for the caller's transaction
+ * (skipping those another transaction holds), for the controller to complete or cancel.
+ * Any order of events converges here: the job may end before or after its monitor detaches.
+ */
+export async function findEndedMonitors(tx: Queryable): Promise<EndedMonitor[]> {
+  const rows = await tx.query<{ id: number; job_state: JobState | null; exit_code: number | null; canceling: boolean }>(
+    `select t.id, j.state as job_state, j.exit_code, e.state = 'canceling' as canceling
+     from tasks t join experiments e on e.id = t.experiment_id
+     left join lateral ${latestJobSql('t.experiment_id', 'state, exit_code')} j on true
+     where t.kind = 'monitor' and t.state = 'running' and t.detached
+       and (j.state is null or j.state in ${terminalJobStatesSql})
+     for update of t skip locked`,
+  );
+  return rows.map((row) => ({ taskId: row.id, jobState: row.job_state, exitCode: row.exit_code, canceling: row.canceling }));
 }
 
 async function failOrRetry(
@@ -424,69 +325,24 @@ async function failOrRetry(
 }
 
 /**
- * Settles experiments whose tasks are all finished: completed, failed (a task failed or
- * the job did not succeed) or canceled (once its job, if any, has ended too). A failed
- * task skips the tasks still waiting.
+ * Skips the waiting tasks (pending, ready) of those experiments that have a failed task:
+ * they can never run. With `pending`, the events are pushed there for the caller to
+ * append later in the same transaction. Call before settleExperiments.
  */
-export async function finishExperiments(tx: Queryable, experimentIds: string[]): Promise<void> {
-  await settleExperiments(tx, experimentIds, true);
-}
-
-/**
- * finishExperiments; `skipWaiting` false leaves out skipping the waiting tasks of
- * experiments with a failed task (for callers that know there are none). With `pending`,
- * events are pushed there for the caller to append later in the same transaction.
- */
-async function settleExperiments(tx: Queryable, experimentIds: string[], skipWaiting: boolean, pending?: NewEvent[]): Promise<void> {
+export async function skipWaitingTasks(tx: Queryable, experimentIds: string[], pending?: NewEvent[]): Promise<void> {
   if (experimentIds.length === 0) return;
-  if (skipWaiting) {
-    const skipped = await tx.query<{ id: number; experiment_id: string; kind: TaskKind; previous: TaskState }>(
-      `update tasks t set state = 'skipped', finished_at = now()
-       from (select id, state as previous from tasks w
-             where w.experiment_id = any($1::uuid[]) and w.state in ('pending', 'ready')
-               and exists (select 1 from tasks f where f.experiment_id = w.experiment_id and f.state = 'failed')
-             for update) old
-       where t.id = old.id returning t.id, t.experiment_id, t.kind, old.previous`,
-      [experimentIds],
-    );
-    const events = skipped.map((row) => taskEvent(row.experiment_id, row.id, row.kind, row.previous, 'skipped', 'an earlier task failed'));
-    if (pending) pending.push(...events);
-    else await appendEvents(tx, events);
-  }
-  const rows = await tx.query<{
-    id: string;
-    state: ExperimentState;
-    failure: TaskFailure | null;
-    job_state: string | null;
-    exit_code: number | null;
-  }>(
-    `select e.id, e.state,
-       (select f.failure from tasks f where f.experiment_id = e.id and f.state = 'failed' order by f.id limit 1) as failure,
-       j.state as job_state, j.exit_code
-     from experiments e
-     left join lateral (select state, exit_code from jobs where experiment_id = e.id order by id desc limit 1) j on true
-     where e.id = any($1::uuid[]) and e.state in ('queued', 'executing', 'blocked', 'canceling')
-       and not exists (select 1 from tasks o where o.experiment_id = e.id and o.state in ('pending', 'ready', 'running'))
-       -- A canceling experiment ends once its job is dead too (a retried submit may record one late).
-       and not (e.state = 'canceling' and coalesce(j.state in ('submitting', 'queued', 'running'), false))`,
+  const skipped = await tx.query<{ id: number; experiment_id: string; kind: TaskKind; previous: TaskState }>(
+    `update tasks t set state = 'skipped', finished_at = now()
+     from (select id, state as previous from tasks w
+           where w.experiment_id = any($1::uuid[]) and w.state in ${taskStateSql.waiting}
+             and exists (select 1 from tasks f where f.experiment_id = w.experiment_id and f.state = 'failed')
+           for update) old
+     where t.id = old.id returning t.id, t.experiment_id, t.kind, old.previous`,
     [experimentIds],
   );
-  const moves: ExperimentMoveRequest[] = rows.map((row) => {
-    const experimentId = row.id;
-    if (row.state === 'canceling' || row.job_state === 'canceled') return { experimentId, to: 'canceled' };
-    if (row.failure) return { experimentId, to: 'failed', failure: { code: row.failure.code, message: row.failure.message } };
-    switch (row.job_state) {
-      case 'failed':
-        return { experimentId, to: 'failed', failure: { code: 'job-failed', message: `the job exited with code ${row.exit_code}` } };
-      case 'timed-out':
-        return { experimentId, to: 'failed', failure: { code: 'job-timed-out', message: 'the job ran past its walltime and was stopped' } };
-      case 'lost':
-        return { experimentId, to: 'failed', failure: { code: 'job-lost', message: 'the job vanished from its resource without an exit code' } };
-      default:
-        return { experimentId, to: 'completed' };
-    }
-  });
-  await moveExperiments(tx, moves, pending);
+  const events = skipped.map((row) => taskEvent(row.experiment_id, row.id, row.kind, row.previous, 'skipped', 'an earlier task failed'));
+  if (pending) pending.push(...events);
+  else await appendEvents(tx, events);
 }
 
 function taskEvent(

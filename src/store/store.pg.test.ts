@@ -1,5 +1,5 @@
 /**
- * The Store conformance suite on PostgreSQL: each test gets a new database
+ * The state suite (test/conformance/state-suite.ts) on the PostgreSQL store: each test gets a new database
  * (`drover_test_<random>`), dropped when its store closes. Needs a running server at
  * DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres); when there is none,
  * every test fails saying so (a skipped test would hide a broken tier).
@@ -8,11 +8,11 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import type { Store } from './port.ts';
 import { openPostgresStore } from './postgres-store.ts';
-import { runStoreSuite } from './store-suite.ts';
+import { runStateSuite } from '../../test/conformance/state-suite.ts';
 
 const adminUrl = process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/postgres';
 
-runStoreSuite('PostgreSQL store', openFreshDatabase);
+runStateSuite('PostgreSQL store', openFreshDatabase);
 
 /** Creates an empty database and opens a store on it; closing the store drops the database. */
 async function openFreshDatabase(): Promise<Store> {
@@ -54,6 +54,7 @@ async function withAdmin<T>(work: (admin: pg.Client) => Promise<T>): Promise<T> 
     const reason = (error as Error).message || (error as { code?: string }).code || String(error);
     throw new Error(
       `PostgreSQL is not reachable at ${withoutPassword(adminUrl)} (${reason}); start it with scripts/start-postgres.sh or set DATABASE_URL`,
+      { cause: error },
     );
   }
   try {

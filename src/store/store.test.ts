@@ -1,7 +1,7 @@
-/** The Store conformance suite on PGlite: a new in-memory database per test. */
+/** The state suite (test/conformance/state-suite.ts) on the PGlite store: a new in-memory database per test. */
 import { dumpEmptyPgliteDatabase, openPgliteStore } from './pglite-store.ts';
-import { runStoreSuite } from './store-suite.ts';
+import { runStateSuite } from '../../test/conformance/state-suite.ts';
 
 // Every test gets its own database, started from one empty dump rather than a new initdb.
 let template: Promise<Blob> | undefined;
-runStoreSuite('PGlite store', async () => openPgliteStore({ template: await (template ??= dumpEmptyPgliteDatabase()) }));
+runStateSuite('PGlite store', async () => openPgliteStore({ template: await (template ??= dumpEmptyPgliteDatabase()) }));

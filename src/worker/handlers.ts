@@ -12,9 +12,10 @@ import { isTerminalJobState } from '../domain/job.ts';
 import type { Store } from '../store/port.ts';
 import type { Storage } from '../files/storage.ts';
 import type { ResourceRegistry } from '../resources/resource-registry.ts';
-import { buildJobSpec, loadRunContext, submissionKey } from '../experiments/job-spec.ts';
+import { buildJobSpec, submissionKey } from '../experiments/job-spec.ts';
+import { loadRunContext } from '../experiments/queries.ts';
 import { registeredByOperator } from '../catalogue/catalogue.ts';
-import { recordSubmittedJob, jobColumns, toJobRecord } from '../state/job-state.ts';
+import { latestJob, recordSubmittedJob } from '../state/job-state.ts';
 import type { TaskHandler } from './worker.ts';
 import type { SubmittedJob } from '../batch/port.ts';
 
@@ -35,7 +36,7 @@ export interface HandlerDependencies {
 /** Files every job leaves in its working directory, brought back with the outputs. */
 export const logFiles = ['stdout.txt', 'stderr.txt'];
 
-type HandledKind = Exclude<TaskKind, 'cleanup' | 'noop'>;
+type HandledKind = Exclude<TaskKind, 'noop'>;
 
 /**
  * The handlers, each wrapped so that a retried attempt that gets through unblocks its
@@ -65,10 +66,6 @@ function createBareHandlers(deps: HandlerDependencies): Record<HandledKind, Task
     }
     return { context, resource: resources.open(context.resource) };
   };
-  const currentJob = async (experimentId: string) => {
-    const rows = await store.query(`select ${jobColumns} from jobs where experiment_id = $1 order by id desc limit 1`, [experimentId]);
-    return rows.length > 0 ? toJobRecord(rows[0]) : null;
-  };
 
   return {
     async 'env-setup'(task) {
@@ -89,7 +86,7 @@ function createBareHandlers(deps: HandlerDependencies): Record<HandledKind, Task
 
     async submit(task) {
       const { context, resource } = await open(task.experimentId);
-      const recorded = await currentJob(task.experimentId);
+      const recorded = await latestJob(store, task.experimentId);
       if (recorded && recorded.taskId === task.id) {
         return { result: { jobId: recorded.id, nativeId: recorded.nativeId, adopted: true } };
       }
@@ -138,7 +135,7 @@ function createBareHandlers(deps: HandlerDependencies): Record<HandledKind, Task
     },
 
     async monitor(task) {
-      const job = await currentJob(task.experimentId);
+      const job = await latestJob(store, task.experimentId);
       if (!job) return { result: { job: null } };
       if (isTerminalJobState(job.state)) return { result: { jobState: job.state, exitCode: job.exitCode } };
       // The controller's poller watches the job; no worker is held while it runs.

@@ -36,6 +36,7 @@ export function useAsync<T>(load: () => Promise<T>, deps: DependencyList): Async
   }, []);
 
   // `deps` are the caller's: `load` is read through a ref, so it may change freely.
+  // eslint-disable-next-line react-hooks/exhaustive-deps -- the lint checks them at each useAsync call instead
   useEffect(run, deps);
   useEffect(() => () => void generation.current++, []);
   return { ...state, reload: run };

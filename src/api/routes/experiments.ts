@@ -3,18 +3,9 @@
  * (JSON and a resumable SSE stream) and the job script preview.
  */
 import type { FastifyInstance } from 'fastify';
-import {
-  cancelExperiment,
-  cloneExperiment,
-  createExperiment,
-  deleteDraft,
-  getExperiment,
-  launchExperiment,
-  getSummaries,
-  listExperiments,
-  type ExperimentRequest,
-} from '../../experiments/experiments.ts';
-import { buildJobSpec, loadRunContext, submissionKey } from '../../experiments/job-spec.ts';
+import { cancelExperiment, cloneExperiment, createExperiment, deleteDraft, launchExperiment, type ExperimentRequest } from '../../experiments/commands.ts';
+import { getExperiment, getSummaries, listExperiments, loadRunContext } from '../../experiments/queries.ts';
+import { buildJobSpec, submissionKey } from '../../experiments/job-spec.ts';
 import { listEvents } from '../../state/events.ts';
 import { ValidationError } from '../../domain/errors.ts';
 import type { ApiDependencies } from '../dependencies.ts';

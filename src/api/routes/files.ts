@@ -7,8 +7,8 @@ import { dirname, join, posix, relative } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { NotFoundError, QuotaExceededError, UnsupportedMediaError, ValidationError } from '../../domain/errors.ts';
 import { safeFileName } from '../../domain/render-command.ts';
-import { getExperiment } from '../../experiments/experiments.ts';
-import { loadRunContext } from '../../experiments/job-spec.ts';
+import { getExperiment, loadRunContext } from '../../experiments/queries.ts';
+import { recordUpload } from '../../state/uploads.ts';
 import type { ApiDependencies } from '../dependencies.ts';
 import { problemResponses, ref } from '../schemas.ts';
 import { openRegularFile } from '../../shell/open-regular-file.ts';
@@ -39,27 +39,20 @@ export function registerFileRoutes(api: FastifyInstance, { store, storage, resou
       }
       const body = request.body;
       const { principal } = request;
-      const rows = await store.transaction(async (tx) => {
-        // The user's row lock makes two concurrent uploads count each other.
-        await tx.query('select 1 from users where id = $1 for update', [principal.userId]);
-        const [{ used }] = await tx.query<{ used: string }>('select coalesce(sum(size), 0)::text as used from uploads where owner_id = $1', [principal.userId]);
-        if (Number(used) + body.length > limits.uploadQuotaBytes) {
-          throw new QuotaExceededError(
-            `this upload (${body.length} bytes) would take your uploads to ${Number(used) + body.length} bytes, over your quota of ${limits.uploadQuotaBytes} bytes; ask your gateway's operator to raise limits.uploadQuotaBytes`,
-            [{ field: 'body', message: `exceeds the upload quota: ${Math.max(0, limits.uploadQuotaBytes - Number(used))} bytes left` }],
-          );
-        }
-        return tx.query<{ id: string }>('insert into uploads (gateway_id, owner_id, filename, size) values ($1, $2, $3, $4) returning id', [
-          principal.gatewayId,
-          principal.userId,
-          filename,
-          body.length,
-        ]);
-      });
-      const path = storage.uploadPath(request.principal.gatewayId, rows[0].id);
+      const recorded = await store.transaction((tx) =>
+        recordUpload(tx, { gatewayId: principal.gatewayId, ownerId: principal.userId, filename, size: body.length }, limits.uploadQuotaBytes),
+      );
+      if ('overQuota' in recorded) {
+        const used = recorded.used;
+        throw new QuotaExceededError(
+          `this upload (${body.length} bytes) would take your uploads to ${used + body.length} bytes, over your quota of ${limits.uploadQuotaBytes} bytes; ask your gateway's operator to raise limits.uploadQuotaBytes`,
+          [{ field: 'body', message: `exceeds the upload quota: ${Math.max(0, limits.uploadQuotaBytes - used)} bytes left` }],
+        );
+      }
+      const path = storage.uploadPath(request.principal.gatewayId, recorded.id);
       await mkdir(dirname(path), { recursive: true });
       await writeFile(path, body);
-      return reply.code(201).send({ id: rows[0].id, filename, size: body.length });
+      return reply.code(201).send({ id: recorded.id, filename, size: body.length });
     },
   );
 

@@ -2441,8 +2441,11 @@ export interface components {
         };
         Task: {
             id: number;
-            /** @enum {string} */
-            kind: "env-setup" | "stage-in" | "submit" | "monitor" | "stage-out" | "cleanup" | "noop";
+            /**
+             * @description The step of the experiment DAG it runs; noop is internal (benchmarks and tests plan it)
+             * @enum {string}
+             */
+            kind: "env-setup" | "stage-in" | "submit" | "monitor" | "stage-out" | "noop";
             /** @enum {string} */
             state: "pending" | "ready" | "running" | "completed" | "failed" | "canceled" | "skipped";
             /** @description Attempts started so far */

@@ -52,6 +52,8 @@ export function ExperimentListPage() {
     until: startOfDay(params.get('to') ?? '', 1),
     cursor,
   };
+  // filterKey and cursor are query's content (query is a new object on every render).
+  // eslint-disable-next-line react-hooks/exhaustive-deps -- keyed by content, not identity
   const list = useAsync(() => ok(api.GET('/api/v1/experiments', { params: { query } })), [filterKey, cursor]);
   const [items, setItems] = useState<ExperimentSummary[]>([]);
   useEffect(() => {

@@ -1,33 +1,26 @@
 /**
- * The Store conformance suite: what every adapter of the Store port must do, checked
- * through the state modules that run on it (events, experiments, tasks, jobs). Each test
- * opens its own fresh store, so tests never see each other's rows.
+ * The state suite: the state modules (src/state: events, experiments, tasks, jobs, the
+ * claim) and the experiment commands, run on one adapter of the Store port, so it is also
+ * what every store adapter must pass (src/store/store.test.ts on PGlite, store.pg.test.ts
+ * on PostgreSQL). Each test opens its own fresh store, so tests never see each other's rows.
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Store } from './port.ts';
-import { migrate } from './migrate.ts';
-import { upsertApplication, upsertResource } from '../catalogue/catalogue.ts';
-import { createUser, ensureGateway, type Principal } from '../catalogue/users.ts';
-import { cancelExperiment, createExperiment } from '../experiments/experiments.ts';
-import { appendEvents, eventsChannel, listEvents, type EventRecord, type NewEvent } from '../state/events.ts';
-import { moveExperiment, unblockExperiments } from '../state/experiment-state.ts';
-import {
-  applyOutcomes,
-  claimTasks,
-  createTasks,
-  readyChannel,
-  recoverExpiredLeases,
-  type ClaimedTask,
-  type OutcomeReporter,
-  type TaskOutcome,
-} from '../state/task-state.ts';
-import { applyObservations, jobColumns, recordSubmittedJob, toJobRecord, type JobRecord } from '../state/job-state.ts';
-import type { JobObservation } from '../batch/port.ts';
-import { experimentDag, unreachableFailureCode, type TaskKind } from '../domain/task.ts';
+import type { Store } from '../../src/store/port.ts';
+import { migrate } from '../../src/store/migrate.ts';
+import { upsertApplication, upsertResource } from '../../src/catalogue/catalogue.ts';
+import { createUser, ensureGateway, type Principal } from '../../src/catalogue/users.ts';
+import { cancelExperiment, createExperiment } from '../../src/experiments/commands.ts';
+import { appendEvents, eventsChannel, listEvents, type EventRecord, type NewEvent } from '../../src/state/events.ts';
+import { moveExperiment, unblockExperiments } from '../../src/state/experiment-state.ts';
+import { applyOutcomes, createTasks, readyChannel, recoverExpiredLeases, type OutcomeReporter } from '../../src/state/task-state.ts';
+import { claimTasks } from '../../src/state/claim-tasks.ts';
+import { applyObservations, jobColumns, recordSubmittedJob, toJobRecord, type JobRecord } from '../../src/state/job-state.ts';
+import type { JobObservation } from '../../src/batch/port.ts';
+import { experimentDag, unreachableFailureCode, type ClaimedTask, type TaskKind, type TaskOutcome } from '../../src/domain/task.ts';
 
 /**
  * Registers the suite under `describe(name)`.
@@ -35,7 +28,7 @@ import { experimentDag, unreachableFailureCode, type TaskKind } from '../domain/
  * `open` must return a fresh, empty store (not migrated: the suite migrates it) whose
  * `close()` releases everything the store holds, including a database created for it.
  */
-export function runStoreSuite(name: string, open: () => Promise<Store>): void {
+export function runStateSuite(name: string, open: () => Promise<Store>): void {
   /** A test on a fresh, migrated store seeded with one gateway, user, resource and application. */
   const storeTest = (title: string, body: (fixture: Fixture) => Promise<void>) =>
     it(title, { timeout: 60_000 }, async () => {
@@ -583,7 +576,7 @@ interface Fixture {
 
 /** The versions of the migration files, in order. */
 function migrationVersions(): number[] {
-  const folder = fileURLToPath(new URL('./migrations/', import.meta.url));
+  const folder = fileURLToPath(new URL('../../src/store/migrations/', import.meta.url));
   return readdirSync(folder)
     .filter((file) => /^\d{4}_.+\.sql$/.test(file))
     .sort()

@@ -1,0 +1,144 @@
+/**
+ * The claim: how the Postgres queue hands ready tasks to workers. Ready tasks are taken
+ * with `FOR UPDATE SKIP LOCKED` under a lease, and a worker's exchange (its outcomes, then
+ * its next claim) is one transaction whose events are written in one statement at the end.
+ * It lives in state/ beside the other task transitions (ready -> running is one of them)
+ * rather than in dispatch/: it writes tasks, experiments and events under the same locks
+ * and numbering as task-state.ts, experiment-state.ts and events.ts, and must change with them.
+ */
+import type { ClaimedTask, TaskKind, TaskOutcome } from '../domain/task.ts';
+import type { Queryable } from '../store/port.ts';
+import { encodeEvents, eventRecordset, eventsChannel, type NewEvent, type Notice } from './events.ts';
+import { claimStart } from './experiment-state.ts';
+import { applyOutcomesInto } from './task-state.ts';
+
+/**
+ * Claims up to `limit` ready tasks for `workerId` with a lease of `leaseMs`, skipping rows
+ * other workers hold. Moves their experiments from queued to executing. One statement, so
+ * it may also run on the store outside a transaction.
+ */
+export async function claimTasks(tx: Queryable, workerId: string, limit: number, leaseMs: number): Promise<ClaimedTask[]> {
+  return claimTasksAndAppend(tx, workerId, limit, leaseMs, [], []);
+}
+
+/**
+ * A worker's exchange with the queue, in the caller's transaction: applies its outcomes
+ * (as applyOutcomes), then claims up to `limit` ready tasks (as claimTasks, so a successor
+ * made ready by an outcome can be claimed at once). The events of both are numbered in
+ * the order the two calls would have numbered them, and written with the claim.
+ */
+export async function exchangeTasks(
+  tx: Queryable,
+  workerId: string,
+  outcomes: TaskOutcome[],
+  limit: number,
+  leaseMs: number,
+): Promise<ClaimedTask[]> {
+  const events: NewEvent[] = [];
+  const notices: Notice[] = [];
+  await applyOutcomesInto(tx, { workerId }, outcomes, events, notices);
+  return claimTasksAndAppend(tx, workerId, limit, leaseMs, events, notices);
+}
+
+/**
+ * claimTasks, appending `earlier` events of the transaction and sending `notices` in the
+ * same statement. The statement makes the experiment move `claimStart` that
+ * experiment-state.ts (the experiment's owner) defines, as moveExperiments would, and
+ * appends the events as appendEvents would, in one update of each experiment row (a
+ * statement may not update a row twice; two statements would cost a claim a round trip):
+ * lock the experiments in id order; move those of claimed tasks that are queued; bump
+ * `last_event_seq` by the experiment's number of events; insert the events numbered from
+ * there: the earlier ones, then the experiment's move, then its claimed tasks; announce the
+ * experiments on `eventsChannel`.
+ */
+async function claimTasksAndAppend(
+  tx: Queryable,
+  workerId: string,
+  limit: number,
+  leaseMs: number,
+  earlier: NewEvent[],
+  notices: Notice[],
+): Promise<ClaimedTask[]> {
+  // $1 limit, $2 worker, $3 lease in ms, $4 earlier events (encodeEvents), $5 their
+  // experiment ids, $6 how many, $7 channels and $8 payloads of notices, $9 eventsChannel
+  const rows = await tx.query<{ id: number | null; experiment_id: string; kind: TaskKind; attempt: number; max_attempts: number }>(
+    `with picked as (
+       select id from tasks where state = 'ready' and run_at <= now()
+       order by priority desc, id limit $1 for update skip locked),
+     claimed as (
+       update tasks t set state = 'running', attempt = t.attempt + 1, lease_owner = $2,
+         lease_expires_at = now() + $3 * interval '1 millisecond', started_at = now(), detached = false
+       from picked where t.id = picked.id
+       returning t.id, t.experiment_id, t.kind, t.attempt, t.max_attempts),
+     locked as (
+       select e.id, e.state from experiments e
+       where e.id in (select unnest($5::uuid[]) union select experiment_id from claimed)
+       order by e.id for update),
+     started as (
+       select l.id from locked l where l.state = ${claimStart.from} and l.id in (select experiment_id from claimed)),
+     input as (
+       select ord, experiment_id, entity, entity_id, label, from_state, to_state, message, data from ${eventRecordset('$4')}
+       union all
+       select $6::int, s.id, 'experiment', s.id::text, null, ${claimStart.from}, ${claimStart.to}, null, null from started s
+       union all
+       select $6::int + (row_number() over (order by c.id))::int, c.experiment_id, 'task', c.id::text, c.kind, 'ready', 'running', null,
+         jsonb_build_object('attempt', c.attempt, 'worker', $2::text)
+       from claimed c),
+     counts as (select experiment_id, count(*)::int as n from input group by experiment_id),
+     bumped as (
+       update experiments e set last_event_seq = e.last_event_seq + c.n,
+         state = case when s.id is null then e.state else ${claimStart.to} end,
+         updated_at = case when s.id is null then e.updated_at else now() end,
+         state_before_block = case when s.id is null then e.state_before_block end,
+         blocked_reason = case when s.id is null then e.blocked_reason end,
+         blocked_until = case when s.id is null then e.blocked_until end
+       from locked l join counts c on c.experiment_id = l.id left join started s on s.id = l.id
+       where e.id = l.id
+       returning e.id, e.last_event_seq - c.n as base),
+     inserted as (
+       insert into events (experiment_id, seq, entity, entity_id, label, from_state, to_state, message, data)
+       select i.experiment_id, b.base + row_number() over (partition by i.experiment_id order by i.ord),
+         i.entity, i.entity_id, i.label, i.from_state, i.to_state, i.message, i.data
+       from input i join bumped b on b.id = i.experiment_id),
+     notices as (
+       select n.channel, n.payload from unnest($7::text[], $8::text[]) as n(channel, payload)
+       union all
+       select $9::text, string_agg(experiment_id::text, ',' order by experiment_id)
+       from (select experiment_id, (row_number() over (order by experiment_id) - 1) / 100 as chunk from counts) ids
+       group by chunk)
+     select id, experiment_id, kind, attempt, max_attempts from claimed
+     union all
+     select null, null, null, null, count(*)::int from (select pg_notify(channel, payload) from notices) sent`,
+    [
+      limit,
+      workerId,
+      leaseMs,
+      encodeEvents(earlier),
+      [...new Set(earlier.map((event) => event.experimentId))],
+      earlier.length,
+      notices.map((notice) => notice.channel),
+      notices.map((notice) => notice.payload),
+      eventsChannel,
+    ],
+  );
+  return rows
+    .filter((row) => row.id !== null)
+    .map((row) => ({
+      id: row.id!,
+      experimentId: row.experiment_id,
+      kind: row.kind,
+      attempt: row.attempt,
+      maxAttempts: row.max_attempts,
+    }));
+}
+
+/** Extends the leases of tasks `workerId` still runs; returns the ids it still holds. */
+export async function renewLeases(tx: Queryable, workerId: string, taskIds: number[], leaseMs: number): Promise<number[]> {
+  if (taskIds.length === 0) return [];
+  const rows = await tx.query<{ id: number }>(
+    `update tasks set lease_expires_at = now() + $3 * interval '1 millisecond'
+     where id = any($1::int8[]) and state = 'running' and lease_owner = $2 and not detached returning id`,
+    [taskIds, workerId, leaseMs],
+  );
+  return rows.map((row) => row.id);
+}
