@@ -50,10 +50,12 @@ import type { ResourceSpec } from '../src/domain/resource.ts';
 import type { ResourceHandle, ResourceRegistry } from '../src/resources/resource-registry.ts';
 import { openPgliteStore } from '../src/store/pglite-store.ts';
 import { migrate } from '../src/store/migrate.ts';
-import { createUser, ensureGateway, loadCatalogueFile } from '../src/catalogue/catalogue.ts';
+import { loadCatalogueFile } from '../src/catalogue/catalogue-file.ts';
+import { createUser, ensureGateway } from '../src/catalogue/users.ts';
 import { SshShell } from '../src/shell/ssh-shell.ts';
 import { SlurmScheduler } from '../src/batch/slurm/slurm-scheduler.ts';
 import { Controller } from '../src/controller/controller.ts';
+import { defaultConfig } from '../src/config.ts';
 import { projectRoot, startTestDrover, waitFor, type TestDrover } from '../test/harness.ts';
 
 // ---- options ------------------------------------------------------------------------
@@ -601,7 +603,7 @@ async function monitorRun(size: number, statistics: Statistics): Promise<{ first
   const opened = await storeTracking(heldJobs.slice(0, size), statistics);
   const store = options.profile ? profiled(opened, profiles, () => phase) : opened;
   const registry = measuredRegistry();
-  const controller = new Controller({ store, resources: registry, logger, exclusive: true, pollMs: 1000 });
+  const controller = new Controller({ ...defaultConfig().controller, store, resources: registry, logger, exclusive: true, pollMs: 1000 });
   try {
     // Open the SSH connection outside the measured passes: Drover keeps it open.
     await registry.shell.run(['true']);

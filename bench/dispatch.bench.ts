@@ -30,8 +30,9 @@ import { migrate } from '../src/store/migrate.ts';
 import { createPostgresQueue } from '../src/dispatch/postgres-queue.ts';
 import { createTasks } from '../src/state/task-state.ts';
 import { experimentDag, taskKinds, type TaskKind, type TaskPlan } from '../src/domain/task.ts';
-import { createUser, ensureGateway } from '../src/catalogue/catalogue.ts';
+import { createUser, ensureGateway } from '../src/catalogue/users.ts';
 import { Worker, type TaskHandler } from '../src/worker/worker.ts';
+import { defaultConfig } from '../src/config.ts';
 
 // ---- options ------------------------------------------------------------------------
 
@@ -241,6 +242,7 @@ async function throughput(store: Store, plan: readonly TaskPlan[], experiments: 
     { length: options.workers },
     () =>
       new Worker({
+        ...defaultConfig().worker,
         dispatch: createPostgresQueue(store),
         handlers: noopHandlers(),
         logger,
@@ -274,6 +276,7 @@ async function latency(store: Store, samples: number, concurrency: number): Prom
   let onStart: (() => void) | undefined;
   let onReported: (() => void) | undefined;
   const worker = new Worker({
+    ...defaultConfig().worker,
     dispatch: createPostgresQueue(store),
     handlers: noopHandlers(() => onStart?.()),
     logger,

@@ -2,7 +2,7 @@
 /**
  * Runs one tier of tests: `node scripts/run-tests.js quick|pg|slurm|browser`.
  *
- * - quick: every `*.test.ts` under src/ and test/, except the tiers that need a service
+ * - quick: every `*.test.ts` under src/, test/ and web/src/ (the UI's pure modules), except the tiers that need a service
  *   (`*.pg.test.ts`, `*.slurm.test.ts`, `*.browser.test.ts`); two files at a time.
  * - pg: every `*.pg.test.ts`, one file at a time, after checking that PostgreSQL answers at
  *   DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres).
@@ -58,13 +58,13 @@ if (!tier || process.argv.length > 3) {
   process.exit(1);
 }
 
-const files = ['src', 'test']
+const files = ['src', 'test', join('web', 'src')]
   .flatMap((folder) => listFiles(join(root, folder)))
   .map((file) => relative(root, file))
   .filter((file) => tier.matches(file))
   .sort();
 if (files.length === 0) {
-  console.error(`no test files for the ${tierName} tier under src/ or test/`);
+  console.error(`no test files for the ${tierName} tier under src/, test/ or web/src/`);
   process.exit(1);
 }
 

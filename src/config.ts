@@ -181,7 +181,26 @@ export function loadConfig(
     const problems = result.error.issues.map((issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`);
     throw new ConfigError(`invalid configuration:\n  ${problems.join('\n  ')}`);
   }
-  return Object.freeze(result.data);
+  return deepFreeze(result.data);
+}
+
+/** Freezes `value` and every object in it: nothing downstream may change the configuration. */
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object') {
+    for (const child of Object.values(value)) deepFreeze(child);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+/**
+ * The configuration with every default and `overrides`, ignoring the environment and any
+ * config file: what benchmarks and tests start from when they build a role themselves, so
+ * the defaults stay here alone.
+ * @throws {ConfigError} when `overrides` are invalid.
+ */
+export function defaultConfig(overrides: ConfigInput = {}): Config {
+  return loadConfig(overrides, {}, undefined);
 }
 
 function setPath(target: Record<string, any>, path: string, value: unknown): void {

@@ -2,10 +2,9 @@
  * Composition root: configuration -> adapters -> roles. The only module that picks
  * concrete adapters.
  */
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import pino, { type Logger } from 'pino';
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Config } from './config.ts';
 import type { Store } from './store/port.ts';
 import { openPgliteStore } from './store/pglite-store.ts';
@@ -14,15 +13,15 @@ import { migrate } from './store/migrate.ts';
 import { createPostgresQueue } from './dispatch/postgres-queue.ts';
 import { createStorage } from './files/storage.ts';
 import { createResourceRegistry } from './resources/resource-registry.ts';
-import { ensureGateway, ensureOperator, loadCatalogueFile, newToken } from './catalogue/catalogue.ts';
+import { bootstrap } from './bootstrap.ts';
 import { loadPrivateKey } from './credentials/credentials.ts';
 import { loadPlatformKey } from './credentials/platform-key.ts';
 import { Worker } from './worker/worker.ts';
-import { createHandlers } from './worker/handlers.ts';
+import { createHandlers, type HandlerDependencies } from './worker/handlers.ts';
 import { releaseLeasesOfDeadProcess } from './state/task-state.ts';
 import { Controller } from './controller/controller.ts';
 import { buildApi } from './api/server.ts';
-import { listenForMetrics } from './api/metrics.ts';
+import { countResourceCommands, countWorkerExchanges, createMetricsRegistry, listenForMetrics, measureSchedulerPolls } from './api/metrics.ts';
 
 export type Role = 'api' | 'worker' | 'controller';
 
@@ -63,74 +62,45 @@ export async function startDrover(config: Config, roles: Role[]): Promise<Runnin
   keepDataPrivate(config.dataDir);
   const store = await openStore(config);
   const storage = createStorage(join(config.dataDir, 'storage'));
-  const metrics = new Registry();
-  collectDefaultMetrics({ register: metrics });
-  const resourceCommands = new Counter({
-    name: 'drover_resource_commands_total',
-    help: 'Commands run on resources (login nodes) by program and outcome',
-    labelNames: ['resource', 'program', 'outcome'],
-    registers: [metrics],
-  });
+  const metrics = createMetricsRegistry();
   const platformKey = loadPlatformKey(config);
   const resources = createResourceRegistry({
     logger,
     loadCredential: (gatewayId, name) => loadPrivateKey(store, platformKey, gatewayId, name),
-    onCommand: ({ resource, program, code }) =>
-      resourceCommands.inc({ resource, program, outcome: code === null ? 'unreachable' : code === 0 ? 'ok' : 'nonzero' }),
+    onCommand: countResourceCommands(metrics),
   });
   const stops: Array<() => Promise<void>> = [];
 
-  // Bootstrap: the gateway, its admin, and the catalogue. Idempotent, so every process may do it.
-  await ensureGateway(store, config.gateway);
-  const { token: adminToken, generated: adminTokenGenerated } = await bootstrapAdmin(store, config);
-  for (const file of config.catalogue.split(',').filter((path) => path.trim() !== '')) {
-    await loadCatalogueFile(store, config.gateway.id, file.trim(), join(config.dataDir, 'scratch'));
-  }
+  const { adminToken, adminTokenGenerated } = await bootstrap(store, config);
 
-  if (store.kind === 'pglite') {
+  if (store.exclusive) {
     // The embedded store belongs to this process alone (the data folder is locked), so any
     // lease still held was held by a process that died: let the controller recover it now.
     await releaseLeasesOfDeadProcess(store);
   }
 
   if (roles.includes('worker')) {
-    const tasksReported = new Counter({ name: 'drover_tasks_reported_total', help: 'Task outcomes reported by this worker', registers: [metrics] });
-    const tasksClaimed = new Counter({ name: 'drover_tasks_claimed_total', help: 'Tasks claimed by this worker', registers: [metrics] });
     const worker = new Worker({
       dispatch: createPostgresQueue(store),
-      handlers: createHandlers({ store, storage, resources, appsDir: config.appsDir }),
+      handlers: createHandlers({ store, storage, resources, appsDir: config.appsDir, afterSubmit: faultAfterSubmit() }),
       logger: logger.child({ role: 'worker' }),
       concurrency: config.worker.concurrency,
       leaseMs: config.worker.leaseMs,
       pollMs: config.worker.pollMs,
-      onExchange: (reported, claimed) => {
-        tasksReported.inc(reported);
-        tasksClaimed.inc(claimed);
-      },
+      onExchange: countWorkerExchanges(metrics),
     });
     await worker.start();
     stops.push(() => worker.stop());
   }
   if (roles.includes('controller')) {
-    const polls = new Counter({ name: 'drover_scheduler_polls_total', help: 'Scheduler poll calls by resource', labelNames: ['resource'], registers: [metrics] });
-    const pollJobs = new Histogram({
-      name: 'drover_scheduler_poll_jobs',
-      help: 'Active jobs covered by one scheduler poll, by resource',
-      labelNames: ['resource'],
-      buckets: [1, 10, 100, 1000, 10000],
-      registers: [metrics],
-    });
     const controller = new Controller({
       store,
       resources,
       logger: logger.child({ role: 'controller' }),
       pollMs: config.controller.pollMs,
       leadershipMs: config.controller.leadershipMs,
-      exclusive: store.kind === 'pglite',
-      onSchedulerPoll: (resource, jobs) => {
-        polls.inc({ resource });
-        pollJobs.observe({ resource }, jobs);
-      },
+      exclusive: store.exclusive,
+      onSchedulerPoll: measureSchedulerPolls(metrics),
     });
     controller.start();
     stops.push(() => controller.stop());
@@ -179,6 +149,17 @@ export async function startDrover(config: Config, roles: Role[]): Promise<Runnin
 }
 
 /**
+ * Test-only fault injection: with `DROVER_FAULT_KILL_AFTER_SUBMIT=1` a worker SIGKILLs
+ * itself between the scheduler accepting a job and Drover recording it, the window
+ * exactly-once adoption exists for (test/cluster-adoption.slurm.test.ts). Read here, in the
+ * composition root, so that no handler reads the environment.
+ */
+function faultAfterSubmit(): HandlerDependencies['afterSubmit'] {
+  if (process.env.DROVER_FAULT_KILL_AFTER_SUBMIT !== '1') return undefined;
+  return () => process.kill(process.pid, 'SIGKILL');
+}
+
+/**
  * Makes the data folder 0700 (also one made by an earlier version) and sets the process
  * umask to 077, so every file Drover writes there is 0600 and every folder 0700: the
  * embedded database (PGlite creates its files 0666), uploads, outputs, the admin token and
@@ -191,35 +172,4 @@ function keepDataPrivate(dataDir: string): void {
   process.umask(0o077);
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   chmodSync(dataDir, 0o700);
-}
-
-/**
- * Ensures the bootstrap gateway has its platform operator (user `admin`). The token comes
- * from the configuration, or is made once and kept (mode 600) in the data folder so later
- * starts can print it again. `generated` is false when the token came from the configuration.
- */
-async function bootstrapAdmin(store: Store, config: Config): Promise<{ token: string | null; generated: boolean }> {
-  if (config.adminToken) {
-    await ensureOperator(store, config.gateway.id, config.adminToken);
-    return { token: config.adminToken, generated: false };
-  }
-  const tokenFile = join(config.dataDir, 'admin-token');
-  let token: string | null = null;
-  if (!config.memory && existsSync(tokenFile)) token = readFileSync(tokenFile, 'utf8').trim();
-  if (!token) {
-    const existing = await store.query(`select 1 from users where gateway_id = $1 and name = 'admin'`, [config.gateway.id]);
-    if (existing.length > 0 && config.databaseUrl) {
-      // Another process made the token; the bootstrap gateway's `admin` is the operator
-      // (also for a store that predates operators).
-      await store.query(`update users set operator = true where gateway_id = $1 and name = 'admin' and not operator`, [config.gateway.id]);
-      return { token: null, generated: false };
-    }
-    token = newToken();
-  }
-  await ensureOperator(store, config.gateway.id, token);
-  if (!config.memory) {
-    writeFileSync(tokenFile, token + '\n', { mode: 0o600 });
-    chmodSync(tokenFile, 0o600);
-  }
-  return { token, generated: true };
 }

@@ -4,7 +4,8 @@
  * it (the web UI does: `npm run generate:api`). They document; they do not filter: the
  * server serializes with plain JSON.stringify (see server.ts).
  */
-import { experimentStates } from '../domain/experiment.ts';
+import { activeExperimentStates, experimentStates, terminalExperimentStates } from '../domain/experiment.ts';
+import { defaultJobSettings } from '../domain/resource.ts';
 import { jobStates } from '../domain/job.ts';
 import { taskKinds, taskStates } from '../domain/task.ts';
 import { inputTypes } from '../domain/application.ts';
@@ -59,14 +60,27 @@ const schemas = [
     },
   },
   {
+    $id: 'TerminalExperimentState',
+    type: 'string',
+    description: 'The states an experiment ends in: nothing changes after one',
+    enum: [...terminalExperimentStates],
+  },
+  {
+    $id: 'ActiveExperimentState',
+    type: 'string',
+    description: "Launched and not yet ended: what counts against a queue's maxJobsPerUser",
+    enum: [...activeExperimentStates],
+  },
+  {
     $id: 'JobSettings',
     type: 'object',
+    description: "Each setting is the request's, else the deployment's, else (queue) the resource's first queue, else the default shown",
     required: ['queue', 'nodes', 'coresPerNode', 'walltimeMinutes'],
     properties: {
       queue: { type: 'string' },
-      nodes: { type: 'integer' },
-      coresPerNode: { type: 'integer' },
-      walltimeMinutes: { type: 'number' },
+      nodes: { type: 'integer', default: defaultJobSettings.nodes },
+      coresPerNode: { type: 'integer', default: defaultJobSettings.coresPerNode },
+      walltimeMinutes: { type: 'number', default: defaultJobSettings.walltimeMinutes },
       memoryMb: { type: 'integer' },
     },
   },

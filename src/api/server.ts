@@ -7,13 +7,8 @@ import swagger from '@fastify/swagger';
 import fastifyStatic from '@fastify/static';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Logger } from 'pino';
-import type { Registry } from 'prom-client';
-import { Histogram } from 'prom-client';
-import type { Store } from '../store/port.ts';
-import type { Storage } from '../files/storage.ts';
-import type { ResourceRegistry } from '../resources/resource-registry.ts';
-import { authenticate, getGateway, type Principal } from '../catalogue/catalogue.ts';
+import { authenticate, getGateway, type Principal } from '../catalogue/users.ts';
+import type { ApiDependencies } from './dependencies.ts';
 import { handleError, sendProblem } from './problem.ts';
 import { createEventBus } from './event-bus.ts';
 import { registerCatalogueRoutes } from './routes/catalogue.ts';
@@ -22,35 +17,8 @@ import { registerFileRoutes } from './routes/files.ts';
 import { registerGatewayRoutes } from './routes/gateways.ts';
 import { registerCredentialRoutes } from './routes/credentials.ts';
 import { problemResponses, ref, responseSchemas } from './schemas.ts';
-import { handleClientError, handleFrameworkError, registerHardening, requestLogSerializers, type ApiLimits } from './hardening.ts';
-import { registerMetricsRoute } from './metrics.ts';
-
-declare module 'fastify' {
-  interface FastifyRequest {
-    principal: Principal;
-  }
-}
-
-export interface ApiDependencies {
-  store: Store;
-  storage: Storage;
-  resources: ResourceRegistry;
-  logger: Logger;
-  metrics: Registry;
-  appsDir: string;
-  /** The built web UI, served at `/` (index.html for every page the UI routes itself). */
-  webDir: string;
-  /** The bootstrap gateway (the platform operator's), whose name and colours the sign-in page shows by default. */
-  gatewayId: string;
-  /** Encrypts stored credentials (AES-256-GCM). */
-  platformKey: Buffer;
-  bodyLimitBytes: number;
-  uploadLimitBytes: number;
-  /** Per-user limits: write rate, open event streams, upload quota. */
-  limits: ApiLimits;
-  /** The bearer token `/metrics` asks for (null: the platform operator's token). */
-  metricsToken: string | null;
-}
+import { handleClientError, handleFrameworkError, registerHardening, requestLogSerializers } from './hardening.ts';
+import { measureHttpRequests, registerMetricsRoute } from './metrics.ts';
 
 /** Builds the API server (not yet listening). */
 export async function buildApi(deps: ApiDependencies): Promise<FastifyInstance> {
@@ -90,14 +58,9 @@ export async function buildApi(deps: ApiDependencies): Promise<FastifyInstance> 
     return sendProblem(reply, { type: 'urn:drover:problem:not-found', title: 'Not Found', status: 404, detail: `no route ${request.method} ${path}` });
   });
 
-  const duration = new Histogram({
-    name: 'drover_http_request_duration_seconds',
-    help: 'HTTP request duration by route and status',
-    labelNames: ['method', 'route', 'status'],
-    registers: [deps.metrics],
-  });
+  const observeRequest = measureHttpRequests(deps.metrics);
   app.addHook('onResponse', async (request, reply) => {
-    duration.observe({ method: request.method, route: request.routeOptions.url ?? 'unknown', status: String(reply.statusCode) }, reply.elapsedTime / 1000);
+    observeRequest({ method: request.method, route: request.routeOptions.url ?? 'unknown', status: String(reply.statusCode) }, reply.elapsedTime / 1000);
   });
 
   app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }));

@@ -8,6 +8,7 @@ import type { Command } from 'commander';
 import { parse as parseYaml } from 'yaml';
 import { ApiClient, CliError, resolveConnection } from './client.ts';
 import { eventLine, experimentText, printJson, table, time } from './format.ts';
+import { terminalExperimentStates } from '../domain/experiment.ts';
 
 interface GlobalOptions {
   url?: string;
@@ -15,7 +16,7 @@ interface GlobalOptions {
   json?: boolean;
 }
 
-const terminal = new Set(['completed', 'failed', 'canceled']);
+const terminal = new Set<string>(terminalExperimentStates);
 /** Exit codes of `watch` and `--watch`: 0 completed, 1 failed, 2 canceled. */
 const exitCodes: Record<string, number> = { completed: 0, failed: 1, canceled: 2 };
 

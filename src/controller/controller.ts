@@ -32,15 +32,15 @@ export interface ControllerOptions {
   store: Store;
   resources: ResourceRegistry;
   logger: Logger;
-  /** Time between passes (default 1 s); resources are polled every pass unless their `pollIntervalSeconds` says otherwise. */
-  pollMs?: number;
-  /** How long leadership lasts without renewal (default 15 s). */
-  leadershipMs?: number;
+  /** Time between passes (config `controller.pollMs`); resources are polled every pass unless their `pollIntervalSeconds` says otherwise. */
+  pollMs: number;
+  /** How long leadership lasts without renewal (config `controller.leadershipMs`). */
+  leadershipMs: number;
   /**
    * This is the only process on the store (the embedded store allows one): take
    * leadership at once instead of waiting for a dead predecessor's to expire.
    */
-  exclusive?: boolean;
+  exclusive: boolean;
   /** Called after each job poll with the resource and the number of jobs it covered (metrics, tests). */
   onSchedulerPoll?: (resource: string, jobs: number) => void;
 }
@@ -56,6 +56,7 @@ export class Controller {
   /** When the embedded store's statistics are next refreshed (the first pass does it). */
   private nextAnalyzeAt = 0;
 
+  /** Takes compiled options: the defaults live in config.ts alone. */
   constructor(private readonly options: ControllerOptions) {}
 
   start(): void {
@@ -63,7 +64,7 @@ export class Controller {
       if (this.stopped) return;
       this.running = this.pass().catch((error) => this.options.logger.error({ err: error }, 'controller pass failed'));
       await this.running;
-      if (!this.stopped) this.timer = setTimeout(loop, this.options.pollMs ?? 1000);
+      if (!this.stopped) this.timer = setTimeout(loop, this.options.pollMs);
     };
     void loop();
   }
@@ -89,12 +90,12 @@ export class Controller {
   }
 
   /**
-   * PGlite has no autovacuum, so nothing keeps the planner's statistics; without them its
-   * plans for the passes above degrade as tables grow. PostgreSQL's autovacuum does this.
+   * A store without autovacuum (PGlite) keeps no planner statistics by itself; without them
+   * its plans for the passes above degrade as tables grow. PostgreSQL's autovacuum does this.
    */
   private async refreshStatistics(): Promise<void> {
     const { store } = this.options;
-    if (store.kind !== 'pglite' || Date.now() < this.nextAnalyzeAt) return;
+    if (!store.needsAnalyze || Date.now() < this.nextAnalyzeAt) return;
     this.nextAnalyzeAt = Date.now() + analyzeEveryMs;
     await store.query('analyze');
   }
@@ -106,7 +107,7 @@ export class Controller {
        on conflict (name) do update set holder = excluded.holder, expires_at = excluded.expires_at
          where $3 or controller_leadership.holder = excluded.holder or controller_leadership.expires_at < now()
        returning holder`,
-      [this.id, this.options.leadershipMs ?? 15_000, this.options.exclusive ?? false],
+      [this.id, this.options.leadershipMs, this.options.exclusive],
     );
     return rows.length > 0;
   }
@@ -144,7 +145,7 @@ export class Controller {
     this.health.set(key, health);
     if (Date.now() < health.nextPollAt) return;
     const spec = await getResource(store, gatewayId, resourceName);
-    const interval = pollIntervalMs(spec, this.options.pollMs ?? 1000);
+    const interval = pollIntervalMs(spec, this.options.pollMs);
     const started = Date.now();
     let observations: Map<string, JobObservation>;
     try {

@@ -3,7 +3,7 @@
  * LISTEN/NOTIFY wakes idle workers, and a worker's outcomes and its next claim share one
  * transaction so a chain of steps costs one commit per step batch.
  */
-import { retryableSqlStates, type Store } from '../store/port.ts';
+import { retryOnConflict, type Store } from '../store/port.ts';
 import { claimTasks, exchangeTasks, renewLeases } from '../state/claim-tasks.ts';
 import { readyChannel } from '../state/task-state.ts';
 import type { Dispatch } from './port.ts';
@@ -16,21 +16,9 @@ export function createPostgresQueue(store: Store): Dispatch {
       if (limit <= 0) return Promise.resolve([]);
       // A claim alone is one statement: run it as its own transaction, which saves the
       // round trips of BEGIN and COMMIT (what a task waits between submit and start).
-      return retryingConflicts(() => claimTasks(store, workerId, limit, leaseMs));
+      return retryOnConflict(() => claimTasks(store, workerId, limit, leaseMs));
     },
     renew: (workerId, taskIds, leaseMs) => store.transaction((tx) => renewLeases(tx, workerId, taskIds, leaseMs)),
     onReady: (listener) => store.listen(readyChannel, () => listener()),
   };
-}
-
-/** Re-runs `work` on a deadlock or serialization failure, as Store.transaction does. */
-async function retryingConflicts<T>(work: () => Promise<T>): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await work();
-    } catch (error) {
-      if (attempt < 5 && retryableSqlStates.has((error as { code?: string }).code ?? '')) continue;
-      throw error;
-    }
-  }
 }

@@ -66,6 +66,9 @@ export interface JobSettings {
   memoryMb?: number;
 }
 
+/** Drover's own job settings, for what neither the request nor the deployment gives. */
+export const defaultJobSettings = { nodes: 1, coresPerNode: 1, walltimeMinutes: 10 } as const;
+
 /** Resolves the requested settings against deployment defaults and the queue's limits. */
 export function resolveJobSettings(
   resource: ResourceSpec,
@@ -77,9 +80,9 @@ export function resolveJobSettings(
   const queue = resource.config.queues.find((candidate) => candidate.name === queueName);
   const settings: JobSettings = {
     queue: queueName ?? '',
-    nodes: requested.nodes ?? deployment.nodes ?? 1,
-    coresPerNode: requested.coresPerNode ?? deployment.coresPerNode ?? 1,
-    walltimeMinutes: requested.walltimeMinutes ?? deployment.walltimeMinutes ?? 10,
+    nodes: requested.nodes ?? deployment.nodes ?? defaultJobSettings.nodes,
+    coresPerNode: requested.coresPerNode ?? deployment.coresPerNode ?? defaultJobSettings.coresPerNode,
+    walltimeMinutes: requested.walltimeMinutes ?? deployment.walltimeMinutes ?? defaultJobSettings.walltimeMinutes,
     memoryMb: requested.memoryMb ?? deployment.memoryMb,
   };
   if (!queue) {

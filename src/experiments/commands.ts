@@ -9,7 +9,7 @@ import { experimentDag } from '../domain/task.ts';
 import { validateInputs, type FieldProblem } from '../domain/validate-inputs.ts';
 import { resolveJobSettings } from '../domain/resource.ts';
 import { deploymentFor } from '../domain/render-command.ts';
-import type { Principal } from '../catalogue/catalogue.ts';
+import type { Principal } from '../catalogue/users.ts';
 import { getApplication, getResource, registeredByOperator } from '../catalogue/catalogue.ts';
 import type { Queryable, Store } from '../store/port.ts';
 import {

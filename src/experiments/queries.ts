@@ -10,7 +10,7 @@ import { experimentStates, type ExperimentFailure, type ExperimentState } from '
 import { NotFoundError, ValidationError } from '../domain/errors.ts';
 import type { JobSettings, ResourceSpec } from '../domain/resource.ts';
 import { uuidPattern } from '../domain/validate-inputs.ts';
-import type { Principal } from '../catalogue/catalogue.ts';
+import type { Principal } from '../catalogue/users.ts';
 import { getApplication, getResource } from '../catalogue/catalogue.ts';
 import type { Queryable } from '../store/port.ts';
 import { latestJob, type JobRecord } from '../state/job-state.ts';

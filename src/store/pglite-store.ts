@@ -51,7 +51,9 @@ export async function openPgliteStore(options: PgliteStoreOptions): Promise<Stor
   const run = async <Row>(target: Pick<PGlite, 'query'>, sql: string, params?: unknown[]) =>
     (await target.query<Row>(sql, params as any[])).rows;
   return {
-    kind: 'pglite',
+    // In this process alone (the data folder is locked), and without autovacuum.
+    exclusive: true,
+    needsAnalyze: true,
     query: (sql, params) => run(database, sql, params),
     // PGlite is one connection; its transaction() serializes callers for us.
     transaction: (work) =>

@@ -11,7 +11,17 @@ export interface Queryable {
 
 /** The store: SQL, transactions and notifications. */
 export interface Store extends Queryable {
-  readonly kind: 'postgres' | 'pglite';
+  /**
+   * Only this process can use the store (the embedded store runs in-process and locks its
+   * data folder): a task lease or the controller's leadership still held at start was held
+   * by a process that died, and need not be waited out.
+   */
+  readonly exclusive: boolean;
+  /**
+   * Nothing keeps the planner's statistics up to date by itself (PGlite has no autovacuum),
+   * so the controller runs `analyze` now and then. PostgreSQL's autovacuum does it there.
+   */
+  readonly needsAnalyze: boolean;
   /**
    * Runs `work` in one transaction and commits, or rolls back if it throws. Serialization
    * failures and deadlocks are retried a few times, so `work` must be safe to re-run.
@@ -38,5 +48,21 @@ export class StoreError extends Error {
   override name = 'StoreError';
 }
 
-/** PostgreSQL error codes worth retrying a whole transaction for. */
-export const retryableSqlStates = new Set(['40001', '40P01']);
+/** PostgreSQL error codes worth retrying a whole transaction for: serialization failure, deadlock. */
+const retryableSqlStates = new Set(['40001', '40P01']);
+
+/**
+ * Runs `work`, and runs it again (up to 5 attempts in all) when it fails with a
+ * serialization failure or a deadlock: what `Store.transaction` promises, for adapters and
+ * for single statements run outside a transaction. `work` must be safe to re-run.
+ */
+export async function retryOnConflict<T>(work: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await work();
+    } catch (error) {
+      if (attempt < 5 && retryableSqlStates.has((error as { code?: string }).code ?? '')) continue;
+      throw error;
+    }
+  }
+}

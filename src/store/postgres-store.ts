@@ -3,7 +3,7 @@
  * of api, worker and controller processes.
  */
 import pg from 'pg';
-import { retryableSqlStates, type Queryable, type Store } from './port.ts';
+import { retryOnConflict, type Queryable, type Store } from './port.ts';
 
 // int8 (bigserial ids, counts) as numbers: ids stay far below 2^53.
 pg.types.setTypeParser(20, (value) => Number(value));
@@ -22,12 +22,14 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
   await pool.query('select 1');
   const listeners = new Set<pg.Client>();
   return {
-    kind: 'postgres',
+    // Any number of processes share PostgreSQL, and its autovacuum keeps the statistics.
+    exclusive: false,
+    needsAnalyze: false,
     async query(sql, params) {
       return (await pool.query(sql, params)).rows;
     },
-    async transaction(work) {
-      for (let attempt = 1; ; attempt++) {
+    transaction: (work) =>
+      retryOnConflict(async () => {
         const client = await pool.connect();
         try {
           await client.query('begin');
@@ -37,13 +39,11 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
           return result;
         } catch (error) {
           await client.query('rollback').catch(() => {});
-          if (attempt < 5 && retryableSqlStates.has((error as { code?: string }).code ?? '')) continue;
           throw error;
         } finally {
           client.release();
         }
-      }
-    },
+      }),
     async listen(channel, onNotify) {
       let client: pg.Client | undefined;
       let stopped = false;

@@ -25,6 +25,12 @@ export interface HandlerDependencies {
   resources: ResourceRegistry;
   /** Folder of the bundled demo programs (`{{apps}}`). */
   appsDir: string;
+  /**
+   * Called when the scheduler has accepted a new job (not an adopted one) and before
+   * Drover records it: the window exactly-once adoption exists for. Test-only fault
+   * injection, installed by the composition root (main.ts); unset in production.
+   */
+  afterSubmit?: (job: SubmittedJob) => void;
 }
 
 /** Files every job leaves in its working directory, brought back with the outputs. */
@@ -110,9 +116,7 @@ function createBareHandlers(deps: HandlerDependencies): Record<HandledKind, Task
         if (error instanceof RangeError) throw finalFailure('invalid-job-spec', `the job cannot be submitted: ${error.message}`);
         throw retryableFailure('submit-failed', `the scheduler refused the job: ${(error as Error).message}`);
       }
-      // Test-only fault injection: die between the scheduler accepting the job and Drover
-      // recording it, the window exactly-once adoption exists for.
-      if (!submitted.adopted && process.env.DROVER_FAULT_KILL_AFTER_SUBMIT === '1') process.kill(process.pid, 'SIGKILL');
+      if (!submitted.adopted) deps.afterSubmit?.(submitted);
       const job = await store.transaction((tx) =>
         recordSubmittedJob(tx, {
           experimentId: context.experimentId,

@@ -20,12 +20,12 @@ export interface WorkerOptions {
   dispatch: Dispatch;
   handlers: Partial<Record<TaskKind, TaskHandler>>;
   logger: Logger;
-  /** Tasks run at once (default 16). */
-  concurrency?: number;
-  /** Lease length; renewed every third of it (default 30 s). */
-  leaseMs?: number;
-  /** Claim attempt when no notification came (default 1 s); notifications make this rare. */
-  pollMs?: number;
+  /** Tasks run at once (config `worker.concurrency`). */
+  concurrency: number;
+  /** Lease length; renewed every third of it (config `worker.leaseMs`). */
+  leaseMs: number;
+  /** Claim attempt when no notification came (config `worker.pollMs`); notifications make this rare. */
+  pollMs: number;
   /** Called after each exchange with the numbers of tasks reported and claimed (metrics). */
   onExchange?: (reported: number, claimed: number) => void;
 }
@@ -42,18 +42,14 @@ export class Worker {
   private timers: NodeJS.Timeout[] = [];
   private unsubscribe?: () => Promise<void>;
   private idle?: () => void;
-  private readonly concurrency: number;
-  private readonly leaseMs: number;
 
-  constructor(private readonly options: WorkerOptions) {
-    this.concurrency = options.concurrency ?? 16;
-    this.leaseMs = options.leaseMs ?? 30_000;
-  }
+  /** Takes compiled options: the defaults live in config.ts alone. */
+  constructor(private readonly options: WorkerOptions) {}
 
   async start(): Promise<void> {
     this.unsubscribe = await this.options.dispatch.onReady(() => this.pump());
-    this.timers.push(setInterval(() => this.pump(), this.options.pollMs ?? 1000));
-    this.timers.push(setInterval(() => void this.renew(), Math.max(100, this.leaseMs / 3)));
+    this.timers.push(setInterval(() => this.pump(), this.options.pollMs));
+    this.timers.push(setInterval(() => void this.renew(), Math.max(100, this.options.leaseMs / 3)));
     this.pump();
   }
 
@@ -85,11 +81,11 @@ export class Worker {
           this.again = false;
           const outcomes = this.outcomes;
           this.outcomes = [];
-          const capacity = this.stopping ? 0 : this.concurrency - this.running.size;
+          const capacity = this.stopping ? 0 : this.options.concurrency - this.running.size;
           if (outcomes.length === 0 && capacity === 0) break;
           let claimed: ClaimedTask[];
           try {
-            claimed = await this.options.dispatch.exchange(this.id, outcomes, capacity, this.leaseMs);
+            claimed = await this.options.dispatch.exchange(this.id, outcomes, capacity, this.options.leaseMs);
           } catch (error) {
             // The store is unreachable: keep the outcomes and try again shortly.
             this.outcomes.unshift(...outcomes);
@@ -148,7 +144,7 @@ export class Worker {
   private async renew(): Promise<void> {
     if (this.running.size === 0) return;
     try {
-      await this.options.dispatch.renew(this.id, [...this.running.keys()], this.leaseMs);
+      await this.options.dispatch.renew(this.id, [...this.running.keys()], this.options.leaseMs);
     } catch (error) {
       this.options.logger.warn({ err: error }, 'lease renewal failed');
     }

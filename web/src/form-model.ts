@@ -3,6 +3,7 @@
  * Controls hold text (what the user typed); numbers are converted only when sending, so
  * the server can name a bad value rather than the form silently dropping it.
  */
+import { defaultJobSettings } from './api/constants';
 import type { Application, Deployment, ExperimentDetail, InputDefinition, Queue, Resource } from './api/types';
 import { formatValue } from './format';
 
@@ -47,15 +48,15 @@ export function findQueue(resources: Resource[], resource: string, name: string)
   return resources.find((candidate) => candidate.name === resource)?.config.queues.find((queue) => queue.name === name);
 }
 
-/** Job settings as the server would default them on `resource`: deployment first, then the resource's first queue. */
+/** Job settings as the server would default them on `resource`: deployment first, then the resource's first queue and the server's defaults. */
 export function defaultSettings(application: Application, resource: Resource | undefined): Pick<FormValues, 'resource' | 'queue' | 'nodes' | 'coresPerNode' | 'walltimeMinutes'> {
   const deployment = resource ? deploymentFor(application, resource.name) : undefined;
   return {
     resource: resource?.name ?? '',
     queue: deployment?.queue ?? resource?.config.queues[0]?.name ?? '',
-    nodes: String(deployment?.nodes ?? 1),
-    coresPerNode: String(deployment?.coresPerNode ?? 1),
-    walltimeMinutes: String(deployment?.walltimeMinutes ?? 10),
+    nodes: String(deployment?.nodes ?? defaultJobSettings.nodes),
+    coresPerNode: String(deployment?.coresPerNode ?? defaultJobSettings.coresPerNode),
+    walltimeMinutes: String(deployment?.walltimeMinutes ?? defaultJobSettings.walltimeMinutes),
   };
 }
 

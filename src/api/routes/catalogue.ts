@@ -2,21 +2,11 @@
  * Catalogue routes: who am I, applications, resources, users. Read by users, written by admins.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import {
-  createUser,
-  getApplication,
-  getGateway,
-  getResource,
-  listApplications,
-  listResources,
-  rotateUserToken,
-  upsertApplication,
-  upsertResource,
-  type Principal,
-} from '../../catalogue/catalogue.ts';
+import { getApplication, getResource, listApplications, listResources, upsertApplication, upsertResource } from '../../catalogue/catalogue.ts';
+import { createUser, getGateway, rotateUserToken, type Principal } from '../../catalogue/users.ts';
 import { ForbiddenError, NotFoundError } from '../../domain/errors.ts';
 import type { ResourceSpec, SshConfig } from '../../domain/resource.ts';
-import type { ApiDependencies } from '../server.ts';
+import type { ApiDependencies } from '../dependencies.ts';
 import { conflictResponse, problemResponses, ref } from '../schemas.ts';
 
 const nameParams = { type: 'object', properties: { name: { type: 'string' } }, required: ['name'] } as const;

@@ -5,7 +5,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { createCredential, deleteCredential, getCredential, listCredentials } from '../../credentials/credentials.ts';
-import type { ApiDependencies } from '../server.ts';
+import type { ApiDependencies } from '../dependencies.ts';
 import { conflictResponse, problemResponses, ref } from '../schemas.ts';
 import { requireAdmin } from './catalogue.ts';
 

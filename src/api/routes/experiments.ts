@@ -8,7 +8,7 @@ import { getExperiment, getSummaries, listExperiments, loadRunContext } from '..
 import { buildJobSpec, submissionKey } from '../../experiments/job-spec.ts';
 import { listEvents } from '../../state/events.ts';
 import { ValidationError } from '../../domain/errors.ts';
-import type { ApiDependencies } from '../server.ts';
+import type { ApiDependencies } from '../dependencies.ts';
 import { problemResponses, ref } from '../schemas.ts';
 import { openEventStream } from '../sse.ts';
 import type { EventBus } from '../event-bus.ts';

@@ -9,7 +9,7 @@ import { NotFoundError, QuotaExceededError, UnsupportedMediaError, ValidationErr
 import { safeFileName } from '../../domain/render-command.ts';
 import { getExperiment, loadRunContext } from '../../experiments/queries.ts';
 import { recordUpload } from '../../state/uploads.ts';
-import type { ApiDependencies } from '../server.ts';
+import type { ApiDependencies } from '../dependencies.ts';
 import { problemResponses, ref } from '../schemas.ts';
 import { openRegularFile } from '../../shell/open-regular-file.ts';
 

@@ -3,9 +3,9 @@
  * them, disable and enable one. One API serves every gateway; a token says which.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { createGateway, listGateways, setGatewayDisabled } from '../../catalogue/catalogue.ts';
+import { createGateway, listGateways, setGatewayDisabled } from '../../catalogue/users.ts';
 import { ForbiddenError, ValidationError } from '../../domain/errors.ts';
-import type { ApiDependencies } from '../server.ts';
+import type { ApiDependencies } from '../dependencies.ts';
 import { conflictResponse, problemResponses, ref } from '../schemas.ts';
 
 /** Throws a 403 problem unless the caller is the platform operator. */

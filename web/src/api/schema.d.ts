@@ -2418,10 +2418,24 @@ export interface components {
             launchedAt: string | null;
             finishedAt: string | null;
         };
+        /**
+         * @description The states an experiment ends in: nothing changes after one
+         * @enum {string}
+         */
+        TerminalExperimentState: "completed" | "failed" | "canceled";
+        /**
+         * @description Launched and not yet ended: what counts against a queue's maxJobsPerUser
+         * @enum {string}
+         */
+        ActiveExperimentState: "queued" | "executing" | "blocked" | "canceling";
+        /** @description Each setting is the request's, else the deployment's, else (queue) the resource's first queue, else the default shown */
         JobSettings: {
             queue: string;
+            /** @default 1 */
             nodes: number;
+            /** @default 1 */
             coresPerNode: number;
+            /** @default 10 */
             walltimeMinutes: number;
             memoryMb?: number;
         };

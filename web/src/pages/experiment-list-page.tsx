@@ -2,7 +2,8 @@ import { useCallback, useEffect, useRef, useState } from 'react';
 import { Link, useSearchParams } from 'react-router';
 import { api, errorMessage, ok } from '../api/client';
 import { useEventStream } from '../api/live';
-import type { ExperimentState, ExperimentSummary, ListQuery } from '../api/types';
+import { activeExperimentStates, experimentStates } from '../api/constants';
+import type { ExperimentSummary, ListQuery } from '../api/types';
 import { useMe } from '../auth';
 import { PageHeading } from '../components/page-heading';
 import { StateBadge } from '../components/state-badge';
@@ -14,9 +15,9 @@ const pageSize = 20;
 /** The state filter's choices: one group and every single state. */
 const stateChoices: Array<{ value: string; label: string }> = [
   { value: '', label: 'Any state' },
-  { value: 'queued,executing,blocked,canceling', label: 'Active (queued, executing, blocked, canceling)' },
+  { value: activeExperimentStates.join(','), label: `Active (${activeExperimentStates.join(', ')})` },
   { value: 'created', label: 'created (drafts)' },
-  ...(['queued', 'executing', 'blocked', 'canceling', 'completed', 'failed', 'canceled'] satisfies ExperimentState[]).map((state) => ({ value: state, label: state })),
+  ...experimentStates.filter((state) => state !== 'created').map((state) => ({ value: state, label: state })),
 ];
 
 /** A `yyyy-mm-dd` date field as the start of that day in the user's time zone. */

@@ -11,10 +11,9 @@ import { PageHeading } from '../components/page-heading';
 import { StateBadge } from '../components/state-badge';
 import { TaskDag } from '../components/task-dag';
 import { Timeline } from '../components/timeline';
+import { terminalExperimentStates } from '../api/constants';
 import { formatDateTime, formatValue } from '../format';
 import { useAsync } from '../use-async';
-
-const finished = ['completed', 'failed', 'canceled'];
 
 /**
  * One experiment, live: state, the task DAG, the job, a timeline of every event, the
@@ -31,7 +30,7 @@ export function ExperimentPage() {
   const [confirming, setConfirming] = useState(false);
   const [actionBusy, setActionBusy] = useState(false);
   const [actionError, setActionError] = useState<string | null>(null);
-  const terminal = experiment ? finished.includes(experiment.state) : false;
+  const terminal = experiment ? (terminalExperimentStates as readonly string[]).includes(experiment.state) : false;
   const outputs = useAsync(
     () => (terminal ? ok(api.GET('/api/v1/experiments/{id}/outputs', { params: { path: { id } } })) : Promise.resolve({ items: [] })),
     [id, terminal],
