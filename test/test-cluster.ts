@@ -2,6 +2,8 @@
  * The single-node test cluster of scripts/start-slurm.sh, as Drover's tests reach it:
  * sshd on 127.0.0.1:2222, user hpcuser, the key and known_hosts the script wrote.
  */
+import { randomBytes } from 'node:crypto';
+import type { JobSpec } from '../src/batch/port.ts';
 import { SshShell } from '../src/shell/ssh-shell.ts';
 
 /** The `ssh` settings of a resource on the test cluster. */
@@ -22,4 +24,25 @@ export function connectToTestCluster(): SshShell {
     // under steady load, as it frees a session a little after the client sees it close; 4 never failed.
     maxSessions: 4,
   });
+}
+
+/**
+ * A workdir of its own under `scratchDirectory` (not yet made) and specs of one-core,
+ * one-minute jobs in it, each with a fresh submission key: what the adapter-specific tests
+ * of the Slurm and PBS schedulers submit beside their conformance suites.
+ */
+export function clusterJobSpecs(scratchDirectory: string): { directory: string; spec(overrides: Partial<JobSpec>): JobSpec } {
+  const directory = `${scratchDirectory}/${Date.now().toString(36)}-${randomBytes(3).toString('hex')}-specific`;
+  const spec = (overrides: Partial<JobSpec>): JobSpec => ({
+    submissionKey: `specific-${randomBytes(6).toString('hex')}.attempt-1`,
+    workdir: directory,
+    jobName: 'drover-specific',
+    nodes: 1,
+    coresPerNode: 1,
+    walltimeMinutes: 1,
+    environmentSetup: [],
+    argv: ['true'],
+    ...overrides,
+  });
+  return { directory, spec };
 }

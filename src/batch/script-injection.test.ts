@@ -17,7 +17,7 @@ import type { JobSpec } from './port.ts';
 import { renderLocalScript } from './local/render-local-script.ts';
 import { renderSlurmScript } from './slurm/render-slurm-script.ts';
 import { renderPbsScript } from './pbs/render-pbs-script.ts';
-import { scriptWord } from './shell-quote.ts';
+import { scriptWord } from '../shell/shell-quote.ts';
 
 /** Payloads per rendering property (each renders the local, Slurm and PBS script of one payload). */
 const renderRuns = 300;

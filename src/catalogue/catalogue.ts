@@ -8,7 +8,7 @@ import type { ResourceSpec } from '../domain/resource.ts';
 import { ForbiddenError, NotFoundError, ValidationError } from '../domain/errors.ts';
 import { inputTypes, loneSurrogatePattern, type ApplicationSpec } from '../domain/application.ts';
 import { validateInputs } from '../domain/validate-inputs.ts';
-import { environmentSetupLineProblem, schedulerNamePattern, workdirPattern } from '../batch/job-values.ts';
+import { environmentSetupLineProblem, schedulerNamePattern, workdirPattern } from '../batch/job-script.ts';
 import type { Queryable } from '../store/port.ts';
 
 const nameSchema = z.string().regex(/^[a-z0-9][a-z0-9._-]{0,62}$/, 'use lower-case letters, digits, dot, dash or underscore');
@@ -28,7 +28,7 @@ const inputSchema = z.object({
 
 /*
  * Everything below that a job script carries is checked here, when an admin registers it,
- * with the renderers' own rules (batch/job-values.ts): a bad value is a 400 naming its
+ * with the renderers' own rules (batch/job-script.ts): a bad value is a 400 naming its
  * field now, not a failed job later.
  */
 

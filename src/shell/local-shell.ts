@@ -9,6 +9,7 @@ import { pipeline } from 'node:stream/promises';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { glob } from 'tinyglobby';
+import { checkGlobPatterns } from './glob-patterns.ts';
 import { openRegularFile } from './open-regular-file.ts';
 import type { CommandResult, RunOptions, Shell } from './port.ts';
 
@@ -140,14 +141,10 @@ export class LocalShell implements Shell {
    * real path is outside `directory` (through a symbolic link or a brace expansion) is
    * left out.
    *
-   * @throws {RangeError} when a pattern is absolute, starts with `~`, or has a `..` segment.
+   * @throws {RangeError} when a pattern leaves `directory` (`checkGlobPatterns`).
    */
   async glob(directory: string, patterns: string[]): Promise<string[]> {
-    for (const pattern of patterns) {
-      if (pattern.startsWith('/') || pattern.startsWith('~') || pattern.split('/').includes('..')) {
-        throw new RangeError(`glob pattern must stay inside its directory, got ${JSON.stringify(pattern)}`);
-      }
-    }
+    checkGlobPatterns(patterns);
     if (patterns.length === 0) return [];
     const realDirectory = await fs.realpath(directory);
     const matches = await glob(patterns, {

@@ -10,7 +10,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import picomatch from 'picomatch';
 import { Client, type ClientChannel, type ConnectConfig, type SFTPWrapper } from 'ssh2';
-import { shellQuote } from '../batch/shell-quote.ts';
+import { checkGlobPatterns } from './glob-patterns.ts';
+import { programOf } from './program-of.ts';
+import { shellQuote } from './shell-quote.ts';
 import { ResourceUnreachableError } from '../domain/errors.ts';
 import {
   explainHostKeyRejection, expectedKeyTypes, hostKeyAlgorithms, parseKnownHosts, parsePublicKey,
@@ -37,18 +39,12 @@ export interface SshShellOptions extends SshConfig {
   /** Bound on TCP connect + handshake + authentication; default 10000. */
   connectTimeoutMs?: number;
   /**
-   * Called after every command with the program name (argv[0], or the program `env` runs:
-   * `env SLURM_TIME_FORMAT=%s squeue ...` counts as `squeue`), duration and exit code (null
+   * Called after every command with the program name (`programOf`: `env
+   * SLURM_TIME_FORMAT=%s squeue ...` counts as `squeue`), duration and exit code (null
    * when the connection failed). Used for metrics and tests that count scheduler calls.
    */
   onCommand?: (event: { program: string; durationMs: number; code: number | null }) => void;
   logger?: Logger;
-}
-
-/** The program a command runs: argv[0], or what `env` runs after its NAME=value arguments. */
-function programOf(argv: string[]): string {
-  if (argv[0] !== 'env') return argv[0];
-  return argv.slice(1).find((argument) => !argument.includes('=') && !argument.startsWith('-')) ?? 'env';
 }
 
 const defaultTimeoutMs = 60_000;
@@ -119,8 +115,9 @@ export class SshShell implements Shell {
    * the signal number when a signal ended it; 127 when the program is not found.
    *
    * When `timeoutMs` (default 60 s) runs out, the program is sent SIGKILL (servers older
-   * than OpenSSH 7.9 ignore this), the channel is closed, and the result is code 137 (as
-   * LocalShell gives) with the output so far and a line in stderr saying it timed out.
+   * than OpenSSH 7.9 ignore this), the channel is closed, and the result is code 137 with
+   * the output so far and a line in stderr saying it timed out. The Shell conformance
+   * suite (test/conformance/shell-suite.ts) holds every adapter to these codes.
    *
    * @throws {ResourceUnreachableError} when the host cannot be reached, or the connection
    *   was lost before the command finished (whether it ran is then unknown).
@@ -212,19 +209,16 @@ export class SshShell implements Shell {
 
   /**
    * Lists regular files under `directory` that match any pattern, as sorted relative paths,
-   * with one remote `find`; patterns as in LocalShell (picomatch, dot files only when a
-   * pattern names them, `!pattern` excludes). Symbolic links are not followed, so nothing
-   * outside `directory` is listed. Unlike LocalShell, `**` also reaches into dot folders
-   * named later in the pattern (`**` + `/.cache/*`), and a linked folder is never entered.
+   * with one remote `find`, matched with picomatch (dot files only when a pattern names
+   * them, `!pattern` excludes), as the Shell conformance suite requires of every adapter.
+   * Symbolic links are not followed, so nothing outside `directory` is listed. Unlike
+   * LocalShell (tinyglobby), `**` also reaches into dot folders named later in the pattern
+   * (`**` + `/.cache/*`), and a linked folder is never entered.
    *
-   * @throws {RangeError} when a pattern is absolute, starts with `~`, or has a `..` segment.
+   * @throws {RangeError} when a pattern leaves `directory` (`checkGlobPatterns`).
    */
   async glob(directory: string, patterns: string[]): Promise<string[]> {
-    for (const pattern of patterns) {
-      if (pattern.startsWith('/') || pattern.startsWith('~') || pattern.split('/').includes('..')) {
-        throw new RangeError(`glob pattern must stay inside its directory, got ${JSON.stringify(pattern)}`);
-      }
-    }
+    checkGlobPatterns(patterns);
     // As tinyglobby (LocalShell) does: `./` and a trailing `/` dropped; `!x` excludes x.
     const normalize = (pattern: string) => path.posix.normalize(pattern.replace(/(.)\/$/, '$1'));
     const excludes = (pattern: string) => pattern.startsWith('!') && !pattern.startsWith('!(');

@@ -7,7 +7,7 @@ import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { LocalShell } from '../../shell/local-shell.ts';
-import { schedulerConformance } from '../scheduler-suite.ts';
+import { schedulerConformance } from '../../../test/conformance/scheduler-suite.ts';
 import { LocalScheduler } from './local-scheduler.ts';
 
 const scratchDirectory = await fs.mkdtemp(path.join(os.tmpdir(), 'drover-local-conformance-'));

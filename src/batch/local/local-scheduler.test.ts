@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { JobObservation, JobSpec, SubmittedJob, TrackedJob } from '../port.ts';
 import { isTerminalJobState } from '../../domain/job.ts';
+import { LocalShell } from '../../shell/local-shell.ts';
 import { LocalScheduler } from './local-scheduler.ts';
 
 const temporaryDirectories: string[] = [];
@@ -14,7 +15,7 @@ const startedJobs: TrackedJob[] = [];
 
 after(async () => {
   // Leave no stray processes behind, whatever the tests did.
-  const scheduler = new LocalScheduler();
+  const scheduler = new LocalScheduler({ shell: new LocalShell() });
   for (const job of startedJobs) await scheduler.cancel(job).catch(() => {});
   for (const directory of temporaryDirectories) await fs.rm(directory, { recursive: true, force: true });
 });
@@ -89,7 +90,7 @@ async function countLines(filePath: string): Promise<number> {
 
 describe('LocalScheduler', () => {
   test('a job runs, is seen running, then completes with exit code 0 and its output in stdout.txt', async () => {
-    const scheduler = new LocalScheduler();
+    const scheduler = new LocalScheduler({ shell: new LocalShell() });
     const spec = await makeSpec(['bash', '-c', 'echo hello from the job; sleep 1']);
     const submitted = await scheduler.submit(spec);
     assert.equal(submitted.adopted, false);
@@ -109,7 +110,7 @@ describe('LocalScheduler', () => {
   });
 
   test('a command that exits 3 fails with exit code 3', async () => {
-    const scheduler = new LocalScheduler();
+    const scheduler = new LocalScheduler({ shell: new LocalShell() });
     const spec = await makeSpec(['bash', '-c', 'echo oops >&2; exit 3']);
     const job = track(spec, await scheduler.submit(spec));
     const ended = await waitForTerminal(scheduler, job);
@@ -120,7 +121,7 @@ describe('LocalScheduler', () => {
   });
 
   test('a job that runs past its walltime is timed-out', async () => {
-    const scheduler = new LocalScheduler();
+    const scheduler = new LocalScheduler({ shell: new LocalShell() });
     // 0.02 minutes = 1.2 s, rounded up to 2 s.
     const spec = await makeSpec(['sleep', '30'], { walltimeMinutes: 0.02 });
     const started = Date.now();
@@ -132,7 +133,7 @@ describe('LocalScheduler', () => {
   });
 
   test('cancel kills the whole process tree and the job is then canceled', async () => {
-    const scheduler = new LocalScheduler();
+    const scheduler = new LocalScheduler({ shell: new LocalShell() });
     const spec = await makeSpec(['bash', '-c', 'sleep 300 & (sleep 300; echo never); wait']);
     const job = track(spec, await scheduler.submit(spec));
     const sessionId = Number(job.nativeId);
@@ -154,7 +155,7 @@ describe('LocalScheduler', () => {
   });
 
   test('submitting the same spec twice runs the program once and adopts the first job (find returns it)', async () => {
-    const scheduler = new LocalScheduler();
+    const scheduler = new LocalScheduler({ shell: new LocalShell() });
     const counter = path.join(await makeTemporaryDirectory(), 'counter.txt');
     const spec = await makeSpec(['bash', '-c', 'echo ran >> "$1"; sleep 0.5', 'job', counter]);
 
@@ -164,7 +165,7 @@ describe('LocalScheduler', () => {
     assert.equal(second.adopted, true);
     assert.equal(second.nativeId, first.nativeId);
     assert.deepEqual(second.details, first.details);
-    assert.deepEqual(await new LocalScheduler().find({ workdir: spec.workdir, submissionKeys: ['never-submitted', spec.submissionKey] }), { ...first, adopted: true, submissionKey: spec.submissionKey });
+    assert.deepEqual(await new LocalScheduler({ shell: new LocalShell() }).find({ workdir: spec.workdir, submissionKeys: ['never-submitted', spec.submissionKey] }), { ...first, adopted: true, submissionKey: spec.submissionKey });
     assert.equal(await scheduler.find({ workdir: spec.workdir, submissionKeys: ['never-submitted'] }), null);
 
     const ended = await waitForTerminal(scheduler, track(spec, first));
@@ -174,11 +175,11 @@ describe('LocalScheduler', () => {
   });
 
   test('two concurrent submits of the same spec run the program once', async () => {
-    const scheduler = new LocalScheduler();
+    const scheduler = new LocalScheduler({ shell: new LocalShell() });
     const counter = path.join(await makeTemporaryDirectory(), 'counter.txt');
     const spec = await makeSpec(['bash', '-c', 'echo ran >> "$1"; sleep 0.5', 'job', counter]);
 
-    const results = await Promise.all([scheduler.submit(spec), new LocalScheduler().submit(spec)]);
+    const results = await Promise.all([scheduler.submit(spec), new LocalScheduler({ shell: new LocalShell() }).submit(spec)]);
     assert.equal(results.filter((result) => result.adopted).length, 1, 'exactly one submit adopts');
     assert.equal(results[0].nativeId, results[1].nativeId);
 
@@ -189,7 +190,7 @@ describe('LocalScheduler', () => {
   });
 
   test('an argv element and an environment value full of shell syntax reach the program unchanged', async () => {
-    const scheduler = new LocalScheduler();
+    const scheduler = new LocalScheduler({ shell: new LocalShell() });
     const markers = await makeTemporaryDirectory();
     const marker = (name: string) => path.join(markers, name);
     const value =
@@ -211,9 +212,9 @@ describe('LocalScheduler', () => {
 
   test('a new scheduler re-attaches to a running job; a dead or reused pid is lost', async () => {
     const spec = await makeSpec(['sleep', '30']);
-    const job = track(spec, await new LocalScheduler().submit(spec));
+    const job = track(spec, await new LocalScheduler({ shell: new LocalShell() }).submit(spec));
 
-    const restarted = new LocalScheduler();
+    const restarted = new LocalScheduler({ shell: new LocalShell() });
     const observation = await pollOne(restarted, job);
     assert.equal(observation.state, 'running');
 

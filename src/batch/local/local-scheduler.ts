@@ -8,9 +8,8 @@ import * as fs from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { BatchScheduler, FoundJob, JobObservation, JobSpec, SubmittedJob, TrackedJob } from '../port.ts';
 import type { Shell } from '../../shell/port.ts';
-import { LocalShell } from '../../shell/local-shell.ts';
 import { localJobFiles, renderLocalScript } from './render-local-script.ts';
-import { isPlainSubmissionKey, jobDirectoryOf, taskClaimOf } from '../job-values.ts';
+import { isPlainSubmissionKey, jobDirectoryOf, taskClaimOf } from '../job-script.ts';
 
 const pidWaitIntervalMs = 5;
 const pidWaitLimitMs = 10_000;
@@ -20,8 +19,12 @@ const cancelKillLimitMs = 1_000;
 
 /** Options for `LocalScheduler`. */
 export interface LocalSchedulerOptions {
-  /** Writes the job directory and script; defaults to a `LocalShell`. */
-  shell?: Shell;
+  /**
+   * Writes the job directory and script: a shell on this machine (the resource registry
+   * passes a `LocalShell`). Jobs themselves start with `spawn` and are watched through
+   * /proc, which only a local scheduler can do, so no other shell makes sense here.
+   */
+  shell: Shell;
 }
 
 /** What the local scheduler keeps in `SubmittedJob.details` and reads back from `TrackedJob.details`. */
@@ -51,8 +54,8 @@ export class LocalScheduler implements BatchScheduler {
   readonly kind = 'local' as const;
   private readonly shell: Shell;
 
-  constructor(options: LocalSchedulerOptions = {}) {
-    this.shell = options.shell ?? new LocalShell();
+  constructor(options: LocalSchedulerOptions) {
+    this.shell = options.shell;
   }
 
   /** The bash script `submit` runs; see `renderLocalScript`. */

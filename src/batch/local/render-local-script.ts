@@ -5,16 +5,21 @@
  * admins write and the catalogue checked, are copied verbatim.
  */
 import type { JobSpec } from '../port.ts';
-import { scriptWord } from '../shell-quote.ts';
+import { scriptWord } from '../../shell/shell-quote.ts';
 import {
   checkEarlierSubmissionKeys,
   checkEnvironmentSetup,
   checkKeyAndJobName,
   environmentNamePattern,
+  exitRecordingLines,
+  invalidJobSpec,
   jobDirectoryOf,
+  jobEndingFiles,
+  jobFileWriterLines,
+  jobOutputFiles,
   taskClaimOf,
   walltimeSeconds,
-} from '../job-values.ts';
+} from '../job-script.ts';
 
 /** Seconds between the walltime's SIGTERM and the SIGKILL for a command that ignores it. */
 export const localKillAfterSeconds = 5;
@@ -24,16 +29,12 @@ export const localKillAfterSeconds = 5;
  * The task's claim is the link beside it (`taskClaimOf`).
  */
 export const localJobFiles = {
+  /** `exit-code`, `walltime-exceeded` (here: when `timeout` stopped the command) and `canceled`. */
+  ...jobEndingFiles,
   /** The wrapper's pid (it leads the job's session), written once the key is claimed. */
   pid: 'pid',
   /** Field 22 of the wrapper's /proc/<pid>/stat, so a reused pid is not taken for the job. */
   startTicks: 'start-ticks',
-  /** The command's exit status, written (atomically) when it ends. */
-  exitCode: 'exit-code',
-  /** Present when the command was stopped because it ran past its walltime. */
-  walltimeExceeded: 'walltime-exceeded',
-  /** Written by `cancel` before it signals the job. */
-  canceled: 'canceled',
 } as const;
 
 /**
@@ -50,19 +51,20 @@ export const localJobFiles = {
  *   `spec.environment`, runs the environment setup lines, then the quoted argv under
  *   `timeout --signal=TERM --kill-after=5 <walltime seconds>`;
  * - writes the exit status to `exit-code` (temp file, then `mv`) however the script ends,
- *   and marks `walltime-exceeded` when `timeout` stopped the command.
+ *   with the same lines as the Slurm and PBS body (`exitRecordingLines`), and marks
+ *   `walltime-exceeded` when `timeout` stopped the command.
  *
- * @throws {RangeError} when the key, job name, workdir, environment names, environment
- *   setup lines, walltime or argv cannot be used safely.
+ * @throws {TaskError} `invalid-job-spec` (final) when the key, job name, workdir,
+ *   environment names, environment setup lines, walltime or argv cannot be used safely.
  */
 export function renderLocalScript(spec: JobSpec): string {
   checkKeyAndJobName(spec);
   checkEarlierSubmissionKeys(spec);
   if (!spec.workdir.startsWith('/')) {
-    throw new RangeError(`workdir must be an absolute path, got ${JSON.stringify(spec.workdir)}`);
+    throw invalidJobSpec(`workdir must be an absolute path, got ${JSON.stringify(spec.workdir)}`);
   }
   if (spec.argv.length === 0) {
-    throw new RangeError('argv must name a program');
+    throw invalidJobSpec('argv must name a program');
   }
   checkEnvironmentSetup(spec.environmentSetup);
   const seconds = walltimeSeconds(spec.walltimeMinutes);
@@ -70,7 +72,7 @@ export function renderLocalScript(spec: JobSpec): string {
 
   const exports = Object.entries(spec.environment ?? {}).map(([name, value]) => {
     if (!environmentNamePattern.test(name)) {
-      throw new RangeError(`environment variable name must match ${environmentNamePattern}, got ${JSON.stringify(name)}`);
+      throw invalidJobSpec(`environment variable name must match ${environmentNamePattern}, got ${JSON.stringify(name)}`);
     }
     return `export ${name}=${scriptWord(value)}`;
   });
@@ -104,19 +106,13 @@ export function renderLocalScript(spec: JobSpec): string {
     `printf '%s\\n' "$$" > "$drover_job_directory/${localJobFiles.pid}.tmp" &&`,
     `  mv -f -- "$drover_job_directory/${localJobFiles.pid}.tmp" "$drover_job_directory/${localJobFiles.pid}"`,
     '',
-    '# However the script ends (setup failure included), record the status; tmp + mv so a reader never sees half of it.',
-    'drover_record_exit() {',
-    `  printf '%s\\n' "$1" > "$drover_job_directory/${localJobFiles.exitCode}.tmp" &&`,
-    `    mv -f -- "$drover_job_directory/${localJobFiles.exitCode}.tmp" "$drover_job_directory/${localJobFiles.exitCode}"`,
-    '}',
-    `trap 'drover_record_exit "$?"' EXIT`,
-    '# Without these, a signal would run the EXIT trap with the status of an earlier command;',
-    '# bash runs them once the command in the foreground has ended.',
-    "trap 'exit 129' HUP",
-    "trap 'exit 130' INT",
-    "trap 'exit 143' TERM",
+    ...jobFileWriterLines,
     '',
-    'exec > stdout.txt 2> stderr.txt < /dev/null',
+    '# However the script ends (signal, setup failure included), record the status; further signals are',
+    '# ignored meanwhile, since a cancel signals the whole session at once.',
+    ...exitRecordingLines(),
+    '',
+    `exec > ${jobOutputFiles.stdout} 2> ${jobOutputFiles.stderr} < /dev/null`,
     ...exports,
     '',
     '# Environment setup from the application deployment (trusted, verbatim).',

@@ -5,17 +5,15 @@
  */
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
-import type { JobSpec, TrackedJob } from '../port.ts';
+import type { TrackedJob } from '../port.ts';
 import type { Shell } from '../../shell/port.ts';
-import { connectToTestCluster } from '../../../test/test-cluster.ts';
+import { clusterJobSpecs, connectToTestCluster } from '../../../test/test-cluster.ts';
 import { ResourceUnreachableError } from '../../domain/errors.ts';
 import { TaskError } from '../../domain/failure.ts';
-import { PrefixedShell, schedulerConformance } from '../scheduler-suite.ts';
-import { batchJobFiles } from '../batch-job-body.ts';
-import { parseQstatFullNames } from './pbs-states.ts';
+import { PrefixedShell, schedulerConformance } from '../../../test/conformance/scheduler-suite.ts';
+import { parseQstatFullNames } from './pbs-output.ts';
 import { PbsScheduler } from './pbs-scheduler.ts';
-import { jobDirectoryOf } from '../job-values.ts';
+import { batchJobFiles, jobDirectoryOf } from '../job-script.ts';
 
 const shell = connectToTestCluster();
 after(() => shell.close());
@@ -53,18 +51,7 @@ schedulerConformance('PbsScheduler conformance', {
 });
 
 describe('PbsScheduler on this cluster', { concurrency: true }, () => {
-  const directory = `${scratchDirectory}/${Date.now().toString(36)}-${randomBytes(3).toString('hex')}-specific`;
-  const spec = (overrides: Partial<JobSpec>): JobSpec => ({
-    submissionKey: `specific-${randomBytes(6).toString('hex')}.attempt-1`,
-    workdir: directory,
-    jobName: 'drover-specific',
-    nodes: 1,
-    coresPerNode: 1,
-    walltimeMinutes: 1,
-    environmentSetup: [],
-    argv: ['true'],
-    ...overrides,
-  });
+  const { directory, spec } = clusterJobSpecs(scratchDirectory);
   const scheduler = new PbsScheduler({ shell, resource: 'cluster' });
   after(() => shell.run(['rm', '-rf', '--', directory]));
 

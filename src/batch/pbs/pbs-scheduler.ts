@@ -1,7 +1,7 @@
 /**
  * BatchScheduler adapter for PBS/Torque-style clusters (`qsub`, `qstat`, `qdel`), through
  * a `Shell` on the login node. qstat shows no exit code, so how a job ended is read from
- * the files its script leaves in its job directory (see batch-job-body.ts).
+ * the files its script leaves in its job directory (see job-files.ts).
  */
 import type { BatchScheduler, FoundJob, JobObservation, JobSpec, SubmittedJob, TrackedJob } from '../port.ts';
 import type { CommandResult, Shell } from '../../shell/port.ts';
@@ -9,25 +9,16 @@ import { ResourceUnreachableError } from '../../domain/errors.ts';
 import {
   batchFindPrelude,
   batchFindTimeoutMs,
-  batchJobFiles,
-  batchJobOutputFiles,
   batchSubmitClaim,
   batchSubmitEpilogue,
   batchSubmitPrelude,
-  observeFinishedJob,
-  readBatchJobRecords,
   runBatchSubmit,
-} from '../batch-job-body.ts';
+} from '../remote-submit.ts';
+import { observeFinishedJob, readBatchJobRecords } from '../job-files.ts';
 import { renderPbsScript } from './render-pbs-script.ts';
-import {
-  isPbsUnreachableMessage,
-  parseQstat,
-  parseQstatFullNames,
-  parseQsubOutput,
-  pbsJobState,
-  qsubErrorMessage,
-} from './pbs-states.ts';
-import { isPlainSubmissionKey, jobDirectoryOf } from '../job-values.ts';
+import { pbsJobState } from './pbs-states.ts';
+import { isPbsUnreachableMessage, parseQstat, parseQstatFullNames, parseQsubOutput, qsubErrorMessage } from './pbs-output.ts';
+import { batchJobFiles, isPlainSubmissionKey, jobDirectoryOf, jobOutputFiles } from '../job-script.ts';
 
 /** Job ids as qsub prints them (`616`, Torque's `616.server`): never an option. */
 const pbsJobIdPattern = /^\d+(\.[A-Za-z0-9_.-]+)?$/;
@@ -60,7 +51,7 @@ if [ \${#candidates[@]} -gt 0 ]; then
 fi
 ${batchSubmitClaim}
 cd -- "$workdir" || exit 3
-answer=$(qsub -o "$workdir/${batchJobOutputFiles.stdout}" -e "$workdir/${batchJobOutputFiles.stderr}" "$script" 2>&1) ||
+answer=$(qsub -o "$workdir/${jobOutputFiles.stdout}" -e "$workdir/${jobOutputFiles.stderr}" "$script" 2>&1) ||
   { printf '%s\\n' "$answer" >&2; exit 5; }
 id=\${answer##*[[:space:]]}${batchSubmitEpilogue}`;
 
@@ -122,7 +113,7 @@ export class PbsScheduler implements BatchScheduler {
    * died around its qsub, a job of that name in `qstat -f`) is returned with
    * `adopted: true`. The script is saved as `<workdir>/.drover-job/<key>/job.sh`.
    *
-   * @throws {RangeError} when the spec cannot be rendered safely.
+   * @throws {TaskError} `invalid-job-spec` (final) when the spec cannot be rendered safely.
    * @throws {TaskError} `submit-rejected` (not retryable) with the scheduler's message when
    *   qsub refuses the job; `submit-failed` (retryable) when the job directory cannot be
    *   written or the answer is unreadable.

@@ -3,6 +3,10 @@ import assert from 'node:assert/strict';
 import type { JobSpec } from '../port.ts';
 import { renderSlurmScript } from '../slurm/render-slurm-script.ts';
 import { formatPbsWalltime, renderPbsScript } from './render-pbs-script.ts';
+import { TaskError } from '../../domain/failure.ts';
+
+/** A spec no attempt can submit fails for good: a final `invalid-job-spec`, never a retry. */
+const invalidJobSpec = (error: unknown) => error instanceof TaskError && error.code === 'invalid-job-spec' && error.retryable === false;
 
 const spec: JobSpec = {
   submissionKey: 'task-7.attempt-2',
@@ -45,8 +49,8 @@ test('leaves out the optional directives', () => {
 });
 
 test('refuses values that could change the script or the qsub command line', () => {
-  assert.throws(() => renderPbsScript({ ...spec, workdir: '/home/x y' }), RangeError);
-  assert.throws(() => renderPbsScript({ ...spec, account: 'a;b' }), RangeError);
+  assert.throws(() => renderPbsScript({ ...spec, workdir: '/home/x y' }), invalidJobSpec);
+  assert.throws(() => renderPbsScript({ ...spec, account: 'a;b' }), invalidJobSpec);
 });
 
 test('formats walltimes as HH:MM:SS, hours past 24 included', () => {

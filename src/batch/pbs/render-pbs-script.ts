@@ -2,7 +2,7 @@
  * The job script the PBS adapter submits: `#PBS` directives, then the shared body.
  */
 import type { JobSpec } from '../port.ts';
-import { checkBatchJobSpec, renderBatchJobBody, walltimeLimitMinutes } from '../batch-job-body.ts';
+import { checkBatchJobSpec, renderBatchJobBody, walltimeLimitMinutes } from '../job-script.ts';
 
 /** A PBS walltime for whole minutes: `HH:MM:SS` (hours may pass 24): `formatPbsWalltime(90)` is `01:30:00`. */
 export function formatPbsWalltime(minutes: number): string {
@@ -20,7 +20,7 @@ export function formatPbsWalltime(minutes: number): string {
  * There are no `-o`/`-e` directives: Slurm's qsub wrapper overrides them, so the adapter
  * passes them on the qsub command line.
  *
- * @throws {RangeError} when a value cannot be used safely (see `checkBatchJobSpec`).
+ * @throws {TaskError} `invalid-job-spec` (final) when a value cannot be used safely (see `checkBatchJobSpec`).
  */
 export function renderPbsScript(spec: JobSpec): string {
   checkBatchJobSpec(spec);

@@ -2,6 +2,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { JobSpec } from '../port.ts';
 import { formatSlurmTimeLimit, renderSlurmScript } from './render-slurm-script.ts';
+import { TaskError } from '../../domain/failure.ts';
+
+/** A spec no attempt can submit fails for good: a final `invalid-job-spec`, never a retry. */
+const invalidJobSpec = (error: unknown) => error instanceof TaskError && error.code === 'invalid-job-spec' && error.retryable === false;
 
 const spec: JobSpec = {
   submissionKey: 'task-7.attempt-2',
@@ -109,9 +113,9 @@ test('directives come before any command, where sbatch reads them', () => {
 });
 
 test('refuses values that could change the script', () => {
-  assert.throws(() => renderSlurmScript({ ...spec, workdir: '/home/x/%j' }), RangeError);
-  assert.throws(() => renderSlurmScript({ ...spec, queue: 'long --uid=0' }), RangeError);
-  assert.throws(() => renderSlurmScript({ ...spec, submissionKey: 'a,b' }), RangeError);
+  assert.throws(() => renderSlurmScript({ ...spec, workdir: '/home/x/%j' }), invalidJobSpec);
+  assert.throws(() => renderSlurmScript({ ...spec, queue: 'long --uid=0' }), invalidJobSpec);
+  assert.throws(() => renderSlurmScript({ ...spec, submissionKey: 'a,b' }), invalidJobSpec);
   assert.throws(() => renderSlurmScript({ ...spec, environmentSetup: ['module load x\n#SBATCH -p gpu'] }), /environmentSetup\[0\] must be one line/);
   assert.throws(() => renderSlurmScript({ ...spec, environmentSetup: ['#SBATCH -p gpu'] }), /must not begin with "#"/);
   assert.throws(() => renderSlurmScript({ ...spec, argv: ['a\0b'] }), /NUL/);

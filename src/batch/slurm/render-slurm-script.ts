@@ -3,11 +3,11 @@
  */
 import type { JobSpec } from '../port.ts';
 import {
-  batchJobOutputFiles,
+  jobOutputFiles,
   checkBatchJobSpec,
   renderBatchJobBody,
   walltimeLimitMinutes,
-} from '../batch-job-body.ts';
+} from '../job-script.ts';
 
 /**
  * A Slurm time limit for whole minutes: `HH:MM:SS`, or `D-HH:MM:SS` from one day on.
@@ -31,7 +31,7 @@ export function formatSlurmTimeLimit(minutes: number): string {
  *   minutes, Slurm's granularity);
  * - then the shared body (`renderBatchJobBody`).
  *
- * @throws {RangeError} when a value cannot be used safely (see `checkBatchJobSpec`).
+ * @throws {TaskError} `invalid-job-spec` (final) when a value cannot be used safely (see `checkBatchJobSpec`).
  */
 export function renderSlurmScript(spec: JobSpec): string {
   checkBatchJobSpec(spec);
@@ -40,8 +40,8 @@ export function renderSlurmScript(spec: JobSpec): string {
     `--job-name=${spec.submissionKey}`,
     `--comment=${spec.jobName}`,
     `--chdir=${workdir}`,
-    `--output=${workdir}/${batchJobOutputFiles.stdout}`,
-    `--error=${workdir}/${batchJobOutputFiles.stderr}`,
+    `--output=${workdir}/${jobOutputFiles.stdout}`,
+    `--error=${workdir}/${jobOutputFiles.stderr}`,
     ...(spec.queue !== undefined ? [`--partition=${spec.queue}`] : []),
     ...(spec.account !== undefined ? [`--account=${spec.account}`] : []),
     `--nodes=${spec.nodes}`,

@@ -5,16 +5,14 @@
  */
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
-import type { JobSpec, TrackedJob } from '../port.ts';
+import type { TrackedJob } from '../port.ts';
 import type { Shell } from '../../shell/port.ts';
-import { connectToTestCluster } from '../../../test/test-cluster.ts';
+import { clusterJobSpecs, connectToTestCluster } from '../../../test/test-cluster.ts';
 import { ResourceUnreachableError } from '../../domain/errors.ts';
 import { TaskError } from '../../domain/failure.ts';
-import { PrefixedShell, schedulerConformance } from '../scheduler-suite.ts';
-import { batchJobFiles } from '../batch-job-body.ts';
+import { PrefixedShell, schedulerConformance } from '../../../test/conformance/scheduler-suite.ts';
 import { SlurmScheduler } from './slurm-scheduler.ts';
-import { jobDirectoryOf } from '../job-values.ts';
+import { batchJobFiles, jobDirectoryOf } from '../job-script.ts';
 
 const shell = connectToTestCluster();
 after(() => shell.close());
@@ -54,18 +52,7 @@ schedulerConformance('SlurmScheduler conformance', {
 const withConfig = (configPath: string): Shell => new PrefixedShell(shell, ['env', `SLURM_CONF=${configPath}`]);
 
 describe('SlurmScheduler on this cluster', { concurrency: true }, () => {
-  const directory = `${scratchDirectory}/${Date.now().toString(36)}-${randomBytes(3).toString('hex')}-specific`;
-  const spec = (overrides: Partial<JobSpec>): JobSpec => ({
-    submissionKey: `specific-${randomBytes(6).toString('hex')}.attempt-1`,
-    workdir: directory,
-    jobName: 'drover-specific',
-    nodes: 1,
-    coresPerNode: 1,
-    walltimeMinutes: 1,
-    environmentSetup: [],
-    argv: ['true'],
-    ...overrides,
-  });
+  const { directory, spec } = clusterJobSpecs(scratchDirectory);
   const scheduler = new SlurmScheduler({ shell, resource: 'cluster' });
   after(() => shell.run(['rm', '-rf', '--', directory]));
 

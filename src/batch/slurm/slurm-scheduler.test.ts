@@ -7,17 +7,23 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { TrackedJob } from '../port.ts';
-import type { CommandResult, RunOptions, Shell } from '../../shell/port.ts';
+import type { CommandResult, RunOptions } from '../../shell/port.ts';
+import { CommandOnlyShell } from '../../../test/command-only-shell.ts';
 import { ResourceUnreachableError } from '../../domain/errors.ts';
 import { TaskError } from '../../domain/failure.ts';
 import { SlurmScheduler } from './slurm-scheduler.ts';
 
+/** A spec no attempt can submit fails for good: a final `invalid-job-spec`, never a retry. */
+const invalidJobSpec = (error: unknown) => error instanceof TaskError && error.code === 'invalid-job-spec' && error.retryable === false;
+
 type Answer = Partial<CommandResult> | ((argv: string[], options?: RunOptions) => Partial<CommandResult>);
 
 /** A Shell that answers commands by their program (`squeue`, `sacct`, or a `bash -c` script's $0). */
-class ScriptedShell implements Shell {
+class ScriptedShell extends CommandOnlyShell {
   readonly commands: string[][] = [];
-  constructor(private readonly answers: Record<string, Answer>) {}
+  constructor(private readonly answers: Record<string, Answer>) {
+    super();
+  }
 
   async run(argv: string[], options?: RunOptions): Promise<CommandResult> {
     this.commands.push(argv);
@@ -30,13 +36,6 @@ class ScriptedShell implements Shell {
   programs(): string[] {
     return this.commands.map((argv) => (argv[0] === 'bash' ? argv[3] : argv.find((word) => word !== 'env' && !word.includes('='))!));
   }
-  makeDirectory(): Promise<void> { throw new Error('not used'); }
-  writeFile(): Promise<void> { throw new Error('not used'); }
-  readFile(): Promise<Buffer | null> { throw new Error('not used'); }
-  upload(): Promise<void> { throw new Error('not used'); }
-  download(): Promise<void> { throw new Error('not used'); }
-  glob(): Promise<string[]> { throw new Error('not used'); }
-  async close(): Promise<void> {}
 }
 
 const job = (nativeId: string): TrackedJob => ({ nativeId, workdir: '/scratch/w', submissionKey: `key-${nativeId}`, details: {} });
@@ -165,7 +164,7 @@ describe('SlurmScheduler.submit and find', () => {
     const retry = { ...spec, submissionKey: 'task-1.attempt-3', earlierSubmissionKeys: ['task-1.attempt-1', 'task-1.attempt-2'] };
     await scheduler.submit(retry).catch(() => {});
     assert.deepEqual(shell.commands[1].slice(4), ['task-1.attempt-3', '/scratch/w/.drover-job/task-1.attempt-3/job.sh', 'task-1.attempt-1', 'task-1.attempt-2']);
-    await assert.rejects(scheduler.submit({ ...retry, earlierSubmissionKeys: ['-x'] }), RangeError);
+    await assert.rejects(scheduler.submit({ ...retry, earlierSubmissionKeys: ['-x'] }), invalidJobSpec);
   });
 
   test('adopts, refuses, and tells an unreachable controller apart', async () => {

@@ -5,6 +5,7 @@
  */
 import type { BatchScheduler, FoundJob, JobObservation, JobSpec, SubmittedJob, TrackedJob } from '../port.ts';
 import type { CommandResult, Shell } from '../../shell/port.ts';
+import { programOf } from '../../shell/program-of.ts';
 import { ResourceUnreachableError } from '../../domain/errors.ts';
 import {
   batchFindPrelude,
@@ -12,39 +13,28 @@ import {
   batchSubmitClaim,
   batchSubmitEpilogue,
   batchSubmitPrelude,
-  observeFinishedJob,
-  readBatchJobRecords,
   runBatchSubmit,
-  type BatchJobRecord,
-} from '../batch-job-body.ts';
+} from '../remote-submit.ts';
+import { readBatchJobRecords } from '../job-files.ts';
 import { renderSlurmScript } from './render-slurm-script.ts';
+import { isFinishedSlurmState } from './slurm-states.ts';
 import {
-  isFinishedSlurmState,
   isSlurmAccountingDisabledMessage,
   isSlurmUnreachableMessage,
+  observeAccountedJob,
+  observeActiveJob,
+  observeFromFiles,
   parseJobNames,
   parseSacct,
   parseSbatchParsable,
-  parseSlurmExitCode,
-  parseSlurmNodeList,
-  parseSlurmReason,
-  parseSlurmTime,
   parseSqueue,
   sacctFields,
   sbatchErrorMessage,
-  slurmJobState,
-  slurmStateWord,
   squeueFormat,
+  type Accounting,
   type SacctRow,
-  type SqueueRow,
-} from './slurm-states.ts';
-import { isPlainSubmissionKey, jobDirectoryOf } from '../job-values.ts';
-
-/** What sacct said about the jobs asked for; see `readAccounting`. */
-interface Accounting {
-  rows: Map<string, SacctRow>;
-  final: boolean;
-}
+} from './slurm-output.ts';
+import { isPlainSubmissionKey, jobDirectoryOf } from '../job-script.ts';
 
 /** Job ids per `sacct -j` call, to keep the command line short. */
 const sacctChunkSize = 500;
@@ -117,7 +107,7 @@ export class SlurmScheduler implements BatchScheduler {
    * squeue or sacct) is returned with `adopted: true`. The script is saved as
    * `<workdir>/.drover-job/<key>/job.sh`.
    *
-   * @throws {RangeError} when the spec cannot be rendered safely.
+   * @throws {TaskError} `invalid-job-spec` (final) when the spec cannot be rendered safely.
    * @throws {TaskError} `submit-rejected` (not retryable) with sbatch's message when Slurm
    *   refuses the job (unknown partition, time limit over the maximum...); `submit-failed`
    *   (retryable) when the job directory cannot be written or the answer is unreadable.
@@ -254,9 +244,9 @@ export class SlurmScheduler implements BatchScheduler {
     if (options.allowDisabledAccounting && isSlurmAccountingDisabledMessage(message)) {
       return { code: 0, stdout: '', stderr: result.stderr };
     }
-    // The Slurm client named, past `env` and `bash -c <script> <name> <workdir>`.
+    // The Slurm client named, past `bash -c <script> <name> <workdir>`, else what `env` runs.
     const client = argv.find((word) => ['squeue', 'sacct', 'scancel'].includes(word));
-    const command = client ?? argv.find((word) => !word.includes('=') && word !== 'env') ?? argv[0];
+    const command = client ?? programOf(argv);
     if (isSlurmUnreachableMessage(message)) throw this.unreachable(command, message);
     throw new Error(`${command} on ${this.resource} failed (exit ${result.code}): ${message}`);
   }
@@ -280,89 +270,4 @@ function pickByKey(keys: string[], rows: Array<{ jobId: string; name: string }>)
     if (matches.length > 0) return matches[0];
   }
   return null;
-}
-
-/** A pending or running job as squeue shows it, or null for a state the table does not know. */
-function observeActiveJob(row: SqueueRow): JobObservation | null {
-  const state = slurmJobState(row.state);
-  if (!state) return null;
-  const reason = parseSlurmReason(row.reason);
-  const nodeList = parseSlurmNodeList(row.nodeList);
-  // While pending, %S is only the scheduler's estimate of the start.
-  const startedAt = state === 'queued' ? undefined : parseSlurmTime(row.start);
-  return {
-    nativeId: row.jobId,
-    state,
-    nativeState: row.state,
-    ...(reason ? { reason } : {}),
-    ...(startedAt ? { startedAt } : {}),
-    ...(nodeList ? { nodeList } : {}),
-  };
-}
-
-/**
- * A finished job from its sacct row. squeue's reason is the better one while the job is
- * still listed there (`NonZeroExitCode`, `TimeLimit`; sacct says `None`), except for a
- * canceled job, where squeue keeps the last pending reason.
- */
-function observeAccountedJob(row: SacctRow, squeueRow: SqueueRow | undefined): JobObservation {
-  const state = slurmJobState(row.state)!;
-  const word = slurmStateWord(row.state);
-  let exitCode = parseSlurmExitCode(row.exitCode);
-  // Slurm records 0:0 for the job itself when it cancels it or stops it at the time limit.
-  if ((state === 'canceled' || state === 'timed-out') && exitCode === 0) exitCode = null;
-  const canceledBy = /^CANCELLED by (\S+)/.exec(row.state);
-  const reason = canceledBy
-    ? `canceled by uid ${canceledBy[1]}`
-    : parseSlurmReason(squeueRow && state !== 'canceled' ? squeueRow.reason : row.reason) ?? parseSlurmReason(row.reason);
-  const nodeList = parseSlurmNodeList(row.nodeList);
-  // A job canceled before it ran has a Start (the cancel time) but no node.
-  const startedAt = nodeList ? parseSlurmTime(row.start) : undefined;
-  const endedAt = parseSlurmTime(row.end);
-  return {
-    nativeId: row.jobId,
-    state,
-    nativeState: word,
-    exitCode,
-    ...(reason ? { reason } : {}),
-    ...(startedAt ? { startedAt } : {}),
-    ...(endedAt ? { endedAt } : {}),
-    ...(nodeList ? { nodeList } : {}),
-  };
-}
-
-/**
- * A job sacct could not settle, from its job files. When squeue still lists it as
- * finished, squeue's state stands and the files give the exit code. Otherwise the files
- * decide; a job without an exit code is `lost` only when Slurm really forgot it (sacct
- * answered without it, or accounting is disabled), else it is left out (null).
- */
-function observeFromFiles(
-  job: TrackedJob,
-  record: BatchJobRecord,
-  squeueRow: SqueueRow | undefined,
-  accounting: Accounting,
-): JobObservation | null {
-  if (squeueRow) {
-    const state = slurmJobState(squeueRow.state);
-    if (!state) return null;
-    const reason = parseSlurmReason(state === 'canceled' ? '' : squeueRow.reason);
-    const nodeList = parseSlurmNodeList(squeueRow.nodeList);
-    const startedAt = nodeList ? parseSlurmTime(squeueRow.start) : undefined;
-    const endedAt = parseSlurmTime(squeueRow.end);
-    return {
-      nativeId: job.nativeId,
-      state,
-      nativeState: squeueRow.state,
-      exitCode: record.exitCode,
-      ...(reason ? { reason } : {}),
-      ...(startedAt ? { startedAt } : {}),
-      ...(endedAt ? { endedAt } : {}),
-      ...(nodeList ? { nodeList } : {}),
-    };
-  }
-  const settled = record.exitCode !== null || record.canceled;
-  if (!settled && (!accounting.final || accounting.rows.has(job.nativeId))) return null;
-  if (!settled && !record.exists) return null;
-  return observeFinishedJob(job.nativeId, record, 'vanished');
 }

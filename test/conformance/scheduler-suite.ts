@@ -8,9 +8,9 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { BatchScheduler, JobObservation, JobSpec, SubmittedJob, TrackedJob } from './port.ts';
-import type { CommandResult, RunOptions, Shell } from '../shell/port.ts';
-import { isTerminalJobState } from '../domain/job.ts';
+import type { BatchScheduler, JobObservation, JobSpec, SubmittedJob, TrackedJob } from '../../src/batch/port.ts';
+import type { CommandResult, RunOptions, Shell } from '../../src/shell/port.ts';
+import { isTerminalJobState } from '../../src/domain/job.ts';
 
 /** How an adapter runs the suite. */
 export interface SchedulerConformanceSetup {

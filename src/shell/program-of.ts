@@ -1,0 +1,13 @@
+/**
+ * Which program a command line runs, for the names in metrics and error messages.
+ */
+
+/**
+ * The program `argv` runs: argv[0], or, for `env NAME=value ... program ...`, the program
+ * `env` runs after its assignments and options (`env SLURM_TIME_FORMAT=%s squeue ...` runs
+ * `squeue`); `env` when it names none.
+ */
+export function programOf(argv: readonly string[]): string {
+  if (argv[0] !== 'env') return argv[0];
+  return argv.slice(1).find((argument) => !argument.includes('=') && !argument.startsWith('-')) ?? 'env';
+}
