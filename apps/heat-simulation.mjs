@@ -52,7 +52,8 @@ function joinValues(argv, valueOptions) {
 function parseNumber(name, text, min, max, fallback, integer) {
   if (text === undefined || text.trim() === '') return fallback;
   const pattern = integer ? /^[+-]?\d+$/ : /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i;
-  if (!pattern.test(text.trim())) fail(`--${name} must be a ${integer ? 'whole number' : 'number'}, got ${JSON.stringify(text)}`);
+  if (!pattern.test(text.trim()))
+    fail(`--${name} must be a ${integer ? 'whole number' : 'number'}, got ${JSON.stringify(text)}`);
   const value = Number(text);
   if (!Number.isFinite(value) || (integer && !Number.isSafeInteger(value)) || value < min || value > max) {
     fail(`--${name} must be between ${min} and ${max}, got ${JSON.stringify(text)}`);
@@ -95,7 +96,8 @@ const alpha = parseNumber('alpha', options.alpha, 0.0001, 0.5, 0.1, false);
 // The label is data only: kept exactly as given (an absent label is "run").
 const label = options.label ?? 'run';
 const boundary = options.boundary === undefined || options.boundary === '' ? 'fixed' : options.boundary;
-if (boundary !== 'fixed' && boundary !== 'insulated') fail(`--boundary must be fixed or insulated, got ${JSON.stringify(boundary)}`);
+if (boundary !== 'fixed' && boundary !== 'insulated')
+  fail(`--boundary must be fixed or insulated, got ${JSON.stringify(boundary)}`);
 
 let stopSignal = null;
 const signalNumbers = { SIGHUP: 1, SIGINT: 2, SIGTERM: 15 };
@@ -238,11 +240,15 @@ for (let step = 1; step <= steps; step++) {
   else if (step % 100 === 0) await new Promise((resolve) => setImmediate(resolve));
   if (stopSignal) {
     writeOutputs(step, `interrupted by ${stopSignal}`);
-    process.stderr.write(`heat-simulation: stopped by ${stopSignal} at step ${step}/${steps}; partial results written\n`);
+    process.stderr.write(
+      `heat-simulation: stopped by ${stopSignal} at step ${step}/${steps}; partial results written\n`,
+    );
     process.exit(128 + signalNumbers[stopSignal]);
   }
   const now = stats();
-  process.stdout.write(`step ${step}/${steps} t=${format(step * stepTime)} max=${format(now.max)} mean=${format(now.mean)}\n`);
+  process.stdout.write(
+    `step ${step}/${steps} t=${format(step * stepTime)} max=${format(now.max)} mean=${format(now.mean)}\n`,
+  );
 }
 
 const result = writeOutputs(steps, 'completed');

@@ -154,7 +154,9 @@ while (done < samples) {
     await new Promise((resolve) => setImmediate(resolve));
     if (stopSignal) {
       writeJsonAtomic('result.json', summary(done, inside, `interrupted by ${stopSignal}`));
-      process.stderr.write(`pi-monte-carlo: stopped by ${stopSignal} after ${done} samples; partial result in result.json\n`);
+      process.stderr.write(
+        `pi-monte-carlo: stopped by ${stopSignal} after ${done} samples; partial result in result.json\n`,
+      );
       process.exit(128 + signalNumbers[stopSignal]);
     }
   }

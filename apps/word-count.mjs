@@ -199,7 +199,9 @@ if (wcResult.status === 'fulfilled') {
   counts = wcResult.value;
   countedBy = 'wc -l -w -m';
 } else {
-  process.stderr.write(`word-count: wc failed (${wcResult.reason.message.trim()}); using counts computed in node instead\n`);
+  process.stderr.write(
+    `word-count: wc failed (${wcResult.reason.message.trim()}); using counts computed in node instead\n`,
+  );
   counts = node;
   countedBy = 'node (wc failed)';
 }

@@ -87,7 +87,10 @@ const options = {
   parts: flags.part === 'all' ? [...parts] : [flags.part as Part],
   runs: positive(flags.runs!, '--runs'),
   experiments: positive(flags.experiments!, '--experiments'),
-  sizes: flags.sizes!.split(',').map((value) => positive(value, '--sizes')).sort((a, b) => a - b),
+  sizes: flags
+    .sizes!.split(',')
+    .map((value) => positive(value, '--sizes'))
+    .sort((a, b) => a - b),
   passes: positive(flags.passes!, '--passes'),
   headroom: positive(flags.headroom!, '--headroom'),
   statistics: flags.statistics!.split(',').map((value) => pick(statisticsChoices, value, '--statistics')),
@@ -116,11 +119,16 @@ interface Remote {
 /** Runs `command` through the login shell of the cluster user, in a new `ssh` process. */
 function sshRun(command: string, input = ''): Promise<Remote> {
   const argv = [
-    '-i', ssh.privateKeyPath!,
-    '-o', `UserKnownHostsFile=${ssh.knownHostsPath!}`,
-    '-o', 'StrictHostKeyChecking=yes',
-    '-o', 'BatchMode=yes',
-    '-p', String(ssh.port ?? 22),
+    '-i',
+    ssh.privateKeyPath!,
+    '-o',
+    `UserKnownHostsFile=${ssh.knownHostsPath!}`,
+    '-o',
+    'StrictHostKeyChecking=yes',
+    '-o',
+    'BatchMode=yes',
+    '-p',
+    String(ssh.port ?? 22),
     `${ssh.user}@${ssh.host}`,
     command,
   ];
@@ -132,7 +140,11 @@ function sshRun(command: string, input = ''): Promise<Remote> {
     child.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
     child.on('error', reject);
     child.on('close', (code) =>
-      resolve({ code: code ?? 255, stdout: Buffer.concat(stdout).toString('utf8'), stderr: Buffer.concat(stderr).toString('utf8') }),
+      resolve({
+        code: code ?? 255,
+        stdout: Buffer.concat(stdout).toString('utf8'),
+        stderr: Buffer.concat(stderr).toString('utf8'),
+      }),
     );
     child.stdin.end(input);
   });
@@ -207,9 +219,14 @@ const sleepApplication = {
 async function startBenchDrover(): Promise<TestDrover> {
   // The benchmark is one user submitting thousands of experiments at once: the per-user
   // write limit (which protects a shared deployment from one runaway client) is lifted.
-  const drover = await startTestDrover({ catalogue: catalogues, worker: { concurrency: 32, pollMs: 200, leaseMs: 30_000 }, limits: { writesPerWindow: 1_000_000 } });
+  const drover = await startTestDrover({
+    catalogue: catalogues,
+    worker: { concurrency: 32, pollMs: 200, leaseMs: 30_000 },
+    limits: { writesPerWindow: 1_000_000 },
+  });
   const created = await drover.call('POST', '/api/v1/applications', sleepApplication);
-  if (created.status !== 201) throw new Error(`registering ${sleepApplication.name}: ${created.status} ${JSON.stringify(created.body)}`);
+  if (created.status !== 201)
+    throw new Error(`registering ${sleepApplication.name}: ${created.status} ${JSON.stringify(created.body)}`);
   return drover;
 }
 
@@ -217,7 +234,11 @@ async function startBenchDrover(): Promise<TestDrover> {
 async function scriptTemplate(): Promise<ScriptTemplate> {
   const drover = await startBenchDrover();
   try {
-    const draft = await drover.call('POST', '/api/v1/experiments', { application: sleepApplication.name, resource: resourceName, launch: false });
+    const draft = await drover.call('POST', '/api/v1/experiments', {
+      application: sleepApplication.name,
+      resource: resourceName,
+      launch: false,
+    });
     const script = (await drover.call('GET', `/api/v1/experiments/${draft.body.id}/script`)).body as string;
     // A draft has no submit task yet, so its key is a placeholder; the job name carries it.
     const key = /^#SBATCH --job-name=(\S+)$/m.exec(script)![1];
@@ -256,7 +277,11 @@ async function waitForRawJobs(jobIds: string[], started: number): Promise<number
  * The naive and the best raw submission of `count` jobs. Each job's directory is made by
  * the same remote command that calls sbatch (Drover makes it in env-setup).
  */
-async function submitRaw(mode: 'raw ssh per job' | 'raw one ssh session', template: ScriptTemplate, count: number): Promise<SubmitMeasurement> {
+async function submitRaw(
+  mode: 'raw ssh per job' | 'raw one ssh session',
+  template: ScriptTemplate,
+  count: number,
+): Promise<SubmitMeasurement> {
   const batch = `${runTag}-raw-${Date.now().toString(36)}`;
   const jobs = Array.from({ length: count }, (_, n) => rawScript(template, batch, n + 1));
   const otherJobs = (await clusterLoad()).active;
@@ -268,15 +293,20 @@ async function submitRaw(mode: 'raw ssh per job' | 'raw one ssh session', templa
     }
   } else {
     const program = jobs
-      .map((job) => `mkdir -p -- ${job.workdir} && sbatch --parsable <<'DROVER_BENCH_EOF' || exit\n${job.script}\nDROVER_BENCH_EOF`)
+      .map(
+        (job) =>
+          `mkdir -p -- ${job.workdir} && sbatch --parsable <<'DROVER_BENCH_EOF' || exit\n${job.script}\nDROVER_BENCH_EOF`,
+      )
       .join('\n');
     jobIds.push(...(await sshCheck('bash -s', program)).trim().split('\n'));
   }
   const acceptedSeconds = (Date.now() - started) / 1000;
-  if (jobIds.length !== count || !jobIds.every((id) => /^\d+$/.test(id))) throw new Error(`unexpected sbatch answers: ${jobIds.slice(0, 5)}`);
+  if (jobIds.length !== count || !jobIds.every((id) => /^\d+$/.test(id)))
+    throw new Error(`unexpected sbatch answers: ${jobIds.slice(0, 5)}`);
   const completedSeconds = await waitForRawJobs(jobIds, started);
   const accounted = await accountedTimes(jobIds);
-  if ([...accounted.states].some((state) => state !== 'COMPLETED')) throw new Error(`raw jobs ended as ${[...accounted.states]}`);
+  if ([...accounted.states].some((state) => state !== 'COMPLETED'))
+    throw new Error(`raw jobs ended as ${[...accounted.states]}`);
   await sshCheck(`rm -rf -- ${cluster.config.scratchDir}/${batch}`);
   return { mode, acceptedSeconds, slurmEndSeconds: accounted.lastEnd - started / 1000, completedSeconds, otherJobs };
 }
@@ -289,24 +319,38 @@ async function submitThroughDrover(count: number): Promise<SubmitMeasurement> {
     const otherJobs = (await clusterLoad()).active;
     const started = Date.now();
     const created = await Promise.all(
-      Array.from({ length: count }, () => drover.call('POST', '/api/v1/experiments', { application: sleepApplication.name, resource: resourceName })),
+      Array.from({ length: count }, () =>
+        drover.call('POST', '/api/v1/experiments', { application: sleepApplication.name, resource: resourceName }),
+      ),
     );
     for (const response of created) {
-      if (response.status !== 201) throw new Error(`POST /experiments: ${response.status} ${JSON.stringify(response.body)}`);
+      if (response.status !== 201)
+        throw new Error(`POST /experiments: ${response.status} ${JSON.stringify(response.body)}`);
       ids.push(response.body.id);
     }
     await waitFor(`${count} experiments to finish`, async () => (await countFinished(drover)) === count, 600_000, 1000);
-    const experiments = await Promise.all(ids.map(async (id) => (await drover.call('GET', `/api/v1/experiments/${id}`)).body));
+    const experiments = await Promise.all(
+      ids.map(async (id) => (await drover.call('GET', `/api/v1/experiments/${id}`)).body),
+    );
     const notCompleted = experiments.filter((experiment) => experiment.state !== 'completed');
-    if (notCompleted.length > 0) throw new Error(`${notCompleted.length} experiments did not complete: ${JSON.stringify(notCompleted[0].failure)}`);
+    if (notCompleted.length > 0)
+      throw new Error(
+        `${notCompleted.length} experiments did not complete: ${JSON.stringify(notCompleted[0].failure)}`,
+      );
     const latest = (dates: string[]) => Math.max(...dates.map((date) => Date.parse(date)));
     // The job row is written right after sbatch answered: the moment Drover had the native id.
     const acceptedSeconds = (latest(experiments.map((experiment) => experiment.job.submittedAt)) - started) / 1000;
     const completedSeconds = (latest(experiments.map((experiment) => experiment.finishedAt)) - started) / 1000;
     const accounted = await accountedTimes(experiments.map((experiment) => experiment.job.nativeId));
-    const commands = await metricByLabel(drover, 'drover_resource_commands_total', 'program', { resource: resourceName });
-    const commandsPerExperiment = Object.fromEntries(Object.entries(commands).map(([program, total]) => [program, total / count]));
-    const outcomes = await metricByLabel(drover, 'drover_resource_commands_total', 'outcome', { resource: resourceName });
+    const commands = await metricByLabel(drover, 'drover_resource_commands_total', 'program', {
+      resource: resourceName,
+    });
+    const commandsPerExperiment = Object.fromEntries(
+      Object.entries(commands).map(([program, total]) => [program, total / count]),
+    );
+    const outcomes = await metricByLabel(drover, 'drover_resource_commands_total', 'outcome', {
+      resource: resourceName,
+    });
     return {
       mode: 'drover',
       acceptedSeconds,
@@ -339,13 +383,20 @@ async function countFinished(drover: TestDrover): Promise<number> {
 }
 
 /** Sums a /metrics counter by one label, over the series whose labels include all of `labels`. */
-async function metricByLabel(drover: TestDrover, name: string, by: string, labels: Record<string, string>): Promise<Record<string, number>> {
+async function metricByLabel(
+  drover: TestDrover,
+  name: string,
+  by: string,
+  labels: Record<string, string>,
+): Promise<Record<string, number>> {
   const text = (await drover.call('GET', '/metrics')).body as string;
   const totals: Record<string, number> = {};
   for (const line of text.split('\n')) {
     const match = /^(\w+)(?:\{(.*)\})? (\S+)$/.exec(line);
     if (!match || match[1] !== name) continue;
-    const series = Object.fromEntries([...(match[2] ?? '').matchAll(/(\w+)="([^"]*)"/g)].map((pair) => [pair[1], pair[2]]));
+    const series = Object.fromEntries(
+      [...(match[2] ?? '').matchAll(/(\w+)="([^"]*)"/g)].map((pair) => [pair[1], pair[2]]),
+    );
     if (!Object.entries(labels).every(([key, value]) => series[key] === value)) continue;
     totals[series[by]] = (totals[series[by]] ?? 0) + Number(match[3]);
   }
@@ -355,7 +406,9 @@ async function metricByLabel(drover: TestDrover, name: string, by: string, label
 async function benchSubmit(): Promise<string[]> {
   const count = options.experiments;
   const template = await scriptTemplate();
-  console.error(`submit: ${count} jobs of "${sleepApplication.deployments['*'].command.join(' ')}", ${options.runs} run(s) of each mode`);
+  console.error(
+    `submit: ${count} jobs of "${sleepApplication.deployments['*'].command.join(' ')}", ${options.runs} run(s) of each mode`,
+  );
   const results = new Map<SubmitMode, SubmitMeasurement[]>(submitModes.map((mode) => [mode, []]));
   for (let run = 1; run <= options.runs; run++) {
     for (const mode of submitModes) {
@@ -367,18 +420,25 @@ async function benchSubmit(): Promise<string[]> {
   const median = (mode: SubmitMode, key: 'acceptedSeconds' | 'slurmEndSeconds' | 'completedSeconds') =>
     medianOf(results.get(mode)!.map((measurement) => measurement[key]));
   const spread = (mode: SubmitMode, key: 'acceptedSeconds' | 'slurmEndSeconds' | 'completedSeconds') =>
-    rangeOf(results.get(mode)!.map((measurement) => measurement[key]), 1);
+    rangeOf(
+      results.get(mode)!.map((measurement) => measurement[key]),
+      1,
+    );
   const lines = [
     `| ${count} jobs | accepted by Slurm, s | last job ended (sacct), s | all completed, s | accepted, x best raw | completed, x best raw | other jobs on the cluster |`,
     '| --- | ---: | ---: | ---: | ---: | ---: | --- |',
   ];
   for (const mode of submitModes) {
-    const ratio = (key: 'acceptedSeconds' | 'completedSeconds') => format(median(mode, key) / median('raw one ssh session', key), 1);
+    const ratio = (key: 'acceptedSeconds' | 'completedSeconds') =>
+      format(median(mode, key) / median('raw one ssh session', key), 1);
     lines.push(
       `| ${mode} | ${format(median(mode, 'acceptedSeconds'), 1)} (${spread(mode, 'acceptedSeconds')}) | ` +
         `${format(median(mode, 'slurmEndSeconds'), 1)} (${spread(mode, 'slurmEndSeconds')}) | ` +
         `${format(median(mode, 'completedSeconds'), 1)} (${spread(mode, 'completedSeconds')}) | ${ratio('acceptedSeconds')} | ${ratio('completedSeconds')} | ` +
-        `${results.get(mode)!.map((measurement) => measurement.otherJobs).join(', ')} |`,
+        `${results
+          .get(mode)!
+          .map((measurement) => measurement.otherJobs)
+          .join(', ')} |`,
     );
   }
   const perExperiment = results.get('drover')!.map((measurement) => measurement.commandsPerExperiment!);
@@ -386,9 +446,21 @@ async function benchSubmit(): Promise<string[]> {
   lines.push(
     '',
     `Drover's commands on the login node per experiment (runs: ${perExperiment.length}): ` +
-      programs.map((program) => `${program} ${perExperiment.map((counts) => format(counts[program] ?? 0, 2)).join('/')}`).join(', ') +
-      `; total ${perExperiment.map((counts) => format(Object.values(counts).reduce((a, b) => a + b, 0), 2)).join('/')}` +
-      `; of them refused by sshd or unreachable: ${results.get('drover')!.map((measurement) => measurement.unreachableCommands).join('/')}`,
+      programs
+        .map((program) => `${program} ${perExperiment.map((counts) => format(counts[program] ?? 0, 2)).join('/')}`)
+        .join(', ') +
+      `; total ${perExperiment
+        .map((counts) =>
+          format(
+            Object.values(counts).reduce((a, b) => a + b, 0),
+            2,
+          ),
+        )
+        .join('/')}` +
+      `; of them refused by sshd or unreachable: ${results
+        .get('drover')!
+        .map((measurement) => measurement.unreachableCommands)
+        .join('/')}`,
   );
   return lines;
 }
@@ -415,7 +487,11 @@ class CountingShell implements Shell {
   readonly inner: SshShell;
 
   constructor(spec: ResourceSpec) {
-    this.inner = new SshShell({ resource: spec.name, ...spec.config.ssh!, onCommand: (event) => this.commands.push(event.program) });
+    this.inner = new SshShell({
+      resource: spec.name,
+      ...spec.config.ssh!,
+      onCommand: (event) => this.commands.push(event.program),
+    });
   }
 
   reset(): void {
@@ -458,7 +534,8 @@ function measuredRegistry(): ResourceRegistry & { shell: CountingShell; lastPoll
     shell,
     lastPoll,
     open: (spec): ResourceHandle => {
-      if (spec.name !== cluster.name) throw new Error(`the bench registry knows only ${cluster.name}, not ${spec.name}`);
+      if (spec.name !== cluster.name)
+        throw new Error(`the bench registry knows only ${cluster.name}, not ${spec.name}`);
       return { spec, shell, scheduler };
     },
     close: () => shell.close(),
@@ -511,7 +588,8 @@ async function growHeldJobs(total: number): Promise<number> {
       `--output=/dev/null --error=/dev/null --wrap true || exit; done`,
   );
   heldJobs.push(...output.trim().split('\n'));
-  if (heldJobs.length !== total || !heldJobs.every((id) => /^\d+$/.test(id))) throw new Error(`unexpected sbatch answers: ${output.slice(0, 200)}`);
+  if (heldJobs.length !== total || !heldJobs.every((id) => /^\d+$/.test(id)))
+    throw new Error(`unexpected sbatch answers: ${output.slice(0, 200)}`);
   return (performance.now() - started) / 1000;
 }
 
@@ -531,7 +609,11 @@ async function cancelHeldJobs(wait = true): Promise<void> {
 }
 
 /** One controller pass, measured. */
-async function measurePass(controller: Controller, registry: ReturnType<typeof measuredRegistry>, store: Store): Promise<PassMeasurement> {
+async function measurePass(
+  controller: Controller,
+  registry: ReturnType<typeof measuredRegistry>,
+  store: Store,
+): Promise<PassMeasurement> {
   const eventsBefore = await countEvents(store);
   registry.shell.reset();
   registry.lastPoll.wallMs = registry.lastPoll.cpuMs = Number.NaN;
@@ -590,20 +672,33 @@ function printProfile(label: string, profiles: Map<string, Profile>, passWallMs:
   for (const [phase, profile] of profiles) {
     const entries = [...profile.entries()].sort((a, b) => b[1].ms - a[1].ms);
     const sqlMs = entries.reduce((sum, [, entry]) => sum + entry.ms, 0);
-    console.error(`    ${label}, ${phase} pass: ${format(sqlMs)} ms in SQL, ${format((passWallMs.get(phase) ?? 0) - sqlMs)} ms elsewhere; ms, calls, statement:`);
-    for (const [key, entry] of entries.slice(0, 6)) console.error(`    ${format(entry.ms).padStart(8)} ${String(entry.count).padStart(6)}  ${key}`);
+    console.error(
+      `    ${label}, ${phase} pass: ${format(sqlMs)} ms in SQL, ${format((passWallMs.get(phase) ?? 0) - sqlMs)} ms elsewhere; ms, calls, statement:`,
+    );
+    for (const [key, entry] of entries.slice(0, 6))
+      console.error(`    ${format(entry.ms).padStart(8)} ${String(entry.count).padStart(6)}  ${key}`);
   }
 }
 
 /** One run at one size: a fresh store tracking the first `size` held jobs, a first pass, then steady passes. */
-async function monitorRun(size: number, statistics: Statistics): Promise<{ first: PassMeasurement; steady: PassMeasurement[] }> {
+async function monitorRun(
+  size: number,
+  statistics: Statistics,
+): Promise<{ first: PassMeasurement; steady: PassMeasurement[] }> {
   const profiles = new Map<string, Profile>();
   const passWallMs = new Map<string, number>();
   let phase = 'setup';
   const opened = await storeTracking(heldJobs.slice(0, size), statistics);
   const store = options.profile ? profiled(opened, profiles, () => phase) : opened;
   const registry = measuredRegistry();
-  const controller = new Controller({ ...defaultConfig().controller, store, resources: registry, logger, exclusive: true, pollMs: 1000 });
+  const controller = new Controller({
+    ...defaultConfig().controller,
+    store,
+    resources: registry,
+    logger,
+    exclusive: true,
+    pollMs: 1000,
+  });
   try {
     // Open the SSH connection outside the measured passes: Drover keeps it open.
     await registry.shell.run(['true']);
@@ -652,7 +747,10 @@ async function benchMonitor(): Promise<string[]> {
   ];
   for (const size of sizes) {
     const submitSeconds = await growHeldJobs(size);
-    if (submitSeconds > 0) console.error(`  ${heldJobs.length} held jobs on the cluster (${format(submitSeconds, 1)} s to submit the new ones)`);
+    if (submitSeconds > 0)
+      console.error(
+        `  ${heldJobs.length} held jobs on the cluster (${format(submitSeconds, 1)} s to submit the new ones)`,
+      );
     for (const statistics of options.statistics) {
       const firsts: PassMeasurement[] = [];
       const steadies: PassMeasurement[] = [];
@@ -668,9 +766,15 @@ async function benchMonitor(): Promise<string[]> {
       }
       const lowered = size === fits && options.sizes.some((wanted) => wanted > fits);
       const label = lowered ? `${format(size)} (all that fit)` : format(size);
-      for (const [pass, measurements] of [['first', firsts], ['steady', steadies]] as const) {
+      for (const [pass, measurements] of [
+        ['first', firsts],
+        ['steady', steadies],
+      ] as const) {
         const column = (key: 'pollWallMs' | 'pollCpuMs' | 'wallMs' | 'cpuMs') =>
-          `${format(medianOf(measurements.map((item) => item[key])))} (${rangeOf(measurements.map((item) => item[key]), 0)})`;
+          `${format(medianOf(measurements.map((item) => item[key])))} (${rangeOf(
+            measurements.map((item) => item[key]),
+            0,
+          )})`;
         const commandSets = [...new Set(measurements.map((item) => tally(item.programs)))].join(' or ');
         lines.push(
           `| ${label} | ${statistics} | ${pass} (${measurements.length}) | ${commandSets} | ${format(medianOf(measurements.map((item) => item.outputBytes)) / 1024, 1)} | ` +
@@ -687,7 +791,9 @@ async function benchMonitor(): Promise<string[]> {
 
 async function main(): Promise<void> {
   const cpuModel = /^model name\s*:\s*(.+)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? 'unknown CPU';
-  console.error(`drover cluster bench (${runTag}): Node ${process.version}, ${cpuModel}; ${options.runs} run(s) per measurement`);
+  console.error(
+    `drover cluster bench (${runTag}): Node ${process.version}, ${cpuModel}; ${options.runs} run(s) per measurement`,
+  );
   const onSignal = () => void cancelHeldJobs(false).finally(() => process.exit(130));
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
@@ -732,7 +838,10 @@ function format(value: number, digits = 0): string {
 
 function rounded(measurement: object): Record<string, unknown> {
   return Object.fromEntries(
-    Object.entries(measurement).map(([key, value]) => [key, typeof value === 'number' ? Math.round(value * 100) / 100 : value]),
+    Object.entries(measurement).map(([key, value]) => [
+      key,
+      typeof value === 'number' ? Math.round(value * 100) / 100 : value,
+    ]),
   );
 }
 

@@ -70,7 +70,9 @@ const options = {
   stores: pick(storeChoices, flags.store!, '--store'),
   workloads: flags.workload === 'all' ? [...workloadKinds] : [flags.workload as WorkloadKind],
   runs: positive(flags.runs ?? (flags.quick ? '1' : '3'), '--runs'),
-  concurrencies: (flags.concurrency ?? `10,${defaultWorkerConcurrency}`).split(',').map((value) => positive(value, '--concurrency')),
+  concurrencies: (flags.concurrency ?? `10,${defaultWorkerConcurrency}`)
+    .split(',')
+    .map((value) => positive(value, '--concurrency')),
   experiments: positive(flags.experiments ?? (flags.quick ? '1000' : '10000'), '--experiments'),
   workflows: positive(flags.workflows ?? (flags.quick ? '200' : '1000'), '--workflows'),
   samples: positive(flags.samples ?? (flags.quick ? '100' : '500'), '--samples'),
@@ -159,7 +161,9 @@ function profiled(store: Store, totals: Profile): Store {
     query: timed(store),
     transaction: (work) => {
       const started = performance.now();
-      return store.transaction((tx) => work({ query: timed(tx) })).finally(() => add('(whole transaction, with begin and commit)', started));
+      return store
+        .transaction((tx) => work({ query: timed(tx) }))
+        .finally(() => add('(whole transaction, with begin and commit)', started));
     },
   };
 }
@@ -179,7 +183,12 @@ async function seedOwner(store: Store): Promise<Owner> {
 }
 
 /** Inserts `count` queued experiments and their tasks in the caller's transaction; returns their ids. */
-async function submitExperiments(tx: Queryable, owner: Owner, count: number, plan: readonly TaskPlan[]): Promise<string[]> {
+async function submitExperiments(
+  tx: Queryable,
+  owner: Owner,
+  count: number,
+  plan: readonly TaskPlan[],
+): Promise<string[]> {
   // $1 gateway, $2 owner, $3 how many
   const rows = await tx.query<{ id: string }>(
     `insert into experiments (gateway_id, owner_id, name, application, application_version, resource,
@@ -225,7 +234,12 @@ function noopHandlers(onCall?: () => void): Partial<Record<TaskKind, TaskHandler
 }
 
 /** Submits `experiments` experiments of `plan`, then drains them with one worker. */
-async function throughput(store: Store, plan: readonly TaskPlan[], experiments: number, concurrency: number): Promise<Measurement> {
+async function throughput(
+  store: Store,
+  plan: readonly TaskPlan[],
+  experiments: number,
+  concurrency: number,
+): Promise<Measurement> {
   const owner = await seedOwner(store);
   profilePhase = 'submit';
   const submitSeconds = await submitAll(store, owner, experiments, plan);
@@ -327,7 +341,12 @@ async function verify(store: Store, experiments: number, tasksEach: number): Pro
   );
   // Per experiment: each task ready, running, completed; the experiment executing, completed.
   const expectedEvents = experiments * (3 * tasksEach + 2);
-  if (row.completed !== experiments || row.tasks !== experiments * tasksEach || row.events !== expectedEvents || row.gapped !== 0) {
+  if (
+    row.completed !== experiments ||
+    row.tasks !== experiments * tasksEach ||
+    row.events !== expectedEvents ||
+    row.gapped !== 0
+  ) {
     throw new Error(
       `verification failed: ${row.completed}/${experiments} experiments completed, ${row.tasks}/${experiments * tasksEach} tasks, ` +
         `${row.events}/${expectedEvents} events, ${row.gapped} experiments with gaps`,
@@ -390,9 +409,12 @@ async function main(): Promise<void> {
     for (let run = 0; run < options.runs; run++) {
       const measurement = await runCase(benchCase, totals);
       measurements.push(measurement);
-      console.error(`  ${storeLabels[benchCase.store]} ${benchCase.workload} c=${benchCase.concurrency} run ${run + 1}: ${JSON.stringify(rounded(measurement))}`);
+      console.error(
+        `  ${storeLabels[benchCase.store]} ${benchCase.workload} c=${benchCase.concurrency} run ${run + 1}: ${JSON.stringify(rounded(measurement))}`,
+      );
     }
-    const median = (key: keyof Measurement) => medianOf(measurements.map((item) => item[key]).filter((value): value is number => value !== undefined));
+    const median = (key: keyof Measurement) =>
+      medianOf(measurements.map((item) => item[key]).filter((value): value is number => value !== undefined));
     const isChain = benchCase.workload === 'chain';
     lines.push(
       `| ${storeLabels[benchCase.store]} | ${describeWorkload(benchCase.workload)} | ${benchCase.concurrency} | ` +
@@ -419,7 +441,9 @@ function printProfile(totals: Profile, runs: number): void {
   const entries = [...totals.entries()].sort((a, b) => b[1].ms - a[1].ms);
   console.error('    statement time per run (ms), calls per run, mean ms:');
   for (const [key, entry] of entries.slice(0, 25)) {
-    console.error(`    ${(entry.ms / runs).toFixed(0).padStart(7)} ${String(Math.round(entry.count / runs)).padStart(7)} ${(entry.ms / entry.count).toFixed(3).padStart(7)}  ${key}`);
+    console.error(
+      `    ${(entry.ms / runs).toFixed(0).padStart(7)} ${String(Math.round(entry.count / runs)).padStart(7)} ${(entry.ms / entry.count).toFixed(3).padStart(7)}  ${key}`,
+    );
   }
 }
 
@@ -443,7 +467,9 @@ function format(value: number | undefined, digits = 0): string {
 }
 
 function rounded(measurement: Measurement): Record<string, number> {
-  return Object.fromEntries(Object.entries(measurement).map(([key, value]) => [key, Math.round((value as number) * 100) / 100]));
+  return Object.fromEntries(
+    Object.entries(measurement).map(([key, value]) => [key, Math.round((value as number) * 100) / 100]),
+  );
 }
 
 function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {

@@ -64,9 +64,12 @@ type ComponentSchema = { enum?: unknown[]; properties?: Record<string, { enum?: 
  * needs at run time (types alone cannot carry them), each typed by the generated schema.
  */
 export async function renderApiConstants(document?: Record<string, unknown>): Promise<string> {
-  const schemas = ((document ?? (await openApiDocument())) as { components: { schemas: Record<string, ComponentSchema> } }).components.schemas;
+  const schemas = (
+    (document ?? (await openApiDocument())) as { components: { schemas: Record<string, ComponentSchema> } }
+  ).components.schemas;
   const values = (list: unknown[] | undefined, where: string) => {
-    if (!list?.length || !list.every((value) => typeof value === 'string' && /^[a-z-]+$/.test(value))) throw new Error(`the OpenAPI document has no ${where} of state names`);
+    if (!list?.length || !list.every((value) => typeof value === 'string' && /^[a-z-]+$/.test(value)))
+      throw new Error(`the OpenAPI document has no ${where} of state names`);
     return `[${list.map((value) => `'${value}'`).join(', ')}]`;
   };
   const settings = schemas.JobSettings?.properties ?? {};

@@ -109,7 +109,9 @@ async function checkPostgres() {
     await client.query('select 1');
   } catch (error) {
     const reason = error.message || error.code || String(error);
-    console.error(`PostgreSQL is not reachable at ${withoutPassword(databaseUrl)} (${reason}); start it (see scripts/start-postgres.sh)`);
+    console.error(
+      `PostgreSQL is not reachable at ${withoutPassword(databaseUrl)} (${reason}); start it (see scripts/start-postgres.sh)`,
+    );
     process.exit(1);
   } finally {
     await client.end().catch(() => {});
@@ -122,7 +124,9 @@ async function checkChromium() {
   try {
     execFileSync(process.env.DROVER_CHROMIUM || 'chromium', ['--version'], { stdio: 'pipe', timeout: 30_000 });
   } catch (error) {
-    console.error(`Chromium does not run (${error.message.split('\n')[0]}); install it with: bash scripts/install-chromium.sh`);
+    console.error(
+      `Chromium does not run (${error.message.split('\n')[0]}); install it with: bash scripts/install-chromium.sh`,
+    );
     process.exit(1);
   }
 }

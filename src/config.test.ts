@@ -28,12 +28,21 @@ describe('loadConfig', () => {
     assert.equal(config.memory, false);
     assert.equal(config.embeddedFsync, true);
     assert.match(config.catalogue, /catalogue[/\\]demo\.yaml$/);
-    assert.deepEqual(config.gateway, { id: 'default', name: 'Drover', theme: { primary: '#1f6feb', accent: '#8250df' } });
+    assert.deepEqual(config.gateway, {
+      id: 'default',
+      name: 'Drover',
+      theme: { primary: '#1f6feb', accent: '#8250df' },
+    });
     assert.deepEqual(config.worker, { concurrency: 16, leaseMs: 30_000, pollMs: 1000 });
     assert.deepEqual(config.controller, { pollMs: 1000, leadershipMs: 15_000 });
     assert.equal(config.bodyLimitBytes, 1024 * 1024);
     assert.equal(config.uploadLimitBytes, 64 * 1024 * 1024);
-    assert.deepEqual(config.limits, { writesPerWindow: 1200, writeWindowMs: 60_000, eventStreamsPerUser: 32, uploadQuotaBytes: 10 * 1024 ** 3 });
+    assert.deepEqual(config.limits, {
+      writesPerWindow: 1200,
+      writeWindowMs: 60_000,
+      eventStreamsPerUser: 32,
+      uploadQuotaBytes: 10 * 1024 ** 3,
+    });
     assert.deepEqual(config.metrics, {});
     assert.equal(config.logLevel, 'info');
   });
@@ -64,7 +73,10 @@ describe('loadConfig', () => {
   test('the file comes from $DROVER_CONFIG unless one is named', () => {
     const file = configFile('from-env.yaml', 'logLevel: debug\n');
     assert.equal(loadConfig({}, { DROVER_CONFIG: file }).logLevel, 'debug');
-    assert.equal(loadConfig({}, { DROVER_CONFIG: file }, configFile('named.yaml', 'logLevel: warn\n')).logLevel, 'warn');
+    assert.equal(
+      loadConfig({}, { DROVER_CONFIG: file }, configFile('named.yaml', 'logLevel: warn\n')).logLevel,
+      'warn',
+    );
   });
 
   test('an empty file is no settings', () => {
@@ -112,12 +124,22 @@ describe('loadConfig', () => {
     assert.equal(config.gateway.name, 'Science');
     assert.equal(config.gateway.id, 'default');
     assert.equal(config.logLevel, 'error');
-    assert.deepEqual(config.limits, { writesPerWindow: 10, writeWindowMs: 1000, eventStreamsPerUser: 2, uploadQuotaBytes: 4096 });
+    assert.deepEqual(config.limits, {
+      writesPerWindow: 10,
+      writeWindowMs: 1000,
+      eventStreamsPerUser: 2,
+      uploadQuotaBytes: 4096,
+    });
     assert.deepEqual(config.metrics, { token: 'm'.repeat(16), listen: '127.0.0.1:9464' });
   });
 
   test('embeddedFsync takes true, false, 1 and 0', () => {
-    for (const [text, value] of [['true', true], ['1', true], ['false', false], ['0', false]] as const) {
+    for (const [text, value] of [
+      ['true', true],
+      ['1', true],
+      ['false', false],
+      ['0', false],
+    ] as const) {
       assert.equal(loadConfig({}, { DROVER_EMBEDDED_FSYNC: text }).embeddedFsync, value);
     }
     assert.throws(() => loadConfig({}, { DROVER_EMBEDDED_FSYNC: 'yes' }), ConfigError);
@@ -126,7 +148,12 @@ describe('loadConfig', () => {
   test('flags merge into nested keys instead of replacing them', () => {
     const file = configFile('nested.yaml', 'limits:\n  writesPerWindow: 5\n');
     const config = loadConfig({ limits: { eventStreamsPerUser: 3 } }, {}, file);
-    assert.deepEqual(config.limits, { writesPerWindow: 5, writeWindowMs: 60_000, eventStreamsPerUser: 3, uploadQuotaBytes: 10 * 1024 ** 3 });
+    assert.deepEqual(config.limits, {
+      writesPerWindow: 5,
+      writeWindowMs: 60_000,
+      eventStreamsPerUser: 3,
+      uploadQuotaBytes: 10 * 1024 ** 3,
+    });
   });
 
   test('an undefined flag leaves the value below it', () => {
@@ -148,14 +175,25 @@ describe('loadConfig', () => {
   });
 
   test('an unknown key is refused, not ignored', () => {
-    assert.throws(() => loadConfig({}, {}, configFile('typo.yaml', 'prot: 8081\n')), /invalid configuration:[\s\S]*Unrecognized key/);
+    assert.throws(
+      () => loadConfig({}, {}, configFile('typo.yaml', 'prot: 8081\n')),
+      /invalid configuration:[\s\S]*Unrecognized key/,
+    );
   });
 
   test('a file that cannot be read or parsed is a ConfigError naming it', () => {
     const missing = join(folder, 'missing.yaml');
-    assert.throws(() => loadConfig({}, {}, missing), (error: unknown) => error instanceof ConfigError && error.message.startsWith(`cannot read config file ${missing}: `));
+    assert.throws(
+      () => loadConfig({}, {}, missing),
+      (error: unknown) =>
+        error instanceof ConfigError && error.message.startsWith(`cannot read config file ${missing}: `),
+    );
     const broken = configFile('broken.yaml', 'port: [1\n');
-    assert.throws(() => loadConfig({}, {}, broken), (error: unknown) => error instanceof ConfigError && error.message.startsWith(`cannot read config file ${broken}: `));
+    assert.throws(
+      () => loadConfig({}, {}, broken),
+      (error: unknown) =>
+        error instanceof ConfigError && error.message.startsWith(`cannot read config file ${broken}: `),
+    );
   });
 
   test('the configuration is frozen, nested objects too', () => {
@@ -164,7 +202,15 @@ describe('loadConfig', () => {
     assert.throws(() => {
       (config as { port: number }).port = 1;
     }, TypeError);
-    for (const nested of [config.worker, config.controller, config.limits, config.metrics, config.gateway, config.gateway.theme]) assert.ok(Object.isFrozen(nested));
+    for (const nested of [
+      config.worker,
+      config.controller,
+      config.limits,
+      config.metrics,
+      config.gateway,
+      config.gateway.theme,
+    ])
+      assert.ok(Object.isFrozen(nested));
     assert.throws(() => {
       (config.worker as { concurrency: number }).concurrency = 1;
     }, TypeError);

@@ -46,7 +46,10 @@ export const configSchema = z
     webDir: z.string().default(join(projectRoot, 'web', 'dist')),
     gateway: z
       .object({
-        id: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/).default('default'),
+        id: z
+          .string()
+          .regex(/^[a-z0-9][a-z0-9-]{0,62}$/)
+          .default('default'),
         name: z.string().default('Drover'),
         theme: z.record(z.string(), z.string()).default({ primary: '#1f6feb', accent: '#8250df' }),
       })
@@ -214,7 +217,8 @@ function deepMerge(base: Record<string, any>, extra: Record<string, any>): Recor
   const result = { ...base };
   for (const [key, value] of Object.entries(extra)) {
     if (value === undefined) continue;
-    result[key] = value && typeof value === 'object' && !Array.isArray(value) ? deepMerge(result[key] ?? {}, value) : value;
+    result[key] =
+      value && typeof value === 'object' && !Array.isArray(value) ? deepMerge(result[key] ?? {}, value) : value;
   }
   return result;
 }

@@ -21,7 +21,13 @@ import { createHandlers, type HandlerDependencies } from './worker/handlers.ts';
 import { releaseLeasesOfDeadProcess } from './state/task-state.ts';
 import { Controller } from './controller/controller.ts';
 import { buildApi } from './api/server.ts';
-import { countResourceCommands, countWorkerExchanges, createMetricsRegistry, listenForMetrics, measureSchedulerPolls } from './api/metrics.ts';
+import {
+  countResourceCommands,
+  countWorkerExchanges,
+  createMetricsRegistry,
+  listenForMetrics,
+  measureSchedulerPolls,
+} from './api/metrics.ts';
 
 export type Role = 'api' | 'worker' | 'controller';
 

@@ -6,7 +6,13 @@
 import { it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
-import { apiConstantsPath, apiTypesPath, openApiDocument, renderApiConstants, renderApiTypes } from '../scripts/generate-api-types.ts';
+import {
+  apiConstantsPath,
+  apiTypesPath,
+  openApiDocument,
+  renderApiConstants,
+  renderApiTypes,
+} from '../scripts/generate-api-types.ts';
 import { activeExperimentStates, experimentStates, terminalExperimentStates } from '../src/domain/experiment.ts';
 import { defaultJobSettings } from '../src/domain/resource.ts';
 
@@ -18,18 +24,38 @@ it('the committed web API constants match the server (run `npm run generate:api`
   assert.equal(await readFile(apiConstantsPath, 'utf8'), await renderApiConstants());
 });
 
-it('the OpenAPI document states the domain\'s state groups and default job settings', async () => {
+it("the OpenAPI document states the domain's state groups and default job settings", async () => {
   const { components } = (await openApiDocument()) as { components: { schemas: Record<string, any> } };
   assert.deepEqual(components.schemas.ExperimentSummary.properties.state.enum, experimentStates);
   assert.deepEqual(components.schemas.TerminalExperimentState.enum, terminalExperimentStates);
   assert.deepEqual(components.schemas.ActiveExperimentState.enum, activeExperimentStates);
   const settings = components.schemas.JobSettings.properties;
-  assert.deepEqual({ nodes: settings.nodes.default, coresPerNode: settings.coresPerNode.default, walltimeMinutes: settings.walltimeMinutes.default }, defaultJobSettings);
+  assert.deepEqual(
+    {
+      nodes: settings.nodes.default,
+      coresPerNode: settings.coresPerNode.default,
+      walltimeMinutes: settings.walltimeMinutes.default,
+    },
+    defaultJobSettings,
+  );
 });
 
 it('the OpenAPI document names every response schema the UI relies on', async () => {
-  const document = (await openApiDocument()) as { components: { schemas: Record<string, unknown> }; paths: Record<string, any> };
-  for (const name of ['Experiment', 'ExperimentSummary', 'ExperimentPage', 'Event', 'Application', 'Resource', 'Me', 'Problem', 'Upload']) {
+  const document = (await openApiDocument()) as {
+    components: { schemas: Record<string, unknown> };
+    paths: Record<string, any>;
+  };
+  for (const name of [
+    'Experiment',
+    'ExperimentSummary',
+    'ExperimentPage',
+    'Event',
+    'Application',
+    'Resource',
+    'Me',
+    'Problem',
+    'Upload',
+  ]) {
     assert.ok(document.components.schemas[name], `components.schemas.${name}`);
   }
   const experiment = document.paths['/api/v1/experiments/{id}'].get.responses;

@@ -17,7 +17,17 @@ before(async () => {
     title: 'Argument dump (test fixture)',
     inputs: [{ name: 'value', type: 'string', required: true }],
     outputs: ['argv.json'],
-    deployments: { '*': { command: ['node', '-e', "require('fs').writeFileSync('argv.json', JSON.stringify(process.argv.slice(1)))", '--', '{{value}}'] } },
+    deployments: {
+      '*': {
+        command: [
+          'node',
+          '-e',
+          "require('fs').writeFileSync('argv.json', JSON.stringify(process.argv.slice(1)))",
+          '--',
+          '{{value}}',
+        ],
+      },
+    },
   });
   assert.equal(app.status, 201, JSON.stringify(app.body));
 });
@@ -44,16 +54,28 @@ describe('bad input', () => {
 
   it('names an unknown application and creates nothing', async () => {
     const before = await experimentCount();
-    const response = await drover.call('POST', '/api/v1/experiments', { application: 'no-such-app', resource: 'local' });
+    const response = await drover.call('POST', '/api/v1/experiments', {
+      application: 'no-such-app',
+      resource: 'local',
+    });
     assertProblem(response, 400);
-    assert.deepEqual(response.body.errors.map((error: any) => error.field), ['application']);
+    assert.deepEqual(
+      response.body.errors.map((error: any) => error.field),
+      ['application'],
+    );
     assert.equal(await experimentCount(), before);
   });
 
   it('names an unknown resource', async () => {
-    const response = await drover.call('POST', '/api/v1/experiments', { application: 'pi-monte-carlo', resource: 'mars' });
+    const response = await drover.call('POST', '/api/v1/experiments', {
+      application: 'pi-monte-carlo',
+      resource: 'mars',
+    });
     assertProblem(response, 400);
-    assert.deepEqual(response.body.errors.map((error: any) => error.field), ['resource']);
+    assert.deepEqual(
+      response.body.errors.map((error: any) => error.field),
+      ['resource'],
+    );
   });
 
   it('names every input of the wrong type, out of bounds, unknown or missing', async () => {
@@ -65,13 +87,27 @@ describe('bad input', () => {
     });
     assertProblem(wrongTypes, 400);
     const fields = wrongTypes.body.errors.map((error: any) => error.field).sort();
-    assert.deepEqual(fields, ['inputs.boundary', 'inputs.colour', 'inputs.duration_seconds', 'inputs.label', 'inputs.steps']);
+    assert.deepEqual(fields, [
+      'inputs.boundary',
+      'inputs.colour',
+      'inputs.duration_seconds',
+      'inputs.label',
+      'inputs.steps',
+    ]);
     const steps = wrongTypes.body.errors.find((error: any) => error.field === 'inputs.steps');
     assert.match(steps.message, /must be a integer|must be an integer|must be a whole number|integer/);
-    const missing = await drover.call('POST', '/api/v1/experiments', { application: 'word-count', resource: 'local', inputs: {} });
+    const missing = await drover.call('POST', '/api/v1/experiments', {
+      application: 'word-count',
+      resource: 'local',
+      inputs: {},
+    });
     assertProblem(missing, 400);
     assert.deepEqual(missing.body.errors, [{ field: 'inputs.text', message: 'is required' }]);
-    const notAnUpload = await drover.call('POST', '/api/v1/experiments', { application: 'word-count', resource: 'local', inputs: { text: '../../etc/passwd' } });
+    const notAnUpload = await drover.call('POST', '/api/v1/experiments', {
+      application: 'word-count',
+      resource: 'local',
+      inputs: { text: '../../etc/passwd' },
+    });
     assertProblem(notAnUpload, 400);
     assert.equal(notAnUpload.body.errors[0].field, 'inputs.text');
     const someoneElses = await drover.call('POST', '/api/v1/experiments', {
@@ -94,17 +130,29 @@ describe('bad input', () => {
     });
     assertProblem(response, 400);
     assert.deepEqual(response.body.errors.map((error: any) => error.field).sort(), ['coresPerNode', 'walltimeMinutes']);
-    const noQueue = await drover.call('POST', '/api/v1/experiments', { application: 'pi-monte-carlo', resource: 'local', queue: 'gpu' });
+    const noQueue = await drover.call('POST', '/api/v1/experiments', {
+      application: 'pi-monte-carlo',
+      resource: 'local',
+      queue: 'gpu',
+    });
     assertProblem(noQueue, 400);
     assert.equal(noQueue.body.errors[0].field, 'queue');
   });
 
   it('rejects bodies that are not JSON objects of the documented shape', async () => {
     assertProblem(await drover.call('POST', '/api/v1/experiments', '{"application": '), 400);
-    const extra = await drover.call('POST', '/api/v1/experiments', { application: 'pi-monte-carlo', resource: 'local', priority: 'max' });
+    const extra = await drover.call('POST', '/api/v1/experiments', {
+      application: 'pi-monte-carlo',
+      resource: 'local',
+      priority: 'max',
+    });
     assertProblem(extra, 400);
     assert.equal(extra.body.errors[0].field, 'body.priority');
-    const wrongType = await drover.call('POST', '/api/v1/experiments', { application: 'pi-monte-carlo', resource: 'local', walltimeMinutes: 'soon' });
+    const wrongType = await drover.call('POST', '/api/v1/experiments', {
+      application: 'pi-monte-carlo',
+      resource: 'local',
+      walltimeMinutes: 'soon',
+    });
     assertProblem(wrongType, 400);
     assert.equal(wrongType.body.errors[0].field, 'body.walltimeMinutes');
   });
@@ -122,7 +170,11 @@ describe('bad input', () => {
 
   it('refuses upload file names that would escape their folder', async () => {
     for (const name of ['../evil.txt', '..', 'a/b.txt', 'a\\b.txt', '']) {
-      const response = await drover.call('POST', `/api/v1/uploads?filename=${encodeURIComponent(name)}`, Buffer.from('x'));
+      const response = await drover.call(
+        'POST',
+        `/api/v1/uploads?filename=${encodeURIComponent(name)}`,
+        Buffer.from('x'),
+      );
       assertProblem(response, 400);
     }
     const ok = await drover.call('POST', '/api/v1/uploads?filename=notes..txt', Buffer.from('x'));
@@ -130,9 +182,16 @@ describe('bad input', () => {
   });
 
   it('refuses an output path that escapes the outputs folder', async () => {
-    const created = await drover.call('POST', '/api/v1/experiments', { application: 'argv-dump', resource: 'local', inputs: { value: 'x' } });
+    const created = await drover.call('POST', '/api/v1/experiments', {
+      application: 'argv-dump',
+      resource: 'local',
+      inputs: { value: 'x' },
+    });
     await waitForState(drover, created.body.id, ['completed']);
-    const escape = await drover.call('GET', `/api/v1/experiments/${created.body.id}/outputs/..%2F..%2F..%2Fadmin-token`);
+    const escape = await drover.call(
+      'GET',
+      `/api/v1/experiments/${created.body.id}/outputs/..%2F..%2F..%2Fadmin-token`,
+    );
     assertProblem(escape, 404);
     assert.ok(!String(escape.body.detail).includes('test-admin-token'));
   });
@@ -140,11 +199,17 @@ describe('bad input', () => {
   it('passes shell metacharacters to the program as the exact string, and nothing else runs', async () => {
     const marker = join(drover.dataDir, 'pwned');
     const value = `$(touch ${marker}); touch ${marker} \`touch ${marker}\` | & > ${marker} 'single' "double" \\ * ~ # !! ;`;
-    const created = await drover.call('POST', '/api/v1/experiments', { application: 'argv-dump', resource: 'local', inputs: { value } });
+    const created = await drover.call('POST', '/api/v1/experiments', {
+      application: 'argv-dump',
+      resource: 'local',
+      inputs: { value },
+    });
     assert.equal(created.status, 201, JSON.stringify(created.body));
     const done = await waitForState(drover, created.body.id, ['completed', 'failed']);
     assert.equal(done.state, 'completed', JSON.stringify(done.failure));
-    const argv = JSON.parse((await drover.call('GET', `/api/v1/experiments/${created.body.id}/outputs/argv.json`)).body);
+    const argv = JSON.parse(
+      (await drover.call('GET', `/api/v1/experiments/${created.body.id}/outputs/argv.json`)).body,
+    );
     assert.deepEqual(argv, [value]);
     assert.equal(existsSync(marker), false, 'the injected command did not run');
   });

@@ -7,7 +7,15 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { processesInSession, projectRoot, runCli, startTestDrover, waitFor, type CliRun, type TestDrover } from './harness.ts';
+import {
+  processesInSession,
+  projectRoot,
+  runCli,
+  startTestDrover,
+  waitFor,
+  type CliRun,
+  type TestDrover,
+} from './harness.ts';
 
 let drover: TestDrover;
 let workDir: string;
@@ -37,14 +45,29 @@ describe('the drover CLI', () => {
     assert.equal(apps.code, 0, apps.stderr);
     assert.match(apps.stdout, /^NAME\s+VERSION\s+TITLE\s+INPUTS/m);
     assert.match(apps.stdout, /pi-monte-carlo .* samples:integer/);
-    assert.deepEqual(json(await drover_(['apps', '--json'])).items.map((app: any) => app.name).sort(), ['heat-simulation', 'pi-monte-carlo', 'word-count']);
+    assert.deepEqual(
+      json(await drover_(['apps', '--json']))
+        .items.map((app: any) => app.name)
+        .sort(),
+      ['heat-simulation', 'pi-monte-carlo', 'word-count'],
+    );
     const resources = await drover_(['resources']);
     assert.match(resources.stdout, /local\s+local\s+-\s+normal\s+1440\s+4/);
     assert.equal(json(await drover_(['resources', '--json'])).items[0].kind, 'local');
   });
 
   it('submits and watches an experiment to completion (exit code 0)', async () => {
-    const run = await drover_(['submit', 'pi-monte-carlo', '-i', 'samples=200000', '-i', 'seed=3', '--name', 'cli pi', '--watch']);
+    const run = await drover_([
+      'submit',
+      'pi-monte-carlo',
+      '-i',
+      'samples=200000',
+      '-i',
+      'seed=3',
+      '--name',
+      'cli pi',
+      '--watch',
+    ]);
     assert.equal(run.code, 0, run.stderr);
     const [firstLine] = run.stdout.split('\n');
     piId = firstLine.split(/\s+/)[0];
@@ -91,7 +114,18 @@ describe('the drover CLI', () => {
   });
 
   it('previews a draft script and launches it', async () => {
-    const draft = json(await drover_(['submit', 'heat-simulation', '-i', 'label=a b', '-i', 'duration_seconds=0.5', '--draft', '--json']));
+    const draft = json(
+      await drover_([
+        'submit',
+        'heat-simulation',
+        '-i',
+        'label=a b',
+        '-i',
+        'duration_seconds=0.5',
+        '--draft',
+        '--json',
+      ]),
+    );
     assert.equal(draft.state, 'created');
     const script = await drover_(['script', draft.id]);
     assert.match(script.stdout, /'--label' 'a b'/);
@@ -119,7 +153,10 @@ describe('the drover CLI', () => {
     const run = await drover_(['submit', 'pi-monte-carlo', '-i', 'samples=lots', '-i', 'colour=red']);
     assert.equal(run.code, 1);
     assert.match(run.stderr, /drover: invalid experiment/);
-    assert.match(run.stderr, /inputs\.samples: must be a integer|inputs\.samples: must be an integer|inputs\.samples: must be/);
+    assert.match(
+      run.stderr,
+      /inputs\.samples: must be a integer|inputs\.samples: must be an integer|inputs\.samples: must be/,
+    );
     assert.match(run.stderr, /inputs\.colour: unknown input/);
     const malformed = await drover_(['submit', 'pi-monte-carlo', '-i', 'samples']);
     assert.equal(malformed.code, 2);
@@ -154,7 +191,10 @@ describe('drover catalogue (admins)', () => {
 
   it('refuses a cluster resource without SSH settings, naming the field', async () => {
     const file = join(workDir, 'bad-cluster.yaml');
-    await writeFile(file, 'resources:\n  - name: hpc-broken\n    kind: slurm\n    config:\n      scratchDir: /scratch\n      queues: [{ name: debug, maxWalltimeMinutes: 10, maxCores: 8 }]\n');
+    await writeFile(
+      file,
+      'resources:\n  - name: hpc-broken\n    kind: slurm\n    config:\n      scratchDir: /scratch\n      queues: [{ name: debug, maxWalltimeMinutes: 10, maxCores: 8 }]\n',
+    );
     const run = await drover_(['catalogue', file]);
     assert.notEqual(run.code, 0);
     assert.match(run.stderr, /config\.ssh/);

@@ -36,21 +36,38 @@ describe('a worker killed between the scheduler accepting a job and Drover recor
   for (const resource of ['hpc-slurm', 'hpc-pbs']) {
     it(`on ${resource}: the retry adopts the job, and the cluster ran it once`, { timeout: 180_000 }, async () => {
       const doomed = await service.startRole('worker', { env: { DROVER_FAULT_KILL_AFTER_SUBMIT: '1' } });
-      const exited = new Promise<string | null>((resolve) => doomed.child.once('exit', (_code, signal) => resolve(signal)));
-      const created = await service.call('POST', '/api/v1/experiments', { application: 'pi-monte-carlo', resource, inputs: { samples: 100000 } });
+      const exited = new Promise<string | null>((resolve) =>
+        doomed.child.once('exit', (_code, signal) => resolve(signal)),
+      );
+      const created = await service.call('POST', '/api/v1/experiments', {
+        application: 'pi-monte-carlo',
+        resource,
+        inputs: { samples: 100000 },
+      });
       assert.equal(created.status, 201, JSON.stringify(created.body));
       const id = created.body.id;
 
       assert.equal(await exited, 'SIGKILL', 'the worker died right after submitting');
-      const submitTask = (await service.call('GET', `/api/v1/experiments/${id}`)).body.tasks.find((task: any) => task.kind === 'submit');
+      const submitTask = (await service.call('GET', `/api/v1/experiments/${id}`)).body.tasks.find(
+        (task: any) => task.kind === 'submit',
+      );
       const keyOf = (attempt: number) => `drover-${id.replaceAll('-', '').slice(0, 16)}-${submitTask.id}-${attempt}`;
       const firstKey = keyOf(1);
-      const jobsBefore = await waitFor('the job to reach the accounting', async () => {
-        const jobs = await accountedJobs(firstKey);
-        return jobs.length > 0 ? jobs : null;
-      }, 30_000, 250);
+      const jobsBefore = await waitFor(
+        'the job to reach the accounting',
+        async () => {
+          const jobs = await accountedJobs(firstKey);
+          return jobs.length > 0 ? jobs : null;
+        },
+        30_000,
+        250,
+      );
       assert.equal(jobsBefore.length, 1, 'the scheduler accepted the job');
-      assert.equal((await service.call('GET', `/api/v1/experiments/${id}`)).body.job, null, 'Drover had not recorded it');
+      assert.equal(
+        (await service.call('GET', `/api/v1/experiments/${id}`)).body.job,
+        null,
+        'Drover had not recorded it',
+      );
 
       const survivor = await service.startRole('worker');
       try {
@@ -60,7 +77,12 @@ describe('a worker killed between the scheduler accepting a job and Drover recor
         assert.equal(done.job.nativeId, jobsBefore[0]);
         assert.ok(done.tasks.find((task: any) => task.kind === 'submit').attempt >= 2, 'the submit task was retried');
         const events = (await eventsOf(service, id)).items;
-        assert.ok(events.some((event) => event.entity === 'job' && /adopted job \d+ submitted by an earlier attempt/.test(event.message ?? '')));
+        assert.ok(
+          events.some(
+            (event) =>
+              event.entity === 'job' && /adopted job \d+ submitted by an earlier attempt/.test(event.message ?? ''),
+          ),
+        );
         // One job in the cluster's accounting for this experiment, under any attempt's key.
         const keys = Array.from({ length: 5 }, (_, index) => keyOf(index + 1));
         const all = (await Promise.all(keys.map(accountedJobs))).flat();

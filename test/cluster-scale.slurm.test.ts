@@ -29,7 +29,13 @@ before(async () => {
     name: 'sleep-briefly',
     title: 'Sleep a little and say which sample this is',
     inputs: [{ name: 'sample', type: 'integer', minimum: 0, required: true }],
-    deployments: { '*': { command: ['bash', '-c', 'echo "sample $1"; sleep 1', 'sleep-briefly', '{{sample}}'], queue: 'debug', walltimeMinutes: 2 } },
+    deployments: {
+      '*': {
+        command: ['bash', '-c', 'echo "sample $1"; sleep 1', 'sleep-briefly', '{{sample}}'],
+        queue: 'debug',
+        walltimeMinutes: 2,
+      },
+    },
   };
   assert.equal((await drover.call('POST', '/api/v1/applications', application)).status, 201);
 });
@@ -44,7 +50,9 @@ async function metric(name: string, labels: Record<string, string>): Promise<num
   for (const line of text.split('\n')) {
     const match = /^(\w+)(?:\{(.*)\})? (\S+)$/.exec(line);
     if (!match || match[1] !== name) continue;
-    const series = Object.fromEntries([...(match[2] ?? '').matchAll(/(\w+)="([^"]*)"/g)].map((pair) => [pair[1], pair[2]]));
+    const series = Object.fromEntries(
+      [...(match[2] ?? '').matchAll(/(\w+)="([^"]*)"/g)].map((pair) => [pair[1], pair[2]]),
+    );
     if (Object.entries(labels).every(([key, value]) => series[key] === value)) total += Number(match[3]);
   }
   return total;
@@ -54,7 +62,11 @@ it(`runs ${experiments} concurrent experiments with one squeue per poll`, { time
   const started = Date.now();
   const ids = await Promise.all(
     Array.from({ length: experiments }, async (_, sample) => {
-      const created = await drover.call('POST', '/api/v1/experiments', { application: 'sleep-briefly', resource: 'hpc-scale', inputs: { sample } });
+      const created = await drover.call('POST', '/api/v1/experiments', {
+        application: 'sleep-briefly',
+        resource: 'hpc-scale',
+        inputs: { sample },
+      });
       assert.equal(created.status, 201, JSON.stringify(created.body));
       return created.body.id as string;
     }),
@@ -62,14 +74,19 @@ it(`runs ${experiments} concurrent experiments with one squeue per poll`, { time
   await waitFor(
     `all ${experiments} experiments to finish`,
     async () => {
-      const page = await drover.call('GET', `/api/v1/experiments?resource=hpc-scale&state=completed,failed,canceled&limit=${experiments}`);
+      const page = await drover.call(
+        'GET',
+        `/api/v1/experiments?resource=hpc-scale&state=completed,failed,canceled&limit=${experiments}`,
+      );
       return page.body.items.length === experiments;
     },
     540_000,
     2000,
   );
   const seconds = (Date.now() - started) / 1000;
-  const failed = (await drover.call('GET', `/api/v1/experiments?resource=hpc-scale&state=failed,canceled&limit=${experiments}`)).body.items;
+  const failed = (
+    await drover.call('GET', `/api/v1/experiments?resource=hpc-scale&state=failed,canceled&limit=${experiments}`)
+  ).body.items;
   assert.equal(failed.length, 0, JSON.stringify(failed.slice(0, 3)));
   const sample = (await drover.call('GET', `/api/v1/experiments/${ids[17]}/outputs/stdout.txt`)).body;
   assert.equal(sample, 'sample 17\n');

@@ -33,7 +33,15 @@ const exitWith = {
     '*': {
       environmentSetup: ['export EXIT_WITH_STARTED="$(date +%s)"'],
       // argv, not a command line: each input reaches bash as one positional argument.
-      command: ['bash', '-c', 'printf "%s\\n" "$3" | tee out.txt; sleep "$2"; exit "$1"', 'exit-with', '{{code}}', '{{seconds}}', '{{message}}'],
+      command: [
+        'bash',
+        '-c',
+        'printf "%s\\n" "$3" | tee out.txt; sleep "$2"; exit "$1"',
+        'exit-with',
+        '{{code}}',
+        '{{seconds}}',
+        '{{message}}',
+      ],
       queue: 'debug',
       walltimeMinutes: 5,
     },
@@ -42,7 +50,9 @@ const exitWith = {
 
 let drover: TestDrover;
 before(async () => {
-  drover = await startTestDrover({ catalogue: ['demo.yaml', 'test-cluster.yaml'].map((file) => join(projectRoot, 'catalogue', file)).join(',') });
+  drover = await startTestDrover({
+    catalogue: ['demo.yaml', 'test-cluster.yaml'].map((file) => join(projectRoot, 'catalogue', file)).join(','),
+  });
   const created = await drover.call('POST', '/api/v1/applications', exitWith);
   assert.equal(created.status, 201, JSON.stringify(created.body));
 });
@@ -77,7 +87,11 @@ for (const resource of clusters) {
     it('runs the demo pi-monte-carlo to completion and brings result.json and the logs back', async () => {
       const id = await submit({ application: 'pi-monte-carlo', resource, inputs: { samples: 200000, seed: 7 } });
       const done = await waitForState(drover, id, ['completed', 'failed', 'canceled'], 120_000);
-      assert.equal(done.state, 'completed', JSON.stringify({ failure: done.failure, job: done.job, tasks: done.tasks }));
+      assert.equal(
+        done.state,
+        'completed',
+        JSON.stringify({ failure: done.failure, job: done.job, tasks: done.tasks }),
+      );
       const job = done.job;
       assert.match(job.nativeId, /^\d+$/);
       assert.equal(job.state, 'completed');
@@ -89,21 +103,34 @@ for (const resource of clusters) {
         assert.ok(job.nodeList, 'the node list is shown');
       }
       const outputs = await drover.call('GET', `/api/v1/experiments/${id}/outputs`);
-      assert.deepEqual(outputs.body.items.map((file: any) => file.path).sort(), ['result.json', 'stderr.txt', 'stdout.txt']);
+      assert.deepEqual(outputs.body.items.map((file: any) => file.path).sort(), [
+        'result.json',
+        'stderr.txt',
+        'stdout.txt',
+      ]);
       const result = JSON.parse((await drover.call('GET', `/api/v1/experiments/${id}/outputs/result.json`)).body);
       assert.equal(result.samples, 200000);
       assert.ok(Math.abs(result.estimate - Math.PI) < 0.05, `estimate ${result.estimate}`);
       // Exactly one job under the submission key in the cluster's accounting.
       // (slurmdbd records a job a moment after it ends, so wait for the record first.)
-      const jobs = await waitFor('the job in the accounting', async () => {
-        const found = await accountedJobs(job.submissionKey);
-        return found.length > 0 ? found : null;
-      }, 30_000, 250);
+      const jobs = await waitFor(
+        'the job in the accounting',
+        async () => {
+          const found = await accountedJobs(job.submissionKey);
+          return found.length > 0 ? found : null;
+        },
+        30_000,
+        250,
+      );
       assert.equal(jobs.length, 1);
     });
 
     it('stages an uploaded file in over SFTP and runs word-count on it', async () => {
-      const upload = await drover.call('POST', '/api/v1/uploads?filename=story.txt', Buffer.from('the quick brown fox\njumps over the lazy dog\nThe end\n'));
+      const upload = await drover.call(
+        'POST',
+        '/api/v1/uploads?filename=story.txt',
+        Buffer.from('the quick brown fox\njumps over the lazy dog\nThe end\n'),
+      );
       assert.equal(upload.status, 201);
       const id = await submit({ application: 'word-count', resource, inputs: { text: upload.body.id, top: 2 } });
       const done = await waitForState(drover, id, ['completed', 'failed', 'canceled'], 120_000);
@@ -123,7 +150,11 @@ for (const resource of clusters) {
       const out = (await drover.call('GET', `/api/v1/experiments/${id}/outputs/out.txt`)).body;
       assert.equal(out, `${message}\n`, 'the input reached the program verbatim');
       const events = await eventsOf(drover, id);
-      assert.ok(events.items.some((event) => event.entity === 'job' && event.toState === 'failed' && /exit code 3/.test(event.message)));
+      assert.ok(
+        events.items.some(
+          (event) => event.entity === 'job' && event.toState === 'failed' && /exit code 3/.test(event.message),
+        ),
+      );
     });
 
     it('shows a walltime overrun as timed-out', { timeout: 240_000 }, async () => {
@@ -136,27 +167,54 @@ for (const resource of clusters) {
 
     it('cancels a running job: the experiment is canceled and the job leaves the cluster', async () => {
       const id = await submit({ application: 'exit-with', resource, inputs: { seconds: 300 } });
-      const running = await waitFor('the job to run', async () => {
-        const body = await experiment(id);
-        return body.job?.state === 'running' ? body : null;
-      }, 120_000);
+      const running = await waitFor(
+        'the job to run',
+        async () => {
+          const body = await experiment(id);
+          return body.job?.state === 'running' ? body : null;
+        },
+        120_000,
+      );
       const canceled = await drover.call('POST', `/api/v1/experiments/${id}/cancel`);
       assert.equal(canceled.status, 202);
       const done = await waitForState(drover, id, ['completed', 'failed', 'canceled'], 60_000);
       assert.equal(done.state, 'canceled');
       assert.equal(done.job.state, 'canceled');
-      await waitFor('the cluster to end the job', async () => !['RUNNING', 'PENDING', 'COMPLETING'].includes(await squeueState(running.job.nativeId)), 60_000);
+      await waitFor(
+        'the cluster to end the job',
+        async () => !['RUNNING', 'PENDING', 'COMPLETING'].includes(await squeueState(running.job.nativeId)),
+        60_000,
+      );
     });
 
     it('refuses a request outside the queue limits with a 400 before anything reaches the cluster', async () => {
-      const tooLong = await drover.call('POST', '/api/v1/experiments', { application: 'exit-with', resource, inputs: {}, walltimeMinutes: 11 });
+      const tooLong = await drover.call('POST', '/api/v1/experiments', {
+        application: 'exit-with',
+        resource,
+        inputs: {},
+        walltimeMinutes: 11,
+      });
       assert.equal(tooLong.status, 400);
       assert.match(tooLong.headers.get('content-type') ?? '', /application\/problem\+json/);
-      assert.ok(tooLong.body.errors.some((error: any) => error.field === 'walltimeMinutes' && /at most 10 on queue debug/.test(error.message)));
-      const tooWide = await drover.call('POST', '/api/v1/experiments', { application: 'exit-with', resource, inputs: {}, coresPerNode: 9 });
+      assert.ok(
+        tooLong.body.errors.some(
+          (error: any) => error.field === 'walltimeMinutes' && /at most 10 on queue debug/.test(error.message),
+        ),
+      );
+      const tooWide = await drover.call('POST', '/api/v1/experiments', {
+        application: 'exit-with',
+        resource,
+        inputs: {},
+        coresPerNode: 9,
+      });
       assert.equal(tooWide.status, 400);
       assert.ok(tooWide.body.errors.some((error: any) => error.field === 'coresPerNode'));
-      const unknown = await drover.call('POST', '/api/v1/experiments', { application: 'exit-with', resource, inputs: {}, queue: 'gpu' });
+      const unknown = await drover.call('POST', '/api/v1/experiments', {
+        application: 'exit-with',
+        resource,
+        inputs: {},
+        queue: 'gpu',
+      });
       assert.equal(unknown.status, 400);
       assert.ok(unknown.body.errors.some((error: any) => error.field === 'queue' && /debug, long/.test(error.message)));
     });
@@ -190,15 +248,33 @@ for (const resource of clusters) {
 describe('a pending job', () => {
   it('is shown as PENDING with its reason and can be canceled on both schedulers', { timeout: 240_000 }, async () => {
     // Take all 8 CPUs of the one node, so the next 8-core jobs wait.
-    const blocker = await submit({ application: 'exit-with', resource: 'hpc-slurm', inputs: { seconds: 600 }, coresPerNode: 8, name: 'blocker' });
+    const blocker = await submit({
+      application: 'exit-with',
+      resource: 'hpc-slurm',
+      inputs: { seconds: 600 },
+      coresPerNode: 8,
+      name: 'blocker',
+    });
     try {
-      await waitFor('the blocker to run', async () => (await experiment(blocker)).job?.state === 'running', 120_000, 250);
-      const waiting = await Promise.all(clusters.map((resource) => submit({ application: 'exit-with', resource, inputs: {}, coresPerNode: 8 })));
+      await waitFor(
+        'the blocker to run',
+        async () => (await experiment(blocker)).job?.state === 'running',
+        120_000,
+        250,
+      );
+      const waiting = await Promise.all(
+        clusters.map((resource) => submit({ application: 'exit-with', resource, inputs: {}, coresPerNode: 8 })),
+      );
       for (const id of waiting) {
-        const pending = await waitFor('the job to be queued on the cluster', async () => {
-          const body = await experiment(id);
-          return body.job?.state === 'queued' && body.job.nativeState !== 'submitted' ? body : null;
-        }, 60_000, 250);
+        const pending = await waitFor(
+          'the job to be queued on the cluster',
+          async () => {
+            const body = await experiment(id);
+            return body.job?.state === 'queued' && body.job.nativeState !== 'submitted' ? body : null;
+          },
+          60_000,
+          250,
+        );
         if (pending.resource === 'hpc-slurm') {
           assert.equal(pending.job.nativeState, 'PENDING');
           assert.match(pending.job.reason ?? '', /Resources|Priority/);
@@ -229,38 +305,60 @@ describe('a login node that stops answering', () => {
     if (sshd) await stopSshd(sshd);
   });
 
-  it('blocks the experiment with the reason, then resumes it by itself when sshd is back', { timeout: 240_000 }, async () => {
-    const [, hostKey] = /^\S+ (\S+ \S+)/.exec(await readFile(testClusterSsh.knownHostsPath, 'utf8'))!;
-    const resource = {
-      name: 'hpc-flaky',
-      kind: 'slurm',
-      config: {
-        scratchDir: '/home/hpcuser/scratch',
-        pollIntervalSeconds: 1,
-        ssh: { host: testClusterSsh.host, port, user: testClusterSsh.user, privateKeyPath: testClusterSsh.privateKeyPath, hostKey },
-        queues: [{ name: 'debug', maxWalltimeMinutes: 10, maxCores: 8 }],
-      },
-    };
-    assert.equal((await drover.call('POST', '/api/v1/resources', resource)).status, 201);
-    const id = await submit({ application: 'exit-with', resource: 'hpc-flaky', inputs: { seconds: 25, message: 'survived' } });
-    await waitFor('the job to run', async () => (await experiment(id)).job?.state === 'running', 120_000, 250);
+  it(
+    'blocks the experiment with the reason, then resumes it by itself when sshd is back',
+    { timeout: 240_000 },
+    async () => {
+      const [, hostKey] = /^\S+ (\S+ \S+)/.exec(await readFile(testClusterSsh.knownHostsPath, 'utf8'))!;
+      const resource = {
+        name: 'hpc-flaky',
+        kind: 'slurm',
+        config: {
+          scratchDir: '/home/hpcuser/scratch',
+          pollIntervalSeconds: 1,
+          ssh: {
+            host: testClusterSsh.host,
+            port,
+            user: testClusterSsh.user,
+            privateKeyPath: testClusterSsh.privateKeyPath,
+            hostKey,
+          },
+          queues: [{ name: 'debug', maxWalltimeMinutes: 10, maxCores: 8 }],
+        },
+      };
+      assert.equal((await drover.call('POST', '/api/v1/resources', resource)).status, 201);
+      const id = await submit({
+        application: 'exit-with',
+        resource: 'hpc-flaky',
+        inputs: { seconds: 25, message: 'survived' },
+      });
+      await waitFor('the job to run', async () => (await experiment(id)).job?.state === 'running', 120_000, 250);
 
-    await stopSshd(sshd!);
-    sshd = undefined;
-    const blocked = await waitForState(drover, id, ['blocked'], 60_000);
-    assert.match(blocked.blockedReason, /hpc-flaky does not answer/);
-    assert.match(blocked.blockedReason, new RegExp(`127\\.0\\.0\\.1:${port}`));
-    assert.ok(blocked.blockedUntil && !Number.isNaN(Date.parse(blocked.blockedUntil)), 'the next try is shown');
+      await stopSshd(sshd!);
+      sshd = undefined;
+      const blocked = await waitForState(drover, id, ['blocked'], 60_000);
+      assert.match(blocked.blockedReason, /hpc-flaky does not answer/);
+      assert.match(blocked.blockedReason, new RegExp(`127\\.0\\.0\\.1:${port}`));
+      assert.ok(blocked.blockedUntil && !Number.isNaN(Date.parse(blocked.blockedUntil)), 'the next try is shown');
 
-    sshd = await startPrivateSshd(port);
-    const done = await waitForState(drover, id, ['completed', 'failed', 'canceled'], 120_000);
-    assert.equal(done.state, 'completed', JSON.stringify(done.failure ?? done.job));
-    assert.equal((await drover.call('GET', `/api/v1/experiments/${id}/outputs/out.txt`)).body, 'survived\n');
-    const moves = (await eventsOf(drover, id)).moves;
-    const experimentMoves = moves.filter((move) => move.startsWith('experiment'));
-    const blockedAt = experimentMoves.indexOf('experiment executing->blocked');
-    assert.ok(blockedAt > 0, moves.join('\n'));
-    assert.equal(experimentMoves[blockedAt + 1], 'experiment blocked->executing', 'the next experiment move resumes it');
-    assert.equal(moves.filter((move) => move.startsWith('job ') && move.endsWith('submitting->queued')).length, 1, 'one job submitted');
-  });
+      sshd = await startPrivateSshd(port);
+      const done = await waitForState(drover, id, ['completed', 'failed', 'canceled'], 120_000);
+      assert.equal(done.state, 'completed', JSON.stringify(done.failure ?? done.job));
+      assert.equal((await drover.call('GET', `/api/v1/experiments/${id}/outputs/out.txt`)).body, 'survived\n');
+      const moves = (await eventsOf(drover, id)).moves;
+      const experimentMoves = moves.filter((move) => move.startsWith('experiment'));
+      const blockedAt = experimentMoves.indexOf('experiment executing->blocked');
+      assert.ok(blockedAt > 0, moves.join('\n'));
+      assert.equal(
+        experimentMoves[blockedAt + 1],
+        'experiment blocked->executing',
+        'the next experiment move resumes it',
+      );
+      assert.equal(
+        moves.filter((move) => move.startsWith('job ') && move.endsWith('submitting->queued')).length,
+        1,
+        'one job submitted',
+      );
+    },
+  );
 });

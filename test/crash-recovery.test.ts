@@ -20,18 +20,22 @@ after(async () => {
 
 /** Starts `drover up` as a real process; resolves with its API address once it listens. */
 async function startUp(dataDir: string): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, [join(projectRoot, 'bin/drover.js'), 'up', '--data-dir', dataDir, '--port', '0'], {
-    env: {
-      ...process.env,
-      DROVER_ADMIN_TOKEN: adminToken,
-      DROVER_CONTROLLER_POLL_MS: '200',
-      DROVER_WORKER_POLL_MS: '200',
-      DROVER_LEASE_MS: '3000',
-      DROVER_LOG_LEVEL: 'warn',
-      DATABASE_URL: '',
+  const child = spawn(
+    process.execPath,
+    [join(projectRoot, 'bin/drover.js'), 'up', '--data-dir', dataDir, '--port', '0'],
+    {
+      env: {
+        ...process.env,
+        DROVER_ADMIN_TOKEN: adminToken,
+        DROVER_CONTROLLER_POLL_MS: '200',
+        DROVER_WORKER_POLL_MS: '200',
+        DROVER_LEASE_MS: '3000',
+        DROVER_LOG_LEVEL: 'warn',
+        DATABASE_URL: '',
+      },
+      stdio: ['ignore', 'ignore', 'pipe'],
     },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
+  );
   children.push(child);
   let output = '';
   const url = await new Promise<string>((resolve, reject) => {
@@ -62,12 +66,30 @@ describe('drover up killed with SIGKILL while a job runs', () => {
     const app = await api.call('POST', '/api/v1/applications', {
       name: 'marked-sleep',
       title: 'Counts its starts, then sleeps (test fixture)',
-      inputs: [{ name: 'marker', type: 'string', required: true }, { name: 'seconds', type: 'number', default: 4 }],
+      inputs: [
+        { name: 'marker', type: 'string', required: true },
+        { name: 'seconds', type: 'number', default: 4 },
+      ],
       outputs: ['done.txt'],
-      deployments: { '*': { command: ['bash', '-c', 'echo started >> "$1"; sleep "$2"; echo finished > done.txt', '--', '{{marker}}', '{{seconds}}'] } },
+      deployments: {
+        '*': {
+          command: [
+            'bash',
+            '-c',
+            'echo started >> "$1"; sleep "$2"; echo finished > done.txt',
+            '--',
+            '{{marker}}',
+            '{{seconds}}',
+          ],
+        },
+      },
     });
     assert.equal(app.status, 201, JSON.stringify(app.body));
-    const created = await api.call('POST', '/api/v1/experiments', { application: 'marked-sleep', resource: 'local', inputs: { marker, seconds: 4 } });
+    const created = await api.call('POST', '/api/v1/experiments', {
+      application: 'marked-sleep',
+      resource: 'local',
+      inputs: { marker, seconds: 4 },
+    });
     assert.equal(created.status, 201);
     const id = created.body.id;
     const running = await waitFor('the job to run', async () => {
@@ -91,9 +113,18 @@ describe('drover up killed with SIGKILL while a job runs', () => {
     assert.equal(outputs.body, 'finished\n');
 
     const { seqs, moves } = await eventsOf(api, id);
-    assert.deepEqual(seqs, seqs.map((_, index) => index + 1), 'events are numbered 1..n without gaps');
+    assert.deepEqual(
+      seqs,
+      seqs.map((_, index) => index + 1),
+      'events are numbered 1..n without gaps',
+    );
     assert.deepEqual(moves, [...new Set(moves)], `no transition is recorded twice:\n${moves.join('\n')}`);
-    for (const expected of ['experiment new->created', 'experiment queued->executing', 'experiment executing->completed', 'task stage-out running->completed']) {
+    for (const expected of [
+      'experiment new->created',
+      'experiment queued->executing',
+      'experiment executing->completed',
+      'task stage-out running->completed',
+    ]) {
       assert.ok(moves.includes(expected), `${expected} in\n${moves.join('\n')}`);
     }
     assert.equal(moves.filter((move) => move.startsWith('job ') && move.endsWith('->completed')).length, 1);

@@ -43,7 +43,14 @@ async function ok(response: Promise<ApiResponse>, status = 201): Promise<any> {
 
 /** Makes a gateway with an admin, two users, a credential, a cluster resource, an application with a file input, an upload and a draft with an output file. */
 async function makeSide(id: string): Promise<Side> {
-  const created = await ok(drover.call('POST', '/api/v1/gateways', { id, name: `${id} gateway`, theme: { primary: '#123456' }, admin: `${id}-admin` }));
+  const created = await ok(
+    drover.call('POST', '/api/v1/gateways', {
+      id,
+      name: `${id} gateway`,
+      theme: { primary: '#123456' },
+      admin: `${id}-admin`,
+    }),
+  );
   const admin = { name: `${id}-admin`, token: created.admin.token as string };
   const users = [];
   for (const name of [`${id}-ann`, `${id}-bob`]) {
@@ -54,29 +61,57 @@ async function makeSide(id: string): Promise<Side> {
   const key = await ok(drover.call('POST', '/api/v1/credentials', { name: credential }, admin.token));
   const resource = `${id}-cluster`;
   await ok(
-    drover.call('POST', '/api/v1/resources', {
-      name: resource,
-      kind: 'slurm',
-      config: {
-        scratchDir: `/scratch/${id}-secret-scratch`,
-        queues: [{ name: 'debug', maxWalltimeMinutes: 30, maxCores: 4 }],
-        ssh: { host: '127.0.0.1', port: 1, user: 'hpcuser', credential, hostKey: key.publicKey.split(' ').slice(0, 2).join(' ') },
+    drover.call(
+      'POST',
+      '/api/v1/resources',
+      {
+        name: resource,
+        kind: 'slurm',
+        config: {
+          scratchDir: `/scratch/${id}-secret-scratch`,
+          queues: [{ name: 'debug', maxWalltimeMinutes: 30, maxCores: 4 }],
+          ssh: {
+            host: '127.0.0.1',
+            port: 1,
+            user: 'hpcuser',
+            credential,
+            hostKey: key.publicKey.split(' ').slice(0, 2).join(' '),
+          },
+        },
       },
-    }, admin.token),
+      admin.token,
+    ),
   );
   const application = `${id}-app`;
   await ok(
-    drover.call('POST', '/api/v1/applications', {
-      name: application,
-      title: `${id} secret application`,
-      inputs: [{ name: 'data', type: 'file', required: true }],
-      outputs: ['*.txt'],
-      deployments: { [resource]: { command: ['cat', '{{data}}'] } },
-    }, admin.token),
+    drover.call(
+      'POST',
+      '/api/v1/applications',
+      {
+        name: application,
+        title: `${id} secret application`,
+        inputs: [{ name: 'data', type: 'file', required: true }],
+        outputs: ['*.txt'],
+        deployments: { [resource]: { command: ['cat', '{{data}}'] } },
+      },
+      admin.token,
+    ),
   );
-  const upload = await ok(drover.call('POST', `/api/v1/uploads?filename=${id}-secret-input.txt`, Buffer.from(`${id} secret upload\n`), users[0].token));
+  const upload = await ok(
+    drover.call(
+      'POST',
+      `/api/v1/uploads?filename=${id}-secret-input.txt`,
+      Buffer.from(`${id} secret upload\n`),
+      users[0].token,
+    ),
+  );
   const experiment = await ok(
-    drover.call('POST', '/api/v1/experiments', { application, resource, name: `${id}-secret-run`, launch: false, inputs: { data: upload.id } }, users[0].token),
+    drover.call(
+      'POST',
+      '/api/v1/experiments',
+      { application, resource, name: `${id}-secret-run`, launch: false, inputs: { data: upload.id } },
+      users[0].token,
+    ),
   );
   // An output as a finished job leaves it, so the output and log routes have something to guard.
   const outputs = join(drover.dataDir, 'storage', id, 'experiments', experiment.id, 'outputs');
@@ -94,9 +129,17 @@ async function makeSide(id: string): Promise<Side> {
     uploadId: upload.id,
     experimentId: experiment.id,
     secrets: [
-      admin.token, ...users.map((user) => user.token), ...users.map((user) => user.id),
-      key.publicKey.split(' ')[1], `${id}-secret-run`, `${id}-secret-input.txt`, `${id} secret application`,
-      `${id}-secret-scratch`, `${id}-secret-output`, `${id}-secret-stdout`, `${id} secret upload`,
+      admin.token,
+      ...users.map((user) => user.token),
+      ...users.map((user) => user.id),
+      key.publicKey.split(' ')[1],
+      `${id}-secret-run`,
+      `${id}-secret-input.txt`,
+      `${id} secret application`,
+      `${id}-secret-scratch`,
+      `${id}-secret-output`,
+      `${id}-secret-stdout`,
+      `${id} secret upload`,
     ],
   };
 }
@@ -129,7 +172,9 @@ function targetFor(path: string, parameter: string, target: Side): string {
   if (parameter === 'name' && path.startsWith('/api/v1/users/')) return target.users[0].name;
   if (parameter === 'stream') return 'stdout';
   if (parameter === '*') return 'result.txt';
-  throw new Error(`the isolation test has no id of the other gateway for {${parameter}} in ${path}: add one to targetFor`);
+  throw new Error(
+    `the isolation test has no id of the other gateway for {${parameter}} in ${path}: add one to targetFor`,
+  );
 }
 
 /** What the attacker sends: query and body per route, referring to the other side where a body can. */
@@ -140,18 +185,42 @@ function requestFor(method: string, path: string, attacker: Side, target: Side):
     case 'GET /api/v1/experiments':
       return { query: `?owner=${target.users[0].name}&parent=${target.experimentId}` };
     case 'POST /api/v1/experiments':
-      return { query: '', body: { application: attacker.application, resource: attacker.resource, launch: false, inputs: { data: target.uploadId } } };
+      return {
+        query: '',
+        body: {
+          application: attacker.application,
+          resource: attacker.resource,
+          launch: false,
+          inputs: { data: target.uploadId },
+        },
+      };
     case 'POST /api/v1/experiments/{id}/clone':
       return { query: '', body: { launch: false } };
     case 'POST /api/v1/applications':
-      return { query: '', body: { name: `${attacker.id}-probe`, title: 'probe', deployments: { [target.resource]: { command: ['true'] } } } };
+      return {
+        query: '',
+        body: {
+          name: `${attacker.id}-probe`,
+          title: 'probe',
+          deployments: { [target.resource]: { command: ['true'] } },
+        },
+      };
     case 'POST /api/v1/resources':
       return {
         query: '',
         body: {
           name: `${attacker.id}-probe`,
           kind: 'slurm',
-          config: { scratchDir: '/scratch/probe', queues: [{ name: 'q', maxWalltimeMinutes: 5, maxCores: 1 }], ssh: { host: '127.0.0.1', user: 'u', credential: target.credential, hostKey: target.publicKey.split(' ').slice(0, 2).join(' ') } },
+          config: {
+            scratchDir: '/scratch/probe',
+            queues: [{ name: 'q', maxWalltimeMinutes: 5, maxCores: 1 }],
+            ssh: {
+              host: '127.0.0.1',
+              user: 'u',
+              credential: target.credential,
+              hostKey: target.publicKey.split(' ').slice(0, 2).join(' '),
+            },
+          },
         },
       };
     case 'POST /api/v1/users':
@@ -168,9 +237,16 @@ function requestFor(method: string, path: string, attacker: Side, target: Side):
 }
 
 /** Reads an event stream for a while: the stream a principal watches while both sides act. */
-async function readChanges(attacker: Side, token: string, target: Side): Promise<{ status: number; text: string; sawOwn: boolean }> {
+async function readChanges(
+  attacker: Side,
+  token: string,
+  target: Side,
+): Promise<{ status: number; text: string; sawOwn: boolean }> {
   const controller = new AbortController();
-  const response = await fetch(`${drover.url}/api/v1/experiments/changes`, { headers: { authorization: `Bearer ${token}`, accept: 'text/event-stream' }, signal: controller.signal });
+  const response = await fetch(`${drover.url}/api/v1/experiments/changes`, {
+    headers: { authorization: `Bearer ${token}`, accept: 'text/event-stream' },
+    signal: controller.signal,
+  });
   let text = '';
   const reading = (async () => {
     const decoder = new TextDecoder();
@@ -181,71 +257,133 @@ async function readChanges(attacker: Side, token: string, target: Side): Promise
     }
   })();
   // The other side acts first; then the watcher's own draft proves the stream delivers.
-  const theirs = await ok(drover.call('POST', '/api/v1/experiments', { application: target.application, resource: target.resource, name: `${target.id}-secret-run-live`, launch: false, inputs: { data: target.uploadId } }, target.users[0].token));
-  const own = await ok(drover.call('POST', '/api/v1/experiments', { application: attacker.application, resource: attacker.resource, launch: false, inputs: { data: attacker.uploadId } }, attacker.users[0].token));
+  const theirs = await ok(
+    drover.call(
+      'POST',
+      '/api/v1/experiments',
+      {
+        application: target.application,
+        resource: target.resource,
+        name: `${target.id}-secret-run-live`,
+        launch: false,
+        inputs: { data: target.uploadId },
+      },
+      target.users[0].token,
+    ),
+  );
+  const own = await ok(
+    drover.call(
+      'POST',
+      '/api/v1/experiments',
+      {
+        application: attacker.application,
+        resource: attacker.resource,
+        launch: false,
+        inputs: { data: attacker.uploadId },
+      },
+      attacker.users[0].token,
+    ),
+  );
   let sawOwn = false;
   try {
     // Admins see their whole gateway; a user sees only their own experiments.
     const visible = token === attacker.users[1].token ? null : own.id;
-    if (visible) sawOwn = Boolean(await waitFor('the watcher\'s own experiment on the stream', async () => text.includes(visible), 10_000).catch(() => false));
+    if (visible)
+      sawOwn = Boolean(
+        await waitFor("the watcher's own experiment on the stream", async () => text.includes(visible), 10_000).catch(
+          () => false,
+        ),
+      );
     await new Promise((resolve) => setTimeout(resolve, 600));
   } finally {
     controller.abort();
     await reading;
   }
-  for (const [id, who] of [[theirs.id, target.users[0].token], [own.id, attacker.users[0].token]] as const) {
+  for (const [id, who] of [
+    [theirs.id, target.users[0].token],
+    [own.id, attacker.users[0].token],
+  ] as const) {
     assert.equal((await drover.call('DELETE', `/api/v1/experiments/${id}`, undefined, who)).status, 204);
   }
   return { status: response.status, text, sawOwn: sawOwn || token === attacker.users[1].token };
 }
 
-it('no principal of one gateway reaches anything of another, on any route of the OpenAPI document', { timeout: 600_000 }, async () => {
-  const alpha = await makeSide('alpha');
-  const beta = await makeSide('beta');
-  const document = (await drover.call('GET', '/api/v1/openapi.json')).body as { paths: Record<string, Record<string, any>> };
-  const routes = Object.entries(document.paths).flatMap(([path, operations]) =>
-    Object.keys(operations).filter((method) => ['get', 'post', 'put', 'patch', 'delete'].includes(method)).map((method) => ({ path, method: method.toUpperCase(), operation: operations[method] })),
-  );
-  assert.ok(routes.length >= 25, `the document lists ${routes.length} routes`);
+it(
+  'no principal of one gateway reaches anything of another, on any route of the OpenAPI document',
+  { timeout: 600_000 },
+  async () => {
+    const alpha = await makeSide('alpha');
+    const beta = await makeSide('beta');
+    const document = (await drover.call('GET', '/api/v1/openapi.json')).body as {
+      paths: Record<string, Record<string, any>>;
+    };
+    const routes = Object.entries(document.paths).flatMap(([path, operations]) =>
+      Object.keys(operations)
+        .filter((method) => ['get', 'post', 'put', 'patch', 'delete'].includes(method))
+        .map((method) => ({ path, method: method.toUpperCase(), operation: operations[method] })),
+    );
+    assert.ok(routes.length >= 25, `the document lists ${routes.length} routes`);
 
-  const violations: string[] = [];
-  let calls = 0;
-  for (const [attacker, target] of [[alpha, beta], [beta, alpha]] as const) {
-    const before = await snapshot(target);
-    const principals = [{ role: 'admin', token: attacker.admin.token }, ...attacker.users.map((user) => ({ role: 'user', token: user.token }))];
-    for (const { path, method, operation } of routes) {
-      const parameters = [...path.matchAll(/\{([^}]+)\}/g)].map((match) => match[1]);
-      const concrete = parameters.reduce((built, parameter) => built.replace(`{${parameter}}`, encodeURIComponent(targetFor(path, parameter, target))), path);
-      const streamOnly = operation.responses?.['200']?.content && !operation.responses['200'].content['application/json'] && operation.responses['200'].content['text/event-stream'];
-      for (const principal of principals) {
-        calls += 1;
-        const what = `${principal.role} of ${attacker.id}: ${method} ${concrete}`;
-        let status: number;
-        let text: string;
-        if (streamOnly && parameters.length === 0) {
-          const watched = await readChanges(attacker, principal.token, target);
-          status = watched.status;
-          text = watched.text;
-          if (!watched.sawOwn) violations.push(`${what}: the stream did not deliver the watcher's own experiment (the check would prove nothing)`);
-        } else {
-          const { query, body } = requestFor(method, path, attacker, target);
-          const answer = await drover.call(method, concrete + query, body, principal.token);
-          status = answer.status;
-          text = typeof answer.body === 'string' ? answer.body : JSON.stringify(answer.body);
-          if (parameters.length > 0) {
-            if (status !== 404 && status !== 403) violations.push(`${what}: ${status}, expected 404 (or 403 for a role check)`);
-            else if (!String(answer.headers.get('content-type')).startsWith('application/problem+json')) violations.push(`${what}: ${status} is not problem+json`);
-          } else if (status >= 500) {
-            violations.push(`${what}: ${status}`);
+    const violations: string[] = [];
+    let calls = 0;
+    for (const [attacker, target] of [
+      [alpha, beta],
+      [beta, alpha],
+    ] as const) {
+      const before = await snapshot(target);
+      const principals = [
+        { role: 'admin', token: attacker.admin.token },
+        ...attacker.users.map((user) => ({ role: 'user', token: user.token })),
+      ];
+      for (const { path, method, operation } of routes) {
+        const parameters = [...path.matchAll(/\{([^}]+)\}/g)].map((match) => match[1]);
+        const concrete = parameters.reduce(
+          (built, parameter) => built.replace(`{${parameter}}`, encodeURIComponent(targetFor(path, parameter, target))),
+          path,
+        );
+        const streamOnly =
+          operation.responses?.['200']?.content &&
+          !operation.responses['200'].content['application/json'] &&
+          operation.responses['200'].content['text/event-stream'];
+        for (const principal of principals) {
+          calls += 1;
+          const what = `${principal.role} of ${attacker.id}: ${method} ${concrete}`;
+          let status: number;
+          let text: string;
+          if (streamOnly && parameters.length === 0) {
+            const watched = await readChanges(attacker, principal.token, target);
+            status = watched.status;
+            text = watched.text;
+            if (!watched.sawOwn)
+              violations.push(
+                `${what}: the stream did not deliver the watcher's own experiment (the check would prove nothing)`,
+              );
+          } else {
+            const { query, body } = requestFor(method, path, attacker, target);
+            const answer = await drover.call(method, concrete + query, body, principal.token);
+            status = answer.status;
+            text = typeof answer.body === 'string' ? answer.body : JSON.stringify(answer.body);
+            if (parameters.length > 0) {
+              if (status !== 404 && status !== 403)
+                violations.push(`${what}: ${status}, expected 404 (or 403 for a role check)`);
+              else if (!String(answer.headers.get('content-type')).startsWith('application/problem+json'))
+                violations.push(`${what}: ${status} is not problem+json`);
+            } else if (status >= 500) {
+              violations.push(`${what}: ${status}`);
+            }
           }
+          for (const secret of target.secrets)
+            if (text.includes(secret))
+              violations.push(
+                `${what}: the answer (${status}) holds ${target.id}'s ${JSON.stringify(secret.slice(0, 24))}`,
+              );
         }
-        for (const secret of target.secrets) if (text.includes(secret)) violations.push(`${what}: the answer (${status}) holds ${target.id}'s ${JSON.stringify(secret.slice(0, 24))}`);
       }
+      assert.deepEqual(await snapshot(target), before, `${target.id} is unchanged after every call by ${attacker.id}`);
     }
-    assert.deepEqual(await snapshot(target), before, `${target.id} is unchanged after every call by ${attacker.id}`);
-  }
-  const report = `isolation: ${routes.length} routes x 6 principals (an admin and two users of each gateway, against the other's ids) = ${calls} calls, ${violations.length} violations`;
-  process.stderr.write(report + '\n');
-  assert.equal(calls, routes.length * 6);
-  assert.deepEqual(violations, [], report);
-});
+    const report = `isolation: ${routes.length} routes x 6 principals (an admin and two users of each gateway, against the other's ids) = ${calls} calls, ${violations.length} violations`;
+    process.stderr.write(report + '\n');
+    assert.equal(calls, routes.length * 6);
+    assert.deepEqual(violations, [], report);
+  },
+);

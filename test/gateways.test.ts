@@ -34,7 +34,13 @@ const clusterResource = (name: string, ssh: Record<string, unknown>) => ({
   config: {
     scratchDir: '/home/hpcuser/drover',
     queues: [{ name: 'debug', maxWalltimeMinutes: 30, maxCores: 4 }],
-    ssh: { host: '127.0.0.1', port: 2222, user: 'hpcuser', hostKey: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIL1AtEHaSS8X6T1Ix27b408vb3D3kbgR/Ls/ql2NRe8O', ...ssh },
+    ssh: {
+      host: '127.0.0.1',
+      port: 2222,
+      user: 'hpcuser',
+      hostKey: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIL1AtEHaSS8X6T1Ix27b408vb3D3kbgR/Ls/ql2NRe8O',
+      ...ssh,
+    },
   },
 });
 
@@ -42,17 +48,29 @@ describe('gateways (platform operator)', () => {
   let ocean: { id: string; token: string };
 
   it('the operator creates a gateway with its own admin, name and colours; the admin token is shown once', async () => {
-    const created = await drover.call('POST', '/api/v1/gateways', { id: 'ocean', name: 'Ocean Lab', theme: { primary: '#0a7e8c' }, admin: 'marina' });
+    const created = await drover.call('POST', '/api/v1/gateways', {
+      id: 'ocean',
+      name: 'Ocean Lab',
+      theme: { primary: '#0a7e8c' },
+      admin: 'marina',
+    });
     assert.equal(created.status, 201, JSON.stringify(created.body));
     assert.equal(created.body.gateway.name, 'Ocean Lab');
     assert.equal(created.body.admin.name, 'marina');
     ocean = { id: 'ocean', token: created.body.admin.token };
     const me = await drover.call('GET', '/api/v1/me', undefined, ocean.token);
-    assert.deepEqual({ ...me.body.user, id: undefined }, { id: undefined, name: 'marina', role: 'admin', operator: false });
+    assert.deepEqual(
+      { ...me.body.user, id: undefined },
+      { id: undefined, name: 'marina', role: 'admin', operator: false },
+    );
     assert.deepEqual(me.body.gateway, { id: 'ocean', name: 'Ocean Lab', theme: { primary: '#0a7e8c' } });
     // The sign-in page of that gateway, before anyone signs in.
     assert.equal((await drover.call('GET', '/api/v1/gateway?gateway=ocean', undefined, null)).body.name, 'Ocean Lab');
-    assert.equal((await drover.call('GET', '/api/v1/gateway', undefined, null)).body.id, 'default', 'without ?gateway=, the bootstrap gateway');
+    assert.equal(
+      (await drover.call('GET', '/api/v1/gateway', undefined, null)).body.id,
+      'default',
+      'without ?gateway=, the bootstrap gateway',
+    );
     assert.equal((await drover.call('GET', '/api/v1/gateway?gateway=nowhere', undefined, null)).status, 404);
     // Its catalogue starts empty: the bootstrap gateway's demo applications are not its.
     assert.deepEqual((await drover.call('GET', '/api/v1/applications', undefined, ocean.token)).body.items, []);
@@ -71,15 +89,29 @@ describe('gateways (platform operator)', () => {
   });
 
   it('only the operator manages gateways: a gateway admin gets 403', async () => {
-    for (const [method, path] of [['GET', '/api/v1/gateways'], ['POST', '/api/v1/gateways'], ['POST', '/api/v1/gateways/default/disable']] as const) {
-      const answer = await drover.call(method, path, method === 'POST' ? { id: 'sneaky', name: 'x' } : undefined, ocean.token);
+    for (const [method, path] of [
+      ['GET', '/api/v1/gateways'],
+      ['POST', '/api/v1/gateways'],
+      ['POST', '/api/v1/gateways/default/disable'],
+    ] as const) {
+      const answer = await drover.call(
+        method,
+        path,
+        method === 'POST' ? { id: 'sneaky', name: 'x' } : undefined,
+        ocean.token,
+      );
       assert.equal(answer.status, 403, `${method} ${path}`);
     }
-    const adminOfBootstrap = (await drover.call('POST', '/api/v1/users', { name: 'second-admin', role: 'admin' })).body.token;
-    assert.equal((await drover.call('GET', '/api/v1/gateways', undefined, adminOfBootstrap)).status, 403, 'another admin of the bootstrap gateway is not the operator');
+    const adminOfBootstrap = (await drover.call('POST', '/api/v1/users', { name: 'second-admin', role: 'admin' })).body
+      .token;
+    assert.equal(
+      (await drover.call('GET', '/api/v1/gateways', undefined, adminOfBootstrap)).status,
+      403,
+      'another admin of the bootstrap gateway is not the operator',
+    );
   });
 
-  it('a disabled gateway\'s tokens are refused with a clear problem, and work again once enabled', async () => {
+  it("a disabled gateway's tokens are refused with a clear problem, and work again once enabled", async () => {
     const disabled = await drover.call('POST', '/api/v1/gateways/ocean/disable');
     assert.equal(disabled.status, 200);
     assert.equal(disabled.body.disabled, true);
@@ -88,43 +120,131 @@ describe('gateways (platform operator)', () => {
     assert.equal(refused.headers.get('content-type'), 'application/problem+json; charset=utf-8');
     assert.equal(refused.body.type, 'urn:drover:problem:gateway-disabled');
     assert.match(refused.body.detail, /gateway ocean is disabled/);
-    assert.equal((await drover.call('GET', '/api/v1/gateway?gateway=ocean', undefined, null)).status, 404, 'its sign-in page is gone too');
-    assert.equal((await drover.call('GET', '/api/v1/gateways')).body.items.find((gateway: any) => gateway.id === 'ocean').disabled, true);
-    assert.equal((await drover.call('POST', '/api/v1/gateways/default/disable')).status, 400, 'the bootstrap gateway holds the operator');
+    assert.equal(
+      (await drover.call('GET', '/api/v1/gateway?gateway=ocean', undefined, null)).status,
+      404,
+      'its sign-in page is gone too',
+    );
+    assert.equal(
+      (await drover.call('GET', '/api/v1/gateways')).body.items.find((gateway: any) => gateway.id === 'ocean').disabled,
+      true,
+    );
+    assert.equal(
+      (await drover.call('POST', '/api/v1/gateways/default/disable')).status,
+      400,
+      'the bootstrap gateway holds the operator',
+    );
     assert.equal((await drover.call('POST', '/api/v1/gateways/ocean/enable')).status, 200);
     assert.equal((await drover.call('GET', '/api/v1/me', undefined, ocean.token)).status, 200);
   });
 
   it('gateway admins manage their catalogue but never the Drover host: local resources and host paths are 403 naming the field', async () => {
-    const local = await drover.call('POST', '/api/v1/resources', { name: 'mine', kind: 'local', config: { scratchDir: '/tmp/x', queues: [{ name: 'q', maxWalltimeMinutes: 5, maxCores: 1 }] } }, ocean.token);
+    const local = await drover.call(
+      'POST',
+      '/api/v1/resources',
+      {
+        name: 'mine',
+        kind: 'local',
+        config: { scratchDir: '/tmp/x', queues: [{ name: 'q', maxWalltimeMinutes: 5, maxCores: 1 }] },
+      },
+      ocean.token,
+    );
     assert.equal(local.status, 403);
-    assert.deepEqual(local.body.errors.map((error: any) => error.field), ['kind']);
-    const keyPath = await drover.call('POST', '/api/v1/resources', clusterResource('hpc', { privateKeyPath: '/etc/ssh/ssh_host_ed25519_key' }), ocean.token);
+    assert.deepEqual(
+      local.body.errors.map((error: any) => error.field),
+      ['kind'],
+    );
+    const keyPath = await drover.call(
+      'POST',
+      '/api/v1/resources',
+      clusterResource('hpc', { privateKeyPath: '/etc/ssh/ssh_host_ed25519_key' }),
+      ocean.token,
+    );
     assert.equal(keyPath.status, 403);
-    assert.deepEqual(keyPath.body.errors.map((error: any) => error.field), ['config.ssh.privateKeyPath']);
-    const knownHosts = await drover.call('POST', '/api/v1/resources', clusterResource('hpc', { credential: 'k', hostKey: undefined, knownHostsPath: '/etc/passwd' }), ocean.token);
+    assert.deepEqual(
+      keyPath.body.errors.map((error: any) => error.field),
+      ['config.ssh.privateKeyPath'],
+    );
+    const knownHosts = await drover.call(
+      'POST',
+      '/api/v1/resources',
+      clusterResource('hpc', { credential: 'k', hostKey: undefined, knownHostsPath: '/etc/passwd' }),
+      ocean.token,
+    );
     assert.equal(knownHosts.status, 403);
-    assert.deepEqual(knownHosts.body.errors.map((error: any) => error.field), ['config.ssh.knownHostsPath']);
+    assert.deepEqual(
+      knownHosts.body.errors.map((error: any) => error.field),
+      ['config.ssh.knownHostsPath'],
+    );
 
     // In the bootstrap gateway, an admin who is not the operator cannot use the operator's local resource either.
     const admin = (await drover.call('POST', '/api/v1/users', { name: 'catalogue-admin', role: 'admin' })).body.token;
-    const onLocal = await drover.call('POST', '/api/v1/applications', { name: 'reader', title: 'Reads files', deployments: { local: { command: ['cat', '/etc/passwd'] } } }, admin);
+    const onLocal = await drover.call(
+      'POST',
+      '/api/v1/applications',
+      { name: 'reader', title: 'Reads files', deployments: { local: { command: ['cat', '/etc/passwd'] } } },
+      admin,
+    );
     assert.equal(onLocal.status, 403);
-    assert.deepEqual(onLocal.body.errors.map((error: any) => error.field), ['deployments.local']);
-    const wildcard = await drover.call('POST', '/api/v1/applications', { name: 'reader', title: 'Reads files', deployments: { '*': { command: ['cat', '/etc/passwd'] } } }, admin);
+    assert.deepEqual(
+      onLocal.body.errors.map((error: any) => error.field),
+      ['deployments.local'],
+    );
+    const wildcard = await drover.call(
+      'POST',
+      '/api/v1/applications',
+      { name: 'reader', title: 'Reads files', deployments: { '*': { command: ['cat', '/etc/passwd'] } } },
+      admin,
+    );
     assert.equal(wildcard.status, 201, 'a wildcard deployment is accepted ...');
     const run = await drover.call('POST', '/api/v1/experiments', { application: 'reader', resource: 'local' }, admin);
     assert.equal(run.status, 403, '... but never runs on the host');
-    assert.deepEqual(run.body.errors.map((error: any) => error.field), ['resource']);
-    const replace = await drover.call('POST', '/api/v1/resources', clusterResource('local', { credential: 'none' }), admin);
+    assert.deepEqual(
+      run.body.errors.map((error: any) => error.field),
+      ['resource'],
+    );
+    const replace = await drover.call(
+      'POST',
+      '/api/v1/resources',
+      clusterResource('local', { credential: 'none' }),
+      admin,
+    );
     assert.equal(replace.status, 403, "the operator's local resource cannot be replaced by an admin");
     // Host paths the operator gave are shown to the operator only.
-    assert.equal((await drover.call('POST', '/api/v1/resources', clusterResource('operator-hpc', { privateKeyPath: '/etc/drover/key', hostKey: undefined, knownHostsPath: '/etc/drover/known_hosts' }))).status, 201);
-    const seenByAdmin = JSON.stringify((await drover.call('GET', '/api/v1/resources/operator-hpc', undefined, admin)).body);
+    assert.equal(
+      (
+        await drover.call(
+          'POST',
+          '/api/v1/resources',
+          clusterResource('operator-hpc', {
+            privateKeyPath: '/etc/drover/key',
+            hostKey: undefined,
+            knownHostsPath: '/etc/drover/known_hosts',
+          }),
+        )
+      ).status,
+      201,
+    );
+    const seenByAdmin = JSON.stringify(
+      (await drover.call('GET', '/api/v1/resources/operator-hpc', undefined, admin)).body,
+    );
     assert.ok(!seenByAdmin.includes('/etc/drover'), seenByAdmin);
-    assert.match(JSON.stringify((await drover.call('GET', '/api/v1/resources/operator-hpc')).body), /\/etc\/drover\/key/);
+    assert.match(
+      JSON.stringify((await drover.call('GET', '/api/v1/resources/operator-hpc')).body),
+      /\/etc\/drover\/key/,
+    );
     // The operator's own applications still run there.
-    assert.equal((await drover.call('POST', '/api/v1/experiments', { application: 'pi-monte-carlo', resource: 'local', inputs: { samples: 1000 }, launch: false })).status, 201);
+    assert.equal(
+      (
+        await drover.call('POST', '/api/v1/experiments', {
+          application: 'pi-monte-carlo',
+          resource: 'local',
+          inputs: { samples: 1000 },
+          launch: false,
+        })
+      ).status,
+      201,
+    );
   });
 
   it('stores SSH keys encrypted: generated or uploaded, public key shown, private key never returned', async () => {
@@ -132,29 +252,65 @@ describe('gateways (platform operator)', () => {
     assert.equal(generated.status, 201, JSON.stringify(generated.body));
     assert.match(generated.body.publicKey, /^ssh-ed25519 AAAA[A-Za-z0-9+/=]+ drover:ocean\/cluster-key$/);
     const own = ssh2.utils.generateKeyPairSync('ed25519');
-    const uploaded = await drover.call('POST', '/api/v1/credentials', { name: 'uploaded', privateKey: own.private }, ocean.token);
+    const uploaded = await drover.call(
+      'POST',
+      '/api/v1/credentials',
+      { name: 'uploaded', privateKey: own.private },
+      ocean.token,
+    );
     assert.equal(uploaded.status, 201);
     assert.equal(uploaded.body.publicKey.split(' ').slice(0, 2).join(' '), own.public.split(' ').slice(0, 2).join(' '));
     assert.equal((await drover.call('POST', '/api/v1/credentials', { name: 'cluster-key' }, ocean.token)).status, 409);
-    const junk = await drover.call('POST', '/api/v1/credentials', { name: 'junk', privateKey: own.public }, ocean.token);
+    const junk = await drover.call(
+      'POST',
+      '/api/v1/credentials',
+      { name: 'junk', privateKey: own.public },
+      ocean.token,
+    );
     assert.equal(junk.status, 400);
-    assert.deepEqual(junk.body.errors.map((error: any) => error.field), ['privateKey']);
+    assert.deepEqual(
+      junk.body.errors.map((error: any) => error.field),
+      ['privateKey'],
+    );
 
     const listing = await drover.call('GET', '/api/v1/credentials', undefined, ocean.token);
-    assert.deepEqual(listing.body.items.map((item: any) => item.name), ['cluster-key', 'uploaded']);
+    assert.deepEqual(
+      listing.body.items.map((item: any) => item.name),
+      ['cluster-key', 'uploaded'],
+    );
     assert.ok(!JSON.stringify(listing.body).includes('PRIVATE KEY'));
     assert.ok(!JSON.stringify(listing.body).includes(own.private.split('\n')[1]));
     // At rest: not the key, and it decrypts only under its own gateway and name.
-    const rows = await drover.drover.store.query<{ secret: string }>(`select secret from credentials where gateway_id = 'ocean'`);
-    for (const row of rows) assert.ok(!Buffer.from(row.secret, 'base64').toString('latin1').includes('OPENSSH'), 'stored encrypted');
+    const rows = await drover.drover.store.query<{ secret: string }>(
+      `select secret from credentials where gateway_id = 'ocean'`,
+    );
+    for (const row of rows)
+      assert.ok(!Buffer.from(row.secret, 'base64').toString('latin1').includes('OPENSSH'), 'stored encrypted');
 
     const user = (await drover.call('POST', '/api/v1/users', { name: 'ocean-user' }, ocean.token)).body.token;
-    assert.equal((await drover.call('GET', '/api/v1/credentials', undefined, user)).status, 403, 'users do not manage credentials');
+    assert.equal(
+      (await drover.call('GET', '/api/v1/credentials', undefined, user)).status,
+      403,
+      'users do not manage credentials',
+    );
 
-    const missing = await drover.call('POST', '/api/v1/resources', clusterResource('hpc', { credential: 'nope' }), ocean.token);
+    const missing = await drover.call(
+      'POST',
+      '/api/v1/resources',
+      clusterResource('hpc', { credential: 'nope' }),
+      ocean.token,
+    );
     assert.equal(missing.status, 400);
-    assert.deepEqual(missing.body.errors.map((error: any) => error.field), ['config.ssh.credential']);
-    const resource = await drover.call('POST', '/api/v1/resources', clusterResource('hpc', { credential: 'cluster-key' }), ocean.token);
+    assert.deepEqual(
+      missing.body.errors.map((error: any) => error.field),
+      ['config.ssh.credential'],
+    );
+    const resource = await drover.call(
+      'POST',
+      '/api/v1/resources',
+      clusterResource('hpc', { credential: 'cluster-key' }),
+      ocean.token,
+    );
     assert.equal(resource.status, 201, JSON.stringify(resource.body));
     const inUse = await drover.call('DELETE', '/api/v1/credentials/cluster-key', undefined, ocean.token);
     assert.equal(inUse.status, 409);
@@ -180,7 +336,10 @@ describe('gateways (platform operator)', () => {
     const keyFile = join(workDir, 'id_test');
     await writeFile(keyFile, ssh2.utils.generateKeyPairSync('ed25519').private, { mode: 0o600 });
     assert.equal((await cli(['credentials', 'create', 'mine', '--private-key-file', keyFile], riverToken)).code, 0);
-    assert.deepEqual(JSON.parse((await cli(['credentials', 'ls', '--json'], riverToken)).stdout).items.map((item: any) => item.name), ['login', 'mine']);
+    assert.deepEqual(
+      JSON.parse((await cli(['credentials', 'ls', '--json'], riverToken)).stdout).items.map((item: any) => item.name),
+      ['login', 'mine'],
+    );
     assert.equal((await cli(['credentials', 'rm', 'mine'], riverToken)).code, 0);
 
     const user = await cli(['users', 'create', 'rhea'], riverToken);
@@ -208,7 +367,10 @@ describe('users and tokens', () => {
     assert.equal(first.status, 201);
     const second = await drover.call('POST', '/api/v1/users', { name: 'ursula', role: 'admin' });
     assert.equal(second.status, 409);
-    assert.deepEqual(second.body.errors.map((error: any) => error.field), ['name']);
+    assert.deepEqual(
+      second.body.errors.map((error: any) => error.field),
+      ['name'],
+    );
     const me = await drover.call('GET', '/api/v1/me', undefined, first.body.token);
     assert.equal(me.status, 200);
     assert.equal(me.body.user.role, 'user', 'not silently promoted');
@@ -221,13 +383,21 @@ describe('users and tokens', () => {
     assert.equal(own.status, 201);
     assert.equal((await drover.call('GET', '/api/v1/me', undefined, victor)).status, 401);
     assert.equal((await drover.call('GET', '/api/v1/me', undefined, own.body.token)).body.user.name, 'victor');
-    assert.equal((await drover.call('POST', '/api/v1/users/victor/token', undefined, wendy)).status, 404, "a user cannot rotate another's token");
+    assert.equal(
+      (await drover.call('POST', '/api/v1/users/victor/token', undefined, wendy)).status,
+      404,
+      "a user cannot rotate another's token",
+    );
     const byAdmin = await drover.call('POST', '/api/v1/users/victor/token');
     assert.equal(byAdmin.status, 201);
     assert.equal((await drover.call('GET', '/api/v1/me', undefined, own.body.token)).status, 401);
     assert.equal((await drover.call('POST', '/api/v1/users/nobody/token')).status, 404);
     const otherAdmin = (await drover.call('POST', '/api/v1/users', { name: 'other-admin', role: 'admin' })).body.token;
-    assert.equal((await drover.call('POST', '/api/v1/users/admin/token', undefined, otherAdmin)).status, 403, "another admin cannot take the operator's token");
+    assert.equal(
+      (await drover.call('POST', '/api/v1/users/admin/token', undefined, otherAdmin)).status,
+      403,
+      "another admin cannot take the operator's token",
+    );
     assert.equal((await drover.call('GET', '/api/v1/me')).status, 200, 'the operator token still works');
   });
 });
@@ -237,9 +407,13 @@ describe('drover up and the admin token', () => {
     const dataDir = await mkdtemp(join(tmpdir(), 'drover-up-'));
     try {
       return await new Promise<string>((resolve, reject) => {
-        const child = execFile(process.execPath, [join(projectRoot, 'bin/drover.js'), 'up', '--memory', '--port', '0', '--catalogue', ''], {
-          env: { ...process.env, DROVER_DATA_DIR: dataDir, DROVER_LOG_LEVEL: 'silent', ...environment },
-        });
+        const child = execFile(
+          process.execPath,
+          [join(projectRoot, 'bin/drover.js'), 'up', '--memory', '--port', '0', '--catalogue', ''],
+          {
+            env: { ...process.env, DROVER_DATA_DIR: dataDir, DROVER_LOG_LEVEL: 'silent', ...environment },
+          },
+        );
         let stderr = '';
         // 90 s like the other tests' starts: a first start compiles TypeScript, slow on a busy machine.
         const timer = setTimeout(() => {

@@ -18,7 +18,13 @@ export interface TestDrover {
   dataDir: string;
   drover: RunningDrover;
   /** Calls the API as the admin (or with `token`); returns status, headers and parsed body. */
-  call(method: string, path: string, body?: unknown, token?: string | null, headers?: Record<string, string>): Promise<ApiResponse>;
+  call(
+    method: string,
+    path: string,
+    body?: unknown,
+    token?: string | null,
+    headers?: Record<string, string>,
+  ): Promise<ApiResponse>;
   stop(): Promise<void>;
 }
 
@@ -74,15 +80,31 @@ export async function call(
       ...(body !== undefined ? { 'content-type': binary ? 'application/octet-stream' : 'application/json' } : {}),
       ...headers,
     },
-    body: body === undefined ? undefined : binary ? new Uint8Array(body as Buffer) : typeof body === 'string' ? body : JSON.stringify(body),
+    body:
+      body === undefined
+        ? undefined
+        : binary
+          ? new Uint8Array(body as Buffer)
+          : typeof body === 'string'
+            ? body
+            : JSON.stringify(body),
   });
   const type = response.headers.get('content-type') ?? '';
   const text = await response.text();
-  return { status: response.status, headers: response.headers, body: type.includes('json') && text ? JSON.parse(text) : text };
+  return {
+    status: response.status,
+    headers: response.headers,
+    body: type.includes('json') && text ? JSON.parse(text) : text,
+  };
 }
 
 /** Polls `probe` until it returns a truthy value, or fails after `timeoutMs` with `what`. */
-export async function waitFor<T>(what: string, probe: () => Promise<T | undefined | null | false>, timeoutMs = 30_000, intervalMs = 100): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  probe: () => Promise<T | undefined | null | false>,
+  timeoutMs = 30_000,
+  intervalMs = 100,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   while (Date.now() < deadline) {
@@ -98,11 +120,21 @@ export async function waitFor<T>(what: string, probe: () => Promise<T | undefine
 }
 
 /** Waits until an experiment reaches one of `states`; returns it. */
-export async function waitForState(drover: Pick<TestDrover, 'call'>, id: string, states: string[], timeoutMs = 30_000, token?: string) {
-  return waitFor(`experiment ${id} to reach ${states.join('|')}`, async () => {
-    const response = await drover.call('GET', `/api/v1/experiments/${id}`, undefined, token);
-    return states.includes(response.body.state) ? response.body : null;
-  }, timeoutMs);
+export async function waitForState(
+  drover: Pick<TestDrover, 'call'>,
+  id: string,
+  states: string[],
+  timeoutMs = 30_000,
+  token?: string,
+) {
+  return waitFor(
+    `experiment ${id} to reach ${states.join('|')}`,
+    async () => {
+      const response = await drover.call('GET', `/api/v1/experiments/${id}`, undefined, token);
+      return states.includes(response.body.state) ? response.body : null;
+    },
+    timeoutMs,
+  );
 }
 
 /** Asserts-friendly view of an experiment's events: seqs and "entity label from->to" lines. */
@@ -112,7 +144,10 @@ export async function eventsOf(drover: Pick<TestDrover, 'call'>, id: string, tok
   return {
     items,
     seqs: items.map((event) => event.seq),
-    moves: items.map((event) => `${event.entity} ${event.entity === 'experiment' ? '' : event.label + ' '}${event.fromState ?? 'new'}->${event.toState}`),
+    moves: items.map(
+      (event) =>
+        `${event.entity} ${event.entity === 'experiment' ? '' : event.label + ' '}${event.fromState ?? 'new'}->${event.toState}`,
+    ),
   };
 }
 
@@ -150,7 +185,11 @@ export function runCli(
     execFile(
       process.execPath,
       [join(projectRoot, 'bin/drover.js'), ...args],
-      { cwd: workDir, env: { ...process.env, DROVER_URL: url, DROVER_TOKEN: token, DROVER_DATA_DIR: workDir, ...environment }, timeout: 60_000 },
+      {
+        cwd: workDir,
+        env: { ...process.env, DROVER_URL: url, DROVER_TOKEN: token, DROVER_DATA_DIR: workDir, ...environment },
+        timeout: 60_000,
+      },
       (error, stdout, stderr) => resolve({ code: error ? ((error as any).code ?? 1) : 0, stdout, stderr }),
     );
   });

@@ -27,7 +27,11 @@ describe('api, workers and controllers as separate processes on PostgreSQL', () 
     await Promise.all([startRole('worker'), startRole('worker'), startRole('controller'), startRole('controller')]);
     const ids: string[] = [];
     for (let index = 0; index < 6; index++) {
-      const created = await api.call('POST', '/api/v1/experiments', { application: 'pi-monte-carlo', resource: 'local', inputs: { samples: 20000 + index } });
+      const created = await api.call('POST', '/api/v1/experiments', {
+        application: 'pi-monte-carlo',
+        resource: 'local',
+        inputs: { samples: 20000 + index },
+      });
       assert.equal(created.status, 201, JSON.stringify(created.body));
       ids.push(created.body.id);
     }
@@ -35,7 +39,10 @@ describe('api, workers and controllers as separate processes on PostgreSQL', () 
       const done = await waitForState(api, id, ['completed', 'failed', 'canceled'], 60_000);
       assert.equal(done.state, 'completed', JSON.stringify(done.failure));
       const { seqs } = await eventsOf(api, id);
-      assert.deepEqual(seqs, seqs.map((_, index) => index + 1));
+      assert.deepEqual(
+        seqs,
+        seqs.map((_, index) => index + 1),
+      );
     }
     assert.match(await leaderHolder(), /^controller-\d+-/, 'one controller leads');
   });
@@ -46,14 +53,20 @@ describe('api, workers and controllers as separate processes on PostgreSQL', () 
       title: 'Appends its experiment id to a marker file, then sleeps (test fixture)',
       inputs: [{ name: 'marker', type: 'string', required: true }],
       outputs: [],
-      deployments: { '*': { command: ['bash', '-c', 'echo "$DROVER_EXPERIMENT_ID" >> "$1"; sleep 1', '--', '{{marker}}'] } },
+      deployments: {
+        '*': { command: ['bash', '-c', 'echo "$DROVER_EXPERIMENT_ID" >> "$1"; sleep 1', '--', '{{marker}}'] },
+      },
     });
     assert.equal(app.status, 201, JSON.stringify(app.body));
     const marker = join(service.dataDir, 'starts.log');
     const workers = service.children.filter((child) => child.spawnargs.includes('worker'));
     const ids: string[] = [];
     for (let index = 0; index < 12; index++) {
-      const created = await api.call('POST', '/api/v1/experiments', { application: 'marked-job', resource: 'local', inputs: { marker } });
+      const created = await api.call('POST', '/api/v1/experiments', {
+        application: 'marked-job',
+        resource: 'local',
+        inputs: { marker },
+      });
       assert.equal(created.status, 201);
       ids.push(created.body.id);
     }
@@ -68,7 +81,10 @@ describe('api, workers and controllers as separate processes on PostgreSQL', () 
       const done = await waitForState(api, id, ['completed', 'failed', 'canceled'], 90_000);
       assert.equal(done.state, 'completed', `${id}: ${JSON.stringify(done.failure)} ${JSON.stringify(done.tasks)}`);
       const { seqs } = await eventsOf(api, id);
-      assert.deepEqual(seqs, seqs.map((_, index) => index + 1));
+      assert.deepEqual(
+        seqs,
+        seqs.map((_, index) => index + 1),
+      );
     }
     const starts = (await readFile(marker, 'utf8')).trim().split('\n').sort();
     assert.deepEqual(starts, [...ids].sort(), 'each job started exactly once');
@@ -77,8 +93,15 @@ describe('api, workers and controllers as separate processes on PostgreSQL', () 
   it('hands the controller duties to the standby when the leader is killed', async () => {
     const leader = await leaderHolder();
     const leaderPid = Number(/^controller-(\d+)-/.exec(leader)![1]);
-    const created = await api.call('POST', '/api/v1/experiments', { application: 'heat-simulation', resource: 'local', inputs: { duration_seconds: 2 } });
-    await waitFor('the job to run', async () => (await api.call('GET', `/api/v1/experiments/${created.body.id}`)).body.job?.state === 'running');
+    const created = await api.call('POST', '/api/v1/experiments', {
+      application: 'heat-simulation',
+      resource: 'local',
+      inputs: { duration_seconds: 2 },
+    });
+    await waitFor(
+      'the job to run',
+      async () => (await api.call('GET', `/api/v1/experiments/${created.body.id}`)).body.job?.state === 'running',
+    );
     const leaderProcess = service.children.find((child) => child.pid === leaderPid);
     assert.ok(leaderProcess, `the leader ${leader} is one of ours`);
     leaderProcess.kill('SIGKILL');

@@ -20,9 +20,13 @@ export async function freePort(): Promise<number> {
 
 /** Starts a private sshd (the test cluster's config) on `port`; resolves once it listens. */
 export async function startPrivateSshd(port: number, extraOptions: string[] = []): Promise<ChildProcess> {
-  const child = spawn('/usr/sbin/sshd', ['-D', '-e', '-f', sshdConfig, '-p', String(port), '-o', 'PidFile=none', ...extraOptions], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
+  const child = spawn(
+    '/usr/sbin/sshd',
+    ['-D', '-e', '-f', sshdConfig, '-p', String(port), '-o', 'PidFile=none', ...extraOptions],
+    {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    },
+  );
   let log = '';
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`sshd on ${port} did not start:\n${log}`)), 10_000);
@@ -53,7 +57,10 @@ export async function stopSshd(child: ChildProcess): Promise<void> {
   const sshdProcesses: number[] = [];
   const children = (pid: number) => {
     try {
-      return execFileSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' }).split('\n').filter(Boolean).map(Number);
+      return execFileSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' })
+        .split('\n')
+        .filter(Boolean)
+        .map(Number);
     } catch {
       return []; // pgrep exits 1 when there is none
     }
@@ -70,4 +77,3 @@ export async function stopSshd(child: ChildProcess): Promise<void> {
   child.kill('SIGKILL');
   await exited;
 }
-

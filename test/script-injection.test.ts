@@ -21,7 +21,16 @@ before(async () => {
     ],
     outputs: ['argv.hex'],
     deployments: {
-      '*': { command: ['bash', '-c', 'printf "%s\\0" "$@" | od -An -v -tx1 | tr -d " \\n" > argv.hex', 'drover-argv', '{{notes}}', '--title={{title}}'] },
+      '*': {
+        command: [
+          'bash',
+          '-c',
+          'printf "%s\\0" "$@" | od -An -v -tx1 | tr -d " \\n" > argv.hex',
+          'drover-argv',
+          '{{notes}}',
+          '--title={{title}}',
+        ],
+      },
     },
   });
   assert.equal(app.status, 201, JSON.stringify(app.body));
@@ -30,7 +39,11 @@ after(async () => {
   await drover?.stop();
 });
 
-function assertFieldProblem(response: { status: number; headers: Headers; body: any }, field: string, message?: RegExp) {
+function assertFieldProblem(
+  response: { status: number; headers: Headers; body: any },
+  field: string,
+  message?: RegExp,
+) {
   assert.equal(response.status, 400, JSON.stringify(response.body));
   assert.match(response.headers.get('content-type') ?? '', /^application\/problem\+json/);
   const problem = response.body.errors?.find((error: any) => error.field === field);
@@ -43,10 +56,18 @@ const directiveLabel = 'run 1\n#SBATCH --partition=evil\n#PBS -q evil\n#SBATCH -
 describe('user text and job scripts', () => {
   it('refuses a heat-simulation label with a line break and a directive: 400 naming the input, nothing created', async () => {
     const before = (await drover.call('GET', '/api/v1/experiments?limit=200')).body.items.length;
-    const response = await drover.call('POST', '/api/v1/experiments', { application: 'heat-simulation', resource: 'local', inputs: { label: directiveLabel } });
+    const response = await drover.call('POST', '/api/v1/experiments', {
+      application: 'heat-simulation',
+      resource: 'local',
+      inputs: { label: directiveLabel },
+    });
     assertFieldProblem(response, 'inputs.label', /one line without control characters.*type "text"/);
     for (const label of ['a\rb', 'a\u0085b', 'a\u2028b', 'tab\there', 'esc\x1b[31m']) {
-      const other = await drover.call('POST', '/api/v1/experiments', { application: 'heat-simulation', resource: 'local', inputs: { label } });
+      const other = await drover.call('POST', '/api/v1/experiments', {
+        application: 'heat-simulation',
+        resource: 'local',
+        inputs: { label },
+      });
       assertFieldProblem(other, 'inputs.label');
     }
     assert.equal((await drover.call('GET', '/api/v1/experiments?limit=200')).body.items.length, before);
@@ -62,16 +83,29 @@ describe('user text and job scripts', () => {
     assert.equal(parent.status, 201, JSON.stringify(parent.body));
     const script = await drover.call('GET', `/api/v1/experiments/${parent.body.id}/script`);
     assert.equal(script.status, 200);
-    assert.ok(!script.body.split('\n').some((line: string) => line.startsWith('#SBATCH')), 'the one-line value stays inside its quotes');
-    const clone = await drover.call('POST', `/api/v1/experiments/${parent.body.id}/clone`, { inputs: { label: directiveLabel } });
+    assert.ok(
+      !script.body.split('\n').some((line: string) => line.startsWith('#SBATCH')),
+      'the one-line value stays inside its quotes',
+    );
+    const clone = await drover.call('POST', `/api/v1/experiments/${parent.body.id}/clone`, {
+      inputs: { label: directiveLabel },
+    });
     assertFieldProblem(clone, 'inputs.label');
-    const named = await drover.call('POST', '/api/v1/experiments', { application: 'heat-simulation', resource: 'local', name: 'ok\n#SBATCH -p evil' });
+    const named = await drover.call('POST', '/api/v1/experiments', {
+      application: 'heat-simulation',
+      resource: 'local',
+      name: 'ok\n#SBATCH -p evil',
+    });
     assertFieldProblem(named, 'name', /control characters/);
   });
 
   it('refuses upload names with control characters, separators, "." or ".."', async () => {
     for (const name of ['a\nb.txt', 'a\u0085b', 'a\u2028b', 'a\x7fb', '.', '..', 'a/b', 'a\\b']) {
-      const response = await drover.call('POST', `/api/v1/uploads?filename=${encodeURIComponent(name)}`, Buffer.from('x'));
+      const response = await drover.call(
+        'POST',
+        `/api/v1/uploads?filename=${encodeURIComponent(name)}`,
+        Buffer.from('x'),
+      );
       assertFieldProblem(response, 'filename');
     }
   });
@@ -79,7 +113,11 @@ describe('user text and job scripts', () => {
   it('carries a multi-line text input to the program byte for byte, and its script shows no user line', async () => {
     const notes = `line 1\r\n#SBATCH --partition=evil\n#PBS -q evil\n\ttab 'quote' "double" \\ $(touch pwned) {{title}} é 😀\u2028end\n`;
     const title = "#BSUB -q evil {{notes}} it's";
-    const created = await drover.call('POST', '/api/v1/experiments', { application: 'notes-dump', resource: 'local', inputs: { notes, title } });
+    const created = await drover.call('POST', '/api/v1/experiments', {
+      application: 'notes-dump',
+      resource: 'local',
+      inputs: { notes, title },
+    });
     assert.equal(created.status, 201, JSON.stringify(created.body));
     const done = await waitForState(drover, created.body.id, ['completed', 'failed']);
     assert.equal(done.state, 'completed', JSON.stringify(done.failure));
@@ -100,7 +138,12 @@ describe('user text and job scripts', () => {
       deployments: {
         local: {
           command: ['true'],
-          environmentSetup: ['module load gcc', 'module load x\n#SBATCH --partition=evil', '#SBATCH --time=99:00:00', '  # comment'],
+          environmentSetup: [
+            'module load gcc',
+            'module load x\n#SBATCH --partition=evil',
+            '#SBATCH --time=99:00:00',
+            '  # comment',
+          ],
           queue: 'debug --uid=0',
           account: 'lab\n#SBATCH -p evil',
           memoryMb: 1.5,
@@ -128,7 +171,14 @@ describe('user text and job scripts', () => {
       },
     });
     assert.equal(resource.status, 400, JSON.stringify(resource.body));
-    assert.deepEqual(resource.body.errors.map((error: any) => error.field).sort(), ['config.queues.0.name', 'config.scratchDir']);
-    assert.equal((await drover.call('GET', '/api/v1/applications/bad-deployment')).status, 404, 'nothing was registered');
+    assert.deepEqual(resource.body.errors.map((error: any) => error.field).sort(), [
+      'config.queues.0.name',
+      'config.scratchDir',
+    ]);
+    assert.equal(
+      (await drover.call('GET', '/api/v1/applications/bad-deployment')).status,
+      404,
+      'nothing was registered',
+    );
   });
 });

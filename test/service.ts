@@ -23,7 +23,10 @@ export interface DroverService {
   children: ChildProcess[];
   call(method: string, path: string, body?: unknown): Promise<ApiResponse>;
   /** Starts one role (`worker`, `controller` ...); resolves once it reports it started. */
-  startRole(role: string, options?: { args?: string[]; env?: Record<string, string> }): Promise<{ child: ChildProcess; output: () => string }>;
+  startRole(
+    role: string,
+    options?: { args?: string[]; env?: Record<string, string> },
+  ): Promise<{ child: ChildProcess; output: () => string }>;
   /** Runs a query on the service's database. */
   query<T = any>(sql: string, params?: unknown[]): Promise<T[]>;
   /** Kills every role and drops the database. */
@@ -34,7 +37,9 @@ export interface DroverService {
 async function onServer<T>(work: (client: pg.Client) => Promise<T>, connectionString = baseUrl): Promise<T> {
   const client = new pg.Client({ connectionString });
   await client.connect().catch((error) => {
-    throw new Error(`PostgreSQL is not reachable at ${connectionString} (${error.message}); start it with scripts/start-postgres.sh`);
+    throw new Error(
+      `PostgreSQL is not reachable at ${connectionString} (${error.message}); start it with scripts/start-postgres.sh`,
+    );
   });
   try {
     return await work(client);
@@ -92,8 +97,11 @@ export async function startDroverService(env: Record<string, string> = {}): Prom
 
   await onServer((client) => client.query(`create database ${databaseName}`));
   const migrated = await new Promise<{ code: number; stderr: string }>((resolve) =>
-    execFile(process.execPath, [join(projectRoot, 'bin/drover.js'), 'migrate'], { env: environment() }, (error, _stdout, stderr) =>
-      resolve({ code: error ? 1 : 0, stderr }),
+    execFile(
+      process.execPath,
+      [join(projectRoot, 'bin/drover.js'), 'migrate'],
+      { env: environment() },
+      (error, _stdout, stderr) => resolve({ code: error ? 1 : 0, stderr }),
     ),
   );
   assert.equal(migrated.code, 0, migrated.stderr);

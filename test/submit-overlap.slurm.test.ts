@@ -46,7 +46,13 @@ function catalogue(hostKey: string): string {
     config: {
       scratchDir: scratch,
       pollIntervalSeconds: 1,
-      ssh: { host: testClusterSsh.host, port, user: testClusterSsh.user, privateKeyPath: testClusterSsh.privateKeyPath, hostKey },
+      ssh: {
+        host: testClusterSsh.host,
+        port,
+        user: testClusterSsh.user,
+        privateKeyPath: testClusterSsh.privateKeyPath,
+        hostKey,
+      },
       queues: [{ name: 'debug', maxWalltimeMinutes: 10, maxCores: 8, maxNodes: 1 }],
     },
   });
@@ -61,7 +67,13 @@ function catalogue(hostKey: string): string {
         outputs: ['out.txt'],
         deployments: {
           '*': {
-            command: ['bash', '-c', 'printf "job %s %s\\n" "$SLURM_JOB_ID" "$1" | tee out.txt; sleep 2', 'overlap-probe', '{{marker}}'],
+            command: [
+              'bash',
+              '-c',
+              'printf "job %s %s\\n" "$SLURM_JOB_ID" "$1" | tee out.txt; sleep 2',
+              'overlap-probe',
+              '{{marker}}',
+            ],
             queue: 'debug',
             walltimeMinutes: 5,
           },
@@ -74,7 +86,11 @@ function catalogue(hostKey: string): string {
         inputs: [{ name: 'marker', type: 'string', default: '' }],
         outputs: [],
         deployments: {
-          '*': { command: ['bash', '-c', 'sleep 240', 'overlap-long', '{{marker}}'], queue: 'debug', walltimeMinutes: 5 },
+          '*': {
+            command: ['bash', '-c', 'sleep 240', 'overlap-long', '{{marker}}'],
+            queue: 'debug',
+            walltimeMinutes: 5,
+          },
         },
       },
     ],
@@ -113,13 +129,17 @@ interface Run {
 
 /** Creates one experiment per resource whose submit will be slow. */
 async function startRuns(application = 'overlap-probe'): Promise<Run[]> {
-  return Promise.all(resources.map(async (resource) => {
-    const created = await service.call('POST', '/api/v1/experiments', {
-      application, resource, inputs: { marker: `drover-test-delay-submit=${submitDelaySeconds}` },
-    });
-    assert.equal(created.status, 201, JSON.stringify(created.body));
-    return { resource, id: created.body.id as string, workdir: `${scratch}/${created.body.id}` };
-  }));
+  return Promise.all(
+    resources.map(async (resource) => {
+      const created = await service.call('POST', '/api/v1/experiments', {
+        application,
+        resource,
+        inputs: { marker: `drover-test-delay-submit=${submitDelaySeconds}` },
+      });
+      assert.equal(created.status, 201, JSON.stringify(created.body));
+      return { resource, id: created.body.id as string, workdir: `${scratch}/${created.body.id}` };
+    }),
+  );
 }
 
 /** The lines the shim wrote: one per sbatch/qsub call it delayed for this experiment. */
@@ -130,10 +150,15 @@ async function delayedSubmits(run: Run): Promise<string[]> {
 
 /** Waits until every run's first sbatch/qsub has started (and sleeps in the shim). */
 async function waitForSlowSubmits(runs: Run[]): Promise<void> {
-  await waitFor('the slow sbatch/qsub of every run', async () => {
-    const counts = await Promise.all(runs.map(delayedSubmits));
-    return counts.every((lines) => lines.length >= 1);
-  }, 60_000, 100);
+  await waitFor(
+    'the slow sbatch/qsub of every run',
+    async () => {
+      const counts = await Promise.all(runs.map(delayedSubmits));
+      return counts.every((lines) => lines.length >= 1);
+    },
+    60_000,
+    100,
+  );
 }
 
 /**
@@ -163,25 +188,48 @@ async function checkOneJob(run: Run, report: (message: string) => void): Promise
   const lastDelayedStart = Math.max(...(await delayedSubmits(run)).map((line) => Number(line.split(' ')[1])));
   await sleep(Math.max(0, (lastDelayedStart + submitDelaySeconds + 3) * 1000 - Date.now()));
   const jobs = (await Promise.all(names.map(accountedJobs))).flat();
-  report(`${run.resource}: ${jobs.length} job(s) in sacct/squeue for the task (${jobs.join(', ')}), submit attempt ${submitTask.attempt}, experiment ${done.state}`);
-  assert.equal(done.state, 'completed', `${run.resource}: ${JSON.stringify({ failure: done.failure, tasks: done.tasks })}`);
-  assert.equal(jobs.length, 1, `${run.resource}: one job in the cluster's accounting and queue for the task, got ${jobs.join(', ')}`);
+  report(
+    `${run.resource}: ${jobs.length} job(s) in sacct/squeue for the task (${jobs.join(', ')}), submit attempt ${submitTask.attempt}, experiment ${done.state}`,
+  );
+  assert.equal(
+    done.state,
+    'completed',
+    `${run.resource}: ${JSON.stringify({ failure: done.failure, tasks: done.tasks })}`,
+  );
+  assert.equal(
+    jobs.length,
+    1,
+    `${run.resource}: one job in the cluster's accounting and queue for the task, got ${jobs.join(', ')}`,
+  );
   assert.equal(done.job.nativeId, jobs[0], `${run.resource}: Drover recorded the cluster's job`);
   assert.equal(done.job.submissionKey, keyOf(1), `${run.resource}: the first attempt's job was adopted`);
   assert.ok(submitTask.attempt >= 2, `${run.resource}: the submit was retried while the first one ran`);
   assert.equal((await delayedSubmits(run)).length, 1, `${run.resource}: sbatch/qsub was called once`);
   const recorded = await service.query('select count(*)::int as n from jobs where experiment_id = $1', [run.id]);
   assert.equal(recorded[0].n, 1, `${run.resource}: one job row`);
-  const queuedMoves = (await eventsOf(service, run.id)).moves.filter((move) => move.startsWith('job ') && move.endsWith('submitting->queued'));
+  const queuedMoves = (await eventsOf(service, run.id)).moves.filter(
+    (move) => move.startsWith('job ') && move.endsWith('submitting->queued'),
+  );
   assert.equal(queuedMoves.length, 1, `${run.resource}: one job event`);
   const expected = `job ${jobs[0]} drover-test-delay-submit=${submitDelaySeconds}\n`;
-  assert.equal((await service.call('GET', `/api/v1/experiments/${run.id}/outputs/out.txt`)).body, expected, `${run.resource}: out.txt`);
+  assert.equal(
+    (await service.call('GET', `/api/v1/experiments/${run.id}/outputs/out.txt`)).body,
+    expected,
+    `${run.resource}: out.txt`,
+  );
   const stdout = (await service.call('GET', `/api/v1/experiments/${run.id}/logs/stdout`)).body;
-  assert.ok(typeof stdout === 'string' && stdout.includes(expected), `${run.resource}: stdout is the recorded job's: ${JSON.stringify(stdout)}`);
+  assert.ok(
+    typeof stdout === 'string' && stdout.includes(expected),
+    `${run.resource}: stdout is the recorded job's: ${JSON.stringify(stdout)}`,
+  );
 }
 
 /** Checks every run (each reports its job count), then fails with the first failure. */
-async function checkOneJobEach(runs: Run[], t: { diagnostic(message: string): void }, check = checkOneJob): Promise<void> {
+async function checkOneJobEach(
+  runs: Run[],
+  t: { diagnostic(message: string): void },
+  check = checkOneJob,
+): Promise<void> {
   const results = await Promise.allSettled(runs.map((run) => check(run, (message) => t.diagnostic(message))));
   for (const result of results) if (result.status === 'rejected') throw result.reason;
 }
@@ -214,9 +262,19 @@ async function checkCanceledJob(run: Run, report: (message: string) => void): Pr
     await sleep(1_000);
     state = await clusterState(jobs[0]);
   }
-  report(`${run.resource}: ${jobs.length} job(s) for the task (${jobs.join(', ')}), cluster state ${JSON.stringify(state)}, submit attempt ${submitTask.attempt} ${submitTask.state}, experiment ${done.state}, Drover's job ${JSON.stringify(done.job && { nativeId: done.job.nativeId, state: done.job.state })}`);
-  assert.equal(done.state, 'canceled', `${run.resource}: ${JSON.stringify({ failure: done.failure, tasks: done.tasks })}`);
-  assert.equal(jobs.length, 1, `${run.resource}: one job in the cluster's accounting and queue for the task, got ${jobs.join(', ')}`);
+  report(
+    `${run.resource}: ${jobs.length} job(s) for the task (${jobs.join(', ')}), cluster state ${JSON.stringify(state)}, submit attempt ${submitTask.attempt} ${submitTask.state}, experiment ${done.state}, Drover's job ${JSON.stringify(done.job && { nativeId: done.job.nativeId, state: done.job.state })}`,
+  );
+  assert.equal(
+    done.state,
+    'canceled',
+    `${run.resource}: ${JSON.stringify({ failure: done.failure, tasks: done.tasks })}`,
+  );
+  assert.equal(
+    jobs.length,
+    1,
+    `${run.resource}: one job in the cluster's accounting and queue for the task, got ${jobs.join(', ')}`,
+  );
   assert.match(state, /^CANCELLED/, `${run.resource}: the cluster canceled job ${jobs[0]}`);
   assert.ok(done.job, `${run.resource}: Drover recorded the job`);
   assert.equal(done.job.nativeId, jobs[0], `${run.resource}: Drover recorded the cluster's job`);
@@ -245,10 +303,19 @@ describe('a retry that overlaps a slow sbatch/qsub', { concurrency: false }, () 
       // Cut the login node's connections; the users' commands (the slow submits) go on.
       await stopSshd(sshd!);
       sshd = undefined;
-      await waitFor('the attempts to fail as unreachable', async () => {
-        const experiments = await Promise.all(runs.map(async (run) => (await service.call('GET', `/api/v1/experiments/${run.id}`)).body));
-        return experiments.every((experiment) => experiment.tasks.find((task: any) => task.kind === 'submit').attempt >= 2);
-      }, 60_000, 100);
+      await waitFor(
+        'the attempts to fail as unreachable',
+        async () => {
+          const experiments = await Promise.all(
+            runs.map(async (run) => (await service.call('GET', `/api/v1/experiments/${run.id}`)).body),
+          );
+          return experiments.every(
+            (experiment) => experiment.tasks.find((task: any) => task.kind === 'submit').attempt >= 2,
+          );
+        },
+        60_000,
+        100,
+      );
       sshd = await startLoginNode();
       await checkOneJobEach(runs, t);
     } finally {
@@ -273,51 +340,66 @@ describe('a retry that overlaps a slow sbatch/qsub', { concurrency: false }, () 
     }
   });
 
-  it('canceled while the sbatch/qsub of a killed worker still ran: the job is recorded and canceled on Slurm and PBS', { timeout: 240_000 }, async (t) => {
-    const doomed = await service.startRole('worker');
-    try {
-      const runs = await startRuns('overlap-long');
-      await waitForSlowSubmits(runs);
-      await stopWorker(doomed);
-      // The user cancels while the killed worker's sbatch/qsub still sleeps on the login
-      // node; the retry runs only afterwards, on an experiment that is canceling.
-      for (const { id } of runs) {
-        const canceled = await service.call('POST', `/api/v1/experiments/${id}/cancel`);
-        assert.equal(canceled.status, 202, JSON.stringify(canceled.body));
-        assert.equal(canceled.body.state, 'canceling');
-      }
-      const survivor = await service.startRole('worker');
+  it(
+    'canceled while the sbatch/qsub of a killed worker still ran: the job is recorded and canceled on Slurm and PBS',
+    { timeout: 240_000 },
+    async (t) => {
+      const doomed = await service.startRole('worker');
       try {
-        await checkOneJobEach(runs, t, checkCanceledJob);
+        const runs = await startRuns('overlap-long');
+        await waitForSlowSubmits(runs);
+        await stopWorker(doomed);
+        // The user cancels while the killed worker's sbatch/qsub still sleeps on the login
+        // node; the retry runs only afterwards, on an experiment that is canceling.
+        for (const { id } of runs) {
+          const canceled = await service.call('POST', `/api/v1/experiments/${id}/cancel`);
+          assert.equal(canceled.status, 202, JSON.stringify(canceled.body));
+          assert.equal(canceled.body.state, 'canceling');
+        }
+        const survivor = await service.startRole('worker');
+        try {
+          await checkOneJobEach(runs, t, checkCanceledJob);
+        } finally {
+          await stopWorker(survivor);
+        }
       } finally {
-        await stopWorker(survivor);
+        await stopWorker(doomed);
       }
-    } finally {
-      await stopWorker(doomed);
-    }
-  });
+    },
+  );
 
-  it('after the lease expired while the old worker lives on: one job per task on Slurm and PBS', { timeout: 240_000 }, async (t) => {
-    const old = await service.startRole('worker');
-    let other: { child: ChildProcess } | undefined;
-    try {
-      const runs = await startRuns();
-      await waitForSlowSubmits(runs);
-      old.child.kill('SIGSTOP');
-      other = await service.startRole('worker');
-      // The other worker takes the tasks over and records the job while the old one sleeps.
-      await waitFor('the other worker to record the jobs', async () => {
-        const experiments = await Promise.all(runs.map(async (run) => (await service.call('GET', `/api/v1/experiments/${run.id}`)).body));
-        return experiments.every((experiment) => experiment.job !== null);
-      }, 90_000, 200);
-      // The old worker goes on: its sbatch/qsub answered long ago, and it records what it got.
-      old.child.kill('SIGCONT');
-      await sleep(3_000);
-      await checkOneJobEach(runs, t);
-      assert.equal(old.child.exitCode, null, 'the old worker is still alive');
-    } finally {
-      if (other) await stopWorker(other);
-      await stopWorker(old);
-    }
-  });
+  it(
+    'after the lease expired while the old worker lives on: one job per task on Slurm and PBS',
+    { timeout: 240_000 },
+    async (t) => {
+      const old = await service.startRole('worker');
+      let other: { child: ChildProcess } | undefined;
+      try {
+        const runs = await startRuns();
+        await waitForSlowSubmits(runs);
+        old.child.kill('SIGSTOP');
+        other = await service.startRole('worker');
+        // The other worker takes the tasks over and records the job while the old one sleeps.
+        await waitFor(
+          'the other worker to record the jobs',
+          async () => {
+            const experiments = await Promise.all(
+              runs.map(async (run) => (await service.call('GET', `/api/v1/experiments/${run.id}`)).body),
+            );
+            return experiments.every((experiment) => experiment.job !== null);
+          },
+          90_000,
+          200,
+        );
+        // The old worker goes on: its sbatch/qsub answered long ago, and it records what it got.
+        old.child.kill('SIGCONT');
+        await sleep(3_000);
+        await checkOneJobEach(runs, t);
+        assert.equal(old.child.exitCode, null, 'the old worker is still alive');
+      } finally {
+        if (other) await stopWorker(other);
+        await stopWorker(old);
+      }
+    },
+  );
 });

@@ -31,7 +31,10 @@ export function connectToTestCluster(): SshShell {
  * one-minute jobs in it, each with a fresh submission key: what the adapter-specific tests
  * of the Slurm and PBS schedulers submit beside their conformance suites.
  */
-export function clusterJobSpecs(scratchDirectory: string): { directory: string; spec(overrides: Partial<JobSpec>): JobSpec } {
+export function clusterJobSpecs(scratchDirectory: string): {
+  directory: string;
+  spec(overrides: Partial<JobSpec>): JobSpec;
+} {
   const directory = `${scratchDirectory}/${Date.now().toString(36)}-${randomBytes(3).toString('hex')}-specific`;
   const spec = (overrides: Partial<JobSpec>): JobSpec => ({
     submissionKey: `specific-${randomBytes(6).toString('hex')}.attempt-1`,

@@ -5,7 +5,15 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { adminToken, eventsOf, processesInSession, startTestDrover, waitFor, waitForState, type TestDrover } from './harness.ts';
+import {
+  adminToken,
+  eventsOf,
+  processesInSession,
+  startTestDrover,
+  waitFor,
+  waitForState,
+  type TestDrover,
+} from './harness.ts';
 
 let drover: TestDrover;
 before(async () => {
@@ -24,7 +32,11 @@ async function readStream(
 ): Promise<Array<{ id: string; event: any }>> {
   const controller = new AbortController();
   const response = await fetch(drover.url + path, {
-    headers: { authorization: `Bearer ${options.token ?? adminToken}`, accept: 'text/event-stream', ...(lastEventId ? { 'last-event-id': lastEventId } : {}) },
+    headers: {
+      authorization: `Bearer ${options.token ?? adminToken}`,
+      accept: 'text/event-stream',
+      ...(lastEventId ? { 'last-event-id': lastEventId } : {}),
+    },
     signal: controller.signal,
   });
   assert.equal(response.status, 200);
@@ -61,7 +73,8 @@ async function readStream(
   return seen;
 }
 
-const finished = (event: any) => event.entity === 'experiment' && ['completed', 'failed', 'canceled'].includes(event.toState);
+const finished = (event: any) =>
+  event.entity === 'experiment' && ['completed', 'failed', 'canceled'].includes(event.toState);
 
 describe('a scientist using the HTTP API', () => {
   let piId: string;
@@ -70,9 +83,13 @@ describe('a scientist using the HTTP API', () => {
     const apps = await drover.call('GET', '/api/v1/applications');
     assert.equal(apps.status, 200);
     const names = apps.body.items.map((app: any) => app.name);
-    for (const name of ['pi-monte-carlo', 'word-count', 'heat-simulation']) assert.ok(names.includes(name), `${name} in ${names}`);
+    for (const name of ['pi-monte-carlo', 'word-count', 'heat-simulation'])
+      assert.ok(names.includes(name), `${name} in ${names}`);
     const resources = await drover.call('GET', '/api/v1/resources');
-    assert.deepEqual(resources.body.items.map((resource: any) => resource.name), ['local']);
+    assert.deepEqual(
+      resources.body.items.map((resource: any) => resource.name),
+      ['local'],
+    );
     const openapi = await drover.call('GET', '/api/v1/openapi.json', undefined, null);
     assert.equal(openapi.body.openapi, '3.1.0');
     assert.ok(openapi.body.paths['/api/v1/experiments']);
@@ -91,14 +108,30 @@ describe('a scientist using the HTTP API', () => {
 
     const stream = await readStream(`/api/v1/experiments/${piId}/events`, finished);
     const ids = stream.map((item) => Number(item.id));
-    assert.deepEqual(ids, ids.map((_, index) => index + 1), 'event ids are 1..n without gaps');
+    assert.deepEqual(
+      ids,
+      ids.map((_, index) => index + 1),
+      'event ids are 1..n without gaps',
+    );
     assert.equal(stream.at(-1)!.event.toState, 'completed');
 
     const moves = stream.map(({ event }) => `${event.entity}:${event.label ?? ''}:${event.toState}`);
-    const order = ['env-setup', 'stage-in', 'submit', 'monitor', 'stage-out'].map((kind) => moves.indexOf(`task:${kind}:completed`));
-    assert.ok(order.every((index) => index > 0), `every task completed: ${moves.join(' ')}`);
-    assert.deepEqual([...order].sort((a, b) => a - b), order, 'tasks complete in DAG order');
-    assert.ok(moves.some((move) => move.startsWith('job:') && move.endsWith(':completed')), 'the job completed');
+    const order = ['env-setup', 'stage-in', 'submit', 'monitor', 'stage-out'].map((kind) =>
+      moves.indexOf(`task:${kind}:completed`),
+    );
+    assert.ok(
+      order.every((index) => index > 0),
+      `every task completed: ${moves.join(' ')}`,
+    );
+    assert.deepEqual(
+      [...order].sort((a, b) => a - b),
+      order,
+      'tasks complete in DAG order',
+    );
+    assert.ok(
+      moves.some((move) => move.startsWith('job:') && move.endsWith(':completed')),
+      'the job completed',
+    );
 
     const experiment = await drover.call('GET', `/api/v1/experiments/${piId}`);
     assert.equal(experiment.body.state, 'completed');
@@ -107,7 +140,11 @@ describe('a scientist using the HTTP API', () => {
     assert.match(experiment.body.job.nativeId, /^\d+$/);
 
     const outputs = await drover.call('GET', `/api/v1/experiments/${piId}/outputs`);
-    assert.deepEqual(outputs.body.items.map((file: any) => file.path).sort(), ['result.json', 'stderr.txt', 'stdout.txt']);
+    assert.deepEqual(outputs.body.items.map((file: any) => file.path).sort(), [
+      'result.json',
+      'stderr.txt',
+      'stdout.txt',
+    ]);
     const result = await drover.call('GET', `/api/v1/experiments/${piId}/outputs/result.json`);
     assert.equal(result.status, 200);
     assert.match(result.headers.get('content-disposition') ?? '', /attachment; filename="result.json"/);
@@ -120,19 +157,32 @@ describe('a scientist using the HTTP API', () => {
 
   it('resumes the event stream after Last-Event-ID with nothing missed or repeated', async () => {
     const all = await eventsOf(drover, piId);
-    const resumed = await readStream(`/api/v1/experiments/${piId}/events`, (event) => event.seq === all.seqs.at(-1), '5');
-    assert.deepEqual(resumed.map((item) => item.event.seq), all.seqs.slice(5));
+    const resumed = await readStream(
+      `/api/v1/experiments/${piId}/events`,
+      (event) => event.seq === all.seqs.at(-1),
+      '5',
+    );
+    assert.deepEqual(
+      resumed.map((item) => item.event.seq),
+      all.seqs.slice(5),
+    );
   });
 
   it('runs word-count on an uploaded file', async () => {
     const text = 'the quick brown fox\njumps over the lazy dog\nThe end\n';
     const upload = await drover.call('POST', '/api/v1/uploads?filename=story.txt', Buffer.from(text));
     assert.equal(upload.status, 201, JSON.stringify(upload.body));
-    const created = await drover.call('POST', '/api/v1/experiments', { application: 'word-count', resource: 'local', inputs: { text: upload.body.id, top: 2 } });
+    const created = await drover.call('POST', '/api/v1/experiments', {
+      application: 'word-count',
+      resource: 'local',
+      inputs: { text: upload.body.id, top: 2 },
+    });
     assert.equal(created.status, 201, JSON.stringify(created.body));
     const done = await waitForState(drover, created.body.id, ['completed', 'failed']);
     assert.equal(done.state, 'completed', JSON.stringify(done.failure));
-    const counts = JSON.parse((await drover.call('GET', `/api/v1/experiments/${created.body.id}/outputs/counts.json`)).body);
+    const counts = JSON.parse(
+      (await drover.call('GET', `/api/v1/experiments/${created.body.id}/outputs/counts.json`)).body,
+    );
     assert.equal(counts.lines, 3);
     assert.equal(counts.words, 11);
     assert.equal(counts.topWords[0].word, 'the');
@@ -147,7 +197,10 @@ describe('a scientist using the HTTP API', () => {
       inputs: { duration_seconds: 2, steps: 10, label },
     });
     assert.equal(created.status, 201, JSON.stringify(created.body));
-    await waitFor('the job to run', async () => (await drover.call('GET', `/api/v1/experiments/${created.body.id}`)).body.job?.state === 'running');
+    await waitFor(
+      'the job to run',
+      async () => (await drover.call('GET', `/api/v1/experiments/${created.body.id}`)).body.job?.state === 'running',
+    );
     const live = await waitFor('live stdout', async () => {
       const response = await drover.call('GET', `/api/v1/experiments/${created.body.id}/logs/stdout`);
       return response.status === 200 && /step/.test(response.body) ? response.body : null;
@@ -155,10 +208,15 @@ describe('a scientist using the HTTP API', () => {
     assert.match(live, /step \d+\/10/);
     const done = await waitForState(drover, created.body.id, ['completed', 'failed']);
     assert.equal(done.state, 'completed');
-    const result = JSON.parse((await drover.call('GET', `/api/v1/experiments/${created.body.id}/outputs/result.json`)).body);
+    const result = JSON.parse(
+      (await drover.call('GET', `/api/v1/experiments/${created.body.id}/outputs/result.json`)).body,
+    );
     assert.equal(result.label, label);
     const { moves } = await eventsOf(drover, created.body.id);
-    assert.ok(moves.some((move) => /^job \d+ queued->running$/.test(move)), moves.join('\n'));
+    assert.ok(
+      moves.some((move) => /^job \d+ queued->running$/.test(move)),
+      moves.join('\n'),
+    );
   });
 
   it('cancels a running experiment: the job process tree is killed and every state ends canceled', async () => {
@@ -181,7 +239,10 @@ describe('a scientist using the HTTP API', () => {
     assert.equal(done.state, 'canceled');
     assert.equal(done.job.state, 'canceled');
     assert.deepEqual(await processesInSession(pid), [], 'no process of the job is left');
-    assert.ok(done.tasks.every((task: any) => ['completed', 'canceled'].includes(task.state)), JSON.stringify(done.tasks));
+    assert.ok(
+      done.tasks.every((task: any) => ['completed', 'canceled'].includes(task.state)),
+      JSON.stringify(done.tasks),
+    );
     const { moves } = await eventsOf(drover, created.body.id);
     assert.ok(moves.includes('experiment executing->canceling'));
     assert.equal(moves.at(-1), 'experiment canceling->canceled');
@@ -198,10 +259,15 @@ describe('a scientist using the HTTP API', () => {
     assert.deepEqual(clone.body.inputs, { samples: 100000, seed: 7 });
     const done = await waitForState(drover, clone.body.id, ['completed', 'failed']);
     assert.equal(done.state, 'completed');
-    const result = JSON.parse((await drover.call('GET', `/api/v1/experiments/${clone.body.id}/outputs/result.json`)).body);
+    const result = JSON.parse(
+      (await drover.call('GET', `/api/v1/experiments/${clone.body.id}/outputs/result.json`)).body,
+    );
     assert.equal(result.samples, 100000);
     const children = await drover.call('GET', `/api/v1/experiments?parent=${piId}`);
-    assert.deepEqual(children.body.items.map((item: any) => item.id), [clone.body.id]);
+    assert.deepEqual(
+      children.body.items.map((item: any) => item.id),
+      [clone.body.id],
+    );
   });
 
   it('previews the job script of a draft, then launches it', async () => {
@@ -228,7 +294,11 @@ describe('a scientist using the HTTP API', () => {
   });
 
   it('deletes drafts only', async () => {
-    const draft = await drover.call('POST', '/api/v1/experiments', { application: 'pi-monte-carlo', resource: 'local', launch: false });
+    const draft = await drover.call('POST', '/api/v1/experiments', {
+      application: 'pi-monte-carlo',
+      resource: 'local',
+      launch: false,
+    });
     assert.equal((await drover.call('DELETE', `/api/v1/experiments/${draft.body.id}`)).status, 204);
     assert.equal((await drover.call('GET', `/api/v1/experiments/${draft.body.id}`)).status, 404);
     assert.equal((await drover.call('DELETE', `/api/v1/experiments/${piId}`)).status, 409);
@@ -237,11 +307,19 @@ describe('a scientist using the HTTP API', () => {
   it('lists and filters experiments by state, application, text and time, paging with a cursor', async () => {
     const completedPi = await drover.call('GET', '/api/v1/experiments?state=completed&application=pi-monte-carlo');
     assert.ok(completedPi.body.items.length >= 3);
-    assert.ok(completedPi.body.items.every((item: any) => item.state === 'completed' && item.application === 'pi-monte-carlo'));
+    assert.ok(
+      completedPi.body.items.every((item: any) => item.state === 'completed' && item.application === 'pi-monte-carlo'),
+    );
     const canceled = await drover.call('GET', '/api/v1/experiments?state=canceled');
-    assert.deepEqual(canceled.body.items.map((item: any) => item.application), ['heat-simulation']);
+    assert.deepEqual(
+      canceled.body.items.map((item: any) => item.application),
+      ['heat-simulation'],
+    );
     const byText = await drover.call('GET', '/api/v1/experiments?q=first%20try');
-    assert.deepEqual(byText.body.items.map((item: any) => item.name), ['pi first try (clone)', 'pi first try']);
+    assert.deepEqual(
+      byText.body.items.map((item: any) => item.name),
+      ['pi first try (clone)', 'pi first try'],
+    );
     const byTextAndState = await drover.call('GET', `/api/v1/experiments?q=first%20try&parent=${piId}`);
     assert.equal(byTextAndState.body.items.length, 1);
     const future = await drover.call('GET', `/api/v1/experiments?since=${new Date(Date.now() + 60_000).toISOString()}`);
@@ -255,15 +333,22 @@ describe('a scientist using the HTTP API', () => {
       paged.push(...page.body.items.map((item: any) => item.id));
       cursor = page.body.nextCursor;
     } while (cursor);
-    assert.deepEqual(paged, everything.body.items.map((item: any) => item.id), 'pages cover the list once, newest first');
+    assert.deepEqual(
+      paged,
+      everything.body.items.map((item: any) => item.id),
+      'pages cover the list once, newest first',
+    );
     const times = everything.body.items.map((item: any) => Date.parse(item.createdAt));
-    assert.deepEqual(times, [...times].sort((a, b) => b - a));
+    assert.deepEqual(
+      times,
+      [...times].sort((a, b) => b - a),
+    );
     const bad = await drover.call('GET', '/api/v1/experiments?state=sleeping');
     assert.equal(bad.status, 400);
     assert.equal(bad.body.errors[0].field, 'state');
   });
 
-  it('streams the list live: each visible experiment as its state changes, never another user\'s', async () => {
+  it("streams the list live: each visible experiment as its state changes, never another user's", async () => {
     const carol = (await drover.call('POST', '/api/v1/users', { name: 'carol' })).body.token;
     const dave = (await drover.call('POST', '/api/v1/users', { name: 'dave' })).body.token;
     let mine = '';
@@ -274,13 +359,28 @@ describe('a scientist using the HTTP API', () => {
       {
         token: carol,
         onOpen: async () => {
-          await drover.call('POST', '/api/v1/experiments', { application: 'pi-monte-carlo', resource: 'local', inputs: { samples: 1000 } }, dave);
-          mine = (await drover.call('POST', '/api/v1/experiments', { application: 'pi-monte-carlo', resource: 'local', inputs: { samples: 1000 } }, carol)).body.id;
+          await drover.call(
+            'POST',
+            '/api/v1/experiments',
+            { application: 'pi-monte-carlo', resource: 'local', inputs: { samples: 1000 } },
+            dave,
+          );
+          mine = (
+            await drover.call(
+              'POST',
+              '/api/v1/experiments',
+              { application: 'pi-monte-carlo', resource: 'local', inputs: { samples: 1000 } },
+              carol,
+            )
+          ).body.id;
         },
       },
     );
     const summaries = seen.map((item) => item.event);
-    assert.ok(summaries.every((summary) => summary.id === mine && summary.owner === 'carol'), 'only carol\'s experiment');
+    assert.ok(
+      summaries.every((summary) => summary.id === mine && summary.owner === 'carol'),
+      "only carol's experiment",
+    );
     const states = summaries.map((summary) => summary.state);
     assert.equal(states.at(-1), 'completed');
     assert.ok(states.includes('executing'), states.join(','));
@@ -290,15 +390,27 @@ describe('a scientist using the HTTP API', () => {
   it('shows users only their own experiments, and admins their whole gateway', async () => {
     const alice = (await drover.call('POST', '/api/v1/users', { name: 'alice' })).body.token;
     const bob = (await drover.call('POST', '/api/v1/users', { name: 'bob' })).body.token;
-    const mine = await drover.call('POST', '/api/v1/experiments', { application: 'pi-monte-carlo', resource: 'local', inputs: { samples: 1000 } }, alice);
+    const mine = await drover.call(
+      'POST',
+      '/api/v1/experiments',
+      { application: 'pi-monte-carlo', resource: 'local', inputs: { samples: 1000 } },
+      alice,
+    );
     assert.equal(mine.status, 201);
     assert.equal((await drover.call('GET', `/api/v1/experiments/${mine.body.id}`, undefined, bob)).status, 404);
     assert.deepEqual((await drover.call('GET', '/api/v1/experiments', undefined, bob)).body.items, []);
     assert.equal((await drover.call('POST', `/api/v1/experiments/${mine.body.id}/cancel`, undefined, bob)).status, 404);
     assert.equal((await drover.call('GET', `/api/v1/experiments/${mine.body.id}/events`, undefined, bob)).status, 404);
-    assert.deepEqual((await drover.call('GET', '/api/v1/experiments', undefined, alice)).body.items.map((item: any) => item.id), [mine.body.id]);
+    assert.deepEqual(
+      (await drover.call('GET', '/api/v1/experiments', undefined, alice)).body.items.map((item: any) => item.id),
+      [mine.body.id],
+    );
     assert.equal((await drover.call('GET', `/api/v1/experiments/${mine.body.id}`)).status, 200, 'the admin sees it');
-    assert.equal((await drover.call('POST', '/api/v1/users', { name: 'mallory' }, alice)).status, 403, 'users cannot create users');
+    assert.equal(
+      (await drover.call('POST', '/api/v1/users', { name: 'mallory' }, alice)).status,
+      403,
+      'users cannot create users',
+    );
     await waitForState(drover, mine.body.id, ['completed'], 30_000, alice);
   });
 });

@@ -29,7 +29,11 @@ before(async () => {
   assert.ok(existsSync(join(projectRoot, 'web', 'dist', 'index.html')), 'the web UI is not built: run `npm run build`');
   [drover, browser] = await Promise.all([
     startTestDrover({ gateway: { name: gatewayName, theme: { primary, accent: '#8a4500' } } }),
-    chromium.launch({ executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium', headless: true, args: ['--no-sandbox'] }),
+    chromium.launch({
+      executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+      headless: true,
+      args: ['--no-sandbox'],
+    }),
   ]);
   const user = await drover.call('POST', '/api/v1/users', { name: 'alice' });
   assert.equal(user.status, 201);
@@ -77,11 +81,18 @@ async function textMatching(locator: Locator, pattern: RegExp, timeoutMs = 30_00
     if (pattern.test(last)) return last;
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${locator} to show ${pattern}; it shows ${JSON.stringify(last.slice(0, 500))}`);
+  throw new Error(
+    `timed out after ${timeoutMs} ms waiting for ${locator} to show ${pattern}; it shows ${JSON.stringify(last.slice(0, 500))}`,
+  );
 }
 
 /** Waits until the focused element's `property` is `expected`. */
-async function focusedIs(page: Page, property: 'id' | 'tagName' | 'textContent', expected: string, why: string): Promise<void> {
+async function focusedIs(
+  page: Page,
+  property: 'id' | 'tagName' | 'textContent',
+  expected: string,
+  why: string,
+): Promise<void> {
   const deadline = Date.now() + 5000;
   let last: unknown;
   while (Date.now() < deadline) {
@@ -90,7 +101,9 @@ async function focusedIs(page: Page, property: 'id' | 'tagName' | 'textContent',
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   const focused = await page.evaluate(() => document.activeElement?.outerHTML.slice(0, 200));
-  throw new Error(`${why}: the focused element's ${property} is ${JSON.stringify(last)}, not ${JSON.stringify(expected)} (${focused})`);
+  throw new Error(
+    `${why}: the focused element's ${property} is ${JSON.stringify(last)}, not ${JSON.stringify(expected)} (${focused})`,
+  );
 }
 
 /** The state badge beside the experiment's title. */
@@ -114,7 +127,12 @@ async function createAsAlice(body: Record<string, unknown>): Promise<any> {
 
 /** Clicks a download button and returns the downloaded file's text. */
 async function download(page: Page, file: string): Promise<string> {
-  const [downloaded] = await Promise.all([page.waitForEvent('download'), region(page, 'Outputs').getByRole('button', { name: `Download ${file}` }).click()]);
+  const [downloaded] = await Promise.all([
+    page.waitForEvent('download'),
+    region(page, 'Outputs')
+      .getByRole('button', { name: `Download ${file}` })
+      .click(),
+  ]);
   assert.equal(downloaded.suggestedFilename(), file);
   return readFileSync((await downloaded.path())!, 'utf8');
 }
@@ -140,8 +158,11 @@ describe('web UI', () => {
     await page.getByRole('heading', { level: 1, name: 'Sign in' }).waitFor();
     assert.match(page.url(), /\/sign-in$/, 'a signed-out visitor is sent to the sign-in page');
     await textMatching(page.getByRole('banner'), new RegExp(gatewayName));
-    await waitFor('the gateway colours before signing in', async () =>
-      (await page.getByRole('banner').evaluate((element) => getComputedStyle(element).backgroundColor)) === 'rgb(11, 110, 79)',
+    await waitFor(
+      'the gateway colours before signing in',
+      async () =>
+        (await page.getByRole('banner').evaluate((element) => getComputedStyle(element).backgroundColor)) ===
+        'rgb(11, 110, 79)',
     );
     await screenshot(page, 'sign-in');
 
@@ -157,7 +178,11 @@ describe('web UI', () => {
     assert.match(page.url(), /\/experiments$/, 'back where the visitor wanted to go');
     const header = page.getByRole('banner');
     assert.match(await header.innerText(), new RegExp(`${gatewayName}[\\s\\S]*alice`));
-    assert.equal(await header.evaluate((element) => getComputedStyle(element).backgroundColor), 'rgb(11, 110, 79)', "the gateway's primary colour");
+    assert.equal(
+      await header.evaluate((element) => getComputedStyle(element).backgroundColor),
+      'rgb(11, 110, 79)',
+      "the gateway's primary colour",
+    );
     assert.match(await page.title(), new RegExp(gatewayName));
 
     await page.reload();
@@ -172,17 +197,26 @@ describe('web UI', () => {
   });
 
   it("shows each gateway's own name and colours: its sign-in link, and after sign-in the user's gateway", async () => {
-    const created = await drover.call('POST', '/api/v1/gateways', { id: 'coral', name: 'Coral Reef Gateway', theme: { primary: '#7b2d26' } });
+    const created = await drover.call('POST', '/api/v1/gateways', {
+      id: 'coral',
+      name: 'Coral Reef Gateway',
+      theme: { primary: '#7b2d26' },
+    });
     assert.equal(created.status, 201, JSON.stringify(created.body));
-    const coralUser = (await drover.call('POST', '/api/v1/users', { name: 'reef-diver' }, created.body.admin.token)).body.token;
+    const coralUser = (await drover.call('POST', '/api/v1/users', { name: 'reef-diver' }, created.body.admin.token))
+      .body.token;
     const coralColour = 'rgb(123, 45, 38)';
-    const headerColour = (page: Page) => page.getByRole('banner').evaluate((element) => getComputedStyle(element).backgroundColor);
+    const headerColour = (page: Page) =>
+      page.getByRole('banner').evaluate((element) => getComputedStyle(element).backgroundColor);
 
     const linked = await openPage(null);
     await linked.goto(`${drover.url}/?gateway=coral`);
     await linked.getByRole('heading', { level: 1, name: 'Sign in' }).waitFor();
     await textMatching(linked.getByRole('banner'), /Coral Reef Gateway/);
-    await waitFor("the second gateway's colour on its sign-in page", async () => (await headerColour(linked)) === coralColour);
+    await waitFor(
+      "the second gateway's colour on its sign-in page",
+      async () => (await headerColour(linked)) === coralColour,
+    );
     assert.doesNotMatch(await linked.getByRole('banner').innerText(), new RegExp(gatewayName));
     await screenshot(linked, 'sign-in-second-gateway');
 
@@ -209,8 +243,14 @@ describe('web UI', () => {
     assert.equal(await duration.inputValue(), '5');
     assert.equal(await page.getByLabel('Boundary condition').evaluate((element) => element.tagName), 'SELECT');
     assert.equal(await page.getByLabel('Label').getAttribute('maxlength'), '200');
-    assert.match(await page.getByRole('group', { name: 'Inputs' }).innerText(), /A whole number from 1 to 100,000\. Default: 50\./);
-    assert.match(await page.getByRole('group', { name: 'Where and how it runs' }).innerText(), /normal: up to 1,440 minutes and 4 cores/);
+    assert.match(
+      await page.getByRole('group', { name: 'Inputs' }).innerText(),
+      /A whole number from 1 to 100,000\. Default: 50\./,
+    );
+    assert.match(
+      await page.getByRole('group', { name: 'Where and how it runs' }).innerText(),
+      /normal: up to 1,440 minutes and 4 cores/,
+    );
     assert.equal(await page.getByLabel('Walltime (minutes)').getAttribute('max'), '1440');
 
     await duration.fill('6');
@@ -277,7 +317,11 @@ describe('web UI', () => {
 
     await chooseApplication(page, 'word-count');
     assert.equal(await page.getByLabel('Text file (required)').getAttribute('type'), 'file');
-    await page.getByLabel('Text file (required)').setInputFiles({ name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('The cat and the hat\nthe end\n') });
+    await page.getByLabel('Text file (required)').setInputFiles({
+      name: 'notes.txt',
+      mimeType: 'text/plain',
+      buffer: Buffer.from('The cat and the hat\nthe end\n'),
+    });
     await page.getByLabel('Top words').fill('2');
     assert.equal(await page.getByLabel('Ignore case').isChecked(), true, 'the boolean default');
     await submit(page);
@@ -295,7 +339,17 @@ describe('web UI', () => {
       title: 'Notes dump',
       inputs: [{ name: 'notes', type: 'text', title: 'Notes', required: true }],
       outputs: ['argv.hex'],
-      deployments: { '*': { command: ['bash', '-c', 'printf "%s\\0" "$@" | od -An -v -tx1 | tr -d " \\n" > argv.hex', 'drover-argv', '{{notes}}'] } },
+      deployments: {
+        '*': {
+          command: [
+            'bash',
+            '-c',
+            'printf "%s\\0" "$@" | od -An -v -tx1 | tr -d " \\n" > argv.hex',
+            'drover-argv',
+            '{{notes}}',
+          ],
+        },
+      },
     });
     assert.equal(registered.status, 201, JSON.stringify(registered.body));
     const page = await openPage(alice);
@@ -308,7 +362,7 @@ describe('web UI', () => {
     assert.equal(await download(page, 'argv.hex'), Buffer.from(`${notes}\0`, 'utf8').toString('hex'));
   });
 
-  it('shows the server\'s validation errors next to the fields they concern', async () => {
+  it("shows the server's validation errors next to the fields they concern", async () => {
     const page = await openPage(alice);
     await chooseApplication(page, 'pi-monte-carlo');
     const samples = page.getByLabel('Samples');
@@ -318,7 +372,10 @@ describe('web UI', () => {
     await textMatching(samplesField, /must be at most 2000000000/);
     assert.equal(await samples.getAttribute('aria-invalid'), 'true');
     const description = await samples.getAttribute('aria-describedby');
-    assert.ok(description?.split(' ').includes('input-samples-error'), 'the message is part of the field\'s description');
+    assert.ok(
+      description?.split(' ').includes('input-samples-error'),
+      "the message is part of the field's description",
+    );
     assert.match(await page.locator('.error-summary').innerText(), /Samples: must be at most 2000000000/);
     await focusedIs(page, 'id', 'form-errors', 'the focus goes to the error summary');
     assert.match(page.url(), /\/experiments\/new/, 'nothing was submitted');
@@ -326,16 +383,26 @@ describe('web UI', () => {
     // A walltime beyond the queue's limit: the queue shows its limit, the server refuses.
     await samples.fill('1000');
     await page.getByLabel('Queue').selectOption('short');
-    assert.match(await page.getByRole('group', { name: 'Where and how it runs' }).innerText(), /short: up to 10 minutes and 2 cores/);
+    assert.match(
+      await page.getByRole('group', { name: 'Where and how it runs' }).innerText(),
+      /short: up to 10 minutes and 2 cores/,
+    );
     assert.equal(await page.getByLabel('Walltime (minutes)').getAttribute('max'), '10');
-    assert.equal(await page.getByLabel('Walltime (minutes)').inputValue(), '10', 'the walltime was brought inside the new queue');
+    assert.equal(
+      await page.getByLabel('Walltime (minutes)').inputValue(),
+      '10',
+      'the walltime was brought inside the new queue',
+    );
     await page.getByLabel('Walltime (minutes)').fill('20');
     await page.getByRole('button', { name: 'Submit experiment' }).click();
     const walltimeField = page.locator('.field', { has: page.getByLabel('Walltime (minutes)') });
     await textMatching(walltimeField, /must be at most 10 on queue short/);
     assert.equal(await samples.getAttribute('aria-invalid'), null, 'the fixed field is no longer marked');
     await screenshot(page, 'validation-errors');
-    await page.locator('.error-summary').getByRole('link', { name: /Walltime/ }).click();
+    await page
+      .locator('.error-summary')
+      .getByRole('link', { name: /Walltime/ })
+      .click();
     await focusedIs(page, 'id', 'setting-walltimeMinutes', 'the summary links to the field');
 
     await page.getByLabel('Walltime (minutes)').fill('5');
@@ -350,7 +417,11 @@ describe('web UI', () => {
     await page.getByRole('table').waitFor();
     await markDocument(page);
 
-    const live = await createAsAlice({ application: 'heat-simulation', name: 'live list run', inputs: { duration_seconds: 2, steps: 4 } });
+    const live = await createAsAlice({
+      application: 'heat-simulation',
+      name: 'live list run',
+      inputs: { duration_seconds: 2, steps: 4 },
+    });
     const row = page.getByRole('row', { name: /live list run/ });
     await textMatching(row, /live list run/);
     assert.match(await page.getByRole('row').nth(1).innerText(), /live list run/, 'the newest is first');
@@ -360,14 +431,24 @@ describe('web UI', () => {
     await screenshot(page, 'experiment-list');
 
     await page.getByLabel('Search').fill('live list');
-    await waitFor('the search to apply', async () => (await page.getByRole('row').count()) === 2 && /q=live/.test(page.url()));
+    await waitFor(
+      'the search to apply',
+      async () => (await page.getByRole('row').count()) === 2 && /q=live/.test(page.url()),
+    );
     await page.getByLabel('Search').fill('');
     await page.getByLabel('State', { exact: true }).selectOption('completed');
     await page.getByLabel('Application', { exact: true }).selectOption('word-count');
-    await waitFor('the filters to apply', async () => /state=completed/.test(page.url()) && /application=word-count/.test(page.url()));
+    await waitFor(
+      'the filters to apply',
+      async () => /state=completed/.test(page.url()) && /application=word-count/.test(page.url()),
+    );
     await waitFor('only completed word counts', async () => {
       const rows = await page.getByRole('row').allInnerTexts();
-      return rows.length > 1 && rows.slice(1).every((text) => /word-count/.test(text) && /completed/.test(text)) && !rows.some((text) => /live list run/.test(text));
+      return (
+        rows.length > 1 &&
+        rows.slice(1).every((text) => /word-count/.test(text) && /completed/.test(text)) &&
+        !rows.some((text) => /live list run/.test(text))
+      );
     });
     await page.getByRole('button', { name: 'Clear filters' }).click();
     await page.getByLabel('Created from').fill(new Date(Date.now() + 2 * 86_400_000).toISOString().slice(0, 10));
@@ -376,28 +457,42 @@ describe('web UI', () => {
     await textMatching(page.getByRole('table'), /live list run/);
 
     // Paging: a page holds 20; everything alice has fits on pages that never repeat a row.
-    for (let i = 0; i < 21; i++) await createAsAlice({ application: 'pi-monte-carlo', name: `paging ${i}`, inputs: { samples: 100 }, launch: false });
+    for (let i = 0; i < 21; i++)
+      await createAsAlice({
+        application: 'pi-monte-carlo',
+        name: `paging ${i}`,
+        inputs: { samples: 100 },
+        launch: false,
+      });
     await page.reload();
     await textMatching(page.getByRole('table'), /paging 20/);
-    const rowIds = () => page.locator('tbody tr').evaluateAll((rows) => rows.map((row) => (row as HTMLElement).dataset.id));
+    const rowIds = () =>
+      page.locator('tbody tr').evaluateAll((rows) => rows.map((row) => (row as HTMLElement).dataset.id));
     const first = await rowIds();
     assert.equal(first.length, 20, 'a page holds 20');
     await page.getByRole('button', { name: 'Older →' }).click();
-    await waitFor('the second page', async () => /cursor=/.test(page.url()) && !(await page.getByRole('table').innerText()).includes('paging 20'));
+    await waitFor(
+      'the second page',
+      async () => /cursor=/.test(page.url()) && !(await page.getByRole('table').innerText()).includes('paging 20'),
+    );
     const second = await rowIds();
     assert.ok(second.length > 0 && second.every((id) => !first.includes(id)), 'no row on both pages');
     assert.ok(second.includes(live.id), 'older experiments are on the next page');
     await page.getByRole('button', { name: '← Newer' }).click();
     await textMatching(page.getByRole('table'), /paging 20/);
     await Promise.all(
-      (await drover.call('GET', '/api/v1/experiments?state=created&limit=200', undefined, alice)).body.items.map((item: any) =>
-        drover.call('DELETE', `/api/v1/experiments/${item.id}`, undefined, alice),
+      (await drover.call('GET', '/api/v1/experiments?state=created&limit=200', undefined, alice)).body.items.map(
+        (item: any) => drover.call('DELETE', `/api/v1/experiments/${item.id}`, undefined, alice),
       ),
     );
   });
 
   it('cancels a running experiment after a confirmation', async () => {
-    const running = await createAsAlice({ application: 'heat-simulation', name: 'to be canceled', inputs: { duration_seconds: 600, steps: 600 } });
+    const running = await createAsAlice({
+      application: 'heat-simulation',
+      name: 'to be canceled',
+      inputs: { duration_seconds: 600, steps: 600 },
+    });
     const page = await openPage(alice);
     await page.goto(`${drover.url}/experiments/${running.id}`);
     await textMatching(region(page, 'Job'), /State\s+running/);
@@ -410,7 +505,11 @@ describe('web UI', () => {
     await page.keyboard.press('Escape');
     await dialog.waitFor({ state: 'hidden' });
     await focusedIs(page, 'textContent', 'Cancel experiment', 'the focus returns to the button');
-    assert.equal((await drover.call('GET', `/api/v1/experiments/${running.id}`)).body.state, 'executing', 'Escape cancels nothing');
+    assert.equal(
+      (await drover.call('GET', `/api/v1/experiments/${running.id}`)).body.state,
+      'executing',
+      'Escape cancels nothing',
+    );
 
     await cancel.click();
     await dialog.getByRole('button', { name: 'Cancel experiment' }).click();
@@ -422,7 +521,11 @@ describe('web UI', () => {
   });
 
   it('clones an experiment with a changed input; the clone links to its parent and shows the change', async () => {
-    const parent = await createAsAlice({ application: 'pi-monte-carlo', name: 'pi parent', inputs: { samples: 30000, seed: 3 } });
+    const parent = await createAsAlice({
+      application: 'pi-monte-carlo',
+      name: 'pi parent',
+      inputs: { samples: 30000, seed: 3 },
+    });
     await waitForState(drover, parent.id, ['completed']);
     const page = await openPage(alice);
     await page.goto(`${drover.url}/experiments/${parent.id}`);
@@ -485,7 +588,11 @@ describe('web UI', () => {
   });
 
   it('fits a phone-sized window', async () => {
-    const done = await createAsAlice({ application: 'word-count', name: 'narrow window words', inputs: { text: await upload('a b c\n'), top: 1 } });
+    const done = await createAsAlice({
+      application: 'word-count',
+      name: 'narrow window words',
+      inputs: { text: await upload('a b c\n'), top: 1 },
+    });
     await waitForState(drover, done.id, ['completed']);
     const page = await openPage(alice, { width: 375, height: 812 });
     const fits = async (what: string) => {

@@ -141,11 +141,17 @@ export function handleClientError(error: NodeJS.ErrnoException, socket: import('
     error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
       ? [408, 'Request Timeout', 'the request took too long to arrive']
       : error.code === 'HPE_HEADER_OVERFLOW'
-        ? [431, 'Request Header Fields Too Large', 'the request line and headers are larger than this server accepts (16 KiB); shorten the URL']
+        ? [
+            431,
+            'Request Header Fields Too Large',
+            'the request line and headers are larger than this server accepts (16 KiB); shorten the URL',
+          ]
         : [400, 'Bad Request', 'the request is not valid HTTP/1.1 (for instance a body whose framing does not parse)'];
   const body = JSON.stringify({ type: 'urn:drover:problem:malformed-http', title, status, detail });
   if (socket.writable) {
-    socket.write(`HTTP/1.1 ${status} ${title}\r\nContent-Type: application/problem+json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+    socket.write(
+      `HTTP/1.1 ${status} ${title}\r\nContent-Type: application/problem+json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
   }
   socket.destroy(error);
 }
@@ -207,9 +213,16 @@ export async function registerHardening(app: FastifyInstance, limits: ApiLimits)
     // A token in a URL ends up in proxies' logs and browser history: only the streams,
     // which EventSource opens without headers, take one.
     if (query && Object.hasOwn(query, 'access_token') && !opensEventStream(request)) {
-      throw new ValidationError('access_token is accepted only when opening an event stream; send "Authorization: Bearer <token>"', [
-        { field: 'querystring.access_token', message: 'only GET /experiments/changes and GET /experiments/{id}/events with Accept: text/event-stream take it' },
-      ]);
+      throw new ValidationError(
+        'access_token is accepted only when opening an event stream; send "Authorization: Bearer <token>"',
+        [
+          {
+            field: 'querystring.access_token',
+            message:
+              'only GET /experiments/changes and GET /experiments/{id}/events with Accept: text/event-stream take it',
+          },
+        ],
+      );
     }
   });
   app.addHook('preValidation', async (request) => {
@@ -227,7 +240,9 @@ export async function registerHardening(app: FastifyInstance, limits: ApiLimits)
     addHeadersOnExceeding: { 'x-ratelimit-limit': false, 'x-ratelimit-remaining': false, 'x-ratelimit-reset': false },
     // Retry-After is set by the plugin; the thrown LimitReachedError becomes the problem+json.
     errorResponseBuilder: (_request, context) =>
-      new LimitReachedError(`too many writes: at most ${context.max} every ${limits.writeWindowMs / 1000} s per user; retry in ${context.after}`),
+      new LimitReachedError(
+        `too many writes: at most ${context.max} every ${limits.writeWindowMs / 1000} s per user; retry in ${context.after}`,
+      ),
   });
 
   const openStreams = new Map<string, number>();

@@ -31,7 +31,8 @@ export function countResourceCommands(metrics: Registry): (command: ResourceComm
     labelNames: ['resource', 'program', 'outcome'],
     registers: [metrics],
   });
-  return ({ resource, program, code }) => commands.inc({ resource, program, outcome: code === null ? 'unreachable' : code === 0 ? 'ok' : 'nonzero' });
+  return ({ resource, program, code }) =>
+    commands.inc({ resource, program, outcome: code === null ? 'unreachable' : code === 0 ? 'ok' : 'nonzero' });
 }
 
 /**
@@ -39,8 +40,16 @@ export function countResourceCommands(metrics: Registry): (command: ResourceComm
  * and claims. Returns the worker's `onExchange`; defined only in processes that run a worker.
  */
 export function countWorkerExchanges(metrics: Registry): (reported: number, claimed: number) => void {
-  const tasksReported = new Counter({ name: 'drover_tasks_reported_total', help: 'Task outcomes reported by this worker', registers: [metrics] });
-  const tasksClaimed = new Counter({ name: 'drover_tasks_claimed_total', help: 'Tasks claimed by this worker', registers: [metrics] });
+  const tasksReported = new Counter({
+    name: 'drover_tasks_reported_total',
+    help: 'Task outcomes reported by this worker',
+    registers: [metrics],
+  });
+  const tasksClaimed = new Counter({
+    name: 'drover_tasks_claimed_total',
+    help: 'Tasks claimed by this worker',
+    registers: [metrics],
+  });
   return (reported, claimed) => {
     tasksReported.inc(reported);
     tasksClaimed.inc(claimed);
@@ -53,7 +62,12 @@ export function countWorkerExchanges(metrics: Registry): (reported: number, clai
  * one poll per resource whatever the number of jobs). Returns the controller's `onSchedulerPoll`.
  */
 export function measureSchedulerPolls(metrics: Registry): (resource: string, jobs: number) => void {
-  const polls = new Counter({ name: 'drover_scheduler_polls_total', help: 'Scheduler poll calls by resource', labelNames: ['resource'], registers: [metrics] });
+  const polls = new Counter({
+    name: 'drover_scheduler_polls_total',
+    help: 'Scheduler poll calls by resource',
+    labelNames: ['resource'],
+    registers: [metrics],
+  });
   const pollJobs = new Histogram({
     name: 'drover_scheduler_poll_jobs',
     help: 'Active jobs covered by one scheduler poll, by resource',
@@ -71,7 +85,9 @@ export function measureSchedulerPolls(metrics: Registry): (resource: string, job
  * `drover_http_request_duration_seconds{method, route, status}`: the API's answers. Returns
  * what the server calls once per response.
  */
-export function measureHttpRequests(metrics: Registry): (labels: { method: string; route: string; status: string }, seconds: number) => void {
+export function measureHttpRequests(
+  metrics: Registry,
+): (labels: { method: string; route: string; status: string }, seconds: number) => void {
   const duration = new Histogram({
     name: 'drover_http_request_duration_seconds',
     help: 'HTTP request duration by route and status',
@@ -88,10 +104,17 @@ const digest = (text: string) => createHash('sha256').update(text).digest();
  * token is `token` (compared in constant time) or, when `token` is null, the platform
  * operator's (looked up in the store, so every API process of a deployment takes it).
  */
-export function registerMetricsRoute(app: FastifyInstance, metrics: Registry, token: string | null, store: Queryable): void {
+export function registerMetricsRoute(
+  app: FastifyInstance,
+  metrics: Registry,
+  token: string | null,
+  store: Queryable,
+): void {
   const expected = token === null ? null : digest(token);
   const allowed = async (given: string) =>
-    expected ? timingSafeEqual(digest(given), expected) : (await authenticate(store, given).catch(() => null))?.operator === true;
+    expected
+      ? timingSafeEqual(digest(given), expected)
+      : (await authenticate(store, given).catch(() => null))?.operator === true;
   app.get('/metrics', { schema: { hide: true } }, async (request, reply) => {
     const header = request.headers.authorization ?? '';
     const given = header.startsWith('Bearer ') ? header.slice(7).trim() : '';
@@ -102,7 +125,7 @@ export function registerMetricsRoute(app: FastifyInstance, metrics: Registry, to
         status: 401,
         detail: expected
           ? 'send the metrics token (metrics.token) as "Authorization: Bearer <token>"'
-          : "send the platform operator's token (or set metrics.token) as \"Authorization: Bearer <token>\"",
+          : 'send the platform operator\'s token (or set metrics.token) as "Authorization: Bearer <token>"',
       });
     }
     return reply.type(metrics.contentType).send(await metrics.metrics());
@@ -113,14 +136,22 @@ export function registerMetricsRoute(app: FastifyInstance, metrics: Registry, to
  * Serves `GET /metrics` alone, without a token, on `listen` ("host:port"). Returns the
  * listening server; close it on stop.
  */
-export async function listenForMetrics(metrics: Registry, listen: string): Promise<{ url: string; close(): Promise<void> }> {
+export async function listenForMetrics(
+  metrics: Registry,
+  listen: string,
+): Promise<{ url: string; close(): Promise<void> }> {
   const separator = listen.lastIndexOf(':');
   const host = listen.slice(0, separator).replace(/^\[(.*)\]$/, '$1');
   const port = Number(listen.slice(separator + 1));
   const server: FastifyInstance = Fastify();
   server.get('/metrics', async (_request, reply) => reply.type(metrics.contentType).send(await metrics.metrics()));
   server.setNotFoundHandler((request, reply) =>
-    sendProblem(reply, { type: 'urn:drover:problem:not-found', title: 'Not Found', status: 404, detail: `this address serves only GET /metrics, not ${request.method} ${request.url.split('?')[0]}` }),
+    sendProblem(reply, {
+      type: 'urn:drover:problem:not-found',
+      title: 'Not Found',
+      status: 404,
+      detail: `this address serves only GET /metrics, not ${request.method} ${request.url.split('?')[0]}`,
+    }),
   );
   const url = await server.listen({ host, port });
   return { url, close: () => server.close() };

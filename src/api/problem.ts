@@ -81,7 +81,11 @@ export function handleError(error: FastifyError | Error, request: FastifyRequest
       status: 400,
       detail: 'the request does not match the API schema',
       errors: fastifyError.validation.map((issue) => ({
-        field: [fastifyError.validationContext, issue.instancePath.replace(/^\//, '').replaceAll('/', '.'), (issue.params as any)?.missingProperty ?? (issue.params as any)?.additionalProperty]
+        field: [
+          fastifyError.validationContext,
+          issue.instancePath.replace(/^\//, '').replaceAll('/', '.'),
+          (issue.params as any)?.missingProperty ?? (issue.params as any)?.additionalProperty,
+        ]
           .filter(Boolean)
           .join('.'),
         message: issue.message ?? 'is invalid',
@@ -91,9 +95,21 @@ export function handleError(error: FastifyError | Error, request: FastifyRequest
   const status = fastifyError.statusCode ?? 500;
   if (status >= 500) {
     request.log.error({ err: error }, 'request failed');
-    return sendProblem(reply, { type: 'urn:drover:problem:internal', title: titles[500], status: 500, detail: 'an internal error occurred; it has been logged' });
+    return sendProblem(reply, {
+      type: 'urn:drover:problem:internal',
+      title: titles[500],
+      status: 500,
+      detail: 'an internal error occurred; it has been logged',
+    });
   }
   const detail =
-    fastifyError.code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? `the request body is larger than the ${request.routeOptions.bodyLimit ?? ''} bytes this endpoint accepts` : error.message;
-  return sendProblem(reply, { type: `urn:drover:problem:${fastifyError.code ?? 'error'}`, title: titles[status] ?? 'Error', status, detail });
+    fastifyError.code === 'FST_ERR_CTP_BODY_TOO_LARGE'
+      ? `the request body is larger than the ${request.routeOptions.bodyLimit ?? ''} bytes this endpoint accepts`
+      : error.message;
+  return sendProblem(reply, {
+    type: `urn:drover:problem:${fastifyError.code ?? 'error'}`,
+    title: titles[status] ?? 'Error',
+    status,
+    detail,
+  });
 }

@@ -28,7 +28,14 @@ const schemas = [
       title: { type: 'string' },
       status: { type: 'integer' },
       detail: { type: 'string' },
-      errors: { type: 'array', items: { type: 'object', required: ['field', 'message'], properties: { field: { type: 'string' }, message: { type: 'string' } } } },
+      errors: {
+        type: 'array',
+        items: {
+          type: 'object',
+          required: ['field', 'message'],
+          properties: { field: { type: 'string' }, message: { type: 'string' } },
+        },
+      },
     },
   },
   {
@@ -40,7 +47,23 @@ const schemas = [
   {
     $id: 'ExperimentSummary',
     type: 'object',
-    required: ['id', 'name', 'owner', 'application', 'applicationVersion', 'resource', 'state', 'blockedReason', 'blockedUntil', 'failure', 'parentId', 'createdAt', 'updatedAt', 'launchedAt', 'finishedAt'],
+    required: [
+      'id',
+      'name',
+      'owner',
+      'application',
+      'applicationVersion',
+      'resource',
+      'state',
+      'blockedReason',
+      'blockedUntil',
+      'failure',
+      'parentId',
+      'createdAt',
+      'updatedAt',
+      'launchedAt',
+      'finishedAt',
+    ],
     properties: {
       id: { type: 'string', format: 'uuid' },
       name: { type: 'string' },
@@ -74,7 +97,8 @@ const schemas = [
   {
     $id: 'JobSettings',
     type: 'object',
-    description: "Each setting is the request's, else the deployment's, else (queue) the resource's first queue, else the default shown",
+    description:
+      "Each setting is the request's, else the deployment's, else (queue) the resource's first queue, else the default shown",
     required: ['queue', 'nodes', 'coresPerNode', 'walltimeMinutes'],
     properties: {
       queue: { type: 'string' },
@@ -90,10 +114,18 @@ const schemas = [
     required: ['id', 'kind', 'state', 'attempt', 'dependsOn', 'failure', 'startedAt', 'finishedAt'],
     properties: {
       id: { type: 'integer' },
-      kind: { type: 'string', enum: [...taskKinds], description: 'The step of the experiment DAG it runs; noop is internal (benchmarks and tests plan it)' },
+      kind: {
+        type: 'string',
+        enum: [...taskKinds],
+        description: 'The step of the experiment DAG it runs; noop is internal (benchmarks and tests plan it)',
+      },
       state: { type: 'string', enum: [...taskStates] },
       attempt: { type: 'integer', description: 'Attempts started so far' },
-      dependsOn: { type: 'array', items: { type: 'integer' }, description: 'Ids of the tasks this one waits for (the DAG)' },
+      dependsOn: {
+        type: 'array',
+        items: { type: 'integer' },
+        description: 'Ids of the tasks this one waits for (the DAG)',
+      },
       failure: nullable({ $ref: 'Failure#' }),
       startedAt: nullable(time),
       finishedAt: nullable(time),
@@ -102,15 +134,38 @@ const schemas = [
   {
     $id: 'Job',
     type: 'object',
-    required: ['id', 'resource', 'submissionKey', 'nativeId', 'state', 'nativeState', 'reason', 'exitCode', 'queue', 'nodeList', 'submittedAt', 'startedAt', 'endedAt'],
+    required: [
+      'id',
+      'resource',
+      'submissionKey',
+      'nativeId',
+      'state',
+      'nativeState',
+      'reason',
+      'exitCode',
+      'queue',
+      'nodeList',
+      'submittedAt',
+      'startedAt',
+      'endedAt',
+    ],
     properties: {
       id: { type: 'integer' },
       resource: { type: 'string' },
-      submissionKey: { type: 'string', description: 'Carried by the job on the scheduler (job name); a retried submit adopts a job with its key' },
+      submissionKey: {
+        type: 'string',
+        description: 'Carried by the job on the scheduler (job name); a retried submit adopts a job with its key',
+      },
       nativeId: nullable({ type: 'string' }),
       state: { type: 'string', enum: [...jobStates] },
-      nativeState: nullable({ type: 'string', description: "The scheduler's own word: PENDING, RUNNING, COMPLETED, Q, R, C, exited ..." }),
-      reason: nullable({ type: 'string', description: 'Why the job waits or ended, when the scheduler says (Priority, Resources, TimeLimit ...)' }),
+      nativeState: nullable({
+        type: 'string',
+        description: "The scheduler's own word: PENDING, RUNNING, COMPLETED, Q, R, C, exited ...",
+      }),
+      reason: nullable({
+        type: 'string',
+        description: 'Why the job waits or ended, when the scheduler says (Priority, Resources, TimeLimit ...)',
+      }),
       exitCode: nullable({ type: 'integer' }),
       queue: nullable({ type: 'string' }),
       nodeList: nullable({ type: 'string' }),
@@ -126,9 +181,17 @@ const schemas = [
     allOf: [{ $ref: 'ExperimentSummary#' }],
     required: ['inputs', 'settings', 'changedInputs', 'tasks', 'job', 'lastEventSeq'],
     properties: {
-      inputs: { type: 'object', additionalProperties: inputValue, description: 'Input name to value; a file input holds its upload id' },
+      inputs: {
+        type: 'object',
+        additionalProperties: inputValue,
+        description: 'Input name to value; a file input holds its upload id',
+      },
       settings: { $ref: 'JobSettings#' },
-      changedInputs: { type: 'array', items: { type: 'string' }, description: "Inputs that differ from the parent's (clones)" },
+      changedInputs: {
+        type: 'array',
+        items: { type: 'string' },
+        description: "Inputs that differ from the parent's (clones)",
+      },
       tasks: { type: 'array', items: { $ref: 'Task#' } },
       job: nullable({ $ref: 'Job#' }),
       lastEventSeq: { type: 'integer' },
@@ -138,7 +201,10 @@ const schemas = [
     $id: 'ExperimentPage',
     type: 'object',
     required: ['items', 'nextCursor'],
-    properties: { items: { type: 'array', items: { $ref: 'ExperimentSummary#' } }, nextCursor: nullable({ type: 'string' }) },
+    properties: {
+      items: { type: 'array', items: { $ref: 'ExperimentSummary#' } },
+      nextCursor: nullable({ type: 'string' }),
+    },
   },
   {
     $id: 'Event',
@@ -210,7 +276,11 @@ const schemas = [
       description: { type: 'string' },
       inputs: { type: 'array', items: { $ref: 'Input#' } },
       outputs: { type: 'array', items: { type: 'string' }, description: 'Glob patterns of the files brought back' },
-      deployments: { type: 'object', additionalProperties: { $ref: 'Deployment#' }, description: 'Per resource name; "*" for any' },
+      deployments: {
+        type: 'object',
+        additionalProperties: { $ref: 'Deployment#' },
+        description: 'Per resource name; "*" for any',
+      },
     },
   },
   {
@@ -281,7 +351,10 @@ const schemas = [
           id: { type: 'string' },
           name: { type: 'string' },
           role: { type: 'string', enum: ['user', 'admin'] },
-          operator: { type: 'boolean', description: 'The platform operator: creates gateways and owns the Drover host' },
+          operator: {
+            type: 'boolean',
+            description: 'The platform operator: creates gateways and owns the Drover host',
+          },
         },
       },
       gateway: { $ref: 'Gateway#' },
@@ -294,26 +367,48 @@ const schemas = [
     properties: {
       id: { type: 'string' },
       name: { type: 'string' },
-      theme: { type: 'object', additionalProperties: { type: 'string' }, description: 'Colours: primary, accent, background, text ...' },
+      theme: {
+        type: 'object',
+        additionalProperties: { type: 'string' },
+        description: 'Colours: primary, accent, background, text ...',
+      },
     },
   },
   {
     $id: 'Upload',
     type: 'object',
     required: ['id', 'filename', 'size'],
-    properties: { id: { type: 'string', format: 'uuid', description: 'The value of a file input' }, filename: { type: 'string' }, size: { type: 'integer' } },
+    properties: {
+      id: { type: 'string', format: 'uuid', description: 'The value of a file input' },
+      filename: { type: 'string' },
+      size: { type: 'integer' },
+    },
   },
   {
     $id: 'OutputList',
     type: 'object',
     required: ['items'],
-    properties: { items: { type: 'array', items: { type: 'object', required: ['path', 'size'], properties: { path: { type: 'string' }, size: { type: 'integer' } } } } },
+    properties: {
+      items: {
+        type: 'array',
+        items: {
+          type: 'object',
+          required: ['path', 'size'],
+          properties: { path: { type: 'string' }, size: { type: 'integer' } },
+        },
+      },
+    },
   },
   {
     $id: 'NewUser',
     type: 'object',
     required: ['id', 'name', 'role', 'token'],
-    properties: { id: { type: 'string' }, name: { type: 'string' }, role: { type: 'string', enum: ['user', 'admin'] }, token: { type: 'string', description: 'Shown once; stored hashed' } },
+    properties: {
+      id: { type: 'string' },
+      name: { type: 'string' },
+      role: { type: 'string', enum: ['user', 'admin'] },
+      token: { type: 'string', description: 'Shown once; stored hashed' },
+    },
   },
   {
     $id: 'GatewayListing',
@@ -366,9 +461,15 @@ export const responseSchemas: ReadonlyArray<{ $id: SchemaId }> = schemas;
 
 /** Error answers every route may give, as problem+json. */
 export const problemResponses = {
-  400: { description: 'Bad input: `errors` names each field', content: { 'application/problem+json': { schema: ref('Problem') } } },
+  400: {
+    description: 'Bad input: `errors` names each field',
+    content: { 'application/problem+json': { schema: ref('Problem') } },
+  },
   401: { description: 'Missing or bad token', content: { 'application/problem+json': { schema: ref('Problem') } } },
-  403: { description: 'Your role may not do this (or your gateway is disabled)', content: { 'application/problem+json': { schema: ref('Problem') } } },
+  403: {
+    description: 'Your role may not do this (or your gateway is disabled)',
+    content: { 'application/problem+json': { schema: ref('Problem') } },
+  },
   404: { description: 'Not found (or not yours)', content: { 'application/problem+json': { schema: ref('Problem') } } },
 } as const;
 

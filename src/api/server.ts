@@ -24,7 +24,10 @@ import { measureHttpRequests, registerMetricsRoute } from './metrics.ts';
 export async function buildApi(deps: ApiDependencies): Promise<FastifyInstance> {
   const app = Fastify({
     // Fastify logs every request at info; keep those for debug-level runs only.
-    loggerInstance: deps.logger.child({ role: 'api' }, { level: deps.logger.isLevelEnabled('debug') ? deps.logger.level : 'warn', serializers: requestLogSerializers }) as any,
+    loggerInstance: deps.logger.child(
+      { role: 'api' },
+      { level: deps.logger.isLevelEnabled('debug') ? deps.logger.level : 'warn', serializers: requestLogSerializers },
+    ) as any,
     bodyLimit: deps.bodyLimitBytes,
     ajv: { customOptions: { coerceTypes: 'array', removeAdditional: false, allErrors: true } },
     frameworkErrors: handleFrameworkError,
@@ -40,7 +43,11 @@ export async function buildApi(deps: ApiDependencies): Promise<FastifyInstance> 
     refResolver: { buildLocalReference: (json, _baseUri, _fragment, index) => String(json.$id ?? `def-${index}`) },
     openapi: {
       openapi: '3.1.0',
-      info: { title: 'Drover API', version: '1', description: 'Run scientific applications on compute resources for a science gateway.' },
+      info: {
+        title: 'Drover API',
+        version: '1',
+        description: 'Run scientific applications on compute resources for a science gateway.',
+      },
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
       security: [{ bearer: [] }],
     },
@@ -52,15 +59,30 @@ export async function buildApi(deps: ApiDependencies): Promise<FastifyInstance> 
   app.setNotFoundHandler((request, reply) => {
     const path = request.url.split('?')[0];
     // The UI routes its own pages (/experiments/<id> ...): a browser asking for one gets the app.
-    const page = request.method === 'GET' && !path.startsWith('/api/') && String(request.headers.accept ?? '').includes('text/html');
+    const page =
+      request.method === 'GET' &&
+      !path.startsWith('/api/') &&
+      String(request.headers.accept ?? '').includes('text/html');
     if (page && webBuilt) return reply.type('text/html; charset=utf-8').sendFile('index.html');
-    if (page) return reply.code(503).type('text/plain; charset=utf-8').send('The web UI is not built: run `npm run build` (npm install does it too).\n');
-    return sendProblem(reply, { type: 'urn:drover:problem:not-found', title: 'Not Found', status: 404, detail: `no route ${request.method} ${path}` });
+    if (page)
+      return reply
+        .code(503)
+        .type('text/plain; charset=utf-8')
+        .send('The web UI is not built: run `npm run build` (npm install does it too).\n');
+    return sendProblem(reply, {
+      type: 'urn:drover:problem:not-found',
+      title: 'Not Found',
+      status: 404,
+      detail: `no route ${request.method} ${path}`,
+    });
   });
 
   const observeRequest = measureHttpRequests(deps.metrics);
   app.addHook('onResponse', async (request, reply) => {
-    observeRequest({ method: request.method, route: request.routeOptions.url ?? 'unknown', status: String(reply.statusCode) }, reply.elapsedTime / 1000);
+    observeRequest(
+      { method: request.method, route: request.routeOptions.url ?? 'unknown', status: String(reply.statusCode) },
+      reply.elapsedTime / 1000,
+    );
   });
 
   app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }));
@@ -69,7 +91,12 @@ export async function buildApi(deps: ApiDependencies): Promise<FastifyInstance> 
       await deps.store.query('select 1');
       return { status: 'ready' };
     } catch {
-      return sendProblem(reply, { type: 'urn:drover:problem:not-ready', title: 'Service Unavailable', status: 503, detail: 'the store is unreachable' });
+      return sendProblem(reply, {
+        type: 'urn:drover:problem:not-ready',
+        title: 'Service Unavailable',
+        status: 503,
+        detail: 'the store is unreachable',
+      });
     }
   });
   registerMetricsRoute(app, deps.metrics, deps.metricsToken, deps.store);
@@ -79,10 +106,14 @@ export async function buildApi(deps: ApiDependencies): Promise<FastifyInstance> 
     '/api/v1/gateway',
     {
       schema: {
-        summary: "A gateway's name and colours, for its sign-in page (no token needed): ?gateway=<id>, else the bootstrap gateway",
+        summary:
+          "A gateway's name and colours, for its sign-in page (no token needed): ?gateway=<id>, else the bootstrap gateway",
         tags: ['catalogue'],
         security: [],
-        querystring: { type: 'object', properties: { gateway: { type: 'string', pattern: '^[a-z0-9][a-z0-9-]{0,62}$' } } },
+        querystring: {
+          type: 'object',
+          properties: { gateway: { type: 'string', pattern: '^[a-z0-9][a-z0-9-]{0,62}$' } },
+        },
         response: { 200: ref('Gateway'), ...problemResponses },
       },
     },
@@ -99,7 +130,8 @@ export async function buildApi(deps: ApiDependencies): Promise<FastifyInstance> 
         const header = request.headers.authorization;
         let token = header?.startsWith('Bearer ') ? header.slice(7).trim() : undefined;
         // EventSource cannot send headers: the event stream also takes ?access_token=.
-        if (!token && request.method === 'GET') token = (request.query as Record<string, string> | undefined)?.access_token;
+        if (!token && request.method === 'GET')
+          token = (request.query as Record<string, string> | undefined)?.access_token;
         const principal = token ? await authenticate(deps.store, token) : null;
         if (!principal) {
           return sendProblem(reply.header('www-authenticate', 'Bearer'), {

@@ -17,7 +17,12 @@ export interface EventStream {
 export function openEventStream(reply: FastifyReply, heartbeatMs = 15_000): EventStream {
   reply.hijack();
   const raw = reply.raw;
-  raw.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+  raw.writeHead(200, {
+    'content-type': 'text/event-stream',
+    'cache-control': 'no-cache',
+    connection: 'keep-alive',
+    'x-accel-buffering': 'no',
+  });
   raw.write('retry: 2000\n\n');
   const heartbeat = setInterval(() => raw.write(': keep-alive\n\n'), heartbeatMs);
   const stream = {

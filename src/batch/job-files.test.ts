@@ -20,17 +20,32 @@ describe('readBatchJobRecords and observeFinishedJob', () => {
       await fs.mkdir(path.join(root, name), { recursive: true });
       for (const [file, text] of Object.entries(files)) await fs.writeFile(path.join(root, name, file), text);
     };
-    await write('ok', { 'exit-code': '0\n', node: 'vm\n', 'started-at': '1795368741\n', 'ended-at': '1795368750\n', 'native-id': '42\n' });
+    await write('ok', {
+      'exit-code': '0\n',
+      node: 'vm\n',
+      'started-at': '1795368741\n',
+      'ended-at': '1795368750\n',
+      'native-id': '42\n',
+    });
     await write('timeout', { 'exit-code': '143\n', 'walltime-exceeded': '' });
     await write('canceled', { canceled: '' });
     await write('killed', { 'started-at': '1795368741\n' });
     const counting = new CountingShell(new LocalShell());
     const names = ['ok', 'timeout', 'canceled', 'killed', 'missing'];
-    const records = await readBatchJobRecords(counting, names.map((name) => path.join(root, name)));
+    const records = await readBatchJobRecords(
+      counting,
+      names.map((name) => path.join(root, name)),
+    );
     assert.equal(counting.programs.length, 1);
     assert.deepEqual(records[0], {
-      exists: true, exitCode: 0, walltimeExceeded: false, canceled: false, node: 'vm',
-      startedAt: new Date(1795368741_000), endedAt: new Date(1795368750_000), nativeId: '42',
+      exists: true,
+      exitCode: 0,
+      walltimeExceeded: false,
+      canceled: false,
+      node: 'vm',
+      startedAt: new Date(1795368741_000),
+      endedAt: new Date(1795368750_000),
+      nativeId: '42',
     });
     assert.deepEqual(
       records.map((record, index) => ({ name: names[index], ...pick(observeFinishedJob('1', record, 'C')) })),
@@ -47,16 +62,26 @@ describe('readBatchJobRecords and observeFinishedJob', () => {
 
   test('an exit code of 0 wins over a canceled marker; a canceled marker over walltime-exceeded', () => {
     const record = (overrides: Partial<BatchJobRecord>): BatchJobRecord => ({
-      exists: true, exitCode: null, walltimeExceeded: false, canceled: false, ...overrides,
+      exists: true,
+      exitCode: null,
+      walltimeExceeded: false,
+      canceled: false,
+      ...overrides,
     });
     assert.equal(observeFinishedJob('1', record({ exitCode: 0, canceled: true }), 'C').state, 'completed');
-    assert.equal(observeFinishedJob('1', record({ exitCode: 143, canceled: true, walltimeExceeded: true }), 'C').state, 'canceled');
+    assert.equal(
+      observeFinishedJob('1', record({ exitCode: 143, canceled: true, walltimeExceeded: true }), 'C').state,
+      'canceled',
+    );
     assert.equal(observeFinishedJob('1', record({ exitCode: 2 }), 'C').state, 'failed');
   });
 
   test('parseBatchJobRecord ignores unreadable values', () => {
     assert.deepEqual(parseBatchJobRecord('1\tx\t0\t0\t\tsoon\t\t'), {
-      exists: true, exitCode: null, walltimeExceeded: false, canceled: false,
+      exists: true,
+      exitCode: null,
+      walltimeExceeded: false,
+      canceled: false,
     });
   });
 });

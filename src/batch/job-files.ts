@@ -59,7 +59,9 @@ export async function readBatchJobRecords(shell: Shell, jobDirectories: string[]
   });
   const lines = result.stdout.split('\n').filter((line) => line !== '');
   if (result.code !== 0 || lines.length !== jobDirectories.length) {
-    throw new Error(`reading ${jobDirectories.length} job directories failed (exit ${result.code}): ${result.stderr.trim()}`);
+    throw new Error(
+      `reading ${jobDirectories.length} job directories failed (exit ${result.code}): ${result.stderr.trim()}`,
+    );
   }
   return lines.map(parseBatchJobRecord);
 }
@@ -113,7 +115,8 @@ export function observeFinishedJob(nativeId: string, record: BatchJobRecord, nat
     state: 'lost',
     nativeState: 'vanished',
     exitCode: null,
-    reason: record.startedAt ? 'the job script was killed before it recorded an exit code' : 'the job ended without running',
+    reason: record.startedAt
+      ? 'the job script was killed before it recorded an exit code'
+      : 'the job ended without running',
   };
 }
-

@@ -9,7 +9,8 @@ import { TaskError } from '../domain/failure.ts';
 import { checkBatchJobSpec, jobDirectoryOf, renderBatchJobBody, walltimeLimitMinutes } from './job-script.ts';
 
 /** A spec no attempt can submit fails for good: a final `invalid-job-spec`, never a retry. */
-const invalidJobSpec = (error: unknown) => error instanceof TaskError && error.code === 'invalid-job-spec' && error.retryable === false;
+const invalidJobSpec = (error: unknown) =>
+  error instanceof TaskError && error.code === 'invalid-job-spec' && error.retryable === false;
 
 const temporaryDirectories: string[] = [];
 after(async () => {
@@ -33,13 +34,18 @@ async function makeSpec(argv: string[], overrides: Partial<JobSpec> = {}): Promi
 }
 
 /** Runs the body the way a scheduler would (bash, the script from a file), from another directory. */
-async function runBody(spec: JobSpec, onStart?: (pid: number) => void): Promise<{ code: number | null; stdout: string }> {
+async function runBody(
+  spec: JobSpec,
+  onStart?: (pid: number) => void,
+): Promise<{ code: number | null; stdout: string }> {
   const scriptPath = path.join(spec.workdir, 'job.sh');
   await fs.writeFile(scriptPath, ['#!/bin/bash', ...renderBatchJobBody(spec)].join('\n'));
   const child = spawn('bash', [scriptPath], { cwd: os.tmpdir(), stdio: ['ignore', 'pipe', 'ignore'] });
   onStart?.(child.pid!);
   let stdout = '';
-  child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString('utf8'); });
+  child.stdout.on('data', (chunk: Buffer) => {
+    stdout += chunk.toString('utf8');
+  });
   const code = await new Promise<number | null>((resolve) => child.on('close', (exitCode) => resolve(exitCode)));
   return { code, stdout };
 }
@@ -67,7 +73,7 @@ describe('renderBatchJobBody', () => {
     await assert.rejects(fs.stat(path.join(spec.workdir, 'pwned')));
   });
 
-  test('records a failing command\'s exit code, and the script exits with it', async () => {
+  test("records a failing command's exit code, and the script exits with it", async () => {
     const spec = await makeSpec(['bash', '-c', 'exit 3']);
     assert.equal((await runBody(spec)).code, 3);
     assert.equal(await readJobFile(spec, 'exit-code'), '3\n');
@@ -82,7 +88,9 @@ describe('renderBatchJobBody', () => {
   test('SIGTERM to the script and its command (as a scheduler sends it) records 143, no walltime-exceeded before the limit', async () => {
     const spec = await makeSpec(['bash', '-c', 'echo $$ > command.pid; exec sleep 30']);
     let pid = 0;
-    const running = runBody(spec, (started) => { pid = started; });
+    const running = runBody(spec, (started) => {
+      pid = started;
+    });
     // Wait for the command to start, then signal the script and the command, like scancel does.
     const deadline = Date.now() + 5_000;
     while (!(await fs.readFile(path.join(spec.workdir, 'command.pid'), 'utf8').catch(() => '')).endsWith('\n')) {
@@ -109,7 +117,7 @@ describe('renderBatchJobBody', () => {
     assert.notEqual(await readJobFile(spec, 'ended-at'), null);
   });
 
-  test('a requeued run forgets the previous run\'s ending', async () => {
+  test("a requeued run forgets the previous run's ending", async () => {
     const spec = await makeSpec(['bash', '-c', 'test -e marker || { touch marker; exit 4; }']);
     assert.equal((await runBody(spec)).code, 4);
     assert.equal((await runBody(spec)).code, 0);
@@ -119,18 +127,36 @@ describe('renderBatchJobBody', () => {
 
 describe('checkBatchJobSpec', () => {
   const valid: JobSpec = {
-    submissionKey: 'task-1.attempt-1', workdir: '/home/user/work_dir', jobName: 'job', nodes: 1,
-    coresPerNode: 1, walltimeMinutes: 1, environmentSetup: [], argv: ['true'],
+    submissionKey: 'task-1.attempt-1',
+    workdir: '/home/user/work_dir',
+    jobName: 'job',
+    nodes: 1,
+    coresPerNode: 1,
+    walltimeMinutes: 1,
+    environmentSetup: [],
+    argv: ['true'],
   };
   test('accepts plain values', () => {
     assert.doesNotThrow(() => checkBatchJobSpec(valid));
   });
   for (const [field, value] of [
-    ['submissionKey', 'a,b'], ['submissionKey', '-x'], ['submissionKey', 'a b'],
-    ['jobName', 'a b'], ['workdir', 'relative'], ['workdir', '/with space'], ['workdir', '/pct%j'],
-    ['workdir', '/quote\'s'], ['workdir', '/a/../b'], ['queue', 'debug;rm'], ['account', 'a b'],
-    ['nodes', 0], ['coresPerNode', 1.5], ['memoryMb', -1], ['walltimeMinutes', 0], ['argv', []],
-    ['environment', { 'lower': 'x' }],
+    ['submissionKey', 'a,b'],
+    ['submissionKey', '-x'],
+    ['submissionKey', 'a b'],
+    ['jobName', 'a b'],
+    ['workdir', 'relative'],
+    ['workdir', '/with space'],
+    ['workdir', '/pct%j'],
+    ['workdir', "/quote's"],
+    ['workdir', '/a/../b'],
+    ['queue', 'debug;rm'],
+    ['account', 'a b'],
+    ['nodes', 0],
+    ['coresPerNode', 1.5],
+    ['memoryMb', -1],
+    ['walltimeMinutes', 0],
+    ['argv', []],
+    ['environment', { lower: 'x' }],
   ] as const) {
     test(`rejects ${field} = ${JSON.stringify(value)}`, () => {
       assert.throws(() => checkBatchJobSpec({ ...valid, [field]: value }), invalidJobSpec);
@@ -157,7 +183,11 @@ async function descendants(pid: number): Promise<number[]> {
   }
   const found: number[] = [];
   const visit = (parent: number) => {
-    for (const [child, itsParent] of parents) if (itsParent === parent) { found.push(child); visit(child); }
+    for (const [child, itsParent] of parents)
+      if (itsParent === parent) {
+        found.push(child);
+        visit(child);
+      }
   };
   visit(pid);
   return found;

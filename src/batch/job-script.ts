@@ -81,7 +81,11 @@ export function jobDirectoryOf(workdir: string, submissionKey: string): string {
  * its lease and went on after another took the task over). A link, because creating one is
  * atomic and carries its owner's name in one step.
  */
-export function taskClaimOf(spec: { workdir: string; submissionKey: string; earlierSubmissionKeys?: string[] }): string {
+export function taskClaimOf(spec: {
+  workdir: string;
+  submissionKey: string;
+  earlierSubmissionKeys?: string[];
+}): string {
   const firstKey = spec.earlierSubmissionKeys?.[0] ?? spec.submissionKey;
   return `${jobDirectoryOf(spec.workdir, firstKey)}.task`;
 }
@@ -93,7 +97,9 @@ export function taskClaimOf(spec: { workdir: string; submissionKey: string; earl
  */
 export function checkKeyAndJobName(spec: { submissionKey: string; jobName: string }): void {
   if (!isPlainSubmissionKey(spec.submissionKey)) {
-    throw invalidJobSpec(`submission key must match ${submissionKeyPattern}, got ${JSON.stringify(spec.submissionKey)}`);
+    throw invalidJobSpec(
+      `submission key must match ${submissionKeyPattern}, got ${JSON.stringify(spec.submissionKey)}`,
+    );
   }
   if (!jobNamePattern.test(spec.jobName)) {
     throw invalidJobSpec(`job name must match ${jobNamePattern}, got ${JSON.stringify(spec.jobName)}`);
@@ -186,14 +192,22 @@ export function checkBatchJobSpec(spec: JobSpec): void {
   checkKeyAndJobName(spec);
   checkEarlierSubmissionKeys(spec);
   if (!workdirPattern.test(spec.workdir) || spec.workdir.split('/').includes('..')) {
-    throw invalidJobSpec(`workdir must be an absolute path of plain characters (${workdirPattern}), got ${JSON.stringify(spec.workdir)}`);
+    throw invalidJobSpec(
+      `workdir must be an absolute path of plain characters (${workdirPattern}), got ${JSON.stringify(spec.workdir)}`,
+    );
   }
-  for (const [field, value] of [['queue', spec.queue], ['account', spec.account]] as const) {
+  for (const [field, value] of [
+    ['queue', spec.queue],
+    ['account', spec.account],
+  ] as const) {
     if (value !== undefined && !schedulerNamePattern.test(value)) {
       throw invalidJobSpec(`${field} must match ${schedulerNamePattern}, got ${JSON.stringify(value)}`);
     }
   }
-  for (const [field, value] of [['nodes', spec.nodes], ['coresPerNode', spec.coresPerNode]] as const) {
+  for (const [field, value] of [
+    ['nodes', spec.nodes],
+    ['coresPerNode', spec.coresPerNode],
+  ] as const) {
     if (!Number.isSafeInteger(value) || value < 1) {
       throw invalidJobSpec(`${field} must be a positive integer, got ${value}`);
     }
@@ -207,7 +221,9 @@ export function checkBatchJobSpec(spec: JobSpec): void {
   }
   for (const name of Object.keys(spec.environment ?? {})) {
     if (!environmentNamePattern.test(name)) {
-      throw invalidJobSpec(`environment variable name must match ${environmentNamePattern}, got ${JSON.stringify(name)}`);
+      throw invalidJobSpec(
+        `environment variable name must match ${environmentNamePattern}, got ${JSON.stringify(name)}`,
+      );
     }
   }
   checkEnvironmentSetup(spec.environmentSetup);
@@ -314,7 +330,7 @@ export function renderBatchJobBody(spec: JobSpec): string[] {
     '',
     `cd -- ${scriptWord(spec.workdir)} || exit 1`,
     'mkdir -p -- "$drover_job_directory" || exit 1',
-    '# A requeued job runs this script again: the previous run\'s ending is not this one\'s.',
+    "# A requeued job runs this script again: the previous run's ending is not this one's.",
     `rm -f -- ${file(batchJobFiles.exitCode)} ${file(batchJobFiles.endedAt)} ${file(batchJobFiles.walltimeExceeded)}`,
     "printf -v drover_started_at '%(%s)T' -1",
     `drover_write ${batchJobFiles.node} "$HOSTNAME"`,
@@ -329,4 +345,3 @@ export function renderBatchJobBody(spec: JobSpec): string[] {
     '',
   ];
 }
-

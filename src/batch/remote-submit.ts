@@ -130,21 +130,29 @@ export async function runBatchSubmit(
 ): Promise<SubmittedJob> {
   const scriptPath = `${jobDirectoryOf(spec.workdir, spec.submissionKey)}/${batchJobFiles.script}`;
   const earlierKeys = spec.earlierSubmissionKeys ?? [];
-  const result = await shell.run(['bash', '-c', submitScript, 'drover-submit', spec.submissionKey, scriptPath, ...earlierKeys], {
-    input: script,
-    timeoutMs: batchSubmitTimeoutMs,
-  });
+  const result = await shell.run(
+    ['bash', '-c', submitScript, 'drover-submit', spec.submissionKey, scriptPath, ...earlierKeys],
+    {
+      input: script,
+      timeoutMs: batchSubmitTimeoutMs,
+    },
+  );
   const message = result.stderr.trim();
   if (result.code !== 0) {
     if (answers.isUnreachable(message)) throw answers.unreachable(message);
     if (result.code === 5) throw finalFailure('submit-rejected', answers.refusal(result));
-    throw retryableFailure('submit-failed', `submitting ${spec.submissionKey} failed (exit ${result.code}): ${message}`);
+    throw retryableFailure(
+      'submit-failed',
+      `submitting ${spec.submissionKey} failed (exit ${result.code}): ${message}`,
+    );
   }
   const match = /^(adopted|submitted) (\S+) (\S+)$/m.exec(result.stdout);
   const nativeId = match ? answers.parseId(match[3]) : null;
   if (!match || !nativeId || !isPlainSubmissionKey(match[2])) {
-    throw retryableFailure('submit-failed', `unreadable answer from the submit of ${spec.submissionKey}: ${JSON.stringify(result.stdout)}`);
+    throw retryableFailure(
+      'submit-failed',
+      `unreadable answer from the submit of ${spec.submissionKey}: ${JSON.stringify(result.stdout)}`,
+    );
   }
   return { nativeId, adopted: match[1] === 'adopted', submissionKey: match[2], details: {} };
 }
-

@@ -75,37 +75,62 @@ async function accountedJob(nativeId: string): Promise<string> {
 
 describe('hostile values on the real cluster', { concurrency: true }, () => {
   for (const { kind, scheduler, queue } of samples) {
-    it(`${kind}: Slurm runs exactly the job Drover asked for, and the program gets the exact bytes`, { timeout: 180_000 }, async () => {
-      const workdir = `${root}/${kind}`;
-      await shell.makeDirectory(workdir);
-      const spec: JobSpec = {
-        submissionKey: `injection-${kind}-${randomBytes(4).toString('hex')}.attempt-1`,
-        workdir,
-        jobName: 'drover-injection',
-        queue,
-        nodes: 1,
-        coresPerNode: 1,
-        walltimeMinutes: 2,
-        environmentSetup: [],
-        argv: [...recorder, ...hostileValues],
-        environment: { DROVER_LABEL: hostileValues[0] },
-      };
-      const submitted = await scheduler.submit(spec);
-      const shown = await shell.run(['scontrol', '-o', 'show', 'job', submitted.nativeId]);
-      assert.equal(shown.code, 0, shown.stderr);
-      const job = parseScontrol(shown.stdout);
-      assert.deepEqual(
-        { Partition: job.Partition, TimeLimit: job.TimeLimit, StdOut: job.StdOut, StdErr: job.StdErr, WorkDir: job.WorkDir },
-        { Partition: queue, TimeLimit: '00:02:00', StdOut: `${workdir}/stdout.txt`, StdErr: `${workdir}/stderr.txt`, WorkDir: kind === 'slurm' ? workdir : job.WorkDir },
-        `${kind}: scontrol shows another job than Drover asked for`,
-      );
-      const tracked: TrackedJob = { nativeId: submitted.nativeId, workdir, submissionKey: spec.submissionKey, details: submitted.details };
-      assert.equal(await waitForEnd(scheduler, tracked), 'completed');
-      const received = await shell.readFile(`${workdir}/argv.bin`);
-      assert.deepEqual(received, Buffer.from(hostileValues.map((value) => `${value}\0`).join(''), 'utf8'), `${kind}: the program received other bytes`);
-      assert.equal(await accountedJob(submitted.nativeId), `${queue}|00:02:00|COMPLETED`);
-      assert.equal(await shell.readFile(marker), null, 'a smuggled command ran');
-      assert.equal(await shell.readFile(`${root}/evil.out`), null, 'a smuggled output path was used');
-    });
+    it(
+      `${kind}: Slurm runs exactly the job Drover asked for, and the program gets the exact bytes`,
+      { timeout: 180_000 },
+      async () => {
+        const workdir = `${root}/${kind}`;
+        await shell.makeDirectory(workdir);
+        const spec: JobSpec = {
+          submissionKey: `injection-${kind}-${randomBytes(4).toString('hex')}.attempt-1`,
+          workdir,
+          jobName: 'drover-injection',
+          queue,
+          nodes: 1,
+          coresPerNode: 1,
+          walltimeMinutes: 2,
+          environmentSetup: [],
+          argv: [...recorder, ...hostileValues],
+          environment: { DROVER_LABEL: hostileValues[0] },
+        };
+        const submitted = await scheduler.submit(spec);
+        const shown = await shell.run(['scontrol', '-o', 'show', 'job', submitted.nativeId]);
+        assert.equal(shown.code, 0, shown.stderr);
+        const job = parseScontrol(shown.stdout);
+        assert.deepEqual(
+          {
+            Partition: job.Partition,
+            TimeLimit: job.TimeLimit,
+            StdOut: job.StdOut,
+            StdErr: job.StdErr,
+            WorkDir: job.WorkDir,
+          },
+          {
+            Partition: queue,
+            TimeLimit: '00:02:00',
+            StdOut: `${workdir}/stdout.txt`,
+            StdErr: `${workdir}/stderr.txt`,
+            WorkDir: kind === 'slurm' ? workdir : job.WorkDir,
+          },
+          `${kind}: scontrol shows another job than Drover asked for`,
+        );
+        const tracked: TrackedJob = {
+          nativeId: submitted.nativeId,
+          workdir,
+          submissionKey: spec.submissionKey,
+          details: submitted.details,
+        };
+        assert.equal(await waitForEnd(scheduler, tracked), 'completed');
+        const received = await shell.readFile(`${workdir}/argv.bin`);
+        assert.deepEqual(
+          received,
+          Buffer.from(hostileValues.map((value) => `${value}\0`).join(''), 'utf8'),
+          `${kind}: the program received other bytes`,
+        );
+        assert.equal(await accountedJob(submitted.nativeId), `${queue}|00:02:00|COMPLETED`);
+        assert.equal(await shell.readFile(marker), null, 'a smuggled command ran');
+        assert.equal(await shell.readFile(`${root}/evil.out`), null, 'a smuggled output path was used');
+      },
+    );
   }
 });

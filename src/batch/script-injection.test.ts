@@ -25,15 +25,77 @@ const renderRuns = 300;
 const bashRuns = 30;
 
 /** Line prefixes that some batch scheduler reads as a directive. */
-const directivePrefixes = ['#SBATCH', '#PBS', '#BSUB', '#$', '#COBALT', '#MSUB', '#FLUX', '#flux:', '# @', '#DW', '#BB', '#!'];
+const directivePrefixes = [
+  '#SBATCH',
+  '#PBS',
+  '#BSUB',
+  '#$',
+  '#COBALT',
+  '#MSUB',
+  '#FLUX',
+  '#flux:',
+  '# @',
+  '#DW',
+  '#BB',
+  '#!',
+];
 
 /** Pieces an attacker would combine: line breaks of every kind, directives, quotes, shell and template syntax. */
 const hostileFragments = [
-  '\n', '\r', '\r\n', '\u0085', '\u2028', '\u2029', '\v', '\f', '\t', '\x1b[31m', '\x7f', '\x01',
+  '\n',
+  '\r',
+  '\r\n',
+  '\u0085',
+  '\u2028',
+  '\u2029',
+  '\v',
+  '\f',
+  '\t',
+  '\x1b[31m',
+  '\x7f',
+  '\x01',
   ...directivePrefixes.flatMap((prefix) => [`${prefix} --partition=evil`, `\n${prefix} -q evil #`, `${prefix}`]),
-  '#SBATCH --time=99:00:00', '#PBS -l walltime=99:00:00', '#SBATCH --output=/tmp/pwned', '#PBS -v X=1',
-  "'", '"', '\\', "\\'", "'\\''", '$', '`', '$(touch pwned)', '`touch pwned`', '${HOME}', "$'\\n'", ';', '&', '|', '>', '<', '*', '?', '~', '!',
-  '{{a}}', '{{ b }}', '{{apps}}', '{{f}}', '{{', '}}', '%j', '%x', ' ', '  #', '-', '--', 'é', '\u{1F600}', '\u200e', '\ufeff', 'x',
+  '#SBATCH --time=99:00:00',
+  '#PBS -l walltime=99:00:00',
+  '#SBATCH --output=/tmp/pwned',
+  '#PBS -v X=1',
+  "'",
+  '"',
+  '\\',
+  "\\'",
+  "'\\''",
+  '$',
+  '`',
+  '$(touch pwned)',
+  '`touch pwned`',
+  '${HOME}',
+  "$'\\n'",
+  ';',
+  '&',
+  '|',
+  '>',
+  '<',
+  '*',
+  '?',
+  '~',
+  '!',
+  '{{a}}',
+  '{{ b }}',
+  '{{apps}}',
+  '{{f}}',
+  '{{',
+  '}}',
+  '%j',
+  '%x',
+  ' ',
+  '  #',
+  '-',
+  '--',
+  'é',
+  '\u{1F600}',
+  '\u200e',
+  '\ufeff',
+  'x',
 ];
 
 /** Any text but NUL (which no argv element carries; validation refuses it). */
@@ -75,18 +137,36 @@ function specFor(payload: Payload, workdir: string): JobSpec {
     memoryMb: 512,
     walltimeMinutes: 2,
     environmentSetup: ['export OMP_NUM_THREADS=2'],
-    argv: renderArgv(deployment, { a: payload.a, b: payload.b, c: payload.c }, { f: `inputs/${payload.fileName}` }, '/opt/apps'),
+    argv: renderArgv(
+      deployment,
+      { a: payload.a, b: payload.b, c: payload.c },
+      { f: `inputs/${payload.fileName}` },
+      '/opt/apps',
+    ),
     environment: { DROVER_EXPERIMENT_ID: '0123', DROVER_HOSTILE: payload.environment },
   };
 }
 
 /** What the program must receive: the one-pass substitution of the deployment's command. */
 function expectedArguments(payload: Payload): string[] {
-  return [payload.a, `--label=${payload.b}`, `${payload.c}${payload.a}`, `inputs/${payload.fileName}`, '/opt/apps/x', payload.environment];
+  return [
+    payload.a,
+    `--label=${payload.b}`,
+    `${payload.c}${payload.a}`,
+    `inputs/${payload.fileName}`,
+    '/opt/apps/x',
+    payload.environment,
+  ];
 }
 
 const benign: Payload = { a: 'x', b: 'x', c: 'x', fileName: 'x', environment: 'x' };
-const payload = fc.record({ a: hostileText, b: hostileText, c: hostileText, fileName: hostileFileName, environment: hostileText });
+const payload = fc.record({
+  a: hostileText,
+  b: hostileText,
+  c: hostileText,
+  fileName: hostileFileName,
+  environment: hostileText,
+});
 
 const renderers = { local: renderLocalScript, slurm: renderSlurmScript, pbs: renderPbsScript };
 const fixedWorkdir = '/scratch/gateway/0123-4567';
@@ -118,7 +198,11 @@ const expectedDirectives: Record<keyof typeof renderers, string[]> = {
 
 /** Lines a scheduler could read as a directive: any line that starts, after blanks, with a known prefix. */
 function directiveLines(script: string): string[] {
-  return script.split('\n').filter((line) => directivePrefixes.some((prefix) => line.trimStart().startsWith(prefix)) && !line.startsWith('#!'));
+  return script
+    .split('\n')
+    .filter(
+      (line) => directivePrefixes.some((prefix) => line.trimStart().startsWith(prefix)) && !line.startsWith('#!'),
+    );
 }
 
 /** Drover's text before the first user word, on the two lines that carry user words; null on any other line. */
@@ -136,13 +220,20 @@ test('no user text changes a line of any rendered script, or begins one', () => 
         const benignLines = render(specFor(benign, fixedWorkdir)).split('\n');
         assert.equal(hostileLines.length, benignLines.length, `${kind}: the user's text changed the number of lines`);
         for (const [index, line] of hostileLines.entries()) {
-          assert.doesNotMatch(line, /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/u, `${kind}: line ${index + 1} holds a raw control character`);
+          assert.doesNotMatch(
+            line,
+            /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/u,
+            `${kind}: line ${index + 1} holds a raw control character`,
+          );
           const expected = benignLines[index];
           if (line === expected) continue;
           // Only the export of the hostile value and the command line may differ, and only after Drover's own prefix.
           const prefix = userLinePrefix(expected);
           assert.ok(prefix !== null, `${kind}: line ${index + 1} changed: ${JSON.stringify(line)}`);
-          assert.ok(line.startsWith(prefix!), `${kind}: line ${index + 1} does not begin with Drover's text: ${JSON.stringify(line)}`);
+          assert.ok(
+            line.startsWith(prefix!),
+            `${kind}: line ${index + 1} does not begin with Drover's text: ${JSON.stringify(line)}`,
+          );
         }
       }
     }),
@@ -153,7 +244,9 @@ test('no user text changes a line of any rendered script, or begins one', () => 
 test("a script's directives are exactly the ones Drover meant", () => {
   fc.assert(
     fc.property(payload, (hostile) => {
-      for (const [kind, render] of Object.entries(renderers) as Array<[keyof typeof renderers, (spec: JobSpec) => string]>) {
+      for (const [kind, render] of Object.entries(renderers) as Array<
+        [keyof typeof renderers, (spec: JobSpec) => string]
+      >) {
         const script = render(specFor(hostile, fixedWorkdir));
         assert.deepEqual(directiveLines(script), expectedDirectives[kind], kind);
         // Every comment line is Drover's: the same as in a script with harmless values.
@@ -171,16 +264,26 @@ test('bash gives the program the exact bytes, from the local, Slurm and PBS scri
   try {
     fc.assert(
       fc.property(payload, (hostile) => {
-        const expected = Buffer.concat(expectedArguments(hostile).map((argument) => Buffer.from(`${argument}\0`, 'utf8')));
+        const expected = Buffer.concat(
+          expectedArguments(hostile).map((argument) => Buffer.from(`${argument}\0`, 'utf8')),
+        );
         for (const [kind, render] of Object.entries(renderers)) {
           const workdir = join(root, `run-${run++}`);
           mkdirSync(join(workdir, '.drover-job'), { recursive: true });
           const scriptPath = join(workdir, 'job.sh');
           writeFileSync(scriptPath, render(specFor(hostile, workdir)));
-          const result = spawnSync('bash', [scriptPath], { cwd: workdir, encoding: 'utf8', env: { PATH: process.env.PATH, HOME: workdir } });
+          const result = spawnSync('bash', [scriptPath], {
+            cwd: workdir,
+            encoding: 'utf8',
+            env: { PATH: process.env.PATH, HOME: workdir },
+          });
           const stderr = kind === 'local' ? readFileSync(join(workdir, 'stderr.txt'), 'utf8') : result.stderr;
           assert.equal(result.status, 0, `${kind} script failed: ${stderr}`);
-          assert.deepEqual(readFileSync(join(workdir, 'argv.bin')), expected, `${kind}: the program received other bytes`);
+          assert.deepEqual(
+            readFileSync(join(workdir, 'argv.bin')),
+            expected,
+            `${kind}: the program received other bytes`,
+          );
           assert.equal(stderr, '', `${kind}: the script wrote to stderr`);
           rmSync(workdir, { recursive: true, force: true });
         }

@@ -19,7 +19,12 @@ export interface CatalogueFile {
  * Loads a YAML catalogue into a gateway, as the platform operator (the files are the operator's). `${scratch}` in a resource's scratchDir is
  * replaced by `scratchRoot`, so the demo catalogue works in any data folder.
  */
-export async function loadCatalogueFile(db: Queryable, gatewayId: string, path: string, scratchRoot: string): Promise<{ applications: number; resources: number }> {
+export async function loadCatalogueFile(
+  db: Queryable,
+  gatewayId: string,
+  path: string,
+  scratchRoot: string,
+): Promise<{ applications: number; resources: number }> {
   let file: CatalogueFile;
   try {
     file = (parseYaml(readFileSync(path, 'utf8')) ?? {}) as CatalogueFile;
@@ -27,9 +32,12 @@ export async function loadCatalogueFile(db: Queryable, gatewayId: string, path: 
     throw new ValidationError(`cannot read catalogue ${path}: ${(error as Error).message}`);
   }
   for (const resource of file.resources ?? []) {
-    const withScratch = JSON.parse(JSON.stringify(resource).replaceAll('${scratch}', scratchRoot.replaceAll('\\', '\\\\')));
+    const withScratch = JSON.parse(
+      JSON.stringify(resource).replaceAll('${scratch}', scratchRoot.replaceAll('\\', '\\\\')),
+    );
     await upsertResource(db, gatewayId, withScratch, { operator: true });
   }
-  for (const application of file.applications ?? []) await upsertApplication(db, gatewayId, application, { operator: true });
+  for (const application of file.applications ?? [])
+    await upsertApplication(db, gatewayId, application, { operator: true });
   return { applications: file.applications?.length ?? 0, resources: file.resources?.length ?? 0 };
 }

@@ -11,7 +11,9 @@ import { validateInputs } from '../domain/validate-inputs.ts';
 import { environmentSetupLineProblem, schedulerNamePattern, workdirPattern } from '../batch/job-script.ts';
 import type { Queryable } from '../store/port.ts';
 
-const nameSchema = z.string().regex(/^[a-z0-9][a-z0-9._-]{0,62}$/, 'use lower-case letters, digits, dot, dash or underscore');
+const nameSchema = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9._-]{0,62}$/, 'use lower-case letters, digits, dot, dash or underscore');
 
 const inputSchema = z.object({
   name: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,62}$/, 'input names are identifiers'),
@@ -33,7 +35,9 @@ const inputSchema = z.object({
  */
 
 /** A partition, queue or account name: one plain word, as directives carry it unquoted. */
-const schedulerNameSchema = z.string().regex(schedulerNamePattern, `use letters, digits, dot, dash or underscore (${schedulerNamePattern})`);
+const schedulerNameSchema = z
+  .string()
+  .regex(schedulerNamePattern, `use letters, digits, dot, dash or underscore (${schedulerNamePattern})`);
 const positiveIntegerSchema = z.number().int().positive().max(Number.MAX_SAFE_INTEGER);
 /** An argv element: quoted whole by the renderers, so any text but NUL (which argv cannot carry). */
 const commandPartSchema = z
@@ -71,19 +75,28 @@ export const applicationSchema = z
     const names = new Set(app.inputs.map((input) => input.name));
     for (const input of app.inputs) {
       if (input.type === 'enum' && !input.values?.length) {
-        context.addIssue({ code: 'custom', path: ['inputs', input.name, 'values'], message: 'an enum input needs values' });
+        context.addIssue({
+          code: 'custom',
+          path: ['inputs', input.name, 'values'],
+          message: 'an enum input needs values',
+        });
       }
       // A default is checked as a user's value would be (a `string` default is one line, say).
       if (input.default !== undefined) {
         const { problems } = validateInputs({ name: app.name, inputs: [input] } as ApplicationSpec, {});
-        for (const problem of problems) context.addIssue({ code: 'custom', path: ['inputs', input.name, 'default'], message: problem.message });
+        for (const problem of problems)
+          context.addIssue({ code: 'custom', path: ['inputs', input.name, 'default'], message: problem.message });
       }
     }
     for (const [resource, deployment] of Object.entries(app.deployments)) {
       for (const part of deployment.command) {
         for (const [, placeholder] of part.matchAll(/\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}/g)) {
           if (placeholder !== 'apps' && !names.has(placeholder)) {
-            context.addIssue({ code: 'custom', path: ['deployments', resource, 'command'], message: `unknown placeholder {{${placeholder}}}` });
+            context.addIssue({
+              code: 'custom',
+              path: ['deployments', resource, 'command'],
+              message: `unknown placeholder {{${placeholder}}}`,
+            });
           }
         }
       }
@@ -109,10 +122,15 @@ const sshSchema = z
     privateKeyPath: z.string().min(1).optional(),
     /** A known_hosts file on the Drover host: the platform operator's alone (admins pin hostKey). */
     knownHostsPath: z.string().min(1).optional(),
-    hostKey: z.string().regex(/^[a-z0-9@.-]+ [A-Za-z0-9+/=]+$/, 'an OpenSSH public key: "<type> <base64>"').optional(),
+    hostKey: z
+      .string()
+      .regex(/^[a-z0-9@.-]+ [A-Za-z0-9+/=]+$/, 'an OpenSSH public key: "<type> <base64>"')
+      .optional(),
     maxSessions: z.number().int().min(1).max(64).optional(),
   })
-  .refine((ssh) => ssh.knownHostsPath || ssh.hostKey, { message: 'give knownHostsPath or hostKey: the login node\'s host key is always checked' })
+  .refine((ssh) => ssh.knownHostsPath || ssh.hostKey, {
+    message: "give knownHostsPath or hostKey: the login node's host key is always checked",
+  })
   .refine((ssh) => (ssh.credential === undefined) !== (ssh.privateKeyPath === undefined), {
     message: 'give credential (a stored SSH key, see POST /api/v1/credentials) or privateKeyPath, not both',
     path: ['credential'],
@@ -134,7 +152,11 @@ export const resourceSchema = z
   })
   .superRefine((resource, context) => {
     if (resource.kind !== 'local' && !resource.config.ssh) {
-      context.addIssue({ code: 'custom', path: ['config', 'ssh'], message: `a ${resource.kind} resource needs ssh: host, user, credential (or privateKeyPath) and knownHostsPath or hostKey` });
+      context.addIssue({
+        code: 'custom',
+        path: ['config', 'ssh'],
+        message: `a ${resource.kind} resource needs ssh: host, user, credential (or privateKeyPath) and knownHostsPath or hostKey`,
+      });
     }
     // Batch scripts carry the workdir (scratchDir/<experiment id>) unquoted in directives.
     const { scratchDir } = resource.config;
@@ -174,14 +196,26 @@ function operatorOnly(field: string, message: string): ForbiddenError {
  * @throws {ValidationError} naming bad fields.
  * @throws {ForbiddenError} naming the deployment that needs the operator.
  */
-export async function upsertApplication(db: Queryable, gatewayId: string, raw: unknown, actor: CatalogueActor): Promise<ApplicationSpec> {
+export async function upsertApplication(
+  db: Queryable,
+  gatewayId: string,
+  raw: unknown,
+  actor: CatalogueActor,
+): Promise<ApplicationSpec> {
   const app = parseOrThrow(applicationSchema, raw, 'application') as ApplicationSpec;
   if (!actor.operator) {
     // A wildcard deployment (`*`) or one for a resource made later is stopped when an
     // experiment asks for a local resource (see registeredByOperator); this gives the early answer.
     const names = Object.keys(app.deployments);
-    const local = await db.query<{ name: string }>(`select name from resources where gateway_id = $1 and name = any($2::text[]) and kind = 'local' order by name`, [gatewayId, names]);
-    if (local.length > 0) throw operatorOnly(`deployments.${local[0].name}`, `${local[0].name} is a local resource: programs on it run on the Drover host`);
+    const local = await db.query<{ name: string }>(
+      `select name from resources where gateway_id = $1 and name = any($2::text[]) and kind = 'local' order by name`,
+      [gatewayId, names],
+    );
+    if (local.length > 0)
+      throw operatorOnly(
+        `deployments.${local[0].name}`,
+        `${local[0].name} is a local resource: programs on it run on the Drover host`,
+      );
   }
   await db.query(
     `insert into applications (gateway_id, name, version, spec, registered_by_operator) values ($1, $2, $3, $4::jsonb, $5)
@@ -199,20 +233,45 @@ export async function upsertApplication(db: Queryable, gatewayId: string, raw: u
  * @throws {ValidationError} naming bad fields.
  * @throws {ForbiddenError} naming the field that needs the operator.
  */
-export async function upsertResource(db: Queryable, gatewayId: string, raw: unknown, actor: CatalogueActor): Promise<ResourceSpec> {
+export async function upsertResource(
+  db: Queryable,
+  gatewayId: string,
+  raw: unknown,
+  actor: CatalogueActor,
+): Promise<ResourceSpec> {
   const resource = parseOrThrow(resourceSchema, raw, 'resource') as ResourceSpec;
   const ssh = resource.config.ssh;
   if (!actor.operator) {
     if (resource.kind === 'local') throw operatorOnly('kind', 'a local resource runs programs on the Drover host');
-    if (ssh?.privateKeyPath !== undefined) throw operatorOnly('config.ssh.privateKeyPath', 'a file on the Drover host; store the key as a credential and give config.ssh.credential');
-    if (ssh?.knownHostsPath !== undefined) throw operatorOnly('config.ssh.knownHostsPath', 'a file on the Drover host; pin the login node\'s key with config.ssh.hostKey');
-    const existing = await db.query<{ kind: string }>('select kind from resources where gateway_id = $1 and name = $2', [gatewayId, resource.name]);
-    if (existing[0]?.kind === 'local') throw operatorOnly('name', `${resource.name} is a local resource of the platform operator`);
+    if (ssh?.privateKeyPath !== undefined)
+      throw operatorOnly(
+        'config.ssh.privateKeyPath',
+        'a file on the Drover host; store the key as a credential and give config.ssh.credential',
+      );
+    if (ssh?.knownHostsPath !== undefined)
+      throw operatorOnly(
+        'config.ssh.knownHostsPath',
+        "a file on the Drover host; pin the login node's key with config.ssh.hostKey",
+      );
+    const existing = await db.query<{ kind: string }>(
+      'select kind from resources where gateway_id = $1 and name = $2',
+      [gatewayId, resource.name],
+    );
+    if (existing[0]?.kind === 'local')
+      throw operatorOnly('name', `${resource.name} is a local resource of the platform operator`);
   }
   if (ssh?.credential !== undefined) {
-    const found = await db.query('select 1 from credentials where gateway_id = $1 and name = $2', [gatewayId, ssh.credential]);
+    const found = await db.query('select 1 from credentials where gateway_id = $1 and name = $2', [
+      gatewayId,
+      ssh.credential,
+    ]);
     if (found.length === 0) {
-      throw new ValidationError('invalid resource', [{ field: 'config.ssh.credential', message: `no credential ${JSON.stringify(ssh.credential)} in this gateway (GET /api/v1/credentials lists them)` }]);
+      throw new ValidationError('invalid resource', [
+        {
+          field: 'config.ssh.credential',
+          message: `no credential ${JSON.stringify(ssh.credential)} in this gateway (GET /api/v1/credentials lists them)`,
+        },
+      ]);
     }
   }
   await db.query(
@@ -224,29 +283,44 @@ export async function upsertResource(db: Queryable, gatewayId: string, raw: unkn
 }
 
 export async function listApplications(db: Queryable, gatewayId: string): Promise<ApplicationSpec[]> {
-  const rows = await db.query<{ spec: ApplicationSpec }>('select spec from applications where gateway_id = $1 order by name', [gatewayId]);
+  const rows = await db.query<{ spec: ApplicationSpec }>(
+    'select spec from applications where gateway_id = $1 order by name',
+    [gatewayId],
+  );
   return rows.map((row) => row.spec);
 }
 
 export async function getApplication(db: Queryable, gatewayId: string, name: string): Promise<ApplicationSpec> {
-  const rows = await db.query<{ spec: ApplicationSpec }>('select spec from applications where gateway_id = $1 and name = $2', [gatewayId, name]);
+  const rows = await db.query<{ spec: ApplicationSpec }>(
+    'select spec from applications where gateway_id = $1 and name = $2',
+    [gatewayId, name],
+  );
   if (rows.length === 0) throw new NotFoundError(`application ${JSON.stringify(name)}`);
   return rows[0].spec;
 }
 
 /** Whether the platform operator registered an application: only then may it run on a `local` resource. */
 export async function registeredByOperator(db: Queryable, gatewayId: string, name: string): Promise<boolean> {
-  const rows = await db.query<{ registered_by_operator: boolean }>('select registered_by_operator from applications where gateway_id = $1 and name = $2', [gatewayId, name]);
+  const rows = await db.query<{ registered_by_operator: boolean }>(
+    'select registered_by_operator from applications where gateway_id = $1 and name = $2',
+    [gatewayId, name],
+  );
   return rows[0]?.registered_by_operator === true;
 }
 
 export async function listResources(db: Queryable, gatewayId: string): Promise<ResourceSpec[]> {
-  const rows = await db.query<any>('select gateway_id as "gatewayId", name, kind, config from resources where gateway_id = $1 order by name', [gatewayId]);
+  const rows = await db.query<any>(
+    'select gateway_id as "gatewayId", name, kind, config from resources where gateway_id = $1 order by name',
+    [gatewayId],
+  );
   return rows;
 }
 
 export async function getResource(db: Queryable, gatewayId: string, name: string): Promise<ResourceSpec> {
-  const rows = await db.query<any>('select gateway_id as "gatewayId", name, kind, config from resources where gateway_id = $1 and name = $2', [gatewayId, name]);
+  const rows = await db.query<any>(
+    'select gateway_id as "gatewayId", name, kind, config from resources where gateway_id = $1 and name = $2',
+    [gatewayId, name],
+  );
   if (rows.length === 0) throw new NotFoundError(`resource ${JSON.stringify(name)}`);
   return rows[0];
 }

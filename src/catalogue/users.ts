@@ -43,13 +43,20 @@ export async function authenticate(db: Queryable, token: string): Promise<Princi
   if (rows.length === 0) return null;
   const row = rows[0];
   if (row.disabled_at) {
-    throw new ForbiddenError(`gateway ${row.gateway_id} is disabled: its tokens are refused until the platform operator enables it again`, [], 'gateway-disabled');
+    throw new ForbiddenError(
+      `gateway ${row.gateway_id} is disabled: its tokens are refused until the platform operator enables it again`,
+      [],
+      'gateway-disabled',
+    );
   }
   return { userId: row.id, name: row.name, gatewayId: row.gateway_id, role: row.role, operator: row.operator };
 }
 
 /** Creates the gateway if missing (theme and name are updated). */
-export async function ensureGateway(db: Queryable, gateway: { id: string; name: string; theme?: Record<string, string> }): Promise<void> {
+export async function ensureGateway(
+  db: Queryable,
+  gateway: { id: string; name: string; theme?: Record<string, string> },
+): Promise<void> {
   await db.query(
     `insert into gateways (id, name, theme) values ($1, $2, $3::jsonb)
      on conflict (id) do update set name = excluded.name, theme = excluded.theme`,
@@ -76,7 +83,10 @@ export async function createUser(
   );
   if (rows.length === 0) {
     throw new ConflictError(`user ${JSON.stringify(user.name)} exists`, [
-      { field: 'name', message: 'already used in this gateway; to issue a new token use POST /api/v1/users/{name}/token' },
+      {
+        field: 'name',
+        message: 'already used in this gateway; to issue a new token use POST /api/v1/users/{name}/token',
+      },
     ]);
   }
   return { id: rows[0].id, token };
@@ -101,7 +111,10 @@ export async function rotateUserToken(
   );
   if (rows.length === 0) {
     const exists = await db.query('select 1 from users where gateway_id = $1 and name = $2', [gatewayId, name]);
-    if (exists.length > 0) throw new ForbiddenError("only the platform operator may rotate the platform operator's token", [{ field: 'name', message: 'is the platform operator' }]);
+    if (exists.length > 0)
+      throw new ForbiddenError("only the platform operator may rotate the platform operator's token", [
+        { field: 'name', message: 'is the platform operator' },
+      ]);
     throw new NotFoundError(`user ${JSON.stringify(name)}`);
   }
   return { id: rows[0].id, name: rows[0].name, role: rows[0].role, token };
@@ -126,7 +139,9 @@ export async function userExists(db: Queryable, gatewayId: string, name: string)
  * that does not know the token another one made, and for a store that predates operators.
  */
 export async function markOperator(db: Queryable, gatewayId: string): Promise<void> {
-  await db.query(`update users set operator = true where gateway_id = $1 and name = 'admin' and not operator`, [gatewayId]);
+  await db.query(`update users set operator = true where gateway_id = $1 and name = 'admin' and not operator`, [
+    gatewayId,
+  ]);
 }
 
 /** A gateway as the API shows it. */
@@ -138,7 +153,9 @@ export interface GatewayInfo {
 
 /** Name and colours of an enabled gateway. @throws {NotFoundError} when there is none (or it is disabled). */
 export async function getGateway(db: Queryable, gatewayId: string): Promise<GatewayInfo> {
-  const rows = await db.query<any>('select id, name, theme from gateways where id = $1 and disabled_at is null', [gatewayId]);
+  const rows = await db.query<any>('select id, name, theme from gateways where id = $1 and disabled_at is null', [
+    gatewayId,
+  ]);
   if (rows.length === 0) throw new NotFoundError(`gateway ${JSON.stringify(gatewayId)}`);
   return rows[0];
 }
@@ -150,7 +167,11 @@ export const gatewaySchema = z
   .object({
     id: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'lower-case letters, digits and dashes, up to 63'),
     name: z.string().trim().min(1).max(100),
-    theme: z.object({ primary: colour, accent: colour, background: colour, text: colour }).partial().strict().default({}),
+    theme: z
+      .object({ primary: colour, accent: colour, background: colour, text: colour })
+      .partial()
+      .strict()
+      .default({}),
     /** Name of the gateway's first admin (default `admin`). */
     admin: z.string().regex(userNamePattern, 'letters, digits, dot, dash, underscore or @, up to 64').default('admin'),
   })
@@ -164,13 +185,17 @@ export const gatewaySchema = z
 export async function createGateway(
   db: Queryable,
   raw: unknown,
-): Promise<{ gateway: GatewayInfo & { disabled: boolean; createdAt: string }; admin: { id: string; name: string; role: 'admin'; token: string } }> {
+): Promise<{
+  gateway: GatewayInfo & { disabled: boolean; createdAt: string };
+  admin: { id: string; name: string; role: 'admin'; token: string };
+}> {
   const request = parseOrThrow(gatewaySchema, raw, 'gateway');
   const rows = await db.query<any>(
     `insert into gateways (id, name, theme) values ($1, $2, $3::jsonb) on conflict (id) do nothing returning id, name, theme, created_at`,
     [request.id, request.name, JSON.stringify(request.theme)],
   );
-  if (rows.length === 0) throw new ConflictError(`gateway ${JSON.stringify(request.id)} exists`, [{ field: 'id', message: 'already used' }]);
+  if (rows.length === 0)
+    throw new ConflictError(`gateway ${JSON.stringify(request.id)} exists`, [{ field: 'id', message: 'already used' }]);
   const admin = await createUser(db, { gatewayId: request.id, name: request.admin, role: 'admin' });
   return {
     gateway: { ...toGatewayListing({ ...rows[0], disabled_at: null }) },
@@ -179,19 +204,33 @@ export async function createGateway(
 }
 
 function toGatewayListing(row: any): GatewayInfo & { disabled: boolean; createdAt: string } {
-  return { id: row.id, name: row.name, theme: row.theme, disabled: row.disabled_at !== null, createdAt: new Date(row.created_at).toISOString() };
+  return {
+    id: row.id,
+    name: row.name,
+    theme: row.theme,
+    disabled: row.disabled_at !== null,
+    createdAt: new Date(row.created_at).toISOString(),
+  };
 }
 
 /** Every gateway, enabled or not (for the platform operator). */
-export async function listGateways(db: Queryable): Promise<Array<GatewayInfo & { disabled: boolean; createdAt: string }>> {
-  return (await db.query<any>('select id, name, theme, disabled_at, created_at from gateways order by created_at, id')).map(toGatewayListing);
+export async function listGateways(
+  db: Queryable,
+): Promise<Array<GatewayInfo & { disabled: boolean; createdAt: string }>> {
+  return (
+    await db.query<any>('select id, name, theme, disabled_at, created_at from gateways order by created_at, id')
+  ).map(toGatewayListing);
 }
 
 /**
  * Disables (or enables again) a gateway: while disabled, its users' tokens are refused.
  * @throws {NotFoundError} when there is no such gateway.
  */
-export async function setGatewayDisabled(db: Queryable, gatewayId: string, disabled: boolean): Promise<GatewayInfo & { disabled: boolean; createdAt: string }> {
+export async function setGatewayDisabled(
+  db: Queryable,
+  gatewayId: string,
+  disabled: boolean,
+): Promise<GatewayInfo & { disabled: boolean; createdAt: string }> {
   const rows = await db.query<any>(
     `update gateways set disabled_at = case when $2 then coalesce(disabled_at, now()) else null end where id = $1
      returning id, name, theme, disabled_at, created_at`,

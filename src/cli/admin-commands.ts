@@ -19,7 +19,9 @@ function printNewToken(who: string, token: string): void {
 }
 
 export function registerAdminCommands(program: Command): void {
-  const gateways = program.command('gateways').description('gateways of this Drover (platform operator: the bootstrap token)');
+  const gateways = program
+    .command('gateways')
+    .description('gateways of this Drover (platform operator: the bootstrap token)');
   gateways
     .command('create')
     .description("create a gateway and its first admin; prints the admin's token once")
@@ -30,11 +32,23 @@ export function registerAdminCommands(program: Command): void {
     .option('--admin <name>', "the first admin's user name", 'admin')
     .action(async (id: string, _options, command: Command) => {
       const { options, client, json } = context(command);
-      const theme = Object.fromEntries(Object.entries({ primary: options.primary, accent: options.accent }).filter(([, value]) => value !== undefined));
-      const created = await client.request('POST', '/api/v1/gateways', { id, name: options.name, theme, admin: options.admin });
+      const theme = Object.fromEntries(
+        Object.entries({ primary: options.primary, accent: options.accent }).filter(([, value]) => value !== undefined),
+      );
+      const created = await client.request('POST', '/api/v1/gateways', {
+        id,
+        name: options.name,
+        theme,
+        admin: options.admin,
+      });
       if (json) return printJson(created);
-      printNewToken(`created gateway ${created.gateway.id} (${created.gateway.name}) with admin ${created.admin.name}`, created.admin.token);
-      process.stdout.write(`sign-in page: ${resolveConnection(options).url}/?gateway=${encodeURIComponent(created.gateway.id)}\n`);
+      printNewToken(
+        `created gateway ${created.gateway.id} (${created.gateway.name}) with admin ${created.admin.name}`,
+        created.admin.token,
+      );
+      process.stdout.write(
+        `sign-in page: ${resolveConnection(options).url}/?gateway=${encodeURIComponent(created.gateway.id)}\n`,
+      );
     });
   gateways
     .command('ls')
@@ -43,7 +57,17 @@ export function registerAdminCommands(program: Command): void {
       const { client, json } = context(command);
       const { items } = await client.request('GET', '/api/v1/gateways');
       if (json) return printJson({ items });
-      process.stdout.write(table([['ID', 'NAME', 'STATE', 'CREATED'], ...items.map((gateway: any) => [gateway.id, gateway.name, gateway.disabled ? 'disabled' : 'enabled', time(gateway.createdAt)])]));
+      process.stdout.write(
+        table([
+          ['ID', 'NAME', 'STATE', 'CREATED'],
+          ...items.map((gateway: any) => [
+            gateway.id,
+            gateway.name,
+            gateway.disabled ? 'disabled' : 'enabled',
+            time(gateway.createdAt),
+          ]),
+        ]),
+      );
     });
   for (const [action, description] of [
     ['disable', "disable a gateway: its users' tokens are refused, its data is kept"],
@@ -61,12 +85,19 @@ export function registerAdminCommands(program: Command): void {
       });
   }
 
-  const credentials = program.command('credentials').description("your gateway's stored SSH keys (admins); resources name them in ssh.credential");
+  const credentials = program
+    .command('credentials')
+    .description("your gateway's stored SSH keys (admins); resources name them in ssh.credential");
   credentials
     .command('create')
-    .description('store a private key (--private-key-file) or have Drover generate one; prints the public key to install on the cluster')
+    .description(
+      'store a private key (--private-key-file) or have Drover generate one; prints the public key to install on the cluster',
+    )
     .argument('<name>')
-    .option('--private-key-file <file>', 'an unencrypted OpenSSH or PEM private key to upload (default: Drover generates an ed25519 key)')
+    .option(
+      '--private-key-file <file>',
+      'an unencrypted OpenSSH or PEM private key to upload (default: Drover generates an ed25519 key)',
+    )
     .action(async (name: string, _options, command: Command) => {
       const { options, client, json } = context(command);
       let privateKey: string | undefined;
@@ -77,7 +108,9 @@ export function registerAdminCommands(program: Command): void {
       }
       const credential = await client.request('POST', '/api/v1/credentials', { name, privateKey });
       if (json) return printJson(credential);
-      process.stdout.write(`stored credential ${credential.name}; add this line to ~/.ssh/authorized_keys of the cluster account:\n${credential.publicKey}\n`);
+      process.stdout.write(
+        `stored credential ${credential.name}; add this line to ~/.ssh/authorized_keys of the cluster account:\n${credential.publicKey}\n`,
+      );
     });
   credentials
     .command('ls')
@@ -86,7 +119,12 @@ export function registerAdminCommands(program: Command): void {
       const { client, json } = context(command);
       const { items } = await client.request('GET', '/api/v1/credentials');
       if (json) return printJson({ items });
-      process.stdout.write(table([['NAME', 'CREATED', 'PUBLIC KEY'], ...items.map((credential: any) => [credential.name, time(credential.createdAt), credential.publicKey])]));
+      process.stdout.write(
+        table([
+          ['NAME', 'CREATED', 'PUBLIC KEY'],
+          ...items.map((credential: any) => [credential.name, time(credential.createdAt), credential.publicKey]),
+        ]),
+      );
     });
   credentials
     .command('rm')
@@ -99,7 +137,7 @@ export function registerAdminCommands(program: Command): void {
       process.stdout.write(`deleted credential ${name}\n`);
     });
 
-  const users = program.command('users').description("users of your gateway (admins), and new tokens");
+  const users = program.command('users').description('users of your gateway (admins), and new tokens');
   users
     .command('create')
     .description("create a user; prints the user's token once")

@@ -55,7 +55,12 @@ export class ApiClient {
   constructor(private readonly connection: Connection) {}
 
   /** Calls the API; throws a CliError carrying the problem's detail and field errors. */
-  async request<T = any>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<T> {
+  async request<T = any>(
+    method: string,
+    path: string,
+    body?: unknown,
+    headers: Record<string, string> = {},
+  ): Promise<T> {
     const response = await this.fetch(method, path, body, headers);
     if (response.status === 204) return undefined as T;
     const type = response.headers.get('content-type') ?? '';
@@ -77,9 +82,10 @@ export class ApiClient {
         body: body === undefined ? undefined : isBinary ? new Uint8Array(body as Buffer) : JSON.stringify(body),
       });
     } catch (error) {
-      throw new CliError(`cannot reach the Drover API at ${this.connection.url}: ${(error as Error & { cause?: Error }).cause?.message ?? (error as Error).message}`, [
-        'is `drover up` running? check DROVER_URL or --url',
-      ]);
+      throw new CliError(
+        `cannot reach the Drover API at ${this.connection.url}: ${(error as Error & { cause?: Error }).cause?.message ?? (error as Error).message}`,
+        ['is `drover up` running? check DROVER_URL or --url'],
+      );
     }
     if (!response.ok) {
       const text = await response.text();
@@ -100,11 +106,17 @@ export class ApiClient {
    * Follows an SSE stream, reconnecting with Last-Event-ID after a drop, until `onEvent`
    * returns true. Gapless: the server resends everything after the last id seen.
    */
-  async followEvents(path: string, onEvent: (event: { id?: string; event?: string; data: string }) => boolean | Promise<boolean>): Promise<void> {
+  async followEvents(
+    path: string,
+    onEvent: (event: { id?: string; event?: string; data: string }) => boolean | Promise<boolean>,
+  ): Promise<void> {
     let lastId: string | undefined;
-    for (let failures = 0; ; ) {
+    for (let failures = 0; ;) {
       try {
-        const response = await this.fetch('GET', path, undefined, { accept: 'text/event-stream', ...(lastId ? { 'last-event-id': lastId } : {}) });
+        const response = await this.fetch('GET', path, undefined, {
+          accept: 'text/event-stream',
+          ...(lastId ? { 'last-event-id': lastId } : {}),
+        });
         const decoder = new TextDecoder();
         let buffer = '';
         for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {

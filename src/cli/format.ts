@@ -10,7 +10,16 @@ export function printJson(value: unknown): void {
 export function table(rows: string[][]): string {
   if (rows.length === 0) return '';
   const widths = rows[0].map((_, column) => Math.max(...rows.map((row) => (row[column] ?? '').length)));
-  return rows.map((row) => row.map((cell, column) => (cell ?? '').padEnd(widths[column])).join('  ').trimEnd()).join('\n') + '\n';
+  return (
+    rows
+      .map((row) =>
+        row
+          .map((cell, column) => (cell ?? '').padEnd(widths[column]))
+          .join('  ')
+          .trimEnd(),
+      )
+      .join('\n') + '\n'
+  );
 }
 
 export function time(value: string | null | undefined): string {
@@ -37,12 +46,15 @@ export function experimentText(experiment: any): string {
     `  owner        ${experiment.owner}`,
     `  created      ${time(experiment.createdAt)}   finished ${time(experiment.finishedAt)}`,
   ];
-  if (experiment.parentId) lines.push(`  cloned from  ${experiment.parentId} (changed: ${experiment.changedInputs.join(', ') || 'nothing'})`);
+  if (experiment.parentId)
+    lines.push(`  cloned from  ${experiment.parentId} (changed: ${experiment.changedInputs.join(', ') || 'nothing'})`);
   lines.push('  inputs');
   for (const [name, value] of Object.entries(experiment.inputs)) lines.push(`    ${name} = ${JSON.stringify(value)}`);
   lines.push('  tasks');
   for (const task of experiment.tasks) {
-    lines.push(`    ${task.kind.padEnd(10)} ${task.state.padEnd(10)} attempt ${task.attempt}${task.failure ? `  ${task.failure.message}` : ''}`);
+    lines.push(
+      `    ${task.kind.padEnd(10)} ${task.state.padEnd(10)} attempt ${task.attempt}${task.failure ? `  ${task.failure.message}` : ''}`,
+    );
   }
   const job = experiment.job;
   if (job) {

@@ -30,7 +30,10 @@ function serverCommand(name: string, description: string): Command {
     .option('--host <host>', 'address to listen on (default 127.0.0.1)')
     .option('-p, --port <port>', 'port to listen on (default 8080)')
     .option('--memory', 'embedded store in memory only (nothing survives a restart)')
-    .option('--catalogue <file>', 'YAML catalogues of applications and resources to load, comma-separated ("" for none)');
+    .option(
+      '--catalogue <file>',
+      'YAML catalogues of applications and resources to load, comma-separated ("" for none)',
+    );
 }
 
 function configFrom(options: Record<string, any>) {
@@ -56,7 +59,9 @@ async function runServer(roles: Role[], options: Record<string, any>): Promise<v
   if (drover.url) {
     const cliUrl = drover.url.replace('://0.0.0.0', '://127.0.0.1');
     if (drover.adminToken) {
-      writeFileSync(credentialsFile(config.dataDir), JSON.stringify({ url: cliUrl, token: drover.adminToken }) + '\n', { mode: 0o600 });
+      writeFileSync(credentialsFile(config.dataDir), JSON.stringify({ url: cliUrl, token: drover.adminToken }) + '\n', {
+        mode: 0o600,
+      });
     }
     process.stderr.write(
       [
@@ -88,12 +93,15 @@ async function runServer(roles: Role[], options: Record<string, any>): Promise<v
   process.on('SIGTERM', () => void stop('SIGTERM'));
 }
 
-serverCommand('up', 'run everything in one process: API, controller and a worker, on the embedded store unless DATABASE_URL is set').action((options) =>
-  runServer(['api', 'controller', 'worker'], options),
-);
+serverCommand(
+  'up',
+  'run everything in one process: API, controller and a worker, on the embedded store unless DATABASE_URL is set',
+).action((options) => runServer(['api', 'controller', 'worker'], options));
 serverCommand('api', 'run the HTTP API (needs DATABASE_URL)').action((options) => runServer(['api'], options));
 serverCommand('worker', 'run a worker (needs DATABASE_URL)').action((options) => runServer(['worker'], options));
-serverCommand('controller', 'run a controller (needs DATABASE_URL)').action((options) => runServer(['controller'], options));
+serverCommand('controller', 'run a controller (needs DATABASE_URL)').action((options) =>
+  runServer(['controller'], options),
+);
 serverCommand('migrate', 'bring the store schema up to date and exit').action(async (options) => {
   const store = await openStore(configFrom(options));
   await store.close();

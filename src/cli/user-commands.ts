@@ -29,7 +29,12 @@ async function parseInputs(client: ApiClient, pairs: string[]): Promise<Record<s
   const inputs: Record<string, string> = {};
   for (const pair of pairs) {
     const equals = pair.indexOf('=');
-    if (equals <= 0) throw new CliError(`bad input ${JSON.stringify(pair)}`, ['write inputs as -i name=value (or -i name=@file to upload a file)'], 2);
+    if (equals <= 0)
+      throw new CliError(
+        `bad input ${JSON.stringify(pair)}`,
+        ['write inputs as -i name=value (or -i name=@file to upload a file)'],
+        2,
+      );
     const name = pair.slice(0, equals);
     const value = pair.slice(equals + 1);
     if (value.startsWith('@')) {
@@ -37,7 +42,11 @@ async function parseInputs(client: ApiClient, pairs: string[]): Promise<Record<s
       const content = await readFile(path).catch((error) => {
         throw new CliError(`cannot read ${path}: ${error.message}`, [], 2);
       });
-      const upload = await client.request('POST', `/api/v1/uploads?filename=${encodeURIComponent(basename(path))}`, content);
+      const upload = await client.request(
+        'POST',
+        `/api/v1/uploads?filename=${encodeURIComponent(basename(path))}`,
+        content,
+      );
       inputs[name] = upload.id;
     } else inputs[name] = value;
   }
@@ -153,7 +162,8 @@ export function registerUserCommands(program: Command): void {
       const page = await client.request('GET', `/api/v1/experiments?${query}`);
       if (json) return printJson(page);
       const rows = [['ID', 'STATE', 'APPLICATION', 'RESOURCE', 'CREATED', 'NAME']];
-      for (const item of page.items) rows.push([item.id, item.state, item.application, item.resource, time(item.createdAt), item.name]);
+      for (const item of page.items)
+        rows.push([item.id, item.state, item.application, item.resource, time(item.createdAt), item.name]);
       process.stdout.write(table(rows));
       if (page.nextCursor) process.stdout.write(`more: drover ls --cursor ${page.nextCursor}\n`);
     });
@@ -215,7 +225,10 @@ export function registerUserCommands(program: Command): void {
         ...settingsFrom(options),
       });
       if (json) printJson(clone);
-      else process.stdout.write(`${clone.id}  ${clone.state}  ${clone.name}  (changed: ${clone.changedInputs.join(', ') || 'nothing'})\n`);
+      else
+        process.stdout.write(
+          `${clone.id}  ${clone.state}  ${clone.name}  (changed: ${clone.changedInputs.join(', ') || 'nothing'})\n`,
+        );
       if (options.watch) process.exitCode = exitCodes[await watch(client, clone.id, json)] ?? 1;
     });
 
@@ -228,7 +241,10 @@ export function registerUserCommands(program: Command): void {
     .action(async (id: string, _options, command: Command) => {
       const { options, client, json } = context(command);
       const stream = options.stderr ? 'stderr' : 'stdout';
-      const text = await client.request('GET', `/api/v1/experiments/${id}/logs/${stream}${options.tail ? `?tail=${Number(options.tail)}` : ''}`);
+      const text = await client.request(
+        'GET',
+        `/api/v1/experiments/${id}/logs/${stream}${options.tail ? `?tail=${Number(options.tail)}` : ''}`,
+      );
       if (json) printJson({ stream, text });
       else process.stdout.write(text);
     });
@@ -246,14 +262,18 @@ export function registerUserCommands(program: Command): void {
         for (const file of items) {
           const target = resolve(root, file.path);
           if (!target.startsWith(root)) continue;
-          const response = await client.fetch('GET', `/api/v1/experiments/${id}/outputs/${file.path.split('/').map(encodeURIComponent).join('/')}`);
+          const response = await client.fetch(
+            'GET',
+            `/api/v1/experiments/${id}/outputs/${file.path.split('/').map(encodeURIComponent).join('/')}`,
+          );
           await mkdir(dirname(target), { recursive: true });
           await writeFile(target, Buffer.from(await response.arrayBuffer()));
           if (!json) process.stdout.write(`${join(options.download, file.path)}  ${file.size} bytes\n`);
         }
       }
       if (json) printJson({ items });
-      else if (!options.download) process.stdout.write(table([['PATH', 'BYTES'], ...items.map((file: any) => [file.path, String(file.size)])]));
+      else if (!options.download)
+        process.stdout.write(table([['PATH', 'BYTES'], ...items.map((file: any) => [file.path, String(file.size)])]));
     });
 
   program
@@ -274,7 +294,17 @@ export function registerUserCommands(program: Command): void {
       const { client, json } = context(command);
       const { items } = await client.request('GET', '/api/v1/applications');
       if (json) return printJson({ items });
-      process.stdout.write(table([['NAME', 'VERSION', 'TITLE', 'INPUTS'], ...items.map((app: any) => [app.name, app.version, app.title, app.inputs.map((input: any) => `${input.name}:${input.type}${input.required ? '*' : ''}`).join(' ')])]));
+      process.stdout.write(
+        table([
+          ['NAME', 'VERSION', 'TITLE', 'INPUTS'],
+          ...items.map((app: any) => [
+            app.name,
+            app.version,
+            app.title,
+            app.inputs.map((input: any) => `${input.name}:${input.type}${input.required ? '*' : ''}`).join(' '),
+          ]),
+        ]),
+      );
     });
 
   program
@@ -289,7 +319,15 @@ export function registerUserCommands(program: Command): void {
         const ssh = resource.config.ssh;
         const login = ssh ? `${ssh.user}@${ssh.host}:${ssh.port ?? 22}` : '-';
         for (const queue of resource.config.queues) {
-          rows.push([resource.name, resource.kind, login, queue.name, String(queue.maxWalltimeMinutes), String(queue.maxCores), String(queue.maxJobsPerUser ?? '-')]);
+          rows.push([
+            resource.name,
+            resource.kind,
+            login,
+            queue.name,
+            String(queue.maxWalltimeMinutes),
+            String(queue.maxCores),
+            String(queue.maxJobsPerUser ?? '-'),
+          ]);
         }
       }
       process.stdout.write(table(rows));
@@ -297,7 +335,9 @@ export function registerUserCommands(program: Command): void {
 
   program
     .command('catalogue')
-    .description('register the resources and applications of a YAML catalogue file (admins; same format as catalogue/*.yaml)')
+    .description(
+      'register the resources and applications of a YAML catalogue file (admins; same format as catalogue/*.yaml)',
+    )
     .argument('<file>', 'catalogue file')
     .action(async (file: string, _options, command: Command) => {
       const { client, json } = context(command);
@@ -305,11 +345,18 @@ export function registerUserCommands(program: Command): void {
       try {
         catalogue = (parseYaml(await readFile(file, 'utf8')) ?? {}) as typeof catalogue;
       } catch (error) {
-        throw new CliError(`cannot read ${file}: ${(error as Error).message}`, ['give a YAML file with `resources:` and/or `applications:` lists'], 2);
+        throw new CliError(
+          `cannot read ${file}: ${(error as Error).message}`,
+          ['give a YAML file with `resources:` and/or `applications:` lists'],
+          2,
+        );
       }
       const registered: Array<{ kind: string; name: string }> = [];
       // Resources first: applications name them in their deployments.
-      for (const [kind, path, list] of [['resource', '/api/v1/resources', catalogue.resources], ['application', '/api/v1/applications', catalogue.applications]] as const) {
+      for (const [kind, path, list] of [
+        ['resource', '/api/v1/resources', catalogue.resources],
+        ['application', '/api/v1/applications', catalogue.applications],
+      ] as const) {
         for (const item of list ?? []) {
           const saved = await client.request('POST', path, item);
           registered.push({ kind, name: saved.name });

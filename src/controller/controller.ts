@@ -11,8 +11,20 @@ import type { ResourceRegistry } from '../resources/resource-registry.ts';
 import type { JobObservation } from '../batch/port.ts';
 import { getResource } from '../catalogue/catalogue.ts';
 import { pollIntervalMs } from '../domain/resource.ts';
-import { blockExperiments, hasBlockedExperiments, listCanceling, settleExperiments, unblockExperiments } from '../state/experiment-state.ts';
-import { applyObservations, listActiveJobs, listJobsToCancel, requestCancel, type JobRecord } from '../state/job-state.ts';
+import {
+  blockExperiments,
+  hasBlockedExperiments,
+  listCanceling,
+  settleExperiments,
+  unblockExperiments,
+} from '../state/experiment-state.ts';
+import {
+  applyObservations,
+  listActiveJobs,
+  listJobsToCancel,
+  requestCancel,
+  type JobRecord,
+} from '../state/job-state.ts';
 import {
   applyOutcomes,
   cancelDetachedTasks,
@@ -128,7 +140,9 @@ export class Controller {
     await Promise.all(
       [...byResource].map(([key, group]) =>
         // One resource's trouble (say, deleted from the catalogue) must not stop the others' polls.
-        this.pollResource(key, group).catch((error) => this.options.logger.error({ err: error, resource: key.split('\u0000')[1] }, 'polling the resource failed')),
+        this.pollResource(key, group).catch((error) =>
+          this.options.logger.error({ err: error, resource: key.split('\u0000')[1] }, 'polling the resource failed'),
+        ),
       ),
     );
   }
@@ -156,9 +170,15 @@ export class Controller {
       const delay = Math.min(maxPollBackoffMs, interval * 2 ** health.failures);
       health.nextPollAt = started + delay;
       const reason = `${resourceName} does not answer (${(error as Error).message}); next try in ${Math.round(delay / 1000)} s`;
-      logger.warn({ err: error, resource: resourceName, failures: health.failures }, 'polling the resource failed; experiments blocked until it answers');
+      logger.warn(
+        { err: error, resource: resourceName, failures: health.failures },
+        'polling the resource failed; experiments blocked until it answers',
+      );
       await store.transaction((tx) =>
-        blockExperiments(tx, [...new Set(group.map((job) => job.experimentId))], { reason, nextTryAt: new Date(health.nextPollAt) }),
+        blockExperiments(tx, [...new Set(group.map((job) => job.experimentId))], {
+          reason,
+          nextTryAt: new Date(health.nextPollAt),
+        }),
       );
       return;
     }
@@ -172,7 +192,12 @@ export class Controller {
     const blocked = await hasBlockedExperiments(store, gatewayId, resourceName);
     if (observed.length === 0 && !blocked) return;
     await store.transaction(async (tx) => {
-      if (blocked) await unblockExperiments(tx, [...new Set(group.map((job) => job.experimentId))], `${resourceName} answers again`);
+      if (blocked)
+        await unblockExperiments(
+          tx,
+          [...new Set(group.map((job) => job.experimentId))],
+          `${resourceName} answers again`,
+        );
       await applyObservations(tx, observed);
     });
   }
@@ -183,13 +208,20 @@ export class Controller {
     await store.transaction(async (tx) => {
       const monitors = await findEndedMonitors(tx);
       const canceled = monitors.filter((monitor) => monitor.canceling || monitor.jobState === 'canceled');
-      await cancelDetachedTasks(tx, canceled.map((monitor) => monitor.taskId));
+      await cancelDetachedTasks(
+        tx,
+        canceled.map((monitor) => monitor.taskId),
+      );
       await applyOutcomes(
         tx,
         { detached: true },
         monitors
           .filter((monitor) => !canceled.includes(monitor))
-          .map((monitor) => ({ taskId: monitor.taskId, outcome: 'completed' as const, result: { jobState: monitor.jobState, exitCode: monitor.exitCode } })),
+          .map((monitor) => ({
+            taskId: monitor.taskId,
+            outcome: 'completed' as const,
+            result: { jobState: monitor.jobState, exitCode: monitor.exitCode },
+          })),
       );
     });
   }
@@ -210,9 +242,10 @@ export class Controller {
         const handle = resources.open(await getResource(store, job.gatewayId, job.resource));
         await handle.scheduler.cancel(toTracked(job));
         const observed = (await handle.scheduler.poll([toTracked(job)])).get(job.nativeId ?? '');
-        const observation: JobObservation = observed && observed.state !== 'running' && observed.state !== 'queued'
-          ? observed
-          : { nativeId: job.nativeId ?? '', state: 'canceled', nativeState: 'canceled' };
+        const observation: JobObservation =
+          observed && observed.state !== 'running' && observed.state !== 'queued'
+            ? observed
+            : { nativeId: job.nativeId ?? '', state: 'canceled', nativeState: 'canceled' };
         await store.transaction((tx) => applyObservations(tx, [{ job, observation }]));
       } catch (error) {
         logger.warn({ err: error, job: job.id }, 'canceling the job failed; will retry');

@@ -20,11 +20,17 @@ test('a stored secret decrypts only with its platform key and its own gateway an
   assert.ok(!Buffer.from(stored, 'base64').includes(Buffer.from('OPENSSH')));
   assert.notEqual(encryptSecret(key, secret, 'drover-credential:alpha/login'), stored, 'a fresh IV each time');
   assert.deepEqual(decryptSecret(key, stored, 'drover-credential:alpha/login'), secret);
-  assert.throws(() => decryptSecret(key, stored, 'drover-credential:beta/login'), 'copied onto another gateway, it does not decrypt');
+  assert.throws(
+    () => decryptSecret(key, stored, 'drover-credential:beta/login'),
+    'copied onto another gateway, it does not decrypt',
+  );
   assert.throws(() => decryptSecret(randomBytes(32), stored, 'drover-credential:alpha/login'), 'another platform key');
   const tampered = Buffer.from(stored, 'base64');
   tampered[tampered.length - 1] ^= 1;
-  assert.throws(() => decryptSecret(key, tampered.toString('base64'), 'drover-credential:alpha/login'), 'a changed ciphertext');
+  assert.throws(
+    () => decryptSecret(key, tampered.toString('base64'), 'drover-credential:alpha/login'),
+    'a changed ciphertext',
+  );
 });
 
 test('the platform key is made once in the data folder (mode 0600), or taken from the configuration', async () => {
@@ -36,7 +42,10 @@ test('the platform key is made once in the data folder (mode 0600), or taken fro
     assert.deepEqual(loadPlatformKey({ dataDir, memory: false }), first, 'the same key on the next start');
     assert.equal((await readFile(join(dataDir, 'platform-key'), 'utf8')).trim(), first.toString('base64'));
     const configured = randomBytes(32);
-    assert.deepEqual(loadPlatformKey({ dataDir, memory: false, platformKey: configured.toString('base64') }), configured);
+    assert.deepEqual(
+      loadPlatformKey({ dataDir, memory: false, platformKey: configured.toString('base64') }),
+      configured,
+    );
     assert.throws(() => loadPlatformKey({ dataDir, memory: false, platformKey: 'c2hvcnQ=' }), ConfigError);
   } finally {
     await rm(dataDir, { recursive: true, force: true });

@@ -61,10 +61,18 @@ const secretContext = (gatewayId: string, name: string) => `drover-credential:${
  * @throws {ValidationError} naming `privateKey` when it is not an unencrypted private key.
  * @throws {ConflictError} when the gateway already has a credential of that name.
  */
-export async function createCredential(db: Queryable, platformKey: Buffer, gatewayId: string, raw: unknown): Promise<CredentialInfo> {
+export async function createCredential(
+  db: Queryable,
+  platformKey: Buffer,
+  gatewayId: string,
+  raw: unknown,
+): Promise<CredentialInfo> {
   const parsed = credentialRequestSchema.safeParse(raw ?? {});
   if (!parsed.success) {
-    throw new ValidationError('invalid credential', parsed.error.issues.map((issue) => ({ field: issue.path.join('.') || 'credential', message: issue.message })));
+    throw new ValidationError(
+      'invalid credential',
+      parsed.error.issues.map((issue) => ({ field: issue.path.join('.') || 'credential', message: issue.message })),
+    );
   }
   const { name } = parsed.data;
   let privateKey: string;
@@ -78,7 +86,11 @@ export async function createCredential(db: Queryable, platformKey: Buffer, gatew
   if (parsedKey instanceof Error || !parsedKey?.isPrivateKey()) {
     // Our own words: the parser's message might quote the text it was given.
     throw new ValidationError('invalid credential', [
-      { field: 'privateKey', message: 'must be an unencrypted OpenSSH or PEM private key (remove a passphrase with ssh-keygen -p), or leave it out to have Drover generate one' },
+      {
+        field: 'privateKey',
+        message:
+          'must be an unencrypted OpenSSH or PEM private key (remove a passphrase with ssh-keygen -p), or leave it out to have Drover generate one',
+      },
     ]);
   }
   const publicKey = `${parsedKey.type} ${parsedKey.getPublicSSH().toString('base64')} drover:${gatewayId}/${name}`;
@@ -88,22 +100,34 @@ export async function createCredential(db: Queryable, platformKey: Buffer, gatew
     [gatewayId, name, publicKey, encryptSecret(platformKey, Buffer.from(privateKey), secretContext(gatewayId, name))],
   );
   if (rows.length === 0) {
-    throw new ConflictError(`credential ${JSON.stringify(name)} exists`, [{ field: 'name', message: 'already used in this gateway; delete it first to replace it' }]);
+    throw new ConflictError(`credential ${JSON.stringify(name)} exists`, [
+      { field: 'name', message: 'already used in this gateway; delete it first to replace it' },
+    ]);
   }
   return { name, kind: 'ssh-key', publicKey, createdAt: new Date(rows[0].created_at).toISOString() };
 }
 
 const infoColumns = 'name, kind, public_key, created_at';
-const toInfo = (row: any): CredentialInfo => ({ name: row.name, kind: row.kind, publicKey: row.public_key, createdAt: new Date(row.created_at).toISOString() });
+const toInfo = (row: any): CredentialInfo => ({
+  name: row.name,
+  kind: row.kind,
+  publicKey: row.public_key,
+  createdAt: new Date(row.created_at).toISOString(),
+});
 
 /** A gateway's credentials, by name (public parts only). */
 export async function listCredentials(db: Queryable, gatewayId: string): Promise<CredentialInfo[]> {
-  return (await db.query(`select ${infoColumns} from credentials where gateway_id = $1 order by name`, [gatewayId])).map(toInfo);
+  return (
+    await db.query(`select ${infoColumns} from credentials where gateway_id = $1 order by name`, [gatewayId])
+  ).map(toInfo);
 }
 
 /** One credential's public parts. @throws {NotFoundError} when the gateway has none of that name. */
 export async function getCredential(db: Queryable, gatewayId: string, name: string): Promise<CredentialInfo> {
-  const rows = await db.query(`select ${infoColumns} from credentials where gateway_id = $1 and name = $2`, [gatewayId, name]);
+  const rows = await db.query(`select ${infoColumns} from credentials where gateway_id = $1 and name = $2`, [
+    gatewayId,
+    name,
+  ]);
   if (rows.length === 0) throw new NotFoundError(`credential ${JSON.stringify(name)}`);
   return toInfo(rows[0]);
 }
@@ -115,10 +139,16 @@ export async function getCredential(db: Queryable, gatewayId: string, name: stri
  */
 export async function deleteCredential(db: Queryable, gatewayId: string, name: string): Promise<void> {
   await getCredential(db, gatewayId, name);
-  const users = await db.query<{ name: string }>(`select name from resources where gateway_id = $1 and config->'ssh'->>'credential' = $2 order by name`, [gatewayId, name]);
+  const users = await db.query<{ name: string }>(
+    `select name from resources where gateway_id = $1 and config->'ssh'->>'credential' = $2 order by name`,
+    [gatewayId, name],
+  );
   if (users.length > 0) {
     throw new ConflictError(`credential ${JSON.stringify(name)} is in use`, [
-      { field: 'name', message: `resources ${users.map((row) => row.name).join(', ')} log in with it; point them at another credential first` },
+      {
+        field: 'name',
+        message: `resources ${users.map((row) => row.name).join(', ')} log in with it; point them at another credential first`,
+      },
     ]);
   }
   await db.query('delete from credentials where gateway_id = $1 and name = $2', [gatewayId, name]);
@@ -128,12 +158,25 @@ export async function deleteCredential(db: Queryable, gatewayId: string, name: s
  * The decrypted private key of a credential, for SshShell (kept in memory only).
  * @throws {Error} without key material in its message when the credential is missing or does not decrypt.
  */
-export async function loadPrivateKey(db: Queryable, platformKey: Buffer, gatewayId: string, name: string): Promise<Buffer> {
-  const rows = await db.query<{ secret: string }>('select secret from credentials where gateway_id = $1 and name = $2', [gatewayId, name]);
-  if (rows.length === 0) throw new Error(`the gateway has no credential ${JSON.stringify(name)} (an admin can add it: drover credentials create ${name})`);
+export async function loadPrivateKey(
+  db: Queryable,
+  platformKey: Buffer,
+  gatewayId: string,
+  name: string,
+): Promise<Buffer> {
+  const rows = await db.query<{ secret: string }>(
+    'select secret from credentials where gateway_id = $1 and name = $2',
+    [gatewayId, name],
+  );
+  if (rows.length === 0)
+    throw new Error(
+      `the gateway has no credential ${JSON.stringify(name)} (an admin can add it: drover credentials create ${name})`,
+    );
   try {
     return decryptSecret(platformKey, rows[0].secret, secretContext(gatewayId, name));
   } catch {
-    throw new Error(`credential ${JSON.stringify(name)} cannot be decrypted with this Drover's platform key (was the platform key changed?)`);
+    throw new Error(
+      `credential ${JSON.stringify(name)} cannot be decrypted with this Drover's platform key (was the platform key changed?)`,
+    );
   }
 }

@@ -11,7 +11,10 @@ import { ConfigError, type Config } from '../config.ts';
 /** Decodes a base64 platform key. @throws {ConfigError} when it is not 32 bytes. */
 export function decodePlatformKey(text: string, where: string): Buffer {
   const key = Buffer.from(text.trim(), 'base64');
-  if (key.length !== 32) throw new ConfigError(`${where}: the platform key must be 32 bytes in base64 (make one with: openssl rand -base64 32)`);
+  if (key.length !== 32)
+    throw new ConfigError(
+      `${where}: the platform key must be 32 bytes in base64 (make one with: openssl rand -base64 32)`,
+    );
   return key;
 }
 

@@ -21,7 +21,11 @@ describe('experimentOutcome', () => {
 
   it('cancels a canceling experiment whatever its tasks and job did', () => {
     for (const jobState of [null, ...jobStates]) {
-      assert.deepEqual(experimentOutcome({ ...facts, state: 'canceling', taskFailure, jobState }), { to: 'canceled' }, String(jobState));
+      assert.deepEqual(
+        experimentOutcome({ ...facts, state: 'canceling', taskFailure, jobState }),
+        { to: 'canceled' },
+        String(jobState),
+      );
     }
   });
 
@@ -30,7 +34,10 @@ describe('experimentOutcome', () => {
   });
 
   it("fails with the first failed task's failure, before looking at the job", () => {
-    assert.deepEqual(experimentOutcome({ ...facts, taskFailure, jobState: 'failed', exitCode: 3 }), { to: 'failed', failure: taskFailure });
+    assert.deepEqual(experimentOutcome({ ...facts, taskFailure, jobState: 'failed', exitCode: 3 }), {
+      to: 'failed',
+      failure: taskFailure,
+    });
   });
 
   it('fails with the cause of a job that did not succeed', () => {
@@ -64,5 +71,8 @@ describe('experiment state groups', () => {
 
 /** The states of a SQL literal list such as `('a', 'b')`. */
 function sqlList(fragment: string): string[] {
-  return fragment.replace(/^\(|\)$/g, '').split(', ').map((item) => item.replace(/^'|'$/g, ''));
+  return fragment
+    .replace(/^\(|\)$/g, '')
+    .split(', ')
+    .map((item) => item.replace(/^'|'$/g, ''));
 }

@@ -7,7 +7,16 @@
 import type { FailureCode } from './failure.ts';
 import type { JobState } from './job.ts';
 
-export const experimentStates = ['created', 'queued', 'executing', 'blocked', 'canceling', 'completed', 'failed', 'canceled'] as const;
+export const experimentStates = [
+  'created',
+  'queued',
+  'executing',
+  'blocked',
+  'canceling',
+  'completed',
+  'failed',
+  'canceled',
+] as const;
 export type ExperimentState = (typeof experimentStates)[number];
 
 export const terminalExperimentStates: readonly ExperimentState[] = ['completed', 'failed', 'canceled'];
@@ -64,14 +73,21 @@ export type ExperimentOutcome = { to: 'completed' } | { to: 'canceled' } | { to:
  */
 export function experimentOutcome(facts: SettlementFacts): ExperimentOutcome {
   if (facts.state === 'canceling' || facts.jobState === 'canceled') return { to: 'canceled' };
-  if (facts.taskFailure) return { to: 'failed', failure: { code: facts.taskFailure.code, message: facts.taskFailure.message } };
+  if (facts.taskFailure)
+    return { to: 'failed', failure: { code: facts.taskFailure.code, message: facts.taskFailure.message } };
   switch (facts.jobState) {
     case 'failed':
       return { to: 'failed', failure: { code: 'job-failed', message: `the job exited with code ${facts.exitCode}` } };
     case 'timed-out':
-      return { to: 'failed', failure: { code: 'job-timed-out', message: 'the job ran past its walltime and was stopped' } };
+      return {
+        to: 'failed',
+        failure: { code: 'job-timed-out', message: 'the job ran past its walltime and was stopped' },
+      };
     case 'lost':
-      return { to: 'failed', failure: { code: 'job-lost', message: 'the job vanished from its resource without an exit code' } };
+      return {
+        to: 'failed',
+        failure: { code: 'job-lost', message: 'the job vanished from its resource without an exit code' },
+      };
     default:
       return { to: 'completed' };
   }

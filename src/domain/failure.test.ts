@@ -12,8 +12,20 @@ test('the table holds the shared vocabulary, each code retryable or final', () =
   const retryable = Object.entries(failureCodes).flatMap(([code, { retryable }]) => (retryable ? [code] : []));
   assert.deepEqual(retryable.sort(), ['internal', 'lease-expired', 'resource-unreachable', 'submit-failed']);
   assert.deepEqual(
-    Object.keys(failureCodes).filter((code) => !retryable.includes(code)).sort(),
-    ['canceled', 'invalid-job-spec', 'job-failed', 'job-lost', 'job-timed-out', 'no-handler', 'not-permitted', 'resource-misconfigured', 'submit-rejected'],
+    Object.keys(failureCodes)
+      .filter((code) => !retryable.includes(code))
+      .sort(),
+    [
+      'canceled',
+      'invalid-job-spec',
+      'job-failed',
+      'job-lost',
+      'job-timed-out',
+      'no-handler',
+      'not-permitted',
+      'resource-misconfigured',
+      'submit-rejected',
+    ],
   );
   assert.ok(unreachableFailureCode in failureCodes, 'the code the retry rule looks for is in the table');
 });
@@ -21,9 +33,15 @@ test('the table holds the shared vocabulary, each code retryable or final', () =
 test('retryableFailure and finalFailure make TaskErrors whose retryability follows the table', () => {
   const retry = retryableFailure('submit-failed', 'unreadable answer');
   assert.ok(retry instanceof TaskError);
-  assert.deepEqual([retry.code, retry.message, retry.retryable, retry.name], ['submit-failed', 'unreadable answer', true, 'TaskError']);
+  assert.deepEqual(
+    [retry.code, retry.message, retry.retryable, retry.name],
+    ['submit-failed', 'unreadable answer', true, 'TaskError'],
+  );
   const final = finalFailure('invalid-job-spec', 'workdir must be an absolute path');
-  assert.deepEqual([final.code, final.message, final.retryable], ['invalid-job-spec', 'workdir must be an absolute path', false]);
+  assert.deepEqual(
+    [final.code, final.message, final.retryable],
+    ['invalid-job-spec', 'workdir must be an absolute path', false],
+  );
   for (const [code, { retryable }] of Object.entries(failureCodes)) {
     const made = retryable ? retryableFailure(code as never, 'm') : finalFailure(code as never, 'm');
     assert.equal(made.retryable, retryable, code);
@@ -36,7 +54,11 @@ test('a thrown TaskError becomes its failure as given, even against the table', 
     message: 'sbatch: invalid partition',
     retryable: false,
   });
-  assert.deepEqual(failureFromError(new TaskError('internal', 'given as final', false)), { code: 'internal', message: 'given as final', retryable: false });
+  assert.deepEqual(failureFromError(new TaskError('internal', 'given as final', false)), {
+    code: 'internal',
+    message: 'given as final',
+    retryable: false,
+  });
 });
 
 test('a ResourceUnreachableError becomes a retryable resource-unreachable failure', () => {
@@ -49,8 +71,20 @@ test('a ResourceUnreachableError becomes a retryable resource-unreachable failur
 });
 
 test('anything else becomes a retryable internal failure with its message', () => {
-  assert.deepEqual(failureFromError(new Error('connection terminated')), { code: 'internal', message: 'connection terminated', retryable: true });
-  assert.deepEqual(failureFromError(new RangeError('out of range')), { code: 'internal', message: 'out of range', retryable: true });
-  assert.deepEqual(failureFromError('a thrown string'), { code: 'internal', message: 'a thrown string', retryable: true });
+  assert.deepEqual(failureFromError(new Error('connection terminated')), {
+    code: 'internal',
+    message: 'connection terminated',
+    retryable: true,
+  });
+  assert.deepEqual(failureFromError(new RangeError('out of range')), {
+    code: 'internal',
+    message: 'out of range',
+    retryable: true,
+  });
+  assert.deepEqual(failureFromError('a thrown string'), {
+    code: 'internal',
+    message: 'a thrown string',
+    retryable: true,
+  });
   assert.deepEqual(failureFromError(undefined), { code: 'internal', message: 'undefined', retryable: true });
 });

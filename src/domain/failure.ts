@@ -48,7 +48,9 @@ export const failureCodes = {
 export type FailureCode = keyof typeof failureCodes;
 
 /** The codes a retry may help: `retryableFailure` takes only these. */
-export type RetryableFailureCode = { [Code in FailureCode]: (typeof failureCodes)[Code]['retryable'] extends true ? Code : never }[FailureCode];
+export type RetryableFailureCode = {
+  [Code in FailureCode]: (typeof failureCodes)[Code]['retryable'] extends true ? Code : never;
+}[FailureCode];
 
 /** The codes that end a task at once: `finalFailure` takes only these. */
 export type FinalFailureCode = Exclude<FailureCode, RetryableFailureCode>;
@@ -94,6 +96,7 @@ export function finalFailure(code: FinalFailureCode, message: string): TaskError
  */
 export function failureFromError(error: unknown): TaskFailure {
   if (error instanceof TaskError) return { code: error.code, message: error.message, retryable: error.retryable };
-  if (error instanceof ResourceUnreachableError) return { code: 'resource-unreachable', message: error.message, retryable: true };
+  if (error instanceof ResourceUnreachableError)
+    return { code: 'resource-unreachable', message: error.message, retryable: true };
   return { code: 'internal', message: (error as Error)?.message ?? String(error), retryable: true };
 }

@@ -4,7 +4,16 @@
  * Observations arrive out of order; only the transitions below are applied.
  */
 
-export const jobStates = ['submitting', 'queued', 'running', 'completed', 'failed', 'canceled', 'timed-out', 'lost'] as const;
+export const jobStates = [
+  'submitting',
+  'queued',
+  'running',
+  'completed',
+  'failed',
+  'canceled',
+  'timed-out',
+  'lost',
+] as const;
 export type JobState = (typeof jobStates)[number];
 
 export const terminalJobStates: readonly JobState[] = ['completed', 'failed', 'canceled', 'timed-out', 'lost'];

@@ -3,7 +3,13 @@
  * Substitution happens inside argv elements; quoting is the scheduler renderer's job,
  * which quotes every element whole.
  */
-import { controlCharacterPattern, loneSurrogatePattern, type ApplicationSpec, type Deployment, type InputValue } from './application.ts';
+import {
+  controlCharacterPattern,
+  loneSurrogatePattern,
+  type ApplicationSpec,
+  type Deployment,
+  type InputValue,
+} from './application.ts';
 import { ValidationError } from './errors.ts';
 
 /** The deployment for `resource`, or the `*` fallback; throws when there is neither. */
@@ -11,7 +17,10 @@ export function deploymentFor(application: ApplicationSpec, resource: string): D
   const deployment = application.deployments[resource] ?? application.deployments['*'];
   if (!deployment) {
     throw new ValidationError(`application ${application.name} is not deployed on ${resource}`, [
-      { field: 'resource', message: `not a deployment of ${application.name}; try ${Object.keys(application.deployments).join(', ')}` },
+      {
+        field: 'resource',
+        message: `not a deployment of ${application.name}; try ${Object.keys(application.deployments).join(', ')}`,
+      },
     ]);
   }
   return deployment;

@@ -34,12 +34,32 @@ describe('resolveJobSettings', () => {
   });
 
   test("the deployment's defaults come before Drover's", () => {
-    const deployment: Deployment = { command: ['run'], queue: 'long', nodes: 2, coresPerNode: 4, walltimeMinutes: 120, memoryMb: 2048 };
-    assert.deepEqual(resolveJobSettings(cluster, deployment, {}).settings, { queue: 'long', nodes: 2, coresPerNode: 4, walltimeMinutes: 120, memoryMb: 2048 });
+    const deployment: Deployment = {
+      command: ['run'],
+      queue: 'long',
+      nodes: 2,
+      coresPerNode: 4,
+      walltimeMinutes: 120,
+      memoryMb: 2048,
+    };
+    assert.deepEqual(resolveJobSettings(cluster, deployment, {}).settings, {
+      queue: 'long',
+      nodes: 2,
+      coresPerNode: 4,
+      walltimeMinutes: 120,
+      memoryMb: 2048,
+    });
   });
 
   test("what the user asks for comes before the deployment's defaults", () => {
-    const deployment: Deployment = { command: ['run'], queue: 'long', nodes: 2, coresPerNode: 4, walltimeMinutes: 120, memoryMb: 2048 };
+    const deployment: Deployment = {
+      command: ['run'],
+      queue: 'long',
+      nodes: 2,
+      coresPerNode: 4,
+      walltimeMinutes: 120,
+      memoryMb: 2048,
+    };
     const requested = { queue: 'short', nodes: 1, coresPerNode: 8, walltimeMinutes: 30, memoryMb: 512 };
     assert.deepEqual(resolveJobSettings(cluster, deployment, requested), { settings: requested, problems: [] });
   });
@@ -70,7 +90,9 @@ describe('resolveJobSettings', () => {
   test('nodes, cores and memory are whole numbers; walltime need not be', () => {
     assert.deepEqual(problemFields({ nodes: 1.5 }), ['nodes']);
     assert.deepEqual(problemFields({ coresPerNode: 2.5 }), ['coresPerNode']);
-    assert.deepEqual(resolveJobSettings(cluster, plain, { memoryMb: 1.5 }).problems, [{ field: 'memoryMb', message: 'must be a whole number of megabytes' }]);
+    assert.deepEqual(resolveJobSettings(cluster, plain, { memoryMb: 1.5 }).problems, [
+      { field: 'memoryMb', message: 'must be a whole number of megabytes' },
+    ]);
     assert.deepEqual(problemFields({ walltimeMinutes: 0.5 }), []);
   });
 
@@ -82,7 +104,9 @@ describe('resolveJobSettings', () => {
     assert.deepEqual(resolveJobSettings(cluster, plain, { nodes: 3, coresPerNode: 3 }).problems, [
       { field: 'coresPerNode', message: 'nodes x cores must be at most 8 on queue short' },
     ]);
-    assert.deepEqual(resolveJobSettings(cluster, plain, { queue: 'long', nodes: 5 }).problems, [{ field: 'nodes', message: 'must be at most 4 on queue long' }]);
+    assert.deepEqual(resolveJobSettings(cluster, plain, { queue: 'long', nodes: 5 }).problems, [
+      { field: 'nodes', message: 'must be at most 4 on queue long' },
+    ]);
   });
 
   test("a deployment's defaults are checked like a user's values", () => {

@@ -93,21 +93,30 @@ export function resolveJobSettings(
     return { settings, problems };
   }
   const positive = (field: keyof JobSettings, value: number | undefined) => {
-    if (value !== undefined && (!Number.isFinite(value) || value <= 0)) problems.push({ field, message: 'must be a positive number' });
+    if (value !== undefined && (!Number.isFinite(value) || value <= 0))
+      problems.push({ field, message: 'must be a positive number' });
   };
   positive('nodes', settings.nodes);
   positive('coresPerNode', settings.coresPerNode);
   positive('walltimeMinutes', settings.walltimeMinutes);
   positive('memoryMb', settings.memoryMb);
   if (!Number.isInteger(settings.nodes)) problems.push({ field: 'nodes', message: 'must be a whole number' });
-  if (!Number.isInteger(settings.coresPerNode)) problems.push({ field: 'coresPerNode', message: 'must be a whole number' });
+  if (!Number.isInteger(settings.coresPerNode))
+    problems.push({ field: 'coresPerNode', message: 'must be a whole number' });
   // Directives carry memory in whole megabytes (`--mem=<n>M`, `mem=<n>mb`).
-  if (settings.memoryMb !== undefined && !Number.isSafeInteger(settings.memoryMb)) problems.push({ field: 'memoryMb', message: 'must be a whole number of megabytes' });
+  if (settings.memoryMb !== undefined && !Number.isSafeInteger(settings.memoryMb))
+    problems.push({ field: 'memoryMb', message: 'must be a whole number of megabytes' });
   if (settings.walltimeMinutes > queue.maxWalltimeMinutes) {
-    problems.push({ field: 'walltimeMinutes', message: `must be at most ${queue.maxWalltimeMinutes} on queue ${queue.name}` });
+    problems.push({
+      field: 'walltimeMinutes',
+      message: `must be at most ${queue.maxWalltimeMinutes} on queue ${queue.name}`,
+    });
   }
   if (settings.nodes * settings.coresPerNode > queue.maxCores) {
-    problems.push({ field: 'coresPerNode', message: `nodes x cores must be at most ${queue.maxCores} on queue ${queue.name}` });
+    problems.push({
+      field: 'coresPerNode',
+      message: `nodes x cores must be at most ${queue.maxCores} on queue ${queue.name}`,
+    });
   }
   if (queue.maxNodes !== undefined && settings.nodes > queue.maxNodes) {
     problems.push({ field: 'nodes', message: `must be at most ${queue.maxNodes} on queue ${queue.name}` });

@@ -4,11 +4,11 @@ import { retryDelayMs, taskStateSql, taskStates, taskStatesBefore, terminalTaskS
 
 describe('task transition table', () => {
   // Each guard in state/task-state.ts and state/claim-tasks.ts, and the table's answer.
-  it('a claim takes ready tasks only (claim-tasks.ts: `state = \'ready\'`)', () => {
+  it("a claim takes ready tasks only (claim-tasks.ts: `state = 'ready'`)", () => {
     assert.deepEqual(taskStatesBefore('running'), ['ready']);
   });
 
-  it('outcomes apply to running tasks only (task-state.ts: `state = \'running\'`)', () => {
+  it("outcomes apply to running tasks only (task-state.ts: `state = 'running'`)", () => {
     assert.deepEqual(taskStatesBefore('completed'), ['running']);
     assert.deepEqual(taskStatesBefore('failed'), ['running']);
   });
@@ -23,12 +23,18 @@ describe('task transition table', () => {
   });
 
   it('open is every state that is not terminal', () => {
-    assert.deepEqual(sqlList(taskStateSql.open), taskStates.filter((state) => !terminalTaskStates.includes(state)));
+    assert.deepEqual(
+      sqlList(taskStateSql.open),
+      taskStates.filter((state) => !terminalTaskStates.includes(state)),
+    );
   });
 
   it('terminal states lead nowhere', () => {
     for (const state of terminalTaskStates) {
-      assert.ok(taskStates.every((to) => !taskStatesBefore(to).includes(state)), state);
+      assert.ok(
+        taskStates.every((to) => !taskStatesBefore(to).includes(state)),
+        state,
+      );
     }
   });
 });
@@ -42,5 +48,8 @@ describe('retryDelayMs', () => {
 
 /** The states of a SQL literal list such as `('a', 'b')`. */
 function sqlList(fragment: string): string[] {
-  return fragment.replace(/^\(|\)$/g, '').split(', ').map((item) => item.replace(/^'|'$/g, ''));
+  return fragment
+    .replace(/^\(|\)$/g, '')
+    .split(', ')
+    .map((item) => item.replace(/^'|'$/g, ''));
 }

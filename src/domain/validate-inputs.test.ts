@@ -22,7 +22,11 @@ function problemFor(input: InputDefinition, value: unknown): string | null {
 describe('validateInputs', () => {
   test('no inputs given (undefined or null) is an empty object', () => {
     for (const raw of [undefined, null, {}]) {
-      assert.deepEqual(validateInputs(application({ name: 'n', type: 'integer' }), raw), { values: {}, uploads: {}, problems: [] });
+      assert.deepEqual(validateInputs(application({ name: 'n', type: 'integer' }), raw), {
+        values: {},
+        uploads: {},
+        problems: [],
+      });
     }
   });
 
@@ -35,13 +39,23 @@ describe('validateInputs', () => {
   });
 
   test('an unknown input names the inputs the application takes', () => {
-    const { problems } = validateInputs(application({ name: 'a', type: 'string' }, { name: 'b', type: 'string' }), { c: 'x' });
+    const { problems } = validateInputs(application({ name: 'a', type: 'string' }, { name: 'b', type: 'string' }), {
+      c: 'x',
+    });
     assert.deepEqual(problems, [{ field: 'inputs.c', message: 'unknown input; demo takes: a, b' }]);
   });
 
   test('a missing required input is a problem; a missing optional one is left out; a default fills in', () => {
-    const app = application({ name: 'needed', type: 'string', required: true }, { name: 'optional', type: 'integer' }, { name: 'defaulted', type: 'integer', default: 7 });
-    assert.deepEqual(validateInputs(app, {}), { values: { defaulted: 7 }, uploads: {}, problems: [{ field: 'inputs.needed', message: 'is required' }] });
+    const app = application(
+      { name: 'needed', type: 'string', required: true },
+      { name: 'optional', type: 'integer' },
+      { name: 'defaulted', type: 'integer', default: 7 },
+    );
+    assert.deepEqual(validateInputs(app, {}), {
+      values: { defaulted: 7 },
+      uploads: {},
+      problems: [{ field: 'inputs.needed', message: 'is required' }],
+    });
   });
 
   test("'' and null count as not given, so the default applies", () => {
@@ -65,7 +79,9 @@ describe('validateInputs', () => {
     const input: InputDefinition = { name: 'label', type: 'string' };
 
     test('takes one line of text', () => {
-      assert.deepEqual(validateInputs(application(input), { label: 'héllo wörld ✓ 🧪' }).values, { label: 'héllo wörld ✓ 🧪' });
+      assert.deepEqual(validateInputs(application(input), { label: 'héllo wörld ✓ 🧪' }).values, {
+        label: 'héllo wörld ✓ 🧪',
+      });
     });
 
     test('refuses non-strings, naming what it got', () => {
@@ -75,7 +91,10 @@ describe('validateInputs', () => {
     });
 
     test('refuses line breaks and other control characters, naming the first one and where', () => {
-      assert.match(problemFor(input, 'one\ntwo')!, /^must be one line without control characters \(found U\+000A at offset 3\); .*type "text"$/);
+      assert.match(
+        problemFor(input, 'one\ntwo')!,
+        /^must be one line without control characters \(found U\+000A at offset 3\); .*type "text"$/,
+      );
       assert.match(problemFor(input, 'a\u0000')!, /found U\+0000 at offset 1/);
       assert.match(problemFor(input, 'tab\there')!, /found U\+0009 at offset 3/);
       assert.match(problemFor(input, 'x\u2028')!, /found U\+2028 at offset 1/);
@@ -94,7 +113,10 @@ describe('validateInputs', () => {
     });
 
     test('a long value is shortened in the message', () => {
-      assert.equal(problemFor({ name: 'n', type: 'integer' }, 'y'.repeat(50)), `must be a integer, got "${'y'.repeat(40)}..."`);
+      assert.equal(
+        problemFor({ name: 'n', type: 'integer' }, 'y'.repeat(50)),
+        `must be a integer, got "${'y'.repeat(40)}..."`,
+      );
     });
   });
 
@@ -106,7 +128,10 @@ describe('validateInputs', () => {
     });
 
     test('refuses other control characters', () => {
-      assert.equal(problemFor(input, 'a\u0007'), 'must not contain control characters other than line breaks and tabs (found U+0007 at offset 1)');
+      assert.equal(
+        problemFor(input, 'a\u0007'),
+        'must not contain control characters other than line breaks and tabs (found U+0007 at offset 1)',
+      );
       assert.match(problemFor(input, '\u0000')!, /U\+0000/);
     });
 
@@ -149,9 +174,13 @@ describe('validateInputs', () => {
   describe('boolean', () => {
     const input: InputDefinition = { name: 'b', type: 'boolean' };
 
-    test("takes true, false and their strings", () => {
+    test('takes true, false and their strings', () => {
       const app = application(input, { name: 'c', type: 'boolean' }, { name: 'd', type: 'boolean' });
-      assert.deepEqual(validateInputs(app, { b: 'true', c: false, d: 'false' }).values, { b: true, c: false, d: false });
+      assert.deepEqual(validateInputs(app, { b: 'true', c: false, d: 'false' }).values, {
+        b: true,
+        c: false,
+        d: false,
+      });
     });
 
     test('refuses anything else', () => {

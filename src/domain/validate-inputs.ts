@@ -2,7 +2,13 @@
  * Checks a user's inputs against an application's input schema, before anything is
  * created. Every problem is reported with the field it belongs to.
  */
-import { controlCharacterPattern, loneSurrogatePattern, type ApplicationSpec, type InputDefinition, type InputValue } from './application.ts';
+import {
+  controlCharacterPattern,
+  loneSurrogatePattern,
+  type ApplicationSpec,
+  type InputDefinition,
+  type InputValue,
+} from './application.ts';
 
 export interface FieldProblem {
   field: string;
@@ -37,7 +43,10 @@ export function validateInputs(application: ApplicationSpec, raw: unknown): Vali
   const known = new Set(application.inputs.map((input) => input.name));
   for (const name of Object.keys(given)) {
     if (!known.has(name)) {
-      problems.push({ field: `inputs.${name}`, message: `unknown input; ${application.name} takes: ${[...known].join(', ')}` });
+      problems.push({
+        field: `inputs.${name}`,
+        message: `unknown input; ${application.name} takes: ${[...known].join(', ')}`,
+      });
     }
   }
   for (const input of application.inputs) {
@@ -67,7 +76,8 @@ function checkValue(input: InputDefinition, value: unknown): { value: InputValue
       if (typeof value !== 'string') return { problem: `must be a string, got ${describe(value)}` };
       const maxLength = input.maxLength ?? (input.type === 'text' ? 65536 : 4096);
       if (value.length > maxLength) return { problem: `must be at most ${maxLength} characters` };
-      if (loneSurrogatePattern.test(value)) return { problem: 'must be valid Unicode text (it holds a lone UTF-16 surrogate)' };
+      if (loneSurrogatePattern.test(value))
+        return { problem: 'must be valid Unicode text (it holds a lone UTF-16 surrogate)' };
       const disallowed = input.type === 'text' ? textControlPattern : controlCharacterPattern;
       const found = disallowed.exec(value);
       if (found) {
@@ -85,9 +95,12 @@ function checkValue(input: InputDefinition, value: unknown): { value: InputValue
     case 'integer':
     case 'number': {
       const number = typeof value === 'string' && value.trim() !== '' ? Number(value) : value;
-      if (typeof number !== 'number' || !Number.isFinite(number)) return { problem: `must be a ${input.type}, got ${describe(value)}` };
-      if (input.type === 'integer' && !Number.isSafeInteger(number)) return { problem: `must be a whole number, got ${describe(value)}` };
-      if (input.minimum !== undefined && number < input.minimum) return { problem: `must be at least ${input.minimum}` };
+      if (typeof number !== 'number' || !Number.isFinite(number))
+        return { problem: `must be a ${input.type}, got ${describe(value)}` };
+      if (input.type === 'integer' && !Number.isSafeInteger(number))
+        return { problem: `must be a whole number, got ${describe(value)}` };
+      if (input.minimum !== undefined && number < input.minimum)
+        return { problem: `must be at least ${input.minimum}` };
       if (input.maximum !== undefined && number > input.maximum) return { problem: `must be at most ${input.maximum}` };
       return { value: number };
     }

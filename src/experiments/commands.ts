@@ -49,23 +49,35 @@ async function validateRequest(db: Queryable, principal: Principal, request: Exp
   const problems: FieldProblem[] = [];
   const application = await getApplication(db, principal.gatewayId, request.application).catch((error) => {
     if (error instanceof NotFoundError) {
-      throw new ValidationError(`unknown application ${JSON.stringify(request.application)}`, [
-        { field: 'application', message: 'no such application in this gateway (GET /api/v1/applications lists them)' },
-      ], 'invalid-experiment');
+      throw new ValidationError(
+        `unknown application ${JSON.stringify(request.application)}`,
+        [
+          {
+            field: 'application',
+            message: 'no such application in this gateway (GET /api/v1/applications lists them)',
+          },
+        ],
+        'invalid-experiment',
+      );
     }
     throw error;
   });
   const resource = await getResource(db, principal.gatewayId, request.resource).catch((error) => {
     if (error instanceof NotFoundError) {
-      throw new ValidationError(`unknown resource ${JSON.stringify(request.resource)}`, [
-        { field: 'resource', message: 'no such resource in this gateway (GET /api/v1/resources lists them)' },
-      ], 'invalid-experiment');
+      throw new ValidationError(
+        `unknown resource ${JSON.stringify(request.resource)}`,
+        [{ field: 'resource', message: 'no such resource in this gateway (GET /api/v1/resources lists them)' }],
+        'invalid-experiment',
+      );
     }
     throw error;
   });
   if (resource.kind === 'local' && !(await registeredByOperator(db, principal.gatewayId, application.name))) {
     throw new ForbiddenError(`application ${application.name} may not run on ${resource.name}`, [
-      { field: 'resource', message: `${resource.name} runs programs on the Drover host, which only applications the platform operator registered may do` },
+      {
+        field: 'resource',
+        message: `${resource.name} runs programs on the Drover host, which only applications the platform operator registered may do`,
+      },
     ]);
   }
   const deployment = deploymentFor(application, resource.name);
@@ -88,7 +100,10 @@ async function validateRequest(db: Queryable, principal: Principal, request: Exp
   problems.push(...settingProblems);
   if (request.name !== undefined && request.name.length > 200) {
     problems.push({ field: 'name', message: 'must be a string of at most 200 characters' });
-  } else if (request.name !== undefined && (controlCharacterPattern.test(request.name) || loneSurrogatePattern.test(request.name))) {
+  } else if (
+    request.name !== undefined &&
+    (controlCharacterPattern.test(request.name) || loneSurrogatePattern.test(request.name))
+  ) {
     problems.push({ field: 'name', message: 'must be one line of text without control characters' });
   }
   if (problems.length > 0) throw new ValidationError('invalid experiment', problems, 'invalid-experiment');
@@ -96,7 +111,12 @@ async function validateRequest(db: Queryable, principal: Principal, request: Exp
 }
 
 /** Creates an experiment (and launches it unless `launch: false`). A 201 means it is stored. */
-export async function createExperiment(store: Store, principal: Principal, request: ExperimentRequest, parentId: string | null = null): Promise<ExperimentDetail> {
+export async function createExperiment(
+  store: Store,
+  principal: Principal,
+  request: ExperimentRequest,
+  parentId: string | null = null,
+): Promise<ExperimentDetail> {
   const { application, resource, values, settings } = await validateRequest(store, principal, request);
   const id = await store.transaction(async (tx) => {
     const experimentId = await recordCreated(tx, {
@@ -168,7 +188,11 @@ export async function cancelExperiment(store: Store, principal: Principal, id: s
     if (previous === null) {
       const current = await currentState(tx, id);
       if (current === 'canceling') return;
-      throw new ConflictError(`experiment is ${current}; only an unfinished experiment can be canceled`, [], 'invalid-state');
+      throw new ConflictError(
+        `experiment is ${current}; only an unfinished experiment can be canceled`,
+        [],
+        'invalid-state',
+      );
     }
     await cancelOpenTasks(tx, id);
     await requestCancel(tx, id);
@@ -204,6 +228,11 @@ export async function cloneExperiment(
 /** Deletes a draft (`created`) experiment. */
 export async function deleteDraft(store: Store, principal: Principal, id: string): Promise<void> {
   const experiment = await getExperiment(store, principal, id);
-  if (experiment.state !== 'created') throw new ConflictError(`experiment is ${experiment.state}; only a created draft can be deleted`, [], 'invalid-state');
+  if (experiment.state !== 'created')
+    throw new ConflictError(
+      `experiment is ${experiment.state}; only a created draft can be deleted`,
+      [],
+      'invalid-state',
+    );
   await deleteIfDraft(store, id);
 }

@@ -20,7 +20,9 @@ export function submissionKey(experimentId: string, taskId: number, attempt: num
 /** Builds the JobSpec for an experiment. */
 export function buildJobSpec(context: RunContext, key: string, appsDir: string): JobSpec {
   const deployment = deploymentFor(context.application, context.resource.name);
-  const staged = Object.fromEntries(Object.entries(context.files).map(([name, file]) => [name, `inputs/${file.filename}`]));
+  const staged = Object.fromEntries(
+    Object.entries(context.files).map(([name, file]) => [name, `inputs/${file.filename}`]),
+  );
   return {
     submissionKey: key,
     workdir: context.workdir,

@@ -43,7 +43,16 @@ export interface ExperimentDetail extends ExperimentSummary {
   /** Inputs that differ from the parent's (clones only). */
   changedInputs: string[];
   /** The DAG: each task with the ids of the tasks it waits for. */
-  tasks: Array<{ id: number; kind: string; state: string; attempt: number; dependsOn: number[]; failure: unknown; startedAt: Date | null; finishedAt: Date | null }>;
+  tasks: Array<{
+    id: number;
+    kind: string;
+    state: string;
+    attempt: number;
+    dependsOn: number[];
+    failure: unknown;
+    startedAt: Date | null;
+    finishedAt: Date | null;
+  }>;
   job: JobRecord | null;
   lastEventSeq: number;
 }
@@ -116,7 +125,9 @@ export async function getExperiment(db: Queryable, principal: Principal, id: str
   const job = await latestJob(db, id);
   const parentInputs: Record<string, unknown> | null = row.parent_inputs;
   const changedInputs = parentInputs
-    ? [...new Set([...Object.keys(parentInputs), ...Object.keys(row.inputs)])].filter((name) => !isDeepStrictEqual(parentInputs[name], row.inputs[name])).sort()
+    ? [...new Set([...Object.keys(parentInputs), ...Object.keys(row.inputs)])]
+        .filter((name) => !isDeepStrictEqual(parentInputs[name], row.inputs[name]))
+        .sort()
     : [];
   return {
     ...toSummary(row),
@@ -155,7 +166,11 @@ export interface ExperimentFilter {
 }
 
 /** Lists experiments newest first, with an opaque cursor for the next page. */
-export async function listExperiments(db: Queryable, principal: Principal, filter: ExperimentFilter): Promise<{ items: ExperimentSummary[]; nextCursor: string | null }> {
+export async function listExperiments(
+  db: Queryable,
+  principal: Principal,
+  filter: ExperimentFilter,
+): Promise<{ items: ExperimentSummary[]; nextCursor: string | null }> {
   const params: unknown[] = [];
   const where = [visibility(principal, params)];
   const add = (clause: (placeholder: string) => string, value: unknown) => {
@@ -164,14 +179,21 @@ export async function listExperiments(db: Queryable, principal: Principal, filte
   };
   if (filter.state?.length) {
     const unknown = filter.state.filter((state) => !(experimentStates as readonly string[]).includes(state));
-    if (unknown.length > 0) throw new ValidationError('invalid filter', [{ field: 'state', message: `unknown state ${unknown.join(', ')}; states: ${experimentStates.join(', ')}` }]);
+    if (unknown.length > 0)
+      throw new ValidationError('invalid filter', [
+        { field: 'state', message: `unknown state ${unknown.join(', ')}; states: ${experimentStates.join(', ')}` },
+      ]);
     add((p) => `e.state = any(${p}::text[])`, filter.state);
   }
   if (filter.application) add((p) => `e.application = ${p}`, filter.application);
   if (filter.resource) add((p) => `e.resource = ${p}`, filter.resource);
   if (filter.owner) add((p) => `u.name = ${p}`, filter.owner);
   if (filter.parentId) add((p) => `e.parent_id::text = ${p}`, filter.parentId);
-  if (filter.text) add((p) => `(e.name ilike ${p} or e.application ilike ${p} or e.id::text ilike ${p})`, `%${filter.text.replace(/[\\%_]/g, (c) => '\\' + c)}%`);
+  if (filter.text)
+    add(
+      (p) => `(e.name ilike ${p} or e.application ilike ${p} or e.id::text ilike ${p})`,
+      `%${filter.text.replace(/[\\%_]/g, (c) => '\\' + c)}%`,
+    );
   if (filter.createdAfter) add((p) => `e.created_at >= ${p}`, filter.createdAfter);
   if (filter.createdBefore) add((p) => `e.created_at < ${p}`, filter.createdBefore);
   if (filter.cursor) {
@@ -198,13 +220,15 @@ function encodeCursor(createdAt: Date, id: string): string {
 function decodeCursor(cursor: string): { createdAt: string; id: string } {
   try {
     const [createdAt, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-    if (typeof createdAt !== 'string' || Number.isNaN(Date.parse(createdAt)) || !uuidPattern.test(id)) throw new Error();
+    if (typeof createdAt !== 'string' || Number.isNaN(Date.parse(createdAt)) || !uuidPattern.test(id))
+      throw new Error();
     return { createdAt, id };
   } catch {
-    throw new ValidationError('invalid cursor', [{ field: 'cursor', message: 'use the nextCursor of a previous page' }]);
+    throw new ValidationError('invalid cursor', [
+      { field: 'cursor', message: 'use the nextCursor of a previous page' },
+    ]);
   }
 }
-
 
 /** An experiment with everything needed to run it. */
 export interface RunContext {
@@ -232,10 +256,15 @@ export async function loadRunContext(db: Queryable, experimentId: string): Promi
   const row = rows[0];
   const application = await getApplication(db, row.gateway_id, row.application);
   const resource = await getResource(db, row.gateway_id, row.resource);
-  const fileInputs = application.inputs.filter((input) => input.type === 'file' && row.inputs[input.name] !== undefined);
+  const fileInputs = application.inputs.filter(
+    (input) => input.type === 'file' && row.inputs[input.name] !== undefined,
+  );
   const files: RunContext['files'] = {};
   if (fileInputs.length > 0) {
-    const uploads = await listUploads(db, fileInputs.map((input) => row.inputs[input.name]));
+    const uploads = await listUploads(
+      db,
+      fileInputs.map((input) => row.inputs[input.name]),
+    );
     for (const input of fileInputs) {
       const upload = uploads.find((candidate) => candidate.id === row.inputs[input.name]);
       if (upload) files[input.name] = { uploadId: upload.id, filename: upload.filename };

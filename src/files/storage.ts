@@ -17,8 +17,10 @@ export interface Storage {
 
 export function createStorage(root: string): Storage {
   const gatewayDir = (gatewayId: string) => join(root, safeFileName(gatewayId) ?? 'invalid');
-  const experimentDir = (gatewayId: string, experimentId: string) => join(gatewayDir(gatewayId), 'experiments', experimentId);
-  const outputsDir = (gatewayId: string, experimentId: string) => join(experimentDir(gatewayId, experimentId), 'outputs');
+  const experimentDir = (gatewayId: string, experimentId: string) =>
+    join(gatewayDir(gatewayId), 'experiments', experimentId);
+  const outputsDir = (gatewayId: string, experimentId: string) =>
+    join(experimentDir(gatewayId, experimentId), 'outputs');
   return {
     root,
     uploadPath: (gatewayId, uploadId) => join(gatewayDir(gatewayId), 'uploads', uploadId),

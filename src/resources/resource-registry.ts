@@ -64,13 +64,17 @@ export function createResourceRegistry(options: ResourceRegistryOptions = {}): R
         credential === undefined
           ? undefined
           : () => {
-              if (!loadCredential || !spec.gatewayId) return Promise.reject(new Error(`this Drover process cannot read stored credentials for ${spec.name}`));
+              if (!loadCredential || !spec.gatewayId)
+                return Promise.reject(new Error(`this Drover process cannot read stored credentials for ${spec.name}`));
               return loadCredential(spec.gatewayId, credential);
             },
       logger: options.logger?.child({ resource: spec.name }),
       onCommand: (event) => options.onCommand?.({ resource: spec.name, ...event }),
     });
-    const scheduler = spec.kind === 'slurm' ? new SlurmScheduler({ shell, resource: spec.name }) : new PbsScheduler({ shell, resource: spec.name });
+    const scheduler =
+      spec.kind === 'slurm'
+        ? new SlurmScheduler({ shell, resource: spec.name })
+        : new PbsScheduler({ shell, resource: spec.name });
     return { spec, shell, scheduler };
   };
   return {

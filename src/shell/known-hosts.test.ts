@@ -6,8 +6,15 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import {
-  checkHostKey, fingerprint, hostKeyAlgorithms, hostMatches, knownHostsName, parseKnownHosts,
-  parsePublicKey, publicKeyFromBlob, type PublicKey,
+  checkHostKey,
+  fingerprint,
+  hostKeyAlgorithms,
+  hostMatches,
+  knownHostsName,
+  parseKnownHosts,
+  parsePublicKey,
+  publicKeyFromBlob,
+  type PublicKey,
 } from './known-hosts.ts';
 
 /** A fresh Ed25519 public key in OpenSSH form, built from its wire-format blob. */
@@ -24,7 +31,8 @@ function sshString(value: Buffer): Buffer {
   return Buffer.concat([length, value]);
 }
 
-const line = (hosts: string, key: PublicKey, marker = '') => `${marker ? `${marker} ` : ''}${hosts} ${key.type} ${key.base64} comment`;
+const line = (hosts: string, key: PublicKey, marker = '') =>
+  `${marker ? `${marker} ` : ''}${hosts} ${key.type} ${key.base64} comment`;
 
 const hasSshKeygen = (() => {
   try {
@@ -45,12 +53,26 @@ function temporaryFile(text: string): string {
 describe('parseKnownHosts', () => {
   test('skips comments, blank, short and unknown-marker lines; keeps markers and line numbers', () => {
     const key = makeKey();
-    const text = ['# a comment', '', line('a.example', key), 'b.example ssh-ed25519', line('*', key, '@revoked'),
-      line('*.example', key, '@cert-authority'), line('c.example', key, '@unknown'), `  ${line('d.example', key)}  `].join('\n');
+    const text = [
+      '# a comment',
+      '',
+      line('a.example', key),
+      'b.example ssh-ed25519',
+      line('*', key, '@revoked'),
+      line('*.example', key, '@cert-authority'),
+      line('c.example', key, '@unknown'),
+      `  ${line('d.example', key)}  `,
+    ].join('\n');
     const entries = parseKnownHosts(text);
-    assert.deepEqual(entries.map((entry) => [entry.line, entry.marker, entry.hosts]), [
-      [3, null, 'a.example'], [5, 'revoked', '*'], [6, 'cert-authority', '*.example'], [8, null, 'd.example'],
-    ]);
+    assert.deepEqual(
+      entries.map((entry) => [entry.line, entry.marker, entry.hosts]),
+      [
+        [3, null, 'a.example'],
+        [5, 'revoked', '*'],
+        [6, 'cert-authority', '*.example'],
+        [8, null, 'd.example'],
+      ],
+    );
     assert.deepEqual(entries[0].key, key);
   });
 });
@@ -89,7 +111,10 @@ describe('checkHostKey', () => {
 
   test('a different key for a listed host is a mismatch naming the expected key and line', () => {
     const entries = parseKnownHosts(`# header\n${line('login.example.org', key)}`);
-    assert.deepEqual(checkHostKey(entries, 'login.example.org', 22, other), { status: 'mismatch', expected: [{ key, line: 2 }] });
+    assert.deepEqual(checkHostKey(entries, 'login.example.org', 22, other), {
+      status: 'mismatch',
+      expected: [{ key, line: 2 }],
+    });
   });
 
   test('@revoked refuses the key even where a plain line trusts it; @cert-authority is ignored', () => {
@@ -104,7 +129,10 @@ describe('checkHostKey', () => {
     execFileSync('ssh-keygen', ['-H', '-f', file], { stdio: 'ignore' });
     const entries = parseKnownHosts(fs.readFileSync(file, 'utf8'));
     assert.equal(entries.length, 2);
-    assert.ok(entries.every((entry) => entry.hosts.startsWith('|1|')), 'ssh-keygen -H hashed every name');
+    assert.ok(
+      entries.every((entry) => entry.hosts.startsWith('|1|')),
+      'ssh-keygen -H hashed every name',
+    );
     assert.equal(checkHostKey(entries, 'login.example.org', 22, key).status, 'trusted');
     assert.equal(checkHostKey(entries, 'Login.Example.ORG', 22, key).status, 'trusted');
     assert.equal(checkHostKey(entries, '127.0.0.1', 2222, other).status, 'trusted');
@@ -116,19 +144,28 @@ describe('checkHostKey', () => {
 });
 
 describe('keys', () => {
-  test('parsePublicKey checks the blob; fingerprint is what ssh-keygen -l prints', { skip: !hasSshKeygen && 'ssh-keygen is not installed' }, () => {
-    const key = makeKey();
-    assert.deepEqual(parsePublicKey(`${key.type} ${key.base64} me@example`), key);
-    assert.throws(() => parsePublicKey(`ssh-rsa ${key.base64}`), RangeError);
-    assert.throws(() => parsePublicKey('ssh-ed25519'), RangeError);
-    const file = temporaryFile(`${key.type} ${key.base64}\n`);
-    const printed = execFileSync('ssh-keygen', ['-l', '-f', file], { encoding: 'utf8' });
-    assert.equal(printed.split(' ')[1], fingerprint(key));
-    fs.rmSync(path.dirname(file), { recursive: true });
-  });
+  test(
+    'parsePublicKey checks the blob; fingerprint is what ssh-keygen -l prints',
+    { skip: !hasSshKeygen && 'ssh-keygen is not installed' },
+    () => {
+      const key = makeKey();
+      assert.deepEqual(parsePublicKey(`${key.type} ${key.base64} me@example`), key);
+      assert.throws(() => parsePublicKey(`ssh-rsa ${key.base64}`), RangeError);
+      assert.throws(() => parsePublicKey('ssh-ed25519'), RangeError);
+      const file = temporaryFile(`${key.type} ${key.base64}\n`);
+      const printed = execFileSync('ssh-keygen', ['-l', '-f', file], { encoding: 'utf8' });
+      assert.equal(printed.split(' ')[1], fingerprint(key));
+      fs.rmSync(path.dirname(file), { recursive: true });
+    },
+  );
 
   test('hostKeyAlgorithms asks for the RSA signature algorithms of ssh-rsa keys and drops unknown types', () => {
-    assert.deepEqual(hostKeyAlgorithms(['ssh-rsa', 'ssh-ed25519', 'ssh-rsa']), ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa', 'ssh-ed25519']);
+    assert.deepEqual(hostKeyAlgorithms(['ssh-rsa', 'ssh-ed25519', 'ssh-rsa']), [
+      'rsa-sha2-512',
+      'rsa-sha2-256',
+      'ssh-rsa',
+      'ssh-ed25519',
+    ]);
     assert.deepEqual(hostKeyAlgorithms(['sk-ssh-ed25519@openssh.com']), []);
   });
 });

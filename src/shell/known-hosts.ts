@@ -88,7 +88,9 @@ export function hostMatches(hosts: string, name: string): boolean {
 
 function wildcardMatches(pattern: string, name: string): boolean {
   const source = [...pattern]
-    .map((character) => (character === '*' ? '.*' : character === '?' ? '.' : character.replace(/[.+^${}()|[\]\\]/g, '\\$&')))
+    .map((character) =>
+      character === '*' ? '.*' : character === '?' ? '.' : character.replace(/[.+^${}()|[\]\\]/g, '\\$&'),
+    )
     .join('');
   return new RegExp(`^${source}$`, 'i').test(name);
 }
@@ -164,7 +166,12 @@ export function expectedKeyTypes(trust: HostKeyTrust, host: string, port: number
  * presented (type, fingerprint, base64) and what it was checked against (the pin, or the
  * known_hosts file with its line numbers). Undefined when the key is trusted.
  */
-export function explainHostKeyRejection(trust: HostKeyTrust, host: string, port: number, key: PublicKey): string | undefined {
+export function explainHostKeyRejection(
+  trust: HostKeyTrust,
+  host: string,
+  port: number,
+  key: PublicKey,
+): string | undefined {
   const presented = `${host}:${port} presented ${key.type} ${fingerprint(key)} (${key.base64})`;
   if ('pinned' in trust) {
     if (sameKey(key, trust.pinned)) return undefined;
@@ -178,7 +185,9 @@ export function explainHostKeyRejection(trust: HostKeyTrust, host: string, port:
     case 'revoked':
       return `${presented}, which is marked @revoked in ${trust.file} (line ${verdict.line})`;
     case 'mismatch': {
-      const listed = verdict.expected.map((entry) => `${entry.key.type} ${fingerprint(entry.key)} (line ${entry.line})`);
+      const listed = verdict.expected.map(
+        (entry) => `${entry.key.type} ${fingerprint(entry.key)} (line ${entry.line})`,
+      );
       return `${presented}, but ${trust.file} lists ${name} with ${listed.join(', ')}: the host key changed or this is another host`;
     }
     case 'unknown':

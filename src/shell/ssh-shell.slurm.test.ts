@@ -90,7 +90,9 @@ async function rejection(promise: Promise<unknown>): Promise<Error> {
 }
 
 before(async () => {
-  const line = (await fs.readFile(clusterKnownHosts, 'utf8')).split('\n').find((entry) => entry.startsWith(`[127.0.0.1]:${clusterPort} `));
+  const line = (await fs.readFile(clusterKnownHosts, 'utf8'))
+    .split('\n')
+    .find((entry) => entry.startsWith(`[127.0.0.1]:${clusterPort} `));
   assert.ok(line, `no [127.0.0.1]:${clusterPort} line in ${clusterKnownHosts}; run scripts/start-slurm.sh`);
   clusterHostKey = line.split(' ').slice(1, 3).join(' ');
   await makeShell().makeDirectory(scratch);
@@ -108,8 +110,16 @@ after(async () => {
 describe('run', () => {
   test('exit codes, stdout, stderr, stdin and cwd', async () => {
     const shell = makeShell();
-    assert.deepEqual(await shell.run(['sh', '-c', 'echo out; echo err >&2; exit 3']), { code: 3, stdout: 'out\n', stderr: 'err\n' });
-    assert.deepEqual(await shell.run(['cat'], { input: 'line one\nline two' }), { code: 0, stdout: 'line one\nline two', stderr: '' });
+    assert.deepEqual(await shell.run(['sh', '-c', 'echo out; echo err >&2; exit 3']), {
+      code: 3,
+      stdout: 'out\n',
+      stderr: 'err\n',
+    });
+    assert.deepEqual(await shell.run(['cat'], { input: 'line one\nline two' }), {
+      code: 0,
+      stdout: 'line one\nline two',
+      stderr: '',
+    });
     const odd = `${scratch}/cwd with 'quote' and $(touch x)`;
     await shell.makeDirectory(odd);
     assert.equal((await shell.run(['pwd'], { cwd: odd })).stdout, `${odd}\n`);
@@ -125,8 +135,27 @@ describe('run', () => {
   test('argv with shell metacharacters reaches the program verbatim', async () => {
     const shell = makeShell();
     const marker = `/tmp/drover-ssh-shell-${runId}`;
-    const argv = [`$(touch ${marker}-a)`, `\`touch ${marker}-b\``, "'", '"', "it's", '*', 'two words', 'line\nbreak', '',
-      `; touch ${marker}-c`, `| touch ${marker}-d`, '\\', '$HOME', '~', '!', '&&', '#', '-n', `a'b"c$d\`e`];
+    const argv = [
+      `$(touch ${marker}-a)`,
+      `\`touch ${marker}-b\``,
+      "'",
+      '"',
+      "it's",
+      '*',
+      'two words',
+      'line\nbreak',
+      '',
+      `; touch ${marker}-c`,
+      `| touch ${marker}-d`,
+      '\\',
+      '$HOME',
+      '~',
+      '!',
+      '&&',
+      '#',
+      '-n',
+      `a'b"c$d\`e`,
+    ];
     const result = await shell.run(['printf', '%s\\0', ...argv]);
     assert.equal(result.code, 0, result.stderr);
     assert.deepEqual(result.stdout.split('\0').slice(0, -1), argv);
@@ -153,10 +182,14 @@ describe('run', () => {
     assert.equal(result.code, 137);
     assert.equal(result.stdout, 'started\n');
     assert.match(result.stderr, /timed out after 700 ms/);
-    await until('the remote sleep to be gone', async () => {
-      const search = await shell.run(['pgrep', '-u', 'hpcuser', '-f', `sleep ${seconds}`]);
-      return search.code === 1 ? true : undefined;
-    }, 5000);
+    await until(
+      'the remote sleep to be gone',
+      async () => {
+        const search = await shell.run(['pgrep', '-u', 'hpcuser', '-f', `sleep ${seconds}`]);
+        return search.code === 1 ? true : undefined;
+      },
+      5000,
+    );
     await shell.close();
   });
 
@@ -173,7 +206,12 @@ describe('run', () => {
     const connects: string[] = [];
     const logStream = new Writable({
       write(chunk: Buffer, _encoding, done) {
-        connects.push(...chunk.toString().split('\n').filter((line) => line.includes('ssh connected')));
+        connects.push(
+          ...chunk
+            .toString()
+            .split('\n')
+            .filter((line) => line.includes('ssh connected')),
+        );
         done();
       },
     });
@@ -194,7 +232,12 @@ describe('run', () => {
       const [start, end] = result.stdout.trim().split('\n').map(Number);
       return { start, end };
     });
-    const events = intervals.flatMap(({ start, end }) => [[start, 1], [end, -1]]).sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+    const events = intervals
+      .flatMap(({ start, end }) => [
+        [start, 1],
+        [end, -1],
+      ])
+      .sort((a, b) => a[0] - b[0] || a[1] - b[1]);
     let running = 0;
     let mostRunning = 0;
     for (const [, change] of events) mostRunning = Math.max(mostRunning, (running += change));
@@ -243,9 +286,15 @@ describe('files over SFTP', () => {
     await shell.writeFile(`${remote}/script.sh`, '#!/bin/sh\necho second\n', 0o750);
     await shell.writeFile(`${remote}/private.txt`, Buffer.from('secret'), 0o600);
     assert.equal((await shell.run([`${remote}/script.sh`])).stdout, 'second\n');
-    assert.equal((await shell.run(['stat', '-c', '%a %n', `${remote}/script.sh`, `${remote}/private.txt`])).stdout,
-      `750 ${remote}/script.sh\n600 ${remote}/private.txt\n`);
-    assert.equal((await shell.run(['ls', '-A', remote])).stdout, 'private.txt\nscript.sh\nup.bin\n', 'no temp file left');
+    assert.equal(
+      (await shell.run(['stat', '-c', '%a %n', `${remote}/script.sh`, `${remote}/private.txt`])).stdout,
+      `750 ${remote}/script.sh\n600 ${remote}/private.txt\n`,
+    );
+    assert.equal(
+      (await shell.run(['ls', '-A', remote])).stdout,
+      'private.txt\nscript.sh\nup.bin\n',
+      'no temp file left',
+    );
 
     const error = await rejection(shell.writeFile(`${scratch}/no-such-folder/x.txt`, 'x'));
     assert.ok(!(error instanceof ResourceUnreachableError));
@@ -257,17 +306,31 @@ describe('files over SFTP', () => {
     const shell = makeShell({ maxSessions: 2 });
     await shell.writeFile(`${scratch}/shared.txt`, 'shared');
     const calls = Array.from({ length: 10 }, (_, i) =>
-      i % 2 === 0 ? shell.run(['sh', '-c', 'sleep 0.05; echo ok']).then((result) => result.stdout) : shell.readFile(`${scratch}/shared.txt`).then(String),
+      i % 2 === 0
+        ? shell.run(['sh', '-c', 'sleep 0.05; echo ok']).then((result) => result.stdout)
+        : shell.readFile(`${scratch}/shared.txt`).then(String),
     );
-    assert.deepEqual(await Promise.all(calls), Array.from({ length: 10 }, (_, i) => (i % 2 === 0 ? 'ok\n' : 'shared')));
+    assert.deepEqual(
+      await Promise.all(calls),
+      Array.from({ length: 10 }, (_, i) => (i % 2 === 0 ? 'ok\n' : 'shared')),
+    );
     await shell.close();
   });
 
   test('glob matches as LocalShell does on the same folder', async () => {
     const shell = makeShell();
     const root = `${scratch}/glob`;
-    const files = ['a.txt', 'b.dat', 'sub/c.txt', 'sub/deep/d.txt', '.hidden.txt', '.cache/e.txt', '.drover-job/out.txt',
-      'we ird [1].txt', 'new\nline.txt'];
+    const files = [
+      'a.txt',
+      'b.dat',
+      'sub/c.txt',
+      'sub/deep/d.txt',
+      '.hidden.txt',
+      '.cache/e.txt',
+      '.drover-job/out.txt',
+      'we ird [1].txt',
+      'new\nline.txt',
+    ];
     for (const file of files) {
       await shell.makeDirectory(path.posix.dirname(`${root}/${file}`));
       await shell.writeFile(`${root}/${file}`, file);
@@ -275,14 +338,38 @@ describe('files over SFTP', () => {
     await shell.run(['ln', '-s', '/etc', `${root}/outside`]);
     await shell.run(['ln', '-s', 'a.txt', `${root}/link.txt`]);
     const local = new LocalShell();
-    const patternSets = [['**'], ['*.txt'], ['**/*.txt'], ['sub/**'], ['sub'], ['sub/'], ['.cache/*'], ['.*'], ['.drover-job/**'],
-      ['**/*.{txt,dat}'], ['./a.txt'], ['*', '!a.txt'], ['!a.txt'], ['we ird [1].txt'], ['outside/**', 'outside/hostname'], ['link.txt'], ['new?line.txt'], []];
+    const patternSets = [
+      ['**'],
+      ['*.txt'],
+      ['**/*.txt'],
+      ['sub/**'],
+      ['sub'],
+      ['sub/'],
+      ['.cache/*'],
+      ['.*'],
+      ['.drover-job/**'],
+      ['**/*.{txt,dat}'],
+      ['./a.txt'],
+      ['*', '!a.txt'],
+      ['!a.txt'],
+      ['we ird [1].txt'],
+      ['outside/**', 'outside/hostname'],
+      ['link.txt'],
+      ['new?line.txt'],
+      [],
+    ];
     for (const patterns of patternSets) {
       const expected = await local.glob(root, patterns);
       assert.deepEqual(await shell.glob(root, patterns), expected, JSON.stringify(patterns));
     }
     // picomatch's `*` does not match a newline (`?` does), here as in LocalShell.
-    assert.deepEqual(await shell.glob(root, ['**']), ['a.txt', 'b.dat', 'sub/c.txt', 'sub/deep/d.txt', 'we ird [1].txt']);
+    assert.deepEqual(await shell.glob(root, ['**']), [
+      'a.txt',
+      'b.dat',
+      'sub/c.txt',
+      'sub/deep/d.txt',
+      'we ird [1].txt',
+    ]);
     assert.deepEqual(await shell.glob(root, ['new?line.txt', '.cache/*']), ['.cache/e.txt', 'new\nline.txt']);
     await assert.rejects(shell.glob(root, ['../x']), RangeError);
     await assert.rejects(shell.glob(`${root}/missing`, ['**']), /cannot list/);
@@ -292,7 +379,10 @@ describe('files over SFTP', () => {
 
 describe('host keys', () => {
   test('neither hostKey nor knownHostsPath is a TypeError', () => {
-    assert.throws(() => new SshShell({ resource: 'r', host: 'h', user: 'u', privateKeyPath: privateKeyPath }), TypeError);
+    assert.throws(
+      () => new SshShell({ resource: 'r', host: 'h', user: 'u', privateKeyPath: privateKeyPath }),
+      TypeError,
+    );
   });
 
   test('a hashed known_hosts entry is accepted', async () => {
@@ -326,7 +416,9 @@ describe('host keys', () => {
     // Users read this message (a blocked experiment): it never names a file on the Drover host.
     assert.ok(!missing.message.includes(other), missing.message);
 
-    const revoked = await writeKnownHosts(`[127.0.0.1]:${clusterPort} ${clusterHostKey}\n@revoked * ${clusterHostKey}\n`);
+    const revoked = await writeKnownHosts(
+      `[127.0.0.1]:${clusterPort} ${clusterHostKey}\n@revoked * ${clusterHostKey}\n`,
+    );
     const error = await rejection(makeShell({ knownHostsPath: revoked }).run(['true']));
     assert.ok(error instanceof ResourceUnreachableError);
     assert.match(error.message, /marked @revoked .* \(line 2\)/);
@@ -337,8 +429,11 @@ describe('connection failures', () => {
   test('a user the server refuses is unreachable, naming the user but not the key file', async () => {
     const error = await rejection(makeShell({ user: 'drover-no-such-user' }).run(['true']));
     assert.ok(error instanceof ResourceUnreachableError);
-    assert.equal(error.message, `cannot reach drover-no-such-user@127.0.0.1:${clusterPort}: drover-no-such-user could not log in `
-      + `with its SSH key (All configured authentication methods failed)`);
+    assert.equal(
+      error.message,
+      `cannot reach drover-no-such-user@127.0.0.1:${clusterPort}: drover-no-such-user could not log in ` +
+        `with its SSH key (All configured authentication methods failed)`,
+    );
   });
 
   test('a missing key file is reported without its path', async () => {
@@ -421,11 +516,16 @@ describe('connection failures', () => {
     assert.equal((await shell.run(['truncate', '-s', '4G', big])).code, 0);
     const target = path.join(await makeLocalDirectory(), 'big');
     const transfer = rejection(shell.download(big, target));
-    await until('the download to start', async () => ((await fs.stat(target).catch(() => null))?.size ? true : undefined));
+    await until('the download to start', async () =>
+      (await fs.stat(target).catch(() => null))?.size ? true : undefined,
+    );
     await stopSshd(sshd);
     const error = await transfer;
     assert.ok(error instanceof ResourceUnreachableError, String(error));
-    assert.match(error.message, new RegExp(`connection to hpcuser@127\\.0\\.0\\.1:${port} lost during SFTP download ${big}`));
+    assert.match(
+      error.message,
+      new RegExp(`connection to hpcuser@127\\.0\\.0\\.1:${port} lost during SFTP download ${big}`),
+    );
     await shell.close();
   });
 
@@ -446,17 +546,29 @@ describe('connection failures', () => {
   test('sessions a server refuses are asked for again, then fail clearly', async () => {
     const port = await freePort();
     const sshd = await startSshd(port, ['-o', 'MaxSessions=2']);
-    const shell = makeShell({ port, maxSessions: 4, knownHostsPath: await writeKnownHosts(`[127.0.0.1]:${port} ${clusterHostKey}\n`) });
+    const shell = makeShell({
+      port,
+      maxSessions: 4,
+      knownHostsPath: await writeKnownHosts(`[127.0.0.1]:${port} ${clusterHostKey}\n`),
+    });
     // Two run while two are refused; those get in once the first two are done.
     const short = await Promise.all(Array.from({ length: 4 }, () => shell.run(['sleep', '0.3'])));
-    assert.deepEqual(short.map((result) => result.code), [0, 0, 0, 0]);
+    assert.deepEqual(
+      short.map((result) => result.code),
+      [0, 0, 0, 0],
+    );
     // Refused for longer than the retries last (about 2 s): a clear error.
     const outcomes = await Promise.allSettled(Array.from({ length: 4 }, () => shell.run(['sleep', '3'])));
-    const refused = outcomes.filter((outcome) => outcome.status === 'rejected').map((outcome) => (outcome as PromiseRejectedResult).reason);
+    const refused = outcomes
+      .filter((outcome) => outcome.status === 'rejected')
+      .map((outcome) => (outcome as PromiseRejectedResult).reason);
     assert.equal(refused.length, 2);
     for (const error of refused) {
       assert.ok(error instanceof ResourceUnreachableError);
-      assert.match(error.message, /refused a session for sleep: \(SSH\) Channel open failure: open failed; is the server's MaxSessions below maxSessions \(4\)\?/);
+      assert.match(
+        error.message,
+        /refused a session for sleep: \(SSH\) Channel open failure: open failed; is the server's MaxSessions below maxSessions \(4\)\?/,
+      );
     }
     await shell.close();
     await stopSshd(sshd);

@@ -15,8 +15,14 @@ import { programOf } from './program-of.ts';
 import { shellQuote } from './shell-quote.ts';
 import { ResourceUnreachableError } from '../domain/errors.ts';
 import {
-  explainHostKeyRejection, expectedKeyTypes, hostKeyAlgorithms, parseKnownHosts, parsePublicKey,
-  publicKeyFromBlob, type HostKeyTrust, type PublicKey,
+  explainHostKeyRejection,
+  expectedKeyTypes,
+  hostKeyAlgorithms,
+  parseKnownHosts,
+  parsePublicKey,
+  publicKeyFromBlob,
+  type HostKeyTrust,
+  type PublicKey,
 } from './known-hosts.ts';
 import type { CommandResult, RunOptions, Shell } from './port.ts';
 import type { SshConfig } from '../domain/resource.ts';
@@ -57,7 +63,10 @@ const keepaliveCountMax = 4;
 const sessionRetryDelaysMs = [5, 10, 20, 40, 80, 160, 320, 500, 500, 500];
 
 /** The ssh2 internals the timeout needs (see exec). */
-type ChannelInternals = { _client: { _protocol: { signal(id: number, name: string): void } }; outgoing: { id: number } };
+type ChannelInternals = {
+  _client: { _protocol: { signal(id: number, name: string): void } };
+  outgoing: { id: number };
+};
 
 /** One SSH connection and the SFTP channel opened on it. */
 interface Connection {
@@ -96,9 +105,12 @@ export class SshShell implements Shell {
    */
   constructor(private readonly options: SshShellOptions) {
     if (!options.hostKey && !options.knownHostsPath) {
-      throw new TypeError(`ssh shell for ${options.resource}: give hostKey or knownHostsPath; host keys are always checked`);
+      throw new TypeError(
+        `ssh shell for ${options.resource}: give hostKey or knownHostsPath; host keys are always checked`,
+      );
     }
-    if (!options.privateKey && !options.privateKeyPath) throw new TypeError(`ssh shell for ${options.resource}: give privateKey or privateKeyPath`);
+    if (!options.privateKey && !options.privateKeyPath)
+      throw new TypeError(`ssh shell for ${options.resource}: give privateKey or privateKeyPath`);
     const maxSessions = options.maxSessions ?? 8;
     // The SFTP channel may hold one session for as long as the connection lives.
     if (!Number.isInteger(maxSessions) || maxSessions < 2) throw new RangeError('maxSessions must be an integer >= 2');
@@ -147,7 +159,8 @@ export class SshShell implements Shell {
   /** Creates `directoryPath` and its parents (`mkdir -p`); succeeds when it exists. */
   async makeDirectory(directoryPath: string): Promise<void> {
     const result = await this.run(['mkdir', '-p', '--', directoryPath]);
-    if (result.code !== 0) throw new Error(`mkdir ${directoryPath} on ${this.options.resource}: ${result.stderr.trim()}`);
+    if (result.code !== 0)
+      throw new Error(`mkdir ${directoryPath} on ${this.options.resource}: ${result.stderr.trim()}`);
   }
 
   /**
@@ -190,7 +203,9 @@ export class SshShell implements Shell {
 
   /** Copies `localPath` on this machine to `remotePath` (whose folder must exist). */
   async upload(localPath: string, remotePath: string): Promise<void> {
-    await this.withSftp(`upload to ${remotePath}`, (sftp) => call((done) => sftp.fastPut(localPath, remotePath, done)).catch(hidePath(localPath)));
+    await this.withSftp(`upload to ${remotePath}`, (sftp) =>
+      call((done) => sftp.fastPut(localPath, remotePath, done)).catch(hidePath(localPath)),
+    );
   }
 
   /**
@@ -255,7 +270,11 @@ export class SshShell implements Shell {
 
   /** Runs one command on an exec channel; calls `release` once the channel is gone. */
   private async exec(
-    connection: Connection, command: string, program: string, options: RunOptions, release: () => void,
+    connection: Connection,
+    command: string,
+    program: string,
+    options: RunOptions,
+    release: () => void,
   ): Promise<CommandResult> {
     const stdout: Buffer[] = [];
     const stderr: Buffer[] = [];
@@ -306,7 +325,9 @@ export class SshShell implements Shell {
         if (exitCode !== undefined) return resolve({ code: exitCode, stdout: text(stdout), stderr: text(stderr) });
         // OpenSSH always sends an exit status or signal; without one, the session was cut.
         const why = connection.open ? 'session closed without an exit status' : 'connection lost';
-        reject(this.closed ? this.closedError() : this.unreachable(`${why} while running ${program} on ${this.address}`));
+        reject(
+          this.closed ? this.closedError() : this.unreachable(`${why} while running ${program} on ${this.address}`),
+        );
       };
       if (closed) return onClose();
       channel.end(options.input ?? '');
@@ -319,7 +340,9 @@ export class SshShell implements Shell {
    * again after a short wait (about 2 s in all) before it fails.
    */
   private async openChannel<T>(
-    connection: Connection, what: string, start: (done: (error: Error | undefined, value: T) => void) => void,
+    connection: Connection,
+    what: string,
+    start: (done: (error: Error | undefined, value: T) => void) => void,
   ): Promise<T> {
     for (let attempt = 0; ; attempt += 1) {
       try {
@@ -327,11 +350,15 @@ export class SshShell implements Shell {
       } catch (error) {
         if (this.closed) throw this.closedError();
         // ssh2 throws "Not connected" when the connection closed while this call waited.
-        if (!connection.open) throw this.unreachable(`connection to ${this.address} lost before ${what} started`, error);
+        if (!connection.open)
+          throw this.unreachable(`connection to ${this.address} lost before ${what} started`, error);
         const openRefused = (error as { reason?: unknown }).reason !== undefined; // not, say, "Unable to exec"
         if (!openRefused || attempt === sessionRetryDelaysMs.length) {
           const hint = openRefused ? `; is the server's MaxSessions below maxSessions (${this.slots.size})?` : '';
-          throw this.unreachable(`${this.address} refused a session for ${what}: ${(error as Error).message}${hint}`, error);
+          throw this.unreachable(
+            `${this.address} refused a session for ${what}: ${(error as Error).message}${hint}`,
+            error,
+          );
         }
         await sleep(sessionRetryDelaysMs[attempt]);
       }
@@ -424,7 +451,9 @@ export class SshShell implements Shell {
     const read = (file: string, what: string) =>
       fs.readFile(file).catch((error: Error) => {
         logger?.error({ resource, file, err: error }, `cannot read ${what}`);
-        throw new Error(`cannot read ${what} for ${resource} (the platform operator's log has the details)`, { cause: error });
+        throw new Error(`cannot read ${what} for ${resource} (the platform operator's log has the details)`, {
+          cause: error,
+        });
       });
     const privateKey = this.options.privateKey
       ? await this.options.privateKey().catch((error: Error) => {
@@ -434,7 +463,10 @@ export class SshShell implements Shell {
       : await read(privateKeyPath!, 'the SSH key');
     const trust: HostKeyTrust = this.pinnedKey
       ? { pinned: this.pinnedKey }
-      : { entries: parseKnownHosts((await read(knownHostsPath!, 'known_hosts')).toString('utf8')), file: `the known_hosts file of ${resource}` };
+      : {
+          entries: parseKnownHosts((await read(knownHostsPath!, 'known_hosts')).toString('utf8')),
+          file: `the known_hosts file of ${resource}`,
+        };
     let rejection: string | undefined;
     const client = new Client();
     const connection: Connection = { client, open: false };
@@ -455,9 +487,13 @@ export class SshShell implements Shell {
         // ssh2 says "Host denied" or "All configured authentication methods failed": say more.
         if (rejection) return fail(`host key rejected: ${rejection}`, error);
         if (error.level === 'client-authentication') {
-          return fail(`${user} could not log in with ${this.options.privateKey ? `the credential ${JSON.stringify(this.options.credential ?? '')}` : 'its SSH key'} (${error.message})`, error);
+          return fail(
+            `${user} could not log in with ${this.options.privateKey ? `the credential ${JSON.stringify(this.options.credential ?? '')}` : 'its SSH key'} (${error.message})`,
+            error,
+          );
         }
-        if (error.level === 'client-timeout') return fail(`no SSH login within ${connectTimeoutMs} ms (${error.message})`, error);
+        if (error.level === 'client-timeout')
+          return fail(`no SSH login within ${connectTimeoutMs} ms (${error.message})`, error);
         fail(error.message, error);
       });
       client.on('close', () => {
@@ -469,7 +505,10 @@ export class SshShell implements Shell {
         else fail('connection closed during the handshake'); // no effect when an error came first
       });
       const config: ConnectConfig = {
-        host, port: this.port, username: user, privateKey,
+        host,
+        port: this.port,
+        username: user,
+        privateKey,
         readyTimeout: connectTimeoutMs,
         keepaliveInterval: keepaliveIntervalMs,
         keepaliveCountMax,
@@ -504,7 +543,8 @@ export class SshShell implements Shell {
  */
 function hidePath(localPath: string): (error: Error) => never {
   return (error) => {
-    if (error.message.includes(localPath)) error.message = error.message.replaceAll(localPath, 'the copy on the Drover host');
+    if (error.message.includes(localPath))
+      error.message = error.message.replaceAll(localPath, 'the copy on the Drover host');
     throw error;
   };
 }
@@ -567,7 +607,9 @@ function call<T = void>(start: (done: (error: Error | null | undefined, value?: 
 
 /** Throws unless `filePath` (not followed) is a regular file; a missing file keeps SFTP's code 2. */
 async function refuseLink(sftp: SFTPWrapper, filePath: string): Promise<void> {
-  const info = await call<{ isFile(): boolean; isSymbolicLink(): boolean }>((done) => sftp.lstat(filePath, done as any));
+  const info = await call<{ isFile(): boolean; isSymbolicLink(): boolean }>((done) =>
+    sftp.lstat(filePath, done as any),
+  );
   if (info.isSymbolicLink()) throw new Error(`${filePath} is a symbolic link: not followed`);
   if (!info.isFile()) throw new Error(`${filePath} is not a regular file`);
 }

@@ -17,7 +17,12 @@ import { applyOutcomesInto } from './task-state.ts';
  * other workers hold. Moves their experiments from queued to executing. One statement, so
  * it may also run on the store outside a transaction.
  */
-export async function claimTasks(tx: Queryable, workerId: string, limit: number, leaseMs: number): Promise<ClaimedTask[]> {
+export async function claimTasks(
+  tx: Queryable,
+  workerId: string,
+  limit: number,
+  leaseMs: number,
+): Promise<ClaimedTask[]> {
   return claimTasksAndAppend(tx, workerId, limit, leaseMs, [], []);
 }
 
@@ -61,7 +66,13 @@ async function claimTasksAndAppend(
 ): Promise<ClaimedTask[]> {
   // $1 limit, $2 worker, $3 lease in ms, $4 earlier events (encodeEvents), $5 their
   // experiment ids, $6 how many, $7 channels and $8 payloads of notices, $9 eventsChannel
-  const rows = await tx.query<{ id: number | null; experiment_id: string; kind: TaskKind; attempt: number; max_attempts: number }>(
+  const rows = await tx.query<{
+    id: number | null;
+    experiment_id: string;
+    kind: TaskKind;
+    attempt: number;
+    max_attempts: number;
+  }>(
     `with picked as (
        select id from tasks where state = 'ready' and run_at <= now()
        order by priority desc, id limit $1 for update skip locked),
@@ -133,7 +144,12 @@ async function claimTasksAndAppend(
 }
 
 /** Extends the leases of tasks `workerId` still runs; returns the ids it still holds. */
-export async function renewLeases(tx: Queryable, workerId: string, taskIds: number[], leaseMs: number): Promise<number[]> {
+export async function renewLeases(
+  tx: Queryable,
+  workerId: string,
+  taskIds: number[],
+  leaseMs: number,
+): Promise<number[]> {
   if (taskIds.length === 0) return [];
   const rows = await tx.query<{ id: number }>(
     `update tasks set lease_expires_at = now() + $3 * interval '1 millisecond'

@@ -109,7 +109,12 @@ export function eventRecordset(parameter: string): string {
 }
 
 /** Events of one experiment after `afterSeq`, oldest first. */
-export async function listEvents(db: Queryable, experimentId: string, afterSeq = 0, limit = 1000): Promise<EventRecord[]> {
+export async function listEvents(
+  db: Queryable,
+  experimentId: string,
+  afterSeq = 0,
+  limit = 1000,
+): Promise<EventRecord[]> {
   const rows = await db.query<any>(
     `select experiment_id, seq, at, entity, entity_id, label, from_state, to_state, message, data
      from events where experiment_id = $1 and seq > $2 order by seq limit $3`,

@@ -54,14 +54,23 @@ export async function recordCreated(tx: Queryable, experiment: NewExperiment): P
   );
   const experimentId = rows[0].id;
   await appendEvents(tx, [
-    { experimentId, entity: 'experiment', entityId: experimentId, toState: 'created', message: experiment.message, data: { parentId: experiment.parentId } },
+    {
+      experimentId,
+      entity: 'experiment',
+      entityId: experimentId,
+      toState: 'created',
+      message: experiment.message,
+      data: { parentId: experiment.parentId },
+    },
   ]);
   return experimentId;
 }
 
 /** Deletes a draft: only an experiment still `created`. Returns whether one was deleted. */
 export async function deleteIfDraft(tx: Queryable, experimentId: string): Promise<boolean> {
-  const rows = await tx.query(`delete from experiments where id = $1 and state = 'created' returning id`, [experimentId]);
+  const rows = await tx.query(`delete from experiments where id = $1 and state = 'created' returning id`, [
+    experimentId,
+  ]);
   return rows.length > 0;
 }
 
@@ -197,10 +206,14 @@ export async function unblockExperiments(tx: Queryable, experimentIds: string[],
   );
   await moveExperiments(
     tx,
-    rows.map((row) => ({ experimentId: row.id, to: row.state_before_block === 'queued' ? 'queued' : 'executing', from: ['blocked'] as ExperimentState[], message })),
+    rows.map((row) => ({
+      experimentId: row.id,
+      to: row.state_before_block === 'queued' ? 'queued' : 'executing',
+      from: ['blocked'] as ExperimentState[],
+      message,
+    })),
   );
 }
-
 
 /**
  * The move the claim statement (claim-tasks.ts) makes inline as SQL literals: the
@@ -238,7 +251,12 @@ export async function settleExperiments(tx: Queryable, experimentIds: string[], 
   );
   const moves: ExperimentMoveRequest[] = rows.map((row) => ({
     experimentId: row.id,
-    ...experimentOutcome({ state: row.state, taskFailure: row.failure, jobState: row.job_state, exitCode: row.exit_code }),
+    ...experimentOutcome({
+      state: row.state,
+      taskFailure: row.failure,
+      jobState: row.job_state,
+      exitCode: row.exit_code,
+    }),
   }));
   await moveExperiments(tx, moves, pending);
 }
@@ -247,7 +265,9 @@ export async function settleExperiments(tx: Queryable, experimentIds: string[], 
 
 /** The state an experiment is in now, or null when there is no such experiment. */
 export async function currentState(db: Queryable, experimentId: string): Promise<ExperimentState | null> {
-  const rows = await db.query<{ state: ExperimentState }>('select state from experiments where id = $1', [experimentId]);
+  const rows = await db.query<{ state: ExperimentState }>('select state from experiments where id = $1', [
+    experimentId,
+  ]);
   return rows[0]?.state ?? null;
 }
 

@@ -3,7 +3,13 @@
  * allowed-transition table in domain/job.ts decides, and the SQL guard enforces it, so a
  * late `RUNNING` never moves a finished job backwards.
  */
-import { activeJobStatesSql, jobStatesBefore, isTerminalJobState, terminalJobStatesSql, type JobState } from '../domain/job.ts';
+import {
+  activeJobStatesSql,
+  jobStatesBefore,
+  isTerminalJobState,
+  terminalJobStatesSql,
+  type JobState,
+} from '../domain/job.ts';
 import type { JobObservation } from '../batch/port.ts';
 import type { Queryable } from '../store/port.ts';
 import { appendEvents, type NewEvent } from './events.ts';
@@ -94,7 +100,17 @@ export async function recordSubmittedJob(
      values ($1, $2, $3, $4, $5, $6, 'queued', 'submitted', $7, $8, $9::jsonb)
      on conflict (submission_key) do nothing
      returning ${jobColumns}`,
-    [job.experimentId, job.taskId, job.gatewayId, job.resource, job.submissionKey, job.nativeId, job.queue, job.workdir, JSON.stringify(job.details)],
+    [
+      job.experimentId,
+      job.taskId,
+      job.gatewayId,
+      job.resource,
+      job.submissionKey,
+      job.nativeId,
+      job.queue,
+      job.workdir,
+      JSON.stringify(job.details),
+    ],
   );
   if (rows.length === 0) return (await findJobByKey(tx, job.submissionKey))!;
   const record = toJobRecord(rows[0]);
@@ -106,7 +122,9 @@ export async function recordSubmittedJob(
       label: job.nativeId,
       fromState: 'submitting',
       toState: 'queued',
-      message: job.adopted ? `adopted job ${job.nativeId} submitted by an earlier attempt` : `submitted as ${job.nativeId}`,
+      message: job.adopted
+        ? `adopted job ${job.nativeId} submitted by an earlier attempt`
+        : `submitted as ${job.nativeId}`,
       data: { nativeId: job.nativeId, queue: job.queue, adopted: job.adopted },
     },
   ]);
@@ -140,12 +158,17 @@ export async function listActiveJobs(db: Queryable): Promise<JobRecord[]> {
  * cancels them on their resource (listJobsToCancel).
  */
 export async function requestCancel(tx: Queryable, experimentId: string): Promise<void> {
-  await tx.query(`update jobs set cancel_requested = true where experiment_id = $1 and state in ${activeJobStatesSql}`, [experimentId]);
+  await tx.query(
+    `update jobs set cancel_requested = true where experiment_id = $1 and state in ${activeJobStatesSql}`,
+    [experimentId],
+  );
 }
 
 /** Active jobs whose cancellation was requested and that have not ended yet. */
 export async function listJobsToCancel(db: Queryable): Promise<JobRecord[]> {
-  const rows = await db.query(`select ${jobColumns} from jobs where cancel_requested and state in ${activeJobStatesSql}`);
+  const rows = await db.query(
+    `select ${jobColumns} from jobs where cancel_requested and state in ${activeJobStatesSql}`,
+  );
   return rows.map(toJobRecord);
 }
 

@@ -28,22 +28,35 @@ export const readyChannel = 'drover_ready';
  * Creates an experiment's task DAG: roots `ready`, the rest `pending` with their
  * dependency count. Wakes workers at commit.
  */
-export async function createTasks(tx: Queryable, experimentId: string, plan: readonly TaskPlan[], priority = 0): Promise<void> {
+export async function createTasks(
+  tx: Queryable,
+  experimentId: string,
+  plan: readonly TaskPlan[],
+  priority = 0,
+): Promise<void> {
   // $1 experiment, $2 kinds, $3 dependency counts, $4 max attempts, $5 priority
   const created = await tx.query<{ id: number; kind: TaskKind; state: TaskState }>(
     `insert into tasks (experiment_id, kind, state, pending_dependencies, max_attempts, priority)
      select $1, kind, case when deps = 0 then 'ready' else 'pending' end, deps, attempts, $5
      from unnest($2::text[], $3::int[], $4::int[]) as x(kind, deps, attempts)
      returning id, kind, state`,
-    [experimentId, plan.map((node) => node.kind), plan.map((node) => node.dependsOn.length), plan.map((node) => node.maxAttempts ?? 3), priority],
+    [
+      experimentId,
+      plan.map((node) => node.kind),
+      plan.map((node) => node.dependsOn.length),
+      plan.map((node) => node.maxAttempts ?? 3),
+      priority,
+    ],
   );
   const idOf = new Map(created.map((task) => [task.kind, task.id]));
-  const edges = plan.flatMap((node) => node.dependsOn.map((dependency) => [idOf.get(node.kind)!, idOf.get(dependency)!]));
+  const edges = plan.flatMap((node) =>
+    node.dependsOn.map((dependency) => [idOf.get(node.kind)!, idOf.get(dependency)!]),
+  );
   if (edges.length > 0) {
-    await tx.query(
-      `insert into task_dependencies (task_id, depends_on) select * from unnest($1::int8[], $2::int8[])`,
-      [edges.map((edge) => edge[0]), edges.map((edge) => edge[1])],
-    );
+    await tx.query(`insert into task_dependencies (task_id, depends_on) select * from unnest($1::int8[], $2::int8[])`, [
+      edges.map((edge) => edge[0]),
+      edges.map((edge) => edge[1]),
+    ]);
   }
   const ready = created.filter((task) => task.state === 'ready');
   await appendEvents(
@@ -62,7 +75,11 @@ export type OutcomeReporter = { workerId: string } | { detached: true };
  * tasks give up their lease. Outcomes for tasks the reporter no longer holds are dropped.
  * Returns the ids whose outcome was applied.
  */
-export async function applyOutcomes(tx: Queryable, reporter: OutcomeReporter, outcomes: TaskOutcome[]): Promise<number[]> {
+export async function applyOutcomes(
+  tx: Queryable,
+  reporter: OutcomeReporter,
+  outcomes: TaskOutcome[],
+): Promise<number[]> {
   const events: NewEvent[] = [];
   const notices: Notice[] = [];
   const applied = await applyOutcomesInto(tx, reporter, outcomes, events, notices);
@@ -109,7 +126,12 @@ export async function applyOutcomesInto(
         ? 'select experiment_id from tasks where id = any($4::int8[])'
         : `select experiment_id from completed except select experiment_id from successors where state = 'ready'`;
     const results = Object.fromEntries(completions.map((item) => [item.taskId, item.result ?? null]));
-    const rows = await tx.query<{ step: 'completed' | 'ready' | 'locked'; id: number | null; experiment_id: string; kind: TaskKind | null }>(
+    const rows = await tx.query<{
+      step: 'completed' | 'ready' | 'locked';
+      id: number | null;
+      experiment_id: string;
+      kind: TaskKind | null;
+    }>(
       `with completed as (
          update tasks set state = 'completed', finished_at = now(), lease_owner = null, lease_expires_at = null,
            detached = false, result = ($3::jsonb) -> id::text
@@ -154,7 +176,13 @@ export async function applyOutcomesInto(
 
   if (failures.length > 0) {
     const byId = new Map(failures.map((item) => [item.taskId, item.failure]));
-    const rows = await tx.query<{ id: number; experiment_id: string; kind: TaskKind; attempt: number; max_attempts: number }>(
+    const rows = await tx.query<{
+      id: number;
+      experiment_id: string;
+      kind: TaskKind;
+      attempt: number;
+      max_attempts: number;
+    }>(
       `select id, experiment_id, kind, attempt, max_attempts from tasks
        where id = any($1::int8[]) and ${guard.sql} order by id for update`,
       [failures.map((item) => item.taskId), guard.value],
@@ -188,7 +216,8 @@ export async function applyOutcomesInto(
   // task fails only in a transaction that skips its experiment's waiting tasks under the
   // experiment's lock, which we now hold. And an experiment with a successor made ready
   // above still has an open task. So only the rest can finish, and settling skips nothing.
-  const settle = failures.length > 0 ? [...touched] : [...touched].filter((experimentId) => !continuing.has(experimentId));
+  const settle =
+    failures.length > 0 ? [...touched] : [...touched].filter((experimentId) => !continuing.has(experimentId));
   if (failures.length > 0) await skipWaitingTasks(tx, settle, events);
   await settleExperiments(tx, settle, events);
   return applied;
@@ -199,18 +228,35 @@ export async function applyOutcomesInto(
  * attempt; tasks out of attempts fail. Returns how many were recovered.
  */
 export async function recoverExpiredLeases(tx: Queryable, limit = 500): Promise<number> {
-  const rows = await tx.query<{ id: number; experiment_id: string; kind: TaskKind; attempt: number; max_attempts: number }>(
+  const rows = await tx.query<{
+    id: number;
+    experiment_id: string;
+    kind: TaskKind;
+    attempt: number;
+    max_attempts: number;
+  }>(
     `select id, experiment_id, kind, attempt, max_attempts from tasks
      where state = 'running' and not detached and lease_expires_at < now()
      order by id limit $1 for update skip locked`,
     [limit],
   );
   if (rows.length === 0) return 0;
-  const failure: TaskFailure = { code: 'lease-expired', message: 'the worker running this task stopped renewing its lease', retryable: true };
+  const failure: TaskFailure = {
+    code: 'lease-expired',
+    message: 'the worker running this task stopped renewing its lease',
+    retryable: true,
+  };
   const byId = new Map(rows.map((row) => [row.id, failure]));
   const events: NewEvent[] = [];
   const retries = rows.filter((row) => row.attempt < row.max_attempts);
-  await failOrRetry(tx, retries, rows.filter((row) => !retries.includes(row)), byId, events, true);
+  await failOrRetry(
+    tx,
+    retries,
+    rows.filter((row) => !retries.includes(row)),
+    byId,
+    events,
+    true,
+  );
   await appendEvents(tx, events);
   const experimentIds = [...new Set(rows.map((row) => row.experiment_id))];
   await skipWaitingTasks(tx, experimentIds);
@@ -224,7 +270,9 @@ export async function recoverExpiredLeases(tx: Queryable, limit = 500): Promise<
  * process that died, so the controller's next pass recovers its tasks at once.
  */
 export async function releaseLeasesOfDeadProcess(db: Queryable): Promise<void> {
-  await db.query(`update tasks set lease_expires_at = now() where state = 'running' and not detached and lease_expires_at > now()`);
+  await db.query(
+    `update tasks set lease_expires_at = now() where state = 'running' and not detached and lease_expires_at > now()`,
+  );
 }
 
 /**
@@ -241,7 +289,10 @@ export async function cancelOpenTasks(tx: Queryable, experimentId: string): Prom
      where t.id = old.id returning t.id, t.kind, old.previous`,
     [experimentId],
   );
-  await appendEvents(tx, rows.map((row) => taskEvent(experimentId, row.id, row.kind, row.previous, 'canceled')));
+  await appendEvents(
+    tx,
+    rows.map((row) => taskEvent(experimentId, row.id, row.kind, row.previous, 'canceled')),
+  );
 }
 
 /** Cancels a detached (monitor) task whose job was canceled. */
@@ -252,7 +303,10 @@ export async function cancelDetachedTasks(tx: Queryable, taskIds: number[]): Pro
      where id = any($1::int8[]) and state = 'running' returning id, experiment_id, kind`,
     [taskIds],
   );
-  await appendEvents(tx, rows.map((row) => taskEvent(row.experiment_id, row.id, row.kind, 'running', 'canceled')));
+  await appendEvents(
+    tx,
+    rows.map((row) => taskEvent(row.experiment_id, row.id, row.kind, 'running', 'canceled')),
+  );
   const experimentIds = [...new Set(rows.map((row) => row.experiment_id))];
   await skipWaitingTasks(tx, experimentIds);
   await settleExperiments(tx, experimentIds);
@@ -282,7 +336,12 @@ export async function findEndedMonitors(tx: Queryable): Promise<EndedMonitor[]> 
        and (j.state is null or j.state in ${terminalJobStatesSql})
      for update of t skip locked`,
   );
-  return rows.map((row) => ({ taskId: row.id, jobState: row.job_state, exitCode: row.exit_code, canceling: row.canceling }));
+  return rows.map((row) => ({
+    taskId: row.id,
+    jobState: row.job_state,
+    exitCode: row.exit_code,
+    canceling: row.canceling,
+  }));
 }
 
 async function failOrRetry(
@@ -303,12 +362,27 @@ async function failOrRetry(
     );
     retries.forEach((row, index) => {
       const failure = failureOf.get(row.id)!;
-      events.push(taskEvent(row.experiment_id, row.id, row.kind, 'running', 'ready', `attempt ${row.attempt} failed (${failure.message}); retrying in ${Math.round(delays[index] / 1000)} s`, { attempt: row.attempt, failure }));
+      events.push(
+        taskEvent(
+          row.experiment_id,
+          row.id,
+          row.kind,
+          'running',
+          'ready',
+          `attempt ${row.attempt} failed (${failure.message}); retrying in ${Math.round(delays[index] / 1000)} s`,
+          { attempt: row.attempt, failure },
+        ),
+      );
     });
     for (const [index, row] of retries.entries()) {
       const failure = failureOf.get(row.id)!;
       if (failure.code !== unreachableFailureCode) continue;
-      await blockExperiments(tx, [row.experiment_id], { reason: failure.message, nextTryAt: new Date(Date.now() + delays[index]) }, events);
+      await blockExperiments(
+        tx,
+        [row.experiment_id],
+        { reason: failure.message, nextTryAt: new Date(Date.now() + delays[index]) },
+        events,
+      );
     }
   }
   if (final.length > 0) {
@@ -319,7 +393,12 @@ async function failOrRetry(
     );
     for (const row of final) {
       const failure = failureOf.get(row.id)!;
-      events.push(taskEvent(row.experiment_id, row.id, row.kind, 'running', 'failed', failure.message, { attempt: row.attempt, failure }));
+      events.push(
+        taskEvent(row.experiment_id, row.id, row.kind, 'running', 'failed', failure.message, {
+          attempt: row.attempt,
+          failure,
+        }),
+      );
     }
   }
 }
@@ -340,7 +419,9 @@ export async function skipWaitingTasks(tx: Queryable, experimentIds: string[], p
      where t.id = old.id returning t.id, t.experiment_id, t.kind, old.previous`,
     [experimentIds],
   );
-  const events = skipped.map((row) => taskEvent(row.experiment_id, row.id, row.kind, row.previous, 'skipped', 'an earlier task failed'));
+  const events = skipped.map((row) =>
+    taskEvent(row.experiment_id, row.id, row.kind, row.previous, 'skipped', 'an earlier task failed'),
+  );
   if (pending) pending.push(...events);
   else await appendEvents(tx, events);
 }

@@ -6,13 +6,18 @@ import type { Queryable } from '../store/port.ts';
 
 /** The ids among `ids` that are uploads of `ownerId`. */
 export async function findOwnUploads(db: Queryable, ownerId: string, ids: string[]): Promise<Set<string>> {
-  const rows = await db.query<{ id: string }>('select id from uploads where id = any($1::uuid[]) and owner_id = $2', [ids, ownerId]);
+  const rows = await db.query<{ id: string }>('select id from uploads where id = any($1::uuid[]) and owner_id = $2', [
+    ids,
+    ownerId,
+  ]);
   return new Set(rows.map((row) => row.id));
 }
 
 /** The file names of the uploads among `ids`. */
 export async function listUploads(db: Queryable, ids: string[]): Promise<Array<{ id: string; filename: string }>> {
-  return db.query<{ id: string; filename: string }>('select id, filename from uploads where id = any($1::uuid[])', [ids]);
+  return db.query<{ id: string; filename: string }>('select id, filename from uploads where id = any($1::uuid[])', [
+    ids,
+  ]);
 }
 
 /**
@@ -26,13 +31,14 @@ export async function recordUpload(
   quotaBytes: number,
 ): Promise<{ id: string } | { overQuota: true; used: number }> {
   await tx.query('select 1 from users where id = $1 for update', [upload.ownerId]);
-  const [{ used }] = await tx.query<{ used: string }>('select coalesce(sum(size), 0)::text as used from uploads where owner_id = $1', [upload.ownerId]);
+  const [{ used }] = await tx.query<{ used: string }>(
+    'select coalesce(sum(size), 0)::text as used from uploads where owner_id = $1',
+    [upload.ownerId],
+  );
   if (Number(used) + upload.size > quotaBytes) return { overQuota: true, used: Number(used) };
-  const rows = await tx.query<{ id: string }>('insert into uploads (gateway_id, owner_id, filename, size) values ($1, $2, $3, $4) returning id', [
-    upload.gatewayId,
-    upload.ownerId,
-    upload.filename,
-    upload.size,
-  ]);
+  const rows = await tx.query<{ id: string }>(
+    'insert into uploads (gateway_id, owner_id, filename, size) values ($1, $2, $3, $4) returning id',
+    [upload.gatewayId, upload.ownerId, upload.filename, upload.size],
+  );
   return { id: rows[0].id };
 }

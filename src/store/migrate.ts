@@ -11,7 +11,9 @@ const migrationLock = 74_110_001;
 
 /** Brings the schema up to date; returns the versions it applied. */
 export async function migrate(store: Store): Promise<number[]> {
-  const files = readdirSync(migrationsDir).filter((name) => /^\d{4}_.+\.sql$/.test(name)).sort();
+  const files = readdirSync(migrationsDir)
+    .filter((name) => /^\d{4}_.+\.sql$/.test(name))
+    .sort();
   const applied: number[] = [];
   for (const file of files) {
     const version = Number(file.slice(0, 4));

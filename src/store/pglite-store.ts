@@ -93,7 +93,9 @@ async function makePrivate(folder: string): Promise<void> {
 /** fsyncs the newest WAL segments (a commit may straddle two) and the folder itself. */
 async function flushWriteAheadLog(walDir: string): Promise<void> {
   const names = (await readdir(walDir)).filter((name) => /^[0-9A-F]{24}$/.test(name));
-  const segments = await Promise.all(names.map(async (name) => ({ name, modified: (await stat(join(walDir, name))).mtimeMs })));
+  const segments = await Promise.all(
+    names.map(async (name) => ({ name, modified: (await stat(join(walDir, name))).mtimeMs })),
+  );
   segments.sort((a, b) => b.modified - a.modified);
   for (const path of [...segments.slice(0, 2).map((segment) => join(walDir, segment.name)), walDir]) {
     const handle = await open(path, 'r');
@@ -112,7 +114,9 @@ function lockDataDir(dataDir: string): () => void {
   try {
     const holder = Number(readFileSync(lockFile, 'utf8'));
     if (holder && holder !== process.pid && isAlive(holder)) {
-      throw new StoreError(`the data folder ${dataDir} is in use by process ${holder}; stop it or pick another --data-dir`);
+      throw new StoreError(
+        `the data folder ${dataDir} is in use by process ${holder}; stop it or pick another --data-dir`,
+      );
     }
   } catch (error) {
     if (error instanceof StoreError) throw error;

@@ -4,4 +4,6 @@ import { runStateSuite } from '../../test/conformance/state-suite.ts';
 
 // Every test gets its own database, started from one empty dump rather than a new initdb.
 let template: Promise<Blob> | undefined;
-runStateSuite('PGlite store', async () => openPgliteStore({ template: await (template ??= dumpEmptyPgliteDatabase()) }));
+runStateSuite('PGlite store', async () =>
+  openPgliteStore({ template: await (template ??= dumpEmptyPgliteDatabase()) }),
+);

@@ -46,14 +46,21 @@ type HandledKind = Exclude<TaskKind, 'noop'>;
  */
 export function createHandlers(deps: HandlerDependencies): Record<HandledKind, TaskHandler> {
   const handlers = createBareHandlers(deps);
-  const wrap = (handler: TaskHandler): TaskHandler => async (task) => {
-    const outcome = await handler(task);
-    if (task.attempt > 1) {
-      await deps.store.transaction((tx) => unblockExperiments(tx, [task.experimentId], `${task.kind} got through: the resource answers again`));
-    }
-    return outcome;
-  };
-  return Object.fromEntries(Object.entries(handlers).map(([kind, handler]) => [kind, wrap(handler)])) as Record<HandledKind, TaskHandler>;
+  const wrap =
+    (handler: TaskHandler): TaskHandler =>
+    async (task) => {
+      const outcome = await handler(task);
+      if (task.attempt > 1) {
+        await deps.store.transaction((tx) =>
+          unblockExperiments(tx, [task.experimentId], `${task.kind} got through: the resource answers again`),
+        );
+      }
+      return outcome;
+    };
+  return Object.fromEntries(Object.entries(handlers).map(([kind, handler]) => [kind, wrap(handler)])) as Record<
+    HandledKind,
+    TaskHandler
+  >;
 }
 
 function createBareHandlers(deps: HandlerDependencies): Record<HandledKind, TaskHandler> {
@@ -61,8 +68,14 @@ function createBareHandlers(deps: HandlerDependencies): Record<HandledKind, Task
   const open = async (experimentId: string) => {
     const context = await loadRunContext(store, experimentId);
     // The API refuses such an experiment; this holds for drafts made before a catalogue change.
-    if (context.resource.kind === 'local' && !(await registeredByOperator(store, context.gatewayId, context.application.name))) {
-      throw finalFailure('not-permitted', `${context.resource.name} runs programs on the Drover host: only applications the platform operator registered may run there`);
+    if (
+      context.resource.kind === 'local' &&
+      !(await registeredByOperator(store, context.gatewayId, context.application.name))
+    ) {
+      throw finalFailure(
+        'not-permitted',
+        `${context.resource.name} runs programs on the Drover host: only applications the platform operator registered may run there`,
+      );
     }
     return { context, resource: resources.open(context.resource) };
   };
@@ -78,7 +91,10 @@ function createBareHandlers(deps: HandlerDependencies): Record<HandledKind, Task
       const { context, resource } = await open(task.experimentId);
       const staged: string[] = [];
       for (const file of Object.values(context.files)) {
-        await resource.shell.upload(storage.uploadPath(context.gatewayId, file.uploadId), posix.join(context.workdir, 'inputs', file.filename));
+        await resource.shell.upload(
+          storage.uploadPath(context.gatewayId, file.uploadId),
+          posix.join(context.workdir, 'inputs', file.filename),
+        );
         staged.push(file.filename);
       }
       return { result: { staged } };
@@ -91,29 +107,36 @@ function createBareHandlers(deps: HandlerDependencies): Record<HandledKind, Task
         return { result: { jobId: recorded.id, nativeId: recorded.nativeId, adopted: true } };
       }
       const key = submissionKey(task.experimentId, task.id, task.attempt);
-      const earlierSubmissionKeys = Array.from({ length: task.attempt - 1 }, (_, index) => submissionKey(task.experimentId, task.id, index + 1));
+      const earlierSubmissionKeys = Array.from({ length: task.attempt - 1 }, (_, index) =>
+        submissionKey(task.experimentId, task.id, index + 1),
+      );
       let submitted: SubmittedJob | null;
       try {
         if (context.state === 'canceling' || context.state === 'canceled') {
           // Submit nothing more; but an earlier attempt (its worker killed, or cut off while
           // its sbatch ran) may have made a job: find it, after a submit still running, and
           // record it, so that the cancellation kills it.
-          submitted = earlierSubmissionKeys.length > 0
-            ? await resource.scheduler.find({ workdir: context.workdir, submissionKeys: earlierSubmissionKeys })
-            : null;
+          submitted =
+            earlierSubmissionKeys.length > 0
+              ? await resource.scheduler.find({ workdir: context.workdir, submissionKeys: earlierSubmissionKeys })
+              : null;
           if (!submitted) return { result: { skipped: 'the experiment was canceled before its job was submitted' } };
         } else {
           // One decision per task on the resource: the submit adopts a job that any attempt
           // of this task made (an earlier one whose worker died, lost its connection or its
           // lease while its sbatch ran; or a later one, when this worker is the one that
           // lost its lease), and submits only when there is none, under the task's lock.
-          submitted = await resource.scheduler.submit({ ...buildJobSpec(context, key, appsDir), earlierSubmissionKeys });
+          submitted = await resource.scheduler.submit({
+            ...buildJobSpec(context, key, appsDir),
+            earlierSubmissionKeys,
+          });
         }
       } catch (error) {
         if (error instanceof TaskError || error instanceof ResourceUnreachableError) throw error;
         // A value no job script can hold safely (checkBatchJobSpec's RangeError) is in the
         // spec itself: every retry would render the same spec, so it fails for good.
-        if (error instanceof RangeError) throw finalFailure('invalid-job-spec', `the job cannot be submitted: ${error.message}`);
+        if (error instanceof RangeError)
+          throw finalFailure('invalid-job-spec', `the job cannot be submitted: ${error.message}`);
         throw retryableFailure('submit-failed', `the scheduler refused the job: ${(error as Error).message}`);
       }
       if (!submitted.adopted) deps.afterSubmit?.(submitted);

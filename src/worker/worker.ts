@@ -111,20 +111,27 @@ export class Worker {
     const work = handler
       ? handler(task)
       : Promise.reject(finalFailure('no-handler', `this worker has no handler for ${task.kind} tasks`));
-    work.then(
-      (result): TaskOutcome =>
-        'detach' in result ? { taskId: task.id, outcome: 'detached' } : { taskId: task.id, outcome: 'completed', result: result.result },
-      (error: unknown): TaskOutcome => {
-        // The one place where what a handler threw becomes the failure stored with the attempt.
-        const failure = failureFromError(error);
-        this.options.logger.warn({ task: task.id, kind: task.kind, attempt: task.attempt, failure }, 'task attempt failed');
-        return { taskId: task.id, outcome: 'failed', failure };
-      },
-    ).then((outcome) => {
-      this.running.delete(task.id);
-      this.outcomes.push(outcome);
-      this.pumpSoon();
-    });
+    work
+      .then(
+        (result): TaskOutcome =>
+          'detach' in result
+            ? { taskId: task.id, outcome: 'detached' }
+            : { taskId: task.id, outcome: 'completed', result: result.result },
+        (error: unknown): TaskOutcome => {
+          // The one place where what a handler threw becomes the failure stored with the attempt.
+          const failure = failureFromError(error);
+          this.options.logger.warn(
+            { task: task.id, kind: task.kind, attempt: task.attempt, failure },
+            'task attempt failed',
+          );
+          return { taskId: task.id, outcome: 'failed', failure };
+        },
+      )
+      .then((outcome) => {
+        this.running.delete(task.id);
+        this.outcomes.push(outcome);
+        this.pumpSoon();
+      });
   }
 
   /**

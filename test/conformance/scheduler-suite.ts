@@ -90,7 +90,10 @@ export class CountingShell implements Shell {
 
 /** A Shell decorator that runs every command behind `prefix` (such as `env SLURM_CONF=...`). */
 export class PrefixedShell extends CountingShell {
-  constructor(inner: Shell, private readonly prefix: string[]) {
+  constructor(
+    inner: Shell,
+    private readonly prefix: string[],
+  ) {
     super(inner);
   }
 
@@ -109,7 +112,12 @@ interface Context {
   /** Tracks a job submitted directly with `scheduler.submit`, so that it is canceled at the end. */
   track(spec: JobSpec, submitted: SubmittedJob): TrackedJob;
   poll(job: TrackedJob): Promise<JobObservation | undefined>;
-  waitFor(job: TrackedJob, wanted: (observation: JobObservation) => boolean, what: string, limitMs: number): Promise<JobObservation>;
+  waitFor(
+    job: TrackedJob,
+    wanted: (observation: JobObservation) => boolean,
+    what: string,
+    limitMs: number,
+  ): Promise<JobObservation>;
   waitForEnd(job: TrackedJob, limitMs?: number): Promise<JobObservation>;
   readText(relativePath: string): Promise<string | null>;
 }
@@ -128,7 +136,11 @@ export function schedulerConformance(name: string, setup: SchedulerConformanceSe
   /** A test with its own workdir, whose jobs are canceled and workdir removed afterwards. */
   const schedulerTest = (title: string, timeoutMs: number, body: (context: Context) => Promise<void>) =>
     it(title, { timeout: timeoutMs }, async () => {
-      const slug = title.toLowerCase().replace(/[^a-z0-9]+/g, '-').slice(0, 40).replace(/-+$/, '');
+      const slug = title
+        .toLowerCase()
+        .replace(/[^a-z0-9]+/g, '-')
+        .slice(0, 40)
+        .replace(/-+$/, '');
       const workdir = `${setup.scratchDirectory}/${runId}-${slug}`;
       const scheduler = setup.createScheduler(setup.shell);
       const started: TrackedJob[] = [];
@@ -143,27 +155,40 @@ export function schedulerConformance(name: string, setup: SchedulerConformanceSe
     });
 
   describe(name, { concurrency: true }, () => {
-    schedulerTest('a job completes with exit 0 and its argv, environment and setup arrive verbatim', setup.settleMs * 3, async (t) => {
-      const spec = t.spec(
-        ['bash', '-c', 'printf "%s\\n" "$DROVER_VALUE" "$DROVER_FROM_SETUP" "$@"', 'drover', trickyText, 'two\nlines', '', 'end'],
-        {
-          environment: { DROVER_VALUE: trickyText },
-          environmentSetup: ['DROVER_FROM_SETUP="set up by the deployment"', 'export DROVER_FROM_SETUP'],
-        },
-      );
-      const job = await t.submit(spec);
-      const ended = await t.waitForEnd(job);
-      assert.equal(ended.state, 'completed', describeEnd(ended, await t.readText('stderr.txt')));
-      assert.equal(ended.exitCode, 0);
-      assert.ok(ended.startedAt instanceof Date && ended.endedAt instanceof Date, 'start and end times are reported');
-      assert.ok(ended.startedAt.getTime() <= ended.endedAt.getTime(), 'the job ended after it started');
-      assert.equal(
-        await t.readText('stdout.txt'),
-        `${trickyText}\nset up by the deployment\n${trickyText}\ntwo\nlines\n\nend\n`,
-      );
-      assert.notEqual(await t.readText('stderr.txt'), null, 'stderr.txt exists');
-      assert.equal(await t.readText('pwned'), null, 'an argv or environment value ran as a command');
-    });
+    schedulerTest(
+      'a job completes with exit 0 and its argv, environment and setup arrive verbatim',
+      setup.settleMs * 3,
+      async (t) => {
+        const spec = t.spec(
+          [
+            'bash',
+            '-c',
+            'printf "%s\\n" "$DROVER_VALUE" "$DROVER_FROM_SETUP" "$@"',
+            'drover',
+            trickyText,
+            'two\nlines',
+            '',
+            'end',
+          ],
+          {
+            environment: { DROVER_VALUE: trickyText },
+            environmentSetup: ['DROVER_FROM_SETUP="set up by the deployment"', 'export DROVER_FROM_SETUP'],
+          },
+        );
+        const job = await t.submit(spec);
+        const ended = await t.waitForEnd(job);
+        assert.equal(ended.state, 'completed', describeEnd(ended, await t.readText('stderr.txt')));
+        assert.equal(ended.exitCode, 0);
+        assert.ok(ended.startedAt instanceof Date && ended.endedAt instanceof Date, 'start and end times are reported');
+        assert.ok(ended.startedAt.getTime() <= ended.endedAt.getTime(), 'the job ended after it started');
+        assert.equal(
+          await t.readText('stdout.txt'),
+          `${trickyText}\nset up by the deployment\n${trickyText}\ntwo\nlines\n\nend\n`,
+        );
+        assert.notEqual(await t.readText('stderr.txt'), null, 'stderr.txt exists');
+        assert.equal(await t.readText('pwned'), null, 'an argv or environment value ran as a command');
+      },
+    );
 
     schedulerTest('a command that exits 3 fails with exit code 3', setup.settleMs * 3, async (t) => {
       const job = await t.submit(t.spec(['bash', '-c', 'echo oops >&2; exit 3']));
@@ -182,108 +207,160 @@ export function schedulerConformance(name: string, setup: SchedulerConformanceSe
       assert.ok(Date.now() - submittedAt >= walltimeMs, 'stopped before its walltime');
     });
 
-    schedulerTest('submitting the same spec twice, in turn or at once, makes one job', setup.settleMs * 4, async (t) => {
-      const command = ['bash', '-c', 'echo ran >> runs.txt; sleep 2'];
-      const inTurn = t.spec(command);
-      const first = await t.scheduler.submit(inTurn);
-      const inTurnJob = t.track(inTurn, first);
-      const second = await t.scheduler.submit(inTurn);
-      assert.equal(first.adopted, false);
-      assert.equal(second.adopted, true);
-      assert.equal(second.nativeId, first.nativeId);
-      const found = await t.scheduler.find({ workdir: t.workdir, submissionKeys: [inTurn.submissionKey] });
-      assert.equal(found?.nativeId, first.nativeId);
+    schedulerTest(
+      'submitting the same spec twice, in turn or at once, makes one job',
+      setup.settleMs * 4,
+      async (t) => {
+        const command = ['bash', '-c', 'echo ran >> runs.txt; sleep 2'];
+        const inTurn = t.spec(command);
+        const first = await t.scheduler.submit(inTurn);
+        const inTurnJob = t.track(inTurn, first);
+        const second = await t.scheduler.submit(inTurn);
+        assert.equal(first.adopted, false);
+        assert.equal(second.adopted, true);
+        assert.equal(second.nativeId, first.nativeId);
+        const found = await t.scheduler.find({ workdir: t.workdir, submissionKeys: [inTurn.submissionKey] });
+        assert.equal(found?.nativeId, first.nativeId);
 
-      // Another spec, submitted twice at once, as two workers racing each other would.
-      const atOnce = { ...t.spec(command), workdir: `${t.workdir}/at-once` };
-      await t.shell.makeDirectory(atOnce.workdir);
-      const racing = await Promise.all([t.scheduler.submit(atOnce), setup.createScheduler(setup.shell).submit(atOnce)]);
-      const atOnceJob = t.track(atOnce, racing[0]);
-      assert.equal(racing[0].nativeId, racing[1].nativeId);
-      assert.deepEqual(racing.map((result) => result.adopted).sort(), [false, true], 'exactly one submit adopts');
+        // Another spec, submitted twice at once, as two workers racing each other would.
+        const atOnce = { ...t.spec(command), workdir: `${t.workdir}/at-once` };
+        await t.shell.makeDirectory(atOnce.workdir);
+        const racing = await Promise.all([
+          t.scheduler.submit(atOnce),
+          setup.createScheduler(setup.shell).submit(atOnce),
+        ]);
+        const atOnceJob = t.track(atOnce, racing[0]);
+        assert.equal(racing[0].nativeId, racing[1].nativeId);
+        assert.deepEqual(racing.map((result) => result.adopted).sort(), [false, true], 'exactly one submit adopts');
 
-      for (const job of [inTurnJob, atOnceJob]) {
-        const ended = await t.waitForEnd(job);
-        assert.equal(ended.state, 'completed', describeEnd(ended, null));
-      }
-      assert.equal(await t.readText('runs.txt'), 'ran\n', 'the job ran once');
-      assert.equal(await t.readText('at-once/runs.txt'), 'ran\n', 'the raced job ran once');
-      if (setup.countJobsNamed) {
-        assert.equal(await setup.countJobsNamed(t.shell, inTurn.submissionKey), 1, 'the scheduler lists one job');
-        assert.equal(await setup.countJobsNamed(t.shell, atOnce.submissionKey), 1, 'the scheduler lists one raced job');
-      }
-    });
-
-    schedulerTest('attempts of one task make one job: in turn, later or earlier, and all at once', setup.settleMs * 4, async (t) => {
-      const command = ['bash', '-c', 'echo ran >> runs.txt; sleep 2'];
-      const attemptsOf = (workdir: string) => {
-        const first = t.spec(command, { workdir });
-        const keys = [first.submissionKey, newKey('attempt'), newKey('attempt')];
-        return keys.map((submissionKey, index) => ({ ...first, submissionKey, earlierSubmissionKeys: keys.slice(0, index) }));
-      };
-      // A retry adopts the first attempt's job; the first attempt, submitted again late (its
-      // worker lost its lease and went on), adopts it too, under the key the job carries.
-      const inTurn = attemptsOf(t.workdir);
-      const first = await t.scheduler.submit(inTurn[0]);
-      const firstJob = t.track(inTurn[0], first);
-      assert.deepEqual({ adopted: first.adopted, key: first.submissionKey }, { adopted: false, key: inTurn[0].submissionKey });
-      for (const attempt of [inTurn[2], inTurn[1], inTurn[0]]) {
-        const again = await t.scheduler.submit(attempt);
-        assert.deepEqual({ adopted: again.adopted, nativeId: again.nativeId, key: again.submissionKey }, {
-          adopted: true, nativeId: first.nativeId, key: inTurn[0].submissionKey,
-        });
-      }
-
-      // A later attempt that submitted first is adopted by an earlier one.
-      const laterFirst = attemptsOf(`${t.workdir}/later-first`);
-      await t.shell.makeDirectory(laterFirst[0].workdir);
-      const second = await t.scheduler.submit(laterFirst[1]);
-      const secondJob = t.track(laterFirst[1], second);
-      const late = await t.scheduler.submit(laterFirst[0]);
-      assert.deepEqual({ adopted: late.adopted, nativeId: late.nativeId, key: late.submissionKey }, {
-        adopted: true, nativeId: second.nativeId, key: laterFirst[1].submissionKey,
-      });
-
-      // Three attempts at once, each through its own scheduler, as overlapping workers would.
-      const atOnce = attemptsOf(`${t.workdir}/at-once`);
-      await t.shell.makeDirectory(atOnce[0].workdir);
-      const racing = await Promise.all(atOnce.map((attempt) => setup.createScheduler(setup.shell).submit(attempt)));
-      const winner = racing.find((result) => !result.adopted);
-      assert.ok(winner, 'one of the racing attempts submitted');
-      const atOnceJob = t.track(atOnce.find((attempt) => attempt.submissionKey === winner.submissionKey)!, winner);
-      assert.deepEqual(racing.map((result) => result.adopted).sort(), [false, true, true], 'exactly one attempt submits');
-      for (const result of racing) {
-        assert.deepEqual({ nativeId: result.nativeId, key: result.submissionKey }, { nativeId: winner.nativeId, key: winner.submissionKey });
-      }
-
-      for (const job of [firstJob, secondJob, atOnceJob]) {
-        const ended = await t.waitForEnd(job);
-        assert.equal(ended.state, 'completed', describeEnd(ended, null));
-      }
-      for (const file of ['runs.txt', 'later-first/runs.txt', 'at-once/runs.txt']) {
-        assert.equal(await t.readText(file), 'ran\n', `${file}: the task's job ran once`);
-      }
-      if (setup.countJobsNamed) {
-        for (const attempts of [inTurn, laterFirst, atOnce]) {
-          const counts = await Promise.all(attempts.map((attempt) => setup.countJobsNamed!(t.shell, attempt.submissionKey)));
-          assert.equal(counts.reduce((sum, count) => sum + count, 0), 1, `the scheduler lists one job for ${attempts[0].submissionKey}`);
+        for (const job of [inTurnJob, atOnceJob]) {
+          const ended = await t.waitForEnd(job);
+          assert.equal(ended.state, 'completed', describeEnd(ended, null));
         }
-      }
-    });
+        assert.equal(await t.readText('runs.txt'), 'ran\n', 'the job ran once');
+        assert.equal(await t.readText('at-once/runs.txt'), 'ran\n', 'the raced job ran once');
+        if (setup.countJobsNamed) {
+          assert.equal(await setup.countJobsNamed(t.shell, inTurn.submissionKey), 1, 'the scheduler lists one job');
+          assert.equal(
+            await setup.countJobsNamed(t.shell, atOnce.submissionKey),
+            1,
+            'the scheduler lists one raced job',
+          );
+        }
+      },
+    );
 
-    schedulerTest('find returns null for unknown keys and the job for a list that holds its key', setup.settleMs * 3, async (t) => {
-      const spec = t.spec(['true']);
-      const job = await t.submit(spec);
-      const unknown = [newKey('never'), newKey('never')];
-      assert.equal(await t.scheduler.find({ workdir: t.workdir, submissionKeys: unknown }), null);
-      assert.equal(await t.scheduler.find({ workdir: t.workdir, submissionKeys: [] }), null);
-      const found = await t.scheduler.find({ workdir: t.workdir, submissionKeys: [unknown[0], spec.submissionKey] });
-      assert.ok(found, 'the job was not found');
-      assert.equal(found.nativeId, job.nativeId);
-      assert.equal(found.submissionKey, spec.submissionKey);
-      assert.equal(found.adopted, true);
-      await t.waitForEnd(job);
-    });
+    schedulerTest(
+      'attempts of one task make one job: in turn, later or earlier, and all at once',
+      setup.settleMs * 4,
+      async (t) => {
+        const command = ['bash', '-c', 'echo ran >> runs.txt; sleep 2'];
+        const attemptsOf = (workdir: string) => {
+          const first = t.spec(command, { workdir });
+          const keys = [first.submissionKey, newKey('attempt'), newKey('attempt')];
+          return keys.map((submissionKey, index) => ({
+            ...first,
+            submissionKey,
+            earlierSubmissionKeys: keys.slice(0, index),
+          }));
+        };
+        // A retry adopts the first attempt's job; the first attempt, submitted again late (its
+        // worker lost its lease and went on), adopts it too, under the key the job carries.
+        const inTurn = attemptsOf(t.workdir);
+        const first = await t.scheduler.submit(inTurn[0]);
+        const firstJob = t.track(inTurn[0], first);
+        assert.deepEqual(
+          { adopted: first.adopted, key: first.submissionKey },
+          { adopted: false, key: inTurn[0].submissionKey },
+        );
+        for (const attempt of [inTurn[2], inTurn[1], inTurn[0]]) {
+          const again = await t.scheduler.submit(attempt);
+          assert.deepEqual(
+            { adopted: again.adopted, nativeId: again.nativeId, key: again.submissionKey },
+            {
+              adopted: true,
+              nativeId: first.nativeId,
+              key: inTurn[0].submissionKey,
+            },
+          );
+        }
+
+        // A later attempt that submitted first is adopted by an earlier one.
+        const laterFirst = attemptsOf(`${t.workdir}/later-first`);
+        await t.shell.makeDirectory(laterFirst[0].workdir);
+        const second = await t.scheduler.submit(laterFirst[1]);
+        const secondJob = t.track(laterFirst[1], second);
+        const late = await t.scheduler.submit(laterFirst[0]);
+        assert.deepEqual(
+          { adopted: late.adopted, nativeId: late.nativeId, key: late.submissionKey },
+          {
+            adopted: true,
+            nativeId: second.nativeId,
+            key: laterFirst[1].submissionKey,
+          },
+        );
+
+        // Three attempts at once, each through its own scheduler, as overlapping workers would.
+        const atOnce = attemptsOf(`${t.workdir}/at-once`);
+        await t.shell.makeDirectory(atOnce[0].workdir);
+        const racing = await Promise.all(atOnce.map((attempt) => setup.createScheduler(setup.shell).submit(attempt)));
+        const winner = racing.find((result) => !result.adopted);
+        assert.ok(winner, 'one of the racing attempts submitted');
+        const atOnceJob = t.track(
+          atOnce.find((attempt) => attempt.submissionKey === winner.submissionKey)!,
+          winner,
+        );
+        assert.deepEqual(
+          racing.map((result) => result.adopted).sort(),
+          [false, true, true],
+          'exactly one attempt submits',
+        );
+        for (const result of racing) {
+          assert.deepEqual(
+            { nativeId: result.nativeId, key: result.submissionKey },
+            { nativeId: winner.nativeId, key: winner.submissionKey },
+          );
+        }
+
+        for (const job of [firstJob, secondJob, atOnceJob]) {
+          const ended = await t.waitForEnd(job);
+          assert.equal(ended.state, 'completed', describeEnd(ended, null));
+        }
+        for (const file of ['runs.txt', 'later-first/runs.txt', 'at-once/runs.txt']) {
+          assert.equal(await t.readText(file), 'ran\n', `${file}: the task's job ran once`);
+        }
+        if (setup.countJobsNamed) {
+          for (const attempts of [inTurn, laterFirst, atOnce]) {
+            const counts = await Promise.all(
+              attempts.map((attempt) => setup.countJobsNamed!(t.shell, attempt.submissionKey)),
+            );
+            assert.equal(
+              counts.reduce((sum, count) => sum + count, 0),
+              1,
+              `the scheduler lists one job for ${attempts[0].submissionKey}`,
+            );
+          }
+        }
+      },
+    );
+
+    schedulerTest(
+      'find returns null for unknown keys and the job for a list that holds its key',
+      setup.settleMs * 3,
+      async (t) => {
+        const spec = t.spec(['true']);
+        const job = await t.submit(spec);
+        const unknown = [newKey('never'), newKey('never')];
+        assert.equal(await t.scheduler.find({ workdir: t.workdir, submissionKeys: unknown }), null);
+        assert.equal(await t.scheduler.find({ workdir: t.workdir, submissionKeys: [] }), null);
+        const found = await t.scheduler.find({ workdir: t.workdir, submissionKeys: [unknown[0], spec.submissionKey] });
+        assert.ok(found, 'the job was not found');
+        assert.equal(found.nativeId, job.nativeId);
+        assert.equal(found.submissionKey, spec.submissionKey);
+        assert.equal(found.adopted, true);
+        await t.waitForEnd(job);
+      },
+    );
 
     schedulerTest('cancel stops a running job and it is canceled', setup.settleMs * 4, async (t) => {
       const job = await t.submit(t.spec(['bash', '-c', 'echo $$ > pid.txt; exec sleep 300']));
@@ -293,16 +370,29 @@ export function schedulerConformance(name: string, setup: SchedulerConformanceSe
       const ended = await t.waitForEnd(job);
       assert.equal(ended.state, 'canceled', describeEnd(ended, await t.readText('stderr.txt')));
       // The shell runs where the job ran: this machine, or the single-node test cluster.
-      await waitUntil(async () => (await t.shell.run(['kill', '-0', pid.trim()])).code !== 0, 'the process to stop', setup);
+      await waitUntil(
+        async () => (await t.shell.run(['kill', '-0', pid.trim()])).code !== 0,
+        'the process to stop',
+        setup,
+      );
       await t.scheduler.cancel(job); // canceling an ended job succeeds
     });
 
     if (setup.pending) {
       const { blockerCoresPerNode, pendingCoresPerNode, blockerWalltimeMinutes } = setup.pending;
       schedulerTest('cancel removes a pending job and it is canceled without running', longest, async (t) => {
-        const blocker = await t.submit(t.spec(['sleep', '600'], { coresPerNode: blockerCoresPerNode, walltimeMinutes: blockerWalltimeMinutes }));
-        await t.waitFor(blocker, (observation) => observation.state === 'running', 'the blocker running', setup.overrunLimitMs);
-        const waiting = await t.submit(t.spec(['bash', '-c', 'echo ran > ran.txt'], { coresPerNode: pendingCoresPerNode }));
+        const blocker = await t.submit(
+          t.spec(['sleep', '600'], { coresPerNode: blockerCoresPerNode, walltimeMinutes: blockerWalltimeMinutes }),
+        );
+        await t.waitFor(
+          blocker,
+          (observation) => observation.state === 'running',
+          'the blocker running',
+          setup.overrunLimitMs,
+        );
+        const waiting = await t.submit(
+          t.spec(['bash', '-c', 'echo ran > ran.txt'], { coresPerNode: pendingCoresPerNode }),
+        );
         const pending = await t.poll(waiting);
         assert.equal(pending?.state, 'queued', `the whole-node job is ${JSON.stringify(pending)}`);
 
@@ -316,42 +406,68 @@ export function schedulerConformance(name: string, setup: SchedulerConformanceSe
       });
     }
 
-    schedulerTest(`one poll of 5 active jobs costs ${setup.commandsPerPoll} scheduler command(s)`, setup.settleMs * 3, async (t) => {
-      const jobs: TrackedJob[] = [];
-      for (let index = 0; index < 5; index += 1) jobs.push(await t.submit(t.spec(['sleep', '120'])));
-      const counting = new CountingShell(setup.shell);
-      const observations = await setup.createScheduler(counting).poll(jobs);
-      assert.equal(counting.programs.length, setup.commandsPerPoll, `commands run: ${counting.programs.join(', ')}`);
-      for (const job of jobs) {
-        const observation = observations.get(job.nativeId);
-        assert.ok(observation && !isTerminalJobState(observation.state), `job ${job.nativeId} is ${JSON.stringify(observation)}`);
-      }
-      for (const job of jobs) await t.scheduler.cancel(job);
-      for (const job of jobs) assert.equal((await t.waitForEnd(job)).state, 'canceled');
-    });
+    schedulerTest(
+      `one poll of 5 active jobs costs ${setup.commandsPerPoll} scheduler command(s)`,
+      setup.settleMs * 3,
+      async (t) => {
+        const jobs: TrackedJob[] = [];
+        for (let index = 0; index < 5; index += 1) jobs.push(await t.submit(t.spec(['sleep', '120'])));
+        const counting = new CountingShell(setup.shell);
+        const observations = await setup.createScheduler(counting).poll(jobs);
+        assert.equal(counting.programs.length, setup.commandsPerPoll, `commands run: ${counting.programs.join(', ')}`);
+        for (const job of jobs) {
+          const observation = observations.get(job.nativeId);
+          assert.ok(
+            observation && !isTerminalJobState(observation.state),
+            `job ${job.nativeId} is ${JSON.stringify(observation)}`,
+          );
+        }
+        for (const job of jobs) await t.scheduler.cancel(job);
+        for (const job of jobs) assert.equal((await t.waitForEnd(job)).state, 'canceled');
+      },
+    );
 
     if (setup.isListed) {
       const isListed = setup.isListed;
       const leaveLimitMs = setup.leaveQueueLimitMs ?? setup.overrunLimitMs;
-      schedulerTest('a job that has left the queue listing is still reported with its exit code', leaveLimitMs + setup.settleMs * 3, async (t) => {
-        const succeeding = t.spec(['true']);
-        const failing = t.spec(['bash', '-c', 'exit 3']);
-        const jobs = [await t.submit(succeeding), await t.submit(failing)];
-        for (const job of jobs) await t.waitForEnd(job);
-        for (const job of jobs) {
-          await waitUntil(async () => !(await isListed(t.shell, job.nativeId)), `job ${job.nativeId} to leave the queue`, {
-            ...setup,
-            settleMs: leaveLimitMs,
+      schedulerTest(
+        'a job that has left the queue listing is still reported with its exit code',
+        leaveLimitMs + setup.settleMs * 3,
+        async (t) => {
+          const succeeding = t.spec(['true']);
+          const failing = t.spec(['bash', '-c', 'exit 3']);
+          const jobs = [await t.submit(succeeding), await t.submit(failing)];
+          for (const job of jobs) await t.waitForEnd(job);
+          for (const job of jobs) {
+            await waitUntil(
+              async () => !(await isListed(t.shell, job.nativeId)),
+              `job ${job.nativeId} to leave the queue`,
+              {
+                ...setup,
+                settleMs: leaveLimitMs,
+              },
+            );
+          }
+          const observations = await t.scheduler.poll(jobs);
+          assert.equal(
+            observations.get(jobs[0].nativeId)?.state,
+            'completed',
+            JSON.stringify(observations.get(jobs[0].nativeId)),
+          );
+          assert.equal(observations.get(jobs[0].nativeId)?.exitCode, 0);
+          assert.equal(
+            observations.get(jobs[1].nativeId)?.state,
+            'failed',
+            JSON.stringify(observations.get(jobs[1].nativeId)),
+          );
+          assert.equal(observations.get(jobs[1].nativeId)?.exitCode, 3);
+          const found = await t.scheduler.find({
+            workdir: t.workdir,
+            submissionKeys: [newKey('never'), succeeding.submissionKey],
           });
-        }
-        const observations = await t.scheduler.poll(jobs);
-        assert.equal(observations.get(jobs[0].nativeId)?.state, 'completed', JSON.stringify(observations.get(jobs[0].nativeId)));
-        assert.equal(observations.get(jobs[0].nativeId)?.exitCode, 0);
-        assert.equal(observations.get(jobs[1].nativeId)?.state, 'failed', JSON.stringify(observations.get(jobs[1].nativeId)));
-        assert.equal(observations.get(jobs[1].nativeId)?.exitCode, 3);
-        const found = await t.scheduler.find({ workdir: t.workdir, submissionKeys: [newKey('never'), succeeding.submissionKey] });
-        assert.equal(found?.nativeId, jobs[0].nativeId);
-      });
+          assert.equal(found?.nativeId, jobs[0].nativeId);
+        },
+      );
     }
   });
 
@@ -394,7 +510,8 @@ export function schedulerConformance(name: string, setup: SchedulerConformanceSe
         for (;;) {
           last = await context.poll(job);
           if (last && wanted(last)) return last;
-          if (Date.now() > deadline) assert.fail(`job ${job.nativeId} not ${what} after ${limitMs} ms; last seen ${JSON.stringify(last)}`);
+          if (Date.now() > deadline)
+            assert.fail(`job ${job.nativeId} not ${what} after ${limitMs} ms; last seen ${JSON.stringify(last)}`);
           await sleep(suiteSetup.pollIntervalMs);
         }
       },
@@ -417,15 +534,21 @@ function newKey(prefix: string): string {
 
 /** The TrackedJob a store would hand back (through JSON, as a database would). */
 function track(spec: JobSpec, submitted: SubmittedJob): TrackedJob {
-  return JSON.parse(JSON.stringify({
-    nativeId: submitted.nativeId,
-    workdir: spec.workdir,
-    submissionKey: submitted.submissionKey,
-    details: submitted.details,
-  }));
+  return JSON.parse(
+    JSON.stringify({
+      nativeId: submitted.nativeId,
+      workdir: spec.workdir,
+      submissionKey: submitted.submissionKey,
+      details: submitted.details,
+    }),
+  );
 }
 
-async function waitUntil(condition: () => Promise<boolean>, what: string, setup: { settleMs: number; pollIntervalMs: number }): Promise<void> {
+async function waitUntil(
+  condition: () => Promise<boolean>,
+  what: string,
+  setup: { settleMs: number; pollIntervalMs: number },
+): Promise<void> {
   const deadline = Date.now() + setup.settleMs;
   while (!(await condition())) {
     if (Date.now() > deadline) assert.fail(`waited ${setup.settleMs} ms for ${what}`);
@@ -435,7 +558,11 @@ async function waitUntil(condition: () => Promise<boolean>, what: string, setup:
 
 async function waitForText(context: Context, relativePath: string, setup: SchedulerConformanceSetup): Promise<string> {
   let text: string | null = null;
-  await waitUntil(async () => (text = await context.readText(relativePath)) !== null && text.trim() !== '', relativePath, setup);
+  await waitUntil(
+    async () => (text = await context.readText(relativePath)) !== null && text.trim() !== '',
+    relativePath,
+    setup,
+  );
   return text!;
 }
 

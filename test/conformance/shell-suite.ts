@@ -66,16 +66,44 @@ export function shellConformance(name: string, setup: ShellConformanceSetup): vo
     describe('run', { concurrency: true }, () => {
       it('passes every argv element to the program as one argument, and never to a shell', async () => {
         const marker = `${await folder('quoting')}/marker`;
-        const argv = [`$(touch ${marker}-a)`, `\`touch ${marker}-b\``, "'", '"', "it's", '*', 'two words', 'line\nbreak', '',
-          `; touch ${marker}-c`, `| touch ${marker}-d`, '\\', '$HOME', '~', '!', '&&', '#', '-n', `a'b"c$d\`e`, 'ünïcødé ✓'];
+        const argv = [
+          `$(touch ${marker}-a)`,
+          `\`touch ${marker}-b\``,
+          "'",
+          '"',
+          "it's",
+          '*',
+          'two words',
+          'line\nbreak',
+          '',
+          `; touch ${marker}-c`,
+          `| touch ${marker}-d`,
+          '\\',
+          '$HOME',
+          '~',
+          '!',
+          '&&',
+          '#',
+          '-n',
+          `a'b"c$d\`e`,
+          'ünïcødé ✓',
+        ];
         const result = await shell.run(['printf', '%s\\0', ...argv]);
         assert.equal(result.code, 0, result.stderr);
         assert.deepEqual(result.stdout.split('\0').slice(0, -1), argv);
-        assert.equal(await must(['sh', '-c', `ls -d ${marker}-* 2>/dev/null; true`]), '', 'a metacharacter reached a shell');
+        assert.equal(
+          await must(['sh', '-c', `ls -d ${marker}-* 2>/dev/null; true`]),
+          '',
+          'a metacharacter reached a shell',
+        );
       });
 
       it('gives the exit code, stdout and stderr, and never throws on a non-zero exit', async () => {
-        assert.deepEqual(await shell.run(['sh', '-c', 'echo out; echo err >&2; exit 3']), { code: 3, stdout: 'out\n', stderr: 'err\n' });
+        assert.deepEqual(await shell.run(['sh', '-c', 'echo out; echo err >&2; exit 3']), {
+          code: 3,
+          stdout: 'out\n',
+          stderr: 'err\n',
+        });
         assert.deepEqual(await shell.run(['true']), { code: 0, stdout: '', stderr: '' });
         assert.equal((await shell.run(['false'])).code, 1);
       });
@@ -89,7 +117,11 @@ export function shellConformance(name: string, setup: ShellConformanceSetup): vo
       });
 
       it('writes `input` to stdin and then closes it; without input, stdin is empty', async () => {
-        assert.deepEqual(await shell.run(['cat'], { input: 'line one\nline two' }), { code: 0, stdout: 'line one\nline two', stderr: '' });
+        assert.deepEqual(await shell.run(['cat'], { input: 'line one\nline two' }), {
+          code: 0,
+          stdout: 'line one\nline two',
+          stderr: '',
+        });
         assert.deepEqual(await shell.run(['cat']), { code: 0, stdout: '', stderr: '' });
         const input = randomBytes(192 * 1024).toString('base64');
         assert.equal((await shell.run(['wc', '-c'], { input })).stdout.trim(), String(input.length));
@@ -99,7 +131,11 @@ export function shellConformance(name: string, setup: ShellConformanceSetup): vo
         const odd = `${await folder('cwd')}/with 'quote' and $(touch x)`;
         await shell.makeDirectory(odd);
         assert.equal((await shell.run(['pwd'], { cwd: odd })).stdout, `${odd}\n`);
-        assert.notEqual((await shell.run(['true'], { cwd: `${odd}/does-not-exist` })).code, 0, 'a missing cwd does not run the program');
+        assert.notEqual(
+          (await shell.run(['true'], { cwd: `${odd}/does-not-exist` })).code,
+          0,
+          'a missing cwd does not run the program',
+        );
       });
 
       it('kills a program that outlives `timeoutMs` and gives 137 with the output so far', async () => {
@@ -130,8 +166,17 @@ export function shellConformance(name: string, setup: ShellConformanceSetup): vo
         await shell.writeFile(`${directory}/private.txt`, Buffer.from('secret'), 0o600);
         await shell.writeFile(`${directory}/open.txt`, 'open', 0o644);
         assert.equal(await must([`${directory}/script.sh`]), 'second\n');
-        assert.equal(await must(['stat', '-c', '%a %n', `${directory}/open.txt`, `${directory}/private.txt`, `${directory}/script.sh`]),
-          `644 ${directory}/open.txt\n600 ${directory}/private.txt\n750 ${directory}/script.sh\n`);
+        assert.equal(
+          await must([
+            'stat',
+            '-c',
+            '%a %n',
+            `${directory}/open.txt`,
+            `${directory}/private.txt`,
+            `${directory}/script.sh`,
+          ]),
+          `644 ${directory}/open.txt\n600 ${directory}/private.txt\n750 ${directory}/script.sh\n`,
+        );
         assert.equal(await must(['ls', '-A', directory]), 'open.txt\nprivate.txt\nscript.sh\n', 'no temp file left');
         await assert.rejects(shell.writeFile(`${directory}/no-such-folder/x.txt`, 'x'));
       });
@@ -168,7 +213,10 @@ export function shellConformance(name: string, setup: ShellConformanceSetup): vo
           await assert.rejects(shell.download(`${directory}/${link}`, path.join(local, link)), /symbolic link/);
         }
         await assert.rejects(shell.readFile(`${directory}/pipe.txt`), /not a regular file/);
-        await assert.rejects(shell.download(`${directory}/pipe.txt`, path.join(local, 'pipe.txt')), /not a regular file/);
+        await assert.rejects(
+          shell.download(`${directory}/pipe.txt`, path.join(local, 'pipe.txt')),
+          /not a regular file/,
+        );
         assert.deepEqual(await fs.readdir(local), [], 'nothing was copied');
         assert.equal((await shell.readFile(`${directory}/real.txt`))?.toString(), 'mine');
       });
@@ -178,7 +226,15 @@ export function shellConformance(name: string, setup: ShellConformanceSetup): vo
       let directory: string;
       before(async () => {
         directory = await folder('glob');
-        const files = ['a.txt', 'b.dat', 'sub/c.txt', 'sub/deep/d.txt', '.hidden.txt', '.cache/e.txt', 'we ird [1].txt'];
+        const files = [
+          'a.txt',
+          'b.dat',
+          'sub/c.txt',
+          'sub/deep/d.txt',
+          '.hidden.txt',
+          '.cache/e.txt',
+          'we ird [1].txt',
+        ];
         for (const file of files) {
           await shell.makeDirectory(path.posix.dirname(`${directory}/${file}`));
           await shell.writeFile(`${directory}/${file}`, file);
@@ -198,8 +254,14 @@ export function shellConformance(name: string, setup: ShellConformanceSetup): vo
           [['./a.txt'], ['a.txt']],
           [['.*'], ['.hidden.txt']],
           [['.cache/*'], ['.cache/e.txt']],
-          [['b.dat', 'a.txt', '*.dat'], ['a.txt', 'b.dat']],
-          [['*', '!a.txt'], ['b.dat', 'we ird [1].txt']],
+          [
+            ['b.dat', 'a.txt', '*.dat'],
+            ['a.txt', 'b.dat'],
+          ],
+          [
+            ['*', '!a.txt'],
+            ['b.dat', 'we ird [1].txt'],
+          ],
           [['!a.txt'], []],
           [[], []],
         ];
@@ -209,7 +271,10 @@ export function shellConformance(name: string, setup: ShellConformanceSetup): vo
       });
 
       it('lists no link (to a file or a folder) and no FIFO, and never leaves the directory', async () => {
-        assert.deepEqual(await shell.glob(directory, ['link.txt', 'outside/**', 'outside/hostname', 'pipe.txt', '**/passwd']), []);
+        assert.deepEqual(
+          await shell.glob(directory, ['link.txt', 'outside/**', 'outside/hostname', 'pipe.txt', '**/passwd']),
+          [],
+        );
       });
 
       it('refuses a pattern that is absolute, starts with ~, or has a .. segment', async () => {

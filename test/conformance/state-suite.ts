@@ -16,11 +16,29 @@ import { createUser, ensureGateway, type Principal } from '../../src/catalogue/u
 import { cancelExperiment, createExperiment } from '../../src/experiments/commands.ts';
 import { appendEvents, eventsChannel, listEvents, type EventRecord, type NewEvent } from '../../src/state/events.ts';
 import { moveExperiment, unblockExperiments } from '../../src/state/experiment-state.ts';
-import { applyOutcomes, createTasks, readyChannel, recoverExpiredLeases, type OutcomeReporter } from '../../src/state/task-state.ts';
+import {
+  applyOutcomes,
+  createTasks,
+  readyChannel,
+  recoverExpiredLeases,
+  type OutcomeReporter,
+} from '../../src/state/task-state.ts';
 import { claimTasks } from '../../src/state/claim-tasks.ts';
-import { applyObservations, jobColumns, recordSubmittedJob, toJobRecord, type JobRecord } from '../../src/state/job-state.ts';
+import {
+  applyObservations,
+  jobColumns,
+  recordSubmittedJob,
+  toJobRecord,
+  type JobRecord,
+} from '../../src/state/job-state.ts';
 import type { JobObservation } from '../../src/batch/port.ts';
-import { experimentDag, unreachableFailureCode, type ClaimedTask, type TaskKind, type TaskOutcome } from '../../src/domain/task.ts';
+import {
+  experimentDag,
+  unreachableFailureCode,
+  type ClaimedTask,
+  type TaskKind,
+  type TaskOutcome,
+} from '../../src/domain/task.ts';
 
 /**
  * Registers the suite under `describe(name)`.
@@ -52,12 +70,31 @@ export function runStateSuite(name: string, open: () => Promise<Store>): void {
             `select table_name from information_schema.tables where table_schema = current_schema()`,
           );
           const names = new Set(tables.map((row) => row.table_name));
-          for (const table of ['schema_migrations', 'gateways', 'users', 'resources', 'applications', 'uploads', 'experiments', 'tasks', 'task_dependencies', 'jobs', 'events', 'controller_leadership']) {
+          for (const table of [
+            'schema_migrations',
+            'gateways',
+            'users',
+            'resources',
+            'applications',
+            'uploads',
+            'experiments',
+            'tasks',
+            'task_dependencies',
+            'jobs',
+            'events',
+            'controller_leadership',
+          ]) {
             assert.ok(names.has(table), `table ${table} exists after migrate`);
           }
           assert.deepEqual(await migrate(store), [], 'the second run applies nothing');
-          const recorded = await store.query<{ version: number }>('select version from schema_migrations order by version');
-          assert.deepEqual(recorded.map((row) => row.version), migrationVersions(), 'each migration is recorded once');
+          const recorded = await store.query<{ version: number }>(
+            'select version from schema_migrations order by version',
+          );
+          assert.deepEqual(
+            recorded.map((row) => row.version),
+            migrationVersions(),
+            'each migration is recorded once',
+          );
         } finally {
           await store.close();
         }
@@ -73,7 +110,9 @@ export function runStateSuite(name: string, open: () => Promise<Store>): void {
           const results = await Promise.allSettled(Array.from({ length: runs }, () => migrate(store)));
           const errors = results.flatMap((result) => (result.status === 'rejected' ? [String(result.reason)] : []));
           assert.deepEqual(errors, [], 'no migrate run fails');
-          const applied = results.flatMap((result) => (result.status === 'fulfilled' ? result.value : [])).sort((a, b) => a - b);
+          const applied = results
+            .flatMap((result) => (result.status === 'fulfilled' ? result.value : []))
+            .sort((a, b) => a - b);
           assert.deepEqual(applied, migrationVersions(), 'each version is applied by exactly one run');
           assert.deepEqual(await migrate(store), []);
         } finally {
@@ -86,54 +125,94 @@ export function runStateSuite(name: string, open: () => Promise<Store>): void {
       storeTest('numbers events 1..n per experiment, in the order given', async ({ store, principal }) => {
         const first = await insertExperiment(store, principal);
         const second = await insertExperiment(store, principal);
-        await store.transaction((tx) => appendEvents(tx, [note(first, 'a'), note(second, 'x'), note(first, 'b'), note(first, 'c')]));
+        await store.transaction((tx) =>
+          appendEvents(tx, [note(first, 'a'), note(second, 'x'), note(first, 'b'), note(first, 'c')]),
+        );
         await store.transaction((tx) => appendEvents(tx, [note(second, 'y'), note(first, 'd')]));
         const firstEvents = await listEvents(store, first);
-        assert.deepEqual(firstEvents.map((event) => [event.seq, event.entityId]), [[1, 'a'], [2, 'b'], [3, 'c'], [4, 'd']]);
+        assert.deepEqual(
+          firstEvents.map((event) => [event.seq, event.entityId]),
+          [
+            [1, 'a'],
+            [2, 'b'],
+            [3, 'c'],
+            [4, 'd'],
+          ],
+        );
         const secondEvents = await listEvents(store, second);
-        assert.deepEqual(secondEvents.map((event) => [event.seq, event.entityId]), [[1, 'x'], [2, 'y']]);
+        assert.deepEqual(
+          secondEvents.map((event) => [event.seq, event.entityId]),
+          [
+            [1, 'x'],
+            [2, 'y'],
+          ],
+        );
         assert.equal(await lastEventSeq(store, first), 4);
-        assert.deepEqual((await listEvents(store, first, 2)).map((event) => event.seq), [3, 4], 'listEvents pages after a seq');
+        assert.deepEqual(
+          (await listEvents(store, first, 2)).map((event) => event.seq),
+          [3, 4],
+          'listEvents pages after a seq',
+        );
       });
 
-      storeTest('numbers without gaps or duplicates when 20 transactions append to one experiment at once', async ({ store, principal }) => {
-        const shared = await insertExperiment(store, principal);
-        const other = await insertExperiment(store, principal);
-        const writers = 20;
-        const rolledBack = new Set([5, 13]);
-        const results = await Promise.allSettled(
-          Array.from({ length: writers }, (_, writer) =>
-            store.transaction(async (tx) => {
-              await tx.query('select 1');
-              // Alternate the order of experiments inside a batch: locking must still not deadlock.
-              const batch =
-                writer % 2 === 0
-                  ? [note(shared, `w${writer}.0`), note(other, `w${writer}`), note(shared, `w${writer}.1`)]
-                  : [note(other, `w${writer}`), note(shared, `w${writer}.0`), note(shared, `w${writer}.1`)];
-              await appendEvents(tx, batch);
-              if (rolledBack.has(writer)) throw new Error('roll back on purpose');
-            }),
-          ),
-        );
-        results.forEach((result, writer) => {
-          if (rolledBack.has(writer)) assert.equal(result.status, 'rejected', `writer ${writer} rolled back`);
-          else assert.equal(result.status, 'fulfilled', `writer ${writer} committed: ${result.status === 'rejected' ? result.reason : ''}`);
-        });
-        const committed = writers - rolledBack.size;
-        const sharedEvents = await listEvents(store, shared);
-        assert.deepEqual(sharedEvents.map((event) => event.seq), range(1, 2 * committed), 'seqs are exactly 1..N');
-        assert.equal(await lastEventSeq(store, shared), 2 * committed);
-        // One transaction's events are consecutive and keep their order.
-        for (let index = 0; index < sharedEvents.length; index += 2) {
-          const [part0, part1] = [sharedEvents[index].entityId, sharedEvents[index + 1].entityId];
-          assert.match(part0, /^w\d+\.0$/);
-          assert.equal(part1, part0.replace(/\.0$/, '.1'), `events of one transaction are adjacent (seq ${index + 1})`);
-        }
-        const writersSeen = new Set(sharedEvents.map((event) => Number(event.entityId.slice(1).split('.')[0])));
-        for (const writer of rolledBack) assert.ok(!writersSeen.has(writer), `rolled-back writer ${writer} left no event`);
-        const otherEvents = await listEvents(store, other);
-        assert.deepEqual(otherEvents.map((event) => event.seq), range(1, committed));
-      });
+      storeTest(
+        'numbers without gaps or duplicates when 20 transactions append to one experiment at once',
+        async ({ store, principal }) => {
+          const shared = await insertExperiment(store, principal);
+          const other = await insertExperiment(store, principal);
+          const writers = 20;
+          const rolledBack = new Set([5, 13]);
+          const results = await Promise.allSettled(
+            Array.from({ length: writers }, (_, writer) =>
+              store.transaction(async (tx) => {
+                await tx.query('select 1');
+                // Alternate the order of experiments inside a batch: locking must still not deadlock.
+                const batch =
+                  writer % 2 === 0
+                    ? [note(shared, `w${writer}.0`), note(other, `w${writer}`), note(shared, `w${writer}.1`)]
+                    : [note(other, `w${writer}`), note(shared, `w${writer}.0`), note(shared, `w${writer}.1`)];
+                await appendEvents(tx, batch);
+                if (rolledBack.has(writer)) throw new Error('roll back on purpose');
+              }),
+            ),
+          );
+          results.forEach((result, writer) => {
+            if (rolledBack.has(writer)) assert.equal(result.status, 'rejected', `writer ${writer} rolled back`);
+            else
+              assert.equal(
+                result.status,
+                'fulfilled',
+                `writer ${writer} committed: ${result.status === 'rejected' ? result.reason : ''}`,
+              );
+          });
+          const committed = writers - rolledBack.size;
+          const sharedEvents = await listEvents(store, shared);
+          assert.deepEqual(
+            sharedEvents.map((event) => event.seq),
+            range(1, 2 * committed),
+            'seqs are exactly 1..N',
+          );
+          assert.equal(await lastEventSeq(store, shared), 2 * committed);
+          // One transaction's events are consecutive and keep their order.
+          for (let index = 0; index < sharedEvents.length; index += 2) {
+            const [part0, part1] = [sharedEvents[index].entityId, sharedEvents[index + 1].entityId];
+            assert.match(part0, /^w\d+\.0$/);
+            assert.equal(
+              part1,
+              part0.replace(/\.0$/, '.1'),
+              `events of one transaction are adjacent (seq ${index + 1})`,
+            );
+          }
+          const writersSeen = new Set(sharedEvents.map((event) => Number(event.entityId.slice(1).split('.')[0])));
+          for (const writer of rolledBack)
+            assert.ok(!writersSeen.has(writer), `rolled-back writer ${writer} left no event`);
+          const otherEvents = await listEvents(store, other);
+          assert.deepEqual(
+            otherEvents.map((event) => event.seq),
+            range(1, committed),
+          );
+        },
+      );
     });
 
     describe('notifications', () => {
@@ -149,7 +228,10 @@ export function runStateSuite(name: string, open: () => Promise<Store>): void {
             seenInsideTransaction = received.length;
           });
           assert.equal(seenInsideTransaction, 0, 'nothing is announced before commit');
-          await waitFor(() => received.some((payload) => payload.split(',').includes(experimentId)), 'the events notification after commit');
+          await waitFor(
+            () => received.some((payload) => payload.split(',').includes(experimentId)),
+            'the events notification after commit',
+          );
         } finally {
           await unsubscribe();
         }
@@ -192,9 +274,15 @@ export function runStateSuite(name: string, open: () => Promise<Store>): void {
             await appendEvents(tx, [note(committed, 'b')]);
             await createTasks(tx, committed, [{ kind: 'noop', dependsOn: [] }]);
           });
-          await waitFor(() => events.some((payload) => payload.split(',').includes(committed)) && ready.length > 0, 'the committed notifications');
+          await waitFor(
+            () => events.some((payload) => payload.split(',').includes(committed)) && ready.length > 0,
+            'the committed notifications',
+          );
           await sleep(100);
-          assert.ok(!events.some((payload) => payload.split(',').includes(rolledBack)), `no events notification for the rolled-back experiment: ${events}`);
+          assert.ok(
+            !events.some((payload) => payload.split(',').includes(rolledBack)),
+            `no events notification for the rolled-back experiment: ${events}`,
+          );
           assert.deepEqual(ready, ['1'], 'only the committed ready notification arrives');
           assert.equal((await store.query('select 1 from tasks where experiment_id = $1', [rolledBack])).length, 0);
         } finally {
@@ -226,7 +314,10 @@ export function runStateSuite(name: string, open: () => Promise<Store>): void {
         const experimentId = await insertExperiment(store, principal, 'queued');
         await store.transaction((tx) => createTasks(tx, experimentId, experimentDag));
         const tasks = await tasksOf(store, experimentId);
-        assert.deepEqual([...tasks.keys()], experimentDag.map((node) => node.kind));
+        assert.deepEqual(
+          [...tasks.keys()],
+          experimentDag.map((node) => node.kind),
+        );
         for (const node of experimentDag) {
           const task = tasks.get(node.kind)!;
           assert.equal(task.state, node.dependsOn.length === 0 ? 'ready' : 'pending', `${node.kind} state`);
@@ -244,39 +335,50 @@ export function runStateSuite(name: string, open: () => Promise<Store>): void {
           experimentDag.flatMap((node) => node.dependsOn.map((dependency) => [node.kind, dependency])),
         );
         const events = await listEvents(store, experimentId);
-        assert.deepEqual(events.map(eventSummary), [['task', 'env-setup', null, 'ready']], 'only the root announces ready');
+        assert.deepEqual(
+          events.map(eventSummary),
+          [['task', 'env-setup', null, 'ready']],
+          'only the root announces ready',
+        );
       });
     });
 
     describe('claimTasks', () => {
-      storeTest('gives each ready task to one claimer only, with attempt 1 and a lease', async ({ store, principal }) => {
-        const experiments = [];
-        for (let index = 0; index < 6; index++) experiments.push(await launch(store, principal));
-        const workers = ['worker-a', 'worker-b'];
-        const rounds = await Promise.all(
-          Array.from({ length: 8 }, (_, index) => {
-            const workerId = workers[index % 2];
-            return claim(store, workerId, 2).then((tasks) => tasks.map((task) => ({ task, workerId })));
-          }),
-        );
-        const claims = rounds.flat();
-        const ids = claims.map((item) => item.task.id);
-        assert.equal(new Set(ids).size, ids.length, `no task claimed twice: ${ids}`);
-        for (const { task, workerId } of claims) {
-          const [row] = await store.query<any>(
-            `select state, attempt, lease_owner, lease_expires_at > now() as leased from tasks where id = $1`,
-            [task.id],
+      storeTest(
+        'gives each ready task to one claimer only, with attempt 1 and a lease',
+        async ({ store, principal }) => {
+          const experiments = [];
+          for (let index = 0; index < 6; index++) experiments.push(await launch(store, principal));
+          const workers = ['worker-a', 'worker-b'];
+          const rounds = await Promise.all(
+            Array.from({ length: 8 }, (_, index) => {
+              const workerId = workers[index % 2];
+              return claim(store, workerId, 2).then((tasks) => tasks.map((task) => ({ task, workerId })));
+            }),
           );
-          assert.deepEqual(row, { state: 'running', attempt: 1, lease_owner: workerId, leased: true }, `task ${task.id} belongs to ${workerId}`);
-          assert.equal(task.attempt, 1);
-          assert.equal(task.kind, 'env-setup');
-        }
-        // Whatever the race left over is still claimable, and then nothing is.
-        const rest = await claim(store, 'worker-c', 10);
-        const all = [...ids, ...rest.map((task) => task.id)];
-        assert.equal(new Set(all).size, experiments.length, 'every root task is claimed exactly once');
-        assert.deepEqual(await claim(store, 'worker-c', 10), []);
-      });
+          const claims = rounds.flat();
+          const ids = claims.map((item) => item.task.id);
+          assert.equal(new Set(ids).size, ids.length, `no task claimed twice: ${ids}`);
+          for (const { task, workerId } of claims) {
+            const [row] = await store.query<any>(
+              `select state, attempt, lease_owner, lease_expires_at > now() as leased from tasks where id = $1`,
+              [task.id],
+            );
+            assert.deepEqual(
+              row,
+              { state: 'running', attempt: 1, lease_owner: workerId, leased: true },
+              `task ${task.id} belongs to ${workerId}`,
+            );
+            assert.equal(task.attempt, 1);
+            assert.equal(task.kind, 'env-setup');
+          }
+          // Whatever the race left over is still claimable, and then nothing is.
+          const rest = await claim(store, 'worker-c', 10);
+          const all = [...ids, ...rest.map((task) => task.id)];
+          assert.equal(new Set(all).size, experiments.length, 'every root task is claimed exactly once');
+          assert.deepEqual(await claim(store, 'worker-c', 10), []);
+        },
+      );
 
       storeTest('moves the experiment from queued to executing, with an event', async ({ store, principal }) => {
         const experiment = await launch(store, principal);
@@ -297,7 +399,9 @@ export function runStateSuite(name: string, open: () => Promise<Store>): void {
       storeTest('completing a task makes its successor ready', async ({ store, principal }) => {
         const experiment = await launch(store, principal);
         const [task] = await claim(store, 'worker-a');
-        const applied = await report(store, { workerId: 'worker-a' }, [{ taskId: task.id, outcome: 'completed', result: { files: 2 } }]);
+        const applied = await report(store, { workerId: 'worker-a' }, [
+          { taskId: task.id, outcome: 'completed', result: { files: 2 } },
+        ]);
         assert.deepEqual(applied, [task.id]);
         const tasks = await tasksOf(store, experiment.id);
         assert.equal(tasks.get('env-setup')!.state, 'completed');
@@ -315,13 +419,22 @@ export function runStateSuite(name: string, open: () => Promise<Store>): void {
         const experiment = await launch(store, principal);
         const [task] = await claim(store, 'worker-a');
         const before = await snapshot(store, experiment.id);
-        assert.deepEqual(await report(store, { workerId: 'worker-b' }, [{ taskId: task.id, outcome: 'completed' }]), []);
         assert.deepEqual(
-          await report(store, { workerId: 'worker-b' }, [{ taskId: task.id, outcome: 'failed', failure: { code: 'internal', message: 'x', retryable: false } }]),
+          await report(store, { workerId: 'worker-b' }, [{ taskId: task.id, outcome: 'completed' }]),
+          [],
+        );
+        assert.deepEqual(
+          await report(store, { workerId: 'worker-b' }, [
+            { taskId: task.id, outcome: 'failed', failure: { code: 'internal', message: 'x', retryable: false } },
+          ]),
           [],
         );
         assert.deepEqual(await report(store, { workerId: 'worker-b' }, [{ taskId: task.id, outcome: 'detached' }]), []);
-        assert.deepEqual(await report(store, { detached: true }, [{ taskId: task.id, outcome: 'completed' }]), [], 'the controller cannot complete a leased task');
+        assert.deepEqual(
+          await report(store, { detached: true }, [{ taskId: task.id, outcome: 'completed' }]),
+          [],
+          'the controller cannot complete a leased task',
+        );
         assert.deepEqual(await snapshot(store, experiment.id), before);
       });
 
@@ -330,197 +443,340 @@ export function runStateSuite(name: string, open: () => Promise<Store>): void {
         const [task] = await claim(store, 'worker-a');
         await report(store, { workerId: 'worker-a' }, [{ taskId: task.id, outcome: 'completed' }]);
         const before = await snapshot(store, experiment.id);
-        assert.deepEqual(await report(store, { workerId: 'worker-a' }, [{ taskId: task.id, outcome: 'completed' }]), []);
         assert.deepEqual(
-          await report(store, { workerId: 'worker-a' }, [{ taskId: task.id, outcome: 'failed', failure: { code: 'internal', message: 'late', retryable: false } }]),
+          await report(store, { workerId: 'worker-a' }, [{ taskId: task.id, outcome: 'completed' }]),
+          [],
+        );
+        assert.deepEqual(
+          await report(store, { workerId: 'worker-a' }, [
+            { taskId: task.id, outcome: 'failed', failure: { code: 'internal', message: 'late', retryable: false } },
+          ]),
           [],
         );
         assert.deepEqual(await snapshot(store, experiment.id), before);
-        assert.equal((await tasksOf(store, experiment.id)).get('stage-in')!.pending_dependencies, 0, 'the successor is not decremented twice');
-      });
-
-      storeTest('a retryable failure returns the task to ready after a backoff, counting the attempt', async ({ store, principal }) => {
-        const experiment = await launch(store, principal);
-        const [task] = await claim(store, 'worker-a');
-        const failure = { code: 'internal', message: 'connection timed out', retryable: true } as const;
-        assert.deepEqual(await report(store, { workerId: 'worker-a' }, [{ taskId: task.id, outcome: 'failed', failure }]), [task.id]);
-        const [row] = await store.query<any>(
-          `select state, attempt, lease_owner, failure, run_at > now() as later, run_at <= now() + interval '5 seconds' as soon
-           from tasks where id = $1`,
-          [task.id],
+        assert.equal(
+          (await tasksOf(store, experiment.id)).get('stage-in')!.pending_dependencies,
+          0,
+          'the successor is not decremented twice',
         );
-        assert.deepEqual(row, { state: 'ready', attempt: 1, lease_owner: null, failure, later: true, soon: true });
-        assert.equal(await stateOf(store, experiment.id), 'executing', 'the experiment keeps going');
-        const event = (await listEvents(store, experiment.id)).at(-1)!;
-        assert.deepEqual(eventSummary(event), ['task', 'env-setup', 'running', 'ready']);
-        assert.match(event.message ?? '', /attempt 1 failed \(connection timed out\); retrying/);
-        assert.deepEqual(await claim(store, 'worker-a'), [], 'not claimable before its backoff');
-        await store.query('update tasks set run_at = now() where id = $1', [task.id]);
-        const [again] = await claim(store, 'worker-b');
-        assert.equal(again.id, task.id);
-        assert.equal(again.attempt, 2, 'the second claim is attempt 2');
       });
 
-      storeTest('a non-retryable failure fails the task, skips the rest and fails the experiment', async ({ store, principal }) => {
-        const experiment = await launch(store, principal);
-        const [task] = await claim(store, 'worker-a');
-        const failure = { code: 'resource-misconfigured', message: 'No space left on device', retryable: false } as const;
-        assert.deepEqual(await report(store, { workerId: 'worker-a' }, [{ taskId: task.id, outcome: 'failed', failure }]), [task.id]);
-        await assertFailedExperiment(store, experiment.id, failure, 'env-setup');
-      });
+      storeTest(
+        'a retryable failure returns the task to ready after a backoff, counting the attempt',
+        async ({ store, principal }) => {
+          const experiment = await launch(store, principal);
+          const [task] = await claim(store, 'worker-a');
+          const failure = { code: 'internal', message: 'connection timed out', retryable: true } as const;
+          assert.deepEqual(
+            await report(store, { workerId: 'worker-a' }, [{ taskId: task.id, outcome: 'failed', failure }]),
+            [task.id],
+          );
+          const [row] = await store.query<any>(
+            `select state, attempt, lease_owner, failure, run_at > now() as later, run_at <= now() + interval '5 seconds' as soon
+           from tasks where id = $1`,
+            [task.id],
+          );
+          assert.deepEqual(row, { state: 'ready', attempt: 1, lease_owner: null, failure, later: true, soon: true });
+          assert.equal(await stateOf(store, experiment.id), 'executing', 'the experiment keeps going');
+          const event = (await listEvents(store, experiment.id)).at(-1)!;
+          assert.deepEqual(eventSummary(event), ['task', 'env-setup', 'running', 'ready']);
+          assert.match(event.message ?? '', /attempt 1 failed \(connection timed out\); retrying/);
+          assert.deepEqual(await claim(store, 'worker-a'), [], 'not claimable before its backoff');
+          await store.query('update tasks set run_at = now() where id = $1', [task.id]);
+          const [again] = await claim(store, 'worker-b');
+          assert.equal(again.id, task.id);
+          assert.equal(again.attempt, 2, 'the second claim is attempt 2');
+        },
+      );
+
+      storeTest(
+        'a non-retryable failure fails the task, skips the rest and fails the experiment',
+        async ({ store, principal }) => {
+          const experiment = await launch(store, principal);
+          const [task] = await claim(store, 'worker-a');
+          const failure = {
+            code: 'resource-misconfigured',
+            message: 'No space left on device',
+            retryable: false,
+          } as const;
+          assert.deepEqual(
+            await report(store, { workerId: 'worker-a' }, [{ taskId: task.id, outcome: 'failed', failure }]),
+            [task.id],
+          );
+          await assertFailedExperiment(store, experiment.id, failure, 'env-setup');
+        },
+      );
 
       storeTest('a retryable failure on the last attempt fails the experiment', async ({ store, principal }) => {
         const experiment = await launch(store, principal);
         await store.query(`update tasks set max_attempts = 1 where experiment_id = $1`, [experiment.id]);
         const [task] = await claim(store, 'worker-a');
         const failure = { code: 'internal', message: 'connection timed out', retryable: true } as const;
-        assert.deepEqual(await report(store, { workerId: 'worker-a' }, [{ taskId: task.id, outcome: 'failed', failure }]), [task.id]);
+        assert.deepEqual(
+          await report(store, { workerId: 'worker-a' }, [{ taskId: task.id, outcome: 'failed', failure }]),
+          [task.id],
+        );
         await assertFailedExperiment(store, experiment.id, failure, 'env-setup');
       });
 
-      storeTest('an unreachable resource blocks the experiment and retries past the last attempt; unblocking resumes it', async ({ store, principal }) => {
-        const experiment = await launch(store, principal);
-        await store.query(`update tasks set max_attempts = 2 where experiment_id = $1`, [experiment.id]);
-        const failure = { code: unreachableFailureCode, message: 'cannot reach hpcuser@127.0.0.1:2223: connect ECONNREFUSED', retryable: true };
-        for (let attempt = 1; attempt <= 3; attempt++) {
-          await store.query(`update tasks set run_at = now() where experiment_id = $1 and state = 'ready'`, [experiment.id]);
-          const [task] = await claim(store, 'worker-a');
-          assert.equal(task.attempt, attempt);
-          await report(store, { workerId: 'worker-a' }, [{ taskId: task.id, outcome: 'failed', failure }]);
-          assert.equal((await tasksOf(store, experiment.id)).get('env-setup')!.state, 'ready', `attempt ${attempt} of 2 is retried all the same`);
-        }
-        const [blocked] = await store.query<any>(
-          'select state, blocked_reason, state_before_block, blocked_until > now() as next_try_later from experiments where id = $1',
-          [experiment.id],
-        );
-        assert.deepEqual(blocked, { state: 'blocked', blocked_reason: failure.message, state_before_block: 'executing', next_try_later: true });
-        const moves = (await listEvents(store, experiment.id)).filter((event) => event.entity === 'experiment').map(eventSummary);
-        assert.equal(moves.filter((move) => move[3] === 'blocked').length, 1, 'blocked once, however many attempts fail');
-        await store.transaction((tx) => unblockExperiments(tx, [experiment.id], 'the resource answers again'));
-        assert.equal(await stateOf(store, experiment.id), 'executing');
-        const last = (await listEvents(store, experiment.id)).at(-1)!;
-        assert.deepEqual(eventSummary(last), ['experiment', null, 'blocked', 'executing']);
-        assert.equal(last.message, 'the resource answers again');
-      });
+      storeTest(
+        'an unreachable resource blocks the experiment and retries past the last attempt; unblocking resumes it',
+        async ({ store, principal }) => {
+          const experiment = await launch(store, principal);
+          await store.query(`update tasks set max_attempts = 2 where experiment_id = $1`, [experiment.id]);
+          const failure = {
+            code: unreachableFailureCode,
+            message: 'cannot reach hpcuser@127.0.0.1:2223: connect ECONNREFUSED',
+            retryable: true,
+          };
+          for (let attempt = 1; attempt <= 3; attempt++) {
+            await store.query(`update tasks set run_at = now() where experiment_id = $1 and state = 'ready'`, [
+              experiment.id,
+            ]);
+            const [task] = await claim(store, 'worker-a');
+            assert.equal(task.attempt, attempt);
+            await report(store, { workerId: 'worker-a' }, [{ taskId: task.id, outcome: 'failed', failure }]);
+            assert.equal(
+              (await tasksOf(store, experiment.id)).get('env-setup')!.state,
+              'ready',
+              `attempt ${attempt} of 2 is retried all the same`,
+            );
+          }
+          const [blocked] = await store.query<any>(
+            'select state, blocked_reason, state_before_block, blocked_until > now() as next_try_later from experiments where id = $1',
+            [experiment.id],
+          );
+          assert.deepEqual(blocked, {
+            state: 'blocked',
+            blocked_reason: failure.message,
+            state_before_block: 'executing',
+            next_try_later: true,
+          });
+          const moves = (await listEvents(store, experiment.id))
+            .filter((event) => event.entity === 'experiment')
+            .map(eventSummary);
+          assert.equal(
+            moves.filter((move) => move[3] === 'blocked').length,
+            1,
+            'blocked once, however many attempts fail',
+          );
+          await store.transaction((tx) => unblockExperiments(tx, [experiment.id], 'the resource answers again'));
+          assert.equal(await stateOf(store, experiment.id), 'executing');
+          const last = (await listEvents(store, experiment.id)).at(-1)!;
+          assert.deepEqual(eventSummary(last), ['experiment', null, 'blocked', 'executing']);
+          assert.equal(last.message, 'the resource answers again');
+        },
+      );
 
-      storeTest('completing the whole chain completes the experiment, with events in order', async ({ store, principal }) => {
-        const experiment = await launch(store, principal);
-        const kinds: TaskKind[] = [];
-        for (let step = 0; step < experimentDag.length; step++) {
-          const claimed = await claim(store, 'worker-a');
-          assert.equal(claimed.length, 1, `one task ready at step ${step}`);
-          kinds.push(claimed[0].kind);
-          assert.notEqual(await stateOf(store, experiment.id), 'completed', 'not complete before the last task');
-          await report(store, { workerId: 'worker-a' }, [{ taskId: claimed[0].id, outcome: 'completed' }]);
-        }
-        assert.deepEqual(kinds, experimentDag.map((node) => node.kind), 'tasks run in DAG order');
-        assert.deepEqual(await claim(store, 'worker-a'), []);
-        const [row] = await store.query<any>('select state, finished_at, failure, last_event_seq from experiments where id = $1', [experiment.id]);
-        assert.equal(row.state, 'completed');
-        assert.ok(row.finished_at instanceof Date, 'finished_at is set');
-        assert.equal(row.failure, null);
-        const expected: Array<ReturnType<typeof eventSummary>> = [
-          ['experiment', null, null, 'created'],
-          ['experiment', null, 'created', 'queued'],
-          ['task', 'env-setup', null, 'ready'],
-          ['experiment', null, 'queued', 'executing'],
-        ];
-        experimentDag.forEach((node, index) => {
-          expected.push(['task', node.kind, 'ready', 'running'], ['task', node.kind, 'running', 'completed']);
-          const next = experimentDag[index + 1];
-          if (next) expected.push(['task', next.kind, 'pending', 'ready']);
-        });
-        expected.push(['experiment', null, 'executing', 'completed']);
-        const events = await listEvents(store, experiment.id);
-        assert.deepEqual(events.map(eventSummary), expected);
-        assert.deepEqual(events.map((event) => event.seq), range(1, expected.length));
-        assert.equal(row.last_event_seq, expected.length);
-        for (let index = 1; index < events.length; index++) {
-          assert.ok(events[index].at >= events[index - 1].at, `event ${events[index].seq} is not older than the one before`);
-        }
-      });
+      storeTest(
+        'completing the whole chain completes the experiment, with events in order',
+        async ({ store, principal }) => {
+          const experiment = await launch(store, principal);
+          const kinds: TaskKind[] = [];
+          for (let step = 0; step < experimentDag.length; step++) {
+            const claimed = await claim(store, 'worker-a');
+            assert.equal(claimed.length, 1, `one task ready at step ${step}`);
+            kinds.push(claimed[0].kind);
+            assert.notEqual(await stateOf(store, experiment.id), 'completed', 'not complete before the last task');
+            await report(store, { workerId: 'worker-a' }, [{ taskId: claimed[0].id, outcome: 'completed' }]);
+          }
+          assert.deepEqual(
+            kinds,
+            experimentDag.map((node) => node.kind),
+            'tasks run in DAG order',
+          );
+          assert.deepEqual(await claim(store, 'worker-a'), []);
+          const [row] = await store.query<any>(
+            'select state, finished_at, failure, last_event_seq from experiments where id = $1',
+            [experiment.id],
+          );
+          assert.equal(row.state, 'completed');
+          assert.ok(row.finished_at instanceof Date, 'finished_at is set');
+          assert.equal(row.failure, null);
+          const expected: Array<ReturnType<typeof eventSummary>> = [
+            ['experiment', null, null, 'created'],
+            ['experiment', null, 'created', 'queued'],
+            ['task', 'env-setup', null, 'ready'],
+            ['experiment', null, 'queued', 'executing'],
+          ];
+          experimentDag.forEach((node, index) => {
+            expected.push(['task', node.kind, 'ready', 'running'], ['task', node.kind, 'running', 'completed']);
+            const next = experimentDag[index + 1];
+            if (next) expected.push(['task', next.kind, 'pending', 'ready']);
+          });
+          expected.push(['experiment', null, 'executing', 'completed']);
+          const events = await listEvents(store, experiment.id);
+          assert.deepEqual(events.map(eventSummary), expected);
+          assert.deepEqual(
+            events.map((event) => event.seq),
+            range(1, expected.length),
+          );
+          assert.equal(row.last_event_seq, expected.length);
+          for (let index = 1; index < events.length; index++) {
+            assert.ok(
+              events[index].at >= events[index - 1].at,
+              `event ${events[index].seq} is not older than the one before`,
+            );
+          }
+        },
+      );
     });
 
     describe('recoverExpiredLeases', () => {
-      storeTest('returns a task whose lease expired to ready, and fails it when out of attempts', async ({ store, principal }) => {
-        const experiment = await launch(store, principal);
-        const healthy = await launch(store, principal);
-        await store.query(`update tasks set max_attempts = 2 where experiment_id = $1`, [experiment.id]);
-        const claimed = await claim(store, 'worker-a');
-        assert.equal(claimed.length, 2);
-        const task = claimed.find((item) => item.experimentId === experiment.id)!;
-        await store.query(`update tasks set lease_expires_at = now() - interval '1 second' where id = $1`, [task.id]);
+      storeTest(
+        'returns a task whose lease expired to ready, and fails it when out of attempts',
+        async ({ store, principal }) => {
+          const experiment = await launch(store, principal);
+          const healthy = await launch(store, principal);
+          await store.query(`update tasks set max_attempts = 2 where experiment_id = $1`, [experiment.id]);
+          const claimed = await claim(store, 'worker-a');
+          assert.equal(claimed.length, 2);
+          const task = claimed.find((item) => item.experimentId === experiment.id)!;
+          await store.query(`update tasks set lease_expires_at = now() - interval '1 second' where id = $1`, [task.id]);
 
-        assert.equal(await store.transaction((tx) => recoverExpiredLeases(tx)), 1);
-        const [row] = await store.query<any>(`select state, attempt, lease_owner, run_at <= now() as due from tasks where id = $1`, [task.id]);
-        assert.deepEqual(row, { state: 'ready', attempt: 1, lease_owner: null, due: true });
-        assert.deepEqual(eventSummary((await listEvents(store, experiment.id)).at(-1)!), ['task', 'env-setup', 'running', 'ready']);
-        assert.equal((await tasksOf(store, healthy.id)).get('env-setup')!.state, 'running', 'a live lease is left alone');
-        assert.deepEqual(await report(store, { workerId: 'worker-a' }, [{ taskId: task.id, outcome: 'completed' }]), [], 'the old worker lost the task');
+          assert.equal(await store.transaction((tx) => recoverExpiredLeases(tx)), 1);
+          const [row] = await store.query<any>(
+            `select state, attempt, lease_owner, run_at <= now() as due from tasks where id = $1`,
+            [task.id],
+          );
+          assert.deepEqual(row, { state: 'ready', attempt: 1, lease_owner: null, due: true });
+          assert.deepEqual(eventSummary((await listEvents(store, experiment.id)).at(-1)!), [
+            'task',
+            'env-setup',
+            'running',
+            'ready',
+          ]);
+          assert.equal(
+            (await tasksOf(store, healthy.id)).get('env-setup')!.state,
+            'running',
+            'a live lease is left alone',
+          );
+          assert.deepEqual(
+            await report(store, { workerId: 'worker-a' }, [{ taskId: task.id, outcome: 'completed' }]),
+            [],
+            'the old worker lost the task',
+          );
 
-        const [again] = await claim(store, 'worker-b');
-        assert.equal(again.id, task.id);
-        assert.equal(again.attempt, 2);
-        await store.query(`update tasks set lease_expires_at = now() - interval '1 second' where id = $1`, [task.id]);
-        assert.equal(await store.transaction((tx) => recoverExpiredLeases(tx)), 1);
-        await assertFailedExperiment(store, experiment.id, { code: 'lease-expired', message: 'the worker running this task stopped renewing its lease', retryable: true }, 'env-setup');
-        assert.equal(await store.transaction((tx) => recoverExpiredLeases(tx)), 0, 'nothing left to recover');
-        assert.equal(await stateOf(store, healthy.id), 'executing');
-      });
+          const [again] = await claim(store, 'worker-b');
+          assert.equal(again.id, task.id);
+          assert.equal(again.attempt, 2);
+          await store.query(`update tasks set lease_expires_at = now() - interval '1 second' where id = $1`, [task.id]);
+          assert.equal(await store.transaction((tx) => recoverExpiredLeases(tx)), 1);
+          await assertFailedExperiment(
+            store,
+            experiment.id,
+            {
+              code: 'lease-expired',
+              message: 'the worker running this task stopped renewing its lease',
+              retryable: true,
+            },
+            'env-setup',
+          );
+          assert.equal(await store.transaction((tx) => recoverExpiredLeases(tx)), 0, 'nothing left to recover');
+          assert.equal(await stateOf(store, healthy.id), 'executing');
+        },
+      );
     });
 
     describe('applyObservations', () => {
-      storeTest('applies queued -> running -> completed, and ignores a stale running afterwards', async ({ store, principal }) => {
-        const { experimentId, job } = await submittedJob(store, principal);
-        assert.equal(job.state, 'queued');
+      storeTest(
+        'applies queued -> running -> completed, and ignores a stale running afterwards',
+        async ({ store, principal }) => {
+          const { experimentId, job } = await submittedJob(store, principal);
+          assert.equal(job.state, 'queued');
 
-        assert.deepEqual(await observe(store, job, { nativeId: '4242', state: 'running', nativeState: 'RUNNING', nodeList: 'node01' }), []);
-        const running = await jobOf(store, job.id);
-        assert.equal(running.state, 'running');
-        assert.equal(running.nodeList, 'node01');
-        assert.ok(running.startedAt instanceof Date, 'started_at is set');
+          assert.deepEqual(
+            await observe(store, job, {
+              nativeId: '4242',
+              state: 'running',
+              nativeState: 'RUNNING',
+              nodeList: 'node01',
+            }),
+            [],
+          );
+          const running = await jobOf(store, job.id);
+          assert.equal(running.state, 'running');
+          assert.equal(running.nodeList, 'node01');
+          assert.ok(running.startedAt instanceof Date, 'started_at is set');
 
-        const finished = await observe(store, running, { nativeId: '4242', state: 'completed', nativeState: 'COMPLETED', exitCode: 0 });
-        assert.deepEqual(finished.map((item) => [item.id, item.state, item.exitCode]), [[job.id, 'completed', 0]]);
-        const completed = await jobOf(store, job.id);
-        assert.ok(completed.endedAt instanceof Date, 'ended_at is set');
-        const events = await listEvents(store, experimentId);
-        assert.deepEqual(events.slice(-3).map(eventSummary), [
-          ['job', '4242', 'submitting', 'queued'],
-          ['job', '4242', 'queued', 'running'],
-          ['job', '4242', 'running', 'completed'],
-        ]);
+          const finished = await observe(store, running, {
+            nativeId: '4242',
+            state: 'completed',
+            nativeState: 'COMPLETED',
+            exitCode: 0,
+          });
+          assert.deepEqual(
+            finished.map((item) => [item.id, item.state, item.exitCode]),
+            [[job.id, 'completed', 0]],
+          );
+          const completed = await jobOf(store, job.id);
+          assert.ok(completed.endedAt instanceof Date, 'ended_at is set');
+          const events = await listEvents(store, experimentId);
+          assert.deepEqual(events.slice(-3).map(eventSummary), [
+            ['job', '4242', 'submitting', 'queued'],
+            ['job', '4242', 'queued', 'running'],
+            ['job', '4242', 'running', 'completed'],
+          ]);
 
-        const before = await snapshot(store, experimentId);
-        const stale: JobObservation = { nativeId: '4242', state: 'running', nativeState: 'RUNNING' };
-        assert.deepEqual(await observe(store, completed, stale), [], 'a stale running after completed is ignored');
-        assert.deepEqual(await observe(store, running, stale), [], 'also when the caller holds an old copy of the job');
-        assert.deepEqual(await observe(store, job, stale), []);
-        assert.equal((await jobOf(store, job.id)).state, 'completed');
-        assert.deepEqual(await snapshot(store, experimentId), before, 'no event appended');
-      });
+          const before = await snapshot(store, experimentId);
+          const stale: JobObservation = { nativeId: '4242', state: 'running', nativeState: 'RUNNING' };
+          assert.deepEqual(await observe(store, completed, stale), [], 'a stale running after completed is ignored');
+          assert.deepEqual(
+            await observe(store, running, stale),
+            [],
+            'also when the caller holds an old copy of the job',
+          );
+          assert.deepEqual(await observe(store, job, stale), []);
+          assert.equal((await jobOf(store, job.id)).state, 'completed');
+          assert.deepEqual(await snapshot(store, experimentId), before, 'no event appended');
+        },
+      );
 
-      storeTest('an observation applied with an outdated copy of the job records the state the job really left', async ({ store, principal }) => {
-        // The controller reads the active jobs, polls the scheduler (seconds over SSH), then applies.
-        const { experimentId, job: outdated } = await submittedJob(store, principal);
-        await observe(store, outdated, { nativeId: '4242', state: 'running', nativeState: 'RUNNING' });
-        const finished = await observe(store, outdated, { nativeId: '4242', state: 'completed', nativeState: 'COMPLETED', exitCode: 0 });
-        assert.deepEqual(finished.map((item) => item.state), ['completed'], 'running -> completed is allowed and applied');
-        const events = await listEvents(store, experimentId);
-        assert.deepEqual(events.slice(-2).map(eventSummary), [
-          ['job', '4242', 'queued', 'running'],
-          ['job', '4242', 'running', 'completed'],
-        ], 'the timeline shows the job leaving running, not queued a second time');
-      });
+      storeTest(
+        'an observation applied with an outdated copy of the job records the state the job really left',
+        async ({ store, principal }) => {
+          // The controller reads the active jobs, polls the scheduler (seconds over SSH), then applies.
+          const { experimentId, job: outdated } = await submittedJob(store, principal);
+          await observe(store, outdated, { nativeId: '4242', state: 'running', nativeState: 'RUNNING' });
+          const finished = await observe(store, outdated, {
+            nativeId: '4242',
+            state: 'completed',
+            nativeState: 'COMPLETED',
+            exitCode: 0,
+          });
+          assert.deepEqual(
+            finished.map((item) => item.state),
+            ['completed'],
+            'running -> completed is allowed and applied',
+          );
+          const events = await listEvents(store, experimentId);
+          assert.deepEqual(
+            events.slice(-2).map(eventSummary),
+            [
+              ['job', '4242', 'queued', 'running'],
+              ['job', '4242', 'running', 'completed'],
+            ],
+            'the timeline shows the job leaving running, not queued a second time',
+          );
+        },
+      );
 
       storeTest('records a change of reason while queued as an event', async ({ store, principal }) => {
         const { experimentId, job } = await submittedJob(store, principal);
         await observe(store, job, { nativeId: '4242', state: 'queued', nativeState: 'PENDING', reason: 'Priority' });
         const priority = await jobOf(store, job.id);
         assert.equal(priority.reason, 'Priority');
-        await observe(store, priority, { nativeId: '4242', state: 'queued', nativeState: 'PENDING', reason: 'Resources' });
+        await observe(store, priority, {
+          nativeId: '4242',
+          state: 'queued',
+          nativeState: 'PENDING',
+          reason: 'Resources',
+        });
         const resources = await jobOf(store, job.id);
-        assert.deepEqual([resources.state, resources.nativeState, resources.reason], ['queued', 'PENDING', 'Resources']);
+        assert.deepEqual(
+          [resources.state, resources.nativeState, resources.reason],
+          ['queued', 'PENDING', 'Resources'],
+        );
         const events = await listEvents(store, experimentId);
         assert.deepEqual(
           events.slice(-2).map((event) => [...eventSummary(event), event.message]),
@@ -530,23 +786,41 @@ export function runStateSuite(name: string, open: () => Promise<Store>): void {
           ],
         );
         const seq = await lastEventSeq(store, experimentId);
-        await observe(store, resources, { nativeId: '4242', state: 'queued', nativeState: 'PENDING', reason: 'Resources' });
+        await observe(store, resources, {
+          nativeId: '4242',
+          state: 'queued',
+          nativeState: 'PENDING',
+          reason: 'Resources',
+        });
         assert.equal(await lastEventSeq(store, experimentId), seq, 'the same observation again appends nothing');
       });
     });
 
     describe('experiments', () => {
       storeTest('moveExperiment refuses a move the table forbids', async ({ store, principal }) => {
-        const draft = await createExperiment(store, principal, { application: 'echo', resource: 'local', launch: false });
+        const draft = await createExperiment(store, principal, {
+          application: 'echo',
+          resource: 'local',
+          launch: false,
+        });
         assert.equal(draft.state, 'created');
         const seq = await lastEventSeq(store, draft.id);
         assert.equal(await store.transaction((tx) => moveExperiment(tx, draft.id, 'completed')), null);
         assert.equal(await stateOf(store, draft.id), 'created');
         assert.equal(await lastEventSeq(store, draft.id), seq, 'no event appended');
         assert.equal(await store.transaction((tx) => moveExperiment(tx, draft.id, 'executing')), null);
-        assert.equal(await store.transaction((tx) => moveExperiment(tx, draft.id, 'queued', { message: 'launched' })), 'created', 'an allowed move returns the state it left');
+        assert.equal(
+          await store.transaction((tx) => moveExperiment(tx, draft.id, 'queued', { message: 'launched' })),
+          'created',
+          'an allowed move returns the state it left',
+        );
         assert.equal(await stateOf(store, draft.id), 'queued');
-        assert.deepEqual(eventSummary((await listEvents(store, draft.id)).at(-1)!), ['experiment', null, 'created', 'queued']);
+        assert.deepEqual(eventSummary((await listEvents(store, draft.id)).at(-1)!), [
+          'experiment',
+          null,
+          'created',
+          'queued',
+        ]);
       });
 
       storeTest('cancelExperiment cancels the tasks not started and ends canceled', async ({ store, principal }) => {
@@ -554,14 +828,19 @@ export function runStateSuite(name: string, open: () => Promise<Store>): void {
         const canceled = await cancelExperiment(store, principal, experiment.id);
         assert.equal(canceled.state, 'canceled');
         assert.ok(canceled.finishedAt instanceof Date, 'finished_at is set');
-        assert.deepEqual(canceled.tasks.map((task) => task.state), experimentDag.map(() => 'canceled'));
+        assert.deepEqual(
+          canceled.tasks.map((task) => task.state),
+          experimentDag.map(() => 'canceled'),
+        );
         const events = await listEvents(store, experiment.id);
         const afterLaunch = events.slice(3).map(eventSummary);
         assert.deepEqual(afterLaunch[0], ['experiment', null, 'queued', 'canceling']);
         assert.deepEqual(afterLaunch.at(-1), ['experiment', null, 'canceling', 'canceled']);
         assert.deepEqual(
           afterLaunch.slice(1, -1).sort(),
-          experimentDag.map((node) => ['task', node.kind, node.dependsOn.length === 0 ? 'ready' : 'pending', 'canceled']).sort(),
+          experimentDag
+            .map((node) => ['task', node.kind, node.dependsOn.length === 0 ? 'ready' : 'pending', 'canceled'])
+            .sort(),
         );
         assert.deepEqual(await claim(store, 'worker-a'), [], 'nothing left to claim');
       });
@@ -587,18 +866,31 @@ async function seedCatalogue(store: Store): Promise<Principal> {
   const gatewayId = 'test';
   await ensureGateway(store, { id: gatewayId, name: 'Test gateway' });
   const user = await createUser(store, { gatewayId, name: 'ada', role: 'user' });
-  await upsertResource(store, gatewayId, {
-    name: 'local',
-    kind: 'local',
-    config: { scratchDir: '/tmp/drover-store-suite', queues: [{ name: 'normal', maxWalltimeMinutes: 60, maxCores: 4 }] },
-  }, { operator: true });
-  await upsertApplication(store, gatewayId, {
-    name: 'echo',
-    version: '1',
-    title: 'Echo',
-    inputs: [{ name: 'message', type: 'string', default: 'hello' }],
-    deployments: { '*': { command: ['echo', '{{message}}'] } },
-  }, { operator: true });
+  await upsertResource(
+    store,
+    gatewayId,
+    {
+      name: 'local',
+      kind: 'local',
+      config: {
+        scratchDir: '/tmp/drover-store-suite',
+        queues: [{ name: 'normal', maxWalltimeMinutes: 60, maxCores: 4 }],
+      },
+    },
+    { operator: true },
+  );
+  await upsertApplication(
+    store,
+    gatewayId,
+    {
+      name: 'echo',
+      version: '1',
+      title: 'Echo',
+      inputs: [{ name: 'message', type: 'string', default: 'hello' }],
+      deployments: { '*': { command: ['echo', '{{message}}'] } },
+    },
+    { operator: true },
+  );
   return { userId: user.id, name: 'ada', gatewayId, role: 'user', operator: false };
 }
 
@@ -647,14 +939,18 @@ async function stateOf(store: Store, experimentId: string): Promise<string> {
 }
 
 async function lastEventSeq(store: Store, experimentId: string): Promise<number> {
-  const rows = await store.query<{ last_event_seq: number }>('select last_event_seq from experiments where id = $1', [experimentId]);
+  const rows = await store.query<{ last_event_seq: number }>('select last_event_seq from experiments where id = $1', [
+    experimentId,
+  ]);
   return rows[0].last_event_seq;
 }
 
 /** Everything a user could see change about an experiment: its row, tasks, jobs and events. */
 async function snapshot(store: Store, experimentId: string) {
   return {
-    experiment: await store.query('select state, failure, finished_at, last_event_seq from experiments where id = $1', [experimentId]),
+    experiment: await store.query('select state, failure, finished_at, last_event_seq from experiments where id = $1', [
+      experimentId,
+    ]),
     tasks: await store.query(
       `select id, state, attempt, pending_dependencies, lease_owner, lease_expires_at, run_at, detached, failure, result, finished_at
        from tasks where experiment_id = $1 order by id`,
@@ -678,7 +974,9 @@ async function assertFailedExperiment(
     assert.equal(tasks.get(node.kind)!.state, expected, `${node.kind} is ${expected}`);
   }
   assert.deepEqual(tasks.get(failedKind)!.failure, failure, 'the failure is stored with the task');
-  const [row] = await store.query<any>('select state, failure, finished_at from experiments where id = $1', [experimentId]);
+  const [row] = await store.query<any>('select state, failure, finished_at from experiments where id = $1', [
+    experimentId,
+  ]);
   assert.equal(row.state, 'failed');
   assert.deepEqual(row.failure, { code: failure.code, message: failure.message });
   assert.ok(row.finished_at instanceof Date, 'finished_at is set');
@@ -691,7 +989,11 @@ async function assertFailedExperiment(
     skipped.map((event) => event.label),
     experimentDag.slice(failedIndex + 1).map((node) => node.kind),
   );
-  assert.deepEqual(events.map((event) => event.seq), range(1, events.length), 'events stay gapless');
+  assert.deepEqual(
+    events.map((event) => event.seq),
+    range(1, events.length),
+    'events stay gapless',
+  );
 }
 
 /** An experiment whose submit task recorded job 4242 (queued). */

@@ -48,7 +48,8 @@ function RequireSession({ children }: { children: ReactNode }) {
       </p>
     );
   }
-  if (status === 'signed-out') return <Navigate to="/sign-in" replace state={{ from: location.pathname + location.search }} />;
+  if (status === 'signed-out')
+    return <Navigate to="/sign-in" replace state={{ from: location.pathname + location.search }} />;
   return <>{children}</>;
 }
 

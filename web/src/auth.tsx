@@ -82,7 +82,8 @@ export function SessionProvider({ children }: { children: ReactNode }) {
     const token = storedToken();
     if (!token) return;
     signIn(token).catch((error) => {
-      if (error instanceof ApiError && error.status === 401) signOut('Your saved token is no longer valid; sign in again.');
+      if (error instanceof ApiError && error.status === 401)
+        signOut('Your saved token is no longer valid; sign in again.');
       else {
         // Keep the token: the server may just be restarting. The sign-in page offers a retry.
         setStatus('signed-out');
@@ -100,7 +101,10 @@ export function SessionProvider({ children }: { children: ReactNode }) {
     applyTheme(me?.gateway.theme ?? branding?.theme ?? {});
   }, [me, branding]);
 
-  const session = useMemo<Session>(() => ({ status, me, branding, notice, signIn, signOut }), [status, me, branding, notice, signIn, signOut]);
+  const session = useMemo<Session>(
+    () => ({ status, me, branding, notice, signIn, signOut }),
+    [status, me, branding, notice, signIn, signOut],
+  );
   return <SessionContext.Provider value={session}>{children}</SessionContext.Provider>;
 }
 

@@ -19,7 +19,11 @@ import {
   type FormValues,
 } from './form-model';
 
-const local: Resource = { name: 'local', kind: 'local', config: { scratchDir: '/tmp/s', queues: [{ name: 'default', maxWalltimeMinutes: 60, maxCores: 4 }] } };
+const local: Resource = {
+  name: 'local',
+  kind: 'local',
+  config: { scratchDir: '/tmp/s', queues: [{ name: 'default', maxWalltimeMinutes: 60, maxCores: 4 }] },
+};
 const cluster: Resource = {
   name: 'hpc',
   kind: 'slurm',
@@ -53,7 +57,10 @@ const app: Application = {
 };
 
 /** A parent experiment with just what the form reads. */
-function parent(inputs: ExperimentDetail['inputs'], settings: Partial<ExperimentDetail['settings']> = {}): ExperimentDetail {
+function parent(
+  inputs: ExperimentDetail['inputs'],
+  settings: Partial<ExperimentDetail['settings']> = {},
+): ExperimentDetail {
   return {
     name: 'first run',
     resource: 'hpc',
@@ -71,7 +78,10 @@ describe('deploymentFor and resourcesFor', () => {
   });
 
   test('resources are those with a deployment, in the order given', () => {
-    assert.deepEqual(resourcesFor(app, [other, cluster, local]).map((resource) => resource.name), ['hpc', 'local']);
+    assert.deepEqual(
+      resourcesFor(app, [other, cluster, local]).map((resource) => resource.name),
+      ['hpc', 'local'],
+    );
   });
 
   test('findQueue looks in the named resource only', () => {
@@ -83,15 +93,33 @@ describe('deploymentFor and resourcesFor', () => {
 
 describe('defaultSettings', () => {
   test("the deployment's defaults, as text", () => {
-    assert.deepEqual(defaultSettings(app, cluster), { resource: 'hpc', queue: 'long', nodes: '2', coresPerNode: '4', walltimeMinutes: '120' });
+    assert.deepEqual(defaultSettings(app, cluster), {
+      resource: 'hpc',
+      queue: 'long',
+      nodes: '2',
+      coresPerNode: '4',
+      walltimeMinutes: '120',
+    });
   });
 
   test("without deployment defaults: the resource's first queue, 1 node, 1 core, 10 minutes (as the server resolves them)", () => {
-    assert.deepEqual(defaultSettings(app, local), { resource: 'local', queue: 'default', nodes: '1', coresPerNode: '1', walltimeMinutes: '10' });
+    assert.deepEqual(defaultSettings(app, local), {
+      resource: 'local',
+      queue: 'default',
+      nodes: '1',
+      coresPerNode: '1',
+      walltimeMinutes: '10',
+    });
   });
 
   test('without a resource: empty resource and queue, and the fallback numbers', () => {
-    assert.deepEqual(defaultSettings(app, undefined), { resource: '', queue: '', nodes: '1', coresPerNode: '1', walltimeMinutes: '10' });
+    assert.deepEqual(defaultSettings(app, undefined), {
+      resource: '',
+      queue: '',
+      nodes: '1',
+      coresPerNode: '1',
+      walltimeMinutes: '10',
+    });
   });
 });
 
@@ -116,7 +144,10 @@ describe('initialValues', () => {
 
 describe('valuesFromExperiment', () => {
   test("a clone's form holds the parent's inputs and settings, and defaults for inputs it lacks", () => {
-    const values = valuesFromExperiment(app, parent({ steps: 5, label: 'x', verbose: false, data: 'upload-1' }, { nodes: 1 }));
+    const values = valuesFromExperiment(
+      app,
+      parent({ steps: 5, label: 'x', verbose: false, data: 'upload-1' }, { nodes: 1 }),
+    );
     assert.deepEqual(values, {
       name: 'first run (clone)',
       resource: 'hpc',
@@ -137,7 +168,11 @@ describe('buildRequest', () => {
   const base: FormValues = initialValues(app, [cluster]);
 
   test('numbers are sent as numbers, text as typed, empty optional inputs left out', () => {
-    const values: FormValues = { ...base, name: '  run 1  ', inputs: { ...base.inputs, steps: ' 2e3 ', label: 'hello', scale: '' } };
+    const values: FormValues = {
+      ...base,
+      name: '  run 1  ',
+      inputs: { ...base.inputs, steps: ' 2e3 ', label: 'hello', scale: '' },
+    };
     assert.deepEqual(buildRequest(app, values, new Map()), {
       name: 'run 1',
       resource: 'hpc',
@@ -183,13 +218,22 @@ describe('changesFromParent', () => {
 
   test('the same values are no change, numbers compared as numbers', () => {
     const values = valuesFromExperiment(app, first);
-    assert.deepEqual(changesFromParent(app, first, { ...values, inputs: { ...values.inputs, scale: '1e6' }, nodes: '2.0' }), []);
+    assert.deepEqual(
+      changesFromParent(app, first, { ...values, inputs: { ...values.inputs, scale: '1e6' }, nodes: '2.0' }),
+      [],
+    );
   });
 
   test('inputs first, then resource and settings, each with its label and both values', () => {
     const values = valuesFromExperiment(app, first);
     const file = new File(['x'], 'new.csv');
-    const changed: FormValues = { ...values, resource: 'other', queue: 'short', walltimeMinutes: '30', inputs: { ...values.inputs, steps: '5', verbose: false, data: file } };
+    const changed: FormValues = {
+      ...values,
+      resource: 'other',
+      queue: 'short',
+      walltimeMinutes: '30',
+      inputs: { ...values.inputs, steps: '5', verbose: false, data: file },
+    };
     assert.deepEqual(changesFromParent(app, first, changed), [
       { field: 'inputs.steps', label: 'Steps', before: '100', after: '5' },
       { field: 'inputs.verbose', label: 'verbose', before: 'yes', after: 'no' },
@@ -213,7 +257,10 @@ describe('changesFromParent', () => {
 
 describe('changedInputs', () => {
   test('only what differs (as text), and an input left out is sent as empty', () => {
-    assert.deepEqual(changedInputs({ steps: 100, label: 'a', mode: 'fast' }, { steps: '100', label: 'b', extra: true }), { label: 'b', extra: true, mode: '' });
+    assert.deepEqual(
+      changedInputs({ steps: 100, label: 'a', mode: 'fast' }, { steps: '100', label: 'b', extra: true }),
+      { label: 'b', extra: true, mode: '' },
+    );
   });
 
   test('nothing changed is an empty object', () => {
@@ -225,14 +272,20 @@ describe('describeBounds', () => {
   const plain = (value: number) => String(value);
 
   test('numbers: both bounds, one, or none', () => {
-    assert.equal(describeBounds({ name: 'i', type: 'integer', minimum: 1, maximum: 9 }, plain), 'A whole number from 1 to 9.');
+    assert.equal(
+      describeBounds({ name: 'i', type: 'integer', minimum: 1, maximum: 9 }, plain),
+      'A whole number from 1 to 9.',
+    );
     assert.equal(describeBounds({ name: 'x', type: 'number', minimum: 0 }, plain), 'A number, at least 0.');
     assert.equal(describeBounds({ name: 'x', type: 'number', maximum: 5 }, plain), 'A number, at most 5.');
     assert.equal(describeBounds({ name: 'i', type: 'integer' }, plain), 'A whole number.');
   });
 
   test('text: its longest length, with the formatter given', () => {
-    assert.equal(describeBounds({ name: 's', type: 'text', maxLength: 20000 }, (value) => value.toLocaleString('en-US')), 'At most 20,000 characters.');
+    assert.equal(
+      describeBounds({ name: 's', type: 'text', maxLength: 20000 }, (value) => value.toLocaleString('en-US')),
+      'At most 20,000 characters.',
+    );
     assert.equal(describeBounds({ name: 's', type: 'string' }, plain), null);
     assert.equal(describeBounds({ name: 'b', type: 'boolean' }, plain), null);
   });

@@ -49,7 +49,10 @@ export function findQueue(resources: Resource[], resource: string, name: string)
 }
 
 /** Job settings as the server would default them on `resource`: deployment first, then the resource's first queue and the server's defaults. */
-export function defaultSettings(application: Application, resource: Resource | undefined): Pick<FormValues, 'resource' | 'queue' | 'nodes' | 'coresPerNode' | 'walltimeMinutes'> {
+export function defaultSettings(
+  application: Application,
+  resource: Resource | undefined,
+): Pick<FormValues, 'resource' | 'queue' | 'nodes' | 'coresPerNode' | 'walltimeMinutes'> {
   const deployment = resource ? deploymentFor(application, resource.name) : undefined;
   return {
     resource: resource?.name ?? '',
@@ -84,7 +87,9 @@ export function valuesFromExperiment(application: Application, parent: Experimen
     nodes: String(parent.settings.nodes),
     coresPerNode: String(parent.settings.coresPerNode),
     walltimeMinutes: String(parent.settings.walltimeMinutes),
-    inputs: Object.fromEntries(application.inputs.map((input) => [input.name, inputText(input, parent.inputs[input.name] ?? input.default)])),
+    inputs: Object.fromEntries(
+      application.inputs.map((input) => [input.name, inputText(input, parent.inputs[input.name] ?? input.default)]),
+    ),
   };
 }
 
@@ -143,8 +148,12 @@ export function changesFromParent(application: Application, parent: ExperimentDe
     else after = value === '' ? formatValue(input.default) : String(value);
     const beforeText = input.type === 'boolean' ? formatValue(before === true) : formatValue(before);
     // Numbers are compared as numbers, so "1e6" and 1000000 are the same value.
-    const same = input.type === 'integer' || input.type === 'number' ? Number(after) === Number(beforeText) && after.trim() !== '' : after === beforeText;
-    if (!same) changes.push({ field: `inputs.${input.name}`, label: input.title ?? input.name, before: beforeText, after });
+    const same =
+      input.type === 'integer' || input.type === 'number'
+        ? Number(after) === Number(beforeText) && after.trim() !== ''
+        : after === beforeText;
+    if (!same)
+      changes.push({ field: `inputs.${input.name}`, label: input.title ?? input.name, before: beforeText, after });
   }
   const settings: Array<[keyof FormValues & keyof ExperimentDetail['settings'], string]> = [
     ['queue', 'Queue'],
@@ -152,11 +161,13 @@ export function changesFromParent(application: Application, parent: ExperimentDe
     ['coresPerNode', 'Cores per node'],
     ['walltimeMinutes', 'Walltime (minutes)'],
   ];
-  if (values.resource !== parent.resource) changes.push({ field: 'resource', label: 'Resource', before: parent.resource, after: values.resource });
+  if (values.resource !== parent.resource)
+    changes.push({ field: 'resource', label: 'Resource', before: parent.resource, after: values.resource });
   for (const [field, label] of settings) {
     const before = String(parent.settings[field] ?? '');
     const after = String(values[field]);
-    if (before !== after && !(Number(before) === Number(after) && after.trim() !== '')) changes.push({ field, label, before, after });
+    if (before !== after && !(Number(before) === Number(after) && after.trim() !== ''))
+      changes.push({ field, label, before, after });
   }
   return changes;
 }
@@ -165,7 +176,10 @@ export function changesFromParent(application: Application, parent: ExperimentDe
  * Only the inputs a clone changes, for `POST .../clone` (the server copies the rest from
  * the parent). An input the user emptied is sent as '' so that it gets its default.
  */
-export function changedInputs(parentInputs: Record<string, unknown>, inputs: FormRequest['inputs']): FormRequest['inputs'] {
+export function changedInputs(
+  parentInputs: Record<string, unknown>,
+  inputs: FormRequest['inputs'],
+): FormRequest['inputs'] {
   const changed: FormRequest['inputs'] = {};
   for (const [name, value] of Object.entries(inputs)) {
     if (String(parentInputs[name]) !== String(value)) changed[name] = value;
@@ -180,11 +194,13 @@ export function changedInputs(parentInputs: Record<string, unknown>, inputs: For
 export function describeBounds(input: InputDefinition, format: (value: number) => string): string | null {
   if (input.type === 'integer' || input.type === 'number') {
     const kind = input.type === 'integer' ? 'A whole number' : 'A number';
-    if (input.minimum !== undefined && input.maximum !== undefined) return `${kind} from ${format(input.minimum)} to ${format(input.maximum)}.`;
+    if (input.minimum !== undefined && input.maximum !== undefined)
+      return `${kind} from ${format(input.minimum)} to ${format(input.maximum)}.`;
     if (input.minimum !== undefined) return `${kind}, at least ${format(input.minimum)}.`;
     if (input.maximum !== undefined) return `${kind}, at most ${format(input.maximum)}.`;
     return `${kind}.`;
   }
-  if ((input.type === 'string' || input.type === 'text') && input.maxLength) return `At most ${format(input.maxLength)} characters.`;
+  if ((input.type === 'string' || input.type === 'text') && input.maxLength)
+    return `At most ${format(input.maxLength)} characters.`;
   return null;
 }

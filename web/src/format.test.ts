@@ -61,8 +61,16 @@ describe('formatDateTime and formatTime', () => {
 
   test("a time in the runtime's locale: date and time, or the time alone", () => {
     const at = '2026-03-12T14:03:05Z';
-    assert.equal(formatDateTime(at), new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'medium' }).format(new Date(at)));
-    assert.equal(formatTime(new Date(at)), new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit', second: '2-digit' }).format(new Date(at)));
+    assert.equal(
+      formatDateTime(at),
+      new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'medium' }).format(new Date(at)),
+    );
+    assert.equal(
+      formatTime(new Date(at)),
+      new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit', second: '2-digit' }).format(
+        new Date(at),
+      ),
+    );
   });
 });
 

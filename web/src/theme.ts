@@ -21,7 +21,16 @@ function parseColour(value: string | undefined): Rgb | null {
 }
 
 function toHex(rgb: Rgb): string {
-  return '#' + rgb.map((c) => Math.round(Math.min(255, Math.max(0, c))).toString(16).padStart(2, '0')).join('');
+  return (
+    '#' +
+    rgb
+      .map((c) =>
+        Math.round(Math.min(255, Math.max(0, c)))
+          .toString(16)
+          .padStart(2, '0'),
+      )
+      .join('')
+  );
 }
 
 function luminance([r, g, b]: Rgb): number {

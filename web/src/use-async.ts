@@ -17,7 +17,11 @@ export interface AsyncState<T> {
 
 /** Runs `load` now and whenever `deps` change. */
 export function useAsync<T>(load: () => Promise<T>, deps: DependencyList): AsyncState<T> {
-  const [state, setState] = useState<{ data: T | undefined; error: unknown; loading: boolean }>({ data: undefined, error: undefined, loading: true });
+  const [state, setState] = useState<{ data: T | undefined; error: unknown; loading: boolean }>({
+    data: undefined,
+    error: undefined,
+    loading: true,
+  });
   const generation = useRef(0);
   const loader = useRef(load);
   loader.current = load;
@@ -45,7 +49,10 @@ export function useAsync<T>(load: () => Promise<T>, deps: DependencyList): Async
 /** The gateway's applications and resources, which the forms and filters need. */
 export function useCatalogue(): AsyncState<{ applications: Application[]; resources: Resource[] }> {
   return useAsync(async () => {
-    const [applications, resources] = await Promise.all([ok(api.GET('/api/v1/applications')), ok(api.GET('/api/v1/resources'))]);
+    const [applications, resources] = await Promise.all([
+      ok(api.GET('/api/v1/applications')),
+      ok(api.GET('/api/v1/resources')),
+    ]);
     return { applications: applications.items, resources: resources.items };
   }, []);
 }

@@ -2,7 +2,14 @@
  * Catalogue routes: who am I, applications, resources, users. Read by users, written by admins.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { getApplication, getResource, listApplications, listResources, upsertApplication, upsertResource } from '../../catalogue/catalogue.ts';
+import {
+  getApplication,
+  getResource,
+  listApplications,
+  listResources,
+  upsertApplication,
+  upsertResource,
+} from '../../catalogue/catalogue.ts';
 import { createUser, getGateway, rotateUserToken, type Principal } from '../../catalogue/users.ts';
 import { ForbiddenError, NotFoundError } from '../../domain/errors.ts';
 import type { ResourceSpec, SshConfig } from '../../domain/resource.ts';
@@ -17,33 +24,113 @@ export function requireAdmin(request: FastifyRequest): void {
 }
 
 export function registerCatalogueRoutes(api: FastifyInstance, { store }: ApiDependencies): void {
-  api.get('/me', { schema: { summary: 'The signed-in user and their gateway', tags: ['catalogue'], response: { 200: ref('Me'), ...problemResponses } } }, async (request) => {
-    const gateway = await getGateway(store, request.principal.gatewayId);
-    const { userId: id, name, role, operator } = request.principal;
-    return { user: { id, name, role, operator }, gateway };
-  });
-
-  api.get('/applications', { schema: { summary: 'List applications', tags: ['catalogue'], response: { 200: ref('ApplicationList'), ...problemResponses } } }, async (request) => ({
-    items: await listApplications(store, request.principal.gatewayId),
-  }));
-  api.get('/applications/:name', { schema: { summary: 'Get an application', tags: ['catalogue'], params: nameParams, response: { 200: ref('Application'), ...problemResponses } } }, async (request) =>
-    getApplication(store, request.principal.gatewayId, (request.params as { name: string }).name),
+  api.get(
+    '/me',
+    {
+      schema: {
+        summary: 'The signed-in user and their gateway',
+        tags: ['catalogue'],
+        response: { 200: ref('Me'), ...problemResponses },
+      },
+    },
+    async (request) => {
+      const gateway = await getGateway(store, request.principal.gatewayId);
+      const { userId: id, name, role, operator } = request.principal;
+      return { user: { id, name, role, operator }, gateway };
+    },
   );
-  api.post('/applications', { schema: { summary: 'Create or replace an application (admin)', tags: ['catalogue'], body: { type: 'object' }, response: { 201: ref('Application'), ...problemResponses } } }, async (request, reply) => {
-    requireAdmin(request);
-    return reply.code(201).send(await upsertApplication(store, request.principal.gatewayId, request.body, request.principal));
-  });
 
-  api.get('/resources', { schema: { summary: 'List compute resources', tags: ['catalogue'], response: { 200: ref('ResourceList'), ...problemResponses } } }, async (request) => ({
-    items: (await listResources(store, request.principal.gatewayId)).map((resource) => visibleResource(resource, request.principal)),
-  }));
-  api.get('/resources/:name', { schema: { summary: 'Get a compute resource', tags: ['catalogue'], params: nameParams, response: { 200: ref('Resource'), ...problemResponses } } }, async (request) =>
-    visibleResource(await getResource(store, request.principal.gatewayId, (request.params as { name: string }).name), request.principal),
+  api.get(
+    '/applications',
+    {
+      schema: {
+        summary: 'List applications',
+        tags: ['catalogue'],
+        response: { 200: ref('ApplicationList'), ...problemResponses },
+      },
+    },
+    async (request) => ({
+      items: await listApplications(store, request.principal.gatewayId),
+    }),
   );
-  api.post('/resources', { schema: { summary: 'Create or replace a compute resource (admin)', tags: ['catalogue'], body: { type: 'object' }, response: { 201: ref('Resource'), ...problemResponses } } }, async (request, reply) => {
-    requireAdmin(request);
-    return reply.code(201).send(await upsertResource(store, request.principal.gatewayId, request.body, request.principal));
-  });
+  api.get(
+    '/applications/:name',
+    {
+      schema: {
+        summary: 'Get an application',
+        tags: ['catalogue'],
+        params: nameParams,
+        response: { 200: ref('Application'), ...problemResponses },
+      },
+    },
+    async (request) => getApplication(store, request.principal.gatewayId, (request.params as { name: string }).name),
+  );
+  api.post(
+    '/applications',
+    {
+      schema: {
+        summary: 'Create or replace an application (admin)',
+        tags: ['catalogue'],
+        body: { type: 'object' },
+        response: { 201: ref('Application'), ...problemResponses },
+      },
+    },
+    async (request, reply) => {
+      requireAdmin(request);
+      return reply
+        .code(201)
+        .send(await upsertApplication(store, request.principal.gatewayId, request.body, request.principal));
+    },
+  );
+
+  api.get(
+    '/resources',
+    {
+      schema: {
+        summary: 'List compute resources',
+        tags: ['catalogue'],
+        response: { 200: ref('ResourceList'), ...problemResponses },
+      },
+    },
+    async (request) => ({
+      items: (await listResources(store, request.principal.gatewayId)).map((resource) =>
+        visibleResource(resource, request.principal),
+      ),
+    }),
+  );
+  api.get(
+    '/resources/:name',
+    {
+      schema: {
+        summary: 'Get a compute resource',
+        tags: ['catalogue'],
+        params: nameParams,
+        response: { 200: ref('Resource'), ...problemResponses },
+      },
+    },
+    async (request) =>
+      visibleResource(
+        await getResource(store, request.principal.gatewayId, (request.params as { name: string }).name),
+        request.principal,
+      ),
+  );
+  api.post(
+    '/resources',
+    {
+      schema: {
+        summary: 'Create or replace a compute resource (admin)',
+        tags: ['catalogue'],
+        body: { type: 'object' },
+        response: { 201: ref('Resource'), ...problemResponses },
+      },
+    },
+    async (request, reply) => {
+      requireAdmin(request);
+      return reply
+        .code(201)
+        .send(await upsertResource(store, request.principal.gatewayId, request.body, request.principal));
+    },
+  );
 
   api.post(
     '/users',
@@ -55,7 +142,10 @@ export function registerCatalogueRoutes(api: FastifyInstance, { store }: ApiDepe
           type: 'object',
           required: ['name'],
           additionalProperties: false,
-          properties: { name: { type: 'string', pattern: '^[A-Za-z0-9._@-]{1,64}$' }, role: { type: 'string', enum: ['user', 'admin'] } },
+          properties: {
+            name: { type: 'string', pattern: '^[A-Za-z0-9._@-]{1,64}$' },
+            role: { type: 'string', enum: ['user', 'admin'] },
+          },
         },
         response: { 201: ref('NewUser'), ...problemResponses, ...conflictResponse },
       },
@@ -63,7 +153,11 @@ export function registerCatalogueRoutes(api: FastifyInstance, { store }: ApiDepe
     async (request, reply) => {
       requireAdmin(request);
       const body = request.body as { name: string; role?: 'user' | 'admin' };
-      const user = await createUser(store, { gatewayId: request.principal.gatewayId, name: body.name, role: body.role ?? 'user' });
+      const user = await createUser(store, {
+        gatewayId: request.principal.gatewayId,
+        name: body.name,
+        role: body.role ?? 'user',
+      });
       return reply.code(201).send({ id: user.id, name: body.name, role: body.role ?? 'user', token: user.token });
     },
   );
@@ -72,17 +166,25 @@ export function registerCatalogueRoutes(api: FastifyInstance, { store }: ApiDepe
     '/users/:name/token',
     {
       schema: {
-        summary: 'Issue a new token to a user, ending the old one: for yourself, or (admins) for a user of your gateway; the token is in the answer, once',
+        summary:
+          'Issue a new token to a user, ending the old one: for yourself, or (admins) for a user of your gateway; the token is in the answer, once',
         tags: ['catalogue'],
-        params: { type: 'object', properties: { name: { type: 'string', pattern: '^[A-Za-z0-9._@-]{1,64}$' } }, required: ['name'] },
+        params: {
+          type: 'object',
+          properties: { name: { type: 'string', pattern: '^[A-Za-z0-9._@-]{1,64}$' } },
+          required: ['name'],
+        },
         response: { 201: ref('NewUser'), ...problemResponses },
       },
     },
     async (request, reply) => {
       const { name } = request.params as { name: string };
       // Someone else's name is a 404 for a plain user: whether that user exists is not theirs to learn.
-      if (name !== request.principal.name && request.principal.role !== 'admin') throw new NotFoundError(`user ${JSON.stringify(name)}`);
-      return reply.code(201).send(await rotateUserToken(store, request.principal.gatewayId, name, request.principal.operator));
+      if (name !== request.principal.name && request.principal.role !== 'admin')
+        throw new NotFoundError(`user ${JSON.stringify(name)}`);
+      return reply
+        .code(201)
+        .send(await rotateUserToken(store, request.principal.gatewayId, name, request.principal.operator));
     },
   );
 }

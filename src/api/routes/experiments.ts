@@ -3,7 +3,14 @@
  * (JSON and a resumable SSE stream) and the job script preview.
  */
 import type { FastifyInstance } from 'fastify';
-import { cancelExperiment, cloneExperiment, createExperiment, deleteDraft, launchExperiment, type ExperimentRequest } from '../../experiments/commands.ts';
+import {
+  cancelExperiment,
+  cloneExperiment,
+  createExperiment,
+  deleteDraft,
+  launchExperiment,
+  type ExperimentRequest,
+} from '../../experiments/commands.ts';
 import { getExperiment, getSummaries, listExperiments, loadRunContext } from '../../experiments/queries.ts';
 import { buildJobSpec, submissionKey } from '../../experiments/job-spec.ts';
 import { listEvents } from '../../state/events.ts';
@@ -23,7 +30,11 @@ const settingsProperties = {
   memoryMb: { type: 'integer', minimum: 1 },
   name: { type: 'string', maxLength: 200 },
   launch: { type: 'boolean', description: 'Launch at once (default true); false keeps a draft to preview' },
-  inputs: { type: 'object', additionalProperties: true, description: 'Input name to value; file inputs take an upload id' },
+  inputs: {
+    type: 'object',
+    additionalProperties: true,
+    description: 'Input name to value; file inputs take an upload id',
+  },
 } as const;
 
 const experimentRequestSchema = {
@@ -64,35 +75,66 @@ const listQuerySchema = {
 export function registerExperimentRoutes(api: FastifyInstance, deps: ApiDependencies & { events: EventBus }): void {
   const { store, resources, appsDir, events } = deps;
 
-  api.post('/experiments', { schema: { summary: 'Create (and by default launch) an experiment', tags: ['experiments'], body: experimentRequestSchema, response: { 201: ref('Experiment'), ...problemResponses } } }, async (request, reply) => {
-    const experiment = await createExperiment(store, request.principal, request.body as ExperimentRequest);
-    return reply.code(201).header('location', `/api/v1/experiments/${experiment.id}`).send(experiment);
-  });
+  api.post(
+    '/experiments',
+    {
+      schema: {
+        summary: 'Create (and by default launch) an experiment',
+        tags: ['experiments'],
+        body: experimentRequestSchema,
+        response: { 201: ref('Experiment'), ...problemResponses },
+      },
+    },
+    async (request, reply) => {
+      const experiment = await createExperiment(store, request.principal, request.body as ExperimentRequest);
+      return reply.code(201).header('location', `/api/v1/experiments/${experiment.id}`).send(experiment);
+    },
+  );
 
-  api.get('/experiments', { schema: { summary: 'List experiments, newest first, cursor paged', tags: ['experiments'], querystring: listQuerySchema, response: { 200: ref('ExperimentPage'), ...problemResponses } } }, async (request) => {
-    const query = request.query as Record<string, any>;
-    return listExperiments(store, request.principal, {
-      state: query.state ? String(query.state).split(',').map((state) => state.trim()).filter(Boolean) : undefined,
-      application: query.application,
-      resource: query.resource,
-      owner: query.owner,
-      text: query.q,
-      parentId: query.parent,
-      createdAfter: query.since ? new Date(query.since) : undefined,
-      createdBefore: query.until ? new Date(query.until) : undefined,
-      cursor: query.cursor,
-      limit: query.limit,
-    });
-  });
+  api.get(
+    '/experiments',
+    {
+      schema: {
+        summary: 'List experiments, newest first, cursor paged',
+        tags: ['experiments'],
+        querystring: listQuerySchema,
+        response: { 200: ref('ExperimentPage'), ...problemResponses },
+      },
+    },
+    async (request) => {
+      const query = request.query as Record<string, any>;
+      return listExperiments(store, request.principal, {
+        state: query.state
+          ? String(query.state)
+              .split(',')
+              .map((state) => state.trim())
+              .filter(Boolean)
+          : undefined,
+        application: query.application,
+        resource: query.resource,
+        owner: query.owner,
+        text: query.q,
+        parentId: query.parent,
+        createdAfter: query.since ? new Date(query.since) : undefined,
+        createdBefore: query.until ? new Date(query.until) : undefined,
+        cursor: query.cursor,
+        limit: query.limit,
+      });
+    },
+  );
 
   api.get(
     '/experiments/changes',
     {
       schema: {
-        summary: 'A live stream (SSE) of the experiments you can see whose state changes: `event: experiment`, `data:` the ExperimentSummary',
+        summary:
+          'A live stream (SSE) of the experiments you can see whose state changes: `event: experiment`, `data:` the ExperimentSummary',
         tags: ['experiments'],
         querystring: { type: 'object', properties: { access_token: { type: 'string' } } },
-        response: { 200: { description: 'The stream', content: { 'text/event-stream': { schema: { type: 'string' } } } }, ...problemResponses },
+        response: {
+          200: { description: 'The stream', content: { 'text/event-stream': { schema: { type: 'string' } } } },
+          ...problemResponses,
+        },
       },
     },
     async (request, reply) => {
@@ -128,56 +170,135 @@ export function registerExperimentRoutes(api: FastifyInstance, deps: ApiDependen
     },
   );
 
-  api.get('/experiments/:id', { schema: { summary: 'Get an experiment with its tasks and job', tags: ['experiments'], params: idParams, response: { 200: ref('Experiment'), ...problemResponses } } }, async (request) =>
-    getExperiment(store, request.principal, (request.params as { id: string }).id),
+  api.get(
+    '/experiments/:id',
+    {
+      schema: {
+        summary: 'Get an experiment with its tasks and job',
+        tags: ['experiments'],
+        params: idParams,
+        response: { 200: ref('Experiment'), ...problemResponses },
+      },
+    },
+    async (request) => getExperiment(store, request.principal, (request.params as { id: string }).id),
   );
 
-  api.delete('/experiments/:id', { schema: { summary: 'Delete a draft (created) experiment', tags: ['experiments'], params: idParams, response: { 204: { type: 'null', description: 'Deleted' }, ...problemResponses } } }, async (request, reply) => {
-    await deleteDraft(store, request.principal, (request.params as { id: string }).id);
-    return reply.code(204).send();
-  });
-
-  api.post('/experiments/:id/launch', { schema: { summary: 'Launch a draft experiment', tags: ['experiments'], params: idParams, response: { 200: ref('Experiment'), ...problemResponses } } }, async (request) =>
-    launchExperiment(store, request.principal, (request.params as { id: string }).id),
+  api.delete(
+    '/experiments/:id',
+    {
+      schema: {
+        summary: 'Delete a draft (created) experiment',
+        tags: ['experiments'],
+        params: idParams,
+        response: { 204: { type: 'null', description: 'Deleted' }, ...problemResponses },
+      },
+    },
+    async (request, reply) => {
+      await deleteDraft(store, request.principal, (request.params as { id: string }).id);
+      return reply.code(204).send();
+    },
   );
 
-  api.post('/experiments/:id/cancel', { schema: { summary: 'Cancel an experiment; its job is killed', tags: ['experiments'], params: idParams, response: { 202: ref('Experiment'), ...problemResponses } } }, async (request, reply) =>
-    reply.code(202).send(await cancelExperiment(store, request.principal, (request.params as { id: string }).id)),
+  api.post(
+    '/experiments/:id/launch',
+    {
+      schema: {
+        summary: 'Launch a draft experiment',
+        tags: ['experiments'],
+        params: idParams,
+        response: { 200: ref('Experiment'), ...problemResponses },
+      },
+    },
+    async (request) => launchExperiment(store, request.principal, (request.params as { id: string }).id),
+  );
+
+  api.post(
+    '/experiments/:id/cancel',
+    {
+      schema: {
+        summary: 'Cancel an experiment; its job is killed',
+        tags: ['experiments'],
+        params: idParams,
+        response: { 202: ref('Experiment'), ...problemResponses },
+      },
+    },
+    async (request, reply) =>
+      reply.code(202).send(await cancelExperiment(store, request.principal, (request.params as { id: string }).id)),
   );
 
   api.post(
     '/experiments/:id/clone',
-    { schema: { summary: 'Clone an experiment with some inputs changed', tags: ['experiments'], params: idParams, body: cloneRequestSchema, response: { 201: ref('Experiment'), ...problemResponses } } },
+    {
+      schema: {
+        summary: 'Clone an experiment with some inputs changed',
+        tags: ['experiments'],
+        params: idParams,
+        body: cloneRequestSchema,
+        response: { 201: ref('Experiment'), ...problemResponses },
+      },
+    },
     async (request, reply) => {
-      const clone = await cloneExperiment(store, request.principal, (request.params as { id: string }).id, (request.body ?? {}) as Partial<ExperimentRequest>);
+      const clone = await cloneExperiment(
+        store,
+        request.principal,
+        (request.params as { id: string }).id,
+        (request.body ?? {}) as Partial<ExperimentRequest>,
+      );
       return reply.code(201).header('location', `/api/v1/experiments/${clone.id}`).send(clone);
     },
   );
 
-  api.get('/experiments/:id/script', { schema: { summary: 'The exact batch script Drover submits (or submitted)', tags: ['experiments'], params: idParams, response: { 200: { description: 'The script', content: { 'text/plain': { schema: { type: 'string' } } } }, ...problemResponses } } }, async (request, reply) => {
-    const experiment = await getExperiment(store, request.principal, (request.params as { id: string }).id);
-    const context = await loadRunContext(store, experiment.id);
-    const submitTask = experiment.tasks.find((task) => task.kind === 'submit');
-    const key = experiment.job?.submissionKey ?? (submitTask ? submissionKey(experiment.id, submitTask.id, Math.max(1, submitTask.attempt)) : 'drover-draft');
-    const handle = resources.open(context.resource);
-    return reply.type('text/plain; charset=utf-8').send(handle.scheduler.renderScript(buildJobSpec(context, key, appsDir)));
-  });
+  api.get(
+    '/experiments/:id/script',
+    {
+      schema: {
+        summary: 'The exact batch script Drover submits (or submitted)',
+        tags: ['experiments'],
+        params: idParams,
+        response: {
+          200: { description: 'The script', content: { 'text/plain': { schema: { type: 'string' } } } },
+          ...problemResponses,
+        },
+      },
+    },
+    async (request, reply) => {
+      const experiment = await getExperiment(store, request.principal, (request.params as { id: string }).id);
+      const context = await loadRunContext(store, experiment.id);
+      const submitTask = experiment.tasks.find((task) => task.kind === 'submit');
+      const key =
+        experiment.job?.submissionKey ??
+        (submitTask ? submissionKey(experiment.id, submitTask.id, Math.max(1, submitTask.attempt)) : 'drover-draft');
+      const handle = resources.open(context.resource);
+      return reply
+        .type('text/plain; charset=utf-8')
+        .send(handle.scheduler.renderScript(buildJobSpec(context, key, appsDir)));
+    },
+  );
 
   api.get(
     '/experiments/:id/events',
     {
       schema: {
-        summary: 'Events of an experiment, gapless and numbered; with Accept: text/event-stream, a live SSE stream resumable with Last-Event-ID',
+        summary:
+          'Events of an experiment, gapless and numbered; with Accept: text/event-stream, a live SSE stream resumable with Last-Event-ID',
         tags: ['experiments'],
         params: idParams,
         querystring: {
           type: 'object',
-          properties: { after: { type: 'integer', minimum: 0 }, limit: { type: 'integer', minimum: 1, maximum: 1000 }, access_token: { type: 'string' } },
+          properties: {
+            after: { type: 'integer', minimum: 0 },
+            limit: { type: 'integer', minimum: 1, maximum: 1000 },
+            access_token: { type: 'string' },
+          },
         },
         response: {
           200: {
-            description: 'The events after `after` (JSON), or a stream of them (`event:` entity, `id:` seq, `data:` the Event)',
-            content: { 'application/json': { schema: ref('EventList') }, 'text/event-stream': { schema: { type: 'string' } } },
+            description:
+              'The events after `after` (JSON), or a stream of them (`event:` entity, `id:` seq, `data:` the Event)',
+            content: {
+              'application/json': { schema: ref('EventList') },
+              'text/event-stream': { schema: { type: 'string' } },
+            },
           },
           ...problemResponses,
         },
@@ -192,7 +313,10 @@ export function registerExperimentRoutes(api: FastifyInstance, deps: ApiDependen
       if (lastEventId !== undefined) {
         after = Number(lastEventId);
         // Event numbers are the store's integers: anything larger is not one of ours.
-        if (!Number.isInteger(after) || after < 0 || after > 2 ** 31 - 1) throw new ValidationError('Last-Event-ID must be an event number', [{ field: 'Last-Event-ID', message: 'must be a whole number' }]);
+        if (!Number.isInteger(after) || after < 0 || after > 2 ** 31 - 1)
+          throw new ValidationError('Last-Event-ID must be an event number', [
+            { field: 'Last-Event-ID', message: 'must be a whole number' },
+          ]);
       }
       if (!String(request.headers.accept ?? '').includes('text/event-stream')) {
         return { items: await listEvents(store, id, after, query.limit ?? 1000) };

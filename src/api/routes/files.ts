@@ -15,8 +15,15 @@ import { openRegularFile } from '../../shell/open-regular-file.ts';
 
 const idParams = { type: 'object', properties: { id: { type: 'string' } }, required: ['id'] } as const;
 
-export function registerFileRoutes(api: FastifyInstance, { store, storage, resources, uploadLimitBytes, limits }: ApiDependencies): void {
-  api.addContentTypeParser('application/octet-stream', { parseAs: 'buffer', bodyLimit: uploadLimitBytes }, (_request, body, done) => done(null, body));
+export function registerFileRoutes(
+  api: FastifyInstance,
+  { store, storage, resources, uploadLimitBytes, limits }: ApiDependencies,
+): void {
+  api.addContentTypeParser(
+    'application/octet-stream',
+    { parseAs: 'buffer', bodyLimit: uploadLimitBytes },
+    (_request, body, done) => done(null, body),
+  );
 
   api.post(
     '/uploads',
@@ -32,21 +39,34 @@ export function registerFileRoutes(api: FastifyInstance, { store, storage, resou
     async (request, reply) => {
       const { filename } = request.query as { filename: string };
       if (!safeFileName(filename)) {
-        throw new ValidationError('invalid file name', [{ field: 'filename', message: 'must be a plain file name: no "/", "\\", ".." or control characters' }]);
+        throw new ValidationError('invalid file name', [
+          { field: 'filename', message: 'must be a plain file name: no "/", "\\", ".." or control characters' },
+        ]);
       }
       if (!Buffer.isBuffer(request.body)) {
-        throw new UnsupportedMediaError('send the file as the request body with Content-Type: application/octet-stream');
+        throw new UnsupportedMediaError(
+          'send the file as the request body with Content-Type: application/octet-stream',
+        );
       }
       const body = request.body;
       const { principal } = request;
       const recorded = await store.transaction((tx) =>
-        recordUpload(tx, { gatewayId: principal.gatewayId, ownerId: principal.userId, filename, size: body.length }, limits.uploadQuotaBytes),
+        recordUpload(
+          tx,
+          { gatewayId: principal.gatewayId, ownerId: principal.userId, filename, size: body.length },
+          limits.uploadQuotaBytes,
+        ),
       );
       if ('overQuota' in recorded) {
         const used = recorded.used;
         throw new QuotaExceededError(
           `this upload (${body.length} bytes) would take your uploads to ${used + body.length} bytes, over your quota of ${limits.uploadQuotaBytes} bytes; ask your gateway's operator to raise limits.uploadQuotaBytes`,
-          [{ field: 'body', message: `exceeds the upload quota: ${Math.max(0, limits.uploadQuotaBytes - used)} bytes left` }],
+          [
+            {
+              field: 'body',
+              message: `exceeds the upload quota: ${Math.max(0, limits.uploadQuotaBytes - used)} bytes left`,
+            },
+          ],
         );
       }
       const path = storage.uploadPath(request.principal.gatewayId, recorded.id);
@@ -56,25 +76,52 @@ export function registerFileRoutes(api: FastifyInstance, { store, storage, resou
     },
   );
 
-  api.get('/experiments/:id/outputs', { schema: { summary: 'Files brought back from the job', tags: ['files'], params: idParams, response: { 200: ref('OutputList'), ...problemResponses } } }, async (request) => {
-    const experiment = await getExperiment(store, request.principal, (request.params as { id: string }).id);
-    const root = storage.outputsDir(request.principal.gatewayId, experiment.id);
-    return { items: await listFiles(root) };
-  });
+  api.get(
+    '/experiments/:id/outputs',
+    {
+      schema: {
+        summary: 'Files brought back from the job',
+        tags: ['files'],
+        params: idParams,
+        response: { 200: ref('OutputList'), ...problemResponses },
+      },
+    },
+    async (request) => {
+      const experiment = await getExperiment(store, request.principal, (request.params as { id: string }).id);
+      const root = storage.outputsDir(request.principal.gatewayId, experiment.id);
+      return { items: await listFiles(root) };
+    },
+  );
 
-  api.get('/experiments/:id/outputs/*', { schema: { summary: 'Download one output file', tags: ['files'], response: { 200: { description: 'The file', content: { 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } } }, ...problemResponses } } }, async (request, reply) => {
-    const params = request.params as { id: string; '*': string };
-    const experiment = await getExperiment(store, request.principal, params.id);
-    const path = storage.outputPath(request.principal.gatewayId, experiment.id, params['*']);
-    if (!path) throw new NotFoundError(`output ${JSON.stringify(params['*'])}`);
-    const file = await openRegularFile(path).catch(() => null);
-    if (!file) throw new NotFoundError(`output ${JSON.stringify(params['*'])}`);
-    return reply
-      .type('application/octet-stream')
-      .header('content-length', file.size)
-      .header('content-disposition', attachmentDisposition(posix.basename(params['*'])))
-      .send(file.handle.createReadStream());
-  });
+  api.get(
+    '/experiments/:id/outputs/*',
+    {
+      schema: {
+        summary: 'Download one output file',
+        tags: ['files'],
+        response: {
+          200: {
+            description: 'The file',
+            content: { 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } },
+          },
+          ...problemResponses,
+        },
+      },
+    },
+    async (request, reply) => {
+      const params = request.params as { id: string; '*': string };
+      const experiment = await getExperiment(store, request.principal, params.id);
+      const path = storage.outputPath(request.principal.gatewayId, experiment.id, params['*']);
+      if (!path) throw new NotFoundError(`output ${JSON.stringify(params['*'])}`);
+      const file = await openRegularFile(path).catch(() => null);
+      if (!file) throw new NotFoundError(`output ${JSON.stringify(params['*'])}`);
+      return reply
+        .type('application/octet-stream')
+        .header('content-length', file.size)
+        .header('content-disposition', attachmentDisposition(posix.basename(params['*'])))
+        .send(file.handle.createReadStream());
+    },
+  );
 
   api.get(
     '/experiments/:id/logs/:stream',
@@ -82,9 +129,19 @@ export function registerFileRoutes(api: FastifyInstance, { store, storage, resou
       schema: {
         summary: "The job's stdout or stderr: live from the resource while it runs, from storage once brought back",
         tags: ['files'],
-        params: { type: 'object', properties: { id: { type: 'string' }, stream: { type: 'string', enum: ['stdout', 'stderr'] } }, required: ['id', 'stream'] },
-        querystring: { type: 'object', properties: { tail: { type: 'integer', minimum: 1, description: 'Only the last N bytes' } } },
-        response: { 200: { description: 'The text', content: { 'text/plain': { schema: { type: 'string' } } } }, ...problemResponses },
+        params: {
+          type: 'object',
+          properties: { id: { type: 'string' }, stream: { type: 'string', enum: ['stdout', 'stderr'] } },
+          required: ['id', 'stream'],
+        },
+        querystring: {
+          type: 'object',
+          properties: { tail: { type: 'integer', minimum: 1, description: 'Only the last N bytes' } },
+        },
+        response: {
+          200: { description: 'The text', content: { 'text/plain': { schema: { type: 'string' } } } },
+          ...problemResponses,
+        },
       },
     },
     async (request, reply) => {
@@ -103,7 +160,10 @@ export function registerFileRoutes(api: FastifyInstance, { store, storage, resou
         }
       } else if (experiment.state !== 'created') {
         const context = await loadRunContext(store, experiment.id);
-        content = await resources.open(context.resource).shell.readFile(posix.join(context.workdir, name)).catch(() => null);
+        content = await resources
+          .open(context.resource)
+          .shell.readFile(posix.join(context.workdir, name))
+          .catch(() => null);
       }
       if (content === null) throw new NotFoundError(`${stream} of experiment ${id} (the job has not written it yet)`);
       if (tail && content.length > tail) content = content.subarray(content.length - tail);
@@ -119,7 +179,10 @@ export function registerFileRoutes(api: FastifyInstance, { store, storage, resou
  */
 export function attachmentDisposition(name: string): string {
   const fallback = name.replace(/[^\x20-\x7e]|["\\%]/g, '_');
-  const encoded = encodeURIComponent(name).replace(/['()*]/g, (character) => `%${character.charCodeAt(0).toString(16).toUpperCase()}`);
+  const encoded = encodeURIComponent(name).replace(
+    /['()*]/g,
+    (character) => `%${character.charCodeAt(0).toString(16).toUpperCase()}`,
+  );
   return `attachment; filename="${fallback}"; filename*=UTF-8''${encoded}`;
 }
 

@@ -10,18 +10,36 @@ import { conflictResponse, problemResponses, ref } from '../schemas.ts';
 
 /** Throws a 403 problem unless the caller is the platform operator. */
 export function requireOperator(request: FastifyRequest): void {
-  if (!request.principal.operator) throw new ForbiddenError('only the platform operator (the bootstrap token) may manage gateways');
+  if (!request.principal.operator)
+    throw new ForbiddenError('only the platform operator (the bootstrap token) may manage gateways');
 }
 
-const idParams = { type: 'object', properties: { id: { type: 'string', pattern: '^[a-z0-9][a-z0-9-]{0,62}$' } }, required: ['id'] } as const;
+const idParams = {
+  type: 'object',
+  properties: { id: { type: 'string', pattern: '^[a-z0-9][a-z0-9-]{0,62}$' } },
+  required: ['id'],
+} as const;
 
 const themeColour = { type: 'string', description: '#rgb or #rrggbb' } as const;
 
-export function registerGatewayRoutes(api: FastifyInstance, { store, gatewayId: bootstrapGatewayId }: ApiDependencies): void {
-  api.get('/gateways', { schema: { summary: 'List every gateway (platform operator)', tags: ['gateways'], response: { 200: ref('GatewayList'), ...problemResponses } } }, async (request) => {
-    requireOperator(request);
-    return { items: await listGateways(store) };
-  });
+export function registerGatewayRoutes(
+  api: FastifyInstance,
+  { store, gatewayId: bootstrapGatewayId }: ApiDependencies,
+): void {
+  api.get(
+    '/gateways',
+    {
+      schema: {
+        summary: 'List every gateway (platform operator)',
+        tags: ['gateways'],
+        response: { 200: ref('GatewayList'), ...problemResponses },
+      },
+    },
+    async (request) => {
+      requireOperator(request);
+      return { items: await listGateways(store) };
+    },
+  );
 
   api.post(
     '/gateways',
@@ -33,9 +51,15 @@ export function registerGatewayRoutes(api: FastifyInstance, { store, gatewayId: 
           type: 'object',
           required: ['id', 'name'],
           properties: {
-            id: { type: 'string', description: 'lower-case letters, digits and dashes; used in sign-in links: /?gateway=<id>' },
+            id: {
+              type: 'string',
+              description: 'lower-case letters, digits and dashes; used in sign-in links: /?gateway=<id>',
+            },
             name: { type: 'string' },
-            theme: { type: 'object', properties: { primary: themeColour, accent: themeColour, background: themeColour, text: themeColour } },
+            theme: {
+              type: 'object',
+              properties: { primary: themeColour, accent: themeColour, background: themeColour, text: themeColour },
+            },
             admin: { type: 'string', description: "The first admin's user name (default admin)" },
           },
         },
@@ -48,12 +72,17 @@ export function registerGatewayRoutes(api: FastifyInstance, { store, gatewayId: 
     },
   );
 
-  for (const [action, disabled] of [['disable', true], ['enable', false]] as const) {
+  for (const [action, disabled] of [
+    ['disable', true],
+    ['enable', false],
+  ] as const) {
     api.post(
       `/gateways/:id/${action}`,
       {
         schema: {
-          summary: disabled ? "Disable a gateway: its users' tokens are refused, its data is kept (platform operator)" : 'Enable a disabled gateway again (platform operator)',
+          summary: disabled
+            ? "Disable a gateway: its users' tokens are refused, its data is kept (platform operator)"
+            : 'Enable a disabled gateway again (platform operator)',
           tags: ['gateways'],
           params: idParams,
           response: { 200: ref('GatewayListing'), ...problemResponses },
@@ -63,7 +92,9 @@ export function registerGatewayRoutes(api: FastifyInstance, { store, gatewayId: 
         requireOperator(request);
         const { id } = request.params as { id: string };
         if (disabled && id === bootstrapGatewayId) {
-          throw new ValidationError('the bootstrap gateway holds the platform operator and cannot be disabled', [{ field: 'id', message: 'is the bootstrap gateway' }]);
+          throw new ValidationError('the bootstrap gateway holds the platform operator and cannot be disabled', [
+            { field: 'id', message: 'is the bootstrap gateway' },
+          ]);
         }
         return setGatewayDisabled(store, id, disabled);
       },

@@ -42,12 +42,14 @@ async function makeSpec(argv: string[], overrides: Partial<JobSpec> = {}): Promi
 
 /** The TrackedJob a store would hand back (through JSON, as a database would). */
 function track(spec: JobSpec, submitted: SubmittedJob): TrackedJob {
-  const job: TrackedJob = JSON.parse(JSON.stringify({
-    nativeId: submitted.nativeId,
-    workdir: spec.workdir,
-    submissionKey: spec.submissionKey,
-    details: submitted.details,
-  }));
+  const job: TrackedJob = JSON.parse(
+    JSON.stringify({
+      nativeId: submitted.nativeId,
+      workdir: spec.workdir,
+      submissionKey: spec.submissionKey,
+      details: submitted.details,
+    }),
+  );
   startedJobs.push(job);
   return job;
 }
@@ -165,7 +167,13 @@ describe('LocalScheduler', () => {
     assert.equal(second.adopted, true);
     assert.equal(second.nativeId, first.nativeId);
     assert.deepEqual(second.details, first.details);
-    assert.deepEqual(await new LocalScheduler({ shell: new LocalShell() }).find({ workdir: spec.workdir, submissionKeys: ['never-submitted', spec.submissionKey] }), { ...first, adopted: true, submissionKey: spec.submissionKey });
+    assert.deepEqual(
+      await new LocalScheduler({ shell: new LocalShell() }).find({
+        workdir: spec.workdir,
+        submissionKeys: ['never-submitted', spec.submissionKey],
+      }),
+      { ...first, adopted: true, submissionKey: spec.submissionKey },
+    );
     assert.equal(await scheduler.find({ workdir: spec.workdir, submissionKeys: ['never-submitted'] }), null);
 
     const ended = await waitForTerminal(scheduler, track(spec, first));
@@ -179,7 +187,10 @@ describe('LocalScheduler', () => {
     const counter = path.join(await makeTemporaryDirectory(), 'counter.txt');
     const spec = await makeSpec(['bash', '-c', 'echo ran >> "$1"; sleep 0.5', 'job', counter]);
 
-    const results = await Promise.all([scheduler.submit(spec), new LocalScheduler({ shell: new LocalShell() }).submit(spec)]);
+    const results = await Promise.all([
+      scheduler.submit(spec),
+      new LocalScheduler({ shell: new LocalShell() }).submit(spec),
+    ]);
     assert.equal(results.filter((result) => result.adopted).length, 1, 'exactly one submit adopts');
     assert.equal(results[0].nativeId, results[1].nativeId);
 
@@ -195,7 +206,9 @@ describe('LocalScheduler', () => {
     const marker = (name: string) => path.join(markers, name);
     const value =
       `$(touch ${marker('dollar')}) ; touch ${marker('semicolon')} ; ` +
-      '`touch ' + marker('backquote') + '`' +
+      '`touch ' +
+      marker('backquote') +
+      '`' +
       ` 'q" \\ \n * && touch ${marker('and')} | > ${marker('redirect')} # ~ {a,b} !! \${HOME} '\\''`;
     const program =
       "require('fs').writeFileSync('argv.json', JSON.stringify({ argv: process.argv.slice(1), environment: process.env.DROVER_TEST_VALUE }))";
@@ -253,7 +266,10 @@ describe('LocalScheduler', () => {
     }
     await restarted.cancel(reused);
     const survivors = await processesInSession(Number(job.nativeId));
-    assert.ok(survivors.some(({ command }) => command === 'sleep'), 'cancel killed a process it did not own');
+    assert.ok(
+      survivors.some(({ command }) => command === 'sleep'),
+      'cancel killed a process it did not own',
+    );
 
     await restarted.cancel(job);
     assert.equal((await pollOne(restarted, job)).state, 'canceled');

@@ -84,8 +84,12 @@ export class LocalScheduler implements BatchScheduler {
     // detached: the wrapper calls setsid, so it leads a new session and outlives us.
     const child = spawn('bash', [scriptPath], { cwd: spec.workdir, detached: true, stdio: 'ignore' });
     let exit: { code: number | null; error?: Error } | null = null;
-    child.on('error', (error) => { exit = { code: null, error }; });
-    child.on('exit', (code) => { exit ??= { code }; });
+    child.on('error', (error) => {
+      exit = { code: null, error };
+    });
+    child.on('exit', (code) => {
+      exit ??= { code };
+    });
     child.unref();
 
     const deadline = Date.now() + pidWaitLimitMs;
@@ -93,7 +97,10 @@ export class LocalScheduler implements BatchScheduler {
       const submitted = await this.readTaskJob(spec);
       if (submitted) {
         // Another submit's wrapper won the claim: ours exited at once and we adopt.
-        return { ...submitted, adopted: submitted.submissionKey !== spec.submissionKey || submitted.details.pid !== child.pid };
+        return {
+          ...submitted,
+          adopted: submitted.submissionKey !== spec.submissionKey || submitted.details.pid !== child.pid,
+        };
       }
       const ended = exit as { code: number | null; error?: Error } | null;
       // Exit 0 without a pid means the task is claimed and its owner is about to write one.
@@ -130,7 +137,10 @@ export class LocalScheduler implements BatchScheduler {
 
   /** True when a wrapper has claimed the task of `spec` (see `taskClaimOf`). */
   private async isClaimed(spec: { workdir: string; submissionKey: string }): Promise<boolean> {
-    return fs.lstat(taskClaimOf(spec)).then(() => true, () => false);
+    return fs.lstat(taskClaimOf(spec)).then(
+      () => true,
+      () => false,
+    );
   }
 
   /** The first job of `submissionKeys` whose wrapper wrote its pid in `workdir`. */
@@ -148,7 +158,9 @@ export class LocalScheduler implements BatchScheduler {
    * the spec's keys made before task claims existed; null while the claim's owner has not
    * written its pid yet.
    */
-  private async readTaskJob(spec: Pick<JobSpec, 'workdir' | 'submissionKey' | 'earlierSubmissionKeys'>): Promise<Omit<SubmittedJob, 'adopted'> | null> {
+  private async readTaskJob(
+    spec: Pick<JobSpec, 'workdir' | 'submissionKey' | 'earlierSubmissionKeys'>,
+  ): Promise<Omit<SubmittedJob, 'adopted'> | null> {
     let owner: string | null = null;
     try {
       owner = await fs.readlink(taskClaimOf(spec));
@@ -156,11 +168,15 @@ export class LocalScheduler implements BatchScheduler {
       if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
     }
     if (owner !== null) {
-      if (!isPlainSubmissionKey(owner)) throw new Error(`unreadable task claim ${taskClaimOf(spec)} -> ${JSON.stringify(owner)}`);
+      if (!isPlainSubmissionKey(owner))
+        throw new Error(`unreadable task claim ${taskClaimOf(spec)} -> ${JSON.stringify(owner)}`);
       const submitted = await this.readSubmittedJob(jobDirectoryOf(spec.workdir, owner));
       return submitted ? { ...submitted, submissionKey: owner } : null;
     }
-    return this.findRecorded(spec.workdir, [...(spec.earlierSubmissionKeys ?? []), spec.submissionKey].filter(isPlainSubmissionKey));
+    return this.findRecorded(
+      spec.workdir,
+      [...(spec.earlierSubmissionKeys ?? []), spec.submissionKey].filter(isPlainSubmissionKey),
+    );
   }
 
   /**
@@ -198,14 +214,16 @@ export class LocalScheduler implements BatchScheduler {
       // kernel could not have reused the number, so our job has nothing left to kill.
       return;
     }
-    if (await signalSession(details.pid, 'SIGTERM') === 0) return;
+    if ((await signalSession(details.pid, 'SIGTERM')) === 0) return;
     if (await waitForEmptySession(details.pid, cancelTermLimitMs)) return;
     await signalSession(details.pid, 'SIGKILL');
     await waitForEmptySession(details.pid, cancelKillLimitMs);
   }
 
   /** Reads the pid (and start ticks) a claimed key's wrapper wrote, or null before that. */
-  private async readSubmittedJob(jobDirectory: string): Promise<Omit<SubmittedJob, 'adopted' | 'submissionKey'> | null> {
+  private async readSubmittedJob(
+    jobDirectory: string,
+  ): Promise<Omit<SubmittedJob, 'adopted' | 'submissionKey'> | null> {
     const pidText = await this.shell.readFile(`${jobDirectory}/${localJobFiles.pid}`);
     if (!pidText) return null;
     const pid = Number.parseInt(pidText.toString('utf8'), 10);
@@ -269,7 +287,9 @@ async function readEnding(jobDirectory: string): Promise<{
   ]);
   if (exitCodeText === null) {
     // Canceled and not (yet) ended: the kill is under way or the wrapper died by SIGKILL.
-    return canceledTimes ? { exitCode: null, endedAt: canceledTimes.mtime, canceled: true, walltimeExceeded: false } : null;
+    return canceledTimes
+      ? { exitCode: null, endedAt: canceledTimes.mtime, canceled: true, walltimeExceeded: false }
+      : null;
   }
   const exitCode = Number.parseInt(exitCodeText, 10);
   return {

@@ -40,9 +40,9 @@ test('renders the whole script, each user value one quoted word on the command l
       '# Start ticks (field 22 of /proc/$$/stat) tell this process apart from a later one with the same pid.',
       'if read -r drover_stat < "/proc/$$/stat" 2>/dev/null; then',
       '  read -r -a drover_stat_fields <<< "${drover_stat##*) }"',
-      "  printf '%s\\n' \"${drover_stat_fields[19]}\" > \"$drover_job_directory/start-ticks\"",
+      '  printf \'%s\\n\' "${drover_stat_fields[19]}" > "$drover_job_directory/start-ticks"',
       'fi',
-      "printf '%s\\n' \"$$\" > \"$drover_job_directory/pid.tmp\" &&",
+      'printf \'%s\\n\' "$$" > "$drover_job_directory/pid.tmp" &&',
       '  mv -f -- "$drover_job_directory/pid.tmp" "$drover_job_directory/pid"',
       '',
       '# Writes one line to a job file; tmp + mv so a reader never sees half of it.',
@@ -60,7 +60,7 @@ test('renders the whole script, each user value one quoted word on the command l
       '  drover_write exit-code "$status"',
       '  exit "$status"',
       '}',
-      "trap 'drover_finish \"$?\"' EXIT",
+      'trap \'drover_finish "$?"\' EXIT',
       '# A signal records 128 + its number, not the status of an earlier command; bash runs',
       '# these once the command in the foreground has ended.',
       "trap 'drover_finish 129' HUP",
@@ -88,7 +88,21 @@ test('renders the whole script, each user value one quoted word on the command l
 });
 
 test('refuses environment setup lines that are not one line, or that a scheduler would read as a directive', () => {
-  const spec = { submissionKey: 'k', workdir: '/tmp/x', jobName: 'j', nodes: 1, coresPerNode: 1, walltimeMinutes: 1, argv: ['true'] };
-  assert.throws(() => renderLocalScript({ ...spec, environmentSetup: ['module load a\rmodule load b'] }), /environmentSetup\[0\] must be one line/);
-  assert.throws(() => renderLocalScript({ ...spec, environmentSetup: ['ok', ' #BSUB -q x'] }), /environmentSetup\[1\] must not begin with "#"/);
+  const spec = {
+    submissionKey: 'k',
+    workdir: '/tmp/x',
+    jobName: 'j',
+    nodes: 1,
+    coresPerNode: 1,
+    walltimeMinutes: 1,
+    argv: ['true'],
+  };
+  assert.throws(
+    () => renderLocalScript({ ...spec, environmentSetup: ['module load a\rmodule load b'] }),
+    /environmentSetup\[0\] must be one line/,
+  );
+  assert.throws(
+    () => renderLocalScript({ ...spec, environmentSetup: ['ok', ' #BSUB -q x'] }),
+    /environmentSetup\[1\] must not begin with "#"/,
+  );
 });

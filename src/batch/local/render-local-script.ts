@@ -72,7 +72,9 @@ export function renderLocalScript(spec: JobSpec): string {
 
   const exports = Object.entries(spec.environment ?? {}).map(([name, value]) => {
     if (!environmentNamePattern.test(name)) {
-      throw invalidJobSpec(`environment variable name must match ${environmentNamePattern}, got ${JSON.stringify(name)}`);
+      throw invalidJobSpec(
+        `environment variable name must match ${environmentNamePattern}, got ${JSON.stringify(name)}`,
+      );
     }
     return `export ${name}=${scriptWord(value)}`;
   });
@@ -88,7 +90,7 @@ export function renderLocalScript(spec: JobSpec): string {
     '',
     '# ln -s is atomic: the one copy (of any attempt of the task) that creates the link owns the task.',
     `if ! ln -sT -- ${spec.submissionKey} ${scriptWord(taskClaimOf(spec))} 2>/dev/null; then`,
-    '  # Already claimed: another copy runs (or ran) this task\'s job. Anything else is an error.',
+    "  # Already claimed: another copy runs (or ran) this task's job. Anything else is an error.",
     `  [ -L ${scriptWord(taskClaimOf(spec))} ] && exit 0`,
     '  exit 1',
     'fi',

@@ -73,18 +73,27 @@ describe('parsers', () => {
 });
 
 describe('messages', () => {
-  test('qsubErrorMessage unwraps the wrapper\'s sbatch error', () => {
+  test("qsubErrorMessage unwraps the wrapper's sbatch error", () => {
     assert.equal(
       qsubErrorMessage(qsubRefusal),
       'invalid partition specified: nope; Batch job submission failed: Invalid partition name specified',
     );
-    assert.equal(qsubErrorMessage('qsub: submit error (Unknown queue MSG=requested queue not found)'), 'submit error (Unknown queue MSG=requested queue not found)');
+    assert.equal(
+      qsubErrorMessage('qsub: submit error (Unknown queue MSG=requested queue not found)'),
+      'submit error (Unknown queue MSG=requested queue not found)',
+    );
   });
 
   test('a server that does not answer is told apart from a refusal', () => {
     assert.equal(isPbsUnreachableMessage('Problem loading jobs.'), true);
-    assert.equal(isPbsUnreachableMessage('qdel: Kill job error on job id 5: Unable to contact slurm controller (connect failure)'), true);
-    assert.equal(isPbsUnreachableMessage('qstat: cannot connect to server headnode (errno=111) Connection refused'), true);
+    assert.equal(
+      isPbsUnreachableMessage('qdel: Kill job error on job id 5: Unable to contact slurm controller (connect failure)'),
+      true,
+    );
+    assert.equal(
+      isPbsUnreachableMessage('qstat: cannot connect to server headnode (errno=111) Connection refused'),
+      true,
+    );
     assert.equal(isPbsUnreachableMessage(qsubRefusal), false);
   });
 });

@@ -61,8 +61,9 @@ export function parseQsubOutput(stdout: string): string | null {
  * `Problem loading jobs.`
  */
 export function isPbsUnreachableMessage(message: string): boolean {
-  return /unable to contact slurm controller|socket timed out|connection refused|connection timed out|cannot connect to server|pbs_iff|problem loading jobs|communication failure|zero bytes were transmitted|slurm_receive_msg/i
-    .test(message);
+  return /unable to contact slurm controller|socket timed out|connection refused|connection timed out|cannot connect to server|pbs_iff|problem loading jobs|communication failure|zero bytes were transmitted|slurm_receive_msg/i.test(
+    message,
+  );
 }
 
 /**

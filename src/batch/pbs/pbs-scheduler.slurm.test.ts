@@ -37,10 +37,22 @@ schedulerConformance('PbsScheduler conformance', {
   async countJobsNamed(runner, submissionKey) {
     // qstat -f for what PBS shows; sacct (Slurm runs the jobs here) for jobs qstat already forgot.
     const listed = await runner.run(['qstat', '-f']);
-    const accounted = await runner.run(['sacct', '-X', '-P', '-n', `--name=${submissionKey}`, '-S', '2000-01-01', '-o', 'JobID']);
+    const accounted = await runner.run([
+      'sacct',
+      '-X',
+      '-P',
+      '-n',
+      `--name=${submissionKey}`,
+      '-S',
+      '2000-01-01',
+      '-o',
+      'JobID',
+    ]);
     assert.ok(listed.code === 0 || listed.code === 153, listed.stderr);
     assert.equal(accounted.code, 0, accounted.stderr);
-    const ids = parseQstatFullNames(listed.stdout).filter((job) => job.name === submissionKey).map((job) => job.jobId);
+    const ids = parseQstatFullNames(listed.stdout)
+      .filter((job) => job.name === submissionKey)
+      .map((job) => job.jobId);
     return new Set([...ids, ...accounted.stdout.split('\n').filter((line) => line.trim() !== '')]).size;
   },
   async isListed(runner, nativeId) {
@@ -55,7 +67,7 @@ describe('PbsScheduler on this cluster', { concurrency: true }, () => {
   const scheduler = new PbsScheduler({ shell, resource: 'cluster' });
   after(() => shell.run(['rm', '-rf', '--', directory]));
 
-  it('refuses an unknown queue with the scheduler\'s message, as a final submit-rejected', async () => {
+  it("refuses an unknown queue with the scheduler's message, as a final submit-rejected", async () => {
     await shell.makeDirectory(directory);
     await assert.rejects(scheduler.submit(spec({ queue: 'no-such-queue' })), (error: unknown) => {
       assert.ok(error instanceof TaskError, String(error));
@@ -66,34 +78,54 @@ describe('PbsScheduler on this cluster', { concurrency: true }, () => {
     });
   });
 
-  it('throws ResourceUnreachableError when the server does not answer (submit, poll, cancel, find)', { timeout: 120_000 }, async () => {
-    await shell.makeDirectory(directory);
-    // The wrappers call Slurm: the real configuration with the controller on a port nobody listens on.
-    const configPath = `${directory}/unreachable.conf`;
-    const copied = await shell.run(['bash', '-c', 'sed -e "s/^SlurmctldPort=.*/SlurmctldPort=6999/" /etc/slurm/slurm.conf > "$1"', 'x', configPath]);
-    assert.equal(copied.code, 0, copied.stderr);
-    // Its own connection: these calls hold their sessions for about 9 s while the clients retry.
-    const side = connectToTestCluster();
-    const unreachableShell: Shell = new PrefixedShell(side, ['env', `SLURM_CONF=${configPath}`]);
-    const cut = new PbsScheduler({ shell: unreachableShell, resource: 'cluster' });
-    const job: TrackedJob = { nativeId: '1', workdir: directory, submissionKey: 'never-submitted', details: {} };
-    const unreachable = (error: unknown) => {
-      assert.ok(error instanceof ResourceUnreachableError, String(error));
-      assert.equal(error.resource, 'cluster');
-      return true;
-    };
-    await Promise.all([
-      assert.rejects(cut.submit(spec({})), unreachable),
-      assert.rejects(cut.poll([job]), unreachable),
-      assert.rejects(cut.cancel(job), unreachable),
-      assert.rejects(cut.find({ workdir: directory, submissionKeys: ['never-submitted'] }), unreachable),
-    ]).finally(() => side.close());
-  });
+  it(
+    'throws ResourceUnreachableError when the server does not answer (submit, poll, cancel, find)',
+    { timeout: 120_000 },
+    async () => {
+      await shell.makeDirectory(directory);
+      // The wrappers call Slurm: the real configuration with the controller on a port nobody listens on.
+      const configPath = `${directory}/unreachable.conf`;
+      const copied = await shell.run([
+        'bash',
+        '-c',
+        'sed -e "s/^SlurmctldPort=.*/SlurmctldPort=6999/" /etc/slurm/slurm.conf > "$1"',
+        'x',
+        configPath,
+      ]);
+      assert.equal(copied.code, 0, copied.stderr);
+      // Its own connection: these calls hold their sessions for about 9 s while the clients retry.
+      const side = connectToTestCluster();
+      const unreachableShell: Shell = new PrefixedShell(side, ['env', `SLURM_CONF=${configPath}`]);
+      const cut = new PbsScheduler({ shell: unreachableShell, resource: 'cluster' });
+      const job: TrackedJob = { nativeId: '1', workdir: directory, submissionKey: 'never-submitted', details: {} };
+      const unreachable = (error: unknown) => {
+        assert.ok(error instanceof ResourceUnreachableError, String(error));
+        assert.equal(error.resource, 'cluster');
+        return true;
+      };
+      await Promise.all([
+        assert.rejects(cut.submit(spec({})), unreachable),
+        assert.rejects(cut.poll([job]), unreachable),
+        assert.rejects(cut.cancel(job), unreachable),
+        assert.rejects(cut.find({ workdir: directory, submissionKeys: ['never-submitted'] }), unreachable),
+      ]).finally(() => side.close());
+    },
+  );
 
   it('a job that vanished without an exit code is lost; one without a job directory is left out', async () => {
     await shell.makeDirectory(directory);
-    const vanished: TrackedJob = { nativeId: '999999992', workdir: `${directory}/vanished`, submissionKey: 'vanished.attempt-1', details: {} };
-    const unknown: TrackedJob = { nativeId: '999999993', workdir: `${directory}/unknown`, submissionKey: 'unknown.attempt-1', details: {} };
+    const vanished: TrackedJob = {
+      nativeId: '999999992',
+      workdir: `${directory}/vanished`,
+      submissionKey: 'vanished.attempt-1',
+      details: {},
+    };
+    const unknown: TrackedJob = {
+      nativeId: '999999993',
+      workdir: `${directory}/unknown`,
+      submissionKey: 'unknown.attempt-1',
+      details: {},
+    };
     await shell.makeDirectory(jobDirectoryOf(vanished.workdir, vanished.submissionKey));
     const observations = await scheduler.poll([vanished, unknown]);
     assert.equal(observations.get(vanished.nativeId)?.state, 'lost');
@@ -110,8 +142,18 @@ describe('PbsScheduler on this cluster', { concurrency: true }, () => {
     const submitted = await shell.run(['qsub', '-o', '/dev/null', '-e', '/dev/null', scriptPath]);
     assert.equal(submitted.code, 0, submitted.stdout);
     const adopted = await scheduler.submit(job);
-    assert.deepEqual(adopted, { nativeId: submitted.stdout.trim(), adopted: true, submissionKey: job.submissionKey, details: {} });
-    await scheduler.cancel({ nativeId: adopted.nativeId, workdir: directory, submissionKey: job.submissionKey, details: {} });
+    assert.deepEqual(adopted, {
+      nativeId: submitted.stdout.trim(),
+      adopted: true,
+      submissionKey: job.submissionKey,
+      details: {},
+    });
+    await scheduler.cancel({
+      nativeId: adopted.nativeId,
+      workdir: directory,
+      submissionKey: job.submissionKey,
+      details: {},
+    });
   });
 
   it('renders the script it submits, sends output to the workdir, and leaves the job id in the job directory', async () => {
@@ -119,8 +161,14 @@ describe('PbsScheduler on this cluster', { concurrency: true }, () => {
     const job = spec({ memoryMb: 300, queue: 'long', walltimeMinutes: 31.5, coresPerNode: 2, account: 'drover' });
     const submitted = await scheduler.submit(job);
     const jobDirectory = jobDirectoryOf(directory, job.submissionKey);
-    assert.equal((await shell.readFile(`${jobDirectory}/${batchJobFiles.script}`))?.toString('utf8'), scheduler.renderScript(job));
-    assert.equal((await shell.readFile(`${jobDirectory}/${batchJobFiles.nativeId}`))?.toString('utf8'), `${submitted.nativeId}\n`);
+    assert.equal(
+      (await shell.readFile(`${jobDirectory}/${batchJobFiles.script}`))?.toString('utf8'),
+      scheduler.renderScript(job),
+    );
+    assert.equal(
+      (await shell.readFile(`${jobDirectory}/${batchJobFiles.nativeId}`))?.toString('utf8'),
+      `${submitted.nativeId}\n`,
+    );
     const shown = await shell.run(['scontrol', '-o', 'show', 'job', submitted.nativeId]);
     assert.match(shown.stdout, new RegExp(`JobName=${job.submissionKey.replaceAll('.', '\\.')} `));
     assert.match(shown.stdout, /TimeLimit=00:32:00 /);
@@ -130,6 +178,11 @@ describe('PbsScheduler on this cluster', { concurrency: true }, () => {
     assert.match(shown.stdout, /Account=drover /);
     assert.match(shown.stdout, new RegExp(`StdOut=${directory}/stdout\\.txt`));
     assert.match(shown.stdout, new RegExp(`StdErr=${directory}/stderr\\.txt`));
-    await scheduler.cancel({ nativeId: submitted.nativeId, workdir: directory, submissionKey: job.submissionKey, details: {} });
+    await scheduler.cancel({
+      nativeId: submitted.nativeId,
+      workdir: directory,
+      submissionKey: job.submissionKey,
+      details: {},
+    });
   });
 });

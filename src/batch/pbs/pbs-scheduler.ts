@@ -17,7 +17,13 @@ import {
 import { observeFinishedJob, readBatchJobRecords } from '../job-files.ts';
 import { renderPbsScript } from './render-pbs-script.ts';
 import { pbsJobState } from './pbs-states.ts';
-import { isPbsUnreachableMessage, parseQstat, parseQstatFullNames, parseQsubOutput, qsubErrorMessage } from './pbs-output.ts';
+import {
+  isPbsUnreachableMessage,
+  parseQstat,
+  parseQstatFullNames,
+  parseQsubOutput,
+  qsubErrorMessage,
+} from './pbs-output.ts';
 import { batchJobFiles, isPlainSubmissionKey, jobDirectoryOf, jobOutputFiles } from '../job-script.ts';
 
 /** Job ids as qsub prints them (`616`, Torque's `616.server`): never an option. */
@@ -141,7 +147,9 @@ export class PbsScheduler implements BatchScheduler {
   async find(job: { workdir: string; submissionKeys: string[] }): Promise<FoundJob | null> {
     const keys = job.submissionKeys.filter(isPlainSubmissionKey);
     if (keys.length === 0) return null;
-    const result = await this.runPbs('qstat', ['bash', '-c', findScript, 'drover-find', job.workdir, ...keys], { timeoutMs: batchFindTimeoutMs });
+    const result = await this.runPbs('qstat', ['bash', '-c', findScript, 'drover-find', job.workdir, ...keys], {
+      timeoutMs: batchFindTimeoutMs,
+    });
     const found = /^found\t(\S+)\t(\S+)$/m.exec(result.stdout);
     if (found) return { nativeId: found[2], adopted: true, submissionKey: found[1], details: {} };
     const jobs = parseQstatFullNames(result.stdout);
@@ -179,7 +187,10 @@ export class PbsScheduler implements BatchScheduler {
     }
     if (ended.length === 0) return observations;
 
-    const records = await readBatchJobRecords(this.shell, ended.map((job) => jobDirectoryOf(job.workdir, job.submissionKey)));
+    const records = await readBatchJobRecords(
+      this.shell,
+      ended.map((job) => jobDirectoryOf(job.workdir, job.submissionKey)),
+    );
     ended.forEach((job, index) => {
       const row = rows.get(job.nativeId);
       const record = records[index];
@@ -204,7 +215,11 @@ export class PbsScheduler implements BatchScheduler {
     const message = result.stderr.trim();
     if (isPbsUnreachableMessage(message)) throw this.unreachable('qdel', message);
     // The Slurm wrapper's qdel exits 1 in silence for a finished job; Torque names the state.
-    if (message === '' || /unknown job id|invalid job id|invalid state|already (completed|finished|exiting)/i.test(message)) return;
+    if (
+      message === '' ||
+      /unknown job id|invalid job id|invalid state|already (completed|finished|exiting)/i.test(message)
+    )
+      return;
     throw new Error(`qdel ${job.nativeId} on ${this.resource} failed (exit ${result.code}): ${message}`);
   }
 
@@ -212,7 +227,11 @@ export class PbsScheduler implements BatchScheduler {
    * Runs a command; a failure that means the server did not answer becomes
    * ResourceUnreachableError, any other failure (outside `allowedCodes`) an Error.
    */
-  private async runPbs(command: string, argv: string[], options: { allowedCodes?: number[]; timeoutMs?: number } = {}): Promise<CommandResult> {
+  private async runPbs(
+    command: string,
+    argv: string[],
+    options: { allowedCodes?: number[]; timeoutMs?: number } = {},
+  ): Promise<CommandResult> {
     const result = await this.shell.run(argv, options.timeoutMs ? { timeoutMs: options.timeoutMs } : {});
     if (result.code === 0 || options.allowedCodes?.includes(result.code)) return result;
     const message = result.stderr.trim() || result.stdout.trim();

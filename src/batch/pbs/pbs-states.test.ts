@@ -1,10 +1,7 @@
 /** The PBS state table: every letter maps to a Drover job state or to `finished`. */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  pbsJobState,
-  pbsJobStates,
-} from './pbs-states.ts';
+import { pbsJobState, pbsJobStates } from './pbs-states.ts';
 import { jobStates } from '../../domain/job.ts';
 
 describe('pbsJobStates', () => {

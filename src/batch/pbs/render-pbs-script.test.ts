@@ -6,7 +6,8 @@ import { formatPbsWalltime, renderPbsScript } from './render-pbs-script.ts';
 import { TaskError } from '../../domain/failure.ts';
 
 /** A spec no attempt can submit fails for good: a final `invalid-job-spec`, never a retry. */
-const invalidJobSpec = (error: unknown) => error instanceof TaskError && error.code === 'invalid-job-spec' && error.retryable === false;
+const invalidJobSpec = (error: unknown) =>
+  error instanceof TaskError && error.code === 'invalid-job-spec' && error.retryable === false;
 
 const spec: JobSpec = {
   submissionKey: 'task-7.attempt-2',
@@ -36,16 +37,21 @@ test('renders the whole script: the directives, without -o/-e (qsub gets them), 
   assert.deepEqual(lines.slice(0, header.length), header);
   // The Slurm test holds the body line by line; the PBS body is the same text.
   const slurmLines = renderSlurmScript(hostile).split('\n');
-  assert.deepEqual(lines.slice(header.length), slurmLines.slice(slurmLines.findIndex((line) => line.startsWith('# drover-submission-key'))));
+  assert.deepEqual(
+    lines.slice(header.length),
+    slurmLines.slice(slurmLines.findIndex((line) => line.startsWith('# drover-submission-key'))),
+  );
   assert.equal(lines.at(-2), "'g16' $'label\\x0a#PBS -q gpu\\x0a#SBATCH -p gpu'");
 });
 
 test('leaves out the optional directives', () => {
   const { queue, account, memoryMb, ...required } = spec;
-  assert.deepEqual(renderPbsScript(required).split('\n').filter((line) => line.startsWith('#PBS ')), [
-    '#PBS -N task-7.attempt-2',
-    '#PBS -l nodes=2:ppn=4,walltime=25:00:00',
-  ]);
+  assert.deepEqual(
+    renderPbsScript(required)
+      .split('\n')
+      .filter((line) => line.startsWith('#PBS ')),
+    ['#PBS -N task-7.attempt-2', '#PBS -l nodes=2:ppn=4,walltime=25:00:00'],
+  );
 });
 
 test('refuses values that could change the script or the qsub command line', () => {

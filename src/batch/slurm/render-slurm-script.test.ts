@@ -5,7 +5,8 @@ import { formatSlurmTimeLimit, renderSlurmScript } from './render-slurm-script.t
 import { TaskError } from '../../domain/failure.ts';
 
 /** A spec no attempt can submit fails for good: a final `invalid-job-spec`, never a retry. */
-const invalidJobSpec = (error: unknown) => error instanceof TaskError && error.code === 'invalid-job-spec' && error.retryable === false;
+const invalidJobSpec = (error: unknown) =>
+  error instanceof TaskError && error.code === 'invalid-job-spec' && error.retryable === false;
 
 const spec: JobSpec = {
   submissionKey: 'task-7.attempt-2',
@@ -22,7 +23,12 @@ const spec: JobSpec = {
 };
 
 /** Every line of the script for `spec`, with a label that tries to add a directive and a command. */
-const hostileArgv = ['g16', "input file's.com", 'label\n#SBATCH --partition=gpu\n#PBS -q gpu #', '\r\ntouch /tmp/pwned'];
+const hostileArgv = [
+  'g16',
+  "input file's.com",
+  'label\n#SBATCH --partition=gpu\n#PBS -q gpu #',
+  '\r\ntouch /tmp/pwned',
+];
 
 test('renders the whole script: the directives, then the shared body, user values as one line each', () => {
   const script = renderSlurmScript({ ...spec, argv: hostileArgv, environment: { LABEL: "a\r\n#BSUB -q x'" } });
@@ -116,7 +122,10 @@ test('refuses values that could change the script', () => {
   assert.throws(() => renderSlurmScript({ ...spec, workdir: '/home/x/%j' }), invalidJobSpec);
   assert.throws(() => renderSlurmScript({ ...spec, queue: 'long --uid=0' }), invalidJobSpec);
   assert.throws(() => renderSlurmScript({ ...spec, submissionKey: 'a,b' }), invalidJobSpec);
-  assert.throws(() => renderSlurmScript({ ...spec, environmentSetup: ['module load x\n#SBATCH -p gpu'] }), /environmentSetup\[0\] must be one line/);
+  assert.throws(
+    () => renderSlurmScript({ ...spec, environmentSetup: ['module load x\n#SBATCH -p gpu'] }),
+    /environmentSetup\[0\] must be one line/,
+  );
   assert.throws(() => renderSlurmScript({ ...spec, environmentSetup: ['#SBATCH -p gpu'] }), /must not begin with "#"/);
   assert.throws(() => renderSlurmScript({ ...spec, argv: ['a\0b'] }), /NUL/);
 });

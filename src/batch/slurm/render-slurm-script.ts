@@ -2,12 +2,7 @@
  * The job script the Slurm adapter submits: `#SBATCH` directives, then the shared body.
  */
 import type { JobSpec } from '../port.ts';
-import {
-  jobOutputFiles,
-  checkBatchJobSpec,
-  renderBatchJobBody,
-  walltimeLimitMinutes,
-} from '../job-script.ts';
+import { jobOutputFiles, checkBatchJobSpec, renderBatchJobBody, walltimeLimitMinutes } from '../job-script.ts';
 
 /**
  * A Slurm time limit for whole minutes: `HH:MM:SS`, or `D-HH:MM:SS` from one day on.
@@ -49,5 +44,7 @@ export function renderSlurmScript(spec: JobSpec): string {
     ...(spec.memoryMb !== undefined ? [`--mem=${spec.memoryMb}M`] : []),
     `--time=${formatSlurmTimeLimit(walltimeLimitMinutes(spec.walltimeMinutes))}`,
   ];
-  return ['#!/bin/bash', ...directives.map((directive) => `#SBATCH ${directive}`), ...renderBatchJobBody(spec)].join('\n');
+  return ['#!/bin/bash', ...directives.map((directive) => `#SBATCH ${directive}`), ...renderBatchJobBody(spec)].join(
+    '\n',
+  );
 }

@@ -44,17 +44,35 @@ describe('parsers', () => {
   test('parseSqueue keeps a reason that is a whole sentence', () => {
     const rows = parseSqueue(squeueOutput);
     assert.equal(rows.length, 8);
-    assert.deepEqual(rows[3], { jobId: '81', state: 'FAILED', nodeList: 'vm', start: '1795369614', end: '1795369614', reason: 'NonZeroExitCode' });
-    assert.equal(rows[7].reason, 'Nodes required for job are DOWN, DRAINED or reserved for jobs in higher priority partitions');
+    assert.deepEqual(rows[3], {
+      jobId: '81',
+      state: 'FAILED',
+      nodeList: 'vm',
+      start: '1795369614',
+      end: '1795369614',
+      reason: 'NonZeroExitCode',
+    });
+    assert.equal(
+      rows[7].reason,
+      'Nodes required for job are DOWN, DRAINED or reserved for jobs in higher priority partitions',
+    );
     assert.equal(parseSlurmTime(rows[7].start), undefined);
   });
 
   test('parseSacct skips step rows', () => {
     const rows = parseSacct(sacctOutput);
-    assert.deepEqual(rows.map((row) => row.jobId), ['80', '81', '82', '83', '84']);
+    assert.deepEqual(
+      rows.map((row) => row.jobId),
+      ['80', '81', '82', '83', '84'],
+    );
     assert.deepEqual(rows[4], {
-      jobId: '84', state: 'CANCELLED by 1001', exitCode: '0:0', nodeList: 'None assigned',
-      start: '1795369616', end: '1795369616', reason: 'None',
+      jobId: '84',
+      state: 'CANCELLED by 1001',
+      exitCode: '0:0',
+      nodeList: 'None assigned',
+      start: '1795369616',
+      end: '1795369616',
+      reason: 'None',
     });
   });
 
@@ -74,7 +92,7 @@ describe('parsers', () => {
     assert.equal(parseSlurmExitCode(''), null);
   });
 
-  test('times, node lists and reasons: Slurm\'s words for none are absent', () => {
+  test("times, node lists and reasons: Slurm's words for none are absent", () => {
     assert.deepEqual(parseSlurmTime('1795369614'), new Date(1795369614_000));
     for (const none of ['Unknown', 'N/A', 'None', '', '0']) assert.equal(parseSlurmTime(none), undefined);
     assert.equal(parseSlurmNodeList('vm'), 'vm');
@@ -94,7 +112,9 @@ describe('parsers', () => {
 describe('messages', () => {
   test('sbatch refusals keep their words, without the prefix', () => {
     assert.equal(
-      sbatchErrorMessage('sbatch: error: invalid partition specified: nope\nsbatch: error: Batch job submission failed: Invalid partition name specified\n'),
+      sbatchErrorMessage(
+        'sbatch: error: invalid partition specified: nope\nsbatch: error: Batch job submission failed: Invalid partition name specified\n',
+      ),
       'invalid partition specified: nope; Batch job submission failed: Invalid partition name specified',
     );
     assert.equal(sbatchErrorMessage(''), 'sbatch failed without a message');
@@ -122,12 +142,33 @@ describe('messages', () => {
 });
 
 test('toObservation leaves out what Slurm left empty, and keeps a null exit code', () => {
-  assert.deepEqual(toObservation({ nativeId: '9', state: 'queued', nativeState: 'PENDING', reason: undefined, nodeList: '' }), {
-    nativeId: '9', state: 'queued', nativeState: 'PENDING',
-  });
+  assert.deepEqual(
+    toObservation({ nativeId: '9', state: 'queued', nativeState: 'PENDING', reason: undefined, nodeList: '' }),
+    {
+      nativeId: '9',
+      state: 'queued',
+      nativeState: 'PENDING',
+    },
+  );
   const startedAt = new Date(1795368935_000);
   assert.deepEqual(
-    toObservation({ nativeId: '83', state: 'timed-out', nativeState: 'TIMEOUT', exitCode: null, reason: 'TimeLimit', startedAt, nodeList: 'vm' }),
-    { nativeId: '83', state: 'timed-out', nativeState: 'TIMEOUT', exitCode: null, reason: 'TimeLimit', startedAt, nodeList: 'vm' },
+    toObservation({
+      nativeId: '83',
+      state: 'timed-out',
+      nativeState: 'TIMEOUT',
+      exitCode: null,
+      reason: 'TimeLimit',
+      startedAt,
+      nodeList: 'vm',
+    }),
+    {
+      nativeId: '83',
+      state: 'timed-out',
+      nativeState: 'TIMEOUT',
+      exitCode: null,
+      reason: 'TimeLimit',
+      startedAt,
+      nodeList: 'vm',
+    },
   );
 });

@@ -120,8 +120,9 @@ export function parseSbatchParsable(stdout: string): string | null {
  * `Socket timed out on send/recv operation`, `Connection refused`...
  */
 export function isSlurmUnreachableMessage(message: string): boolean {
-  return /unable to contact slurm controller|socket timed out|connection refused|connection timed out|zero bytes were transmitted|communication connection failure|slurm_receive_msg|transport endpoint is not connected|problem talking to the database|could not establish a configuration source/i
-    .test(message);
+  return /unable to contact slurm controller|socket timed out|connection refused|connection timed out|zero bytes were transmitted|communication connection failure|slurm_receive_msg|transport endpoint is not connected|problem talking to the database|could not establish a configuration source/i.test(
+    message,
+  );
 }
 
 /** True when sacct says that this cluster keeps no accounting (`Slurm accounting storage is disabled`). */
@@ -180,12 +181,22 @@ export function observeAccountedJob(row: SacctRow, squeueRow: SqueueRow | undefi
   const canceledBy = /^CANCELLED by (\S+)/.exec(row.state);
   const reason = canceledBy
     ? `canceled by uid ${canceledBy[1]}`
-    : parseSlurmReason(squeueRow && state !== 'canceled' ? squeueRow.reason : row.reason) ?? parseSlurmReason(row.reason);
+    : (parseSlurmReason(squeueRow && state !== 'canceled' ? squeueRow.reason : row.reason) ??
+      parseSlurmReason(row.reason));
   const nodeList = parseSlurmNodeList(row.nodeList);
   // A job canceled before it ran has a Start (the cancel time) but no node.
   const startedAt = nodeList ? parseSlurmTime(row.start) : undefined;
   const endedAt = parseSlurmTime(row.end);
-  return toObservation({ nativeId: row.jobId, state, nativeState: word, exitCode, reason, startedAt, endedAt, nodeList });
+  return toObservation({
+    nativeId: row.jobId,
+    state,
+    nativeState: word,
+    exitCode,
+    reason,
+    startedAt,
+    endedAt,
+    nodeList,
+  });
 }
 
 /**
@@ -207,7 +218,16 @@ export function observeFromFiles(
     const nodeList = parseSlurmNodeList(squeueRow.nodeList);
     const startedAt = nodeList ? parseSlurmTime(squeueRow.start) : undefined;
     const endedAt = parseSlurmTime(squeueRow.end);
-    return toObservation({ nativeId: job.nativeId, state, nativeState: squeueRow.state, exitCode: record.exitCode, reason, startedAt, endedAt, nodeList });
+    return toObservation({
+      nativeId: job.nativeId,
+      state,
+      nativeState: squeueRow.state,
+      exitCode: record.exitCode,
+      reason,
+      startedAt,
+      endedAt,
+      nodeList,
+    });
   }
   const settled = record.exitCode !== null || record.canceled;
   if (!settled && (!accounting.final || accounting.rows.has(job.nativeId))) return null;

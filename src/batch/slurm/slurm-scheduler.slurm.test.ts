@@ -35,7 +35,17 @@ schedulerConformance('SlurmScheduler conformance', {
   pending: { blockerCoresPerNode: 1, pendingCoresPerNode: 8, blockerWalltimeMinutes: 10 },
   async countJobsNamed(runner, submissionKey) {
     const queued = await runner.run(['squeue', '--me', '-h', '-t', 'all', `--name=${submissionKey}`, '-o', '%i']);
-    const accounted = await runner.run(['sacct', '-X', '-P', '-n', `--name=${submissionKey}`, '-S', '2000-01-01', '-o', 'JobID']);
+    const accounted = await runner.run([
+      'sacct',
+      '-X',
+      '-P',
+      '-n',
+      `--name=${submissionKey}`,
+      '-S',
+      '2000-01-01',
+      '-o',
+      'JobID',
+    ]);
     assert.equal(queued.code, 0, queued.stderr);
     assert.equal(accounted.code, 0, accounted.stderr);
     return new Set(`${queued.stdout}\n${accounted.stdout}`.split('\n').filter((line) => line.trim() !== '')).size;
@@ -56,7 +66,7 @@ describe('SlurmScheduler on this cluster', { concurrency: true }, () => {
   const scheduler = new SlurmScheduler({ shell, resource: 'cluster' });
   after(() => shell.run(['rm', '-rf', '--', directory]));
 
-  it('refuses an unknown partition with sbatch\'s message, as a final submit-rejected', async () => {
+  it("refuses an unknown partition with sbatch's message, as a final submit-rejected", async () => {
     await shell.makeDirectory(directory);
     await assert.rejects(scheduler.submit(spec({ queue: 'no-such-partition' })), (error: unknown) => {
       assert.ok(error instanceof TaskError, String(error));
@@ -67,7 +77,7 @@ describe('SlurmScheduler on this cluster', { concurrency: true }, () => {
     });
   });
 
-  it('refuses a walltime over the partition\'s limit (EnforcePartLimits=ALL)', async () => {
+  it("refuses a walltime over the partition's limit (EnforcePartLimits=ALL)", async () => {
     await shell.makeDirectory(directory);
     await assert.rejects(scheduler.submit(spec({ queue: 'debug', walltimeMinutes: 30 })), (error: unknown) => {
       assert.ok(error instanceof TaskError && error.code === 'submit-rejected', String(error));
@@ -76,37 +86,52 @@ describe('SlurmScheduler on this cluster', { concurrency: true }, () => {
     });
   });
 
-  it('throws ResourceUnreachableError when slurmctld does not answer (submit, poll, cancel, find)', { timeout: 120_000 }, async () => {
-    await shell.makeDirectory(directory);
-    // The real configuration with the controller moved to a port nobody listens on.
-    const configPath = `${directory}/unreachable.conf`;
-    const copied = await shell.run(['bash', '-c', 'sed -e "s/^SlurmctldPort=.*/SlurmctldPort=6999/" /etc/slurm/slurm.conf > "$1"', 'x', configPath]);
-    assert.equal(copied.code, 0, copied.stderr);
-    // Its own connection: these calls hold their sessions for 9-18 s while the clients retry.
-    const side = connectToTestCluster();
-    const cut = new SlurmScheduler({ shell: new PrefixedShell(side, ['env', `SLURM_CONF=${configPath}`]), resource: 'cluster' });
-    const job: TrackedJob = { nativeId: '1', workdir: directory, submissionKey: 'never-submitted', details: {} };
-    const unreachable = (error: unknown) => {
-      assert.ok(error instanceof ResourceUnreachableError, String(error));
-      assert.equal(error.resource, 'cluster');
-      assert.match(error.message, /Unable to contact slurm controller/);
-      return true;
-    };
-    await Promise.all([
-      assert.rejects(cut.submit(spec({})), unreachable),
-      assert.rejects(cut.poll([job]), unreachable),
-      assert.rejects(cut.cancel(job), unreachable),
-      assert.rejects(cut.find({ workdir: directory, submissionKeys: ['never-submitted'] }), unreachable),
-    ]).finally(() => side.close());
-  });
+  it(
+    'throws ResourceUnreachableError when slurmctld does not answer (submit, poll, cancel, find)',
+    { timeout: 120_000 },
+    async () => {
+      await shell.makeDirectory(directory);
+      // The real configuration with the controller moved to a port nobody listens on.
+      const configPath = `${directory}/unreachable.conf`;
+      const copied = await shell.run([
+        'bash',
+        '-c',
+        'sed -e "s/^SlurmctldPort=.*/SlurmctldPort=6999/" /etc/slurm/slurm.conf > "$1"',
+        'x',
+        configPath,
+      ]);
+      assert.equal(copied.code, 0, copied.stderr);
+      // Its own connection: these calls hold their sessions for 9-18 s while the clients retry.
+      const side = connectToTestCluster();
+      const cut = new SlurmScheduler({
+        shell: new PrefixedShell(side, ['env', `SLURM_CONF=${configPath}`]),
+        resource: 'cluster',
+      });
+      const job: TrackedJob = { nativeId: '1', workdir: directory, submissionKey: 'never-submitted', details: {} };
+      const unreachable = (error: unknown) => {
+        assert.ok(error instanceof ResourceUnreachableError, String(error));
+        assert.equal(error.resource, 'cluster');
+        assert.match(error.message, /Unable to contact slurm controller/);
+        return true;
+      };
+      await Promise.all([
+        assert.rejects(cut.submit(spec({})), unreachable),
+        assert.rejects(cut.poll([job]), unreachable),
+        assert.rejects(cut.cancel(job), unreachable),
+        assert.rejects(cut.find({ workdir: directory, submissionKeys: ['never-submitted'] }), unreachable),
+      ]).finally(() => side.close());
+    },
+  );
 
   it('without accounting, ended jobs are read from their job files', { timeout: 120_000 }, async () => {
     await shell.makeDirectory(directory);
     const configPath = `${directory}/no-accounting.conf`;
     const copied = await shell.run([
-      'bash', '-c',
+      'bash',
+      '-c',
       'sed -e "s|^AccountingStorageType=.*|AccountingStorageType=accounting_storage/none|" /etc/slurm/slurm.conf > "$1"',
-      'x', configPath,
+      'x',
+      configPath,
     ]);
     assert.equal(copied.code, 0, copied.stderr);
     const withoutAccounting = new SlurmScheduler({ shell: withConfig(configPath), resource: 'cluster' });
@@ -114,10 +139,18 @@ describe('SlurmScheduler on this cluster', { concurrency: true }, () => {
     assert.match(sacct.stderr, /accounting storage is disabled/);
 
     // A job Slurm forgot long ago (an id it never gave out), whose files say exit 0; one without files.
-    const forgotten = (name: string): TrackedJob => ({ nativeId: '999999990', workdir: `${directory}/${name}`, submissionKey: `${name}.attempt-1`, details: {} });
+    const forgotten = (name: string): TrackedJob => ({
+      nativeId: '999999990',
+      workdir: `${directory}/${name}`,
+      submissionKey: `${name}.attempt-1`,
+      details: {},
+    });
     const finished = forgotten('finished');
     const silent = { ...forgotten('silent'), nativeId: '999999991' };
-    for (const [job, exitCode] of [[finished, '0'], [silent, null]] as const) {
+    for (const [job, exitCode] of [
+      [finished, '0'],
+      [silent, null],
+    ] as const) {
       const jobDirectory = jobDirectoryOf(job.workdir, job.submissionKey);
       await shell.makeDirectory(jobDirectory);
       if (exitCode !== null) await shell.writeFile(`${jobDirectory}/${batchJobFiles.exitCode}`, `${exitCode}\n`);
@@ -125,7 +158,12 @@ describe('SlurmScheduler on this cluster', { concurrency: true }, () => {
     // A real job that fails, still listed by squeue: squeue's state, the files' exit code.
     const failing = spec({ argv: ['bash', '-c', 'exit 7'] });
     const submitted = await scheduler.submit(failing);
-    const failed: TrackedJob = { nativeId: submitted.nativeId, workdir: directory, submissionKey: failing.submissionKey, details: {} };
+    const failed: TrackedJob = {
+      nativeId: submitted.nativeId,
+      workdir: directory,
+      submissionKey: failing.submissionKey,
+      details: {},
+    };
     const deadline = Date.now() + 60_000;
     let observations = await withoutAccounting.poll([finished, silent, failed]);
     while (observations.get(failed.nativeId)?.state !== 'failed' && Date.now() < deadline) {
@@ -133,7 +171,11 @@ describe('SlurmScheduler on this cluster', { concurrency: true }, () => {
       observations = await withoutAccounting.poll([finished, silent, failed]);
     }
     assert.deepEqual(
-      { state: observations.get(failed.nativeId)?.state, exitCode: observations.get(failed.nativeId)?.exitCode, nativeState: observations.get(failed.nativeId)?.nativeState },
+      {
+        state: observations.get(failed.nativeId)?.state,
+        exitCode: observations.get(failed.nativeId)?.exitCode,
+        nativeState: observations.get(failed.nativeId)?.nativeState,
+      },
       { state: 'failed', exitCode: 7, nativeState: 'FAILED' },
     );
     assert.equal(observations.get(finished.nativeId)?.state, 'completed');
@@ -147,14 +189,35 @@ describe('SlurmScheduler on this cluster', { concurrency: true }, () => {
     const job = spec({ argv: ['sleep', '60'] });
     // What the dead submit left: its script (saved before sbatch), and a job of its key.
     await shell.makeDirectory(jobDirectoryOf(directory, job.submissionKey));
-    await shell.writeFile(`${jobDirectoryOf(directory, job.submissionKey)}/${batchJobFiles.script}`, scheduler.renderScript(job));
-    const submitted = await shell.run(['sbatch', '--parsable', `--job-name=${job.submissionKey}`, '-o', '/dev/null', '--wrap', 'sleep 60']);
+    await shell.writeFile(
+      `${jobDirectoryOf(directory, job.submissionKey)}/${batchJobFiles.script}`,
+      scheduler.renderScript(job),
+    );
+    const submitted = await shell.run([
+      'sbatch',
+      '--parsable',
+      `--job-name=${job.submissionKey}`,
+      '-o',
+      '/dev/null',
+      '--wrap',
+      'sleep 60',
+    ]);
     assert.equal(submitted.code, 0, submitted.stderr);
     const adopted = await scheduler.submit(job);
-    assert.deepEqual(adopted, { nativeId: submitted.stdout.trim(), adopted: true, submissionKey: job.submissionKey, details: {} });
+    assert.deepEqual(adopted, {
+      nativeId: submitted.stdout.trim(),
+      adopted: true,
+      submissionKey: job.submissionKey,
+      details: {},
+    });
     const idFile = await shell.readFile(`${jobDirectoryOf(directory, job.submissionKey)}/${batchJobFiles.nativeId}`);
     assert.equal(idFile?.toString('utf8'), `${adopted.nativeId}\n`);
-    await scheduler.cancel({ nativeId: adopted.nativeId, workdir: directory, submissionKey: job.submissionKey, details: {} });
+    await scheduler.cancel({
+      nativeId: adopted.nativeId,
+      workdir: directory,
+      submissionKey: job.submissionKey,
+      details: {},
+    });
   });
 
   it('renders the script it submits, and leaves it and the job id in the job directory', async () => {
@@ -162,8 +225,14 @@ describe('SlurmScheduler on this cluster', { concurrency: true }, () => {
     const job = spec({ memoryMb: 300, queue: 'long', walltimeMinutes: 31.5, coresPerNode: 2 });
     const submitted = await scheduler.submit(job);
     const jobDirectory = jobDirectoryOf(directory, job.submissionKey);
-    assert.equal((await shell.readFile(`${jobDirectory}/${batchJobFiles.script}`))?.toString('utf8'), scheduler.renderScript(job));
-    assert.equal((await shell.readFile(`${jobDirectory}/${batchJobFiles.nativeId}`))?.toString('utf8'), `${submitted.nativeId}\n`);
+    assert.equal(
+      (await shell.readFile(`${jobDirectory}/${batchJobFiles.script}`))?.toString('utf8'),
+      scheduler.renderScript(job),
+    );
+    assert.equal(
+      (await shell.readFile(`${jobDirectory}/${batchJobFiles.nativeId}`))?.toString('utf8'),
+      `${submitted.nativeId}\n`,
+    );
     const shown = await shell.run(['scontrol', '-o', 'show', 'job', submitted.nativeId]);
     assert.match(shown.stdout, new RegExp(`JobName=${job.submissionKey.replaceAll('.', '\\.')} `));
     assert.match(shown.stdout, /TimeLimit=00:32:00 /);
@@ -171,6 +240,11 @@ describe('SlurmScheduler on this cluster', { concurrency: true }, () => {
     assert.match(shown.stdout, /NumCPUs=2 /);
     assert.match(shown.stdout, /MinMemoryNode=300M /);
     assert.match(shown.stdout, /Comment=drover-specific /);
-    await scheduler.cancel({ nativeId: submitted.nativeId, workdir: directory, submissionKey: job.submissionKey, details: {} });
+    await scheduler.cancel({
+      nativeId: submitted.nativeId,
+      workdir: directory,
+      submissionKey: job.submissionKey,
+      details: {},
+    });
   });
 });

@@ -14,7 +14,8 @@ import { TaskError } from '../../domain/failure.ts';
 import { SlurmScheduler } from './slurm-scheduler.ts';
 
 /** A spec no attempt can submit fails for good: a final `invalid-job-spec`, never a retry. */
-const invalidJobSpec = (error: unknown) => error instanceof TaskError && error.code === 'invalid-job-spec' && error.retryable === false;
+const invalidJobSpec = (error: unknown) =>
+  error instanceof TaskError && error.code === 'invalid-job-spec' && error.retryable === false;
 
 type Answer = Partial<CommandResult> | ((argv: string[], options?: RunOptions) => Partial<CommandResult>);
 
@@ -34,11 +35,18 @@ class ScriptedShell extends CommandOnlyShell {
     return { code: 0, stdout: '', stderr: '', ...result };
   }
   programs(): string[] {
-    return this.commands.map((argv) => (argv[0] === 'bash' ? argv[3] : argv.find((word) => word !== 'env' && !word.includes('='))!));
+    return this.commands.map((argv) =>
+      argv[0] === 'bash' ? argv[3] : argv.find((word) => word !== 'env' && !word.includes('='))!,
+    );
   }
 }
 
-const job = (nativeId: string): TrackedJob => ({ nativeId, workdir: '/scratch/w', submissionKey: `key-${nativeId}`, details: {} });
+const job = (nativeId: string): TrackedJob => ({
+  nativeId,
+  workdir: '/scratch/w',
+  submissionKey: `key-${nativeId}`,
+  details: {},
+});
 /** One line of the job-record reader: exists, exit-code, walltime-exceeded, canceled, node, started-at, ended-at, native-id. */
 const record = (exitCode: string, extra = '') => `1\t${exitCode}\t0\t0\tvm\t1795369614\t1795369620\t${extra}`;
 
@@ -50,25 +58,46 @@ describe('SlurmScheduler.poll', () => {
     const observations = await new SlurmScheduler({ shell, resource: 'c' }).poll([job('9'), job('10')]);
     assert.deepEqual(shell.programs(), ['squeue']);
     assert.deepEqual(observations.get('9'), {
-      nativeId: '9', state: 'running', nativeState: 'RUNNING', startedAt: new Date(1795368935_000), nodeList: 'vm',
+      nativeId: '9',
+      state: 'running',
+      nativeState: 'RUNNING',
+      startedAt: new Date(1795368935_000),
+      nodeList: 'vm',
     });
-    assert.deepEqual(observations.get('10'), { nativeId: '10', state: 'queued', nativeState: 'PENDING', reason: 'Resources' });
+    assert.deepEqual(observations.get('10'), {
+      nativeId: '10',
+      state: 'queued',
+      nativeState: 'PENDING',
+      reason: 'Resources',
+    });
   });
 
-  test('finished jobs are settled by sacct, with squeue\'s reason while it still lists them', async () => {
+  test("finished jobs are settled by sacct, with squeue's reason while it still lists them", async () => {
     const shell = new ScriptedShell({
-      squeue: { stdout: '81|FAILED|vm|1795369614|1795369614|NonZeroExitCode\n83|TIMEOUT|vm|1795369614|1795369692|TimeLimit\n' },
+      squeue: {
+        stdout: '81|FAILED|vm|1795369614|1795369614|NonZeroExitCode\n83|TIMEOUT|vm|1795369614|1795369692|TimeLimit\n',
+      },
       sacct: {
-        stdout: '81|FAILED|3:0|vm|1795369614|1795369614|None\n83|TIMEOUT|0:0|vm|1795369614|1795369692|None\n'
-          + '80|COMPLETED|0:0|vm|1795369614|1795369614|None\n84|CANCELLED by 1001|0:0|None assigned|1795369616|1795369616|None\n',
+        stdout:
+          '81|FAILED|3:0|vm|1795369614|1795369614|None\n83|TIMEOUT|0:0|vm|1795369614|1795369692|None\n' +
+          '80|COMPLETED|0:0|vm|1795369614|1795369614|None\n84|CANCELLED by 1001|0:0|None assigned|1795369616|1795369616|None\n',
       },
     });
     const observations = await new SlurmScheduler({ shell, resource: 'c' }).poll(['80', '81', '83', '84'].map(job));
     assert.deepEqual(shell.programs(), ['squeue', 'sacct']);
-    assert.equal(shell.commands[1].join(' '), 'env SLURM_TIME_FORMAT=%s sacct -X -P -n -j 80,81,83,84 -o JobID,State,ExitCode,NodeList,Start,End,Reason');
+    assert.equal(
+      shell.commands[1].join(' '),
+      'env SLURM_TIME_FORMAT=%s sacct -X -P -n -j 80,81,83,84 -o JobID,State,ExitCode,NodeList,Start,End,Reason',
+    );
     assert.deepEqual(observations.get('81'), {
-      nativeId: '81', state: 'failed', nativeState: 'FAILED', exitCode: 3, reason: 'NonZeroExitCode',
-      startedAt: new Date(1795369614_000), endedAt: new Date(1795369614_000), nodeList: 'vm',
+      nativeId: '81',
+      state: 'failed',
+      nativeState: 'FAILED',
+      exitCode: 3,
+      reason: 'NonZeroExitCode',
+      startedAt: new Date(1795369614_000),
+      endedAt: new Date(1795369614_000),
+      nodeList: 'vm',
     });
     assert.equal(observations.get('83')?.state, 'timed-out');
     assert.equal(observations.get('83')?.reason, 'TimeLimit');
@@ -76,12 +105,16 @@ describe('SlurmScheduler.poll', () => {
     assert.equal(observations.get('80')?.state, 'completed');
     assert.equal(observations.get('80')?.exitCode, 0);
     assert.deepEqual(observations.get('84'), {
-      nativeId: '84', state: 'canceled', nativeState: 'CANCELLED', exitCode: null, reason: 'canceled by uid 1001',
+      nativeId: '84',
+      state: 'canceled',
+      nativeState: 'CANCELLED',
+      exitCode: null,
+      reason: 'canceled by uid 1001',
       endedAt: new Date(1795369616_000),
     });
   });
 
-  test('when slurmdbd lags behind squeue, squeue\'s state stands and the job files give the exit code', async () => {
+  test("when slurmdbd lags behind squeue, squeue's state stands and the job files give the exit code", async () => {
     const shell = new ScriptedShell({
       squeue: { stdout: '81|FAILED|vm|1795369614|1795369614|NonZeroExitCode\n' },
       sacct: { stdout: '81|RUNNING|0:0|vm|1795369614|Unknown|None\n' },
@@ -123,7 +156,10 @@ describe('SlurmScheduler.poll', () => {
     const shell = new ScriptedShell({
       squeue: { stdout: '' },
       sacct: (argv) => ({
-        stdout: argv[argv.indexOf('-j') + 1].split(',').map((id) => `${id}|COMPLETED|0:0|vm|1|2|None`).join('\n'),
+        stdout: argv[argv.indexOf('-j') + 1]
+          .split(',')
+          .map((id) => `${id}|COMPLETED|0:0|vm|1|2|None`)
+          .join('\n'),
       }),
     });
     const jobs = Array.from({ length: 1200 }, (_, index) => job(String(index + 1)));
@@ -149,54 +185,105 @@ describe('SlurmScheduler.poll', () => {
 
 describe('SlurmScheduler.submit and find', () => {
   const spec = {
-    submissionKey: 'task-1.attempt-1', workdir: '/scratch/w', jobName: 'j', nodes: 1, coresPerNode: 1,
-    walltimeMinutes: 1, environmentSetup: [], argv: ['true'],
+    submissionKey: 'task-1.attempt-1',
+    workdir: '/scratch/w',
+    jobName: 'j',
+    nodes: 1,
+    coresPerNode: 1,
+    walltimeMinutes: 1,
+    environmentSetup: [],
+    argv: ['true'],
   };
 
   test('sends the rendered script on stdin with the key, script path and earlier keys as arguments', async () => {
     const shell = new ScriptedShell({ 'drover-submit': { stdout: 'submitted task-1.attempt-1 42\n' } });
     const scheduler = new SlurmScheduler({ shell, resource: 'c' });
-    assert.deepEqual(await scheduler.submit(spec), { nativeId: '42', adopted: false, submissionKey: 'task-1.attempt-1', details: {} });
+    assert.deepEqual(await scheduler.submit(spec), {
+      nativeId: '42',
+      adopted: false,
+      submissionKey: 'task-1.attempt-1',
+      details: {},
+    });
     const [argv] = shell.commands;
-    assert.deepEqual(argv.slice(3), ['drover-submit', 'task-1.attempt-1', '/scratch/w/.drover-job/task-1.attempt-1/job.sh']);
+    assert.deepEqual(argv.slice(3), [
+      'drover-submit',
+      'task-1.attempt-1',
+      '/scratch/w/.drover-job/task-1.attempt-1/job.sh',
+    ]);
     assert.ok(!argv[2].includes('task-1'), 'the fixed script holds no user data');
 
-    const retry = { ...spec, submissionKey: 'task-1.attempt-3', earlierSubmissionKeys: ['task-1.attempt-1', 'task-1.attempt-2'] };
+    const retry = {
+      ...spec,
+      submissionKey: 'task-1.attempt-3',
+      earlierSubmissionKeys: ['task-1.attempt-1', 'task-1.attempt-2'],
+    };
     await scheduler.submit(retry).catch(() => {});
-    assert.deepEqual(shell.commands[1].slice(4), ['task-1.attempt-3', '/scratch/w/.drover-job/task-1.attempt-3/job.sh', 'task-1.attempt-1', 'task-1.attempt-2']);
+    assert.deepEqual(shell.commands[1].slice(4), [
+      'task-1.attempt-3',
+      '/scratch/w/.drover-job/task-1.attempt-3/job.sh',
+      'task-1.attempt-1',
+      'task-1.attempt-2',
+    ]);
     await assert.rejects(scheduler.submit({ ...retry, earlierSubmissionKeys: ['-x'] }), invalidJobSpec);
   });
 
   test('adopts, refuses, and tells an unreachable controller apart', async () => {
-    const answer = (result: Partial<CommandResult>) => new SlurmScheduler({ shell: new ScriptedShell({ 'drover-submit': result }), resource: 'c' }).submit(spec);
-    assert.deepEqual(await answer({ stdout: 'adopted task-1.attempt-0 42\n' }), { nativeId: '42', adopted: true, submissionKey: 'task-1.attempt-0', details: {} });
+    const answer = (result: Partial<CommandResult>) =>
+      new SlurmScheduler({ shell: new ScriptedShell({ 'drover-submit': result }), resource: 'c' }).submit(spec);
+    assert.deepEqual(await answer({ stdout: 'adopted task-1.attempt-0 42\n' }), {
+      nativeId: '42',
+      adopted: true,
+      submissionKey: 'task-1.attempt-0',
+      details: {},
+    });
     await assert.rejects(
       answer({ code: 5, stderr: 'sbatch: error: Batch job submission failed: Invalid partition name specified\n' }),
-      (error: unknown) => error instanceof TaskError && error.code === 'submit-rejected' && !error.retryable
-        && error.message === 'Batch job submission failed: Invalid partition name specified',
+      (error: unknown) =>
+        error instanceof TaskError &&
+        error.code === 'submit-rejected' &&
+        !error.retryable &&
+        error.message === 'Batch job submission failed: Invalid partition name specified',
     );
     await assert.rejects(
-      answer({ code: 5, stderr: 'sbatch: error: Batch job submission failed: Unable to contact slurm controller (connect failure)\n' }),
+      answer({
+        code: 5,
+        stderr: 'sbatch: error: Batch job submission failed: Unable to contact slurm controller (connect failure)\n',
+      }),
       ResourceUnreachableError,
     );
-    await assert.rejects(answer({ code: 3, stderr: 'mkdir: Permission denied' }), (error: unknown) => error instanceof TaskError && error.code === 'submit-failed');
+    await assert.rejects(
+      answer({ code: 3, stderr: 'mkdir: Permission denied' }),
+      (error: unknown) => error instanceof TaskError && error.code === 'submit-failed',
+    );
     for (const stdout of ['what?\n', 'adopted 42\n', 'adopted bad/key 42\n']) {
-      await assert.rejects(answer({ stdout }), (error: unknown) => error instanceof TaskError && error.code === 'submit-failed');
+      await assert.rejects(
+        answer({ stdout }),
+        (error: unknown) => error instanceof TaskError && error.code === 'submit-failed',
+      );
     }
   });
 
-  test('find asks squeue under the task\'s submit lock, then sacct over all time, and prefers the earlier key', async () => {
+  test("find asks squeue under the task's submit lock, then sacct over all time, and prefers the earlier key", async () => {
     const shell = new ScriptedShell({
       'drover-find': { stdout: '' },
       sacct: { stdout: '90|b.attempt-1\n88|a.attempt-1\n89|a.attempt-1\n' },
     });
-    const found = await new SlurmScheduler({ shell, resource: 'c' }).find({ workdir: '/w', submissionKeys: ['a.attempt-1', 'b.attempt-1', 'bad key'] });
+    const found = await new SlurmScheduler({ shell, resource: 'c' }).find({
+      workdir: '/w',
+      submissionKeys: ['a.attempt-1', 'b.attempt-1', 'bad key'],
+    });
     assert.deepEqual(found, { nativeId: '88', adopted: true, submissionKey: 'a.attempt-1', details: {} });
     assert.match(shell.commands[0][2], /flock -s -w 90 9/);
-    assert.deepEqual(shell.commands.map((argv) => (argv[0] === 'bash' ? argv.slice(3) : argv).join(' ')), [
-      'drover-find /w squeue --me -h -t all --name=a.attempt-1,b.attempt-1 -o %i|%j',
-      'sacct -X -P -n --name=a.attempt-1,b.attempt-1 -S 2000-01-01 -o JobID,JobName',
-    ]);
-    assert.equal(await new SlurmScheduler({ shell, resource: 'c' }).find({ workdir: '/w', submissionKeys: ['bad key'] }), null);
+    assert.deepEqual(
+      shell.commands.map((argv) => (argv[0] === 'bash' ? argv.slice(3) : argv).join(' ')),
+      [
+        'drover-find /w squeue --me -h -t all --name=a.attempt-1,b.attempt-1 -o %i|%j',
+        'sacct -X -P -n --name=a.attempt-1,b.attempt-1 -S 2000-01-01 -o JobID,JobName',
+      ],
+    );
+    assert.equal(
+      await new SlurmScheduler({ shell, resource: 'c' }).find({ workdir: '/w', submissionKeys: ['bad key'] }),
+      null,
+    );
   });
 });

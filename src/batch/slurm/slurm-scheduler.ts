@@ -137,7 +137,21 @@ export class SlurmScheduler implements BatchScheduler {
     if (keys.length === 0) return null;
     const names = keys.join(',');
     const queued = await this.runSlurm(
-      ['bash', '-c', findScript, 'drover-find', job.workdir, 'squeue', '--me', '-h', '-t', 'all', `--name=${names}`, '-o', '%i|%j'],
+      [
+        'bash',
+        '-c',
+        findScript,
+        'drover-find',
+        job.workdir,
+        'squeue',
+        '--me',
+        '-h',
+        '-t',
+        'all',
+        `--name=${names}`,
+        '-o',
+        '%i|%j',
+      ],
       { timeoutMs: batchFindTimeoutMs },
     );
     let found = pickByKey(keys, parseJobNames(queued.stdout));
@@ -165,7 +179,17 @@ export class SlurmScheduler implements BatchScheduler {
     if (jobs.length === 0) return observations;
     for (const job of jobs) checkJobId(job.nativeId);
 
-    const queue = await this.runSlurm(['env', 'SLURM_TIME_FORMAT=%s', 'squeue', '--me', '-h', '-t', 'all', '-o', squeueFormat]);
+    const queue = await this.runSlurm([
+      'env',
+      'SLURM_TIME_FORMAT=%s',
+      'squeue',
+      '--me',
+      '-h',
+      '-t',
+      'all',
+      '-o',
+      squeueFormat,
+    ]);
     const squeueRows = new Map(parseSqueue(queue.stdout).map((row) => [row.jobId, row]));
 
     const unresolved: TrackedJob[] = [];
@@ -225,7 +249,18 @@ export class SlurmScheduler implements BatchScheduler {
     const rows = new Map<string, SacctRow>();
     for (let start = 0; start < jobIds.length; start += sacctChunkSize) {
       const ids = jobIds.slice(start, start + sacctChunkSize).join(',');
-      const result = await this.shell.run(['env', 'SLURM_TIME_FORMAT=%s', 'sacct', '-X', '-P', '-n', '-j', ids, '-o', sacctFields]);
+      const result = await this.shell.run([
+        'env',
+        'SLURM_TIME_FORMAT=%s',
+        'sacct',
+        '-X',
+        '-P',
+        '-n',
+        '-j',
+        ids,
+        '-o',
+        sacctFields,
+      ]);
       if (result.code !== 0) return { rows, final: isSlurmAccountingDisabledMessage(result.stderr) };
       for (const row of parseSacct(result.stdout)) rows.set(row.jobId, row);
     }
@@ -237,7 +272,10 @@ export class SlurmScheduler implements BatchScheduler {
    * ResourceUnreachableError, any other failure an Error with the client's message.
    * With `allowDisabledAccounting`, sacct's "accounting storage is disabled" is an empty answer.
    */
-  private async runSlurm(argv: string[], options: { allowDisabledAccounting?: boolean; timeoutMs?: number } = {}): Promise<CommandResult> {
+  private async runSlurm(
+    argv: string[],
+    options: { allowDisabledAccounting?: boolean; timeoutMs?: number } = {},
+  ): Promise<CommandResult> {
     const result = await this.shell.run(argv, options.timeoutMs ? { timeoutMs: options.timeoutMs } : {});
     if (result.code === 0) return result;
     const message = result.stderr.trim() || result.stdout.trim();
@@ -252,7 +290,10 @@ export class SlurmScheduler implements BatchScheduler {
   }
 
   private unreachable(command: string, message: string): ResourceUnreachableError {
-    return new ResourceUnreachableError(this.resource, `Slurm on ${this.resource} did not answer ${command}: ${message}`);
+    return new ResourceUnreachableError(
+      this.resource,
+      `Slurm on ${this.resource} did not answer ${command}: ${message}`,
+    );
   }
 }
 
@@ -264,9 +305,14 @@ function checkJobId(nativeId: string): void {
 }
 
 /** The first key (in the order given) that names a job, with that job (the lowest id). */
-function pickByKey(keys: string[], rows: Array<{ jobId: string; name: string }>): { jobId: string; name: string } | null {
+function pickByKey(
+  keys: string[],
+  rows: Array<{ jobId: string; name: string }>,
+): { jobId: string; name: string } | null {
   for (const key of keys) {
-    const matches = rows.filter((row) => row.name === key).sort((a, b) => Number.parseInt(a.jobId, 10) - Number.parseInt(b.jobId, 10));
+    const matches = rows
+      .filter((row) => row.name === key)
+      .sort((a, b) => Number.parseInt(a.jobId, 10) - Number.parseInt(b.jobId, 10));
     if (matches.length > 0) return matches[0];
   }
   return null;

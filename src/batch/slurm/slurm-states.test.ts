@@ -1,11 +1,7 @@
 /** The Slurm state table: every state maps to a Drover job state, read by its first word. */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  isFinishedSlurmState,
-  slurmJobState,
-  slurmJobStates,
-} from './slurm-states.ts';
+import { isFinishedSlurmState, slurmJobState, slurmJobStates } from './slurm-states.ts';
 import { jobStates } from '../../domain/job.ts';
 
 describe('slurmJobStates', () => {

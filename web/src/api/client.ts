@@ -43,7 +43,8 @@ const auth: Middleware = {
     return request;
   },
   onResponse({ request, response }) {
-    if (response.status === 401 && request.headers.get('authorization') === `Bearer ${storedToken()}`) onUnauthorized?.();
+    if (response.status === 401 && request.headers.get('authorization') === `Bearer ${storedToken()}`)
+      onUnauthorized?.();
     return response;
   },
 };
@@ -86,7 +87,12 @@ export async function ok<T>(pending: Promise<{ data?: T; error?: unknown; respon
 function toApiError(response: Response, body: unknown): ApiError {
   if (body && typeof body === 'object' && 'title' in body) return new ApiError(response.status, body as Problem);
   const text = typeof body === 'string' && body.length < 300 ? body : '';
-  return new ApiError(response.status, { type: 'about:blank', title: response.statusText || 'Error', status: response.status, detail: text || `HTTP ${response.status}` });
+  return new ApiError(response.status, {
+    type: 'about:blank',
+    title: response.statusText || 'Error',
+    status: response.status,
+    detail: text || `HTTP ${response.status}`,
+  });
 }
 
 /** A message fit to show a user for any error thrown by a call. */

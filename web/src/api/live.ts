@@ -25,7 +25,11 @@ const reopenDelayMs = 3000;
  * Follows the SSE stream at `path` (an /api/v1 GET) while the component is mounted and
  * `path` is not null. Handlers may change between renders without reconnecting.
  */
-export function useEventStream(path: string | null, listeners: StreamListeners, options: StreamOptions = {}): StreamStatus {
+export function useEventStream(
+  path: string | null,
+  listeners: StreamListeners,
+  options: StreamOptions = {},
+): StreamStatus {
   const current = useRef({ listeners, options });
   current.current = { listeners, options };
   const [status, setStatus] = useState<StreamStatus>('connecting');
@@ -39,7 +43,10 @@ export function useEventStream(path: string | null, listeners: StreamListeners, 
 
     const open = () => {
       const { resumeParameter } = current.current.options;
-      const resumed = resumeParameter && lastId ? `${path}${path.includes('?') ? '&' : '?'}${resumeParameter}=${encodeURIComponent(lastId)}` : path;
+      const resumed =
+        resumeParameter && lastId
+          ? `${path}${path.includes('?') ? '&' : '?'}${resumeParameter}=${encodeURIComponent(lastId)}`
+          : path;
       source = new EventSource(urlWithToken(resumed));
       source.onopen = () => {
         setStatus('live');

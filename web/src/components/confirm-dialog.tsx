@@ -18,7 +18,16 @@ export interface ConfirmDialogProps {
  * A modal confirmation on the native `<dialog>`: it traps the focus, closes on Escape and
  * gives the focus back to whatever opened it. The safe choice is focused first.
  */
-export function ConfirmDialog({ open, title, children, confirmLabel, dismissLabel, busy, onConfirm, onDismiss }: ConfirmDialogProps) {
+export function ConfirmDialog({
+  open,
+  title,
+  children,
+  confirmLabel,
+  dismissLabel,
+  busy,
+  onConfirm,
+  onDismiss,
+}: ConfirmDialogProps) {
   const dialog = useRef<HTMLDialogElement>(null);
   const dismiss = useRef<HTMLButtonElement>(null);
   const opener = useRef<Element | null>(null);

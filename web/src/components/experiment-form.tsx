@@ -68,7 +68,8 @@ export function ExperimentForm({ application, resources, initial, parent, submit
 
   useEffect(
     () => () => {
-      if (draft.current) void api.DELETE('/api/v1/experiments/{id}', { params: { path: { id: draft.current } } }).catch(() => {});
+      if (draft.current)
+        void api.DELETE('/api/v1/experiments/{id}', { params: { path: { id: draft.current } } }).catch(() => {});
     },
     [],
   );
@@ -79,7 +80,10 @@ export function ExperimentForm({ application, resources, initial, parent, submit
   const maxNodes = queue ? (queue.maxNodes ?? queue.maxCores) : undefined;
   const nodes = Math.max(1, Number(values.nodes) || 1);
   const maxCoresPerNode = queue ? Math.max(1, Math.floor(queue.maxCores / nodes)) : undefined;
-  const changes = useMemo(() => (parent ? changesFromParent(application, parent, values) : []), [application, parent, values]);
+  const changes = useMemo(
+    () => (parent ? changesFromParent(application, parent, values) : []),
+    [application, parent, values],
+  );
 
   const update = (change: Partial<FormValues>) => {
     setValues((previous) => ({ ...previous, ...change }));
@@ -96,7 +100,12 @@ export function ExperimentForm({ application, resources, initial, parent, submit
   };
 
   const chooseResource = (name: string) => {
-    update(defaultSettings(application, usable.find((candidate) => candidate.name === name)));
+    update(
+      defaultSettings(
+        application,
+        usable.find((candidate) => candidate.name === name),
+      ),
+    );
     setErrors(({ resource: _r, queue: _q, walltimeMinutes: _w, nodes: _n, coresPerNode: _c, ...rest }) => rest);
   };
   const chooseQueue = (name: string) => {
@@ -104,11 +113,13 @@ export function ExperimentForm({ application, resources, initial, parent, submit
     const next = findQueue(resources, values.resource, name);
     const change: Partial<FormValues> = { queue: name };
     if (next) {
-      if (Number(values.walltimeMinutes) > next.maxWalltimeMinutes) change.walltimeMinutes = String(next.maxWalltimeMinutes);
+      if (Number(values.walltimeMinutes) > next.maxWalltimeMinutes)
+        change.walltimeMinutes = String(next.maxWalltimeMinutes);
       const nextNodes = Math.min(nodes, next.maxNodes ?? next.maxCores);
       if (nextNodes !== nodes) change.nodes = String(nextNodes);
       const cores = Number(values.coresPerNode);
-      if (cores * nextNodes > next.maxCores) change.coresPerNode = String(Math.max(1, Math.floor(next.maxCores / nextNodes)));
+      if (cores * nextNodes > next.maxCores)
+        change.coresPerNode = String(Math.max(1, Math.floor(next.maxCores / nextNodes)));
     }
     update(change);
     setErrors(({ queue: _q, walltimeMinutes: _w, nodes: _n, coresPerNode: _c, ...rest }) => rest);
@@ -129,7 +140,11 @@ export function ExperimentForm({ application, resources, initial, parent, submit
         }),
       ).catch((error) => {
         // The upload's own errors (bad file name, too large) belong to the file field.
-        if (error instanceof ApiError) throw new ApiError(error.status, { ...error.problem, errors: [{ field: `inputs.${input.name}`, message: error.message }] });
+        if (error instanceof ApiError)
+          throw new ApiError(error.status, {
+            ...error.problem,
+            errors: [{ field: `inputs.${input.name}`, message: error.message }],
+          });
         throw error;
       });
       uploads.current.set(value, uploaded.id);
@@ -141,7 +156,11 @@ export function ExperimentForm({ application, resources, initial, parent, submit
     setStatus('');
     if (error instanceof ApiError) {
       setErrors(error.fieldErrors());
-      setFailure(error.problem.errors?.length ? 'The server did not accept the experiment. Please correct the fields below.' : error.message);
+      setFailure(
+        error.problem.errors?.length
+          ? 'The server did not accept the experiment. Please correct the fields below.'
+          : error.message,
+      );
     } else {
       setErrors({});
       setFailure(errorMessage(error));
@@ -171,7 +190,9 @@ export function ExperimentForm({ application, resources, initial, parent, submit
       setStatus('Preparing the batch script…');
       const created = await create(request, false);
       draft.current = created.id;
-      const script = await ok(api.GET('/api/v1/experiments/{id}/script', { params: { path: { id: created.id } }, parseAs: 'text' }));
+      const script = await ok(
+        api.GET('/api/v1/experiments/{id}/script', { params: { path: { id: created.id } }, parseAs: 'text' }),
+      );
       setPreview({ draftId: created.id, script: String(script), stale: false });
       setStatus('The batch script is shown below the form.');
     } catch (error) {
@@ -192,7 +213,9 @@ export function ExperimentForm({ application, resources, initial, parent, submit
       if (preview && !preview.stale && draft.current === preview.draftId) {
         // What was previewed is exactly what runs.
         setStatus('Launching…');
-        experiment = await ok(api.POST('/api/v1/experiments/{id}/launch', { params: { path: { id: preview.draftId } } }));
+        experiment = await ok(
+          api.POST('/api/v1/experiments/{id}/launch', { params: { path: { id: preview.draftId } } }),
+        );
         draft.current = null;
       } else {
         const request = await prepare();
@@ -216,7 +239,12 @@ export function ExperimentForm({ application, resources, initial, parent, submit
   };
 
   return (
-    <form className="experiment-form" noValidate onSubmit={onSubmit} aria-describedby={failure ? 'form-errors' : undefined}>
+    <form
+      className="experiment-form"
+      noValidate
+      onSubmit={onSubmit}
+      aria-describedby={failure ? 'form-errors' : undefined}
+    >
       {failure && (
         <div id="form-errors" className="error-summary" ref={summary} tabIndex={-1}>
           <h2>There is a problem</h2>
@@ -254,11 +282,13 @@ export function ExperimentForm({ application, resources, initial, parent, submit
               <ul>
                 {changes.map((change) => (
                   <li key={change.field}>
-                    <strong>{change.label}</strong>: <del>
+                    <strong>{change.label}</strong>:{' '}
+                    <del>
                       <span className="visually-hidden">was </span>
                       {change.before}
                     </del>{' '}
-                    → <ins>
+                    →{' '}
+                    <ins>
                       <span className="visually-hidden">now </span>
                       {change.after}
                     </ins>
@@ -274,14 +304,25 @@ export function ExperimentForm({ application, resources, initial, parent, submit
         <legend>Inputs</legend>
         {application.inputs.length === 0 && <p>This application takes no inputs.</p>}
         {application.inputs.map((input) => (
-          <InputField key={input.name} input={input} value={values.inputs[input.name] ?? ''} error={errors[`inputs.${input.name}`]} onChange={(value) => setInput(input.name, value)} />
+          <InputField
+            key={input.name}
+            input={input}
+            value={values.inputs[input.name] ?? ''}
+            error={errors[`inputs.${input.name}`]}
+            onChange={(value) => setInput(input.name, value)}
+          />
         ))}
       </fieldset>
 
       <fieldset>
         <legend>Where and how it runs</legend>
         <Field id="setting-resource" label="Resource" error={errors.resource}>
-          <select id="setting-resource" value={values.resource} onChange={(event) => chooseResource(event.target.value)} {...fieldIds('setting-resource', false, errors.resource)}>
+          <select
+            id="setting-resource"
+            value={values.resource}
+            onChange={(event) => chooseResource(event.target.value)}
+            {...fieldIds('setting-resource', false, errors.resource)}
+          >
             {usable.map((candidate) => (
               <option key={candidate.name} value={candidate.name}>
                 {candidate.name} ({candidate.kind})
@@ -299,7 +340,12 @@ export function ExperimentForm({ application, resources, initial, parent, submit
               : undefined
           }
         >
-          <select id="setting-queue" value={values.queue} onChange={(event) => chooseQueue(event.target.value)} {...fieldIds('setting-queue', Boolean(queue), errors.queue)}>
+          <select
+            id="setting-queue"
+            value={values.queue}
+            onChange={(event) => chooseQueue(event.target.value)}
+            {...fieldIds('setting-queue', Boolean(queue), errors.queue)}
+          >
             {(resource?.config.queues ?? []).map((candidate) => (
               <option key={candidate.name} value={candidate.name}>
                 {candidate.name} (max {formatNumber(candidate.maxWalltimeMinutes)} min, {candidate.maxCores} cores)
@@ -308,7 +354,12 @@ export function ExperimentForm({ application, resources, initial, parent, submit
           </select>
         </Field>
         <div className="field-row">
-          <Field id="setting-nodes" label="Nodes" error={errors.nodes} hint={maxNodes ? `1 to ${maxNodes}.` : undefined}>
+          <Field
+            id="setting-nodes"
+            label="Nodes"
+            error={errors.nodes}
+            hint={maxNodes ? `1 to ${maxNodes}.` : undefined}
+          >
             <input
               id="setting-nodes"
               type="number"
@@ -321,7 +372,12 @@ export function ExperimentForm({ application, resources, initial, parent, submit
               {...fieldIds('setting-nodes', Boolean(maxNodes), errors.nodes)}
             />
           </Field>
-          <Field id="setting-coresPerNode" label="Cores per node" error={errors.coresPerNode} hint={maxCoresPerNode ? `1 to ${maxCoresPerNode}.` : undefined}>
+          <Field
+            id="setting-coresPerNode"
+            label="Cores per node"
+            error={errors.coresPerNode}
+            hint={maxCoresPerNode ? `1 to ${maxCoresPerNode}.` : undefined}
+          >
             <input
               id="setting-coresPerNode"
               type="number"
@@ -353,7 +409,12 @@ export function ExperimentForm({ application, resources, initial, parent, submit
             />
           </Field>
         </div>
-        <Field id="setting-name" label="Experiment name" error={errors.name} hint="Optional; helps you find it in the list.">
+        <Field
+          id="setting-name"
+          label="Experiment name"
+          error={errors.name}
+          hint="Optional; helps you find it in the list."
+        >
           <input
             id="setting-name"
             type="text"
@@ -381,7 +442,9 @@ export function ExperimentForm({ application, resources, initial, parent, submit
       {preview && (
         <section className="script-preview" aria-labelledby="script-title">
           <h2 id="script-title">Batch script</h2>
-          {preview.stale && <p className="notice">The form changed since this preview; submitting uses the new values.</p>}
+          {preview.stale && (
+            <p className="notice">The form changed since this preview; submitting uses the new values.</p>
+          )}
           <pre tabIndex={0} aria-label="Batch script">
             {preview.script}
           </pre>

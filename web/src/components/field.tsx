@@ -101,11 +101,27 @@ export function InputField({ input, value, error, onChange }: InputFieldProps) {
       );
       break;
     case 'boolean':
-      control = <input id={id} name={input.name} type="checkbox" checked={value === true} onChange={(event) => onChange(event.target.checked)} {...described} />;
+      control = (
+        <input
+          id={id}
+          name={input.name}
+          type="checkbox"
+          checked={value === true}
+          onChange={(event) => onChange(event.target.checked)}
+          {...described}
+        />
+      );
       break;
     case 'enum':
       control = (
-        <select id={id} name={input.name} required={required} value={typeof value === 'string' ? value : ''} onChange={(event) => onChange(event.target.value)} {...described}>
+        <select
+          id={id}
+          name={input.name}
+          required={required}
+          value={typeof value === 'string' ? value : ''}
+          onChange={(event) => onChange(event.target.value)}
+          {...described}
+        >
           {!required && input.default === undefined && <option value="">(none)</option>}
           {(input.values ?? []).map((option) => (
             <option key={option} value={option}>
@@ -128,7 +144,8 @@ export function InputField({ input, value, error, onChange }: InputFieldProps) {
           />
           {typeof value === 'string' && value !== '' && (
             <p className="hint">
-              Keeps the file of the earlier experiment (upload <code>{value.slice(0, 8)}</code>) unless you choose another.
+              Keeps the file of the earlier experiment (upload <code>{value.slice(0, 8)}</code>) unless you choose
+              another.
             </p>
           )}
         </>

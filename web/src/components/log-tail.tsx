@@ -30,7 +30,10 @@ export function LogTail({ experimentId, stream, live, version }: LogTailProps) {
     const read = async () => {
       try {
         const content = await ok(
-          api.GET('/api/v1/experiments/{id}/logs/{stream}', { params: { path: { id: experimentId, stream }, query: { tail: tailBytes } }, parseAs: 'text' }),
+          api.GET('/api/v1/experiments/{id}/logs/{stream}', {
+            params: { path: { id: experimentId, stream }, query: { tail: tailBytes } },
+            parseAs: 'text',
+          }),
         );
         if (stopped) return;
         setText(content ?? ''); // an empty log has no body

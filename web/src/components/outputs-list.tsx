@@ -14,7 +14,9 @@ async function download(experimentId: string, path: string): Promise<void> {
       // openapi-fetch reads `{*}` as an exploded parameter without a name; fill it in here,
       // one encoded segment at a time so that outputs in sub-folders keep their slashes.
       pathSerializer: (pathname) =>
-        pathname.replace('{id}', encodeURIComponent(experimentId)).replace('{*}', path.split('/').map(encodeURIComponent).join('/')),
+        pathname
+          .replace('{id}', encodeURIComponent(experimentId))
+          .replace('{*}', path.split('/').map(encodeURIComponent).join('/')),
       parseAs: 'blob',
     }),
   );
@@ -43,7 +45,9 @@ export function OutputsList({ experimentId, files }: { experimentId: string; fil
               type="button"
               onClick={() => {
                 setError(null);
-                download(experimentId, file.path).catch((failure) => setError(`${file.path} could not be downloaded: ${errorMessage(failure)}`));
+                download(experimentId, file.path).catch((failure) =>
+                  setError(`${file.path} could not be downloaded: ${errorMessage(failure)}`),
+                );
               }}
             >
               Download<span className="visually-hidden"> {file.path}</span>

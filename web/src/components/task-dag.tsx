@@ -11,7 +11,9 @@ export function layersOf(tasks: Task[]): Task[][] {
     if (known !== undefined) return known;
     if (seen.has(task.id)) return 0; // a cycle would be a server bug; do not loop forever
     seen.add(task.id);
-    const parents = (task.dependsOn ?? []).map((id) => byId.get(id)).filter((parent): parent is Task => parent !== undefined);
+    const parents = (task.dependsOn ?? [])
+      .map((id) => byId.get(id))
+      .filter((parent): parent is Task => parent !== undefined);
     const value = parents.length === 0 ? 0 : 1 + Math.max(...parents.map((parent) => depthOf(parent, seen)));
     depth.set(task.id, value);
     return value;
@@ -44,9 +46,15 @@ export function TaskDag({ tasks }: { tasks: Task[] }) {
                 <span className="dag-kind">{task.kind}</span>
                 <StateBadge state={task.state} />
                 {task.attempt > 1 && <span className="dag-detail">attempt {task.attempt}</span>}
-                {task.startedAt && <span className="dag-detail">{formatDuration(task.startedAt, task.finishedAt)}</span>}
+                {task.startedAt && (
+                  <span className="dag-detail">{formatDuration(task.startedAt, task.finishedAt)}</span>
+                )}
                 {task.failure && <span className="dag-detail error-text">{task.failure.message}</span>}
-                {task.dependsOn.length > 0 && <span className="visually-hidden">, after {task.dependsOn.map((id) => kindOf.get(id) ?? `task ${id}`).join(' and ')}</span>}
+                {task.dependsOn.length > 0 && (
+                  <span className="visually-hidden">
+                    , after {task.dependsOn.map((id) => kindOf.get(id) ?? `task ${id}`).join(' and ')}
+                  </span>
+                )}
               </li>
             ))}
           </ul>

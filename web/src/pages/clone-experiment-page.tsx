@@ -26,13 +26,16 @@ export function CloneExperimentPage() {
       )}
       {(catalogue.loading || parent.loading) && !(catalogue.data && parent.data) && <p role="status">Loading…</p>}
       {parent.data && catalogue.data && !application && (
-        <p className="error">The application {parent.data.application} is no longer in the catalogue, so this experiment cannot be cloned.</p>
+        <p className="error">
+          The application {parent.data.application} is no longer in the catalogue, so this experiment cannot be cloned.
+        </p>
       )}
       {parent.data && catalogue.data && application && (
         <>
           <p>
             A new experiment of <strong>{application.title}</strong> starting from the inputs of{' '}
-            <Link to={`/experiments/${parent.data.id}`}>{parent.data.name}</Link>. Change what you need; the new experiment records where it came from.
+            <Link to={`/experiments/${parent.data.id}`}>{parent.data.name}</Link>. Change what you need; the new
+            experiment records where it came from.
           </p>
           <ExperimentForm
             application={application}

@@ -39,7 +39,9 @@ export function ExperimentListPage() {
   const [previousCursors, setPreviousCursors] = useState<string[]>([]);
   const [search, setSearch] = useState(params.get('q') ?? '');
   const [announcement, setAnnouncement] = useState('');
-  const filterKey = ['state', 'application', 'resource', 'q', 'from', 'to'].map((name) => params.get(name) ?? '').join('|');
+  const filterKey = ['state', 'application', 'resource', 'q', 'from', 'to']
+    .map((name) => params.get(name) ?? '')
+    .join('|');
   const cursor = params.get('cursor') ?? undefined;
 
   const query: ListQuery = {
@@ -140,14 +142,29 @@ export function ExperimentListPage() {
         </Link>
       </div>
 
-      <form className="filters" role="search" aria-label="Filter experiments" onSubmit={(event) => event.preventDefault()}>
+      <form
+        className="filters"
+        role="search"
+        aria-label="Filter experiments"
+        onSubmit={(event) => event.preventDefault()}
+      >
         <div className="field search">
           <label htmlFor="filter-q">Search</label>
-          <input id="filter-q" type="search" value={search} placeholder="Name, application or id" onChange={(event) => setSearch(event.target.value)} />
+          <input
+            id="filter-q"
+            type="search"
+            value={search}
+            placeholder="Name, application or id"
+            onChange={(event) => setSearch(event.target.value)}
+          />
         </div>
         <div className="field">
           <label htmlFor="filter-state">State</label>
-          <select id="filter-state" value={params.get('state') ?? ''} onChange={(event) => setFilter('state', event.target.value)}>
+          <select
+            id="filter-state"
+            value={params.get('state') ?? ''}
+            onChange={(event) => setFilter('state', event.target.value)}
+          >
             {stateChoices.map((choice) => (
               <option key={choice.value} value={choice.value}>
                 {choice.label}
@@ -157,7 +174,11 @@ export function ExperimentListPage() {
         </div>
         <div className="field">
           <label htmlFor="filter-application">Application</label>
-          <select id="filter-application" value={params.get('application') ?? ''} onChange={(event) => setFilter('application', event.target.value)}>
+          <select
+            id="filter-application"
+            value={params.get('application') ?? ''}
+            onChange={(event) => setFilter('application', event.target.value)}
+          >
             <option value="">Any application</option>
             {applications.map((application) => (
               <option key={application.name} value={application.name}>
@@ -168,7 +189,11 @@ export function ExperimentListPage() {
         </div>
         <div className="field">
           <label htmlFor="filter-resource">Resource</label>
-          <select id="filter-resource" value={params.get('resource') ?? ''} onChange={(event) => setFilter('resource', event.target.value)}>
+          <select
+            id="filter-resource"
+            value={params.get('resource') ?? ''}
+            onChange={(event) => setFilter('resource', event.target.value)}
+          >
             <option value="">Any resource</option>
             {resources.map((resource) => (
               <option key={resource.name} value={resource.name}>
@@ -179,11 +204,21 @@ export function ExperimentListPage() {
         </div>
         <div className="field">
           <label htmlFor="filter-from">Created from</label>
-          <input id="filter-from" type="date" value={params.get('from') ?? ''} onChange={(event) => setFilter('from', event.target.value)} />
+          <input
+            id="filter-from"
+            type="date"
+            value={params.get('from') ?? ''}
+            onChange={(event) => setFilter('from', event.target.value)}
+          />
         </div>
         <div className="field">
           <label htmlFor="filter-to">Created until</label>
-          <input id="filter-to" type="date" value={params.get('to') ?? ''} onChange={(event) => setFilter('to', event.target.value)} />
+          <input
+            id="filter-to"
+            type="date"
+            value={params.get('to') ?? ''}
+            onChange={(event) => setFilter('to', event.target.value)}
+          />
         </div>
         {filtered && (
           <button
@@ -207,7 +242,9 @@ export function ExperimentListPage() {
         {announcement}
       </p>
       <p className="visually-hidden" role="status">
-        {list.loading ? 'Loading experiments…' : `${items.length} experiments shown${nextCursor ? ', more on the next page' : ''}.`}
+        {list.loading
+          ? 'Loading experiments…'
+          : `${items.length} experiments shown${nextCursor ? ', more on the next page' : ''}.`}
       </p>
 
       {list.error !== undefined && (
@@ -220,7 +257,15 @@ export function ExperimentListPage() {
       )}
 
       {list.data && items.length === 0 && (
-        <p className="empty">{filtered ? 'No experiment matches these filters.' : <>No experiments yet. <Link to="/experiments/new">Submit your first one</Link>.</>}</p>
+        <p className="empty">
+          {filtered ? (
+            'No experiment matches these filters.'
+          ) : (
+            <>
+              No experiments yet. <Link to="/experiments/new">Submit your first one</Link>.
+            </>
+          )}
+        </p>
       )}
 
       {items.length > 0 && (

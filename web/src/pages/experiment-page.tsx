@@ -32,11 +32,17 @@ export function ExperimentPage() {
   const [actionError, setActionError] = useState<string | null>(null);
   const terminal = experiment ? (terminalExperimentStates as readonly string[]).includes(experiment.state) : false;
   const outputs = useAsync(
-    () => (terminal ? ok(api.GET('/api/v1/experiments/{id}/outputs', { params: { path: { id } } })) : Promise.resolve({ items: [] })),
+    () =>
+      terminal
+        ? ok(api.GET('/api/v1/experiments/{id}/outputs', { params: { path: { id } } }))
+        : Promise.resolve({ items: [] }),
     [id, terminal],
   );
   const parent = useAsync(
-    () => (experiment?.parentId ? ok(api.GET('/api/v1/experiments/{id}', { params: { path: { id: experiment.parentId } } })) : Promise.resolve(null)),
+    () =>
+      experiment?.parentId
+        ? ok(api.GET('/api/v1/experiments/{id}', { params: { path: { id: experiment.parentId } } }))
+        : Promise.resolve(null),
     [experiment?.parentId],
   );
 
@@ -56,8 +62,11 @@ export function ExperimentPage() {
   const onEvent = (data: unknown) => {
     const event = data as ExperimentEvent;
     if (event.experimentId !== id) return;
-    setEvents((current) => (current.some((known) => known.seq === event.seq) ? current : [...current, event].sort((a, b) => a.seq - b.seq)));
-    if (event.entity === 'experiment' && event.toState && event.seq > (seenAtLoad.current?.seq ?? Infinity)) setAnnouncement(`The experiment is now ${event.toState}.`);
+    setEvents((current) =>
+      current.some((known) => known.seq === event.seq) ? current : [...current, event].sort((a, b) => a.seq - b.seq),
+    );
+    if (event.entity === 'experiment' && event.toState && event.seq > (seenAtLoad.current?.seq ?? Infinity))
+      setAnnouncement(`The experiment is now ${event.toState}.`);
     reloadSoon();
   };
   const streamStatus = useEventStream(
@@ -102,7 +111,8 @@ export function ExperimentPage() {
         <PageHeading title="Experiment" />
         {detail.error !== undefined ? (
           <p className="error" role="alert">
-            This experiment could not be loaded: {errorMessage(detail.error)}. <Link to="/experiments">Back to the list</Link>.
+            This experiment could not be loaded: {errorMessage(detail.error)}.{' '}
+            <Link to="/experiments">Back to the list</Link>.
           </p>
         ) : (
           <p role="status">Loading…</p>
@@ -120,7 +130,8 @@ export function ExperimentPage() {
       </div>
       <p className="meta">
         <span>{experiment.application}</span> on <span>{experiment.resource}</span> · by {experiment.owner} · created{' '}
-        <time dateTime={experiment.createdAt}>{formatDateTime(experiment.createdAt)}</time> · <code className="experiment-id">{experiment.id}</code>
+        <time dateTime={experiment.createdAt}>{formatDateTime(experiment.createdAt)}</time> ·{' '}
+        <code className="experiment-id">{experiment.id}</code>
       </p>
       {experiment.parentId && (
         <p className="lineage">
@@ -136,14 +147,17 @@ export function ExperimentPage() {
                   {parent.data && (
                     <>
                       {' '}
-                      (<del>
+                      (
+                      <del>
                         <span className="visually-hidden">was </span>
                         {formatValue(parent.data.inputs[name])}
                       </del>{' '}
-                      → <ins>
+                      →{' '}
+                      <ins>
                         <span className="visually-hidden">now </span>
                         {formatValue(experiment.inputs[name])}
-                      </ins>)
+                      </ins>
+                      )
                     </>
                   )}
                 </span>
@@ -206,7 +220,8 @@ export function ExperimentPage() {
         onDismiss={() => setConfirming(false)}
       >
         <p>
-          <strong>{experiment.name}</strong> will stop: its job is killed and what it has not written yet is lost. This cannot be undone.
+          <strong>{experiment.name}</strong> will stop: its job is killed and what it has not written yet is lost. This
+          cannot be undone.
         </p>
       </ConfirmDialog>
 
@@ -220,7 +235,8 @@ export function ExperimentPage() {
           <h2 id="job-title">Job</h2>
           <JobPanel job={experiment.job} />
           <p className="hint">
-            Queue {experiment.settings.queue}, {experiment.settings.nodes} node{experiment.settings.nodes === 1 ? '' : 's'} × {experiment.settings.coresPerNode} core
+            Queue {experiment.settings.queue}, {experiment.settings.nodes} node
+            {experiment.settings.nodes === 1 ? '' : 's'} × {experiment.settings.coresPerNode} core
             {experiment.settings.coresPerNode === 1 ? '' : 's'}, walltime {experiment.settings.walltimeMinutes} min.
           </p>
         </section>
@@ -258,7 +274,6 @@ export function ExperimentPage() {
           <h2 id="timeline-title">Timeline</h2>
           <Timeline events={events} />
         </section>
-
       </div>
     </article>
   );

@@ -28,7 +28,9 @@ export function NewExperimentPage() {
             <select
               id="application"
               value={chosen?.name ?? ''}
-              onChange={(event) => setSearch(event.target.value ? { application: event.target.value } : {}, { replace: true })}
+              onChange={(event) =>
+                setSearch(event.target.value ? { application: event.target.value } : {}, { replace: true })
+              }
               aria-describedby="application-hint"
             >
               <option value="">Choose an application…</option>
@@ -50,7 +52,9 @@ export function NewExperimentPage() {
               resources={catalogue.data.resources}
               initial={initialValues(chosen, catalogue.data.resources)}
               submitLabel="Submit experiment"
-              create={(request, launch) => ok(api.POST('/api/v1/experiments', { body: { application: chosen.name, ...request, launch } }))}
+              create={(request, launch) =>
+                ok(api.POST('/api/v1/experiments', { body: { application: chosen.name, ...request, launch } }))
+              }
             />
           )}
           {!chosen && applications.length === 0 && <p>This gateway has no applications yet.</p>}

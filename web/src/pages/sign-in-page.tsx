@@ -28,7 +28,11 @@ export function SignInPage() {
       await session.signIn(token.trim());
       navigate(from, { replace: true });
     } catch (failure) {
-      setError(failure instanceof ApiError && failure.status === 401 ? 'That token was not accepted. Check it and try again.' : errorMessage(failure));
+      setError(
+        failure instanceof ApiError && failure.status === 401
+          ? 'That token was not accepted. Check it and try again.'
+          : errorMessage(failure),
+      );
     } finally {
       setBusy(false);
     }
