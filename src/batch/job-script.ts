@@ -143,14 +143,6 @@ export function walltimeLimitMinutes(walltimeMinutes: number): number {
   return Math.ceil(walltimeSeconds(walltimeMinutes) / 60);
 }
 
-/** The files every job (local, Slurm, PBS) writes beside its working directory's other content. */
-export const jobOutputFiles = {
-  /** The command's standard output, in the workdir. */
-  stdout: 'stdout.txt',
-  /** The command's standard error (and a scheduler's messages), in the workdir. */
-  stderr: 'stderr.txt',
-} as const;
-
 /**
  * The files that say how a job ended, the same in every job directory
  * (`<workdir>/.drover-job/<submissionKey>/`), local or batch.

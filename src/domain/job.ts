@@ -48,3 +48,12 @@ export function jobStatesBefore(to: JobState): JobState[] {
 export function isTerminalJobState(state: JobState): boolean {
   return terminalJobStates.includes(state);
 }
+
+/** The files every job (local, Slurm, PBS) writes in its working directory; stage-out brings them back
+ * under the same names, and the API serves them as the experiment's logs. */
+export const jobOutputFiles = {
+  /** The command's standard output, in the workdir. */
+  stdout: 'stdout.txt',
+  /** The command's standard error (and a scheduler's messages), in the workdir. */
+  stderr: 'stderr.txt',
+} as const;

@@ -8,7 +8,7 @@ import type { TaskKind } from '../domain/task.ts';
 import { ResourceUnreachableError } from '../domain/errors.ts';
 import { TaskError, finalFailure, retryableFailure } from '../domain/failure.ts';
 import { unblockExperiments } from '../state/experiment-state.ts';
-import { isTerminalJobState } from '../domain/job.ts';
+import { isTerminalJobState, jobOutputFiles } from '../domain/job.ts';
 import type { Store } from '../store/port.ts';
 import type { Storage } from '../files/storage.ts';
 import type { ResourceRegistry } from '../resources/resource-registry.ts';
@@ -32,9 +32,6 @@ export interface HandlerDependencies {
    */
   afterSubmit?: (job: SubmittedJob) => void;
 }
-
-/** Files every job leaves in its working directory, brought back with the outputs. */
-export const logFiles = ['stdout.txt', 'stderr.txt'];
 
 type HandledKind = Exclude<TaskKind, 'noop'>;
 
@@ -133,8 +130,8 @@ function createBareHandlers(deps: HandlerDependencies): Record<HandledKind, Task
         }
       } catch (error) {
         if (error instanceof TaskError || error instanceof ResourceUnreachableError) throw error;
-        // A value no job script can hold safely (checkBatchJobSpec's RangeError) is in the
-        // spec itself: every retry would render the same spec, so it fails for good.
+        // A value no job script or argv can hold (a NUL byte or a lone surrogate: shell-quote's
+        // RangeError) is in the spec itself: every retry would render the same spec, so it fails for good.
         if (error instanceof RangeError)
           throw finalFailure('invalid-job-spec', `the job cannot be submitted: ${error.message}`);
         throw retryableFailure('submit-failed', `the scheduler refused the job: ${(error as Error).message}`);
@@ -167,7 +164,7 @@ function createBareHandlers(deps: HandlerDependencies): Record<HandledKind, Task
 
     async 'stage-out'(task) {
       const { context, resource } = await open(task.experimentId);
-      const patterns = [...context.application.outputs, ...logFiles];
+      const patterns = [...context.application.outputs, ...Object.values(jobOutputFiles)];
       const found = await resource.shell.glob(context.workdir, patterns);
       const files: Array<{ path: string; size: number }> = [];
       for (const relative of found) {

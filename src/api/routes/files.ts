@@ -7,6 +7,7 @@ import { dirname, join, posix, relative } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { NotFoundError, QuotaExceededError, UnsupportedMediaError, ValidationError } from '../../domain/errors.ts';
 import { safeFileName } from '../../domain/render-command.ts';
+import { jobOutputFiles } from '../../domain/job.ts';
 import { getExperiment, loadRunContext } from '../../experiments/queries.ts';
 import { recordUpload } from '../../state/uploads.ts';
 import type { ApiDependencies } from '../dependencies.ts';
@@ -148,7 +149,7 @@ export function registerFileRoutes(
       const { id, stream } = request.params as { id: string; stream: 'stdout' | 'stderr' };
       const { tail } = request.query as { tail?: number };
       const experiment = await getExperiment(store, request.principal, id);
-      const name = `${stream}.txt`;
+      const name = jobOutputFiles[stream];
       const staged = storage.outputPath(request.principal.gatewayId, experiment.id, name)!;
       let content: Buffer | null = null;
       const file = await openRegularFile(staged).catch(() => null);

@@ -16,10 +16,10 @@ import {
   jobDirectoryOf,
   jobEndingFiles,
   jobFileWriterLines,
-  jobOutputFiles,
   taskClaimOf,
   walltimeSeconds,
 } from '../job-script.ts';
+import { jobOutputFiles } from '../../domain/job.ts';
 
 /** Seconds between the walltime's SIGTERM and the SIGKILL for a command that ignores it. */
 export const localKillAfterSeconds = 5;

@@ -24,7 +24,8 @@ import {
   parseQsubOutput,
   qsubErrorMessage,
 } from './pbs-output.ts';
-import { batchJobFiles, isPlainSubmissionKey, jobDirectoryOf, jobOutputFiles } from '../job-script.ts';
+import { batchJobFiles, isPlainSubmissionKey, jobDirectoryOf } from '../job-script.ts';
+import { jobOutputFiles } from '../../domain/job.ts';
 
 /** Job ids as qsub prints them (`616`, Torque's `616.server`): never an option. */
 const pbsJobIdPattern = /^\d+(\.[A-Za-z0-9_.-]+)?$/;

@@ -2,7 +2,8 @@
  * The job script the Slurm adapter submits: `#SBATCH` directives, then the shared body.
  */
 import type { JobSpec } from '../port.ts';
-import { jobOutputFiles, checkBatchJobSpec, renderBatchJobBody, walltimeLimitMinutes } from '../job-script.ts';
+import { jobOutputFiles } from '../../domain/job.ts';
+import { checkBatchJobSpec, renderBatchJobBody, walltimeLimitMinutes } from '../job-script.ts';
 
 /**
  * A Slurm time limit for whole minutes: `HH:MM:SS`, or `D-HH:MM:SS` from one day on.
