@@ -1,6 +1,7 @@
 import { useState } from 'react';
-import { api, errorMessage, ok } from '../api/client';
-import type { OutputFile } from '../api/types';
+import { ok, serializeOutputPath } from '../../../src/api-client/client';
+import { api, errorMessage } from '../api/client';
+import type { OutputFile } from '../../../src/api-client/types';
 import { formatBytes } from '../format';
 
 /**
@@ -11,12 +12,7 @@ async function download(experimentId: string, path: string): Promise<void> {
   const blob = await ok(
     api.GET('/api/v1/experiments/{id}/outputs/{*}', {
       params: { path: { id: experimentId, '*': path } },
-      // openapi-fetch reads `{*}` as an exploded parameter without a name; fill it in here,
-      // one encoded segment at a time so that outputs in sub-folders keep their slashes.
-      pathSerializer: (pathname) =>
-        pathname
-          .replace('{id}', encodeURIComponent(experimentId))
-          .replace('{*}', path.split('/').map(encodeURIComponent).join('/')),
+      pathSerializer: serializeOutputPath,
       parseAs: 'blob',
     }),
   );
