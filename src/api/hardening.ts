@@ -280,6 +280,15 @@ export async function registerHardening(app: FastifyInstance, limits: ApiLimits)
   });
 }
 
+/**
+ * The Content-Security-Policy of the API reference pages (/api/v1/docs): the API's, with
+ * inline styles allowed, because Swagger UI styles some of its elements inline. Scripts,
+ * connections and every other source stay this server's only.
+ */
+export function apiReferencePolicy(policy: string): string {
+  return policy.replace("style-src 'self'", "style-src 'self' 'unsafe-inline'");
+}
+
 /** `access_token=<anything>` in a URL, for `redactUrl`. */
 const accessTokenInUrl = /([?&]access_token=)[^&#]*/gi;
 

@@ -18,7 +18,13 @@ import { registerFileRoutes } from './routes/files.ts';
 import { registerGatewayRoutes } from './routes/gateways.ts';
 import { registerCredentialRoutes } from './routes/credentials.ts';
 import { apiTags, problemResponses, ref, responseSchemas } from './schemas.ts';
-import { handleClientError, handleFrameworkError, registerHardening, requestLogSerializers } from './hardening.ts';
+import {
+  apiReferencePolicy,
+  handleClientError,
+  handleFrameworkError,
+  registerHardening,
+  requestLogSerializers,
+} from './hardening.ts';
 import { measureHttpRequests, registerMetricsRoute } from './metrics.ts';
 
 /** Builds the API server (not yet listening). */
@@ -69,7 +75,8 @@ export async function buildApi(deps: ApiDependencies): Promise<FastifyInstance> 
   // The API reference, from local files (no CDN): Swagger UI over the document above.
   await app.register(swaggerUi, {
     routePrefix: '/api/v1/docs',
-    uiConfig: { validatorUrl: null, deepLinking: true },
+    uiConfig: { validatorUrl: null, deepLinking: true, displayOperationId: true },
+    transformStaticCSP: apiReferencePolicy,
   });
   app.setErrorHandler(handleError);
   const webBuilt = existsSync(join(deps.webDir, 'index.html'));
