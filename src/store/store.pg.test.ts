@@ -1,75 +1,8 @@
 /**
  * The state suite (test/conformance/state-suite.ts) on the PostgreSQL store: each test gets a new database
- * (`drover_test_<random>`), dropped when its store closes. Needs a running server at
- * DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres); when there is none,
- * every test fails saying so (a skipped test would hide a broken tier).
+ * (`drover_test_<random>`, test/fresh-postgres.ts), dropped when its store closes.
  */
-import { randomBytes } from 'node:crypto';
-import pg from 'pg';
-import type { Store } from './port.ts';
-import { openPostgresStore } from './postgres-store.ts';
-import { runStateSuite } from '../../test/conformance/state-suite.ts';
+import { stateConformance } from '../../test/conformance/state-suite.ts';
+import { openFreshDatabase } from '../../test/fresh-postgres.ts';
 
-const adminUrl = process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/postgres';
-
-runStateSuite('PostgreSQL store', openFreshDatabase);
-
-/** Creates an empty database and opens a store on it; closing the store drops the database. */
-async function openFreshDatabase(): Promise<Store> {
-  const database = `drover_test_${randomBytes(6).toString('hex')}`;
-  await withAdmin((admin) => admin.query(`create database ${database}`));
-  const url = new URL(adminUrl);
-  url.pathname = `/${database}`;
-  let store: Store;
-  try {
-    store = await openPostgresStore({ connectionString: url.toString() });
-  } catch (error) {
-    await dropDatabase(database);
-    throw error;
-  }
-  // The adapter is a plain object: spreading keeps every member of the port but close.
-  return {
-    ...store,
-    async close() {
-      try {
-        await store.close();
-      } finally {
-        await dropDatabase(database);
-      }
-    },
-  };
-}
-
-function dropDatabase(database: string): Promise<unknown> {
-  return withAdmin((admin) => admin.query(`drop database if exists ${database} with (force)`));
-}
-
-/** Runs `work` on a short-lived connection to the admin database. */
-async function withAdmin<T>(work: (admin: pg.Client) => Promise<T>): Promise<T> {
-  const admin = new pg.Client({ connectionString: adminUrl, connectionTimeoutMillis: 5000 });
-  admin.on('error', () => {});
-  try {
-    await admin.connect();
-  } catch (error) {
-    const reason = (error as Error).message || (error as { code?: string }).code || String(error);
-    throw new Error(
-      `PostgreSQL is not reachable at ${withoutPassword(adminUrl)} (${reason}); start it with scripts/start-postgres.sh or set DATABASE_URL`,
-      { cause: error },
-    );
-  }
-  try {
-    return await work(admin);
-  } finally {
-    await admin.end().catch(() => {});
-  }
-}
-
-function withoutPassword(connectionString: string): string {
-  try {
-    const url = new URL(connectionString);
-    if (url.password) url.password = '***';
-    return url.toString();
-  } catch {
-    return connectionString;
-  }
-}
+stateConformance('PostgreSQL store', openFreshDatabase);

@@ -11,9 +11,9 @@ import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Store } from '../../src/store/port.ts';
 import { migrate } from '../../src/store/migrate.ts';
-import { upsertApplication, upsertResource } from '../../src/catalogue/catalogue.ts';
-import { createUser, ensureGateway, type Principal } from '../../src/catalogue/users.ts';
+import type { Principal } from '../../src/catalogue/users.ts';
 import { cancelExperiment, createExperiment } from '../../src/experiments/commands.ts';
+import { launch, seedCatalogue } from './catalogue-fixture.ts';
 import { appendEvents, eventsChannel, listEvents, type EventRecord, type NewEvent } from '../../src/state/events.ts';
 import { moveExperiment, unblockExperiments } from '../../src/state/experiment-state.ts';
 import {
@@ -46,7 +46,7 @@ import {
  * `open` must return a fresh, empty store (not migrated: the suite migrates it) whose
  * `close()` releases everything the store holds, including a database created for it.
  */
-export function runStateSuite(name: string, open: () => Promise<Store>): void {
+export function stateConformance(name: string, open: () => Promise<Store>): void {
   /** A test on a fresh, migrated store seeded with one gateway, user, resource and application. */
   const storeTest = (title: string, body: (fixture: Fixture) => Promise<void>) =>
     it(title, { timeout: 60_000 }, async () => {
@@ -860,43 +860,6 @@ function migrationVersions(): number[] {
     .filter((file) => /^\d{4}_.+\.sql$/.test(file))
     .sort()
     .map((file) => Number(file.slice(0, 4)));
-}
-
-async function seedCatalogue(store: Store): Promise<Principal> {
-  const gatewayId = 'test';
-  await ensureGateway(store, { id: gatewayId, name: 'Test gateway' });
-  const user = await createUser(store, { gatewayId, name: 'ada', role: 'user' });
-  await upsertResource(
-    store,
-    gatewayId,
-    {
-      name: 'local',
-      kind: 'local',
-      config: {
-        scratchDir: '/tmp/drover-store-suite',
-        queues: [{ name: 'normal', maxWalltimeMinutes: 60, maxCores: 4 }],
-      },
-    },
-    { operator: true },
-  );
-  await upsertApplication(
-    store,
-    gatewayId,
-    {
-      name: 'echo',
-      version: '1',
-      title: 'Echo',
-      inputs: [{ name: 'message', type: 'string', default: 'hello' }],
-      deployments: { '*': { command: ['echo', '{{message}}'] } },
-    },
-    { operator: true },
-  );
-  return { userId: user.id, name: 'ada', gatewayId, role: 'user', operator: false };
-}
-
-/** Creates and launches an experiment: queued, its DAG planned, env-setup ready. */
-function launch(store: Store, principal: Principal) {
-  return createExperiment(store, principal, { application: 'echo', resource: 'local' });
 }
 
 /** An experiment row inserted by SQL: no tasks, no events. */

@@ -1,0 +1,177 @@
+/**
+ * The dispatch suite: what the Dispatch port (src/dispatch/port.ts) promises, run on each
+ * of its adapters (the Postgres queue on PGlite in the quick tier and on PostgreSQL in the
+ * pg tier). It drives the port alone, as workers do; the store is used only to set the
+ * scene (a catalogue and launched experiments) and to read what a user would then see.
+ */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Store } from '../../src/store/port.ts';
+import type { Dispatch } from '../../src/dispatch/port.ts';
+import { migrate } from '../../src/store/migrate.ts';
+import type { Principal } from '../../src/catalogue/users.ts';
+import { getExperiment } from '../../src/experiments/queries.ts';
+import { listEvents } from '../../src/state/events.ts';
+import { recoverExpiredLeases } from '../../src/state/task-state.ts';
+import { experimentDag, type ClaimedTask, type TaskOutcome } from '../../src/domain/task.ts';
+import { launch, seedCatalogue } from './catalogue-fixture.ts';
+
+/** A fresh store (not migrated: the suite migrates it) and the adapter under test over it. */
+export interface DispatchUnderTest {
+  store: Store;
+  dispatch: Dispatch;
+}
+
+/**
+ * Registers the suite under `describe(name)`. `open` must return a fresh, empty store and a
+ * dispatch adapter over it; the suite closes the store after each test.
+ */
+export function dispatchConformance(name: string, open: () => Promise<DispatchUnderTest>): void {
+  const dispatchTest = (title: string, body: (fixture: Fixture) => Promise<void>) =>
+    it(title, { timeout: 60_000 }, async () => {
+      const { store, dispatch } = await open();
+      try {
+        await migrate(store);
+        await body({ store, dispatch, principal: await seedCatalogue(store) });
+      } finally {
+        await store.close();
+      }
+    });
+
+  describe(name, () => {
+    dispatchTest(
+      'hands a ready task to exactly one of the workers asking at once',
+      async ({ store, dispatch, principal }) => {
+        const experiment = await launch(store, principal);
+        const claims = await Promise.all(
+          ['worker-a', 'worker-b', 'worker-c'].map((worker) => dispatch.exchange(worker, [], 4, 30_000)),
+        );
+        const claimed = claims.flat();
+        assert.equal(claimed.length, 1, 'one launched experiment has one ready task, claimed once');
+        assert.deepEqual(
+          { experimentId: claimed[0]!.experimentId, kind: claimed[0]!.kind, attempt: claimed[0]!.attempt },
+          { experimentId: experiment.id, kind: 'env-setup', attempt: 1 },
+        );
+        const detail = await getExperiment(store, principal, experiment.id);
+        assert.equal(detail.state, 'executing', 'the first claim starts the experiment');
+      },
+    );
+
+    dispatchTest('never hands out more tasks than the limit asks for', async ({ store, dispatch, principal }) => {
+      for (let index = 0; index < 5; index += 1) await launch(store, principal);
+      assert.deepEqual(await dispatch.exchange('worker-a', [], 0, 30_000), [], 'a limit of 0 claims nothing');
+      const first = await dispatch.exchange('worker-a', [], 2, 30_000);
+      const second = await dispatch.exchange('worker-b', [], 10, 30_000);
+      assert.equal(first.length, 2);
+      assert.equal(second.length, 3, 'the rest, and no task twice');
+      const ids = new Set([...first, ...second].map((task) => task.id));
+      assert.equal(ids.size, 5);
+      assert.deepEqual(await dispatch.exchange('worker-c', [], 10, 30_000), [], 'nothing is left');
+    });
+
+    dispatchTest(
+      'outcomes reported through exchange carry an experiment to completed',
+      async ({ store, dispatch, principal }) => {
+        const experiment = await launch(store, principal);
+        const ran: string[] = [];
+        let outcomes: TaskOutcome[] = [];
+        // Each exchange reports the last step's outcome and claims the step it made ready.
+        for (let round = 0; round <= experimentDag.length; round += 1) {
+          const claimed: ClaimedTask[] = await dispatch.exchange('worker-a', outcomes, 4, 30_000);
+          ran.push(...claimed.map((task) => task.kind));
+          outcomes = claimed.map((task) => ({ taskId: task.id, outcome: 'completed', result: { round } }));
+          if (claimed.length === 0) break;
+        }
+        assert.deepEqual(
+          ran,
+          experimentDag.map((step) => step.kind),
+          'every step once, in order',
+        );
+        const detail = await getExperiment(store, principal, experiment.id);
+        assert.equal(detail.state, 'completed');
+        assert.ok(detail.tasks.every((task) => task.state === 'completed' && task.attempt === 1));
+        const events = await listEvents(store, experiment.id);
+        assert.deepEqual(
+          events.map((event) => event.seq),
+          events.map((_, index) => index + 1),
+          'the events are gapless',
+        );
+      },
+    );
+
+    dispatchTest(
+      'a failed outcome that may not be retried fails the experiment',
+      async ({ store, dispatch, principal }) => {
+        const experiment = await launch(store, principal);
+        const [task] = await dispatch.exchange('worker-a', [], 1, 30_000);
+        const failure = { code: 'not-permitted' as const, message: 'no', retryable: false };
+        assert.deepEqual(
+          await dispatch.exchange('worker-a', [{ taskId: task!.id, outcome: 'failed', failure }], 1, 30_000),
+          [],
+        );
+        const detail = await getExperiment(store, principal, experiment.id);
+        assert.equal(detail.state, 'failed');
+        assert.equal(detail.tasks.find((step) => step.kind === 'env-setup')!.state, 'failed');
+      },
+    );
+
+    dispatchTest(
+      'a worker that lost its lease keeps nothing: renew says so and its outcome is dropped',
+      async ({ store, dispatch, principal }) => {
+        const experiment = await launch(store, principal);
+        const [first] = await dispatch.exchange('worker-a', [], 1, 30_000);
+        assert.deepEqual(await dispatch.renew('worker-a', [first!.id], 30_000), [first!.id], 'a held lease renews');
+        assert.deepEqual(await dispatch.renew('worker-b', [first!.id], 30_000), [], 'another worker cannot renew it');
+        await dispatch.renew('worker-a', [first!.id], 1); // the lease runs out, as when a worker stops
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        // The controller's lease recovery (a state function, whatever the adapter) makes it ready again.
+        assert.equal(await store.transaction((tx) => recoverExpiredLeases(tx)), 1);
+        const [again] = await dispatch.exchange('worker-b', [], 1, 30_000);
+        assert.equal(again!.id, first!.id);
+        assert.equal(again!.attempt, 2);
+        assert.deepEqual(
+          await dispatch.renew('worker-a', [first!.id], 30_000),
+          [],
+          'the first worker holds it no more',
+        );
+        await dispatch.exchange('worker-a', [{ taskId: first!.id, outcome: 'completed' }], 0, 30_000);
+        const afterLate = await getExperiment(store, principal, experiment.id);
+        assert.equal(
+          afterLate.tasks.find((task) => task.id === first!.id)!.state,
+          'running',
+          'the late outcome changed nothing',
+        );
+        const next = await dispatch.exchange('worker-b', [{ taskId: again!.id, outcome: 'completed' }], 1, 30_000);
+        assert.deepEqual(
+          next.map((task) => task.kind),
+          ['stage-in'],
+        );
+      },
+    );
+
+    dispatchTest(
+      'wakes a listener when a task becomes ready, and stops after unsubscribe',
+      async ({ store, dispatch, principal }) => {
+        let wakes = 0;
+        let wake = () => {};
+        const woken = new Promise<void>((resolve) => (wake = resolve));
+        const unsubscribe = await dispatch.onReady(() => {
+          wakes += 1;
+          wake();
+        });
+        await launch(store, principal);
+        await woken;
+        assert.ok(wakes >= 1);
+        await unsubscribe();
+        const before = wakes;
+        await launch(store, principal);
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        assert.equal(wakes, before, 'no wake after unsubscribe');
+      },
+    );
+  });
+}
+
+interface Fixture extends DispatchUnderTest {
+  principal: Principal;
+}
