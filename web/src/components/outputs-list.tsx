@@ -9,14 +9,14 @@ import { formatBytes } from '../format';
  */
 async function download(experimentId: string, path: string): Promise<void> {
   const blob = await ok(
-    api.GET('/api/v1/experiments/{id}/outputs/{*}', {
-      params: { path: { id: experimentId, '*': path } },
-      // openapi-fetch reads `{*}` as an exploded parameter without a name; fill it in here,
-      // one encoded segment at a time so that outputs in sub-folders keep their slashes.
+    api.GET('/api/v1/experiments/{id}/outputs/{path}', {
+      params: { path: { id: experimentId, path } },
+      // Encode one segment at a time so that outputs in sub-folders keep their slashes in
+      // the URL (the default would send them as %2F, which the server takes too).
       pathSerializer: (pathname) =>
         pathname
           .replace('{id}', encodeURIComponent(experimentId))
-          .replace('{*}', path.split('/').map(encodeURIComponent).join('/')),
+          .replace('{path}', path.split('/').map(encodeURIComponent).join('/')),
       parseAs: 'blob',
     }),
   );
