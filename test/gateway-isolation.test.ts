@@ -171,7 +171,7 @@ function targetFor(path: string, parameter: string, target: Side): string {
   if (parameter === 'name' && path.startsWith('/api/v1/credentials/')) return target.credential;
   if (parameter === 'name' && path.startsWith('/api/v1/users/')) return target.users[0].name;
   if (parameter === 'stream') return 'stdout';
-  if (parameter === '*') return 'result.txt';
+  if (parameter === 'path') return 'result.txt';
   throw new Error(
     `the isolation test has no id of the other gateway for {${parameter}} in ${path}: add one to targetFor`,
   );

@@ -210,7 +210,7 @@ describe('text that cannot be stored is a 400 naming the field', () => {
     assertProblem(await rawRequest(drover.url, 'GET', '/api/v1/applications/word%00count'), 400, 'params.name');
     assertProblem(await rawRequest(drover.url, 'GET', '/api/v1/resources/lo%00cal'), 400, 'params.name');
     assertProblem(await rawRequest(drover.url, 'GET', '/api/v1/experiments/%00'), 400, 'params.id');
-    assertProblem(await rawRequest(drover.url, 'GET', '/api/v1/experiments/x/outputs/a%00b'), 400, 'params.*');
+    assertProblem(await rawRequest(drover.url, 'GET', '/api/v1/experiments/x/outputs/a%00b'), 400, 'params.path');
   });
 
   it('invalid percent-encoding or UTF-8 in the path', async () => {

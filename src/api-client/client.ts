@@ -50,14 +50,14 @@ export function createDroverClient(options: DroverClientOptions): DroverClient {
 }
 
 /**
- * The `pathSerializer` of `GET /experiments/{id}/outputs/{*}`: openapi-fetch reads `{*}` as
- * an exploded parameter without a name, so this fills it in, one encoded segment at a time
- * so that outputs in sub-folders keep their slashes.
+ * The `pathSerializer` of `GET /experiments/{id}/outputs/{path}`: encodes one segment at a
+ * time so that outputs in sub-folders keep their slashes in the URL (the default would send
+ * them as %2F, which the server takes too).
  */
 export function serializeOutputPath(pathname: string, parameters: Record<string, unknown>): string {
   return pathname
     .replace('{id}', encodeURIComponent(String(parameters.id)))
-    .replace('{*}', String(parameters['*']).split('/').map(encodeURIComponent).join('/'));
+    .replace('{path}', String(parameters.path).split('/').map(encodeURIComponent).join('/'));
 }
 
 /** An API call that failed: its status and the server's problem details. */

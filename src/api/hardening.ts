@@ -63,6 +63,16 @@ export function findInvalidText(value: unknown, field: string, depth = 0): { fie
   return null;
 }
 
+/**
+ * Path parameters under the names the OpenAPI document gives them, for error fields: the
+ * download route's wildcard `*` is documented as `path`.
+ */
+function documentedParams(params: unknown): unknown {
+  if (!params || typeof params !== 'object' || !Object.hasOwn(params, '*')) return params;
+  const { '*': path, ...named } = params as Record<string, unknown>;
+  return { ...named, path };
+}
+
 /** A field name safe to echo back: what `JSON.stringify` would escape, escaped. */
 function printable(name: string): string {
   return textProblem(name) ? JSON.stringify(name).slice(1, -1) : name;
@@ -207,7 +217,8 @@ export async function registerHardening(app: FastifyInstance, limits: ApiLimits)
 
   app.addHook('onRequest', async (request) => {
     checkQueryEncoding(request.url);
-    const found = findInvalidText(request.params, 'params') ?? findInvalidText(request.query, 'querystring');
+    const found =
+      findInvalidText(documentedParams(request.params), 'params') ?? findInvalidText(request.query, 'querystring');
     if (found) throw invalidText(found);
     const query = request.query as Record<string, unknown> | undefined;
     // A token in a URL ends up in proxies' logs and browser history: only the streams,
@@ -267,6 +278,15 @@ export async function registerHardening(app: FastifyInstance, limits: ApiLimits)
       else openStreams.delete(user);
     });
   });
+}
+
+/**
+ * The Content-Security-Policy of the API reference pages (/api/v1/docs): the API's, with
+ * inline styles allowed, because Swagger UI styles some of its elements inline. Scripts,
+ * connections and every other source stay this server's only.
+ */
+export function apiReferencePolicy(policy: string): string {
+  return policy.replace("style-src 'self'", "style-src 'self' 'unsafe-inline'");
 }
 
 /** `access_token=<anything>` in a URL, for `redactUrl`. */

@@ -477,3 +477,15 @@ export const problemResponses = {
 export const conflictResponse = {
   409: { description: 'The name is taken', content: { 'application/problem+json': { schema: ref('Problem') } } },
 } as const;
+
+/**
+ * The tags that group the operations in the OpenAPI document and the API reference; every
+ * route's `tags` names one of these.
+ */
+export const apiTags = [
+  { name: 'experiments', description: 'Create, launch, watch, cancel and clone runs of an application' },
+  { name: 'files', description: 'Uploads for file inputs; outputs and logs of an experiment' },
+  { name: 'catalogue', description: 'Who you are, the applications and compute resources, users (admins write)' },
+  { name: 'gateways', description: 'Gateways on this Drover (platform operator only)' },
+  { name: 'credentials', description: "SSH keys Drover logs in to a gateway's clusters with (admins)" },
+];

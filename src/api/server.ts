@@ -4,6 +4,7 @@
  */
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
 import fastifyStatic from '@fastify/static';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -16,8 +17,14 @@ import { registerExperimentRoutes } from './routes/experiments.ts';
 import { registerFileRoutes } from './routes/files.ts';
 import { registerGatewayRoutes } from './routes/gateways.ts';
 import { registerCredentialRoutes } from './routes/credentials.ts';
-import { problemResponses, ref, responseSchemas } from './schemas.ts';
-import { handleClientError, handleFrameworkError, registerHardening, requestLogSerializers } from './hardening.ts';
+import { apiTags, problemResponses, ref, responseSchemas } from './schemas.ts';
+import {
+  apiReferencePolicy,
+  handleClientError,
+  handleFrameworkError,
+  registerHardening,
+  requestLogSerializers,
+} from './hardening.ts';
 import { measureHttpRequests, registerMetricsRoute } from './metrics.ts';
 
 /** Builds the API server (not yet listening). */
@@ -46,11 +53,30 @@ export async function buildApi(deps: ApiDependencies): Promise<FastifyInstance> 
       info: {
         title: 'Drover API',
         version: '1',
-        description: 'Run scientific applications on compute resources for a science gateway.',
+        description:
+          'Run scientific applications on compute resources for a science gateway. Every call but the sign-in branding needs an API token as `Authorization: Bearer <token>`; errors are RFC 9457 problem+json. Browse this reference at /api/v1/docs.',
+        license: { name: 'Apache-2.0', identifier: 'Apache-2.0' },
       },
-      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      // Relative: the paths already start with /api/v1, and the host is wherever this Drover runs.
+      servers: [{ url: '/', description: 'The Drover that serves this document' }],
+      tags: apiTags,
+      components: {
+        securitySchemes: {
+          bearer: {
+            type: 'http',
+            scheme: 'bearer',
+            description: 'An API token: the bootstrap token, or one from POST /api/v1/users or /users/{name}/token',
+          },
+        },
+      },
       security: [{ bearer: [] }],
     },
+  });
+  // The API reference, from local files (no CDN): Swagger UI over the document above.
+  await app.register(swaggerUi, {
+    routePrefix: '/api/v1/docs',
+    uiConfig: { validatorUrl: null, deepLinking: true, displayOperationId: true },
+    transformStaticCSP: apiReferencePolicy,
   });
   app.setErrorHandler(handleError);
   const webBuilt = existsSync(join(deps.webDir, 'index.html'));
@@ -106,8 +132,10 @@ export async function buildApi(deps: ApiDependencies): Promise<FastifyInstance> 
     '/api/v1/gateway',
     {
       schema: {
-        summary:
-          "A gateway's name and colours, for its sign-in page (no token needed): ?gateway=<id>, else the bootstrap gateway",
+        operationId: 'getGatewayBranding',
+        summary: "A gateway's name and colours",
+        description:
+          "For the gateway's sign-in page, so no token is needed: `?gateway=<id>`, else the bootstrap gateway.",
         tags: ['catalogue'],
         security: [],
         querystring: {

@@ -307,8 +307,8 @@ export function registerUserCommands(program: Command): void {
           const target = resolve(root, file.path);
           if (!target.startsWith(root)) continue;
           const content = await call(
-            api.GET('/api/v1/experiments/{id}/outputs/{*}', {
-              params: { path: { id, '*': file.path } },
+            api.GET('/api/v1/experiments/{id}/outputs/{path}', {
+              params: { path: { id, path: file.path } },
               pathSerializer: serializeOutputPath,
               parseAs: 'arrayBuffer',
             }),

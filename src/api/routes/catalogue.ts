@@ -28,7 +28,10 @@ export function registerCatalogueRoutes(api: FastifyInstance, { store }: ApiDepe
     '/me',
     {
       schema: {
+        operationId: 'getMe',
         summary: 'The signed-in user and their gateway',
+        description:
+          "Who the token belongs to (name, role, whether they are the platform operator) and their gateway's name and colours.",
         tags: ['catalogue'],
         response: { 200: ref('Me'), ...problemResponses },
       },
@@ -44,7 +47,10 @@ export function registerCatalogueRoutes(api: FastifyInstance, { store }: ApiDepe
     '/applications',
     {
       schema: {
+        operationId: 'listApplications',
         summary: 'List applications',
+        description:
+          "The applications of your gateway's catalogue, with their inputs, outputs and per-resource deployments.",
         tags: ['catalogue'],
         response: { 200: ref('ApplicationList'), ...problemResponses },
       },
@@ -57,7 +63,9 @@ export function registerCatalogueRoutes(api: FastifyInstance, { store }: ApiDepe
     '/applications/:name',
     {
       schema: {
+        operationId: 'getApplication',
         summary: 'Get an application',
+        description: 'One application of your gateway by name.',
         tags: ['catalogue'],
         params: nameParams,
         response: { 200: ref('Application'), ...problemResponses },
@@ -69,7 +77,10 @@ export function registerCatalogueRoutes(api: FastifyInstance, { store }: ApiDepe
     '/applications',
     {
       schema: {
+        operationId: 'upsertApplication',
         summary: 'Create or replace an application (admin)',
+        description:
+          'Stores the application under its name, replacing one with that name. The body is an Application; the server validates it and names each bad field in a 400.',
         tags: ['catalogue'],
         body: { type: 'object' },
         response: { 201: ref('Application'), ...problemResponses },
@@ -87,7 +98,10 @@ export function registerCatalogueRoutes(api: FastifyInstance, { store }: ApiDepe
     '/resources',
     {
       schema: {
+        operationId: 'listResources',
         summary: 'List compute resources',
+        description:
+          "Your gateway's clusters and local runners with their queues. How Drover logs in (credential, host key) is shown to admins only, key and known_hosts paths to the platform operator only.",
         tags: ['catalogue'],
         response: { 200: ref('ResourceList'), ...problemResponses },
       },
@@ -102,7 +116,9 @@ export function registerCatalogueRoutes(api: FastifyInstance, { store }: ApiDepe
     '/resources/:name',
     {
       schema: {
+        operationId: 'getResource',
         summary: 'Get a compute resource',
+        description: 'One compute resource by name, shown as in the list.',
         tags: ['catalogue'],
         params: nameParams,
         response: { 200: ref('Resource'), ...problemResponses },
@@ -118,7 +134,10 @@ export function registerCatalogueRoutes(api: FastifyInstance, { store }: ApiDepe
     '/resources',
     {
       schema: {
+        operationId: 'upsertResource',
         summary: 'Create or replace a compute resource (admin)',
+        description:
+          'Stores the resource under its name, replacing one with that name. The body is a Resource; the server validates it and names each bad field in a 400.',
         tags: ['catalogue'],
         body: { type: 'object' },
         response: { 201: ref('Resource'), ...problemResponses },
@@ -136,7 +155,10 @@ export function registerCatalogueRoutes(api: FastifyInstance, { store }: ApiDepe
     '/users',
     {
       schema: {
-        summary: "Create a user in the admin's gateway; the token is in the answer, once (409 when the name is taken)",
+        operationId: 'createUser',
+        summary: 'Create a user (admin)',
+        description:
+          "Creates a user in the admin's gateway. The user's API token is in the answer, once: Drover stores only its hash. 409 when the name is taken.",
         tags: ['catalogue'],
         body: {
           type: 'object',
@@ -166,8 +188,10 @@ export function registerCatalogueRoutes(api: FastifyInstance, { store }: ApiDepe
     '/users/:name/token',
     {
       schema: {
-        summary:
-          'Issue a new token to a user, ending the old one: for yourself, or (admins) for a user of your gateway; the token is in the answer, once',
+        operationId: 'rotateUserToken',
+        summary: 'Issue a new token to a user',
+        description:
+          "Ends the user's old token and answers with a new one, once. Anyone may do it for themselves; admins for any user of their gateway (for others, another user's name is a 404).",
         tags: ['catalogue'],
         params: {
           type: 'object',

@@ -20,7 +20,9 @@ export function registerCredentialRoutes(api: FastifyInstance, { store, platform
     '/credentials',
     {
       schema: {
-        summary: "List the gateway's stored SSH credentials (admin); public keys only",
+        operationId: 'listCredentials',
+        summary: 'List SSH credentials (admin)',
+        description: "The gateway's stored SSH keys, public halves only: the private key never leaves Drover.",
         tags: ['credentials'],
         response: { 200: ref('CredentialList'), ...problemResponses },
       },
@@ -35,7 +37,9 @@ export function registerCredentialRoutes(api: FastifyInstance, { store, platform
     '/credentials/:name',
     {
       schema: {
-        summary: 'Get a stored SSH credential (admin): its public key',
+        operationId: 'getCredential',
+        summary: 'Get an SSH credential (admin)',
+        description: 'One stored SSH key by name, with the public key to install on the cluster.',
         tags: ['credentials'],
         params: nameParams,
         response: { 200: ref('Credential'), ...problemResponses },
@@ -51,8 +55,10 @@ export function registerCredentialRoutes(api: FastifyInstance, { store, platform
     '/credentials',
     {
       schema: {
-        summary:
-          'Store an SSH private key, or leave privateKey out to have Drover generate an ed25519 key (admin); answers with the public key',
+        operationId: 'createCredential',
+        summary: 'Store or generate an SSH credential (admin)',
+        description:
+          'Stores an SSH private key (encrypted), or with privateKey left out has Drover generate an ed25519 key. Answers with the public key to install in the cluster account. 409 when the name is taken.',
         tags: ['credentials'],
         body: {
           type: 'object',
@@ -80,7 +86,9 @@ export function registerCredentialRoutes(api: FastifyInstance, { store, platform
     '/credentials/:name',
     {
       schema: {
-        summary: 'Delete a stored SSH credential no resource uses (admin)',
+        operationId: 'deleteCredential',
+        summary: 'Delete an SSH credential (admin)',
+        description: 'Deletes a stored SSH key. 409 while a resource still logs in with it.',
         tags: ['credentials'],
         params: nameParams,
         response: { 204: { type: 'null', description: 'Deleted' }, ...problemResponses, ...conflictResponse },

@@ -79,7 +79,10 @@ export function registerExperimentRoutes(api: FastifyInstance, deps: ApiDependen
     '/experiments',
     {
       schema: {
-        summary: 'Create (and by default launch) an experiment',
+        operationId: 'createExperiment',
+        summary: 'Create an experiment',
+        description:
+          'Creates a run of an application on a resource and, unless `launch` is false, launches it. Settings left out come from the deployment, then the resource (see JobSettings). The Location header names the new experiment.',
         tags: ['experiments'],
         body: experimentRequestSchema,
         response: { 201: ref('Experiment'), ...problemResponses },
@@ -95,7 +98,10 @@ export function registerExperimentRoutes(api: FastifyInstance, deps: ApiDependen
     '/experiments',
     {
       schema: {
-        summary: 'List experiments, newest first, cursor paged',
+        operationId: 'listExperiments',
+        summary: 'List experiments',
+        description:
+          'Your experiments (all of the gateway for admins), newest first, filtered by the query; pass `nextCursor` as `cursor` for the next page.',
         tags: ['experiments'],
         querystring: listQuerySchema,
         response: { 200: ref('ExperimentPage'), ...problemResponses },
@@ -127,8 +133,10 @@ export function registerExperimentRoutes(api: FastifyInstance, deps: ApiDependen
     '/experiments/changes',
     {
       schema: {
-        summary:
-          'A live stream (SSE) of the experiments you can see whose state changes: `event: experiment`, `data:` the ExperimentSummary',
+        operationId: 'watchExperiments',
+        summary: 'Watch experiments change (SSE)',
+        description:
+          'A live server-sent event stream of the experiments you can see whose state changes: `event: experiment`, `data:` the ExperimentSummary. EventSource cannot send headers, so this stream also takes the token as `?access_token=`.',
         tags: ['experiments'],
         querystring: { type: 'object', properties: { access_token: { type: 'string' } } },
         response: {
@@ -174,7 +182,9 @@ export function registerExperimentRoutes(api: FastifyInstance, deps: ApiDependen
     '/experiments/:id',
     {
       schema: {
-        summary: 'Get an experiment with its tasks and job',
+        operationId: 'getExperiment',
+        summary: 'Get an experiment',
+        description: 'One experiment with its inputs, settings, tasks (the DAG) and batch job.',
         tags: ['experiments'],
         params: idParams,
         response: { 200: ref('Experiment'), ...problemResponses },
@@ -187,7 +197,10 @@ export function registerExperimentRoutes(api: FastifyInstance, deps: ApiDependen
     '/experiments/:id',
     {
       schema: {
-        summary: 'Delete a draft (created) experiment',
+        operationId: 'deleteExperiment',
+        summary: 'Delete a draft experiment',
+        description:
+          'Deletes an experiment that was never launched (state `created`); a launched one is kept as a record: cancel it instead.',
         tags: ['experiments'],
         params: idParams,
         response: { 204: { type: 'null', description: 'Deleted' }, ...problemResponses },
@@ -203,7 +216,9 @@ export function registerExperimentRoutes(api: FastifyInstance, deps: ApiDependen
     '/experiments/:id/launch',
     {
       schema: {
+        operationId: 'launchExperiment',
         summary: 'Launch a draft experiment',
+        description: 'Launches an experiment created with `launch: false`.',
         tags: ['experiments'],
         params: idParams,
         response: { 200: ref('Experiment'), ...problemResponses },
@@ -216,7 +231,10 @@ export function registerExperimentRoutes(api: FastifyInstance, deps: ApiDependen
     '/experiments/:id/cancel',
     {
       schema: {
-        summary: 'Cancel an experiment; its job is killed',
+        operationId: 'cancelExperiment',
+        summary: 'Cancel an experiment',
+        description:
+          'Cancels an experiment; its batch job is killed. 202: the experiment as it is now; it reaches `canceled` once the job is gone.',
         tags: ['experiments'],
         params: idParams,
         response: { 202: ref('Experiment'), ...problemResponses },
@@ -230,7 +248,10 @@ export function registerExperimentRoutes(api: FastifyInstance, deps: ApiDependen
     '/experiments/:id/clone',
     {
       schema: {
-        summary: 'Clone an experiment with some inputs changed',
+        operationId: 'cloneExperiment',
+        summary: 'Clone an experiment',
+        description:
+          'Creates a new experiment from this one, with the inputs and settings in the body changed; `changedInputs` lists the inputs that differ.',
         tags: ['experiments'],
         params: idParams,
         body: cloneRequestSchema,
@@ -252,7 +273,9 @@ export function registerExperimentRoutes(api: FastifyInstance, deps: ApiDependen
     '/experiments/:id/script',
     {
       schema: {
-        summary: 'The exact batch script Drover submits (or submitted)',
+        operationId: 'getExperimentScript',
+        summary: "Get an experiment's batch script",
+        description: 'The exact batch script Drover submits (or submitted) to the scheduler for this experiment.',
         tags: ['experiments'],
         params: idParams,
         response: {
@@ -279,8 +302,10 @@ export function registerExperimentRoutes(api: FastifyInstance, deps: ApiDependen
     '/experiments/:id/events',
     {
       schema: {
-        summary:
-          'Events of an experiment, gapless and numbered; with Accept: text/event-stream, a live SSE stream resumable with Last-Event-ID',
+        operationId: 'listExperimentEvents',
+        summary: "List or stream an experiment's events",
+        description:
+          'Events of an experiment, gapless and numbered from 1. With `Accept: text/event-stream`, a live server-sent event stream, resumable with Last-Event-ID (and taking the token as `?access_token=`).',
         tags: ['experiments'],
         params: idParams,
         querystring: {

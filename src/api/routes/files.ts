@@ -4,7 +4,7 @@
  */
 import { mkdir, readdir, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, posix, relative } from 'node:path';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifySchema } from 'fastify';
 import { NotFoundError, QuotaExceededError, UnsupportedMediaError, ValidationError } from '../../domain/errors.ts';
 import { safeFileName } from '../../domain/render-command.ts';
 import { jobOutputFiles } from '../../domain/job.ts';
@@ -15,6 +15,28 @@ import { problemResponses, ref } from '../schemas.ts';
 import { openRegularFile } from '../../shell/open-regular-file.ts';
 
 const idParams = { type: 'object', properties: { id: { type: 'string' } }, required: ['id'] } as const;
+
+/** The download route's parameters as users see them; `path` is what Fastify calls `*`. */
+const outputParams = {
+  type: 'object',
+  properties: {
+    id: { type: 'string' },
+    path: {
+      type: 'string',
+      description:
+        'The path listed by listOutputs (`results/a/b.txt`); its slashes may be sent as they are or encoded as %2F',
+    },
+  },
+  required: ['id', 'path'],
+} as const;
+
+/**
+ * The OpenAPI view of the download route: `/outputs/{path}` instead of `/outputs/{*}`. Only
+ * the document gets `outputParams`: as a route schema it would make Fastify require `path`.
+ */
+function documentWildcardAsPath({ schema, url }: { schema: FastifySchema; url: string }) {
+  return { schema: { ...schema, params: outputParams }, url: url.replace(/\*$/, ':path') };
+}
 
 export function registerFileRoutes(
   api: FastifyInstance,
@@ -31,7 +53,10 @@ export function registerFileRoutes(
     {
       bodyLimit: uploadLimitBytes,
       schema: {
-        summary: 'Upload a file for a file input (body: the raw bytes, Content-Type: application/octet-stream)',
+        operationId: 'createUpload',
+        summary: 'Upload a file for a file input',
+        description:
+          "The body is the raw bytes, sent as `Content-Type: application/octet-stream`; the answer's `id` is the value of a file input. Uploads count against your upload quota.",
         tags: ['files'],
         querystring: { type: 'object', required: ['filename'], properties: { filename: { type: 'string' } } },
         response: { 201: ref('Upload'), ...problemResponses },
@@ -81,7 +106,9 @@ export function registerFileRoutes(
     '/experiments/:id/outputs',
     {
       schema: {
-        summary: 'Files brought back from the job',
+        operationId: 'listOutputs',
+        summary: "List an experiment's output files",
+        description: 'The files brought back from the job, with their paths relative to the outputs folder.',
         tags: ['files'],
         params: idParams,
         response: { 200: ref('OutputList'), ...problemResponses },
@@ -97,8 +124,13 @@ export function registerFileRoutes(
   api.get(
     '/experiments/:id/outputs/*',
     {
+      // A `:path` route parameter would stop at the first slash, so the route keeps Fastify's
+      // wildcard and the document names it `{path}`, a path template that tools accept.
+      config: { swaggerTransform: documentWildcardAsPath },
       schema: {
-        summary: 'Download one output file',
+        operationId: 'downloadOutput',
+        summary: 'Download an output file',
+        description: 'One file brought back from the job, by its path as listed by listOutputs.',
         tags: ['files'],
         response: {
           200: {
@@ -128,7 +160,10 @@ export function registerFileRoutes(
     '/experiments/:id/logs/:stream',
     {
       schema: {
-        summary: "The job's stdout or stderr: live from the resource while it runs, from storage once brought back",
+        operationId: 'getLog',
+        summary: "Get the job's stdout or stderr",
+        description:
+          'Live from the resource while the job runs, from storage once it is brought back; `tail` keeps the last bytes only.',
         tags: ['files'],
         params: {
           type: 'object',

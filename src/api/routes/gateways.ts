@@ -30,7 +30,9 @@ export function registerGatewayRoutes(
     '/gateways',
     {
       schema: {
-        summary: 'List every gateway (platform operator)',
+        operationId: 'listGateways',
+        summary: 'List gateways (platform operator)',
+        description: 'Every gateway on this Drover, disabled ones included.',
         tags: ['gateways'],
         response: { 200: ref('GatewayList'), ...problemResponses },
       },
@@ -45,7 +47,10 @@ export function registerGatewayRoutes(
     '/gateways',
     {
       schema: {
-        summary: "Create a gateway and its first admin (platform operator); the admin's token is in the answer, once",
+        operationId: 'createGateway',
+        summary: 'Create a gateway (platform operator)',
+        description:
+          "Creates a gateway and its first admin. The admin's API token is in the answer, once. 409 when the id is taken.",
         tags: ['gateways'],
         body: {
           type: 'object',
@@ -80,9 +85,11 @@ export function registerGatewayRoutes(
       `/gateways/:id/${action}`,
       {
         schema: {
-          summary: disabled
-            ? "Disable a gateway: its users' tokens are refused, its data is kept (platform operator)"
-            : 'Enable a disabled gateway again (platform operator)',
+          operationId: disabled ? 'disableGateway' : 'enableGateway',
+          summary: disabled ? 'Disable a gateway (platform operator)' : 'Enable a gateway again (platform operator)',
+          description: disabled
+            ? "Its users' tokens are refused until it is enabled again; its data is kept. The bootstrap gateway cannot be disabled."
+            : 'Its users can sign in with their tokens again.',
           tags: ['gateways'],
           params: idParams,
           response: { 200: ref('GatewayListing'), ...problemResponses },

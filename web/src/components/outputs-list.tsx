@@ -10,8 +10,8 @@ import { formatBytes } from '../format';
  */
 async function download(experimentId: string, path: string): Promise<void> {
   const blob = await ok(
-    api.GET('/api/v1/experiments/{id}/outputs/{*}', {
-      params: { path: { id: experimentId, '*': path } },
+    api.GET('/api/v1/experiments/{id}/outputs/{path}', {
+      params: { path: { id: experimentId, path } },
       pathSerializer: serializeOutputPath,
       parseAs: 'blob',
     }),
