@@ -5,6 +5,8 @@
  * Layers, lowest first; a layer imports only what its rule below lists:
  *   domain, config < store, shell < state < batch < dispatch < files, credentials, catalogue
  *   < experiments < resources < worker, controller < api < cli < main.ts (composition root).
+ * api-client/ (the typed client generated from the OpenAPI document) stands apart: it imports
+ * nothing from src/, and the CLI and the web UI import it.
  * Ports (`src/<folder>/port.ts`) import only the domain and other ports. Only resources/ and
  * main.ts pick adapters. Test files (`*.test.ts`) may import anything; production code never
  * imports test/, bench/ or scripts/. Type-only imports count like any other import.
@@ -23,6 +25,8 @@ const shellNotAdapter = '^src/shell/(?!(local-shell|ssh-shell)[.]ts$)';
 // Batch modules shared by the scheduler adapters (the port, the job-script rules), not the
 // adapters in local/, slurm/ and pbs/.
 const batchNotAdapter = '^src/batch/[^/]+[.]ts$';
+// The typed API client and its generated types: what the CLI and the web UI share.
+const apiClient = '^src/api-client/';
 
 // Production code in src/: the layering rules apply to it, not to the tests beside it.
 const production = { pathNot: '[.]test[.]ts$' };
@@ -129,16 +133,22 @@ module.exports = {
       to: { path: '^src/resources/', dependencyTypesNot: ['type-only'] },
     },
     onlyImports(
+      'api-client-imports-nothing-from-src',
+      'api-client/ (the typed client and its generated types) is for callers over HTTP: it imports only itself, never server code.',
+      apiClient,
+      [apiClient],
+    ),
+    onlyImports(
       'cli-talks-http',
-      'cli/ talks to the API over HTTP: it imports only domain/, config.ts and api/ types.',
+      'cli/ talks to the API over HTTP: it imports only domain/, config.ts and the typed client of api-client/.',
       '^src/cli/(?!main[.]ts$)',
-      [domain, config, '^src/cli/', '^src/api/generated/'],
+      [domain, config, '^src/cli/', apiClient],
     ),
     onlyImports(
       'cli-main-starts-roles-through-main',
       'cli/main.ts (the drover command) also starts the roles through main.ts and reports a StoreError.',
       '^src/cli/main[.]ts$',
-      [domain, config, '^src/cli/', '^src/api/generated/', '^src/main[.]ts$', storePort],
+      [domain, config, '^src/cli/', apiClient, '^src/main[.]ts$', storePort],
     ),
     {
       name: 'src-not-to-tests',
@@ -150,10 +160,10 @@ module.exports = {
     {
       name: 'web-talks-http',
       comment:
-        'The web UI talks to the API over HTTP (its types are generated): it never imports src/, and src/ never imports it.',
+        'The web UI talks to the API over HTTP through the typed client: of src/ it imports only api-client/, and src/ never imports it.',
       severity: 'error',
       from: { path: '^(web|src)/' },
-      to: { path: '^(web|src)/', pathNot: '^$1/' },
+      to: { path: '^(web|src)/', pathNot: ['^$1/', apiClient] },
     },
     {
       name: 'no-circular',

@@ -1,11 +1,14 @@
 /**
- * The web UI's API types and constants (web/src/api/schema.d.ts, constants.ts) are generated
- * from the server's OpenAPI document; this fails when a route or schema changed without
- * regenerating them.
+ * The one typed API client (src/api-client/: schema.d.ts and constants.ts generated from the
+ * server's OpenAPI document, client.ts over them) that the web UI and the CLI share: this
+ * fails when a route or schema changed without regenerating the types, when a second
+ * hand-written client appears beside it, or when the client no longer reads what the
+ * server answers.
  */
-import { it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
+import { join, relative } from 'node:path';
 import {
   apiConstantsPath,
   apiTypesPath,
@@ -13,15 +16,73 @@ import {
   renderApiConstants,
   renderApiTypes,
 } from '../scripts/generate-api-types.ts';
+import { ApiError, createDroverClient, ok } from '../src/api-client/client.ts';
 import { activeExperimentStates, experimentStates, terminalExperimentStates } from '../src/domain/experiment.ts';
 import { defaultJobSettings } from '../src/domain/resource.ts';
+import { adminToken, projectRoot, startTestDrover, type TestDrover } from './harness.ts';
 
-it('the committed web API types match the server (run `npm run generate:api` when this fails)', async () => {
+it('the committed API client types match the server (run `npm run generate:api` when this fails)', async () => {
   assert.equal(await readFile(apiTypesPath, 'utf8'), await renderApiTypes());
 });
 
-it('the committed web API constants match the server (run `npm run generate:api` when this fails)', async () => {
+it('the committed API client constants match the server (run `npm run generate:api` when this fails)', async () => {
   assert.equal(await readFile(apiConstantsPath, 'utf8'), await renderApiConstants());
+});
+
+it('the web UI and the CLI call the API through the one generated client, not a copy of their own', async () => {
+  const files = async (folder: string): Promise<string[]> =>
+    (await readdir(join(projectRoot, folder), { recursive: true }))
+      .filter((name) => /\.tsx?$/.test(name) && !/\.test\.tsx?$/.test(name))
+      .map((name) => join(projectRoot, folder, name));
+  const offenders: string[] = [];
+  for (const file of [...(await files('web/src')), ...(await files('src/cli'))]) {
+    const text = await readFile(file, 'utf8');
+    // openapi-fetch, generated paths or a call of the global fetch outside src/api-client/ is a
+    // second client (EventSource, which openapi-fetch cannot replace, is not matched).
+    if (/from 'openapi-fetch'|interface paths\b|(^|[^.\w])fetch\(/m.test(text))
+      offenders.push(relative(projectRoot, file));
+  }
+  assert.deepEqual(offenders, []);
+});
+
+describe('the generated client against a running server', () => {
+  let drover: TestDrover;
+  before(async () => {
+    drover = await startTestDrover();
+  });
+  after(() => drover.stop());
+
+  it('reads typed answers with the bearer token', async () => {
+    const api = createDroverClient({ baseUrl: drover.url, token: () => adminToken });
+    const me = await ok(api.GET('/api/v1/me'));
+    assert.equal(me.user.role, 'admin');
+    const { items } = await ok(api.GET('/api/v1/applications'));
+    assert.ok(items.some((application) => application.name === 'pi-monte-carlo'));
+  });
+
+  it('throws the problem a refused call answers, field by field, and reports a refused token', async () => {
+    let refused = 0;
+    const api = createDroverClient({ baseUrl: drover.url, token: () => adminToken });
+    const error = await ok(
+      api.POST('/api/v1/experiments', {
+        body: { application: 'pi-monte-carlo', resource: 'local', walltimeMinutes: -1 },
+      }),
+    ).catch((caught: unknown) => caught);
+    assert.ok(error instanceof ApiError);
+    assert.equal(error.status, 400);
+    assert.ok(error.fieldErrors().walltimeMinutes, JSON.stringify(error.problem));
+
+    const revoked = createDroverClient({
+      baseUrl: drover.url,
+      token: () => 'revoked',
+      onUnauthorized: () => refused++,
+    });
+    await assert.rejects(
+      ok(revoked.GET('/api/v1/me')),
+      (caught) => caught instanceof ApiError && caught.status === 401,
+    );
+    assert.equal(refused, 1);
+  });
 });
 
 it("the OpenAPI document states the domain's state groups and default job settings", async () => {

@@ -5,12 +5,12 @@
  */
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { ApiClient, CliError, resolveConnection } from './client.ts';
+import { call, CliError, connect, resolveConnection, type GlobalOptions } from './client.ts';
 import { printJson, table, time } from './format.ts';
 
-function context(command: Command) {
-  const options = command.optsWithGlobals() as { url?: string; token?: string; json?: boolean } & Record<string, any>;
-  return { options, client: new ApiClient(resolveConnection(options)), json: Boolean(options.json) };
+function context<Options extends object = object>(command: Command) {
+  const options = command.optsWithGlobals<GlobalOptions & Options>();
+  return { options, api: connect(resolveConnection(options)).api, json: Boolean(options.json) };
 }
 
 /** Prints a token that is shown only once, with what to do with it. */
@@ -18,6 +18,7 @@ function printNewToken(who: string, token: string): void {
   process.stdout.write(`${who}\ntoken (shown once; store it now): ${token}\n`);
 }
 
+/** Adds the admin and operator commands to `program`. */
 export function registerAdminCommands(program: Command): void {
   const gateways = program
     .command('gateways')
@@ -31,16 +32,15 @@ export function registerAdminCommands(program: Command): void {
     .option('--accent <colour>', 'accent colour, #rrggbb')
     .option('--admin <name>', "the first admin's user name", 'admin')
     .action(async (id: string, _options, command: Command) => {
-      const { options, client, json } = context(command);
+      const { options, api, json } = context<{ name: string; primary?: string; accent?: string; admin: string }>(
+        command,
+      );
       const theme = Object.fromEntries(
         Object.entries({ primary: options.primary, accent: options.accent }).filter(([, value]) => value !== undefined),
       );
-      const created = await client.request('POST', '/api/v1/gateways', {
-        id,
-        name: options.name,
-        theme,
-        admin: options.admin,
-      });
+      const created = await call(
+        api.POST('/api/v1/gateways', { body: { id, name: options.name, theme, admin: options.admin } }),
+      );
       if (json) return printJson(created);
       printNewToken(
         `created gateway ${created.gateway.id} (${created.gateway.name}) with admin ${created.admin.name}`,
@@ -54,13 +54,13 @@ export function registerAdminCommands(program: Command): void {
     .command('ls')
     .description('list gateways')
     .action(async (_options, command: Command) => {
-      const { client, json } = context(command);
-      const { items } = await client.request('GET', '/api/v1/gateways');
+      const { api, json } = context(command);
+      const { items } = await call(api.GET('/api/v1/gateways'));
       if (json) return printJson({ items });
       process.stdout.write(
         table([
           ['ID', 'NAME', 'STATE', 'CREATED'],
-          ...items.map((gateway: any) => [
+          ...items.map((gateway) => [
             gateway.id,
             gateway.name,
             gateway.disabled ? 'disabled' : 'enabled',
@@ -78,8 +78,8 @@ export function registerAdminCommands(program: Command): void {
       .description(description)
       .argument('<id>')
       .action(async (id: string, _options, command: Command) => {
-        const { client, json } = context(command);
-        const gateway = await client.request('POST', `/api/v1/gateways/${encodeURIComponent(id)}/${action}`);
+        const { api, json } = context(command);
+        const gateway = await call(api.POST(`/api/v1/gateways/{id}/${action}`, { params: { path: { id } } }));
         if (json) return printJson(gateway);
         process.stdout.write(`${gateway.id}  ${gateway.disabled ? 'disabled' : 'enabled'}\n`);
       });
@@ -99,14 +99,14 @@ export function registerAdminCommands(program: Command): void {
       'an unencrypted OpenSSH or PEM private key to upload (default: Drover generates an ed25519 key)',
     )
     .action(async (name: string, _options, command: Command) => {
-      const { options, client, json } = context(command);
+      const { options, api, json } = context<{ privateKeyFile?: string }>(command);
       let privateKey: string | undefined;
       if (options.privateKeyFile) {
         privateKey = await readFile(options.privateKeyFile, 'utf8').catch((error: Error) => {
           throw new CliError(`cannot read ${options.privateKeyFile}: ${error.message}`, [], 2);
         });
       }
-      const credential = await client.request('POST', '/api/v1/credentials', { name, privateKey });
+      const credential = await call(api.POST('/api/v1/credentials', { body: { name, privateKey } }));
       if (json) return printJson(credential);
       process.stdout.write(
         `stored credential ${credential.name}; add this line to ~/.ssh/authorized_keys of the cluster account:\n${credential.publicKey}\n`,
@@ -116,13 +116,13 @@ export function registerAdminCommands(program: Command): void {
     .command('ls')
     .description('list stored credentials with their public keys')
     .action(async (_options, command: Command) => {
-      const { client, json } = context(command);
-      const { items } = await client.request('GET', '/api/v1/credentials');
+      const { api, json } = context(command);
+      const { items } = await call(api.GET('/api/v1/credentials'));
       if (json) return printJson({ items });
       process.stdout.write(
         table([
           ['NAME', 'CREATED', 'PUBLIC KEY'],
-          ...items.map((credential: any) => [credential.name, time(credential.createdAt), credential.publicKey]),
+          ...items.map((credential) => [credential.name, time(credential.createdAt), credential.publicKey]),
         ]),
       );
     });
@@ -131,8 +131,8 @@ export function registerAdminCommands(program: Command): void {
     .description('delete a credential no resource uses')
     .argument('<name>')
     .action(async (name: string, _options, command: Command) => {
-      const { client, json } = context(command);
-      await client.request('DELETE', `/api/v1/credentials/${encodeURIComponent(name)}`);
+      const { api, json } = context(command);
+      await call(api.DELETE('/api/v1/credentials/{name}', { params: { path: { name } } }));
       if (json) return printJson({ deleted: name });
       process.stdout.write(`deleted credential ${name}\n`);
     });
@@ -144,8 +144,8 @@ export function registerAdminCommands(program: Command): void {
     .argument('<name>')
     .option('--admin', 'make the user an admin of the gateway')
     .action(async (name: string, _options, command: Command) => {
-      const { options, client, json } = context(command);
-      const user = await client.request('POST', '/api/v1/users', { name, role: options.admin ? 'admin' : 'user' });
+      const { options, api, json } = context<{ admin?: boolean }>(command);
+      const user = await call(api.POST('/api/v1/users', { body: { name, role: options.admin ? 'admin' : 'user' } }));
       if (json) return printJson(user);
       printNewToken(`created ${user.role} ${user.name}`, user.token);
     });
@@ -154,9 +154,9 @@ export function registerAdminCommands(program: Command): void {
     .description('issue a new token, ending the old one: yours (no name), or (admins) a user of your gateway')
     .argument('[name]')
     .action(async (name: string | undefined, _options, command: Command) => {
-      const { client, json } = context(command);
-      const target = name ?? (await client.request('GET', '/api/v1/me')).user.name;
-      const user = await client.request('POST', `/api/v1/users/${encodeURIComponent(target)}/token`);
+      const { api, json } = context(command);
+      const target = name ?? (await call(api.GET('/api/v1/me'))).user.name;
+      const user = await call(api.POST('/api/v1/users/{name}/token', { params: { path: { name: target } } }));
       if (json) return printJson(user);
       printNewToken(`new token for ${user.name}; the old one no longer works`, user.token);
     });

@@ -1,9 +1,11 @@
 /**
- * The CLI's HTTP client: finds the API and token, calls it, turns problem+json into
- * readable errors, and follows an SSE stream with Last-Event-ID resumption.
+ * The CLI's connection to the API: finds the address and token, calls the API through the
+ * shared typed client (src/api-client/, generated from the OpenAPI document), turns
+ * problem+json into readable errors, and follows an SSE stream with Last-Event-ID resumption.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { ApiError, createDroverClient, ok, type DroverClient } from '../api-client/client.ts';
 import { defaultDataDir } from '../config.ts';
 
 /**
@@ -22,6 +24,14 @@ export class CliError extends Error {
   }
 }
 
+/** The options every command has (`drover --url --token --json`). */
+export interface GlobalOptions {
+  url?: string;
+  token?: string;
+  json?: boolean;
+}
+
+/** Where the API is and the token to call it with. */
 export interface Connection {
   url: string;
   token: string;
@@ -51,101 +61,98 @@ export function resolveConnection(options: { url?: string; token?: string }): Co
   return { url: url.replace(/\/$/, ''), token };
 }
 
-export class ApiClient {
-  constructor(private readonly connection: Connection) {}
+/** The typed client of a connection, and the address its errors name. */
+export interface CliClient {
+  api: DroverClient;
+  url: string;
+}
 
-  /** Calls the API; throws a CliError carrying the problem's detail and field errors. */
-  async request<T = any>(
-    method: string,
-    path: string,
-    body?: unknown,
-    headers: Record<string, string> = {},
-  ): Promise<T> {
-    const response = await this.fetch(method, path, body, headers);
-    if (response.status === 204) return undefined as T;
-    const type = response.headers.get('content-type') ?? '';
-    return (type.includes('json') ? response.json() : response.text()) as Promise<T>;
+/**
+ * The shared typed client (src/api-client/) for `connection`. A request that cannot reach the
+ * server throws a CliError that says where it tried and what to check.
+ */
+export function connect(connection: Connection): CliClient {
+  const api = createDroverClient({ baseUrl: connection.url, token: () => connection.token });
+  api.use({
+    onError({ error }) {
+      const cause = (error as Error & { cause?: Error }).cause?.message ?? (error as Error).message;
+      return new CliError(`cannot reach the Drover API at ${connection.url}: ${cause}`, [
+        'is `drover up` running? check DROVER_URL or --url',
+      ]);
+    },
+  });
+  return { api, url: connection.url };
+}
+
+/**
+ * The data of a typed call, or a CliError carrying the problem's detail and field errors
+ * (with a hint on the token for a 401). A 204 answers undefined.
+ */
+export async function call<T>(pending: Promise<{ data?: T; error?: unknown; response: Response }>): Promise<T> {
+  try {
+    return await ok(pending);
+  } catch (error) {
+    if (!(error instanceof ApiError)) throw error;
+    const details = (error.problem.errors ?? []).map(({ field, message }) => `${field}: ${message}`);
+    if (error.status === 401) details.push('check DROVER_TOKEN or --token');
+    throw new CliError(error.problem.detail ?? error.problem.title ?? `HTTP ${error.status}`, details);
   }
+}
 
-  /** Like request, but returns the raw response (downloads). */
-  async fetch(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Response> {
-    let response: Response;
-    const isBinary = Buffer.isBuffer(body);
+/** One server-sent event: its id, name and data text. */
+export interface StreamEvent {
+  id?: string;
+  event?: string;
+  data: string;
+}
+
+/**
+ * Follows an experiment's event stream, reconnecting with Last-Event-ID after a drop, until
+ * `onEvent` returns true. Gapless: the server resends everything after the last id seen.
+ */
+export async function followEvents(
+  { api }: CliClient,
+  id: string,
+  onEvent: (event: StreamEvent) => boolean | Promise<boolean>,
+): Promise<void> {
+  let lastId: string | undefined;
+  for (let failures = 0; ;) {
     try {
-      response = await fetch(this.connection.url + path, {
-        method,
-        headers: {
-          authorization: `Bearer ${this.connection.token}`,
-          ...(body !== undefined ? { 'content-type': isBinary ? 'application/octet-stream' : 'application/json' } : {}),
-          ...headers,
-        },
-        body: body === undefined ? undefined : isBinary ? new Uint8Array(body as Buffer) : JSON.stringify(body),
-      });
-    } catch (error) {
-      throw new CliError(
-        `cannot reach the Drover API at ${this.connection.url}: ${(error as Error & { cause?: Error }).cause?.message ?? (error as Error).message}`,
-        ['is `drover up` running? check DROVER_URL or --url'],
+      const body = await call(
+        api.GET('/api/v1/experiments/{id}/events', {
+          params: { path: { id } },
+          headers: { accept: 'text/event-stream', ...(lastId ? { 'last-event-id': lastId } : {}) },
+          parseAs: 'stream',
+        }),
       );
-    }
-    if (!response.ok) {
-      const text = await response.text();
-      let problem: { detail?: string; title?: string; errors?: Array<{ field: string; message: string }> };
-      try {
-        problem = JSON.parse(text);
-      } catch {
-        problem = { detail: text };
-      }
-      const details = (problem.errors ?? []).map((error) => `${error.field}: ${error.message}`);
-      if (response.status === 401) details.push('check DROVER_TOKEN or --token');
-      throw new CliError(problem.detail ?? problem.title ?? `HTTP ${response.status}`, details);
-    }
-    return response;
-  }
-
-  /**
-   * Follows an SSE stream, reconnecting with Last-Event-ID after a drop, until `onEvent`
-   * returns true. Gapless: the server resends everything after the last id seen.
-   */
-  async followEvents(
-    path: string,
-    onEvent: (event: { id?: string; event?: string; data: string }) => boolean | Promise<boolean>,
-  ): Promise<void> {
-    let lastId: string | undefined;
-    for (let failures = 0; ;) {
-      try {
-        const response = await this.fetch('GET', path, undefined, {
-          accept: 'text/event-stream',
-          ...(lastId ? { 'last-event-id': lastId } : {}),
-        });
-        const decoder = new TextDecoder();
-        let buffer = '';
-        for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
-          failures = 0;
-          buffer += decoder.decode(chunk, { stream: true });
-          let boundary: number;
-          while ((boundary = buffer.indexOf('\n\n')) >= 0) {
-            const block = buffer.slice(0, boundary);
-            buffer = buffer.slice(boundary + 2);
-            const message: { id?: string; event?: string; data: string } = { data: '' };
-            for (const line of block.split('\n')) {
-              if (line.startsWith(':')) continue;
-              const colon = line.indexOf(':');
-              const field = colon < 0 ? line : line.slice(0, colon);
-              const value = colon < 0 ? '' : line.slice(colon + 1).replace(/^ /, '');
-              if (field === 'id') message.id = value;
-              else if (field === 'event') message.event = value;
-              else if (field === 'data') message.data += (message.data ? '\n' : '') + value;
-            }
-            if (!message.data) continue;
-            if (message.id) lastId = message.id;
-            if (await onEvent(message)) return;
+      const decoder = new TextDecoder();
+      let buffer = '';
+      for await (const chunk of body as unknown as AsyncIterable<Uint8Array>) {
+        failures = 0;
+        buffer += decoder.decode(chunk, { stream: true });
+        let boundary: number;
+        while ((boundary = buffer.indexOf('\n\n')) >= 0) {
+          const block = buffer.slice(0, boundary);
+          buffer = buffer.slice(boundary + 2);
+          const message: StreamEvent = { data: '' };
+          for (const line of block.split('\n')) {
+            if (line.startsWith(':')) continue;
+            const colon = line.indexOf(':');
+            const field = colon < 0 ? line : line.slice(0, colon);
+            const value = colon < 0 ? '' : line.slice(colon + 1).replace(/^ /, '');
+            if (field === 'id') message.id = value;
+            else if (field === 'event') message.event = value;
+            else if (field === 'data') message.data += (message.data ? '\n' : '') + value;
           }
+          if (!message.data) continue;
+          if (message.id) lastId = message.id;
+          if (await onEvent(message)) return;
         }
-      } catch (error) {
-        if (error instanceof CliError && !error.message.startsWith('cannot reach')) throw error;
-        if (++failures > 30) throw error;
       }
-      await new Promise((resolve) => setTimeout(resolve, 1000));
+    } catch (error) {
+      if (error instanceof CliError && !error.message.startsWith('cannot reach')) throw error;
+      if (++failures > 30) throw error;
     }
+    await new Promise((resolve) => setTimeout(resolve, 1000));
   }
 }

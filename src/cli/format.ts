@@ -1,6 +1,7 @@
 /**
  * Human-readable output for the CLI (`--json` prints the API's JSON instead).
  */
+import type { ExperimentDetail, ExperimentEvent } from '../api-client/types.ts';
 
 export function printJson(value: unknown): void {
   process.stdout.write(JSON.stringify(value, null, 2) + '\n');
@@ -28,7 +29,7 @@ export function time(value: string | null | undefined): string {
 }
 
 /** One event as a line: `12:00:01  #7  task submit  ready -> running  message`. */
-export function eventLine(event: any): string {
+export function eventLine(event: ExperimentEvent): string {
   const at = new Date(event.at).toISOString().slice(11, 19);
   const what = event.entity === 'experiment' ? 'experiment' : `${event.entity} ${event.label ?? event.entityId}`;
   const move = event.toState ? `${event.fromState ?? 'new'} -> ${event.toState}` : '';
@@ -36,7 +37,7 @@ export function eventLine(event: any): string {
 }
 
 /** A summary of one experiment for `drover show`. */
-export function experimentText(experiment: any): string {
+export function experimentText(experiment: ExperimentDetail): string {
   const lines = [
     `${experiment.name}`,
     `  id           ${experiment.id}`,

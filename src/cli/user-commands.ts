@@ -6,14 +6,31 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { parse as parseYaml } from 'yaml';
-import { ApiClient, CliError, resolveConnection } from './client.ts';
+import { serializeOutputPath } from '../api-client/client.ts';
+import type { ExperimentEvent } from '../api-client/types.ts';
+import {
+  call,
+  CliError,
+  connect,
+  followEvents,
+  resolveConnection,
+  type CliClient,
+  type GlobalOptions,
+} from './client.ts';
 import { eventLine, experimentText, printJson, table, time } from './format.ts';
 import { terminalExperimentStates } from '../domain/experiment.ts';
 
-interface GlobalOptions {
-  url?: string;
-  token?: string;
-  json?: boolean;
+/** The flags of `submit` and `clone` that become the experiment's job settings and name. */
+interface SettingsOptions {
+  queue?: string;
+  nodes?: string;
+  cores?: string;
+  walltime?: string;
+  memory?: string;
+  name?: string;
+  input: string[];
+  draft?: boolean;
+  watch?: boolean;
 }
 
 const terminal = new Set<string>(terminalExperimentStates);
@@ -25,7 +42,7 @@ function collect(value: string, previous: string[]): string[] {
 }
 
 /** Parses `-i name=value` pairs; `name=@path` uploads the file and passes its id. */
-async function parseInputs(client: ApiClient, pairs: string[]): Promise<Record<string, string>> {
+async function parseInputs({ api }: CliClient, pairs: string[]): Promise<Record<string, string>> {
   const inputs: Record<string, string> = {};
   for (const pair of pairs) {
     const equals = pair.indexOf('=');
@@ -42,10 +59,14 @@ async function parseInputs(client: ApiClient, pairs: string[]): Promise<Record<s
       const content = await readFile(path).catch((error) => {
         throw new CliError(`cannot read ${path}: ${error.message}`, [], 2);
       });
-      const upload = await client.request(
-        'POST',
-        `/api/v1/uploads?filename=${encodeURIComponent(basename(path))}`,
-        content,
+      const upload = await call(
+        api.POST('/api/v1/uploads', {
+          params: { query: { filename: basename(path) } },
+          // The document declares no body: the route reads the raw bytes of any content type.
+          body: content as never,
+          bodySerializer: (body: unknown) => new Uint8Array(body as Buffer),
+          headers: { 'content-type': 'application/octet-stream' },
+        }),
       );
       inputs[name] = upload.id;
     } else inputs[name] = value;
@@ -53,7 +74,7 @@ async function parseInputs(client: ApiClient, pairs: string[]): Promise<Record<s
   return inputs;
 }
 
-function settingsFrom(options: Record<string, any>) {
+function settingsFrom(options: SettingsOptions) {
   const number = (value: unknown, flag: string) => {
     if (value === undefined) return undefined;
     const parsed = Number(value);
@@ -71,15 +92,15 @@ function settingsFrom(options: Record<string, any>) {
 }
 
 /** Prints events until the experiment ends; returns its final state. */
-async function watch(client: ApiClient, id: string, json: boolean): Promise<string> {
+async function watch(client: CliClient, id: string, json: boolean): Promise<string> {
   let finalState = '';
-  const current = await client.request('GET', `/api/v1/experiments/${id}`);
+  const current = await call(client.api.GET('/api/v1/experiments/{id}', { params: { path: { id } } }));
   if (!json) process.stderr.write(`watching ${current.name} (${id}); Ctrl-C stops watching, not the experiment\n`);
-  await client.followEvents(`/api/v1/experiments/${id}/events`, (message) => {
-    const event = JSON.parse(message.data);
+  await followEvents(client, id, (message) => {
+    const event = JSON.parse(message.data) as ExperimentEvent;
     if (json) process.stdout.write(JSON.stringify(event) + '\n');
     else process.stdout.write(eventLine(event) + '\n');
-    if (event.entity === 'experiment' && terminal.has(event.toState)) {
+    if (event.entity === 'experiment' && event.toState && terminal.has(event.toState)) {
       finalState = event.toState;
       return true;
     }
@@ -88,10 +109,25 @@ async function watch(client: ApiClient, id: string, json: boolean): Promise<stri
   return finalState;
 }
 
+/** The filters and paging flags of `ls`. */
+interface ListOptions {
+  state?: string;
+  app?: string;
+  resource?: string;
+  owner?: string;
+  search?: string;
+  since?: string;
+  until?: string;
+  limit?: string;
+  cursor?: string;
+}
+
+/** Adds the user commands to `program`. */
 export function registerUserCommands(program: Command): void {
-  const context = (command: Command) => {
-    const options = command.optsWithGlobals() as GlobalOptions & Record<string, any>;
-    return { options, client: new ApiClient(resolveConnection(options)), json: Boolean(options.json) };
+  const context = <Options extends object = object>(command: Command) => {
+    const options = command.optsWithGlobals<GlobalOptions & Options>();
+    const client = connect(resolveConnection(options));
+    return { options, client, api: client.api, json: Boolean(options.json) };
   };
 
   program
@@ -109,15 +145,13 @@ export function registerUserCommands(program: Command): void {
     .option('--draft', 'create without launching (preview with `drover script`, launch with `drover launch`)')
     .option('-w, --watch', 'follow the experiment until it ends (exit code 0 completed, 1 failed, 2 canceled)')
     .action(async (application: string, _options, command: Command) => {
-      const { options, client, json } = context(command);
+      const { options, client, api, json } = context<SettingsOptions & { resource: string }>(command);
       const inputs = await parseInputs(client, options.input);
-      const experiment = await client.request('POST', '/api/v1/experiments', {
-        application,
-        resource: options.resource,
-        inputs,
-        launch: !options.draft,
-        ...settingsFrom(options),
-      });
+      const experiment = await call(
+        api.POST('/api/v1/experiments', {
+          body: { application, resource: options.resource, inputs, launch: !options.draft, ...settingsFrom(options) },
+        }),
+      );
       if (json) printJson(experiment);
       else process.stdout.write(`${experiment.id}  ${experiment.state}  ${experiment.name}\n`);
       if (options.watch) process.exitCode = exitCodes[await watch(client, experiment.id, json)] ?? 1;
@@ -128,8 +162,8 @@ export function registerUserCommands(program: Command): void {
     .description('launch a draft experiment')
     .argument('<id>')
     .action(async (id: string, _options, command: Command) => {
-      const { client, json } = context(command);
-      const experiment = await client.request('POST', `/api/v1/experiments/${id}/launch`);
+      const { api, json } = context(command);
+      const experiment = await call(api.POST('/api/v1/experiments/{id}/launch', { params: { path: { id } } }));
       if (json) printJson(experiment);
       else process.stdout.write(`${experiment.id}  ${experiment.state}\n`);
     });
@@ -147,19 +181,26 @@ export function registerUserCommands(program: Command): void {
     .option('--limit <n>', 'page size', '50')
     .option('--cursor <cursor>', 'the next page, from a previous --json listing')
     .action(async (_options, command: Command) => {
-      const { options, client, json } = context(command);
-      const query = new URLSearchParams();
-      const set = (key: string, value?: string) => value && query.set(key, value);
-      set('state', options.state);
-      set('application', options.app);
-      set('resource', options.resource);
-      set('owner', options.owner);
-      set('q', options.search);
-      set('since', options.since);
-      set('until', options.until);
-      set('limit', options.limit);
-      set('cursor', options.cursor);
-      const page = await client.request('GET', `/api/v1/experiments?${query}`);
+      const { options, api, json } = context<ListOptions>(command);
+      // An empty flag (`--state ''`) filters nothing, as if it were not given.
+      const given = (value?: string) => value || undefined;
+      const page = await call(
+        api.GET('/api/v1/experiments', {
+          params: {
+            query: {
+              state: given(options.state),
+              application: given(options.app),
+              resource: given(options.resource),
+              owner: given(options.owner),
+              q: given(options.search),
+              since: given(options.since),
+              until: given(options.until),
+              limit: options.limit ? Number(options.limit) : undefined,
+              cursor: given(options.cursor),
+            },
+          },
+        }),
+      );
       if (json) return printJson(page);
       const rows = [['ID', 'STATE', 'APPLICATION', 'RESOURCE', 'CREATED', 'NAME']];
       for (const item of page.items)
@@ -173,8 +214,8 @@ export function registerUserCommands(program: Command): void {
     .description('show an experiment: inputs, tasks, job')
     .argument('<id>')
     .action(async (id: string, _options, command: Command) => {
-      const { client, json } = context(command);
-      const experiment = await client.request('GET', `/api/v1/experiments/${id}`);
+      const { api, json } = context(command);
+      const experiment = await call(api.GET('/api/v1/experiments/{id}', { params: { path: { id } } }));
       if (json) printJson(experiment);
       else process.stdout.write(experimentText(experiment));
     });
@@ -194,8 +235,8 @@ export function registerUserCommands(program: Command): void {
     .argument('<id>')
     .option('-w, --wait', 'wait until it is canceled')
     .action(async (id: string, _options, command: Command) => {
-      const { options, client, json } = context(command);
-      const experiment = await client.request('POST', `/api/v1/experiments/${id}/cancel`);
+      const { options, client, api, json } = context<{ wait?: boolean }>(command);
+      const experiment = await call(api.POST('/api/v1/experiments/{id}/cancel', { params: { path: { id } } }));
       if (json && !options.wait) printJson(experiment);
       else if (!json) process.stdout.write(`${experiment.id}  ${experiment.state}\n`);
       if (options.wait && !terminal.has(experiment.state)) await watch(client, id, json);
@@ -216,14 +257,14 @@ export function registerUserCommands(program: Command): void {
     .option('--draft', 'create the clone without launching it')
     .option('-w, --watch', 'follow the clone until it ends')
     .action(async (id: string, _options, command: Command) => {
-      const { options, client, json } = context(command);
+      const { options, client, api, json } = context<SettingsOptions & { resource?: string }>(command);
       const inputs = await parseInputs(client, options.input);
-      const clone = await client.request('POST', `/api/v1/experiments/${id}/clone`, {
-        inputs,
-        resource: options.resource,
-        launch: !options.draft,
-        ...settingsFrom(options),
-      });
+      const clone = await call(
+        api.POST('/api/v1/experiments/{id}/clone', {
+          params: { path: { id } },
+          body: { inputs, resource: options.resource, launch: !options.draft, ...settingsFrom(options) },
+        }),
+      );
       if (json) printJson(clone);
       else
         process.stdout.write(
@@ -239,12 +280,15 @@ export function registerUserCommands(program: Command): void {
     .option('--stderr', 'print stderr instead of stdout')
     .option('--tail <bytes>', 'only the last N bytes')
     .action(async (id: string, _options, command: Command) => {
-      const { options, client, json } = context(command);
+      const { options, api, json } = context<{ stderr?: boolean; tail?: string }>(command);
       const stream = options.stderr ? 'stderr' : 'stdout';
-      const text = await client.request(
-        'GET',
-        `/api/v1/experiments/${id}/logs/${stream}${options.tail ? `?tail=${Number(options.tail)}` : ''}`,
-      );
+      const text =
+        (await call(
+          api.GET('/api/v1/experiments/{id}/logs/{stream}', {
+            params: { path: { id, stream }, query: { tail: options.tail ? Number(options.tail) : undefined } },
+            parseAs: 'text',
+          }),
+        )) ?? ''; // an empty log has no body
       if (json) printJson({ stream, text });
       else process.stdout.write(text);
     });
@@ -255,25 +299,28 @@ export function registerUserCommands(program: Command): void {
     .argument('<id>')
     .option('-d, --download <dir>', 'download every output into this folder')
     .action(async (id: string, _options, command: Command) => {
-      const { options, client, json } = context(command);
-      const { items } = await client.request('GET', `/api/v1/experiments/${id}/outputs`);
+      const { options, api, json } = context<{ download?: string }>(command);
+      const { items } = await call(api.GET('/api/v1/experiments/{id}/outputs', { params: { path: { id } } }));
       if (options.download) {
         const root = resolve(options.download);
         for (const file of items) {
           const target = resolve(root, file.path);
           if (!target.startsWith(root)) continue;
-          const response = await client.fetch(
-            'GET',
-            `/api/v1/experiments/${id}/outputs/${file.path.split('/').map(encodeURIComponent).join('/')}`,
+          const content = await call(
+            api.GET('/api/v1/experiments/{id}/outputs/{path}', {
+              params: { path: { id, path: file.path } },
+              pathSerializer: serializeOutputPath,
+              parseAs: 'arrayBuffer',
+            }),
           );
           await mkdir(dirname(target), { recursive: true });
-          await writeFile(target, Buffer.from(await response.arrayBuffer()));
+          await writeFile(target, Buffer.from(content ?? new ArrayBuffer(0))); // an empty file has no body
           if (!json) process.stdout.write(`${join(options.download, file.path)}  ${file.size} bytes\n`);
         }
       }
       if (json) printJson({ items });
       else if (!options.download)
-        process.stdout.write(table([['PATH', 'BYTES'], ...items.map((file: any) => [file.path, String(file.size)])]));
+        process.stdout.write(table([['PATH', 'BYTES'], ...items.map((file) => [file.path, String(file.size)])]));
     });
 
   program
@@ -281,8 +328,9 @@ export function registerUserCommands(program: Command): void {
     .description('print the exact batch script Drover submits for an experiment')
     .argument('<id>')
     .action(async (id: string, _options, command: Command) => {
-      const { client, json } = context(command);
-      const script = await client.request('GET', `/api/v1/experiments/${id}/script`);
+      const { api, json } = context(command);
+      const script =
+        (await call(api.GET('/api/v1/experiments/{id}/script', { params: { path: { id } }, parseAs: 'text' }))) ?? '';
       if (json) printJson({ script });
       else process.stdout.write(script);
     });
@@ -291,17 +339,17 @@ export function registerUserCommands(program: Command): void {
     .command('apps')
     .description('list the applications you can run')
     .action(async (_options, command: Command) => {
-      const { client, json } = context(command);
-      const { items } = await client.request('GET', '/api/v1/applications');
+      const { api, json } = context(command);
+      const { items } = await call(api.GET('/api/v1/applications'));
       if (json) return printJson({ items });
       process.stdout.write(
         table([
           ['NAME', 'VERSION', 'TITLE', 'INPUTS'],
-          ...items.map((app: any) => [
+          ...items.map((app) => [
             app.name,
             app.version,
             app.title,
-            app.inputs.map((input: any) => `${input.name}:${input.type}${input.required ? '*' : ''}`).join(' '),
+            app.inputs.map((input) => `${input.name}:${input.type}${input.required ? '*' : ''}`).join(' '),
           ]),
         ]),
       );
@@ -311,8 +359,8 @@ export function registerUserCommands(program: Command): void {
     .command('resources')
     .description('list the compute resources and their queues')
     .action(async (_options, command: Command) => {
-      const { client, json } = context(command);
-      const { items } = await client.request('GET', '/api/v1/resources');
+      const { api, json } = context(command);
+      const { items } = await call(api.GET('/api/v1/resources'));
       if (json) return printJson({ items });
       const rows = [['NAME', 'KIND', 'LOGIN NODE', 'QUEUE', 'MAX WALLTIME (MIN)', 'MAX CORES', 'MAX JOBS/USER']];
       for (const resource of items) {
@@ -340,7 +388,7 @@ export function registerUserCommands(program: Command): void {
     )
     .argument('<file>', 'catalogue file')
     .action(async (file: string, _options, command: Command) => {
-      const { client, json } = context(command);
+      const { api, json } = context(command);
       let catalogue: { resources?: unknown[]; applications?: unknown[] };
       try {
         catalogue = (parseYaml(await readFile(file, 'utf8')) ?? {}) as typeof catalogue;
@@ -353,14 +401,14 @@ export function registerUserCommands(program: Command): void {
       }
       const registered: Array<{ kind: string; name: string }> = [];
       // Resources first: applications name them in their deployments.
-      for (const [kind, path, list] of [
-        ['resource', '/api/v1/resources', catalogue.resources],
-        ['application', '/api/v1/applications', catalogue.applications],
-      ] as const) {
-        for (const item of list ?? []) {
-          const saved = await client.request('POST', path, item);
-          registered.push({ kind, name: saved.name });
-        }
+      // The entries go to the server as written: it checks them against the catalogue schema.
+      for (const item of catalogue.resources ?? []) {
+        const saved = await call(api.POST('/api/v1/resources', { body: item as Record<string, never> }));
+        registered.push({ kind: 'resource', name: saved.name });
+      }
+      for (const item of catalogue.applications ?? []) {
+        const saved = await call(api.POST('/api/v1/applications', { body: item as Record<string, never> }));
+        registered.push({ kind: 'application', name: saved.name });
       }
       if (json) return printJson({ registered });
       for (const item of registered) process.stdout.write(`registered ${item.kind} ${item.name}\n`);

@@ -5,8 +5,9 @@
  * the bootstrap gateway: many gateways share one Drover, each with its own look.
  */
 import { createContext, useCallback, useContext, useEffect, useMemo, useState, type ReactNode } from 'react';
-import { ApiError, api, errorMessage, handleUnauthorized, ok, storeToken, storedToken } from './api/client';
-import type { Gateway, Me } from './api/types';
+import { ApiError, ok } from '../../src/api-client/client';
+import { api, errorMessage, handleUnauthorized, storeToken, storedToken } from './api/client';
+import type { Gateway, Me } from '../../src/api-client/types';
 import { applyTheme } from './theme';
 
 /** The session as pages see it. */

@@ -4,7 +4,7 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Application, ExperimentDetail, Resource } from './api/types';
+import type { Application, ExperimentDetail, Resource } from '../../src/api-client/types';
 import {
   buildRequest,
   changedInputs,

@@ -3,8 +3,15 @@
  * Controls hold text (what the user typed); numbers are converted only when sending, so
  * the server can name a bad value rather than the form silently dropping it.
  */
-import { defaultJobSettings } from './api/constants';
-import type { Application, Deployment, ExperimentDetail, InputDefinition, Queue, Resource } from './api/types';
+import { defaultJobSettings } from '../../src/api-client/constants';
+import type {
+  Application,
+  Deployment,
+  ExperimentDetail,
+  InputDefinition,
+  Queue,
+  Resource,
+} from '../../src/api-client/types';
 import { formatValue } from './format';
 
 /** What the form holds. */

@@ -3,8 +3,9 @@
  * overwrites a newer one.
  */
 import { useCallback, useEffect, useRef, useState, type DependencyList } from 'react';
-import { api, ok } from './api/client';
-import type { Application, Resource } from './api/types';
+import { ok } from '../../src/api-client/client';
+import { api } from './api/client';
+import type { Application, Resource } from '../../src/api-client/types';
 
 /** The state of a load. */
 export interface AsyncState<T> {

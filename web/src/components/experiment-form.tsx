@@ -1,7 +1,8 @@
 import { useEffect, useMemo, useRef, useState, type FormEvent } from 'react';
 import { useNavigate } from 'react-router';
-import { ApiError, api, errorMessage, ok } from '../api/client';
-import type { Application, ExperimentDetail, Resource } from '../api/types';
+import { ApiError, ok } from '../../../src/api-client/client';
+import { api, errorMessage } from '../api/client';
+import type { Application, ExperimentDetail, Resource } from '../../../src/api-client/types';
 import {
   buildRequest,
   changesFromParent,

@@ -1,5 +1,5 @@
 import type { ReactNode } from 'react';
-import type { InputDefinition } from '../api/types';
+import type { InputDefinition } from '../../../src/api-client/types';
 import { describeBounds } from '../form-model';
 import { formatNumber, formatValue } from '../format';
 

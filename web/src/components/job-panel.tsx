@@ -1,4 +1,4 @@
-import type { Job } from '../api/types';
+import type { Job } from '../../../src/api-client/types';
 import { formatDateTime, formatDuration } from '../format';
 import { StateBadge } from './state-badge';
 

@@ -1,5 +1,6 @@
 import { useEffect, useLayoutEffect, useRef, useState } from 'react';
-import { ApiError, api, errorMessage, ok } from '../api/client';
+import { ApiError, ok } from '../../../src/api-client/client';
+import { api, errorMessage } from '../api/client';
 
 const tailBytes = 16 * 1024;
 const refreshMs = 2000;

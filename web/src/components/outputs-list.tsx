@@ -1,6 +1,7 @@
 import { useState } from 'react';
-import { api, errorMessage, ok } from '../api/client';
-import type { OutputFile } from '../api/types';
+import { ok, serializeOutputPath } from '../../../src/api-client/client';
+import { api, errorMessage } from '../api/client';
+import type { OutputFile } from '../../../src/api-client/types';
 import { formatBytes } from '../format';
 
 /**
@@ -11,12 +12,7 @@ async function download(experimentId: string, path: string): Promise<void> {
   const blob = await ok(
     api.GET('/api/v1/experiments/{id}/outputs/{path}', {
       params: { path: { id: experimentId, path } },
-      // Encode one segment at a time so that outputs in sub-folders keep their slashes in
-      // the URL (the default would send them as %2F, which the server takes too).
-      pathSerializer: (pathname) =>
-        pathname
-          .replace('{id}', encodeURIComponent(experimentId))
-          .replace('{path}', path.split('/').map(encodeURIComponent).join('/')),
+      pathSerializer: serializeOutputPath,
       parseAs: 'blob',
     }),
   );

@@ -1,4 +1,4 @@
-import type { Task } from '../api/types';
+import type { Task } from '../../../src/api-client/types';
 import { formatDuration } from '../format';
 import { StateBadge } from './state-badge';
 

@@ -1,4 +1,4 @@
-import type { ExperimentEvent } from '../api/types';
+import type { ExperimentEvent } from '../../../src/api-client/types';
 import { formatDateTime, formatTime } from '../format';
 
 /** What an event is about, in words: "experiment", "task submit", "job 12345". */

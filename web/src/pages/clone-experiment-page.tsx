@@ -1,5 +1,6 @@
 import { Link, useParams } from 'react-router';
-import { api, errorMessage, ok } from '../api/client';
+import { ok } from '../../../src/api-client/client';
+import { api, errorMessage } from '../api/client';
 import { ExperimentForm } from '../components/experiment-form';
 import { PageHeading } from '../components/page-heading';
 import { changedInputs, valuesFromExperiment } from '../form-model';

@@ -1,9 +1,10 @@
 import { useCallback, useEffect, useRef, useState } from 'react';
 import { Link, useSearchParams } from 'react-router';
-import { api, errorMessage, ok } from '../api/client';
+import { ok } from '../../../src/api-client/client';
+import { api, errorMessage } from '../api/client';
 import { useEventStream } from '../api/live';
-import { activeExperimentStates, experimentStates } from '../api/constants';
-import type { ExperimentSummary, ListQuery } from '../api/types';
+import { activeExperimentStates, experimentStates } from '../../../src/api-client/constants';
+import type { ExperimentSummary, ListQuery } from '../../../src/api-client/types';
 import { useMe } from '../auth';
 import { PageHeading } from '../components/page-heading';
 import { StateBadge } from '../components/state-badge';

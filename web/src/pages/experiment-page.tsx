@@ -1,8 +1,9 @@
 import { useCallback, useEffect, useRef, useState } from 'react';
 import { Link, useNavigate, useParams } from 'react-router';
-import { api, errorMessage, ok } from '../api/client';
+import { ok } from '../../../src/api-client/client';
+import { api, errorMessage } from '../api/client';
 import { useEventStream } from '../api/live';
-import type { ExperimentDetail, ExperimentEvent } from '../api/types';
+import type { ExperimentDetail, ExperimentEvent } from '../../../src/api-client/types';
 import { ConfirmDialog } from '../components/confirm-dialog';
 import { JobPanel } from '../components/job-panel';
 import { LogTail } from '../components/log-tail';
@@ -11,7 +12,7 @@ import { PageHeading } from '../components/page-heading';
 import { StateBadge } from '../components/state-badge';
 import { TaskDag } from '../components/task-dag';
 import { Timeline } from '../components/timeline';
-import { terminalExperimentStates } from '../api/constants';
+import { terminalExperimentStates } from '../../../src/api-client/constants';
 import { formatDateTime, formatValue } from '../format';
 import { useAsync } from '../use-async';
 

@@ -1,5 +1,6 @@
 import { useSearchParams } from 'react-router';
-import { api, errorMessage, ok } from '../api/client';
+import { ok } from '../../../src/api-client/client';
+import { api, errorMessage } from '../api/client';
 import { ExperimentForm } from '../components/experiment-form';
 import { PageHeading } from '../components/page-heading';
 import { initialValues } from '../form-model';

@@ -1,6 +1,7 @@
 import { useState, type FormEvent } from 'react';
 import { Navigate, useLocation, useNavigate } from 'react-router';
-import { ApiError, errorMessage } from '../api/client';
+import { ApiError } from '../../../src/api-client/client';
+import { errorMessage } from '../api/client';
 import { useSession } from '../auth';
 import { PageHeading } from '../components/page-heading';
 

@@ -1,8 +1,8 @@
 /**
- * Names for the shapes the UI uses, all taken from the generated OpenAPI types
- * (./schema.d.ts, written by `npm run generate:api`); nothing here is written by hand.
+ * Names for the shapes the web UI and the CLI use, all taken from the generated OpenAPI
+ * types (./schema.d.ts, written by `npm run generate:api`); nothing here is written by hand.
  */
-import type { components, paths } from './schema';
+import type { components, paths } from './schema.d.ts';
 
 type Schemas = components['schemas'];
 
