@@ -4,7 +4,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { JobSpec } from '../src/batch/port.ts';
+import type { Shell } from '../src/shell/port.ts';
 import { SshShell } from '../src/shell/ssh-shell.ts';
+import { PrefixedShell } from './conformance/scheduler-suite.ts';
 
 /** The `ssh` settings of a resource on the test cluster. */
 export const testClusterSsh = {
@@ -48,4 +50,27 @@ export function clusterJobSpecs(scratchDirectory: string): {
     ...overrides,
   });
   return { directory, spec };
+}
+
+/**
+ * A shell on its own connection whose Slurm commands (and the PBS wrappers over them) reach
+ * no controller: the real configuration with slurmctld moved to a port nobody listens on,
+ * written to `<directory>/unreachable.conf` through `shell`. Its calls hold their sessions
+ * for 9-18 s while the clients retry, hence the separate connection; `close` ends it.
+ */
+export async function unreachableClusterShell(
+  shell: Shell,
+  directory: string,
+): Promise<Shell & { close(): Promise<void> }> {
+  const configPath = `${directory}/unreachable.conf`;
+  const copied = await shell.run([
+    'bash',
+    '-c',
+    'sed -e "s/^SlurmctldPort=.*/SlurmctldPort=6999/" /etc/slurm/slurm.conf > "$1"',
+    'x',
+    configPath,
+  ]);
+  if (copied.code !== 0) throw new Error(`cannot write ${configPath}: ${copied.stderr}`);
+  const side = connectToTestCluster();
+  return Object.assign(new PrefixedShell(side, ['env', `SLURM_CONF=${configPath}`]), { close: () => side.close() });
 }

@@ -6,11 +6,10 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { TrackedJob } from '../port.ts';
-import type { Shell } from '../../shell/port.ts';
-import { clusterJobSpecs, connectToTestCluster } from '../../../test/test-cluster.ts';
+import { clusterJobSpecs, connectToTestCluster, unreachableClusterShell } from '../../../test/test-cluster.ts';
 import { ResourceUnreachableError } from '../../domain/errors.ts';
 import { TaskError } from '../../domain/failure.ts';
-import { PrefixedShell, schedulerConformance } from '../../../test/conformance/scheduler-suite.ts';
+import { schedulerConformance } from '../../../test/conformance/scheduler-suite.ts';
 import { parseQstatFullNames } from './pbs-output.ts';
 import { PbsScheduler } from './pbs-scheduler.ts';
 import { batchJobFiles, jobDirectoryOf } from '../job-script.ts';
@@ -83,19 +82,8 @@ describe('PbsScheduler on this cluster', { concurrency: true }, () => {
     { timeout: 120_000 },
     async () => {
       await shell.makeDirectory(directory);
-      // The wrappers call Slurm: the real configuration with the controller on a port nobody listens on.
-      const configPath = `${directory}/unreachable.conf`;
-      const copied = await shell.run([
-        'bash',
-        '-c',
-        'sed -e "s/^SlurmctldPort=.*/SlurmctldPort=6999/" /etc/slurm/slurm.conf > "$1"',
-        'x',
-        configPath,
-      ]);
-      assert.equal(copied.code, 0, copied.stderr);
-      // Its own connection: these calls hold their sessions for about 9 s while the clients retry.
-      const side = connectToTestCluster();
-      const unreachableShell: Shell = new PrefixedShell(side, ['env', `SLURM_CONF=${configPath}`]);
+      // The wrappers call Slurm, whose controller does not answer.
+      const unreachableShell = await unreachableClusterShell(shell, directory);
       const cut = new PbsScheduler({ shell: unreachableShell, resource: 'cluster' });
       const job: TrackedJob = { nativeId: '1', workdir: directory, submissionKey: 'never-submitted', details: {} };
       const unreachable = (error: unknown) => {
@@ -108,7 +96,7 @@ describe('PbsScheduler on this cluster', { concurrency: true }, () => {
         assert.rejects(cut.poll([job]), unreachable),
         assert.rejects(cut.cancel(job), unreachable),
         assert.rejects(cut.find({ workdir: directory, submissionKeys: ['never-submitted'] }), unreachable),
-      ]).finally(() => side.close());
+      ]).finally(() => unreachableShell.close());
     },
   );
 

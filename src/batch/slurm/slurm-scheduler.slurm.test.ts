@@ -7,7 +7,7 @@ import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { TrackedJob } from '../port.ts';
 import type { Shell } from '../../shell/port.ts';
-import { clusterJobSpecs, connectToTestCluster } from '../../../test/test-cluster.ts';
+import { clusterJobSpecs, connectToTestCluster, unreachableClusterShell } from '../../../test/test-cluster.ts';
 import { ResourceUnreachableError } from '../../domain/errors.ts';
 import { TaskError } from '../../domain/failure.ts';
 import { PrefixedShell, schedulerConformance } from '../../../test/conformance/scheduler-suite.ts';
@@ -91,22 +91,8 @@ describe('SlurmScheduler on this cluster', { concurrency: true }, () => {
     { timeout: 120_000 },
     async () => {
       await shell.makeDirectory(directory);
-      // The real configuration with the controller moved to a port nobody listens on.
-      const configPath = `${directory}/unreachable.conf`;
-      const copied = await shell.run([
-        'bash',
-        '-c',
-        'sed -e "s/^SlurmctldPort=.*/SlurmctldPort=6999/" /etc/slurm/slurm.conf > "$1"',
-        'x',
-        configPath,
-      ]);
-      assert.equal(copied.code, 0, copied.stderr);
-      // Its own connection: these calls hold their sessions for 9-18 s while the clients retry.
-      const side = connectToTestCluster();
-      const cut = new SlurmScheduler({
-        shell: new PrefixedShell(side, ['env', `SLURM_CONF=${configPath}`]),
-        resource: 'cluster',
-      });
+      const unreachableShell = await unreachableClusterShell(shell, directory);
+      const cut = new SlurmScheduler({ shell: unreachableShell, resource: 'cluster' });
       const job: TrackedJob = { nativeId: '1', workdir: directory, submissionKey: 'never-submitted', details: {} };
       const unreachable = (error: unknown) => {
         assert.ok(error instanceof ResourceUnreachableError, String(error));
@@ -119,7 +105,7 @@ describe('SlurmScheduler on this cluster', { concurrency: true }, () => {
         assert.rejects(cut.poll([job]), unreachable),
         assert.rejects(cut.cancel(job), unreachable),
         assert.rejects(cut.find({ workdir: directory, submissionKeys: ['never-submitted'] }), unreachable),
-      ]).finally(() => side.close());
+      ]).finally(() => unreachableShell.close());
     },
   );
 
