@@ -29,12 +29,17 @@ import { startDrover, type RunningDrover } from '../src/main.ts';
 
 const { values: flags } = parseArgs({
   options: {
-    'database-url': { type: 'string', default: process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres' },
+    'database-url': {
+      type: 'string',
+      default: process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres',
+    },
     part: { type: 'string', default: 'create,bulk,list' },
     runs: { type: 'string', default: '3' },
     seed: { type: 'string', default: '200000' },
     requests: { type: 'string', default: '200' },
     creates: { type: 'string', default: '2000' },
+    // Keeps the list part's seeded database (and prints its URL), to EXPLAIN its queries.
+    'keep-database': { type: 'boolean', default: false },
   },
 });
 const adminUrl = flags['database-url']!;
@@ -79,6 +84,7 @@ async function startBenchDrover(): Promise<BenchDrover> {
     async stop() {
       await drover.stop();
       rmSync(dataDir, { recursive: true, force: true });
+      if (flags['keep-database']) return console.log(`kept ${url}`);
       await withAdmin((client) => client.query(`drop database if exists ${database} with (force)`));
     },
   };
@@ -206,7 +212,12 @@ async function benchBulk() {
 
 // ---- list -----------------------------------------------------------------------------
 
-const applications = ['pi-monte-carlo', 'word-count', 'heat-simulation', ...Array.from({ length: 20 }, (_, i) => `app-${i}`)];
+const applications = [
+  'pi-monte-carlo',
+  'word-count',
+  'heat-simulation',
+  ...Array.from({ length: 20 }, (_, i) => `app-${i}`),
+];
 const resourceNames = ['local', 'cluster-a', 'cluster-b', 'cluster-c', 'cluster-d', 'rare-cluster'];
 const words = ['alpha', 'bravo', 'charlie', 'delta', 'echo', 'foxtrot', 'golf', 'hotel', 'india', 'juliet'];
 
@@ -222,28 +233,30 @@ async function seed(databaseUrl: string, users: Record<string, string[]>, count:
     const started = performance.now();
     await client.query(
       `insert into experiments (gateway_id, owner_id, name, application, application_version, resource,
-         inputs, settings, state, created_at, updated_at, search_text)
-       select g.gateway_id, g.owner_id, g.name, g.application, '1', g.resource, g.inputs,
-         '{"queue":"normal","nodes":1,"coresPerNode":1,"walltimeMinutes":10}', g.state, g.created_at, g.created_at,
-         concat_ws(E'\\n', g.name, g.application, (select string_agg(value, E'\\n' order by key) from jsonb_each_text(g.inputs)))
-       from (
-         select
-           case when n % 4 = 0 then 'second' else 'default' end as gateway_id,
-           case when n % 4 = 0 then ($2::text[])[1 + (n / 4) % array_length($2, 1)]
-             else ($1::text[])[1 + n % array_length($1, 1)] end as owner_id,
-           format('run %s %s %s', n, ($3::text[])[1 + (n * 7) % 10], case when n % 1000 = 0 then 'needle' else '' end) as name,
-           ($4::text[])[1 + (n * 13) % array_length($4, 1)] as application,
-           case when n % 500 = 0 then 'rare-cluster' else ($5::text[])[1 + (n * 3) % 5] end as resource,
-           jsonb_build_object('samples', n % 10000, 'seed', n, 'label', format('sample-%s', n)) as inputs,
-           case when n % 2000 = 0 then 'blocked' when n % 100 = 1 then 'queued' when n % 100 = 2 then 'executing'
-             when n % 10 = 3 then 'failed' when n % 20 = 4 then 'canceled' when n % 50 = 5 then 'created'
-             else 'completed' end as state,
-           now() - interval '30 days' + n * (interval '30 days' / $6::int) as created_at
-         from generate_series(1, $6::int) as n) g`,
+         inputs, settings, state, created_at, updated_at)
+       select case when n % 4 = 0 then 'second' else 'default' end,
+         case when n % 4 = 0 then ($2::text[])[1 + (hashint4(n) & 2147483647) % array_length($2, 1)]
+           else ($1::text[])[1 + (hashint4(n) & 2147483647) % array_length($1, 1)] end,
+         format('run %s %s%s', n, ($3::text[])[1 + (n * 7) % 10], case when n % 1000 = 7 then ' needle' else '' end),
+         ($4::text[])[1 + (n * 13) % array_length($4, 1)], '1',
+         case when n % 500 = 7 then 'rare-cluster' else ($5::text[])[1 + (n * 3) % 5] end,
+         jsonb_build_object('samples', n % 10000, 'seed', n, 'label', format('sample-%s', n)),
+         '{"queue":"normal","nodes":1,"coresPerNode":1,"walltimeMinutes":10}',
+         case when n % 2000 = 7 then 'blocked' when n % 100 = 1 then 'queued' when n % 100 = 2 then 'executing'
+           when n % 10 = 3 then 'failed' when n % 20 = 4 then 'canceled' when n % 50 = 5 then 'created'
+           else 'completed' end,
+         now() - interval '30 days' + n * (interval '30 days' / $6::int),
+         now() - interval '30 days' + n * (interval '30 days' / $6::int)
+       from generate_series(1, $6::int) as n`,
       [users.default, users.second, words, applications, resourceNames.slice(0, 5), count],
     );
-    // search_text begins with the id, as the writer's does (the id is only known after the insert).
-    await client.query(`update experiments set search_text = id::text || E'\\n' || search_text where search_text not like id::text || '%'`);
+    // What the writer (recordCreatedMany) stores for the text search.
+    await client.query(
+      `insert into experiment_search (experiment_id, search_text)
+       select e.id, concat_ws(E'\\n', e.id::text, e.name, e.application,
+         (select string_agg(value, E'\\n' order by key) from jsonb_each_text(e.inputs)))
+       from experiments e`,
+    );
     // 1 % are clones of 20 parents of the bootstrap gateway.
     await client.query(
       `with parents as (select id, row_number() over () as k from (select id from experiments where gateway_id = 'default' order by created_at limit 20) p)
@@ -251,6 +264,7 @@ async function seed(databaseUrl: string, users: Record<string, string[]>, count:
        where e.gateway_id = 'default' and (hashtext(e.id::text) & 2147483647) % 100 = 0 and p.k = 1 + (hashtext(e.id::text) & 2147483647) % 20`,
     );
     await client.query('vacuum analyze experiments');
+    await client.query('vacuum analyze experiment_search');
     console.log(`seeded ${count} experiments in ${((performance.now() - started) / 1000).toFixed(1)} s`);
     const parent = await client.query<{ parent_id: string }>(
       `select parent_id from experiments where parent_id is not null group by 1 order by count(*) desc limit 1`,
@@ -260,7 +274,9 @@ async function seed(databaseUrl: string, users: Record<string, string[]>, count:
     );
     return {
       parentId: parent.rows[0].parent_id,
-      cursor: Buffer.from(JSON.stringify([middle.rows[0].created_at.toISOString(), middle.rows[0].id])).toString('base64url'),
+      cursor: Buffer.from(JSON.stringify([middle.rows[0].created_at.toISOString(), middle.rows[0].id])).toString(
+        'base64url',
+      ),
     };
   } finally {
     await client.end();

@@ -190,13 +190,19 @@ describe('text search', () => {
       application: 'word-count',
       resource: 'local',
       name: 'search target',
-      inputs: { text: upload.body.id, top: 977 },
+      inputs: { text: upload.body.id, top: 3 },
       launch: false,
     });
     assert.equal(created.status, 201, JSON.stringify(created.body));
     const names = async (text: string) => (await search(text)).map((item) => item.name);
     assert.deepEqual(await names('galaxy-survey_2026'), ['search target']);
-    assert.deepEqual(await names('977'), ['search target']);
+    const seeded = await drover.call(
+      'POST',
+      '/api/v1/experiments',
+      pi('seeded run', { inputs: { samples: 10, seed: 3987654321 }, launch: false }),
+    );
+    assert.equal(seeded.status, 201, JSON.stringify(seeded.body));
+    assert.deepEqual(await names('3987654321'), ['seeded run']);
     assert.deepEqual(await names(created.body.id.slice(4, 16)), ['search target']);
     assert.deepEqual(await names('SEARCH TARG'), ['search target']);
     // `_` and `%` are literal characters, not wildcards.

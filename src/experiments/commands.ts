@@ -27,6 +27,7 @@ import {
 import { cancelOpenTasks, createTasksOfMany, skipWaitingTasks } from '../state/task-state.ts';
 import { requestCancel } from '../state/job-state.ts';
 import { findOwnUploads } from '../state/uploads.ts';
+import { appendEvents, type NewEvent, type Notice } from '../state/events.ts';
 import { getExperiment, getSummaries, type ExperimentDetail, type ExperimentSummary } from './queries.ts';
 
 /** What a user sends to create an experiment. */
@@ -199,7 +200,12 @@ export async function createExperiments(
   if (requests.length === 0 || requests.length > maxExperimentsPerBatch) {
     throw new ValidationError(
       `a bulk creation takes 1 to ${maxExperimentsPerBatch} experiments, not ${requests.length}`,
-      [{ field: 'items', message: `send 1 to ${maxExperimentsPerBatch} items; split a larger set into several requests` }],
+      [
+        {
+          field: 'items',
+          message: `send 1 to ${maxExperimentsPerBatch} items; split a larger set into several requests`,
+        },
+      ],
       'invalid-experiment',
     );
   }
@@ -219,6 +225,8 @@ async function createInStore(
   const valid = await validateRequests(store, principal, requests, batch);
   const now = new Date().toISOString().slice(0, 16).replace('T', ' ');
   return store.transaction(async (tx) => {
+    // The events of all the experiments (created, launched, tasks ready) go in one statement.
+    const pending = { events: [] as NewEvent[], notices: [] as Notice[] };
     const ids = await recordCreatedMany(
       tx,
       valid.map(({ request, application, resource, values, settings, fileNames }) => ({
@@ -234,13 +242,15 @@ async function createInStore(
         message: parentId ? `cloned from ${parentId}` : `created by ${principal.name}`,
         fileNames,
       })),
+      pending.events,
     );
     const launches = valid.flatMap(({ request, resource, settings }, index): Launch[] =>
       request.launch === false
         ? []
         : [{ experimentId: ids[index], resource, queue: settings.queue, item: batch ? index : null }],
     );
-    await launchInTransaction(tx, principal.userId, launches);
+    await launchInTransaction(tx, principal.userId, launches, pending);
+    await appendEvents(tx, pending.events, pending.notices);
     return ids;
   });
 }
@@ -254,13 +264,22 @@ interface Launch {
   item: number | null;
 }
 
-/** Launches `created` experiments of one owner: checks the per-user limits, queues them, plans their DAGs. */
-async function launchInTransaction(tx: Queryable, ownerId: string, launches: Launch[]): Promise<void> {
+/**
+ * Launches `created` experiments of one owner: checks the per-user limits, queues them,
+ * plans their DAGs. Their events and wake-ups are pushed to `pending`, for the caller to append.
+ */
+async function launchInTransaction(
+  tx: Queryable,
+  ownerId: string,
+  launches: Launch[],
+  pending: { events: NewEvent[]; notices: Notice[] },
+): Promise<void> {
   if (launches.length === 0) return;
   await checkJobsPerUser(tx, ownerId, launches);
   const moved = await moveExperiments(
     tx,
     launches.map(({ experimentId }) => ({ experimentId, to: 'queued', from: ['created'], message: 'launched' })),
+    pending.events,
   );
   if (moved.size !== launches.length)
     throw new ConflictError('only a created experiment can be launched', [], 'invalid-state');
@@ -268,6 +287,8 @@ async function launchInTransaction(tx: Queryable, ownerId: string, launches: Lau
     tx,
     launches.map(({ experimentId }) => experimentId),
     experimentDag,
+    0,
+    pending,
   );
 }
 
@@ -316,9 +337,14 @@ export async function launchExperiment(store: Store, principal: Principal, id: s
     const scope = await launchScope(tx, id);
     if (scope === null) throw new NotFoundError(`experiment ${id}`);
     const resource = await getResource(tx, scope.gatewayId, scope.resource);
-    await launchInTransaction(tx, scope.ownerId, [
-      { experimentId: id, resource, queue: scope.queue, item: null },
-    ]);
+    const pending = { events: [] as NewEvent[], notices: [] as Notice[] };
+    await launchInTransaction(
+      tx,
+      scope.ownerId,
+      [{ experimentId: id, resource, queue: scope.queue, item: null }],
+      pending,
+    );
+    await appendEvents(tx, pending.events, pending.notices);
   });
   return getExperiment(store, principal, id);
 }

@@ -187,7 +187,16 @@ export async function listExperiments(
   }
   if (filter.application) add((p) => `e.application = ${p}`, filter.application);
   if (filter.resource) add((p) => `e.resource = ${p}`, filter.resource);
-  if (filter.owner) add((p) => `u.name = ${p}`, filter.owner);
+  // The owner's id first, so that experiments_by_owner answers (a join on the name walked
+  // the whole gateway's index).
+  if (filter.owner) {
+    params.push(principal.gatewayId);
+    const gateway = `$${params.length}`;
+    add(
+      (p) => `e.owner_id = (select o.id from users o where o.gateway_id = ${gateway} and o.name = ${p})`,
+      filter.owner,
+    );
+  }
   if (filter.parentId) {
     // Compared as a uuid so that the parent index answers; no experiment has a parent
     // that is not one.
@@ -195,9 +204,12 @@ export async function listExperiments(
     else where.push('false');
   }
   if (filter.text)
-    // search_text (migration 0005) holds the id, name, application, input values and
+    // experiment_search (migration 0005) holds the id, name, application, input values and
     // uploaded file names; its trigram index answers the ilike.
-    add((p) => `e.search_text ilike ${p}`, `%${filter.text.replace(/[\\%_]/g, (c) => '\\' + c)}%`);
+    add(
+      (p) => `e.id in (select s.experiment_id from experiment_search s where s.search_text ilike ${p})`,
+      `%${filter.text.replace(/[\\%_]/g, (c) => '\\' + c)}%`,
+    );
   if (filter.createdAfter) add((p) => `e.created_at >= ${p}`, filter.createdAfter);
   if (filter.createdBefore) add((p) => `e.created_at < ${p}`, filter.createdBefore);
   if (filter.cursor) {

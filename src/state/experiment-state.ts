@@ -48,8 +48,14 @@ export async function recordCreated(tx: Queryable, experiment: NewExperiment): P
  * Stores new experiments in `created`, each with its first event, in two statements
  * whatever their number; returns their ids in the order given. Their creation times
  * follow that order (a microsecond apart), so a bulk creation lists in the order it was sent.
+ * With `pending`, the `created` events are pushed there for the caller to append later in
+ * the same transaction (one statement for all the events of a creation).
  */
-export async function recordCreatedMany(tx: Queryable, experiments: NewExperiment[]): Promise<string[]> {
+export async function recordCreatedMany(
+  tx: Queryable,
+  experiments: NewExperiment[],
+  pending?: NewEvent[],
+): Promise<string[]> {
   if (experiments.length === 0) return [];
   const rows = experiments.map((experiment, index) => {
     const id = randomUUID();
@@ -70,34 +76,36 @@ export async function recordCreatedMany(tx: Queryable, experiments: NewExperimen
   });
   // $1: jsonb array of experiments, in order
   await tx.query(
-    `insert into experiments (id, gateway_id, owner_id, name, application, application_version, resource,
-       inputs, settings, parent_id, search_text, created_at, updated_at)
-     select x.id, x.gateway_id, x.owner_id, x.name, x.application, x.application_version, x.resource,
-       x.inputs, x.settings, x.parent_id, x.search_text,
-       now() + x.ord * interval '1 microsecond', now() + x.ord * interval '1 microsecond'
-     from jsonb_to_recordset($1::jsonb) as x(ord int, id uuid, gateway_id text, owner_id text, name text,
-       application text, application_version text, resource text, inputs jsonb, settings jsonb, parent_id uuid,
-       search_text text)`,
+    `with input as (
+       select * from jsonb_to_recordset($1::jsonb) as x(ord int, id uuid, gateway_id text, owner_id text, name text,
+         application text, application_version text, resource text, inputs jsonb, settings jsonb, parent_id uuid,
+         search_text text)),
+     created as (
+       insert into experiments (id, gateway_id, owner_id, name, application, application_version, resource,
+         inputs, settings, parent_id, created_at, updated_at)
+       select id, gateway_id, owner_id, name, application, application_version, resource, inputs, settings, parent_id,
+         now() + ord * interval '1 microsecond', now() + ord * interval '1 microsecond'
+       from input)
+     insert into experiment_search (experiment_id, search_text) select id, search_text from input`,
     [JSON.stringify(rows)],
   );
-  await appendEvents(
-    tx,
-    rows.map((row, index) => ({
-      experimentId: row.id,
-      entity: 'experiment',
-      entityId: row.id,
-      toState: 'created',
-      message: experiments[index].message,
-      data: { parentId: row.parent_id },
-    })),
-  );
+  const events = rows.map((row, index): NewEvent => ({
+    experimentId: row.id,
+    entity: 'experiment',
+    entityId: row.id,
+    toState: 'created',
+    message: experiments[index].message,
+    data: { parentId: row.parent_id },
+  }));
+  if (pending) pending.push(...events);
+  else await appendEvents(tx, events);
   return rows.map((row) => row.id);
 }
 
 /**
  * What the list's text search (`q`) looks in, one field per line: the id, the name, the
- * application, each input value (by input name) and each uploaded file's name. Migration
- * 0005 fills it the same way for experiments created before it.
+ * application, each input value (by input name) and each uploaded file's name, in
+ * `experiment_search`. Migration 0005 filled it the same way for experiments created before it.
  */
 function searchText(id: string, experiment: NewExperiment): string {
   const inputs = Object.keys(experiment.inputs)

@@ -39,13 +39,16 @@ export async function createTasks(
 
 /**
  * createTasks for many experiments at once, each getting the same plan: three statements
- * whatever their number (a bulk creation launches up to a thousand).
+ * whatever their number (a bulk creation launches up to a thousand). With `pending`, the
+ * events and the wake-up are pushed there for the caller to append later in the same
+ * transaction.
  */
 export async function createTasksOfMany(
   tx: Queryable,
   experimentIds: string[],
   plan: readonly TaskPlan[],
   priority = 0,
+  pending?: { events: NewEvent[]; notices: Notice[] },
 ): Promise<void> {
   if (experimentIds.length === 0) return;
   const nodes = experimentIds.flatMap((experimentId) => plan.map((node) => ({ experimentId, node })));
@@ -77,11 +80,11 @@ export async function createTasksOfMany(
     ]);
   }
   const ready = created.filter((task) => task.state === 'ready');
-  await appendEvents(
-    tx,
-    ready.map((task) => taskEvent(task.experiment_id, task.id, task.kind, null, 'ready')),
-    ready.length > 0 ? [{ channel: readyChannel, payload: String(ready.length) }] : [],
-  );
+  const events = ready.map((task) => taskEvent(task.experiment_id, task.id, task.kind, null, 'ready'));
+  const notices = ready.length > 0 ? [{ channel: readyChannel, payload: String(ready.length) }] : [];
+  if (!pending) return appendEvents(tx, events, notices);
+  pending.events.push(...events);
+  pending.notices.push(...notices);
 }
 
 /** Who may report an outcome: the worker holding the lease, or the controller for a detached task. */

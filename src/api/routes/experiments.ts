@@ -78,7 +78,8 @@ const listQuerySchema = {
     owner: { type: 'string', description: 'Owner name (admins)' },
     q: {
       type: 'string',
-      description: "Text in the id, name, application, an input's value or an uploaded input file's name (case-insensitive)",
+      description:
+        "Text in the id, name, application, an input's value or an uploaded input file's name (case-insensitive)",
     },
     parent: { type: 'string', description: 'Clones of this experiment' },
     since: { type: 'string', format: 'date-time' },
