@@ -24,8 +24,9 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import { loadConfig } from '../src/config.ts';
-import { startDrover, type RunningDrover } from '../src/main.ts';
+import { pathToFileURL } from 'node:url';
+import type { loadConfig as LoadConfig } from '../src/config.ts';
+import type { startDrover as StartDrover, RunningDrover } from '../src/main.ts';
 
 const { values: flags } = parseArgs({
   options: {
@@ -38,6 +39,9 @@ const { values: flags } = parseArgs({
     seed: { type: 'string', default: '200000' },
     requests: { type: 'string', default: '200' },
     creates: { type: 'string', default: '2000' },
+    // Another checkout of Drover (e.g. `git archive main`, with node_modules linked) run in
+    // the same invocation, alternating with this one: the peer before a change.
+    peer: { type: 'string' },
     // Keeps the list part's seeded database (and prints its URL), to EXPLAIN its queries.
     'keep-database': { type: 'boolean', default: false },
   },
@@ -59,7 +63,24 @@ interface BenchDrover {
   stop(): Promise<void>;
 }
 
-async function startBenchDrover(): Promise<BenchDrover> {
+/** The Drover under test: this checkout, or the peer's (`--peer`). */
+interface Subject {
+  label: string;
+  root: string;
+}
+const thisRoot = new URL('..', import.meta.url).pathname;
+const subjects: Subject[] = [
+  { label: 'this', root: thisRoot },
+  ...(flags.peer ? [{ label: 'peer', root: flags.peer }] : []),
+];
+
+async function startBenchDrover(subject: Subject = subjects[0]): Promise<BenchDrover> {
+  const { loadConfig } = (await import(pathToFileURL(`${subject.root}/src/config.ts`).href)) as {
+    loadConfig: typeof LoadConfig;
+  };
+  const { startDrover } = (await import(pathToFileURL(`${subject.root}/src/main.ts`).href)) as {
+    startDrover: typeof StartDrover;
+  };
   const database = `drover_bench_${randomBytes(5).toString('hex')}`;
   await withAdmin((client) => client.query(`create database ${database}`));
   const url = new URL(adminUrl);
@@ -150,29 +171,30 @@ async function measureCreate(base: string, clients: number, launch: boolean, cou
 }
 
 async function benchCreate() {
-  const rows: Array<[string, number[], number[], number[]]> = [];
   for (const clients of [1, 16]) {
     for (const launch of [false, true]) {
-      const perSecond: number[] = [];
-      const p50: number[] = [];
-      const p99: number[] = [];
+      const results = new Map<string, { perSecond: number[]; p50: number[]; p99: number[] }>();
       for (let run = 0; run < runs; run++) {
-        const drover = await startBenchDrover();
-        try {
-          // Warm up the connection pool and the JIT.
-          await measureCreate(drover.url, clients, launch, 200);
-          const result = await measureCreate(drover.url, clients, launch, createCount);
-          perSecond.push(result.perSecond);
-          p50.push(result.p50);
-          p99.push(result.p99);
-        } finally {
-          await drover.stop();
+        for (const subject of subjects) {
+          const drover = await startBenchDrover(subject);
+          try {
+            // Warm up the connection pool and the JIT.
+            await measureCreate(drover.url, clients, launch, 100);
+            const result = await measureCreate(drover.url, clients, launch, createCount);
+            const entry = results.get(subject.label) ?? { perSecond: [], p50: [], p99: [] };
+            entry.perSecond.push(result.perSecond);
+            entry.p50.push(result.p50);
+            entry.p99.push(result.p99);
+            results.set(subject.label, entry);
+          } finally {
+            await drover.stop();
+          }
         }
       }
-      rows.push([`${launch ? 'launched' : 'drafts'}, ${clients} client${clients > 1 ? 's' : ''}`, perSecond, p50, p99]);
-      console.log(
-        `create ${rows.at(-1)![0]}: ${median(perSecond).toFixed(0)}/s (runs ${perSecond.map((v) => v.toFixed(0)).join(', ')}), p50 ${ms(median(p50))} ms, p99 ${ms(median(p99))} ms`,
-      );
+      for (const [label, { perSecond, p50, p99 }] of results)
+        console.log(
+          `create ${launch ? 'launched' : 'drafts'}, ${clients} client${clients > 1 ? 's' : ''} [${label}]: ${median(perSecond).toFixed(0)}/s (runs ${perSecond.map((v) => v.toFixed(0)).join(', ')}), p50 ${ms(median(p50))} ms, p99 ${ms(median(p99))} ms`,
+        );
     }
   }
 }
@@ -226,7 +248,7 @@ const words = ['alpha', 'bravo', 'charlie', 'delta', 'echo', 'foxtrot', 'golf', 
  * writer does): 3/4 in the bootstrap gateway over 40 owners, 1/4 in a second gateway; a
  * month of creation times; states mostly finished, a few rare; 1 % clones of 20 parents.
  */
-async function seed(databaseUrl: string, users: Record<string, string[]>, count: number) {
+async function seed(databaseUrl: string, users: Record<string, string[]>, count: number, subject: Subject) {
   const client = new pg.Client({ connectionString: databaseUrl });
   await client.connect();
   try {
@@ -250,13 +272,15 @@ async function seed(databaseUrl: string, users: Record<string, string[]>, count:
        from generate_series(1, $6::int) as n`,
       [users.default, users.second, words, applications, resourceNames.slice(0, 5), count],
     );
-    // What the writer (recordCreatedMany) stores for the text search.
-    await client.query(
-      `insert into experiment_search (experiment_id, search_text)
+    // What the writer (recordCreatedMany) stores for the text search (a peer from before
+    // migration 0005 has no such table).
+    if (subject.label === 'this')
+      await client.query(
+        `insert into experiment_search (experiment_id, search_text)
        select e.id, concat_ws(E'\\n', e.id::text, e.name, e.application,
          (select string_agg(value, E'\\n' order by key) from jsonb_each_text(e.inputs)))
        from experiments e`,
-    );
+      );
     // 1 % are clones of 20 parents of the bootstrap gateway.
     await client.query(
       `with parents as (select id, row_number() over () as k from (select id from experiments where gateway_id = 'default' order by created_at limit 20) p)
@@ -264,7 +288,7 @@ async function seed(databaseUrl: string, users: Record<string, string[]>, count:
        where e.gateway_id = 'default' and (hashtext(e.id::text) & 2147483647) % 100 = 0 and p.k = 1 + (hashtext(e.id::text) & 2147483647) % 20`,
     );
     await client.query('vacuum analyze experiments');
-    await client.query('vacuum analyze experiment_search');
+    if (subject.label === 'this') await client.query('vacuum analyze experiment_search');
     console.log(`seeded ${count} experiments in ${((performance.now() - started) / 1000).toFixed(1)} s`);
     const parent = await client.query<{ parent_id: string }>(
       `select parent_id from experiments where parent_id is not null group by 1 order by count(*) desc limit 1`,
@@ -283,8 +307,8 @@ async function seed(databaseUrl: string, users: Record<string, string[]>, count:
   }
 }
 
-async function benchList(listResults: Map<string, number[][]>) {
-  const drover = await startBenchDrover();
+async function benchList(listResults: Map<string, number[][]>, subject: Subject) {
+  const drover = await startBenchDrover(subject);
   try {
     // The operator is the bootstrap gateway's admin; a second gateway with its own admin.
     const second = await call(drover.url, 'POST', '/api/v1/gateways', { id: 'second', name: 'Second' });
@@ -300,7 +324,7 @@ async function benchList(listResults: Map<string, number[][]>) {
       const user = await call(drover.url, 'POST', '/api/v1/users', { name: `second-user-${i}` }, secondAdmin);
       users.second.push(user.id);
     }
-    const { parentId, cursor } = await seed(drover.databaseUrl, users, seedCount);
+    const { parentId, cursor } = await seed(drover.databaseUrl, users, seedCount, subject);
     const since = new Date(Date.now() - 16 * 86_400_000).toISOString();
     const until = new Date(Date.now() - 15 * 86_400_000).toISOString();
     const filters: Array<[string, string]> = [
@@ -337,7 +361,7 @@ async function benchList(listResults: Map<string, number[][]>) {
           await call(drover.url, 'GET', path, undefined, token);
           latencies.push(performance.now() - before);
         }
-        const key = `${who}: ${label}`;
+        const key = `${who}: ${label}${subjects.length > 1 ? ` [${subject.label}]` : ''}`;
         const entry = listResults.get(key) ?? [[], []];
         entry[0].push(percentile(latencies, 50));
         entry[1].push(percentile(latencies, 99));
@@ -356,7 +380,7 @@ if (parts.has('create')) await benchCreate();
 if (parts.has('bulk')) await benchBulk();
 if (parts.has('list')) {
   const listResults = new Map<string, number[][]>();
-  for (let run = 0; run < runs; run++) await benchList(listResults);
+  for (let run = 0; run < runs; run++) for (const subject of subjects) await benchList(listResults, subject);
   console.log(`\nlist at ${seedCount} experiments, ${requestsPerFilter} requests per filter (median of ${runs}):`);
   console.log('| who: filter | p50 ms | p99 ms |\n| --- | --- | --- |');
   for (const [key, [p50, p99]] of listResults) console.log(`| ${key} | ${ms(median(p50))} | ${ms(median(p99))} |`);
