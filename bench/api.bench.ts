@@ -362,6 +362,8 @@ async function benchList(listResults: Map<string, number[][]>, subject: Subject)
           latencies.push(performance.now() - before);
         }
         const key = `${who}: ${label}${subjects.length > 1 ? ` [${subject.label}]` : ''}`;
+        // Printed as it goes too: a slow peer (a sequential scan per search) may take long.
+        console.log(`  ${key}: p50 ${ms(percentile(latencies, 50))} ms, p99 ${ms(percentile(latencies, 99))} ms`);
         const entry = listResults.get(key) ?? [[], []];
         entry[0].push(percentile(latencies, 50));
         entry[1].push(percentile(latencies, 99));
