@@ -9,7 +9,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { adminToken, call, eventsOf, processesInSession, projectRoot, waitFor, waitForState } from './harness.ts';
+import { droverBin } from './drover-bin.ts';
+import { adminToken, call, eventsOf, processesInSession, waitFor, waitForState } from './harness.ts';
 
 const children: ChildProcess[] = [];
 const folders: string[] = [];
@@ -22,7 +23,7 @@ after(async () => {
 async function startUp(dataDir: string): Promise<{ child: ChildProcess; url: string }> {
   const child = spawn(
     process.execPath,
-    [join(projectRoot, 'bin/drover.js'), 'up', '--data-dir', dataDir, '--port', '0'],
+    [droverBin, 'up', '--data-dir', dataDir, '--port', '0'],
     {
       env: {
         ...process.env,

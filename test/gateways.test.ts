@@ -11,7 +11,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import ssh2 from 'ssh2';
-import { adminToken, projectRoot, runCli, startTestDrover, type CliRun, type TestDrover } from './harness.ts';
+import { droverBin } from './drover-bin.ts';
+import { adminToken, runCli, startTestDrover, type CliRun, type TestDrover } from './harness.ts';
 
 let drover: TestDrover;
 let workDir: string;
@@ -409,7 +410,7 @@ describe('drover up and the admin token', () => {
       return await new Promise<string>((resolve, reject) => {
         const child = execFile(
           process.execPath,
-          [join(projectRoot, 'bin/drover.js'), 'up', '--memory', '--port', '0', '--catalogue', ''],
+          [droverBin, 'up', '--memory', '--port', '0', '--catalogue', ''],
           {
             env: { ...process.env, DROVER_DATA_DIR: dataDir, DROVER_LOG_LEVEL: 'silent', ...environment },
           },
