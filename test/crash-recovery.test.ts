@@ -21,22 +21,18 @@ after(async () => {
 
 /** Starts `drover up` as a real process; resolves with its API address once it listens. */
 async function startUp(dataDir: string): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(
-    process.execPath,
-    [droverBin, 'up', '--data-dir', dataDir, '--port', '0'],
-    {
-      env: {
-        ...process.env,
-        DROVER_ADMIN_TOKEN: adminToken,
-        DROVER_CONTROLLER_POLL_MS: '200',
-        DROVER_WORKER_POLL_MS: '200',
-        DROVER_LEASE_MS: '3000',
-        DROVER_LOG_LEVEL: 'warn',
-        DATABASE_URL: '',
-      },
-      stdio: ['ignore', 'ignore', 'pipe'],
+  const child = spawn(process.execPath, [droverBin, 'up', '--data-dir', dataDir, '--port', '0'], {
+    env: {
+      ...process.env,
+      DROVER_ADMIN_TOKEN: adminToken,
+      DROVER_CONTROLLER_POLL_MS: '200',
+      DROVER_WORKER_POLL_MS: '200',
+      DROVER_LEASE_MS: '3000',
+      DROVER_LOG_LEVEL: 'warn',
+      DATABASE_URL: '',
     },
-  );
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   children.push(child);
   let output = '';
   const url = await new Promise<string>((resolve, reject) => {

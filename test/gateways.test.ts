@@ -408,13 +408,9 @@ describe('drover up and the admin token', () => {
     const dataDir = await mkdtemp(join(tmpdir(), 'drover-up-'));
     try {
       return await new Promise<string>((resolve, reject) => {
-        const child = execFile(
-          process.execPath,
-          [droverBin, 'up', '--memory', '--port', '0', '--catalogue', ''],
-          {
-            env: { ...process.env, DROVER_DATA_DIR: dataDir, DROVER_LOG_LEVEL: 'silent', ...environment },
-          },
-        );
+        const child = execFile(process.execPath, [droverBin, 'up', '--memory', '--port', '0', '--catalogue', ''], {
+          env: { ...process.env, DROVER_DATA_DIR: dataDir, DROVER_LOG_LEVEL: 'silent', ...environment },
+        });
         let stderr = '';
         // 90 s like the other tests' starts: a first start compiles TypeScript, slow on a busy machine.
         const timer = setTimeout(() => {
