@@ -11,8 +11,10 @@
  *   bin/drover.js ran before the build step; tsx's cache is warm after the first run);
  * - `node -e 0`: Node.js starting and exiting, the floor under any command.
  *
- * Prints median and p90 in milliseconds per command and way, and each command's tsx/built
- * ratio, for each of `--rounds` rounds (default 3) and the median of the rounds' medians.
+ * Prints median and p90 of the wall time and of the CPU time (user + system, read with bash's
+ * `times`: on a busy machine the wall time is mostly the wait for a core) per command and way,
+ * and each command's tsx/built wall ratio, for each of `--rounds` rounds (default 3) and the
+ * median of the rounds' medians. Every run goes through `bash -c` (a few ms, alike for all).
  * Results and the machine they were measured on: bench/README.md.
  *
  *   npm run bench:cli -- [--runs 20] [--rounds 3]
@@ -36,22 +38,46 @@ if (!(Number.isInteger(runs) && runs > 0 && Number.isInteger(rounds) && rounds >
   throw new Error(`--runs and --rounds take positive integers, got ${flags.runs} and ${flags.rounds}`);
 }
 
-type Way = 'built' | 'tsx';
-const ways: Record<Way, string[]> = {
+const ways: Record<'built' | 'tsx', string[]> = {
   built: [join(projectRoot, 'bin', 'drover.js')],
   tsx: ['--import', 'tsx', join(projectRoot, 'src', 'cli', 'main.ts')],
 };
 
-/** Milliseconds from spawn to exit of `node ...args`; throws when it fails. */
-function timeRun(args: string[], environment: NodeJS.ProcessEnv): Promise<number> {
+/** One run: wall milliseconds from spawn to exit, and the CPU milliseconds (user + system) it used. */
+interface Run {
+  wall: number;
+  cpu: number;
+}
+
+/**
+ * Runs `node ...args` under bash, whose `times` then prints the CPU time of its children: on
+ * a busy machine, wall time mostly measures the wait for a core, CPU time what the command
+ * costs. Throws when the command fails.
+ */
+function timeRun(args: string[], environment: NodeJS.ProcessEnv): Promise<Run> {
   const started = performance.now();
+  const script = '"$@" >/dev/null || exit $?; times';
   return new Promise((resolve, reject) =>
-    execFile(process.execPath, args, { cwd: projectRoot, env: environment, timeout: 60_000 }, (error, _out, stderr) =>
-      error
-        ? reject(new Error(`node ${args.join(' ')} failed: ${stderr || error.message}`))
-        : resolve(performance.now() - started),
+    execFile(
+      'bash',
+      ['-c', script, 'bash', process.execPath, ...args],
+      { cwd: projectRoot, env: environment, timeout: 60_000 },
+      (error, stdout, stderr) => {
+        const wall = performance.now() - started;
+        if (error) return reject(new Error(`node ${args.join(' ')} failed: ${stderr || error.message}`));
+        // `times` prints the shell's own user and system time, then its children's: "0m0.290s 0m0.040s".
+        const children = stdout.trim().split('\n').at(-1)!.split(' ').map(seconds);
+        resolve({ wall, cpu: (children[0]! + children[1]!) * 1000 });
+      },
     ),
   );
+}
+
+/** Seconds of bash's "1m2.345s". */
+function seconds(text: string): number {
+  const [, minutes, rest] = /^(\d+)m([\d.]+)s$/.exec(text) ?? [];
+  if (minutes === undefined) throw new Error(`cannot read the time "${text}" that bash's times printed`);
+  return Number(minutes) * 60 + Number(rest);
 }
 
 function quantile(values: number[], q: number): number {
@@ -109,38 +135,51 @@ try {
   for (const args of Object.values(commands))
     for (const way of Object.values(ways)) await timeRun([...way, ...args], environment);
 
+  const header = '| command | built | tsx | tsx / built | node -e 0 | CPU: built | CPU: tsx | CPU: node -e 0 |';
+  const rule = '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |';
+  const columns = ['built', 'tsx', 'floor'] as const;
   const roundMedians = new Map<string, number[]>();
   const record = (key: string, value: number) => roundMedians.set(key, [...(roundMedians.get(key) ?? []), value]);
   for (let round = 1; round <= rounds; round++) {
-    console.log(`\nround ${round} of ${rounds}: ${runs} runs of each, milliseconds (median / p90)\n`);
-    console.log('| command | built | tsx | tsx / built | node -e 0 |');
-    console.log('| --- | ---: | ---: | ---: | ---: |');
+    console.log(`\nround ${round} of ${rounds}: ${runs} runs of each; wall and CPU milliseconds, median / p90\n`);
+    console.log(header);
+    console.log(rule);
     for (const [name, args] of Object.entries(commands)) {
-      const samples: Record<Way | 'floor', number[]> = { built: [], tsx: [], floor: [] };
+      const samples: Record<(typeof columns)[number], Run[]> = { built: [], tsx: [], floor: [] };
       for (let run = 0; run < runs; run++) {
         samples.built.push(await timeRun([...ways.built, ...args], environment));
         samples.tsx.push(await timeRun([...ways.tsx, ...args], environment));
         samples.floor.push(await timeRun(['-e', '0'], environment));
       }
-      const cell = (values: number[]) => `${quantile(values, 0.5).toFixed(0)} / ${quantile(values, 0.9).toFixed(0)}`;
-      const ratio = quantile(samples.tsx, 0.5) / quantile(samples.built, 0.5);
+      const median = (way: (typeof columns)[number], key: keyof Run) =>
+        quantile(
+          samples[way].map((run) => run[key]),
+          0.5,
+        );
+      const cell = (way: (typeof columns)[number], key: keyof Run) =>
+        `${median(way, key).toFixed(0)} / ${quantile(
+          samples[way].map((run) => run[key]),
+          0.9,
+        ).toFixed(0)}`;
       console.log(
-        `| \`drover ${name}\` | ${cell(samples.built)} | ${cell(samples.tsx)} | ${ratio.toFixed(1)}x | ${cell(samples.floor)} |`,
+        `| \`drover ${name}\` | ${cell('built', 'wall')} | ${cell('tsx', 'wall')} | ` +
+          `${(median('tsx', 'wall') / median('built', 'wall')).toFixed(1)}x | ${cell('floor', 'wall')} | ` +
+          `${cell('built', 'cpu')} | ${cell('tsx', 'cpu')} | ${cell('floor', 'cpu')} |`,
       );
-      record(`${name} built`, quantile(samples.built, 0.5));
-      record(`${name} tsx`, quantile(samples.tsx, 0.5));
-      record(`${name} floor`, quantile(samples.floor, 0.5));
+      for (const way of columns)
+        for (const key of ['wall', 'cpu'] as const) record(`${name} ${way} ${key}`, median(way, key));
     }
   }
   console.log(`\nmedian of the ${rounds} rounds' medians, milliseconds\n`);
-  console.log('| command | built | tsx | tsx / built | node -e 0 |');
-  console.log('| --- | ---: | ---: | ---: | ---: |');
+  console.log(header);
+  console.log(rule);
   for (const name of Object.keys(commands)) {
-    const [built, tsx, floor] = (['built', 'tsx', 'floor'] as const).map((way) =>
-      quantile(roundMedians.get(`${name} ${way}`)!, 0.5),
-    );
+    const value = (way: (typeof columns)[number], key: keyof Run) =>
+      quantile(roundMedians.get(`${name} ${way} ${key}`)!, 0.5);
     console.log(
-      `| \`drover ${name}\` | ${built!.toFixed(0)} | ${tsx!.toFixed(0)} | ${(tsx! / built!).toFixed(1)}x | ${floor!.toFixed(0)} |`,
+      `| \`drover ${name}\` | ${value('built', 'wall').toFixed(0)} | ${value('tsx', 'wall').toFixed(0)} | ` +
+        `${(value('tsx', 'wall') / value('built', 'wall')).toFixed(1)}x | ${value('floor', 'wall').toFixed(0)} | ` +
+        `${value('built', 'cpu').toFixed(0)} | ${value('tsx', 'cpu').toFixed(0)} | ${value('floor', 'cpu').toFixed(0)} |`,
     );
   }
 } finally {

@@ -73,10 +73,11 @@ if (files.length === 0) {
   process.exit(1);
 }
 
-await buildServer().catch((error) => {
+const buildMilliseconds = await buildServer().catch((error) => {
   console.error(`building the server and CLI failed (npm run build:server): ${error.message}`);
   process.exit(1);
 });
+console.error(`built dist/ (npm run build:server) in ${Math.round(buildMilliseconds)} ms`);
 if (tier.before) await tier.before();
 
 const child = spawn(
