@@ -144,6 +144,8 @@ async function submitMany(client: CliClient, application: string | undefined, op
   });
   let parsed: unknown;
   try {
+    // yaml is loaded only here and for `catalogue`: the other commands never need it.
+    const { parse: parseYaml } = await import('yaml');
     parsed = parseYaml(text);
   } catch (error) {
     throw new CliError(`${options.from} is not JSON or YAML: ${(error as Error).message}`, [], 2);
