@@ -49,6 +49,7 @@ const { values: flags } = parseArgs({
     profile: { type: 'boolean', default: false },
     'no-analyze': { type: 'boolean', default: false },
     workers: { type: 'string', default: '1' },
+    'in-flight': { type: 'string', default: '2' },
   },
 });
 
@@ -79,6 +80,7 @@ const options = {
   profile: flags.profile!,
   analyze: !flags['no-analyze'],
   workers: positive(flags.workers!, '--workers'),
+  inFlight: flags['in-flight']!.split(',').map((value) => positive(value, '--in-flight')),
 };
 for (const workload of options.workloads) {
   if (!workloadKinds.includes(workload)) fail(`--workload must be one of ${workloadKinds.join(', ')}, all`);
@@ -239,6 +241,7 @@ async function throughput(
   plan: readonly TaskPlan[],
   experiments: number,
   concurrency: number,
+  exchangesInFlight: number,
 ): Promise<Measurement> {
   const owner = await seedOwner(store);
   profilePhase = 'submit';
@@ -261,6 +264,7 @@ async function throughput(
         handlers: noopHandlers(),
         logger,
         concurrency,
+        exchangesInFlight,
         onExchange: (count) => {
           exchanges += 1;
           reported += count;
@@ -284,7 +288,12 @@ async function throughput(
 }
 
 /** Submit-to-start latency at idle: one single-task experiment at a time. */
-async function latency(store: Store, samples: number, concurrency: number): Promise<Measurement> {
+async function latency(
+  store: Store,
+  samples: number,
+  concurrency: number,
+  exchangesInFlight: number,
+): Promise<Measurement> {
   const owner = await seedOwner(store);
   const warmup = Math.min(20, samples);
   let onStart: (() => void) | undefined;
@@ -295,6 +304,7 @@ async function latency(store: Store, samples: number, concurrency: number): Prom
     handlers: noopHandlers(() => onStart?.()),
     logger,
     concurrency,
+    exchangesInFlight,
     onExchange: (count) => {
       if (count > 0) onReported?.();
     },
@@ -360,6 +370,8 @@ interface Case {
   store: StoreKind;
   workload: WorkloadKind;
   concurrency: number;
+  /** The worker's exchangesInFlight (1: each exchange waits for the one before). */
+  inFlight: number;
 }
 
 const storeLabels: Record<StoreKind, string> = {
@@ -376,11 +388,11 @@ async function runCase(benchCase: Case, totals?: Profile): Promise<Measurement> 
   try {
     switch (benchCase.workload) {
       case 'empty':
-        return await throughput(store, singleTask, options.experiments, benchCase.concurrency);
+        return await throughput(store, singleTask, options.experiments, benchCase.concurrency, benchCase.inFlight);
       case 'chain':
-        return await throughput(store, fiveSteps, options.workflows, benchCase.concurrency);
+        return await throughput(store, fiveSteps, options.workflows, benchCase.concurrency, benchCase.inFlight);
       case 'latency':
-        return await latency(store, options.samples, benchCase.concurrency);
+        return await latency(store, options.samples, benchCase.concurrency, benchCase.inFlight);
     }
   } finally {
     await opened.dispose();
@@ -392,7 +404,9 @@ async function main(): Promise<void> {
   for (const store of options.stores) {
     for (const workload of options.workloads) {
       const concurrencies = workload === 'latency' ? [defaultWorkerConcurrency] : options.concurrencies;
-      for (const concurrency of concurrencies) cases.push({ store, workload, concurrency });
+      for (const concurrency of concurrencies) {
+        for (const inFlight of options.inFlight) cases.push({ store, workload, concurrency, inFlight });
+      }
     }
   }
   console.error(
@@ -410,7 +424,7 @@ async function main(): Promise<void> {
       const measurement = await runCase(benchCase, totals);
       measurements.push(measurement);
       console.error(
-        `  ${storeLabels[benchCase.store]} ${benchCase.workload} c=${benchCase.concurrency} run ${run + 1}: ${JSON.stringify(rounded(measurement))}`,
+        `  ${storeLabels[benchCase.store]} ${benchCase.workload} c=${benchCase.concurrency} in flight ${benchCase.inFlight} run ${run + 1}: ${JSON.stringify(rounded(measurement))}`,
       );
     }
     const median = (key: keyof Measurement) =>
