@@ -13,8 +13,14 @@
  * Submission (experiment rows inserted as `queued` plus createTasks, 100 per transaction)
  * is timed apart from the drain. Each run gets a fresh database; results are medians.
  *
+ * The peer: on PostgreSQL the `chain` workload also runs graphile-worker 0.17 (its
+ * defaults, the same concurrency) on the same server: each job adds its successor, five
+ * steps a workflow, 1,000 workflows queued first. Its runs alternate with ours, so load
+ * from elsewhere falls on both alike; the table prints both and the ratio.
+ *
  *   npm run bench -- [--store pg|pglite|pglite-file|all] [--workload empty|chain|latency|all]
- *                    [--runs N] [--quick] [--concurrency 10,16] [--profile]
+ *                    [--runs N] [--quick] [--concurrency 10,16] [--in-flight 1,2] [--no-peer]
+ *                    [--profile]
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -23,6 +29,7 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import pino from 'pino';
+import { Logger as GraphileLogger, makeWorkerUtils, run as runGraphileWorker, type Task } from 'graphile-worker';
 import type { Queryable, Store } from '../src/store/port.ts';
 import { openPgliteStore } from '../src/store/pglite-store.ts';
 import { openPostgresStore } from '../src/store/postgres-store.ts';
@@ -50,6 +57,7 @@ const { values: flags } = parseArgs({
     'no-analyze': { type: 'boolean', default: false },
     workers: { type: 'string', default: '1' },
     'in-flight': { type: 'string', default: '2' },
+    'no-peer': { type: 'boolean', default: false },
   },
 });
 
@@ -80,6 +88,7 @@ const options = {
   profile: flags.profile!,
   analyze: !flags['no-analyze'],
   workers: positive(flags.workers!, '--workers'),
+  peer: !flags['no-peer'],
   inFlight: flags['in-flight']!.split(',').map((value) => positive(value, '--in-flight')),
 };
 for (const workload of options.workloads) {
@@ -101,26 +110,37 @@ interface BenchStore {
 
 let databaseCounter = 0;
 
+/** Creates an empty database on the server at DATABASE_URL; returns its URL and how to drop it. */
+async function createBenchDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
+  const name = `drover_bench_${process.pid}_${++databaseCounter}`;
+  const admin = new pg.Client({ connectionString: databaseUrl });
+  await admin.connect();
+  await admin.query(`create database ${name}`);
+  await admin.end();
+  const url = new URL(databaseUrl);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    async drop() {
+      const dropper = new pg.Client({ connectionString: databaseUrl });
+      await dropper.connect();
+      await dropper.query(`drop database if exists ${name} with (force)`);
+      await dropper.end();
+    },
+  };
+}
+
 /** Opens a fresh, migrated store of `kind`; `dispose` closes and deletes it. */
 async function openBenchStore(kind: StoreKind): Promise<BenchStore> {
   if (kind === 'pg') {
-    const name = `drover_bench_${process.pid}_${++databaseCounter}`;
-    const admin = new pg.Client({ connectionString: databaseUrl });
-    await admin.connect();
-    await admin.query(`create database ${name}`);
-    await admin.end();
-    const url = new URL(databaseUrl);
-    url.pathname = `/${name}`;
-    const store = await openPostgresStore({ connectionString: url.toString() });
+    const database = await createBenchDatabase();
+    const store = await openPostgresStore({ connectionString: database.url });
     await migrate(store);
     return {
       store,
       async dispose() {
         await store.close();
-        const dropper = new pg.Client({ connectionString: databaseUrl });
-        await dropper.connect();
-        await dropper.query(`drop database if exists ${name} with (force)`);
-        await dropper.end();
+        await database.drop();
       },
     };
   }
@@ -338,6 +358,65 @@ async function latency(
   return { p50Ms: percentile(timings, 0.5), p99Ms: percentile(timings, 0.99) };
 }
 
+/**
+ * The peer: graphile-worker 0.17 with its defaults on a fresh database of the same server.
+ * `workflows` jobs of step 1 are queued (timed apart, like our submission); each step's
+ * handler adds the next step until the fifth, so a workflow is a chain of five jobs, as
+ * ours is. The drain ends when the last fifth step completes.
+ */
+async function graphileChain(workflows: number, concurrency: number): Promise<Measurement> {
+  const database = await createBenchDatabase();
+  const steps = fiveSteps.length;
+  try {
+    const utils = await makeWorkerUtils({ connectionString: database.url, logger: graphileLogger });
+    try {
+      await utils.migrate();
+      const submitStarted = performance.now();
+      for (let done = 0; done < workflows; done += submitBatch) {
+        const count = Math.min(submitBatch, workflows - done);
+        await utils.addJobs(Array.from({ length: count }, () => ({ identifier: 'step', payload: { step: 1 } })));
+      }
+      const submitSeconds = (performance.now() - submitStarted) / 1000;
+      let finished!: () => void;
+      const drained = new Promise<void>((resolve) => (finished = resolve));
+      let lastStepsDone = 0;
+      const step: Task = async (payload, helpers) => {
+        const { step: number } = payload as { step: number };
+        if (number < steps) await helpers.addJob('step', { step: number + 1 });
+      };
+      const started = performance.now();
+      const runner = await runGraphileWorker({
+        connectionString: database.url,
+        concurrency,
+        noHandleSignals: true,
+        logger: graphileLogger,
+        taskList: { step },
+      });
+      runner.events.on('job:success', ({ job }) => {
+        if ((job.payload as { step: number }).step === steps && ++lastStepsDone === workflows) finished();
+      });
+      await withTimeout(drained, 600_000, `graphile-worker drain of ${workflows * steps} jobs`);
+      const drainSeconds = (performance.now() - started) / 1000;
+      await runner.stop();
+      const left = await utils.withPgClient((client) =>
+        client.query('select count(*)::int as n from graphile_worker.jobs'),
+      );
+      if (left.rows[0].n !== 0) throw new Error(`graphile-worker verification failed: ${left.rows[0].n} jobs left`);
+      return {
+        submitPerSecond: workflows / submitSeconds,
+        tasksPerSecond: (workflows * steps) / drainSeconds,
+        workflowsPerSecond: workflows / drainSeconds,
+      };
+    } finally {
+      await utils.release();
+    }
+  } finally {
+    await database.drop();
+  }
+}
+
+const graphileLogger = new GraphileLogger(() => () => {});
+
 /** Checks the run stored what it should: every experiment completed, every event, no gaps. */
 async function verify(store: Store, experiments: number, tasksEach: number): Promise<void> {
   const [row] = await store.query<{ completed: number; tasks: number; events: number; gapped: number }>(
@@ -367,10 +446,12 @@ async function verify(store: Store, experiments: number, tasksEach: number): Pro
 // ---- driver -------------------------------------------------------------------------
 
 interface Case {
+  /** Ours, or the peer (PostgreSQL, chain workload only). */
+  system: 'drover' | 'graphile-worker';
   store: StoreKind;
   workload: WorkloadKind;
   concurrency: number;
-  /** The worker's exchangesInFlight (1: each exchange waits for the one before). */
+  /** The worker's exchangesInFlight (1: each exchange waits for the one before); unused by the peer. */
   inFlight: number;
 }
 
@@ -382,6 +463,7 @@ const storeLabels: Record<StoreKind, string> = {
 };
 
 async function runCase(benchCase: Case, totals?: Profile): Promise<Measurement> {
+  if (benchCase.system === 'graphile-worker') return graphileChain(options.workflows, benchCase.concurrency);
   profilePhase = 'setup';
   const opened = await openBenchStore(benchCase.store);
   const store = totals ? profiled(opened.store, totals) : opened.store;
@@ -399,13 +481,31 @@ async function runCase(benchCase: Case, totals?: Profile): Promise<Measurement> 
   }
 }
 
+function describeCase(benchCase: Case): string {
+  return benchCase.system === 'graphile-worker'
+    ? 'graphile-worker 0.17 (PostgreSQL, its defaults)'
+    : `${storeLabels[benchCase.store]}, ${benchCase.inFlight} exchange${benchCase.inFlight > 1 ? 's' : ''} in flight`;
+}
+
 async function main(): Promise<void> {
-  const cases: Case[] = [];
+  // Cases that compare with each other (same store, workload and concurrency) form a group
+  // whose runs alternate, so that load from elsewhere falls on all of them alike.
+  const groups: Case[][] = [];
   for (const store of options.stores) {
     for (const workload of options.workloads) {
       const concurrencies = workload === 'latency' ? [defaultWorkerConcurrency] : options.concurrencies;
       for (const concurrency of concurrencies) {
-        for (const inFlight of options.inFlight) cases.push({ store, workload, concurrency, inFlight });
+        const group: Case[] = options.inFlight.map((inFlight) => ({
+          system: 'drover',
+          store,
+          workload,
+          concurrency,
+          inFlight,
+        }));
+        if (options.peer && store === 'pg' && workload === 'chain') {
+          group.push({ system: 'graphile-worker', store, workload, concurrency, inFlight: 0 });
+        }
+        groups.push(group);
       }
     }
   }
@@ -414,30 +514,51 @@ async function main(): Promise<void> {
       `chain ${options.workflows} workflows, latency ${options.samples} samples`,
   );
   const lines = [
-    '| store | workload | concurrency | submit, experiments/s | tasks/s | workflows/s | p50 ms | p99 ms |',
+    '| system | workload | concurrency | submit, experiments/s | tasks/s | workflows/s | p50 ms | p99 ms |',
     '| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |',
   ];
-  for (const benchCase of cases) {
-    const measurements: Measurement[] = [];
-    const totals: Profile | undefined = options.profile ? new Map() : undefined;
+  const ratios: string[] = [];
+  for (const group of groups) {
+    const measurements = group.map((): Measurement[] => []);
+    const totals = group.map((): Profile | undefined => (options.profile ? new Map() : undefined));
     for (let run = 0; run < options.runs; run++) {
-      const measurement = await runCase(benchCase, totals);
-      measurements.push(measurement);
-      console.error(
-        `  ${storeLabels[benchCase.store]} ${benchCase.workload} c=${benchCase.concurrency} in flight ${benchCase.inFlight} run ${run + 1}: ${JSON.stringify(rounded(measurement))}`,
-      );
+      for (const [index, benchCase] of group.entries()) {
+        const measurement = await runCase(benchCase, totals[index]);
+        measurements[index]!.push(measurement);
+        console.error(
+          `  ${describeCase(benchCase)}, ${benchCase.workload} c=${benchCase.concurrency} run ${run + 1}: ${JSON.stringify(rounded(measurement))}`,
+        );
+      }
     }
-    const median = (key: keyof Measurement) =>
-      medianOf(measurements.map((item) => item[key]).filter((value): value is number => value !== undefined));
-    const isChain = benchCase.workload === 'chain';
-    lines.push(
-      `| ${storeLabels[benchCase.store]} | ${describeWorkload(benchCase.workload)} | ${benchCase.concurrency} | ` +
-        `${format(median('submitPerSecond'))} | ${format(median('tasksPerSecond'))} | ${isChain ? format(median('workflowsPerSecond')) : ''} | ` +
-        `${format(median('p50Ms'), 2)} | ${format(median('p99Ms'), 2)} |`,
+    const medians = group.map(
+      (_, index) => (key: keyof Measurement) =>
+        medianOf(measurements[index]!.map((item) => item[key]).filter((value): value is number => value !== undefined)),
     );
-    if (totals) printProfile(totals, options.runs);
+    for (const [index, benchCase] of group.entries()) {
+      const median = medians[index]!;
+      const isChain = benchCase.workload === 'chain';
+      lines.push(
+        `| ${describeCase(benchCase)} | ${describeWorkload(benchCase.workload)} | ${benchCase.concurrency} | ` +
+          `${format(median('submitPerSecond'))} | ${format(median('tasksPerSecond'))} | ${isChain ? format(median('workflowsPerSecond')) : ''} | ` +
+          `${format(median('p50Ms'), 2)} | ${format(median('p99Ms'), 2)} |`,
+      );
+      if (totals[index]) printProfile(totals[index], options.runs);
+    }
+    const peer = group.findIndex((benchCase) => benchCase.system === 'graphile-worker');
+    if (peer >= 0) {
+      const theirs = medians[peer]!('workflowsPerSecond')!;
+      for (const [index, benchCase] of group.entries()) {
+        if (index === peer) continue;
+        const ours = medians[index]!('workflowsPerSecond')!;
+        ratios.push(
+          `${describeCase(benchCase)}, c=${benchCase.concurrency}: ${format(ours)} workflows/s, ` +
+            `graphile-worker ${format(theirs)}: ${(ours / theirs).toFixed(2)}x`,
+        );
+      }
+    }
   }
   console.log(lines.join('\n'));
+  if (ratios.length > 0) console.log(`\n${ratios.join('\n')}`);
 }
 
 function describeWorkload(workload: WorkloadKind): string {
