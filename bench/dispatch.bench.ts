@@ -22,7 +22,7 @@
  *                    [--runs N] [--quick] [--concurrency 10,16] [--in-flight 1,2] [--no-peer]
  *                    [--profile]
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -105,13 +105,15 @@ const fiveSteps: TaskPlan[] = experimentDag.map((node) => ({ kind: node.kind, de
 
 interface BenchStore {
   store: Store;
+  /** The database's name on the PostgreSQL server, to read its backends' CPU time. */
+  database?: string;
   dispose(): Promise<void>;
 }
 
 let databaseCounter = 0;
 
 /** Creates an empty database on the server at DATABASE_URL; returns its URL and how to drop it. */
-async function createBenchDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
+async function createBenchDatabase(): Promise<{ name: string; url: string; drop(): Promise<void> }> {
   const name = `drover_bench_${process.pid}_${++databaseCounter}`;
   const admin = new pg.Client({ connectionString: databaseUrl });
   await admin.connect();
@@ -120,6 +122,7 @@ async function createBenchDatabase(): Promise<{ url: string; drop(): Promise<voi
   const url = new URL(databaseUrl);
   url.pathname = `/${name}`;
   return {
+    name,
     url: url.toString(),
     async drop() {
       const dropper = new pg.Client({ connectionString: databaseUrl });
@@ -130,6 +133,43 @@ async function createBenchDatabase(): Promise<{ url: string; drop(): Promise<voi
   };
 }
 
+/**
+ * CPU time so far (ms) of each PostgreSQL backend serving `database`, read from /proc (the
+ * server runs on this machine). The machine is shared, so wall-clock rates vary with the
+ * load; CPU time per workflow varies far less and shows what a change saves.
+ */
+async function backendCpuMs(database: string): Promise<Map<number, number>> {
+  const admin = new pg.Client({ connectionString: databaseUrl });
+  await admin.connect();
+  try {
+    const { rows } = await admin.query<{ pid: number }>('select pid from pg_stat_activity where datname = $1', [
+      database,
+    ]);
+    const cpu = new Map<number, number>();
+    for (const { pid } of rows) {
+      try {
+        // Fields 14 and 15 (after the parenthesised name): utime and stime in clock ticks.
+        const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+        cpu.set(pid, ((Number(fields[11]) + Number(fields[12])) * 1000) / clockTicksPerSecond);
+      } catch {
+        // The backend ended meanwhile, or the server is on another machine.
+      }
+    }
+    return cpu;
+  } finally {
+    await admin.end();
+  }
+}
+
+const clockTicksPerSecond = 100;
+
+/** CPU (ms) the backends used between two readings of backendCpuMs. */
+function cpuSpent(before: Map<number, number>, after: Map<number, number>): number {
+  let total = 0;
+  for (const [pid, ms] of after) total += ms - (before.get(pid) ?? 0);
+  return total;
+}
+
 /** Opens a fresh, migrated store of `kind`; `dispose` closes and deletes it. */
 async function openBenchStore(kind: StoreKind): Promise<BenchStore> {
   if (kind === 'pg') {
@@ -138,6 +178,7 @@ async function openBenchStore(kind: StoreKind): Promise<BenchStore> {
     await migrate(store);
     return {
       store,
+      database: database.name,
       async dispose() {
         await store.close();
         await database.drop();
@@ -245,6 +286,9 @@ interface Measurement {
   p50Ms?: number;
   p99Ms?: number;
   exchanges?: number;
+  /** CPU time per experiment (workflow) during the drain: PostgreSQL's backends, and this process. */
+  databaseCpuMs?: number;
+  workerCpuMs?: number;
 }
 
 function noopHandlers(onCall?: () => void): Partial<Record<TaskKind, TaskHandler>> {
@@ -262,6 +306,7 @@ async function throughput(
   experiments: number,
   concurrency: number,
   exchangesInFlight: number,
+  database: string | undefined,
 ): Promise<Measurement> {
   const owner = await seedOwner(store);
   profilePhase = 'submit';
@@ -292,10 +337,14 @@ async function throughput(
         },
       }),
   );
+  const cpuBefore = database ? await backendCpuMs(database) : undefined;
+  const workerCpuBefore = process.cpuUsage();
   const started = performance.now();
   await Promise.all(workers.map((worker) => worker.start()));
   await withTimeout(drained, 600_000, `drain of ${totalTasks} tasks`);
   const drainSeconds = (performance.now() - started) / 1000;
+  const workerCpu = process.cpuUsage(workerCpuBefore);
+  const databaseCpu = cpuBefore && database ? cpuSpent(cpuBefore, await backendCpuMs(database)) : undefined;
   profilePhase = 'after';
   await Promise.all(workers.map((worker) => worker.stop()));
   await verify(store, experiments, plan.length);
@@ -304,6 +353,8 @@ async function throughput(
     tasksPerSecond: totalTasks / drainSeconds,
     workflowsPerSecond: experiments / drainSeconds,
     exchanges,
+    databaseCpuMs: databaseCpu === undefined ? undefined : databaseCpu / experiments,
+    workerCpuMs: (workerCpu.user + workerCpu.system) / 1000 / experiments,
   };
 }
 
@@ -384,6 +435,8 @@ async function graphileChain(workflows: number, concurrency: number): Promise<Me
         const { step: number } = payload as { step: number };
         if (number < steps) await helpers.addJob('step', { step: number + 1 });
       };
+      const cpuBefore = await backendCpuMs(database.name);
+      const workerCpuBefore = process.cpuUsage();
       const started = performance.now();
       const runner = await runGraphileWorker({
         connectionString: database.url,
@@ -397,6 +450,8 @@ async function graphileChain(workflows: number, concurrency: number): Promise<Me
       });
       await withTimeout(drained, 600_000, `graphile-worker drain of ${workflows * steps} jobs`);
       const drainSeconds = (performance.now() - started) / 1000;
+      const workerCpu = process.cpuUsage(workerCpuBefore);
+      const databaseCpu = cpuSpent(cpuBefore, await backendCpuMs(database.name));
       await runner.stop();
       const left = await utils.withPgClient((client) =>
         client.query('select count(*)::int as n from graphile_worker.jobs'),
@@ -406,6 +461,8 @@ async function graphileChain(workflows: number, concurrency: number): Promise<Me
         submitPerSecond: workflows / submitSeconds,
         tasksPerSecond: (workflows * steps) / drainSeconds,
         workflowsPerSecond: workflows / drainSeconds,
+        databaseCpuMs: databaseCpu / workflows,
+        workerCpuMs: (workerCpu.user + workerCpu.system) / 1000 / workflows,
       };
     } finally {
       await utils.release();
@@ -470,9 +527,23 @@ async function runCase(benchCase: Case, totals?: Profile): Promise<Measurement> 
   try {
     switch (benchCase.workload) {
       case 'empty':
-        return await throughput(store, singleTask, options.experiments, benchCase.concurrency, benchCase.inFlight);
+        return await throughput(
+          store,
+          singleTask,
+          options.experiments,
+          benchCase.concurrency,
+          benchCase.inFlight,
+          opened.database,
+        );
       case 'chain':
-        return await throughput(store, fiveSteps, options.workflows, benchCase.concurrency, benchCase.inFlight);
+        return await throughput(
+          store,
+          fiveSteps,
+          options.workflows,
+          benchCase.concurrency,
+          benchCase.inFlight,
+          opened.database,
+        );
       case 'latency':
         return await latency(store, options.samples, benchCase.concurrency, benchCase.inFlight);
     }
@@ -514,8 +585,8 @@ async function main(): Promise<void> {
       `chain ${options.workflows} workflows, latency ${options.samples} samples`,
   );
   const lines = [
-    '| system | workload | concurrency | submit, experiments/s | tasks/s | workflows/s | p50 ms | p99 ms |',
-    '| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |',
+    '| system | workload | concurrency | submit, experiments/s | tasks/s | workflows/s | p50 ms | p99 ms | CPU ms per experiment, database + worker |',
+    '| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |',
   ];
   const ratios: string[] = [];
   for (const group of groups) {
@@ -540,7 +611,7 @@ async function main(): Promise<void> {
       lines.push(
         `| ${describeCase(benchCase)} | ${describeWorkload(benchCase.workload)} | ${benchCase.concurrency} | ` +
           `${format(median('submitPerSecond'))} | ${format(median('tasksPerSecond'))} | ${isChain ? format(median('workflowsPerSecond')) : ''} | ` +
-          `${format(median('p50Ms'), 2)} | ${format(median('p99Ms'), 2)} |`,
+          `${format(median('p50Ms'), 2)} | ${format(median('p99Ms'), 2)} | ${describeCpu(median('databaseCpuMs'), median('workerCpuMs'))} |`,
       );
       if (totals[index]) printProfile(totals[index], options.runs);
     }
@@ -559,6 +630,11 @@ async function main(): Promise<void> {
   }
   console.log(lines.join('\n'));
   if (ratios.length > 0) console.log(`\n${ratios.join('\n')}`);
+}
+
+function describeCpu(database: number | undefined, worker: number | undefined): string {
+  if (database === undefined || worker === undefined) return '';
+  return `${format(database, 2)} + ${format(worker, 2)}`;
 }
 
 function describeWorkload(workload: WorkloadKind): string {
