@@ -89,7 +89,11 @@ const options = {
   analyze: !flags['no-analyze'],
   workers: positive(flags.workers!, '--workers'),
   peer: !flags['no-peer'],
-  inFlight: flags['in-flight']!.split(',').map((value) => positive(value, '--in-flight')),
+  // `2` pipelines two exchanges; `2-split` also splits each claim (WorkerOptions.splitClaims).
+  inFlight: flags['in-flight']!.split(',').map((value) => ({
+    exchanges: positive(value.replace(/-split$/, ''), '--in-flight'),
+    split: value.endsWith('-split'),
+  })),
 };
 for (const workload of options.workloads) {
   if (!workloadKinds.includes(workload)) fail(`--workload must be one of ${workloadKinds.join(', ')}, all`);
@@ -305,7 +309,7 @@ async function throughput(
   plan: readonly TaskPlan[],
   experiments: number,
   concurrency: number,
-  exchangesInFlight: number,
+  pipeline: Pipeline,
   database: string | undefined,
 ): Promise<Measurement> {
   const owner = await seedOwner(store);
@@ -329,7 +333,8 @@ async function throughput(
         handlers: noopHandlers(),
         logger,
         concurrency,
-        exchangesInFlight,
+        exchangesInFlight: pipeline.exchanges,
+        splitClaims: pipeline.split,
         onExchange: (count) => {
           exchanges += 1;
           reported += count;
@@ -359,12 +364,7 @@ async function throughput(
 }
 
 /** Submit-to-start latency at idle: one single-task experiment at a time. */
-async function latency(
-  store: Store,
-  samples: number,
-  concurrency: number,
-  exchangesInFlight: number,
-): Promise<Measurement> {
+async function latency(store: Store, samples: number, concurrency: number, pipeline: Pipeline): Promise<Measurement> {
   const owner = await seedOwner(store);
   const warmup = Math.min(20, samples);
   let onStart: (() => void) | undefined;
@@ -375,7 +375,8 @@ async function latency(
     handlers: noopHandlers(() => onStart?.()),
     logger,
     concurrency,
-    exchangesInFlight,
+    exchangesInFlight: pipeline.exchanges,
+    splitClaims: pipeline.split,
     onExchange: (count) => {
       if (count > 0) onReported?.();
     },
@@ -508,8 +509,14 @@ interface Case {
   store: StoreKind;
   workload: WorkloadKind;
   concurrency: number;
-  /** The worker's exchangesInFlight (1: each exchange waits for the one before); unused by the peer. */
-  inFlight: number;
+  /** How the worker pipelines its exchanges; unused by the peer. */
+  inFlight: Pipeline;
+}
+
+/** The worker's exchangesInFlight (1: each exchange waits for the one before) and splitClaims. */
+interface Pipeline {
+  exchanges: number;
+  split: boolean;
 }
 
 const storeLabels: Record<StoreKind, string> = {
@@ -555,7 +562,8 @@ async function runCase(benchCase: Case, totals?: Profile): Promise<Measurement> 
 function describeCase(benchCase: Case): string {
   return benchCase.system === 'graphile-worker'
     ? 'graphile-worker 0.17 (PostgreSQL, its defaults)'
-    : `${storeLabels[benchCase.store]}, ${benchCase.inFlight} exchange${benchCase.inFlight > 1 ? 's' : ''} in flight`;
+    : `${storeLabels[benchCase.store]}, ${benchCase.inFlight.exchanges} exchange${benchCase.inFlight.exchanges > 1 ? 's' : ''} in flight` +
+        (benchCase.inFlight.split ? ', claims split' : '');
 }
 
 async function main(): Promise<void> {
@@ -574,7 +582,13 @@ async function main(): Promise<void> {
           inFlight,
         }));
         if (options.peer && store === 'pg' && workload === 'chain') {
-          group.push({ system: 'graphile-worker', store, workload, concurrency, inFlight: 0 });
+          group.push({
+            system: 'graphile-worker',
+            store,
+            workload,
+            concurrency,
+            inFlight: { exchanges: 0, split: false },
+          });
         }
         groups.push(group);
       }

@@ -14,8 +14,15 @@ import { createPostgresQueue } from '../dispatch/postgres-queue.ts';
 import { experimentDag, taskKinds, type ClaimedTask } from '../domain/task.ts';
 import { Worker, type TaskHandler } from './worker.ts';
 
-for (const exchangesInFlight of [1, 2, 3]) {
-  it(`runs 40 five-step experiments with ${exchangesInFlight} exchange(s) in flight: each task once, within the concurrency`, async () => {
+const pipelines = [
+  { exchangesInFlight: 1, splitClaims: false },
+  { exchangesInFlight: 2, splitClaims: false },
+  { exchangesInFlight: 3, splitClaims: true },
+];
+
+for (const { exchangesInFlight, splitClaims } of pipelines) {
+  const title = `${exchangesInFlight} exchange(s) in flight${splitClaims ? ', claims split' : ''}`;
+  it(`runs 40 five-step experiments with ${title}: each task once, within the concurrency`, async () => {
     const store = await openFreshDatabase();
     const workers: Worker[] = [];
     try {
@@ -53,6 +60,7 @@ for (const exchangesInFlight of [1, 2, 3]) {
           leaseMs: 30_000,
           pollMs: 200,
           exchangesInFlight,
+          splitClaims,
           onExchange: (reported) => {
             finished += reported;
             if (finished === experiments.length * experimentDag.length) allDone();
