@@ -66,7 +66,7 @@ export class Worker {
   private unsubscribe?: () => Promise<void>;
   private idle?: () => void;
 
-  /** Takes compiled options: the defaults live in config.ts alone (exchangesInFlight: here). */
+  /** Takes compiled options: the defaults live in config.ts, but for exchangesInFlight and splitClaims (not configurable yet). */
   constructor(private readonly options: WorkerOptions) {
     this.exchangesInFlight = Math.max(1, options.exchangesInFlight ?? 2);
     this.claimPerExchange = options.splitClaims
