@@ -13,16 +13,23 @@
  * Submission (experiment rows inserted as `queued` plus createTasks, 100 per transaction)
  * is timed apart from the drain. Each run gets a fresh database; results are medians.
  *
+ * The peer: on PostgreSQL the `chain` workload also runs graphile-worker 0.17 (its
+ * defaults, the same concurrency) on the same server: each job adds its successor, five
+ * steps a workflow, 1,000 workflows queued first. Its runs alternate with ours, so load
+ * from elsewhere falls on both alike; the table prints both and the ratio.
+ *
  *   npm run bench -- [--store pg|pglite|pglite-file|all] [--workload empty|chain|latency|all]
- *                    [--runs N] [--quick] [--concurrency 10,16] [--profile]
+ *                    [--runs N] [--quick] [--concurrency 10,16] [--in-flight 1,2] [--no-peer]
+ *                    [--profile]
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import pino from 'pino';
+import { Logger as GraphileLogger, makeWorkerUtils, run as runGraphileWorker, type Task } from 'graphile-worker';
 import type { Queryable, Store } from '../src/store/port.ts';
 import { openPgliteStore } from '../src/store/pglite-store.ts';
 import { openPostgresStore } from '../src/store/postgres-store.ts';
@@ -49,6 +56,8 @@ const { values: flags } = parseArgs({
     profile: { type: 'boolean', default: false },
     'no-analyze': { type: 'boolean', default: false },
     workers: { type: 'string', default: '1' },
+    'in-flight': { type: 'string', default: '2' },
+    'no-peer': { type: 'boolean', default: false },
   },
 });
 
@@ -79,6 +88,12 @@ const options = {
   profile: flags.profile!,
   analyze: !flags['no-analyze'],
   workers: positive(flags.workers!, '--workers'),
+  peer: !flags['no-peer'],
+  // `2` pipelines two exchanges; `2-split` also splits each claim (WorkerOptions.splitClaims).
+  inFlight: flags['in-flight']!.split(',').map((value) => ({
+    exchanges: positive(value.replace(/-split$/, ''), '--in-flight'),
+    split: value.endsWith('-split'),
+  })),
 };
 for (const workload of options.workloads) {
   if (!workloadKinds.includes(workload)) fail(`--workload must be one of ${workloadKinds.join(', ')}, all`);
@@ -94,31 +109,83 @@ const fiveSteps: TaskPlan[] = experimentDag.map((node) => ({ kind: node.kind, de
 
 interface BenchStore {
   store: Store;
+  /** The database's name on the PostgreSQL server, to read its backends' CPU time. */
+  database?: string;
   dispose(): Promise<void>;
 }
 
 let databaseCounter = 0;
 
+/** Creates an empty database on the server at DATABASE_URL; returns its URL and how to drop it. */
+async function createBenchDatabase(): Promise<{ name: string; url: string; drop(): Promise<void> }> {
+  const name = `drover_bench_${process.pid}_${++databaseCounter}`;
+  const admin = new pg.Client({ connectionString: databaseUrl });
+  await admin.connect();
+  await admin.query(`create database ${name}`);
+  await admin.end();
+  const url = new URL(databaseUrl);
+  url.pathname = `/${name}`;
+  return {
+    name,
+    url: url.toString(),
+    async drop() {
+      const dropper = new pg.Client({ connectionString: databaseUrl });
+      await dropper.connect();
+      await dropper.query(`drop database if exists ${name} with (force)`);
+      await dropper.end();
+    },
+  };
+}
+
+/**
+ * CPU time so far (ms) of each PostgreSQL backend serving `database`, read from /proc (the
+ * server runs on this machine). The machine is shared, so wall-clock rates vary with the
+ * load; CPU time per workflow varies far less and shows what a change saves.
+ */
+async function backendCpuMs(database: string): Promise<Map<number, number>> {
+  const admin = new pg.Client({ connectionString: databaseUrl });
+  await admin.connect();
+  try {
+    const { rows } = await admin.query<{ pid: number }>('select pid from pg_stat_activity where datname = $1', [
+      database,
+    ]);
+    const cpu = new Map<number, number>();
+    for (const { pid } of rows) {
+      try {
+        // Fields 14 and 15 (after the parenthesised name): utime and stime in clock ticks.
+        const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+        cpu.set(pid, ((Number(fields[11]) + Number(fields[12])) * 1000) / clockTicksPerSecond);
+      } catch {
+        // The backend ended meanwhile, or the server is on another machine.
+      }
+    }
+    return cpu;
+  } finally {
+    await admin.end();
+  }
+}
+
+const clockTicksPerSecond = 100;
+
+/** CPU (ms) the backends used between two readings of backendCpuMs. */
+function cpuSpent(before: Map<number, number>, after: Map<number, number>): number {
+  let total = 0;
+  for (const [pid, ms] of after) total += ms - (before.get(pid) ?? 0);
+  return total;
+}
+
 /** Opens a fresh, migrated store of `kind`; `dispose` closes and deletes it. */
 async function openBenchStore(kind: StoreKind): Promise<BenchStore> {
   if (kind === 'pg') {
-    const name = `drover_bench_${process.pid}_${++databaseCounter}`;
-    const admin = new pg.Client({ connectionString: databaseUrl });
-    await admin.connect();
-    await admin.query(`create database ${name}`);
-    await admin.end();
-    const url = new URL(databaseUrl);
-    url.pathname = `/${name}`;
-    const store = await openPostgresStore({ connectionString: url.toString() });
+    const database = await createBenchDatabase();
+    const store = await openPostgresStore({ connectionString: database.url });
     await migrate(store);
     return {
       store,
+      database: database.name,
       async dispose() {
         await store.close();
-        const dropper = new pg.Client({ connectionString: databaseUrl });
-        await dropper.connect();
-        await dropper.query(`drop database if exists ${name} with (force)`);
-        await dropper.end();
+        await database.drop();
       },
     };
   }
@@ -223,6 +290,9 @@ interface Measurement {
   p50Ms?: number;
   p99Ms?: number;
   exchanges?: number;
+  /** CPU time per experiment (workflow) during the drain: PostgreSQL's backends, and this process. */
+  databaseCpuMs?: number;
+  workerCpuMs?: number;
 }
 
 function noopHandlers(onCall?: () => void): Partial<Record<TaskKind, TaskHandler>> {
@@ -239,6 +309,8 @@ async function throughput(
   plan: readonly TaskPlan[],
   experiments: number,
   concurrency: number,
+  pipeline: Pipeline,
+  database: string | undefined,
 ): Promise<Measurement> {
   const owner = await seedOwner(store);
   profilePhase = 'submit';
@@ -261,6 +333,8 @@ async function throughput(
         handlers: noopHandlers(),
         logger,
         concurrency,
+        exchangesInFlight: pipeline.exchanges,
+        splitClaims: pipeline.split,
         onExchange: (count) => {
           exchanges += 1;
           reported += count;
@@ -268,10 +342,14 @@ async function throughput(
         },
       }),
   );
+  const cpuBefore = database ? await backendCpuMs(database) : undefined;
+  const workerCpuBefore = process.cpuUsage();
   const started = performance.now();
   await Promise.all(workers.map((worker) => worker.start()));
   await withTimeout(drained, 600_000, `drain of ${totalTasks} tasks`);
   const drainSeconds = (performance.now() - started) / 1000;
+  const workerCpu = process.cpuUsage(workerCpuBefore);
+  const databaseCpu = cpuBefore && database ? cpuSpent(cpuBefore, await backendCpuMs(database)) : undefined;
   profilePhase = 'after';
   await Promise.all(workers.map((worker) => worker.stop()));
   await verify(store, experiments, plan.length);
@@ -280,11 +358,13 @@ async function throughput(
     tasksPerSecond: totalTasks / drainSeconds,
     workflowsPerSecond: experiments / drainSeconds,
     exchanges,
+    databaseCpuMs: databaseCpu === undefined ? undefined : databaseCpu / experiments,
+    workerCpuMs: (workerCpu.user + workerCpu.system) / 1000 / experiments,
   };
 }
 
 /** Submit-to-start latency at idle: one single-task experiment at a time. */
-async function latency(store: Store, samples: number, concurrency: number): Promise<Measurement> {
+async function latency(store: Store, samples: number, concurrency: number, pipeline: Pipeline): Promise<Measurement> {
   const owner = await seedOwner(store);
   const warmup = Math.min(20, samples);
   let onStart: (() => void) | undefined;
@@ -295,6 +375,8 @@ async function latency(store: Store, samples: number, concurrency: number): Prom
     handlers: noopHandlers(() => onStart?.()),
     logger,
     concurrency,
+    exchangesInFlight: pipeline.exchanges,
+    splitClaims: pipeline.split,
     onExchange: (count) => {
       if (count > 0) onReported?.();
     },
@@ -328,6 +410,71 @@ async function latency(store: Store, samples: number, concurrency: number): Prom
   return { p50Ms: percentile(timings, 0.5), p99Ms: percentile(timings, 0.99) };
 }
 
+/**
+ * The peer: graphile-worker 0.17 with its defaults on a fresh database of the same server.
+ * `workflows` jobs of step 1 are queued (timed apart, like our submission); each step's
+ * handler adds the next step until the fifth, so a workflow is a chain of five jobs, as
+ * ours is. The drain ends when the last fifth step completes.
+ */
+async function graphileChain(workflows: number, concurrency: number): Promise<Measurement> {
+  const database = await createBenchDatabase();
+  const steps = fiveSteps.length;
+  try {
+    const utils = await makeWorkerUtils({ connectionString: database.url, logger: graphileLogger });
+    try {
+      await utils.migrate();
+      const submitStarted = performance.now();
+      for (let done = 0; done < workflows; done += submitBatch) {
+        const count = Math.min(submitBatch, workflows - done);
+        await utils.addJobs(Array.from({ length: count }, () => ({ identifier: 'step', payload: { step: 1 } })));
+      }
+      const submitSeconds = (performance.now() - submitStarted) / 1000;
+      let finished!: () => void;
+      const drained = new Promise<void>((resolve) => (finished = resolve));
+      let lastStepsDone = 0;
+      const step: Task = async (payload, helpers) => {
+        const { step: number } = payload as { step: number };
+        if (number < steps) await helpers.addJob('step', { step: number + 1 });
+      };
+      const cpuBefore = await backendCpuMs(database.name);
+      const workerCpuBefore = process.cpuUsage();
+      const started = performance.now();
+      const runner = await runGraphileWorker({
+        connectionString: database.url,
+        concurrency,
+        noHandleSignals: true,
+        logger: graphileLogger,
+        taskList: { step },
+      });
+      runner.events.on('job:success', ({ job }) => {
+        if ((job.payload as { step: number }).step === steps && ++lastStepsDone === workflows) finished();
+      });
+      await withTimeout(drained, 600_000, `graphile-worker drain of ${workflows * steps} jobs`);
+      const drainSeconds = (performance.now() - started) / 1000;
+      const workerCpu = process.cpuUsage(workerCpuBefore);
+      const databaseCpu = cpuSpent(cpuBefore, await backendCpuMs(database.name));
+      await runner.stop();
+      const left = await utils.withPgClient((client) =>
+        client.query('select count(*)::int as n from graphile_worker.jobs'),
+      );
+      if (left.rows[0].n !== 0) throw new Error(`graphile-worker verification failed: ${left.rows[0].n} jobs left`);
+      return {
+        submitPerSecond: workflows / submitSeconds,
+        tasksPerSecond: (workflows * steps) / drainSeconds,
+        workflowsPerSecond: workflows / drainSeconds,
+        databaseCpuMs: databaseCpu / workflows,
+        workerCpuMs: (workerCpu.user + workerCpu.system) / 1000 / workflows,
+      };
+    } finally {
+      await utils.release();
+    }
+  } finally {
+    await database.drop();
+  }
+}
+
+const graphileLogger = new GraphileLogger(() => () => {});
+
 /** Checks the run stored what it should: every experiment completed, every event, no gaps. */
 async function verify(store: Store, experiments: number, tasksEach: number): Promise<void> {
   const [row] = await store.query<{ completed: number; tasks: number; events: number; gapped: number }>(
@@ -357,9 +504,19 @@ async function verify(store: Store, experiments: number, tasksEach: number): Pro
 // ---- driver -------------------------------------------------------------------------
 
 interface Case {
+  /** Ours, or the peer (PostgreSQL, chain workload only). */
+  system: 'drover' | 'graphile-worker';
   store: StoreKind;
   workload: WorkloadKind;
   concurrency: number;
+  /** How the worker pipelines its exchanges; unused by the peer. */
+  inFlight: Pipeline;
+}
+
+/** The worker's exchangesInFlight (1: each exchange waits for the one before) and splitClaims. */
+interface Pipeline {
+  exchanges: number;
+  split: boolean;
 }
 
 const storeLabels: Record<StoreKind, string> = {
@@ -370,29 +527,71 @@ const storeLabels: Record<StoreKind, string> = {
 };
 
 async function runCase(benchCase: Case, totals?: Profile): Promise<Measurement> {
+  if (benchCase.system === 'graphile-worker') return graphileChain(options.workflows, benchCase.concurrency);
   profilePhase = 'setup';
   const opened = await openBenchStore(benchCase.store);
   const store = totals ? profiled(opened.store, totals) : opened.store;
   try {
     switch (benchCase.workload) {
       case 'empty':
-        return await throughput(store, singleTask, options.experiments, benchCase.concurrency);
+        return await throughput(
+          store,
+          singleTask,
+          options.experiments,
+          benchCase.concurrency,
+          benchCase.inFlight,
+          opened.database,
+        );
       case 'chain':
-        return await throughput(store, fiveSteps, options.workflows, benchCase.concurrency);
+        return await throughput(
+          store,
+          fiveSteps,
+          options.workflows,
+          benchCase.concurrency,
+          benchCase.inFlight,
+          opened.database,
+        );
       case 'latency':
-        return await latency(store, options.samples, benchCase.concurrency);
+        return await latency(store, options.samples, benchCase.concurrency, benchCase.inFlight);
     }
   } finally {
     await opened.dispose();
   }
 }
 
+function describeCase(benchCase: Case): string {
+  return benchCase.system === 'graphile-worker'
+    ? 'graphile-worker 0.17 (PostgreSQL, its defaults)'
+    : `${storeLabels[benchCase.store]}, ${benchCase.inFlight.exchanges} exchange${benchCase.inFlight.exchanges > 1 ? 's' : ''} in flight` +
+        (benchCase.inFlight.split ? ', claims split' : '');
+}
+
 async function main(): Promise<void> {
-  const cases: Case[] = [];
+  // Cases that compare with each other (same store, workload and concurrency) form a group
+  // whose runs alternate, so that load from elsewhere falls on all of them alike.
+  const groups: Case[][] = [];
   for (const store of options.stores) {
     for (const workload of options.workloads) {
       const concurrencies = workload === 'latency' ? [defaultWorkerConcurrency] : options.concurrencies;
-      for (const concurrency of concurrencies) cases.push({ store, workload, concurrency });
+      for (const concurrency of concurrencies) {
+        const group: Case[] = options.inFlight.map((inFlight) => ({
+          system: 'drover',
+          store,
+          workload,
+          concurrency,
+          inFlight,
+        }));
+        if (options.peer && store === 'pg' && workload === 'chain') {
+          group.push({
+            system: 'graphile-worker',
+            store,
+            workload,
+            concurrency,
+            inFlight: { exchanges: 0, split: false },
+          });
+        }
+        groups.push(group);
+      }
     }
   }
   console.error(
@@ -400,30 +599,56 @@ async function main(): Promise<void> {
       `chain ${options.workflows} workflows, latency ${options.samples} samples`,
   );
   const lines = [
-    '| store | workload | concurrency | submit, experiments/s | tasks/s | workflows/s | p50 ms | p99 ms |',
-    '| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |',
+    '| system | workload | concurrency | submit, experiments/s | tasks/s | workflows/s | p50 ms | p99 ms | CPU ms per experiment, database + worker |',
+    '| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |',
   ];
-  for (const benchCase of cases) {
-    const measurements: Measurement[] = [];
-    const totals: Profile | undefined = options.profile ? new Map() : undefined;
+  const ratios: string[] = [];
+  for (const group of groups) {
+    const measurements = group.map((): Measurement[] => []);
+    const totals = group.map((): Profile | undefined => (options.profile ? new Map() : undefined));
     for (let run = 0; run < options.runs; run++) {
-      const measurement = await runCase(benchCase, totals);
-      measurements.push(measurement);
-      console.error(
-        `  ${storeLabels[benchCase.store]} ${benchCase.workload} c=${benchCase.concurrency} run ${run + 1}: ${JSON.stringify(rounded(measurement))}`,
-      );
+      for (const [index, benchCase] of group.entries()) {
+        const measurement = await runCase(benchCase, totals[index]);
+        measurements[index]!.push(measurement);
+        console.error(
+          `  ${describeCase(benchCase)}, ${benchCase.workload} c=${benchCase.concurrency} run ${run + 1}: ${JSON.stringify(rounded(measurement))}`,
+        );
+      }
     }
-    const median = (key: keyof Measurement) =>
-      medianOf(measurements.map((item) => item[key]).filter((value): value is number => value !== undefined));
-    const isChain = benchCase.workload === 'chain';
-    lines.push(
-      `| ${storeLabels[benchCase.store]} | ${describeWorkload(benchCase.workload)} | ${benchCase.concurrency} | ` +
-        `${format(median('submitPerSecond'))} | ${format(median('tasksPerSecond'))} | ${isChain ? format(median('workflowsPerSecond')) : ''} | ` +
-        `${format(median('p50Ms'), 2)} | ${format(median('p99Ms'), 2)} |`,
+    const medians = group.map(
+      (_, index) => (key: keyof Measurement) =>
+        medianOf(measurements[index]!.map((item) => item[key]).filter((value): value is number => value !== undefined)),
     );
-    if (totals) printProfile(totals, options.runs);
+    for (const [index, benchCase] of group.entries()) {
+      const median = medians[index]!;
+      const isChain = benchCase.workload === 'chain';
+      lines.push(
+        `| ${describeCase(benchCase)} | ${describeWorkload(benchCase.workload)} | ${benchCase.concurrency} | ` +
+          `${format(median('submitPerSecond'))} | ${format(median('tasksPerSecond'))} | ${isChain ? format(median('workflowsPerSecond')) : ''} | ` +
+          `${format(median('p50Ms'), 2)} | ${format(median('p99Ms'), 2)} | ${describeCpu(median('databaseCpuMs'), median('workerCpuMs'))} |`,
+      );
+      if (totals[index]) printProfile(totals[index], options.runs);
+    }
+    const peer = group.findIndex((benchCase) => benchCase.system === 'graphile-worker');
+    if (peer >= 0) {
+      const theirs = medians[peer]!('workflowsPerSecond')!;
+      for (const [index, benchCase] of group.entries()) {
+        if (index === peer) continue;
+        const ours = medians[index]!('workflowsPerSecond')!;
+        ratios.push(
+          `${describeCase(benchCase)}, c=${benchCase.concurrency}: ${format(ours)} workflows/s, ` +
+            `graphile-worker ${format(theirs)}: ${(ours / theirs).toFixed(2)}x`,
+        );
+      }
+    }
   }
   console.log(lines.join('\n'));
+  if (ratios.length > 0) console.log(`\n${ratios.join('\n')}`);
+}
+
+function describeCpu(database: number | undefined, worker: number | undefined): string {
+  if (database === undefined || worker === undefined) return '';
+  return `${format(database, 2)} + ${format(worker, 2)}`;
 }
 
 function describeWorkload(workload: WorkloadKind): string {

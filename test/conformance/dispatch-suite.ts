@@ -11,7 +11,7 @@ import type { Dispatch } from '../../src/dispatch/port.ts';
 import { migrate } from '../../src/store/migrate.ts';
 import type { Principal } from '../../src/catalogue/users.ts';
 import { getExperiment } from '../../src/experiments/queries.ts';
-import { listEvents } from '../../src/state/events.ts';
+import { listEvents, type EventRecord } from '../../src/state/events.ts';
 import { recoverExpiredLeases } from '../../src/state/task-state.ts';
 import { experimentDag, type ClaimedTask, type TaskOutcome } from '../../src/domain/task.ts';
 import { launch, seedCatalogue } from './catalogue-fixture.ts';
@@ -87,15 +87,7 @@ export function dispatchConformance(name: string, open: () => Promise<DispatchUn
           experimentDag.map((step) => step.kind),
           'every step once, in order',
         );
-        const detail = await getExperiment(store, principal, experiment.id);
-        assert.equal(detail.state, 'completed');
-        assert.ok(detail.tasks.every((task) => task.state === 'completed' && task.attempt === 1));
-        const events = await listEvents(store, experiment.id);
-        assert.deepEqual(
-          events.map((event) => event.seq),
-          events.map((_, index) => index + 1),
-          'the events are gapless',
-        );
+        await assertCompletedOnce(store, principal, experiment.id);
       },
     );
 
@@ -149,6 +141,102 @@ export function dispatchConformance(name: string, open: () => Promise<DispatchUn
       },
     );
 
+    // A pipelining worker has several exchanges in flight at once; what each may race with.
+
+    dispatchTest(
+      'exchanges in flight together from one worker never hand out a task twice',
+      async ({ store, dispatch, principal }) => {
+        for (let index = 0; index < 6; index += 1) await launch(store, principal);
+        const claims = await Promise.all([1, 2, 3].map(() => dispatch.exchange('worker-a', [], 4, 30_000)));
+        const ids = claims.flat().map((task) => task.id);
+        assert.equal(ids.length, 6, 'every ready task is handed out');
+        assert.equal(new Set(ids).size, 6, 'none twice');
+      },
+    );
+
+    dispatchTest(
+      'the same outcome in two exchanges in flight at once is applied once',
+      async ({ store, dispatch, principal }) => {
+        const experiment = await launch(store, principal);
+        const [task] = await dispatch.exchange('worker-a', [], 1, 30_000);
+        const outcome: TaskOutcome = { taskId: task!.id, outcome: 'completed' };
+        const claims = await Promise.all([
+          dispatch.exchange('worker-a', [outcome], 1, 30_000),
+          dispatch.exchange('worker-a', [outcome], 1, 30_000),
+        ]);
+        assert.deepEqual(
+          claims.flat().map((claimed) => claimed.kind),
+          ['stage-in'],
+          'the successor became ready once and was claimed once',
+        );
+        const events = await listEvents(store, experiment.id);
+        const transitionsOf = (entityId: number) =>
+          events
+            .filter((event) => event.entity === 'task' && event.entityId === String(entityId))
+            .map((event) => `${event.fromState} -> ${event.toState}`);
+        assert.deepEqual(transitionsOf(task!.id), ['null -> ready', 'ready -> running', 'running -> completed']);
+        assert.deepEqual(transitionsOf(claims.flat()[0]!.id), ['pending -> ready', 'ready -> running']);
+        assertGapless(events);
+      },
+    );
+
+    dispatchTest(
+      'a renewal racing the exchange that reports its task neither revives nor loses it',
+      async ({ store, dispatch, principal }) => {
+        const experiment = await launch(store, principal);
+        const [task] = await dispatch.exchange('worker-a', [], 1, 30_000);
+        const [claimed, renewed] = await Promise.all([
+          dispatch.exchange('worker-a', [{ taskId: task!.id, outcome: 'completed' }], 1, 30_000),
+          dispatch.renew('worker-a', [task!.id], 30_000),
+        ]);
+        assert.ok(renewed.length <= 1, 'renewed before the outcome, or found it no longer running');
+        assert.deepEqual(
+          claimed.map((next) => next.kind),
+          ['stage-in'],
+        );
+        assert.deepEqual(await dispatch.renew('worker-a', [task!.id], 30_000), [], 'a completed task has no lease');
+        const detail = await getExperiment(store, principal, experiment.id);
+        const reported = detail.tasks.find((step) => step.id === task!.id)!;
+        assert.deepEqual({ state: reported.state, attempt: reported.attempt }, { state: 'completed', attempt: 1 });
+      },
+    );
+
+    dispatchTest(
+      'an outcome in flight when its lease was lost is dropped, and the new holder reports the task once',
+      async ({ store, dispatch, principal }) => {
+        const experiment = await launch(store, principal);
+        const [first] = await dispatch.exchange('worker-a', [], 1, 30_000);
+        await dispatch.renew('worker-a', [first!.id], 1); // worker-a stalls: its lease runs out
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        assert.equal(await store.transaction((tx) => recoverExpiredLeases(tx)), 1);
+        const [again] = await dispatch.exchange('worker-b', [], 1, 30_000);
+        assert.deepEqual({ id: again!.id, attempt: again!.attempt }, { id: first!.id, attempt: 2 });
+        // Both report the task at once: worker-a's late outcome and worker-b's.
+        const [late, next] = await Promise.all([
+          dispatch.exchange('worker-a', [{ taskId: first!.id, outcome: 'completed' }], 0, 30_000),
+          dispatch.exchange('worker-b', [{ taskId: again!.id, outcome: 'completed' }], 1, 30_000),
+        ]);
+        assert.deepEqual(late, []);
+        assert.deepEqual(
+          next.map((task) => task.kind),
+          ['stage-in'],
+        );
+        const events = await listEvents(store, experiment.id);
+        const completions = events.filter(
+          (event) => event.entityId === String(first!.id) && event.toState === 'completed',
+        );
+        assert.equal(completions.length, 1, 'the task completed once');
+        const starts = events.filter((event) => event.entityId === String(first!.id) && event.toState === 'running');
+        assert.deepEqual(
+          starts.map((event) => event.data),
+          [
+            { attempt: 1, worker: 'worker-a' },
+            { attempt: 2, worker: 'worker-b' },
+          ],
+        );
+      },
+    );
+
     dispatchTest(
       'wakes a listener when a task becomes ready, and stops after unsubscribe',
       async ({ store, dispatch, principal }) => {
@@ -170,6 +258,36 @@ export function dispatchConformance(name: string, open: () => Promise<DispatchUn
       },
     );
   });
+}
+
+/**
+ * Asserts what a user sees of an experiment whose every task ran once and succeeded: it is
+ * completed, each task completed at attempt 1 with its ready, running and completed events
+ * stored once, and the events numbered without gaps.
+ */
+export async function assertCompletedOnce(store: Store, principal: Principal, experimentId: string): Promise<void> {
+  const detail = await getExperiment(store, principal, experimentId);
+  assert.equal(detail.state, 'completed');
+  assert.ok(detail.tasks.every((task) => task.state === 'completed' && task.attempt === 1));
+  const events = await listEvents(store, experimentId);
+  assertGapless(events);
+  for (const task of detail.tasks) {
+    assert.deepEqual(
+      events
+        .filter((event) => event.entity === 'task' && event.entityId === String(task.id))
+        .map((event) => event.toState),
+      ['ready', 'running', 'completed'],
+      `every transition of task ${task.id} stored once`,
+    );
+  }
+}
+
+function assertGapless(events: EventRecord[]): void {
+  assert.deepEqual(
+    events.map((event) => event.seq),
+    events.map((_, index) => index + 1),
+    'the events are gapless',
+  );
 }
 
 interface Fixture extends DispatchUnderTest {

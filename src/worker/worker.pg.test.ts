@@ -1,0 +1,90 @@
+/**
+ * The worker's pipelined exchanges on PostgreSQL: several exchanges in flight at once over
+ * a pool of connections, with handlers that finish at different times, must still run each
+ * task once, never more than `concurrency` at a time, and store every transition once.
+ */
+import { it } from 'node:test';
+import assert from 'node:assert/strict';
+import pino from 'pino';
+import { openFreshDatabase } from '../../test/fresh-postgres.ts';
+import { launch, seedCatalogue } from '../../test/conformance/catalogue-fixture.ts';
+import { assertCompletedOnce } from '../../test/conformance/dispatch-suite.ts';
+import { migrate } from '../store/migrate.ts';
+import { createPostgresQueue } from '../dispatch/postgres-queue.ts';
+import { experimentDag, taskKinds, type ClaimedTask } from '../domain/task.ts';
+import { Worker, type TaskHandler } from './worker.ts';
+
+const pipelines = [
+  { exchangesInFlight: 1, splitClaims: false },
+  { exchangesInFlight: 2, splitClaims: false },
+  { exchangesInFlight: 3, splitClaims: true },
+];
+
+for (const { exchangesInFlight, splitClaims } of pipelines) {
+  const title = `${exchangesInFlight} exchange(s) in flight${splitClaims ? ', claims split' : ''}`;
+  it(`runs 40 five-step experiments with ${title}: each task once, within the concurrency`, async () => {
+    const store = await openFreshDatabase();
+    const workers: Worker[] = [];
+    try {
+      await migrate(store);
+      const principal = await seedCatalogue(store);
+      const experiments = [];
+      for (let index = 0; index < 40; index += 1) experiments.push(await launch(store, principal));
+      const calls = new Map<number, number>();
+      const mostAtOnce: number[] = [];
+      let finished = 0;
+      let allDone!: () => void;
+      const done = new Promise<void>((resolve) => (allDone = resolve));
+      // Handlers take 0-3 ms so that outcomes trickle in while exchanges are in flight.
+      const handlerOfWorker = (index: number): TaskHandler => {
+        let running = 0;
+        mostAtOnce[index] = 0;
+        return async (task: ClaimedTask) => {
+          calls.set(task.id, (calls.get(task.id) ?? 0) + 1);
+          running += 1;
+          mostAtOnce[index] = Math.max(mostAtOnce[index]!, running);
+          await new Promise((resolve) => setTimeout(resolve, task.id % 4));
+          running -= 1;
+          return {};
+        };
+      };
+      const concurrency = 5;
+      // Two workers share the queue, as two processes would.
+      for (let index = 0; index < 2; index += 1) {
+        const handler = handlerOfWorker(index);
+        const worker = new Worker({
+          dispatch: createPostgresQueue(store),
+          handlers: Object.fromEntries(taskKinds.map((kind) => [kind, handler])),
+          logger: pino({ level: 'silent' }),
+          concurrency,
+          leaseMs: 30_000,
+          pollMs: 200,
+          exchangesInFlight,
+          splitClaims,
+          onExchange: (reported) => {
+            finished += reported;
+            if (finished === experiments.length * experimentDag.length) allDone();
+          },
+        });
+        workers.push(worker);
+        await worker.start();
+      }
+      await done;
+      await Promise.all(workers.map((worker) => worker.stop()));
+      assert.ok(
+        mostAtOnce.every((most) => most <= concurrency),
+        `each worker ran at most ${concurrency} tasks at once (saw ${mostAtOnce.join(' and ')})`,
+      );
+      assert.equal(calls.size, experiments.length * experimentDag.length);
+      assert.deepEqual(
+        [...calls.values()].filter((count) => count !== 1),
+        [],
+        'no task ran twice',
+      );
+      for (const experiment of experiments) await assertCompletedOnce(store, principal, experiment.id);
+    } finally {
+      await Promise.all(workers.map((worker) => worker.stop()));
+      await store.close();
+    }
+  });
+}
