@@ -195,6 +195,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/experiments/batch": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Create many experiments at once
+         * @description Creates up to 1000 experiments in one transaction: all of them, or none. Each item is the body of `POST /experiments` (launched unless `launch` is false). A bad item fails the whole request with a 400 whose `errors` name `items.<index>.<field>`; an item over its queue's per-user limit fails it with a 429 naming that item. The response lists the new experiments in the order of the items.
+         */
+        post: operations["createExperiments"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/experiments/changes": {
         parameters: {
             query?: never;
@@ -644,6 +664,10 @@ export interface components {
         ExperimentPage: {
             items: components["schemas"]["ExperimentSummary"][];
             nextCursor: string | null;
+        };
+        /** @description The experiments a bulk creation made, in the order of its items */
+        ExperimentBatch: {
+            items: components["schemas"]["ExperimentSummary"][];
         };
         Event: {
             /** Format: uuid */
@@ -1420,7 +1444,7 @@ export interface operations {
                 resource?: string;
                 /** @description Owner name (admins) */
                 owner?: string;
-                /** @description Text in the name, application or id */
+                /** @description Text in the id, name, application, an input's value or an uploaded input file's name (case-insensitive) */
                 q?: string;
                 /** @description Clones of this experiment */
                 parent?: string;
@@ -1550,6 +1574,93 @@ export interface operations {
             };
             /** @description Not found (or not yours) */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    createExperiments: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    items: {
+                        application: string;
+                        resource: string;
+                        /** @description Queue (partition); default from the deployment, then the resource */
+                        queue?: string;
+                        nodes?: number;
+                        coresPerNode?: number;
+                        walltimeMinutes?: number;
+                        memoryMb?: number;
+                        name?: string;
+                        /** @description Launch at once (default true); false keeps a draft to preview */
+                        launch?: boolean;
+                        /** @description Input name to value; file inputs take an upload id */
+                        inputs?: {
+                            [key: string]: unknown;
+                        };
+                    }[];
+                };
+            };
+        };
+        responses: {
+            /** @description The experiments a bulk creation made, in the order of its items */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExperimentBatch"];
+                };
+            };
+            /** @description Bad input: `errors` names each field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or bad token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Your role may not do this (or your gateway is disabled) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (or not yours) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An item would pass its queue's per-user limit of active experiments; nothing was created */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };

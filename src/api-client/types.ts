@@ -22,6 +22,10 @@ export type Task = Schemas['Task'];
 export type Job = Schemas['Job'];
 export type ExperimentEvent = Schemas['Event'];
 export type OutputFile = Schemas['OutputList']['items'][number];
+/** One experiment to create: the body of `POST /experiments`, and an item of `POST /experiments/batch`. */
+export type ExperimentRequest = NonNullable<
+  paths['/api/v1/experiments']['post']['requestBody']
+>['content']['application/json'];
 /** The filters and paging of `GET /experiments`. */
 export type ListQuery = NonNullable<paths['/api/v1/experiments']['get']['parameters']['query']>;
 /** A problem+json error body: `errors` names each refused field. */

@@ -207,6 +207,13 @@ const schemas = [
     },
   },
   {
+    $id: 'ExperimentBatch',
+    type: 'object',
+    required: ['items'],
+    description: 'The experiments a bulk creation made, in the order of its items',
+    properties: { items: { type: 'array', items: { $ref: 'ExperimentSummary#' } } },
+  },
+  {
     $id: 'Event',
     type: 'object',
     required: ['experimentId', 'seq', 'at', 'entity', 'entityId', 'label', 'fromState', 'toState', 'message'],

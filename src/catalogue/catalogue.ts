@@ -299,6 +299,48 @@ export async function getApplication(db: Queryable, gatewayId: string, name: str
   return rows[0].spec;
 }
 
+/** Applications and resources of a gateway, looked up by name together (see `getCatalogueEntries`). */
+export interface CatalogueEntries {
+  /** Application name to its spec and whether the platform operator registered it. */
+  applications: Map<string, { spec: ApplicationSpec; registeredByOperator: boolean }>;
+  resources: Map<string, ResourceSpec>;
+}
+
+/**
+ * The named applications and resources of a gateway in one round trip (creating
+ * experiments needs both, for one experiment or a thousand). Names not found are absent.
+ */
+export async function getCatalogueEntries(
+  db: Queryable,
+  gatewayId: string,
+  applicationNames: string[],
+  resourceNames: string[],
+): Promise<CatalogueEntries> {
+  // $1 gateway, $2 application names, $3 resource names
+  const [row] = await db.query<{
+    applications: Array<{ name: string; spec: ApplicationSpec; registeredByOperator: boolean }>;
+    resources: ResourceSpec[];
+  }>(
+    `select
+       (select coalesce(json_agg(json_build_object('name', name, 'spec', spec,
+          'registeredByOperator', registered_by_operator)), '[]')
+        from applications where gateway_id = $1 and name = any($2::text[])) as applications,
+       (select coalesce(json_agg(json_build_object('gatewayId', gateway_id, 'name', name, 'kind', kind,
+          'config', config)), '[]')
+        from resources where gateway_id = $1 and name = any($3::text[])) as resources`,
+    [gatewayId, applicationNames, resourceNames],
+  );
+  return {
+    applications: new Map(
+      row.applications.map((entry) => [
+        entry.name,
+        { spec: entry.spec, registeredByOperator: entry.registeredByOperator === true },
+      ]),
+    ),
+    resources: new Map(row.resources.map((resource) => [resource.name, resource])),
+  };
+}
+
 /** Whether the platform operator registered an application: only then may it run on a `local` resource. */
 export async function registeredByOperator(db: Queryable, gatewayId: string, name: string): Promise<boolean> {
   const rows = await db.query<{ registered_by_operator: boolean }>(

@@ -6,7 +6,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { serializeOutputPath } from '../api-client/client.ts';
-import type { ExperimentEvent } from '../api-client/types.ts';
+import type { ExperimentEvent, ExperimentRequest } from '../api-client/types.ts';
 import {
   call,
   CliError,
@@ -121,6 +121,64 @@ interface ListOptions {
   cursor?: string;
 }
 
+/** The flags of `submit --from`. */
+type BatchOptions = SettingsOptions & { resource: string; from: string };
+
+/** The body of POST /api/v1/experiments, as `submit --from` reads it from a file. */
+type ExperimentItem = Record<string, unknown> & { inputs?: Record<string, unknown> };
+
+/**
+ * `submit --from <file>`: creates the file's experiments in one request (POST
+ * /api/v1/experiments/batch, one transaction). Each item may leave out what the flags give:
+ * the resource, settings and inputs (`-i`), and `launch` (`--draft`).
+ */
+async function submitMany(client: CliClient, application: string | undefined, options: BatchOptions, json: boolean) {
+  if (application !== undefined || options.name !== undefined || options.watch)
+    throw new CliError(
+      '--from takes the experiments from the file',
+      ['name the application and each name in the file, and follow experiments with `drover watch <id>`'],
+      2,
+    );
+  const text = await readFile(options.from, 'utf8').catch((error) => {
+    throw new CliError(`cannot read ${options.from}: ${error.message}`, [], 2);
+  });
+  let parsed: unknown;
+  try {
+    // yaml is loaded only here and for `catalogue`: the other commands never need it.
+    const { parse: parseYaml } = await import('yaml');
+    parsed = parseYaml(text);
+  } catch (error) {
+    throw new CliError(`${options.from} is not JSON or YAML: ${(error as Error).message}`, [], 2);
+  }
+  const list = Array.isArray(parsed) ? parsed : (parsed as { items?: unknown } | null)?.items;
+  if (!Array.isArray(list) || list.some((item) => typeof item !== 'object' || item === null || Array.isArray(item)))
+    throw new CliError(
+      `${options.from} must hold a list of experiments`,
+      ['each item as POST /api/v1/experiments takes it, e.g. - { application: pi-monte-carlo, inputs: { seed: 1 } }'],
+      2,
+    );
+  const inputs = await parseInputs(client, options.input);
+  const defaults = Object.fromEntries(
+    Object.entries({ resource: options.resource, launch: !options.draft, ...settingsFrom(options) }).filter(
+      ([, value]) => value !== undefined,
+    ),
+  );
+  const items = (list as ExperimentItem[]).map((item) => ({
+    ...defaults,
+    ...item,
+    ...(Object.keys(inputs).length > 0 || item.inputs ? { inputs: { ...inputs, ...item.inputs } } : {}),
+  }));
+  const created = await call(
+    client.api.POST('/api/v1/experiments/batch', {
+      // The server checks each item and names the bad fields (items.<index>.<field>).
+      body: { items: items as unknown as ExperimentRequest[] },
+    }),
+  );
+  if (json) return printJson(created);
+  for (const experiment of created.items)
+    process.stdout.write(`${experiment.id}  ${experiment.state}  ${experiment.name}\n`);
+}
+
 /** Adds the user commands to `program`. */
 export function registerUserCommands(program: Command): void {
   const context = <Options extends object = object>(command: Command) => {
@@ -131,8 +189,8 @@ export function registerUserCommands(program: Command): void {
 
   program
     .command('submit')
-    .description('submit an experiment: an application, its inputs and a resource')
-    .argument('<application>', 'application name (see `drover apps`)')
+    .description('submit an experiment: an application, its inputs and a resource (or many, with --from)')
+    .argument('[application]', 'application name (see `drover apps`)')
     .option('-i, --input <name=value>', 'an input; repeat for more; name=@file uploads a file', collect, [])
     .option('-r, --resource <name>', 'compute resource (see `drover resources`)', 'local')
     .option('-q, --queue <name>', 'queue (partition)')
@@ -143,8 +201,28 @@ export function registerUserCommands(program: Command): void {
     .option('-n, --name <name>', 'experiment name')
     .option('--draft', 'create without launching (preview with `drover script`, launch with `drover launch`)')
     .option('-w, --watch', 'follow the experiment until it ends (exit code 0 completed, 1 failed, 2 canceled)')
-    .action(async (application: string, _options, command: Command) => {
-      const { options, client, api, json } = context<SettingsOptions & { resource: string }>(command);
+    .option(
+      '--from <file>',
+      'create many experiments in one request, all or none: a JSON or YAML list of experiments as POST /api/v1/experiments takes them (at most 1000); the flags give what an item leaves out',
+    )
+    .addHelpText(
+      'after',
+      `
+Many at once (one transaction: a bad item creates nothing and names items.<index>.<field>):
+  $ cat sweep.yaml
+  - { application: pi-monte-carlo, name: seed 1, inputs: { samples: 100000, seed: 1 } }
+  - { application: pi-monte-carlo, name: seed 2, inputs: { samples: 100000, seed: 2 } }
+  $ drover submit --from sweep.yaml --resource local`,
+    )
+    .action(async (application: string | undefined, _options, command: Command) => {
+      const { options, client, api, json } = context<SettingsOptions & { resource: string; from?: string }>(command);
+      if (options.from !== undefined) return submitMany(client, application, options as BatchOptions, json);
+      if (application === undefined)
+        throw new CliError(
+          'which application?',
+          ['drover submit <application> (see `drover apps`), or drover submit --from <file> for many'],
+          2,
+        );
       const inputs = await parseInputs(client, options.input);
       const experiment = await call(
         api.POST('/api/v1/experiments', {

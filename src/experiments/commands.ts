@@ -10,21 +10,25 @@ import { validateInputs, type FieldProblem } from '../domain/validate-inputs.ts'
 import { resolveJobSettings } from '../domain/resource.ts';
 import { deploymentFor } from '../domain/render-command.ts';
 import type { Principal } from '../catalogue/users.ts';
-import { getApplication, getResource, registeredByOperator } from '../catalogue/catalogue.ts';
+import { getCatalogueEntries, getResource, type CatalogueEntries } from '../catalogue/catalogue.ts';
+import type { ApplicationSpec } from '../domain/application.ts';
+import type { JobSettings, ResourceSpec } from '../domain/resource.ts';
 import type { Queryable, Store } from '../store/port.ts';
 import {
-  countActiveOfOwner,
+  countActiveOfOwnerByScope,
   currentState,
   deleteIfDraft,
   launchScope,
   moveExperiment,
-  recordCreated,
+  moveExperiments,
+  recordCreatedMany,
   settleExperiments,
 } from '../state/experiment-state.ts';
-import { cancelOpenTasks, createTasks, skipWaitingTasks } from '../state/task-state.ts';
+import { cancelOpenTasks, createTasksOfMany, skipWaitingTasks } from '../state/task-state.ts';
 import { requestCancel } from '../state/job-state.ts';
 import { findOwnUploads } from '../state/uploads.ts';
-import { getExperiment, type ExperimentDetail } from './queries.ts';
+import { appendEvents, type NewEvent, type Notice } from '../state/events.ts';
+import { getExperiment, getSummaries, type ExperimentDetail, type ExperimentSummary } from './queries.ts';
 
 /** What a user sends to create an experiment. */
 export interface ExperimentRequest {
@@ -41,38 +45,106 @@ export interface ExperimentRequest {
   launch?: boolean;
 }
 
-/** Validates a request against the catalogue; throws a ValidationError listing every bad field. */
-async function validateRequest(db: Queryable, principal: Principal, request: ExperimentRequest) {
+/** The most experiments one bulk creation (`createExperiments`) takes. */
+export const maxExperimentsPerBatch = 1000;
+
+/** A request that passed validation, with what it resolved to. */
+interface ValidRequest {
+  request: ExperimentRequest;
+  application: ApplicationSpec;
+  resource: ResourceSpec;
+  values: Record<string, unknown>;
+  settings: JobSettings;
+  fileNames: string[];
+}
+
+/**
+ * Validates requests against the catalogue (one query for all of them) and the owner's
+ * uploads (one more when there are file inputs). Throws a ValidationError listing every bad
+ * field; in a batch (`batch` true), each field is named `items.<i>.<field>`.
+ */
+async function validateRequests(
+  db: Queryable,
+  principal: Principal,
+  requests: ExperimentRequest[],
+  batch: boolean,
+): Promise<ValidRequest[]> {
+  const catalogue = await getCatalogueEntries(
+    db,
+    principal.gatewayId,
+    [...new Set(requests.map((request) => request.application))],
+    [...new Set(requests.map((request) => request.resource))],
+  );
+  const problems: FieldProblem[] = [];
+  const invalidItems: number[] = [];
+  const prefix = (index: number) => (batch ? `items.${index}.` : '');
+  const checked = requests.map((request, index) => {
+    try {
+      return checkRequest(principal, request, catalogue);
+    } catch (error) {
+      if (!batch || !(error instanceof ValidationError || error instanceof ForbiddenError)) throw error;
+      const fields = error.fields.map((problem) => ({ ...problem, field: prefix(index) + problem.field }));
+      if (error instanceof ForbiddenError) throw new ForbiddenError(`item ${index}: ${error.message}`, fields);
+      problems.push(...fields);
+      invalidItems.push(index);
+      return null;
+    }
+  });
+  const uploadIds = [...new Set(checked.flatMap((check) => (check ? Object.values(check.uploads) : [])))];
+  const owned = uploadIds.length > 0 ? await findOwnUploads(db, principal.userId, uploadIds) : new Map();
+  const valid = checked.map((check, index): ValidRequest | null => {
+    if (check === null) return null;
+    const itemProblems = [...check.problems];
+    for (const [name, id] of Object.entries(check.uploads)) {
+      if (!owned.has(id)) itemProblems.push({ field: `inputs.${name}`, message: `no upload ${id} of yours` });
+    }
+    if (itemProblems.length === 0) {
+      const fileNames = Object.values(check.uploads).map((id) => owned.get(id) as string);
+      return { ...check, request: requests[index], fileNames };
+    }
+    problems.push(...itemProblems.map((problem) => ({ ...problem, field: prefix(index) + problem.field })));
+    invalidItems.push(index);
+    return null;
+  });
+  if (problems.length > 0) {
+    const sorted = [...new Set(invalidItems)].sort((a, b) => a - b);
+    const message = batch
+      ? `${sorted.length} of ${requests.length} items are invalid (items ${sorted.slice(0, 10).join(', ')}${sorted.length > 10 ? ', ...' : ''}); nothing was created`
+      : 'invalid experiment';
+    throw new ValidationError(message, problems, 'invalid-experiment');
+  }
+  return valid as ValidRequest[];
+}
+
+/** Checks one request against the catalogue; throws for an unknown application or resource. */
+function checkRequest(principal: Principal, request: ExperimentRequest, catalogue: CatalogueEntries) {
   // The route's JSON Schema requires `application` and `resource` (non-empty strings) and a
   // string `name`; a clone takes them from its parent. The name's length is checked here
   // too: a clone's default name adds to its parent's.
   const problems: FieldProblem[] = [];
-  const application = await getApplication(db, principal.gatewayId, request.application).catch((error) => {
-    if (error instanceof NotFoundError) {
-      throw new ValidationError(
-        `unknown application ${JSON.stringify(request.application)}`,
-        [
-          {
-            field: 'application',
-            message: 'no such application in this gateway (GET /api/v1/applications lists them)',
-          },
-        ],
-        'invalid-experiment',
-      );
-    }
-    throw error;
-  });
-  const resource = await getResource(db, principal.gatewayId, request.resource).catch((error) => {
-    if (error instanceof NotFoundError) {
-      throw new ValidationError(
-        `unknown resource ${JSON.stringify(request.resource)}`,
-        [{ field: 'resource', message: 'no such resource in this gateway (GET /api/v1/resources lists them)' }],
-        'invalid-experiment',
-      );
-    }
-    throw error;
-  });
-  if (resource.kind === 'local' && !(await registeredByOperator(db, principal.gatewayId, application.name))) {
+  const entry = catalogue.applications.get(request.application);
+  if (entry === undefined) {
+    throw new ValidationError(
+      `unknown application ${JSON.stringify(request.application)}`,
+      [
+        {
+          field: 'application',
+          message: 'no such application in this gateway (GET /api/v1/applications lists them)',
+        },
+      ],
+      'invalid-experiment',
+    );
+  }
+  const application = entry.spec;
+  const resource = catalogue.resources.get(request.resource);
+  if (resource === undefined) {
+    throw new ValidationError(
+      `unknown resource ${JSON.stringify(request.resource)}`,
+      [{ field: 'resource', message: 'no such resource in this gateway (GET /api/v1/resources lists them)' }],
+      'invalid-experiment',
+    );
+  }
+  if (resource.kind === 'local' && !entry.registeredByOperator) {
     throw new ForbiddenError(`application ${application.name} may not run on ${resource.name}`, [
       {
         field: 'resource',
@@ -83,13 +155,6 @@ async function validateRequest(db: Queryable, principal: Principal, request: Exp
   const deployment = deploymentFor(application, resource.name);
   const inputs = validateInputs(application, request.inputs);
   problems.push(...inputs.problems);
-  const uploadIds = Object.values(inputs.uploads);
-  if (uploadIds.length > 0) {
-    const known = await findOwnUploads(db, principal.userId, uploadIds);
-    for (const [name, id] of Object.entries(inputs.uploads)) {
-      if (!known.has(id)) problems.push({ field: `inputs.${name}`, message: `no upload ${id} of yours` });
-    }
-  }
   const { settings, problems: settingProblems } = resolveJobSettings(resource, deployment, {
     queue: request.queue,
     nodes: request.nodes,
@@ -106,8 +171,7 @@ async function validateRequest(db: Queryable, principal: Principal, request: Exp
   ) {
     problems.push({ field: 'name', message: 'must be one line of text without control characters' });
   }
-  if (problems.length > 0) throw new ValidationError('invalid experiment', problems, 'invalid-experiment');
-  return { application, resource, values: inputs.values, settings };
+  return { application, resource, values: inputs.values, settings, uploads: inputs.uploads, problems };
 }
 
 /** Creates an experiment (and launches it unless `launch: false`). A 201 means it is stored. */
@@ -117,59 +181,171 @@ export async function createExperiment(
   request: ExperimentRequest,
   parentId: string | null = null,
 ): Promise<ExperimentDetail> {
-  const { application, resource, values, settings } = await validateRequest(store, principal, request);
-  const id = await store.transaction(async (tx) => {
-    const experimentId = await recordCreated(tx, {
-      gatewayId: principal.gatewayId,
-      ownerId: principal.userId,
-      name: request.name || `${application.name} ${new Date().toISOString().slice(0, 16).replace('T', ' ')}`,
-      application: application.name,
-      applicationVersion: application.version,
-      resource: resource.name,
-      inputs: values,
-      settings,
-      parentId,
-      message: parentId ? `cloned from ${parentId}` : `created by ${principal.name}`,
-    });
-    if (request.launch !== false) await launchInTransaction(tx, experimentId);
-    return experimentId;
-  });
+  const [id] = await createInStore(store, principal, [request], false, parentId);
   return getExperiment(store, principal, id);
 }
 
-async function launchInTransaction(tx: Queryable, experimentId: string): Promise<void> {
-  await checkJobsPerUser(tx, experimentId);
-  const previous = await moveExperiment(tx, experimentId, 'queued', { from: ['created'], message: 'launched' });
-  if (previous === null) throw new ConflictError('only a created experiment can be launched', [], 'invalid-state');
-  await createTasks(tx, experimentId, experimentDag);
+/**
+ * Creates many experiments in one transaction: all of them or, when any item is invalid or
+ * over a limit, none (a ValidationError names every bad `items.<i>.<field>`; a
+ * LimitReachedError the first item over its queue's per-user limit). Each item is what
+ * `createExperiment` takes and is launched unless it says `launch: false`. At most
+ * `maxExperimentsPerBatch` items. Returns their summaries in the order given.
+ */
+export async function createExperiments(
+  store: Store,
+  principal: Principal,
+  requests: ExperimentRequest[],
+): Promise<ExperimentSummary[]> {
+  if (requests.length === 0 || requests.length > maxExperimentsPerBatch) {
+    throw new ValidationError(
+      `a bulk creation takes 1 to ${maxExperimentsPerBatch} experiments, not ${requests.length}`,
+      [
+        {
+          field: 'items',
+          message: `send 1 to ${maxExperimentsPerBatch} items; split a larger set into several requests`,
+        },
+      ],
+      'invalid-experiment',
+    );
+  }
+  const ids = await createInStore(store, principal, requests, true, null);
+  const byId = new Map((await getSummaries(store, principal, ids)).map((summary) => [summary.id, summary]));
+  return ids.map((id) => byId.get(id)!);
+}
+
+/** Validates, stores and launches (where asked) experiments in one transaction; returns their ids. */
+async function createInStore(
+  store: Store,
+  principal: Principal,
+  requests: ExperimentRequest[],
+  batch: boolean,
+  parentId: string | null,
+): Promise<string[]> {
+  const valid = await validateRequests(store, principal, requests, batch);
+  const now = new Date().toISOString().slice(0, 16).replace('T', ' ');
+  return store.transaction(async (tx) => {
+    // The events of all the experiments (created, launched, tasks ready) go in one statement.
+    const pending = { events: [] as NewEvent[], notices: [] as Notice[] };
+    const ids = await recordCreatedMany(
+      tx,
+      valid.map(({ request, application, resource, values, settings, fileNames }) => ({
+        gatewayId: principal.gatewayId,
+        ownerId: principal.userId,
+        name: request.name || `${application.name} ${now}`,
+        application: application.name,
+        applicationVersion: application.version,
+        resource: resource.name,
+        inputs: values,
+        settings,
+        parentId,
+        message: parentId ? `cloned from ${parentId}` : `created by ${principal.name}`,
+        fileNames,
+      })),
+      pending.events,
+    );
+    const launches = valid.flatMap(({ request, resource, settings }, index): Launch[] =>
+      request.launch === false
+        ? []
+        : [{ experimentId: ids[index], resource, queue: settings.queue, item: batch ? index : null }],
+    );
+    await launchInTransaction(tx, principal.userId, launches, pending);
+    await appendEvents(tx, pending.events, pending.notices);
+    return ids;
+  });
+}
+
+/** One experiment to launch, with where it runs. */
+interface Launch {
+  experimentId: string;
+  resource: ResourceSpec;
+  queue: string;
+  /** Its index in a bulk creation, for error messages; null otherwise. */
+  item: number | null;
 }
 
 /**
- * Refuses a launch (a LimitReachedError, `queue-limit`) when the owner already has the
- * queue's `maxJobsPerUser` experiments active on that resource and queue. The owner's row
- * is locked first, so two launches at once cannot both take the last place.
+ * Launches `created` experiments of one owner: checks the per-user limits, queues them,
+ * plans their DAGs. Their events and wake-ups are pushed to `pending`, for the caller to append.
  */
-async function checkJobsPerUser(tx: Queryable, experimentId: string): Promise<void> {
-  const scope = await launchScope(tx, experimentId);
-  if (scope === null) return;
-  const { resource: resourceName, queue: queueName } = scope;
-  const resource = await getResource(tx, scope.gatewayId, resourceName);
-  const limit = resource.config.queues.find((queue) => queue.name === queueName)?.maxJobsPerUser;
-  if (limit === undefined) return;
-  const active = await countActiveOfOwner(tx, scope, experimentId);
-  if (active >= limit) {
-    throw new LimitReachedError(
-      `queue ${queueName} on ${resourceName} allows ${limit} active experiments per user and you have ${active}: wait for one to finish, cancel one, or pick another queue`,
-      [{ field: 'queue', message: `at most ${limit} active experiments per user` }],
-      'queue-limit',
-    );
+async function launchInTransaction(
+  tx: Queryable,
+  ownerId: string,
+  launches: Launch[],
+  pending: { events: NewEvent[]; notices: Notice[] },
+): Promise<void> {
+  if (launches.length === 0) return;
+  await checkJobsPerUser(tx, ownerId, launches);
+  const moved = await moveExperiments(
+    tx,
+    launches.map(({ experimentId }) => ({ experimentId, to: 'queued', from: ['created'], message: 'launched' })),
+    pending.events,
+  );
+  if (moved.size !== launches.length)
+    throw new ConflictError('only a created experiment can be launched', [], 'invalid-state');
+  await createTasksOfMany(
+    tx,
+    launches.map(({ experimentId }) => experimentId),
+    experimentDag,
+    0,
+    pending,
+  );
+}
+
+/**
+ * Refuses launches (a LimitReachedError, `queue-limit`) that would give the owner more than
+ * a queue's `maxJobsPerUser` experiments active on that resource and queue, counting the
+ * earlier launches of the same call. When a queue has a limit, the owner's row is locked
+ * first, so two launches at once cannot both take the last place.
+ */
+async function checkJobsPerUser(tx: Queryable, ownerId: string, launches: Launch[]): Promise<void> {
+  const limitOf = (launch: Launch) =>
+    launch.resource.config.queues.find((queue) => queue.name === launch.queue)?.maxJobsPerUser;
+  const limited = launches.filter((launch) => limitOf(launch) !== undefined);
+  if (limited.length === 0) return;
+  const active = await countActiveOfOwnerByScope(
+    tx,
+    ownerId,
+    limited.map((launch) => ({ resource: launch.resource.name, queue: launch.queue })),
+  );
+  for (const launch of limited) {
+    const limit = limitOf(launch)!;
+    const key = `${launch.resource.name} ${launch.queue}`;
+    const count = active.get(key) ?? 0;
+    if (count >= limit) {
+      const where = launch.item === null ? '' : `item ${launch.item}: `;
+      const earlier = launch.item === null ? '' : ' (counting the earlier items of this request)';
+      throw new LimitReachedError(
+        `${where}queue ${launch.queue} on ${launch.resource.name} allows ${limit} active experiments per user and you have ${count}${earlier}: wait for one to finish, cancel one, or pick another queue`,
+        [
+          {
+            field: launch.item === null ? 'queue' : `items.${launch.item}.queue`,
+            message: `at most ${limit} active experiments per user`,
+          },
+        ],
+        'queue-limit',
+      );
+    }
+    active.set(key, count + 1);
   }
 }
 
 /** Launches a `created` experiment: plans its task DAG and queues it. */
 export async function launchExperiment(store: Store, principal: Principal, id: string): Promise<ExperimentDetail> {
   await getExperiment(store, principal, id);
-  await store.transaction((tx) => launchInTransaction(tx, id));
+  await store.transaction(async (tx) => {
+    const scope = await launchScope(tx, id);
+    if (scope === null) throw new NotFoundError(`experiment ${id}`);
+    const resource = await getResource(tx, scope.gatewayId, scope.resource);
+    const pending = { events: [] as NewEvent[], notices: [] as Notice[] };
+    await launchInTransaction(
+      tx,
+      scope.ownerId,
+      [{ experimentId: id, resource, queue: scope.queue, item: null }],
+      pending,
+    );
+    await appendEvents(tx, pending.events, pending.notices);
+  });
   return getExperiment(store, principal, id);
 }
 

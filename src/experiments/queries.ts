@@ -155,7 +155,7 @@ export interface ExperimentFilter {
   application?: string;
   resource?: string;
   owner?: string;
-  /** Text found in the name, application or id. */
+  /** Text found in the id, name, application, an input value or an uploaded file's name. */
   text?: string;
   createdAfter?: Date;
   createdBefore?: Date;
@@ -187,11 +187,27 @@ export async function listExperiments(
   }
   if (filter.application) add((p) => `e.application = ${p}`, filter.application);
   if (filter.resource) add((p) => `e.resource = ${p}`, filter.resource);
-  if (filter.owner) add((p) => `u.name = ${p}`, filter.owner);
-  if (filter.parentId) add((p) => `e.parent_id::text = ${p}`, filter.parentId);
-  if (filter.text)
+  // The owner's id first, so that experiments_by_owner answers (a join on the name walked
+  // the whole gateway's index).
+  if (filter.owner) {
+    params.push(principal.gatewayId);
+    const gateway = `$${params.length}`;
     add(
-      (p) => `(e.name ilike ${p} or e.application ilike ${p} or e.id::text ilike ${p})`,
+      (p) => `e.owner_id = (select o.id from users o where o.gateway_id = ${gateway} and o.name = ${p})`,
+      filter.owner,
+    );
+  }
+  if (filter.parentId) {
+    // Compared as a uuid so that the parent index answers; no experiment has a parent
+    // that is not one.
+    if (uuidPattern.test(filter.parentId)) add((p) => `e.parent_id = ${p}::uuid`, filter.parentId);
+    else where.push('false');
+  }
+  if (filter.text)
+    // experiment_search (migration 0005) holds the id, name, application, input values and
+    // uploaded file names; its trigram index answers the ilike.
+    add(
+      (p) => `e.id in (select s.experiment_id from experiment_search s where s.search_text ilike ${p})`,
       `%${filter.text.replace(/[\\%_]/g, (c) => '\\' + c)}%`,
     );
   if (filter.createdAfter) add((p) => `e.created_at >= ${p}`, filter.createdAfter);
@@ -204,17 +220,21 @@ export async function listExperiments(
   const limit = Math.min(Math.max(filter.limit ?? 50, 1), 200);
   params.push(limit + 1);
   const rows = await db.query<any>(
-    `select ${summaryColumns} from experiments e join users u on u.id = e.owner_id
+    // cursor_at: created_at to the microsecond (a Date keeps milliseconds, and a bulk
+    // creation's experiments are a microsecond apart), so that no row is skipped.
+    `select ${summaryColumns},
+       to_char(e.created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as cursor_at
+     from experiments e join users u on u.id = e.owner_id
      where ${where.join(' and ')} order by e.created_at desc, e.id desc limit $${params.length}`,
     params,
   );
   const items = rows.slice(0, limit).map(toSummary);
   const last = rows.length > limit ? rows[limit - 1] : null;
-  return { items, nextCursor: last ? encodeCursor(last.created_at, last.id) : null };
+  return { items, nextCursor: last ? encodeCursor(last.cursor_at, last.id) : null };
 }
 
-function encodeCursor(createdAt: Date, id: string): string {
-  return Buffer.from(JSON.stringify([createdAt.toISOString(), id])).toString('base64url');
+function encodeCursor(createdAt: string, id: string): string {
+  return Buffer.from(JSON.stringify([createdAt, id])).toString('base64url');
 }
 
 function decodeCursor(cursor: string): { createdAt: string; id: string } {

@@ -5,6 +5,7 @@
  * transaction. One move is made inline elsewhere, for speed: the claim statement
  * (claim-tasks.ts) makes `claimStart`, defined here, under the same lock and guard.
  */
+import { randomUUID } from 'node:crypto';
 import {
   activeExperimentStatesSql,
   experimentOutcome,
@@ -27,43 +28,92 @@ export interface NewExperiment {
   application: string;
   applicationVersion: string;
   resource: string;
-  inputs: unknown;
+  inputs: Record<string, unknown>;
   settings: unknown;
   /** The experiment it was cloned from. */
   parentId: string | null;
   /** The message of its `created` event (who created or cloned it). */
   message: string;
+  /** The file names of its uploaded inputs, which the list's text search finds too. */
+  fileNames?: string[];
 }
 
 /** Stores a new experiment in `created` with its first event; returns its id. */
 export async function recordCreated(tx: Queryable, experiment: NewExperiment): Promise<string> {
-  const rows = await tx.query<{ id: string }>(
-    `insert into experiments (gateway_id, owner_id, name, application, application_version, resource, inputs, settings, parent_id)
-     values ($1, $2, $3, $4, $5, $6, $7::jsonb, $8::jsonb, $9) returning id`,
-    [
-      experiment.gatewayId,
-      experiment.ownerId,
-      experiment.name,
-      experiment.application,
-      experiment.applicationVersion,
-      experiment.resource,
-      JSON.stringify(experiment.inputs),
-      JSON.stringify(experiment.settings),
-      experiment.parentId,
-    ],
+  const [id] = await recordCreatedMany(tx, [experiment]);
+  return id;
+}
+
+/**
+ * Stores new experiments in `created`, each with its first event, in two statements
+ * whatever their number; returns their ids in the order given. Their creation times
+ * follow that order (a microsecond apart), so a bulk creation lists in the order it was sent.
+ * With `pending`, the `created` events are pushed there for the caller to append later in
+ * the same transaction (one statement for all the events of a creation).
+ */
+export async function recordCreatedMany(
+  tx: Queryable,
+  experiments: NewExperiment[],
+  pending?: NewEvent[],
+): Promise<string[]> {
+  if (experiments.length === 0) return [];
+  const rows = experiments.map((experiment, index) => {
+    const id = randomUUID();
+    return {
+      ord: index,
+      id,
+      gateway_id: experiment.gatewayId,
+      owner_id: experiment.ownerId,
+      name: experiment.name,
+      application: experiment.application,
+      application_version: experiment.applicationVersion,
+      resource: experiment.resource,
+      inputs: experiment.inputs,
+      settings: experiment.settings,
+      parent_id: experiment.parentId,
+      search_text: searchText(id, experiment),
+    };
+  });
+  // $1: jsonb array of experiments, in order
+  await tx.query(
+    `with input as (
+       select * from jsonb_to_recordset($1::jsonb) as x(ord int, id uuid, gateway_id text, owner_id text, name text,
+         application text, application_version text, resource text, inputs jsonb, settings jsonb, parent_id uuid,
+         search_text text)),
+     created as (
+       insert into experiments (id, gateway_id, owner_id, name, application, application_version, resource,
+         inputs, settings, parent_id, created_at, updated_at)
+       select id, gateway_id, owner_id, name, application, application_version, resource, inputs, settings, parent_id,
+         now() + ord * interval '1 microsecond', now() + ord * interval '1 microsecond'
+       from input)
+     insert into experiment_search (experiment_id, search_text) select id, search_text from input`,
+    [JSON.stringify(rows)],
   );
-  const experimentId = rows[0].id;
-  await appendEvents(tx, [
-    {
-      experimentId,
-      entity: 'experiment',
-      entityId: experimentId,
-      toState: 'created',
-      message: experiment.message,
-      data: { parentId: experiment.parentId },
-    },
-  ]);
-  return experimentId;
+  const events = rows.map((row, index): NewEvent => ({
+    experimentId: row.id,
+    entity: 'experiment',
+    entityId: row.id,
+    toState: 'created',
+    message: experiments[index].message,
+    data: { parentId: row.parent_id },
+  }));
+  if (pending) pending.push(...events);
+  else await appendEvents(tx, events);
+  return rows.map((row) => row.id);
+}
+
+/**
+ * What the list's text search (`q`) looks in, one field per line: the id, the name, the
+ * application, each input value (by input name) and each uploaded file's name, in
+ * `experiment_search`. Migration 0005 filled it the same way for experiments created before it.
+ */
+function searchText(id: string, experiment: NewExperiment): string {
+  const inputs = Object.keys(experiment.inputs)
+    .sort()
+    .map((name) => experiment.inputs[name])
+    .filter((value) => value !== null && value !== undefined)
+    .map((value) => (typeof value === 'object' ? JSON.stringify(value) : String(value)));
+  return [id, experiment.name, experiment.application, ...inputs, ...(experiment.fileNames ?? []).sort()].join('\n');
 }
 
 /** Deletes a draft: only an experiment still `created`. Returns whether one was deleted. */
@@ -305,16 +355,23 @@ export async function launchScope(db: Queryable, experimentId: string): Promise<
 }
 
 /**
- * How many experiments other than `experimentId` the owner has active on the scope's
- * resource and queue. Locks the owner's row first, so two launches at once count each other.
+ * How many experiments an owner has active per resource and queue, for the scopes asked
+ * (keyed `resource queue`; absent means none). Locks the owner's row first, so concurrent
+ * launches by one owner count each other.
  */
-export async function countActiveOfOwner(tx: Queryable, scope: LaunchScope, experimentId: string): Promise<number> {
-  await tx.query('select id from users where id = $1 for update', [scope.ownerId]);
-  const [{ active }] = await tx.query<{ active: number }>(
-    `select count(*)::int as active from experiments
-     where owner_id = $1 and resource = $2 and settings->>'queue' = $3 and id <> $4
-       and state in ${activeExperimentStatesSql}`,
-    [scope.ownerId, scope.resource, scope.queue, experimentId],
+export async function countActiveOfOwnerByScope(
+  tx: Queryable,
+  ownerId: string,
+  scopes: Array<{ resource: string; queue: string }>,
+): Promise<Map<string, number>> {
+  await tx.query('select id from users where id = $1 for update', [ownerId]);
+  // $1 owner, $2 resources, $3 queues (pairwise)
+  const rows = await tx.query<{ resource: string; queue: string; active: number }>(
+    `select e.resource, e.settings->>'queue' as queue, count(*)::int as active from experiments e
+     where e.owner_id = $1 and e.state in ${activeExperimentStatesSql}
+       and (e.resource, e.settings->>'queue') in (select * from unnest($2::text[], $3::text[]))
+     group by 1, 2`,
+    [ownerId, scopes.map((scope) => scope.resource), scopes.map((scope) => scope.queue)],
   );
-  return active;
+  return new Map(rows.map((row) => [`${row.resource} ${row.queue}`, row.active]));
 }

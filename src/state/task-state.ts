@@ -34,23 +34,44 @@ export async function createTasks(
   plan: readonly TaskPlan[],
   priority = 0,
 ): Promise<void> {
-  // $1 experiment, $2 kinds, $3 dependency counts, $4 max attempts, $5 priority
-  const created = await tx.query<{ id: number; kind: TaskKind; state: TaskState }>(
+  await createTasksOfMany(tx, [experimentId], plan, priority);
+}
+
+/**
+ * createTasks for many experiments at once, each getting the same plan: three statements
+ * whatever their number (a bulk creation launches up to a thousand). With `pending`, the
+ * events and the wake-up are pushed there for the caller to append later in the same
+ * transaction.
+ */
+export async function createTasksOfMany(
+  tx: Queryable,
+  experimentIds: string[],
+  plan: readonly TaskPlan[],
+  priority = 0,
+  pending?: { events: NewEvent[]; notices: Notice[] },
+): Promise<void> {
+  if (experimentIds.length === 0) return;
+  const nodes = experimentIds.flatMap((experimentId) => plan.map((node) => ({ experimentId, node })));
+  // $1 experiments, $2 kinds, $3 dependency counts, $4 max attempts, $5 priority
+  const created = await tx.query<{ id: number; experiment_id: string; kind: TaskKind; state: TaskState }>(
     `insert into tasks (experiment_id, kind, state, pending_dependencies, max_attempts, priority)
-     select $1, kind, case when deps = 0 then 'ready' else 'pending' end, deps, attempts, $5
-     from unnest($2::text[], $3::int[], $4::int[]) as x(kind, deps, attempts)
-     returning id, kind, state`,
+     select experiment_id, kind, case when deps = 0 then 'ready' else 'pending' end, deps, attempts, $5
+     from unnest($1::uuid[], $2::text[], $3::int[], $4::int[]) as x(experiment_id, kind, deps, attempts)
+     returning id, experiment_id, kind, state`,
     [
-      experimentId,
-      plan.map((node) => node.kind),
-      plan.map((node) => node.dependsOn.length),
-      plan.map((node) => node.maxAttempts ?? 3),
+      nodes.map(({ experimentId }) => experimentId),
+      nodes.map(({ node }) => node.kind),
+      nodes.map(({ node }) => node.dependsOn.length),
+      nodes.map(({ node }) => node.maxAttempts ?? 3),
       priority,
     ],
   );
-  const idOf = new Map(created.map((task) => [task.kind, task.id]));
-  const edges = plan.flatMap((node) =>
-    node.dependsOn.map((dependency) => [idOf.get(node.kind)!, idOf.get(dependency)!]),
+  const idOf = new Map(created.map((task) => [`${task.experiment_id} ${task.kind}`, task.id]));
+  const edges = nodes.flatMap(({ experimentId, node }) =>
+    node.dependsOn.map((dependency) => [
+      idOf.get(`${experimentId} ${node.kind}`)!,
+      idOf.get(`${experimentId} ${dependency}`)!,
+    ]),
   );
   if (edges.length > 0) {
     await tx.query(`insert into task_dependencies (task_id, depends_on) select * from unnest($1::int8[], $2::int8[])`, [
@@ -59,11 +80,11 @@ export async function createTasks(
     ]);
   }
   const ready = created.filter((task) => task.state === 'ready');
-  await appendEvents(
-    tx,
-    ready.map((task) => taskEvent(experimentId, task.id, task.kind, null, 'ready')),
-    ready.length > 0 ? [{ channel: readyChannel, payload: String(ready.length) }] : [],
-  );
+  const events = ready.map((task) => taskEvent(task.experiment_id, task.id, task.kind, null, 'ready'));
+  const notices = ready.length > 0 ? [{ channel: readyChannel, payload: String(ready.length) }] : [];
+  if (!pending) return appendEvents(tx, events, notices);
+  pending.events.push(...events);
+  pending.notices.push(...notices);
 }
 
 /** Who may report an outcome: the worker holding the lease, or the controller for a detached task. */

@@ -4,13 +4,13 @@
  */
 import type { Queryable } from '../store/port.ts';
 
-/** The ids among `ids` that are uploads of `ownerId`. */
-export async function findOwnUploads(db: Queryable, ownerId: string, ids: string[]): Promise<Set<string>> {
-  const rows = await db.query<{ id: string }>('select id from uploads where id = any($1::uuid[]) and owner_id = $2', [
-    ids,
-    ownerId,
-  ]);
-  return new Set(rows.map((row) => row.id));
+/** The uploads among `ids` that belong to `ownerId`: id to file name. */
+export async function findOwnUploads(db: Queryable, ownerId: string, ids: string[]): Promise<Map<string, string>> {
+  const rows = await db.query<{ id: string; filename: string }>(
+    'select id, filename from uploads where id = any($1::uuid[]) and owner_id = $2',
+    [ids, ownerId],
+  );
+  return new Map(rows.map((row) => [row.id, row.filename]));
 }
 
 /** The file names of the uploads among `ids`. */

@@ -6,6 +6,7 @@ import { mkdirSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { chmod, lstat, open, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
+import { pg_trgm } from '@electric-sql/pglite/contrib/pg_trgm';
 import { StoreError, type Queryable, type Store } from './port.ts';
 
 export interface PgliteStoreOptions {
@@ -42,7 +43,12 @@ export async function openPgliteStore(options: PgliteStoreOptions): Promise<Stor
   const pgdata = options.dataDir ? join(options.dataDir, 'pgdata') : undefined;
   let database: PGlite;
   try {
-    database = await PGlite.create({ dataDir: pgdata, loadDataDir: pgdata ? undefined : options.template });
+    // pg_trgm backs the experiment list's text search (migration 0005).
+    database = await PGlite.create({
+      dataDir: pgdata,
+      loadDataDir: pgdata ? undefined : options.template,
+      extensions: { pg_trgm },
+    });
   } catch (error) {
     releaseLock();
     throw new StoreError(`cannot open the embedded store in ${options.dataDir}: ${(error as Error).message}`);

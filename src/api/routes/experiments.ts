@@ -7,8 +7,10 @@ import {
   cancelExperiment,
   cloneExperiment,
   createExperiment,
+  createExperiments,
   deleteDraft,
   launchExperiment,
+  maxExperimentsPerBatch,
   type ExperimentRequest,
 } from '../../experiments/commands.ts';
 import { getExperiment, getSummaries, listExperiments, loadRunContext } from '../../experiments/queries.ts';
@@ -48,6 +50,18 @@ const experimentRequestSchema = {
   },
 } as const;
 
+const experimentBatchSchema = {
+  type: 'object',
+  required: ['items'],
+  additionalProperties: false,
+  properties: {
+    items: { type: 'array', minItems: 1, maxItems: maxExperimentsPerBatch, items: experimentRequestSchema },
+  },
+} as const;
+
+/** A bulk creation's body may be larger than other requests': up to a thousand experiments. */
+const minimumBatchBodyBytes = 8 * 1024 * 1024;
+
 const cloneRequestSchema = {
   type: 'object',
   additionalProperties: false,
@@ -62,7 +76,11 @@ const listQuerySchema = {
     application: { type: 'string' },
     resource: { type: 'string' },
     owner: { type: 'string', description: 'Owner name (admins)' },
-    q: { type: 'string', description: 'Text in the name, application or id' },
+    q: {
+      type: 'string',
+      description:
+        "Text in the id, name, application, an input's value or an uploaded input file's name (case-insensitive)",
+    },
     parent: { type: 'string', description: 'Clones of this experiment' },
     since: { type: 'string', format: 'date-time' },
     until: { type: 'string', format: 'date-time' },
@@ -91,6 +109,32 @@ export function registerExperimentRoutes(api: FastifyInstance, deps: ApiDependen
     async (request, reply) => {
       const experiment = await createExperiment(store, request.principal, request.body as ExperimentRequest);
       return reply.code(201).header('location', `/api/v1/experiments/${experiment.id}`).send(experiment);
+    },
+  );
+
+  api.post(
+    '/experiments/batch',
+    {
+      bodyLimit: Math.max(deps.bodyLimitBytes, minimumBatchBodyBytes),
+      schema: {
+        operationId: 'createExperiments',
+        summary: 'Create many experiments at once',
+        description: `Creates up to ${maxExperimentsPerBatch} experiments in one transaction: all of them, or none. Each item is the body of \`POST /experiments\` (launched unless \`launch\` is false). A bad item fails the whole request with a 400 whose \`errors\` name \`items.<index>.<field>\`; an item over its queue's per-user limit fails it with a 429 naming that item. The response lists the new experiments in the order of the items.`,
+        tags: ['experiments'],
+        body: experimentBatchSchema,
+        response: {
+          201: ref('ExperimentBatch'),
+          ...problemResponses,
+          429: {
+            description: "An item would pass its queue's per-user limit of active experiments; nothing was created",
+            content: { 'application/problem+json': { schema: ref('Problem') } },
+          },
+        },
+      },
+    },
+    async (request, reply) => {
+      const { items } = request.body as { items: ExperimentRequest[] };
+      return reply.code(201).send({ items: await createExperiments(store, request.principal, items) });
     },
   );
 
