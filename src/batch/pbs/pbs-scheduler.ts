@@ -12,7 +12,7 @@ import {
   batchSubmitClaim,
   batchSubmitEpilogue,
   batchSubmitPrelude,
-  runBatchSubmit,
+  BatchSubmitter,
 } from '../remote-submit.ts';
 import { observeFinishedJob, readBatchJobRecords } from '../job-files.ts';
 import { renderPbsScript } from './render-pbs-script.ts';
@@ -40,14 +40,15 @@ const listFullJobs = `listing=$(qstat -f); rc=$?
 [ "$rc" -eq 0 ] || [ "$rc" -eq ${qstatFoundNothing} ] || exit 4`;
 
 /**
- * The submit command (see `batchSubmitPrelude`, which takes the task's lock and adopts a
- * job whose `native-id` was recorded). For keys whose submit died around its qsub it reads
+ * One job's submit (see `batchSubmitPrelude`, which takes the task's lock and adopts a
+ * job whose `native-id` was recorded; `batchSubmitCommand` runs it for each job of a
+ * batch). For keys whose submit died around its qsub it reads
  * the (long) `qstat -f` listing for a job of those names and adopts the first. Else it
  * saves the script and calls qsub from the workdir, still under the lock, with `-o`/`-e`
  * on the command line (the Slurm wrapper ignores them as directives). Exit 4 means qstat
  * failed, 5 that qsub refused (qsub's output on stderr).
  */
-const submitScript = `${batchSubmitPrelude}
+const submitOne = `${batchSubmitPrelude}
 if [ \${#candidates[@]} -gt 0 ]; then
   ${listFullJobs}
   found=$(printf '%s\\n' "$listing" | awk -v keys="\${candidates[*]}" '
@@ -93,6 +94,8 @@ export interface PbsSchedulerOptions {
   shell: Shell;
   /** The resource's name, carried by `ResourceUnreachableError`. */
   resource: string;
+  /** Called with the job count of each batch submit command (tests and benchmarks). */
+  onSubmitBatch?: (jobs: number) => void;
 }
 
 /**
@@ -103,10 +106,22 @@ export class PbsScheduler implements BatchScheduler {
   readonly kind = 'pbs' as const;
   private readonly shell: Shell;
   private readonly resource: string;
+  private readonly submitter: BatchSubmitter;
 
   constructor(options: PbsSchedulerOptions) {
     this.shell = options.shell;
     this.resource = options.resource;
+    this.submitter = new BatchSubmitter(
+      this.shell,
+      submitOne,
+      {
+        isUnreachable: isPbsUnreachableMessage,
+        unreachable: (message) => this.unreachable('qsub', message),
+        refusal: (result) => qsubErrorMessage(result.stderr.trim()),
+        parseId: parseQsubOutput,
+      },
+      options.onSubmitBatch,
+    );
   }
 
   /** The qsub script `submit` sends; see `renderPbsScript`. */
@@ -115,10 +130,12 @@ export class PbsScheduler implements BatchScheduler {
   }
 
   /**
-   * Submits the job in one remote command, once per task: under the task's lock, a job of
-   * the key or of an earlier attempt's key (its `native-id` file, or, after a submit that
-   * died around its qsub, a job of that name in `qstat -f`) is returned with
-   * `adopted: true`. The script is saved as `<workdir>/.drover-job/<key>/job.sh`.
+   * Submits the job once per task: under the task's lock, a job of the key or of an earlier
+   * attempt's key (its `native-id` file, or, after a submit that died around its qsub, a
+   * job of that name in `qstat -f`) is returned with `adopted: true`. The script is saved
+   * as `<workdir>/.drover-job/<key>/job.sh`. Submits made while others run travel
+   * together, one remote command per batch (`BatchSubmitter`); each job is answered, and
+   * fails, on its own.
    *
    * @throws {TaskError} `invalid-job-spec` (final) when the spec cannot be rendered safely.
    * @throws {TaskError} `submit-rejected` (not retryable) with the scheduler's message when
@@ -127,12 +144,7 @@ export class PbsScheduler implements BatchScheduler {
    * @throws {ResourceUnreachableError} when the PBS server does not answer.
    */
   async submit(spec: JobSpec): Promise<SubmittedJob> {
-    return runBatchSubmit(this.shell, spec, renderPbsScript(spec), submitScript, {
-      isUnreachable: isPbsUnreachableMessage,
-      unreachable: (message) => this.unreachable('qsub', message),
-      refusal: (result) => qsubErrorMessage(result.stderr.trim()),
-      parseId: parseQsubOutput,
-    });
+    return this.submitter.submit(spec, renderPbsScript(spec));
   }
 
   /**
