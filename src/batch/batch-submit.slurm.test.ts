@@ -12,7 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { BatchScheduler, JobSpec, SubmittedJob } from './port.ts';
 import type { Shell } from '../shell/port.ts';
-import { connectToTestCluster } from '../../test/test-cluster.ts';
+import { clusterJobSpecs, connectToTestCluster } from '../../test/test-cluster.ts';
 import { CountingShell, PrefixedShell } from '../../test/conformance/scheduler-suite.ts';
 import { TaskError } from '../domain/failure.ts';
 import { SlurmScheduler } from './slurm/slurm-scheduler.ts';
@@ -44,37 +44,23 @@ function task(kind: string, index: number, overrides: Partial<JobSpec> = {}) {
   const id = `${kind}-${randomBytes(4).toString('hex')}-${index}`;
   const workdir = `${scratchDirectory}/${id}`;
   const key = (attempt: number) => `batch-${id}.attempt-${attempt}`;
-  const spec = (attempt: number): JobSpec => ({
-    submissionKey: key(attempt),
-    earlierSubmissionKeys: Array.from({ length: attempt - 1 }, (_, earlier) => key(earlier + 1)),
-    workdir,
-    jobName: 'drover-batch',
-    queue: 'debug',
-    nodes: 1,
-    coresPerNode: 1,
-    walltimeMinutes: 1,
-    environmentSetup: [],
-    argv: ['true'],
-    ...overrides,
-  });
+  const spec = (attempt: number): JobSpec =>
+    clusterJobSpecs(workdir).spec({
+      submissionKey: key(attempt),
+      earlierSubmissionKeys: Array.from({ length: attempt - 1 }, (_, earlier) => key(earlier + 1)),
+      workdir,
+      queue: 'debug',
+      ...overrides,
+    });
   return { workdir, key, spec };
 }
 
 /** The jobs Slurm has (queue and accounting) under any of `names`, as id -> name. */
 async function jobsNamed(names: string[]): Promise<Map<string, string>> {
   const jobs = new Map<string, string>();
-  const queued = await shell.run(['squeue', '--me', '-h', '-t', 'all', `--name=${names.join(',')}`, '-o', '%i|%j']);
-  const accounted = await shell.run([
-    'sacct',
-    '-X',
-    '-P',
-    '-n',
-    `--name=${names.join(',')}`,
-    '-S',
-    '2000-01-01',
-    '-o',
-    'JobID,JobName',
-  ]);
+  const list = `--name=${names.join(',')}`;
+  const queued = await shell.run(['squeue', '--me', '-h', '-t', 'all', list, '-o', '%i|%j']);
+  const accounted = await shell.run(['sacct', '-XPn', '-S', '2000-01-01', list, '-o', 'JobID,JobName']);
   assert.equal(queued.code, 0, queued.stderr);
   assert.equal(accounted.code, 0, accounted.stderr);
   for (const line of `${queued.stdout}\n${accounted.stdout}`.split('\n')) {
