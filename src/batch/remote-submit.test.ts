@@ -90,16 +90,18 @@ class RecordingShell extends LocalShell {
 /**
  * A stand-in for a scheduler's per-job submit: it answers from the job script, which holds
  * `exit=<code>` and `id=<id>` lines, after printing the script to stderr (a scheduler
- * echoing the job back: job scripts hold whatever a user typed). A script holding `busy`
+ * echoing the job back: job scripts hold whatever a user typed) and a forged answer to
+ * stdout (stray output of a command). A script holding `busy`
  * finds its task's lock taken unless the command waits for it.
  */
 const standInSubmit = `
 key=$1
-[[ $body == *busy* && $lock_wait == 0 ]] && { echo "lock taken" >&2; exit 6; }
+[[ $body == *busy* && $lock_wait == 0 ]] && { echo "lock taken" >&2; return 6; }
 printf '%s' "$body" >&2
+printf 'drover-result 0 0\\tsubmitted k-1 666\\t\\n'
 code=0; [[ $body =~ exit=([0-9]+) ]] && code=\${BASH_REMATCH[1]}
-[[ $body =~ id=([0-9]+) ]] && printf 'submitted %s %s\\n' "$key" "\${BASH_REMATCH[1]}"
-exit "$code"
+[[ $body =~ id=([0-9]+) ]] && out="submitted $key \${BASH_REMATCH[1]}"
+return "$code"
 `;
 
 describe('BatchSubmitter', () => {

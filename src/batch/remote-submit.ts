@@ -31,6 +31,8 @@ export const maxSubmitBatchSize = 100;
  * submits that arrive meanwhile, and the login node's two sbatch/qsub streams overlap.
  */
 const maxBatchesInFlight = 2;
+/** A burst is split among free command slots only into batches at least this large. */
+const minSplitBatchSize = Number(process.env.DROVER_BENCH_MIN_SPLIT ?? 16);
 /** Exit code of a job's submit that found its task's lock taken (see `batchSubmitPrelude`). */
 const lockBusyCode = 6;
 
@@ -54,8 +56,11 @@ fi
 
 /**
  * The start of one job's submit, the body of the shell function `submit_one <key> <script
- * path> <earlier key>...`, which the batch command (`batchSubmitCommand`) runs in a subshell
- * of its own per job, with the job script in `$body` and the lock wait in `$lock_wait`.
+ * path> <earlier key>...`, which the batch command (`batchSubmitCommand`) calls for each
+ * job in turn, with the job script in `$body` and the lock wait in `$lock_wait`. It runs in
+ * the batch command's own shell (no subshell: a fork per job is what a busy login node
+ * feels), so it ends with `return`, sets its answer in `$out`, and leaves the lock on
+ * descriptor 9 for the batch command to close.
  *
  * Why a lock per task and not per key: a retry gets a new key, so a lock per key let a
  * retry look its task's earlier keys up while an earlier attempt's sbatch was still running
@@ -69,28 +74,32 @@ fi
  * at its key, so that an attempt that comes later, even an older one whose worker lost its
  * lease, looks there first.
  *
- * Under the lock it prints `adopted <key> <id>` and exits when the claimed key or one of
+ * Under the lock it answers `adopted <key> <id>` and returns when the claimed key or one of
  * the given keys (earlier ones first) has a `native-id` file. Otherwise it leaves in
  * `$candidates` those keys whose job directory holds a script but no `native-id`: their
  * submit died around its sbatch/qsub, so a job of that name may exist, and only then does
- * the scheduler need asking. `adopt <key> <id>` records and prints such a job. Exit 3: the
- * job directory cannot be written; 6: another submit of the task held the lock for longer
- * than `$lock_wait` seconds (0 in a batch: the job is then sent again alone, to wait).
+ * the scheduler need asking. `adopt <key> <id>` records and answers such a job. Status 3:
+ * the job directory cannot be written; 6: another submit of the task held the lock for
+ * longer than `$lock_wait` seconds (0 in a batch: the job is then sent again alone, to wait).
+ * The `native-id` file is written in place, not renamed into place: it is written and read
+ * only under the lock (`readBatchJobRecords` reads it for display only).
  */
 export const batchSubmitPrelude = `
 key=$1 script=$2; shift 2
 dir=\${script%/*} jobs=\${script%/*/*} workdir=\${script%/.drover-job/*}
 claim=$jobs/\${1:-$key}.task
-write_id() { printf '%s\\n' "$2" > "$jobs/$1/${batchJobFiles.nativeId}.tmp" && mv -f -- "$jobs/$1/${batchJobFiles.nativeId}.tmp" "$jobs/$1/${batchJobFiles.nativeId}"; }
-adopt() { write_id "$1" "$2" && ln -sfn -- "$1" "$claim" || exit 3; printf 'adopted %s %s\\n' "$1" "$2"; exit 0; }
-mkdir -p -- "$dir" && exec 9> "$jobs/${batchSubmitLockFile}" || exit 3
-flock -w "$lock_wait" 9 || { echo "another submit of this task still runs after $lock_wait s" >&2; exit ${lockBusyCode}; }
+write_id() { printf '%s\\n' "$2" > "$jobs/$1/${batchJobFiles.nativeId}"; }
+adopt() { write_id "$1" "$2" && ln -sfn -- "$1" "$claim" || return 3; out="adopted $1 $2"; }
+# The batch made every job directory at once; this makes it again only to report why not.
+[ -d "$dir" ] || mkdir -p -- "$dir" || return 3
+exec 9> "$jobs/${batchSubmitLockFile}" || return 3
+flock -w "$lock_wait" 9 || { echo "another submit of this task still runs after $lock_wait s" >&2; return ${lockBusyCode}; }
 owner=
 [ -L "$claim" ] && { owner=$(readlink -- "$claim") && [[ $owner =~ ^[A-Za-z0-9_][A-Za-z0-9_.-]*$ ]] || owner=; }
 candidates=()
 for k in \${owner:+"$owner"} "$@" "$key"; do
   if [ -s "$jobs/$k/${batchJobFiles.nativeId}" ]; then
-    IFS= read -r id < "$jobs/$k/${batchJobFiles.nativeId}"; printf 'adopted %s %s\\n' "$k" "$id"; exit 0
+    IFS= read -r id < "$jobs/$k/${batchJobFiles.nativeId}"; out="adopted $k $id"; return 0
   fi
   [ -e "$jobs/$k/${batchJobFiles.script}" ] && candidates+=("$k")
 done
@@ -98,15 +107,17 @@ done
 
 /**
  * What the Slurm and PBS submits do right before sbatch/qsub: claim the task for this key
- * and save the script (from `$body`).
+ * and save the script (from `$body`). No temporary file and rename: a script cut short by
+ * a dying shell only makes the next attempt ask the scheduler for a job of this key, which
+ * it would ask anyway, since no `native-id` was written.
  */
 export const batchSubmitClaim = `
-ln -sfn -- "$key" "$claim" && printf '%s' "$body" > "$script.tmp" && mv -f -- "$script.tmp" "$script" || exit 3`;
+ln -sfn -- "$key" "$claim" && printf '%s' "$body" > "$script" || return 3`;
 
 /** The end of the Slurm and PBS submits: `$id` was just submitted under `$key`. */
 export const batchSubmitEpilogue = `
-write_id "$key" "$id" || exit 3
-printf 'submitted %s %s\\n' "$key" "$id"
+write_id "$key" "$id" || return 3
+out="submitted $key $id"
 `;
 
 /**
@@ -115,13 +126,13 @@ printf 'submitted %s %s\\n' "$key" "$id"
  * <lock wait seconds>`. The jobs come on stdin as data, never as shell text: per job a
  * header line `job <key> <script path bytes> <script bytes> <earlier key>...` (keys are
  * plain: `isPlainSubmissionKey`), then the script path and the job script, each exactly as
- * many bytes as announced. Each job's submit runs in a subshell of its own, one after the
- * other, with stdin from /dev/null, its stdout and stderr captured; then the command prints
- * `drover-result <n> <exit code>\t<stdout>\t<stderr>` for the n-th job (from 0), with
- * backslash, newline, carriage return and tab escaped (`\\\\`, `\\n`, `\\r`, `\\t`): a
- * line per job, which no job's output or scheduler message can forge or split. A job that
- * got no line did not finish its submit (the command was cut off): it either made a job
- * whose `native-id` is recorded, or is in the state the next attempt's lookup adopts.
+ * many bytes as announced. It makes every job directory with one `mkdir`, then runs each
+ * job's submit in turn, stdin and stdout on /dev/null, stderr captured, closes the job's
+ * lock, and prints `drover-result <n> <status>\t<answer>\t<stderr>` for the n-th job (from
+ * 0), with backslash, newline, carriage return and tab escaped (`\\\\`, `\\n`, `\\r`,
+ * `\\t`): a line per job, which no job's output or scheduler message can forge or split. A
+ * job that got no line did not finish its submit (the command was cut off): it either made
+ * a job whose `native-id` is recorded, or is in the state the next attempt's lookup adopts.
  */
 export function batchSubmitCommand(submitOneBody: string): string {
   return `
@@ -135,17 +146,22 @@ escape() { REPLY=\${1//\\\\/\\\\\\\\}; REPLY=\${REPLY//$'\\n'/\\\\n}; REPLY=\${R
 errors=$(mktemp) || exit 3
 trap 'rm -f -- "$errors"' EXIT
 set -f
-n=0
+keys=() paths=() bodies=() earliers=()
 while IFS=' ' read -r tag key path_bytes script_bytes earlier; do
   [[ $tag == job && $path_bytes =~ ^[0-9]+$ && $script_bytes =~ ^[0-9]+$ ]] || { echo "unreadable job header: $tag" >&2; exit 3; }
   IFS= read -r -N "$path_bytes" script_path && IFS= read -r -N "$script_bytes" body ||
-    { echo "the input ended inside job $n" >&2; exit 3; }
-  earlier_keys=($earlier)
-  out=$(submit_one "$key" "$script_path" "\${earlier_keys[@]}" < /dev/null 2> "$errors"); code=$?
+    { echo "the input ended inside job \${#keys[@]}" >&2; exit 3; }
+  keys+=("$key") paths+=("$script_path") bodies+=("$body") earliers+=("$earlier")
+done
+[ \${#paths[@]} -eq 0 ] || mkdir -p -- "\${paths[@]%/*}" 2> /dev/null
+for n in "\${!keys[@]}"; do
+  body=\${bodies[n]} out=
+  earlier_keys=(\${earliers[n]})
+  submit_one "\${keys[n]}" "\${paths[n]}" "\${earlier_keys[@]}" < /dev/null > /dev/null 2> "$errors"; code=$?
+  exec 9>&-
   err=; IFS= read -r -d '' err < "$errors"
   escape "$out"; out=$REPLY; escape "$err"; err=$REPLY
   printf 'drover-result %d %d\\t%s\\t%s\\n' "$n" "$code" "$out" "$err"
-  n=$((n + 1))
 done
 `;
 }
@@ -222,13 +238,14 @@ export function encodeSubmitBatch(jobs: Array<{ spec: JobSpec; script: string }>
 
 /**
  * The per-job results in a batch command's output, by job index: lines
- * `drover-result <n> <code>\t<stdout>\t<stderr>` (see `batchSubmitCommand`), unescaped.
+ * `drover-result <n> <code>\t<answer>\t<stderr>` (see `batchSubmitCommand`), unescaped.
  */
 export function parseSubmitBatchOutput(stdout: string): Map<number, CommandResult> {
   const results = new Map<number, CommandResult>();
   for (const line of stdout.split('\n')) {
     const match = /^drover-result (\d+) (\d+)\t([^\t]*)\t([^\t]*)$/.exec(line);
-    if (!match) continue;
+    // The first line for a job is its own: the command prints them in order.
+    if (!match || results.has(Number(match[1]))) continue;
     results.set(Number(match[1]), {
       code: Number(match[2]),
       stdout: unescapeField(match[3]),
@@ -247,7 +264,8 @@ function unescapeField(text: string): string {
 /**
  * Submits one resource's jobs in batches: `submit` queues the job, and the queue goes to the
  * login node as one remote command (`batchSubmitCommand`) as soon as fewer than two batch
- * commands are running, up to `maxSubmitBatchSize` jobs at a time. A lone submit goes at
+ * commands are running, up to `maxSubmitBatchSize` jobs at a time (a burst of more than 16
+ * is split among the free slots, so two commands run side by side). A lone submit goes at
  * once (after the current event-loop turn, which lets submits made together travel
  * together); submits that arrive while commands run wait for the next one. Each job is
  * answered on its own (`readSubmitAnswer`): one job's refusal or failure is its own.
@@ -297,7 +315,9 @@ export class BatchSubmitter {
 
   private flush(): void {
     while (this.inFlight < maxBatchesInFlight && this.queue.length > 0) {
-      const batch = this.queue.splice(0, maxSubmitBatchSize);
+      // A burst is shared out among the free command slots, so that their sbatch/qsub calls overlap.
+      const share = Math.max(minSplitBatchSize, Math.ceil(this.queue.length / (maxBatchesInFlight - this.inFlight)));
+      const batch = this.queue.splice(0, Math.min(maxSubmitBatchSize, share));
       this.inFlight += 1;
       void this.runBatch(batch, 0).finally(() => {
         this.inFlight -= 1;

@@ -33,11 +33,11 @@ const pbsJobIdPattern = /^\d+(\.[A-Za-z0-9_.-]+)?$/;
 const qstatFoundNothing = 153;
 
 /**
- * Lists `qstat -f` into $listing; qstat's "no jobs" exit is not an error. Exits 4 when
- * qstat fails (its message on stderr).
+ * Lists `qstat -f` into $listing; qstat's "no jobs" exit is not an error. Leaves (`exit`
+ * in a script, `return` in a function) with status 4 when qstat fails (its message on stderr).
  */
-const listFullJobs = `listing=$(qstat -f); rc=$?
-[ "$rc" -eq 0 ] || [ "$rc" -eq ${qstatFoundNothing} ] || exit 4`;
+const listFullJobs = (leave: 'exit' | 'return') => `listing=$(qstat -f); rc=$?
+[ "$rc" -eq 0 ] || [ "$rc" -eq ${qstatFoundNothing} ] || ${leave} 4`;
 
 /**
  * One job's submit (see `batchSubmitPrelude`, which takes the task's lock and adopts a
@@ -50,17 +50,18 @@ const listFullJobs = `listing=$(qstat -f); rc=$?
  */
 const submitOne = `${batchSubmitPrelude}
 if [ \${#candidates[@]} -gt 0 ]; then
-  ${listFullJobs}
+  ${listFullJobs('return')}
   found=$(printf '%s\\n' "$listing" | awk -v keys="\${candidates[*]}" '
     BEGIN { count = split(keys, names, " "); for (i = 1; i <= count; i++) wanted[names[i]] = 1 }
     /^Job Id:/ { id = $3 }
     /^[ \\t]+Job_Name = / { sub(/^[ \\t]+Job_Name = /, ""); if ($0 in wanted) { print $0, id; exit } }')
-  [ -n "$found" ] && adopt "\${found%% *}" "\${found#* }"
+  [ -n "$found" ] && { adopt "\${found%% *}" "\${found#* }"; return; }
 fi
 ${batchSubmitClaim}
-cd -- "$workdir" || exit 3
-answer=$(qsub -o "$workdir/${jobOutputFiles.stdout}" -e "$workdir/${jobOutputFiles.stderr}" "$script" 2>&1) ||
-  { printf '%s\\n' "$answer" >&2; exit 5; }
+# qsub runs from the workdir; the batch's own shell stays where it is.
+[ -d "$workdir" ] || return 3
+answer=$(cd -- "$workdir" && exec qsub -o "$workdir/${jobOutputFiles.stdout}" -e "$workdir/${jobOutputFiles.stderr}" "$script" 2>&1) ||
+  { printf '%s\\n' "$answer" >&2; return 5; }
 id=\${answer##*[[:space:]]}${batchSubmitEpilogue}`;
 
 /**
@@ -73,7 +74,7 @@ for key in "$@"; do
   file="$workdir/.drover-job/$key/${batchJobFiles.nativeId}"
   if [ -s "$file" ]; then IFS= read -r id < "$file"; printf 'found\\t%s\\t%s\\n' "$key" "$id"; exit 0; fi
 done
-${listFullJobs}
+${listFullJobs('exit')}
 printf 'qstat\\n%s\\n' "$listing"
 `;
 

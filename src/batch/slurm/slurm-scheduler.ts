@@ -54,20 +54,20 @@ const slurmJobIdPattern = /^\d+(_\d+)?$/;
 const submitOne = `${batchSubmitPrelude}
 if [ \${#candidates[@]} -gt 0 ]; then
   names=$(IFS=,; printf '%s' "\${candidates[*]}")
-  found=$(set -o pipefail; squeue --me -h -t all --name="$names" -o '%i %j' | sort -n) || exit 4
+  found=$(set -o pipefail; squeue --me -h -t all --name="$names" -o '%i %j' | sort -n) || return 4
   if [ -z "$found" ]; then
     accounting=$(sacct -X -P -n --name="$names" -S ${sacctNameSearchStart} -o JobID,JobName 2>&1) ||
       case $accounting in
         *'accounting storage is disabled'*) accounting= ;;
-        *) printf '%s\\n' "$accounting" >&2; exit 4 ;;
+        *) printf '%s\\n' "$accounting" >&2; return 4 ;;
       esac
     found=$(printf '%s\\n' "$accounting" | grep -E '^[0-9]+[|]' | tr '|' ' ' | sort -n)
   fi
   found=\${found%%$'\\n'*}
-  [ -n "$found" ] && adopt "\${found#* }" "\${found%% *}"
+  [ -n "$found" ] && { adopt "\${found#* }" "\${found%% *}"; return; }
 fi
 ${batchSubmitClaim}
-answer=$(sbatch --parsable --ignore-pbs "$script") || exit 5
+answer=$(sbatch --parsable --ignore-pbs "$script") || return 5
 id=\${answer%%;*}${batchSubmitEpilogue}`;
 
 /** The find command: `bash -c <this> drover-find <workdir> squeue ...` runs squeue under the task's lock. */
