@@ -32,7 +32,7 @@ export const maxSubmitBatchSize = 100;
  */
 const maxBatchesInFlight = 2;
 /** A burst is split among free command slots only into batches at least this large. */
-const minSplitBatchSize = Number(process.env.DROVER_BENCH_MIN_SPLIT ?? 16);
+const minSplitBatchSize = 16;
 /** Exit code of a job's submit that found its task's lock taken (see `batchSubmitPrelude`). */
 const lockBusyCode = 6;
 
