@@ -169,6 +169,19 @@ describe('BatchSubmitter', () => {
     assert.deepEqual(batches, [1, 1, 5]);
   });
 
+  test('a burst of more than 16 is shared between two commands that run side by side', async () => {
+    const shell = new RecordingShell();
+    const batches: number[] = [];
+    const submitter = new BatchSubmitter(shell, standInSubmit, answers, (jobs) => batches.push(jobs));
+    const burst = Array.from({ length: 40 }, (_, index) => submitter.submit(spec(`k-${index}`, []), `id=${index}\n`));
+    const ids = (await Promise.all(burst)).map((job) => job.nativeId);
+    assert.deepEqual(
+      ids,
+      Array.from({ length: 40 }, (_, index) => String(index)),
+    );
+    assert.deepEqual(batches, [20, 20]);
+  });
+
   test('a key that is not plain is refused before anything runs', async () => {
     const shell = new RecordingShell();
     const submitter = new BatchSubmitter(shell, standInSubmit, answers);
