@@ -71,10 +71,13 @@ const { values: flags } = parseArgs({
     headroom: { type: 'string', default: '500' },
     statistics: { type: 'string', default: 'none,analyzed' },
     profile: { type: 'boolean', default: false },
+    modes: { type: 'string' },
   },
 });
 
 const parts = ['submit', 'monitor'] as const;
+const submitModes = ['raw ssh per job', 'raw one ssh session', 'drover SlurmScheduler.submit', 'drover'] as const;
+type SubmitMode = (typeof submitModes)[number];
 type Part = (typeof parts)[number];
 /**
  * Planner statistics of the monitor's store: `none`, as Drover runs on the embedded store
@@ -96,6 +99,11 @@ const options = {
   headroom: positive(flags.headroom!, '--headroom'),
   statistics: flags.statistics!.split(',').map((value) => pick(statisticsChoices, value, '--statistics')),
   profile: flags.profile!,
+  /** Submit modes to run (default all): the naive loop takes minutes on a loaded machine. */
+  modes: flags.modes?.split(',').map((mode) => {
+    if (!(submitModes as readonly string[]).includes(mode)) fail(`--modes: one of ${submitModes.join(', ')}`);
+    return mode as SubmitMode;
+  }),
 };
 
 const resourceName = 'hpc-slurm';
@@ -200,9 +208,6 @@ interface SubmitMeasurement {
   /** SlurmScheduler.submit only: the jobs of each batch command, in order. */
   batches?: number[];
 }
-
-const submitModes = ['raw ssh per job', 'raw one ssh session', 'drover SlurmScheduler.submit', 'drover'] as const;
-type SubmitMode = (typeof submitModes)[number];
 
 /** What the raw loops submit: Drover's script for a draft, to be re-keyed per job. */
 interface ScriptTemplate {
@@ -465,8 +470,9 @@ async function benchSubmit(): Promise<string[]> {
     `submit: ${count} jobs of "${sleepApplication.deployments['*'].command.join(' ')}", ${options.runs} run(s) of each mode`,
   );
   const results = new Map<SubmitMode, SubmitMeasurement[]>(submitModes.map((mode) => [mode, []]));
+  const modes = options.modes ?? submitModes;
   for (let run = 1; run <= options.runs; run++) {
-    for (const mode of submitModes) {
+    for (const mode of modes) {
       const measurement =
         mode === 'drover'
           ? await submitThroughDrover(count)
@@ -488,7 +494,7 @@ async function benchSubmit(): Promise<string[]> {
     `| ${count} jobs | accepted by Slurm, s | last job ended (sacct), s | all completed, s | accepted, x best raw | completed, x best raw | other jobs on the cluster |`,
     '| --- | ---: | ---: | ---: | ---: | ---: | --- |',
   ];
-  for (const mode of submitModes) {
+  for (const mode of modes) {
     const ratio = (key: 'acceptedSeconds' | 'completedSeconds') =>
       format(median(mode, key) / median('raw one ssh session', key), 1);
     lines.push(
@@ -503,30 +509,34 @@ async function benchSubmit(): Promise<string[]> {
   }
   const perExperiment = results.get('drover')!.map((measurement) => measurement.commandsPerExperiment!);
   const programs = [...new Set(perExperiment.flatMap((counts) => Object.keys(counts)))].sort();
-  lines.push(
-    '',
-    `Drover's commands on the login node per experiment (runs: ${perExperiment.length}): ` +
-      programs
-        .map((program) => `${program} ${perExperiment.map((counts) => format(counts[program] ?? 0, 2)).join('/')}`)
-        .join(', ') +
-      `; total ${perExperiment
-        .map((counts) =>
-          format(
-            Object.values(counts).reduce((a, b) => a + b, 0),
-            2,
-          ),
-        )
-        .join('/')}` +
-      `; of them refused by sshd or unreachable: ${results
-        .get('drover')!
-        .map((measurement) => measurement.unreachableCommands)
-        .join('/')}`,
-    '',
-    `SlurmScheduler.submit: jobs per batch command, by run: ${results
-      .get('drover SlurmScheduler.submit')!
-      .map((measurement) => measurement.batches!.join('+'))
-      .join('; ')}`,
-  );
+  if (perExperiment.length > 0)
+    lines.push(
+      '',
+      `Drover's commands on the login node per experiment (runs: ${perExperiment.length}): ` +
+        programs
+          .map((program) => `${program} ${perExperiment.map((counts) => format(counts[program] ?? 0, 2)).join('/')}`)
+          .join(', ') +
+        `; total ${perExperiment
+          .map((counts) =>
+            format(
+              Object.values(counts).reduce((a, b) => a + b, 0),
+              2,
+            ),
+          )
+          .join('/')}` +
+        `; of them refused by sshd or unreachable: ${results
+          .get('drover')!
+          .map((measurement) => measurement.unreachableCommands)
+          .join('/')}`,
+    );
+  if (results.get('drover SlurmScheduler.submit')!.length > 0)
+    lines.push(
+      '',
+      `SlurmScheduler.submit: jobs per batch command, by run: ${results
+        .get('drover SlurmScheduler.submit')!
+        .map((measurement) => measurement.batches!.join('+'))
+        .join('; ')}`,
+    );
   return lines;
 }
 
