@@ -9,7 +9,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { adminToken, call, eventsOf, processesInSession, projectRoot, waitFor, waitForState } from './harness.ts';
+import { droverBin } from './drover-bin.ts';
+import { adminToken, call, eventsOf, processesInSession, waitFor, waitForState } from './harness.ts';
 
 const children: ChildProcess[] = [];
 const folders: string[] = [];
@@ -20,22 +21,18 @@ after(async () => {
 
 /** Starts `drover up` as a real process; resolves with its API address once it listens. */
 async function startUp(dataDir: string): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(
-    process.execPath,
-    [join(projectRoot, 'bin/drover.js'), 'up', '--data-dir', dataDir, '--port', '0'],
-    {
-      env: {
-        ...process.env,
-        DROVER_ADMIN_TOKEN: adminToken,
-        DROVER_CONTROLLER_POLL_MS: '200',
-        DROVER_WORKER_POLL_MS: '200',
-        DROVER_LEASE_MS: '3000',
-        DROVER_LOG_LEVEL: 'warn',
-        DATABASE_URL: '',
-      },
-      stdio: ['ignore', 'ignore', 'pipe'],
+  const child = spawn(process.execPath, [droverBin, 'up', '--data-dir', dataDir, '--port', '0'], {
+    env: {
+      ...process.env,
+      DROVER_ADMIN_TOKEN: adminToken,
+      DROVER_CONTROLLER_POLL_MS: '200',
+      DROVER_WORKER_POLL_MS: '200',
+      DROVER_LEASE_MS: '3000',
+      DROVER_LOG_LEVEL: 'warn',
+      DATABASE_URL: '',
     },
-  );
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   children.push(child);
   let output = '';
   const url = await new Promise<string>((resolve, reject) => {

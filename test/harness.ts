@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfig, type ConfigInput } from '../src/config.ts';
 import { startDrover, type RunningDrover } from '../src/main.ts';
+import { droverBin } from './drover-bin.ts';
 
 export const projectRoot = fileURLToPath(new URL('..', import.meta.url));
 export const adminToken = 'test-admin-token-0123456789abcdef';
@@ -184,7 +185,7 @@ export function runCli(
   return new Promise((resolve) => {
     execFile(
       process.execPath,
-      [join(projectRoot, 'bin/drover.js'), ...args],
+      [droverBin, ...args],
       {
         cwd: workDir,
         env: { ...process.env, DROVER_URL: url, DROVER_TOKEN: token, DROVER_DATA_DIR: workDir, ...environment },
