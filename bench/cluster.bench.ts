@@ -7,7 +7,8 @@
  *   Drover (API, worker of concurrency 32, controller, embedded store in memory), against
  *   the same job scripts (the script Drover renders, taken from a draft) sent by a plain
  *   loop of `ssh ... sbatch` (a new ssh process per job) and by one ssh session running a
- *   loop of sbatch. Reports the seconds until Slurm accepted every job, until Slurm ran
+ *   loop of sbatch; and Drover's submit side alone (`SlurmScheduler.submit` called N times
+ *   at once on one SSH connection: batched submission, no API or store). Reports the seconds until Slurm accepted every job, until Slurm ran
  *   the last one to its end (sacct), and until all were completed (raw: a squeue poll
  *   every second sees none left; Drover: the last experiment's `finishedAt`), and the
  *   commands Drover ran on the login node per experiment (its /metrics).
@@ -70,10 +71,13 @@ const { values: flags } = parseArgs({
     headroom: { type: 'string', default: '500' },
     statistics: { type: 'string', default: 'none,analyzed' },
     profile: { type: 'boolean', default: false },
+    modes: { type: 'string' },
   },
 });
 
 const parts = ['submit', 'monitor'] as const;
+const submitModes = ['raw ssh per job', 'raw one ssh session', 'drover SlurmScheduler.submit', 'drover'] as const;
+type SubmitMode = (typeof submitModes)[number];
 type Part = (typeof parts)[number];
 /**
  * Planner statistics of the monitor's store: `none`, as Drover runs on the embedded store
@@ -95,6 +99,11 @@ const options = {
   headroom: positive(flags.headroom!, '--headroom'),
   statistics: flags.statistics!.split(',').map((value) => pick(statisticsChoices, value, '--statistics')),
   profile: flags.profile!,
+  /** Submit modes to run (default all): the naive loop takes minutes on a loaded machine. */
+  modes: flags.modes?.split(',').map((mode) => {
+    if (!(submitModes as readonly string[]).includes(mode)) fail(`--modes: one of ${submitModes.join(', ')}`);
+    return mode as SubmitMode;
+  }),
 };
 
 const resourceName = 'hpc-slurm';
@@ -196,10 +205,9 @@ interface SubmitMeasurement {
   commandsPerExperiment?: Record<string, number>;
   /** Drover only: commands that failed for want of an SSH session or connection (their tasks were retried). */
   unreachableCommands?: number;
+  /** SlurmScheduler.submit only: the jobs of each batch command, in order. */
+  batches?: number[];
 }
-
-const submitModes = ['raw ssh per job', 'raw one ssh session', 'drover'] as const;
-type SubmitMode = (typeof submitModes)[number];
 
 /** What the raw loops submit: Drover's script for a draft, to be re-keyed per job. */
 interface ScriptTemplate {
@@ -369,6 +377,58 @@ async function submitThroughDrover(count: number): Promise<SubmitMeasurement> {
   }
 }
 
+/**
+ * Drover's submit side alone: `count` calls of `SlurmScheduler.submit` made at once on one
+ * `SshShell` (the resource's settings), as the worker's submit tasks make them, without the
+ * API and the store: what batching submits into few SSH commands changes. Each job gets its
+ * own key and working directory; the script is the one Drover renders for the sleep job.
+ */
+async function submitWithScheduler(count: number): Promise<SubmitMeasurement> {
+  const batch = `${runTag}-scheduler-${Date.now().toString(36)}`;
+  const shell = new SshShell({ resource: resourceName, ...ssh, logger });
+  const batches: number[] = [];
+  const scheduler = new SlurmScheduler({ shell, resource: resourceName, onSubmitBatch: (jobs) => batches.push(jobs) });
+  const deployment = sleepApplication.deployments['*'];
+  try {
+    await shell.run(['true']); // connect first: the raw loops' ssh connects are timed, but Drover's connection is long-lived
+    const otherJobs = (await clusterLoad()).active;
+    const started = Date.now();
+    const jobs = await Promise.all(
+      Array.from({ length: count }, (_, n) =>
+        scheduler.submit({
+          submissionKey: `${batch}-${n + 1}`,
+          workdir: `${cluster.config.scratchDir}/${batch}/${n + 1}`,
+          jobName: 'bench-sleep',
+          queue: deployment.queue,
+          nodes: 1,
+          coresPerNode: 1,
+          walltimeMinutes: deployment.walltimeMinutes,
+          environmentSetup: [],
+          argv: deployment.command,
+        }),
+      ),
+    );
+    const acceptedSeconds = (Date.now() - started) / 1000;
+    const jobIds = jobs.map((job) => job.nativeId);
+    if (jobs.some((job) => job.adopted)) throw new Error('a fresh submit was adopted');
+    const completedSeconds = await waitForRawJobs(jobIds, started);
+    const accounted = await accountedTimes(jobIds);
+    if ([...accounted.states].some((state) => state !== 'COMPLETED'))
+      throw new Error(`jobs ended as ${[...accounted.states]}`);
+    return {
+      mode: 'drover SlurmScheduler.submit',
+      acceptedSeconds,
+      slurmEndSeconds: accounted.lastEnd - started / 1000,
+      completedSeconds,
+      otherJobs,
+      batches,
+    };
+  } finally {
+    await shell.close();
+    await sshRun(`rm -rf -- ${cluster.config.scratchDir}/${batch}`);
+  }
+}
+
 /** Experiments that reached an end (completed, failed, canceled), as a client sees them: the list, page by page. */
 async function countFinished(drover: TestDrover): Promise<number> {
   let count = 0;
@@ -410,9 +470,15 @@ async function benchSubmit(): Promise<string[]> {
     `submit: ${count} jobs of "${sleepApplication.deployments['*'].command.join(' ')}", ${options.runs} run(s) of each mode`,
   );
   const results = new Map<SubmitMode, SubmitMeasurement[]>(submitModes.map((mode) => [mode, []]));
+  const modes = options.modes ?? submitModes;
   for (let run = 1; run <= options.runs; run++) {
-    for (const mode of submitModes) {
-      const measurement = mode === 'drover' ? await submitThroughDrover(count) : await submitRaw(mode, template, count);
+    for (const mode of modes) {
+      const measurement =
+        mode === 'drover'
+          ? await submitThroughDrover(count)
+          : mode === 'drover SlurmScheduler.submit'
+            ? await submitWithScheduler(count)
+            : await submitRaw(mode, template, count);
       results.get(mode)!.push(measurement);
       console.error(`  ${mode} run ${run}: ${JSON.stringify(rounded(measurement))}`);
     }
@@ -428,7 +494,7 @@ async function benchSubmit(): Promise<string[]> {
     `| ${count} jobs | accepted by Slurm, s | last job ended (sacct), s | all completed, s | accepted, x best raw | completed, x best raw | other jobs on the cluster |`,
     '| --- | ---: | ---: | ---: | ---: | ---: | --- |',
   ];
-  for (const mode of submitModes) {
+  for (const mode of modes) {
     const ratio = (key: 'acceptedSeconds' | 'completedSeconds') =>
       format(median(mode, key) / median('raw one ssh session', key), 1);
     lines.push(
@@ -443,25 +509,34 @@ async function benchSubmit(): Promise<string[]> {
   }
   const perExperiment = results.get('drover')!.map((measurement) => measurement.commandsPerExperiment!);
   const programs = [...new Set(perExperiment.flatMap((counts) => Object.keys(counts)))].sort();
-  lines.push(
-    '',
-    `Drover's commands on the login node per experiment (runs: ${perExperiment.length}): ` +
-      programs
-        .map((program) => `${program} ${perExperiment.map((counts) => format(counts[program] ?? 0, 2)).join('/')}`)
-        .join(', ') +
-      `; total ${perExperiment
-        .map((counts) =>
-          format(
-            Object.values(counts).reduce((a, b) => a + b, 0),
-            2,
-          ),
-        )
-        .join('/')}` +
-      `; of them refused by sshd or unreachable: ${results
-        .get('drover')!
-        .map((measurement) => measurement.unreachableCommands)
-        .join('/')}`,
-  );
+  if (perExperiment.length > 0)
+    lines.push(
+      '',
+      `Drover's commands on the login node per experiment (runs: ${perExperiment.length}): ` +
+        programs
+          .map((program) => `${program} ${perExperiment.map((counts) => format(counts[program] ?? 0, 2)).join('/')}`)
+          .join(', ') +
+        `; total ${perExperiment
+          .map((counts) =>
+            format(
+              Object.values(counts).reduce((a, b) => a + b, 0),
+              2,
+            ),
+          )
+          .join('/')}` +
+        `; of them refused by sshd or unreachable: ${results
+          .get('drover')!
+          .map((measurement) => measurement.unreachableCommands)
+          .join('/')}`,
+    );
+  if (results.get('drover SlurmScheduler.submit')!.length > 0)
+    lines.push(
+      '',
+      `SlurmScheduler.submit: jobs per batch command, by run: ${results
+        .get('drover SlurmScheduler.submit')!
+        .map((measurement) => measurement.batches!.join('+'))
+        .join('; ')}`,
+    );
   return lines;
 }
 

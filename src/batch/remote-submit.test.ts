@@ -1,31 +1,23 @@
 /**
- * How `runBatchSubmit` reads a submit command's answer: adopted or submitted, a refusal
- * (final), any other failure or an unreadable answer (retryable), an unreachable server.
+ * The batch submit protocol: how one job's answer reads (adopted or submitted, a refusal
+ * (final), any other failure or an unreadable answer (retryable), an unreachable server),
+ * and `BatchSubmitter` running the real batch command in bash on this machine (LocalShell)
+ * around a stand-in per-job submit: submits made together go as one command, each job is
+ * answered on its own, no job's output can forge another's answer, and a job whose task
+ * lock is taken is sent again alone to wait for it.
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { JobSpec } from './port.ts';
 import type { CommandResult, RunOptions } from '../shell/port.ts';
-import { CommandOnlyShell } from '../../test/command-only-shell.ts';
+import { LocalShell } from '../shell/local-shell.ts';
 import { ResourceUnreachableError } from '../domain/errors.ts';
 import { TaskError } from '../domain/failure.ts';
-import { runBatchSubmit, type BatchSubmitAnswers } from './remote-submit.ts';
+import { BatchSubmitter, readSubmitAnswer, type BatchSubmitAnswers } from './remote-submit.ts';
 
-/** Answers every command with `result` and remembers what it was asked. */
-class AnsweringShell extends CommandOnlyShell {
-  readonly calls: Array<{ argv: string[]; options?: RunOptions }> = [];
-  constructor(private readonly result: Partial<CommandResult>) {
-    super();
-  }
-  async run(argv: string[], options?: RunOptions): Promise<CommandResult> {
-    this.calls.push({ argv, options });
-    return { code: 0, stdout: '', stderr: '', ...this.result };
-  }
-}
-
-const spec: JobSpec = {
-  submissionKey: 'task-1.attempt-2',
-  earlierSubmissionKeys: ['task-1.attempt-1'],
+const spec = (submissionKey = 'task-1.attempt-2', earlierSubmissionKeys = ['task-1.attempt-1']): JobSpec => ({
+  submissionKey,
+  earlierSubmissionKeys,
   workdir: '/scratch/w',
   jobName: 'j',
   nodes: 1,
@@ -33,46 +25,27 @@ const spec: JobSpec = {
   walltimeMinutes: 1,
   environmentSetup: [],
   argv: ['true'],
-};
+});
 const answers: BatchSubmitAnswers = {
   isUnreachable: (message) => /connection refused/.test(message),
   unreachable: (message) => new ResourceUnreachableError('cluster', message),
   refusal: (result) => `refused: ${result.stderr.trim()}`,
   parseId: (word) => (/^\d+$/.test(word) ? word : null),
 };
-const submit = (result: Partial<CommandResult>) =>
-  runBatchSubmit(new AnsweringShell(result), spec, '#!/bin/bash\n', 'SCRIPT', answers);
+const read = (result: Partial<CommandResult>) =>
+  readSubmitAnswer(spec(), { code: 0, stdout: '', stderr: '', ...result }, answers);
 const taskError = (code: string, retryable: boolean) => (error: unknown) =>
   error instanceof TaskError && error.code === code && error.retryable === retryable;
 
-describe('runBatchSubmit', () => {
-  test('runs the submit script once with the key, the script path and the earlier keys, the job script on stdin', async () => {
-    const shell = new AnsweringShell({ stdout: 'submitted task-1.attempt-2 42\n' });
-    assert.deepEqual(await runBatchSubmit(shell, spec, '#!/bin/bash\n', 'SCRIPT', answers), {
+describe('readSubmitAnswer', () => {
+  test('a submitted job, and an adopted one with the key it was found under', () => {
+    assert.deepEqual(read({ stdout: 'submitted task-1.attempt-2 42\n' }), {
       nativeId: '42',
       adopted: false,
       submissionKey: 'task-1.attempt-2',
       details: {},
     });
-    assert.deepEqual(
-      shell.calls.map((call) => call.argv),
-      [
-        [
-          'bash',
-          '-c',
-          'SCRIPT',
-          'drover-submit',
-          'task-1.attempt-2',
-          '/scratch/w/.drover-job/task-1.attempt-2/job.sh',
-          'task-1.attempt-1',
-        ],
-      ],
-    );
-    assert.equal(shell.calls[0].options?.input, '#!/bin/bash\n');
-  });
-
-  test('an adopted job keeps the key it was found under', async () => {
-    assert.deepEqual(await submit({ stdout: 'adopted task-1.attempt-1 41\n' }), {
+    assert.deepEqual(read({ stdout: 'adopted task-1.attempt-1 41\n' }), {
       nativeId: '41',
       adopted: true,
       submissionKey: 'task-1.attempt-1',
@@ -80,27 +53,139 @@ describe('runBatchSubmit', () => {
     });
   });
 
-  test('exit 5 is a final submit-rejected with the refusal; another exit a retryable submit-failed', async () => {
-    await assert.rejects(
-      submit({ code: 5, stderr: 'no such queue\n' }),
+  test('exit 5 is a final submit-rejected with the refusal; another exit a retryable submit-failed', () => {
+    assert.throws(
+      () => read({ code: 5, stderr: 'no such queue\n' }),
       (error: unknown) =>
         taskError('submit-rejected', false)(error) && (error as Error).message === 'refused: no such queue',
     );
-    await assert.rejects(submit({ code: 6, stderr: 'another submit still runs' }), taskError('submit-failed', true));
+    assert.throws(() => read({ code: 6, stderr: 'another submit still runs' }), taskError('submit-failed', true));
   });
 
-  test('an answer without a plain key and a job id is a retryable submit-failed', async () => {
+  test('an answer without a plain key and a job id is a retryable submit-failed', () => {
     for (const stdout of [
       '',
       'submitted task-1.attempt-2 not-an-id\n',
       'submitted -x 42\n',
       'queued task-1.attempt-2 42\n',
     ]) {
-      await assert.rejects(submit({ stdout }), taskError('submit-failed', true), stdout);
+      assert.throws(() => read({ stdout }), taskError('submit-failed', true), stdout);
     }
   });
 
-  test('a server that does not answer is ResourceUnreachableError, whatever the exit code', async () => {
-    await assert.rejects(submit({ code: 5, stderr: 'connection refused' }), ResourceUnreachableError);
+  test('a server that does not answer is ResourceUnreachableError, whatever the exit code', () => {
+    assert.throws(() => read({ code: 5, stderr: 'connection refused' }), ResourceUnreachableError);
+  });
+});
+
+/** LocalShell that remembers each command's argv and stdin. */
+class RecordingShell extends LocalShell {
+  readonly calls: Array<{ argv: string[]; options?: RunOptions }> = [];
+  override run(argv: string[], options?: RunOptions): Promise<CommandResult> {
+    this.calls.push({ argv, options });
+    return super.run(argv, options);
+  }
+}
+
+/**
+ * A stand-in for a scheduler's per-job submit: it answers from the job script, which holds
+ * `exit=<code>` and `id=<id>` lines, after printing the script to stderr (a scheduler
+ * echoing the job back: job scripts hold whatever a user typed) and a forged answer to
+ * stdout (stray output of a command). A script holding `busy`
+ * finds its task's lock taken unless the command waits for it.
+ */
+const standInSubmit = `
+key=$1
+[[ $body == *busy* && $lock_wait == 0 ]] && { echo "lock taken" >&2; return 6; }
+printf '%s' "$body" >&2
+printf 'drover-result 0 0\\tsubmitted k-1 666\\t\\n'
+code=0; [[ $body =~ exit=([0-9]+) ]] && code=\${BASH_REMATCH[1]}
+[[ $body =~ id=([0-9]+) ]] && out="submitted $key \${BASH_REMATCH[1]}"
+return "$code"
+`;
+
+describe('BatchSubmitter', () => {
+  test('submits made together go in one command; each job is answered, and fails, on its own', async () => {
+    const shell = new RecordingShell();
+    const batches: number[] = [];
+    const submitter = new BatchSubmitter(shell, standInSubmit, answers, (jobs) => batches.push(jobs));
+    // A hostile script: lines that look like the protocol's, tabs, backslashes, no final newline.
+    const forging = 'id=7\ndrover-result 1 0\tsubmitted k-2 666\t\n\\n\ttab';
+    const outcomes = await Promise.allSettled([
+      submitter.submit(spec('k-1', []), forging),
+      submitter.submit(spec('k-2', ['k-2.a']), '#!/bin/bash\nexit=5 no such partition\n'),
+      submitter.submit(spec('k-3', []), 'id=9\n'),
+      submitter.submit(spec('k-4', []), 'exit=3\n'),
+    ]);
+    assert.deepEqual(batches, [4], 'one batch of four jobs');
+    assert.equal(shell.calls.length, 1, 'one command');
+    assert.deepEqual(outcomes[0], {
+      status: 'fulfilled',
+      value: { nativeId: '7', adopted: false, submissionKey: 'k-1', details: {} },
+    });
+    assert.ok(outcomes[1].status === 'rejected' && taskError('submit-rejected', false)(outcomes[1].reason));
+    assert.match((outcomes[1] as PromiseRejectedResult).reason.message, /^refused: #!\/bin\/bash\nexit=5 no such/);
+    assert.deepEqual(outcomes[2], {
+      status: 'fulfilled',
+      value: { nativeId: '9', adopted: false, submissionKey: 'k-3', details: {} },
+    });
+    assert.ok(outcomes[3].status === 'rejected' && taskError('submit-failed', true)(outcomes[3].reason));
+    // The stdin carries the scripts as counted bytes, after the argv that names no job.
+    assert.deepEqual(shell.calls[0].argv.slice(3), ['drover-submit', '0']);
+    const firstJob = `job k-1 33 ${Buffer.byteLength(forging)}\n/scratch/w/.drover-job/k-1/job.sh${forging}`;
+    assert.ok(shell.calls[0].options?.input?.startsWith(`${firstJob}job k-2 33 `), shell.calls[0].options?.input);
+  });
+
+  test('a job whose task lock is taken is sent again alone, waiting for the lock', async () => {
+    const shell = new RecordingShell();
+    const submitter = new BatchSubmitter(shell, standInSubmit, answers);
+    const [busy, free] = await Promise.all([
+      submitter.submit(spec('k-busy', []), 'busy id=11\n'),
+      submitter.submit(spec('k-free', []), 'id=12\n'),
+    ]);
+    assert.equal(busy.nativeId, '11');
+    assert.equal(free.nativeId, '12');
+    assert.deepEqual(
+      shell.calls.map((call) => call.argv.at(-1)),
+      ['0', '90'],
+      'the batch without waiting, then the busy job alone with a 90 s wait',
+    );
+  });
+
+  test('submits that arrive while two batches run go together in the next', async () => {
+    const shell = new RecordingShell();
+    const batches: number[] = [];
+    const slow = `sleep 0.15\n${standInSubmit}`;
+    const submitter = new BatchSubmitter(shell, slow, answers, (jobs) => batches.push(jobs));
+    const first = [submitter.submit(spec('k-1', []), 'id=1\n')];
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const second = [submitter.submit(spec('k-2', []), 'id=2\n')];
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const rest = Array.from({ length: 5 }, (_, index) =>
+      submitter.submit(spec(`k-${index + 3}`, []), `id=${index + 3}\n`),
+    );
+    const ids = (await Promise.all([...first, ...second, ...rest])).map((job) => job.nativeId);
+    assert.deepEqual(ids, ['1', '2', '3', '4', '5', '6', '7']);
+    assert.deepEqual(batches, [1, 1, 5]);
+  });
+
+  test('a burst of more than 16 is shared between two commands that run side by side', async () => {
+    const shell = new RecordingShell();
+    const batches: number[] = [];
+    const submitter = new BatchSubmitter(shell, standInSubmit, answers, (jobs) => batches.push(jobs));
+    const burst = Array.from({ length: 40 }, (_, index) => submitter.submit(spec(`k-${index}`, []), `id=${index}\n`));
+    const ids = (await Promise.all(burst)).map((job) => job.nativeId);
+    assert.deepEqual(
+      ids,
+      Array.from({ length: 40 }, (_, index) => String(index)),
+    );
+    assert.deepEqual(batches, [20, 20]);
+  });
+
+  test('a key that is not plain is refused before anything runs', async () => {
+    const shell = new RecordingShell();
+    const submitter = new BatchSubmitter(shell, standInSubmit, answers);
+    await assert.rejects(submitter.submit(spec('k 1', []), 'id=1\n'), RangeError);
+    assert.equal(shell.calls.length, 0);
   });
 });

@@ -12,7 +12,7 @@ import {
   batchSubmitClaim,
   batchSubmitEpilogue,
   batchSubmitPrelude,
-  runBatchSubmit,
+  BatchSubmitter,
 } from '../remote-submit.ts';
 import { observeFinishedJob, readBatchJobRecords } from '../job-files.ts';
 import { renderPbsScript } from './render-pbs-script.ts';
@@ -33,33 +33,35 @@ const pbsJobIdPattern = /^\d+(\.[A-Za-z0-9_.-]+)?$/;
 const qstatFoundNothing = 153;
 
 /**
- * Lists `qstat -f` into $listing; qstat's "no jobs" exit is not an error. Exits 4 when
- * qstat fails (its message on stderr).
+ * Lists `qstat -f` into $listing; qstat's "no jobs" exit is not an error. Leaves (`exit`
+ * in a script, `return` in a function) with status 4 when qstat fails (its message on stderr).
  */
-const listFullJobs = `listing=$(qstat -f); rc=$?
-[ "$rc" -eq 0 ] || [ "$rc" -eq ${qstatFoundNothing} ] || exit 4`;
+const listFullJobs = (leave: 'exit' | 'return') => `listing=$(qstat -f); rc=$?
+[ "$rc" -eq 0 ] || [ "$rc" -eq ${qstatFoundNothing} ] || ${leave} 4`;
 
 /**
- * The submit command (see `batchSubmitPrelude`, which takes the task's lock and adopts a
- * job whose `native-id` was recorded). For keys whose submit died around its qsub it reads
+ * One job's submit (see `batchSubmitPrelude`, which takes the task's lock and adopts a
+ * job whose `native-id` was recorded; `batchSubmitCommand` runs it for each job of a
+ * batch). For keys whose submit died around its qsub it reads
  * the (long) `qstat -f` listing for a job of those names and adopts the first. Else it
  * saves the script and calls qsub from the workdir, still under the lock, with `-o`/`-e`
  * on the command line (the Slurm wrapper ignores them as directives). Exit 4 means qstat
  * failed, 5 that qsub refused (qsub's output on stderr).
  */
-const submitScript = `${batchSubmitPrelude}
+const submitOne = `${batchSubmitPrelude}
 if [ \${#candidates[@]} -gt 0 ]; then
-  ${listFullJobs}
+  ${listFullJobs('return')}
   found=$(printf '%s\\n' "$listing" | awk -v keys="\${candidates[*]}" '
     BEGIN { count = split(keys, names, " "); for (i = 1; i <= count; i++) wanted[names[i]] = 1 }
     /^Job Id:/ { id = $3 }
     /^[ \\t]+Job_Name = / { sub(/^[ \\t]+Job_Name = /, ""); if ($0 in wanted) { print $0, id; exit } }')
-  [ -n "$found" ] && adopt "\${found%% *}" "\${found#* }"
+  [ -n "$found" ] && { adopt "\${found%% *}" "\${found#* }"; return; }
 fi
 ${batchSubmitClaim}
-cd -- "$workdir" || exit 3
-answer=$(qsub -o "$workdir/${jobOutputFiles.stdout}" -e "$workdir/${jobOutputFiles.stderr}" "$script" 2>&1) ||
-  { printf '%s\\n' "$answer" >&2; exit 5; }
+# qsub runs from the workdir; the batch's own shell stays where it is.
+[ -d "$workdir" ] || return 3
+answer=$(cd -- "$workdir" && exec qsub -o "$workdir/${jobOutputFiles.stdout}" -e "$workdir/${jobOutputFiles.stderr}" "$script" 2>&1) ||
+  { printf '%s\\n' "$answer" >&2; return 5; }
 id=\${answer##*[[:space:]]}${batchSubmitEpilogue}`;
 
 /**
@@ -72,7 +74,7 @@ for key in "$@"; do
   file="$workdir/.drover-job/$key/${batchJobFiles.nativeId}"
   if [ -s "$file" ]; then IFS= read -r id < "$file"; printf 'found\\t%s\\t%s\\n' "$key" "$id"; exit 0; fi
 done
-${listFullJobs}
+${listFullJobs('exit')}
 printf 'qstat\\n%s\\n' "$listing"
 `;
 
@@ -93,6 +95,8 @@ export interface PbsSchedulerOptions {
   shell: Shell;
   /** The resource's name, carried by `ResourceUnreachableError`. */
   resource: string;
+  /** Called with the job count of each batch submit command (tests and benchmarks). */
+  onSubmitBatch?: (jobs: number) => void;
 }
 
 /**
@@ -103,10 +107,22 @@ export class PbsScheduler implements BatchScheduler {
   readonly kind = 'pbs' as const;
   private readonly shell: Shell;
   private readonly resource: string;
+  private readonly submitter: BatchSubmitter;
 
   constructor(options: PbsSchedulerOptions) {
     this.shell = options.shell;
     this.resource = options.resource;
+    this.submitter = new BatchSubmitter(
+      this.shell,
+      submitOne,
+      {
+        isUnreachable: isPbsUnreachableMessage,
+        unreachable: (message) => this.unreachable('qsub', message),
+        refusal: (result) => qsubErrorMessage(result.stderr.trim()),
+        parseId: parseQsubOutput,
+      },
+      options.onSubmitBatch,
+    );
   }
 
   /** The qsub script `submit` sends; see `renderPbsScript`. */
@@ -115,10 +131,12 @@ export class PbsScheduler implements BatchScheduler {
   }
 
   /**
-   * Submits the job in one remote command, once per task: under the task's lock, a job of
-   * the key or of an earlier attempt's key (its `native-id` file, or, after a submit that
-   * died around its qsub, a job of that name in `qstat -f`) is returned with
-   * `adopted: true`. The script is saved as `<workdir>/.drover-job/<key>/job.sh`.
+   * Submits the job once per task: under the task's lock, a job of the key or of an earlier
+   * attempt's key (its `native-id` file, or, after a submit that died around its qsub, a
+   * job of that name in `qstat -f`) is returned with `adopted: true`. The script is saved
+   * as `<workdir>/.drover-job/<key>/job.sh`. Submits made while others run travel
+   * together, one remote command per batch (`BatchSubmitter`); each job is answered, and
+   * fails, on its own.
    *
    * @throws {TaskError} `invalid-job-spec` (final) when the spec cannot be rendered safely.
    * @throws {TaskError} `submit-rejected` (not retryable) with the scheduler's message when
@@ -127,12 +145,7 @@ export class PbsScheduler implements BatchScheduler {
    * @throws {ResourceUnreachableError} when the PBS server does not answer.
    */
   async submit(spec: JobSpec): Promise<SubmittedJob> {
-    return runBatchSubmit(this.shell, spec, renderPbsScript(spec), submitScript, {
-      isUnreachable: isPbsUnreachableMessage,
-      unreachable: (message) => this.unreachable('qsub', message),
-      refusal: (result) => qsubErrorMessage(result.stderr.trim()),
-      parseId: parseQsubOutput,
-    });
+    return this.submitter.submit(spec, renderPbsScript(spec));
   }
 
   /**

@@ -13,7 +13,7 @@ import {
   batchSubmitClaim,
   batchSubmitEpilogue,
   batchSubmitPrelude,
-  runBatchSubmit,
+  BatchSubmitter,
 } from '../remote-submit.ts';
 import { readBatchJobRecords } from '../job-files.ts';
 import { renderSlurmScript } from './render-slurm-script.ts';
@@ -44,29 +44,30 @@ const sacctNameSearchStart = '2000-01-01';
 const slurmJobIdPattern = /^\d+(_\d+)?$/;
 
 /**
- * The submit command (see `batchSubmitPrelude`, which takes the task's lock and adopts a
- * job whose `native-id` was recorded). For keys whose submit died around its sbatch it
- * asks squeue, then sacct (the job may have left squeue), for a job of those names, and
- * adopts the oldest. Else it saves the script and calls sbatch, still under the lock.
- * Exit 4 means squeue or sacct failed, 5 that sbatch refused (their messages on stderr).
+ * One job's submit (see `batchSubmitPrelude`, which takes the task's lock and adopts a
+ * job whose `native-id` was recorded; `batchSubmitCommand` runs it for each job of a
+ * batch). For keys whose submit died around its sbatch it asks squeue, then sacct (the
+ * job may have left squeue), for a job of those names, and adopts the oldest. Else it
+ * saves the script and calls sbatch, still under the lock. Exit 4 means squeue or sacct
+ * failed, 5 that sbatch refused (their messages on stderr).
  */
-const submitScript = `${batchSubmitPrelude}
+const submitOne = `${batchSubmitPrelude}
 if [ \${#candidates[@]} -gt 0 ]; then
   names=$(IFS=,; printf '%s' "\${candidates[*]}")
-  found=$(set -o pipefail; squeue --me -h -t all --name="$names" -o '%i %j' | sort -n) || exit 4
+  found=$(set -o pipefail; squeue --me -h -t all --name="$names" -o '%i %j' | sort -n) || return 4
   if [ -z "$found" ]; then
     accounting=$(sacct -X -P -n --name="$names" -S ${sacctNameSearchStart} -o JobID,JobName 2>&1) ||
       case $accounting in
         *'accounting storage is disabled'*) accounting= ;;
-        *) printf '%s\\n' "$accounting" >&2; exit 4 ;;
+        *) printf '%s\\n' "$accounting" >&2; return 4 ;;
       esac
     found=$(printf '%s\\n' "$accounting" | grep -E '^[0-9]+[|]' | tr '|' ' ' | sort -n)
   fi
   found=\${found%%$'\\n'*}
-  [ -n "$found" ] && adopt "\${found#* }" "\${found%% *}"
+  [ -n "$found" ] && { adopt "\${found#* }" "\${found%% *}"; return; }
 fi
 ${batchSubmitClaim}
-answer=$(sbatch --parsable --ignore-pbs "$script") || exit 5
+answer=$(sbatch --parsable --ignore-pbs "$script") || return 5
 id=\${answer%%;*}${batchSubmitEpilogue}`;
 
 /** The find command: `bash -c <this> drover-find <workdir> squeue ...` runs squeue under the task's lock. */
@@ -79,6 +80,8 @@ export interface SlurmSchedulerOptions {
   shell: Shell;
   /** The resource's name, carried by `ResourceUnreachableError`. */
   resource: string;
+  /** Called with the job count of each batch submit command (tests and benchmarks). */
+  onSubmitBatch?: (jobs: number) => void;
 }
 
 /**
@@ -90,10 +93,22 @@ export class SlurmScheduler implements BatchScheduler {
   readonly kind = 'slurm' as const;
   private readonly shell: Shell;
   private readonly resource: string;
+  private readonly submitter: BatchSubmitter;
 
   constructor(options: SlurmSchedulerOptions) {
     this.shell = options.shell;
     this.resource = options.resource;
+    this.submitter = new BatchSubmitter(
+      this.shell,
+      submitOne,
+      {
+        isUnreachable: isSlurmUnreachableMessage,
+        unreachable: (message) => this.unreachable('sbatch', message),
+        refusal: (result) => sbatchErrorMessage(result.stderr),
+        parseId: parseSbatchParsable,
+      },
+      options.onSubmitBatch,
+    );
   }
 
   /** The sbatch script `submit` sends; see `renderSlurmScript`. */
@@ -102,10 +117,11 @@ export class SlurmScheduler implements BatchScheduler {
   }
 
   /**
-   * Submits the job in one remote command, once per task: under the task's lock, a job of
-   * the key or of an earlier attempt's key (its `native-id` file, or a job of that name in
-   * squeue or sacct) is returned with `adopted: true`. The script is saved as
-   * `<workdir>/.drover-job/<key>/job.sh`.
+   * Submits the job once per task: under the task's lock, a job of the key or of an earlier
+   * attempt's key (its `native-id` file, or a job of that name in squeue or sacct) is
+   * returned with `adopted: true`. The script is saved as `<workdir>/.drover-job/<key>/job.sh`.
+   * Submits made while others run travel together, one remote command per batch
+   * (`BatchSubmitter`); each job is answered, and fails, on its own.
    *
    * @throws {TaskError} `invalid-job-spec` (final) when the spec cannot be rendered safely.
    * @throws {TaskError} `submit-rejected` (not retryable) with sbatch's message when Slurm
@@ -114,12 +130,7 @@ export class SlurmScheduler implements BatchScheduler {
    * @throws {ResourceUnreachableError} when slurmctld does not answer.
    */
   async submit(spec: JobSpec): Promise<SubmittedJob> {
-    return runBatchSubmit(this.shell, spec, renderSlurmScript(spec), submitScript, {
-      isUnreachable: isSlurmUnreachableMessage,
-      unreachable: (message) => this.unreachable('sbatch', message),
-      refusal: (result) => sbatchErrorMessage(result.stderr),
-      parseId: parseSbatchParsable,
-    });
+    return this.submitter.submit(spec, renderSlurmScript(spec));
   }
 
   /**
