@@ -1,7 +1,7 @@
 /**
  * Dispatch benchmark: the real dispatch path (createTasks -> Worker over the Postgres
  * queue -> applyOutcomes/claimTasks, every transition and event stored) with handlers
- * that do nothing, on PostgreSQL and on PGlite.
+ * that do nothing, on PostgreSQL and on the embedded server.
  *
  * Workloads:
  * - `empty`: N single-task experiments submitted, then drained: tasks/s.
@@ -13,7 +13,7 @@
  * Submission (experiment rows inserted as `queued` plus createTasks, 100 per transaction)
  * is timed apart from the drain. Each run gets a fresh database; results are medians.
  *
- *   npm run bench -- [--store pg|pglite|pglite-file|all] [--workload empty|chain|latency|all]
+ *   npm run bench -- [--store pg|embedded|all] [--workload empty|chain|latency|all]
  *                    [--runs N] [--quick] [--concurrency 10,16] [--profile]
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -24,7 +24,7 @@ import { parseArgs } from 'node:util';
 import pg from 'pg';
 import pino from 'pino';
 import type { Queryable, Store } from '../src/store/port.ts';
-import { openPgliteStore } from '../src/store/pglite-store.ts';
+import { openEmbeddedStore } from '../src/store/embedded-store.ts';
 import { openPostgresStore } from '../src/store/postgres-store.ts';
 import { migrate } from '../src/store/migrate.ts';
 import { createPostgresQueue } from '../src/dispatch/postgres-queue.ts';
@@ -52,14 +52,11 @@ const { values: flags } = parseArgs({
   },
 });
 
-const storeKinds = ['pg', 'pglite', 'pglite-file-fsync', 'pglite-file-nofsync'] as const;
+const storeKinds = ['pg', 'embedded'] as const;
 type StoreKind = (typeof storeKinds)[number];
 const storeChoices: Record<string, StoreKind[]> = {
   pg: ['pg'],
-  pglite: ['pglite'],
-  'pglite-file': ['pglite-file-fsync', 'pglite-file-nofsync'],
-  'pglite-file-fsync': ['pglite-file-fsync'],
-  'pglite-file-nofsync': ['pglite-file-nofsync'],
+  embedded: ['embedded'],
   all: [...storeKinds],
 };
 const workloadKinds = ['empty', 'chain', 'latency'] as const;
@@ -122,14 +119,15 @@ async function openBenchStore(kind: StoreKind): Promise<BenchStore> {
       },
     };
   }
-  const dataDir = kind === 'pglite' ? undefined : mkdtempSync(join(tmpdir(), 'drover-bench-'));
-  const store = await openPgliteStore({ dataDir, fsync: kind === 'pglite-file-fsync' });
+  // The embedded server as `drover up` runs it (fsync on), in a data folder of its own.
+  const dataDir = mkdtempSync(join(tmpdir(), 'drover-bench-'));
+  const store = await openEmbeddedStore({ dataDir });
   await migrate(store);
   return {
     store,
     async dispose() {
       await store.close();
-      if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+      rmSync(dataDir, { recursive: true, force: true });
     },
   };
 }
@@ -208,8 +206,6 @@ async function submitAll(store: Store, owner: Owner, total: number, plan: readon
   for (let done = 0; done < total; done += submitBatch) {
     const count = Math.min(submitBatch, total - done);
     await store.transaction((tx) => submitExperiments(tx, owner, count, plan));
-    // What the API does before it acknowledges a write (a no-op on PostgreSQL).
-    await store.sync();
   }
   return (performance.now() - started) / 1000;
 }
@@ -313,7 +309,6 @@ async function latency(store: Store, samples: number, concurrency: number): Prom
     const reported = new Promise<void>((resolve) => (onReported = resolve));
     await store.transaction((tx) => submitExperiments(tx, owner, 1, singleTask));
     const committedAt = performance.now();
-    await store.sync();
     await withTimeout(started, 10_000, 'a task start');
     // The notification may overtake the commit acknowledgement; that counts as zero.
     if (sample >= warmup) timings.push(Math.max(0, startedAt - committedAt));
@@ -364,9 +359,7 @@ interface Case {
 
 const storeLabels: Record<StoreKind, string> = {
   pg: 'PostgreSQL',
-  pglite: 'PGlite in memory',
-  'pglite-file-fsync': 'PGlite file, fsync on',
-  'pglite-file-nofsync': 'PGlite file, fsync off',
+  embedded: 'embedded server',
 };
 
 async function runCase(benchCase: Case, totals?: Profile): Promise<Measurement> {
