@@ -51,14 +51,21 @@ export async function openApiDocument(): Promise<Record<string, unknown>> {
 }
 
 /**
- * Building the API and reading its document runs no SQL, so no database is started for
- * it: a store that fails loudly if that ever changes.
+ * Building the API and reading its document runs no SQL (the event bus only subscribes to
+ * notifications, and none come), so no database is started for it: a store that fails
+ * loudly if a query is ever made.
  */
 function storeThatIsNeverQueried(): Store {
   const refuse = (): never => {
     throw new Error('generating the OpenAPI document must not query the store');
   };
-  return { exclusive: false, query: refuse, transaction: refuse, listen: refuse, close: async () => {} };
+  return {
+    exclusive: false,
+    query: refuse,
+    transaction: refuse,
+    listen: async () => async () => {},
+    close: async () => {},
+  };
 }
 
 /** The text of src/api-client/schema.d.ts for the server as it is now (or for `document`). */

@@ -4,9 +4,9 @@
  *
  * - quick: every `*.test.ts` under src/, test/ and web/src/ (the UI's pure modules), except the tiers that need a service
  *   (`*.pg.test.ts`, `*.slurm.test.ts`, `*.browser.test.ts`); two files at a time. First it starts
- *   the embedded PostgreSQL server the tests share and migrates its template database
- *   (test/test-database.ts), passes its URL in DROVER_TEST_POSTGRES_URL, and stops it after
- *   the run (unless it was already running: then it is left as it was).
+ *   an embedded PostgreSQL server for the run in a temporary folder and migrates its template
+ *   database (test/test-database.ts), passes its URL in DROVER_TEST_POSTGRES_URL, and stops
+ *   and removes it after the run.
  * - pg: every `*.pg.test.ts`, one file at a time, after checking that PostgreSQL answers at
  *   DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres).
  * - slurm: every `*.slurm.test.ts`, three files at a time (they mostly wait for the
@@ -89,8 +89,8 @@ child.on('exit', (code, signal) => {
 });
 
 /**
- * Starts (or finds running) the quick tier's PostgreSQL server with its template database;
- * returns the environment that points the tests at it, and how to stop it after the run.
+ * Starts the run's PostgreSQL server with its template database; returns the environment
+ * that points the tests at it, and how to stop and remove it after the run.
  */
 async function startTestServer() {
   const { execFileSync } = await import('node:child_process');
@@ -98,7 +98,7 @@ async function startTestServer() {
   let answer;
   try {
     answer = JSON.parse(
-      execFileSync(process.execPath, ['--import', 'tsx', testDatabase, 'start'], {
+      execFileSync(process.execPath, ['--import', 'tsx', testDatabase, 'start-run'], {
         cwd: root,
         stdio: ['ignore', 'pipe', 'inherit'],
       }).toString(),
@@ -110,12 +110,14 @@ async function startTestServer() {
   return {
     environment: { DROVER_TEST_POSTGRES_URL: answer.url },
     after: () => {
-      if (!answer.started) return;
       try {
-        execFileSync(process.execPath, ['--import', 'tsx', testDatabase, 'stop'], { cwd: root, stdio: 'inherit' });
+        execFileSync(process.execPath, ['--import', 'tsx', testDatabase, 'stop-run', answer.dataDir], {
+          cwd: root,
+          stdio: 'inherit',
+        });
       } catch {
         console.error(
-          `stopping the tests' PostgreSQL server failed; stop it with: node --import tsx ${testDatabase} stop`,
+          `stopping the tests' PostgreSQL server failed; stop it with: node --import tsx ${testDatabase} stop-run ${answer.dataDir}`,
         );
       }
     },

@@ -4,21 +4,23 @@
  * template database `drover_template_<migrations hash>`; each test gets its own database
  * copied from it (`create database ... template`, milliseconds), dropped when it is done.
  *
- * `npm test` (scripts/run-tests.js) starts the server once before the run, passes its URL
- * in DROVER_TEST_POSTGRES_URL and stops it after. A test file run alone
- * (`node --import tsx --test file`) starts the server on demand, or reuses the one already
- * running, and leaves it running for the next run (`node --import tsx
- * test/test-database.ts stop` stops it).
+ * `npm test` (scripts/run-tests.js) starts a server of its own for the run, in a new
+ * temporary folder (`test-database.ts start-run`), passes its URL in
+ * DROVER_TEST_POSTGRES_URL, and stops and removes it after (`stop-run <folder>`): runs side by
+ * side (CI runs the quick tier on three Node.js versions at once) never share one. A test
+ * file run alone (`node --import tsx --test file`) starts the checkout's shared server on
+ * demand, or reuses the one already running, and leaves it running for the next run
+ * (`node --import tsx test/test-database.ts stop` stops it).
  *
  * The pg tier does not use this: it runs on the machine's PostgreSQL (test/fresh-postgres.ts).
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { startEmbeddedServer } from '../src/store/embedded-server.ts';
+import { removeCluster, startEmbeddedServer } from '../src/store/embedded-server.ts';
 import { migrate } from '../src/store/migrate.ts';
 import type { Store } from '../src/store/port.ts';
 import { openPostgresStore } from '../src/store/postgres-store.ts';
@@ -165,17 +167,22 @@ async function withClient<T>(url: string, work: (client: pg.Client) => Promise<T
   }
 }
 
-// `node --import tsx test/test-database.ts start|stop`: for scripts/run-tests.js.
+// `node --import tsx test/test-database.ts start-run | stop-run <folder> | stop`.
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  const command = process.argv[2];
-  const server = await startSharedServer();
-  if (command === 'start') {
+  const [command, folder] = process.argv.slice(2);
+  if (command === 'start-run') {
+    const dataDir = mkdtempSync(join(tmpdir(), 'drover-test-run-'));
+    const server = await startEmbeddedServer({ dataDir, durable: false });
     await ensureTemplate(server.urlOf('postgres'));
-    process.stdout.write(JSON.stringify({ url: server.urlOf('postgres'), started: !server.adopted }) + '\n');
+    process.stdout.write(JSON.stringify({ url: server.urlOf('postgres'), dataDir }) + '\n');
+  } else if (command === 'stop-run' && folder) {
+    await (await startEmbeddedServer({ dataDir: folder, durable: false })).stop();
+    removeCluster(folder);
+    rmSync(folder, { recursive: true, force: true });
   } else if (command === 'stop') {
-    await server.stop();
+    await (await startSharedServer()).stop();
   } else {
-    process.stderr.write('usage: node --import tsx test/test-database.ts start|stop\n');
+    process.stderr.write('usage: node --import tsx test/test-database.ts start-run | stop-run <folder> | stop\n');
     process.exitCode = 1;
   }
 }
