@@ -16,7 +16,8 @@
  */
 
 const domain = '^src/domain/';
-const config = '^src/config[.]ts$';
+// The configuration schema and the default data folder (apart, so the CLI reads it without zod).
+const config = '^src/(config|data-dir)[.]ts$';
 const anyPort = '^src/[^/]+/port[.]ts$';
 const storePort = '^src/store/port[.]ts$';
 const batchPort = '^src/batch/port[.]ts$';
@@ -40,7 +41,12 @@ function onlyImports(name, comment, path, allowed) {
 module.exports = {
   forbidden: [
     onlyImports('domain-is-pure', 'domain/ is pure: it imports only domain/.', domain, [domain]),
-    onlyImports('config-is-a-leaf', 'config.ts (the configuration schema) imports only domain/.', config, [domain]),
+    onlyImports(
+      'config-is-a-leaf',
+      'config.ts (the configuration schema) and data-dir.ts import only domain/ and each other.',
+      config,
+      [domain, config],
+    ),
     onlyImports(
       'ports-import-only-domain-and-ports',
       'A port owns its types: it imports only domain/ and other ports, never an adapter or a state module.',

@@ -15,7 +15,7 @@ import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
 export default defineConfig(
-  globalIgnores(['web/dist/', 'src/api-client/schema.d.ts', '.drover/']),
+  globalIgnores(['dist/', 'web/dist/', 'src/api-client/schema.d.ts', '.drover/']),
   js.configs.recommended,
   tseslint.configs.recommended,
   {

@@ -16,12 +16,17 @@
  * - browser: every `*.browser.test.ts`, one file at a time, after building the web UI
  *   (`npm run build`) and checking that Chromium is installed (scripts/install-chromium.sh).
  *
- * Exits with the test runner's code; exits 1 when no file matches or PostgreSQL is down.
+ * Every tier first builds the server and CLI (scripts/build-server.js, well under a second), so
+ * the tests that spawn bin/drover.js never run a stale dist/.
+ *
+ * Exits with the test runner's code; exits 1 when no file matches, the build fails or
+ * PostgreSQL is down.
  */
 import { spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { buildServer } from './build-server.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const defaultDatabaseUrl = 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -72,6 +77,11 @@ if (files.length === 0) {
   process.exit(1);
 }
 
+const buildMilliseconds = await buildServer().catch((error) => {
+  console.error(`building the server and CLI failed (npm run build:server): ${error.message}`);
+  process.exit(1);
+});
+console.error(`built dist/ (npm run build:server) in ${Math.round(buildMilliseconds)} ms`);
 const setUp = (tier.before && (await tier.before())) || {};
 
 const child = spawn(

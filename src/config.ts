@@ -3,18 +3,16 @@
  * Precedence: command-line flags, then environment, then the YAML file, then defaults.
  */
 import { readFileSync } from 'node:fs';
-import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { defaultDataDir } from './data-dir.ts';
 
 const projectRoot = fileURLToPath(new URL('..', import.meta.url));
 
-/** The default data folder: $XDG_DATA_HOME/drover or ~/.local/share/drover. */
-export function defaultDataDir(): string {
-  return join(process.env.XDG_DATA_HOME || join(homedir(), '.local', 'share'), 'drover');
-}
+// Kept here too: the configuration's default, where its callers and tests look for it.
+export { defaultDataDir };
 
 const positiveInt = z.coerce.number().int().positive();
 

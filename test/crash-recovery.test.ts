@@ -12,7 +12,8 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { removeCluster } from '../src/store/embedded-server.ts';
-import { adminToken, call, eventsOf, processesInSession, projectRoot, waitFor, waitForState } from './harness.ts';
+import { droverBin } from './drover-bin.ts';
+import { adminToken, call, eventsOf, processesInSession, waitFor, waitForState } from './harness.ts';
 
 const children: ChildProcess[] = [];
 const folders: string[] = [];
@@ -50,14 +51,10 @@ function postmastersOf(dataDir: string): number[] {
 
 /** Runs `drover up` expecting it to fail; resolves with its exit code and what it printed. */
 function failingUp(dataDir: string): Promise<{ code: number | null; stderr: string }> {
-  const child = spawn(
-    process.execPath,
-    [join(projectRoot, 'bin/drover.js'), 'up', '--data-dir', dataDir, '--port', '0'],
-    {
-      env: { ...process.env, DROVER_ADMIN_TOKEN: adminToken, DATABASE_URL: '' },
-      stdio: ['ignore', 'ignore', 'pipe'],
-    },
-  );
+  const child = spawn(process.execPath, [droverBin, 'up', '--data-dir', dataDir, '--port', '0'], {
+    env: { ...process.env, DROVER_ADMIN_TOKEN: adminToken, DATABASE_URL: '' },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   children.push(child);
   let stderr = '';
   child.stderr!.on('data', (chunk) => (stderr += chunk));
@@ -66,22 +63,18 @@ function failingUp(dataDir: string): Promise<{ code: number | null; stderr: stri
 
 /** Starts `drover up` as a real process; resolves with its API address once it listens. */
 async function startUp(dataDir: string): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(
-    process.execPath,
-    [join(projectRoot, 'bin/drover.js'), 'up', '--data-dir', dataDir, '--port', '0'],
-    {
-      env: {
-        ...process.env,
-        DROVER_ADMIN_TOKEN: adminToken,
-        DROVER_CONTROLLER_POLL_MS: '200',
-        DROVER_WORKER_POLL_MS: '200',
-        DROVER_LEASE_MS: '3000',
-        DROVER_LOG_LEVEL: 'warn',
-        DATABASE_URL: '',
-      },
-      stdio: ['ignore', 'ignore', 'pipe'],
+  const child = spawn(process.execPath, [droverBin, 'up', '--data-dir', dataDir, '--port', '0'], {
+    env: {
+      ...process.env,
+      DROVER_ADMIN_TOKEN: adminToken,
+      DROVER_CONTROLLER_POLL_MS: '200',
+      DROVER_WORKER_POLL_MS: '200',
+      DROVER_LEASE_MS: '3000',
+      DROVER_LOG_LEVEL: 'warn',
+      DATABASE_URL: '',
     },
-  );
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   children.push(child);
   let output = '';
   const url = await new Promise<string>((resolve, reject) => {

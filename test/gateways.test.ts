@@ -11,7 +11,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import ssh2 from 'ssh2';
-import { adminToken, projectRoot, runCli, startTestDrover, type CliRun, type TestDrover } from './harness.ts';
+import { droverBin } from './drover-bin.ts';
+import { adminToken, runCli, startTestDrover, type CliRun, type TestDrover } from './harness.ts';
 
 let drover: TestDrover;
 let workDir: string;
@@ -407,13 +408,9 @@ describe('drover up and the admin token', () => {
     const dataDir = await mkdtemp(join(tmpdir(), 'drover-up-'));
     try {
       return await new Promise<string>((resolve, reject) => {
-        const child = execFile(
-          process.execPath,
-          [join(projectRoot, 'bin/drover.js'), 'up', '--memory', '--port', '0', '--catalogue', ''],
-          {
-            env: { ...process.env, DROVER_DATA_DIR: dataDir, DROVER_LOG_LEVEL: 'silent', ...environment },
-          },
-        );
+        const child = execFile(process.execPath, [droverBin, 'up', '--memory', '--port', '0', '--catalogue', ''], {
+          env: { ...process.env, DROVER_DATA_DIR: dataDir, DROVER_LOG_LEVEL: 'silent', ...environment },
+        });
         let stderr = '';
         // 90 s like the other tests' starts: a first start compiles TypeScript, slow on a busy machine.
         const timer = setTimeout(() => {

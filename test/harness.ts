@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { loadConfig, type ConfigInput } from '../src/config.ts';
 import { startDrover, type RunningDrover } from '../src/main.ts';
 import { createTestDatabase } from './test-database.ts';
+import { droverBin } from './drover-bin.ts';
 
 export const projectRoot = fileURLToPath(new URL('..', import.meta.url));
 export const adminToken = 'test-admin-token-0123456789abcdef';
@@ -201,7 +202,7 @@ export function runCli(
   return new Promise((resolve) => {
     execFile(
       process.execPath,
-      [join(projectRoot, 'bin/drover.js'), ...args],
+      [droverBin, ...args],
       {
         cwd: workDir,
         env: { ...process.env, DROVER_URL: url, DROVER_TOKEN: token, DROVER_DATA_DIR: workDir, ...environment },

@@ -10,7 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { adminToken, call, projectRoot, type ApiResponse } from './harness.ts';
+import { droverBin } from './drover-bin.ts';
+import { adminToken, call, type ApiResponse } from './harness.ts';
 
 const baseUrl = process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/postgres';
 
@@ -71,7 +72,7 @@ export async function startDroverService(env: Record<string, string> = {}): Prom
   });
 
   const startRole: DroverService['startRole'] = (role, options = {}) => {
-    const child = spawn(process.execPath, [join(projectRoot, 'bin/drover.js'), role, ...(options.args ?? [])], {
+    const child = spawn(process.execPath, [droverBin, role, ...(options.args ?? [])], {
       env: environment(options.env),
       stdio: ['ignore', 'ignore', 'pipe'],
     });
@@ -97,11 +98,8 @@ export async function startDroverService(env: Record<string, string> = {}): Prom
 
   await onServer((client) => client.query(`create database ${databaseName}`));
   const migrated = await new Promise<{ code: number; stderr: string }>((resolve) =>
-    execFile(
-      process.execPath,
-      [join(projectRoot, 'bin/drover.js'), 'migrate'],
-      { env: environment() },
-      (error, _stdout, stderr) => resolve({ code: error ? 1 : 0, stderr }),
+    execFile(process.execPath, [droverBin, 'migrate'], { env: environment() }, (error, _stdout, stderr) =>
+      resolve({ code: error ? 1 : 0, stderr }),
     ),
   );
   assert.equal(migrated.code, 0, migrated.stderr);

@@ -6,7 +6,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ApiError, createDroverClient, ok, type DroverClient } from '../api-client/client.ts';
-import { defaultDataDir } from '../config.ts';
+import { defaultDataDir } from '../data-dir.ts';
+import { httpFetch } from './http-fetch.ts';
 
 /**
  * Thrown for API errors and usage mistakes; the CLI prints it and exits non-zero. The CLI's
@@ -72,7 +73,7 @@ export interface CliClient {
  * server throws a CliError that says where it tried and what to check.
  */
 export function connect(connection: Connection): CliClient {
-  const api = createDroverClient({ baseUrl: connection.url, token: () => connection.token });
+  const api = createDroverClient({ baseUrl: connection.url, token: () => connection.token, fetch: httpFetch });
   api.use({
     onError({ error }) {
       const cause = (error as Error & { cause?: Error }).cause?.message ?? (error as Error).message;

@@ -1,13 +1,16 @@
 /**
  * `drover`: the server processes (up, api, worker, controller, migrate) and the user
  * commands (submit, ls, show, watch, cancel, clone, logs, ...).
+ *
+ * The server (main.ts: fastify, pg, ssh2, pino) and the configuration schema (zod, yaml) are
+ * loaded by `import()` in the commands that need them: a user command only talks HTTP, and
+ * loading the server would cost it several times its own run (bench/cli.bench.ts).
  */
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, CommanderError } from 'commander';
-import { ConfigError, loadConfig, type ConfigInput } from '../config.ts';
-import { openStore, startDrover, type Role } from '../main.ts';
-import { StoreError } from '../store/port.ts';
+import type { ConfigInput } from '../config.ts';
+import type { Role } from '../main.ts';
 import { CliError, credentialsFile } from './client.ts';
 import { registerUserCommands } from './user-commands.ts';
 import { registerAdminCommands } from './admin-commands.ts';
@@ -36,7 +39,8 @@ function serverCommand(name: string, description: string): Command {
     );
 }
 
-function configFrom(options: Record<string, any>) {
+async function configFrom(options: Record<string, any>) {
+  const { loadConfig } = await import('../config.ts');
   const overrides: ConfigInput = {
     dataDir: options.dataDir,
     host: options.host,
@@ -48,13 +52,14 @@ function configFrom(options: Record<string, any>) {
 }
 
 async function runServer(roles: Role[], options: Record<string, any>): Promise<void> {
-  const config = configFrom(options);
+  const config = await configFrom(options);
   if (!config.databaseUrl && roles.length < 3) {
     throw new CliError('the embedded store lives inside one process', [
       'run everything in one process with `drover up`,',
       'or set DATABASE_URL to a PostgreSQL database to run api, worker and controller separately',
     ]);
   }
+  const { startDrover } = await import('../main.ts');
   const drover = await startDrover(config, roles);
   if (drover.url) {
     const cliUrl = drover.url.replace('://0.0.0.0', '://127.0.0.1');
@@ -103,7 +108,8 @@ serverCommand('controller', 'run a controller (needs DATABASE_URL)').action((opt
   runServer(['controller'], options),
 );
 serverCommand('migrate', 'bring the store schema up to date and exit').action(async (options) => {
-  const store = await openStore(configFrom(options));
+  const { openStore } = await import('../main.ts');
+  const store = await openStore(await configFrom(options));
   await store.close();
   process.stderr.write('the schema is up to date\n');
 });
@@ -116,12 +122,19 @@ try {
 } catch (error) {
   if (error instanceof CommanderError) {
     process.exitCode = error.exitCode === 0 ? 0 : 2;
-  } else if (error instanceof CliError || error instanceof ConfigError || error instanceof StoreError) {
-    process.stderr.write(`drover: ${error.message}\n`);
+  } else if (error instanceof CliError || (await isServerStartError(error))) {
+    process.stderr.write(`drover: ${(error as Error).message}\n`);
     for (const detail of (error as CliError).details ?? []) process.stderr.write(`  ${detail}\n`);
     process.exitCode = (error as CliError).exitCode ?? 1;
   } else {
     process.stderr.write(`drover: ${(error as Error)?.stack ?? error}\n`);
     process.exitCode = 1;
   }
+}
+
+/** A bad configuration or an unreachable store: reported as one line, without a stack. */
+async function isServerStartError(error: unknown): Promise<boolean> {
+  // Loaded only for an error that is not a CliError: user commands never load the schema.
+  const [{ ConfigError }, { StoreError }] = await Promise.all([import('../config.ts'), import('../store/port.ts')]);
+  return error instanceof ConfigError || error instanceof StoreError;
 }

@@ -5,7 +5,6 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
-import { parse as parseYaml } from 'yaml';
 import { serializeOutputPath } from '../api-client/client.ts';
 import type { ExperimentEvent } from '../api-client/types.ts';
 import {
@@ -391,6 +390,8 @@ export function registerUserCommands(program: Command): void {
       const { api, json } = context(command);
       let catalogue: { resources?: unknown[]; applications?: unknown[] };
       try {
+        // yaml is loaded only here: the other commands never need it.
+        const { parse: parseYaml } = await import('yaml');
         catalogue = (parseYaml(await readFile(file, 'utf8')) ?? {}) as typeof catalogue;
       } catch (error) {
         throw new CliError(
