@@ -44,9 +44,16 @@ interface Sample {
   serverProcesses: number;
 }
 
-/** kB of a field in a /proc file (VmRSS in status, Pss in smaps_rollup). */
+/** kB of a field in a /proc file (VmRSS in status, Pss in smaps_rollup); 0 for a process that just ended. */
 function kilobytes(file: string, field: string): number {
-  const match = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(file, 'utf8'));
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    // A backend whose idle connection closed between the listing and this read.
+    return 0;
+  }
+  const match = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(text);
   return match ? Number(match[1]) : 0;
 }
 
