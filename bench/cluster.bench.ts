@@ -39,6 +39,7 @@
  */
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
@@ -49,7 +50,7 @@ import type { Shell } from '../src/shell/port.ts';
 import type { BatchScheduler, JobObservation, TrackedJob } from '../src/batch/port.ts';
 import type { ResourceSpec } from '../src/domain/resource.ts';
 import type { ResourceHandle, ResourceRegistry } from '../src/resources/resource-registry.ts';
-import { openPgliteStore } from '../src/store/pglite-store.ts';
+import { openEmbeddedStore } from '../src/store/embedded-store.ts';
 import { migrate } from '../src/store/migrate.ts';
 import { loadCatalogueFile } from '../src/catalogue/catalogue-file.ts';
 import { createUser, ensureGateway } from '../src/catalogue/users.ts';
@@ -618,12 +619,12 @@ function measuredRegistry(): ResourceRegistry & { shell: CountingShell; lastPoll
 }
 
 /**
- * A fresh embedded store in memory with the cluster resource and one executing experiment
+ * A fresh embedded store (a throwaway server, as `drover up --memory`) with the cluster resource and one executing experiment
  * per native id, each with a detached monitor task and a queued job (as the submit task
  * leaves them: native state `submitted`).
  */
 async function storeTracking(nativeIds: string[], statistics: Statistics): Promise<Store> {
-  const store = await openPgliteStore({});
+  const store = await openEmbeddedStore({ dataDir: tmpdir(), throwaway: true });
   await migrate(store);
   const gatewayId = 'default';
   await ensureGateway(store, { id: gatewayId, name: 'Benchmark gateway' });

@@ -1,7 +1,7 @@
 /**
  * Dispatch benchmark: the real dispatch path (createTasks -> Worker over the Postgres
  * queue -> applyOutcomes/claimTasks, every transition and event stored) with handlers
- * that do nothing, on PostgreSQL and on PGlite.
+ * that do nothing, on PostgreSQL and on the embedded server.
  *
  * Workloads:
  * - `empty`: N single-task experiments submitted, then drained: tasks/s.
@@ -18,7 +18,7 @@
  * steps a workflow, 1,000 workflows queued first. Its runs alternate with ours, so load
  * from elsewhere falls on both alike; the table prints both and the ratio.
  *
- *   npm run bench -- [--store pg|pglite|pglite-file|all] [--workload empty|chain|latency|all]
+ *   npm run bench -- [--store pg|embedded|all] [--workload empty|chain|latency|all]
  *                    [--runs N] [--quick] [--concurrency 10,16] [--in-flight 1,2] [--no-peer]
  *                    [--profile]
  */
@@ -31,7 +31,7 @@ import pg from 'pg';
 import pino from 'pino';
 import { Logger as GraphileLogger, makeWorkerUtils, run as runGraphileWorker, type Task } from 'graphile-worker';
 import type { Queryable, Store } from '../src/store/port.ts';
-import { openPgliteStore } from '../src/store/pglite-store.ts';
+import { openEmbeddedStore } from '../src/store/embedded-store.ts';
 import { openPostgresStore } from '../src/store/postgres-store.ts';
 import { migrate } from '../src/store/migrate.ts';
 import { createPostgresQueue } from '../src/dispatch/postgres-queue.ts';
@@ -61,14 +61,11 @@ const { values: flags } = parseArgs({
   },
 });
 
-const storeKinds = ['pg', 'pglite', 'pglite-file-fsync', 'pglite-file-nofsync'] as const;
+const storeKinds = ['pg', 'embedded'] as const;
 type StoreKind = (typeof storeKinds)[number];
 const storeChoices: Record<string, StoreKind[]> = {
   pg: ['pg'],
-  pglite: ['pglite'],
-  'pglite-file': ['pglite-file-fsync', 'pglite-file-nofsync'],
-  'pglite-file-fsync': ['pglite-file-fsync'],
-  'pglite-file-nofsync': ['pglite-file-nofsync'],
+  embedded: ['embedded'],
   all: [...storeKinds],
 };
 const workloadKinds = ['empty', 'chain', 'latency'] as const;
@@ -189,14 +186,15 @@ async function openBenchStore(kind: StoreKind): Promise<BenchStore> {
       },
     };
   }
-  const dataDir = kind === 'pglite' ? undefined : mkdtempSync(join(tmpdir(), 'drover-bench-'));
-  const store = await openPgliteStore({ dataDir, fsync: kind === 'pglite-file-fsync' });
+  // The embedded server as `drover up` runs it (fsync on), in a data folder of its own.
+  const dataDir = mkdtempSync(join(tmpdir(), 'drover-bench-'));
+  const store = await openEmbeddedStore({ dataDir });
   await migrate(store);
   return {
     store,
     async dispose() {
       await store.close();
-      if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+      rmSync(dataDir, { recursive: true, force: true });
     },
   };
 }
@@ -275,8 +273,6 @@ async function submitAll(store: Store, owner: Owner, total: number, plan: readon
   for (let done = 0; done < total; done += submitBatch) {
     const count = Math.min(submitBatch, total - done);
     await store.transaction((tx) => submitExperiments(tx, owner, count, plan));
-    // What the API does before it acknowledges a write (a no-op on PostgreSQL).
-    await store.sync();
   }
   return (performance.now() - started) / 1000;
 }
@@ -395,7 +391,6 @@ async function latency(store: Store, samples: number, concurrency: number, pipel
     const reported = new Promise<void>((resolve) => (onReported = resolve));
     await store.transaction((tx) => submitExperiments(tx, owner, 1, singleTask));
     const committedAt = performance.now();
-    await store.sync();
     await withTimeout(started, 10_000, 'a task start');
     // The notification may overtake the commit acknowledgement; that counts as zero.
     if (sample >= warmup) timings.push(Math.max(0, startedAt - committedAt));
@@ -521,9 +516,7 @@ interface Pipeline {
 
 const storeLabels: Record<StoreKind, string> = {
   pg: 'PostgreSQL',
-  pglite: 'PGlite in memory',
-  'pglite-file-fsync': 'PGlite file, fsync on',
-  'pglite-file-nofsync': 'PGlite file, fsync off',
+  embedded: 'embedded server',
 };
 
 async function runCase(benchCase: Case, totals?: Profile): Promise<Measurement> {

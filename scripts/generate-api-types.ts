@@ -13,7 +13,7 @@ import pino from 'pino';
 import { Registry } from 'prom-client';
 import openapiTS, { astToString } from 'openapi-typescript';
 import { buildApi } from '../src/api/server.ts';
-import { openPgliteStore } from '../src/store/pglite-store.ts';
+import type { Store } from '../src/store/port.ts';
 import { createStorage } from '../src/files/storage.ts';
 import { createResourceRegistry } from '../src/resources/resource-registry.ts';
 import { loadConfig } from '../src/config.ts';
@@ -26,7 +26,7 @@ export const apiConstantsPath = fileURLToPath(new URL('../src/api-client/constan
 
 /** The server's OpenAPI document, from an API built in memory (nothing listens). */
 export async function openApiDocument(): Promise<Record<string, unknown>> {
-  const store = await openPgliteStore({});
+  const store = storeThatIsNeverQueried();
   const api = await buildApi({
     store,
     storage: createStorage('/nonexistent'),
@@ -47,8 +47,25 @@ export async function openApiDocument(): Promise<Record<string, unknown>> {
     return api.swagger() as unknown as Record<string, unknown>;
   } finally {
     await api.close();
-    await store.close();
   }
+}
+
+/**
+ * Building the API and reading its document runs no SQL (the event bus only subscribes to
+ * notifications, and none come), so no database is started for it: a store that fails
+ * loudly if a query is ever made.
+ */
+function storeThatIsNeverQueried(): Store {
+  const refuse = (): never => {
+    throw new Error('generating the OpenAPI document must not query the store');
+  };
+  return {
+    exclusive: false,
+    query: refuse,
+    transaction: refuse,
+    listen: async () => async () => {},
+    close: async () => {},
+  };
 }
 
 /** The text of src/api-client/schema.d.ts for the server as it is now (or for `document`). */

@@ -3,7 +3,10 @@
  * Runs one tier of tests: `node scripts/run-tests.js quick|pg|slurm|browser`.
  *
  * - quick: every `*.test.ts` under src/, test/ and web/src/ (the UI's pure modules), except the tiers that need a service
- *   (`*.pg.test.ts`, `*.slurm.test.ts`, `*.browser.test.ts`); two files at a time.
+ *   (`*.pg.test.ts`, `*.slurm.test.ts`, `*.browser.test.ts`); two files at a time. First it starts
+ *   an embedded PostgreSQL server for the run in a temporary folder and migrates its template
+ *   database (test/test-database.ts), passes its URL in DROVER_TEST_POSTGRES_URL, and stops
+ *   and removes it after the run.
  * - pg: every `*.pg.test.ts`, one file at a time, after checking that PostgreSQL answers at
  *   DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres).
  * - slurm: every `*.slurm.test.ts`, three files at a time (they mostly wait for the
@@ -32,6 +35,7 @@ const tiers = {
   quick: {
     matches: (file) => file.endsWith('.test.ts') && !/\.(pg|slurm|browser)\.test\.ts$/.test(file),
     concurrency: 2,
+    before: startTestServer,
   },
   pg: {
     matches: (file) => file.endsWith('.pg.test.ts'),
@@ -78,18 +82,57 @@ const buildMilliseconds = await buildServer().catch((error) => {
   process.exit(1);
 });
 console.error(`built dist/ (npm run build:server) in ${Math.round(buildMilliseconds)} ms`);
-if (tier.before) await tier.before();
+const setUp = (tier.before && (await tier.before())) || {};
 
 const child = spawn(
   process.execPath,
   ['--import', 'tsx', '--test', `--test-concurrency=${tier.concurrency}`, '--test-reporter=spec', ...files],
-  { cwd: root, stdio: 'inherit' },
+  { cwd: root, stdio: 'inherit', env: { ...process.env, ...setUp.environment } },
 );
 child.on('error', (error) => {
   console.error(`cannot start the test runner: ${error.message}`);
   process.exit(1);
 });
-child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
+child.on('exit', (code, signal) => {
+  setUp.after?.();
+  process.exit(code ?? (signal ? 1 : 0));
+});
+
+/**
+ * Starts the run's PostgreSQL server with its template database; returns the environment
+ * that points the tests at it, and how to stop and remove it after the run.
+ */
+async function startTestServer() {
+  const { execFileSync } = await import('node:child_process');
+  const testDatabase = join(root, 'test', 'test-database.ts');
+  let answer;
+  try {
+    answer = JSON.parse(
+      execFileSync(process.execPath, ['--import', 'tsx', testDatabase, 'start-run'], {
+        cwd: root,
+        stdio: ['ignore', 'pipe', 'inherit'],
+      }).toString(),
+    );
+  } catch (error) {
+    console.error(`cannot start the tests' PostgreSQL server: ${error.message.split('\n')[0]}`);
+    process.exit(1);
+  }
+  return {
+    environment: { DROVER_TEST_POSTGRES_URL: answer.url },
+    after: () => {
+      try {
+        execFileSync(process.execPath, ['--import', 'tsx', testDatabase, 'stop-run', answer.dataDir], {
+          cwd: root,
+          stdio: 'inherit',
+        });
+      } catch {
+        console.error(
+          `stopping the tests' PostgreSQL server failed; stop it with: node --import tsx ${testDatabase} stop-run ${answer.dataDir}`,
+        );
+      }
+    },
+  };
+}
 
 /** Files below `folder`, recursively; a missing folder has none. node_modules and dot-folders are skipped. */
 function listFiles(folder) {

@@ -26,7 +26,6 @@ describe('loadConfig', () => {
     assert.equal(config.port, 8080);
     assert.equal(config.databaseUrl, undefined);
     assert.equal(config.memory, false);
-    assert.equal(config.embeddedFsync, true);
     assert.match(config.catalogue, /catalogue[/\\]demo\.yaml$/);
     assert.deepEqual(config.gateway, {
       id: 'default',
@@ -91,7 +90,6 @@ describe('loadConfig', () => {
         DROVER_PORT: '0',
         DROVER_DATA_DIR: '/var/lib/drover',
         DATABASE_URL: 'postgres://drover@db/drover',
-        DROVER_EMBEDDED_FSYNC: 'false',
         DROVER_CATALOGUE: '',
         DROVER_ADMIN_TOKEN: 'a'.repeat(16),
         DROVER_PLATFORM_KEY: 'key',
@@ -114,7 +112,6 @@ describe('loadConfig', () => {
     assert.equal(config.port, 0);
     assert.equal(config.dataDir, '/var/lib/drover');
     assert.equal(config.databaseUrl, 'postgres://drover@db/drover');
-    assert.equal(config.embeddedFsync, false);
     // An empty variable is unset: the default catalogue stays.
     assert.match(config.catalogue, /demo\.yaml$/);
     assert.equal(config.adminToken, 'a'.repeat(16));
@@ -131,18 +128,6 @@ describe('loadConfig', () => {
       uploadQuotaBytes: 4096,
     });
     assert.deepEqual(config.metrics, { token: 'm'.repeat(16), listen: '127.0.0.1:9464' });
-  });
-
-  test('embeddedFsync takes true, false, 1 and 0', () => {
-    for (const [text, value] of [
-      ['true', true],
-      ['1', true],
-      ['false', false],
-      ['0', false],
-    ] as const) {
-      assert.equal(loadConfig({}, { DROVER_EMBEDDED_FSYNC: text }).embeddedFsync, value);
-    }
-    assert.throws(() => loadConfig({}, { DROVER_EMBEDDED_FSYNC: 'yes' }), ConfigError);
   });
 
   test('flags merge into nested keys instead of replacing them', () => {

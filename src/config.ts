@@ -24,18 +24,10 @@ export const configSchema = z
     port: z.coerce.number().int().min(0).max(65535).default(8080),
     /** Folder for the embedded store, uploads, outputs and the local scratch (default ~/.local/share/drover). */
     dataDir: z.string().default(defaultDataDir()),
-    /** PostgreSQL connection string; when unset, the embedded store (PGlite) is used. */
+    /** PostgreSQL connection string; when unset, the embedded store (a PostgreSQL server in the data folder) is used. */
     databaseUrl: z.string().url().optional(),
-    /** Embedded store in memory only: nothing survives a restart. */
+    /** Embedded store on a throwaway server in a temporary folder, removed at stop: nothing survives a restart. */
     memory: z.coerce.boolean().default(false),
-    /**
-     * Embedded store: flush its write-ahead log to disk before the API acknowledges a
-     * write (default true), so a 201 survives a machine crash. false trades that for speed.
-     */
-    embeddedFsync: z
-      .union([z.boolean(), z.enum(['true', 'false', '1', '0'])])
-      .transform((value) => value === true || value === 'true' || value === '1')
-      .default(true),
     /** YAML catalogues of applications and resources loaded at start, comma-separated, in order ("" for none). */
     catalogue: z.string().default(join(projectRoot, 'catalogue', 'demo.yaml')),
     /** Folder of the bundled demo programs, substituted for {{apps}} in commands. */
@@ -127,7 +119,6 @@ const environmentKeys: Record<string, string> = {
   DROVER_PORT: 'port',
   DROVER_DATA_DIR: 'dataDir',
   DATABASE_URL: 'databaseUrl',
-  DROVER_EMBEDDED_FSYNC: 'embeddedFsync',
   DROVER_CATALOGUE: 'catalogue',
   DROVER_ADMIN_TOKEN: 'adminToken',
   DROVER_PLATFORM_KEY: 'platformKey',

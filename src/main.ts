@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import pino, { type Logger } from 'pino';
 import type { Config } from './config.ts';
 import type { Store } from './store/port.ts';
-import { openPgliteStore } from './store/pglite-store.ts';
+import { openEmbeddedStore } from './store/embedded-store.ts';
 import { openPostgresStore } from './store/postgres-store.ts';
 import { migrate } from './store/migrate.ts';
 import { createPostgresQueue } from './dispatch/postgres-queue.ts';
@@ -49,7 +49,7 @@ export interface RunningDrover {
 export async function openStore(config: Config): Promise<Store> {
   const store = config.databaseUrl
     ? await openPostgresStore({ connectionString: config.databaseUrl })
-    : await openPgliteStore({ dataDir: config.memory ? undefined : config.dataDir, fsync: config.embeddedFsync });
+    : await openEmbeddedStore({ dataDir: config.dataDir, throwaway: config.memory });
   try {
     await migrate(store);
   } catch (error) {
@@ -61,7 +61,7 @@ export async function openStore(config: Config): Promise<Store> {
 
 /**
  * Starts the given roles in this process. With the embedded store, all roles must run
- * here (PGlite is in-process); with PostgreSQL, any mix of processes works.
+ * here (this process holds the data folder); with PostgreSQL, any mix of processes works.
  */
 export async function startDrover(config: Config, roles: Role[]): Promise<RunningDrover> {
   const logger = pino({ level: config.logLevel, base: { service: 'drover' } });
@@ -80,7 +80,7 @@ export async function startDrover(config: Config, roles: Role[]): Promise<Runnin
   const { adminToken, adminTokenGenerated } = await bootstrap(store, config);
 
   if (store.exclusive) {
-    // The embedded store belongs to this process alone (the data folder is locked), so any
+    // The embedded store belongs to this process alone (it holds the folder's lock), so any
     // lease still held was held by a process that died: let the controller recover it now.
     await releaseLeasesOfDeadProcess(store);
   }
@@ -168,8 +168,8 @@ function faultAfterSubmit(): HandlerDependencies['afterSubmit'] {
 /**
  * Makes the data folder 0700 (also one made by an earlier version) and sets the process
  * umask to 077, so every file Drover writes there is 0600 and every folder 0700: the
- * embedded database (PGlite creates its files 0666), uploads, outputs, the admin token and
- * the local scratch. The umask is the root fix because no writer (PGlite, fs.copyFile,
+ * server's password, uploads, outputs, the admin token and the local scratch (PostgreSQL
+ * keeps its cluster 0700 itself). The umask is the root fix because no writer (fs.copyFile,
  * tinyglobby, SFTP) can forget it. Jobs on `local` resources inherit it too, on purpose:
  * their files hold users' inputs and results and must be readable by Drover (the same
  * account) only. Jobs on clusters run under the login shell's own umask.

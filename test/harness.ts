@@ -1,6 +1,7 @@
 /**
- * Test harness: a real Drover (API on a real socket, worker, controller) on an in-memory
- * embedded store with the demo catalogue, plus small HTTP helpers. No mocks.
+ * Test harness: a real Drover (API on a real socket, worker, controller) on a fresh
+ * database of the test PostgreSQL server (test/test-database.ts) with the demo catalogue,
+ * plus small HTTP helpers. No mocks.
  */
 import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -9,6 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfig, type ConfigInput } from '../src/config.ts';
 import { startDrover, type RunningDrover } from '../src/main.ts';
+import { createTestDatabase } from './test-database.ts';
 import { droverBin } from './drover-bin.ts';
 
 export const projectRoot = fileURLToPath(new URL('..', import.meta.url));
@@ -35,12 +37,17 @@ export interface ApiResponse {
   body: any;
 }
 
-/** Starts a Drover with fast polling so tests run in seconds. */
+/**
+ * Starts a Drover with fast polling so tests run in seconds, on a fresh database copied
+ * from the migrated template (dropped at stop) unless `overrides` names a `databaseUrl`.
+ */
 export async function startTestDrover(overrides: ConfigInput = {}): Promise<TestDrover> {
   const dataDir = await mkdtemp(join(tmpdir(), 'drover-test-'));
+  const database = overrides.databaseUrl ? undefined : await createTestDatabase();
   const config = loadConfig(
     {
       memory: true,
+      databaseUrl: database?.url,
       dataDir,
       port: 0,
       adminToken,
@@ -51,7 +58,13 @@ export async function startTestDrover(overrides: ConfigInput = {}): Promise<Test
     },
     {},
   );
-  const drover = await startDrover(config, ['api', 'worker', 'controller']);
+  let drover: RunningDrover;
+  try {
+    drover = await startDrover(config, ['api', 'worker', 'controller']);
+  } catch (error) {
+    await database?.drop();
+    throw error;
+  }
   const url = drover.url!;
   return {
     url,
@@ -59,7 +72,11 @@ export async function startTestDrover(overrides: ConfigInput = {}): Promise<Test
     drover,
     call: (method, path, body, token = adminToken, headers = {}) => call(url, method, path, body, token, headers),
     async stop() {
-      await drover.stop();
+      try {
+        await drover.stop();
+      } finally {
+        await database?.drop();
+      }
       await rm(dataDir, { recursive: true, force: true });
     },
   };

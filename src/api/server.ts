@@ -171,11 +171,6 @@ export async function buildApi(deps: ApiDependencies): Promise<FastifyInstance> 
         }
         request.principal = principal;
       });
-      // "201 means it is stored": make a write durable before acknowledging it.
-      api.addHook('onSend', async (request, reply, payload) => {
-        if (request.method !== 'GET' && reply.statusCode < 400) await deps.store.sync();
-        return payload;
-      });
       registerCatalogueRoutes(api, deps);
       registerExperimentRoutes(api, { ...deps, events });
       registerFileRoutes(api, deps);

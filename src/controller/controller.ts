@@ -34,9 +34,6 @@ import {
   skipWaitingTasks,
 } from '../state/task-state.ts';
 
-/** How often the embedded store's planner statistics are refreshed. */
-const analyzeEveryMs = 10 * 60_000;
-
 /** The longest wait between polls of a resource that does not answer. */
 const maxPollBackoffMs = 5 * 60_000;
 
@@ -66,7 +63,6 @@ export class Controller {
   /** Per resource (gateway + name): when to poll next, and how many polls failed in a row. */
   private readonly health = new Map<string, { nextPollAt: number; failures: number }>();
   /** When the embedded store's statistics are next refreshed (the first pass does it). */
-  private nextAnalyzeAt = 0;
 
   /** Takes compiled options: the defaults live in config.ts alone. */
   constructor(private readonly options: ControllerOptions) {}
@@ -98,18 +94,6 @@ export class Controller {
     await this.cancelRequested();
     await this.pollJobs();
     await this.completeMonitors();
-    await this.refreshStatistics();
-  }
-
-  /**
-   * A store without autovacuum (PGlite) keeps no planner statistics by itself; without them
-   * its plans for the passes above degrade as tables grow. PostgreSQL's autovacuum does this.
-   */
-  private async refreshStatistics(): Promise<void> {
-    const { store } = this.options;
-    if (!store.needsAnalyze || Date.now() < this.nextAnalyzeAt) return;
-    this.nextAnalyzeAt = Date.now() + analyzeEveryMs;
-    await store.query('analyze');
   }
 
   /** Takes or renews the leadership row; true while this controller leads. */

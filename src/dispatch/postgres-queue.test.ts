@@ -1,11 +1,13 @@
-/** The dispatch suite (test/conformance/dispatch-suite.ts) on the Postgres queue over the PGlite store. */
-import { dumpEmptyPgliteDatabase, openPgliteStore } from '../store/pglite-store.ts';
+/**
+ * The dispatch suite (test/conformance/dispatch-suite.ts) on the Postgres queue over the
+ * embedded PostgreSQL server of the quick tier: a database copied from the migrated
+ * template per test (test/test-database.ts).
+ */
 import { createPostgresQueue } from './postgres-queue.ts';
 import { dispatchConformance } from '../../test/conformance/dispatch-suite.ts';
+import { openTestStore } from '../../test/test-database.ts';
 
-// Every test gets its own database, started from one empty dump rather than a new initdb.
-let template: Promise<Blob> | undefined;
-dispatchConformance('Postgres queue on PGlite', async () => {
-  const store = await openPgliteStore({ template: await (template ??= dumpEmptyPgliteDatabase()) });
+dispatchConformance('Postgres queue on the embedded server', async () => {
+  const store = await openTestStore();
   return { store, dispatch: createPostgresQueue(store) };
 });

@@ -1,6 +1,7 @@
 /**
- * Store port: SQL against PostgreSQL or PGlite through one tiny contract, in the spirit of
- * pg-boss's `executeSql`. No connection or driver type leaks through it.
+ * Store port: SQL against PostgreSQL (the embedded server or any other) through one tiny
+ * contract, in the spirit of pg-boss's `executeSql`. No connection or driver type leaks
+ * through it.
  */
 
 /** Something that runs SQL: the store itself or an open transaction. */
@@ -12,16 +13,11 @@ export interface Queryable {
 /** The store: SQL, transactions and notifications. */
 export interface Store extends Queryable {
   /**
-   * Only this process can use the store (the embedded store runs in-process and locks its
-   * data folder): a task lease or the controller's leadership still held at start was held
-   * by a process that died, and need not be waited out.
+   * Only this process can use the store (the embedded store: this process holds its data
+   * folder's lock): a task lease or the controller's leadership still held at start was
+   * held by a process that died, and need not be waited out.
    */
   readonly exclusive: boolean;
-  /**
-   * Nothing keeps the planner's statistics up to date by itself (PGlite has no autovacuum),
-   * so the controller runs `analyze` now and then. PostgreSQL's autovacuum does it there.
-   */
-  readonly needsAnalyze: boolean;
   /**
    * Runs `work` in one transaction and commits, or rolls back if it throws. Serialization
    * failures and deadlocks are retried a few times, so `work` must be safe to re-run.
@@ -29,13 +25,7 @@ export interface Store extends Queryable {
   transaction<T>(work: (tx: Queryable) => Promise<T>): Promise<T>;
   /** Calls `onNotify` with each payload sent on `channel` (LISTEN/NOTIFY). Returns an unsubscribe. */
   listen(channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>>;
-  /**
-   * Makes every committed transaction durable on disk before an acknowledgement goes out.
-   * PostgreSQL fsyncs at commit, so this is a no-op there; PGlite's WebAssembly file system
-   * never calls fsync, so its adapter flushes the write-ahead log itself.
-   */
-  sync(): Promise<void>;
-  /** Closes connections; for PGlite, flushes and closes the database. */
+  /** Closes connections; for the embedded store, also stops its server. */
   close(): Promise<void>;
 }
 

@@ -1,6 +1,7 @@
 /**
- * PostgreSQL adapter of the Store port (node-postgres). For deployments with any number
- * of api, worker and controller processes.
+ * PostgreSQL adapter of the Store port (node-postgres), the only one: for deployments with
+ * any number of api, worker and controller processes, and over the embedded server
+ * (embedded-store.ts).
  */
 import pg from 'pg';
 import { retryOnConflict, type Queryable, type Store } from './port.ts';
@@ -22,9 +23,8 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
   await pool.query('select 1');
   const listeners = new Set<pg.Client>();
   return {
-    // Any number of processes share PostgreSQL, and its autovacuum keeps the statistics.
+    // Any number of processes may share a PostgreSQL server.
     exclusive: false,
-    needsAnalyze: false,
     async query(sql, params) {
       return (await pool.query(sql, params)).rows;
     },
@@ -70,9 +70,6 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
           await client.end().catch(() => {});
         }
       };
-    },
-    async sync() {
-      // The server already flushed the WAL at commit (synchronous_commit).
     },
     async close() {
       await Promise.all([...listeners].map((client) => client.end().catch(() => {})));

@@ -1,9 +1,9 @@
-/** The state suite (test/conformance/state-suite.ts) on the PGlite store: a new in-memory database per test. */
-import { dumpEmptyPgliteDatabase, openPgliteStore } from './pglite-store.ts';
+/**
+ * The state suite (test/conformance/state-suite.ts) on the embedded PostgreSQL server of the
+ * quick tier: each test gets its own database, copied from the migrated template
+ * (test/test-database.ts), dropped when its store closes.
+ */
 import { stateConformance } from '../../test/conformance/state-suite.ts';
+import { openTestStore } from '../../test/test-database.ts';
 
-// Every test gets its own database, started from one empty dump rather than a new initdb.
-let template: Promise<Blob> | undefined;
-stateConformance('PGlite store', async () =>
-  openPgliteStore({ template: await (template ??= dumpEmptyPgliteDatabase()) }),
-);
+stateConformance('PostgreSQL store on the embedded server', openTestStore);

@@ -1,6 +1,6 @@
 /**
  * The dispatch suite: what the Dispatch port (src/dispatch/port.ts) promises, run on each
- * of its adapters (the Postgres queue on PGlite in the quick tier and on PostgreSQL in the
+ * of its adapters (the Postgres queue on the embedded server in the quick tier and on PostgreSQL in the
  * pg tier). It drives the port alone, as workers do; the store is used only to set the
  * scene (a catalogue and launched experiments) and to read what a user would then see.
  */
@@ -16,7 +16,7 @@ import { recoverExpiredLeases } from '../../src/state/task-state.ts';
 import { experimentDag, type ClaimedTask, type TaskOutcome } from '../../src/domain/task.ts';
 import { launch, seedCatalogue } from './catalogue-fixture.ts';
 
-/** A fresh store (not migrated: the suite migrates it) and the adapter under test over it. */
+/** A fresh store (empty or migrated: the suite migrates it) and the adapter under test over it. */
 export interface DispatchUnderTest {
   store: Store;
   dispatch: Dispatch;

@@ -1,7 +1,7 @@
 /**
  * The state suite: the state modules (src/state: events, experiments, tasks, jobs, the
  * claim) and the experiment commands, run on one adapter of the Store port, so it is also
- * what every store adapter must pass (src/store/store.test.ts on PGlite, store.pg.test.ts
+ * what every store adapter must pass (src/store/store.test.ts on the embedded server, store.pg.test.ts
  * on PostgreSQL). Each test opens its own fresh store, so tests never see each other's rows.
  */
 import { describe, it } from 'node:test';
@@ -43,14 +43,16 @@ import {
 /**
  * Registers the suite under `describe(name)`.
  *
- * `open` must return a fresh, empty store (not migrated: the suite migrates it) whose
- * `close()` releases everything the store holds, including a database created for it.
+ * `open` must return a fresh store whose `close()` releases everything the store holds,
+ * including a database created for it: empty when `migrated` is false (the migration tests
+ * run on it), else empty or already migrated (the suite migrates it; a copy of a migrated
+ * template saves the time).
  */
-export function stateConformance(name: string, open: () => Promise<Store>): void {
+export function stateConformance(name: string, open: (options: { migrated: boolean }) => Promise<Store>): void {
   /** A test on a fresh, migrated store seeded with one gateway, user, resource and application. */
   const storeTest = (title: string, body: (fixture: Fixture) => Promise<void>) =>
     it(title, { timeout: 60_000 }, async () => {
-      const store = await open();
+      const store = await open({ migrated: true });
       try {
         await migrate(store);
         await body({ store, principal: await seedCatalogue(store) });
@@ -62,7 +64,7 @@ export function stateConformance(name: string, open: () => Promise<Store>): void
   describe(name, () => {
     describe('migrate', () => {
       it('creates the tables once; a second run applies nothing', { timeout: 60_000 }, async () => {
-        const store = await open();
+        const store = await open({ migrated: false });
         try {
           const first = await migrate(store);
           assert.deepEqual(first, migrationVersions(), 'the first run applies every migration, in order');
@@ -102,7 +104,7 @@ export function stateConformance(name: string, open: () => Promise<Store>): void
 
       it('applies each migration once when several processes migrate at once', { timeout: 60_000 }, async () => {
         // On PostgreSQL each call runs on its own pooled connection, like separate processes.
-        const store = await open();
+        const store = await open({ migrated: false });
         try {
           const runs = 6;
           // Open the connections first, so that the runs start together instead of one per connect.
