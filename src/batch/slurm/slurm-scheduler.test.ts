@@ -195,8 +195,25 @@ describe('SlurmScheduler.submit and find', () => {
     argv: ['true'],
   };
 
-  test('sends the rendered script on stdin with the key, script path and earlier keys as arguments', async () => {
-    const shell = new ScriptedShell({ 'drover-submit': { stdout: 'submitted task-1.attempt-1 42\n' } });
+  /** The batch command's answer for its one job (see batchSubmitCommand): a `drover-result` line. */
+  const submitAnswer =
+    (result: Partial<CommandResult>): Answer =>
+    () => {
+      const escape = (text: string) =>
+        text.replace(/[\\\n\r\t]/g, (c) => ({ '\\': '\\\\', '\n': '\\n', '\r': '\\r', '\t': '\\t' })[c]!);
+      return {
+        stdout: `drover-result 0 ${result.code ?? 0}\t${escape(result.stdout ?? '')}\t${escape(result.stderr ?? '')}\n`,
+      };
+    };
+
+  test('sends the rendered script on stdin as data, with the key, script path and earlier keys', async () => {
+    const inputs: string[] = [];
+    const shell = new ScriptedShell({
+      'drover-submit': (argv, options) => {
+        inputs.push(String(options?.input ?? ''));
+        return (submitAnswer({ stdout: 'submitted task-1.attempt-1 42\n' }) as () => Partial<CommandResult>)();
+      },
+    });
     const scheduler = new SlurmScheduler({ shell, resource: 'c' });
     assert.deepEqual(await scheduler.submit(spec), {
       nativeId: '42',
@@ -205,12 +222,11 @@ describe('SlurmScheduler.submit and find', () => {
       details: {},
     });
     const [argv] = shell.commands;
-    assert.deepEqual(argv.slice(3), [
-      'drover-submit',
-      'task-1.attempt-1',
-      '/scratch/w/.drover-job/task-1.attempt-1/job.sh',
-    ]);
+    assert.deepEqual(argv.slice(3), ['drover-submit', '0']);
     assert.ok(!argv[2].includes('task-1'), 'the fixed script holds no user data');
+    const path = '/scratch/w/.drover-job/task-1.attempt-1/job.sh';
+    assert.ok(inputs[0].startsWith(`job task-1.attempt-1 ${path.length} `), inputs[0].slice(0, 80));
+    assert.ok(inputs[0].includes(`\n${path}#!/bin/bash`), 'the script path, then the rendered script');
 
     const retry = {
       ...spec,
@@ -218,18 +234,16 @@ describe('SlurmScheduler.submit and find', () => {
       earlierSubmissionKeys: ['task-1.attempt-1', 'task-1.attempt-2'],
     };
     await scheduler.submit(retry).catch(() => {});
-    assert.deepEqual(shell.commands[1].slice(4), [
-      'task-1.attempt-3',
-      '/scratch/w/.drover-job/task-1.attempt-3/job.sh',
-      'task-1.attempt-1',
-      'task-1.attempt-2',
-    ]);
+    assert.match(inputs[1], /^job task-1\.attempt-3 \d+ \d+ task-1\.attempt-1 task-1\.attempt-2\n/);
     await assert.rejects(scheduler.submit({ ...retry, earlierSubmissionKeys: ['-x'] }), invalidJobSpec);
   });
 
   test('adopts, refuses, and tells an unreachable controller apart', async () => {
     const answer = (result: Partial<CommandResult>) =>
-      new SlurmScheduler({ shell: new ScriptedShell({ 'drover-submit': result }), resource: 'c' }).submit(spec);
+      new SlurmScheduler({
+        shell: new ScriptedShell({ 'drover-submit': submitAnswer(result) }),
+        resource: 'c',
+      }).submit(spec);
     assert.deepEqual(await answer({ stdout: 'adopted task-1.attempt-0 42\n' }), {
       nativeId: '42',
       adopted: true,
