@@ -7,7 +7,7 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readdirSync, readFileSync, readlinkSync, realpathSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, readlinkSync, realpathSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -62,19 +62,27 @@ function failingUp(dataDir: string): Promise<{ code: number | null; stderr: stri
 }
 
 /** Starts `drover up` as a real process; resolves with its API address once it listens. */
-async function startUp(dataDir: string): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, [droverBin, 'up', '--data-dir', dataDir, '--port', '0'], {
-    env: {
-      ...process.env,
-      DROVER_ADMIN_TOKEN: adminToken,
-      DROVER_CONTROLLER_POLL_MS: '200',
-      DROVER_WORKER_POLL_MS: '200',
-      DROVER_LEASE_MS: '3000',
-      DROVER_LOG_LEVEL: 'warn',
-      DATABASE_URL: '',
+async function startUp(
+  dataDir: string,
+  extra: { args?: string[]; env?: Record<string, string> } = {},
+): Promise<{ child: ChildProcess; url: string }> {
+  const child = spawn(
+    process.execPath,
+    [droverBin, 'up', '--data-dir', dataDir, '--port', '0', ...(extra.args ?? [])],
+    {
+      env: {
+        ...process.env,
+        ...extra.env,
+        DROVER_ADMIN_TOKEN: adminToken,
+        DROVER_CONTROLLER_POLL_MS: '200',
+        DROVER_WORKER_POLL_MS: '200',
+        DROVER_LEASE_MS: '3000',
+        DROVER_LOG_LEVEL: 'warn',
+        DATABASE_URL: '',
+      },
+      stdio: ['ignore', 'ignore', 'pipe'],
     },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
+  );
   children.push(child);
   let output = '';
   const url = await new Promise<string>((resolve, reject) => {
@@ -200,5 +208,33 @@ describe('the embedded server across a kill -9 of drover up', () => {
     again.child.kill('SIGTERM');
     await new Promise((resolve) => again.child.once('exit', resolve));
     assert.deepEqual(postmastersOf(dataDir), [], 'a clean stop stops the server');
+  });
+});
+
+describe('drover up --memory killed with -9', () => {
+  it('its throwaway server stops and its folder is removed, with no Drover left to adopt them', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'drover-throwaway-'));
+    // The throwaway server is made in the temporary folder: a private one, to find it there.
+    const temporary = await mkdtemp(join(tmpdir(), 'drover-throwaway-tmp-'));
+    folders.push(dataDir, temporary);
+    const { child } = await startUp(dataDir, { args: ['--memory'], env: { TMPDIR: temporary } });
+    const [serverDir] = readdirSync(temporary).filter((name) => name.startsWith('drover-memory-'));
+    assert.ok(serverDir, `a throwaway server folder in ${temporary}`);
+    const [server] = postmastersOf(join(temporary, serverDir));
+    assert.ok(server, 'drover up --memory started a server');
+    // As root the cluster itself may live elsewhere (see embedded-server.ts), behind a symlink.
+    const cluster = realpathSync(join(temporary, serverDir, 'postgres'));
+
+    child.kill('SIGKILL');
+    try {
+      await waitFor('the throwaway server to stop and its folder to go', async () => {
+        const alive = readdirSync('/proc').includes(String(server));
+        return !alive && readdirSync(temporary).length === 0 && !existsSync(cluster);
+      });
+    } finally {
+      // Should the watcher fail, the test does not leave the server behind.
+      if (readdirSync('/proc').includes(String(server))) process.kill(server, 'SIGQUIT');
+      await rm(cluster, { recursive: true, force: true });
+    }
   });
 });

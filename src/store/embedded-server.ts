@@ -35,7 +35,6 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import pg from 'pg';
 import { StoreError } from './port.ts';
@@ -267,8 +266,10 @@ async function initCluster(
   if (!existsSync(passwordFile)) writeFileSync(passwordFile, randomBytes(24).toString('base64url'), { mode: 0o600 });
   const password = readFileSync(passwordFile, 'utf8').trim();
   // initdb reads the password from a file the server's user can read: a private copy in a
-  // 0700 folder of its own, removed right after (Drover's own file is 0600 and root's).
-  const handoff = mkdtempSync(join(tmpdir(), 'drover-initdb-'));
+  // 0700 folder of its own, removed right after (Drover's own file is 0600 and root's). The
+  // folder sits beside the cluster, which that user reaches by construction; $TMPDIR may be
+  // a folder it cannot enter (measured: a root TMPDIR of 0700 failed initdb).
+  const handoff = mkdtempSync(join(dirname(clusterDir), '.drover-initdb-'));
   const handoffFile = join(handoff, 'password');
   writeFileSync(handoffFile, password + '\n', { mode: 0o600 });
   if (account) {

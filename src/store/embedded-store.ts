@@ -2,6 +2,7 @@
  * The embedded store: the data folder's own PostgreSQL server (embedded-server.ts) through
  * the node-postgres adapter, held by one Drover process at a time.
  */
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -66,11 +67,14 @@ export async function openEmbeddedStore(options: EmbeddedStoreOptions): Promise<
     throw error;
   }
   const running = server;
+  const watchdog = options.throwaway ? watchThrowaway(server.pid, server.clusterDir, serverDir) : undefined;
   return {
     ...store,
     // This process alone holds the folder: a lease still held at start was a dead process's.
     exclusive: true,
     async close() {
+      // Before the server stops: its pid must not be signalled once it may belong to another program.
+      watchdog?.kill('SIGKILL');
       await store.close();
       await lock.end().catch(() => {});
       await running.stop();
@@ -99,4 +103,26 @@ async function takeDataFolderLock(lock: pg.Client, dataDir: string): Promise<voi
   throw new StoreError(
     `the data folder ${dataDir} is in use by ${who}; stop it first, or pick another --data-dir (or set DATABASE_URL)`,
   );
+}
+
+/**
+ * A throwaway server has no next start to adopt it: a small detached shell waits for this
+ * process to end and, if it ends without closing the store (`kill -9`), shuts the server
+ * down (SIGQUIT, PostgreSQL's immediate shutdown) and removes its folders. A clean close
+ * kills the watcher first. Values travel as arguments, never as shell text.
+ */
+function watchThrowaway(serverPid: number, clusterDir: string, serverDir: string) {
+  const script =
+    'while kill -0 "$1" 2>/dev/null; do sleep 1; done; kill -QUIT "$2" 2>/dev/null; sleep 2; rm -rf -- "$3" "$4"';
+  const watcher = spawn(
+    'sh',
+    ['-c', script, 'drover-throwaway-watch', String(process.pid), String(serverPid), clusterDir, serverDir],
+    {
+      detached: true,
+      stdio: 'ignore',
+    },
+  );
+  watcher.on('error', () => {});
+  watcher.unref();
+  return watcher;
 }
