@@ -7,7 +7,7 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { chownSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -88,6 +88,14 @@ describe('the embedded server', () => {
     const dataDir = dataFolder();
     const uid = asRoot ? 65534 : process.getuid!();
     if (asRoot) chownSync(dataDir, uid, 65534);
+    // This Node.js may live where nobody cannot reach it (CI's Node 22 and 24 are in
+    // /root/.cache): as root, the child runs a copy of it in nobody's folder.
+    let node = process.execPath;
+    if (asRoot) {
+      node = join(dataDir, 'node');
+      copyFileSync(process.execPath, node);
+      chmodSync(node, 0o755);
+    }
     const module = fileURLToPath(new URL('./embedded-server.ts', import.meta.url));
     const script = `
       const { startEmbeddedServer } = await import(${JSON.stringify(module)});
@@ -98,7 +106,7 @@ describe('the embedded server', () => {
       await server.stop();`;
     const output = await new Promise<string>((resolve, reject) =>
       execFile(
-        process.execPath,
+        node,
         ['--import', 'tsx', '--input-type=module', '-e', script],
         {
           uid,
