@@ -32,6 +32,16 @@ function startOfDay(day: string, plusDays = 0): string | undefined {
  * Every experiment the user may see, newest first: filters and search kept in the URL,
  * cursor paging, and rows that change as experiments change state (server-sent events).
  */
+/**
+ * The query string as the address bar has it now. react-router hands a functional
+ * `setSearchParams` the parameters of the last render, so two changes before the next
+ * render (the search box's delayed update firing right after a filter was picked, on a
+ * busy machine) made the second undo the first; the browser's URL is updated at once.
+ */
+function latestParams(): URLSearchParams {
+  return new URLSearchParams(window.location.search);
+}
+
 export function ExperimentListPage() {
   const me = useMe();
   const catalogue = useCatalogue();
@@ -66,8 +76,8 @@ export function ExperimentListPage() {
   const setFilter = useCallback(
     (name: string, value: string) => {
       setParams(
-        (current) => {
-          const next = new URLSearchParams(current);
+        () => {
+          const next = latestParams();
           if (value) next.set(name, value);
           else next.delete(name);
           next.delete('cursor'); // a new filter starts from the newest
@@ -123,8 +133,8 @@ export function ExperimentListPage() {
 
   const goTo = (target: string | undefined, back: boolean) => {
     setParams(
-      (current) => {
-        const next = new URLSearchParams(current);
+      () => {
+        const next = latestParams();
         if (target) next.set('cursor', target);
         else next.delete('cursor');
         return next;
