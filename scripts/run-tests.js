@@ -16,6 +16,10 @@
  * - browser: every `*.browser.test.ts`, one file at a time, after building the web UI
  *   (`npm run build`) and checking that Chromium is installed (scripts/install-chromium.sh).
  *
+ * Every tier starts the embedded server of its run, as the quick tier does, since the tests that
+ * start a Drover in process (test/harness.ts) take a database from it: without one they would
+ * start the checkout's shared server, which outlives the run (one left per clean clone in CI).
+ *
  * Every tier first builds the server and CLI (scripts/build-server.js, well under a second), so
  * the tests that spawn bin/drover.js never run a stale dist/.
  *
@@ -40,7 +44,10 @@ const tiers = {
   pg: {
     matches: (file) => file.endsWith('.pg.test.ts'),
     concurrency: 1,
-    before: checkPostgres,
+    before: async () => {
+      await checkPostgres();
+      return startTestServer();
+    },
   },
   browser: {
     matches: (file) => file.endsWith('.browser.test.ts'),
@@ -48,6 +55,7 @@ const tiers = {
     before: async () => {
       await checkChromium();
       await buildWebUi();
+      return startTestServer();
     },
   },
   slurm: {
@@ -56,6 +64,7 @@ const tiers = {
     before: async () => {
       await checkCluster();
       await checkPostgres();
+      return startTestServer();
     },
   },
 };

@@ -6,7 +6,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli, startTestDrover, waitForState, type TestDrover } from './harness.ts';
@@ -19,6 +19,7 @@ before(async () => {
 });
 after(async () => {
   await drover?.stop();
+  if (workDir) await rm(workDir, { recursive: true, force: true });
 });
 
 /** The experiments whose search text holds `text` (newest first), all pages. */

@@ -4,7 +4,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -25,6 +25,7 @@ before(async () => {
 });
 after(async () => {
   await drover?.stop();
+  if (workDir) await rm(workDir, { recursive: true, force: true });
 });
 
 /** Runs `drover ...args` as a child process. */
