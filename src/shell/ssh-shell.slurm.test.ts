@@ -211,7 +211,12 @@ describe('run', () => {
     for (const [, change] of events) mostRunning = Math.max(mostRunning, (running += change));
     assert.ok(mostRunning <= 4, `${mostRunning} commands overlapped`);
     assert.ok(mostRunning >= 2, `commands did not run concurrently (${mostRunning})`);
-    assert.deepEqual(connectionCounts, Array(8).fill(1), 'one TCP connection to sshd for the whole run');
+    // Never a second connection; a first sample may come before the handshake ends on a busy
+    // machine (seen in CI: 0 at 150 ms), and `connects` below counts the connections made.
+    assert.ok(
+      connectionCounts.every((count) => count <= 1) && connectionCounts.includes(1),
+      `one TCP connection to sshd for the whole run, sampled: ${connectionCounts.join(', ')}`,
+    );
     assert.equal(connects.length, 1);
     await shell.close();
   });
