@@ -196,22 +196,20 @@ describe('SlurmScheduler.submit and find', () => {
   };
 
   /** The batch command's answer for its one job (see batchSubmitCommand): a `drover-result` line. */
-  const submitAnswer =
-    (result: Partial<CommandResult>): Answer =>
-    () => {
-      const escape = (text: string) =>
-        text.replace(/[\\\n\r\t]/g, (c) => ({ '\\': '\\\\', '\n': '\\n', '\r': '\\r', '\t': '\\t' })[c]!);
-      return {
-        stdout: `drover-result 0 ${result.code ?? 0}\t${escape(result.stdout ?? '')}\t${escape(result.stderr ?? '')}\n`,
-      };
+  const batchAnswer = (result: Partial<CommandResult>): Partial<CommandResult> => {
+    const escape = (text: string) =>
+      text.replace(/[\\\n\r\t]/g, (c) => ({ '\\': '\\\\', '\n': '\\n', '\r': '\\r', '\t': '\\t' })[c]!);
+    return {
+      stdout: `drover-result 0 ${result.code ?? 0}\t${escape(result.stdout ?? '')}\t${escape(result.stderr ?? '')}\n`,
     };
+  };
 
   test('sends the rendered script on stdin as data, with the key, script path and earlier keys', async () => {
     const inputs: string[] = [];
     const shell = new ScriptedShell({
       'drover-submit': (argv, options) => {
         inputs.push(String(options?.input ?? ''));
-        return (submitAnswer({ stdout: 'submitted task-1.attempt-1 42\n' }) as () => Partial<CommandResult>)();
+        return batchAnswer({ stdout: 'submitted task-1.attempt-1 42\n' });
       },
     });
     const scheduler = new SlurmScheduler({ shell, resource: 'c' });
@@ -241,7 +239,7 @@ describe('SlurmScheduler.submit and find', () => {
   test('adopts, refuses, and tells an unreachable controller apart', async () => {
     const answer = (result: Partial<CommandResult>) =>
       new SlurmScheduler({
-        shell: new ScriptedShell({ 'drover-submit': submitAnswer(result) }),
+        shell: new ScriptedShell({ 'drover-submit': () => batchAnswer(result) }),
         resource: 'c',
       }).submit(spec);
     assert.deepEqual(await answer({ stdout: 'adopted task-1.attempt-0 42\n' }), {
