@@ -58,7 +58,10 @@ async function openPage(token: string | null, viewport = { width: 1200, height: 
   contexts.push(context);
   if (token) await context.addInitScript((value) => localStorage.setItem('drover.token', value), token);
   const page = await context.newPage();
-  page.setDefaultTimeout(15_000);
+  // Generous limits: CI runs this tier beside others on two cores, where a page load has
+  // taken over 15 s. A step that never happens still fails, only later.
+  page.setDefaultTimeout(30_000);
+  page.setDefaultNavigationTimeout(60_000);
   page.on('pageerror', (error) => pageErrors.push(error.message));
   // Something the Content-Security-Policy blocked is a broken page, even if nothing threw.
   page.on('console', (message) => {

@@ -24,6 +24,19 @@ const scratchDirectory = `/home/hpcuser/drover-scratch/batch-submit/${Date.now()
 /** Where scripts/start-slurm.sh installs the sbatch/qsub shims that sleep for marked job scripts. */
 const submitDelayPath = '/opt/drover-test-cluster/submit-delay:/usr/local/bin:/usr/bin:/bin';
 const submittedIds: string[] = [];
+/**
+ * Runs the command after `$3` (a batch's bash) with this shell's stdin, and kills it with
+ * SIGKILL once the file `$1` exists (the slow submit has begun), then writes `$2`. A command
+ * that ends first keeps its exit code.
+ */
+const cutWhenStarted = `started=$1 mark=$2; shift 2
+"$@" <&0 &
+pid=$!
+while kill -0 "$pid" 2>/dev/null; do
+  if [[ -s $started ]]; then kill -KILL "$pid"; wait "$pid"; : >"$mark"; exit 137; fi
+  sleep 0.1
+done
+wait "$pid"`;
 after(async () => {
   // Only this file's jobs (one-second jobs, most long gone), by id.
   if (submittedIds.length > 0) await shell.run(['scancel', ...submittedIds]);
@@ -134,9 +147,9 @@ for (const kind of ['slurm', 'pbs'] as const) {
 
     it(
       "a batch cut off during one job's slow submit: the retry adopts the jobs made, submits the rest, never a second job",
-      { timeout: 90_000 },
+      { timeout: 120_000 },
       async () => {
-        const delaySeconds = 10;
+        const delaySeconds = 20;
         const slow = 3;
         const tasks = Array.from({ length: 6 }, (_, index) =>
           task(
@@ -147,22 +160,24 @@ for (const kind of ['slurm', 'pbs'] as const) {
               : {},
           ),
         );
-        // The batch's bash is killed after 5 s, while the slow job's sbatch/qsub sleeps in the
-        // shim: as when the worker's connection drops. That sbatch/qsub goes on, under its lock.
+        const delays = `${tasks[slow].workdir}/submit-delays.log`;
+        const cutMark = `${tasks[slow].workdir}/batch-cut`;
+        // The batch's bash is killed (and only it) as soon as the slow job's sbatch/qsub has
+        // started sleeping in the shim, as when the worker's connection drops then: that
+        // sbatch/qsub goes on, under its lock. Cut on that event, not after a fixed time, so a
+        // loaded machine cannot make the cut land before the slow submit.
         const cut = schedulers[kind](
-          new PrefixedShell(shell, ['env', `PATH=${submitDelayPath}`, 'timeout', '--foreground', '-s', 'KILL', '5']),
+          new PrefixedShell(shell, ['env', `PATH=${submitDelayPath}`, 'bash', '-c', cutWhenStarted, 'cut', delays, cutMark]),
         );
         const cutAt = Date.now();
         const firstRound = settled(tasks.map((each) => cut.submit(each.spec(1))));
-        const delays = `${tasks[slow].workdir}/submit-delays.log`;
-        while (!(await shell.readFile(delays))) {
-          assert.ok(Date.now() - cutAt < 30_000, 'the slow sbatch/qsub started');
+        while (!(await shell.readFile(cutMark))) {
+          assert.ok(Date.now() - cutAt < 60_000, 'the slow sbatch/qsub started and the batch was cut');
           await sleep(100);
         }
-        // Past the cut (5 s), while the slow sbatch/qsub still sleeps (10 s): the retry (attempt
-        // 2 of every task, another worker's scheduler) finds that task's lock taken, and sends
-        // it again alone to wait for the lock; it adopts that job.
-        await sleep(Math.max(0, cutAt + 6_000 - Date.now()));
+        // While the slow sbatch/qsub still sleeps: the retry (attempt 2 of every task, another
+        // worker's scheduler) finds that task's lock taken, and sends it again alone to wait
+        // for the lock; it adopts that job.
         const retryShell = new PrefixedShell(shell, ['env', `PATH=${submitDelayPath}`]);
         const retry = schedulers[kind](retryShell);
         const second = (await settled(tasks.map((each) => retry.submit(each.spec(2))))).map(value);
