@@ -40,8 +40,12 @@ export interface ApiResponse {
 /**
  * Starts a Drover with fast polling so tests run in seconds, on a fresh database copied
  * from the migrated template (dropped at stop) unless `overrides` names a `databaseUrl`.
+ * `roles` are all three by default; the API alone leaves launched experiments queued.
  */
-export async function startTestDrover(overrides: ConfigInput = {}): Promise<TestDrover> {
+export async function startTestDrover(
+  overrides: ConfigInput = {},
+  roles: Array<'api' | 'worker' | 'controller'> = ['api', 'worker', 'controller'],
+): Promise<TestDrover> {
   const dataDir = await mkdtemp(join(tmpdir(), 'drover-test-'));
   const database = overrides.databaseUrl ? undefined : await createTestDatabase();
   const config = loadConfig(
@@ -60,7 +64,7 @@ export async function startTestDrover(overrides: ConfigInput = {}): Promise<Test
   );
   let drover: RunningDrover;
   try {
-    drover = await startDrover(config, ['api', 'worker', 'controller']);
+    drover = await startDrover(config, roles);
   } catch (error) {
     await database?.drop();
     throw error;

@@ -5,7 +5,7 @@
  */
 import { retryOnConflict, type Store } from '../store/port.ts';
 import { claimTasks, exchangeTasks, renewLeases } from '../state/claim-tasks.ts';
-import { readyChannel } from '../state/task-state.ts';
+import { readyChannel } from '../state/events.ts';
 import type { Dispatch } from './port.ts';
 
 /** Creates the Postgres-queue adapter of the Dispatch port over a store. */

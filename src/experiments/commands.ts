@@ -23,12 +23,19 @@ import {
   moveExperiments,
   recordCreatedMany,
   settleExperiments,
+  type CreatedExperiment,
 } from '../state/experiment-state.ts';
 import { cancelOpenTasks, createTasksOfMany, skipWaitingTasks } from '../state/task-state.ts';
 import { requestCancel } from '../state/job-state.ts';
 import { findOwnUploads } from '../state/uploads.ts';
 import { appendEvents, type NewEvent, type Notice } from '../state/events.ts';
-import { getExperiment, getSummaries, type ExperimentDetail, type ExperimentSummary } from './queries.ts';
+import {
+  createdDetail,
+  createdSummary,
+  getExperiment,
+  type ExperimentDetail,
+  type ExperimentSummary,
+} from './queries.ts';
 
 /** What a user sends to create an experiment. */
 export interface ExperimentRequest {
@@ -174,15 +181,18 @@ function checkRequest(principal: Principal, request: ExperimentRequest, catalogu
   return { application, resource, values: inputs.values, settings, uploads: inputs.uploads, problems };
 }
 
-/** Creates an experiment (and launches it unless `launch: false`). A 201 means it is stored. */
+/**
+ * Creates an experiment (and launches it unless `launch: false`). A 201 means it is stored.
+ * A clone names its `parent` (its id and inputs, for `changedInputs`).
+ */
 export async function createExperiment(
   store: Store,
   principal: Principal,
   request: ExperimentRequest,
-  parentId: string | null = null,
+  parent: { id: string; inputs: Record<string, unknown> } | null = null,
 ): Promise<ExperimentDetail> {
-  const [id] = await createInStore(store, principal, [request], false, parentId);
-  return getExperiment(store, principal, id);
+  const [created] = await createInStore(store, principal, [request], false, parent?.id ?? null);
+  return createdDetail(created, principal.name, parent?.inputs ?? null);
 }
 
 /**
@@ -209,59 +219,61 @@ export async function createExperiments(
       'invalid-experiment',
     );
   }
-  const ids = await createInStore(store, principal, requests, true, null);
-  const byId = new Map((await getSummaries(store, principal, ids)).map((summary) => [summary.id, summary]));
-  return ids.map((id) => byId.get(id)!);
+  const created = await createInStore(store, principal, requests, true, null);
+  return created.map((experiment) => createdSummary(experiment, principal.name));
 }
 
-/** Validates, stores and launches (where asked) experiments in one transaction; returns their ids. */
+/**
+ * Validates, stores and launches (where asked) experiments in one statement, so one commit
+ * (recordCreatedMany); when a queue of a launch has a per-user limit, the owner's count is
+ * checked first in the same transaction. Returns them in the order given.
+ */
 async function createInStore(
   store: Store,
   principal: Principal,
   requests: ExperimentRequest[],
   batch: boolean,
   parentId: string | null,
-): Promise<string[]> {
+): Promise<CreatedExperiment[]> {
   const valid = await validateRequests(store, principal, requests, batch);
   const now = new Date().toISOString().slice(0, 16).replace('T', ' ');
+  const experiments = valid.map(({ request, application, resource, values, settings, fileNames }) => ({
+    gatewayId: principal.gatewayId,
+    ownerId: principal.userId,
+    name: request.name || `${application.name} ${now}`,
+    application: application.name,
+    applicationVersion: application.version,
+    resource: resource.name,
+    inputs: values,
+    settings,
+    parentId,
+    message: parentId ? `cloned from ${parentId}` : `created by ${principal.name}`,
+    fileNames,
+    launch: request.launch !== false,
+  }));
+  const launches = valid.flatMap(({ request, resource, settings }, index): QueuePlace[] =>
+    request.launch === false ? [] : [{ resource, queue: settings.queue, item: batch ? index : null }],
+  );
+  // Without a per-user limit to check, the statement is its own transaction: one round trip.
+  if (!launches.some((launch) => limitOf(launch) !== undefined))
+    return recordCreatedMany(store, experiments, experimentDag);
   return store.transaction(async (tx) => {
-    // The events of all the experiments (created, launched, tasks ready) go in one statement.
-    const pending = { events: [] as NewEvent[], notices: [] as Notice[] };
-    const ids = await recordCreatedMany(
-      tx,
-      valid.map(({ request, application, resource, values, settings, fileNames }) => ({
-        gatewayId: principal.gatewayId,
-        ownerId: principal.userId,
-        name: request.name || `${application.name} ${now}`,
-        application: application.name,
-        applicationVersion: application.version,
-        resource: resource.name,
-        inputs: values,
-        settings,
-        parentId,
-        message: parentId ? `cloned from ${parentId}` : `created by ${principal.name}`,
-        fileNames,
-      })),
-      pending.events,
-    );
-    const launches = valid.flatMap(({ request, resource, settings }, index): Launch[] =>
-      request.launch === false
-        ? []
-        : [{ experimentId: ids[index], resource, queue: settings.queue, item: batch ? index : null }],
-    );
-    await launchInTransaction(tx, principal.userId, launches, pending);
-    await appendEvents(tx, pending.events, pending.notices);
-    return ids;
+    await checkJobsPerUser(tx, principal.userId, launches);
+    return recordCreatedMany(tx, experiments, experimentDag);
   });
 }
 
-/** One experiment to launch, with where it runs. */
-interface Launch {
-  experimentId: string;
+/** Where an experiment is to run: the place in a queue that per-user limits count. */
+interface QueuePlace {
   resource: ResourceSpec;
   queue: string;
   /** Its index in a bulk creation, for error messages; null otherwise. */
   item: number | null;
+}
+
+/** One experiment to launch, with where it runs. */
+interface Launch extends QueuePlace {
+  experimentId: string;
 }
 
 /**
@@ -292,15 +304,18 @@ async function launchInTransaction(
   );
 }
 
+/** The per-user limit of active experiments of a launch's queue, if it has one. */
+function limitOf(launch: QueuePlace): number | undefined {
+  return launch.resource.config.queues.find((queue) => queue.name === launch.queue)?.maxJobsPerUser;
+}
+
 /**
  * Refuses launches (a LimitReachedError, `queue-limit`) that would give the owner more than
  * a queue's `maxJobsPerUser` experiments active on that resource and queue, counting the
  * earlier launches of the same call. When a queue has a limit, the owner's row is locked
  * first, so two launches at once cannot both take the last place.
  */
-async function checkJobsPerUser(tx: Queryable, ownerId: string, launches: Launch[]): Promise<void> {
-  const limitOf = (launch: Launch) =>
-    launch.resource.config.queues.find((queue) => queue.name === launch.queue)?.maxJobsPerUser;
+async function checkJobsPerUser(tx: Queryable, ownerId: string, launches: QueuePlace[]): Promise<void> {
   const limited = launches.filter((launch) => limitOf(launch) !== undefined);
   if (limited.length === 0) return;
   const active = await countActiveOfOwnerByScope(
@@ -398,7 +413,7 @@ export async function cloneExperiment(
     memoryMb: overrides.memoryMb ?? parent.settings.memoryMb,
     launch: overrides.launch,
   };
-  return createExperiment(store, principal, request, parent.id);
+  return createExperiment(store, principal, request, parent);
 }
 
 /** Deletes a draft (`created`) experiment. */

@@ -14,6 +14,7 @@ import type { Principal } from '../catalogue/users.ts';
 import { getApplication, getResource } from '../catalogue/catalogue.ts';
 import type { Queryable } from '../store/port.ts';
 import { latestJob, type JobRecord } from '../state/job-state.ts';
+import type { CreatedExperiment } from '../state/experiment-state.ts';
 import { listUploads } from '../state/uploads.ts';
 
 /** An experiment as lists show it. */
@@ -123,17 +124,11 @@ export async function getExperiment(db: Queryable, principal: Principal, id: str
     [id],
   );
   const job = await latestJob(db, id);
-  const parentInputs: Record<string, unknown> | null = row.parent_inputs;
-  const changedInputs = parentInputs
-    ? [...new Set([...Object.keys(parentInputs), ...Object.keys(row.inputs)])]
-        .filter((name) => !isDeepStrictEqual(parentInputs[name], row.inputs[name]))
-        .sort()
-    : [];
   return {
     ...toSummary(row),
     inputs: row.inputs,
     settings: row.settings,
-    changedInputs,
+    changedInputs: changedInputs(row.parent_inputs, row.inputs),
     tasks: tasks.map((task) => ({
       id: task.id,
       kind: task.kind,
@@ -147,6 +142,50 @@ export async function getExperiment(db: Queryable, principal: Principal, id: str
     job,
     lastEventSeq: row.last_event_seq,
   };
+}
+
+/** The inputs whose values differ from the parent's, sorted (none without a parent). */
+function changedInputs(parentInputs: Record<string, unknown> | null, inputs: Record<string, unknown>): string[] {
+  if (!parentInputs) return [];
+  return [...new Set([...Object.keys(parentInputs), ...Object.keys(inputs)])]
+    .filter((name) => !isDeepStrictEqual(parentInputs[name], inputs[name]))
+    .sort();
+}
+
+/**
+ * A new experiment as getExperiment would read it right after its creation, built from
+ * what the creating statement returned (no read back): `owner` is the creator's name,
+ * `parentInputs` the inputs of the experiment it was cloned from, if any.
+ */
+export function createdDetail(
+  created: CreatedExperiment,
+  owner: string,
+  parentInputs: Record<string, unknown> | null,
+): ExperimentDetail {
+  const { row } = created;
+  return {
+    ...createdSummary(created, owner),
+    inputs: row.inputs as Record<string, InputValue>,
+    settings: row.settings as JobSettings,
+    changedInputs: changedInputs(parentInputs, row.inputs),
+    tasks: created.tasks.map((task) => ({
+      id: task.id,
+      kind: task.kind,
+      state: task.state,
+      attempt: 0,
+      dependsOn: task.dependsOn,
+      failure: null,
+      startedAt: null,
+      finishedAt: null,
+    })),
+    job: null,
+    lastEventSeq: row.last_event_seq,
+  };
+}
+
+/** A new experiment's summary, as getSummaries would read it right after its creation. */
+export function createdSummary(created: CreatedExperiment, owner: string): ExperimentSummary {
+  return toSummary({ ...created.row, owner });
 }
 
 /** Filters for listing experiments. */

@@ -7,6 +7,9 @@ import type { Queryable } from '../store/port.ts';
 /** Channel on which the ids of experiments with new events are announced. */
 export const eventsChannel = 'drover_events';
 
+/** Channel on which "some task became ready" is announced, to wake idle workers. */
+export const readyChannel = 'drover_ready';
+
 /** One event to append. */
 export interface NewEvent {
   experimentId: string;

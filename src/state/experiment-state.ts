@@ -15,12 +15,12 @@ import {
   type ExperimentState,
 } from '../domain/experiment.ts';
 import { activeJobStatesSql, type JobState } from '../domain/job.ts';
-import { taskStateSql, type TaskFailure } from '../domain/task.ts';
+import { taskStateSql, type TaskFailure, type TaskKind, type TaskPlan, type TaskState } from '../domain/task.ts';
 import type { Queryable } from '../store/port.ts';
-import { appendEvents, type NewEvent } from './events.ts';
+import { appendEvents, eventsChannel, readyChannel, type NewEvent } from './events.ts';
 import { latestJobSql } from './job-state.ts';
 
-/** What an experiment is created with; it starts `created`. */
+/** What an experiment is created with; it starts `created`, or `queued` when launched at once. */
 export interface NewExperiment {
   gatewayId: string;
   ownerId: string;
@@ -36,27 +36,59 @@ export interface NewExperiment {
   message: string;
   /** The file names of its uploaded inputs, which the list's text search finds too. */
   fileNames?: string[];
+  /** Launch it in the same statement: `queued`, with its task DAG (default false: a draft). */
+  launch?: boolean;
+}
+
+/** A new experiment as stored: its row (snake_case columns) and, when launched, its tasks. */
+export interface CreatedExperiment {
+  row: {
+    id: string;
+    name: string;
+    application: string;
+    application_version: string;
+    resource: string;
+    state: ExperimentState;
+    blocked_reason: string | null;
+    blocked_until: Date | null;
+    failure: ExperimentFailure | null;
+    parent_id: string | null;
+    created_at: Date;
+    updated_at: Date;
+    launched_at: Date | null;
+    finished_at: Date | null;
+    inputs: Record<string, unknown>;
+    settings: unknown;
+    last_event_seq: number;
+  };
+  /** Its tasks in id order, each with the ids of the tasks it waits for (empty for a draft). */
+  tasks: Array<{ id: number; kind: TaskKind; state: TaskState; dependsOn: number[] }>;
 }
 
 /** Stores a new experiment in `created` with its first event; returns its id. */
-export async function recordCreated(tx: Queryable, experiment: NewExperiment): Promise<string> {
-  const [id] = await recordCreatedMany(tx, [experiment]);
-  return id;
+export async function recordCreated(db: Queryable, experiment: NewExperiment): Promise<string> {
+  const [created] = await recordCreatedMany(db, [experiment], []);
+  return created.row.id;
 }
 
 /**
- * Stores new experiments in `created`, each with its first event, in two statements
- * whatever their number; returns their ids in the order given. Their creation times
- * follow that order (a microsecond apart), so a bulk creation lists in the order it was sent.
- * With `pending`, the `created` events are pushed there for the caller to append later in
- * the same transaction (one statement for all the events of a creation).
+ * Stores new experiments in one statement whatever their number (so, outside a
+ * transaction, one commit): each experiment row and its search entry with its `created`
+ * event; for those with `launch`, also the move to `queued` (`launched`), the task DAG
+ * of `plan` (roots `ready`, the rest `pending`) and the roots' `ready` events, as
+ * moveExperiments and createTasksOfMany would write them. Announces the experiments on
+ * `eventsChannel` and wakes workers (`readyChannel`) at commit. Returns them in the order
+ * given; their creation times follow that order (a microsecond apart), so a bulk creation
+ * lists in the order it was sent. No one else can see the new rows before the commit, so
+ * the launch needs no guard or row lock: per-user limits are the caller's to check first.
  */
 export async function recordCreatedMany(
-  tx: Queryable,
+  db: Queryable,
   experiments: NewExperiment[],
-  pending?: NewEvent[],
-): Promise<string[]> {
+  plan: readonly TaskPlan[],
+): Promise<CreatedExperiment[]> {
   if (experiments.length === 0) return [];
+  const roots = plan.filter((node) => node.dependsOn.length === 0).length;
   const rows = experiments.map((experiment, index) => {
     const id = randomUUID();
     return {
@@ -72,34 +104,92 @@ export async function recordCreatedMany(
       settings: experiment.settings,
       parent_id: experiment.parentId,
       search_text: searchText(id, experiment),
+      message: experiment.message,
+      launch: experiment.launch === true,
+      // created (1), then launched (2) and one `ready` per root task
+      last_event_seq: experiment.launch ? 2 + roots : 1,
     };
   });
-  // $1: jsonb array of experiments, in order
-  await tx.query(
+  const ids = rows.map((row) => row.id);
+  const launched = rows.filter((row) => row.launch).length;
+  const notices = [
+    ...(launched > 0 && roots > 0 ? [{ channel: readyChannel, payload: String(launched * roots) }] : []),
+    ...Array.from({ length: Math.ceil(ids.length / 100) }, (_, chunk) => ({
+      channel: eventsChannel,
+      payload: ids.slice(chunk * 100, chunk * 100 + 100).join(','),
+    })),
+  ];
+  const edges = plan.flatMap((node) => node.dependsOn.map((dependency) => [node.kind, dependency]));
+  // $1 jsonb array of experiments, in order; $2-$4 the plan's kinds, dependency counts and
+  // max attempts; $5, $6 its edges (kind, kind it waits for); $7, $8 notification channels
+  // and payloads. Returns the experiment rows with their tasks (json: id, kind, state).
+  // Every data-modifying CTE runs whatever the final select reads; foreign keys are
+  // checked at the end of the statement, when all the rows exist.
+  const stored = await db.query<
+    CreatedExperiment['row'] & { tasks: Array<{ id: number; kind: TaskKind; state: TaskState }> }
+  >(
     `with input as (
        select * from jsonb_to_recordset($1::jsonb) as x(ord int, id uuid, gateway_id text, owner_id text, name text,
          application text, application_version text, resource text, inputs jsonb, settings jsonb, parent_id uuid,
-         search_text text)),
+         search_text text, message text, launch boolean, last_event_seq int)),
+     plan as (select * from unnest($2::text[], $3::int[], $4::int[]) with ordinality as p(kind, dependencies, max_attempts, step)),
      created as (
        insert into experiments (id, gateway_id, owner_id, name, application, application_version, resource,
-         inputs, settings, parent_id, created_at, updated_at)
+         inputs, settings, parent_id, state, last_event_seq, created_at, updated_at, launched_at)
        select id, gateway_id, owner_id, name, application, application_version, resource, inputs, settings, parent_id,
-         now() + ord * interval '1 microsecond', now() + ord * interval '1 microsecond'
-       from input)
-     insert into experiment_search (experiment_id, search_text) select id, search_text from input`,
-    [JSON.stringify(rows)],
+         case when launch then 'queued' else 'created' end, last_event_seq,
+         now() + ord * interval '1 microsecond',
+         case when launch then now() else now() + ord * interval '1 microsecond' end,
+         case when launch then now() end
+       from input
+       returning id, name, application, application_version, resource, state, blocked_reason, blocked_until, failure,
+         parent_id, created_at, updated_at, launched_at, finished_at, inputs, settings, last_event_seq),
+     searchable as (insert into experiment_search (experiment_id, search_text) select id, search_text from input),
+     planned as (
+       insert into tasks (experiment_id, kind, state, pending_dependencies, max_attempts)
+       select i.id, p.kind, case when p.dependencies = 0 then 'ready' else 'pending' end, p.dependencies, p.max_attempts
+       from input i cross join plan p where i.launch order by i.ord, p.step
+       returning id, experiment_id, kind, state),
+     linked as (
+       insert into task_dependencies (task_id, depends_on)
+       select t.id, d.id from unnest($5::text[], $6::text[]) as edge(kind, depends_on)
+         join planned t on t.kind = edge.kind join planned d on d.experiment_id = t.experiment_id and d.kind = edge.depends_on),
+     logged as (
+       insert into events (experiment_id, seq, entity, entity_id, label, from_state, to_state, message, data)
+       select id, 1, 'experiment', id::text, null, null, 'created', message, jsonb_build_object('parentId', parent_id)
+       from input
+       union all
+       select id, 2, 'experiment', id::text, null, 'created', 'queued', 'launched', null from input where launch
+       union all
+       select experiment_id, 2 + row_number() over (partition by experiment_id order by id), 'task', id::text, kind,
+         null, 'ready', null, null
+       from planned where state = 'ready')
+     select c.*, coalesce(t.tasks, '[]') as tasks
+     from created c
+       left join (select experiment_id, json_agg(json_build_object('id', id, 'kind', kind, 'state', state) order by id) as tasks
+         from planned group by experiment_id) t on t.experiment_id = c.id
+       cross join (select count(pg_notify(n.channel, n.payload)) from unnest($7::text[], $8::text[]) as n(channel, payload)) as notified`,
+    [
+      JSON.stringify(rows),
+      plan.map((node) => node.kind),
+      plan.map((node) => node.dependsOn.length),
+      plan.map((node) => node.maxAttempts ?? 3),
+      edges.map((edge) => edge[0]),
+      edges.map((edge) => edge[1]),
+      notices.map((notice) => notice.channel),
+      notices.map((notice) => notice.payload),
+    ],
   );
-  const events = rows.map((row, index): NewEvent => ({
-    experimentId: row.id,
-    entity: 'experiment',
-    entityId: row.id,
-    toState: 'created',
-    message: experiments[index].message,
-    data: { parentId: row.parent_id },
-  }));
-  if (pending) pending.push(...events);
-  else await appendEvents(tx, events);
-  return rows.map((row) => row.id);
+  const byId = new Map(stored.map((row) => [row.id, row]));
+  return ids.map((id) => {
+    const { tasks, ...row } = byId.get(id)!;
+    const idOfKind = new Map(tasks.map((task) => [task.kind, task.id]));
+    const dependsOn = (kind: TaskKind) =>
+      (plan.find((node) => node.kind === kind)?.dependsOn ?? [])
+        .map((dependency) => idOfKind.get(dependency)!)
+        .sort((a, b) => a - b);
+    return { row, tasks: tasks.map((task) => ({ ...task, dependsOn: dependsOn(task.kind) })) };
+  });
 }
 
 /**

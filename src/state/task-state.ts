@@ -17,12 +17,9 @@ import {
 } from '../domain/task.ts';
 import { terminalJobStatesSql, type JobState } from '../domain/job.ts';
 import type { Queryable } from '../store/port.ts';
-import { appendEvents, type NewEvent, type Notice } from './events.ts';
+import { appendEvents, readyChannel, type NewEvent, type Notice } from './events.ts';
 import { blockExperiments, settleExperiments } from './experiment-state.ts';
 import { latestJobSql } from './job-state.ts';
-
-/** Channel on which "some task became ready" is announced, to wake idle workers. */
-export const readyChannel = 'drover_ready';
 
 /**
  * Creates an experiment's task DAG: roots `ready`, the rest `pending` with their

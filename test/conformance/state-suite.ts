@@ -14,15 +14,16 @@ import { migrate } from '../../src/store/migrate.ts';
 import type { Principal } from '../../src/catalogue/users.ts';
 import { cancelExperiment, createExperiment } from '../../src/experiments/commands.ts';
 import { launch, seedCatalogue } from './catalogue-fixture.ts';
-import { appendEvents, eventsChannel, listEvents, type EventRecord, type NewEvent } from '../../src/state/events.ts';
-import { moveExperiment, unblockExperiments } from '../../src/state/experiment-state.ts';
 import {
-  applyOutcomes,
-  createTasks,
+  appendEvents,
+  eventsChannel,
+  listEvents,
   readyChannel,
-  recoverExpiredLeases,
-  type OutcomeReporter,
-} from '../../src/state/task-state.ts';
+  type EventRecord,
+  type NewEvent,
+} from '../../src/state/events.ts';
+import { moveExperiment, unblockExperiments } from '../../src/state/experiment-state.ts';
+import { applyOutcomes, createTasks, recoverExpiredLeases, type OutcomeReporter } from '../../src/state/task-state.ts';
 import { claimTasks } from '../../src/state/claim-tasks.ts';
 import {
   applyObservations,
