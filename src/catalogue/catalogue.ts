@@ -329,6 +329,8 @@ export async function getCatalogueEntries(
           'config', config)), '[]')
         from resources where gateway_id = $1 and name = any($3::text[])) as resources`,
     [gatewayId, applicationNames, resourceNames],
+    // Every creation runs it: parsed and planned once per connection.
+    { name: 'drover-catalogue-entries' },
   );
   return {
     applications: new Map(

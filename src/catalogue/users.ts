@@ -39,6 +39,8 @@ export async function authenticate(db: Queryable, token: string): Promise<Princi
     `select users.id, users.name, users.gateway_id, users.role, users.operator, gateways.disabled_at
      from users join gateways on gateways.id = users.gateway_id where users.token_hash = $1`,
     [hashToken(token)],
+    // Every API request runs it: parsed and planned once per connection.
+    { name: 'drover-authenticate' },
   );
   if (rows.length === 0) return null;
   const row = rows[0];

@@ -179,6 +179,8 @@ export async function recordCreatedMany(
       notices.map((notice) => notice.channel),
       notices.map((notice) => notice.payload),
     ],
+    // Every creation runs it, and its planning costs about as much as its execution.
+    { name: 'drover-record-created' },
   );
   const byId = new Map(stored.map((row) => [row.id, row]));
   return ids.map((id) => {

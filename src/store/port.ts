@@ -7,7 +7,18 @@
 /** Something that runs SQL: the store itself or an open transaction. */
 export interface Queryable {
   /** Runs one statement with `$1...` parameters and returns its rows. */
-  query<Row = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<Row[]>;
+  query<Row = Record<string, unknown>>(sql: string, params?: unknown[], options?: QueryOptions): Promise<Row[]>;
+}
+
+/** How to run one statement. */
+export interface QueryOptions {
+  /**
+   * Prepares the statement under this name, once per connection, and reuses it: the server
+   * parses and plans it once instead of at every call (after five calls PostgreSQL may keep
+   * a generic plan). Only for hot statements whose text never changes, one name per text;
+   * statements whose best plan depends on their values (the list's filters) stay unnamed.
+   */
+  name?: string;
 }
 
 /** The store: SQL, transactions and notifications. */

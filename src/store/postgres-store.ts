@@ -4,7 +4,7 @@
  * (embedded-store.ts).
  */
 import pg from 'pg';
-import { retryOnConflict, type Queryable, type Store } from './port.ts';
+import { retryOnConflict, type Queryable, type QueryOptions, type Store } from './port.ts';
 
 // int8 (bigserial ids, counts) as numbers: ids stay far below 2^53.
 pg.types.setTypeParser(20, (value) => Number(value));
@@ -25,15 +25,17 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
   return {
     // Any number of processes may share a PostgreSQL server.
     exclusive: false,
-    async query(sql, params) {
-      return (await pool.query(sql, params)).rows;
+    async query(sql, params, options) {
+      return (await pool.query(statement(sql, params, options))).rows;
     },
     transaction: (work) =>
       retryOnConflict(async () => {
         const client = await pool.connect();
         try {
           await client.query('begin');
-          const tx: Queryable = { query: async (sql, params) => (await client.query(sql, params)).rows as any };
+          const tx: Queryable = {
+            query: async (sql, params, options) => (await client.query(statement(sql, params, options))).rows as any,
+          };
           const result = await work(tx);
           await client.query('commit');
           return result;
@@ -76,6 +78,11 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
       await pool.end();
     },
   };
+}
+
+/** node-postgres's query config: a named one is prepared once per connection. */
+function statement(sql: string, params: unknown[] | undefined, options: QueryOptions | undefined): pg.QueryConfig {
+  return { text: sql, values: params, name: options?.name };
 }
 
 function quoteIdentifier(name: string): string {
