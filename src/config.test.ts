@@ -208,7 +208,12 @@ describe('defaultConfig', () => {
     const previous = process.env.DROVER_WORKER_CONCURRENCY;
     process.env.DROVER_WORKER_CONCURRENCY = '99';
     try {
-      assert.deepEqual(defaultConfig().worker, { concurrency: 16, leaseMs: 30_000, pollMs: 1000, exchangesInFlight: 2 });
+      assert.deepEqual(defaultConfig().worker, {
+        concurrency: 16,
+        leaseMs: 30_000,
+        pollMs: 1000,
+        exchangesInFlight: 2,
+      });
     } finally {
       if (previous === undefined) delete process.env.DROVER_WORKER_CONCURRENCY;
       else process.env.DROVER_WORKER_CONCURRENCY = previous;
