@@ -17,6 +17,8 @@ export interface QueryOptions {
    * parses and plans it once instead of at every call (after five calls PostgreSQL may keep
    * a generic plan). Only for hot statements whose text never changes, one name per text;
    * statements whose best plan depends on their values (the list's filters) stay unnamed.
+   * A pooler between Drover and PostgreSQL must keep prepared statements per client (PgBouncer
+   * 1.21+ in transaction mode with `max_prepared_statements`, or session mode).
    */
   name?: string;
 }
