@@ -3,7 +3,10 @@
  * goes through this module. Each transition is a guarded update (the row must be in a
  * state the table in domain/experiment.ts allows) plus its event, in the caller's
  * transaction. One move is made inline elsewhere, for speed: the claim statement
- * (claim-tasks.ts) makes `claimStart`, defined here, under the same lock and guard.
+ * (claim-tasks.ts) makes `claimStart`, defined here, under the same lock and guard. The
+ * other way round, also for speed, the creating statement here (recordCreatedMany) writes a
+ * launched experiment's task DAG and its `ready` events as createTasksOfMany (task-state.ts)
+ * would, so that a creation is one statement.
  */
 import { randomUUID } from 'node:crypto';
 import {

@@ -3,7 +3,9 @@
  * statement is guarded by the states the table in domain/task.ts allows (task.test.ts
  * checks each guard against it); every transition appends its event in the same
  * transaction; finishing the last task settles the experiment (settleExperiments, in
- * experiment-state.ts). The claim, ready -> running, is in claim-tasks.ts.
+ * experiment-state.ts). The claim, ready -> running, is in claim-tasks.ts; the DAG of an
+ * experiment launched at its creation is written by the creating statement
+ * (recordCreatedMany in experiment-state.ts), as createTasksOfMany writes it.
  */
 import {
   retryDelayMs,
