@@ -147,6 +147,7 @@ async function claimTasksAndAppend(
       eventsChannel,
       settle,
     ],
+    { prepared: true },
   );
   return rows
     .filter((row) => row.id !== null)
@@ -171,6 +172,7 @@ export async function renewLeases(
     `update tasks set lease_expires_at = now() + $3 * interval '1 millisecond'
      where id = any($1::int8[]) and state = 'running' and lease_owner = $2 and not detached returning id`,
     [taskIds, workerId, leaseMs],
+    { prepared: true },
   );
   return rows.map((row) => row.id);
 }

@@ -185,6 +185,8 @@ export async function applyOutcomesInto(
         JSON.stringify(results),
         ...(failures.length > 0 ? [[...completions, ...failures].map((item) => item.taskId)] : []),
       ],
+      // Two texts (with and without failures) for each kind of reporter.
+      { prepared: true },
     );
     for (const row of rows) {
       if (row.step === 'completed') {
