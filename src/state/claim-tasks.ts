@@ -71,6 +71,9 @@ async function claimTasksAndAppend(
   notices: Notice[],
   settle: string[],
 ): Promise<ClaimedTask[]> {
+  // The joins to tasks and experiments go through `= any(array(...))` so that they use the
+  // primary keys: as a prepared statement its plan is generic, made for an unknown `limit`
+  // (estimated at a tenth of the table), which otherwise chooses to scan whole tables.
   // $1 limit, $2 worker, $3 lease in ms, $4 earlier events (encodeEvents), $5 their
   // experiment ids, $6 how many, $7 channels and $8 payloads of notices, $9 eventsChannel,
   // $10 ids of experiments to settle
@@ -87,11 +90,11 @@ async function claimTasksAndAppend(
      claimed as (
        update tasks t set state = 'running', attempt = t.attempt + 1, lease_owner = $2,
          lease_expires_at = now() + $3 * interval '1 millisecond', started_at = now(), detached = false
-       from picked where t.id = picked.id
+       where t.id = any(array(select id from picked))
        returning t.id, t.experiment_id, t.kind, t.attempt, t.max_attempts),
      locked as (
        select e.id, e.state from experiments e
-       where e.id in (select unnest($5::uuid[]) union select unnest($10::uuid[]) union select experiment_id from claimed)
+       where e.id = any(array(select unnest($5::uuid[]) union select unnest($10::uuid[]) union select experiment_id from claimed))
        order by e.id for update),
      settled as (${settlementSql('(select id, state from locked where id = any($10::uuid[]))')}),
      started as (
@@ -119,7 +122,7 @@ async function claimTasksAndAppend(
          blocked_until = case when s.id is null and st.id is null then e.blocked_until end
        from locked l join counts c on c.experiment_id = l.id left join started s on s.id = l.id
          left join settled st on st.id = l.id
-       where e.id = l.id
+       where e.id = any(array(select id from locked)) and e.id = l.id
        returning e.id, e.last_event_seq - c.n as base),
      inserted as (
        insert into events (experiment_id, seq, entity, entity_id, label, from_state, to_state, message, data)

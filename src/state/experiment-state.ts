@@ -322,7 +322,10 @@ export function settlementSql(candidates: string): string {
       left join lateral ${latestJobSql('c.id', 'state, exit_code')} j on true
       where c.state in ${activeExperimentStatesSql}
         and not exists (select 1 from tasks o where o.experiment_id = c.id and o.state in ${taskStateSql.open})
-        and not (c.state = 'canceling' and coalesce(j.state in ${activeJobStatesSql}, false))) facts
+        and not (c.state = 'canceling' and coalesce(j.state in ${activeJobStatesSql}, false))
+      -- offset 0 keeps the facts a subquery of their own: pulled up, the failure's subquery
+      -- would be copied into (and run by) each case below
+      offset 0) facts
     where ${guard}`;
 }
 
