@@ -1,7 +1,8 @@
 /**
  * The experiment state machine.
  * created -> queued -> executing -> completed | failed | canceled, with canceling before
- * canceled and blocked (with a reason) that returns to where it was by itself.
+ * canceled when Drover is asked to cancel (a job canceled on the cluster goes straight to
+ * canceled) and blocked (with a reason) that returns to where it was by itself.
  * state/experiment-state.ts owns every write; this module holds the rules.
  */
 import type { FailureCode } from './failure.ts';
@@ -30,7 +31,8 @@ export const activeExperimentStatesSql = `('queued', 'executing', 'blocked', 'ca
 const allowed: Record<ExperimentState, readonly ExperimentState[]> = {
   created: ['queued', 'canceled'],
   queued: ['executing', 'blocked', 'canceling', 'failed', 'canceled'],
-  executing: ['completed', 'failed', 'canceling', 'blocked'],
+  // executing -> canceled: its job was canceled on the cluster, outside Drover (scancel).
+  executing: ['completed', 'failed', 'canceling', 'blocked', 'canceled'],
   blocked: ['queued', 'executing', 'canceling', 'failed'],
   canceling: ['canceled', 'completed', 'failed'],
   completed: [],

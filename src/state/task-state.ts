@@ -323,7 +323,7 @@ export async function cancelOpenTasks(tx: Queryable, experimentId: string): Prom
   );
 }
 
-/** Cancels a detached (monitor) task whose job was canceled. */
+/** Cancels detached (monitor) tasks of experiments being canceled, then settles those experiments. */
 export async function cancelDetachedTasks(tx: Queryable, taskIds: number[]): Promise<void> {
   if (taskIds.length === 0) return;
   const rows = await tx.query<{ id: number; experiment_id: string; kind: TaskKind }>(
