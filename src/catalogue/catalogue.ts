@@ -330,7 +330,7 @@ export async function getCatalogueEntries(
         from resources where gateway_id = $1 and name = any($3::text[])) as resources`,
     [gatewayId, applicationNames, resourceNames],
     // Every creation runs it: parsed and planned once per connection.
-    { name: 'drover-catalogue-entries' },
+    { prepared: true },
   );
   return {
     applications: new Map(

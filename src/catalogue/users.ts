@@ -40,7 +40,7 @@ export async function authenticate(db: Queryable, token: string): Promise<Princi
      from users join gateways on gateways.id = users.gateway_id where users.token_hash = $1`,
     [hashToken(token)],
     // Every API request runs it: parsed and planned once per connection.
-    { name: 'drover-authenticate' },
+    { prepared: true },
   );
   if (rows.length === 0) return null;
   const row = rows[0];

@@ -4,23 +4,21 @@
  * through it.
  */
 
+/** How a statement is run. */
+export interface QueryOptions {
+  /**
+   * The statement is hot and its text is the same at every call (values only in
+   * parameters): the adapter may prepare it once per connection and reuse it, which saves
+   * the server parsing and planning it again (default false). Leave it off for a text
+   * built from values: each distinct text would stay prepared on every connection.
+   */
+  prepared?: boolean;
+}
+
 /** Something that runs SQL: the store itself or an open transaction. */
 export interface Queryable {
   /** Runs one statement with `$1...` parameters and returns its rows. */
   query<Row = Record<string, unknown>>(sql: string, params?: unknown[], options?: QueryOptions): Promise<Row[]>;
-}
-
-/** How to run one statement. */
-export interface QueryOptions {
-  /**
-   * Prepares the statement under this name, once per connection, and reuses it: the server
-   * parses and plans it once instead of at every call (after five calls PostgreSQL may keep
-   * a generic plan). Only for hot statements whose text never changes, one name per text;
-   * statements whose best plan depends on their values (the list's filters) stay unnamed.
-   * A pooler between Drover and PostgreSQL must keep prepared statements per client (PgBouncer
-   * 1.21+ in transaction mode with `max_prepared_statements`, or session mode).
-   */
-  name?: string;
 }
 
 /** The store: SQL, transactions and notifications. */

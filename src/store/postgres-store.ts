@@ -3,6 +3,7 @@
  * any number of api, worker and controller processes, and over the embedded server
  * (embedded-store.ts).
  */
+import { createHash } from 'node:crypto';
 import pg from 'pg';
 import { retryOnConflict, type Queryable, type QueryOptions, type Store } from './port.ts';
 
@@ -80,9 +81,18 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
   };
 }
 
-/** node-postgres's query config: a named one is prepared once per connection. */
-function statement(sql: string, params: unknown[] | undefined, options: QueryOptions | undefined): pg.QueryConfig {
-  return { text: sql, values: params, name: options?.name };
+/** Prepared statements' names by their text: each connection prepares a name once (node-postgres keeps track). */
+const preparedNames = new Map<string, string>();
+
+/** A node-postgres query config: named (so prepared once per connection) when `options.prepared`. */
+function statement(text: string, values: unknown[] | undefined, options: QueryOptions | undefined): pg.QueryConfig {
+  if (!options?.prepared) return { text, values };
+  let name = preparedNames.get(text);
+  if (name === undefined) {
+    name = `drover_${createHash('sha256').update(text).digest('hex').slice(0, 24)}`;
+    preparedNames.set(text, name);
+  }
+  return { name, text, values };
 }
 
 function quoteIdentifier(name: string): string {
