@@ -10,7 +10,9 @@ export interface QueryOptions {
    * The statement is hot and its text is the same at every call (values only in
    * parameters): the adapter may prepare it once per connection and reuse it, which saves
    * the server parsing and planning it again (default false). Leave it off for a text
-   * built from values: each distinct text would stay prepared on every connection.
+   * built from values: each distinct text would stay prepared on every connection. A pooler
+   * between Drover and PostgreSQL must keep prepared statements per client (PgBouncer 1.21+
+   * with `max_prepared_statements` in transaction mode, or session mode).
    */
   prepared?: boolean;
 }
