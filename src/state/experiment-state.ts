@@ -85,8 +85,11 @@ export async function recordCreatedMany(
          inputs, settings, parent_id, created_at, updated_at)
        select id, gateway_id, owner_id, name, application, application_version, resource, inputs, settings, parent_id,
          now() + ord * interval '1 microsecond', now() + ord * interval '1 microsecond'
-       from input)
-     insert into experiment_search (experiment_id, search_text) select id, search_text from input`,
+       from input
+       returning id, gateway_id, owner_id, application, resource, created_at)
+     insert into experiment_search (experiment_id, search_text, gateway_id, owner_id, application, resource, created_at)
+     select c.id, i.search_text, c.gateway_id, c.owner_id, c.application, c.resource, c.created_at
+     from created c join input i on i.id = c.id`,
     [JSON.stringify(rows)],
   );
   const events = rows.map((row, index): NewEvent => ({
@@ -105,7 +108,9 @@ export async function recordCreatedMany(
 /**
  * What the list's text search (`q`) looks in, one field per line: the id, the name, the
  * application, each input value (by input name) and each uploaded file's name, in
- * `experiment_search`. Migration 0005 filled it the same way for experiments created before it.
+ * `experiment_search`, beside the experiment's gateway, owner, application, resource and
+ * creation time (migration 0006), which the list filters and orders by. Migration 0005 filled
+ * it the same way for experiments created before it.
  */
 function searchText(id: string, experiment: NewExperiment): string {
   const inputs = Object.keys(experiment.inputs)
