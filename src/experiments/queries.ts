@@ -167,17 +167,18 @@ export interface ExperimentFilter {
 
 /**
  * Lists experiments newest first (created_at, then id, descending), with an opaque cursor
- * for the next page.
+ * for the next page. Users see their own experiments, admins their gateway's.
  *
  * Query shapes (issue 11, migration 0006), all giving the same rows in the same order:
- * - Text (`q`): the matches come from `experiment_search`, which carries the experiment's
- *   gateway, owner, application, resource and creation time (none of which ever changes),
- *   so that the visibility, those filters and the cursor narrow the trigram matches in
- *   one index (owner, application and resource are columns of its GIN index) before any
- *   experiment row is read.
+ * - Text (`q`) with no state or parent filter: the page is cut in `experiment_search`,
+ *   whose rows carry the experiment's gateway, owner, application, resource and creation
+ *   time (none of which ever changes), then only the page's experiments are read. The
+ *   planner finds a rare text's matches in the GIN index (owner, application, resource
+ *   and trigrams), or walks `experiment_search_by_gateway` / `_by_owner` for a common one.
+ * - Text with a state or parent: the experiments whose search row matches (the same
+ *   conditions on experiment_search), the state or parent checked on each.
  * - Several states: one branch per state, each read in list order from its own index
- *   range and cut at the page size, merged by PostgreSQL (a Merge Append), instead of
- *   walking the whole list and skipping the other states.
+ *   range and cut at the page size; the page is the newest of those rows.
  */
 export async function listExperiments(
   db: Queryable,
