@@ -177,8 +177,8 @@ export interface ExperimentFilter {
  *   and trigrams), or walks `experiment_search_by_gateway` / `_by_owner` for a common one.
  * - Text with a state or parent: the experiments whose search row matches (the same
  *   conditions on experiment_search), the state or parent checked on each.
- * - Several states: one branch per state, each read in list order from its own index
- *   range and cut at the page size; the page is the newest of those rows.
+ * - Several states (and no text): one branch per state, each read in list order from its
+ *   own index range and cut at the page size; the page is the newest of those rows.
  */
 export async function listExperiments(
   db: Queryable,
@@ -275,8 +275,9 @@ export async function listExperiments(
   }
   where.unshift(...shared.map((condition) => condition('e')));
   let sql: string;
-  if (states.length > 1) {
+  if (states.length > 1 && !filter.text) {
     // Each state's newest rows from its own index range; the page is the newest of those.
+    // (With a text the matches come first, or the list is walked, as for one state.)
     const branches = states.map(
       (state) =>
         `(select e.* from experiments e where ${[...where, `e.state = ${placeholder(state)}`].join(' and ')} ${order} limit ${rowLimit})`,
@@ -284,6 +285,7 @@ export async function listExperiments(
     sql = `select ${columns} from (${branches.join(' union all ')}) e join users u on u.id = e.owner_id ${order} limit ${rowLimit}`;
   } else {
     if (states.length === 1) where.push(`e.state = ${placeholder(states[0])}`);
+    else if (states.length > 1) where.push(`e.state = any(${placeholder(states)}::text[])`);
     sql = `select ${columns} from experiments e join users u on u.id = e.owner_id where ${where.join(' and ')} ${order} limit ${rowLimit}`;
   }
   return toPage(await db.query<any>(sql, params), limit);

@@ -39,6 +39,13 @@ create index experiment_search_text on experiment_search
 create index experiment_search_by_gateway on experiment_search (gateway_id, created_at desc, experiment_id desc);
 create index experiment_search_by_owner on experiment_search (owner_id, created_at desc, experiment_id desc);
 
+-- No parallel workers for reads of these tables: a list reads a page, and a Gather Merge
+-- over two workers walking the list overshot it (1,091 probes of experiment_search for a
+-- page of 51 against 202 without workers, at 200,000 experiments on 2 cores). Nothing
+-- else scans them in bulk.
+alter table experiments set (parallel_workers = 0);
+alter table experiment_search set (parallel_workers = 0);
+
 -- The planner picks between the GIN index (a rare text: its matches, sorted) and these (a
 -- common one) by how often the text is found in the sampled rows of search_text's
 -- statistics. With the default 100 rows, a word in 0.1 % of rows is in one of them about
