@@ -62,6 +62,11 @@ export const configSchema = z
         leaseMs: positiveInt.default(30_000),
         /** Fallback claim interval when no notification arrives. */
         pollMs: positiveInt.default(1000),
+        /**
+         * Exchanges with the queue under way at once: while one commits, outcomes that came in
+         * meanwhile go in the next (bench/README.md, Dispatch). 1 waits for each exchange.
+         */
+        exchangesInFlight: positiveInt.default(2),
       })
       .default({}),
     controller: z
@@ -125,6 +130,7 @@ const environmentKeys: Record<string, string> = {
   DROVER_WORKER_CONCURRENCY: 'worker.concurrency',
   DROVER_LEASE_MS: 'worker.leaseMs',
   DROVER_WORKER_POLL_MS: 'worker.pollMs',
+  DROVER_WORKER_EXCHANGES_IN_FLIGHT: 'worker.exchangesInFlight',
   DROVER_CONTROLLER_POLL_MS: 'controller.pollMs',
   DROVER_CONTROLLER_LEADERSHIP_MS: 'controller.leadershipMs',
   DROVER_GATEWAY_NAME: 'gateway.name',

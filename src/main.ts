@@ -93,6 +93,7 @@ export async function startDrover(config: Config, roles: Role[]): Promise<Runnin
       concurrency: config.worker.concurrency,
       leaseMs: config.worker.leaseMs,
       pollMs: config.worker.pollMs,
+      exchangesInFlight: config.worker.exchangesInFlight,
       onExchange: countWorkerExchanges(metrics),
     });
     await worker.start();

@@ -167,7 +167,16 @@ for (const kind of ['slurm', 'pbs'] as const) {
         // sbatch/qsub goes on, under its lock. Cut on that event, not after a fixed time, so a
         // loaded machine cannot make the cut land before the slow submit.
         const cut = schedulers[kind](
-          new PrefixedShell(shell, ['env', `PATH=${submitDelayPath}`, 'bash', '-c', cutWhenStarted, 'cut', delays, cutMark]),
+          new PrefixedShell(shell, [
+            'env',
+            `PATH=${submitDelayPath}`,
+            'bash',
+            '-c',
+            cutWhenStarted,
+            'cut',
+            delays,
+            cutMark,
+          ]),
         );
         const cutAt = Date.now();
         const firstRound = settled(tasks.map((each) => cut.submit(each.spec(1))));

@@ -7,9 +7,20 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { chmodSync, chownSync, copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  copyFileSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  realpathSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { removeCluster, startEmbeddedServer } from './embedded-server.ts';
@@ -79,6 +90,37 @@ describe('the embedded server', () => {
         await second.stop();
       }
       assert.throws(() => readFileSync(pidFile), /ENOENT/, 'a clean stop leaves no postmaster.pid');
+    },
+  );
+
+  it(
+    "as root, makes its cluster outside a data folder its user cannot reach, through Drover's own folders even when they were made 0700",
+    { timeout: 120_000, skip: process.getuid?.() !== 0 && 'only root runs the server as another user' },
+    async () => {
+      // A data folder below a folder only root may enter (as /root), and the folders the
+      // cluster then goes in as a Drover under umask 077 makes them (as on a fresh machine).
+      const outer = dataFolder();
+      chmodSync(outer, 0o700);
+      const dataDir = join(outer, 'data');
+      mkdirSync(dataDir);
+      const system = dataFolder();
+      chmodSync(system, 0o755); // as /var/lib
+      const rootClusterBase = join(system, 'drover', 'postgres');
+      mkdirSync(rootClusterBase, { recursive: true, mode: 0o700 });
+      chmodSync(dirname(rootClusterBase), 0o700);
+      chmodSync(rootClusterBase, 0o700);
+      const server = await startEmbeddedServer({ dataDir, rootClusterBase, durable: false });
+      try {
+        assert.equal(dirname(server.clusterDir), rootClusterBase);
+        assert.equal(realpathSync(join(dataDir, 'postgres')), server.clusterDir, 'linked from the data folder');
+        assert.deepEqual(await ask(server.url, 'select 1 as answer'), { answer: 1 });
+        for (const folder of [dirname(rootClusterBase), rootClusterBase]) {
+          assert.equal(statSync(folder).mode & 0o777, 0o711, `${folder}: others pass through, never list`);
+        }
+      } finally {
+        await server.stop();
+        removeCluster(dataDir);
+      }
     },
   );
 

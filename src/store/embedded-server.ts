@@ -41,8 +41,8 @@ import { StoreError } from './port.ts';
 
 /** The system user the server runs as when Drover runs as root. */
 export const serverUserName = 'drover-postgres';
-/** Where clusters live when Drover runs as root (see the module comment). */
-const rootClusterBase = '/var/lib/drover/postgres';
+/** Where clusters live when Drover runs as root and its user cannot reach the data folder. */
+const defaultRootClusterBase = '/var/lib/drover/postgres';
 const superuser = 'drover';
 const database = 'drover';
 
@@ -55,6 +55,12 @@ export interface EmbeddedServerOptions {
    * test server: a machine crash may then corrupt the cluster. Applied at initdb only.
    */
   durable?: boolean;
+  /**
+   * As root, where the cluster goes when the server's user cannot reach the data folder
+   * (default /var/lib/drover/postgres; tests point it elsewhere). It and its parent are
+   * Drover's own folders: made when missing, and opened for passing through (0711).
+   */
+  rootClusterBase?: string;
 }
 
 /** A running embedded server. */
@@ -89,7 +95,7 @@ interface Account {
 export async function startEmbeddedServer(options: EmbeddedServerOptions): Promise<EmbeddedServer> {
   const binaries = await loadBinaries();
   const account = process.getuid?.() === 0 ? ensureServerAccount() : undefined;
-  const clusterDir = locateCluster(options.dataDir, account);
+  const clusterDir = locateCluster(options.dataDir, account, options.rootClusterBase ?? defaultRootClusterBase);
   const passwordFile = join(options.dataDir, 'postgres-password');
   if (!existsSync(join(clusterDir, 'PG_VERSION'))) {
     await initCluster(binaries, clusterDir, passwordFile, account, options.durable ?? true);
@@ -217,12 +223,13 @@ function ensureServerAccount(): Account {
  * through (0710, its group), when that user can reach the data folder; else made in
  * /var/lib/drover/postgres and linked from the data folder.
  */
-function locateCluster(dataDir: string, account: Account | undefined): string {
+function locateCluster(dataDir: string, account: Account | undefined, rootClusterBase: string): string {
   const link = join(dataDir, 'postgres');
   if (!account) return link;
   const info = lstatSync(link, { throwIfNoEntry: false });
   if (info?.isSymbolicLink()) {
     const target = readlinkSync(link);
+    if (dirname(target) === rootClusterBase) openForPassingThrough(rootClusterBase);
     mkdirSync(target, { recursive: true, mode: 0o700 });
     chownSync(target, account.uid, account.gid);
     return target;
@@ -232,12 +239,26 @@ function locateCluster(dataDir: string, account: Account | undefined): string {
     chmodSync(dataDir, 0o710);
     return link;
   }
-  mkdirSync(rootClusterBase, { recursive: true, mode: 0o755 });
+  openForPassingThrough(rootClusterBase);
   const target = join(rootClusterBase, randomBytes(8).toString('hex'));
   mkdirSync(target, { mode: 0o700 });
   chownSync(target, account.uid, account.gid);
   symlinkSync(target, link);
   return target;
+}
+
+/**
+ * Makes `base` and its parent (/var/lib/drover/postgres and /var/lib/drover) when missing,
+ * and lets every user pass through them without listing them (adds 0111). Drover runs
+ * under umask 077 (main.ts), so the folders it makes are 0700, which the server's user
+ * could not pass: initdb then failed on a fresh machine as root.
+ */
+function openForPassingThrough(base: string): void {
+  mkdirSync(base, { recursive: true, mode: 0o711 });
+  for (const folder of [dirname(base), base]) {
+    const { mode } = statSync(folder);
+    if ((mode & 0o111) !== 0o111) chmodSync(folder, (mode & 0o7777) | 0o111);
+  }
 }
 
 /** True when `account` may search every folder above `dataDir` (the folder itself is Drover's). */

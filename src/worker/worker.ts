@@ -28,7 +28,7 @@ export interface WorkerOptions {
   /** Claim attempt when no notification came (config `worker.pollMs`); notifications make this rare. */
   pollMs: number;
   /**
-   * Exchanges with the queue at once (default 2): while one commits, the outcomes that
+   * Exchanges with the queue at once (config `worker.exchangesInFlight`, default 2): while one commits, the outcomes that
    * came in meanwhile go in the next instead of waiting for it. 1 waits for each exchange
    * before the next, as before pipelining. A worker whose tasks all finish together (a
    * full batch) still sends them in one exchange: each claims all the room there is.
@@ -66,7 +66,7 @@ export class Worker {
   private unsubscribe?: () => Promise<void>;
   private idle?: () => void;
 
-  /** Takes compiled options: the defaults live in config.ts, but for exchangesInFlight and splitClaims (not configurable yet). */
+  /** Takes compiled options: the defaults live in config.ts (splitClaims, a benchmark's switch, is not configurable). */
   constructor(private readonly options: WorkerOptions) {
     this.exchangesInFlight = Math.max(1, options.exchangesInFlight ?? 2);
     this.claimPerExchange = options.splitClaims

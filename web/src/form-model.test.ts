@@ -253,6 +253,13 @@ describe('changesFromParent', () => {
       { field: 'inputs.mode', label: 'mode', before: 'exact', after: 'fast' },
     ]);
   });
+
+  test('an optional number empty in the parent and in the clone is no change', () => {
+    const without = parent({ steps: 100, label: 'a', verbose: true, mode: 'fast', data: 'upload-1' });
+    const values = valuesFromExperiment(app, without);
+    assert.equal(values.inputs.scale, '');
+    assert.deepEqual(changesFromParent(app, without, values), []);
+  });
 });
 
 describe('changedInputs', () => {

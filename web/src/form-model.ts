@@ -154,11 +154,13 @@ export function changesFromParent(application: Application, parent: ExperimentDe
     else if (input.type === 'boolean') after = formatValue(value === true);
     else after = value === '' ? formatValue(input.default) : String(value);
     const beforeText = input.type === 'boolean' ? formatValue(before === true) : formatValue(before);
-    // Numbers are compared as numbers, so "1e6" and 1000000 are the same value.
+    // Numbers are compared as numbers, so "1e6" and 1000000 are the same value; an optional
+    // number left empty on both sides (a dash each) is no change either.
     const same =
-      input.type === 'integer' || input.type === 'number'
-        ? Number(after) === Number(beforeText) && after.trim() !== ''
-        : after === beforeText;
+      after === beforeText ||
+      ((input.type === 'integer' || input.type === 'number') &&
+        Number(after) === Number(beforeText) &&
+        after.trim() !== '');
     if (!same)
       changes.push({ field: `inputs.${input.name}`, label: input.title ?? input.name, before: beforeText, after });
   }

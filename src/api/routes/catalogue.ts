@@ -59,7 +59,7 @@ export function registerCatalogueRoutes(api: FastifyInstance, { store }: ApiDepe
       items: await listApplications(store, request.principal.gatewayId),
     }),
   );
-  api.get(
+  api.get<{ Params: { name: string } }>(
     '/applications/:name',
     {
       schema: {
@@ -71,7 +71,7 @@ export function registerCatalogueRoutes(api: FastifyInstance, { store }: ApiDepe
         response: { 200: ref('Application'), ...problemResponses },
       },
     },
-    async (request) => getApplication(store, request.principal.gatewayId, (request.params as { name: string }).name),
+    async (request) => getApplication(store, request.principal.gatewayId, request.params.name),
   );
   api.post(
     '/applications',
@@ -112,7 +112,7 @@ export function registerCatalogueRoutes(api: FastifyInstance, { store }: ApiDepe
       ),
     }),
   );
-  api.get(
+  api.get<{ Params: { name: string } }>(
     '/resources/:name',
     {
       schema: {
@@ -125,10 +125,7 @@ export function registerCatalogueRoutes(api: FastifyInstance, { store }: ApiDepe
       },
     },
     async (request) =>
-      visibleResource(
-        await getResource(store, request.principal.gatewayId, (request.params as { name: string }).name),
-        request.principal,
-      ),
+      visibleResource(await getResource(store, request.principal.gatewayId, request.params.name), request.principal),
   );
   api.post(
     '/resources',
@@ -184,7 +181,7 @@ export function registerCatalogueRoutes(api: FastifyInstance, { store }: ApiDepe
     },
   );
 
-  api.post(
+  api.post<{ Params: { name: string } }>(
     '/users/:name/token',
     {
       schema: {
@@ -202,7 +199,7 @@ export function registerCatalogueRoutes(api: FastifyInstance, { store }: ApiDepe
       },
     },
     async (request, reply) => {
-      const { name } = request.params as { name: string };
+      const { name } = request.params;
       // Someone else's name is a 404 for a plain user: whether that user exists is not theirs to learn.
       if (name !== request.principal.name && request.principal.role !== 'admin')
         throw new NotFoundError(`user ${JSON.stringify(name)}`);

@@ -33,7 +33,7 @@ export function registerCredentialRoutes(api: FastifyInstance, { store, platform
     },
   );
 
-  api.get(
+  api.get<{ Params: { name: string } }>(
     '/credentials/:name',
     {
       schema: {
@@ -47,7 +47,7 @@ export function registerCredentialRoutes(api: FastifyInstance, { store, platform
     },
     async (request) => {
       requireAdmin(request);
-      return getCredential(store, request.principal.gatewayId, (request.params as { name: string }).name);
+      return getCredential(store, request.principal.gatewayId, request.params.name);
     },
   );
 
@@ -82,7 +82,7 @@ export function registerCredentialRoutes(api: FastifyInstance, { store, platform
     },
   );
 
-  api.delete(
+  api.delete<{ Params: { name: string } }>(
     '/credentials/:name',
     {
       schema: {
@@ -96,7 +96,7 @@ export function registerCredentialRoutes(api: FastifyInstance, { store, platform
     },
     async (request, reply) => {
       requireAdmin(request);
-      await deleteCredential(store, request.principal.gatewayId, (request.params as { name: string }).name);
+      await deleteCredential(store, request.principal.gatewayId, request.params.name);
       return reply.code(204).send();
     },
   );

@@ -222,7 +222,7 @@ export function registerExperimentRoutes(api: FastifyInstance, deps: ApiDependen
     },
   );
 
-  api.get(
+  api.get<{ Params: { id: string } }>(
     '/experiments/:id',
     {
       schema: {
@@ -234,10 +234,10 @@ export function registerExperimentRoutes(api: FastifyInstance, deps: ApiDependen
         response: { 200: ref('Experiment'), ...problemResponses },
       },
     },
-    async (request) => getExperiment(store, request.principal, (request.params as { id: string }).id),
+    async (request) => getExperiment(store, request.principal, request.params.id),
   );
 
-  api.delete(
+  api.delete<{ Params: { id: string } }>(
     '/experiments/:id',
     {
       schema: {
@@ -251,12 +251,12 @@ export function registerExperimentRoutes(api: FastifyInstance, deps: ApiDependen
       },
     },
     async (request, reply) => {
-      await deleteDraft(store, request.principal, (request.params as { id: string }).id);
+      await deleteDraft(store, request.principal, request.params.id);
       return reply.code(204).send();
     },
   );
 
-  api.post(
+  api.post<{ Params: { id: string } }>(
     '/experiments/:id/launch',
     {
       schema: {
@@ -268,10 +268,10 @@ export function registerExperimentRoutes(api: FastifyInstance, deps: ApiDependen
         response: { 200: ref('Experiment'), ...problemResponses },
       },
     },
-    async (request) => launchExperiment(store, request.principal, (request.params as { id: string }).id),
+    async (request) => launchExperiment(store, request.principal, request.params.id),
   );
 
-  api.post(
+  api.post<{ Params: { id: string } }>(
     '/experiments/:id/cancel',
     {
       schema: {
@@ -284,11 +284,10 @@ export function registerExperimentRoutes(api: FastifyInstance, deps: ApiDependen
         response: { 202: ref('Experiment'), ...problemResponses },
       },
     },
-    async (request, reply) =>
-      reply.code(202).send(await cancelExperiment(store, request.principal, (request.params as { id: string }).id)),
+    async (request, reply) => reply.code(202).send(await cancelExperiment(store, request.principal, request.params.id)),
   );
 
-  api.post(
+  api.post<{ Params: { id: string } }>(
     '/experiments/:id/clone',
     {
       schema: {
@@ -306,14 +305,14 @@ export function registerExperimentRoutes(api: FastifyInstance, deps: ApiDependen
       const clone = await cloneExperiment(
         store,
         request.principal,
-        (request.params as { id: string }).id,
+        request.params.id,
         (request.body ?? {}) as Partial<ExperimentRequest>,
       );
       return reply.code(201).header('location', `/api/v1/experiments/${clone.id}`).send(clone);
     },
   );
 
-  api.get(
+  api.get<{ Params: { id: string } }>(
     '/experiments/:id/script',
     {
       schema: {
@@ -329,7 +328,7 @@ export function registerExperimentRoutes(api: FastifyInstance, deps: ApiDependen
       },
     },
     async (request, reply) => {
-      const experiment = await getExperiment(store, request.principal, (request.params as { id: string }).id);
+      const experiment = await getExperiment(store, request.principal, request.params.id);
       const context = await loadRunContext(store, experiment.id);
       const submitTask = experiment.tasks.find((task) => task.kind === 'submit');
       const key =
@@ -342,7 +341,7 @@ export function registerExperimentRoutes(api: FastifyInstance, deps: ApiDependen
     },
   );
 
-  api.get(
+  api.get<{ Params: { id: string } }>(
     '/experiments/:id/events',
     {
       schema: {
@@ -374,7 +373,7 @@ export function registerExperimentRoutes(api: FastifyInstance, deps: ApiDependen
       },
     },
     async (request, reply) => {
-      const { id } = request.params as { id: string };
+      const { id } = request.params;
       const query = request.query as { after?: number; limit?: number };
       await getExperiment(store, request.principal, id);
       const lastEventId = request.headers['last-event-id'];

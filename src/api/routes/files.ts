@@ -102,7 +102,7 @@ export function registerFileRoutes(
     },
   );
 
-  api.get(
+  api.get<{ Params: { id: string } }>(
     '/experiments/:id/outputs',
     {
       schema: {
@@ -115,13 +115,13 @@ export function registerFileRoutes(
       },
     },
     async (request) => {
-      const experiment = await getExperiment(store, request.principal, (request.params as { id: string }).id);
+      const experiment = await getExperiment(store, request.principal, request.params.id);
       const root = storage.outputsDir(request.principal.gatewayId, experiment.id);
       return { items: await listFiles(root) };
     },
   );
 
-  api.get(
+  api.get<{ Params: { id: string; '*': string } }>(
     '/experiments/:id/outputs/*',
     {
       // A `:path` route parameter would stop at the first slash, so the route keeps Fastify's
@@ -142,7 +142,7 @@ export function registerFileRoutes(
       },
     },
     async (request, reply) => {
-      const params = request.params as { id: string; '*': string };
+      const params = request.params;
       const experiment = await getExperiment(store, request.principal, params.id);
       const path = storage.outputPath(request.principal.gatewayId, experiment.id, params['*']);
       if (!path) throw new NotFoundError(`output ${JSON.stringify(params['*'])}`);
@@ -156,7 +156,7 @@ export function registerFileRoutes(
     },
   );
 
-  api.get(
+  api.get<{ Params: { id: string; stream: 'stdout' | 'stderr' } }>(
     '/experiments/:id/logs/:stream',
     {
       schema: {
@@ -181,7 +181,7 @@ export function registerFileRoutes(
       },
     },
     async (request, reply) => {
-      const { id, stream } = request.params as { id: string; stream: 'stdout' | 'stderr' };
+      const { id, stream } = request.params;
       const { tail } = request.query as { tail?: number };
       const experiment = await getExperiment(store, request.principal, id);
       const name = jobOutputFiles[stream];

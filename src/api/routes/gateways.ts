@@ -81,7 +81,7 @@ export function registerGatewayRoutes(
     ['disable', true],
     ['enable', false],
   ] as const) {
-    api.post(
+    api.post<{ Params: { id: string } }>(
       `/gateways/:id/${action}`,
       {
         schema: {
@@ -97,7 +97,7 @@ export function registerGatewayRoutes(
       },
       async (request) => {
         requireOperator(request);
-        const { id } = request.params as { id: string };
+        const { id } = request.params;
         if (disabled && id === bootstrapGatewayId) {
           throw new ValidationError('the bootstrap gateway holds the platform operator and cannot be disabled', [
             { field: 'id', message: 'is the bootstrap gateway' },
