@@ -77,6 +77,18 @@ async function accountedJobs(name: string): Promise<string[]> {
 }
 
 /** The scheduler's view of a job right now (squeue, all states). */
+/** The experiment once its job runs on the cluster. */
+function untilRunning(id: string) {
+  return waitFor(
+    'the job to run',
+    async () => {
+      const body = await experiment(id);
+      return body.job?.state === 'running' ? body : null;
+    },
+    120_000,
+  );
+}
+
 async function squeueState(nativeId: string): Promise<string> {
   const { stdout } = await run('squeue', ['-h', '-t', 'all', '-j', nativeId, '-o', '%T']).catch(() => ({ stdout: '' }));
   return stdout.trim();
@@ -167,14 +179,7 @@ for (const resource of clusters) {
 
     it('cancels a running job: the experiment is canceled and the job leaves the cluster', async () => {
       const id = await submit({ application: 'exit-with', resource, inputs: { seconds: 300 } });
-      const running = await waitFor(
-        'the job to run',
-        async () => {
-          const body = await experiment(id);
-          return body.job?.state === 'running' ? body : null;
-        },
-        120_000,
-      );
+      const running = await untilRunning(id);
       const canceled = await drover.call('POST', `/api/v1/experiments/${id}/cancel`);
       assert.equal(canceled.status, 202);
       const done = await waitForState(drover, id, ['completed', 'failed', 'canceled'], 60_000);
@@ -185,6 +190,39 @@ for (const resource of clusters) {
         async () => !['RUNNING', 'PENDING', 'COMPLETING'].includes(await squeueState(running.job.nativeId)),
         60_000,
       );
+    });
+
+    it('shows a job canceled on the cluster outside Drover (an admin cancels it), and brings back what it wrote', async () => {
+      const message = 'written before the cancel';
+      const id = await submit({ application: 'exit-with', resource, inputs: { seconds: 300, message } });
+      const running = await untilRunning(id);
+      await run('scancel', [running.job.nativeId]); // as root on the cluster, not through Drover
+      const done = await waitForState(drover, id, ['completed', 'failed', 'canceled'], 90_000);
+      const seen = JSON.stringify({ failure: done.failure, job: done.job });
+      if (resource === 'hpc-slurm') {
+        // sacct tells a cancel apart, and by whom.
+        assert.equal(done.state, 'canceled', seen);
+        assert.equal(done.job.state, 'canceled');
+        assert.equal(done.job.reason, 'canceled by uid 0');
+      } else {
+        // qstat shows only the exit code of a job stopped by SIGTERM: failed, naming the signal.
+        assert.equal(done.state, 'failed', seen);
+        assert.equal(done.job.exitCode, 143);
+        assert.equal(done.job.reason, 'stopped by signal 15 (SIGTERM)');
+      }
+      assert.deepEqual(
+        done.tasks.map((task: { kind: string; state: string }) => [task.kind, task.state]),
+        [
+          ['env-setup', 'completed'],
+          ['stage-in', 'completed'],
+          ['submit', 'completed'],
+          ['monitor', 'completed'],
+          ['stage-out', 'completed'],
+        ],
+        'every task ended, stage-out too',
+      );
+      const out = await drover.call('GET', `/api/v1/experiments/${id}/outputs/out.txt`);
+      assert.equal(out.body, `${message}\n`, 'what the job wrote before the cancel came back');
     });
 
     it('refuses a request outside the queue limits with a 400 before anything reaches the cluster', async () => {

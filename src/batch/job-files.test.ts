@@ -76,6 +76,22 @@ describe('readBatchJobRecords and observeFinishedJob', () => {
     assert.equal(observeFinishedJob('1', record({ exitCode: 2 }), 'C').state, 'failed');
   });
 
+  test('a job stopped by a signal outside Drover (qdel, the system) fails, naming the signal', () => {
+    const record = (exitCode: number): BatchJobRecord => ({
+      exists: true,
+      exitCode,
+      walltimeExceeded: false,
+      canceled: false,
+    });
+    const stopped = observeFinishedJob('1', record(143), 'C');
+    assert.equal(stopped.state, 'failed');
+    assert.equal(stopped.reason, 'stopped by signal 15 (SIGTERM)');
+    assert.equal(observeFinishedJob('1', record(137), 'C').reason, 'stopped by signal 9 (SIGKILL)');
+    assert.equal(observeFinishedJob('1', record(140), 'C').reason, 'stopped by signal 12');
+    assert.equal(observeFinishedJob('1', record(3), 'C').reason, undefined, 'an exit code of its own names no signal');
+    assert.equal(observeFinishedJob('1', record(128), 'C').reason, undefined);
+  });
+
   test('parseBatchJobRecord ignores unreadable values', () => {
     assert.deepEqual(parseBatchJobRecord('1\tx\t0\t0\t\tsoon\t\t'), {
       exists: true,

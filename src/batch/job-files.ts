@@ -109,7 +109,10 @@ export function observeFinishedJob(nativeId: string, record: BatchJobRecord, nat
   if (exitCode !== null && record.walltimeExceeded) {
     return { ...base, state: 'timed-out', nativeState, exitCode, reason: 'walltime exceeded' };
   }
-  if (exitCode !== null) return { ...base, state: 'failed', nativeState, exitCode };
+  if (exitCode !== null) {
+    const signal = signalOf(exitCode);
+    return { ...base, state: 'failed', nativeState, exitCode, ...(signal ? { reason: signal } : {}) };
+  }
   return {
     ...base,
     state: 'lost',
@@ -119,4 +122,19 @@ export function observeFinishedJob(nativeId: string, record: BatchJobRecord, nat
       ? 'the job script was killed before it recorded an exit code'
       : 'the job ended without running',
   };
+}
+
+/** Names of the signals that usually stop a job: a cancel, the system, an out-of-memory kill. */
+const signalNames: Record<number, string> = { 1: 'SIGHUP', 2: 'SIGINT', 6: 'SIGABRT', 9: 'SIGKILL', 15: 'SIGTERM' };
+
+/**
+ * "stopped by signal 15 (SIGTERM)" for the exit code a shell gives a program a signal
+ * stopped (128 + n), else undefined. A scientist cannot be expected to know that 143 is
+ * SIGTERM, which is what an outside qdel (or the system) looks like through qstat: the job
+ * files cannot tell it from a program killed that way, so it stays `failed`, with this reason.
+ */
+export function signalOf(exitCode: number): string | undefined {
+  if (exitCode <= 128 || exitCode >= 160) return undefined;
+  const signal = exitCode - 128;
+  return `stopped by signal ${signal}${signalNames[signal] ? ` (${signalNames[signal]})` : ''}`;
 }

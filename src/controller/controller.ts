@@ -191,7 +191,11 @@ export class Controller {
     const { store } = this.options;
     await store.transaction(async (tx) => {
       const monitors = await findEndedMonitors(tx);
-      const canceled = monitors.filter((monitor) => monitor.canceling || monitor.jobState === 'canceled');
+      // Only a cancel asked of Drover cancels the monitor (and so the stage-out after it). A
+      // job canceled on the cluster (an admin's scancel) completes its monitor, as a job
+      // that ended any other way: stage-out brings back its logs and partial outputs, and
+      // the experiment then settles as canceled (domain/experiment.ts, experimentOutcome).
+      const canceled = monitors.filter((monitor) => monitor.canceling);
       await cancelDetachedTasks(
         tx,
         canceled.map((monitor) => monitor.taskId),

@@ -1,7 +1,8 @@
 /**
  * The experiment state machine.
  * created -> queued -> executing -> completed | failed | canceled, with canceling before
- * canceled and blocked (with a reason) that returns to where it was by itself.
+ * canceled when Drover is asked to cancel (a job canceled on the cluster goes straight to
+ * canceled) and blocked (with a reason) that returns to where it was by itself.
  * state/experiment-state.ts owns every write; this module holds the rules.
  */
 import type { FailureCode } from './failure.ts';
@@ -30,7 +31,8 @@ export const activeExperimentStatesSql = `('queued', 'executing', 'blocked', 'ca
 const allowed: Record<ExperimentState, readonly ExperimentState[]> = {
   created: ['queued', 'canceled'],
   queued: ['executing', 'blocked', 'canceling', 'failed', 'canceled'],
-  executing: ['completed', 'failed', 'canceling', 'blocked'],
+  // executing -> canceled: its job was canceled on the cluster, outside Drover (scancel).
+  executing: ['completed', 'failed', 'canceling', 'blocked', 'canceled'],
   blocked: ['queued', 'executing', 'canceling', 'failed'],
   canceling: ['canceled', 'completed', 'failed'],
   completed: [],
@@ -91,4 +93,36 @@ export function experimentOutcome(facts: SettlementFacts): ExperimentOutcome {
     default:
       return { to: 'completed' };
   }
+}
+
+/**
+ * `experimentOutcome` as SQL, for statements that settle experiments on the server (the
+ * worker's exchange settles in its claim statement, saving two round trips). Takes SQL
+ * expressions for the facts (`taskFailure` a jsonb `{ code, message }` or null) and returns
+ * expressions for the target state (text) and the failure to store (jsonb or null).
+ * experiment-state.test.ts runs it against `experimentOutcome` for every kind of fact.
+ */
+export function experimentOutcomeSql(facts: {
+  state: string;
+  taskFailure: string;
+  jobState: string;
+  exitCode: string;
+}): { target: string; failure: string } {
+  const { state, taskFailure, jobState, exitCode } = facts;
+  const canceled = `${state} = 'canceling' or ${jobState} is not distinct from 'canceled'`;
+  return {
+    target: `case when ${canceled} then 'canceled'
+      when ${taskFailure} is not null or ${jobState} in ('failed', 'timed-out', 'lost') then 'failed'
+      else 'completed' end`,
+    failure: `case when ${canceled} then null
+      when ${taskFailure} is not null
+        then jsonb_build_object('code', ${taskFailure} -> 'code', 'message', ${taskFailure} -> 'message')
+      when ${jobState} = 'failed'
+        then jsonb_build_object('code', 'job-failed', 'message', 'the job exited with code ' || coalesce(${exitCode}::text, 'null'))
+      when ${jobState} = 'timed-out'
+        then jsonb_build_object('code', 'job-timed-out', 'message', 'the job ran past its walltime and was stopped')
+      when ${jobState} = 'lost'
+        then jsonb_build_object('code', 'job-lost', 'message', 'the job vanished from its resource without an exit code')
+      end`,
+  };
 }

@@ -9,7 +9,7 @@
 import type { ClaimedTask, TaskKind, TaskOutcome } from '../domain/task.ts';
 import type { Queryable } from '../store/port.ts';
 import { encodeEvents, eventRecordset, eventsChannel, type NewEvent, type Notice } from './events.ts';
-import { claimStart } from './experiment-state.ts';
+import { claimStart, settlementSql } from './experiment-state.ts';
 import { applyOutcomesInto } from './task-state.ts';
 
 /**
@@ -23,14 +23,16 @@ export async function claimTasks(
   limit: number,
   leaseMs: number,
 ): Promise<ClaimedTask[]> {
-  return claimTasksAndAppend(tx, workerId, limit, leaseMs, [], []);
+  return claimTasksAndAppend(tx, workerId, limit, leaseMs, [], [], []);
 }
 
 /**
  * A worker's exchange with the queue, in the caller's transaction: applies its outcomes
  * (as applyOutcomes), then claims up to `limit` ready tasks (as claimTasks, so a successor
- * made ready by an outcome can be claimed at once). The events of both are numbered in
- * the order the two calls would have numbered them, and written with the claim.
+ * made ready by an outcome can be claimed at once). The experiments whose last task
+ * finished are settled in the claim statement, and the events of all are numbered in the
+ * order the calls would have numbered them, and written with the claim: two statements
+ * for a batch of completions, whatever it settles.
  */
 export async function exchangeTasks(
   tx: Queryable,
@@ -41,20 +43,24 @@ export async function exchangeTasks(
 ): Promise<ClaimedTask[]> {
   const events: NewEvent[] = [];
   const notices: Notice[] = [];
-  await applyOutcomesInto(tx, { workerId }, outcomes, events, notices);
-  return claimTasksAndAppend(tx, workerId, limit, leaseMs, events, notices);
+  const settle: string[] = [];
+  await applyOutcomesInto(tx, { workerId }, outcomes, events, notices, settle);
+  return claimTasksAndAppend(tx, workerId, limit, leaseMs, events, notices, settle);
 }
 
 /**
- * claimTasks, appending `earlier` events of the transaction and sending `notices` in the
- * same statement. The statement makes the experiment move `claimStart` that
- * experiment-state.ts (the experiment's owner) defines, as moveExperiments would, and
- * appends the events as appendEvents would, in one update of each experiment row (a
- * statement may not update a row twice; two statements would cost a claim a round trip):
- * lock the experiments in id order; move those of claimed tasks that are queued; bump
- * `last_event_seq` by the experiment's number of events; insert the events numbered from
- * there: the earlier ones, then the experiment's move, then its claimed tasks; announce the
- * experiments on `eventsChannel`.
+ * claimTasks, appending `earlier` events of the transaction, settling the experiments
+ * `settle` (locked by the caller's transaction, as settleExperiments would) and sending
+ * `notices` in the same statement. The statement makes the moves that experiment-state.ts
+ * (the experiment's owner) defines, `claimStart` and settlement (`settlementSql`), as
+ * moveExperiments would, and appends the events as appendEvents would, in one update of
+ * each experiment row (a statement may not update a row twice; more statements would cost
+ * an exchange round trips): lock the experiments in id order; settle those of `settle`
+ * whose tasks have all finished; move those of claimed tasks that are queued (never one
+ * that settles: it has an open task); bump `last_event_seq` by the experiment's number of
+ * events; insert the events numbered from there: the earlier ones, then the settlement,
+ * then the experiment's move, then its claimed tasks; announce the experiments on
+ * `eventsChannel`.
  */
 async function claimTasksAndAppend(
   tx: Queryable,
@@ -63,9 +69,14 @@ async function claimTasksAndAppend(
   leaseMs: number,
   earlier: NewEvent[],
   notices: Notice[],
+  settle: string[],
 ): Promise<ClaimedTask[]> {
+  // The joins to tasks and experiments go through `= any(array(...))` so that they use the
+  // primary keys: as a prepared statement its plan is generic, made for an unknown `limit`
+  // (estimated at a tenth of the table), which otherwise chooses to scan whole tables.
   // $1 limit, $2 worker, $3 lease in ms, $4 earlier events (encodeEvents), $5 their
-  // experiment ids, $6 how many, $7 channels and $8 payloads of notices, $9 eventsChannel
+  // experiment ids, $6 how many, $7 channels and $8 payloads of notices, $9 eventsChannel,
+  // $10 ids of experiments to settle
   const rows = await tx.query<{
     id: number | null;
     experiment_id: string;
@@ -79,32 +90,39 @@ async function claimTasksAndAppend(
      claimed as (
        update tasks t set state = 'running', attempt = t.attempt + 1, lease_owner = $2,
          lease_expires_at = now() + $3 * interval '1 millisecond', started_at = now(), detached = false
-       from picked where t.id = picked.id
+       where t.id = any(array(select id from picked))
        returning t.id, t.experiment_id, t.kind, t.attempt, t.max_attempts),
      locked as (
        select e.id, e.state from experiments e
-       where e.id in (select unnest($5::uuid[]) union select experiment_id from claimed)
+       where e.id = any(array(select unnest($5::uuid[]) union select unnest($10::uuid[]) union select experiment_id from claimed))
        order by e.id for update),
+     settled as (${settlementSql('(select id, state from locked where id = any($10::uuid[]))')}),
      started as (
        select l.id from locked l where l.state = ${claimStart.from} and l.id in (select experiment_id from claimed)),
      input as (
        select ord, experiment_id, entity, entity_id, label, from_state, to_state, message, data from ${eventRecordset('$4')}
        union all
-       select $6::int, s.id, 'experiment', s.id::text, null, ${claimStart.from}, ${claimStart.to}, null, null from started s
+       select $6::int, st.id, 'experiment', st.id::text, null, st.previous, st.target, st.failure ->> 'message', null
+       from settled st
        union all
-       select $6::int + (row_number() over (order by c.id))::int, c.experiment_id, 'task', c.id::text, c.kind, 'ready', 'running', null,
+       select $6::int + 1, s.id, 'experiment', s.id::text, null, ${claimStart.from}, ${claimStart.to}, null, null from started s
+       union all
+       select $6::int + 1 + (row_number() over (order by c.id))::int, c.experiment_id, 'task', c.id::text, c.kind, 'ready', 'running', null,
          jsonb_build_object('attempt', c.attempt, 'worker', $2::text)
        from claimed c),
      counts as (select experiment_id, count(*)::int as n from input group by experiment_id),
      bumped as (
        update experiments e set last_event_seq = e.last_event_seq + c.n,
-         state = case when s.id is null then e.state else ${claimStart.to} end,
-         updated_at = case when s.id is null then e.updated_at else now() end,
-         state_before_block = case when s.id is null then e.state_before_block end,
-         blocked_reason = case when s.id is null then e.blocked_reason end,
-         blocked_until = case when s.id is null then e.blocked_until end
+         state = case when st.id is not null then st.target when s.id is not null then ${claimStart.to} else e.state end,
+         updated_at = case when s.id is null and st.id is null then e.updated_at else now() end,
+         failure = coalesce(st.failure, e.failure),
+         finished_at = case when st.id is null then e.finished_at else now() end,
+         state_before_block = case when s.id is null and st.id is null then e.state_before_block end,
+         blocked_reason = case when s.id is null and st.id is null then e.blocked_reason end,
+         blocked_until = case when s.id is null and st.id is null then e.blocked_until end
        from locked l join counts c on c.experiment_id = l.id left join started s on s.id = l.id
-       where e.id = l.id
+         left join settled st on st.id = l.id
+       where e.id = any(array(select id from locked)) and e.id = l.id
        returning e.id, e.last_event_seq - c.n as base),
      inserted as (
        insert into events (experiment_id, seq, entity, entity_id, label, from_state, to_state, message, data)
@@ -130,7 +148,9 @@ async function claimTasksAndAppend(
       notices.map((notice) => notice.channel),
       notices.map((notice) => notice.payload),
       eventsChannel,
+      settle,
     ],
+    { prepared: true },
   );
   return rows
     .filter((row) => row.id !== null)
@@ -155,6 +175,7 @@ export async function renewLeases(
     `update tasks set lease_expires_at = now() + $3 * interval '1 millisecond'
      where id = any($1::int8[]) and state = 'running' and lease_owner = $2 and not detached returning id`,
     [taskIds, workerId, leaseMs],
+    { prepared: true },
   );
   return rows.map((row) => row.id);
 }

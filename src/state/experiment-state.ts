@@ -2,20 +2,21 @@
  * The experiment's owner: every write of an experiments row and of its experiment events
  * goes through this module. Each transition is a guarded update (the row must be in a
  * state the table in domain/experiment.ts allows) plus its event, in the caller's
- * transaction. One move is made inline elsewhere, for speed: the claim statement
- * (claim-tasks.ts) makes `claimStart`, defined here, under the same lock and guard.
+ * transaction. Two moves are made inline elsewhere, for speed: the claim statement
+ * (claim-tasks.ts) makes `claimStart` and settlement (`settlementSql`), defined here,
+ * under the same lock and guard.
  */
 import { randomUUID } from 'node:crypto';
 import {
   activeExperimentStatesSql,
-  experimentOutcome,
+  experimentOutcomeSql,
   experimentStatesBefore,
   isTerminalExperimentState,
   type ExperimentFailure,
   type ExperimentState,
 } from '../domain/experiment.ts';
-import { activeJobStatesSql, type JobState } from '../domain/job.ts';
-import { taskStateSql, type TaskFailure } from '../domain/task.ts';
+import { activeJobStatesSql } from '../domain/job.ts';
+import { taskStateSql } from '../domain/task.ts';
 import type { Queryable } from '../store/port.ts';
 import { appendEvents, type NewEvent } from './events.ts';
 import { latestJobSql } from './job-state.ts';
@@ -287,33 +288,57 @@ export const claimStart = { from: `'queued'`, to: `'executing'` } as const;
  */
 export async function settleExperiments(tx: Queryable, experimentIds: string[], pending?: NewEvent[]): Promise<void> {
   if (experimentIds.length === 0) return;
-  const rows = await tx.query<{
-    id: string;
-    state: ExperimentState;
-    failure: TaskFailure | null;
-    job_state: JobState | null;
-    exit_code: number | null;
-  }>(
-    `select e.id, e.state,
-       (select f.failure from tasks f where f.experiment_id = e.id and f.state = 'failed' order by f.id limit 1) as failure,
-       j.state as job_state, j.exit_code
-     from experiments e
-     left join lateral ${latestJobSql('e.id', 'state, exit_code')} j on true
-     where e.id = any($1::uuid[]) and e.state in ${activeExperimentStatesSql}
-       and not exists (select 1 from tasks o where o.experiment_id = e.id and o.state in ${taskStateSql.open})
-       and not (e.state = 'canceling' and coalesce(j.state in ${activeJobStatesSql}, false))`,
+  // $1 experiment ids
+  const rows = await tx.query<{ id: string; target: ExperimentState; failure: ExperimentFailure | null }>(
+    settlementSql('(select id, state from experiments where id = any($1::uuid[]))'),
     [experimentIds],
   );
   const moves: ExperimentMoveRequest[] = rows.map((row) => ({
     experimentId: row.id,
-    ...experimentOutcome({
-      state: row.state,
-      taskFailure: row.failure,
-      jobState: row.job_state,
-      exitCode: row.exit_code,
-    }),
+    to: row.target,
+    ...(row.failure ? { failure: row.failure } : {}),
   }));
   await moveExperiments(tx, moves, pending);
+}
+
+/**
+ * SQL selecting, of `candidates` (a relation of experiments' `id` and `state`, read under
+ * the caller's lock on them), those that settle, as settleExperiments settles them:
+ * `id`, `previous` (its state), `target` and `failure` (the rule of `experimentOutcome`,
+ * as `experimentOutcomeSql`), only where the table allows the move. Used by
+ * settleExperiments and inline by the claim statement (claim-tasks.ts), which makes the
+ * move in its own update of the experiment rows.
+ */
+export function settlementSql(candidates: string): string {
+  const outcome = experimentOutcomeSql({
+    state: 'facts.state',
+    taskFailure: 'facts.task_failure',
+    jobState: 'facts.job_state',
+    exitCode: 'facts.exit_code',
+  });
+  const guard = settlementTargets
+    .map((target) => `(${outcome.target}) = '${target}' and facts.state in ${sqlList(experimentStatesBefore(target))}`)
+    .join(' or ');
+  return `select facts.id, facts.state as previous, ${outcome.target} as target, ${outcome.failure} as failure
+    from (
+      select c.id, c.state, j.state as job_state, j.exit_code,
+        (select f.failure from tasks f where f.experiment_id = c.id and f.state = 'failed' order by f.id limit 1) as task_failure
+      from ${candidates} c
+      left join lateral ${latestJobSql('c.id', 'state, exit_code')} j on true
+      where c.state in ${activeExperimentStatesSql}
+        and not exists (select 1 from tasks o where o.experiment_id = c.id and o.state in ${taskStateSql.open})
+        and not (c.state = 'canceling' and coalesce(j.state in ${activeJobStatesSql}, false))
+      -- offset 0 keeps the facts a subquery of their own: pulled up, the failure's subquery
+      -- would be copied into (and run by) each case below
+      offset 0) facts
+    where ${guard}`;
+}
+
+/** The states settling may end an experiment in (the targets of `experimentOutcome`). */
+const settlementTargets: ExperimentState[] = ['completed', 'failed', 'canceled'];
+
+function sqlList(values: readonly string[]): string {
+  return `(${values.map((value) => `'${value}'`).join(', ')})`;
 }
 
 // Reads the transitions above and their callers need.

@@ -110,7 +110,10 @@ export async function applyOutcomes(
 
 /**
  * applyOutcomes, with the events and notifications pushed for the caller to write (the
- * exchange in claim-tasks.ts writes them with its claim).
+ * exchange in claim-tasks.ts writes them with its claim). With `settleLater`, the ids of
+ * the experiments to settle are pushed there instead of settled here: the caller settles
+ * them (as settleExperiments) in a later statement of the transaction, after these events.
+ * They are locked already.
  */
 export async function applyOutcomesInto(
   tx: Queryable,
@@ -118,6 +121,7 @@ export async function applyOutcomesInto(
   outcomes: TaskOutcome[],
   events: NewEvent[],
   notices: Notice[],
+  settleLater?: string[],
 ): Promise<number[]> {
   if (outcomes.length === 0) return [];
   const guard =
@@ -181,6 +185,8 @@ export async function applyOutcomesInto(
         JSON.stringify(results),
         ...(failures.length > 0 ? [[...completions, ...failures].map((item) => item.taskId)] : []),
       ],
+      // Two texts (with and without failures) for each kind of reporter.
+      { prepared: true },
     );
     for (const row of rows) {
       if (row.step === 'completed') {
@@ -240,7 +246,8 @@ export async function applyOutcomesInto(
   const settle =
     failures.length > 0 ? [...touched] : [...touched].filter((experimentId) => !continuing.has(experimentId));
   if (failures.length > 0) await skipWaitingTasks(tx, settle, events);
-  await settleExperiments(tx, settle, events);
+  if (settleLater) settleLater.push(...settle);
+  else await settleExperiments(tx, settle, events);
   return applied;
 }
 
@@ -316,7 +323,7 @@ export async function cancelOpenTasks(tx: Queryable, experimentId: string): Prom
   );
 }
 
-/** Cancels a detached (monitor) task whose job was canceled. */
+/** Cancels detached (monitor) tasks of experiments being canceled, then settles those experiments. */
 export async function cancelDetachedTasks(tx: Queryable, taskIds: number[]): Promise<void> {
   if (taskIds.length === 0) return;
   const rows = await tx.query<{ id: number; experiment_id: string; kind: TaskKind }>(

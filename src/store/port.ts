@@ -4,10 +4,21 @@
  * through it.
  */
 
+/** How a statement is run. */
+export interface QueryOptions {
+  /**
+   * The statement is hot and its text is the same at every call (values only in
+   * parameters): the adapter may prepare it once per connection and reuse it, which saves
+   * the server parsing and planning it again (default false). Leave it off for a text
+   * built from values: each distinct text would stay prepared on every connection.
+   */
+  prepared?: boolean;
+}
+
 /** Something that runs SQL: the store itself or an open transaction. */
 export interface Queryable {
   /** Runs one statement with `$1...` parameters and returns its rows. */
-  query<Row = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<Row[]>;
+  query<Row = Record<string, unknown>>(sql: string, params?: unknown[], options?: QueryOptions): Promise<Row[]>;
 }
 
 /** The store: SQL, transactions and notifications. */

@@ -3,8 +3,9 @@
  * any number of api, worker and controller processes, and over the embedded server
  * (embedded-store.ts).
  */
+import { createHash } from 'node:crypto';
 import pg from 'pg';
-import { retryOnConflict, type Queryable, type Store } from './port.ts';
+import { retryOnConflict, type Queryable, type QueryOptions, type Store } from './port.ts';
 
 // int8 (bigserial ids, counts) as numbers: ids stay far below 2^53.
 pg.types.setTypeParser(20, (value) => Number(value));
@@ -25,15 +26,17 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
   return {
     // Any number of processes may share a PostgreSQL server.
     exclusive: false,
-    async query(sql, params) {
-      return (await pool.query(sql, params)).rows;
+    async query(sql, params, options) {
+      return (await pool.query(statement(sql, params, options))).rows;
     },
     transaction: (work) =>
       retryOnConflict(async () => {
         const client = await pool.connect();
         try {
           await client.query('begin');
-          const tx: Queryable = { query: async (sql, params) => (await client.query(sql, params)).rows as any };
+          const tx: Queryable = {
+            query: async (sql, params, options) => (await client.query(statement(sql, params, options))).rows as any,
+          };
           const result = await work(tx);
           await client.query('commit');
           return result;
@@ -76,6 +79,20 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
       await pool.end();
     },
   };
+}
+
+/** Prepared statements' names by their text: each connection prepares a name once (node-postgres keeps track). */
+const preparedNames = new Map<string, string>();
+
+/** A node-postgres query config: named (so prepared once per connection) when `options.prepared`. */
+function statement(text: string, values: unknown[] | undefined, options: QueryOptions | undefined): pg.QueryConfig {
+  if (!options?.prepared) return { text, values };
+  let name = preparedNames.get(text);
+  if (name === undefined) {
+    name = `drover_${createHash('sha256').update(text).digest('hex').slice(0, 24)}`;
+    preparedNames.set(text, name);
+  }
+  return { name, text, values };
 }
 
 function quoteIdentifier(name: string): string {

@@ -33,6 +33,13 @@ import {
 } from '../../src/state/job-state.ts';
 import type { JobObservation } from '../../src/batch/port.ts';
 import {
+  activeExperimentStates,
+  experimentOutcome,
+  experimentOutcomeSql,
+  type SettlementFacts,
+} from '../../src/domain/experiment.ts';
+import { jobStates } from '../../src/domain/job.ts';
+import {
   experimentDag,
   unreachableFailureCode,
   type ClaimedTask,
@@ -799,6 +806,48 @@ export function stateConformance(name: string, open: (options: { migrated: boole
     });
 
     describe('experiments', () => {
+      storeTest('settling in SQL follows experimentOutcome for every kind of fact', async ({ store }) => {
+        const failure = { code: 'submit-rejected', message: 'sbatch said no' };
+        const cases = activeExperimentStates.flatMap((state) =>
+          [null, failure].flatMap((taskFailure) =>
+            [null, ...jobStates].flatMap((jobState) =>
+              [null, 3].map((exitCode) => ({ state, taskFailure, jobState, exitCode })),
+            ),
+          ),
+        );
+        const outcome = experimentOutcomeSql({
+          state: 'x.state',
+          taskFailure: 'x.task_failure',
+          jobState: 'x.job_state',
+          exitCode: 'x.exit_code',
+        });
+        const rows = await store.query<{ target: string; failure: unknown }>(
+          `select ${outcome.target} as target, ${outcome.failure} as failure
+           from jsonb_to_recordset($1::jsonb) as x(n int, state text, task_failure jsonb, job_state text, exit_code int)
+           order by n`,
+          [
+            JSON.stringify(
+              cases.map((facts, n) => ({
+                n,
+                state: facts.state,
+                task_failure: facts.taskFailure,
+                job_state: facts.jobState,
+                exit_code: facts.exitCode,
+              })),
+            ),
+          ],
+        );
+        assert.equal(rows.length, cases.length);
+        cases.forEach((facts, index) => {
+          const expected = experimentOutcome(facts as SettlementFacts);
+          assert.deepEqual(
+            { to: rows[index].target, ...(rows[index].failure ? { failure: rows[index].failure } : {}) },
+            expected,
+            JSON.stringify(facts),
+          );
+        });
+      });
+
       storeTest('moveExperiment refuses a move the table forbids', async ({ store, principal }) => {
         const draft = await createExperiment(store, principal, {
           application: 'echo',
