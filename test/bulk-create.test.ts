@@ -2,14 +2,15 @@
  * Bulk creation through the HTTP API (POST /api/v1/experiments/batch) and the CLI
  * (`drover submit --from`): all items or none, bad items named by index and field, the cap,
  * the per-user queue limit, launched items run like single ones. Also the list's text
- * search over input values and uploaded file names (migration 0005).
+ * search over input values and uploaded file names (migration 0005), and the list shapes of
+ * migration 0006: several states at once, and a user's search that sees only their own.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runCli, startTestDrover, waitForState, type TestDrover } from './harness.ts';
+import { adminToken, runCli, startTestDrover, waitForState, type TestDrover } from './harness.ts';
 
 let drover: TestDrover;
 let workDir: string;
@@ -209,5 +210,84 @@ describe('text search', () => {
     // `_` and `%` are literal characters, not wildcards.
     assert.deepEqual(await names('survey%2026'), []);
     assert.deepEqual(await names('survey_2026'), ['search target']);
+  });
+});
+
+const names = (found: Array<{ name: string }>) => found.map((item) => item.name);
+
+describe('list shapes of migration 0006', () => {
+  /** Every page of `query` (newest first) as `token` sees it, two items a page. */
+  async function pages(query: string, token: string): Promise<Array<{ id: string; name: string; state: string }>> {
+    const found = [];
+    let cursor: string | null = null;
+    do {
+      const path: string = `/api/v1/experiments?${query}&limit=2${cursor ? `&cursor=${cursor}` : ''}`;
+      const page = await drover.call('GET', path, undefined, token);
+      assert.equal(page.status, 200, JSON.stringify(page.body));
+      assert.ok(page.body.items.length <= 2);
+      found.push(...page.body.items);
+      cursor = page.body.nextCursor;
+    } while (cursor);
+    return found;
+  }
+
+  it('lists several states newest first, paging across the states, for a user and for the admin', async () => {
+    const erin = (await drover.call('POST', '/api/v1/users', { name: 'erin' })).body.token;
+    // Drafts and launched items alternate, so that each page of two crosses a state boundary.
+    const items = Array.from({ length: 7 }, (_, index) =>
+      pi(`multi-state ${index}`, { launch: index % 2 === 1, inputs: { samples: 100, seed: index } }),
+    );
+    const created = await drover.call('POST', '/api/v1/experiments/batch', { items }, erin);
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    for (const item of created.body.items.filter((_: unknown, index: number) => index % 2 === 1))
+      assert.equal((await waitForState(drover, item.id, ['completed', 'failed'])).state, 'completed');
+    const newestFirst = items.map((item) => item.name).reverse();
+
+    assert.deepEqual(names(await pages('state=created,completed', erin)), newestFirst);
+    assert.deepEqual(
+      names(await pages('state=completed,created&q=multi-state', erin)),
+      newestFirst,
+      'the order of the states asked for does not matter, with or without text',
+    );
+    const launched = newestFirst.filter((name) => Number(name.split(' ')[1]) % 2 === 1);
+    assert.deepEqual(names(await pages('state=completed,canceled', erin)), launched);
+    // The admin sees the whole gateway (where experiments of the other tests may still
+    // change state): erin's experiments among the others, in the same order.
+    const mine = (found: Array<{ name: string }>) => names(found).filter((name) => name.startsWith('multi-state'));
+    assert.deepEqual(mine(await pages('state=created,completed,failed', adminToken)), newestFirst);
+    assert.deepEqual(mine(await pages('state=completed,queued,executing', adminToken)), launched);
+  });
+
+  it("shows a user's search only their own experiments, however common the word", async () => {
+    const frank = (await drover.call('POST', '/api/v1/users', { name: 'frank' })).body.token;
+    const grace = (await drover.call('POST', '/api/v1/users', { name: 'grace' })).body.token;
+    const batch = (owner: string, count: number) =>
+      Array.from({ length: count }, (_, index) => pi(`shared-word ${owner} ${index}`, { launch: false }));
+    assert.equal(
+      (await drover.call('POST', '/api/v1/experiments/batch', { items: batch('frank', 5) }, frank)).status,
+      201,
+    );
+    assert.equal(
+      (await drover.call('POST', '/api/v1/experiments/batch', { items: batch('grace', 3) }, grace)).status,
+      201,
+    );
+    const owners = (found: Array<{ name: string }>) => [...new Set(found.map((item) => item.name.split(' ')[1]))];
+    const franks = await pages('q=shared-word', frank);
+    assert.equal(franks.length, 5);
+    assert.deepEqual(owners(franks), ['frank']);
+    assert.deepEqual(owners(await pages('q=shared-word&state=created', grace)), ['grace']);
+    assert.deepEqual(owners(await pages('q=shared-word&application=pi-monte-carlo&resource=local', grace)), ['grace']);
+    assert.deepEqual(
+      await pages('q=shared-word&owner=frank', grace),
+      [],
+      "a user's owner filter cannot widen their view",
+    );
+    const both = await pages('q=shared-word', adminToken);
+    assert.deepEqual(owners(both).sort(), ['frank', 'grace']);
+    assert.deepEqual(names(await pages('q=shared-word&owner=grace', adminToken)), [
+      'shared-word grace 2',
+      'shared-word grace 1',
+      'shared-word grace 0',
+    ]);
   });
 });

@@ -204,69 +204,159 @@ export interface ExperimentFilter {
   limit?: number;
 }
 
-/** Lists experiments newest first, with an opaque cursor for the next page. */
+/**
+ * Lists experiments newest first (created_at, then id, descending), with an opaque cursor
+ * for the next page. Users see their own experiments, admins their gateway's.
+ *
+ * Query shapes (issue 11, migration 0006), all giving the same rows in the same order:
+ * - Text (`q`) with no state or parent filter: the page is cut in `experiment_search`,
+ *   whose rows carry the experiment's gateway, owner, application, resource and creation
+ *   time (none of which ever changes), then only the page's experiments are read. The
+ *   planner finds a rare text's matches in the GIN index (owner, application, resource
+ *   and trigrams), or walks `experiment_search_by_gateway` / `_by_owner` for a common one.
+ * - Text with a state or parent: the experiments whose search row matches (the same
+ *   conditions on experiment_search), the state or parent checked on each.
+ * - Several states (and no text): one branch per state, each read in list order from its
+ *   own index range and cut at the page size; the page is the newest of those rows.
+ */
 export async function listExperiments(
   db: Queryable,
   principal: Principal,
   filter: ExperimentFilter,
 ): Promise<{ items: ExperimentSummary[]; nextCursor: string | null }> {
   const params: unknown[] = [];
-  const where = [visibility(principal, params)];
-  const add = (clause: (placeholder: string) => string, value: unknown) => {
+  const placeholder = (value: unknown) => {
     params.push(value);
-    where.push(clause(`$${params.length}`));
+    return `$${params.length}`;
   };
+  // Conditions on columns that experiments and experiment_search both hold (e. or s.).
+  const shared: Array<(table: 'e' | 's') => string> = [];
+  const where: string[] = [];
+  const gateway = placeholder(principal.gatewayId);
+  shared.push((t) => `${t}.gateway_id = ${gateway}`);
+  if (principal.role !== 'admin') {
+    const owner = placeholder(principal.userId);
+    shared.push((t) => `${t}.owner_id = ${owner}`);
+  }
+  let states: string[] = [];
   if (filter.state?.length) {
     const unknown = filter.state.filter((state) => !(experimentStates as readonly string[]).includes(state));
     if (unknown.length > 0)
       throw new ValidationError('invalid filter', [
         { field: 'state', message: `unknown state ${unknown.join(', ')}; states: ${experimentStates.join(', ')}` },
       ]);
-    add((p) => `e.state = any(${p}::text[])`, filter.state);
+    states = [...new Set(filter.state)];
   }
-  if (filter.application) add((p) => `e.application = ${p}`, filter.application);
-  if (filter.resource) add((p) => `e.resource = ${p}`, filter.resource);
+  if (filter.application) {
+    const application = placeholder(filter.application);
+    shared.push((t) => `${t}.application = ${application}`);
+  }
+  if (filter.resource) {
+    const resource = placeholder(filter.resource);
+    shared.push((t) => `${t}.resource = ${resource}`);
+  }
   // The owner's id first, so that experiments_by_owner answers (a join on the name walked
   // the whole gateway's index).
   if (filter.owner) {
-    params.push(principal.gatewayId);
-    const gateway = `$${params.length}`;
-    add(
-      (p) => `e.owner_id = (select o.id from users o where o.gateway_id = ${gateway} and o.name = ${p})`,
-      filter.owner,
-    );
+    const owner = `(select o.id from users o where o.gateway_id = ${gateway} and o.name = ${placeholder(filter.owner)})`;
+    shared.push((t) => `${t}.owner_id = ${owner}`);
   }
   if (filter.parentId) {
     // Compared as a uuid so that the parent index answers; no experiment has a parent
     // that is not one.
-    if (uuidPattern.test(filter.parentId)) add((p) => `e.parent_id = ${p}::uuid`, filter.parentId);
+    if (uuidPattern.test(filter.parentId)) where.push(`e.parent_id = ${placeholder(filter.parentId)}::uuid`);
     else where.push('false');
   }
-  if (filter.text)
-    // experiment_search (migration 0005) holds the id, name, application, input values and
-    // uploaded file names; its trigram index answers the ilike.
-    add(
-      (p) => `e.id in (select s.experiment_id from experiment_search s where s.search_text ilike ${p})`,
-      `%${filter.text.replace(/[\\%_]/g, (c) => '\\' + c)}%`,
-    );
-  if (filter.createdAfter) add((p) => `e.created_at >= ${p}`, filter.createdAfter);
-  if (filter.createdBefore) add((p) => `e.created_at < ${p}`, filter.createdBefore);
+  if (filter.createdAfter) {
+    const after = placeholder(filter.createdAfter);
+    shared.push((t) => `${t}.created_at >= ${after}`);
+  }
+  if (filter.createdBefore) {
+    const before = placeholder(filter.createdBefore);
+    shared.push((t) => `${t}.created_at < ${before}`);
+  }
   if (filter.cursor) {
     const cursor = decodeCursor(filter.cursor);
-    params.push(cursor.createdAt, cursor.id);
-    where.push(`(e.created_at, e.id) < ($${params.length - 1}::timestamptz, $${params.length}::uuid)`);
+    const at = placeholder(cursor.createdAt);
+    const id = placeholder(cursor.id);
+    shared.push(
+      (t) => `(${t}.created_at, ${t}.${t === 's' ? 'experiment_id' : 'id'}) < (${at}::timestamptz, ${id}::uuid)`,
+    );
   }
   const limit = Math.min(Math.max(filter.limit ?? 50, 1), 200);
-  params.push(limit + 1);
-  const rows = await db.query<any>(
-    // cursor_at: created_at to the microsecond (a Date keeps milliseconds, and a bulk
-    // creation's experiments are a microsecond apart), so that no row is skipped.
-    `select ${summaryColumns},
-       to_char(e.created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as cursor_at
-     from experiments e join users u on u.id = e.owner_id
-     where ${where.join(' and ')} order by e.created_at desc, e.id desc limit $${params.length}`,
-    params,
-  );
+  const rowLimit = placeholder(limit + 1);
+  const order = 'order by e.created_at desc, e.id desc';
+  // cursor_at: created_at to the microsecond (a Date keeps milliseconds, and a bulk
+  // creation's experiments are a microsecond apart), so that no row is skipped.
+  const columns = `${summaryColumns},
+       to_char(e.created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as cursor_at`;
+  if (filter.text) {
+    const matches = [...shared.map((condition) => condition('s')), ...textConditions(filter.text, placeholder)].join(
+      ' and ',
+    );
+    if (states.length === 0 && where.length === 0) {
+      // Every filter is one the search row holds: the page is cut in experiment_search
+      // (by its GIN index for a rare word, or walking its list-order index for a common
+      // one), and only the page's experiments are read.
+      const page = `select s.experiment_id from experiment_search s where ${matches}
+        order by s.created_at desc, s.experiment_id desc limit ${rowLimit}`;
+      const rows = await db.query<any>(
+        `select ${columns} from (${page}) m join experiments e on e.id = m.experiment_id
+         join users u on u.id = e.owner_id ${order} limit ${rowLimit}`,
+        params,
+      );
+      return toPage(rows, limit);
+    }
+    // With a state or a parent (which the search row does not hold), the planner picks:
+    // the matches first (the GIN index narrows them by owner, application and resource),
+    // or the experiments in list order, each probed in experiment_search.
+    where.push(`e.id in (select s.experiment_id from experiment_search s where ${matches})`);
+  }
+  where.unshift(...shared.map((condition) => condition('e')));
+  let sql: string;
+  if (states.length > 1 && !filter.text) {
+    // Each state's newest rows from its own index range; the page is the newest of those.
+    // (With a text the matches come first, or the list is walked, as for one state.)
+    const branches = states.map(
+      (state) =>
+        `(select e.* from experiments e where ${[...where, `e.state = ${placeholder(state)}`].join(' and ')} ${order} limit ${rowLimit})`,
+    );
+    sql = `select ${columns} from (${branches.join(' union all ')}) e join users u on u.id = e.owner_id ${order} limit ${rowLimit}`;
+  } else {
+    if (states.length === 1) where.push(`e.state = ${placeholder(states[0])}`);
+    else if (states.length > 1) where.push(`e.state = any(${placeholder(states)}::text[])`);
+    sql = `select ${columns} from experiments e join users u on u.id = e.owner_id where ${where.join(' and ')} ${order} limit ${rowLimit}`;
+  }
+  return toPage(await db.query<any>(sql, params), limit);
+}
+
+/**
+ * The conditions on `s.search_text` for `text`, as a substring ignoring case.
+ *
+ * The trigram index is asked for each word of the text (a run of at least 3 ASCII letters
+ * or digits, any substring of the text being implied by it) as a condition of its own,
+ * those with digits then the longest first, at most 4; the whole text is then checked
+ * on the matches. Asked for the whole text at once, the GIN index reads every posting list
+ * of the text's trigrams from start to end whenever one of them is in most rows (the
+ * `sample` of `sample-12345`); asked word by word, a rare word's few matches are looked up
+ * in the common word's lists. A text without such a word is asked as it is.
+ */
+function textConditions(text: string, placeholder: (value: unknown) => string): string[] {
+  const like = (value: string) => `%${value.replace(/[\\%_]/g, (c) => '\\' + c)}%`;
+  const words = [...new Set((text.match(/[a-z0-9]{3,}/gi) ?? []).map((word) => word.toLowerCase()))]
+    .sort((a, b) => Number(/\d/.test(b)) - Number(/\d/.test(a)) || b.length - a.length)
+    .slice(0, 4);
+  if (words.length === 0 || (words.length === 1 && words[0] === text.toLowerCase()))
+    return [`s.search_text ilike ${placeholder(like(text))}`];
+  // coalesce keeps the whole text out of the index condition (it would bring every trigram back).
+  return [
+    ...words.map((word) => `s.search_text ilike ${placeholder(like(word))}`),
+    `coalesce(s.search_text ilike ${placeholder(like(text))}, false)`,
+  ];
+}
+
+/** The page of `limit` items and the cursor after it, from up to `limit + 1` rows. */
+function toPage(rows: any[], limit: number): { items: ExperimentSummary[]; nextCursor: string | null } {
   const items = rows.slice(0, limit).map(toSummary);
   const last = rows.length > limit ? rows[limit - 1] : null;
   return { items, nextCursor: last ? encodeCursor(last.cursor_at, last.id) : null };

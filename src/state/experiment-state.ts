@@ -146,9 +146,13 @@ export async function recordCreatedMany(
          case when launch then now() else now() + ord * interval '1 microsecond' end,
          case when launch then now() end
        from input
-       returning id, name, application, application_version, resource, state, blocked_reason, blocked_until, failure,
-         parent_id, created_at, updated_at, launched_at, finished_at, inputs, settings, last_event_seq),
-     searchable as (insert into experiment_search (experiment_id, search_text) select id, search_text from input),
+       returning id, gateway_id, owner_id, name, application, application_version, resource, state, blocked_reason,
+         blocked_until, failure, parent_id, created_at, updated_at, launched_at, finished_at, inputs, settings,
+         last_event_seq),
+     searchable as (
+       insert into experiment_search (experiment_id, search_text, gateway_id, owner_id, application, resource, created_at)
+       select c.id, i.search_text, c.gateway_id, c.owner_id, c.application, c.resource, c.created_at
+       from created c join input i on i.id = c.id),
      planned as (
        insert into tasks (experiment_id, kind, state, pending_dependencies, max_attempts)
        select i.id, p.kind, case when p.dependencies = 0 then 'ready' else 'pending' end, p.dependencies, p.max_attempts
@@ -201,7 +205,9 @@ export async function recordCreatedMany(
 /**
  * What the list's text search (`q`) looks in, one field per line: the id, the name, the
  * application, each input value (by input name) and each uploaded file's name, in
- * `experiment_search`. Migration 0005 filled it the same way for experiments created before it.
+ * `experiment_search`, beside the experiment's gateway, owner, application, resource and
+ * creation time (migration 0006), which the list filters and orders by. Migration 0005 filled
+ * it the same way for experiments created before it.
  */
 function searchText(id: string, experiment: NewExperiment): string {
   const inputs = Object.keys(experiment.inputs)
