@@ -365,11 +365,14 @@ describe('a scientist using the HTTP API', () => {
             { application: 'pi-monte-carlo', resource: 'local', inputs: { samples: 1000 } },
             dave,
           );
+          // A job that runs for 2 s, so that its experiment is executing across several of the
+          // stream's 250 ms batches: a job of a few milliseconds can go from queued to
+          // completed inside one batch, which then carries only its latest state.
           mine = (
             await drover.call(
               'POST',
               '/api/v1/experiments',
-              { application: 'pi-monte-carlo', resource: 'local', inputs: { samples: 1000 } },
+              { application: 'heat-simulation', resource: 'local', inputs: { duration_seconds: 2, steps: 4 } },
               carol,
             )
           ).body.id;
