@@ -223,6 +223,48 @@ describe('run', () => {
 });
 
 describe('files over SFTP', () => {
+  test('folders asked for together are made in a few mkdir commands; one that cannot be made fails alone', async () => {
+    const programs: string[] = [];
+    const shell = makeShell({ onCommand: ({ program }) => programs.push(program) });
+    const base = `${scratch}/many-folders`;
+    await shell.makeDirectory(base);
+    await shell.writeFile(`${base}/a-file`, 'not a folder');
+    programs.length = 0;
+    // 40 at once (a burst of env-setup tasks): the first two go at once, each alone; the
+    // other 38 wait for one of them and go together.
+    const wanted = Array.from({ length: 40 }, (_, index) => `${base}/experiment-${index}/inputs`);
+    await Promise.all(wanted.map((folder) => shell.makeDirectory(folder)));
+    assert.deepEqual(programs, ['mkdir', 'mkdir', 'mkdir'], 'three commands for 40 folders');
+    const listing = await shell.run([
+      'find',
+      base,
+      '-mindepth',
+      '2',
+      '-maxdepth',
+      '2',
+      '-type',
+      'd',
+      '-name',
+      'inputs',
+    ]);
+    assert.equal(listing.stdout.trim().split('\n').length, 40, 'every folder was made');
+    // One that cannot be made (below a file) fails with its own error; the others of its
+    // command are made again one by one and succeed.
+    const more = [0, 1, 2].map((index) => `${base}/more-${index}/inputs`);
+    const impossible = `${base}/a-file/inputs`;
+    const outcomes = await Promise.allSettled([...more, impossible].map((folder) => shell.makeDirectory(folder)));
+    assert.deepEqual(
+      outcomes.map((outcome) => outcome.status),
+      ['fulfilled', 'fulfilled', 'fulfilled', 'rejected'],
+    );
+    assert.match(
+      String((outcomes[3] as PromiseRejectedResult).reason),
+      /mkdir .*\/a-file\/inputs on test-cluster: .*Not a directory/,
+    );
+    assert.doesNotMatch(String((outcomes[3] as PromiseRejectedResult).reason), /more-2/, 'only its own folder');
+    assert.equal((await shell.run(['test', '-d', more[2]])).code, 0);
+  });
+
   test('readFile and download refuse a symbolic link a job planted (to a file out of its folder)', async () => {
     const shell = makeShell();
     const remote = `${scratch}/links`;

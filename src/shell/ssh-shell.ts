@@ -53,6 +53,15 @@ export interface SshShellOptions extends SshConfig {
   logger?: Logger;
 }
 
+/** A makeDirectory call waiting for the next `mkdir` command. */
+interface WaitingDirectory {
+  path: string;
+  resolve: () => void;
+  reject: (error: Error) => void;
+}
+const maxDirectoryCommandsInFlight = 2;
+const maxDirectoriesPerCommand = 100;
+
 const defaultTimeoutMs = 60_000;
 const firstBackoffMs = 1_000;
 const maxBackoffMs = 30_000;
@@ -98,6 +107,8 @@ export class SshShell implements Shell {
   private nextAttemptAt = 0;
   private lastFailure = '';
   private closed = false;
+  private waitingDirectories: WaitingDirectory[] = [];
+  private directoryCommandsInFlight = 0;
 
   /**
    * @throws {TypeError} when neither `hostKey` nor `knownHostsPath` is given.
@@ -156,11 +167,59 @@ export class SshShell implements Shell {
     }
   }
 
-  /** Creates `directoryPath` and its parents (`mkdir -p`); succeeds when it exists. */
-  async makeDirectory(directoryPath: string): Promise<void> {
-    const result = await this.run(['mkdir', '-p', '--', directoryPath]);
-    if (result.code !== 0)
-      throw new Error(`mkdir ${directoryPath} on ${this.options.resource}: ${result.stderr.trim()}`);
+  /**
+   * Creates `directoryPath` and its parents (`mkdir -p`); succeeds when it exists. Calls
+   * made while a `mkdir` runs go together in the next one (at most two run at once, each
+   * for up to 100 folders), so a burst of experiments' env-setup tasks costs the login node a
+   * few commands rather than one each. A command that fails is made again per folder, so
+   * each caller gets its own folder's error.
+   */
+  makeDirectory(directoryPath: string): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.waitingDirectories.push({ path: directoryPath, resolve, reject });
+      this.makeWaitingDirectories();
+    });
+  }
+
+  private makeWaitingDirectories(): void {
+    while (this.directoryCommandsInFlight < maxDirectoryCommandsInFlight && this.waitingDirectories.length > 0) {
+      const batch = this.waitingDirectories.splice(0, maxDirectoriesPerCommand);
+      this.directoryCommandsInFlight += 1;
+      void this.makeDirectories(batch).finally(() => {
+        this.directoryCommandsInFlight -= 1;
+        this.makeWaitingDirectories();
+      });
+    }
+  }
+
+  private async makeDirectories(batch: WaitingDirectory[]): Promise<void> {
+    const mkdir = (paths: string[]) => this.run(['mkdir', '-p', '--', ...paths]);
+    let result: CommandResult;
+    try {
+      result = await mkdir([...new Set(batch.map((entry) => entry.path))]);
+    } catch (error) {
+      // The login node is unreachable: the same for every folder.
+      for (const entry of batch) entry.reject(error as Error);
+      return;
+    }
+    if (result.code === 0) {
+      for (const entry of batch) entry.resolve();
+      return;
+    }
+    const failed = (path: string, failure: CommandResult) =>
+      new Error(`mkdir ${path} on ${this.options.resource}: ${failure.stderr.trim()}`);
+    if (batch.length === 1) return batch[0].reject(failed(batch[0].path, result));
+    await Promise.all(
+      batch.map(async (entry) => {
+        try {
+          const alone = await mkdir([entry.path]);
+          if (alone.code === 0) entry.resolve();
+          else entry.reject(failed(entry.path, alone));
+        } catch (error) {
+          entry.reject(error as Error);
+        }
+      }),
+    );
   }
 
   /**
