@@ -263,6 +263,16 @@ describe('files over SFTP', () => {
     );
     assert.doesNotMatch(String((outcomes[3] as PromiseRejectedResult).reason), /more-2/, 'only its own folder');
     assert.equal((await shell.run(['test', '-d', more[2]])).code, 0);
+    // A path that no command can carry (a NUL byte), in one command with another (the
+    // first two calls go alone), fails alone too.
+    const [, , nul, fine] = await Promise.allSettled(
+      [`${base}/first`, `${base}/second`, `${base}/bad\0name`, `${base}/fine/inputs`].map((folder) =>
+        shell.makeDirectory(folder),
+      ),
+    );
+    assert.equal(nul.status, 'rejected');
+    assert.ok((nul as PromiseRejectedResult).reason instanceof RangeError);
+    assert.equal(fine.status, 'fulfilled');
   });
 
   test('readFile and download refuse a symbolic link a job planted (to a file out of its folder)', async () => {

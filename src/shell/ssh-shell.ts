@@ -194,21 +194,24 @@ export class SshShell implements Shell {
 
   private async makeDirectories(batch: WaitingDirectory[]): Promise<void> {
     const mkdir = (paths: string[]) => this.run(['mkdir', '-p', '--', ...paths]);
-    let result: CommandResult;
+    let result: CommandResult | undefined;
     try {
       result = await mkdir([...new Set(batch.map((entry) => entry.path))]);
     } catch (error) {
-      // The login node is unreachable: the same for every folder.
-      for (const entry of batch) entry.reject(error as Error);
-      return;
+      // The login node is unreachable: the same for every folder. Anything else (a path
+      // run() refuses, with a NUL byte) is one folder's: each is tried alone below.
+      if (batch.length === 1 || error instanceof ResourceUnreachableError) {
+        for (const entry of batch) entry.reject(error as Error);
+        return;
+      }
     }
-    if (result.code === 0) {
+    if (result?.code === 0) {
       for (const entry of batch) entry.resolve();
       return;
     }
     const failed = (path: string, failure: CommandResult) =>
       new Error(`mkdir ${path} on ${this.options.resource}: ${failure.stderr.trim()}`);
-    if (batch.length === 1) return batch[0].reject(failed(batch[0].path, result));
+    if (batch.length === 1) return batch[0].reject(failed(batch[0].path, result!));
     await Promise.all(
       batch.map(async (entry) => {
         try {
