@@ -133,7 +133,7 @@ const signalNames: Record<number, string> = { 1: 'SIGHUP', 2: 'SIGINT', 6: 'SIGA
  * SIGTERM, which is what an outside qdel (or the system) looks like through qstat: the job
  * files cannot tell it from a program killed that way, so it stays `failed`, with this reason.
  */
-export function signalOf(exitCode: number): string | undefined {
+function signalOf(exitCode: number): string | undefined {
   if (exitCode <= 128 || exitCode >= 160) return undefined;
   const signal = exitCode - 128;
   return `stopped by signal ${signal}${signalNames[signal] ? ` (${signalNames[signal]})` : ''}`;

@@ -69,12 +69,6 @@ export interface CreatedExperiment {
   tasks: Array<{ id: number; kind: TaskKind; state: TaskState; dependsOn: number[] }>;
 }
 
-/** Stores a new experiment in `created` with its first event; returns its id. */
-export async function recordCreated(db: Queryable, experiment: NewExperiment): Promise<string> {
-  const [created] = await recordCreatedMany(db, [experiment], []);
-  return created.row.id;
-}
-
 /**
  * Stores new experiments in one statement whatever their number (so, outside a
  * transaction, one commit): each experiment row and its search entry with its `created`
