@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { droverBin } from './drover-bin.ts';
 import {
   adminToken,
+  exitWithApplication,
   processesInSession,
   projectRoot,
   runCli,
@@ -86,7 +87,12 @@ describe('the drover CLI', () => {
     assert.match(show.stdout, /state\s+completed/);
     assert.match(show.stdout, /samples = 200000/);
     assert.match(show.stdout, /job\s+\d+ completed, scheduler says exited, exit code 0/);
-    assert.equal(json(await drover_(['show', piId, '--json'])).inputs.seed, 3);
+    const shown = json(await drover_(['show', piId, '--json']));
+    assert.equal(shown.inputs.seed, 3);
+    // Submitted when the submit was sent, so never after the job started (which the job
+    // records to the second).
+    const second = (time: string) => Math.floor(new Date(time).getTime() / 1000);
+    assert.ok(second(shown.job.submittedAt) <= second(shown.job.startedAt), JSON.stringify(shown.job));
     const list = json(await drover_(['ls', '--state', 'completed', '--app', 'pi-monte-carlo', '--json']));
     assert.ok(list.items.some((item: any) => item.id === piId));
     const table = await drover_(['ls', '--search', 'cli pi']);
@@ -153,6 +159,9 @@ describe('the drover CLI', () => {
     assert.equal(download.code, 0, download.stderr);
     const counts = JSON.parse(await readFile(join(workDir, 'wc', 'counts.json'), 'utf8'));
     assert.equal(counts.words, 6);
+    // The file input by the name of the file uploaded for it.
+    assert.match((await drover_(['show', id])).stdout, /text = "poem\.txt" \(upload [0-9a-f-]{36}\)/);
+    assert.deepEqual(json(await drover_(['show', id, '--json'])).inputFiles, { text: 'poem.txt' });
   });
 
   it('clones with a changed input and reports the difference', async () => {
@@ -162,13 +171,7 @@ describe('the drover CLI', () => {
   });
 
   it('exits 3 when the watched experiment fails', async () => {
-    const fixture = await drover.call('POST', '/api/v1/applications', {
-      name: 'exit-with',
-      title: 'Exits with the given code (test fixture)',
-      inputs: [{ name: 'code', type: 'integer', required: true }],
-      outputs: [],
-      deployments: { '*': { command: ['node', '-e', 'process.exit(Number(process.argv[1]))', '--', '{{code}}'] } },
-    });
+    const fixture = await drover.call('POST', '/api/v1/applications', exitWithApplication);
     assert.equal(fixture.status, 201, JSON.stringify(fixture.body));
     const run = await drover_(['submit', 'exit-with', '-i', 'code=7', '--watch']);
     assert.equal(run.code, 3, run.stderr);

@@ -194,6 +194,15 @@ export interface CliRun {
   stderr: string;
 }
 
+/** A test fixture application, `exit-with`: a program that exits with the code given as input `code`. */
+export const exitWithApplication = {
+  name: 'exit-with',
+  title: 'Exits with the given code (test fixture)',
+  inputs: [{ name: 'code', type: 'integer', required: true }],
+  outputs: [],
+  deployments: { '*': { command: ['node', '-e', 'process.exit(Number(process.argv[1]))', '--', '{{code}}'] } },
+};
+
 /**
  * Runs `drover ...args` as a child process against the API at `url`, in `workDir` (also
  * its data folder), as `token` (default the admin), with `environment` added. With `program:

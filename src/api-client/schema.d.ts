@@ -654,6 +654,10 @@ export interface components {
             inputs: {
                 [key: string]: string | number | boolean;
             };
+            /** @description File input name to the name of the file uploaded for it */
+            inputFiles: {
+                [key: string]: string;
+            };
             settings: components["schemas"]["JobSettings"];
             /** @description Inputs that differ from the parent's (clones) */
             changedInputs: string[];

@@ -2,7 +2,20 @@
  * Server-sent events on a Fastify reply: headers, a reconnect hint, heartbeats so proxies
  * keep the connection, and cleanup when the client goes away.
  */
-import type { FastifyReply } from 'fastify';
+import type { ServerResponse } from 'node:http';
+import type { FastifyInstance, FastifyReply } from 'fastify';
+
+/** The open streams of each HTTP server (one per Fastify root and its plugins), ended when it stops. */
+const openStreams = new WeakMap<object, Set<ServerResponse>>();
+
+/**
+ * Ends every event stream `app` has open. A stopping server calls it first (its `preClose`
+ * hook): a hijacked stream would otherwise hold the close for as long as the client stays, and
+ * the client would go on showing "live" while every request failed.
+ */
+export function endEventStreams(app: FastifyInstance): void {
+  for (const raw of openStreams.get(app.server) ?? []) raw.end();
+}
 
 /** An open event stream. */
 export interface EventStream {
@@ -26,6 +39,9 @@ export function openEventStream(reply: FastifyReply, heartbeatMs = 15_000): Even
     'x-accel-buffering': 'no',
   });
   raw.write('retry: 2000\n\n');
+  const streams = openStreams.get(reply.server.server) ?? new Set<ServerResponse>();
+  openStreams.set(reply.server.server, streams);
+  streams.add(raw);
   const heartbeat = setInterval(() => raw.write(': keep-alive\n\n'), heartbeatMs);
   const stream = {
     closed: false,
@@ -45,6 +61,7 @@ export function openEventStream(reply: FastifyReply, heartbeatMs = 15_000): Even
   raw.on('close', () => {
     stream.closed = true;
     clearInterval(heartbeat);
+    streams.delete(raw);
   });
   return stream;
 }

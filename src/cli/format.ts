@@ -58,7 +58,12 @@ export function experimentText(experiment: ExperimentDetail): string {
   if (experiment.parentId)
     lines.push(`  cloned from  ${experiment.parentId} (changed: ${experiment.changedInputs.join(', ') || 'nothing'})`);
   lines.push('  inputs');
-  for (const [name, value] of Object.entries(experiment.inputs)) lines.push(`    ${name} = ${JSON.stringify(value)}`);
+  for (const [name, value] of Object.entries(experiment.inputs)) {
+    const file = experiment.inputFiles[name];
+    lines.push(
+      `    ${name} = ${file !== undefined ? `${JSON.stringify(file)} (upload ${value})` : JSON.stringify(value)}`,
+    );
+  }
   lines.push('  tasks');
   for (const task of experiment.tasks) {
     lines.push(
