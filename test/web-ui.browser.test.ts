@@ -136,6 +136,26 @@ async function createAsAlice(body: Record<string, unknown>): Promise<any> {
   return created.body;
 }
 
+const axeSource = readFileSync(join(projectRoot, 'node_modules', 'axe-core', 'axe.min.js'), 'utf8');
+
+/**
+ * What axe-core (WCAG 2 A and AA rules) finds wrong on the page as it is, one line per
+ * element: the rule, why, and the element. Evaluated over the DevTools protocol, which the
+ * page's Content-Security-Policy does not govern (a script tag would be refused).
+ */
+async function axeViolations(page: Page): Promise<string[]> {
+  await page.evaluate(axeSource);
+  const results = await page.evaluate(() =>
+    (window as any).axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21aa'] } }),
+  );
+  return results.violations.flatMap((violation: any) =>
+    violation.nodes.map(
+      (node: any) =>
+        `${violation.id} (${violation.help}): ${node.failureSummary?.replace(/\s+/g, ' ')} at ${node.html}`,
+    ),
+  );
+}
+
 /** Clicks a download button and returns the downloaded file's text. */
 async function download(page: Page, file: string): Promise<string> {
   const [downloaded] = await Promise.all([
@@ -383,6 +403,8 @@ describe('web UI', () => {
       const page = await openPage(adminToken);
       await page.goto(`${second.url}/experiments/${draft.body.id}`);
       await textMatching(page.locator('.live-indicator'), /Live/);
+      // This gateway has Drover's own colours (the other tests' has its theme): none fails a contrast rule.
+      assert.deepEqual(await axeViolations(page), []);
       await second.stop();
       stopped = true;
       // The server ends its event streams as it stops: the page knows at once, not after a timeout.
@@ -649,6 +671,43 @@ describe('web UI', () => {
     await focusedIs(page, 'tagName', 'H1', 'focus on H1');
     const id = page.url().split('/').pop()!;
     assert.equal((await drover.call('GET', `/api/v1/experiments/${id}`)).body.inputs.samples, 4242);
+  });
+
+  it('has no accessibility violations that axe-core finds, on every page', async () => {
+    const done = await createAsAlice({ application: 'pi-monte-carlo', name: 'axe check', inputs: { samples: 1000 } });
+    await waitForState(drover, done.id, ['completed']);
+    const clone = await drover.call(
+      'POST',
+      `/api/v1/experiments/${done.id}/clone`,
+      { inputs: { samples: 2000 } },
+      alice,
+    );
+    assert.equal(clone.status, 201, JSON.stringify(clone.body));
+    const signedOut = await openPage(null);
+    await signedOut.goto(`${drover.url}/`);
+    await signedOut.getByLabel('API token').waitFor();
+    const page = await openPage(alice);
+    const pages: Array<[string, string, () => Promise<unknown>]> = [
+      ['the sign-in page', '', async () => {}],
+      ['the experiment list', '/experiments', () => page.getByRole('table').waitFor()],
+      [
+        'the new experiment form',
+        '/experiments/new?application=heat-simulation',
+        () => page.getByLabel('Label').waitFor(),
+      ],
+      ['an experiment', `/experiments/${done.id}`, () => region(page, 'Outputs').getByRole('button').first().waitFor()],
+      ['its clone form', `/experiments/${done.id}/clone`, () => page.getByLabel('Samples').waitFor()],
+      // Links on tinted panels: the clone's lineage and its changed inputs.
+      ['a clone', `/experiments/${clone.body.id}`, () => page.locator('.lineage ins').waitFor()],
+    ];
+    const violations: string[] = [];
+    for (const [name, path, ready] of pages) {
+      const current = path ? page : signedOut;
+      if (path) await current.goto(`${drover.url}${path}`);
+      await ready();
+      violations.push(...(await axeViolations(current)).map((violation) => `${name}: ${violation}`));
+    }
+    assert.deepEqual(violations, []);
   });
 
   it('fits a phone-sized window', async () => {
