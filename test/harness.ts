@@ -196,17 +196,18 @@ export interface CliRun {
 
 /**
  * Runs `drover ...args` as a child process against the API at `url`, in `workDir` (also
- * its data folder), as `token` (default the admin), with `environment` added.
+ * its data folder), as `token` (default the admin), with `environment` added. With `program:
+ * 'bash'`, runs `bash ...args` in that environment instead (a pipe, a command line to copy).
  */
 export function runCli(
   args: string[],
-  options: { url: string; workDir: string; token?: string; environment?: Record<string, string> },
+  options: { url: string; workDir: string; token?: string; environment?: Record<string, string>; program?: 'bash' },
 ): Promise<CliRun> {
-  const { url, workDir, token = adminToken, environment = {} } = options;
+  const { url, workDir, token = adminToken, environment = {}, program } = options;
   return new Promise((resolve) => {
     execFile(
-      process.execPath,
-      [droverBin, ...args],
+      program ?? process.execPath,
+      program ? args : [droverBin, ...args],
       {
         cwd: workDir,
         env: { ...process.env, DROVER_URL: url, DROVER_TOKEN: token, DROVER_DATA_DIR: workDir, ...environment },

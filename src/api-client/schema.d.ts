@@ -348,7 +348,7 @@ export interface paths {
         };
         /**
          * List or stream an experiment's events
-         * @description Events of an experiment, gapless and numbered from 1. With `Accept: text/event-stream`, a live server-sent event stream, resumable with Last-Event-ID (and taking the token as `?access_token=`).
+         * @description Events of an experiment, gapless and numbered from 1. With `Accept: text/event-stream`, a live server-sent event stream, resumable with Last-Event-ID (and taking the token as `?access_token=`); once the experiment has ended and its last event is sent, the stream sends `event: end` (`data:` its final `state` and `lastEventId`) and closes.
          */
         get: operations["listExperimentEvents"];
         put?: never;

@@ -8,7 +8,9 @@ import type { FastifyReply } from 'fastify';
 export interface EventStream {
   /** Sends one event (`id` lets the browser resume with Last-Event-ID). */
   send(event: { id?: string | number; type: string; data: unknown }): void;
-  /** Runs `cleanup` when the client disconnects. */
+  /** Sends a last event (no `id`: nothing follows it to resume from) and closes the stream. */
+  end(event: { type: string; data: unknown }): void;
+  /** Runs `cleanup` when the client disconnects or the stream ends. */
   onClose(cleanup: () => void): void;
   readonly closed: boolean;
 }
@@ -30,6 +32,11 @@ export function openEventStream(reply: FastifyReply, heartbeatMs = 15_000): Even
     send({ id, type, data }: { id?: string | number; type: string; data: unknown }) {
       if (stream.closed) return;
       raw.write(`${id === undefined ? '' : `id: ${id}\n`}event: ${type}\ndata: ${JSON.stringify(data)}\n\n`);
+    },
+    end(event: { type: string; data: unknown }) {
+      stream.send(event);
+      stream.closed = true;
+      raw.end();
     },
     onClose(cleanup: () => void) {
       raw.on('close', cleanup);
