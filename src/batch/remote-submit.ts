@@ -266,9 +266,9 @@ function unescapeField(text: string): string {
  * login node as one remote command (`batchSubmitCommand`) as soon as fewer than two batch
  * commands are running, up to `maxSubmitBatchSize` jobs at a time (a queue of more than 16
  * is split in halves, one per command slot, so two commands run side by side: a slot that
- * frees while the other runs takes half of what waits and leaves the rest to the other). A lone submit goes at
- * once (after the current event-loop turn, which lets submits made together travel
- * together); submits that arrive while commands run wait for the next one. Each job is
+ * frees while the other runs takes half of what waits and leaves the rest to the other). A
+ * lone submit goes at once (after the current event-loop turn, which lets submits made
+ * together travel together); submits that arrive while commands run wait for the next one. Each job is
  * answered on its own (`readSubmitAnswer`): one job's refusal or failure is its own.
  *
  * In a batch, a job takes its task's lock without waiting: a job whose lock another submit
