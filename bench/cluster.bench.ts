@@ -29,13 +29,15 @@
  *
  *   npm run bench:cluster -- [--part submit|monitor|all] [--runs N] [--experiments 200]
  *        [--sizes 10,100,1000,10000] [--passes 5] [--headroom 500]
- *        [--statistics none,analyzed] [--profile]
+ *        [--statistics none,analyzed] [--profile] [--trace]
  *   (the same as node --import tsx bench/cluster.bench.ts ...)
  *
  * `--runs`: repetitions of each measurement (default 2). `--passes`: steady passes per
  * monitor run. `--statistics`: the monitor's store as Drover leaves it on PGlite, never
  * analyzed (`none`), and/or `analyzed` after seeding, as autovacuum keeps PostgreSQL.
  * `--profile`: the store's time per statement in the first and the last steady pass.
+ * `--trace`: for each `drover` submit run, when each task kind of the experiments became
+ * ready, was claimed and ended (from the events), and every SSH command the run made.
  */
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -72,12 +74,20 @@ const { values: flags } = parseArgs({
     headroom: { type: 'string', default: '500' },
     statistics: { type: 'string', default: 'none,analyzed' },
     profile: { type: 'boolean', default: false },
+    trace: { type: 'boolean', default: false },
+    'worker-concurrency': { type: 'string', default: '32' },
     modes: { type: 'string' },
   },
 });
 
 const parts = ['submit', 'monitor'] as const;
-const submitModes = ['raw ssh per job', 'raw one ssh session', 'drover SlurmScheduler.submit', 'drover'] as const;
+const submitModes = [
+  'raw ssh per job',
+  'raw one ssh session',
+  'drover SlurmScheduler.submit',
+  'drover',
+  'drover bulk',
+] as const;
 type SubmitMode = (typeof submitModes)[number];
 type Part = (typeof parts)[number];
 /**
@@ -100,6 +110,10 @@ const options = {
   headroom: positive(flags.headroom!, '--headroom'),
   statistics: flags.statistics!.split(',').map((value) => pick(statisticsChoices, value, '--statistics')),
   profile: flags.profile!,
+  /** Submit part, drover mode: print where the time went (task timeline, SSH commands). */
+  trace: flags.trace!,
+  /** The bench Drover's worker concurrency (the row has always been measured at 32). */
+  workerConcurrency: positive(flags['worker-concurrency']!, '--worker-concurrency'),
   /** Submit modes to run (default all): the naive loop takes minutes on a loaded machine. */
   modes: flags.modes?.split(',').map((mode) => {
     if (!(submitModes as readonly string[]).includes(mode)) fail(`--modes: one of ${submitModes.join(', ')}`);
@@ -230,7 +244,7 @@ async function startBenchDrover(): Promise<TestDrover> {
   // write limit (which protects a shared deployment from one runaway client) is lifted.
   const drover = await startTestDrover({
     catalogue: catalogues,
-    worker: { concurrency: 32, pollMs: 200, leaseMs: 30_000 },
+    worker: { concurrency: options.workerConcurrency, pollMs: 200, leaseMs: 30_000 },
     limits: { writesPerWindow: 1_000_000 },
   });
   const created = await drover.call('POST', '/api/v1/applications', sleepApplication);
@@ -320,22 +334,41 @@ async function submitRaw(
   return { mode, acceptedSeconds, slurmEndSeconds: accounted.lastEnd - started / 1000, completedSeconds, otherJobs };
 }
 
-/** `count` experiments through Drover's API, all at once, as a busy gateway would send them. */
-async function submitThroughDrover(count: number): Promise<SubmitMeasurement> {
+/**
+ * `count` experiments through Drover's API, all at once, as a busy gateway would send them:
+ * `count` requests of `POST /experiments` at once, or with `bulk` one `POST
+ * /experiments/batch` of all (what a gateway's sweep would send).
+ */
+async function submitThroughDrover(count: number, bulk = false): Promise<SubmitMeasurement> {
   const drover = await startBenchDrover();
   const ids: string[] = [];
   try {
     const otherJobs = (await clusterLoad()).active;
+    const commands = options.trace ? traceCommands() : undefined;
     const started = Date.now();
-    const created = await Promise.all(
-      Array.from({ length: count }, () =>
-        drover.call('POST', '/api/v1/experiments', { application: sleepApplication.name, resource: resourceName }),
-      ),
-    );
-    for (const response of created) {
+    const answered: number[] = [];
+    const item = { application: sleepApplication.name, resource: resourceName };
+    if (bulk) {
+      const response = await drover.call('POST', '/api/v1/experiments/batch', {
+        items: Array.from({ length: count }, () => item),
+      });
+      answered.push(Date.now() - started);
       if (response.status !== 201)
-        throw new Error(`POST /experiments: ${response.status} ${JSON.stringify(response.body)}`);
-      ids.push(response.body.id);
+        throw new Error(`POST /experiments/batch: ${response.status} ${JSON.stringify(response.body)}`);
+      ids.push(...(response.body.items as Array<{ id: string }>).map((experiment) => experiment.id));
+    } else {
+      const created = await Promise.all(
+        Array.from({ length: count }, async () => {
+          const response = await drover.call('POST', '/api/v1/experiments', item);
+          answered.push(Date.now() - started);
+          return response;
+        }),
+      );
+      for (const response of created) {
+        if (response.status !== 201)
+          throw new Error(`POST /experiments: ${response.status} ${JSON.stringify(response.body)}`);
+        ids.push(response.body.id);
+      }
     }
     await waitFor(`${count} experiments to finish`, async () => (await countFinished(drover)) === count, 600_000, 1000);
     const experiments = await Promise.all(
@@ -351,17 +384,21 @@ async function submitThroughDrover(count: number): Promise<SubmitMeasurement> {
     const acceptedSeconds = (latest(experiments.map((experiment) => experiment.job.submittedAt)) - started) / 1000;
     const completedSeconds = (latest(experiments.map((experiment) => experiment.finishedAt)) - started) / 1000;
     const accounted = await accountedTimes(experiments.map((experiment) => experiment.job.nativeId));
-    const commands = await metricByLabel(drover, 'drover_resource_commands_total', 'program', {
+    if (commands) {
+      commands.stop();
+      await printTrace(drover.drover.store, ids, started, answered, commands.log);
+    }
+    const commandCounts = await metricByLabel(drover, 'drover_resource_commands_total', 'program', {
       resource: resourceName,
     });
     const commandsPerExperiment = Object.fromEntries(
-      Object.entries(commands).map(([program, total]) => [program, total / count]),
+      Object.entries(commandCounts).map(([program, total]) => [program, total / count]),
     );
     const outcomes = await metricByLabel(drover, 'drover_resource_commands_total', 'outcome', {
       resource: resourceName,
     });
     return {
-      mode: 'drover',
+      mode: bulk ? 'drover bulk' : 'drover',
       acceptedSeconds,
       slurmEndSeconds: accounted.lastEnd - started / 1000,
       completedSeconds,
@@ -376,6 +413,104 @@ async function submitThroughDrover(count: number): Promise<SubmitMeasurement> {
       await sshRun(`cd -- ${cluster.config.scratchDir} && rm -rf -- ${ids.slice(start, start + 500).join(' ')}`);
     }
   }
+}
+
+/** One SSH command of a traced run: its program, start and end (ms since epoch), and jobs sent (submit batches). */
+interface TracedCommand {
+  program: string;
+  start: number;
+  end: number;
+  jobs: number;
+}
+
+/**
+ * Records every command any `SshShell` of this process runs until `stop()` (the bench's
+ * Drover builds its own shells, so the prototype is where they can all be seen).
+ */
+function traceCommands(): { log: TracedCommand[]; stop(): void } {
+  const log: TracedCommand[] = [];
+  const original = SshShell.prototype.run;
+  SshShell.prototype.run = async function (this: SshShell, argv, runOptions) {
+    const start = Date.now();
+    try {
+      return await original.call(this, argv, runOptions);
+    } finally {
+      const input = typeof runOptions?.input === 'string' ? runOptions.input : '';
+      const jobs = argv[0] === 'bash' && argv[3] === 'drover-submit' ? (input.match(/^job /gm) ?? []).length : 0;
+      log.push({ program: argv[0] === 'bash' ? (argv[3] ?? 'bash') : argv[0], start, end: Date.now(), jobs });
+    }
+  };
+  return { log, stop: () => (SshShell.prototype.run = original) };
+}
+
+/**
+ * Where a traced run's time went: for each task kind, when its tasks became ready, were
+ * claimed and ended (the events, in seconds from the first request) and how long they
+ * waited and ran; then the SSH commands by program, and each submit batch.
+ */
+async function printTrace(
+  store: Store,
+  ids: string[],
+  started: number,
+  answered: number[],
+  commands: TracedCommand[],
+): Promise<void> {
+  const rows = await store.query<{ task: string; kind: string; to_state: string; at: number }>(
+    `select e.entity_id as task, e.label as kind, e.to_state, extract(epoch from e.at) * 1000 as at
+     from events e where e.experiment_id = any($1::uuid[]) and e.entity = 'task' order by e.at`,
+    [ids],
+  );
+  const seconds = (ms: number) => format((ms - started) / 1000, 2);
+  const quantiles = (values: number[]) => {
+    const sorted = [...values].sort((a, b) => a - b);
+    const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+    return { min: sorted[0], p50: at(0.5), p90: at(0.9), max: sorted[sorted.length - 1] };
+  };
+  const span = (values: number[]) => {
+    const q = quantiles(values);
+    return `${seconds(q.min)} / ${seconds(q.p50)} / ${seconds(q.max)}`;
+  };
+  const duration = (values: number[]) => {
+    const q = quantiles(values);
+    return `${format(q.p50)} / ${format(q.p90)} / ${format(q.max)}`;
+  };
+  console.error(
+    `    trace: answers to POST /experiments at ${span(answered.map((ms) => ms + started))} s (first / median / last)`,
+  );
+  console.error(
+    '    | task kind | ready, s (first / p50 / last) | claimed, s | ended, s | ready -> claimed, ms (p50 / p90 / max) | claimed -> ended, ms |',
+  );
+  const byTask = new Map<string, { kind: string; ready?: number; running?: number; ended?: number }>();
+  for (const row of rows) {
+    const task = byTask.get(row.task) ?? { kind: row.kind };
+    byTask.set(row.task, task);
+    const at = Number(row.at);
+    if (row.to_state === 'ready' && task.ready === undefined) task.ready = at;
+    else if (row.to_state === 'running' && task.running === undefined) task.running = at;
+    else if (['completed', 'failed'].includes(row.to_state) && task.ended === undefined) task.ended = at;
+  }
+  for (const kind of ['env-setup', 'stage-in', 'submit', 'monitor']) {
+    const tasks = [...byTask.values()].filter((task) => task.kind === kind && task.ready && task.running);
+    if (tasks.length === 0) continue;
+    const ended = tasks.filter((task) => task.ended !== undefined);
+    console.error(
+      `    | ${kind} (${tasks.length}) | ${span(tasks.map((task) => task.ready!))} | ${span(tasks.map((task) => task.running!))} | ` +
+        `${ended.length ? span(ended.map((task) => task.ended!)) : '-'} | ${duration(tasks.map((task) => task.running! - task.ready!))} | ` +
+        `${ended.length ? duration(ended.map((task) => task.ended! - task.running!)) : '-'} |`,
+    );
+  }
+  const programs = [...new Set(commands.map((command) => command.program))];
+  for (const program of programs) {
+    const runs = commands.filter((command) => command.program === program);
+    console.error(
+      `    ${program}: ${runs.length} commands, started ${span(runs.map((command) => command.start))} s, ` +
+        `took ${duration(runs.map((command) => command.end - command.start))} ms (p50 / p90 / max)`,
+    );
+  }
+  const batches = commands.filter((command) => command.jobs > 0).sort((a, b) => a.start - b.start);
+  console.error(
+    `    submit batches (start s +ms: jobs): ${batches.map((batch) => `${seconds(batch.start)}+${batch.end - batch.start}:${batch.jobs}`).join(' ')}`,
+  );
 }
 
 /**
@@ -475,8 +610,8 @@ async function benchSubmit(): Promise<string[]> {
   for (let run = 1; run <= options.runs; run++) {
     for (const mode of modes) {
       const measurement =
-        mode === 'drover'
-          ? await submitThroughDrover(count)
+        mode === 'drover' || mode === 'drover bulk'
+          ? await submitThroughDrover(count, mode === 'drover bulk')
           : mode === 'drover SlurmScheduler.submit'
             ? await submitWithScheduler(count)
             : await submitRaw(mode, template, count);

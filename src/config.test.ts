@@ -32,7 +32,13 @@ describe('loadConfig', () => {
       name: 'Drover',
       theme: { primary: '#1f6feb', accent: '#8250df' },
     });
-    assert.deepEqual(config.worker, { concurrency: 16, leaseMs: 30_000, pollMs: 1000, exchangesInFlight: 2 });
+    assert.deepEqual(config.worker, {
+      concurrency: 16,
+      leaseMs: 30_000,
+      pollMs: 1000,
+      exchangesInFlight: 2,
+      maxWaiting: 200,
+    });
     assert.deepEqual(config.controller, { pollMs: 1000, leadershipMs: 15_000 });
     assert.equal(config.bodyLimitBytes, 1024 * 1024);
     assert.equal(config.uploadLimitBytes, 64 * 1024 * 1024);
@@ -66,7 +72,13 @@ describe('loadConfig', () => {
     const config = loadConfig({ port: 1003 }, environment, file);
     assert.equal(config.port, 1003);
     assert.equal(config.host, '0.0.0.0');
-    assert.deepEqual(config.worker, { concurrency: 3, leaseMs: 5000, pollMs: 1000, exchangesInFlight: 2 });
+    assert.deepEqual(config.worker, {
+      concurrency: 3,
+      leaseMs: 5000,
+      pollMs: 1000,
+      exchangesInFlight: 2,
+      maxWaiting: 200,
+    });
   });
 
   test('the file comes from $DROVER_CONFIG unless one is named', () => {
@@ -97,6 +109,7 @@ describe('loadConfig', () => {
         DROVER_LEASE_MS: '6000',
         DROVER_WORKER_POLL_MS: '700',
         DROVER_WORKER_EXCHANGES_IN_FLIGHT: '1',
+        DROVER_WORKER_MAX_WAITING: '0',
         DROVER_CONTROLLER_POLL_MS: '800',
         DROVER_CONTROLLER_LEADERSHIP_MS: '9000',
         DROVER_GATEWAY_NAME: 'Science',
@@ -117,7 +130,13 @@ describe('loadConfig', () => {
     assert.match(config.catalogue, /demo\.yaml$/);
     assert.equal(config.adminToken, 'a'.repeat(16));
     assert.equal(config.platformKey, 'key');
-    assert.deepEqual(config.worker, { concurrency: 4, leaseMs: 6000, pollMs: 700, exchangesInFlight: 1 });
+    assert.deepEqual(config.worker, {
+      concurrency: 4,
+      leaseMs: 6000,
+      pollMs: 700,
+      exchangesInFlight: 1,
+      maxWaiting: 0,
+    });
     assert.deepEqual(config.controller, { pollMs: 800, leadershipMs: 9000 });
     assert.equal(config.gateway.name, 'Science');
     assert.equal(config.gateway.id, 'default');
@@ -213,6 +232,7 @@ describe('defaultConfig', () => {
         leaseMs: 30_000,
         pollMs: 1000,
         exchangesInFlight: 2,
+        maxWaiting: 200,
       });
     } finally {
       if (previous === undefined) delete process.env.DROVER_WORKER_CONCURRENCY;

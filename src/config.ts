@@ -67,6 +67,12 @@ export const configSchema = z
          * meanwhile go in the next (bench/README.md, Dispatch). 1 waits for each exchange.
          */
         exchangesInFlight: positiveInt.default(2),
+        /**
+         * Tasks that may wait for a command their resource batches (the next mkdir of
+         * env-setup folders, the next sbatch/qsub batch of submits) without holding one of
+         * the `concurrency` slots: 200 is two full submit batches of 100. 0 makes them hold it.
+         */
+        maxWaiting: z.coerce.number().int().min(0).default(200),
       })
       .default({}),
     controller: z
@@ -131,6 +137,7 @@ const environmentKeys: Record<string, string> = {
   DROVER_LEASE_MS: 'worker.leaseMs',
   DROVER_WORKER_POLL_MS: 'worker.pollMs',
   DROVER_WORKER_EXCHANGES_IN_FLIGHT: 'worker.exchangesInFlight',
+  DROVER_WORKER_MAX_WAITING: 'worker.maxWaiting',
   DROVER_CONTROLLER_POLL_MS: 'controller.pollMs',
   DROVER_CONTROLLER_LEADERSHIP_MS: 'controller.leadershipMs',
   DROVER_GATEWAY_NAME: 'gateway.name',

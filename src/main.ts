@@ -94,6 +94,7 @@ export async function startDrover(config: Config, roles: Role[]): Promise<Runnin
       leaseMs: config.worker.leaseMs,
       pollMs: config.worker.pollMs,
       exchangesInFlight: config.worker.exchangesInFlight,
+      maxWaiting: config.worker.maxWaiting,
       onExchange: countWorkerExchanges(metrics),
     });
     await worker.start();

@@ -182,6 +182,24 @@ describe('BatchSubmitter', () => {
     assert.deepEqual(batches, [20, 20]);
   });
 
+  test('a queue that gathers while one command runs is halved: the free slot leaves the rest to the busy one', async () => {
+    const shell = new RecordingShell();
+    const batches: number[] = [];
+    const slow = `sleep 0.15\n${standInSubmit}`;
+    const submitter = new BatchSubmitter(shell, slow, answers, (jobs) => batches.push(jobs));
+    const first = submitter.submit(spec('k-0', []), 'id=0\n');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const burst = Array.from({ length: 40 }, (_, index) =>
+      submitter.submit(spec(`k-${index + 1}`, []), `id=${index + 1}\n`),
+    );
+    const ids = (await Promise.all([first, ...burst])).map((job) => job.nativeId);
+    assert.deepEqual(
+      ids,
+      Array.from({ length: 41 }, (_, index) => String(index)),
+    );
+    assert.deepEqual(batches, [1, 20, 20], 'not [1, 40]: one command would run on alone after the other');
+  });
+
   test('a key that is not plain is refused before anything runs', async () => {
     const shell = new RecordingShell();
     const submitter = new BatchSubmitter(shell, standInSubmit, answers);

@@ -31,7 +31,7 @@ export const maxSubmitBatchSize = 100;
  * submits that arrive meanwhile, and the login node's two sbatch/qsub streams overlap.
  */
 const maxBatchesInFlight = 2;
-/** A burst is split among free command slots only into batches at least this large. */
+/** A queue is split among the command slots only into batches at least this large. */
 const minSplitBatchSize = 16;
 /** Exit code of a job's submit that found its task's lock taken (see `batchSubmitPrelude`). */
 const lockBusyCode = 6;
@@ -264,10 +264,11 @@ function unescapeField(text: string): string {
 /**
  * Submits one resource's jobs in batches: `submit` queues the job, and the queue goes to the
  * login node as one remote command (`batchSubmitCommand`) as soon as fewer than two batch
- * commands are running, up to `maxSubmitBatchSize` jobs at a time (a burst of more than 16
- * is split among the free slots, so two commands run side by side). A lone submit goes at
- * once (after the current event-loop turn, which lets submits made together travel
- * together); submits that arrive while commands run wait for the next one. Each job is
+ * commands are running, up to `maxSubmitBatchSize` jobs at a time (a queue of more than 16
+ * is split in halves, one per command slot, so two commands run side by side: a slot that
+ * frees while the other runs takes half of what waits and leaves the rest to the other). A
+ * lone submit goes at once (after the current event-loop turn, which lets submits made
+ * together travel together); submits that arrive while commands run wait for the next one. Each job is
  * answered on its own (`readSubmitAnswer`): one job's refusal or failure is its own.
  *
  * In a batch, a job takes its task's lock without waiting: a job whose lock another submit
@@ -314,10 +315,16 @@ export class BatchSubmitter {
   }
 
   private flush(): void {
+    // The queue is shared out among all the command slots, busy ones included, so that their
+    // sbatch/qsub calls overlap to the end: a free slot that took the whole queue while the
+    // other was busy ran on alone after it (100 jobs, 40 s, in a loaded bench run).
+    const share = Math.max(minSplitBatchSize, Math.ceil(this.queue.length / maxBatchesInFlight));
     while (this.inFlight < maxBatchesInFlight && this.queue.length > 0) {
-      // A burst is shared out among the free command slots, so that their sbatch/qsub calls overlap.
-      const share = Math.max(minSplitBatchSize, Math.ceil(this.queue.length / (maxBatchesInFlight - this.inFlight)));
-      const batch = this.queue.splice(0, Math.min(maxSubmitBatchSize, share));
+      // The last free slot takes along what its share would leave for a busy one, when that
+      // is too few for a batch of its own.
+      const last = this.inFlight === maxBatchesInFlight - 1;
+      const size = last && this.queue.length - share < minSplitBatchSize ? this.queue.length : share;
+      const batch = this.queue.splice(0, Math.min(maxSubmitBatchSize, size));
       this.inFlight += 1;
       void this.runBatch(batch, 0).finally(() => {
         this.inFlight -= 1;

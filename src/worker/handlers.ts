@@ -45,8 +45,8 @@ export function createHandlers(deps: HandlerDependencies): Record<HandledKind, T
   const handlers = createBareHandlers(deps);
   const wrap =
     (handler: TaskHandler): TaskHandler =>
-    async (task) => {
-      const outcome = await handler(task);
+    async (task, context) => {
+      const outcome = await handler(task, context);
       if (task.attempt > 1) {
         await deps.store.transaction((tx) =>
           unblockExperiments(tx, [task.experimentId], `${task.kind} got through: the resource answers again`),
@@ -78,9 +78,10 @@ function createBareHandlers(deps: HandlerDependencies): Record<HandledKind, Task
   };
 
   return {
-    async 'env-setup'(task) {
+    async 'env-setup'(task, { whileWaiting }) {
       const { context, resource } = await open(task.experimentId);
-      await resource.shell.makeDirectory(posix.join(context.workdir, 'inputs'));
+      // The shell gathers the folders of many tasks into one mkdir: wait for it without a slot.
+      await whileWaiting(resource.shell.makeDirectory(posix.join(context.workdir, 'inputs')));
       return { result: { workdir: context.workdir } };
     },
 
@@ -97,7 +98,7 @@ function createBareHandlers(deps: HandlerDependencies): Record<HandledKind, Task
       return { result: { staged } };
     },
 
-    async submit(task) {
+    async submit(task, { whileWaiting }) {
       const { context, resource } = await open(task.experimentId);
       const recorded = await latestJob(store, task.experimentId);
       if (recorded && recorded.taskId === task.id) {
@@ -124,10 +125,14 @@ function createBareHandlers(deps: HandlerDependencies): Record<HandledKind, Task
           // of this task made (an earlier one whose worker died, lost its connection or its
           // lease while its sbatch ran; or a later one, when this worker is the one that
           // lost its lease), and submits only when there is none, under the task's lock.
-          submitted = await resource.scheduler.submit({
-            ...buildJobSpec(context, key, appsDir),
-            earlierSubmissionKeys,
-          });
+          // Slurm and PBS send the submits of many tasks in one command (BatchSubmitter):
+          // wait for it without a slot, so that the tasks behind this one can join it.
+          submitted = await whileWaiting(
+            resource.scheduler.submit({
+              ...buildJobSpec(context, key, appsDir),
+              earlierSubmissionKeys,
+            }),
+          );
         }
       } catch (error) {
         if (error instanceof TaskError || error instanceof ResourceUnreachableError) throw error;

@@ -88,3 +88,75 @@ for (const { exchangesInFlight, splitClaims } of pipelines) {
     }
   });
 }
+
+// Without the lent slots the batch would never run: the timeout turns that into a failure.
+it(
+  'lends the slot of a task waiting for a batched command: twelve env-setups join one batch with three slots',
+  { timeout: 60_000 },
+  async () => {
+    const store = await openFreshDatabase();
+    let worker: Worker | undefined;
+    try {
+      await migrate(store);
+      const principal = await seedCatalogue(store);
+      const experiments = [];
+      for (let index = 0; index < 12; index += 1) experiments.push(await launch(store, principal));
+      // A stand-in for the resource's next mkdir: it runs once every env-setup has joined it.
+      let joined = 0;
+      let runBatch!: () => void;
+      const batch = new Promise<void>((resolve) => (runBatch = resolve));
+      const calls = new Map<number, number>();
+      let working = 0;
+      let mostWorkingBeforeBatch = 0;
+      let finished = 0;
+      let allDone!: () => void;
+      const done = new Promise<void>((resolve) => (allDone = resolve));
+      const handler: TaskHandler = async (task, { whileWaiting }) => {
+        calls.set(task.id, (calls.get(task.id) ?? 0) + 1);
+        working += 1;
+        if (joined < experiments.length) mostWorkingBeforeBatch = Math.max(mostWorkingBeforeBatch, working);
+        await new Promise((resolve) => setTimeout(resolve, 1));
+        if (task.kind === 'env-setup') {
+          joined += 1;
+          if (joined === experiments.length) runBatch();
+          working -= 1;
+          await whileWaiting(batch);
+          working += 1;
+        }
+        working -= 1;
+        return {};
+      };
+      const concurrency = 3;
+      worker = new Worker({
+        dispatch: createPostgresQueue(store),
+        handlers: Object.fromEntries(taskKinds.map((kind) => [kind, handler])),
+        logger: pino({ level: 'silent' }),
+        concurrency,
+        maxWaiting: 20,
+        leaseMs: 30_000,
+        pollMs: 200,
+        onExchange: (reported) => {
+          finished += reported;
+          if (finished === experiments.length * experimentDag.length) allDone();
+        },
+      });
+      await worker.start();
+      await done;
+      await worker.stop();
+      assert.equal(joined, experiments.length, 'every env-setup joined the one batch');
+      assert.ok(
+        mostWorkingBeforeBatch <= concurrency,
+        `at most ${concurrency} tasks worked at once beside the waiting ones (saw ${mostWorkingBeforeBatch})`,
+      );
+      assert.deepEqual(
+        [...calls.values()].filter((count) => count !== 1),
+        [],
+        'no task ran twice',
+      );
+      for (const experiment of experiments) await assertCompletedOnce(store, principal, experiment.id);
+    } finally {
+      await worker?.stop();
+      await store.close();
+    }
+  },
+);

@@ -14,15 +14,34 @@ import { failureFromError, finalFailure } from '../domain/failure.ts';
 /** What a handler returns: a result to store, or `detach` to leave the task running without a lease. */
 export type HandlerResult = { result?: unknown } | { detach: true };
 
+/** What the worker lends a running handler. */
+export interface TaskContext {
+  /**
+   * Waits for `work`, a share of a command the resource batches for many tasks (the next
+   * `mkdir` of folders, the next `sbatch` batch), without holding one of the worker's
+   * `concurrency` slots meanwhile: the worker claims other tasks in the meantime, which
+   * is what lets their share join the same command. The task stays the worker's, its lease
+   * renewed, as while it works; at most `maxWaiting` tasks wait so at once (the next wait
+   * keeps its slot). A task whose wait ends resumes at once, even if that puts the worker
+   * over `concurrency` for a moment: it claims nothing until it is back under.
+   */
+  whileWaiting<T>(work: Promise<T>): Promise<T>;
+}
+
 /** Runs one task kind. Must be idempotent: a task runs at least once. */
-export type TaskHandler = (task: ClaimedTask) => Promise<HandlerResult>;
+export type TaskHandler = (task: ClaimedTask, context: TaskContext) => Promise<HandlerResult>;
 
 export interface WorkerOptions {
   dispatch: Dispatch;
   handlers: Partial<Record<TaskKind, TaskHandler>>;
   logger: Logger;
-  /** Tasks run at once (config `worker.concurrency`). */
+  /** Tasks run at once (config `worker.concurrency`), not counting those in `whileWaiting`. */
   concurrency: number;
+  /**
+   * Tasks that may wait in `TaskContext.whileWaiting` at once, their slots lent to other
+   * tasks (config `worker.maxWaiting`; default 0: waiting holds the slot).
+   */
+  maxWaiting?: number;
   /** Lease length; renewed every third of it (config `worker.leaseMs`). */
   leaseMs: number;
   /** Claim attempt when no notification came (config `worker.pollMs`); notifications make this rare. */
@@ -52,6 +71,8 @@ const exchangeRetryMs = 500;
 export class Worker {
   readonly id = `worker-${randomUUID().slice(0, 8)}`;
   private readonly running = new Map<number, ClaimedTask>();
+  /** Tasks of `running` in `whileWaiting`: they hold no slot. */
+  private waiting = 0;
   private readonly exchangesInFlight: number;
   private readonly claimPerExchange: number;
   private outcomes: TaskOutcome[] = [];
@@ -111,7 +132,10 @@ export class Worker {
     while (this.inFlight < this.exchangesInFlight) {
       const room = this.stopping
         ? 0
-        : Math.min(this.claimPerExchange, this.options.concurrency - this.running.size - this.claimsInFlight);
+        : Math.min(
+            this.claimPerExchange,
+            this.options.concurrency - (this.running.size - this.waiting) - this.claimsInFlight,
+          );
       const limit = Math.max(0, room);
       if (this.outcomes.length === 0 && (limit === 0 || !this.claimWanted)) return;
       if (limit > 0) this.claimWanted = false;
@@ -152,7 +176,7 @@ export class Worker {
     this.running.set(task.id, task);
     const handler = this.options.handlers[task.kind];
     const work = handler
-      ? handler(task)
+      ? handler(task, { whileWaiting: (promise) => this.whileWaiting(promise) })
       : Promise.reject(finalFailure('no-handler', `this worker has no handler for ${task.kind} tasks`));
     work
       .then(
@@ -175,6 +199,18 @@ export class Worker {
         this.outcomes.push(outcome);
         this.fillSoon();
       });
+  }
+
+  /** See `TaskContext.whileWaiting`: lends the task's slot until `work` settles. */
+  private async whileWaiting<T>(work: Promise<T>): Promise<T> {
+    if (this.waiting >= (this.options.maxWaiting ?? 0)) return work;
+    this.waiting += 1;
+    this.fill();
+    try {
+      return await work;
+    } finally {
+      this.waiting -= 1;
+    }
   }
 
   /**
