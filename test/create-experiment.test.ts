@@ -82,4 +82,29 @@ describe('creating an experiment', () => {
     assert.deepEqual(clone.changedInputs, ['seed']);
     assert.equal(clone.state, 'queued');
   });
+
+  it("names a file input's uploaded file, and only the owner's own uploads", async () => {
+    const upload = await drover.call('POST', '/api/v1/uploads?filename=notes.txt', Buffer.from('a b c\n'));
+    assert.equal(upload.status, 201, JSON.stringify(upload.body));
+    const counted = await createAndRead('/api/v1/experiments', {
+      application: 'word-count',
+      resource: 'local',
+      inputs: { text: upload.body.id },
+    });
+    assert.deepEqual(counted.inputFiles, { text: 'notes.txt' });
+    // Another user who types the admin's upload id into a text input learns nothing of it.
+    const bob = await drover.call('POST', '/api/v1/users', { name: 'bob' });
+    assert.equal(bob.status, 201);
+    const guess = await drover.call(
+      'POST',
+      '/api/v1/experiments',
+      { application: 'heat-simulation', resource: 'local', launch: false, inputs: { label: upload.body.id } },
+      bob.body.token,
+    );
+    assert.equal(guess.status, 201, JSON.stringify(guess.body));
+    const read = await drover.call('GET', `/api/v1/experiments/${guess.body.id}`, undefined, bob.body.token);
+    assert.equal(read.body.inputs.label, upload.body.id);
+    assert.deepEqual(read.body.inputFiles, {});
+    assert.doesNotMatch(JSON.stringify(read.body), /notes\.txt/);
+  });
 });

@@ -194,19 +194,29 @@ export interface CliRun {
   stderr: string;
 }
 
+/** A test fixture application, `exit-with`: a program that exits with the code given as input `code`. */
+export const exitWithApplication = {
+  name: 'exit-with',
+  title: 'Exits with the given code (test fixture)',
+  inputs: [{ name: 'code', type: 'integer', required: true }],
+  outputs: [],
+  deployments: { '*': { command: ['node', '-e', 'process.exit(Number(process.argv[1]))', '--', '{{code}}'] } },
+};
+
 /**
  * Runs `drover ...args` as a child process against the API at `url`, in `workDir` (also
- * its data folder), as `token` (default the admin), with `environment` added.
+ * its data folder), as `token` (default the admin), with `environment` added. With `program:
+ * 'bash'`, runs `bash ...args` in that environment instead (a pipe, a command line to copy).
  */
 export function runCli(
   args: string[],
-  options: { url: string; workDir: string; token?: string; environment?: Record<string, string> },
+  options: { url: string; workDir: string; token?: string; environment?: Record<string, string>; program?: 'bash' },
 ): Promise<CliRun> {
-  const { url, workDir, token = adminToken, environment = {} } = options;
+  const { url, workDir, token = adminToken, environment = {}, program } = options;
   return new Promise((resolve) => {
     execFile(
-      process.execPath,
-      [droverBin, ...args],
+      program ?? process.execPath,
+      program ? args : [droverBin, ...args],
       {
         cwd: workDir,
         env: { ...process.env, DROVER_URL: url, DROVER_TOKEN: token, DROVER_DATA_DIR: workDir, ...environment },

@@ -13,7 +13,15 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Locator, type Page } from 'playwright-core';
-import { projectRoot, startTestDrover, waitFor, waitForState, type TestDrover } from './harness.ts';
+import {
+  adminToken,
+  exitWithApplication,
+  projectRoot,
+  startTestDrover,
+  waitFor,
+  waitForState,
+  type TestDrover,
+} from './harness.ts';
 
 const screenshots = join(projectRoot, 'docs', 'screenshots');
 const gatewayName = 'Heat Lab Gateway';
@@ -282,11 +290,20 @@ describe('web UI', () => {
 
     await textMatching(experimentState(page), /^completed$/, 30_000);
     await textMatching(region(page, 'Timeline'), /executing → completed/);
-    const timeline = await region(page, 'Timeline').innerText();
-    assert.match(timeline, /created → queued/);
-    assert.match(timeline, /job \d+\s*queued → running/);
-    assert.match(timeline, /task stage-out\s*running → completed/);
-    assert.match(timeline, /\d{2}:\d{2}:\d{2}/, 'each event shows its time');
+    // The milestones first; the tasks' routine steps are folded until asked for.
+    const milestones = await region(page, 'Timeline').innerText();
+    assert.match(milestones, /created → queued/);
+    assert.match(milestones, /job \d+\s*queued → running/);
+    assert.match(milestones, /\d{2}:\d{2}:\d{2}/, 'each event shows its time');
+    assert.doesNotMatch(milestones, /task stage-out/);
+    await region(page, 'Timeline')
+      .getByRole('button', { name: /^Show all \d+ events \(\d+ task steps\)$/ })
+      .click();
+    await textMatching(region(page, 'Timeline'), /task stage-out running → completed/);
+    // The inputs as the form named them, in its order: title, then the input's own name.
+    const inputs = await textMatching(region(page, 'Inputs'), /Duration \(seconds\) ?duration_seconds 6\b/);
+    assert.ok(inputs.indexOf('Time steps') < inputs.indexOf('Label'), inputs);
+    assert.ok(inputs.indexOf('Label') < inputs.indexOf('Boundary condition'), inputs);
     for (const kind of ['env-setup', 'stage-in', 'submit', 'monitor', 'stage-out']) {
       await textMatching(page.getByRole('list', { name: /Task graph/ }).locator(`[data-task="${kind}"]`), /completed/);
     }
@@ -329,11 +346,51 @@ describe('web UI', () => {
     assert.equal(await page.getByLabel('Ignore case').isChecked(), true, 'the boolean default');
     await submit(page);
     await textMatching(experimentState(page), /^completed$/);
+    // The uploaded file by its name, not its upload id.
+    const inputs = await textMatching(region(page, 'Inputs'), /Text file ?text notes\.txt/);
+    assert.doesNotMatch(inputs, /[0-9a-f]{8}-[0-9a-f]{4}-/);
     const counts = JSON.parse(await download(page, 'counts.json'));
     assert.equal(counts.lines, 2);
     assert.equal(counts.words, 7);
     assert.deepEqual(counts.topWords[0], { word: 'the', count: 3 });
     assert.equal(counts.topWords.length, 2);
+  });
+
+  it('shows a failed job as failed in the task graph, with why it ended', async () => {
+    const registered = await drover.call('POST', '/api/v1/applications', exitWithApplication);
+    assert.equal(registered.status, 201, JSON.stringify(registered.body));
+    const experiment = await createAsAlice({ application: 'exit-with', inputs: { code: 7 } });
+    const page = await openPage(alice);
+    await page.goto(`${drover.url}/experiments/${experiment.id}`);
+    await textMatching(experimentState(page), /^failed$/);
+    const graph = page.getByRole('list', { name: /Task graph/ });
+    await textMatching(graph.locator('[data-task="monitor"]'), /job failed, exit code 7/);
+    assert.match((await graph.locator('[data-task="monitor"]').getAttribute('class')) ?? '', /task-failed/);
+    const job = await textMatching(region(page, 'Job'), /Exit code 7/);
+    assert.doesNotMatch(job, /Pending reason/);
+  });
+
+  it('says plainly, to screen readers too, when the server is gone', async () => {
+    const second = await startTestDrover();
+    let stopped = false;
+    try {
+      const draft = await second.call('POST', '/api/v1/experiments', {
+        application: 'pi-monte-carlo',
+        resource: 'local',
+        launch: false,
+      });
+      assert.equal(draft.status, 201, JSON.stringify(draft.body));
+      const page = await openPage(adminToken);
+      await page.goto(`${second.url}/experiments/${draft.body.id}`);
+      await textMatching(page.locator('.live-indicator'), /Live/);
+      await second.stop();
+      stopped = true;
+      // The server ends its event streams as it stops: the page knows at once, not after a timeout.
+      const status = page.getByRole('status').filter({ hasText: 'Connection to Drover lost' });
+      await textMatching(status, /what you see may be out of date\. Reconnecting/, 10_000);
+    } finally {
+      if (!stopped) await second.stop();
+    }
   });
 
   it('gives a text input a multi-line text area whose value reaches the program byte for byte', async () => {

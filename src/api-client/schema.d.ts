@@ -348,7 +348,7 @@ export interface paths {
         };
         /**
          * List or stream an experiment's events
-         * @description Events of an experiment, gapless and numbered from 1. With `Accept: text/event-stream`, a live server-sent event stream, resumable with Last-Event-ID (and taking the token as `?access_token=`).
+         * @description Events of an experiment, gapless and numbered from 1. With `Accept: text/event-stream`, a live server-sent event stream, resumable with Last-Event-ID (and taking the token as `?access_token=`); once the experiment has ended and its last event is sent, the stream sends `event: end` (`data:` its final `state` and `lastEventId`) and closes.
          */
         get: operations["listExperimentEvents"];
         put?: never;
@@ -653,6 +653,10 @@ export interface components {
             /** @description Input name to value; a file input holds its upload id */
             inputs: {
                 [key: string]: string | number | boolean;
+            };
+            /** @description File input name to the name of the file uploaded for it */
+            inputFiles: {
+                [key: string]: string;
             };
             settings: components["schemas"]["JobSettings"];
             /** @description Inputs that differ from the parent's (clones) */

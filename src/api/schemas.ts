@@ -179,12 +179,17 @@ const schemas = [
     $id: 'Experiment',
     type: 'object',
     allOf: [{ $ref: 'ExperimentSummary#' }],
-    required: ['inputs', 'settings', 'changedInputs', 'tasks', 'job', 'lastEventSeq'],
+    required: ['inputs', 'inputFiles', 'settings', 'changedInputs', 'tasks', 'job', 'lastEventSeq'],
     properties: {
       inputs: {
         type: 'object',
         additionalProperties: inputValue,
         description: 'Input name to value; a file input holds its upload id',
+      },
+      inputFiles: {
+        type: 'object',
+        additionalProperties: { type: 'string' },
+        description: 'File input name to the name of the file uploaded for it',
       },
       settings: { $ref: 'JobSettings#' },
       changedInputs: {

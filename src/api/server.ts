@@ -26,6 +26,7 @@ import {
   requestLogSerializers,
 } from './hardening.ts';
 import { measureHttpRequests, registerMetricsRoute } from './metrics.ts';
+import { endEventStreams } from './sse.ts';
 
 /** Builds the API server (not yet listening). */
 export async function buildApi(deps: ApiDependencies): Promise<FastifyInstance> {
@@ -149,6 +150,7 @@ export async function buildApi(deps: ApiDependencies): Promise<FastifyInstance> 
   );
 
   const events = await createEventBus(deps.store);
+  app.addHook('preClose', async () => endEventStreams(app));
   app.addHook('onClose', async () => events.close());
 
   await app.register(

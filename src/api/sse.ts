@@ -2,13 +2,28 @@
  * Server-sent events on a Fastify reply: headers, a reconnect hint, heartbeats so proxies
  * keep the connection, and cleanup when the client goes away.
  */
-import type { FastifyReply } from 'fastify';
+import type { ServerResponse } from 'node:http';
+import type { FastifyInstance, FastifyReply } from 'fastify';
+
+/** The open streams of each HTTP server (one per Fastify root and its plugins), ended when it stops. */
+const openStreams = new WeakMap<object, Set<ServerResponse>>();
+
+/**
+ * Ends every event stream `app` has open. A stopping server calls it first (its `preClose`
+ * hook): a hijacked stream would otherwise hold the close for as long as the client stays, and
+ * the client would go on showing "live" while every request failed.
+ */
+export function endEventStreams(app: FastifyInstance): void {
+  for (const raw of openStreams.get(app.server) ?? []) raw.end();
+}
 
 /** An open event stream. */
 export interface EventStream {
   /** Sends one event (`id` lets the browser resume with Last-Event-ID). */
   send(event: { id?: string | number; type: string; data: unknown }): void;
-  /** Runs `cleanup` when the client disconnects. */
+  /** Sends a last event (no `id`: nothing follows it to resume from) and closes the stream. */
+  end(event: { type: string; data: unknown }): void;
+  /** Runs `cleanup` when the client disconnects or the stream ends. */
   onClose(cleanup: () => void): void;
   readonly closed: boolean;
 }
@@ -24,12 +39,20 @@ export function openEventStream(reply: FastifyReply, heartbeatMs = 15_000): Even
     'x-accel-buffering': 'no',
   });
   raw.write('retry: 2000\n\n');
+  const streams = openStreams.get(reply.server.server) ?? new Set<ServerResponse>();
+  openStreams.set(reply.server.server, streams);
+  streams.add(raw);
   const heartbeat = setInterval(() => raw.write(': keep-alive\n\n'), heartbeatMs);
   const stream = {
     closed: false,
     send({ id, type, data }: { id?: string | number; type: string; data: unknown }) {
       if (stream.closed) return;
       raw.write(`${id === undefined ? '' : `id: ${id}\n`}event: ${type}\ndata: ${JSON.stringify(data)}\n\n`);
+    },
+    end(event: { type: string; data: unknown }) {
+      stream.send(event);
+      stream.closed = true;
+      raw.end();
     },
     onClose(cleanup: () => void) {
       raw.on('close', cleanup);
@@ -38,6 +61,7 @@ export function openEventStream(reply: FastifyReply, heartbeatMs = 15_000): Even
   raw.on('close', () => {
     stream.closed = true;
     clearInterval(heartbeat);
+    streams.delete(raw);
   });
   return stream;
 }

@@ -6,6 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { call, CliError, connect, resolveConnection, type GlobalOptions } from './client.ts';
+import { exitCodes } from './exit-codes.ts';
 import { printJson, table, time } from './format.ts';
 
 function context<Options extends object = object>(command: Command) {
@@ -103,7 +104,7 @@ export function registerAdminCommands(program: Command): void {
       let privateKey: string | undefined;
       if (options.privateKeyFile) {
         privateKey = await readFile(options.privateKeyFile, 'utf8').catch((error: Error) => {
-          throw new CliError(`cannot read ${options.privateKeyFile}: ${error.message}`, [], 2);
+          throw new CliError(`cannot read ${options.privateKeyFile}: ${error.message}`, [], exitCodes.usage);
         });
       }
       const credential = await call(api.POST('/api/v1/credentials', { body: { name, privateKey } }));

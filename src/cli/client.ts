@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ApiError, createDroverClient, ok, type DroverClient } from '../api-client/client.ts';
 import { defaultDataDir } from '../data-dir.ts';
+import { exitCodes } from './exit-codes.ts';
 import { httpFetch } from './http-fetch.ts';
 
 /**
@@ -19,7 +20,8 @@ export class CliError extends Error {
   constructor(
     message: string,
     readonly details: string[] = [],
-    readonly exitCode = 1,
+    /** One of {@link exitCodes}: `refused` unless the command line or the connection is at fault. */
+    readonly exitCode: number = exitCodes.refused,
   ) {
     super(message);
   }
@@ -54,10 +56,14 @@ export function resolveConnection(options: { url?: string; token?: string }): Co
   const url = options.url ?? process.env.DROVER_URL ?? saved.url;
   const token = options.token ?? process.env.DROVER_TOKEN ?? saved.token;
   if (!url || !token) {
-    throw new CliError('no Drover API to talk to', [
-      'start one with `drover up` (it saves its address and admin token for the CLI),',
-      'or set DROVER_URL and DROVER_TOKEN, or pass --url and --token',
-    ]);
+    throw new CliError(
+      'no Drover API to talk to',
+      [
+        'start one with `drover up` (it saves its address and admin token for the CLI),',
+        'or set DROVER_URL and DROVER_TOKEN, or pass --url and --token',
+      ],
+      exitCodes.unreachable,
+    );
   }
   return { url: url.replace(/\/$/, ''), token };
 }
@@ -77,9 +83,11 @@ export function connect(connection: Connection): CliClient {
   api.use({
     onError({ error }) {
       const cause = (error as Error & { cause?: Error }).cause?.message ?? (error as Error).message;
-      return new CliError(`cannot reach the Drover API at ${connection.url}: ${cause}`, [
-        'is `drover up` running? check DROVER_URL or --url',
-      ]);
+      return new CliError(
+        `cannot reach the Drover API at ${connection.url}: ${cause}`,
+        ['is `drover up` running? check DROVER_URL or --url'],
+        exitCodes.unreachable,
+      );
     },
   });
   return { api, url: connection.url };
@@ -109,7 +117,8 @@ export interface StreamEvent {
 
 /**
  * Follows an experiment's event stream, reconnecting with Last-Event-ID after a drop, until
- * `onEvent` returns true. Gapless: the server resends everything after the last id seen.
+ * `onEvent` returns true or the server ends the stream (`event: end`, once the experiment has
+ * ended). Gapless: the server resends everything after the last id seen.
  */
 export async function followEvents(
   { api }: CliClient,
@@ -145,14 +154,19 @@ export async function followEvents(
             else if (field === 'event') message.event = value;
             else if (field === 'data') message.data += (message.data ? '\n' : '') + value;
           }
+          // The server's last word: the experiment has ended and every event was sent.
+          if (message.event === 'end') return;
           if (!message.data) continue;
           if (message.id) lastId = message.id;
           if (await onEvent(message)) return;
         }
       }
     } catch (error) {
-      if (error instanceof CliError && !error.message.startsWith('cannot reach')) throw error;
-      if (++failures > 30) throw error;
+      if (error instanceof CliError && error.exitCode !== exitCodes.unreachable) throw error;
+      if (++failures > 30)
+        throw error instanceof CliError
+          ? error
+          : new CliError(`lost the event stream of ${id}: ${(error as Error).message}`, [], exitCodes.unreachable);
     }
     await new Promise((resolve) => setTimeout(resolve, 1000));
   }

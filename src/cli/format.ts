@@ -7,6 +7,14 @@ export function printJson(value: unknown): void {
   process.stdout.write(JSON.stringify(value, null, 2) + '\n');
 }
 
+/**
+ * `value` as one POSIX shell word, for a command the user may copy: bare when it holds only
+ * characters no shell treats specially, else in single quotes (each `'` written `'\''`).
+ */
+export function shellWord(value: string): string {
+  return /^[\w.,:@%+=/-]+$/.test(value) ? value : `'${value.replaceAll("'", `'\\''`)}'`;
+}
+
 /** A plain text table with a header row; columns as wide as their widest cell. */
 export function table(rows: string[][]): string {
   if (rows.length === 0) return '';
@@ -50,7 +58,12 @@ export function experimentText(experiment: ExperimentDetail): string {
   if (experiment.parentId)
     lines.push(`  cloned from  ${experiment.parentId} (changed: ${experiment.changedInputs.join(', ') || 'nothing'})`);
   lines.push('  inputs');
-  for (const [name, value] of Object.entries(experiment.inputs)) lines.push(`    ${name} = ${JSON.stringify(value)}`);
+  for (const [name, value] of Object.entries(experiment.inputs)) {
+    const file = experiment.inputFiles[name];
+    lines.push(
+      `    ${name} = ${file !== undefined ? `${JSON.stringify(file)} (upload ${value})` : JSON.stringify(value)}`,
+    );
+  }
   lines.push('  tasks');
   for (const task of experiment.tasks) {
     lines.push(

@@ -12,6 +12,7 @@ import { Command, CommanderError } from 'commander';
 import type { ConfigInput } from '../config.ts';
 import type { Role } from '../main.ts';
 import { CliError, credentialsFile } from './client.ts';
+import { exitCodes } from './exit-codes.ts';
 import { registerUserCommands } from './user-commands.ts';
 import { registerAdminCommands } from './admin-commands.ts';
 
@@ -117,18 +118,25 @@ serverCommand('migrate', 'bring the store schema up to date and exit').action(as
 registerUserCommands(program);
 registerAdminCommands(program);
 
+// `drover ls | head`: the reader has gone, which is no error of ours; stop quietly.
+for (const output of [process.stdout, process.stderr])
+  output.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') process.exit(exitCodes.ok);
+    throw error;
+  });
+
 try {
   await program.parseAsync(process.argv);
 } catch (error) {
   if (error instanceof CommanderError) {
-    process.exitCode = error.exitCode === 0 ? 0 : 2;
+    process.exitCode = error.exitCode === 0 ? exitCodes.ok : exitCodes.usage;
   } else if (error instanceof CliError || (await isServerStartError(error))) {
     process.stderr.write(`drover: ${(error as Error).message}\n`);
     for (const detail of (error as CliError).details ?? []) process.stderr.write(`  ${detail}\n`);
-    process.exitCode = (error as CliError).exitCode ?? 1;
+    process.exitCode = (error as CliError).exitCode ?? exitCodes.refused;
   } else {
     process.stderr.write(`drover: ${(error as Error)?.stack ?? error}\n`);
-    process.exitCode = 1;
+    process.exitCode = exitCodes.refused;
   }
 }
 

@@ -16,7 +16,8 @@ import {
   type CliClient,
   type GlobalOptions,
 } from './client.ts';
-import { eventLine, experimentText, printJson, table, time } from './format.ts';
+import { eventLine, experimentText, printJson, shellWord, table, time } from './format.ts';
+import { exitCodeOfFinalState, exitCodes } from './exit-codes.ts';
 import { terminalExperimentStates } from '../domain/experiment.ts';
 
 /** The flags of `submit` and `clone` that become the experiment's job settings and name. */
@@ -33,8 +34,6 @@ interface SettingsOptions {
 }
 
 const terminal = new Set<string>(terminalExperimentStates);
-/** Exit codes of `watch` and `--watch`: 0 completed, 1 failed, 2 canceled. */
-const exitCodes: Record<string, number> = { completed: 0, failed: 1, canceled: 2 };
 
 function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
@@ -49,14 +48,14 @@ async function parseInputs({ api }: CliClient, pairs: string[]): Promise<Record<
       throw new CliError(
         `bad input ${JSON.stringify(pair)}`,
         ['write inputs as -i name=value (or -i name=@file to upload a file)'],
-        2,
+        exitCodes.usage,
       );
     const name = pair.slice(0, equals);
     const value = pair.slice(equals + 1);
     if (value.startsWith('@')) {
       const path = value.slice(1);
       const content = await readFile(path).catch((error) => {
-        throw new CliError(`cannot read ${path}: ${error.message}`, [], 2);
+        throw new CliError(`cannot read ${path}: ${error.message}`, [], exitCodes.usage);
       });
       const upload = await call(
         api.POST('/api/v1/uploads', {
@@ -77,7 +76,8 @@ function settingsFrom(options: SettingsOptions) {
   const number = (value: unknown, flag: string) => {
     if (value === undefined) return undefined;
     const parsed = Number(value);
-    if (!Number.isFinite(parsed)) throw new CliError(`${flag} must be a number, got ${JSON.stringify(value)}`, [], 2);
+    if (!Number.isFinite(parsed))
+      throw new CliError(`${flag} must be a number, got ${JSON.stringify(value)}`, [], exitCodes.usage);
     return parsed;
   };
   return {
@@ -90,8 +90,11 @@ function settingsFrom(options: SettingsOptions) {
   };
 }
 
-/** Prints events until the experiment ends; returns its final state. */
-async function watch(client: CliClient, id: string, json: boolean): Promise<string> {
+/**
+ * Prints events until the experiment ends and returns the exit code of its final state. With
+ * `--json` each event is one line of JSON (NDJSON), as is the experiment `submit` printed before.
+ */
+async function watch(client: CliClient, id: string, json: boolean): Promise<number> {
   let finalState = '';
   const current = await call(client.api.GET('/api/v1/experiments/{id}', { params: { path: { id } } }));
   if (!json) process.stderr.write(`watching ${current.name} (${id}); Ctrl-C stops watching, not the experiment\n`);
@@ -105,7 +108,15 @@ async function watch(client: CliClient, id: string, json: boolean): Promise<stri
     }
     return false;
   });
-  return finalState;
+  if (!finalState) throw new CliError(`the event stream of ${id} ended before the experiment did`);
+  return exitCodeOfFinalState(finalState);
+}
+
+/** Prints a created experiment: one line of JSON when events follow it (`--json --watch`). */
+function printCreated(experiment: { id: string; state: string; name: string }, json: boolean, watching: boolean) {
+  if (json && watching) process.stdout.write(JSON.stringify(experiment) + '\n');
+  else if (json) printJson(experiment);
+  else process.stdout.write(`${experiment.id}  ${experiment.state}  ${experiment.name}\n`);
 }
 
 /** The filters and paging flags of `ls`. */
@@ -119,6 +130,23 @@ interface ListOptions {
   until?: string;
   limit?: string;
   cursor?: string;
+}
+
+/** The `ls` command that lists the next page: the same filters, quoted for a shell, and the cursor. */
+function nextPageCommand(options: ListOptions, cursor: string): string {
+  const flags: Array<[string, string | undefined]> = [
+    ['--state', options.state],
+    ['--app', options.app],
+    ['--resource', options.resource],
+    ['--owner', options.owner],
+    ['--search', options.search],
+    ['--since', options.since],
+    ['--until', options.until],
+    ['--limit', options.limit === '50' ? undefined : options.limit],
+    ['--cursor', cursor],
+  ];
+  const given = flags.filter((flag): flag is [string, string] => Boolean(flag[1]));
+  return ['drover ls', ...given.map(([flag, value]) => `${flag} ${shellWord(value)}`)].join(' ');
 }
 
 /** The flags of `submit --from`. */
@@ -137,10 +165,10 @@ async function submitMany(client: CliClient, application: string | undefined, op
     throw new CliError(
       '--from takes the experiments from the file',
       ['name the application and each name in the file, and follow experiments with `drover watch <id>`'],
-      2,
+      exitCodes.usage,
     );
   const text = await readFile(options.from, 'utf8').catch((error) => {
-    throw new CliError(`cannot read ${options.from}: ${error.message}`, [], 2);
+    throw new CliError(`cannot read ${options.from}: ${error.message}`, [], exitCodes.usage);
   });
   let parsed: unknown;
   try {
@@ -148,14 +176,14 @@ async function submitMany(client: CliClient, application: string | undefined, op
     const { parse: parseYaml } = await import('yaml');
     parsed = parseYaml(text);
   } catch (error) {
-    throw new CliError(`${options.from} is not JSON or YAML: ${(error as Error).message}`, [], 2);
+    throw new CliError(`${options.from} is not JSON or YAML: ${(error as Error).message}`, [], exitCodes.usage);
   }
   const list = Array.isArray(parsed) ? parsed : (parsed as { items?: unknown } | null)?.items;
   if (!Array.isArray(list) || list.some((item) => typeof item !== 'object' || item === null || Array.isArray(item)))
     throw new CliError(
       `${options.from} must hold a list of experiments`,
       ['each item as POST /api/v1/experiments takes it, e.g. - { application: pi-monte-carlo, inputs: { seed: 1 } }'],
-      2,
+      exitCodes.usage,
     );
   const inputs = await parseInputs(client, options.input);
   const defaults = Object.fromEntries(
@@ -200,7 +228,7 @@ export function registerUserCommands(program: Command): void {
     .option('--memory <mb>', 'memory in MB')
     .option('-n, --name <name>', 'experiment name')
     .option('--draft', 'create without launching (preview with `drover script`, launch with `drover launch`)')
-    .option('-w, --watch', 'follow the experiment until it ends (exit code 0 completed, 1 failed, 2 canceled)')
+    .option('-w, --watch', 'follow the experiment until it ends (exit code 0 completed, 3 failed, 4 canceled)')
     .option(
       '--from <file>',
       'create many experiments in one request, all or none: a JSON or YAML list of experiments as POST /api/v1/experiments takes them (at most 1000); the flags give what an item leaves out',
@@ -221,7 +249,7 @@ Many at once (one transaction: a bad item creates nothing and names items.<index
         throw new CliError(
           'which application?',
           ['drover submit <application> (see `drover apps`), or drover submit --from <file> for many'],
-          2,
+          exitCodes.usage,
         );
       const inputs = await parseInputs(client, options.input);
       const experiment = await call(
@@ -229,9 +257,8 @@ Many at once (one transaction: a bad item creates nothing and names items.<index
           body: { application, resource: options.resource, inputs, launch: !options.draft, ...settingsFrom(options) },
         }),
       );
-      if (json) printJson(experiment);
-      else process.stdout.write(`${experiment.id}  ${experiment.state}  ${experiment.name}\n`);
-      if (options.watch) process.exitCode = exitCodes[await watch(client, experiment.id, json)] ?? 1;
+      printCreated(experiment, json, Boolean(options.watch));
+      if (options.watch) process.exitCode = await watch(client, experiment.id, json);
     });
 
   program
@@ -283,7 +310,7 @@ Many at once (one transaction: a bad item creates nothing and names items.<index
       for (const item of page.items)
         rows.push([item.id, item.state, item.application, item.resource, time(item.createdAt), item.name]);
       process.stdout.write(table(rows));
-      if (page.nextCursor) process.stdout.write(`more: drover ls --cursor ${page.nextCursor}\n`);
+      if (page.nextCursor) process.stdout.write(`more: ${nextPageCommand(options, page.nextCursor)}\n`);
     });
 
   program
@@ -299,11 +326,11 @@ Many at once (one transaction: a bad item creates nothing and names items.<index
 
   program
     .command('watch')
-    .description('follow an experiment live until it ends (exit code 0 completed, 1 failed, 2 canceled)')
+    .description('follow an experiment live until it ends (exit code 0 completed, 3 failed, 4 canceled)')
     .argument('<id>')
     .action(async (id: string, _options, command: Command) => {
       const { client, json } = context(command);
-      process.exitCode = exitCodes[await watch(client, id, json)] ?? 1;
+      process.exitCode = await watch(client, id, json);
     });
 
   program
@@ -316,6 +343,7 @@ Many at once (one transaction: a bad item creates nothing and names items.<index
       const experiment = await call(api.POST('/api/v1/experiments/{id}/cancel', { params: { path: { id } } }));
       if (json && !options.wait) printJson(experiment);
       else if (!json) process.stdout.write(`${experiment.id}  ${experiment.state}\n`);
+      // --wait succeeds once the experiment has ended, whatever it ended as.
       if (options.wait && !terminal.has(experiment.state)) await watch(client, id, json);
     });
 
@@ -332,7 +360,7 @@ Many at once (one transaction: a bad item creates nothing and names items.<index
     .option('--memory <mb>', 'memory in MB')
     .option('-n, --name <name>', 'name of the clone')
     .option('--draft', 'create the clone without launching it')
-    .option('-w, --watch', 'follow the clone until it ends')
+    .option('-w, --watch', 'follow the clone until it ends (exit code 0 completed, 3 failed, 4 canceled)')
     .action(async (id: string, _options, command: Command) => {
       const { options, client, api, json } = context<SettingsOptions & { resource?: string }>(command);
       const inputs = await parseInputs(client, options.input);
@@ -342,12 +370,12 @@ Many at once (one transaction: a bad item creates nothing and names items.<index
           body: { inputs, resource: options.resource, launch: !options.draft, ...settingsFrom(options) },
         }),
       );
-      if (json) printJson(clone);
+      if (json) printCreated(clone, json, Boolean(options.watch));
       else
         process.stdout.write(
           `${clone.id}  ${clone.state}  ${clone.name}  (changed: ${clone.changedInputs.join(', ') || 'nothing'})\n`,
         );
-      if (options.watch) process.exitCode = exitCodes[await watch(client, clone.id, json)] ?? 1;
+      if (options.watch) process.exitCode = await watch(client, clone.id, json);
     });
 
   program
@@ -421,12 +449,15 @@ Many at once (one transaction: a bad item creates nothing and names items.<index
       if (json) return printJson({ items });
       process.stdout.write(
         table([
-          ['NAME', 'VERSION', 'TITLE', 'INPUTS'],
+          ['NAME', 'VERSION', 'TITLE', 'INPUTS (* must be given)'],
           ...items.map((app) => [
             app.name,
             app.version,
             app.title,
-            app.inputs.map((input) => `${input.name}:${input.type}${input.required ? '*' : ''}`).join(' '),
+            // `*`: must be given. A required input with a default is filled in when left out.
+            app.inputs
+              .map((input) => `${input.name}:${input.type}${input.required && input.default === undefined ? '*' : ''}`)
+              .join(' '),
           ]),
         ]),
       );
@@ -475,7 +506,7 @@ Many at once (one transaction: a bad item creates nothing and names items.<index
         throw new CliError(
           `cannot read ${file}: ${(error as Error).message}`,
           ['give a YAML file with `resources:` and/or `applications:` lists'],
-          2,
+          exitCodes.usage,
         );
       }
       const registered: Array<{ kind: string; name: string }> = [];

@@ -66,7 +66,7 @@ describe('validateInputs', () => {
 
   test('a default is checked like a given value', () => {
     const { problems } = validateInputs(application({ name: 'steps', type: 'integer', default: 'many' }), {});
-    assert.deepEqual(problems, [{ field: 'inputs.steps', message: 'must be a integer, got "many"' }]);
+    assert.deepEqual(problems, [{ field: 'inputs.steps', message: 'must be an integer, got "many"' }]);
   });
 
   test('every problem is reported, not only the first', () => {
@@ -115,7 +115,7 @@ describe('validateInputs', () => {
     test('a long value is shortened in the message', () => {
       assert.equal(
         problemFor({ name: 'n', type: 'integer' }, 'y'.repeat(50)),
-        `must be a integer, got "${'y'.repeat(40)}..."`,
+        `must be an integer, got "${'y'.repeat(40)}..."`,
       );
     });
   });

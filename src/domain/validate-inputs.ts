@@ -96,7 +96,7 @@ function checkValue(input: InputDefinition, value: unknown): { value: InputValue
     case 'number': {
       const number = typeof value === 'string' && value.trim() !== '' ? Number(value) : value;
       if (typeof number !== 'number' || !Number.isFinite(number))
-        return { problem: `must be a ${input.type}, got ${describe(value)}` };
+        return { problem: `must be ${input.type === 'integer' ? 'an integer' : 'a number'}, got ${describe(value)}` };
       if (input.type === 'integer' && !Number.isSafeInteger(number))
         return { problem: `must be a whole number, got ${describe(value)}` };
       if (input.minimum !== undefined && number < input.minimum)

@@ -62,7 +62,8 @@ interface ValidRequest {
   resource: ResourceSpec;
   values: Record<string, unknown>;
   settings: JobSettings;
-  fileNames: string[];
+  /** File input name to the uploaded file's name. */
+  inputFiles: Record<string, string>;
 }
 
 /**
@@ -106,8 +107,10 @@ async function validateRequests(
       if (!owned.has(id)) itemProblems.push({ field: `inputs.${name}`, message: `no upload ${id} of yours` });
     }
     if (itemProblems.length === 0) {
-      const fileNames = Object.values(check.uploads).map((id) => owned.get(id) as string);
-      return { ...check, request: requests[index], fileNames };
+      const inputFiles = Object.fromEntries(
+        Object.entries(check.uploads).map(([name, id]) => [name, owned.get(id) as string]),
+      );
+      return { ...check, request: requests[index], inputFiles };
     }
     problems.push(...itemProblems.map((problem) => ({ ...problem, field: prefix(index) + problem.field })));
     invalidItems.push(index);
@@ -192,7 +195,7 @@ export async function createExperiment(
   parent: { id: string; inputs: Record<string, unknown> } | null = null,
 ): Promise<ExperimentDetail> {
   const [created] = await createInStore(store, principal, [request], false, parent?.id ?? null);
-  return createdDetail(created, principal.name, parent?.inputs ?? null);
+  return createdDetail(created, principal.name, parent?.inputs ?? null, created.inputFiles);
 }
 
 /**
@@ -234,10 +237,10 @@ async function createInStore(
   requests: ExperimentRequest[],
   batch: boolean,
   parentId: string | null,
-): Promise<CreatedExperiment[]> {
+): Promise<Array<CreatedExperiment & { inputFiles: Record<string, string> }>> {
   const valid = await validateRequests(store, principal, requests, batch);
   const now = new Date().toISOString().slice(0, 16).replace('T', ' ');
-  const experiments = valid.map(({ request, application, resource, values, settings, fileNames }) => ({
+  const experiments = valid.map(({ request, application, resource, values, settings, inputFiles }) => ({
     gatewayId: principal.gatewayId,
     ownerId: principal.userId,
     name: request.name || `${application.name} ${now}`,
@@ -248,19 +251,20 @@ async function createInStore(
     settings,
     parentId,
     message: parentId ? `cloned from ${parentId}` : `created by ${principal.name}`,
-    fileNames,
+    fileNames: Object.values(inputFiles),
     launch: request.launch !== false,
   }));
   const launches = valid.flatMap(({ request, resource, settings }, index): QueuePlace[] =>
     request.launch === false ? [] : [{ resource, queue: settings.queue, item: batch ? index : null }],
   );
   // Without a per-user limit to check, the statement is its own transaction: one round trip.
-  if (!launches.some((launch) => limitOf(launch) !== undefined))
-    return recordCreatedMany(store, experiments, experimentDag);
-  return store.transaction(async (tx) => {
-    await checkJobsPerUser(tx, principal.userId, launches);
-    return recordCreatedMany(tx, experiments, experimentDag);
-  });
+  const created = !launches.some((launch) => limitOf(launch) !== undefined)
+    ? await recordCreatedMany(store, experiments, experimentDag)
+    : await store.transaction(async (tx) => {
+        await checkJobsPerUser(tx, principal.userId, launches);
+        return recordCreatedMany(tx, experiments, experimentDag);
+      });
+  return created.map((experiment, index) => ({ ...experiment, inputFiles: valid[index].inputFiles }));
 }
 
 /** Where an experiment is to run: the place in a queue that per-user limits count. */

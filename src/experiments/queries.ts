@@ -40,6 +40,8 @@ export interface ExperimentSummary {
 /** One experiment with its inputs, settings, task DAG and job. */
 export interface ExperimentDetail extends ExperimentSummary {
   inputs: Record<string, InputValue>;
+  /** File input name to the name of the file uploaded for it (its value is the upload's id). */
+  inputFiles: Record<string, string>;
   settings: JobSettings;
   /** Inputs that differ from the parent's (clones only). */
   changedInputs: string[];
@@ -110,7 +112,11 @@ export async function getExperiment(db: Queryable, principal: Principal, id: str
   if (!uuidPattern.test(id)) throw new NotFoundError(`experiment ${JSON.stringify(id)}`);
   const params: unknown[] = [id];
   const rows = await db.query<any>(
-    `select ${summaryColumns}, e.inputs, e.settings, e.last_event_seq, p.inputs as parent_inputs
+    `select ${summaryColumns}, e.inputs, e.settings, e.last_event_seq, p.inputs as parent_inputs,
+       -- The owner's uploads that inputs name: file inputs hold an upload's id.
+       (select coalesce(jsonb_object_agg(i.key, f.filename), '{}') from jsonb_each_text(e.inputs) i
+         join uploads f on f.owner_id = e.owner_id
+          and f.id = case when i.value ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' then i.value::uuid end) as input_files
      from experiments e join users u on u.id = e.owner_id left join experiments p on p.id = e.parent_id
      where e.id = $1 and ${visibility(principal, params)}`,
     params,
@@ -127,6 +133,7 @@ export async function getExperiment(db: Queryable, principal: Principal, id: str
   return {
     ...toSummary(row),
     inputs: row.inputs,
+    inputFiles: row.input_files,
     settings: row.settings,
     changedInputs: changedInputs(row.parent_inputs, row.inputs),
     tasks: tasks.map((task) => ({
@@ -155,17 +162,20 @@ function changedInputs(parentInputs: Record<string, unknown> | null, inputs: Rec
 /**
  * A new experiment as getExperiment would read it right after its creation, built from
  * what the creating statement returned (no read back): `owner` is the creator's name,
- * `parentInputs` the inputs of the experiment it was cloned from, if any.
+ * `parentInputs` the inputs of the experiment it was cloned from, if any, `inputFiles` the
+ * names of the files its file inputs name.
  */
 export function createdDetail(
   created: CreatedExperiment,
   owner: string,
   parentInputs: Record<string, unknown> | null,
+  inputFiles: Record<string, string>,
 ): ExperimentDetail {
   const { row } = created;
   return {
     ...createdSummary(created, owner),
     inputs: row.inputs as Record<string, InputValue>,
+    inputFiles,
     settings: row.settings as JobSettings,
     changedInputs: changedInputs(parentInputs, row.inputs),
     tasks: created.tasks.map((task) => ({

@@ -93,11 +93,16 @@ export async function recordSubmittedJob(
     workdir: string;
     details: Record<string, unknown>;
     adopted: boolean;
+    /**
+     * When the submit command was sent; default now. A local job starts as it is submitted,
+     * before it can be recorded: stored at record time, its start would come before its submission.
+     */
+    submittedAt?: Date;
   },
 ): Promise<JobRecord> {
   const rows = await tx.query(
-    `insert into jobs (experiment_id, task_id, gateway_id, resource, submission_key, native_id, state, native_state, queue, workdir, details)
-     values ($1, $2, $3, $4, $5, $6, 'queued', 'submitted', $7, $8, $9::jsonb)
+    `insert into jobs (experiment_id, task_id, gateway_id, resource, submission_key, native_id, state, native_state, queue, workdir, details, submitted_at)
+     values ($1, $2, $3, $4, $5, $6, 'queued', 'submitted', $7, $8, $9::jsonb, coalesce($10::timestamptz, now()))
      on conflict (submission_key) do nothing
      returning ${jobColumns}`,
     [
@@ -110,6 +115,7 @@ export async function recordSubmittedJob(
       job.queue,
       job.workdir,
       JSON.stringify(job.details),
+      job.submittedAt ?? null,
     ],
   );
   if (rows.length === 0) return (await findJobByKey(tx, job.submissionKey))!;

@@ -108,6 +108,7 @@ function createBareHandlers(deps: HandlerDependencies): Record<HandledKind, Task
         submissionKey(task.experimentId, task.id, index + 1),
       );
       let submitted: SubmittedJob | null;
+      const submittedAt = new Date();
       try {
         if (context.state === 'canceling' || context.state === 'canceled') {
           // Submit nothing more; but an earlier attempt (its worker killed, or cut off while
@@ -149,6 +150,8 @@ function createBareHandlers(deps: HandlerDependencies): Record<HandledKind, Task
           workdir: context.workdir,
           details: submitted.details,
           adopted: submitted.adopted,
+          // An adopted job was sent by an earlier attempt, at a time not known here.
+          submittedAt: submitted.adopted ? undefined : submittedAt,
         }),
       );
       return { result: { jobId: job.id, nativeId: job.nativeId, adopted: submitted.adopted } };

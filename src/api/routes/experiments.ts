@@ -17,6 +17,7 @@ import { getExperiment, getSummaries, listExperiments, loadRunContext } from '..
 import { buildJobSpec, submissionKey } from '../../experiments/job-spec.ts';
 import { listEvents } from '../../state/events.ts';
 import { ValidationError } from '../../domain/errors.ts';
+import { terminalExperimentStates } from '../../domain/experiment.ts';
 import type { ApiDependencies } from '../dependencies.ts';
 import { problemResponses, ref } from '../schemas.ts';
 import { openEventStream } from '../sse.ts';
@@ -348,7 +349,7 @@ export function registerExperimentRoutes(api: FastifyInstance, deps: ApiDependen
         operationId: 'listExperimentEvents',
         summary: "List or stream an experiment's events",
         description:
-          'Events of an experiment, gapless and numbered from 1. With `Accept: text/event-stream`, a live server-sent event stream, resumable with Last-Event-ID (and taking the token as `?access_token=`).',
+          'Events of an experiment, gapless and numbered from 1. With `Accept: text/event-stream`, a live server-sent event stream, resumable with Last-Event-ID (and taking the token as `?access_token=`); once the experiment has ended and its last event is sent, the stream sends `event: end` (`data:` its final `state` and `lastEventId`) and closes.',
         tags: ['experiments'],
         params: idParams,
         querystring: {
@@ -375,7 +376,7 @@ export function registerExperimentRoutes(api: FastifyInstance, deps: ApiDependen
     async (request, reply) => {
       const { id } = request.params;
       const query = request.query as { after?: number; limit?: number };
-      await getExperiment(store, request.principal, id);
+      const experiment = await getExperiment(store, request.principal, id);
       const lastEventId = request.headers['last-event-id'];
       let after = query.after ?? 0;
       if (lastEventId !== undefined) {
@@ -390,6 +391,10 @@ export function registerExperimentRoutes(api: FastifyInstance, deps: ApiDependen
         return { items: await listEvents(store, id, after, query.limit ?? 1000) };
       }
       const stream = openEventStream(reply);
+      // An ended experiment records nothing more: once its last event is sent, the stream ends
+      // with `event: end`, so a client (the CLI's watch, a script) is not left waiting.
+      const terminal = new Set<string>(terminalExperimentStates);
+      let finalState: string | undefined = terminal.has(experiment.state) ? experiment.state : undefined;
       let sending = false;
       let again = false;
       const send = async () => {
@@ -405,9 +410,13 @@ export function registerExperimentRoutes(api: FastifyInstance, deps: ApiDependen
             for (const event of batch) {
               stream.send({ id: event.seq, type: event.entity, data: event });
               after = event.seq;
+              if (event.entity === 'experiment' && event.toState && terminal.has(event.toState))
+                finalState = event.toState;
             }
             if (batch.length === 500) again = true;
           } while (again && !stream.closed);
+          if (finalState && !stream.closed)
+            stream.end({ type: 'end', data: { state: finalState, lastEventId: after } });
         } catch (error) {
           request.log.warn({ err: error }, 'event stream read failed');
         } finally {

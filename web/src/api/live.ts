@@ -16,8 +16,8 @@ export interface StreamOptions {
   resumeParameter?: string;
 }
 
-/** Whether the stream is connected, for a small "live" indicator. */
-export type StreamStatus = 'connecting' | 'live' | 'reconnecting';
+/** Whether the stream is connected, for a small "live" indicator; `ended` once the server said `event: end`. */
+export type StreamStatus = 'connecting' | 'live' | 'reconnecting' | 'ended';
 
 const reopenDelayMs = 3000;
 
@@ -60,6 +60,13 @@ export function useEventStream(
           reopen = setTimeout(open, reopenDelayMs);
         }
       };
+      // The server has sent everything there will be (an experiment that ended): reconnecting
+      // would only fetch nothing again, so close for good.
+      source.addEventListener('end', () => {
+        stopped = true;
+        source?.close();
+        setStatus('ended');
+      });
       for (const name of Object.keys(current.current.listeners)) {
         source.addEventListener(name, (event) => {
           const message = event as MessageEvent<string>;

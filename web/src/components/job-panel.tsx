@@ -8,7 +8,9 @@ import { StateBadge } from './state-badge';
  */
 export function JobPanel({ job }: { job: Job | null }) {
   if (!job) return <p>No job yet: it is created when the submit task runs.</p>;
-  const native = [job.nativeState, job.reason ? `(${job.reason})` : ''].filter(Boolean).join(' ');
+  const waiting = job.state === 'queued' || job.state === 'submitting';
+  const ended = ['failed', 'canceled', 'timed-out', 'lost'].includes(job.state);
+  const native = [job.nativeState, (waiting || ended) && job.reason ? `(${job.reason})` : ''].filter(Boolean).join(' ');
   return (
     <dl className="facts">
       <dt>State</dt>
@@ -20,9 +22,10 @@ export function JobPanel({ job }: { job: Job | null }) {
       <dd>
         <code>{job.nativeId ?? 'not assigned yet'}</code>
       </dd>
-      {job.reason && (
+      {/* A reason says why a job waits, or why it ended badly; a finished job's last pending reason is stale. */}
+      {job.reason && (waiting || ended) && (
         <>
-          <dt>Pending reason</dt>
+          <dt>{waiting ? 'Pending reason' : 'Why it ended'}</dt>
           <dd>{job.reason}</dd>
         </>
       )}

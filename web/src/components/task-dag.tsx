@@ -1,4 +1,4 @@
-import type { Task } from '../../../src/api-client/types';
+import type { Job, Task } from '../../../src/api-client/types';
 import { formatDuration } from '../format';
 import { StateBadge } from './state-badge';
 
@@ -23,12 +23,23 @@ export function layersOf(tasks: Task[]): Task[][] {
   return layers.filter(Boolean);
 }
 
+/** Job states that mean the program did not finish well, whatever the monitor task did. */
+const unsuccessfulJobStates = new Set(['failed', 'canceled', 'timed-out', 'lost']);
+
+/** How the job ended, for the monitor task's node when it did not end well: "job failed, exit code 7". */
+export function jobOutcome(job: Job | null): string | null {
+  if (!job || !unsuccessfulJobStates.has(job.state)) return null;
+  return `job ${job.state}${job.exitCode !== null ? `, exit code ${job.exitCode}` : ''}`;
+}
+
 /**
  * The experiment's task DAG, drawn as layers from left to right (top to bottom on a
  * narrow screen). Each node shows its kind, state, attempts and time; for screen readers
- * each also says which tasks it waits for.
+ * each also says which tasks it waits for. The monitor task completes when it has seen the
+ * job end, however the job ended: a job that failed marks its node as failed too, so a
+ * failed run never shows as a row of green tasks.
  */
-export function TaskDag({ tasks }: { tasks: Task[] }) {
+export function TaskDag({ tasks, job = null }: { tasks: Task[]; job?: Job | null }) {
   if (tasks.length === 0) return <p>No tasks yet: the experiment has not been launched.</p>;
   const kindOf = new Map(tasks.map((task) => [task.id, task.kind]));
   return (
@@ -41,22 +52,25 @@ export function TaskDag({ tasks }: { tasks: Task[] }) {
             </span>
           )}
           <ul>
-            {layer.map((task) => (
-              <li key={task.id} className={`dag-node task-${task.state}`} data-task={task.kind}>
-                <span className="dag-kind">{task.kind}</span>
-                <StateBadge state={task.state} />
-                {task.attempt > 1 && <span className="dag-detail">attempt {task.attempt}</span>}
-                {task.startedAt && (
-                  <span className="dag-detail">{formatDuration(task.startedAt, task.finishedAt)}</span>
-                )}
-                {task.failure && <span className="dag-detail error-text">{task.failure.message}</span>}
-                {task.dependsOn.length > 0 && (
-                  <span className="visually-hidden">
-                    , after {task.dependsOn.map((id) => kindOf.get(id) ?? `task ${id}`).join(' and ')}
-                  </span>
-                )}
-              </li>
-            ))}
+            {layer.map((task) => {
+              const outcome = task.kind === 'monitor' && task.state === 'completed' ? jobOutcome(job) : null;
+              return (
+                <li key={task.id} className={`dag-node task-${outcome ? 'failed' : task.state}`} data-task={task.kind}>
+                  <span className="dag-kind">{task.kind}</span>
+                  {outcome ? <StateBadge state="failed" label={outcome} /> : <StateBadge state={task.state} />}
+                  {task.attempt > 1 && <span className="dag-detail">attempt {task.attempt}</span>}
+                  {task.startedAt && (
+                    <span className="dag-detail">{formatDuration(task.startedAt, task.finishedAt)}</span>
+                  )}
+                  {task.failure && <span className="dag-detail error-text">{task.failure.message}</span>}
+                  {task.dependsOn.length > 0 && (
+                    <span className="visually-hidden">
+                      , after {task.dependsOn.map((id) => kindOf.get(id) ?? `task ${id}`).join(' and ')}
+                    </span>
+                  )}
+                </li>
+              );
+            })}
           </ul>
         </li>
       ))}

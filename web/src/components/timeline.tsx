@@ -1,3 +1,4 @@
+import { useState } from 'react';
 import type { ExperimentEvent } from '../../../src/api-client/types';
 import { formatDateTime, formatTime } from '../format';
 
@@ -8,26 +9,53 @@ function subject(event: ExperimentEvent): string {
 }
 
 /**
- * Every event of an experiment in order, with its time: the audit trail of the
- * experiment, its tasks and its job. New events are appended as they arrive.
+ * Whether an event is one a scientist follows: the experiment's and the job's changes, and a
+ * task that failed, was retried or canceled. A task's routine steps (pending, ready, running,
+ * completed) are Drover's plumbing, folded away unless asked for.
+ */
+export function isMilestone(event: ExperimentEvent): boolean {
+  if (event.entity !== 'task') return true;
+  if (event.toState === 'failed' || event.toState === 'canceled') return true;
+  // A running task that goes back to ready is a retry.
+  return event.fromState === 'running' && event.toState === 'ready';
+}
+
+/**
+ * The events of an experiment in order, with their times: the milestones by default, every
+ * event (the audit trail of the experiment, its tasks and its job) on request. New events are
+ * appended as they arrive.
  */
 export function Timeline({ events }: { events: ExperimentEvent[] }) {
+  const [all, setAll] = useState(false);
   if (events.length === 0) return <p>No events yet.</p>;
+  const shown = all ? events : events.filter(isMilestone);
+  const folded = events.length - events.filter(isMilestone).length;
   return (
-    <ol className="timeline">
-      {events.map((event) => (
-        <li key={event.seq} className={`timeline-${event.entity}`} data-seq={event.seq}>
-          <time dateTime={event.at} title={formatDateTime(event.at)}>
-            {formatTime(event.at)}
-          </time>
-          <span className="timeline-subject">{subject(event)}</span>
-          <span className="timeline-move">
-            {event.fromState ? `${event.fromState} → ` : ''}
-            <strong>{event.toState ?? '—'}</strong>
-          </span>
-          {event.message && <span className="timeline-message">{event.message}</span>}
-        </li>
-      ))}
-    </ol>
+    <>
+      <ol className="timeline">
+        {shown.map((event) => (
+          <li
+            key={event.seq}
+            className={`timeline-${event.entity}${isMilestone(event) ? ' milestone' : ''}`}
+            data-seq={event.seq}
+          >
+            <time dateTime={event.at} title={formatDateTime(event.at)}>
+              {formatTime(event.at)}
+            </time>
+            <span className="timeline-subject">{subject(event)}</span>
+            <span className="timeline-move">
+              {event.fromState ? `${event.fromState} → ` : ''}
+              <strong>{event.toState ?? '—'}</strong>
+            </span>
+            {event.message && <span className="timeline-message">{event.message}</span>}
+          </li>
+        ))}
+      </ol>
+      {folded > 0 && (
+        <button type="button" className="link-button" aria-expanded={all} onClick={() => setAll(!all)}>
+          {all ? 'Show the milestones only' : `Show all ${events.length} events (${folded} task steps)`}
+        </button>
+      )}
+    </>
   );
 }

@@ -3,6 +3,7 @@ import { Link, useSearchParams } from 'react-router';
 import { ok } from '../../../src/api-client/client';
 import { api, errorMessage } from '../api/client';
 import { useEventStream } from '../api/live';
+import { ConnectionStatus } from '../components/connection-status';
 import { activeExperimentStates, experimentStates } from '../../../src/api-client/constants';
 import type { ExperimentSummary, ListQuery } from '../../../src/api-client/types';
 import { useMe } from '../auth';
@@ -40,6 +41,23 @@ function startOfDay(day: string, plusDays = 0): string | undefined {
  */
 function latestParams(): URLSearchParams {
   return new URLSearchParams(window.location.search);
+}
+
+/**
+ * Where this page is in the list: "Experiments 21–40, more on the next page". Cursor paging
+ * knows the position only when the user paged here; a page opened from a link says "older".
+ */
+export function pagePosition(
+  shown: number,
+  cursor: string | undefined,
+  pagesBefore: number,
+  nextCursor: string | null | undefined,
+): string {
+  const more = nextCursor ? ', more on the next page' : '';
+  if (shown === 0) return cursor ? 'No more experiments.' : 'No experiments.';
+  if (cursor && pagesBefore === 0) return `${shown} older experiments${more}.`;
+  const first = pagesBefore * pageSize + 1;
+  return `Experiments ${first}–${first + shown - 1}${more}.`;
 }
 
 export function ExperimentListPage() {
@@ -246,16 +264,13 @@ export function ExperimentListPage() {
         )}
       </form>
 
-      <p className="live-indicator" aria-hidden="true">
-        {streamStatus === 'live' ? '● Live' : '○ Reconnecting…'}
-      </p>
+      <ConnectionStatus status={streamStatus} finished={false} />
       <p className="visually-hidden" aria-live="polite">
         {announcement}
       </p>
-      <p className="visually-hidden" role="status">
-        {list.loading
-          ? 'Loading experiments…'
-          : `${items.length} experiments shown${nextCursor ? ', more on the next page' : ''}.`}
+      {/* Read out after each change; shown only beside rows (an empty list says so below). */}
+      <p className={items.length > 0 ? 'page-position' : 'visually-hidden'} role="status">
+        {list.loading ? 'Loading experiments…' : pagePosition(items.length, cursor, previousCursors.length, nextCursor)}
       </p>
 
       {list.error !== undefined && (

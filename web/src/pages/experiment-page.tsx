@@ -5,6 +5,7 @@ import { api, errorMessage } from '../api/client';
 import { useEventStream } from '../api/live';
 import type { ExperimentDetail, ExperimentEvent } from '../../../src/api-client/types';
 import { ConfirmDialog } from '../components/confirm-dialog';
+import { ConnectionStatus } from '../components/connection-status';
 import { JobPanel } from '../components/job-panel';
 import { LogTail } from '../components/log-tail';
 import { OutputsList } from '../components/outputs-list';
@@ -14,7 +15,8 @@ import { TaskDag } from '../components/task-dag';
 import { Timeline } from '../components/timeline';
 import { terminalExperimentStates } from '../../../src/api-client/constants';
 import { formatDateTime, formatValue } from '../format';
-import { useAsync } from '../use-async';
+import { useAsync, useCatalogue } from '../use-async';
+import type { Application } from '../../../src/api-client/types';
 
 /**
  * One experiment, live: state, the task DAG, the job, a timeline of every event, the
@@ -32,6 +34,10 @@ export function ExperimentPage() {
   const [actionBusy, setActionBusy] = useState(false);
   const [actionError, setActionError] = useState<string | null>(null);
   const terminal = experiment ? (terminalExperimentStates as readonly string[]).includes(experiment.state) : false;
+  const catalogue = useCatalogue();
+  const application = catalogue.data?.applications.find((candidate) => candidate.name === experiment?.application);
+  // Running tasks and jobs show how long they have run: redraw each second until the end.
+  useTicking(Boolean(experiment) && !terminal);
   const outputs = useAsync(
     () =>
       terminal
@@ -174,9 +180,7 @@ export function ExperimentPage() {
       <p className="visually-hidden" aria-live="polite">
         {announcement}
       </p>
-      <p className="live-indicator" aria-hidden="true">
-        {terminal ? 'Finished' : streamStatus === 'live' ? '● Live' : '○ Reconnecting…'}
-      </p>
+      <ConnectionStatus status={streamStatus} finished={terminal} />
 
       {experiment.state === 'blocked' && experiment.blockedReason && (
         <p className="notice">
@@ -229,7 +233,7 @@ export function ExperimentPage() {
       <div className="experiment-grid">
         <section aria-labelledby="tasks-title" className="panel tasks-panel">
           <h2 id="tasks-title">Tasks</h2>
-          <TaskDag tasks={experiment.tasks} />
+          <TaskDag tasks={experiment.tasks} job={experiment.job} />
         </section>
 
         <section aria-labelledby="job-title" className="panel">
@@ -257,7 +261,7 @@ export function ExperimentPage() {
 
         <section aria-labelledby="inputs-title" className="panel">
           <h2 id="inputs-title">Inputs</h2>
-          <InputsList experiment={experiment} />
+          <InputsList experiment={experiment} application={application} />
         </section>
         <section aria-labelledby="logs-title" className="panel logs-panel">
           <h2 id="logs-title">Logs</h2>
@@ -280,20 +284,47 @@ export function ExperimentPage() {
   );
 }
 
-function InputsList({ experiment }: { experiment: ExperimentDetail }) {
-  const entries = Object.entries(experiment.inputs);
-  if (entries.length === 0) return <p>No inputs.</p>;
+/**
+ * The inputs as the application's form names and orders them (its titles, its order; an input
+ * the application no longer declares comes last under its own name), a file as its file name.
+ */
+function InputsList({ experiment, application }: { experiment: ExperimentDetail; application?: Application }) {
+  const declared = application?.inputs ?? [];
+  const names = [
+    ...declared.map((input) => input.name).filter((name) => name in experiment.inputs),
+    ...Object.keys(experiment.inputs)
+      .filter((name) => !declared.some((input) => input.name === name))
+      .sort(),
+  ];
+  if (names.length === 0) return <p>No inputs.</p>;
   return (
     <dl className="facts">
-      {entries.map(([name, value]) => (
-        <div key={name} className={experiment.changedInputs.includes(name) ? 'changed' : undefined}>
-          <dt>
-            {name}
-            {experiment.changedInputs.includes(name) && <span className="tag">changed</span>}
-          </dt>
-          <dd>{formatValue(value)}</dd>
-        </div>
-      ))}
+      {names.map((name) => {
+        const title = declared.find((input) => input.name === name)?.title;
+        const file = experiment.inputFiles[name];
+        return (
+          <div key={name} className={experiment.changedInputs.includes(name) ? 'changed' : undefined}>
+            <dt>
+              {title ?? name}
+              {title && title !== name && <code className="input-name">{name}</code>}
+              {experiment.changedInputs.includes(name) && <span className="tag">changed</span>}
+            </dt>
+            <dd>
+              {file !== undefined ? <span className="file-name">{file}</span> : formatValue(experiment.inputs[name])}
+            </dd>
+          </div>
+        );
+      })}
     </dl>
   );
+}
+
+/** Re-renders every second while `active`, for times that grow (a running task's duration). */
+function useTicking(active: boolean) {
+  const [, setTick] = useState(0);
+  useEffect(() => {
+    if (!active) return;
+    const timer = setInterval(() => setTick((tick) => tick + 1), 1000);
+    return () => clearInterval(timer);
+  }, [active]);
 }
