@@ -29,6 +29,24 @@ export const distDir = join(root, 'dist');
 const entryName = 'drover.js';
 
 /**
+ * How both builds of TypeScript (this one and the quick tier's, scripts/build-tests.js) bundle:
+ * ESM for Node.js 20 with code splitting, packages left external, source maps that name the
+ * .ts files and lines (the sources themselves are in the checkout).
+ */
+export const bundleOptions = {
+  bundle: true,
+  splitting: true,
+  format: 'esm',
+  platform: 'node',
+  target: 'node20.19',
+  packages: 'external',
+  sourcemap: 'linked',
+  sourcesContent: false,
+  chunkNames: 'chunk-[hash]',
+  logLevel: 'silent',
+};
+
+/**
  * Builds `src/cli/main.ts` into `dist/`. Resolves with the milliseconds it took; rejects
  * with esbuild's error (file, line, message) when the sources do not compile.
  */
@@ -40,18 +58,8 @@ export async function buildServer() {
     absWorkingDir: root,
     entryPoints: { drover: 'src/cli/main.ts' },
     outdir: distDir,
-    bundle: true,
-    splitting: true,
-    format: 'esm',
-    platform: 'node',
-    target: 'node20.19',
-    packages: 'external',
-    sourcemap: 'linked',
-    // The maps name the .ts files and lines; the sources themselves are in src/.
-    sourcesContent: false,
-    chunkNames: 'chunk-[hash]',
+    ...bundleOptions,
     write: false,
-    logLevel: 'silent',
     plugins: [sourceFileUrls],
   });
   mkdirSync(distDir, { recursive: true });
