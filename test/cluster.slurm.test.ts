@@ -308,7 +308,10 @@ describe('a pending job', () => {
           'the job to be queued on the cluster',
           async () => {
             const body = await experiment(id);
-            return body.job?.state === 'queued' && body.job.nativeState !== 'submitted' ? body : null;
+            // Slurm gives a job just submitted the reason "None" until its scheduler has looked
+            // at it (every second here, bf_interval=1); a poll in between sees no reason yet.
+            const seen = body.job?.state === 'queued' && body.job.nativeState !== 'submitted';
+            return seen && (body.resource !== 'hpc-slurm' || body.job.reason) ? body : null;
           },
           60_000,
           250,
