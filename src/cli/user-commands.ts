@@ -132,6 +132,9 @@ interface ListOptions {
   cursor?: string;
 }
 
+/** `ls`'s page size when `--limit` is not given. */
+const defaultPageSize = '50';
+
 /** The `ls` command that lists the next page: the same filters, quoted for a shell, and the cursor. */
 function nextPageCommand(options: ListOptions, cursor: string): string {
   const flags: Array<[string, string | undefined]> = [
@@ -142,7 +145,7 @@ function nextPageCommand(options: ListOptions, cursor: string): string {
     ['--search', options.search],
     ['--since', options.since],
     ['--until', options.until],
-    ['--limit', options.limit === '50' ? undefined : options.limit],
+    ['--limit', options.limit === defaultPageSize ? undefined : options.limit],
     ['--cursor', cursor],
   ];
   const given = flags.filter((flag): flag is [string, string] => Boolean(flag[1]));
@@ -282,7 +285,7 @@ Many at once (one transaction: a bad item creates nothing and names items.<index
     .option('--search <text>', 'text in the name, application or id')
     .option('--since <time>', 'created at or after (ISO 8601)')
     .option('--until <time>', 'created before (ISO 8601)')
-    .option('--limit <n>', 'page size', '50')
+    .option('--limit <n>', 'page size', defaultPageSize)
     .option('--cursor <cursor>', 'the next page, from a previous --json listing')
     .action(async (_options, command: Command) => {
       const { options, api, json } = context<ListOptions>(command);

@@ -2,6 +2,11 @@ import type { Job } from '../../../src/api-client/types';
 import { formatDateTime, formatDuration } from '../format';
 import { StateBadge } from './state-badge';
 
+/** Whether the job ended without finishing well (failed, canceled, out of walltime, lost). */
+export function jobEndedBadly(job: Job): boolean {
+  return ['failed', 'canceled', 'timed-out', 'lost'].includes(job.state);
+}
+
 /**
  * The batch job as the scheduler sees it: native id and state, why it waits, where it
  * runs, its times and exit code.
@@ -9,7 +14,7 @@ import { StateBadge } from './state-badge';
 export function JobPanel({ job }: { job: Job | null }) {
   if (!job) return <p>No job yet: it is created when the submit task runs.</p>;
   const waiting = job.state === 'queued' || job.state === 'submitting';
-  const ended = ['failed', 'canceled', 'timed-out', 'lost'].includes(job.state);
+  const ended = jobEndedBadly(job);
   const native = [job.nativeState, (waiting || ended) && job.reason ? `(${job.reason})` : ''].filter(Boolean).join(' ');
   return (
     <dl className="facts">

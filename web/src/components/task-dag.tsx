@@ -1,5 +1,6 @@
 import type { Job, Task } from '../../../src/api-client/types';
 import { formatDuration } from '../format';
+import { jobEndedBadly } from './job-panel';
 import { StateBadge } from './state-badge';
 
 /** Tasks grouped by depth: a task sits one layer after the deepest task it depends on. */
@@ -23,12 +24,9 @@ export function layersOf(tasks: Task[]): Task[][] {
   return layers.filter(Boolean);
 }
 
-/** Job states that mean the program did not finish well, whatever the monitor task did. */
-const unsuccessfulJobStates = new Set(['failed', 'canceled', 'timed-out', 'lost']);
-
 /** How the job ended, for the monitor task's node when it did not end well: "job failed, exit code 7". */
 export function jobOutcome(job: Job | null): string | null {
-  if (!job || !unsuccessfulJobStates.has(job.state)) return null;
+  if (!job || !jobEndedBadly(job)) return null;
   return `job ${job.state}${job.exitCode !== null ? `, exit code ${job.exitCode}` : ''}`;
 }
 

@@ -28,8 +28,9 @@ export function isMilestone(event: ExperimentEvent): boolean {
 export function Timeline({ events }: { events: ExperimentEvent[] }) {
   const [all, setAll] = useState(false);
   if (events.length === 0) return <p>No events yet.</p>;
-  const shown = all ? events : events.filter(isMilestone);
-  const folded = events.length - events.filter(isMilestone).length;
+  const milestones = events.filter(isMilestone);
+  const shown = all ? events : milestones;
+  const folded = events.length - milestones.length;
   return (
     <>
       <ol className="timeline">
