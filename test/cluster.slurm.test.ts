@@ -120,7 +120,7 @@ for (const resource of clusters) {
         'stderr.txt',
         'stdout.txt',
       ]);
-      const result = JSON.parse((await drover.call('GET', `/api/v1/experiments/${id}/outputs/result.json`)).body);
+      const result = (await drover.call('GET', `/api/v1/experiments/${id}/outputs/result.json`)).body;
       assert.equal(result.samples, 200000);
       assert.ok(Math.abs(result.estimate - Math.PI) < 0.05, `estimate ${result.estimate}`);
       // Exactly one job under the submission key in the cluster's accounting.
@@ -147,7 +147,7 @@ for (const resource of clusters) {
       const id = await submit({ application: 'word-count', resource, inputs: { text: upload.body.id, top: 2 } });
       const done = await waitForState(drover, id, ['completed', 'failed', 'canceled'], 120_000);
       assert.equal(done.state, 'completed', JSON.stringify(done.failure ?? done.job));
-      const counts = JSON.parse((await drover.call('GET', `/api/v1/experiments/${id}/outputs/counts.json`)).body);
+      const counts = (await drover.call('GET', `/api/v1/experiments/${id}/outputs/counts.json`)).body;
       assert.deepEqual([counts.lines, counts.words, counts.topWords[0].word], [3, 11, 'the']);
     });
 

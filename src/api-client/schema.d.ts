@@ -388,7 +388,7 @@ export interface paths {
         };
         /**
          * List an experiment's output files
-         * @description The files brought back from the job, with their paths relative to the outputs folder.
+         * @description The files brought back from the job, with their paths relative to the outputs folder, sizes and media types (what downloadOutput answers with).
          */
         get: operations["listOutputs"];
         put?: never;
@@ -408,7 +408,7 @@ export interface paths {
         };
         /**
          * Download an output file
-         * @description One file brought back from the job, by its path as listed by listOutputs.
+         * @description One file brought back from the job, by its path as listed by listOutputs. `Content-Type` is the listing's `mediaType`: images (PNG, JPEG, GIF, WebP), plain text, CSV and JSON by their own type, anything else (SVG and HTML included) as `application/octet-stream`; always `Content-Disposition: attachment`, `X-Content-Type-Options: nosniff` and a `Content-Security-Policy` that runs nothing (`default-src 'none'; sandbox`), because a job's output is whatever the job wrote. `bytes` answers the first bytes only, for a preview: the listing's `size` says whether there is more.
          */
         get: operations["downloadOutput"];
         put?: never;
@@ -591,6 +591,15 @@ export interface components {
             updatedAt: string;
             launchedAt: string | null;
             finishedAt: string | null;
+            /** @description The application's headline values, read from its JSON outputs after stage-out, in the order it declares them; empty before */
+            headlineValues: components["schemas"]["HeadlineValue"][];
+        };
+        HeadlineValue: {
+            name: string;
+            label: string;
+            unit: string | null;
+            /** @description Null when the output or the path in it was missing or held no number, text or boolean; text is cut to 200 characters */
+            value: number | string | boolean | null;
         };
         /**
          * @description The states an experiment ends in: nothing changes after one
@@ -730,6 +739,18 @@ export interface components {
             deployments: {
                 [key: string]: components["schemas"]["Deployment"];
             };
+            /** @description Values read from JSON outputs after stage-out, shown on the experiment and in lists (at most 20) */
+            headlineValues?: components["schemas"]["HeadlineValueDefinition"][];
+        };
+        HeadlineValueDefinition: {
+            /** @description An identifier, unique in the application */
+            name: string;
+            label: string;
+            unit?: string;
+            /** @description A JSON output (relative to the job's working directory) that outputs brings back; read up to 1 MiB */
+            file: string;
+            /** @description Keys joined by dots: final.mean, series.0 */
+            path: string;
         };
         ApplicationList: {
             items: components["schemas"]["Application"][];
@@ -796,6 +817,8 @@ export interface components {
             items: {
                 path: string;
                 size: number;
+                /** @description What downloadOutput answers with: image/png, image/jpeg, image/gif, image/webp, text/plain, text/csv, text/tab-separated-values, application/json, else application/octet-stream (SVG and HTML too) */
+                mediaType: string;
             }[];
         };
         NewUser: {
@@ -2278,7 +2301,10 @@ export interface operations {
     };
     downloadOutput: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Only the first N bytes (a preview of a large file) */
+                bytes?: number;
+            };
             header?: never;
             path: {
                 id: string;
@@ -2289,7 +2315,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description The file */
+            /** @description The file (or its first `bytes`), as its listing's mediaType */
             200: {
                 headers: {
                     [name: string]: unknown;

@@ -22,6 +22,8 @@ export type Task = Schemas['Task'];
 export type Job = Schemas['Job'];
 export type ExperimentEvent = Schemas['Event'];
 export type OutputFile = Schemas['OutputList']['items'][number];
+/** A value an application declares to show with its experiments, as read from a JSON output. */
+export type HeadlineValue = Schemas['HeadlineValue'];
 /** One experiment to create: the body of `POST /experiments`, and an item of `POST /experiments/batch`. */
 export type ExperimentRequest = NonNullable<
   paths['/api/v1/experiments']['post']['requestBody']

@@ -9,6 +9,7 @@ import { defaultJobSettings } from '../domain/resource.ts';
 import { jobStates } from '../domain/job.ts';
 import { taskKinds, taskStates } from '../domain/task.ts';
 import { inputTypes } from '../domain/application.ts';
+import { headlineFileLimitBytes, headlineTextLimit } from '../domain/headline-values.ts';
 
 const nullable = (schema: Record<string, unknown>) => ({ anyOf: [schema, { type: 'null' }] });
 const time = { type: 'string', format: 'date-time' } as const;
@@ -63,6 +64,7 @@ const schemas = [
       'updatedAt',
       'launchedAt',
       'finishedAt',
+      'headlineValues',
     ],
     properties: {
       id: { type: 'string', format: 'uuid' },
@@ -80,6 +82,26 @@ const schemas = [
       updatedAt: time,
       launchedAt: nullable(time),
       finishedAt: nullable(time),
+      headlineValues: {
+        type: 'array',
+        items: { $ref: 'HeadlineValue#' },
+        description:
+          "The application's headline values, read from its JSON outputs after stage-out, in the order it declares them; empty before",
+      },
+    },
+  },
+  {
+    $id: 'HeadlineValue',
+    type: 'object',
+    required: ['name', 'label', 'unit', 'value'],
+    properties: {
+      name: { type: 'string' },
+      label: { type: 'string' },
+      unit: nullable({ type: 'string' }),
+      value: {
+        anyOf: [{ type: 'number' }, { type: 'string' }, { type: 'boolean' }, { type: 'null' }],
+        description: `Null when the output or the path in it was missing or held no number, text or boolean; text is cut to ${headlineTextLimit} characters`,
+      },
     },
   },
   {
@@ -293,6 +315,26 @@ const schemas = [
         additionalProperties: { $ref: 'Deployment#' },
         description: 'Per resource name; "*" for any',
       },
+      headlineValues: {
+        type: 'array',
+        items: { $ref: 'HeadlineValueDefinition#' },
+        description: 'Values read from JSON outputs after stage-out, shown on the experiment and in lists (at most 20)',
+      },
+    },
+  },
+  {
+    $id: 'HeadlineValueDefinition',
+    type: 'object',
+    required: ['name', 'label', 'file', 'path'],
+    properties: {
+      name: { type: 'string', description: 'An identifier, unique in the application' },
+      label: { type: 'string' },
+      unit: { type: 'string' },
+      file: {
+        type: 'string',
+        description: `A JSON output (relative to the job's working directory) that outputs brings back; read up to ${headlineFileLimitBytes / 1024 / 1024} MiB`,
+      },
+      path: { type: 'string', description: 'Keys joined by dots: final.mean, series.0' },
     },
   },
   {
@@ -405,8 +447,16 @@ const schemas = [
         type: 'array',
         items: {
           type: 'object',
-          required: ['path', 'size'],
-          properties: { path: { type: 'string' }, size: { type: 'integer' } },
+          required: ['path', 'size', 'mediaType'],
+          properties: {
+            path: { type: 'string' },
+            size: { type: 'integer' },
+            mediaType: {
+              type: 'string',
+              description:
+                'What downloadOutput answers with: image/png, image/jpeg, image/gif, image/webp, text/plain, text/csv, text/tab-separated-values, application/json, else application/octet-stream (SVG and HTML too)',
+            },
+          },
         },
       },
     },

@@ -3,11 +3,18 @@
  * their upserts and reads. Read by users, written by admins or loaded from a catalogue
  * file at start (catalogue-file.ts).
  */
+import picomatch from 'picomatch';
 import { z } from 'zod';
 import type { ResourceSpec } from '../domain/resource.ts';
 import { ForbiddenError, NotFoundError, ValidationError } from '../domain/errors.ts';
-import { inputTypes, loneSurrogatePattern, type ApplicationSpec } from '../domain/application.ts';
+import {
+  controlCharacterPattern,
+  inputTypes,
+  loneSurrogatePattern,
+  type ApplicationSpec,
+} from '../domain/application.ts';
 import { validateInputs } from '../domain/validate-inputs.ts';
+import { headlinePathPattern } from '../domain/headline-values.ts';
 import { environmentSetupLineProblem, schedulerNamePattern, workdirPattern } from '../batch/job-script.ts';
 import type { Queryable } from '../store/port.ts';
 
@@ -60,6 +67,24 @@ const deploymentSchema = z.object({
   account: schedulerNameSchema.optional(),
 });
 
+const oneLine = (schema: z.ZodString) =>
+  schema.refine((text) => !controlCharacterPattern.test(text), 'one line of text');
+
+/** A headline value (domain/headline-values.ts): shown text is one line, the file stays in the workdir. */
+const headlineValueSchema = z.object({
+  name: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,62}$/, 'headline value names are identifiers'),
+  label: oneLine(z.string().min(1).max(100)),
+  unit: oneLine(z.string().max(20)).optional(),
+  file: z
+    .string()
+    .min(1)
+    .refine(
+      (file) => !file.startsWith('/') && !file.split('/').includes('..') && !file.includes('\0'),
+      'a path relative to the job\'s working directory, without ".."',
+    ),
+  path: z.string().regex(headlinePathPattern, 'keys joined by dots, e.g. final.mean or series.0'),
+});
+
 /** The schema an application must match (catalogue file and admin API). */
 export const applicationSchema = z
   .object({
@@ -70,8 +95,29 @@ export const applicationSchema = z
     inputs: z.array(inputSchema).default([]),
     outputs: z.array(z.string()).default([]),
     deployments: z.record(z.string(), deploymentSchema),
+    headlineValues: z.array(headlineValueSchema).max(20).optional(),
   })
   .superRefine((app, context) => {
+    const headlineNames = new Set<string>();
+    for (const [index, headline] of (app.headlineValues ?? []).entries()) {
+      if (headlineNames.has(headline.name))
+        context.addIssue({
+          code: 'custom',
+          path: ['headlineValues', index, 'name'],
+          message: `${headline.name} is declared twice`,
+        });
+      headlineNames.add(headline.name);
+      // Only what stage-out brings back can be read: the file must match one of the outputs.
+      if (
+        !headline.file.split('/').includes('..') &&
+        !app.outputs.some((pattern) => picomatch.isMatch(headline.file, pattern, { dot: true, posix: true }))
+      )
+        context.addIssue({
+          code: 'custom',
+          path: ['headlineValues', index, 'file'],
+          message: `no pattern of outputs (${app.outputs.join(', ') || 'none'}) brings ${headline.file} back`,
+        });
+    }
     const names = new Set(app.inputs.map((input) => input.name));
     for (const input of app.inputs) {
       if (input.type === 'enum' && !input.values?.length) {

@@ -1,7 +1,7 @@
 /**
  * Human-readable output for the CLI (`--json` prints the API's JSON instead).
  */
-import type { ExperimentDetail, ExperimentEvent } from '../api-client/types.ts';
+import type { ExperimentDetail, ExperimentEvent, ExperimentSummary, HeadlineValue } from '../api-client/types.ts';
 
 export function printJson(value: unknown): void {
   process.stdout.write(JSON.stringify(value, null, 2) + '\n');
@@ -55,6 +55,12 @@ export function experimentText(experiment: ExperimentDetail): string {
     `  owner        ${experiment.owner}`,
     `  created      ${time(experiment.createdAt)}   finished ${time(experiment.finishedAt)}`,
   ];
+  if (experiment.headlineValues.length > 0) {
+    lines.push('  results');
+    const width = Math.max(...experiment.headlineValues.map((headline) => headline.label.length));
+    for (const headline of experiment.headlineValues)
+      lines.push(`    ${headline.label.padEnd(width)}  ${headlineText(headline)}`);
+  }
   if (experiment.parentId)
     lines.push(`  cloned from  ${experiment.parentId} (changed: ${experiment.changedInputs.join(', ') || 'nothing'})`);
   lines.push('  inputs');
@@ -79,4 +85,34 @@ export function experimentText(experiment: ExperimentDetail): string {
     );
   }
   return lines.join('\n') + '\n';
+}
+
+/** A headline value as text: the value as the program wrote it, then its unit; `-` when there is none. */
+export function headlineText(headline: HeadlineValue): string {
+  if (headline.value === null) return '-';
+  return headline.unit ? `${headline.value} ${headline.unit}` : String(headline.value);
+}
+
+/**
+ * The headline value columns of a list (`drover ls --app`): a header per value the page's
+ * experiments have, in the order they first appear (one application's declared order), and
+ * each experiment's cells, `-` where it has none (not finished, or an older run).
+ */
+export function headlineColumns(items: readonly ExperimentSummary[]): { headers: string[]; cells: string[][] } {
+  const columns = new Map<string, HeadlineValue>();
+  for (const item of items)
+    for (const headline of item.headlineValues) if (!columns.has(headline.name)) columns.set(headline.name, headline);
+  const names = [...columns.keys()];
+  return {
+    headers: names.map((name) => {
+      const { label, unit } = columns.get(name)!;
+      return (unit ? `${label} (${unit})` : label).toUpperCase();
+    }),
+    cells: items.map((item) =>
+      names.map((name) => {
+        const value = item.headlineValues.find((headline) => headline.name === name)?.value;
+        return value === null || value === undefined ? '-' : String(value);
+      }),
+    ),
+  };
 }

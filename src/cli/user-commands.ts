@@ -16,7 +16,7 @@ import {
   type CliClient,
   type GlobalOptions,
 } from './client.ts';
-import { eventLine, experimentText, printJson, shellWord, table, time } from './format.ts';
+import { eventLine, experimentText, headlineColumns, printJson, shellWord, table, time } from './format.ts';
 import { exitCodeOfFinalState, exitCodes } from './exit-codes.ts';
 import { terminalExperimentStates } from '../domain/experiment.ts';
 
@@ -279,7 +279,7 @@ Many at once (one transaction: a bad item creates nothing and names items.<index
     .command('ls')
     .description('list experiments, newest first')
     .option('-s, --state <states>', 'comma-separated states, e.g. executing,queued')
-    .option('-a, --app <name>', 'application')
+    .option('-a, --app <name>', 'application (its headline values become columns)')
     .option('-r, --resource <name>', 'resource')
     .option('--owner <name>', 'owner (admins)')
     .option('--search <text>', 'text in the name, application or id')
@@ -309,16 +309,27 @@ Many at once (one transaction: a bad item creates nothing and names items.<index
         }),
       );
       if (json) return printJson(page);
-      const rows = [['ID', 'STATE', 'APPLICATION', 'RESOURCE', 'CREATED', 'NAME']];
-      for (const item of page.items)
-        rows.push([item.id, item.state, item.application, item.resource, time(item.createdAt), item.name]);
+      // Filtered to one application, its headline values are columns (before the name, the
+      // one cell of free length).
+      const headlines = options.app ? headlineColumns(page.items) : { headers: [], cells: [] };
+      const rows = [['ID', 'STATE', 'APPLICATION', 'RESOURCE', 'CREATED', ...headlines.headers, 'NAME']];
+      for (const [index, item] of page.items.entries())
+        rows.push([
+          item.id,
+          item.state,
+          item.application,
+          item.resource,
+          time(item.createdAt),
+          ...(headlines.cells[index] ?? []),
+          item.name,
+        ]);
       process.stdout.write(table(rows));
       if (page.nextCursor) process.stdout.write(`more: ${nextPageCommand(options, page.nextCursor)}\n`);
     });
 
   program
     .command('show')
-    .description('show an experiment: inputs, tasks, job')
+    .description("show an experiment: results (the application's headline values), inputs, tasks, job")
     .argument('<id>')
     .action(async (id: string, _options, command: Command) => {
       const { api, json } = context(command);

@@ -27,7 +27,6 @@ import {
 } from '../state/job-state.ts';
 import {
   applyOutcomes,
-  cancelDetachedTasks,
   cancelOpenTasks,
   findEndedMonitors,
   recoverExpiredLeases,
@@ -186,35 +185,33 @@ export class Controller {
     });
   }
 
-  /** Completes detached monitor tasks whose job has finished (any order of events converges here). */
+  /**
+   * Completes detached monitor tasks whose job has finished (any order of events converges
+   * here), however it ended: canceled through Drover or on the cluster, past its walltime,
+   * failed. Stage-out then brings back its logs and the partial outputs it wrote, and the
+   * experiment settles by the rule of domain/experiment.ts (`experimentOutcome`): canceled
+   * when it was being canceled or its job was, failed for a walltime.
+   */
   private async completeMonitors(): Promise<void> {
     const { store } = this.options;
     await store.transaction(async (tx) => {
       const monitors = await findEndedMonitors(tx);
-      // Only a cancel asked of Drover cancels the monitor (and so the stage-out after it). A
-      // job canceled on the cluster (an admin's scancel) completes its monitor, as a job
-      // that ended any other way: stage-out brings back its logs and partial outputs, and
-      // the experiment then settles as canceled (domain/experiment.ts, experimentOutcome).
-      const canceled = monitors.filter((monitor) => monitor.canceling);
-      await cancelDetachedTasks(
-        tx,
-        canceled.map((monitor) => monitor.taskId),
-      );
       await applyOutcomes(
         tx,
         { detached: true },
-        monitors
-          .filter((monitor) => !canceled.includes(monitor))
-          .map((monitor) => ({
-            taskId: monitor.taskId,
-            outcome: 'completed' as const,
-            result: { jobState: monitor.jobState, exitCode: monitor.exitCode },
-          })),
+        monitors.map((monitor) => ({
+          taskId: monitor.taskId,
+          outcome: 'completed' as const,
+          result: { jobState: monitor.jobState, exitCode: monitor.exitCode },
+        })),
       );
     });
   }
 
-  /** Kills the jobs of canceling experiments and cancels their tasks that have not started. */
+  /**
+   * Kills the jobs of canceling experiments and cancels their tasks that have not started
+   * (all of them before the submit started; the monitor and stage-out stay after it).
+   */
   private async cancelRequested(): Promise<void> {
     const { store, resources, logger } = this.options;
     const experiments = await listCanceling(store);

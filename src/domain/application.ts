@@ -72,6 +72,27 @@ export interface ApplicationSpec {
   outputs: string[];
   /** Deployment per resource name; `*` applies to every resource without its own. */
   deployments: Record<string, Deployment>;
+  /**
+   * Values read from a JSON output after stage-out and shown with the experiment (its page,
+   * list columns, `drover show` and `drover ls`); see headline-values.ts.
+   */
+  headlineValues?: HeadlineValueDefinition[];
+}
+
+/**
+ * One headline value an application declares: `path` (dot-separated keys, array indexes as
+ * numbers: `final.mean`, `series.0`) into the JSON output `file` (a path relative to the
+ * job's working directory that one of `outputs` brings back).
+ */
+export interface HeadlineValueDefinition {
+  /** An identifier, unique in the application. */
+  name: string;
+  /** What users read beside the value. */
+  label: string;
+  /** Shown after the value (`s`, `K`); none when absent. */
+  unit?: string;
+  file: string;
+  path: string;
 }
 
 /** A value a user gave for an input; file inputs hold an upload id. */

@@ -1,6 +1,14 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { retryDelayMs, taskStateSql, taskStates, taskStatesBefore, terminalTaskStates } from './task.ts';
+import {
+  keptAfterSubmit,
+  keptAfterSubmitSql,
+  retryDelayMs,
+  taskStateSql,
+  taskStates,
+  taskStatesBefore,
+  terminalTaskStates,
+} from './task.ts';
 
 describe('task transition table', () => {
   // Each guard in state/task-state.ts and state/claim-tasks.ts, and the table's answer.
@@ -17,9 +25,13 @@ describe('task transition table', () => {
     assert.deepEqual(taskStatesBefore('ready'), ['pending', 'running']);
   });
 
-  it('a skip ends the waiting tasks, and a cancel those and running (detached) ones', () => {
+  it('a skip and a cancel end the waiting tasks only: a running task finishes', () => {
     assert.deepEqual(taskStatesBefore('skipped'), sqlList(taskStateSql.waiting));
-    assert.deepEqual(taskStatesBefore('canceled'), [...sqlList(taskStateSql.waiting), 'running']);
+    assert.deepEqual(taskStatesBefore('canceled'), sqlList(taskStateSql.waiting));
+  });
+
+  it('a cancel after the submit started keeps the monitor and stage-out (task-state.ts cancelOpenTasks)', () => {
+    assert.deepEqual(sqlList(keptAfterSubmitSql), [...keptAfterSubmit]);
   });
 
   it('open is every state that is not terminal', () => {

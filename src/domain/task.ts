@@ -1,7 +1,7 @@
 /**
  * The task state machine: one node of an experiment's DAG.
- * pending -> ready -> running -> completed | failed | canceled | skipped; a failed attempt
- * with retries left goes back to ready after a backoff.
+ * pending -> ready -> running -> completed | failed, and pending | ready -> canceled | skipped;
+ * a failed attempt with retries left goes back to ready after a backoff.
  */
 import type { FailureCode, TaskFailure } from './failure.ts';
 
@@ -20,8 +20,10 @@ export const terminalTaskStates: readonly TaskState[] = ['completed', 'failed', 
 const allowed: Record<TaskState, readonly TaskState[]> = {
   pending: ['ready', 'canceled', 'skipped'],
   ready: ['running', 'canceled', 'skipped'],
-  // running -> ready: a retry after a failed attempt or an expired lease
-  running: ['completed', 'failed', 'canceled', 'ready'],
+  // running -> ready: a retry after a failed attempt or an expired lease. A running task is
+  // never canceled: it finishes (a monitor when its killed job has ended), so that stage-out
+  // can bring back what a canceled job wrote.
+  running: ['completed', 'failed', 'ready'],
   completed: [],
   failed: [],
   canceled: [],
@@ -46,6 +48,15 @@ export const taskStateSql = {
   /** Not finished: an experiment with such a task is not settled (the states not terminal). */
   open: `('pending', 'ready', 'running')`,
 } as const;
+
+/**
+ * The tasks a cancel leaves to run once the experiment's submit has started, so that the
+ * killed job's logs and partial outputs come back (`cancelOpenTasks` in state/task-state.ts).
+ */
+export const keptAfterSubmit: readonly TaskKind[] = ['monitor', 'stage-out'];
+
+/** `keptAfterSubmit` as a SQL literal for state/; task.test.ts checks that they agree. */
+export const keptAfterSubmitSql = `('monitor', 'stage-out')`;
 
 /** Why a task attempt failed; defined with the failure vocabulary in failure.ts. */
 export type { TaskFailure } from './failure.ts';

@@ -8,6 +8,7 @@ import { posix } from 'node:path';
 import type { ApplicationSpec, InputValue } from '../domain/application.ts';
 import { experimentStates, type ExperimentFailure, type ExperimentState } from '../domain/experiment.ts';
 import { NotFoundError, ValidationError } from '../domain/errors.ts';
+import type { HeadlineValue } from '../domain/headline-values.ts';
 import type { JobSettings, ResourceSpec } from '../domain/resource.ts';
 import { uuidPattern } from '../domain/validate-inputs.ts';
 import type { Principal } from '../catalogue/users.ts';
@@ -35,6 +36,8 @@ export interface ExperimentSummary {
   updatedAt: Date;
   launchedAt: Date | null;
   finishedAt: Date | null;
+  /** The application's headline values as read after stage-out; empty before (or without any declared). */
+  headlineValues: HeadlineValue[];
 }
 
 /** One experiment with its inputs, settings, task DAG and job. */
@@ -61,7 +64,7 @@ export interface ExperimentDetail extends ExperimentSummary {
 }
 
 const summaryColumns = `e.id, e.name, u.name as owner, e.application, e.application_version, e.resource, e.state,
-  e.blocked_reason, e.blocked_until, e.failure, e.parent_id, e.created_at, e.updated_at, e.launched_at, e.finished_at`;
+  e.blocked_reason, e.blocked_until, e.failure, e.parent_id, e.created_at, e.updated_at, e.launched_at, e.finished_at, e.headline_values`;
 
 function toSummary(row: any): ExperimentSummary {
   return {
@@ -80,6 +83,7 @@ function toSummary(row: any): ExperimentSummary {
     updatedAt: row.updated_at,
     launchedAt: row.launched_at,
     finishedAt: row.finished_at,
+    headlineValues: row.headline_values ?? [],
   };
 }
 

@@ -18,6 +18,7 @@ import {
   type ExperimentFailure,
   type ExperimentState,
 } from '../domain/experiment.ts';
+import type { HeadlineValue } from '../domain/headline-values.ts';
 import { activeJobStatesSql } from '../domain/job.ts';
 import { taskStateSql, type TaskKind, type TaskPlan, type TaskState } from '../domain/task.ts';
 import type { Queryable } from '../store/port.ts';
@@ -429,6 +430,25 @@ const settlementTargets: ExperimentState[] = ['completed', 'failed', 'canceled']
 
 function sqlList(values: readonly string[]): string {
   return `(${values.map((value) => `'${value}'`).join(', ')})`;
+}
+
+/**
+ * Stores the headline values stage-out read from an experiment's outputs (replacing those
+ * of an earlier attempt). Only while the experiment is active: a settled experiment's
+ * results do not change. Not a transition, so no event: the stage-out task's completion,
+ * in the same run, is the event that tells clients to read the experiment again.
+ */
+export async function recordHeadlineValues(
+  tx: Queryable,
+  experimentId: string,
+  values: HeadlineValue[],
+): Promise<boolean> {
+  const rows = await tx.query(
+    `update experiments set headline_values = $2::jsonb
+     where id = $1 and state in ${activeExperimentStatesSql} returning id`,
+    [experimentId, JSON.stringify(values)],
+  );
+  return rows.length > 0;
 }
 
 // Reads the transitions above and their callers need.

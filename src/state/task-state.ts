@@ -8,6 +8,7 @@
  * (recordCreatedMany in experiment-state.ts), as createTasksOfMany writes it.
  */
 import {
+  keptAfterSubmitSql,
   retryDelayMs,
   taskStateSql,
   unreachableFailureCode,
@@ -304,15 +305,23 @@ export async function releaseLeasesOfDeadProcess(db: Queryable): Promise<void> {
 
 /**
  * Cancels an experiment's tasks that have not started (pending, ready). Running tasks
- * finish or are canceled when their job is; the experiment then becomes `canceled`.
+ * finish; the experiment then becomes `canceled`.
  * A submit waiting for its retry is left to run it: an earlier attempt may have made a job
  * (its worker died during sbatch/qsub), and the retry records that job, so it is canceled.
+ * Once a submit has started (or waits for its retry) a job may exist, so its monitor and
+ * stage-out are left too: the monitor completes when the killed job has ended, and
+ * stage-out brings back the logs and the partial outputs the program wrote before it
+ * stopped. A cancel before the submit started cancels them all, and ends at once.
  */
 export async function cancelOpenTasks(tx: Queryable, experimentId: string): Promise<void> {
   const rows = await tx.query<{ id: number; kind: TaskKind; previous: TaskState }>(
     `update tasks t set state = 'canceled', finished_at = now()
-     from (select id, state as previous from tasks where experiment_id = $1 and state in ${taskStateSql.waiting}
-             and not (kind = 'submit' and attempt > 0) for update) old
+     from (select id, state as previous from tasks w where experiment_id = $1 and state in ${taskStateSql.waiting}
+             and not (kind = 'submit' and attempt > 0)
+             and not (kind in ${keptAfterSubmitSql} and exists (
+               select 1 from tasks s where s.experiment_id = w.experiment_id and s.kind = 'submit'
+                 and (s.state in ('running', 'completed') or (s.state in ${taskStateSql.waiting} and s.attempt > 0))))
+           for update) old
      where t.id = old.id returning t.id, t.kind, old.previous`,
     [experimentId],
   );
@@ -322,53 +331,29 @@ export async function cancelOpenTasks(tx: Queryable, experimentId: string): Prom
   );
 }
 
-/** Cancels detached (monitor) tasks of experiments being canceled, then settles those experiments. */
-export async function cancelDetachedTasks(tx: Queryable, taskIds: number[]): Promise<void> {
-  if (taskIds.length === 0) return;
-  const rows = await tx.query<{ id: number; experiment_id: string; kind: TaskKind }>(
-    `update tasks set state = 'canceled', finished_at = now(), detached = false
-     where id = any($1::int8[]) and state = 'running' returning id, experiment_id, kind`,
-    [taskIds],
-  );
-  await appendEvents(
-    tx,
-    rows.map((row) => taskEvent(row.experiment_id, row.id, row.kind, 'running', 'canceled')),
-  );
-  const experimentIds = [...new Set(rows.map((row) => row.experiment_id))];
-  await skipWaitingTasks(tx, experimentIds);
-  await settleExperiments(tx, experimentIds);
-}
-
 /** A detached monitor task whose job has ended (or that has no job), as findEndedMonitors returns it. */
 export interface EndedMonitor {
   taskId: number;
   /** The state and exit code of the experiment's latest job; null without a job. */
   jobState: JobState | null;
   exitCode: number | null;
-  /** Its experiment is being canceled. */
-  canceling: boolean;
 }
 
 /**
  * The detached monitor tasks whose job has ended, locked for the caller's transaction
- * (skipping those another transaction holds), for the controller to complete or cancel.
- * Any order of events converges here: the job may end before or after its monitor detaches.
+ * (skipping those another transaction holds), for the controller to complete. Any order of
+ * events converges here: the job may end before or after its monitor detaches.
  */
 export async function findEndedMonitors(tx: Queryable): Promise<EndedMonitor[]> {
-  const rows = await tx.query<{ id: number; job_state: JobState | null; exit_code: number | null; canceling: boolean }>(
-    `select t.id, j.state as job_state, j.exit_code, e.state = 'canceling' as canceling
-     from tasks t join experiments e on e.id = t.experiment_id
+  const rows = await tx.query<{ id: number; job_state: JobState | null; exit_code: number | null }>(
+    `select t.id, j.state as job_state, j.exit_code
+     from tasks t
      left join lateral ${latestJobSql('t.experiment_id', 'state, exit_code')} j on true
      where t.kind = 'monitor' and t.state = 'running' and t.detached
        and (j.state is null or j.state in ${terminalJobStatesSql})
      for update of t skip locked`,
   );
-  return rows.map((row) => ({
-    taskId: row.id,
-    jobState: row.job_state,
-    exitCode: row.exit_code,
-    canceling: row.canceling,
-  }));
+  return rows.map((row) => ({ taskId: row.id, jobState: row.job_state, exitCode: row.exit_code }));
 }
 
 async function failOrRetry(

@@ -2,12 +2,13 @@
  * One handler per task kind of the experiment DAG. Each is idempotent: a task runs at
  * least once, and a retried attempt must converge on the same result.
  */
-import { mkdir, stat } from 'node:fs/promises';
+import { mkdir, open as openFile, stat } from 'node:fs/promises';
 import { dirname, posix } from 'node:path';
 import type { TaskKind } from '../domain/task.ts';
 import { ResourceUnreachableError } from '../domain/errors.ts';
 import { TaskError, finalFailure, retryableFailure } from '../domain/failure.ts';
-import { unblockExperiments } from '../state/experiment-state.ts';
+import { recordHeadlineValues, unblockExperiments } from '../state/experiment-state.ts';
+import { extractHeadlineValues, headlineFileLimitBytes } from '../domain/headline-values.ts';
 import { isTerminalJobState, jobOutputFiles } from '../domain/job.ts';
 import type { Store } from '../store/port.ts';
 import type { Storage } from '../files/storage.ts';
@@ -172,6 +173,9 @@ function createBareHandlers(deps: HandlerDependencies): Record<HandledKind, Task
 
     async 'stage-out'(task) {
       const { context, resource } = await open(task.experimentId);
+      // Canceled while its submit ran, which then submitted nothing: there is nothing to bring back.
+      if (context.state === 'canceling' && !(await latestJob(store, task.experimentId)))
+        return { result: { skipped: 'the experiment was canceled before its job was submitted' } };
       const patterns = [...context.application.outputs, ...Object.values(jobOutputFiles)];
       const found = await resource.shell.glob(context.workdir, patterns);
       const files: Array<{ path: string; size: number }> = [];
@@ -182,7 +186,37 @@ function createBareHandlers(deps: HandlerDependencies): Record<HandledKind, Task
         await resource.shell.download(posix.join(context.workdir, relative), target);
         files.push({ path: relative, size: (await stat(target)).size });
       }
+      const headlines = context.application.headlineValues ?? [];
+      if (headlines.length > 0) {
+        const documents = new Map<string, unknown>();
+        for (const file of new Set(headlines.map((headline) => headline.file))) {
+          const path = storage.outputPath(context.gatewayId, context.experimentId, file);
+          const document = path ? await readJsonOutput(path) : undefined;
+          if (document !== undefined) documents.set(file, document);
+        }
+        const values = extractHeadlineValues(headlines, documents);
+        await store.transaction((tx) => recordHeadlineValues(tx, context.experimentId, values));
+      }
       return { result: { files } };
     },
   };
+}
+
+/**
+ * A JSON output as stage-out stored it, parsed; undefined when it is missing, larger than
+ * `headlineFileLimitBytes` or not JSON (a program killed while writing it, say). A program's
+ * output is not trusted: a bad file gives no headline values, never a failed stage-out.
+ */
+async function readJsonOutput(path: string): Promise<unknown> {
+  const handle = await openFile(path, 'r').catch(() => null);
+  if (!handle) return undefined;
+  try {
+    const { size } = await handle.stat();
+    if (size > headlineFileLimitBytes) return undefined;
+    return JSON.parse(await handle.readFile('utf8'));
+  } catch {
+    return undefined;
+  } finally {
+    await handle.close();
+  }
 }

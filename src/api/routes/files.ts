@@ -8,6 +8,7 @@ import type { FastifyInstance, FastifySchema } from 'fastify';
 import { NotFoundError, QuotaExceededError, UnsupportedMediaError, ValidationError } from '../../domain/errors.ts';
 import { safeFileName } from '../../domain/render-command.ts';
 import { jobOutputFiles } from '../../domain/job.ts';
+import { outputContentType, outputMediaType } from '../../domain/output-media-type.ts';
 import { getExperiment, loadRunContext } from '../../experiments/queries.ts';
 import { recordUpload } from '../../state/uploads.ts';
 import type { ApiDependencies } from '../dependencies.ts';
@@ -108,7 +109,8 @@ export function registerFileRoutes(
       schema: {
         operationId: 'listOutputs',
         summary: "List an experiment's output files",
-        description: 'The files brought back from the job, with their paths relative to the outputs folder.',
+        description:
+          'The files brought back from the job, with their paths relative to the outputs folder, sizes and media types (what downloadOutput answers with).',
         tags: ['files'],
         params: idParams,
         response: { 200: ref('OutputList'), ...problemResponses },
@@ -130,11 +132,23 @@ export function registerFileRoutes(
       schema: {
         operationId: 'downloadOutput',
         summary: 'Download an output file',
-        description: 'One file brought back from the job, by its path as listed by listOutputs.',
+        description:
+          "One file brought back from the job, by its path as listed by listOutputs. `Content-Type` is the listing's `mediaType`: images (PNG, JPEG, GIF, WebP), plain text, CSV and JSON by their own type, anything else (SVG and HTML included) as `application/octet-stream`; always `Content-Disposition: attachment`, `X-Content-Type-Options: nosniff` and a `Content-Security-Policy` that runs nothing (`default-src 'none'; sandbox`), because a job's output is whatever the job wrote. `bytes` answers the first bytes only, for a preview: the listing's `size` says whether there is more.",
         tags: ['files'],
+        querystring: {
+          type: 'object',
+          properties: {
+            bytes: {
+              type: 'integer',
+              minimum: 1,
+              maximum: 2147483647,
+              description: 'Only the first N bytes (a preview of a large file)',
+            },
+          },
+        },
         response: {
           200: {
-            description: 'The file',
+            description: "The file (or its first `bytes`), as its listing's mediaType",
             content: { 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } },
           },
           ...problemResponses,
@@ -146,13 +160,21 @@ export function registerFileRoutes(
       const experiment = await getExperiment(store, request.principal, params.id);
       const path = storage.outputPath(request.principal.gatewayId, experiment.id, params['*']);
       if (!path) throw new NotFoundError(`output ${JSON.stringify(params['*'])}`);
+      const { bytes } = request.query as { bytes?: number };
       const file = await openRegularFile(path).catch(() => null);
       if (!file) throw new NotFoundError(`output ${JSON.stringify(params['*'])}`);
-      return reply
-        .type('application/octet-stream')
-        .header('content-length', file.size)
+      const length = bytes === undefined ? file.size : Math.min(bytes, file.size);
+      reply
+        .type(outputContentType(params['*']))
+        .header('content-length', length)
         .header('content-disposition', attachmentDisposition(posix.basename(params['*'])))
-        .send(file.handle.createReadStream());
+        // Opened directly (a link, a new tab), nothing in it runs: no script, no plugin, no form.
+        .header('content-security-policy', "default-src 'none'; sandbox");
+      if (length === 0) {
+        await file.handle.close();
+        return reply.send('');
+      }
+      return reply.send(file.handle.createReadStream({ start: 0, end: length - 1 }));
     },
   );
 
@@ -222,13 +244,14 @@ export function attachmentDisposition(name: string): string {
   return `attachment; filename="${fallback}"; filename*=UTF-8''${encoded}`;
 }
 
-async function listFiles(root: string): Promise<Array<{ path: string; size: number }>> {
+async function listFiles(root: string): Promise<Array<{ path: string; size: number; mediaType: string }>> {
   const entries = await readdir(root, { recursive: true, withFileTypes: true }).catch(() => []);
-  const files: Array<{ path: string; size: number }> = [];
+  const files: Array<{ path: string; size: number; mediaType: string }> = [];
   for (const entry of entries) {
     if (!entry.isFile()) continue;
     const full = join(entry.parentPath ?? (entry as any).path, entry.name);
-    files.push({ path: relative(root, full).split('\\').join('/'), size: (await stat(full)).size });
+    const path = relative(root, full).split('\\').join('/');
+    files.push({ path, size: (await stat(full)).size, mediaType: outputMediaType(path) });
   }
   return files.sort((a, b) => a.path.localeCompare(b.path));
 }
