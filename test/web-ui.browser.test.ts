@@ -2,7 +2,7 @@
  * The web UI end to end: Debian's Chromium driven by playwright-core against a real
  * Drover (API serving the built UI, worker, controller, embedded store). Signing in and
  * out, each demo application through its generated form, a run followed live, the live
- * list, cancel, clone, downloads, the server's validation errors, keyboard-only use and a
+ * list, cancel, clone, downloads, results (headline values, output previews, a plot), the server's validation errors, keyboard-only use and a
  * phone-sized window. Screenshots of the main pages go to docs/screenshots/.
  *
  * Needs `npm run build` first (the browser tier does it) and /usr/bin/chromium
@@ -135,6 +135,10 @@ async function createAsAlice(body: Record<string, unknown>): Promise<any> {
   assert.equal(created.status, 201, JSON.stringify(created.body));
   return created.body;
 }
+
+/** A 48x24 colour gradient, as PNG. */
+const gradientPng =
+  'iVBORw0KGgoAAAANSUhEUgAAADAAAAAYCAIAAAAzn+mLAAAAp0lEQVR42u3OkQKDUBiA0SuTKIkmySiJJlGSJN8kSqIkiZJoEiWTKImSKJlEk2gSTZIoGSVRe5D95wmOUhwndo1N52uwnllM5gsfi8nmfWV0eLkMHk+f/kYX0IY0EXVMlfBIKTOKnPudvCArSR8kFXFN1BC2BB23Hv+JN+C+cEaub+wJ68Nlxlw4rxhf9A1t53SglIQkJCEJSUhCEpKQhCQkIQn9V+gHXp3ffMCsMQgAAAAASUVORK5CYII=';
 
 const axeSource = readFileSync(join(projectRoot, 'node_modules', 'axe-core', 'axe.min.js'), 'utf8');
 
@@ -376,6 +380,119 @@ describe('web UI', () => {
     assert.equal(counts.topWords.length, 2);
   });
 
+  it("shows a heat simulation's results on its page: headline values, the CSV plotted and as a table, the JSON inline", async () => {
+    const run = await createAsAlice({
+      application: 'heat-simulation',
+      name: 'results on the page',
+      inputs: { duration_seconds: 1, steps: 20, grid_points: 60, diffusivity: 0.005 },
+    });
+    const done = await waitForState(drover, run.id, ['completed', 'failed']);
+    assert.equal(done.state, 'completed', JSON.stringify(done.failure));
+    const result = (await drover.call('GET', `/api/v1/experiments/${run.id}/outputs/result.json`, undefined, alice))
+      .body;
+    const page = await openPage(alice);
+    await page.goto(`${drover.url}/experiments/${run.id}`);
+
+    // The headline values the catalogue declares, under their labels.
+    const results = await textMatching(region(page, 'Results'), /Steps completed 20\b/);
+    assert.match(results, /Final maximum \d/);
+    assert.match(results, /Wall time [\d.]+ s/);
+    assert.match(results, /Status completed/);
+
+    // profile.csv: a plot of temperature against x, drawn (pixels of the first line's colour), and a table.
+    const outputs = region(page, 'Outputs');
+    const plot = outputs.getByRole('img', { name: /^Plot of profile\.csv: Plot of temperature against x$/ });
+    await plot.locator('canvas').first().waitFor();
+    await waitFor('the plot to draw its line', () =>
+      plot.evaluate((element) => {
+        const canvas = element.querySelector('canvas')!;
+        const pixels = canvas.getContext('2d')!.getImageData(0, 0, canvas.width, canvas.height).data;
+        let line = 0;
+        // #0072b2, the first series' colour (anti-aliased edges aside)
+        for (let index = 0; index < pixels.length; index += 4)
+          if (
+            Math.abs(pixels[index] - 0) < 30 &&
+            Math.abs(pixels[index + 1] - 114) < 30 &&
+            Math.abs(pixels[index + 2] - 178) < 30
+          )
+            line++;
+        return line > 200;
+      }),
+    );
+    assert.equal(await outputs.getByLabel('x axis').inputValue(), '0', 'x is the first column');
+    assert.equal(await outputs.getByRole('checkbox', { name: 'temperature' }).isChecked(), true);
+    const table = outputs.getByRole('table', { name: /^profile\.csv: 60 rows$/ });
+    assert.deepEqual(await table.locator('thead th').allInnerTexts(), ['x', 'temperature']);
+    assert.equal(await table.locator('tbody tr').count(), 60);
+    assert.equal((await table.locator('tbody tr').first().locator('td').allInnerTexts())[0], '0');
+
+    // result.json pretty-printed inline.
+    const json = outputs.getByLabel('Contents of result.json');
+    assert.equal(await json.innerText(), JSON.stringify(result, null, 2));
+    // The logs are in the Logs panel: their previews start folded.
+    assert.equal(await outputs.locator('details:has(summary:has-text("stdout.txt"))').getAttribute('open'), null);
+    await page.getByRole('heading', { name: 'Outputs' }).scrollIntoViewIfNeeded();
+    await page.screenshot({ path: join(screenshots, 'results-plot.png'), fullPage: true });
+    assert.deepEqual(await axeViolations(page), []);
+
+    // The list, filtered to heat simulations, has a column per headline value; unfiltered, one Result column.
+    await page.goto(`${drover.url}/experiments?application=heat-simulation`);
+    const row = page.locator(`tr[data-id="${run.id}"]`);
+    await textMatching(row.locator('td[data-label="Steps completed"]'), /^20$/);
+    await textMatching(row.locator('td[data-label="Status"]'), /^completed$/);
+    assert.deepEqual(await page.locator('table.experiments thead th').allInnerTexts(), [
+      'Name',
+      'State',
+      'Application',
+      'Resource',
+      'Created',
+      'Final maximum',
+      'Final mean',
+      'Steps completed',
+      'Wall time (s)',
+      'Status',
+    ]);
+    assert.deepEqual(await axeViolations(page), []);
+    await page.goto(`${drover.url}/experiments`);
+    await textMatching(page.locator(`tr[data-id="${run.id}"] td[data-label="Result"]`), /^Final maximum: \d/);
+  });
+
+  it('shows image outputs inline and never an SVG (which can carry script)', async () => {
+    const registered = await drover.call('POST', '/api/v1/applications', {
+      name: 'draws-pictures',
+      title: 'Draws pictures (test fixture)',
+      outputs: ['*.png', '*.svg'],
+      deployments: {
+        '*': {
+          command: [
+            'node',
+            '-e',
+            `require('fs').writeFileSync('gradient.png', Buffer.from(process.argv[1], 'base64'));
+require('fs').writeFileSync('drawing.svg', '<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"><script>alert(2)</script></svg>');`,
+            gradientPng,
+          ],
+        },
+      },
+    });
+    assert.equal(registered.status, 201, JSON.stringify(registered.body));
+    const run = await createAsAlice({ application: 'draws-pictures', name: 'pictures' });
+    assert.equal((await waitForState(drover, run.id, ['completed', 'failed'])).state, 'completed');
+    const page = await openPage(alice);
+    page.on('dialog', (dialog) => {
+      pageErrors.push(`a dialog opened: ${dialog.message()}`);
+      void dialog.dismiss();
+    });
+    await page.goto(`${drover.url}/experiments/${run.id}`);
+    const image = region(page, 'Outputs').getByRole('img', { name: 'Output image gradient.png' });
+    await waitFor('the image to be decoded', () =>
+      image.evaluate((element: HTMLImageElement) => element.naturalWidth === 48),
+    );
+    const svg = region(page, 'Outputs').locator('li', { has: page.locator('code', { hasText: /^drawing\.svg$/ }) });
+    await svg.getByRole('button', { name: 'Download drawing.svg' }).waitFor();
+    assert.equal(await svg.locator('details').count(), 0, 'no preview of an SVG');
+    assert.equal(await region(page, 'Outputs').locator('svg, object, iframe, embed').count(), 0);
+  });
+
   it('shows a failed job as failed in the task graph, with why it ended', async () => {
     const registered = await drover.call('POST', '/api/v1/applications', exitWithApplication);
     assert.equal(registered.status, 201, JSON.stringify(registered.body));
@@ -598,6 +715,9 @@ describe('web UI', () => {
     await textMatching(experimentState(page), /^canceled$/, 30_000);
     await textMatching(region(page, 'Timeline'), /canceling → canceled/);
     await textMatching(region(page, 'Job'), /State\s+canceled/);
+    // What the dialog promised: the logs and the partial outputs came back.
+    await textMatching(region(page, 'Results'), /Status interrupted by SIGTERM/);
+    await region(page, 'Outputs').getByRole('button', { name: 'Download profile.csv' }).waitFor();
     assert.equal(await page.getByRole('button', { name: 'Cancel experiment' }).count(), 0, 'nothing left to cancel');
     assert.equal((await waitForState(drover, running.id, ['canceled'])).job.state, 'canceled');
   });

@@ -184,7 +184,8 @@ export async function registerHardening(app: FastifyInstance, limits: ApiLimits)
         fontSrc: ["'self'", 'data:'],
         formAction: ["'self'"],
         frameAncestors: ["'none'"],
-        imgSrc: ["'self'", 'data:'],
+        // blob: the previews of image outputs, read with the user's token into object URLs.
+        imgSrc: ["'self'", 'data:', 'blob:'],
         objectSrc: ["'none'"],
         scriptSrc: ["'self'"],
         scriptSrcAttr: ["'none'"],

@@ -4,7 +4,15 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { formatBytes, formatDateTime, formatDuration, formatNumber, formatTime, formatValue } from './format';
+import {
+  formatBytes,
+  formatDateTime,
+  formatDuration,
+  formatHeadline,
+  formatNumber,
+  formatTime,
+  formatValue,
+} from './format';
 
 describe('formatBytes', () => {
   test('bytes below 1 KB as they are; then one decimal below 10, none above', () => {
@@ -90,5 +98,16 @@ describe('formatValue', () => {
     assert.equal(formatValue(0), '0');
     assert.equal(formatValue('fast'), 'fast');
     assert.equal(formatValue(1e21), '1e+21');
+  });
+});
+
+describe('formatHeadline', () => {
+  test('numbers to 6 significant digits with the unit; booleans yes/no; text as written; none as a dash', () => {
+    const six = new Intl.NumberFormat(undefined, { maximumSignificantDigits: 6 });
+    assert.equal(formatHeadline(15.11676613090272, 's'), `${six.format(15.1168)} s`);
+    assert.equal(formatHeadline(5), '5');
+    assert.equal(formatHeadline(true), 'yes');
+    assert.equal(formatHeadline('interrupted by SIGTERM'), 'interrupted by SIGTERM');
+    assert.equal(formatHeadline(null, 'K'), '—');
   });
 });

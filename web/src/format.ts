@@ -6,6 +6,7 @@
 const dateTime = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'medium' });
 const timeOnly = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit', second: '2-digit' });
 const numberFormat = new Intl.NumberFormat(undefined, { maximumFractionDigits: 10 });
+const resultFormat = new Intl.NumberFormat(undefined, { maximumSignificantDigits: 6 });
 
 /** "12 Mar 2026, 14:03:05"; an em dash for no time. */
 export function formatDateTime(value: string | Date | null | undefined): string {
@@ -54,4 +55,14 @@ export function formatValue(value: unknown): string {
   if (value === undefined || value === null || value === '') return '—';
   if (typeof value === 'boolean') return value ? 'yes' : 'no';
   return String(value);
+}
+
+/**
+ * A headline value for reading: a number to 6 significant digits (the exact value is the
+ * API's), a boolean as yes/no, text as written; then its unit. An em dash for none.
+ */
+export function formatHeadline(value: number | string | boolean | null, unit?: string | null): string {
+  if (value === null) return '—';
+  const text = typeof value === 'number' ? resultFormat.format(value) : formatValue(value);
+  return unit ? `${text} ${unit}` : text;
 }

@@ -9,7 +9,7 @@ import type { ExperimentSummary, ListQuery } from '../../../src/api-client/types
 import { useMe } from '../auth';
 import { PageHeading } from '../components/page-heading';
 import { StateBadge } from '../components/state-badge';
-import { formatDateTime } from '../format';
+import { formatDateTime, formatHeadline } from '../format';
 import { useAsync, useCatalogue } from '../use-async';
 
 const pageSize = 20;
@@ -31,7 +31,8 @@ function startOfDay(day: string, plusDays = 0): string | undefined {
 
 /**
  * Every experiment the user may see, newest first: filters and search kept in the URL,
- * cursor paging, and rows that change as experiments change state (server-sent events).
+ * cursor paging, results (headline values: a column each when the list is filtered to one
+ * application) and rows that change as experiments change state (server-sent events).
  */
 /**
  * The query string as the address bar has it now. react-router hands a functional
@@ -145,6 +146,10 @@ export function ExperimentListPage() {
   );
 
   const applications = catalogue.data?.applications ?? [];
+  // Filtered to one application, its headline values are columns; otherwise one Result
+  // column shows each experiment's first.
+  const headlineColumns =
+    applications.find((application) => application.name === query.application)?.headlineValues ?? null;
   const resources = catalogue.data?.resources ?? [];
   const nextCursor = list.data?.nextCursor ?? null;
   const filtered = filterKey.replaceAll('|', '') !== '';
@@ -304,6 +309,16 @@ export function ExperimentListPage() {
               <th scope="col">Application</th>
               <th scope="col">Resource</th>
               <th scope="col">Created</th>
+              {headlineColumns ? (
+                headlineColumns.map((column) => (
+                  <th key={column.name} scope="col" className="number">
+                    {column.label}
+                    {column.unit && <span className="hint"> ({column.unit})</span>}
+                  </th>
+                ))
+              ) : (
+                <th scope="col">Result</th>
+              )}
               {me.user.role === 'admin' && <th scope="col">Owner</th>}
             </tr>
           </thead>
@@ -322,6 +337,25 @@ export function ExperimentListPage() {
                 <td data-label="Created">
                   <time dateTime={experiment.createdAt}>{formatDateTime(experiment.createdAt)}</time>
                 </td>
+                {headlineColumns ? (
+                  headlineColumns.map((column) => {
+                    const value = experiment.headlineValues.find((headline) => headline.name === column.name)?.value;
+                    return (
+                      <td key={column.name} data-label={column.label} className="number">
+                        {formatHeadline(value ?? null)}
+                      </td>
+                    );
+                  })
+                ) : (
+                  <td data-label="Result">
+                    {experiment.headlineValues[0] && (
+                      <>
+                        <span className="hint">{experiment.headlineValues[0].label}:</span>{' '}
+                        {formatHeadline(experiment.headlineValues[0].value, experiment.headlineValues[0].unit)}
+                      </>
+                    )}
+                  </td>
+                )}
                 {me.user.role === 'admin' && <td data-label="Owner">{experiment.owner}</td>}
               </tr>
             ))}

@@ -6,6 +6,7 @@ import { useEventStream } from '../api/live';
 import type { ExperimentDetail, ExperimentEvent } from '../../../src/api-client/types';
 import { ConfirmDialog } from '../components/confirm-dialog';
 import { ConnectionStatus } from '../components/connection-status';
+import { HeadlineValues } from '../components/headline-values';
 import { JobPanel } from '../components/job-panel';
 import { LogTail } from '../components/log-tail';
 import { OutputsList } from '../components/outputs-list';
@@ -19,8 +20,9 @@ import { useAsync, useCatalogue } from '../use-async';
 import type { Application } from '../../../src/api-client/types';
 
 /**
- * One experiment, live: state, the task DAG, the job, a timeline of every event, the
- * logs, outputs and inputs, with Cancel (confirmed), Clone and, for a draft, Launch.
+ * One experiment, live: its results (headline values), state, the task DAG, the job, a
+ * timeline of every event, the logs, outputs (previewed and plotted) and inputs, with
+ * Cancel (confirmed), Clone and, for a draft, Launch.
  * The event stream drives it: each event is added to the timeline and reloads the rest.
  */
 export function ExperimentPage() {
@@ -225,12 +227,19 @@ export function ExperimentPage() {
         onDismiss={() => setConfirming(false)}
       >
         <p>
-          <strong>{experiment.name}</strong> will stop: its job is killed and what it has not written yet is lost. This
+          <strong>{experiment.name}</strong> will stop: its job is asked to stop, then killed if it does not. Its logs
+          and the outputs it has written by then are brought back to this page; what it has not written is lost. This
           cannot be undone.
         </p>
       </ConfirmDialog>
 
       <div className="experiment-grid">
+        {experiment.headlineValues.length > 0 && (
+          <section aria-labelledby="results-title" className="panel results-panel">
+            <h2 id="results-title">Results</h2>
+            <HeadlineValues values={experiment.headlineValues} />
+          </section>
+        )}
         <section aria-labelledby="tasks-title" className="panel tasks-panel">
           <h2 id="tasks-title">Tasks</h2>
           <TaskDag tasks={experiment.tasks} job={experiment.job} />
@@ -246,7 +255,11 @@ export function ExperimentPage() {
           </p>
         </section>
 
-        <section aria-labelledby="outputs-title" className="panel">
+        <section aria-labelledby="inputs-title" className="panel">
+          <h2 id="inputs-title">Inputs</h2>
+          <InputsList experiment={experiment} application={application} />
+        </section>
+        <section aria-labelledby="outputs-title" className="panel outputs-panel">
           <h2 id="outputs-title">Outputs</h2>
           {!terminal ? (
             <p>Outputs are brought back when the job ends.</p>
@@ -259,10 +272,6 @@ export function ExperimentPage() {
           )}
         </section>
 
-        <section aria-labelledby="inputs-title" className="panel">
-          <h2 id="inputs-title">Inputs</h2>
-          <InputsList experiment={experiment} application={application} />
-        </section>
         <section aria-labelledby="logs-title" className="panel logs-panel">
           <h2 id="logs-title">Logs</h2>
           {experiment.job ? (
