@@ -175,16 +175,37 @@ for (const resource of clusters) {
       assert.equal(done.job.state, 'timed-out', JSON.stringify(done.job));
       assert.equal(done.state, 'failed');
       if (resource === 'hpc-slurm') assert.equal(done.job.nativeState, 'TIMEOUT');
+      // Stage-out ran for the killed job: what it wrote came back.
+      assert.equal((await drover.call('GET', `/api/v1/experiments/${id}/outputs/out.txt`)).body, 'hello\n');
     });
 
-    it('cancels a running job: the experiment is canceled and the job leaves the cluster', async () => {
-      const id = await submit({ application: 'exit-with', resource, inputs: { seconds: 300 } });
+    it('cancels a running job: the experiment is canceled, the job leaves the cluster, and what it wrote comes back', async () => {
+      const message = 'written before the cancel through Drover';
+      const id = await submit({ application: 'exit-with', resource, inputs: { seconds: 300, message } });
       const running = await untilRunning(id);
+      // The job has written its output before it is killed.
+      await waitFor('the job to write', async () => {
+        const log = await drover.call('GET', `/api/v1/experiments/${id}/logs/stdout`);
+        return log.status === 200 && log.body.includes(message);
+      });
       const canceled = await drover.call('POST', `/api/v1/experiments/${id}/cancel`);
       assert.equal(canceled.status, 202);
       const done = await waitForState(drover, id, ['completed', 'failed', 'canceled'], 60_000);
       assert.equal(done.state, 'canceled');
       assert.equal(done.job.state, 'canceled');
+      assert.deepEqual(
+        done.tasks.map((task: { kind: string; state: string }) => [task.kind, task.state]),
+        [
+          ['env-setup', 'completed'],
+          ['stage-in', 'completed'],
+          ['submit', 'completed'],
+          ['monitor', 'completed'],
+          ['stage-out', 'completed'],
+        ],
+        'the monitor and stage-out ran after the kill',
+      );
+      const out = await drover.call('GET', `/api/v1/experiments/${id}/outputs/out.txt`);
+      assert.equal(out.body, `${message}\n`, 'the partial output came back');
       await waitFor(
         'the cluster to end the job',
         async () => !['RUNNING', 'PENDING', 'COMPLETING'].includes(await squeueState(running.job.nativeId)),
