@@ -23,7 +23,13 @@ import {
   type NewEvent,
 } from '../../src/state/events.ts';
 import { moveExperiment, unblockExperiments } from '../../src/state/experiment-state.ts';
-import { applyOutcomes, createTasks, recoverExpiredLeases, type OutcomeReporter } from '../../src/state/task-state.ts';
+import {
+  applyOutcomes,
+  createTasks,
+  findEndedMonitors,
+  recoverExpiredLeases,
+  type OutcomeReporter,
+} from '../../src/state/task-state.ts';
 import { claimTasks } from '../../src/state/claim-tasks.ts';
 import {
   applyObservations,
@@ -896,6 +902,68 @@ export function stateConformance(name: string, open: (options: { migrated: boole
         );
         assert.deepEqual(await claim(store, 'worker-a'), [], 'nothing left to claim');
       });
+
+      storeTest(
+        'a cancel once the submit has started leaves the monitor and stage-out to run, and ends canceled after them',
+        async ({ store, principal }) => {
+          const experiment = await launch(store, principal);
+          // Run the DAG up to a running submit.
+          for (const kind of ['env-setup', 'stage-in'] as const) {
+            const [task] = await claim(store, 'worker-a');
+            assert.equal(task.kind, kind);
+            await report(store, { workerId: 'worker-a' }, [{ taskId: task.id, outcome: 'completed' }]);
+          }
+          const [submit] = await claim(store, 'worker-a');
+          assert.equal(submit.kind, 'submit');
+
+          const canceling = await cancelExperiment(store, principal, experiment.id);
+          assert.equal(canceling.state, 'canceling');
+          const states = async () =>
+            Object.fromEntries([...(await tasksOf(store, experiment.id))].map(([kind, task]) => [kind, task.state]));
+          assert.deepEqual(await states(), {
+            'env-setup': 'completed',
+            'stage-in': 'completed',
+            submit: 'running',
+            monitor: 'pending',
+            'stage-out': 'pending',
+          });
+
+          await report(store, { workerId: 'worker-a' }, [{ taskId: submit.id, outcome: 'completed' }]);
+          const [monitor] = await claim(store, 'worker-a');
+          assert.equal(monitor.kind, 'monitor');
+          await report(store, { workerId: 'worker-a' }, [{ taskId: monitor.id, outcome: 'detached' }]);
+          // The controller completes an ended monitor of a canceling experiment as any other.
+          const ended = await store.transaction(async (tx) => {
+            const found = await findEndedMonitors(tx);
+            await applyOutcomes(
+              tx,
+              { detached: true },
+              found.map((item) => ({ taskId: item.taskId, outcome: 'completed' as const })),
+            );
+            return found;
+          });
+          assert.deepEqual(
+            ended.map((item) => item.taskId),
+            [monitor.id],
+          );
+          assert.equal(await stateOf(store, experiment.id), 'canceling', 'stage-out has yet to run');
+          const [stageOut] = await claim(store, 'worker-a');
+          assert.equal(stageOut.kind, 'stage-out');
+          await report(store, { workerId: 'worker-a' }, [{ taskId: stageOut.id, outcome: 'completed' }]);
+          assert.equal(await stateOf(store, experiment.id), 'canceled');
+          assert.deepEqual(
+            Object.values(await states()),
+            experimentDag.map(() => 'completed'),
+          );
+          const events = await listEvents(store, experiment.id);
+          assert.deepEqual(eventSummary(events.at(-1)!), ['experiment', null, 'canceling', 'canceled']);
+          assert.deepEqual(
+            events.map((event) => event.seq),
+            range(1, events.length),
+            'events stay gapless',
+          );
+        },
+      );
     });
   });
 }
