@@ -54,7 +54,7 @@ const numberPattern = /^[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?$/;
 const controlCharacters = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/gu;
 
 /** A compiled application pattern: its regular expression and its placeholder names, in order. */
-interface CompiledPattern {
+export interface CompiledPattern {
   expression: RegExp;
   names: string[];
 }
