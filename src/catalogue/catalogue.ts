@@ -13,6 +13,7 @@ import {
   loneSurrogatePattern,
   type ApplicationSpec,
 } from '../domain/application.ts';
+import { compileProgressPattern } from '../domain/progress.ts';
 import { validateInputs } from '../domain/validate-inputs.ts';
 import { headlinePathPattern } from '../domain/headline-values.ts';
 import { environmentSetupLineProblem, schedulerNamePattern, workdirPattern } from '../batch/job-script.ts';
@@ -94,10 +95,18 @@ export const applicationSchema = z
     description: z.string().optional(),
     inputs: z.array(inputSchema).default([]),
     outputs: z.array(z.string()).default([]),
+    progress: z.object({ pattern: z.string() }).strict().optional(),
     deployments: z.record(z.string(), deploymentSchema),
     headlineValues: z.array(headlineValueSchema).max(20).optional(),
   })
   .superRefine((app, context) => {
+    if (app.progress) {
+      try {
+        compileProgressPattern(app.progress.pattern);
+      } catch (error) {
+        context.addIssue({ code: 'custom', path: ['progress', 'pattern'], message: (error as Error).message });
+      }
+    }
     const headlineNames = new Set<string>();
     for (const [index, headline] of (app.headlineValues ?? []).entries()) {
       if (headlineNames.has(headline.name))

@@ -22,9 +22,18 @@ import {
   applyObservations,
   listActiveJobs,
   listJobsToCancel,
+  recordProgress,
   requestCancel,
+  type ActiveJob,
   type JobRecord,
 } from '../state/job-state.ts';
+import {
+  compileProgressPattern,
+  mergeProgress,
+  readProgress,
+  type CompiledPattern,
+  type JobProgress,
+} from '../domain/progress.ts';
 import {
   applyOutcomes,
   cancelOpenTasks,
@@ -61,7 +70,8 @@ export class Controller {
   private stopped = false;
   /** Per resource (gateway + name): when to poll next, and how many polls failed in a row. */
   private readonly health = new Map<string, { nextPollAt: number; failures: number }>();
-  /** When the embedded store's statistics are next refreshed (the first pass does it). */
+  /** Applications' progress templates, compiled once each. */
+  private readonly patterns = new Map<string, CompiledPattern | null>();
 
   /** Takes compiled options: the defaults live in config.ts alone. */
   constructor(private readonly options: ControllerOptions) {}
@@ -113,7 +123,7 @@ export class Controller {
    */
   private async pollJobs(): Promise<void> {
     const jobs = await listActiveJobs(this.options.store);
-    const byResource = new Map<string, JobRecord[]>();
+    const byResource = new Map<string, ActiveJob[]>();
     for (const job of jobs) {
       const key = `${job.gatewayId}\u0000${job.resource}`;
       const group = byResource.get(key);
@@ -135,7 +145,7 @@ export class Controller {
    * `blocked` with the reason and the next poll backs off (interval x 2, x 4 ... up to
    * 5 minutes); the first poll that gets through returns them to where they were.
    */
-  private async pollResource(key: string, group: JobRecord[]): Promise<void> {
+  private async pollResource(key: string, group: ActiveJob[]): Promise<void> {
     const { store, resources, logger } = this.options;
     const [gatewayId, resourceName] = key.split('\u0000');
     const health = this.health.get(key) ?? { nextPollAt: 0, failures: 0 };
@@ -171,6 +181,7 @@ export class Controller {
       const observation = job.nativeId ? observations.get(job.nativeId) : undefined;
       return observation ? [{ job, observation }] : [];
     });
+    const progress = this.readProgress(observed);
     // Checked in the store, not in `health`: the controller that saw the outage may have died.
     const blocked = await hasBlockedExperiments(store, gatewayId, resourceName);
     if (observed.length === 0 && !blocked) return;
@@ -182,7 +193,39 @@ export class Controller {
           `${resourceName} answers again`,
         );
       await applyObservations(tx, observed);
+      await recordProgress(tx, progress);
     });
+  }
+
+  /** The progress each observed job reported since it was stored, for the jobs whose progress changed. */
+  private readProgress(
+    observed: Array<{ job: ActiveJob; observation: JobObservation }>,
+  ): Array<{ job: ActiveJob; progress: JobProgress }> {
+    const now = new Date();
+    return observed.flatMap(({ job, observation }) => {
+      if (!observation.output) return [];
+      const report = readProgress(observation.output.text, {
+        truncated: observation.output.truncated,
+        pattern: this.compiledPattern(job.progressPattern),
+      });
+      const progress = mergeProgress(job.progress, report, now);
+      return progress ? [{ job, progress }] : [];
+    });
+  }
+
+  /** An application's progress template, compiled once; null when it has none (or an unusable one from before patterns were checked). */
+  private compiledPattern(pattern: string | null): CompiledPattern | null {
+    if (pattern === null) return null;
+    if (!this.patterns.has(pattern)) {
+      let compiled: CompiledPattern | null = null;
+      try {
+        compiled = compileProgressPattern(pattern);
+      } catch (error) {
+        this.options.logger.warn({ err: error, pattern }, 'an application progress pattern cannot be used');
+      }
+      this.patterns.set(pattern, compiled);
+    }
+    return this.patterns.get(pattern)!;
   }
 
   /**
