@@ -123,6 +123,38 @@ describe('progress from inside the job', () => {
     assert.equal(done.progress, null);
   });
 
+  it('a job just submitted is polled soon, not a whole interval later, so it does not show queued while it runs', async () => {
+    // A resource polled every 30 s: a new job is looked at after a fifth of that.
+    const local = (await drover.call('GET', '/api/v1/resources/local')).body;
+    const slow = await drover.call('POST', '/api/v1/resources', {
+      ...local,
+      name: 'local-slow',
+      config: { ...local.config, pollIntervalSeconds: 30 },
+    });
+    assert.equal(slow.status, 201, JSON.stringify(slow.body));
+    const start = async (name: string) => {
+      const created = await drover.call('POST', '/api/v1/experiments', {
+        name,
+        application: 'heat-simulation',
+        resource: 'local-slow',
+        inputs: { duration_seconds: 120, steps: 120 },
+      });
+      assert.equal(created.status, 201, JSON.stringify(created.body));
+      return created.body.id as string;
+    };
+    const runningJob = (id: string) => async () => {
+      const { body } = await drover.call('GET', `/api/v1/experiments/${id}`);
+      return body.job?.state === 'running' ? body.job : null;
+    };
+    const first = await start('sets the poll schedule');
+    await waitFor('the first job to run', runningJob(first));
+    // The resource was just polled: its next regular poll is 30 s away.
+    const second = await start('submitted between polls');
+    await waitFor('the second job to be seen running', runningJob(second), 20_000);
+    for (const id of [first, second]) await drover.call('POST', `/api/v1/experiments/${id}/cancel`);
+    for (const id of [first, second]) await waitForState(drover, id, ['canceled']);
+  });
+
   it('refuses an application whose progress template cannot be used, naming the field', async () => {
     const application = (pattern: string) => ({
       name: 'printer',

@@ -24,6 +24,7 @@ import {
   listJobsToCancel,
   recordProgress,
   requestCancel,
+  submittedNativeState,
   type ActiveJob,
   type JobRecord,
 } from '../state/job-state.ts';
@@ -44,6 +45,12 @@ import {
 
 /** The longest wait between polls of a resource that does not answer. */
 const maxPollBackoffMs = 5 * 60_000;
+/**
+ * A resource with jobs submitted since its last poll is polled again after a fifth of its
+ * interval, and never sooner than this: a steady stream of submits costs at most one
+ * extra `squeue` a second.
+ */
+const minEarlyPollGapMs = 1000;
 
 export interface ControllerOptions {
   store: Store;
@@ -69,7 +76,7 @@ export class Controller {
   private running?: Promise<void>;
   private stopped = false;
   /** Per resource (gateway + name): when to poll next, and how many polls failed in a row. */
-  private readonly health = new Map<string, { nextPollAt: number; failures: number }>();
+  private readonly health = new Map<string, { nextPollAt: number; earlyPollAt: number; failures: number }>();
   /** Applications' progress templates, compiled once each. */
   private readonly patterns = new Map<string, CompiledPattern | null>();
 
@@ -148,9 +155,13 @@ export class Controller {
   private async pollResource(key: string, group: ActiveJob[]): Promise<void> {
     const { store, resources, logger } = this.options;
     const [gatewayId, resourceName] = key.split('\u0000');
-    const health = this.health.get(key) ?? { nextPollAt: 0, failures: 0 };
+    const health = this.health.get(key) ?? { nextPollAt: 0, earlyPollAt: 0, failures: 0 };
     this.health.set(key, health);
-    if (Date.now() < health.nextPollAt) return;
+    // A job just submitted is polled soon, not a whole interval later: it may already run
+    // (and print progress) while the page would still say queued.
+    const submittedSincePoll = group.some((job) => job.nativeState === submittedNativeState);
+    const early = submittedSincePoll && health.failures === 0 && Date.now() >= health.earlyPollAt;
+    if (Date.now() < health.nextPollAt && !early) return;
     const spec = await getResource(store, gatewayId, resourceName);
     const interval = pollIntervalMs(spec, this.options.pollMs);
     const started = Date.now();
@@ -177,6 +188,7 @@ export class Controller {
     }
     health.failures = 0;
     health.nextPollAt = started + interval;
+    health.earlyPollAt = started + Math.max(minEarlyPollGapMs, interval / 5);
     const observed = group.flatMap((job) => {
       const observation = job.nativeId ? observations.get(job.nativeId) : undefined;
       return observation ? [{ job, observation }] : [];

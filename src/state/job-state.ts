@@ -46,6 +46,9 @@ export interface ActiveJob extends JobRecord {
   progressPattern: string | null;
 }
 
+/** A job's native state from its submit until the first poll observes it. */
+export const submittedNativeState = 'submitted';
+
 /** The channel that announces experiments whose job progress changed (payload: their ids, comma-separated). */
 export const progressChannel = 'drover_progress';
 
@@ -115,7 +118,7 @@ export async function recordSubmittedJob(
 ): Promise<JobRecord> {
   const rows = await tx.query(
     `insert into jobs (experiment_id, task_id, gateway_id, resource, submission_key, native_id, state, native_state, queue, workdir, details, submitted_at)
-     values ($1, $2, $3, $4, $5, $6, 'queued', 'submitted', $7, $8, $9::jsonb, coalesce($10::timestamptz, now()))
+     values ($1, $2, $3, $4, $5, $6, 'queued', $11, $7, $8, $9::jsonb, coalesce($10::timestamptz, now()))
      on conflict (submission_key) do nothing
      returning ${jobColumns}`,
     [
@@ -129,6 +132,7 @@ export async function recordSubmittedJob(
       job.workdir,
       JSON.stringify(job.details),
       job.submittedAt ?? null,
+      submittedNativeState,
     ],
   );
   if (rows.length === 0) return (await findJobByKey(tx, job.submissionKey))!;
