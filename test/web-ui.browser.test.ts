@@ -714,6 +714,8 @@ require('fs').writeFileSync('drawing.svg', '<svg xmlns="http://www.w3.org/2000/s
       page.locator('tbody tr').evaluateAll((rows) => rows.map((row) => (row as HTMLElement).dataset.id));
     const first = await rowIds();
     assert.equal(first.length, 20, 'a page holds 20');
+    const all = (await drover.call('GET', '/api/v1/experiments/count', undefined, alice)).body.count;
+    await textMatching(page.locator('.page-position'), new RegExp(`^Experiments 1–20 of ${all}\\.$`));
     await page.getByRole('button', { name: 'Older →' }).click();
     await waitFor(
       'the second page',
@@ -722,6 +724,10 @@ require('fs').writeFileSync('drawing.svg', '<svg xmlns="http://www.w3.org/2000/s
     const second = await rowIds();
     assert.ok(second.length > 0 && second.every((id) => !first.includes(id)), 'no row on both pages');
     assert.ok(second.includes(live.id), 'older experiments are on the next page');
+    await textMatching(
+      page.locator('.page-position'),
+      new RegExp(`^Experiments 21–${20 + second.length} of ${all}\\.$`),
+    );
     await page.getByRole('button', { name: '← Newer' }).click();
     await textMatching(page.getByRole('table'), /paging 20/);
     await Promise.all(
