@@ -19,7 +19,12 @@ const invalidJobSpec = (error: unknown) =>
 
 type Answer = Partial<CommandResult> | ((argv: string[], options?: RunOptions) => Partial<CommandResult>);
 
-/** A Shell that answers commands by their program (`squeue`, `sacct`, or a `bash -c` script's $0). */
+/**
+ * A Shell that answers commands by their program (`squeue`, `sacct`, or a `bash -c`
+ * script's $0). A poll's status command, wrapped to read the jobs' output tails
+ * (output-tail.ts, `drover-status <marker> <bytes> <command...>`), is answered as the
+ * command inside it, followed by the marker line and no output of any job.
+ */
 class ScriptedShell extends CommandOnlyShell {
   readonly commands: string[][] = [];
   constructor(private readonly answers: Record<string, Answer>) {
@@ -28,17 +33,30 @@ class ScriptedShell extends CommandOnlyShell {
 
   async run(argv: string[], options?: RunOptions): Promise<CommandResult> {
     this.commands.push(argv);
-    const program = argv[0] === 'bash' ? argv[3] : argv.find((word) => word !== 'env' && !word.includes('='))!;
-    const answer = this.answers[program];
+    const status = statusCommandOf(argv);
+    const asked = status ? status.command : argv;
+    const answer = this.answers[programOf(asked)];
     assert.ok(answer, `unexpected command ${argv.join(' ')}`);
-    const result = typeof answer === 'function' ? answer(argv, options) : answer;
-    return { code: 0, stdout: '', stderr: '', ...result };
+    const result = {
+      code: 0,
+      stdout: '',
+      stderr: '',
+      ...(typeof answer === 'function' ? answer(asked, options) : answer),
+    };
+    return status ? { ...result, stdout: `${result.stdout}\n${status.marker}\n` } : result;
   }
   programs(): string[] {
-    return this.commands.map((argv) =>
-      argv[0] === 'bash' ? argv[3] : argv.find((word) => word !== 'env' && !word.includes('='))!,
-    );
+    return this.commands.map((argv) => programOf(statusCommandOf(argv)?.command ?? argv));
   }
+}
+
+/** The status command and marker of a poll's wrapped command, or null for any other command. */
+function statusCommandOf(argv: string[]): { marker: string; command: string[] } | null {
+  return argv[0] === 'bash' && argv[3] === 'drover-status' ? { marker: argv[4], command: argv.slice(6) } : null;
+}
+
+function programOf(argv: string[]): string {
+  return argv[0] === 'bash' ? argv[3] : argv.find((word) => word !== 'env' && !word.includes('='))!;
 }
 
 const job = (nativeId: string): TrackedJob => ({
