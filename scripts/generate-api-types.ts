@@ -120,6 +120,9 @@ export const activeExperimentStates: readonly components['schemas']['ActiveExper
 
 /** The job settings the server uses when neither the request nor the deployment gives them (JobSettings defaults). */
 export const defaultJobSettings = { ${defaults.join(', ')} } as const;
+
+/** The experiment events that can notify, in order (NotificationEvent). */
+export const notificationEvents: readonly components['schemas']['NotificationEvent'][] = ${values(schemas.NotificationEvent?.enum, 'NotificationEvent enum')};
 `;
 }
 
