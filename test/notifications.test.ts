@@ -9,7 +9,10 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { exitWithApplication, startTestDrover, waitFor, waitForState, type TestDrover } from './harness.ts';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { exitWithApplication, runCli, startTestDrover, waitFor, waitForState, type TestDrover } from './harness.ts';
 import { startSmtpSink, type SmtpSink } from './smtp-sink.ts';
 import { signatureIsValid, startWebhookReceiver, type WebhookReceiver } from './webhook-receiver.ts';
 
@@ -328,5 +331,46 @@ describe('notifications', () => {
     );
     const badCursor = await as(alice).call('GET', '/api/v1/notifications/deliveries?cursor=nonsense');
     assert.equal(badCursor.status, 400);
+  });
+
+  it('does the same from the CLI: drover notify set, show, experiment, log and submit --notify', async () => {
+    const workDir = await mkdtemp(join(tmpdir(), 'drover-notify-cli-'));
+    const cli = (...args: string[]) => runCli(args, { url: drover.url, workDir, token: bob.token });
+    try {
+      const set = await cli('notify', 'set', '--events', 'completed', '--webhook', `${receiver.url}/bob`);
+      assert.equal(set.code, 0, set.stderr);
+      assert.match(set.stdout, /events: +completed/);
+      const secret = /webhook secret \(shown once; store it in your receiver now\): (whsec_\S+)/.exec(set.stdout)?.[1];
+      assert.ok(secret, set.stdout);
+      const shown = await cli('notify');
+      assert.match(shown.stdout, new RegExp(`webhook: +${receiver.url}/bob`));
+      assert.ok(!shown.stdout.includes(secret), 'the secret is printed once');
+
+      const bad = await cli('notify', 'set', '--events', 'completed,exploded');
+      assert.equal(bad.code, 2, 'a usage error');
+      assert.match(bad.stderr, /--events: no event "exploded"\n.*give some of started, completed, failed, canceled/s);
+      const refused = await cli('notify', 'set', '--webhook', 'ftp://example.org/');
+      assert.equal(refused.code, 1, 'the API refused it');
+      assert.match(refused.stderr, /webhookUrl: must be an http:\/\/ or https:\/\/ URL/);
+
+      const submitted = await cli('submit', 'pi-monte-carlo', '-i', 'samples=1000', '--notify', 'started', '--watch');
+      assert.equal(submitted.code, 0, submitted.stderr);
+      const id = submitted.stdout.split(/\s+/)[0];
+      const log = await waitFor('the CLI log to show the delivery', async () => {
+        const run = await cli('notify', 'log', '--experiment', id);
+        return /started +webhook +delivered +1 +200/.test(run.stdout) ? run.stdout : null;
+      });
+      assert.doesNotMatch(log, /completed/, '--notify started: the end does not notify');
+      const hook = receiver.received.find((candidate) => candidate.path === '/bob')!;
+      assert.ok(signatureIsValid(hook, secret));
+
+      const changed = await cli('notify', 'experiment', id, '--events', 'failed', '--no-webhook');
+      assert.equal(changed.code, 0, changed.stderr);
+      assert.match(changed.stdout, /notifications: failed by email/);
+      const back = await cli('notify', 'experiment', id, '--defaults', '--json');
+      assert.equal(JSON.parse(back.stdout).notify, null);
+    } finally {
+      await rm(workDir, { recursive: true, force: true });
+    }
   });
 });
