@@ -5,7 +5,8 @@
  *
  *   node pi-monte-carlo.mjs --samples 1000000 [--seed 42]
  *
- * Prints progress every 10% to stdout and writes result.json in the current directory.
+ * Prints progress every 10% to stdout in Drover's `::drover progress` and `::drover value`
+ * lines, and writes result.json in the current directory.
  * Exit codes: 0 done, 2 bad arguments, 1 other failure, 128+n when stopped by signal n.
  */
 import { renameSync, writeFileSync } from 'node:fs';
@@ -144,8 +145,10 @@ while (done < samples) {
   done = end;
   while (nextDecile <= 10 && done >= Math.ceil((samples * nextDecile) / 10)) {
     const estimate = (4 * inside) / done;
+    // Drover's progress lines (see the README, "Progress from inside the job"): any program can print them.
     process.stdout.write(
-      `progress ${String(nextDecile * 10).padStart(3)}% ${done}/${samples} estimate=${estimate.toFixed(8)} elapsed=${elapsedSeconds().toFixed(2)}s\n`,
+      `::drover progress ${done}/${samples} ${nextDecile * 10}% of the samples drawn\n` +
+        `::drover value estimate=${estimate.toFixed(8)} elapsed_s=${elapsedSeconds().toFixed(2)}\n`,
     );
     nextDecile++;
   }

@@ -164,6 +164,38 @@ describe('the drover CLI', () => {
     assert.deepEqual(json(await drover_(['show', id, '--json'])).inputFiles, { text: 'poem.txt' });
   });
 
+  it("follows the program's own progress: watch prints it, ls and show tell how far it is", async () => {
+    const submitted = json(
+      await drover_(['submit', 'heat-simulation', '-i', 'duration_seconds=5', '-i', 'steps=10', '--json']),
+    );
+    const running = await waitFor('progress part way', async () => {
+      const experiment = (await drover.call('GET', `/api/v1/experiments/${submitted.id}`)).body;
+      return experiment.job?.state === 'running' && experiment.progress?.fraction < 1 ? experiment : null;
+    });
+    const listed = await drover_(['ls', '--app', 'heat-simulation', '--state', 'executing']);
+    assert.match(listed.stdout, new RegExp(`${submitted.id}\\s+executing \\d+%\\s+heat-simulation`), listed.stdout);
+    assert.ok(running.progress.fraction >= 0);
+
+    // Not a terminal: a line each time the percentage changes, the last one at the end.
+    const watched = await drover_(['watch', submitted.id]);
+    assert.equal(watched.code, 0, watched.stderr);
+    const lines = watched.stdout.split('\n').filter((line) => line.startsWith('progress '));
+    assert.ok(lines.length >= 1, watched.stdout);
+    assert.match(lines.at(-1)!, /^progress 100% \(10 of 10\), t=1, max=[\d.]+, mean=[\d.]+$/);
+    assert.doesNotMatch(watched.stdout, /\u001b/, 'no terminal codes in a pipe');
+
+    const shown = await drover_(['show', submitted.id]);
+    assert.match(shown.stdout, /progress\s+100% \(10 of 10\), ran \d+ s, t=1, max=/);
+    const events = (await drover_(['watch', submitted.id, '--json'])).stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line));
+    assert.ok(
+      events.every((event) => event.seq > 0 || event.progress),
+      'NDJSON: events and progress only',
+    );
+  });
+
   it('clones with a changed input and reports the difference', async () => {
     const run = await drover_(['clone', piId, '-i', 'samples=5000', '--watch']);
     assert.equal(run.code, 0, run.stderr);

@@ -321,6 +321,8 @@ describe('web UI', () => {
     await textMatching(region(page, 'Logs'), /step \d+\/30/);
     await textMatching(page.getByRole('list', { name: /Task graph/ }).locator('[data-task="monitor"]'), /running/);
     await textMatching(experimentState(page), /^executing$/);
+    // heat-simulation's own step lines, read with its catalogue template, as a bar.
+    await textMatching(region(page, 'Job'), /\d+% \(\d+ of 30\)/);
     await screenshot(page, 'experiment-running');
 
     await textMatching(experimentState(page), /^completed$/, 30_000);
@@ -357,6 +359,49 @@ describe('web UI', () => {
     assert.equal(stored.body.owner, 'alice');
     const drafts = await drover.call('GET', '/api/v1/experiments?state=created');
     assert.deepEqual(drafts.body.items, [], 'the previewed draft was launched, not left behind');
+  });
+
+  it('shows how far a running program says it is, with its values and estimated end, on its page and in the list', async () => {
+    const running = await createAsAlice({
+      application: 'heat-simulation',
+      name: 'long heat',
+      inputs: { duration_seconds: 40, steps: 80 },
+    });
+    try {
+      const list = await openPage(alice);
+      await list.goto(drover.url);
+      const row = list.locator(`tr[data-id="${running.id}"]`);
+      const listed = row.getByRole('progressbar', { name: 'Progress reported by the program' });
+      await listed.waitFor({ timeout: 30_000 });
+      await textMatching(row, /\d+% · ends ~\d{1,2}:\d{2}/);
+      await list.close();
+
+      const page = await openPage(alice);
+      await page.goto(`${drover.url}/experiments/${running.id}`);
+      const bar = region(page, 'Job').getByRole('progressbar', { name: 'Progress reported by the program' });
+      await bar.waitFor();
+      const first = Number(await bar.getAttribute('aria-valuenow'));
+      // It moves live, from the event stream, without a reload.
+      await markDocument(page);
+      const deadline = Date.now() + 30_000;
+      while (Number(await bar.getAttribute('aria-valuenow')) <= first && Date.now() < deadline)
+        await page.waitForTimeout(250);
+      assert.ok(Number(await bar.getAttribute('aria-valuenow')) > first, 'the bar moves on');
+      await assertNotReloaded(page);
+      assert.match((await bar.getAttribute('aria-valuetext')) ?? '', /^\d+%, \d+ of 80$/);
+      const job = await textMatching(region(page, 'Job'), /estimated end \d{1,2}:\d{2}/);
+      assert.match(job, /Elapsed \d/);
+      assert.match(job, /walltime left \d+ min/);
+      const reported = await page.getByLabel('Values reported by the program').innerText();
+      assert.match(reported, /^t\s+0\.\d+/m);
+      assert.match(reported, /^max\s+\d/m);
+      assert.match(reported, /^mean\s+\d/m);
+      await screenshot(page, 'experiment-progress');
+      assert.deepEqual(await axeViolations(page), []);
+      await page.close();
+    } finally {
+      await drover.call('POST', `/api/v1/experiments/${running.id}/cancel`, undefined, alice);
+    }
   });
 
   it('submits pi-monte-carlo and word-count (with a file upload) and downloads their outputs', async () => {

@@ -699,7 +699,30 @@ export interface components {
             updatedAt: string;
             launchedAt: string | null;
             finishedAt: string | null;
+            progress: ({
+                jobStartedAt: string | null;
+                jobEndedAt: string | null;
+                walltimeMinutes: number | null;
+            } & components["schemas"]["ProgressReport"]) | null;
         };
+        /** @description What a running program last reported about its progress */
+        ProgressReport: {
+            fraction: number | null;
+            current: number | null;
+            total: number | null;
+            message: string | null;
+            /**
+             * Format: date-time
+             * @description When Drover last saw the progress change
+             */
+            updatedAt: string;
+        };
+        JobProgress: {
+            /** @description Named values the program reported, latest value of each (at most 24) */
+            values: {
+                [key: string]: number | string;
+            };
+        } & components["schemas"]["ProgressReport"];
         /**
          * @description The states an experiment ends in: nothing changes after one
          * @enum {string}
@@ -756,6 +779,7 @@ export interface components {
             submittedAt: string;
             startedAt: string | null;
             endedAt: string | null;
+            progress: components["schemas"]["JobProgress"] | null;
         };
         Experiment: {
             /** @description Input name to value; a file input holds its upload id */
@@ -907,6 +931,11 @@ export interface components {
             inputs: components["schemas"]["Input"][];
             /** @description Glob patterns of the files brought back */
             outputs: string[];
+            /** @description How the program prints its progress when it does not print Drover's own `::drover progress` lines: a line template */
+            progress?: {
+                /** @description Literal text with placeholders: {current} and {total}, or {percent}, for the bar; {message} (last) for its words; any other {name} is a named value. Example: `step {current}/{total} t={t}` */
+                pattern: string;
+            };
             /** @description Per resource name; "*" for any */
             deployments: {
                 [key: string]: components["schemas"]["Deployment"];

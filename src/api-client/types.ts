@@ -11,6 +11,8 @@ export type Me = Schemas['Me'];
 /** `GET /gateway` (no token needed): the deployment's gateway name and colours. */
 export type Gateway = Schemas['Gateway'];
 export type Application = Schemas['Application'];
+/** What a running program last reported about its progress, with its named values. */
+export type JobProgress = Schemas['JobProgress'];
 export type InputDefinition = Schemas['Input'];
 export type Deployment = Schemas['Deployment'];
 export type Resource = Schemas['Resource'];

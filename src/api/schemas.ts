@@ -64,6 +64,7 @@ const schemas = [
       'updatedAt',
       'launchedAt',
       'finishedAt',
+      'progress',
     ],
     properties: {
       id: { type: 'string', format: 'uuid' },
@@ -81,6 +82,49 @@ const schemas = [
       updatedAt: time,
       launchedAt: nullable(time),
       finishedAt: nullable(time),
+      progress: nullable({
+        description:
+          "How far the program in the experiment's latest job says it is (see the README, Progress from inside the job), with what a progress bar and an estimated end need; null until the program reports progress",
+        allOf: [{ $ref: 'ProgressReport#' }],
+        type: 'object',
+        required: ['jobStartedAt', 'jobEndedAt', 'walltimeMinutes'],
+        properties: {
+          jobStartedAt: nullable(time),
+          jobEndedAt: nullable(time),
+          walltimeMinutes: nullable({ type: 'number' }),
+        },
+      }),
+    },
+  },
+  {
+    $id: 'ProgressReport',
+    type: 'object',
+    description: 'What a running program last reported about its progress',
+    required: ['fraction', 'current', 'total', 'message', 'updatedAt'],
+    properties: {
+      fraction: nullable({
+        type: 'number',
+        minimum: 0,
+        maximum: 1,
+        description: 'How far, 0 to 1, when the program said',
+      }),
+      current: nullable({ type: 'number' }),
+      total: nullable({ type: 'number' }),
+      message: nullable({ type: 'string', description: "The program's own words about where it is" }),
+      updatedAt: { ...time, description: 'When Drover last saw the progress change' },
+    },
+  },
+  {
+    $id: 'JobProgress',
+    type: 'object',
+    allOf: [{ $ref: 'ProgressReport#' }],
+    required: ['values'],
+    properties: {
+      values: {
+        type: 'object',
+        description: 'Named values the program reported, latest value of each (at most 24)',
+        additionalProperties: { anyOf: [{ type: 'number' }, { type: 'string' }] },
+      },
     },
   },
   {
@@ -149,6 +193,7 @@ const schemas = [
       'submittedAt',
       'startedAt',
       'endedAt',
+      'progress',
     ],
     properties: {
       id: { type: 'integer' },
@@ -174,6 +219,7 @@ const schemas = [
       submittedAt: time,
       startedAt: nullable(time),
       endedAt: nullable(time),
+      progress: nullable({ $ref: 'JobProgress#' }),
     },
   },
   {
@@ -396,6 +442,19 @@ const schemas = [
       description: { type: 'string' },
       inputs: { type: 'array', items: { $ref: 'Input#' } },
       outputs: { type: 'array', items: { type: 'string' }, description: 'Glob patterns of the files brought back' },
+      progress: {
+        type: 'object',
+        description:
+          "How the program prints its progress when it does not print Drover's own `::drover progress` lines: a line template",
+        required: ['pattern'],
+        properties: {
+          pattern: {
+            type: 'string',
+            description:
+              'Literal text with placeholders: {current} and {total}, or {percent}, for the bar; {message} (last) for its words; any other {name} is a named value. Example: `step {current}/{total} t={t}`',
+          },
+        },
+      },
       deployments: {
         type: 'object',
         additionalProperties: { $ref: 'Deployment#' },

@@ -68,6 +68,15 @@ export interface JobObservation {
   startedAt?: Date;
   endedAt?: Date;
   nodeList?: string;
+  /** The end of the job's stdout (`outputTailBytes`), once it has written any: where its progress is read from. */
+  output?: OutputTail;
+}
+
+/** The last bytes of a job's stdout. */
+export interface OutputTail {
+  text: string;
+  /** Whether the output is longer than `text`, so its first line may be cut. */
+  truncated: boolean;
 }
 
 /** One resource's batch scheduler. */

@@ -7,6 +7,7 @@ import { z } from 'zod';
 import type { ResourceSpec } from '../domain/resource.ts';
 import { ForbiddenError, NotFoundError, ValidationError } from '../domain/errors.ts';
 import { inputTypes, loneSurrogatePattern, type ApplicationSpec } from '../domain/application.ts';
+import { compileProgressPattern } from '../domain/progress.ts';
 import { validateInputs } from '../domain/validate-inputs.ts';
 import { environmentSetupLineProblem, schedulerNamePattern, workdirPattern } from '../batch/job-script.ts';
 import type { Queryable } from '../store/port.ts';
@@ -69,9 +70,17 @@ export const applicationSchema = z
     description: z.string().optional(),
     inputs: z.array(inputSchema).default([]),
     outputs: z.array(z.string()).default([]),
+    progress: z.object({ pattern: z.string() }).strict().optional(),
     deployments: z.record(z.string(), deploymentSchema),
   })
   .superRefine((app, context) => {
+    if (app.progress) {
+      try {
+        compileProgressPattern(app.progress.pattern);
+      } catch (error) {
+        context.addIssue({ code: 'custom', path: ['progress', 'pattern'], message: (error as Error).message });
+      }
+    }
     const names = new Set(app.inputs.map((input) => input.name));
     for (const input of app.inputs) {
       if (input.type === 'enum' && !input.values?.length) {

@@ -2,6 +2,7 @@
  * Human-readable output for the CLI (`--json` prints the API's JSON instead).
  */
 import type { ExperimentDetail, ExperimentEvent } from '../api-client/types.ts';
+import { formatPercent, progressTimes, type ProgressTimesInput } from '../api-client/progress.ts';
 
 export function printJson(value: unknown): void {
   process.stdout.write(JSON.stringify(value, null, 2) + '\n');
@@ -44,6 +45,58 @@ export function eventLine(event: ExperimentEvent): string {
   return `${at}  #${String(event.seq).padEnd(3)} ${what.padEnd(20)} ${move.padEnd(24)} ${event.message ?? ''}`.trimEnd();
 }
 
+/** What `progressText` needs: a summary's progress, or a job's with its times. */
+export type ProgressShown = ProgressTimesInput & {
+  current: number | null;
+  total: number | null;
+  message: string | null;
+  values?: Record<string, number | string>;
+};
+
+/** A text progress bar: `[##########..........]`. */
+export function progressBar(fraction: number | null, width = 24): string {
+  const filled = Math.round((fraction ?? 0) * width);
+  return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}]`;
+}
+
+/**
+ * A job's progress as one line: `42% (34 of 80)`, then `estimated end 10:42:07 UTC, elapsed
+ * 1 min 3 s, walltime left 8 min` `withTimes`, then its message and named values when `detailed`.
+ */
+export function progressText(
+  progress: ProgressShown,
+  { detailed, withTimes }: { detailed: boolean; withTimes: boolean },
+  now = new Date(),
+): string {
+  const times = withTimes
+    ? progressTimes(progress, now)
+    : { elapsedMs: null, walltimeLeftMs: null, estimatedEnd: null, overrunsWalltime: false };
+  const parts = [
+    (progress.fraction !== null ? formatPercent(progress.fraction) : 'running') +
+      (progress.current !== null && progress.total !== null ? ` (${progress.current} of ${progress.total})` : ''),
+  ];
+  // The estimated end first: a terminal's line is cut to its width.
+  if (times.estimatedEnd)
+    parts.push(
+      `estimated end ${times.estimatedEnd.toISOString().slice(11, 19)} UTC${times.overrunsWalltime ? ' (after its walltime)' : ''}`,
+    );
+  if (times.elapsedMs !== null)
+    parts.push(`${progress.jobEndedAt ? 'ran' : 'elapsed'} ${durationText(times.elapsedMs)}`);
+  if (times.walltimeLeftMs !== null) parts.push(`walltime left ${durationText(times.walltimeLeftMs)}`);
+  if (detailed && progress.message) parts.push(progress.message);
+  if (detailed && progress.values)
+    parts.push(...Object.entries(progress.values).map(([name, value]) => `${name}=${value}`));
+  return parts.join(', ');
+}
+
+/** `1 h 2 min`, `3 min 4 s`, `5 s`. */
+function durationText(ms: number): string {
+  const seconds = Math.floor(ms / 1000);
+  if (seconds < 60) return `${seconds} s`;
+  if (seconds < 3600) return `${Math.floor(seconds / 60)} min ${seconds % 60} s`;
+  return `${Math.floor(seconds / 3600)} h ${Math.floor((seconds % 3600) / 60)} min`;
+}
+
 /** A summary of one experiment for `drover show`. */
 export function experimentText(experiment: ExperimentDetail): string {
   const lines = [
@@ -77,6 +130,18 @@ export function experimentText(experiment: ExperimentDetail): string {
         `${job.exitCode !== null ? `, exit code ${job.exitCode}` : ''}`,
       `               queue ${job.queue ?? '-'}, nodes ${job.nodeList ?? '-'}, started ${time(job.startedAt)}, ended ${time(job.endedAt)}`,
     );
+    if (job.progress)
+      lines.push(
+        `  progress     ${progressText(
+          {
+            ...job.progress,
+            jobStartedAt: job.startedAt,
+            jobEndedAt: job.endedAt,
+            walltimeMinutes: experiment.settings.walltimeMinutes,
+          },
+          { detailed: true, withTimes: true },
+        )}`,
+      );
   }
   return lines.join('\n') + '\n';
 }

@@ -6,7 +6,8 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { serializeOutputPath } from '../api-client/client.ts';
-import type { ExperimentEvent, ExperimentRequest } from '../api-client/types.ts';
+import type { ExperimentEvent, ExperimentRequest, JobProgress } from '../api-client/types.ts';
+import { formatPercent } from '../api-client/progress.ts';
 import {
   call,
   CliError,
@@ -17,6 +18,7 @@ import {
   type GlobalOptions,
 } from './client.ts';
 import { eventLine, experimentText, printJson, shellWord, table, time } from './format.ts';
+import { ProgressLine } from './progress-line.ts';
 import { exitCodeOfFinalState, exitCodes } from './exit-codes.ts';
 import { terminalExperimentStates } from '../domain/experiment.ts';
 import { parseEvents } from './notify-commands.ts';
@@ -99,16 +101,25 @@ async function watch(client: CliClient, id: string, json: boolean): Promise<numb
   let finalState = '';
   const current = await call(client.api.GET('/api/v1/experiments/{id}', { params: { path: { id } } }));
   if (!json) process.stderr.write(`watching ${current.name} (${id}); Ctrl-C stops watching, not the experiment\n`);
+  const progress = new ProgressLine(current.settings.walltimeMinutes, Boolean(process.stdout.isTTY));
   await followEvents(client, id, (message) => {
+    if (message.event === 'progress') {
+      const data = JSON.parse(message.data) as { jobId: number; progress: JobProgress };
+      if (json) process.stdout.write(JSON.stringify(data) + '\n');
+      else progress.update(data.progress);
+      return false;
+    }
     const event = JSON.parse(message.data) as ExperimentEvent;
     if (json) process.stdout.write(JSON.stringify(event) + '\n');
-    else process.stdout.write(eventLine(event) + '\n');
+    else progress.print(eventLine(event));
+    if (event.entity === 'job' && event.toState) progress.job(event.toState, event.at);
     if (event.entity === 'experiment' && event.toState && terminal.has(event.toState)) {
       finalState = event.toState;
       return true;
     }
     return false;
   });
+  progress.clear();
   if (!finalState) throw new CliError(`the event stream of ${id} ended before the experiment did`);
   return exitCodeOfFinalState(finalState);
 }
@@ -325,8 +336,12 @@ Many at once (one transaction: a bad item creates nothing and names items.<index
       );
       if (json) return printJson(page);
       const rows = [['ID', 'STATE', 'APPLICATION', 'RESOURCE', 'CREATED', 'NAME']];
-      for (const item of page.items)
-        rows.push([item.id, item.state, item.application, item.resource, time(item.createdAt), item.name]);
+      for (const item of page.items) {
+        // A running program's own progress beside its state: `executing 42%`.
+        const running = item.progress && item.progress.jobEndedAt === null && item.progress.fraction !== null;
+        const state = running ? `${item.state} ${formatPercent(item.progress!.fraction!)}` : item.state;
+        rows.push([item.id, state, item.application, item.resource, time(item.createdAt), item.name]);
+      }
       process.stdout.write(table(rows));
       if (page.nextCursor) process.stdout.write(`more: ${nextPageCommand(options, page.nextCursor)}\n`);
     });

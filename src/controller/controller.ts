@@ -22,9 +22,19 @@ import {
   applyObservations,
   listActiveJobs,
   listJobsToCancel,
+  recordProgress,
   requestCancel,
+  submittedNativeState,
+  type ActiveJob,
   type JobRecord,
 } from '../state/job-state.ts';
+import {
+  compileProgressPattern,
+  mergeProgress,
+  readProgress,
+  type CompiledPattern,
+  type JobProgress,
+} from '../domain/progress.ts';
 import {
   applyOutcomes,
   cancelDetachedTasks,
@@ -36,6 +46,12 @@ import {
 
 /** The longest wait between polls of a resource that does not answer. */
 const maxPollBackoffMs = 5 * 60_000;
+/**
+ * A resource with jobs submitted since its last poll is polled again after a fifth of its
+ * interval, and never sooner than this: a steady stream of submits costs at most one
+ * extra `squeue` a second.
+ */
+const minEarlyPollGapMs = 1000;
 
 export interface ControllerOptions {
   store: Store;
@@ -61,8 +77,9 @@ export class Controller {
   private running?: Promise<void>;
   private stopped = false;
   /** Per resource (gateway + name): when to poll next, and how many polls failed in a row. */
-  private readonly health = new Map<string, { nextPollAt: number; failures: number }>();
-  /** When the embedded store's statistics are next refreshed (the first pass does it). */
+  private readonly health = new Map<string, { nextPollAt: number; earlyPollAt: number; failures: number }>();
+  /** Applications' progress templates, compiled once each. */
+  private readonly patterns = new Map<string, CompiledPattern | null>();
 
   /** Takes compiled options: the defaults live in config.ts alone. */
   constructor(private readonly options: ControllerOptions) {}
@@ -114,7 +131,7 @@ export class Controller {
    */
   private async pollJobs(): Promise<void> {
     const jobs = await listActiveJobs(this.options.store);
-    const byResource = new Map<string, JobRecord[]>();
+    const byResource = new Map<string, ActiveJob[]>();
     for (const job of jobs) {
       const key = `${job.gatewayId}\u0000${job.resource}`;
       const group = byResource.get(key);
@@ -136,12 +153,16 @@ export class Controller {
    * `blocked` with the reason and the next poll backs off (interval x 2, x 4 ... up to
    * 5 minutes); the first poll that gets through returns them to where they were.
    */
-  private async pollResource(key: string, group: JobRecord[]): Promise<void> {
+  private async pollResource(key: string, group: ActiveJob[]): Promise<void> {
     const { store, resources, logger } = this.options;
     const [gatewayId, resourceName] = key.split('\u0000');
-    const health = this.health.get(key) ?? { nextPollAt: 0, failures: 0 };
+    const health = this.health.get(key) ?? { nextPollAt: 0, earlyPollAt: 0, failures: 0 };
     this.health.set(key, health);
-    if (Date.now() < health.nextPollAt) return;
+    // A job just submitted is polled soon, not a whole interval later: it may already run
+    // (and print progress) while the page would still say queued.
+    const submittedSincePoll = group.some((job) => job.nativeState === submittedNativeState);
+    const early = submittedSincePoll && health.failures === 0 && Date.now() >= health.earlyPollAt;
+    if (Date.now() < health.nextPollAt && !early) return;
     const spec = await getResource(store, gatewayId, resourceName);
     const interval = pollIntervalMs(spec, this.options.pollMs);
     const started = Date.now();
@@ -168,10 +189,12 @@ export class Controller {
     }
     health.failures = 0;
     health.nextPollAt = started + interval;
+    health.earlyPollAt = started + Math.max(minEarlyPollGapMs, interval / 5);
     const observed = group.flatMap((job) => {
       const observation = job.nativeId ? observations.get(job.nativeId) : undefined;
       return observation ? [{ job, observation }] : [];
     });
+    const progress = this.readProgress(observed);
     // Checked in the store, not in `health`: the controller that saw the outage may have died.
     const blocked = await hasBlockedExperiments(store, gatewayId, resourceName);
     if (observed.length === 0 && !blocked) return;
@@ -183,7 +206,39 @@ export class Controller {
           `${resourceName} answers again`,
         );
       await applyObservations(tx, observed);
+      await recordProgress(tx, progress);
     });
+  }
+
+  /** The progress each observed job reported since it was stored, for the jobs whose progress changed. */
+  private readProgress(
+    observed: Array<{ job: ActiveJob; observation: JobObservation }>,
+  ): Array<{ job: ActiveJob; progress: JobProgress }> {
+    const now = new Date();
+    return observed.flatMap(({ job, observation }) => {
+      if (!observation.output) return [];
+      const report = readProgress(observation.output.text, {
+        truncated: observation.output.truncated,
+        pattern: this.compiledPattern(job.progressPattern),
+      });
+      const progress = mergeProgress(job.progress, report, now);
+      return progress ? [{ job, progress }] : [];
+    });
+  }
+
+  /** An application's progress template, compiled once; null when it has none (or an unusable one from before patterns were checked). */
+  private compiledPattern(pattern: string | null): CompiledPattern | null {
+    if (pattern === null) return null;
+    if (!this.patterns.has(pattern)) {
+      let compiled: CompiledPattern | null = null;
+      try {
+        compiled = compileProgressPattern(pattern);
+      } catch (error) {
+        this.options.logger.warn({ err: error, pattern }, 'an application progress pattern cannot be used');
+      }
+      this.patterns.set(pattern, compiled);
+    }
+    return this.patterns.get(pattern)!;
   }
 
   /** Completes detached monitor tasks whose job has finished (any order of events converges here). */

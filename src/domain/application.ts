@@ -2,6 +2,7 @@
  * Applications: named, versioned programs with typed inputs, output globs and one
  * deployment per resource. Pure types and checks; no I/O.
  */
+import type { ProgressPattern } from './progress.ts';
 
 /**
  * The input types a gateway user can fill in. `string` is one line of text (no control
@@ -70,6 +71,8 @@ export interface ApplicationSpec {
   inputs: InputDefinition[];
   /** Glob patterns, relative to the job's working directory, of files to bring back. */
   outputs: string[];
+  /** How the program prints its progress, when it does not use Drover's own `::drover` lines (domain/progress.ts). */
+  progress?: ProgressPattern;
   /** Deployment per resource name; `*` applies to every resource without its own. */
   deployments: Record<string, Deployment>;
 }

@@ -10,6 +10,7 @@ import { experimentStates, type ExperimentFailure, type ExperimentState } from '
 import { NotFoundError, ValidationError } from '../domain/errors.ts';
 import type { ExperimentNotify } from '../domain/notification.ts';
 import type { JobSettings, ResourceSpec } from '../domain/resource.ts';
+import type { JobProgress } from '../domain/progress.ts';
 import { uuidPattern } from '../domain/validate-inputs.ts';
 import type { Principal } from '../catalogue/users.ts';
 import { getApplication, getResource } from '../catalogue/catalogue.ts';
@@ -36,6 +37,15 @@ export interface ExperimentSummary {
   updatedAt: Date;
   launchedAt: Date | null;
   finishedAt: Date | null;
+  /** How far the program in the latest job says it is, once it has said (domain/progress.ts), for a progress bar and an estimated end. */
+  progress: ProgressSummary | null;
+}
+
+/** A job's progress as lists show it: no named values, with what a bar and an estimated end need. */
+export interface ProgressSummary extends Omit<JobProgress, 'values'> {
+  jobStartedAt: string | null;
+  jobEndedAt: string | null;
+  walltimeMinutes: number | null;
 }
 
 /** One experiment with its inputs, settings, task DAG and job. */
@@ -63,8 +73,15 @@ export interface ExperimentDetail extends ExperimentSummary {
   notify: ExperimentNotify | null;
 }
 
+/**
+ * The summary's columns. `progress` comes from the latest job (jobs_by_experiment, one
+ * probe per row shown), without the named values, which only the detail carries.
+ */
 const summaryColumns = `e.id, e.name, u.name as owner, e.application, e.application_version, e.resource, e.state,
-  e.blocked_reason, e.blocked_until, e.failure, e.parent_id, e.created_at, e.updated_at, e.launched_at, e.finished_at`;
+  e.blocked_reason, e.blocked_until, e.failure, e.parent_id, e.created_at, e.updated_at, e.launched_at, e.finished_at,
+  (select case when j.progress is not null then (j.progress - 'values') || jsonb_build_object(
+       'jobStartedAt', j.started_at, 'jobEndedAt', j.ended_at, 'walltimeMinutes', e.settings->'walltimeMinutes') end
+     from jobs j where j.experiment_id = e.id order by j.id desc limit 1) as progress`;
 
 function toSummary(row: any): ExperimentSummary {
   return {
@@ -83,6 +100,7 @@ function toSummary(row: any): ExperimentSummary {
     updatedAt: row.updated_at,
     launchedAt: row.launched_at,
     finishedAt: row.finished_at,
+    progress: row.progress ?? null,
   };
 }
 

@@ -11,6 +11,7 @@ import {
   type JobState,
 } from '../domain/job.ts';
 import type { JobObservation } from '../batch/port.ts';
+import type { JobProgress } from '../domain/progress.ts';
 import type { Queryable } from '../store/port.ts';
 import { appendEvents, type NewEvent } from './events.ts';
 
@@ -35,10 +36,24 @@ export interface JobRecord {
   submittedAt: Date;
   startedAt: Date | null;
   endedAt: Date | null;
+  /** What the program last reported about its progress, once it has. */
+  progress: JobProgress | null;
 }
 
+/** An active job as the controller polls it, with its application's progress template. */
+export interface ActiveJob extends JobRecord {
+  /** The application's `progress.pattern` from the catalogue, when it has one. */
+  progressPattern: string | null;
+}
+
+/** A job's native state from its submit until the first poll observes it. */
+export const submittedNativeState = 'submitted';
+
+/** The channel that announces experiments whose job progress changed (payload: their ids, comma-separated). */
+export const progressChannel = 'drover_progress';
+
 export const jobColumns = `id, experiment_id, task_id, gateway_id, resource, submission_key, native_id, state, native_state,
-  reason, exit_code, queue, node_list, workdir, details, cancel_requested, submitted_at, started_at, ended_at`;
+  reason, exit_code, queue, node_list, workdir, details, cancel_requested, submitted_at, started_at, ended_at, progress`;
 
 /** The same columns qualified with the alias `j`, for updates that join the old row. */
 const qualifiedJobColumns = jobColumns
@@ -67,6 +82,7 @@ export function toJobRecord(row: any): JobRecord {
     submittedAt: row.submitted_at,
     startedAt: row.started_at,
     endedAt: row.ended_at,
+    progress: row.progress ?? null,
   };
 }
 
@@ -102,7 +118,7 @@ export async function recordSubmittedJob(
 ): Promise<JobRecord> {
   const rows = await tx.query(
     `insert into jobs (experiment_id, task_id, gateway_id, resource, submission_key, native_id, state, native_state, queue, workdir, details, submitted_at)
-     values ($1, $2, $3, $4, $5, $6, 'queued', 'submitted', $7, $8, $9::jsonb, coalesce($10::timestamptz, now()))
+     values ($1, $2, $3, $4, $5, $6, 'queued', $11, $7, $8, $9::jsonb, coalesce($10::timestamptz, now()))
      on conflict (submission_key) do nothing
      returning ${jobColumns}`,
     [
@@ -116,6 +132,7 @@ export async function recordSubmittedJob(
       job.workdir,
       JSON.stringify(job.details),
       job.submittedAt ?? null,
+      submittedNativeState,
     ],
   );
   if (rows.length === 0) return (await findJobByKey(tx, job.submissionKey))!;
@@ -153,10 +170,40 @@ export async function latestJob(db: Queryable, experimentId: string): Promise<Jo
   return rows.length > 0 ? toJobRecord(rows[0]) : null;
 }
 
-/** Active jobs (not terminal) of every resource, for the monitor's one pass. */
-export async function listActiveJobs(db: Queryable): Promise<JobRecord[]> {
-  const rows = await db.query(`select ${jobColumns} from jobs where state in ${activeJobStatesSql} order by id`);
-  return rows.map(toJobRecord);
+/** Active jobs (not terminal) of every resource, for the monitor's one pass, with their application's progress template. */
+export async function listActiveJobs(db: Queryable): Promise<ActiveJob[]> {
+  const rows = await db.query(
+    `select ${qualifiedJobColumns}, a.spec->'progress'->>'pattern' as progress_pattern
+     from jobs j join experiments e on e.id = j.experiment_id
+       left join applications a on a.gateway_id = e.gateway_id and a.name = e.application
+     where j.state in ${activeJobStatesSql} order by j.id`,
+  );
+  return rows.map((row) => ({ ...toJobRecord(row), progressPattern: (row.progress_pattern as string | null) ?? null }));
+}
+
+/**
+ * Stores the progress jobs reported (only what changed: see domain/progress.ts
+ * `mergeProgress`) in one statement, and announces their experiments on
+ * `progressChannel` at commit, for the live streams. Not an event: progress changes
+ * every poll while a job runs, and the event log is the experiment's history.
+ */
+export async function recordProgress(
+  tx: Queryable,
+  updates: Array<{ job: JobRecord; progress: JobProgress }>,
+): Promise<void> {
+  if (updates.length === 0) return;
+  const ids = [...new Set(updates.map(({ job }) => job.experimentId))];
+  const payloads: string[] = [];
+  // A notification holds at most 8000 bytes: 100 ids a payload.
+  for (let start = 0; start < ids.length; start += 100) payloads.push(ids.slice(start, start + 100).join(','));
+  // $1 jsonb array of {id, progress}; $2 channel; $3 payloads. The update runs whatever the select reads.
+  await tx.query(
+    `with updated as (
+       update jobs j set progress = u.progress
+       from jsonb_to_recordset($1::jsonb) as u(id bigint, progress jsonb) where j.id = u.id)
+     select pg_notify($2, payload) from unnest($3::text[]) as payload`,
+    [JSON.stringify(updates.map(({ job, progress }) => ({ id: job.id, progress }))), progressChannel, payloads],
+  );
 }
 
 /**

@@ -427,6 +427,45 @@ export function schedulerConformance(name: string, setup: SchedulerConformanceSe
       },
     );
 
+    schedulerTest(
+      `the same poll brings back the end of each running job's stdout (${setup.commandsPerPoll} command(s))`,
+      setup.settleMs * 3,
+      async (t) => {
+        // A short output, a long one (only its end comes back), and one with nothing yet,
+        // each in its own workdir as experiments are.
+        const commands = [
+          ['bash', '-c', 'echo "::drover progress 1/4 first"; exec sleep 120'],
+          ['bash', '-c', 'head -c 5000 /dev/zero | tr "\\0" x; echo; echo "::drover progress 3/4"; exec sleep 120'],
+          ['sleep', '120'],
+        ];
+        const jobs: TrackedJob[] = [];
+        for (const [index, argv] of commands.entries()) {
+          const workdir = `${t.workdir}/job-${index}`;
+          await t.shell.makeDirectory(workdir);
+          jobs.push(await t.submit(t.spec(argv, { workdir })));
+        }
+        const counting = new CountingShell(setup.shell);
+        const scheduler = setup.createScheduler(counting);
+        let observations = new Map<string, JobObservation>();
+        const deadline = Date.now() + setup.settleMs * 2;
+        while (Date.now() < deadline) {
+          counting.reset();
+          observations = await scheduler.poll(jobs);
+          if (jobs.slice(0, 2).every((job) => observations.get(job.nativeId)?.output?.text.includes('::drover'))) break;
+          await sleep(setup.pollIntervalMs);
+        }
+        assert.equal(counting.programs.length, setup.commandsPerPoll, `commands run: ${counting.programs.join(', ')}`);
+        const [short, long, quiet] = jobs.map((job) => observations.get(job.nativeId));
+        assert.deepEqual(short?.output, { text: '::drover progress 1/4 first\n', truncated: false });
+        assert.equal(long?.output?.truncated, true);
+        assert.equal(Buffer.byteLength(long?.output?.text ?? ''), 2048);
+        assert.ok(long?.output?.text.endsWith('x\n::drover progress 3/4\n'), JSON.stringify(long?.output));
+        assert.equal(quiet?.output, undefined, 'a job that printed nothing has no output');
+        for (const job of jobs) await t.scheduler.cancel(job);
+        for (const job of jobs) assert.equal((await t.waitForEnd(job)).state, 'canceled');
+      },
+    );
+
     if (setup.isListed) {
       const isListed = setup.isListed;
       const leaveLimitMs = setup.leaveQueueLimitMs ?? setup.overrunLimitMs;

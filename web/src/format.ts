@@ -36,7 +36,11 @@ export function formatBytes(bytes: number): string {
 /** "1 h 2 min", "3.4 s" between two times (or until now). */
 export function formatDuration(from: string | Date | null | undefined, to?: string | Date | null): string {
   if (!from) return '—';
-  const ms = (to ? new Date(to).getTime() : Date.now()) - new Date(from).getTime();
+  return formatSpan((to ? new Date(to).getTime() : Date.now()) - new Date(from).getTime());
+}
+
+/** "1 h 2 min", "3.4 s" for a number of milliseconds. */
+export function formatSpan(ms: number): string {
   if (!Number.isFinite(ms) || ms < 0) return '—';
   if (ms < 60_000) return `${(ms / 1000).toFixed(1)} s`;
   const minutes = Math.floor(ms / 60_000);

@@ -17,6 +17,7 @@ import {
 import { getExperiment, getSummaries, listExperiments, loadRunContext } from '../../experiments/queries.ts';
 import { buildJobSpec, submissionKey } from '../../experiments/job-spec.ts';
 import { listEvents } from '../../state/events.ts';
+import { latestJob } from '../../state/job-state.ts';
 import { ValidationError } from '../../domain/errors.ts';
 import { terminalExperimentStates } from '../../domain/experiment.ts';
 import type { ExperimentNotify } from '../../domain/notification.ts';
@@ -220,7 +221,7 @@ export function registerExperimentRoutes(api: FastifyInstance, deps: ApiDependen
         pending.clear();
         try {
           for (const summary of await getSummaries(store, request.principal, ids)) {
-            const version = `${summary.state}@${new Date(summary.updatedAt).getTime()}`;
+            const version = `${summary.state}@${new Date(summary.updatedAt).getTime()}@${summary.progress?.updatedAt ?? ''}`;
             if (lastSent.get(summary.id) === version) continue;
             lastSent.set(summary.id, version);
             stream.send({ type: 'experiment', data: summary });
@@ -462,13 +463,29 @@ export function registerExperimentRoutes(api: FastifyInstance, deps: ApiDependen
           sending = false;
         }
       };
+      // Progress is not an event (it changes every poll): it is sent as `event: progress`,
+      // without an id, so Last-Event-ID still counts events alone.
+      let progressSent: string | undefined;
+      const sendProgress = async () => {
+        try {
+          const job = await latestJob(store, id);
+          if (!job?.progress || job.progress.updatedAt === progressSent || stream.closed) return;
+          progressSent = job.progress.updatedAt;
+          stream.send({ type: 'progress', data: { jobId: job.id, progress: job.progress } });
+        } catch (error) {
+          request.log.warn({ err: error }, 'progress read failed');
+        }
+      };
       const unsubscribe = events.subscribe(id, () => void send());
+      const unsubscribeProgress = events.subscribeProgress(id, () => void sendProgress());
       // A safety net for notifications missed while the LISTEN connection reconnects.
       const poll = setInterval(() => void send(), 5000);
       stream.onClose(() => {
         unsubscribe();
+        unsubscribeProgress();
         clearInterval(poll);
       });
+      await sendProgress();
       await send();
     },
   );

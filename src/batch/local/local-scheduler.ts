@@ -10,6 +10,7 @@ import type { BatchScheduler, FoundJob, JobObservation, JobSpec, SubmittedJob, T
 import type { Shell } from '../../shell/port.ts';
 import { localJobFiles, renderLocalScript } from './render-local-script.ts';
 import { isPlainSubmissionKey, jobDirectoryOf, taskClaimOf } from '../job-script.ts';
+import { readOutputTailFile, stdoutPathOf } from '../output-tail.ts';
 
 const pidWaitIntervalMs = 5;
 const pidWaitLimitMs = 10_000;
@@ -188,7 +189,14 @@ export class LocalScheduler implements BatchScheduler {
    * are omitted.
    */
   async poll(jobs: TrackedJob[]): Promise<Map<string, JobObservation>> {
-    const observations = await Promise.all(jobs.map((job) => this.observe(job)));
+    const observations = await Promise.all(
+      jobs.map(async (job) => {
+        const observation = await this.observe(job);
+        // Read after the state, so that a job seen ending has its last words read too.
+        const output = observation && (await readOutputTailFile(stdoutPathOf(job)));
+        return observation && output ? { ...observation, output } : observation;
+      }),
+    );
     const byNativeId = new Map<string, JobObservation>();
     for (const observation of observations) {
       if (observation) byNativeId.set(observation.nativeId, observation);

@@ -15,6 +15,7 @@ import {
   BatchSubmitter,
 } from '../remote-submit.ts';
 import { observeFinishedJob, readBatchJobRecords } from '../job-files.ts';
+import { attachOutputs, withOutputTails } from '../output-tail.ts';
 import { renderPbsScript } from './render-pbs-script.ts';
 import { pbsJobState } from './pbs-states.ts';
 import {
@@ -188,8 +189,14 @@ export class PbsScheduler implements BatchScheduler {
     if (jobs.length === 0) return observations;
     for (const job of jobs) checkJobId(job.nativeId);
 
-    const listing = await this.runPbs('qstat', ['qstat'], { allowedCodes: [qstatFoundNothing] });
-    const rows = new Map(parseQstat(listing.stdout).map((row) => [row.jobId, row]));
+    // The same command brings back the end of each job's stdout, for progress.
+    const command = withOutputTails(['qstat'], jobs);
+    const listing = await this.runPbs('qstat', command.argv, {
+      allowedCodes: [qstatFoundNothing],
+      input: command.input,
+    });
+    const { statusOutput, tails } = command.split(listing.stdout);
+    const rows = new Map(parseQstat(statusOutput).map((row) => [row.jobId, row]));
 
     const ended: TrackedJob[] = [];
     for (const job of jobs) {
@@ -199,7 +206,7 @@ export class PbsScheduler implements BatchScheduler {
       if (state === 'finished') ended.push(job);
       else observations.set(job.nativeId, { nativeId: job.nativeId, state, nativeState: row!.state });
     }
-    if (ended.length === 0) return observations;
+    if (ended.length === 0) return attachOutputs(observations, tails);
 
     const records = await readBatchJobRecords(
       this.shell,
@@ -211,7 +218,7 @@ export class PbsScheduler implements BatchScheduler {
       if (!row && !record.exists) return;
       observations.set(job.nativeId, observeFinishedJob(job.nativeId, record, row?.state ?? 'C'));
     });
-    return observations;
+    return attachOutputs(observations, tails);
   }
 
   /**
@@ -244,9 +251,12 @@ export class PbsScheduler implements BatchScheduler {
   private async runPbs(
     command: string,
     argv: string[],
-    options: { allowedCodes?: number[]; timeoutMs?: number } = {},
+    options: { allowedCodes?: number[]; timeoutMs?: number; input?: string } = {},
   ): Promise<CommandResult> {
-    const result = await this.shell.run(argv, options.timeoutMs ? { timeoutMs: options.timeoutMs } : {});
+    const result = await this.shell.run(argv, {
+      ...(options.timeoutMs ? { timeoutMs: options.timeoutMs } : {}),
+      ...(options.input !== undefined ? { input: options.input } : {}),
+    });
     if (result.code === 0 || options.allowedCodes?.includes(result.code)) return result;
     const message = result.stderr.trim() || result.stdout.trim();
     if (isPbsUnreachableMessage(message)) throw this.unreachable(command, message);

@@ -16,6 +16,7 @@ import {
   BatchSubmitter,
 } from '../remote-submit.ts';
 import { readBatchJobRecords } from '../job-files.ts';
+import { attachOutputs, withOutputTails } from '../output-tail.ts';
 import { renderSlurmScript } from './render-slurm-script.ts';
 import { isFinishedSlurmState } from './slurm-states.ts';
 import {
@@ -33,6 +34,7 @@ import {
   squeueFormat,
   type Accounting,
   type SacctRow,
+  type SqueueRow,
 } from './slurm-output.ts';
 import { isPlainSubmissionKey, jobDirectoryOf } from '../job-script.ts';
 
@@ -186,22 +188,18 @@ export class SlurmScheduler implements BatchScheduler {
    * @throws {ResourceUnreachableError} when slurmctld does not answer.
    */
   async poll(jobs: TrackedJob[]): Promise<Map<string, JobObservation>> {
-    const observations = new Map<string, JobObservation>();
-    if (jobs.length === 0) return observations;
+    if (jobs.length === 0) return new Map();
     for (const job of jobs) checkJobId(job.nativeId);
 
-    const queue = await this.runSlurm([
-      'env',
-      'SLURM_TIME_FORMAT=%s',
-      'squeue',
-      '--me',
-      '-h',
-      '-t',
-      'all',
-      '-o',
-      squeueFormat,
-    ]);
-    const squeueRows = new Map(parseSqueue(queue.stdout).map((row) => [row.jobId, row]));
+    // The same command brings back the end of each job's stdout, for progress.
+    const command = withOutputTails(
+      ['env', 'SLURM_TIME_FORMAT=%s', 'squeue', '--me', '-h', '-t', 'all', '-o', squeueFormat],
+      jobs,
+    );
+    const queue = await this.runSlurm(command.argv, { input: command.input });
+    const { statusOutput, tails } = command.split(queue.stdout);
+    const squeueRows = new Map(parseSqueue(statusOutput).map((row) => [row.jobId, row]));
+    const observations = new Map<string, JobObservation>();
 
     const unresolved: TrackedJob[] = [];
     for (const job of jobs) {
@@ -213,8 +211,16 @@ export class SlurmScheduler implements BatchScheduler {
         unresolved.push(job);
       }
     }
-    if (unresolved.length === 0) return observations;
+    if (unresolved.length > 0) await this.observeFinished(unresolved, squeueRows, observations);
+    return attachOutputs(observations, tails);
+  }
 
+  /** Observes jobs squeue shows as finished or no longer shows: sacct, then their job files. */
+  private async observeFinished(
+    unresolved: TrackedJob[],
+    squeueRows: Map<string, SqueueRow>,
+    observations: Map<string, JobObservation>,
+  ): Promise<void> {
     const accounting = await this.readAccounting(unresolved.map((job) => job.nativeId));
     const needFiles: TrackedJob[] = [];
     for (const job of unresolved) {
@@ -225,7 +231,7 @@ export class SlurmScheduler implements BatchScheduler {
         needFiles.push(job);
       }
     }
-    if (needFiles.length === 0) return observations;
+    if (needFiles.length === 0) return;
 
     const records = await readBatchJobRecords(
       this.shell,
@@ -235,7 +241,6 @@ export class SlurmScheduler implements BatchScheduler {
       const observation = observeFromFiles(job, records[index], squeueRows.get(job.nativeId), accounting);
       if (observation) observations.set(job.nativeId, observation);
     });
-    return observations;
   }
 
   /**
@@ -285,9 +290,12 @@ export class SlurmScheduler implements BatchScheduler {
    */
   private async runSlurm(
     argv: string[],
-    options: { allowDisabledAccounting?: boolean; timeoutMs?: number } = {},
+    options: { allowDisabledAccounting?: boolean; timeoutMs?: number; input?: string } = {},
   ): Promise<CommandResult> {
-    const result = await this.shell.run(argv, options.timeoutMs ? { timeoutMs: options.timeoutMs } : {});
+    const result = await this.shell.run(argv, {
+      ...(options.timeoutMs ? { timeoutMs: options.timeoutMs } : {}),
+      ...(options.input !== undefined ? { input: options.input } : {}),
+    });
     if (result.code === 0) return result;
     const message = result.stderr.trim() || result.stdout.trim();
     if (options.allowDisabledAccounting && isSlurmAccountingDisabledMessage(message)) {

@@ -9,6 +9,7 @@ import type { ExperimentSummary, ListQuery } from '../../../src/api-client/types
 import { useMe } from '../auth';
 import { PageHeading } from '../components/page-heading';
 import { StateBadge } from '../components/state-badge';
+import { ProgressBar } from '../components/progress-bar';
 import { formatDateTime } from '../format';
 import { useAsync, useCatalogue } from '../use-async';
 
@@ -316,6 +317,10 @@ export function ExperimentListPage() {
                 </th>
                 <td data-label="State">
                   <StateBadge state={experiment.state} />
+                  {/* While the job runs, how far the program says it is. */}
+                  {experiment.progress && experiment.progress.jobEndedAt === null && (
+                    <ProgressBar progress={experiment.progress} compact />
+                  )}
                 </td>
                 <td data-label="Application">{experiment.application}</td>
                 <td data-label="Resource">{experiment.resource}</td>

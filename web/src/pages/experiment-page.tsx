@@ -3,7 +3,7 @@ import { Link, useNavigate, useParams } from 'react-router';
 import { ok } from '../../../src/api-client/client';
 import { api, errorMessage } from '../api/client';
 import { useEventStream } from '../api/live';
-import type { ExperimentDetail, ExperimentEvent } from '../../../src/api-client/types';
+import type { ExperimentDetail, ExperimentEvent, JobProgress } from '../../../src/api-client/types';
 import { ConfirmDialog } from '../components/confirm-dialog';
 import { ConnectionStatus } from '../components/connection-status';
 import { JobPanel } from '../components/job-panel';
@@ -79,10 +79,14 @@ export function ExperimentPage() {
       setAnnouncement(`The experiment is now ${event.toState}.`);
     reloadSoon();
   };
+  // Progress comes many times a minute while the job runs: shown as it comes, without a reload.
+  const [liveProgress, setLiveProgress] = useState<{ jobId: number; progress: JobProgress } | null>(null);
+  useEffect(() => setLiveProgress(null), [id]);
+  const onProgress = (data: unknown) => setLiveProgress(data as { jobId: number; progress: JobProgress });
   const streamStatus = useEventStream(
     // No stream for an experiment that does not exist (or is not the user's).
     id && !(detail.error !== undefined && !experiment) ? `/api/v1/experiments/${encodeURIComponent(id)}/events` : null,
-    { experiment: onEvent, task: onEvent, job: onEvent },
+    { experiment: onEvent, task: onEvent, job: onEvent, progress: onProgress },
     { resumeParameter: 'after', onOpen: reloadSoon },
   );
 
@@ -241,7 +245,16 @@ export function ExperimentPage() {
 
         <section aria-labelledby="job-title" className="panel">
           <h2 id="job-title">Job</h2>
-          <JobPanel job={experiment.job} />
+          <JobPanel
+            job={
+              experiment.job &&
+              liveProgress?.jobId === experiment.job.id &&
+              isNewer(liveProgress.progress, experiment.job.progress)
+                ? { ...experiment.job, progress: liveProgress.progress }
+                : experiment.job
+            }
+            walltimeMinutes={experiment.settings.walltimeMinutes}
+          />
           <p className="hint">
             Queue {experiment.settings.queue}, {experiment.settings.nodes} node
             {experiment.settings.nodes === 1 ? '' : 's'} × {experiment.settings.coresPerNode} core
@@ -328,6 +341,11 @@ function InputsList({ experiment, application }: { experiment: ExperimentDetail;
       })}
     </dl>
   );
+}
+
+/** Whether progress from the stream is later than the progress the page loaded. */
+function isNewer(live: JobProgress, loaded: JobProgress | null): boolean {
+  return !loaded || Date.parse(live.updatedAt) >= Date.parse(loaded.updatedAt);
 }
 
 /** Re-renders every second while `active`, for times that grow (a running task's duration). */
