@@ -10,12 +10,15 @@
  *   p50/p99 over `--requests` sequential requests, for the platform operator (admin of the
  *   bootstrap gateway), the admin of a second gateway and a plain user.
  *
+ * The `count` part measures each filter's `GET /experiments/count` (the list's total, counted
+ * up to 10,000) beside its list request, on the same seeded database.
+ *
  * Each run gets a fresh database on the server at `--database-url` (dropped at the end);
  * results are medians of `--runs` runs (3 by default; the list part runs once per run on its
  * own seeded database, 200,000 rows take about a minute to seed).
  *
  *   npm run bench:api -- [--database-url postgres://postgres@127.0.0.1:5432/postgres]
- *                        [--part create,bulk,list] [--runs 3] [--seed 200000] [--requests 200]
+ *                        [--part create,bulk,list,count] [--runs 3] [--seed 200000] [--requests 200]
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -362,21 +365,26 @@ async function benchList(listResults: Map<string, number[][]>, subject: Subject)
       for (const [label, query] of filters) {
         if (label.startsWith('owner') && who === 'user') continue;
         if (label.startsWith('cursor') && who !== 'operator') continue;
-        const path = `/api/v1/experiments?limit=50${query ? `&${query}` : ''}`;
-        for (let i = 0; i < 10; i++) await call(drover.url, 'GET', path, undefined, token);
-        const latencies: number[] = [];
-        for (let i = 0; i < requestsPerFilter; i++) {
-          const before = performance.now();
-          await call(drover.url, 'GET', path, undefined, token);
-          latencies.push(performance.now() - before);
+        const paths: Array<[string, string]> = [['', `/api/v1/experiments?limit=50${query ? `&${query}` : ''}`]];
+        // The list's total (`GET /experiments/count`, capped at 10,000) for the same filter.
+        if (parts.has('count') && !label.startsWith('cursor'))
+          paths.push([' (count)', `/api/v1/experiments/count${query ? `?${query}` : ''}`]);
+        for (const [suffix, path] of paths) {
+          for (let i = 0; i < 10; i++) await call(drover.url, 'GET', path, undefined, token);
+          const latencies: number[] = [];
+          for (let i = 0; i < requestsPerFilter; i++) {
+            const before = performance.now();
+            await call(drover.url, 'GET', path, undefined, token);
+            latencies.push(performance.now() - before);
+          }
+          const key = `${who}: ${label}${suffix}${subjects.length > 1 ? ` [${subject.label}]` : ''}`;
+          // Printed as it goes too: a slow peer (a sequential scan per search) may take long.
+          console.log(`  ${key}: p50 ${ms(percentile(latencies, 50))} ms, p99 ${ms(percentile(latencies, 99))} ms`);
+          const entry = listResults.get(key) ?? [[], []];
+          entry[0].push(percentile(latencies, 50));
+          entry[1].push(percentile(latencies, 99));
+          listResults.set(key, entry);
         }
-        const key = `${who}: ${label}${subjects.length > 1 ? ` [${subject.label}]` : ''}`;
-        // Printed as it goes too: a slow peer (a sequential scan per search) may take long.
-        console.log(`  ${key}: p50 ${ms(percentile(latencies, 50))} ms, p99 ${ms(percentile(latencies, 99))} ms`);
-        const entry = listResults.get(key) ?? [[], []];
-        entry[0].push(percentile(latencies, 50));
-        entry[1].push(percentile(latencies, 99));
-        listResults.set(key, entry);
       }
     }
   } finally {
@@ -389,7 +397,7 @@ async function benchList(listResults: Map<string, number[][]>, subject: Subject)
 console.log(`PostgreSQL at ${new URL(adminUrl).host}; ${runs} run(s); node ${process.version}`);
 if (parts.has('create')) await benchCreate();
 if (parts.has('bulk')) await benchBulk();
-if (parts.has('list')) {
+if (parts.has('list') || parts.has('count')) {
   const listResults = new Map<string, number[][]>();
   for (let run = 0; run < runs; run++) for (const subject of subjects) await benchList(listResults, subject);
   console.log(`\nlist at ${seedCount} experiments, ${requestsPerFilter} requests per filter (median of ${runs}):`);

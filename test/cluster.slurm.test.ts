@@ -108,6 +108,9 @@ for (const resource of clusters) {
       assert.match(job.nativeId, /^\d+$/);
       assert.equal(job.state, 'completed');
       assert.equal(job.exitCode, 0);
+      // Its `::drover` lines, read from the end of its stdout in the same command as squeue/qstat.
+      assert.deepEqual([job.progress?.current, job.progress?.total], [200000, 200000], JSON.stringify(job.progress));
+      assert.ok(Math.abs(job.progress.values.estimate - Math.PI) < 0.05, JSON.stringify(job.progress));
       assert.equal(job.queue, 'debug');
       assert.ok(job.startedAt && job.endedAt, 'start and end times are shown');
       if (resource === 'hpc-slurm') {

@@ -55,7 +55,8 @@ async function readStream(
         buffer = buffer.slice(boundary + 2);
         const id = /^id: (.*)$/m.exec(block)?.[1] ?? '';
         const data = /^data: (.*)$/m.exec(block)?.[1];
-        if (!data) continue;
+        // Progress reports ride the same stream without an id; these tests read events.
+        if (!data || /^event: progress$/m.test(block)) continue;
         const event = JSON.parse(data);
         seen.push({ id, event });
         if (until(event)) {
@@ -346,6 +347,22 @@ describe('a scientist using the HTTP API', () => {
     const bad = await drover.call('GET', '/api/v1/experiments?state=sleeping');
     assert.equal(bad.status, 400);
     assert.equal(bad.body.errors[0].field, 'state');
+
+    // The count of each filter is what its list holds in all, whatever the page.
+    for (const filter of [
+      '',
+      'state=completed&application=pi-monte-carlo',
+      'q=first%20try',
+      `q=first%20try&parent=${piId}`,
+      'state=canceled,completed',
+    ]) {
+      const listed = await drover.call('GET', `/api/v1/experiments?limit=200&${filter}`);
+      const counted = await drover.call('GET', `/api/v1/experiments/count?${filter}`);
+      assert.equal(counted.status, 200, JSON.stringify(counted.body));
+      assert.deepEqual(counted.body, { count: listed.body.items.length, capped: false }, filter);
+    }
+    assert.equal((await drover.call('GET', '/api/v1/experiments/count?state=sleeping')).status, 400);
+    assert.equal((await drover.call('GET', '/api/v1/experiments/count?cursor=x')).status, 400, 'a count has no cursor');
   });
 
   it("streams the list live: each visible experiment as its state changes, never another user's", async () => {
@@ -387,7 +404,17 @@ describe('a scientist using the HTTP API', () => {
     const states = summaries.map((summary) => summary.state);
     assert.equal(states.at(-1), 'completed');
     assert.ok(states.includes('executing'), states.join(','));
-    assert.deepEqual(states, [...new Set(states)], 'one message per state');
+    // A message when the state or the program's progress changed, never the same one twice.
+    const versions = summaries.map((summary) => `${summary.state} ${summary.progress?.updatedAt ?? ''}`);
+    assert.deepEqual(versions, [...new Set(versions)], 'no message repeats the one before');
+    assert.deepEqual(
+      [...new Set(states)],
+      ['executing', 'completed'].filter((state) => states.includes(state)),
+    );
+    assert.ok(
+      summaries.some((summary) => summary.state === 'executing' && summary.progress?.total === 4),
+      "the list follows the program's progress",
+    );
   });
 
   it('shows users only their own experiments, and admins their whole gateway', async () => {

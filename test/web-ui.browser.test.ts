@@ -612,6 +612,8 @@ describe('web UI', () => {
       page.locator('tbody tr').evaluateAll((rows) => rows.map((row) => (row as HTMLElement).dataset.id));
     const first = await rowIds();
     assert.equal(first.length, 20, 'a page holds 20');
+    const all = (await drover.call('GET', '/api/v1/experiments/count', undefined, alice)).body.count;
+    await textMatching(page.locator('.page-position'), new RegExp(`^Experiments 1–20 of ${all}\\.$`));
     await page.getByRole('button', { name: 'Older →' }).click();
     await waitFor(
       'the second page',
@@ -620,6 +622,10 @@ describe('web UI', () => {
     const second = await rowIds();
     assert.ok(second.length > 0 && second.every((id) => !first.includes(id)), 'no row on both pages');
     assert.ok(second.includes(live.id), 'older experiments are on the next page');
+    await textMatching(
+      page.locator('.page-position'),
+      new RegExp(`^Experiments 21–${20 + second.length} of ${all}\\.$`),
+    );
     await page.getByRole('button', { name: '← Newer' }).click();
     await textMatching(page.getByRole('table'), /paging 20/);
     await Promise.all(

@@ -215,6 +215,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/experiments/count": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Count experiments
+         * @description How many experiments `GET /experiments` with the same filters would list in all (its cursor and limit aside), counted up to 10,000: beyond that, `capped` is true and `count` is the cap.
+         */
+        get: operations["countExperiments"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/experiments/changes": {
         parameters: {
             query?: never;
@@ -1893,6 +1913,80 @@ export interface operations {
             };
             /** @description An item would pass its queue's per-user limit of active experiments; nothing was created */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    countExperiments: {
+        parameters: {
+            query?: {
+                /** @description Comma-separated states */
+                state?: string;
+                application?: string;
+                resource?: string;
+                /** @description Owner name (admins) */
+                owner?: string;
+                /** @description Text in the id, name, application, an input's value or an uploaded input file's name (case-insensitive) */
+                q?: string;
+                /** @description Clones of this experiment */
+                parent?: string;
+                since?: string;
+                until?: string;
+                access_token?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        count: number;
+                        /** @description There are more than `count` */
+                        capped: boolean;
+                    };
+                };
+            };
+            /** @description Bad input: `errors` names each field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or bad token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Your role may not do this (or your gateway is disabled) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (or not yours) */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

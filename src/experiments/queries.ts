@@ -237,32 +237,24 @@ export interface ExperimentFilter {
   limit?: number;
 }
 
-/**
- * Lists experiments newest first (created_at, then id, descending), with an opaque cursor
- * for the next page. Users see their own experiments, admins their gateway's.
- *
- * Query shapes (issue 11, migration 0006), all giving the same rows in the same order:
- * - Text (`q`) with no state or parent filter: the page is cut in `experiment_search`,
- *   whose rows carry the experiment's gateway, owner, application, resource and creation
- *   time (none of which ever changes), then only the page's experiments are read. The
- *   planner finds a rare text's matches in the GIN index (owner, application, resource
- *   and trigrams), or walks `experiment_search_by_gateway` / `_by_owner` for a common one.
- * - Text with a state or parent: the experiments whose search row matches (the same
- *   conditions on experiment_search), the state or parent checked on each.
- * - Several states (and no text): one branch per state, each read in list order from its
- *   own index range and cut at the page size; the page is the newest of those rows.
- */
-export async function listExperiments(
-  db: Queryable,
-  principal: Principal,
-  filter: ExperimentFilter,
-): Promise<{ items: ExperimentSummary[]; nextCursor: string | null }> {
+/** The conditions of a list's filters (not its cursor), as listExperiments and countExperiments ask them. */
+interface ListConditions {
+  params: unknown[];
+  placeholder: (value: unknown) => string;
+  /** Conditions on columns that experiments and experiment_search both hold (e. or s.). */
+  shared: Array<(table: 'e' | 's') => string>;
+  /** Conditions on experiments alone. */
+  where: string[];
+  states: string[];
+}
+
+/** @throws {ValidationError} naming an unknown state. */
+function listConditions(principal: Principal, filter: ExperimentFilter): ListConditions {
   const params: unknown[] = [];
   const placeholder = (value: unknown) => {
     params.push(value);
     return `$${params.length}`;
   };
-  // Conditions on columns that experiments and experiment_search both hold (e. or s.).
   const shared: Array<(table: 'e' | 's') => string> = [];
   const where: string[] = [];
   const gateway = placeholder(principal.gatewayId);
@@ -308,6 +300,30 @@ export async function listExperiments(
     const before = placeholder(filter.createdBefore);
     shared.push((t) => `${t}.created_at < ${before}`);
   }
+  return { params, placeholder, shared, where, states };
+}
+
+/**
+ * Lists experiments newest first (created_at, then id, descending), with an opaque cursor
+ * for the next page. Users see their own experiments, admins their gateway's.
+ *
+ * Query shapes (issue 11, migration 0006), all giving the same rows in the same order:
+ * - Text (`q`) with no state or parent filter: the page is cut in `experiment_search`,
+ *   whose rows carry the experiment's gateway, owner, application, resource and creation
+ *   time (none of which ever changes), then only the page's experiments are read. The
+ *   planner finds a rare text's matches in the GIN index (owner, application, resource
+ *   and trigrams), or walks `experiment_search_by_gateway` / `_by_owner` for a common one.
+ * - Text with a state or parent: the experiments whose search row matches (the same
+ *   conditions on experiment_search), the state or parent checked on each.
+ * - Several states (and no text): one branch per state, each read in list order from its
+ *   own index range and cut at the page size; the page is the newest of those rows.
+ */
+export async function listExperiments(
+  db: Queryable,
+  principal: Principal,
+  filter: ExperimentFilter,
+): Promise<{ items: ExperimentSummary[]; nextCursor: string | null }> {
+  const { params, placeholder, shared, where, states } = listConditions(principal, filter);
   if (filter.cursor) {
     const cursor = decodeCursor(filter.cursor);
     const at = placeholder(cursor.createdAt);
@@ -361,6 +377,41 @@ export async function listExperiments(
     sql = `select ${columns} from experiments e join users u on u.id = e.owner_id where ${where.join(' and ')} ${order} limit ${rowLimit}`;
   }
   return toPage(await db.query<any>(sql, params), limit);
+}
+
+/** Counts above this are not finished: the answer is "more than 10,000". */
+export const experimentCountCap = 10_000;
+
+/**
+ * How many experiments match `filter` (its cursor and limit aside), counting no further
+ * than `experimentCountCap`: a list's "21-40 of 1,234" costs at most that many index
+ * entries, however many experiments the gateway holds.
+ *
+ * @returns the count, and whether it stopped at the cap (there are more)
+ * @throws {ValidationError} naming an unknown state.
+ */
+export async function countExperiments(
+  db: Queryable,
+  principal: Principal,
+  filter: Omit<ExperimentFilter, 'cursor' | 'limit'>,
+): Promise<{ count: number; capped: boolean }> {
+  const { params, placeholder, shared, where, states } = listConditions(principal, filter);
+  const cap = placeholder(experimentCountCap + 1);
+  let matching: string;
+  if (filter.text && states.length === 0 && where.length === 0) {
+    const matches = [...shared.map((condition) => condition('s')), ...textConditions(filter.text, placeholder)];
+    matching = `select 1 from experiment_search s where ${matches.join(' and ')} limit ${cap}`;
+  } else {
+    if (filter.text) {
+      const matches = [...shared.map((condition) => condition('s')), ...textConditions(filter.text, placeholder)];
+      where.push(`e.id in (select s.experiment_id from experiment_search s where ${matches.join(' and ')})`);
+    }
+    if (states.length > 0) where.push(`e.state = any(${placeholder(states)}::text[])`);
+    matching = `select 1 from experiments e where ${[...shared.map((condition) => condition('e')), ...where].join(' and ')} limit ${cap}`;
+  }
+  const rows = await db.query<{ n: number }>(`select count(*)::int as n from (${matching}) m`, params);
+  const counted = rows[0].n;
+  return { count: Math.min(counted, experimentCountCap), capped: counted > experimentCountCap };
 }
 
 /**

@@ -14,7 +14,15 @@ import {
   setNotify,
   type ExperimentRequest,
 } from '../../experiments/commands.ts';
-import { getExperiment, getSummaries, listExperiments, loadRunContext } from '../../experiments/queries.ts';
+import {
+  countExperiments,
+  experimentCountCap,
+  getExperiment,
+  getSummaries,
+  listExperiments,
+  loadRunContext,
+  type ExperimentFilter,
+} from '../../experiments/queries.ts';
 import { buildJobSpec, submissionKey } from '../../experiments/job-spec.ts';
 import { listEvents } from '../../state/events.ts';
 import { latestJob } from '../../state/job-state.ts';
@@ -109,6 +117,25 @@ const listQuerySchema = {
   },
 } as const;
 
+/** The list filters of a `GET /experiments` query (`cursor` and `limit` aside). */
+function listFilter(query: Record<string, any>): Omit<ExperimentFilter, 'cursor' | 'limit'> {
+  return {
+    state: query.state
+      ? String(query.state)
+          .split(',')
+          .map((state) => state.trim())
+          .filter(Boolean)
+      : undefined,
+    application: query.application,
+    resource: query.resource,
+    owner: query.owner,
+    text: query.q,
+    parentId: query.parent,
+    createdAfter: query.since ? new Date(query.since) : undefined,
+    createdBefore: query.until ? new Date(query.until) : undefined,
+  };
+}
+
 export function registerExperimentRoutes(api: FastifyInstance, deps: ApiDependencies & { events: EventBus }): void {
   const { store, resources, appsDir, events } = deps;
 
@@ -173,23 +200,41 @@ export function registerExperimentRoutes(api: FastifyInstance, deps: ApiDependen
     async (request) => {
       const query = request.query as Record<string, any>;
       return listExperiments(store, request.principal, {
-        state: query.state
-          ? String(query.state)
-              .split(',')
-              .map((state) => state.trim())
-              .filter(Boolean)
-          : undefined,
-        application: query.application,
-        resource: query.resource,
-        owner: query.owner,
-        text: query.q,
-        parentId: query.parent,
-        createdAfter: query.since ? new Date(query.since) : undefined,
-        createdBefore: query.until ? new Date(query.until) : undefined,
+        ...listFilter(query),
         cursor: query.cursor,
         limit: query.limit,
       });
     },
+  );
+
+  api.get(
+    '/experiments/count',
+    {
+      schema: {
+        operationId: 'countExperiments',
+        summary: 'Count experiments',
+        description: `How many experiments \`GET /experiments\` with the same filters would list in all (its cursor and limit aside), counted up to ${experimentCountCap.toLocaleString('en')}: beyond that, \`capped\` is true and \`count\` is the cap.`,
+        tags: ['experiments'],
+        querystring: {
+          ...listQuerySchema,
+          properties: Object.fromEntries(
+            Object.entries(listQuerySchema.properties).filter(([name]) => name !== 'cursor' && name !== 'limit'),
+          ),
+        },
+        response: {
+          200: {
+            type: 'object',
+            required: ['count', 'capped'],
+            properties: {
+              count: { type: 'integer', minimum: 0 },
+              capped: { type: 'boolean', description: 'There are more than `count`' },
+            },
+          },
+          ...problemResponses,
+        },
+      },
+    },
+    async (request) => countExperiments(store, request.principal, listFilter(request.query as Record<string, any>)),
   );
 
   api.get(

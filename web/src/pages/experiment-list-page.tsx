@@ -10,7 +10,7 @@ import { useMe } from '../auth';
 import { PageHeading } from '../components/page-heading';
 import { StateBadge } from '../components/state-badge';
 import { ProgressBar } from '../components/progress-bar';
-import { formatDateTime } from '../format';
+import { formatDateTime, formatNumber } from '../format';
 import { useAsync, useCatalogue } from '../use-async';
 
 const pageSize = 20;
@@ -45,20 +45,23 @@ function latestParams(): URLSearchParams {
 }
 
 /**
- * Where this page is in the list: "Experiments 21–40, more on the next page". Cursor paging
- * knows the position only when the user paged here; a page opened from a link says "older".
+ * Where this page is in the list, read out after each change: "Experiments 21–40 of 57."
+ * `total` is the filter's count (null until it is known; capped past 10,000).
  */
 export function pagePosition(
   shown: number,
   cursor: string | undefined,
   pagesBefore: number,
   nextCursor: string | null | undefined,
+  total: { count: number; capped: boolean } | null,
 ): string {
-  const more = nextCursor ? ', more on the next page' : '';
   if (shown === 0) return cursor ? 'No more experiments.' : 'No experiments.';
-  if (cursor && pagesBefore === 0) return `${shown} older experiments${more}.`;
+  const all = total ? `${total.capped ? 'more than ' : ''}${formatNumber(total.count)}` : null;
+  if (cursor && pagesBefore === 0) return `${shown} older experiments${all ? `, of ${all} in all` : ''}.`;
   const first = pagesBefore * pageSize + 1;
-  return `Experiments ${first}–${first + shown - 1}${more}.`;
+  const range = `Experiments ${formatNumber(first)}–${formatNumber(first + shown - 1)}`;
+  if (all) return `${range} of ${all}.`;
+  return `${range}${nextCursor ? ', more on the next page' : ''}.`;
 }
 
 export function ExperimentListPage() {
@@ -87,6 +90,10 @@ export function ExperimentListPage() {
   // filterKey and cursor are query's content (query is a new object on every render).
   // eslint-disable-next-line react-hooks/exhaustive-deps -- keyed by content, not identity
   const list = useAsync(() => ok(api.GET('/api/v1/experiments', { params: { query } })), [filterKey, cursor]);
+  // The total for "21–40 of 57": counted apart, so that a large count never holds up the rows.
+  const filters = { ...query, cursor: undefined, limit: undefined };
+  // eslint-disable-next-line react-hooks/exhaustive-deps -- keyed by content, not identity
+  const total = useAsync(() => ok(api.GET('/api/v1/experiments/count', { params: { query: filters } })), [filterKey]);
   const [items, setItems] = useState<ExperimentSummary[]>([]);
   useEffect(() => {
     if (list.data) setItems(list.data.items);
@@ -118,10 +125,15 @@ export function ExperimentListPage() {
 
   // Reloads are coalesced: a burst of changes (many experiments finishing) costs one request.
   const reloadTimer = useRef<ReturnType<typeof setTimeout>>(undefined);
+  const { reload: reloadList } = list;
+  const { reload: reloadTotal } = total;
   const reloadSoon = useCallback(() => {
     clearTimeout(reloadTimer.current);
-    reloadTimer.current = setTimeout(list.reload, 300);
-  }, [list.reload]);
+    reloadTimer.current = setTimeout(() => {
+      reloadList();
+      reloadTotal();
+    }, 300);
+  }, [reloadList, reloadTotal]);
   useEffect(() => () => clearTimeout(reloadTimer.current), []);
 
   const stateFilter = query.state?.split(',');
@@ -271,7 +283,9 @@ export function ExperimentListPage() {
       </p>
       {/* Read out after each change; shown only beside rows (an empty list says so below). */}
       <p className={items.length > 0 ? 'page-position' : 'visually-hidden'} role="status">
-        {list.loading ? 'Loading experiments…' : pagePosition(items.length, cursor, previousCursors.length, nextCursor)}
+        {list.loading
+          ? 'Loading experiments…'
+          : pagePosition(items.length, cursor, previousCursors.length, nextCursor, total.data ?? null)}
       </p>
 
       {list.error !== undefined && (
