@@ -5,6 +5,7 @@
  * Layers, lowest first; a layer imports only what its rule below lists:
  *   domain, config < store, shell < state < batch < dispatch < files, credentials, catalogue
  *   < experiments < resources < worker, controller < api < cli < main.ts (composition root).
+ * notifications/ sits beside worker and controller: above state/ and credentials/, below api/.
  * api-client/ (the typed client generated from the OpenAPI document) stands apart: it imports
  * nothing from src/, and the CLI and the web UI import it.
  * Ports (`src/<folder>/port.ts`) import only the domain and other ports. Only resources/ and
@@ -126,10 +127,29 @@ module.exports = {
       [domain, config, anyPort, '^src/(worker|controller)/', '^src/(state|experiments|catalogue|files|resources)/'],
     ),
     onlyImports(
+      'notifications-imports-state-and-credentials',
+      "notifications/ (settings, the delivery log, the deliverer and its senders) imports domain/, config.ts, ports, state/ and credentials/ (the secret's encryption).",
+      '^src/notifications/',
+      [domain, config, anyPort, '^src/(notifications|state|credentials)/'],
+    ),
+    {
+      name: 'senders-only-in-main',
+      comment: 'The email and webhook senders are adapters: only main.ts picks them.',
+      severity: 'error',
+      from: from('^src/(?!main[.]ts$|notifications/)'),
+      to: { path: '^src/notifications/(email|webhook)-sender[.]ts$' },
+    },
+    onlyImports(
       'api-imports-no-adapter',
-      'api/ imports ports, domain/, config.ts, state/, experiments/, catalogue/, credentials/, files/, shell helpers and the type of resources/: never a store, dispatch, batch or shell adapter.',
+      'api/ imports ports, domain/, config.ts, state/, experiments/, catalogue/, credentials/, files/, notifications/ (not its senders), shell helpers and the type of resources/: never a store, dispatch, batch or shell adapter.',
       '^src/api/',
-      [domain, config, anyPort, shellNotAdapter, '^src/(api|state|experiments|catalogue|credentials|files|resources)/'],
+      [
+        domain,
+        config,
+        anyPort,
+        shellNotAdapter,
+        '^src/(api|state|experiments|catalogue|credentials|files|resources|notifications)/',
+      ],
     ),
     {
       name: 'resources-only-as-a-type',

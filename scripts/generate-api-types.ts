@@ -13,6 +13,7 @@ import pino from 'pino';
 import { Registry } from 'prom-client';
 import openapiTS, { astToString } from 'openapi-typescript';
 import { buildApi } from '../src/api/server.ts';
+import { createAddressPolicy } from '../src/notifications/address-policy.ts';
 import type { Store } from '../src/store/port.ts';
 import { createStorage } from '../src/files/storage.ts';
 import { createResourceRegistry } from '../src/resources/resource-registry.ts';
@@ -41,6 +42,11 @@ export async function openApiDocument(): Promise<Record<string, unknown>> {
     uploadLimitBytes: 1,
     limits: loadConfig({}, {}).limits,
     metricsToken: null,
+    notificationPolicy: {
+      platformKey: Buffer.alloc(32),
+      emailAvailable: false,
+      webhookAddresses: createAddressPolicy({ allowedNetworks: [], deniedNetworks: [] }),
+    },
   });
   try {
     await api.ready();
@@ -114,6 +120,9 @@ export const activeExperimentStates: readonly components['schemas']['ActiveExper
 
 /** The job settings the server uses when neither the request nor the deployment gives them (JobSettings defaults). */
 export const defaultJobSettings = { ${defaults.join(', ')} } as const;
+
+/** The experiment events that can notify, in order (NotificationEvent). */
+export const notificationEvents: readonly components['schemas']['NotificationEvent'][] = ${values(schemas.NotificationEvent?.enum, 'NotificationEvent enum')};
 `;
 }
 

@@ -3,6 +3,7 @@
  * Precedence: command-line flags, then environment, then the YAML file, then defaults.
  */
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
@@ -15,6 +16,27 @@ const projectRoot = fileURLToPath(new URL('..', import.meta.url));
 export { defaultDataDir };
 
 const positiveInt = z.coerce.number().int().positive();
+
+/** A list of strings, from YAML as a list or from the environment as one comma-separated string. */
+const stringList = z.preprocess(
+  (value) =>
+    typeof value === 'string'
+      ? value
+          .split(',')
+          .map((item) => item.trim())
+          .filter(Boolean)
+      : value,
+  z.array(z.string()),
+);
+
+/** An address range, `address/prefix` or one address: 10.0.0.0/8, fd00::/8, 127.0.0.1. */
+const addressRange = z.string().refine((range) => {
+  const [address, prefix] = range.split('/');
+  const family = isIP(address);
+  if (family === 0) return false;
+  if (prefix === undefined) return true;
+  return /^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 6 ? 128 : 32);
+}, 'must be an address range such as 10.0.0.0/8, fd00::/8 or 127.0.0.1');
 
 export const configSchema = z
   .object({
@@ -117,6 +139,53 @@ export const configSchema = z
           .optional(),
       })
       .default({}),
+    /**
+     * Notifications of experiments' starts and ends by email and webhook (README,
+     * Notifications): sent from an outbox by every controller process, retried with
+     * exponential backoff.
+     */
+    notifications: z
+      .object({
+        /** How often a deliverer looks for due deliveries (default 1000 ms). */
+        pollMs: positiveInt.default(1000),
+        /** The longest one send may take, SMTP or HTTP (default 10 s); then it counts as failed and is retried. */
+        sendTimeoutMs: positiveInt.default(10_000),
+        /** Attempts in all before a delivery is `failed` (default 10). */
+        maxAttempts: positiveInt.default(10),
+        /** Delay after the first failed attempt, doubled after each (default 10 s). */
+        retryBaseMs: positiveInt.default(10_000),
+        /** The longest delay between two attempts (default 1 hour). */
+        retryCapMs: positiveInt.default(3_600_000),
+        /** The address users open Drover at, for the links in notifications (default http://<host>:<port>). */
+        publicUrl: z.string().url().optional(),
+        email: z
+          .object({
+            /**
+             * The SMTP server: smtp://user:password@host:587 (STARTTLS when the server offers
+             * it) or smtps://...:465 (TLS). Unset: no email notifications (users cannot set an address).
+             */
+            smtpUrl: z
+              .string()
+              .url()
+              .refine((url) => /^smtps?:\/\//.test(url), 'must be an smtp:// or smtps:// URL')
+              .optional(),
+            /** The From of notification emails (default `Drover <drover@localhost>`). */
+            from: z.string().min(3).default('Drover <drover@localhost>'),
+          })
+          .default({}),
+        webhook: z
+          .object({
+            /**
+             * Address ranges webhooks may reach although they are not public (loopback, private
+             * networks ...): none by default. A test or a gateway on a private network adds its range.
+             */
+            allowedNetworks: stringList.pipe(z.array(addressRange)).default([]),
+            /** Address ranges webhooks never reach, public ones included; they win over allowedNetworks. */
+            deniedNetworks: stringList.pipe(z.array(addressRange)).default([]),
+          })
+          .default({}),
+      })
+      .default({}),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   })
   .strict();
@@ -148,6 +217,15 @@ const environmentKeys: Record<string, string> = {
   DROVER_UPLOAD_QUOTA_BYTES: 'limits.uploadQuotaBytes',
   DROVER_METRICS_TOKEN: 'metrics.token',
   DROVER_METRICS_LISTEN: 'metrics.listen',
+  DROVER_PUBLIC_URL: 'notifications.publicUrl',
+  DROVER_SMTP_URL: 'notifications.email.smtpUrl',
+  DROVER_SMTP_FROM: 'notifications.email.from',
+  DROVER_WEBHOOK_ALLOWED_NETWORKS: 'notifications.webhook.allowedNetworks',
+  DROVER_WEBHOOK_DENIED_NETWORKS: 'notifications.webhook.deniedNetworks',
+  DROVER_NOTIFICATIONS_POLL_MS: 'notifications.pollMs',
+  DROVER_NOTIFICATIONS_RETRY_BASE_MS: 'notifications.retryBaseMs',
+  DROVER_NOTIFICATIONS_MAX_ATTEMPTS: 'notifications.maxAttempts',
+  DROVER_NOTIFICATIONS_SEND_TIMEOUT_MS: 'notifications.sendTimeoutMs',
 };
 
 /**

@@ -20,6 +20,10 @@ import { Worker } from './worker/worker.ts';
 import { createHandlers, type HandlerDependencies } from './worker/handlers.ts';
 import { releaseLeasesOfDeadProcess } from './state/task-state.ts';
 import { Controller } from './controller/controller.ts';
+import { Deliverer } from './notifications/deliverer.ts';
+import { createAddressPolicy } from './notifications/address-policy.ts';
+import { createEmailSender } from './notifications/email-sender.ts';
+import { createWebhookSender } from './notifications/webhook-sender.ts';
 import { buildApi } from './api/server.ts';
 import {
   countResourceCommands,
@@ -76,6 +80,8 @@ export async function startDrover(config: Config, roles: Role[]): Promise<Runnin
     onCommand: countResourceCommands(metrics),
   });
   const stops: Array<() => Promise<void>> = [];
+  const notifications = config.notifications;
+  const webhookAddresses = createAddressPolicy(notifications.webhook);
 
   const { adminToken, adminTokenGenerated } = await bootstrap(store, config);
 
@@ -129,10 +135,44 @@ export async function startDrover(config: Config, roles: Role[]): Promise<Runnin
       uploadLimitBytes: config.uploadLimitBytes,
       limits: config.limits,
       metricsToken: config.metrics.token ?? null,
+      notificationPolicy: {
+        platformKey,
+        emailAvailable: notifications.email.smtpUrl !== undefined,
+        webhookAddresses,
+      },
     });
     const address = await api.listen({ host: config.host, port: config.port });
     url = address.replace('://[::1]', '://localhost');
     stops.unshift(() => api.close());
+  }
+  if (roles.includes('controller')) {
+    // In every controller, not only the leader: claims with SKIP LOCKED share the work.
+    const deliverer = new Deliverer({
+      store,
+      logger: logger.child({ role: 'notifications' }),
+      platformKey,
+      senders: {
+        webhook: createWebhookSender({ policy: webhookAddresses, timeoutMs: notifications.sendTimeoutMs }),
+        ...(notifications.email.smtpUrl
+          ? {
+              email: createEmailSender({
+                smtpUrl: notifications.email.smtpUrl,
+                from: notifications.email.from,
+                timeoutMs: notifications.sendTimeoutMs,
+              }),
+            }
+          : {}),
+      },
+      publicUrl: notifications.publicUrl ?? url ?? `http://${config.host}:${config.port}`,
+      pollMs: notifications.pollMs,
+      sendTimeoutMs: notifications.sendTimeoutMs,
+      maxAttempts: notifications.maxAttempts,
+      retryBaseMs: notifications.retryBaseMs,
+      retryCapMs: notifications.retryCapMs,
+    });
+    deliverer.start();
+    // Stopped before the API and the store: sends under way are recorded.
+    stops.push(() => deliverer.stop());
   }
   let metricsUrl: string | null = null;
   if (config.metrics.listen) {

@@ -3,6 +3,8 @@
  * experiment completes, the job ran exactly once (its start marker is counted), and the
  * event log has no gap and no duplicate. And the embedded server across such a kill: the
  * restart adopts it (no second server), a second live Drover on the folder is refused.
+ * And notifications across a kill -9 in the middle of a delivery: every one arrives, and a
+ * resent one carries the same idempotency key.
  */
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -14,6 +16,8 @@ import { join } from 'node:path';
 import { removeCluster } from '../src/store/embedded-server.ts';
 import { droverBin } from './drover-bin.ts';
 import { adminToken, call, eventsOf, processesInSession, waitFor, waitForState } from './harness.ts';
+import { startSmtpSink } from './smtp-sink.ts';
+import { signatureIsValid, startWebhookReceiver } from './webhook-receiver.ts';
 
 const children: ChildProcess[] = [];
 const folders: string[] = [];
@@ -187,6 +191,93 @@ describe('drover up killed with SIGKILL while a job runs', () => {
 
     child.kill('SIGTERM');
     await new Promise((resolve) => child.once('exit', resolve));
+  });
+});
+
+describe('drover up killed with SIGKILL while it sends notifications', () => {
+  it('delivers every notification after a restart; one sent again carries the same idempotency key', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'drover-notify-crash-'));
+    folders.push(dataDir);
+    const smtp = await startSmtpSink();
+    const receiver = await startWebhookReceiver();
+    try {
+      const env = {
+        DROVER_SMTP_URL: smtp.url,
+        DROVER_WEBHOOK_ALLOWED_NETWORKS: '127.0.0.0/8',
+        DROVER_NOTIFICATIONS_POLL_MS: '100',
+        // The links in notifications: else the API's address, which changes with --port 0 at the restart.
+        DROVER_PUBLIC_URL: 'https://gateway.example.org',
+        DROVER_NOTIFICATIONS_RETRY_BASE_MS: '200',
+        // A claim lasts the send timeout + 5 s: a delivery cut off by the kill is claimed again 7 s on.
+        DROVER_NOTIFICATIONS_SEND_TIMEOUT_MS: '2000',
+      };
+      let { child, url } = await startUp(dataDir, { env });
+      const api = { call: (method: string, path: string, body?: unknown) => call(url, method, path, body) };
+      const settings = await api.call('PATCH', '/api/v1/notifications/settings', {
+        events: ['started', 'completed'],
+        email: 'operator@example.org',
+        webhookUrl: `${receiver.url}/crash`,
+      });
+      assert.equal(settings.status, 200, JSON.stringify(settings.body));
+      // The first webhook hangs: the kill comes while it is being sent.
+      receiver.hold('/crash');
+      const ids: string[] = [];
+      for (const name of ['one', 'two', 'three']) {
+        const created = await api.call('POST', '/api/v1/experiments', {
+          application: 'pi-monte-carlo',
+          resource: 'local',
+          name,
+          inputs: { samples: 1000 },
+        });
+        assert.equal(created.status, 201);
+        ids.push(created.body.id);
+      }
+      await waitFor('a webhook on its way', async () => receiver.received.length > 0);
+      const cutOff = receiver.received[0].headers['idempotency-key'];
+      child.kill('SIGKILL');
+      await new Promise((resolve) => child.once('exit', resolve));
+      receiver.release('/crash');
+
+      ({ child, url } = await startUp(dataDir, { env }));
+      for (const id of ids) await waitForState(api, id, ['completed'], 60_000);
+      const deliveries = await waitFor(
+        'every delivery delivered',
+        async () => {
+          const page = (await api.call('GET', '/api/v1/notifications/deliveries?limit=200')).body.items;
+          return page.length === 12 && page.every((item: any) => item.state === 'delivered') ? page : null;
+        },
+        60_000,
+      );
+      const hooks = receiver.received;
+      for (const delivery of deliveries) {
+        if (delivery.channel === 'webhook') {
+          const copies = hooks.filter((hook) => hook.headers['idempotency-key'] === delivery.id);
+          assert.ok(copies.length >= 1, `webhook ${delivery.eventId} arrived`);
+          assert.equal(new Set(copies.map((hook) => hook.body)).size, 1, 'every copy is the same event');
+          assert.ok(copies.every((hook) => signatureIsValid(hook, settings.body.webhookSecret)));
+        } else {
+          const copies = smtp.messages().filter((mail) => mail.header('x-drover-delivery-id') === delivery.id);
+          assert.ok(copies.length >= 1, `email ${delivery.eventId} arrived`);
+          assert.equal(new Set(copies.map((mail) => mail.header('message-id'))).size, 1, 'one Message-ID');
+        }
+      }
+      const resent = deliveries.find((item: any) => item.id === cutOff);
+      assert.deepEqual(
+        resent.attemptLog.map((attempt: any) => attempt.outcome),
+        ['interrupted', 'delivered'],
+        'the attempt cut off by the kill shows, then the one that went',
+      );
+      assert.equal(
+        hooks.filter((hook) => hook.headers['idempotency-key'] === cutOff).length,
+        2,
+        'sent again under the same key',
+      );
+      child.kill('SIGTERM');
+      await new Promise((resolve) => child.once('exit', resolve));
+    } finally {
+      await smtp.stop();
+      await receiver.stop();
+    }
   });
 });
 

@@ -14,7 +14,8 @@ import { startTestDrover, waitFor, type ApiResponse, type TestDrover } from './h
 
 let drover: TestDrover;
 before(async () => {
-  drover = await startTestDrover();
+  // Webhooks may reach loopback: each side's user sets one (to a port where nothing listens).
+  drover = await startTestDrover({ notifications: { webhook: { allowedNetworks: ['127.0.0.0/8'] } } });
 });
 after(async () => {
   await drover?.stop();
@@ -31,6 +32,8 @@ interface Side {
   publicKey: string;
   uploadId: string;
   experimentId: string;
+  /** A notification delivery of users[0]'s, in their delivery log. */
+  deliveryId: string;
   /** Text that only this gateway's own answers may contain (never sent by the other side). */
   secrets: string[];
 }
@@ -118,6 +121,22 @@ async function makeSide(id: string): Promise<Side> {
   await mkdir(outputs, { recursive: true });
   await writeFile(join(outputs, 'result.txt'), `${id}-secret-output\n`);
   await writeFile(join(outputs, 'stdout.txt'), `${id}-secret-stdout\n`);
+  // Notification settings, a webhook secret, and a delivery in the log (an experiment that
+  // never ran has none of its own: the row is written as the outbox would, already failed).
+  const settings = await ok(
+    drover.call(
+      'PATCH',
+      '/api/v1/notifications/settings',
+      { events: ['failed'], webhookUrl: `http://127.0.0.1:9/${id}-secret-hook` },
+      users[0].token,
+    ),
+    200,
+  );
+  const [delivery] = await drover.drover.store.query<{ id: string }>(
+    `insert into notification_deliveries (gateway_id, user_id, experiment_id, event_seq, event, channel, target, state, occurred_at)
+     values ($1, $2, $3, 1, 'failed', 'webhook', $4, 'failed', now()) returning id`,
+    [id, users[0].id, experiment.id, `http://127.0.0.1:9/${id}-secret-hook`],
+  );
   return {
     id,
     admin,
@@ -128,7 +147,10 @@ async function makeSide(id: string): Promise<Side> {
     publicKey: key.publicKey,
     uploadId: upload.id,
     experimentId: experiment.id,
+    deliveryId: delivery.id,
     secrets: [
+      settings.webhookSecret,
+      `${id}-secret-hook`,
       admin.token,
       ...users.map((user) => user.token),
       ...users.map((user) => user.id),
@@ -159,6 +181,8 @@ async function snapshot(side: Side): Promise<unknown> {
     credentials: await read('/api/v1/credentials'),
     branding: await read(`/api/v1/gateway?gateway=${side.id}`),
     me: await Promise.all([side.admin, ...side.users].map((user) => read('/api/v1/me', user.token))),
+    notifications: await read('/api/v1/notifications/settings', side.users[0].token),
+    deliveries: await read('/api/v1/notifications/deliveries', side.users[0].token),
   };
 }
 
@@ -166,6 +190,7 @@ async function snapshot(side: Side): Promise<unknown> {
 function targetFor(path: string, parameter: string, target: Side): string {
   if (parameter === 'id' && path.startsWith('/api/v1/experiments/')) return target.experimentId;
   if (parameter === 'id' && path.startsWith('/api/v1/gateways/')) return target.id;
+  if (parameter === 'id' && path.startsWith('/api/v1/notifications/deliveries/')) return target.deliveryId;
   if (parameter === 'name' && path.startsWith('/api/v1/applications/')) return target.application;
   if (parameter === 'name' && path.startsWith('/api/v1/resources/')) return target.resource;
   if (parameter === 'name' && path.startsWith('/api/v1/credentials/')) return target.credential;
@@ -196,6 +221,10 @@ function requestFor(method: string, path: string, attacker: Side, target: Side):
       };
     case 'POST /api/v1/experiments/{id}/clone':
       return { query: '', body: { launch: false } };
+    case 'PATCH /api/v1/experiments/{id}':
+      return { query: '', body: { notify: { events: ['started'] } } };
+    case 'GET /api/v1/notifications/deliveries':
+      return { query: `?experiment=${target.experimentId}` };
     case 'POST /api/v1/applications':
       return {
         query: '',

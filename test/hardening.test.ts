@@ -13,6 +13,7 @@ import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { buildApi } from '../src/api/server.ts';
+import { createAddressPolicy } from '../src/notifications/address-policy.ts';
 import { createStorage } from '../src/files/storage.ts';
 import { createResourceRegistry } from '../src/resources/resource-registry.ts';
 import { tmpdir } from 'node:os';
@@ -449,6 +450,11 @@ describe('headers, /metrics and tokens in URLs', () => {
       uploadLimitBytes: 1024 * 1024,
       limits: loadConfig({}, {}).limits,
       metricsToken: null,
+      notificationPolicy: {
+        platformKey: randomBytes(32),
+        emailAvailable: false,
+        webhookAddresses: createAddressPolicy({ allowedNetworks: [], deniedNetworks: [] }),
+      },
     });
     try {
       const url = await api.listen({ host: '127.0.0.1', port: 0 });

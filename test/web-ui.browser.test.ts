@@ -22,6 +22,8 @@ import {
   waitForState,
   type TestDrover,
 } from './harness.ts';
+import { startSmtpSink, type SmtpSink } from './smtp-sink.ts';
+import { startWebhookReceiver, type WebhookReceiver } from './webhook-receiver.ts';
 
 const screenshots = join(projectRoot, 'docs', 'screenshots');
 const gatewayName = 'Heat Lab Gateway';
@@ -29,14 +31,25 @@ const primary = '#0b6e4f';
 
 let drover: TestDrover;
 let browser: Browser;
+let smtp: SmtpSink;
+let receiver: WebhookReceiver;
 let alice: string;
 const contexts: BrowserContext[] = [];
 const pageErrors: string[] = [];
 
 before(async () => {
   assert.ok(existsSync(join(projectRoot, 'web', 'dist', 'index.html')), 'the web UI is not built: run `npm run build`');
+  [smtp, receiver] = await Promise.all([startSmtpSink(), startWebhookReceiver()]);
   [drover, browser] = await Promise.all([
-    startTestDrover({ gateway: { name: gatewayName, theme: { primary, accent: '#8a4500' } } }),
+    startTestDrover({
+      gateway: { name: gatewayName, theme: { primary, accent: '#8a4500' } },
+      notifications: {
+        pollMs: 100,
+        retryBaseMs: 300,
+        email: { smtpUrl: smtp.url },
+        webhook: { allowedNetworks: ['127.0.0.0/8'] },
+      },
+    }),
     chromium.launch({
       executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
       headless: true,
@@ -52,6 +65,8 @@ before(async () => {
 after(async () => {
   await browser?.close();
   await drover?.stop();
+  await smtp?.stop();
+  await receiver?.stop();
 });
 
 afterEach(async () => {
@@ -879,6 +894,72 @@ require('fs').writeFileSync('drawing.svg', '<svg xmlns="http://www.w3.org/2000/s
       violations.push(...(await axeViolations(current)).map((violation) => `${name}: ${violation}`));
     }
     assert.deepEqual(violations, []);
+  });
+
+  it('sets notification defaults, an experiment’s own choice, and shows the delivery log', async () => {
+    const page = await openPage(alice);
+    await page.goto(`${drover.url}/experiments`);
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Notifications' }).click();
+    await page.getByRole('heading', { level: 1, name: 'Delivery log' }).waitFor();
+    await page.getByRole('link', { name: 'Notification settings' }).click();
+    await page.getByRole('heading', { level: 1, name: 'Notifications' }).waitFor();
+    for (const event of ['completed', 'failed', 'canceled'])
+      assert.equal(await page.getByLabel(event, { exact: true }).isChecked(), true, `${event} is a default`);
+    await page.getByLabel('started', { exact: true }).check();
+    await page.getByLabel('Webhook URL').fill('ftp://example.org/');
+    await page.getByRole('button', { name: 'Save' }).click();
+    await textMatching(page.locator('#notify-webhook-error'), /http/);
+    await page.getByLabel('Email address').fill('alice@example.org');
+    await page.getByLabel('Webhook URL').fill(`${receiver.url}/browser`);
+    await page.getByRole('button', { name: 'Save' }).click();
+    const secret = await textMatching(page.getByLabel('New webhook secret'), /^whsec_/);
+    await textMatching(page.getByRole('main'), /Copy it now: it is not shown again/);
+    assert.deepEqual(await axeViolations(page), []);
+    await screenshot(page, 'notification-settings');
+    const stored = await drover.call('GET', '/api/v1/notifications/settings', undefined, alice);
+    assert.equal(stored.body.email, 'alice@example.org');
+    assert.ok(!JSON.stringify(stored.body).includes(secret));
+
+    // One run follows the defaults (its webhook's first try is refused, so it is retried)...
+    receiver.script('/browser', [503]);
+    const first = await createAsAlice({
+      application: 'pi-monte-carlo',
+      name: 'notified run',
+      inputs: { samples: 1000 },
+    });
+    // ...one, made in the form, by email only.
+    await chooseApplication(page, 'pi-monte-carlo');
+    await page.getByLabel('Experiment name').fill('email only run');
+    await page.getByLabel('Choose for this experiment').check();
+    await page.getByLabel('by webhook').uncheck();
+    const second = await submit(page);
+    const notifications = region(page, 'Notifications');
+    assert.equal(await notifications.getByLabel('Choose for this experiment').isChecked(), true);
+    assert.equal(await notifications.getByLabel('by webhook').isChecked(), false);
+    await waitForState(drover, first.id, ['completed']);
+    await waitForState(drover, second, ['completed']);
+    await waitFor('every delivery to be made', async () => {
+      const log = await drover.call('GET', '/api/v1/notifications/deliveries', undefined, alice);
+      return log.body.items.length === 6 && log.body.items.every((item: any) => item.state === 'delivered');
+    });
+
+    await notifications.getByRole('link', { name: 'Its deliveries in the log' }).click();
+    await page.getByRole('heading', { level: 1, name: 'Delivery log' }).waitFor();
+    const onlyEmail = await textMatching(page.getByRole('table'), /email only run/);
+    assert.ok(!/webhook/.test(onlyEmail), 'one experiment’s deliveries: email only');
+    await page.getByRole('link', { name: 'Show all.' }).click();
+    const log = page.getByRole('table');
+    await textMatching(log, /notified run/);
+    const rows = log.locator('tbody tr');
+    assert.equal(await rows.count(), 6);
+    const retried = rows
+      .filter({ hasText: 'notified run' })
+      .filter({ hasText: 'webhook' })
+      .filter({ hasText: 'started' });
+    assert.match((await retried.innerText()).replace(/\s+/g, ' '), /delivered 2 200/);
+    assert.deepEqual(await axeViolations(page), []);
+    await screenshot(page, 'notification-log');
+    assert.equal(smtp.messages().length, 4, 'four emails: two runs, start and end each');
   });
 
   it('fits a phone-sized window', async () => {

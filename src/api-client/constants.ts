@@ -16,3 +16,6 @@ export const activeExperimentStates: readonly components['schemas']['ActiveExper
 
 /** The job settings the server uses when neither the request nor the deployment gives them (JobSettings defaults). */
 export const defaultJobSettings = { nodes: 1, coresPerNode: 1, walltimeMinutes: 10 } as const;
+
+/** The experiment events that can notify, in order (NotificationEvent). */
+export const notificationEvents: readonly components['schemas']['NotificationEvent'][] = ['started', 'completed', 'failed', 'canceled'];

@@ -276,7 +276,11 @@ export interface paths {
         delete: operations["deleteExperiment"];
         options?: never;
         head?: never;
-        patch?: never;
+        /**
+         * Change an experiment's notifications
+         * @description Sets the experiment's own choice of notifications (`notify`; null follows your defaults again), in any state: it applies to the events still to come. Only the owner may: 403 for an admin's change to a user's experiment.
+         */
+        patch: operations["updateExperiment"];
         trace?: never;
     };
     "/api/v1/experiments/{id}/launch": {
@@ -571,6 +575,110 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/notifications/settings": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Your notification settings
+         * @description Which experiment events notify you by default, your email address and webhook URL. An experiment may choose otherwise (`notify` on POST /experiments, PATCH /experiments/{id}).
+         */
+        get: operations["getNotificationSettings"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Change your notification settings
+         * @description A key left out stays as it is; null removes the address. Setting a webhook URL when you have no secret makes one, answered once as `webhookSecret`. A webhook URL must be http(s), without user name or password; the platform decides which addresses webhooks may reach (public ones by default).
+         */
+        patch: operations["updateNotificationSettings"];
+        trace?: never;
+    };
+    "/api/v1/notifications/settings/webhook-secret": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Make a new webhook secret
+         * @description Replaces your webhook signing secret at once and answers it, this once: deliveries from now on are signed with it (Drover-Signature: sha256=<HMAC-SHA256 of "<Drover-Timestamp>.<body>">).
+         */
+        post: operations["rotateWebhookSecret"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/notifications/deliveries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Your delivery log
+         * @description Your notifications, newest first: each with its channel, event, target, state, attempts and how each went. Pass `nextCursor` as `cursor` for the next page.
+         */
+        get: operations["listDeliveries"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/notifications/deliveries/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * One delivery
+         * @description One of your notifications with every attempt.
+         */
+        get: operations["getDelivery"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/notifications/deliveries/{id}/redeliver": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Send a failed delivery again
+         * @description A failed delivery goes out again with a fresh count of attempts and the same idempotency key; its earlier attempts stay in the log. 409 unless it has failed.
+         */
+        post: operations["redeliver"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -717,7 +825,80 @@ export interface components {
             tasks: components["schemas"]["Task"][];
             job: components["schemas"]["Job"] | null;
             lastEventSeq: number;
+            notify: components["schemas"]["ExperimentNotify"] | null;
         } & components["schemas"]["ExperimentSummary"];
+        /** @description An experiment's own choice of notifications over its owner's defaults; a key left out follows them */
+        ExperimentNotify: {
+            events?: components["schemas"]["NotificationEvent"][];
+            /** @description false: no email for this experiment */
+            email?: boolean;
+            /** @description false: no webhook for this experiment */
+            webhook?: boolean;
+        };
+        /**
+         * @description started: queued -> executing; completed, failed, canceled: how it ended
+         * @enum {string}
+         */
+        NotificationEvent: "started" | "completed" | "failed" | "canceled";
+        /** @description Your notification defaults: which events notify you, and where to */
+        NotificationSettings: {
+            events: components["schemas"]["NotificationEvent"][];
+            email: string | null;
+            webhookUrl: string | null;
+            /** @description You have a webhook signing secret (shown once, when made) */
+            webhookSecretSet: boolean;
+            /** @description This Drover can send email (its operator configured SMTP) */
+            emailAvailable: boolean;
+            updatedAt: string | null;
+            /** @description The new webhook signing secret: only in the answer that made it, never again */
+            webhookSecret?: string;
+        };
+        WebhookSecret: {
+            /** @description The HMAC-SHA256 key of Drover-Signature (its UTF-8 bytes); shown this once */
+            webhookSecret: string;
+        };
+        DeliveryAttempt: {
+            attempt: number;
+            /** Format: date-time */
+            startedAt: string;
+            finishedAt: string | null;
+            /** @enum {string} */
+            outcome: "sending" | "delivered" | "failed" | "interrupted";
+            status: string | null;
+            error: string | null;
+        };
+        /** @description One notification: an event of an experiment on one channel, with every attempt */
+        Delivery: {
+            /**
+             * Format: uuid
+             * @description Also the Idempotency-Key every attempt carried
+             */
+            id: string;
+            /** @description <experiment id>:<event seq> */
+            eventId: string;
+            /** Format: uuid */
+            experimentId: string;
+            experimentName: string;
+            event: components["schemas"]["NotificationEvent"];
+            /** @enum {string} */
+            channel: "email" | "webhook";
+            /** @description The email address or webhook URL */
+            target: string;
+            /** @enum {string} */
+            state: "pending" | "sending" | "delivered" | "failed";
+            attempts: number;
+            lastStatus: string | null;
+            lastError: string | null;
+            /** Format: date-time */
+            occurredAt: string;
+            nextAttemptAt: string | null;
+            deliveredAt: string | null;
+            attemptLog: components["schemas"]["DeliveryAttempt"][];
+        };
+        DeliveryPage: {
+            items: components["schemas"]["Delivery"][];
+            nextCursor: string | null;
+        };
         ExperimentPage: {
             items: components["schemas"]["ExperimentSummary"][];
             nextCursor: string | null;
@@ -1608,6 +1789,15 @@ export interface operations {
                     inputs?: {
                         [key: string]: unknown;
                     };
+                    /** @description This experiment's own choice of notifications over your defaults (GET /notifications/settings); a key left out, or null, follows them */
+                    notify?: {
+                        /** @description The events that notify, instead of your defaults; [] for none */
+                        events?: ("started" | "completed" | "failed" | "canceled")[];
+                        /** @description false: no email for this experiment */
+                        email?: boolean;
+                        /** @description false: no webhook for this experiment */
+                        webhook?: boolean;
+                    } | null;
                 };
             };
         };
@@ -1685,6 +1875,15 @@ export interface operations {
                         inputs?: {
                             [key: string]: unknown;
                         };
+                        /** @description This experiment's own choice of notifications over your defaults (GET /notifications/settings); a key left out, or null, follows them */
+                        notify?: {
+                            /** @description The events that notify, instead of your defaults; [] for none */
+                            events?: ("started" | "completed" | "failed" | "canceled")[];
+                            /** @description false: no email for this experiment */
+                            email?: boolean;
+                            /** @description false: no webhook for this experiment */
+                            webhook?: boolean;
+                        } | null;
                     }[];
                 };
             };
@@ -1992,6 +2191,78 @@ export interface operations {
             };
         };
     };
+    updateExperiment: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description This experiment's own choice of notifications over your defaults (GET /notifications/settings); a key left out, or null, follows them */
+                    notify: {
+                        /** @description The events that notify, instead of your defaults; [] for none */
+                        events?: ("started" | "completed" | "failed" | "canceled")[];
+                        /** @description false: no email for this experiment */
+                        email?: boolean;
+                        /** @description false: no webhook for this experiment */
+                        webhook?: boolean;
+                    } | null;
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Experiment"];
+                };
+            };
+            /** @description Bad input: `errors` names each field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or bad token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Your role may not do this (or your gateway is disabled) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (or not yours) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     launchExperiment: {
         parameters: {
             query?: never;
@@ -2134,6 +2405,15 @@ export interface operations {
                     inputs?: {
                         [key: string]: unknown;
                     };
+                    /** @description This experiment's own choice of notifications over your defaults (GET /notifications/settings); a key left out, or null, follows them */
+                    notify?: {
+                        /** @description The events that notify, instead of your defaults; [] for none */
+                        events?: ("started" | "completed" | "failed" | "canceled")[];
+                        /** @description false: no email for this experiment */
+                        email?: boolean;
+                        /** @description false: no webhook for this experiment */
+                        webhook?: boolean;
+                    } | null;
                 };
             };
         };
@@ -3047,6 +3327,373 @@ export interface operations {
                 };
             };
             /** @description The name is taken */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getNotificationSettings: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Your notification defaults: which events notify you, and where to */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NotificationSettings"];
+                };
+            };
+            /** @description Bad input: `errors` names each field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or bad token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Your role may not do this (or your gateway is disabled) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (or not yours) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    updateNotificationSettings: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description The events that notify you by default; [] for none */
+                    events?: ("started" | "completed" | "failed" | "canceled")[];
+                    /** @description One email address; null for none */
+                    email?: string | null;
+                    /** @description An http(s) URL; null for none */
+                    webhookUrl?: string | null;
+                };
+            };
+        };
+        responses: {
+            /** @description Your notification defaults: which events notify you, and where to */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NotificationSettings"];
+                };
+            };
+            /** @description Bad input: `errors` names each field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or bad token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Your role may not do this (or your gateway is disabled) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (or not yours) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    rotateWebhookSecret: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookSecret"];
+                };
+            };
+            /** @description Bad input: `errors` names each field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or bad token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Your role may not do this (or your gateway is disabled) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (or not yours) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listDeliveries: {
+        parameters: {
+            query?: {
+                /** @description One experiment's deliveries */
+                experiment?: string;
+                state?: "pending" | "sending" | "delivered" | "failed";
+                channel?: "email" | "webhook";
+                limit?: number;
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeliveryPage"];
+                };
+            };
+            /** @description Bad input: `errors` names each field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or bad token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Your role may not do this (or your gateway is disabled) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (or not yours) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getDelivery: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One notification: an event of an experiment on one channel, with every attempt */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Delivery"];
+                };
+            };
+            /** @description Bad input: `errors` names each field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or bad token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Your role may not do this (or your gateway is disabled) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (or not yours) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    redeliver: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One notification: an event of an experiment on one channel, with every attempt */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Delivery"];
+                };
+            };
+            /** @description Bad input: `errors` names each field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or bad token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Your role may not do this (or your gateway is disabled) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (or not yours) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The delivery has not failed */
             409: {
                 headers: {
                     [name: string]: unknown;

@@ -34,3 +34,10 @@ export type ExperimentRequest = NonNullable<
 export type ListQuery = NonNullable<paths['/api/v1/experiments']['get']['parameters']['query']>;
 /** A problem+json error body: `errors` names each refused field. */
 export type Problem = Schemas['Problem'];
+/** `GET /notifications/settings`: your notification defaults. */
+export type NotificationSettings = Schemas['NotificationSettings'];
+export type NotificationEvent = Schemas['NotificationEvent'];
+/** An experiment's own choice of notifications. */
+export type ExperimentNotify = Schemas['ExperimentNotify'];
+/** One entry of the delivery log. */
+export type Delivery = Schemas['Delivery'];

@@ -10,6 +10,7 @@ import type { Storage } from '../files/storage.ts';
 import type { ResourceRegistry } from '../resources/resource-registry.ts';
 import type { Principal } from '../catalogue/users.ts';
 import type { ApiLimits } from './hardening.ts';
+import type { SettingsPolicy } from '../notifications/settings.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -38,4 +39,6 @@ export interface ApiDependencies {
   limits: ApiLimits;
   /** The bearer token `/metrics` asks for (null: the platform operator's token). */
   metricsToken: string | null;
+  /** The platform key, whether email can be sent, and the webhook address policy, for notification settings. */
+  notificationPolicy: SettingsPolicy;
 }

@@ -10,6 +10,7 @@ import { jobStates } from '../domain/job.ts';
 import { taskKinds, taskStates } from '../domain/task.ts';
 import { inputTypes } from '../domain/application.ts';
 import { headlineFileLimitBytes, headlineTextLimit } from '../domain/headline-values.ts';
+import { attemptOutcomes, deliveryStates, notificationChannels, notificationEvents } from '../domain/notification.ts';
 
 const nullable = (schema: Record<string, unknown>) => ({ anyOf: [schema, { type: 'null' }] });
 const time = { type: 'string', format: 'date-time' } as const;
@@ -247,7 +248,7 @@ const schemas = [
     $id: 'Experiment',
     type: 'object',
     allOf: [{ $ref: 'ExperimentSummary#' }],
-    required: ['inputs', 'inputFiles', 'settings', 'changedInputs', 'tasks', 'job', 'lastEventSeq'],
+    required: ['inputs', 'inputFiles', 'settings', 'changedInputs', 'tasks', 'job', 'lastEventSeq', 'notify'],
     properties: {
       inputs: {
         type: 'object',
@@ -268,6 +269,113 @@ const schemas = [
       tasks: { type: 'array', items: { $ref: 'Task#' } },
       job: nullable({ $ref: 'Job#' }),
       lastEventSeq: { type: 'integer' },
+      notify: nullable({ $ref: 'ExperimentNotify#' }),
+    },
+  },
+  {
+    $id: 'ExperimentNotify',
+    type: 'object',
+    description: "An experiment's own choice of notifications over its owner's defaults; a key left out follows them",
+    properties: {
+      events: { type: 'array', items: { $ref: 'NotificationEvent#' } },
+      email: { type: 'boolean', description: 'false: no email for this experiment' },
+      webhook: { type: 'boolean', description: 'false: no webhook for this experiment' },
+    },
+  },
+  {
+    $id: 'NotificationEvent',
+    type: 'string',
+    enum: [...notificationEvents],
+    description: 'started: queued -> executing; completed, failed, canceled: how it ended',
+  },
+  {
+    $id: 'NotificationSettings',
+    type: 'object',
+    required: ['events', 'email', 'webhookUrl', 'webhookSecretSet', 'emailAvailable', 'updatedAt'],
+    description: 'Your notification defaults: which events notify you, and where to',
+    properties: {
+      events: { type: 'array', items: { $ref: 'NotificationEvent#' } },
+      email: nullable({ type: 'string', description: 'One email address' }),
+      webhookUrl: nullable({ type: 'string', description: 'An http(s) URL that gets a signed POST per event' }),
+      webhookSecretSet: { type: 'boolean', description: 'You have a webhook signing secret (shown once, when made)' },
+      emailAvailable: { type: 'boolean', description: 'This Drover can send email (its operator configured SMTP)' },
+      updatedAt: nullable(time),
+      webhookSecret: {
+        type: 'string',
+        description: 'The new webhook signing secret: only in the answer that made it, never again',
+      },
+    },
+  },
+  {
+    $id: 'WebhookSecret',
+    type: 'object',
+    required: ['webhookSecret'],
+    properties: {
+      webhookSecret: {
+        type: 'string',
+        description: 'The HMAC-SHA256 key of Drover-Signature (its UTF-8 bytes); shown this once',
+      },
+    },
+  },
+  {
+    $id: 'DeliveryAttempt',
+    type: 'object',
+    required: ['attempt', 'startedAt', 'finishedAt', 'outcome', 'status', 'error'],
+    properties: {
+      attempt: { type: 'integer' },
+      startedAt: time,
+      finishedAt: nullable(time),
+      outcome: { type: 'string', enum: [...attemptOutcomes] },
+      status: nullable({ type: 'string', description: "The HTTP status or the mail server's reply" }),
+      error: nullable({ type: 'string' }),
+    },
+  },
+  {
+    $id: 'Delivery',
+    type: 'object',
+    description: 'One notification: an event of an experiment on one channel, with every attempt',
+    required: [
+      'id',
+      'eventId',
+      'experimentId',
+      'experimentName',
+      'event',
+      'channel',
+      'target',
+      'state',
+      'attempts',
+      'lastStatus',
+      'lastError',
+      'occurredAt',
+      'nextAttemptAt',
+      'deliveredAt',
+      'attemptLog',
+    ],
+    properties: {
+      id: { type: 'string', format: 'uuid', description: 'Also the Idempotency-Key every attempt carried' },
+      eventId: { type: 'string', description: '<experiment id>:<event seq>' },
+      experimentId: { type: 'string', format: 'uuid' },
+      experimentName: { type: 'string' },
+      event: { $ref: 'NotificationEvent#' },
+      channel: { type: 'string', enum: [...notificationChannels] },
+      target: { type: 'string', description: 'The email address or webhook URL' },
+      state: { type: 'string', enum: [...deliveryStates] },
+      attempts: { type: 'integer' },
+      lastStatus: nullable({ type: 'string' }),
+      lastError: nullable({ type: 'string' }),
+      occurredAt: time,
+      nextAttemptAt: nullable(time),
+      deliveredAt: nullable(time),
+      attemptLog: { type: 'array', items: { $ref: 'DeliveryAttempt#' } },
+    },
+  },
+  {
+    $id: 'DeliveryPage',
+    type: 'object',
+    required: ['items', 'nextCursor'],
+    properties: {
+      items: { type: 'array', items: { $ref: 'Delivery#' } },
+      nextCursor: nullable({ type: 'string' }),
     },
   },
   {
@@ -580,6 +688,15 @@ export type SchemaId = (typeof schemas)[number]['$id'];
 /** Every response schema, for `app.addSchema`. */
 export const responseSchemas: ReadonlyArray<{ $id: SchemaId }> = schemas;
 
+/** A request's list of notification events (settings and an experiment's own choice). */
+export const notificationEventListSchema = (description: string) =>
+  ({
+    type: 'array',
+    items: { type: 'string', enum: [...notificationEvents] },
+    uniqueItems: true,
+    description,
+  }) as const;
+
 /** Error answers every route may give, as problem+json. */
 export const problemResponses = {
   400: {
@@ -609,4 +726,8 @@ export const apiTags = [
   { name: 'catalogue', description: 'Who you are, the applications and compute resources, users (admins write)' },
   { name: 'gateways', description: 'Gateways on this Drover (platform operator only)' },
   { name: 'credentials', description: "SSH keys Drover logs in to a gateway's clusters with (admins)" },
+  {
+    name: 'notifications',
+    description: 'Email and signed webhooks when your experiments start and end; the delivery log',
+  },
 ];

@@ -17,6 +17,7 @@ import { registerExperimentRoutes } from './routes/experiments.ts';
 import { registerFileRoutes } from './routes/files.ts';
 import { registerGatewayRoutes } from './routes/gateways.ts';
 import { registerCredentialRoutes } from './routes/credentials.ts';
+import { registerNotificationRoutes } from './routes/notifications.ts';
 import { apiTags, problemResponses, ref, responseSchemas } from './schemas.ts';
 import {
   apiReferencePolicy,
@@ -178,6 +179,7 @@ export async function buildApi(deps: ApiDependencies): Promise<FastifyInstance> 
       registerFileRoutes(api, deps);
       registerGatewayRoutes(api, deps);
       registerCredentialRoutes(api, deps);
+      registerNotificationRoutes(api, deps);
     },
     { prefix: '/api/v1' },
   );

@@ -21,6 +21,7 @@ import { eventLine, experimentText, headlineColumns, printJson, shellWord, table
 import { ProgressLine } from './progress-line.ts';
 import { exitCodeOfFinalState, exitCodes } from './exit-codes.ts';
 import { terminalExperimentStates } from '../domain/experiment.ts';
+import { parseEvents } from './notify-commands.ts';
 
 /** The flags of `submit` and `clone` that become the experiment's job settings and name. */
 interface SettingsOptions {
@@ -244,6 +245,10 @@ export function registerUserCommands(program: Command): void {
     .option('--draft', 'create without launching (preview with `drover script`, launch with `drover launch`)')
     .option('-w, --watch', 'follow the experiment until it ends (exit code 0 completed, 3 failed, 4 canceled)')
     .option(
+      '--notify <events>',
+      'notify of these events of it (started,completed,failed,canceled or none) instead of your defaults (see `drover notify`)',
+    )
+    .option(
       '--from <file>',
       'create many experiments in one request, all or none: a JSON or YAML list of experiments as POST /api/v1/experiments takes them (at most 1000); the flags give what an item leaves out',
     )
@@ -257,7 +262,9 @@ Many at once (one transaction: a bad item creates nothing and names items.<index
   $ drover submit --from sweep.yaml --resource local`,
     )
     .action(async (application: string | undefined, _options, command: Command) => {
-      const { options, client, api, json } = context<SettingsOptions & { resource: string; from?: string }>(command);
+      const { options, client, api, json } = context<
+        SettingsOptions & { resource: string; from?: string; notify?: string }
+      >(command);
       if (options.from !== undefined) return submitMany(client, application, options as BatchOptions, json);
       if (application === undefined)
         throw new CliError(
@@ -265,10 +272,18 @@ Many at once (one transaction: a bad item creates nothing and names items.<index
           ['drover submit <application> (see `drover apps`), or drover submit --from <file> for many'],
           exitCodes.usage,
         );
+      const notify = options.notify !== undefined ? { events: parseEvents(options.notify, '--notify') } : undefined;
       const inputs = await parseInputs(client, options.input);
       const experiment = await call(
         api.POST('/api/v1/experiments', {
-          body: { application, resource: options.resource, inputs, launch: !options.draft, ...settingsFrom(options) },
+          body: {
+            application,
+            resource: options.resource,
+            inputs,
+            launch: !options.draft,
+            ...settingsFrom(options),
+            ...(notify ? { notify } : {}),
+          },
         }),
       );
       printCreated(experiment, json, Boolean(options.watch));

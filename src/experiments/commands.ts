@@ -6,6 +6,7 @@
 import { controlCharacterPattern, loneSurrogatePattern } from '../domain/application.ts';
 import { ConflictError, ForbiddenError, LimitReachedError, NotFoundError, ValidationError } from '../domain/errors.ts';
 import { experimentDag } from '../domain/task.ts';
+import { notificationEvents, type ExperimentNotify } from '../domain/notification.ts';
 import { validateInputs, type FieldProblem } from '../domain/validate-inputs.ts';
 import { resolveJobSettings } from '../domain/resource.ts';
 import { deploymentFor } from '../domain/render-command.ts';
@@ -22,6 +23,7 @@ import {
   moveExperiment,
   moveExperiments,
   recordCreatedMany,
+  setExperimentNotify,
   settleExperiments,
   type CreatedExperiment,
 } from '../state/experiment-state.ts';
@@ -50,6 +52,8 @@ export interface ExperimentRequest {
   memoryMb?: number;
   /** Launch at once (default true); false keeps a `created` draft to preview and edit. */
   launch?: boolean;
+  /** Its own choice of notifications over the owner's defaults (null or left out: the defaults). */
+  notify?: ExperimentNotify | null;
 }
 
 /** The most experiments one bulk creation (`createExperiments`) takes. */
@@ -253,6 +257,7 @@ async function createInStore(
     message: parentId ? `cloned from ${parentId}` : `created by ${principal.name}`,
     fileNames: Object.values(inputFiles),
     launch: request.launch !== false,
+    notify: normalizeNotify(request.notify),
   }));
   const launches = valid.flatMap(({ request, resource, settings }, index): QueuePlace[] =>
     request.launch === false ? [] : [{ resource, queue: settings.queue, item: batch ? index : null }],
@@ -416,8 +421,43 @@ export async function cloneExperiment(
     walltimeMinutes: overrides.walltimeMinutes ?? parent.settings.walltimeMinutes,
     memoryMb: overrides.memoryMb ?? parent.settings.memoryMb,
     launch: overrides.launch,
+    notify: overrides.notify !== undefined ? overrides.notify : parent.notify,
   };
   return createExperiment(store, principal, request, parent);
+}
+
+/**
+ * An experiment's own choice of notifications as stored: events once each in the order of
+ * `notificationEvents`, null for none or an empty choice (which follows the defaults).
+ */
+function normalizeNotify(notify: ExperimentNotify | null | undefined): ExperimentNotify | null {
+  if (!notify) return null;
+  const normalized: ExperimentNotify = {};
+  if (notify.events) normalized.events = notificationEvents.filter((event) => notify.events!.includes(event));
+  if (notify.email !== undefined) normalized.email = notify.email;
+  if (notify.webhook !== undefined) normalized.webhook = notify.webhook;
+  return Object.keys(normalized).length > 0 ? normalized : null;
+}
+
+/**
+ * Sets an experiment's own choice of notifications (null: its owner's defaults again), in
+ * any state, for the events still to come. Only its owner chooses: notifications go to them.
+ * @throws {NotFoundError} when the principal cannot see it; ForbiddenError when it is another user's.
+ */
+export async function setNotify(
+  store: Store,
+  principal: Principal,
+  id: string,
+  notify: ExperimentNotify | null,
+): Promise<ExperimentDetail> {
+  const experiment = await getExperiment(store, principal, id);
+  if (experiment.owner !== principal.name) {
+    throw new ForbiddenError(`experiment ${id} is ${experiment.owner}'s: only its owner chooses its notifications`, [
+      { field: 'notify', message: 'notifications go to the owner; only they choose them' },
+    ]);
+  }
+  await setExperimentNotify(store, id, normalizeNotify(notify));
+  return getExperiment(store, principal, id);
 }
 
 /** Deletes a draft (`created`) experiment. */

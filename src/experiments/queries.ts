@@ -9,6 +9,7 @@ import type { ApplicationSpec, InputValue } from '../domain/application.ts';
 import { experimentStates, type ExperimentFailure, type ExperimentState } from '../domain/experiment.ts';
 import { NotFoundError, ValidationError } from '../domain/errors.ts';
 import type { HeadlineValue } from '../domain/headline-values.ts';
+import type { ExperimentNotify } from '../domain/notification.ts';
 import type { JobSettings, ResourceSpec } from '../domain/resource.ts';
 import type { JobProgress } from '../domain/progress.ts';
 import { uuidPattern } from '../domain/validate-inputs.ts';
@@ -71,6 +72,8 @@ export interface ExperimentDetail extends ExperimentSummary {
   }>;
   job: JobRecord | null;
   lastEventSeq: number;
+  /** Its own choice of notifications over its owner's defaults; null: the defaults. */
+  notify: ExperimentNotify | null;
 }
 
 /**
@@ -135,7 +138,7 @@ export async function getExperiment(db: Queryable, principal: Principal, id: str
   if (!uuidPattern.test(id)) throw new NotFoundError(`experiment ${JSON.stringify(id)}`);
   const params: unknown[] = [id];
   const rows = await db.query<any>(
-    `select ${summaryColumns}, e.inputs, e.settings, e.last_event_seq, p.inputs as parent_inputs,
+    `select ${summaryColumns}, e.inputs, e.settings, e.last_event_seq, e.notify, p.inputs as parent_inputs,
        -- The owner's uploads that inputs name: file inputs hold an upload's id.
        (select coalesce(jsonb_object_agg(i.key, f.filename), '{}') from jsonb_each_text(e.inputs) i
          join uploads f on f.owner_id = e.owner_id
@@ -171,6 +174,7 @@ export async function getExperiment(db: Queryable, principal: Principal, id: str
     })),
     job,
     lastEventSeq: row.last_event_seq,
+    notify: row.notify,
   };
 }
 
@@ -213,6 +217,7 @@ export function createdDetail(
     })),
     job: null,
     lastEventSeq: row.last_event_seq,
+    notify: row.notify,
   };
 }
 

@@ -11,6 +11,7 @@ import type { Queryable } from '../store/port.ts';
 import { encodeEvents, eventRecordset, eventsChannel, type NewEvent, type Notice } from './events.ts';
 import { claimStart, settlementSql } from './experiment-state.ts';
 import { applyOutcomesInto } from './task-state.ts';
+import { queueDeliveriesSql } from './notification-outbox.ts';
 
 /**
  * Claims up to `limit` ready tasks for `workerId` with a lease of `leaseMs`, skipping rows
@@ -59,7 +60,8 @@ export async function exchangeTasks(
  * whose tasks have all finished; move those of claimed tasks that are queued (never one
  * that settles: it has an open task); bump `last_event_seq` by the experiment's number of
  * events; insert the events numbered from there: the earlier ones, then the settlement,
- * then the experiment's move, then its claimed tasks; announce the experiments on
+ * then the experiment's move, then its claimed tasks; queue the notification deliveries of
+ * the starts and ends among them (queueDeliveriesSql); announce the experiments on
  * `eventsChannel`.
  */
 async function claimTasksAndAppend(
@@ -128,7 +130,9 @@ async function claimTasksAndAppend(
        insert into events (experiment_id, seq, entity, entity_id, label, from_state, to_state, message, data)
        select i.experiment_id, b.base + row_number() over (partition by i.experiment_id order by i.ord),
          i.entity, i.entity_id, i.label, i.from_state, i.to_state, i.message, i.data
-       from input i join bumped b on b.id = i.experiment_id),
+       from input i join bumped b on b.id = i.experiment_id
+       returning experiment_id, seq, entity, from_state, to_state, at),
+     notified as (${queueDeliveriesSql('inserted')}),
      notices as (
        select n.channel, n.payload from unnest($7::text[], $8::text[]) as n(channel, payload)
        union all

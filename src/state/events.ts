@@ -3,6 +3,7 @@
  * transition appends its event in the transaction that makes it.
  */
 import type { Queryable } from '../store/port.ts';
+import { queueDeliveriesSql } from './notification-outbox.ts';
 
 /** Channel on which the ids of experiments with new events are announced. */
 export const eventsChannel = 'drover_events';
@@ -46,8 +47,9 @@ export interface Notice {
 /**
  * Appends events in one statement. The experiment row's `last_event_seq` is bumped under
  * its row lock, so concurrent writers to one experiment serialize and numbers never skip.
- * Also announces the experiments on `eventsChannel` at commit, and sends `notices` (other
- * notifications of the caller's transaction) in the same statement.
+ * Also announces the experiments on `eventsChannel` at commit, sends `notices` (other
+ * notifications of the caller's transaction) and queues the notification deliveries of an
+ * experiment's start or end (queueDeliveriesSql, notification-outbox.ts), in the same statement.
  */
 export async function appendEvents(tx: Queryable, events: NewEvent[], notices: Notice[] = []): Promise<void> {
   const ids = [...new Set(events.map((event) => event.experimentId))];
@@ -79,7 +81,9 @@ export async function appendEvents(tx: Queryable, events: NewEvent[], notices: N
        insert into events (experiment_id, seq, entity, entity_id, label, from_state, to_state, message, data)
        select i.experiment_id, b.base + row_number() over (partition by i.experiment_id order by i.ord),
          i.entity, i.entity_id, i.label, i.from_state, i.to_state, i.message, i.data
-       from input i join bumped b on b.id = i.experiment_id)
+       from input i join bumped b on b.id = i.experiment_id
+       returning experiment_id, seq, entity, from_state, to_state, at),
+     notified as (${queueDeliveriesSql('inserted')})
      ${notify}`,
     [channels, payloads, encodeEvents(events), ids],
   );

@@ -20,6 +20,7 @@ import {
 } from '../domain/experiment.ts';
 import type { HeadlineValue } from '../domain/headline-values.ts';
 import { activeJobStatesSql } from '../domain/job.ts';
+import type { ExperimentNotify } from '../domain/notification.ts';
 import { taskStateSql, type TaskKind, type TaskPlan, type TaskState } from '../domain/task.ts';
 import type { Queryable } from '../store/port.ts';
 import { appendEvents, eventsChannel, readyChannel, type NewEvent } from './events.ts';
@@ -43,6 +44,8 @@ export interface NewExperiment {
   fileNames?: string[];
   /** Launch it in the same statement: `queued`, with its task DAG (default false: a draft). */
   launch?: boolean;
+  /** Its own choice of notifications over its owner's defaults (default null: the defaults). */
+  notify?: ExperimentNotify | null;
 }
 
 /** A new experiment as stored: its row (snake_case columns) and, when launched, its tasks. */
@@ -65,6 +68,7 @@ export interface CreatedExperiment {
     inputs: Record<string, unknown>;
     settings: unknown;
     last_event_seq: number;
+    notify: ExperimentNotify | null;
   };
   /** Its tasks in id order, each with the ids of the tasks it waits for (empty for a draft). */
   tasks: Array<{ id: number; kind: TaskKind; state: TaskState; dependsOn: number[] }>;
@@ -105,6 +109,7 @@ export async function recordCreatedMany(
       search_text: searchText(id, experiment),
       message: experiment.message,
       launch: experiment.launch === true,
+      notify: experiment.notify ?? null,
       // created (1), then launched (2) and one `ready` per root task
       last_event_seq: experiment.launch ? 2 + roots : 1,
     };
@@ -130,20 +135,20 @@ export async function recordCreatedMany(
     `with input as (
        select * from jsonb_to_recordset($1::jsonb) as x(ord int, id uuid, gateway_id text, owner_id text, name text,
          application text, application_version text, resource text, inputs jsonb, settings jsonb, parent_id uuid,
-         search_text text, message text, launch boolean, last_event_seq int)),
+         search_text text, message text, launch boolean, notify jsonb, last_event_seq int)),
      plan as (select * from unnest($2::text[], $3::int[], $4::int[]) with ordinality as p(kind, dependencies, max_attempts, step)),
      created as (
        insert into experiments (id, gateway_id, owner_id, name, application, application_version, resource,
-         inputs, settings, parent_id, state, last_event_seq, created_at, updated_at, launched_at)
+         inputs, settings, parent_id, notify, state, last_event_seq, created_at, updated_at, launched_at)
        select id, gateway_id, owner_id, name, application, application_version, resource, inputs, settings, parent_id,
-         case when launch then 'queued' else 'created' end, last_event_seq,
+         nullif(notify, 'null'::jsonb), case when launch then 'queued' else 'created' end, last_event_seq,
          now() + ord * interval '1 microsecond',
          case when launch then now() else now() + ord * interval '1 microsecond' end,
          case when launch then now() end
        from input
        returning id, gateway_id, owner_id, name, application, application_version, resource, state, blocked_reason,
          blocked_until, failure, parent_id, created_at, updated_at, launched_at, finished_at, inputs, settings,
-         last_event_seq),
+         last_event_seq, notify),
      searchable as (
        insert into experiment_search (experiment_id, search_text, gateway_id, owner_id, application, resource, created_at)
        select c.id, i.search_text, c.gateway_id, c.owner_id, c.application, c.resource, c.created_at
@@ -211,6 +216,22 @@ function searchText(id: string, experiment: NewExperiment): string {
     .filter((value) => value !== null && value !== undefined)
     .map((value) => (typeof value === 'object' ? JSON.stringify(value) : String(value)));
   return [id, experiment.name, experiment.application, ...inputs, ...(experiment.fileNames ?? []).sort()].join('\n');
+}
+
+/**
+ * Sets an experiment's own choice of notifications (null: its owner's defaults again), in
+ * any state: it applies to the events still to come. Returns false when there is no such experiment.
+ */
+export async function setExperimentNotify(
+  db: Queryable,
+  experimentId: string,
+  notify: ExperimentNotify | null,
+): Promise<boolean> {
+  const rows = await db.query(`update experiments set notify = $2::jsonb where id = $1 returning id`, [
+    experimentId,
+    notify === null ? null : JSON.stringify(notify),
+  ]);
+  return rows.length > 0;
 }
 
 /** Deletes a draft: only an experiment still `created`. Returns whether one was deleted. */

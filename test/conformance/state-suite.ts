@@ -31,6 +31,7 @@ import {
   type OutcomeReporter,
 } from '../../src/state/task-state.ts';
 import { claimTasks } from '../../src/state/claim-tasks.ts';
+import { claimDeliveries, recordAttempt } from '../../src/state/notification-outbox.ts';
 import {
   applyObservations,
   jobColumns,
@@ -810,6 +811,115 @@ export function stateConformance(name: string, open: (options: { migrated: boole
         });
         assert.equal(await lastEventSeq(store, experimentId), seq, 'the same observation again appends nothing');
       });
+    });
+
+    describe('notification outbox', () => {
+      /** The deliveries of an experiment as `event channel seq`, sorted. */
+      const deliveriesOf = async (store: Store, experimentId: string) =>
+        (
+          await store.query<{ line: string }>(
+            `select event || ' ' || channel || ' ' || event_seq as line from notification_deliveries
+             where experiment_id = $1 order by 1`,
+            [experimentId],
+          )
+        ).map((row) => row.line);
+      const subscribe = (store: Store, principal: Principal, events: string[]) =>
+        store.query(
+          `insert into notification_settings (user_id, gateway_id, events, email, webhook_url)
+           values ($1, $2, $3, 'ada@example.org', 'https://hooks.example.org/ada')`,
+          [principal.userId, principal.gatewayId, events],
+        );
+
+      storeTest(
+        'the statement that writes an experiment start or end queues its deliveries; a rollback drops both',
+        async ({ store, principal }) => {
+          await subscribe(store, principal, ['started', 'failed', 'canceled']);
+          const quiet = await createExperiment(store, principal, {
+            application: 'echo',
+            resource: 'local',
+            launch: false,
+          });
+          await cancelExperiment(store, principal, quiet.id);
+          assert.deepEqual(await deliveriesOf(store, quiet.id), [], "a draft's cancel notifies no one");
+
+          const experiment = await launch(store, principal);
+          assert.deepEqual(await deliveriesOf(store, experiment.id), [], 'queued is not an event that notifies');
+          await claim(store, 'w1');
+          const started = (await listEvents(store, experiment.id)).find(
+            (event) => event.entity === 'experiment' && event.toState === 'executing',
+          )!;
+          assert.deepEqual(await deliveriesOf(store, experiment.id), [
+            `started email ${started.seq}`,
+            `started webhook ${started.seq}`,
+          ]);
+
+          await assert.rejects(
+            store.transaction(async (tx) => {
+              await moveExperiment(tx, experiment.id, 'failed', { failure: { code: 'job-failed', message: 'exit 3' } });
+              throw new Error('rolled back');
+            }),
+            /rolled back/,
+          );
+          assert.equal(await deliveriesOf(store, experiment.id).then((lines) => lines.length), 2);
+
+          // The experiment's own choice: failures only, by webhook only.
+          await store.query(`update experiments set notify = '{"email": false}' where id = $1`, [experiment.id]);
+          await store.transaction((tx) =>
+            moveExperiment(tx, experiment.id, 'failed', { failure: { code: 'job-failed', message: 'exit 3' } }),
+          );
+          const failed = (await listEvents(store, experiment.id)).at(-1)!;
+          assert.deepEqual(
+            (await deliveriesOf(store, experiment.id)).filter((line) => line.startsWith('failed')),
+            [`failed webhook ${failed.seq}`],
+          );
+        },
+      );
+
+      storeTest(
+        'deliverers never claim one delivery at once; a claim that runs out is the next attempt, and its old sender records nothing',
+        async ({ store, principal }) => {
+          await subscribe(store, principal, ['started']);
+          for (let index = 0; index < 6; index += 1) await launch(store, principal);
+          await claim(store, 'w1', 100);
+          const policy = { maxAttempts: 3, retryBaseMs: 10, retryCapMs: 10 };
+          const [first, second] = await Promise.all([
+            claimDeliveries(store, 7, 60_000, 3),
+            claimDeliveries(store, 7, 60_000, 3),
+          ]);
+          const ids = [...first, ...second].map((delivery) => delivery.id);
+          assert.equal(ids.length, 12, 'six experiments x two channels, all claimed');
+          assert.equal(new Set(ids).size, 12, 'none twice');
+          assert.deepEqual(await claimDeliveries(store, 10, 60_000, 3), [], 'claimed ones are not due');
+
+          const [one] = await store.query<{ id: string }>(
+            `update notification_deliveries set next_attempt_at = now() - interval '1 second'
+             where id = $1 returning id`,
+            [ids[0]],
+          );
+          const [again] = await claimDeliveries(store, 10, 60_000, 3);
+          assert.equal(again.id, one.id);
+          assert.equal(again.attempt, 2, 'its claim ran out: the next attempt');
+          const ok = { ok: true, status: '200', error: null, retryable: false };
+          assert.equal(await recordAttempt(store, one.id, 1, ok, policy), null, 'the first sender records nothing');
+          assert.equal(await recordAttempt(store, one.id, 2, ok, policy), 'delivered');
+          const attempts = await store.query<{ attempt: number; outcome: string }>(
+            'select attempt, outcome from notification_attempts where delivery_id = $1 order by attempt',
+            [one.id],
+          );
+          assert.deepEqual(
+            attempts.map((row) => `${row.attempt} ${row.outcome}`),
+            ['1 interrupted', '2 delivered'],
+          );
+
+          const failure = { ok: false, status: '503', error: 'busy', retryable: true };
+          assert.equal(await recordAttempt(store, ids[1], 1, failure, policy), 'pending');
+          assert.equal(
+            await recordAttempt(store, ids[2], 1, { ...failure, retryable: false }, policy),
+            'failed',
+            'a final refusal is not retried',
+          );
+        },
+      );
     });
 
     describe('experiments', () => {

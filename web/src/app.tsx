@@ -10,6 +10,8 @@ import { CloneExperimentPage } from './pages/clone-experiment-page';
 import { ExperimentListPage } from './pages/experiment-list-page';
 import { ExperimentPage } from './pages/experiment-page';
 import { NewExperimentPage } from './pages/new-experiment-page';
+import { NotificationSettingsPage } from './pages/notification-settings-page';
+import { DeliveryLogPage } from './pages/delivery-log-page';
 import { SignInPage } from './pages/sign-in-page';
 
 /** The whole UI. */
@@ -31,6 +33,8 @@ export function App() {
         <Route path="experiments/new" element={<NewExperimentPage />} />
         <Route path="experiments/:id" element={<ExperimentPage />} />
         <Route path="experiments/:id/clone" element={<CloneExperimentPage />} />
+        <Route path="notifications" element={<DeliveryLogPage />} />
+        <Route path="settings/notifications" element={<NotificationSettingsPage />} />
         <Route path="*" element={<NotFoundPage />} />
       </Route>
     </Routes>
@@ -89,6 +93,9 @@ function Navigation() {
         </li>
         <li>
           <NavLink to="/experiments/new">New experiment</NavLink>
+        </li>
+        <li>
+          <NavLink to="/notifications">Notifications</NavLink>
         </li>
       </ul>
       <div className="user">

@@ -11,6 +11,7 @@ import {
   deleteDraft,
   launchExperiment,
   maxExperimentsPerBatch,
+  setNotify,
   type ExperimentRequest,
 } from '../../experiments/commands.ts';
 import {
@@ -27,12 +28,27 @@ import { listEvents } from '../../state/events.ts';
 import { latestJob } from '../../state/job-state.ts';
 import { ValidationError } from '../../domain/errors.ts';
 import { terminalExperimentStates } from '../../domain/experiment.ts';
+import type { ExperimentNotify } from '../../domain/notification.ts';
 import type { ApiDependencies } from '../dependencies.ts';
-import { problemResponses, ref } from '../schemas.ts';
+import { notificationEventListSchema, problemResponses, ref } from '../schemas.ts';
 import { openEventStream } from '../sse.ts';
 import type { EventBus } from '../event-bus.ts';
 
 const idParams = { type: 'object', properties: { id: { type: 'string' } }, required: ['id'] } as const;
+
+/** An experiment's own choice of notifications, in a request; null follows the owner's defaults. */
+const notifyRequestSchema = {
+  // A type list, not anyOf: with type coercion on, anyOf may turn null into another type.
+  type: ['object', 'null'],
+  additionalProperties: false,
+  properties: {
+    events: notificationEventListSchema('The events that notify, instead of your defaults; [] for none'),
+    email: { type: 'boolean', description: 'false: no email for this experiment' },
+    webhook: { type: 'boolean', description: 'false: no webhook for this experiment' },
+  },
+  description:
+    "This experiment's own choice of notifications over your defaults (GET /notifications/settings); a key left out, or null, follows them",
+} as const;
 
 const settingsProperties = {
   queue: { type: 'string', description: 'Queue (partition); default from the deployment, then the resource' },
@@ -47,6 +63,7 @@ const settingsProperties = {
     additionalProperties: true,
     description: 'Input name to value; file inputs take an upload id',
   },
+  notify: notifyRequestSchema,
 } as const;
 
 const experimentRequestSchema = {
@@ -282,6 +299,28 @@ export function registerExperimentRoutes(api: FastifyInstance, deps: ApiDependen
       },
     },
     async (request) => getExperiment(store, request.principal, request.params.id),
+  );
+
+  api.patch<{ Params: { id: string }; Body: { notify: ExperimentNotify | null } }>(
+    '/experiments/:id',
+    {
+      schema: {
+        operationId: 'updateExperiment',
+        summary: "Change an experiment's notifications",
+        description:
+          "Sets the experiment's own choice of notifications (`notify`; null follows your defaults again), in any state: it applies to the events still to come. Only the owner may: 403 for an admin's change to a user's experiment.",
+        tags: ['experiments'],
+        params: idParams,
+        body: {
+          type: 'object',
+          required: ['notify'],
+          additionalProperties: false,
+          properties: { notify: notifyRequestSchema },
+        },
+        response: { 200: ref('Experiment'), ...problemResponses },
+      },
+    },
+    async (request) => setNotify(store, request.principal, request.params.id, request.body.notify),
   );
 
   api.delete<{ Params: { id: string } }>(

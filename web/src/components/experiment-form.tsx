@@ -1,4 +1,4 @@
-import { useEffect, useMemo, useRef, useState, type FormEvent } from 'react';
+import { useEffect, useMemo, useRef, useState, type FormEvent, type ReactNode } from 'react';
 import { useNavigate } from 'react-router';
 import { ApiError, ok } from '../../../src/api-client/client';
 import { api, errorMessage } from '../api/client';
@@ -28,6 +28,8 @@ export interface ExperimentFormProps {
    * draft; resolves to it. A refused request rejects with an ApiError naming the fields.
    */
   create(request: FormRequest, launch: boolean): Promise<ExperimentDetail>;
+  /** More fields the page adds at the end of the form (the notifications choice), kept by the page. */
+  extra?: ReactNode;
 }
 
 /** Labels of the non-input fields, for the error summary. */
@@ -52,7 +54,15 @@ function controlId(field: string): string {
  * job size inside the queue's limits, a batch-script preview and submission. The server
  * validates: its problem+json errors are shown next to each field and in a summary.
  */
-export function ExperimentForm({ application, resources, initial, parent, submitLabel, create }: ExperimentFormProps) {
+export function ExperimentForm({
+  application,
+  resources,
+  initial,
+  parent,
+  submitLabel,
+  create,
+  extra,
+}: ExperimentFormProps) {
   const navigate = useNavigate();
   const [values, setValues] = useState<FormValues>(initial);
   const [errors, setErrors] = useState<Record<string, string>>({});
@@ -427,6 +437,8 @@ export function ExperimentForm({ application, resources, initial, parent, submit
           />
         </Field>
       </fieldset>
+
+      {extra}
 
       <div className="actions">
         <button type="submit" className="primary" disabled={busy !== null}>

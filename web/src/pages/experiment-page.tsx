@@ -14,6 +14,8 @@ import { PageHeading } from '../components/page-heading';
 import { StateBadge } from '../components/state-badge';
 import { TaskDag } from '../components/task-dag';
 import { Timeline } from '../components/timeline';
+import { ExperimentNotifications } from '../components/experiment-notifications';
+import { useMe } from '../auth';
 import { terminalExperimentStates } from '../../../src/api-client/constants';
 import { formatDateTime, formatValue } from '../format';
 import { useAsync, useCatalogue } from '../use-async';
@@ -28,6 +30,7 @@ import type { Application } from '../../../src/api-client/types';
 export function ExperimentPage() {
   const { id = '' } = useParams();
   const navigate = useNavigate();
+  const me = useMe();
   const detail = useAsync(() => ok(api.GET('/api/v1/experiments/{id}', { params: { path: { id } } })), [id]);
   const experiment = detail.data?.id === id ? detail.data : undefined;
   const [events, setEvents] = useState<ExperimentEvent[]>([]);
@@ -285,6 +288,14 @@ export function ExperimentPage() {
           )}
         </section>
 
+        <section aria-labelledby="notifications-title" className="panel">
+          <h2 id="notifications-title">Notifications</h2>
+          <ExperimentNotifications
+            experiment={experiment}
+            owner={experiment.owner === me.user.name}
+            onSaved={detail.reload}
+          />
+        </section>
         <section aria-labelledby="logs-title" className="panel logs-panel">
           <h2 id="logs-title">Logs</h2>
           {experiment.job ? (

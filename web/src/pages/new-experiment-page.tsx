@@ -1,10 +1,13 @@
+import { useState } from 'react';
 import { useSearchParams } from 'react-router';
 import { ok } from '../../../src/api-client/client';
 import { api, errorMessage } from '../api/client';
 import { ExperimentForm } from '../components/experiment-form';
+import { NotifyChoice } from '../components/notify-choice';
+import type { ExperimentNotify } from '../../../src/api-client/types';
 import { PageHeading } from '../components/page-heading';
 import { initialValues } from '../form-model';
-import { useCatalogue } from '../use-async';
+import { useAsync, useCatalogue } from '../use-async';
 
 /** A new experiment: pick an application, fill in the form generated from its inputs, submit. */
 export function NewExperimentPage() {
@@ -12,6 +15,8 @@ export function NewExperimentPage() {
   const [search, setSearch] = useSearchParams();
   const applications = catalogue.data?.applications ?? [];
   const chosen = applications.find((application) => application.name === search.get('application'));
+  const [notify, setNotify] = useState<ExperimentNotify | null>(null);
+  const defaults = useAsync(() => ok(api.GET('/api/v1/notifications/settings')), []);
 
   return (
     <>
@@ -54,8 +59,9 @@ export function NewExperimentPage() {
               initial={initialValues(chosen, catalogue.data.resources)}
               submitLabel="Submit experiment"
               create={(request, launch) =>
-                ok(api.POST('/api/v1/experiments', { body: { application: chosen.name, ...request, launch } }))
+                ok(api.POST('/api/v1/experiments', { body: { application: chosen.name, ...request, launch, notify } }))
               }
+              extra={<NotifyChoice id="notify" value={notify} defaults={defaults.data} onChange={setNotify} />}
             />
           )}
           {!chosen && applications.length === 0 && <p>This gateway has no applications yet.</p>}
