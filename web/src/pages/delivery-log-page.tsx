@@ -51,7 +51,7 @@ export function DeliveryLogPage() {
         <p className="empty">No notifications yet. Set an email address or a webhook in your settings.</p>
       )}
       {log.data && log.data.items.length > 0 && (
-        <div className="table-scroll" tabIndex={0} role="region" aria-label="Deliveries">
+        <div className="deliveries-scroll" tabIndex={0} role="region" aria-label="Deliveries">
           <table className="experiments deliveries">
             <thead>
               <tr>
