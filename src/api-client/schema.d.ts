@@ -206,7 +206,7 @@ export interface paths {
         put?: never;
         /**
          * Create many experiments at once
-         * @description Creates up to 1000 experiments in one transaction: all of them, or none. Each item is the body of `POST /experiments` (launched unless `launch` is false). A bad item fails the whole request with a 400 whose `errors` name `items.<index>.<field>`; an item over its queue's per-user limit fails it with a 429 naming that item. The response lists the new experiments in the order of the items.
+         * @description Creates up to 1000 experiments in one transaction: all of them, or none. Each item is the body of `POST /experiments` (launched unless `launch` is false). A bad item fails the whole request with a 400 whose `errors` name `items.<index>.<field>`. Items over their queue's per-user limit are accepted and wait `queued` for a place (`waiting`). The response lists the new experiments in the order of the items.
          */
         post: operations["createExperiments"];
         delete?: never;
@@ -726,6 +726,12 @@ export interface components {
                 jobEndedAt: string | null;
                 walltimeMinutes: number | null;
             } & components["schemas"]["ProgressReport"]) | null;
+            waiting: {
+                /** @description What it waits for, in words */
+                reason: string;
+                /** @description Its place in line among the waiting experiments of the same owner, resource and queue (1: next) */
+                place: number;
+            } | null;
         };
         /** @description What a running program last reported about its progress */
         ProgressReport: {
@@ -1927,15 +1933,6 @@ export interface operations {
             };
             /** @description Not found (or not yours) */
             404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description An item would pass its queue's per-user limit of active experiments; nothing was created */
-            429: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -67,6 +67,7 @@ const schemas = [
       'finishedAt',
       'headlineValues',
       'progress',
+      'waiting',
     ],
     properties: {
       id: { type: 'string', format: 'uuid' },
@@ -100,6 +101,20 @@ const schemas = [
           jobStartedAt: nullable(time),
           jobEndedAt: nullable(time),
           walltimeMinutes: nullable({ type: 'number' }),
+        },
+      }),
+      waiting: nullable({
+        type: 'object',
+        description:
+          "Why a launched experiment has not started: a limit of its queue is reached (see the README, When experiments start). It starts by itself when a place frees; null when it is not waiting, and for the second or so before the controller's first look at a new launch",
+        required: ['reason', 'place'],
+        properties: {
+          reason: { type: 'string', description: 'What it waits for, in words' },
+          place: {
+            type: 'integer',
+            minimum: 1,
+            description: 'Its place in line among the waiting experiments of the same owner, resource and queue (1: next)',
+          },
         },
       }),
     },

@@ -340,9 +340,14 @@ Many at once (one transaction: a bad item creates nothing and names items.<index
       const headlines = options.app ? headlineColumns(page.items) : { headers: [], cells: [] };
       const rows = [['ID', 'STATE', 'APPLICATION', 'RESOURCE', 'CREATED', ...headlines.headers, 'NAME']];
       for (const [index, item] of page.items.entries()) {
-        // A running program's own progress beside its state: `executing 42%`.
+        // A running program's own progress beside its state: `executing 42%`; a waiting
+        // experiment's place in line: `queued #3`.
         const running = item.progress && item.progress.jobEndedAt === null && item.progress.fraction !== null;
-        const state = running ? `${item.state} ${formatPercent(item.progress!.fraction!)}` : item.state;
+        const state = running
+          ? `${item.state} ${formatPercent(item.progress!.fraction!)}`
+          : item.waiting
+            ? `${item.state} #${item.waiting.place}`
+            : item.state;
         rows.push([
           item.id,
           state,

@@ -10,6 +10,7 @@ export interface QueueSpec {
   maxWalltimeMinutes: number;
   maxCores: number;
   maxNodes?: number;
+  /** Active experiments one user may have on this queue at once; more wait `queued` for a place. */
   maxJobsPerUser?: number;
 }
 

@@ -44,6 +44,11 @@ export interface NewExperiment {
   fileNames?: string[];
   /** Launch it in the same statement: `queued`, with its task DAG (default false: a draft). */
   launch?: boolean;
+  /**
+   * Launched, it waits for the controller's admission (a limit applies to its queue): its
+   * root tasks stay `pending` until admitExperiments (default false: admitted at once).
+   */
+  held?: boolean;
   /** Its own choice of notifications over its owner's defaults (default null: the defaults). */
   notify?: ExperimentNotify | null;
 }
@@ -78,12 +83,14 @@ export interface CreatedExperiment {
  * Stores new experiments in one statement whatever their number (so, outside a
  * transaction, one commit): each experiment row and its search entry with its `created`
  * event; for those with `launch`, also the move to `queued` (`launched`), the task DAG
- * of `plan` (roots `ready`, the rest `pending`) and the roots' `ready` events, as
+ * of `plan` (roots `ready`, or `pending` on their admission when `held`; the rest
+ * `pending`) and the roots' `ready` events, as
  * moveExperiments and createTasksOfMany would write them. Announces the experiments on
  * `eventsChannel` and wakes workers (`readyChannel`) at commit. Returns them in the order
  * given; their creation times follow that order (a microsecond apart), so a bulk creation
  * lists in the order it was sent. No one else can see the new rows before the commit, so
- * the launch needs no guard or row lock: per-user limits are the caller's to check first.
+ * the launch needs no guard or row lock. Limits are the controller's admission to apply:
+ * a launch the caller marks `held` waits for it.
  */
 export async function recordCreatedMany(
   db: Queryable,
@@ -109,13 +116,14 @@ export async function recordCreatedMany(
       search_text: searchText(id, experiment),
       message: experiment.message,
       launch: experiment.launch === true,
+      held: experiment.launch === true && experiment.held === true,
       notify: experiment.notify ?? null,
-      // created (1), then launched (2) and one `ready` per root task
-      last_event_seq: experiment.launch ? 2 + roots : 1,
+      // created (1), then launched (2) and, unless held, one `ready` per root task
+      last_event_seq: experiment.launch ? (experiment.held ? 2 : 2 + roots) : 1,
     };
   });
   const ids = rows.map((row) => row.id);
-  const launched = rows.filter((row) => row.launch).length;
+  const launched = rows.filter((row) => row.launch && !row.held).length;
   const notices = [
     ...(launched > 0 && roots > 0 ? [{ channel: readyChannel, payload: String(launched * roots) }] : []),
     ...Array.from({ length: Math.ceil(ids.length / 100) }, (_, chunk) => ({
@@ -135,16 +143,17 @@ export async function recordCreatedMany(
     `with input as (
        select * from jsonb_to_recordset($1::jsonb) as x(ord int, id uuid, gateway_id text, owner_id text, name text,
          application text, application_version text, resource text, inputs jsonb, settings jsonb, parent_id uuid,
-         search_text text, message text, launch boolean, notify jsonb, last_event_seq int)),
+         search_text text, message text, launch boolean, held boolean, notify jsonb, last_event_seq int)),
      plan as (select * from unnest($2::text[], $3::int[], $4::int[]) with ordinality as p(kind, dependencies, max_attempts, step)),
      created as (
        insert into experiments (id, gateway_id, owner_id, name, application, application_version, resource,
-         inputs, settings, parent_id, notify, state, last_event_seq, created_at, updated_at, launched_at)
+         inputs, settings, parent_id, notify, state, last_event_seq, created_at, updated_at, launched_at, admitted_at)
        select id, gateway_id, owner_id, name, application, application_version, resource, inputs, settings, parent_id,
          nullif(notify, 'null'::jsonb), case when launch then 'queued' else 'created' end, last_event_seq,
          now() + ord * interval '1 microsecond',
          case when launch then now() else now() + ord * interval '1 microsecond' end,
-         case when launch then now() end
+         case when launch then now() end,
+         case when launch and not held then now() end
        from input
        returning id, gateway_id, owner_id, name, application, application_version, resource, state, blocked_reason,
          blocked_until, failure, parent_id, created_at, updated_at, launched_at, finished_at, inputs, settings,
@@ -155,7 +164,8 @@ export async function recordCreatedMany(
        from created c join input i on i.id = c.id),
      planned as (
        insert into tasks (experiment_id, kind, state, pending_dependencies, max_attempts)
-       select i.id, p.kind, case when p.dependencies = 0 then 'ready' else 'pending' end, p.dependencies, p.max_attempts
+       select i.id, p.kind, case when p.dependencies = 0 and not i.held then 'ready' else 'pending' end,
+         p.dependencies + case when p.dependencies = 0 and i.held then 1 else 0 end, p.max_attempts
        from input i cross join plan p where i.launch order by i.ord, p.step
        returning id, experiment_id, kind, state),
      linked as (
@@ -305,11 +315,14 @@ export async function moveExperiments(
      old as (select e.id, e.state as previous from experiments e where e.id = any($2::uuid[]) order by e.id for update)
      update experiments e set state = i.target, updated_at = now(),
        failure = coalesce(i.failure, e.failure),
-       launched_at = case when i.target = 'queued' then now() else e.launched_at end,
+       launched_at = case when i.target = 'queued' then coalesce(e.launched_at, now()) else e.launched_at end,
        finished_at = case when i.terminal then now() else e.finished_at end,
        state_before_block = case when i.target = 'blocked' then e.state else null end,
        blocked_reason = case when i.target = 'blocked' then i.blocked_reason else null end,
-       blocked_until = case when i.target = 'blocked' then i.blocked_until else null end
+       blocked_until = case when i.target = 'blocked' then i.blocked_until else null end,
+       -- Only a launched experiment not yet admitted waits in line (blocked, it keeps its place).
+       waiting_reason = case when i.target in ('queued', 'blocked') then e.waiting_reason end,
+       waiting_place = case when i.target in ('queued', 'blocked') then e.waiting_place end
      from input i, old
      where e.id = any($2::uuid[]) and e.id = i.id and old.id = e.id and e.state = any(i.sources)
      returning e.id, old.previous`,
@@ -515,24 +528,118 @@ export async function launchScope(db: Queryable, experimentId: string): Promise<
   return { ownerId: rows[0].owner_id, gatewayId: rows[0].gateway_id, resource: rows[0].resource, queue: rows[0].queue };
 }
 
+/** A launched experiment waiting for admission, as listWaitingExperiments returns it. */
+export interface WaitingExperiment {
+  id: string;
+  gatewayId: string;
+  ownerId: string;
+  resource: string;
+  queue: string;
+  /** Its place among the waiting experiments of its owner scope (1: the first launched). */
+  place: number;
+}
+
 /**
- * How many experiments an owner has active per resource and queue, for the scopes asked
- * (keyed `resource queue`; absent means none). Locks the owner's row first, so concurrent
- * launches by one owner count each other.
+ * The launched experiments not yet admitted, first launched first (a batch in its order): the first `perScope` of
+ * each owner scope (owner, resource, queue), so that one owner's flood does not hide the
+ * others'. Blocked ones are left out: they come back `queued` when their resource answers.
  */
-export async function countActiveOfOwnerByScope(
-  tx: Queryable,
-  ownerId: string,
-  scopes: Array<{ resource: string; queue: string }>,
-): Promise<Map<string, number>> {
-  await tx.query('select id from users where id = $1 for update', [ownerId]);
-  // $1 owner, $2 resources, $3 queues (pairwise)
-  const rows = await tx.query<{ resource: string; queue: string; active: number }>(
-    `select e.resource, e.settings->>'queue' as queue, count(*)::int as active from experiments e
-     where e.owner_id = $1 and e.state in ${activeExperimentStatesSql}
-       and (e.resource, e.settings->>'queue') in (select * from unnest($2::text[], $3::text[]))
-     group by 1, 2`,
-    [ownerId, scopes.map((scope) => scope.resource), scopes.map((scope) => scope.queue)],
+export async function listWaitingExperiments(db: Queryable, perScope: number): Promise<WaitingExperiment[]> {
+  const rows = await db.query<any>(
+    `select id, gateway_id, owner_id, resource, queue, place from (
+       select id, gateway_id, owner_id, resource, settings->>'queue' as queue, launched_at, created_at,
+         row_number() over (partition by gateway_id, owner_id, resource, settings->>'queue' order by launched_at, created_at, id) as place
+       from experiments where state = 'queued' and admitted_at is null) waiting
+     where place <= $1 order by launched_at, created_at, id`,
+    [perScope],
   );
-  return new Map(rows.map((row) => [`${row.resource} ${row.queue}`, row.active]));
+  return rows.map((row) => ({
+    id: row.id,
+    gatewayId: row.gateway_id,
+    ownerId: row.owner_id,
+    resource: row.resource,
+    queue: row.queue,
+    place: Number(row.place),
+  }));
+}
+
+/** Where per-user limits count: one owner's experiments on one resource and queue of a gateway. */
+export interface OwnerScope {
+  gatewayId: string;
+  ownerId: string;
+  resource: string;
+  queue: string;
+}
+
+/** The key countAdmittedByScope's answer uses for a scope. */
+export function ownerScopeKey(scope: OwnerScope): string {
+  return JSON.stringify([scope.gatewayId, scope.ownerId, scope.resource, scope.queue]);
+}
+
+/**
+ * How many admitted experiments are active (launched, admitted, not ended) in each of
+ * `scopes`, keyed by ownerScopeKey; absent means none.
+ */
+export async function countAdmittedByScope(db: Queryable, scopes: OwnerScope[]): Promise<Map<string, number>> {
+  if (scopes.length === 0) return new Map();
+  // $1 gateways, $2 owners, $3 resources, $4 queues (pairwise)
+  const rows = await db.query<{
+    gateway_id: string;
+    owner_id: string;
+    resource: string;
+    queue: string;
+    active: number;
+  }>(
+    `select e.gateway_id, e.owner_id, e.resource, e.settings->>'queue' as queue, count(*)::int as active
+     from experiments e
+     where e.state in ${activeExperimentStatesSql} and e.admitted_at is not null
+       and (e.gateway_id, e.owner_id, e.resource, e.settings->>'queue') in
+         (select * from unnest($1::text[], $2::text[], $3::text[], $4::text[]))
+     group by 1, 2, 3, 4`,
+    [
+      scopes.map((scope) => scope.gatewayId),
+      scopes.map((scope) => scope.ownerId),
+      scopes.map((scope) => scope.resource),
+      scopes.map((scope) => scope.queue),
+    ],
+  );
+  return new Map(
+    rows.map((row) => [
+      ownerScopeKey({ gatewayId: row.gateway_id, ownerId: row.owner_id, resource: row.resource, queue: row.queue }),
+      row.active,
+    ]),
+  );
+}
+
+/**
+ * Admits waiting experiments (still `queued` and not admitted): records when, and clears
+ * their waiting reason. Returns the ids admitted; the caller then releases their tasks
+ * (releaseAdmittedTasks) in the same transaction.
+ */
+export async function admitExperiments(tx: Queryable, ids: string[]): Promise<string[]> {
+  if (ids.length === 0) return [];
+  const rows = await tx.query<{ id: string }>(
+    `update experiments set admitted_at = now(), waiting_reason = null, waiting_place = null, updated_at = now()
+     where id = any($1::uuid[]) and state = 'queued' and admitted_at is null returning id`,
+    [ids],
+  );
+  return rows.map((row) => row.id);
+}
+
+/**
+ * Records why waiting experiments wait and their place in their scope's line (1: next).
+ * Only changes are written, and they bump `updated_at`, so the live list shows them.
+ */
+export async function recordWaiting(
+  db: Queryable,
+  waits: Array<{ id: string; reason: string; place: number }>,
+): Promise<void> {
+  if (waits.length === 0) return;
+  await db.query(
+    `update experiments e set waiting_reason = w.reason, waiting_place = w.place, updated_at = now()
+     from unnest($1::uuid[], $2::text[], $3::int[]) as w(id, reason, place)
+     where e.id = w.id and e.state = 'queued' and e.admitted_at is null
+       and (e.waiting_reason, e.waiting_place) is distinct from (w.reason, w.place)`,
+    [waits.map((wait) => wait.id), waits.map((wait) => wait.reason), waits.map((wait) => wait.place)],
+  );
 }

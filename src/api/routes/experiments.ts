@@ -165,16 +165,12 @@ export function registerExperimentRoutes(api: FastifyInstance, deps: ApiDependen
       schema: {
         operationId: 'createExperiments',
         summary: 'Create many experiments at once',
-        description: `Creates up to ${maxExperimentsPerBatch} experiments in one transaction: all of them, or none. Each item is the body of \`POST /experiments\` (launched unless \`launch\` is false). A bad item fails the whole request with a 400 whose \`errors\` name \`items.<index>.<field>\`; an item over its queue's per-user limit fails it with a 429 naming that item. The response lists the new experiments in the order of the items.`,
+        description: `Creates up to ${maxExperimentsPerBatch} experiments in one transaction: all of them, or none. Each item is the body of \`POST /experiments\` (launched unless \`launch\` is false). A bad item fails the whole request with a 400 whose \`errors\` name \`items.<index>.<field>\`. Items over their queue's per-user limit are accepted and wait \`queued\` for a place (\`waiting\`). The response lists the new experiments in the order of the items.`,
         tags: ['experiments'],
         body: experimentBatchSchema,
         response: {
           201: ref('ExperimentBatch'),
           ...problemResponses,
-          429: {
-            description: "An item would pass its queue's per-user limit of active experiments; nothing was created",
-            content: { 'application/problem+json': { schema: ref('Problem') } },
-          },
         },
       },
     },

@@ -197,6 +197,12 @@ export function ExperimentPage() {
           {experiment.blockedUntil && <> (next try {formatDateTime(experiment.blockedUntil)})</>}
         </p>
       )}
+      {experiment.waiting && (
+        <p className="notice">
+          Waiting: {experiment.waiting.reason}. Number {experiment.waiting.place} in line; it starts by itself when a
+          place frees.
+        </p>
+      )}
       {experiment.failure && (
         <p className="error">
           Failed: {experiment.failure.message} <span className="hint">({experiment.failure.code})</span>
