@@ -9,33 +9,38 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { eventsOf, runCli, startTestDrover, waitFor, type TestDrover } from './harness.ts';
+import {
+  eventsOf,
+  localResourceWithLimits,
+  runCli,
+  sleepForApplication,
+  startTestDrover,
+  waitFor,
+  type TestDrover,
+} from './harness.ts';
 
 let drover: TestDrover;
 let workDir: string;
 let alice: string;
 let bob: string;
+let carol: string;
+let dave: string;
 
 before(async () => {
   drover = await startTestDrover();
   workDir = await mkdtemp(join(tmpdir(), 'drover-admission-'));
-  const resource = await drover.call('POST', '/api/v1/resources', {
-    name: 'limited',
-    kind: 'local',
-    config: {
-      scratchDir: join(drover.dataDir, 'limited-scratch'),
-      queues: [{ name: 'normal', maxWalltimeMinutes: 60, maxCores: 4, maxJobsPerUser: 2 }],
-    },
-  });
-  assert.equal(resource.status, 201, JSON.stringify(resource.body));
-  // Sleeps, so that an admitted experiment stays active without loading the machine.
-  const application = await drover.call('POST', '/api/v1/applications', {
-    name: 'sleep-for',
-    title: 'Sleeps (test fixture)',
-    inputs: [{ name: 'seconds', type: 'integer', default: 300 }],
-    outputs: [],
-    deployments: { '*': { command: ['sleep', '{{seconds}}'] } },
-  });
+  for (const [name, limits] of [
+    ['limited', { maxJobsPerUser: 2 }],
+    ['shared', { maxActiveJobs: 2 }],
+  ] as const) {
+    const resource = await drover.call(
+      'POST',
+      '/api/v1/resources',
+      localResourceWithLimits(name, drover.dataDir, limits),
+    );
+    assert.equal(resource.status, 201, JSON.stringify(resource.body));
+  }
+  const application = await drover.call('POST', '/api/v1/applications', sleepForApplication);
   assert.equal(application.status, 201, JSON.stringify(application.body));
   const token = async (name: string) => {
     const user = await drover.call('POST', '/api/v1/users', { name });
@@ -44,6 +49,8 @@ before(async () => {
   };
   alice = await token('alice');
   bob = await token('bob');
+  carol = await token('carol');
+  dave = await token('dave');
 });
 after(async () => {
   await drover?.stop();
@@ -158,5 +165,57 @@ describe('admission', () => {
     for (const id of [...ids, other.body.id]) {
       await drover.call('POST', `/api/v1/experiments/${id}/cancel`, undefined, alice);
     }
+  });
+
+  it('shares a queue limit for all users by fair share, with each owner’s priority ordering their own line', async () => {
+    const on = (name: string) => sleeper(name, { resource: 'shared' });
+    const flood = await drover.call(
+      'POST',
+      '/api/v1/experiments/batch',
+      { items: [0, 1, 2, 3, 4].map((index) => on(`carol ${index}`)) },
+      carol,
+    );
+    assert.equal(flood.status, 201);
+    const carols: string[] = flood.body.items.map((item: { id: string }) => item.id);
+    await until(carols, carol, ['executing', 'executing', '#1', '#2', '#3']);
+    assert.equal(
+      (await seen(carols[2], carol)).waiting!.reason,
+      'queue normal of shared runs at most 2 experiments at once, and all are taken',
+    );
+
+    // Dave has run nothing: his experiments go before carol's waiting ones.
+    const daves: string[] = [];
+    for (const index of [0, 1]) {
+      const created = await drover.call('POST', '/api/v1/experiments', on(`dave ${index}`), dave);
+      assert.equal(created.status, 201);
+      daves.push(created.body.id);
+    }
+    await until(daves, dave, ['#1', '#2']);
+    await until(carols, carol, ['executing', 'executing', '#3', '#4', '#5']);
+
+    // Carol puts her last one first in her own line; it does not pass dave's.
+    const raised = await runCli(['priority', carols[4], '5'], { url: drover.url, workDir, token: carol });
+    assert.equal(raised.code, 0, raised.stderr);
+    await until(carols, carol, ['executing', 'executing', '#4', '#5', '#3']);
+    const refused = await drover.call('PATCH', `/api/v1/experiments/${carols[4]}`, { priority: 9 }, carol);
+    assert.equal(refused.status, 400);
+    const notHers = await drover.call('PATCH', `/api/v1/experiments/${daves[0]}`, { priority: 5 });
+    assert.equal(notHers.status, 403, "an admin does not reorder a user's line");
+
+    // A place frees: dave's first starts, and everyone behind moves up.
+    assert.equal((await drover.call('POST', `/api/v1/experiments/${carols[0]}/cancel`, undefined, carol)).status, 202);
+    await until(daves, dave, ['executing', '#1']);
+    await until(carols, carol, ['canceled', 'executing', '#3', '#4', '#2']);
+
+    // The gateway admin sets fair-share weights.
+    const share = await runCli(['users', 'share', 'dave', '2'], { url: drover.url, workDir });
+    assert.equal(share.code, 0, share.stderr);
+    assert.equal(share.stdout, 'dave  weight 2\n');
+    assert.equal((await drover.call('PUT', '/api/v1/users/nobody/share', { weight: 2 })).status, 404);
+    assert.equal((await drover.call('PUT', '/api/v1/users/dave/share', { weight: 0 })).status, 400);
+    assert.equal((await drover.call('PUT', '/api/v1/users/dave/share', { weight: 2 }, carol)).status, 403);
+
+    for (const id of carols) await drover.call('POST', `/api/v1/experiments/${id}/cancel`, undefined, carol);
+    for (const id of daves) await drover.call('POST', `/api/v1/experiments/${id}/cancel`, undefined, dave);
   });
 });

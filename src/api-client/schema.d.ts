@@ -277,8 +277,8 @@ export interface paths {
         options?: never;
         head?: never;
         /**
-         * Change an experiment's notifications
-         * @description Sets the experiment's own choice of notifications (`notify`; null follows your defaults again), in any state: it applies to the events still to come. Only the owner may: 403 for an admin's change to a user's experiment.
+         * Change an experiment's notifications or priority
+         * @description Sets, in any state, the experiment's own choice of notifications (`notify`; null follows your defaults again; it applies to the events still to come) and your priority for it (`priority`: it reorders your own experiments waiting on its queue). Only the owner may: 403 for an admin's change to a user's experiment.
          */
         patch: operations["updateExperiment"];
         trace?: never;
@@ -679,6 +679,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/users/{name}/share": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Set a user's fair-share weight (admin)
+         * @description A user's weight in fair share among the gateway's users waiting for the same queue: 2 gives about twice the starts of a user of weight 1 (default 1). Past usage lowers a user's turn whatever the weight (README, When experiments start).
+         */
+        put: operations["setUserShare"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -726,6 +746,8 @@ export interface components {
                 jobEndedAt: string | null;
                 walltimeMinutes: number | null;
             } & components["schemas"]["ProgressReport"]) | null;
+            /** @description The owner's priority for it among their own experiments waiting on the same queue (higher first); it does not go before other users' */
+            priority: number;
             waiting: {
                 /** @description What it waits for, in words */
                 reason: string;
@@ -996,7 +1018,12 @@ export interface components {
             maxWalltimeMinutes: number;
             maxCores: number;
             maxNodes?: number;
+            /** @description Active experiments one user may have on this queue at once; more wait queued (README, When experiments start) */
             maxJobsPerUser?: number;
+            /** @description Active experiments of all users on this queue at once; more wait queued, in fair-share order */
+            maxActiveJobs?: number;
+            /** @description Cores (nodes x cores per node) of the active experiments on this queue at once */
+            maxActiveCores?: number;
         };
         Resource: {
             name: string;
@@ -1804,6 +1831,8 @@ export interface operations {
                         /** @description false: no webhook for this experiment */
                         webhook?: boolean;
                     } | null;
+                    /** @description Your priority for it among your own experiments waiting on the same queue, -5 to 5 (default 0; higher starts first). It does not put it before other users’ (README, When experiments start) */
+                    priority?: number;
                 };
             };
         };
@@ -1890,6 +1919,8 @@ export interface operations {
                             /** @description false: no webhook for this experiment */
                             webhook?: boolean;
                         } | null;
+                        /** @description Your priority for it among your own experiments waiting on the same queue, -5 to 5 (default 0; higher starts first). It does not put it before other users’ (README, When experiments start) */
+                        priority?: number;
                     }[];
                 };
             };
@@ -2201,7 +2232,7 @@ export interface operations {
             content: {
                 "application/json": {
                     /** @description This experiment's own choice of notifications over your defaults (GET /notifications/settings); a key left out, or null, follows them */
-                    notify: {
+                    notify?: {
                         /** @description The events that notify, instead of your defaults; [] for none */
                         events?: ("started" | "completed" | "failed" | "canceled")[];
                         /** @description false: no email for this experiment */
@@ -2209,6 +2240,8 @@ export interface operations {
                         /** @description false: no webhook for this experiment */
                         webhook?: boolean;
                     } | null;
+                    /** @description Your priority for it among your own experiments waiting on the same queue, -5 to 5 (default 0; higher starts first). It does not put it before other users’ (README, When experiments start) */
+                    priority?: number;
                 };
             };
         };
@@ -2411,6 +2444,8 @@ export interface operations {
                         /** @description false: no webhook for this experiment */
                         webhook?: boolean;
                     } | null;
+                    /** @description Your priority for it among your own experiments waiting on the same queue, -5 to 5 (default 0; higher starts first). It does not put it before other users’ (README, When experiments start) */
+                    priority?: number;
                 };
             };
         };
@@ -3692,6 +3727,73 @@ export interface operations {
             };
             /** @description The delivery has not failed */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    setUserShare: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    weight: number;
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        name: string;
+                        weight: number;
+                    };
+                };
+            };
+            /** @description Bad input: `errors` names each field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or bad token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Your role may not do this (or your gateway is disabled) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (or not yours) */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -68,6 +68,7 @@ const schemas = [
       'headlineValues',
       'progress',
       'waiting',
+      'priority',
     ],
     properties: {
       id: { type: 'string', format: 'uuid' },
@@ -103,6 +104,13 @@ const schemas = [
           walltimeMinutes: nullable({ type: 'number' }),
         },
       }),
+      priority: {
+        type: 'integer',
+        minimum: -5,
+        maximum: 5,
+        description:
+          "The owner's priority for it among their own experiments waiting on the same queue (higher first); it does not go before other users'",
+      },
       waiting: nullable({
         type: 'object',
         description:
@@ -534,7 +542,18 @@ const schemas = [
       maxWalltimeMinutes: { type: 'number' },
       maxCores: { type: 'integer' },
       maxNodes: { type: 'integer' },
-      maxJobsPerUser: { type: 'integer' },
+      maxJobsPerUser: {
+        type: 'integer',
+        description: 'Active experiments one user may have on this queue at once; more wait queued (README, When experiments start)',
+      },
+      maxActiveJobs: {
+        type: 'integer',
+        description: 'Active experiments of all users on this queue at once; more wait queued, in fair-share order',
+      },
+      maxActiveCores: {
+        type: 'integer',
+        description: 'Cores (nodes x cores per node) of the active experiments on this queue at once',
+      },
     },
   },
   {

@@ -161,4 +161,24 @@ export function registerAdminCommands(program: Command): void {
       if (json) return printJson(user);
       printNewToken(`new token for ${user.name}; the old one no longer works`, user.token);
     });
+  users
+    .command('share')
+    .description("set a user's fair-share weight: 2 gives about twice the starts of a user of weight 1 (default 1)")
+    .argument('<name>')
+    .argument('<weight>', 'a number from 0.01 to 1000')
+    .action(async (name: string, weight: string, _options, command: Command) => {
+      const { api, json } = context(command);
+      const value = Number(weight);
+      if (!(value >= 0.01 && value <= 1000))
+        throw new CliError(
+          `weight must be a number from 0.01 to 1000, got ${JSON.stringify(weight)}`,
+          ['drover users share alice 2'],
+          exitCodes.usage,
+        );
+      const share = await call(
+        api.PUT('/api/v1/users/{name}/share', { params: { path: { name } }, body: { weight: value } }),
+      );
+      if (json) return printJson(share);
+      process.stdout.write(`${share.name}  weight ${share.weight}\n`);
+    });
 }

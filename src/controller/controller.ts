@@ -60,6 +60,8 @@ export interface ControllerOptions {
   logger: Logger;
   /** Time between passes (config `controller.pollMs`); resources are polled every pass unless their `pollIntervalSeconds` says otherwise. */
   pollMs: number;
+  /** How fast admission forgets past usage in fair share (config `controller.fairShareHalfLifeHours`). */
+  fairShareHalfLifeHours: number;
   /** How long leadership lasts without renewal (config `controller.leadershipMs`). */
   leadershipMs: number;
   /**
@@ -110,7 +112,7 @@ export class Controller {
     const { store } = this.options;
     while ((await store.transaction((tx) => recoverExpiredLeases(tx))) > 0);
     await this.cancelRequested();
-    await admitWaiting(store);
+    await admitWaiting(store, this.options.fairShareHalfLifeHours);
     await this.pollJobs();
     await this.completeMonitors();
   }

@@ -1,37 +1,43 @@
 /**
- * Admission: which launched experiments start, and why the others wait. A launch into a
- * queue with a per-user limit (`maxJobsPerUser`) is never refused for being over it: it
- * waits `queued`, with its reason and its place in line, and the controller's admission
- * pass starts it when a place frees, first launched first. Launches into queues without
- * limits are admitted at once, in the launching statement.
+ * The admission pass: which launched experiments start, and why the others wait. A
+ * launch into a queue with admission limits (`maxJobsPerUser`, `maxActiveJobs`,
+ * `maxActiveCores`) is never refused for being over one: it waits `queued`, with its reason
+ * and its place in line, and the controller's pass starts it when a place frees, in the
+ * order of the policy (domain/admission.ts: the owner's priority within their own line,
+ * fair share across owners). Launches into queues without limits are admitted at once, in
+ * the launching statement.
  */
 import type { ResourceSpec } from '../domain/resource.ts';
 import type { Store } from '../store/port.ts';
 import { getResource } from '../catalogue/catalogue.ts';
 import { NotFoundError } from '../domain/errors.ts';
+import { planAdmission, type AdmissionCandidate, type AdmissionLimits } from '../domain/admission.ts';
 import {
   admitExperiments,
-  countAdmittedByScope,
   listWaitingExperiments,
-  ownerScopeKey,
+  readActive,
+  readShares,
   recordWaiting,
-  type WaitingExperiment,
-} from '../state/experiment-state.ts';
+} from '../state/admission-state.ts';
 import { releaseAdmittedTasks } from '../state/task-state.ts';
 
-/** How many waiting experiments of one owner scope a pass looks at: more than any limit needs. */
-const waitingReadPerScope = 1000;
+/** How many waiting experiments of one owner line a pass looks at: more than any limit needs. */
+const waitingReadPerLine = 1000;
 /** Serializes admission passes: a controller taking over while the old leader still admits cannot over-admit. */
 const admissionLock = 74_110_013;
 
-/** The per-user limit of active experiments on `queue` of `resource`, if it has one. */
-export function perUserLimit(resource: ResourceSpec, queue: string): number | undefined {
-  return resource.config.queues.find((candidate) => candidate.name === queue)?.maxJobsPerUser;
+/** The admission limits of `queue` of `resource`, or undefined when it has none. */
+export function admissionLimits(resource: ResourceSpec, queue: string): AdmissionLimits | undefined {
+  const spec = resource.config.queues.find((candidate) => candidate.name === queue);
+  if (!spec) return undefined;
+  const { maxJobsPerUser, maxActiveJobs, maxActiveCores } = spec;
+  if (maxJobsPerUser === undefined && maxActiveJobs === undefined && maxActiveCores === undefined) return undefined;
+  return { maxJobsPerUser, maxActiveJobs, maxActiveCores };
 }
 
 /** Whether a launch on `queue` of `resource` waits for the admission pass (a limit applies there). */
 export function needsAdmission(resource: ResourceSpec, queue: string): boolean {
-  return perUserLimit(resource, queue) !== undefined;
+  return admissionLimits(resource, queue) !== undefined;
 }
 
 /** What an admission pass did. */
@@ -41,55 +47,43 @@ export interface AdmissionPass {
 }
 
 /**
- * One admission pass: admits, first launched first, every waiting experiment whose scope
- * has a free place, makes its first tasks ready, and records why the others wait and
- * their place. A resource that no longer exists, or a queue that lost its limit, holds
+ * One admission pass in one transaction: plans over the waiting experiments, admits those
+ * with a place and makes their first tasks ready, and records why the others wait and
+ * their place. A resource that no longer exists, or a queue that lost its limits, holds
  * nothing back: the experiment is admitted and its tasks say what is wrong.
+ *
+ * @param fairShareHalfLifeHours how fast past usage is forgiven (config
+ *   `controller.fairShareHalfLifeHours`).
  */
-export async function admitWaiting(store: Store): Promise<AdmissionPass> {
+export async function admitWaiting(store: Store, fairShareHalfLifeHours: number): Promise<AdmissionPass> {
   return store.transaction(async (tx) => {
     await tx.query('select pg_advisory_xact_lock($1)', [admissionLock]);
-    const waiting = await listWaitingExperiments(tx, waitingReadPerScope);
+    const waiting = await listWaitingExperiments(tx, waitingReadPerLine);
     if (waiting.length === 0) return { admitted: 0, waiting: 0 };
     const resources = new Map<string, ResourceSpec | null>();
-    const limitOf = async (experiment: WaitingExperiment) => {
-      const key = JSON.stringify([experiment.gatewayId, experiment.resource]);
-      if (!resources.has(key)) {
-        resources.set(
-          key,
-          await getResource(tx, experiment.gatewayId, experiment.resource).catch((error: unknown) => {
-            if (error instanceof NotFoundError) return null;
-            throw error;
-          }),
-        );
-      }
-      const resource = resources.get(key);
-      return resource ? perUserLimit(resource, experiment.queue) : undefined;
-    };
-    const active = await countAdmittedByScope(tx, waiting);
-    // Places taken this pass move the rest of their line forward.
-    const admittedInScope = new Map<string, number>();
-    const admit: string[] = [];
-    const waits: Array<{ id: string; reason: string; place: number }> = [];
-    for (const experiment of waiting) {
-      const limit = await limitOf(experiment);
-      const key = ownerScopeKey(experiment);
-      const inUse = active.get(key) ?? 0;
-      if (limit === undefined || inUse < limit) {
-        admit.push(experiment.id);
-        active.set(key, inUse + 1);
-        admittedInScope.set(key, (admittedInScope.get(key) ?? 0) + 1);
-        continue;
-      }
-      waits.push({
-        id: experiment.id,
-        reason: `${inUse} of your experiments ${inUse === 1 ? 'is' : 'are'} active on queue ${experiment.queue} of ${experiment.resource}, the most it allows one user`,
-        place: experiment.place - (admittedInScope.get(key) ?? 0),
-      });
+    for (const candidate of waiting) {
+      const key = JSON.stringify([candidate.gatewayId, candidate.resource]);
+      if (resources.has(key)) continue;
+      resources.set(
+        key,
+        await getResource(tx, candidate.gatewayId, candidate.resource).catch((error: unknown) => {
+          if (error instanceof NotFoundError) return null;
+          throw error;
+        }),
+      );
     }
-    const admitted = await admitExperiments(tx, admit);
+    const limitsOf = (candidate: AdmissionCandidate) => {
+      const resource = resources.get(JSON.stringify([candidate.gatewayId, candidate.resource]));
+      return resource ? admissionLimits(resource, candidate.queue) : undefined;
+    };
+    const plan = planAdmission(waiting, {
+      limitsOf,
+      ...(await readActive(tx, waiting)),
+      shares: await readShares(tx, waiting, fairShareHalfLifeHours),
+    });
+    const admitted = await admitExperiments(tx, plan.admit);
     await releaseAdmittedTasks(tx, admitted);
-    await recordWaiting(tx, waits);
-    return { admitted: admitted.length, waiting: waits.length };
+    await recordWaiting(tx, plan.waits);
+    return { admitted: admitted.length, waiting: plan.waits.length };
   });
 }

@@ -15,8 +15,8 @@ import { getCatalogueEntries, getResource, type CatalogueEntries } from '../cata
 import type { ApplicationSpec } from '../domain/application.ts';
 import type { JobSettings, ResourceSpec } from '../domain/resource.ts';
 import type { Queryable, Store } from '../store/port.ts';
+import { admitExperiments } from '../state/admission-state.ts';
 import {
-  admitExperiments,
   currentState,
   deleteIfDraft,
   launchScope,
@@ -24,6 +24,7 @@ import {
   moveExperiments,
   recordCreatedMany,
   setExperimentNotify,
+  setExperimentPriority,
   settleExperiments,
   type CreatedExperiment,
 } from '../state/experiment-state.ts';
@@ -55,6 +56,8 @@ export interface ExperimentRequest {
   launch?: boolean;
   /** Its own choice of notifications over the owner's defaults (null or left out: the defaults). */
   notify?: ExperimentNotify | null;
+  /** The owner's priority for it among their own waiting experiments, -5 to 5 (default 0). */
+  priority?: number;
 }
 
 /** The most experiments one bulk creation (`createExperiments`) takes. */
@@ -258,6 +261,7 @@ async function createInStore(
     fileNames: Object.values(inputFiles),
     launch: request.launch !== false,
     held: needsAdmission(resource, settings.queue),
+    priority: request.priority ?? 0,
     notify: normalizeNotify(request.notify),
   }));
   const created = await recordCreatedMany(store, experiments, experimentDag);
@@ -335,6 +339,7 @@ export async function cloneExperiment(
     memoryMb: overrides.memoryMb ?? parent.settings.memoryMb,
     launch: overrides.launch,
     notify: overrides.notify !== undefined ? overrides.notify : parent.notify,
+    priority: overrides.priority ?? parent.priority,
   };
   return createExperiment(store, principal, request, parent);
 }
@@ -353,23 +358,35 @@ function normalizeNotify(notify: ExperimentNotify | null | undefined): Experimen
 }
 
 /**
- * Sets an experiment's own choice of notifications (null: its owner's defaults again), in
- * any state, for the events still to come. Only its owner chooses: notifications go to them.
+ * Changes what may change in any state: the experiment's own choice of notifications
+ * (null: its owner's defaults again; for the events still to come) and its owner's
+ * priority for it (it orders their waiting line). Only its owner changes them:
+ * notifications go to them, and the priority orders their own experiments.
  * @throws {NotFoundError} when the principal cannot see it; ForbiddenError when it is another user's.
  */
-export async function setNotify(
+export async function updateExperiment(
   store: Store,
   principal: Principal,
   id: string,
-  notify: ExperimentNotify | null,
+  change: { notify?: ExperimentNotify | null; priority?: number },
 ): Promise<ExperimentDetail> {
   const experiment = await getExperiment(store, principal, id);
   if (experiment.owner !== principal.name) {
-    throw new ForbiddenError(`experiment ${id} is ${experiment.owner}'s: only its owner chooses its notifications`, [
-      { field: 'notify', message: 'notifications go to the owner; only they choose them' },
+    const field = change.notify !== undefined ? 'notify' : 'priority';
+    throw new ForbiddenError(`experiment ${id} is ${experiment.owner}'s: only its owner changes its ${field}`, [
+      {
+        field,
+        message:
+          field === 'notify'
+            ? 'notifications go to the owner; only they choose them'
+            : "a priority orders its owner's own experiments; only they set it",
+      },
     ]);
   }
-  await setExperimentNotify(store, id, normalizeNotify(notify));
+  await store.transaction(async (tx) => {
+    if (change.notify !== undefined) await setExperimentNotify(tx, id, normalizeNotify(change.notify));
+    if (change.priority !== undefined) await setExperimentPriority(tx, id, change.priority);
+  });
   return getExperiment(store, principal, id);
 }
 

@@ -44,6 +44,8 @@ export interface ExperimentSummary {
   progress: ProgressSummary | null;
   /** Why a launched experiment has not started yet, and its place in line; null when it is not waiting. */
   waiting: { reason: string; place: number } | null;
+  /** The owner's priority for it among their own waiting experiments, -5 to 5. */
+  priority: number;
 }
 
 /** A job's progress as lists show it: no named values, with what a bar and an estimated end need. */
@@ -84,7 +86,7 @@ export interface ExperimentDetail extends ExperimentSummary {
  */
 const summaryColumns = `e.id, e.name, u.name as owner, e.application, e.application_version, e.resource, e.state,
   e.blocked_reason, e.blocked_until, e.failure, e.parent_id, e.created_at, e.updated_at, e.launched_at, e.finished_at,
-  e.headline_values, e.waiting_reason, e.waiting_place,
+  e.headline_values, e.waiting_reason, e.waiting_place, e.priority,
   (select case when j.progress is not null then (j.progress - 'values') || jsonb_build_object(
        'jobStartedAt', j.started_at, 'jobEndedAt', j.ended_at, 'walltimeMinutes', e.settings->'walltimeMinutes') end
      from jobs j where j.experiment_id = e.id order by j.id desc limit 1) as progress`;
@@ -109,6 +111,7 @@ function toSummary(row: any): ExperimentSummary {
     headlineValues: row.headline_values ?? [],
     progress: row.progress ?? null,
     waiting: row.waiting_reason ? { reason: row.waiting_reason, place: row.waiting_place } : null,
+    priority: row.priority ?? 0,
   };
 }
 

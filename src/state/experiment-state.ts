@@ -49,6 +49,8 @@ export interface NewExperiment {
    * root tasks stay `pending` until admitExperiments (default false: admitted at once).
    */
   held?: boolean;
+  /** The owner's priority for it among their own waiting experiments, -5 to 5 (default 0). */
+  priority?: number;
   /** Its own choice of notifications over its owner's defaults (default null: the defaults). */
   notify?: ExperimentNotify | null;
 }
@@ -74,6 +76,7 @@ export interface CreatedExperiment {
     settings: unknown;
     last_event_seq: number;
     notify: ExperimentNotify | null;
+    priority: number;
   };
   /** Its tasks in id order, each with the ids of the tasks it waits for (empty for a draft). */
   tasks: Array<{ id: number; kind: TaskKind; state: TaskState; dependsOn: number[] }>;
@@ -117,6 +120,7 @@ export async function recordCreatedMany(
       message: experiment.message,
       launch: experiment.launch === true,
       held: experiment.launch === true && experiment.held === true,
+      priority: experiment.priority ?? 0,
       notify: experiment.notify ?? null,
       // created (1), then launched (2) and, unless held, one `ready` per root task
       last_event_seq: experiment.launch ? (experiment.held ? 2 : 2 + roots) : 1,
@@ -143,21 +147,21 @@ export async function recordCreatedMany(
     `with input as (
        select * from jsonb_to_recordset($1::jsonb) as x(ord int, id uuid, gateway_id text, owner_id text, name text,
          application text, application_version text, resource text, inputs jsonb, settings jsonb, parent_id uuid,
-         search_text text, message text, launch boolean, held boolean, notify jsonb, last_event_seq int)),
+         search_text text, message text, launch boolean, held boolean, priority int, notify jsonb, last_event_seq int)),
      plan as (select * from unnest($2::text[], $3::int[], $4::int[]) with ordinality as p(kind, dependencies, max_attempts, step)),
      created as (
        insert into experiments (id, gateway_id, owner_id, name, application, application_version, resource,
-         inputs, settings, parent_id, notify, state, last_event_seq, created_at, updated_at, launched_at, admitted_at)
+         inputs, settings, parent_id, notify, state, last_event_seq, created_at, updated_at, launched_at, admitted_at, priority)
        select id, gateway_id, owner_id, name, application, application_version, resource, inputs, settings, parent_id,
          nullif(notify, 'null'::jsonb), case when launch then 'queued' else 'created' end, last_event_seq,
          now() + ord * interval '1 microsecond',
          case when launch then now() else now() + ord * interval '1 microsecond' end,
          case when launch then now() end,
-         case when launch and not held then now() end
+         case when launch and not held then now() end, priority
        from input
        returning id, gateway_id, owner_id, name, application, application_version, resource, state, blocked_reason,
          blocked_until, failure, parent_id, created_at, updated_at, launched_at, finished_at, inputs, settings,
-         last_event_seq, notify),
+         last_event_seq, notify, priority),
      searchable as (
        insert into experiment_search (experiment_id, search_text, gateway_id, owner_id, application, resource, created_at)
        select c.id, i.search_text, c.gateway_id, c.owner_id, c.application, c.resource, c.created_at
@@ -242,6 +246,18 @@ export async function setExperimentNotify(
     notify === null ? null : JSON.stringify(notify),
   ]);
   return rows.length > 0;
+}
+
+/**
+ * Sets the owner's priority for an experiment, in any state: it orders their line while
+ * the experiment waits for admission, and is kept for its clones. Bumps `updated_at` so the
+ * live list shows it.
+ */
+export async function setExperimentPriority(db: Queryable, experimentId: string, priority: number): Promise<void> {
+  await db.query(
+    `update experiments set priority = $2, updated_at = now() where id = $1 and priority is distinct from $2`,
+    [experimentId, priority],
+  );
 }
 
 /** Deletes a draft: only an experiment still `created`. Returns whether one was deleted. */
@@ -526,120 +542,4 @@ export async function launchScope(db: Queryable, experimentId: string): Promise<
   );
   if (rows.length === 0) return null;
   return { ownerId: rows[0].owner_id, gatewayId: rows[0].gateway_id, resource: rows[0].resource, queue: rows[0].queue };
-}
-
-/** A launched experiment waiting for admission, as listWaitingExperiments returns it. */
-export interface WaitingExperiment {
-  id: string;
-  gatewayId: string;
-  ownerId: string;
-  resource: string;
-  queue: string;
-  /** Its place among the waiting experiments of its owner scope (1: the first launched). */
-  place: number;
-}
-
-/**
- * The launched experiments not yet admitted, first launched first (a batch in its order): the first `perScope` of
- * each owner scope (owner, resource, queue), so that one owner's flood does not hide the
- * others'. Blocked ones are left out: they come back `queued` when their resource answers.
- */
-export async function listWaitingExperiments(db: Queryable, perScope: number): Promise<WaitingExperiment[]> {
-  const rows = await db.query<any>(
-    `select id, gateway_id, owner_id, resource, queue, place from (
-       select id, gateway_id, owner_id, resource, settings->>'queue' as queue, launched_at, created_at,
-         row_number() over (partition by gateway_id, owner_id, resource, settings->>'queue' order by launched_at, created_at, id) as place
-       from experiments where state = 'queued' and admitted_at is null) waiting
-     where place <= $1 order by launched_at, created_at, id`,
-    [perScope],
-  );
-  return rows.map((row) => ({
-    id: row.id,
-    gatewayId: row.gateway_id,
-    ownerId: row.owner_id,
-    resource: row.resource,
-    queue: row.queue,
-    place: Number(row.place),
-  }));
-}
-
-/** Where per-user limits count: one owner's experiments on one resource and queue of a gateway. */
-export interface OwnerScope {
-  gatewayId: string;
-  ownerId: string;
-  resource: string;
-  queue: string;
-}
-
-/** The key countAdmittedByScope's answer uses for a scope. */
-export function ownerScopeKey(scope: OwnerScope): string {
-  return JSON.stringify([scope.gatewayId, scope.ownerId, scope.resource, scope.queue]);
-}
-
-/**
- * How many admitted experiments are active (launched, admitted, not ended) in each of
- * `scopes`, keyed by ownerScopeKey; absent means none.
- */
-export async function countAdmittedByScope(db: Queryable, scopes: OwnerScope[]): Promise<Map<string, number>> {
-  if (scopes.length === 0) return new Map();
-  // $1 gateways, $2 owners, $3 resources, $4 queues (pairwise)
-  const rows = await db.query<{
-    gateway_id: string;
-    owner_id: string;
-    resource: string;
-    queue: string;
-    active: number;
-  }>(
-    `select e.gateway_id, e.owner_id, e.resource, e.settings->>'queue' as queue, count(*)::int as active
-     from experiments e
-     where e.state in ${activeExperimentStatesSql} and e.admitted_at is not null
-       and (e.gateway_id, e.owner_id, e.resource, e.settings->>'queue') in
-         (select * from unnest($1::text[], $2::text[], $3::text[], $4::text[]))
-     group by 1, 2, 3, 4`,
-    [
-      scopes.map((scope) => scope.gatewayId),
-      scopes.map((scope) => scope.ownerId),
-      scopes.map((scope) => scope.resource),
-      scopes.map((scope) => scope.queue),
-    ],
-  );
-  return new Map(
-    rows.map((row) => [
-      ownerScopeKey({ gatewayId: row.gateway_id, ownerId: row.owner_id, resource: row.resource, queue: row.queue }),
-      row.active,
-    ]),
-  );
-}
-
-/**
- * Admits waiting experiments (still `queued` and not admitted): records when, and clears
- * their waiting reason. Returns the ids admitted; the caller then releases their tasks
- * (releaseAdmittedTasks) in the same transaction.
- */
-export async function admitExperiments(tx: Queryable, ids: string[]): Promise<string[]> {
-  if (ids.length === 0) return [];
-  const rows = await tx.query<{ id: string }>(
-    `update experiments set admitted_at = now(), waiting_reason = null, waiting_place = null, updated_at = now()
-     where id = any($1::uuid[]) and state = 'queued' and admitted_at is null returning id`,
-    [ids],
-  );
-  return rows.map((row) => row.id);
-}
-
-/**
- * Records why waiting experiments wait and their place in their scope's line (1: next).
- * Only changes are written, and they bump `updated_at`, so the live list shows them.
- */
-export async function recordWaiting(
-  db: Queryable,
-  waits: Array<{ id: string; reason: string; place: number }>,
-): Promise<void> {
-  if (waits.length === 0) return;
-  await db.query(
-    `update experiments e set waiting_reason = w.reason, waiting_place = w.place, updated_at = now()
-     from unnest($1::uuid[], $2::text[], $3::int[]) as w(id, reason, place)
-     where e.id = w.id and e.state = 'queued' and e.admitted_at is null
-       and (e.waiting_reason, e.waiting_place) is distinct from (w.reason, w.place)`,
-    [waits.map((wait) => wait.id), waits.map((wait) => wait.reason), waits.map((wait) => wait.place)],
-  );
 }
