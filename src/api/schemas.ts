@@ -121,7 +121,8 @@ const schemas = [
           place: {
             type: 'integer',
             minimum: 1,
-            description: 'Its place in line among the waiting experiments of the same owner, resource and queue (1: next)',
+            description:
+              'Its place in line among the waiting experiments of the same owner, resource and queue (1: next)',
           },
         },
       }),
@@ -544,7 +545,8 @@ const schemas = [
       maxNodes: { type: 'integer' },
       maxJobsPerUser: {
         type: 'integer',
-        description: 'Active experiments one user may have on this queue at once; more wait queued (README, When experiments start)',
+        description:
+          'Active experiments one user may have on this queue at once; more wait queued (README, When experiments start)',
       },
       maxActiveJobs: {
         type: 'integer',
