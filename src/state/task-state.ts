@@ -11,7 +11,7 @@ import {
   keptAfterSubmitSql,
   retryDelayMs,
   taskStateSql,
-  unreachableFailureCode,
+  waitingFailureCodes,
   type TaskFailure,
   type TaskKind,
   type TaskOutcome,
@@ -246,10 +246,10 @@ export async function applyOutcomesInto(
        where id = any($1::int8[]) and ${guard.sql} order by id for update`,
       [failures.map((item) => item.taskId), guard.value],
     );
-    // An unreachable resource is nobody's fault: its tasks wait (blocked) as long as it takes.
+    // An unreachable or full resource is nobody's fault: its tasks wait (blocked) as long as it takes.
     const retries = rows.filter((row) => {
       const failure = byId.get(row.id)!;
-      return failure.retryable && (row.attempt < row.max_attempts || failure.code === unreachableFailureCode);
+      return failure.retryable && (row.attempt < row.max_attempts || waitingFailureCodes.has(failure.code));
     });
     const final = rows.filter((row) => !retries.includes(row));
     await failOrRetry(tx, retries, final, byId, events);
@@ -420,7 +420,7 @@ async function failOrRetry(
     });
     for (const [index, row] of retries.entries()) {
       const failure = failureOf.get(row.id)!;
-      if (failure.code !== unreachableFailureCode) continue;
+      if (!waitingFailureCodes.has(failure.code)) continue;
       await blockExperiments(
         tx,
         [row.experiment_id],
