@@ -162,9 +162,8 @@ describe('admission', () => {
       ['canceled', 'canceled', 'canceled', 'canceled', 'canceled'],
     );
 
-    for (const id of [...ids, other.body.id]) {
-      await drover.call('POST', `/api/v1/experiments/${id}/cancel`, undefined, alice);
-    }
+    for (const id of ids) await drover.call('POST', `/api/v1/experiments/${id}/cancel`, undefined, alice);
+    await drover.call('POST', `/api/v1/experiments/${other.body.id}/cancel`, undefined, bob);
   });
 
   it('shares a queue limit for all users by fair share, with each owner’s priority ordering their own line', async () => {
@@ -217,5 +216,44 @@ describe('admission', () => {
 
     for (const id of carols) await drover.call('POST', `/api/v1/experiments/${id}/cancel`, undefined, carol);
     for (const id of daves) await drover.call('POST', `/api/v1/experiments/${id}/cancel`, undefined, dave);
+  });
+
+  it("holds every launch of a capped gateway beyond the platform operator's cap, whatever the queue", async () => {
+    // What the earlier tests canceled has ended: the cap counts what is active.
+    await waitFor('the earlier experiments to end', async () => {
+      const active = await drover.call('GET', '/api/v1/experiments?state=queued,executing,canceling,blocked&limit=1');
+      return active.body.items.length === 0;
+    });
+    const capped = await runCli(['gateways', 'limits', 'default', '--experiments', '1'], { url: drover.url, workDir });
+    assert.equal(capped.code, 0, capped.stderr);
+    assert.equal(capped.stdout, 'default  experiments 1, cores no cap\n');
+    const local = (name: string) => sleeper(name, { resource: 'local' });
+    const ids: string[] = [];
+    // One after the other: at once, fair share would start bob's first (alice ran more today).
+    for (const [name, token] of [
+      ['alice capped', alice],
+      ['bob capped', bob],
+    ] as const) {
+      const created = await drover.call('POST', '/api/v1/experiments', local(name), token);
+      assert.equal(created.status, 201, JSON.stringify(created.body));
+      ids.push(created.body.id);
+      if (ids.length === 1) await until(ids, alice, ['executing']);
+    }
+    await until([ids[1]], bob, ['#1']);
+    assert.equal(
+      (await seen(ids[1], bob)).waiting!.reason,
+      'gateway default runs at most 1 experiment at once, and it is taken',
+    );
+    assert.equal(
+      (await drover.call('PUT', '/api/v1/gateways/default/limits', { maxActiveExperiments: 0 })).status,
+      400,
+    );
+    assert.equal((await drover.call('PUT', '/api/v1/gateways/default/limits', {}, alice)).status, 403);
+
+    const lifted = await runCli(['gateways', 'limits', 'default', '--none'], { url: drover.url, workDir });
+    assert.equal(lifted.code, 0, lifted.stderr);
+    await until([ids[1]], bob, ['executing']);
+    await drover.call('POST', `/api/v1/experiments/${ids[0]}/cancel`, undefined, alice);
+    await drover.call('POST', `/api/v1/experiments/${ids[1]}/cancel`, undefined, bob);
   });
 });

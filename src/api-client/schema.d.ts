@@ -679,6 +679,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/gateways/{id}/limits": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A gateway's caps (platform operator) */
+        get: operations["getGatewayLimits"];
+        /**
+         * Set a gateway's caps (platform operator)
+         * @description Caps a gateway on all its resources together: active experiments and cores in use. Replaces the caps it had ({} removes them). Launches beyond them wait queued and start in fair-share order; nothing is refused or stopped.
+         */
+        put: operations["setGatewayLimits"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/users/{name}/share": {
         parameters: {
             query?: never;
@@ -3727,6 +3748,142 @@ export interface operations {
             };
             /** @description The delivery has not failed */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getGatewayLimits: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A gateway's caps on all its resources together; a cap left out is none. Launches beyond them wait queued (README, When experiments start) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Active experiments of all its users at once */
+                        maxActiveExperiments?: number;
+                        /** @description Cores (nodes x cores per node) in use at once */
+                        maxActiveCores?: number;
+                    };
+                };
+            };
+            /** @description Bad input: `errors` names each field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or bad token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Your role may not do this (or your gateway is disabled) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (or not yours) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    setGatewayLimits: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        /** @description A gateway's caps on all its resources together; a cap left out is none. Launches beyond them wait queued (README, When experiments start) */
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description Active experiments of all its users at once */
+                    maxActiveExperiments?: number;
+                    /** @description Cores (nodes x cores per node) in use at once */
+                    maxActiveCores?: number;
+                };
+            };
+        };
+        responses: {
+            /** @description A gateway's caps on all its resources together; a cap left out is none. Launches beyond them wait queued (README, When experiments start) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Active experiments of all its users at once */
+                        maxActiveExperiments?: number;
+                        /** @description Cores (nodes x cores per node) in use at once */
+                        maxActiveCores?: number;
+                    };
+                };
+            };
+            /** @description Bad input: `errors` names each field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or bad token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Your role may not do this (or your gateway is disabled) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (or not yours) */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -27,6 +27,8 @@ function state(limits: AdmissionLimits, extra: Partial<AdmissionState> = {}): Ad
     limitsOf: () => limits,
     activeByOwner: new Map(),
     activeByQueue: new Map(),
+    gatewayCapsOf: () => undefined,
+    activeByGateway: new Map(),
     shares: new Map(),
     ...extra,
   };
@@ -139,6 +141,27 @@ describe('planAdmission', () => {
     assert.equal(plan.waits[0].reason, 'queue q of r allows 8 cores in use at once; 4 are in use and this needs 6');
     const huge = flood('huge', 1, { cores: 16 });
     assert.deepEqual(planAdmission(huge, state({ maxActiveCores: 8 })).admit, ['huge-1']);
+  });
+
+  test("a gateway's cap holds back all its users on every queue, and another gateway not at all", () => {
+    const other = { gatewayId: 'h', resource: 'r', queue: 'q' };
+    const candidates = [...flood('a', 2), ...flood('b', 1, { queue: 'elsewhere' }), ...flood('c', 2, other)];
+    const capped = state(
+      {},
+      {
+        gatewayCapsOf: (gatewayId) => (gatewayId === 'g' ? { maxActiveExperiments: 3 } : undefined),
+        activeByGateway: new Map([['g', { jobs: 2, cores: 2 }]]),
+      },
+    );
+    const plan = planAdmission(candidates, capped);
+    assert.deepEqual(plan.admit, ['a-1', 'c-1', 'c-2']);
+    assert.deepEqual(
+      plan.waits.map((wait) => [wait.id, wait.place, wait.reason]),
+      [
+        ['b-1', 1, 'gateway g runs at most 3 experiments at once, and all are taken'],
+        ['a-2', 2, 'gateway g runs at most 3 experiments at once, and all are taken'],
+      ],
+    );
   });
 
   test('experiments on queues without limits, or whose resource is gone, are admitted', () => {

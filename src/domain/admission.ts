@@ -17,17 +17,25 @@
  * 1) gives an owner proportionally more.
  *
  * Limits, checked in that order: the queue's per-user limit of active experiments
- * (`maxJobsPerUser`), its limit for all users together (`maxActiveJobs`) and its limit of
- * cores in use (`maxActiveCores`). A per-user limit holds back only its owner. A limit
- * for all users closes the queue for everyone after in the order: nothing behind jumps
- * ahead (no backfill), so a large request is not starved by smaller ones. An experiment
- * larger than `maxActiveCores` alone starts when the queue is empty.
+ * (`maxJobsPerUser`), its limits for all users together (`maxActiveJobs`, and
+ * `maxActiveCores` of cores in use), then the gateway's caps on all its resources
+ * (`maxActiveExperiments`, `maxActiveCores`, set by the platform operator). A per-user
+ * limit holds back only its owner. A limit for all users closes its queue (or gateway) for
+ * everyone after in the order: nothing behind jumps ahead (no backfill), so a large request
+ * is not starved by smaller ones. An experiment larger than a core limit alone starts when
+ * nothing else is active there.
  */
 
 /** A queue's admission limits; every one is optional. */
 export interface AdmissionLimits {
   maxJobsPerUser?: number;
   maxActiveJobs?: number;
+  maxActiveCores?: number;
+}
+
+/** What the platform operator caps a whole gateway at, on all its resources together; every one optional. */
+export interface GatewayCaps {
+  maxActiveExperiments?: number;
   maxActiveCores?: number;
 }
 
@@ -52,6 +60,10 @@ export interface AdmissionState {
   activeByOwner: Map<string, number>;
   /** Active experiments and cores per queue (queueKey). */
   activeByQueue: Map<string, { jobs: number; cores: number }>;
+  /** A gateway's caps, set by the platform operator; undefined when it has none. */
+  gatewayCapsOf(gatewayId: string): GatewayCaps | undefined;
+  /** Active experiments and cores per gateway, on all its resources. */
+  activeByGateway: Map<string, { jobs: number; cores: number }>;
   /** Per owner (ownerKey): the weight the gateway admin gave them (default 1) and their decayed core-hours. */
   shares: Map<string, { weight: number; usage: number }>;
 }
@@ -93,7 +105,8 @@ export function planAdmission(candidates: readonly AdmissionCandidate[], state: 
 
   const activeByOwner = new Map(state.activeByOwner);
   const activeByQueue = new Map([...state.activeByQueue].map(([key, value]) => [key, { ...value }]));
-  /** Queues a limit for all users closed this pass: why, and how many wait behind it. */
+  const activeByGateway = new Map([...state.activeByGateway].map(([key, value]) => [key, { ...value }]));
+  /** Queues and gateways a limit for all users closed this pass: why, and how many wait behind it. */
   const closed = new Map<string, { reason: string; waiting: number }>();
   const waitingInLine = new Map<string, number>();
   const plan: AdmissionPlan = { admit: [], waits: [] };
@@ -101,10 +114,8 @@ export function planAdmission(candidates: readonly AdmissionCandidate[], state: 
   for (const candidate of ordered) {
     const limits = state.limitsOf(candidate);
     const line = ownerLineKey(candidate);
-    const queue = queueKey(candidate);
     const where = `queue ${candidate.queue} of ${candidate.resource}`;
     const ownerActive = activeByOwner.get(line) ?? 0;
-    const queueActive = activeByQueue.get(queue) ?? { jobs: 0, cores: 0 };
 
     if (limits?.maxJobsPerUser !== undefined && ownerActive >= limits.maxJobsPerUser) {
       const place = (waitingInLine.get(line) ?? 0) + 1;
@@ -116,32 +127,69 @@ export function planAdmission(candidates: readonly AdmissionCandidate[], state: 
       });
       continue;
     }
-    let closing = closed.get(queue);
-    if (!closing && limits?.maxActiveJobs !== undefined && queueActive.jobs >= limits.maxActiveJobs) {
-      const most =
-        limits.maxActiveJobs === 1
-          ? '1 experiment at once, and it is'
-          : `${limits.maxActiveJobs} experiments at once, and all are`;
-      closing = { reason: `${where} runs at most ${most} taken`, waiting: 0 };
+    // Limits for all users: the queue's, then the gateway's cap.
+    const gatewayCaps = state.gatewayCapsOf(candidate.gatewayId);
+    const scopes = [
+      {
+        key: `queue ${queueKey(candidate)}`,
+        where,
+        maxJobs: limits?.maxActiveJobs,
+        maxCores: limits?.maxActiveCores,
+        active: activeByQueue,
+        activeKey: queueKey(candidate),
+      },
+      {
+        key: `gateway ${candidate.gatewayId}`,
+        where: `gateway ${candidate.gatewayId}`,
+        maxJobs: gatewayCaps?.maxActiveExperiments,
+        maxCores: gatewayCaps?.maxActiveCores,
+        active: activeByGateway,
+        activeKey: candidate.gatewayId,
+      },
+    ];
+    let holding: { reason: string; waiting: number } | undefined;
+    for (const scope of scopes) {
+      holding = closed.get(scope.key);
+      if (!holding) {
+        const reason = sharedLimitReason(scope, scope.active.get(scope.activeKey), candidate.cores);
+        if (reason) closed.set(scope.key, (holding = { reason, waiting: 0 }));
+      }
+      if (holding) break;
     }
-    const cores = limits?.maxActiveCores;
-    if (!closing && cores !== undefined && queueActive.cores > 0 && queueActive.cores + candidate.cores > cores) {
-      closing = {
-        reason: `${where} allows ${cores} cores in use at once; ${queueActive.cores} are in use and this needs ${candidate.cores}`,
-        waiting: 0,
-      };
-    }
-    if (closing) {
-      closing.waiting += 1;
-      closed.set(queue, closing);
-      plan.waits.push({ id: candidate.id, reason: closing.reason, place: closing.waiting });
+    if (holding) {
+      holding.waiting += 1;
+      plan.waits.push({ id: candidate.id, reason: holding.reason, place: holding.waiting });
       continue;
     }
     plan.admit.push(candidate.id);
     activeByOwner.set(line, ownerActive + 1);
-    activeByQueue.set(queue, { jobs: queueActive.jobs + 1, cores: queueActive.cores + candidate.cores });
+    for (const scope of scopes) {
+      const active = scope.active.get(scope.activeKey) ?? { jobs: 0, cores: 0 };
+      scope.active.set(scope.activeKey, { jobs: active.jobs + 1, cores: active.cores + candidate.cores });
+    }
   }
   return plan;
+}
+
+/**
+ * Why a limit for all users of a scope (a queue, or a whole gateway) holds back a
+ * candidate needing `cores`, or null when it fits. A candidate larger than the core limit
+ * fits an empty scope.
+ */
+function sharedLimitReason(
+  limit: { where: string; maxJobs?: number; maxCores?: number },
+  active: { jobs: number; cores: number } = { jobs: 0, cores: 0 },
+  cores: number,
+): string | null {
+  if (limit.maxJobs !== undefined && active.jobs >= limit.maxJobs) {
+    const most =
+      limit.maxJobs === 1 ? '1 experiment at once, and it is' : `${limit.maxJobs} experiments at once, and all are`;
+    return `${limit.where} runs at most ${most} taken`;
+  }
+  if (limit.maxCores !== undefined && active.cores > 0 && active.cores + cores > limit.maxCores) {
+    return `${limit.where} allows ${limit.maxCores} cores in use at once; ${active.cores} are in use and this needs ${cores}`;
+  }
+  return null;
 }
 
 /** Each candidate's fair-share score (see the module comment); lower starts first. */

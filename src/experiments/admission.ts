@@ -8,7 +8,7 @@
  * the launching statement.
  */
 import type { ResourceSpec } from '../domain/resource.ts';
-import type { Store } from '../store/port.ts';
+import type { Queryable, Store } from '../store/port.ts';
 import { getResource } from '../catalogue/catalogue.ts';
 import { NotFoundError } from '../domain/errors.ts';
 import { planAdmission, type AdmissionCandidate, type AdmissionLimits } from '../domain/admission.ts';
@@ -16,6 +16,7 @@ import {
   admitExperiments,
   listWaitingExperiments,
   readActive,
+  readGatewayCaps,
   readShares,
   recordWaiting,
 } from '../state/admission-state.ts';
@@ -35,9 +36,17 @@ export function admissionLimits(resource: ResourceSpec, queue: string): Admissio
   return { maxJobsPerUser, maxActiveJobs, maxActiveCores };
 }
 
-/** Whether a launch on `queue` of `resource` waits for the admission pass (a limit applies there). */
-export function needsAdmission(resource: ResourceSpec, queue: string): boolean {
-  return admissionLimits(resource, queue) !== undefined;
+/**
+ * Whether a launch on `queue` of `resource` waits for the admission pass: a limit applies
+ * there, or its gateway is capped.
+ */
+export function needsAdmission(resource: ResourceSpec, queue: string, gatewayCapped: boolean): boolean {
+  return gatewayCapped || admissionLimits(resource, queue) !== undefined;
+}
+
+/** Whether the platform operator capped `gatewayId` (then every launch there waits for the admission pass). */
+export async function isGatewayCapped(db: Queryable, gatewayId: string): Promise<boolean> {
+  return (await readGatewayCaps(db, [gatewayId])).has(gatewayId);
 }
 
 /** What an admission pass did. */
@@ -76,9 +85,14 @@ export async function admitWaiting(store: Store, fairShareHalfLifeHours: number)
       const resource = resources.get(JSON.stringify([candidate.gatewayId, candidate.resource]));
       return resource ? admissionLimits(resource, candidate.queue) : undefined;
     };
+    const caps = await readGatewayCaps(
+      tx,
+      waiting.map((candidate) => candidate.gatewayId),
+    );
     const plan = planAdmission(waiting, {
       limitsOf,
-      ...(await readActive(tx, waiting)),
+      gatewayCapsOf: (gatewayId) => caps.get(gatewayId),
+      ...(await readActive(tx, waiting, [...caps.keys()])),
       shares: await readShares(tx, waiting, fairShareHalfLifeHours),
     });
     const admitted = await admitExperiments(tx, plan.admit);

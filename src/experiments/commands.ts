@@ -39,7 +39,7 @@ import {
   type ExperimentDetail,
   type ExperimentSummary,
 } from './queries.ts';
-import { needsAdmission } from './admission.ts';
+import { isGatewayCapped, needsAdmission } from './admission.ts';
 
 /** What a user sends to create an experiment. */
 export interface ExperimentRequest {
@@ -246,6 +246,7 @@ async function createInStore(
   parentId: string | null,
 ): Promise<Array<CreatedExperiment & { inputFiles: Record<string, string> }>> {
   const valid = await validateRequests(store, principal, requests, batch);
+  const capped = await isGatewayCapped(store, principal.gatewayId);
   const now = new Date().toISOString().slice(0, 16).replace('T', ' ');
   const experiments = valid.map(({ request, application, resource, values, settings, inputFiles }) => ({
     gatewayId: principal.gatewayId,
@@ -260,7 +261,7 @@ async function createInStore(
     message: parentId ? `cloned from ${parentId}` : `created by ${principal.name}`,
     fileNames: Object.values(inputFiles),
     launch: request.launch !== false,
-    held: needsAdmission(resource, settings.queue),
+    held: needsAdmission(resource, settings.queue, capped),
     priority: request.priority ?? 0,
     notify: normalizeNotify(request.notify),
   }));
@@ -282,7 +283,7 @@ export async function launchExperiment(store: Store, principal: Principal, id: s
       pending.events,
     );
     if (moved.size !== 1) throw new ConflictError('only a created experiment can be launched', [], 'invalid-state');
-    const held = needsAdmission(resource, scope.queue);
+    const held = needsAdmission(resource, scope.queue, await isGatewayCapped(tx, scope.gatewayId));
     await createTasksOfMany(tx, [id], experimentDag, { held, pending });
     if (!held) await admitExperiments(tx, [id]);
     await appendEvents(tx, pending.events, pending.notices);

@@ -5,7 +5,14 @@
  * experiment is `queued` with no `admitted_at` (migration 0011); its root tasks wait
  * `pending` until releaseAdmittedTasks (task-state.ts).
  */
-import { ownerKey, ownerLineKey, queueKey, type AdmissionCandidate, type AdmissionState } from '../domain/admission.ts';
+import {
+  ownerKey,
+  ownerLineKey,
+  queueKey,
+  type AdmissionCandidate,
+  type AdmissionState,
+  type GatewayCaps,
+} from '../domain/admission.ts';
 import { activeExperimentStatesSql } from '../domain/experiment.ts';
 import type { Queryable } from '../store/port.ts';
 
@@ -42,12 +49,13 @@ export async function listWaitingExperiments(db: Queryable, perLine: number): Pr
 
 /**
  * What is active (launched, admitted, not ended) on the queues of `candidates`: per owner
- * line, and per queue with its cores.
+ * line, and per queue with its cores; and on all the resources of each of `cappedGateways`.
  */
 export async function readActive(
   db: Queryable,
   candidates: readonly AdmissionCandidate[],
-): Promise<Pick<AdmissionState, 'activeByOwner' | 'activeByQueue'>> {
+  cappedGateways: readonly string[],
+): Promise<Pick<AdmissionState, 'activeByOwner' | 'activeByQueue' | 'activeByGateway'>> {
   const queues = [...new Map(candidates.map((candidate) => [queueKey(candidate), candidate])).values()];
   // $1 gateways, $2 resources, $3 queues (pairwise)
   const rows = await db.query<any>(
@@ -67,7 +75,55 @@ export async function readActive(
     const total = activeByQueue.get(queueKey(line)) ?? { jobs: 0, cores: 0 };
     activeByQueue.set(queueKey(line), { jobs: total.jobs + row.jobs, cores: total.cores + row.cores });
   }
-  return { activeByOwner, activeByQueue };
+  const activeByGateway = new Map<string, { jobs: number; cores: number }>();
+  if (cappedGateways.length > 0) {
+    const totals = await db.query<any>(
+      `select e.gateway_id, count(*)::int as jobs, sum(${coresSql})::int as cores from experiments e
+       where e.state in ${activeExperimentStatesSql} and e.admitted_at is not null and e.gateway_id = any($1::text[])
+       group by 1`,
+      [cappedGateways],
+    );
+    for (const row of totals) activeByGateway.set(row.gateway_id, { jobs: row.jobs, cores: row.cores });
+  }
+  return { activeByOwner, activeByQueue, activeByGateway };
+}
+
+/** The caps the platform operator set on each of `gatewayIds` that has any. */
+export async function readGatewayCaps(db: Queryable, gatewayIds: readonly string[]): Promise<Map<string, GatewayCaps>> {
+  const rows = await db.query<any>(
+    `select id, max_active_experiments, max_active_cores from gateways
+     where id = any($1::text[]) and (max_active_experiments is not null or max_active_cores is not null)`,
+    [[...new Set(gatewayIds)]],
+  );
+  return new Map(rows.map((row) => [row.id, capsOf(row)]));
+}
+
+function capsOf(row: { max_active_experiments: number | null; max_active_cores: number | null }): GatewayCaps {
+  return {
+    ...(row.max_active_experiments !== null ? { maxActiveExperiments: row.max_active_experiments } : {}),
+    ...(row.max_active_cores !== null ? { maxActiveCores: row.max_active_cores } : {}),
+  };
+}
+
+/**
+ * Sets a gateway's caps (left out: none). Returns them, or null when there is no such
+ * gateway.
+ */
+export async function setGatewayCaps(db: Queryable, gatewayId: string, caps: GatewayCaps): Promise<GatewayCaps | null> {
+  const rows = await db.query<any>(
+    `update gateways set max_active_experiments = $2, max_active_cores = $3 where id = $1
+     returning max_active_experiments, max_active_cores`,
+    [gatewayId, caps.maxActiveExperiments ?? null, caps.maxActiveCores ?? null],
+  );
+  return rows.length > 0 ? capsOf(rows[0]) : null;
+}
+
+/** A gateway's caps ({} when none), or null when there is no such gateway. */
+export async function getGatewayCaps(db: Queryable, gatewayId: string): Promise<GatewayCaps | null> {
+  const rows = await db.query<any>('select max_active_experiments, max_active_cores from gateways where id = $1', [
+    gatewayId,
+  ]);
+  return rows.length > 0 ? capsOf(rows[0]) : null;
 }
 
 /**

@@ -1,16 +1,77 @@
 /**
- * Admission settings a gateway admin changes: a user's fair-share weight. The limits live
- * in the resource's queues (`maxJobsPerUser`, `maxActiveJobs`, `maxActiveCores`); an
- * experiment's own priority is set with PATCH /experiments/{id}.
+ * Admission settings: a user's fair-share weight (their gateway's admin) and a gateway's
+ * caps on all its resources (the platform operator). The queue limits live in the
+ * resource's queues (`maxJobsPerUser`, `maxActiveJobs`, `maxActiveCores`); an experiment's
+ * own priority is set with PATCH /experiments/{id}.
  */
 import type { FastifyInstance } from 'fastify';
 import { NotFoundError } from '../../domain/errors.ts';
-import { setShareWeight } from '../../state/admission-state.ts';
+import { getGatewayCaps, setGatewayCaps, setShareWeight } from '../../state/admission-state.ts';
+import type { GatewayCaps } from '../../domain/admission.ts';
 import type { ApiDependencies } from '../dependencies.ts';
 import { problemResponses } from '../schemas.ts';
 import { requireAdmin } from './catalogue.ts';
+import { requireOperator } from './gateways.ts';
+
+const capsSchema = {
+  type: 'object',
+  additionalProperties: false,
+  description:
+    "A gateway's caps on all its resources together; a cap left out is none. Launches beyond them wait queued (README, When experiments start)",
+  properties: {
+    maxActiveExperiments: { type: 'integer', minimum: 1, description: 'Active experiments of all its users at once' },
+    maxActiveCores: { type: 'integer', minimum: 1, description: 'Cores (nodes x cores per node) in use at once' },
+  },
+} as const;
+
+const gatewayParams = {
+  type: 'object',
+  properties: { id: { type: 'string', pattern: '^[a-z0-9][a-z0-9-]{0,62}$' } },
+  required: ['id'],
+} as const;
 
 export function registerAdmissionRoutes(api: FastifyInstance, { store }: ApiDependencies): void {
+  api.get<{ Params: { id: string } }>(
+    '/gateways/:id/limits',
+    {
+      schema: {
+        operationId: 'getGatewayLimits',
+        summary: "A gateway's caps (platform operator)",
+        tags: ['gateways'],
+        params: gatewayParams,
+        response: { 200: capsSchema, ...problemResponses },
+      },
+    },
+    async (request) => {
+      requireOperator(request);
+      const caps = await getGatewayCaps(store, request.params.id);
+      if (!caps) throw new NotFoundError(`gateway ${JSON.stringify(request.params.id)}`);
+      return caps;
+    },
+  );
+
+  api.put<{ Params: { id: string }; Body: GatewayCaps }>(
+    '/gateways/:id/limits',
+    {
+      schema: {
+        operationId: 'setGatewayLimits',
+        summary: "Set a gateway's caps (platform operator)",
+        description:
+          'Caps a gateway on all its resources together: active experiments and cores in use. Replaces the caps it had ({} removes them). Launches beyond them wait queued and start in fair-share order; nothing is refused or stopped.',
+        tags: ['gateways'],
+        params: gatewayParams,
+        body: capsSchema,
+        response: { 200: capsSchema, ...problemResponses },
+      },
+    },
+    async (request) => {
+      requireOperator(request);
+      const caps = await setGatewayCaps(store, request.params.id, request.body);
+      if (!caps) throw new NotFoundError(`gateway ${JSON.stringify(request.params.id)}`);
+      return caps;
+    },
+  );
+
   api.put<{ Params: { name: string }; Body: { weight: number } }>(
     '/users/:name/share',
     {

@@ -19,3 +19,8 @@ create index experiments_waiting on experiments (launched_at, created_at, id) wh
 
 -- Fair share: the weight a gateway admin gives a user (2: about twice the starts of a user of weight 1).
 alter table users add column share_weight real not null default 1 check (share_weight >= 0.01 and share_weight <= 1000);
+
+-- Caps the platform operator sets on a whole gateway, on all its resources together (null: none).
+alter table gateways
+  add column max_active_experiments int check (max_active_experiments > 0),
+  add column max_active_cores int check (max_active_cores > 0);
