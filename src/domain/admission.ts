@@ -92,16 +92,39 @@ export function ownerKey(owner: { gatewayId: string; ownerId: string }): string 
 /** Lowest and highest priority an owner may give their own experiments. */
 export const experimentPriorityRange = { min: -5, max: 5 } as const;
 
+/** A candidate with what the plan reads of it more than once, computed once (floods are large). */
+interface Entry {
+  candidate: AdmissionCandidate;
+  /** Its index in launch order. */
+  order: number;
+  line: string;
+  queue: string;
+  owner: string;
+  limits: AdmissionLimits | undefined;
+  score: number;
+}
+
 /**
  * Plans one admission pass over `candidates`, given in launch order (a batch in its
  * order). Deterministic: the same candidates and state give the same plan.
  */
 export function planAdmission(candidates: readonly AdmissionCandidate[], state: AdmissionState): AdmissionPlan {
-  const launchOrder = new Map(candidates.map((candidate, index) => [candidate.id, index]));
-  const score = fairShareScores(candidates, state, launchOrder);
-  const ordered = [...candidates].sort(
-    (a, b) => score.get(a.id)! - score.get(b.id)! || launchOrder.get(a.id)! - launchOrder.get(b.id)!,
-  );
+  const limitsByQueue = new Map<string, AdmissionLimits | undefined>();
+  const entries = candidates.map((candidate, order): Entry => {
+    const queue = queueKey(candidate);
+    if (!limitsByQueue.has(queue)) limitsByQueue.set(queue, state.limitsOf(candidate));
+    return {
+      candidate,
+      order,
+      line: ownerLineKey(candidate),
+      queue,
+      owner: ownerKey(candidate),
+      limits: limitsByQueue.get(queue),
+      score: 0,
+    };
+  });
+  scoreFairShare(entries, state);
+  entries.sort((a, b) => a.score - b.score || a.order - b.order);
 
   const activeByOwner = new Map(state.activeByOwner);
   const activeByQueue = new Map([...state.activeByQueue].map(([key, value]) => [key, { ...value }]));
@@ -111,9 +134,7 @@ export function planAdmission(candidates: readonly AdmissionCandidate[], state: 
   const waitingInLine = new Map<string, number>();
   const plan: AdmissionPlan = { admit: [], waits: [] };
 
-  for (const candidate of ordered) {
-    const limits = state.limitsOf(candidate);
-    const line = ownerLineKey(candidate);
+  for (const { candidate, line, queue, limits } of entries) {
     const where = `queue ${candidate.queue} of ${candidate.resource}`;
     const ownerActive = activeByOwner.get(line) ?? 0;
 
@@ -131,12 +152,12 @@ export function planAdmission(candidates: readonly AdmissionCandidate[], state: 
     const gatewayCaps = state.gatewayCapsOf(candidate.gatewayId);
     const scopes = [
       {
-        key: `queue ${queueKey(candidate)}`,
+        key: `queue ${queue}`,
         where,
         maxJobs: limits?.maxActiveJobs,
         maxCores: limits?.maxActiveCores,
         active: activeByQueue,
-        activeKey: queueKey(candidate),
+        activeKey: queue,
       },
       {
         key: `gateway ${candidate.gatewayId}`,
@@ -192,18 +213,15 @@ function sharedLimitReason(
   return null;
 }
 
-/** Each candidate's fair-share score (see the module comment); lower starts first. */
-function fairShareScores(
-  candidates: readonly AdmissionCandidate[],
-  state: AdmissionState,
-  launchOrder: Map<string, number>,
-): Map<string, number> {
-  const shareOf = (candidate: AdmissionCandidate) => state.shares.get(ownerKey(candidate)) ?? { weight: 1, usage: 0 };
+/** Sets each entry's fair-share score (see the module comment); lower starts first. */
+function scoreFairShare(entries: Entry[], state: AdmissionState): void {
+  const shareOf = (entry: Entry) => state.shares.get(entry.owner) ?? { weight: 1, usage: 0 };
   // The mean usage per unit of weight of the owners waiting in each gateway.
   const owners = new Map<string, { gatewayId: string; normalized: number }>();
-  for (const candidate of candidates) {
-    const share = shareOf(candidate);
-    owners.set(ownerKey(candidate), { gatewayId: candidate.gatewayId, normalized: share.usage / share.weight });
+  for (const entry of entries) {
+    if (owners.has(entry.owner)) continue;
+    const share = shareOf(entry);
+    owners.set(entry.owner, { gatewayId: entry.candidate.gatewayId, normalized: share.usage / share.weight });
   }
   const meanUsage = new Map<string, { total: number; count: number }>();
   for (const { gatewayId, normalized } of owners.values()) {
@@ -212,22 +230,19 @@ function fairShareScores(
   }
 
   // Each owner's line in its own order: their priority, then launch order.
-  const lines = new Map<string, AdmissionCandidate[]>();
-  for (const candidate of candidates) {
-    const key = ownerLineKey(candidate);
-    const line = lines.get(key);
-    if (line) line.push(candidate);
-    else lines.set(key, [candidate]);
+  const lines = new Map<string, Entry[]>();
+  for (const entry of entries) {
+    const line = lines.get(entry.line);
+    if (line) line.push(entry);
+    else lines.set(entry.line, [entry]);
   }
-  const scores = new Map<string, number>();
   for (const [key, line] of lines) {
-    line.sort((a, b) => b.priority - a.priority || launchOrder.get(a.id)! - launchOrder.get(b.id)!);
+    line.sort((a, b) => b.candidate.priority - a.candidate.priority || a.order - b.order);
     const share = shareOf(line[0]);
-    const mean = meanUsage.get(line[0].gatewayId)!;
+    const mean = meanUsage.get(line[0].candidate.gatewayId)!;
     const reference = mean.total / mean.count;
     const penalty = reference > 0 ? 2 ** (share.usage / share.weight / reference) : 1;
     const active = state.activeByOwner.get(key) ?? 0;
-    line.forEach((candidate, k) => scores.set(candidate.id, ((active + k + 1) * penalty) / share.weight));
+    line.forEach((entry, k) => (entry.score = ((active + k + 1) * penalty) / share.weight));
   }
-  return scores;
 }

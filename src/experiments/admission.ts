@@ -97,7 +97,15 @@ export async function admitWaiting(store: Store, fairShareHalfLifeHours: number)
     });
     const admitted = await admitExperiments(tx, plan.admit);
     await releaseAdmittedTasks(tx, admitted);
-    await recordWaiting(tx, plan.waits);
+    // Only what changed since the last pass is written: a steady flood costs no writes.
+    const shown = new Map(waiting.map((candidate) => [candidate.id, candidate.shown]));
+    await recordWaiting(
+      tx,
+      plan.waits.filter((wait) => {
+        const before = shown.get(wait.id);
+        return before?.reason !== wait.reason || before.place !== wait.place;
+      }),
+    );
     return { admitted: admitted.length, waiting: plan.waits.length };
   });
 }

@@ -25,11 +25,11 @@ const coresSql = `coalesce((e.settings->>'nodes')::int, 1) * coalesce((e.setting
  * that one owner's flood does not hide the others'. Blocked ones are left out: they come
  * back `queued` when their resource answers.
  */
-export async function listWaitingExperiments(db: Queryable, perLine: number): Promise<AdmissionCandidate[]> {
+export async function listWaitingExperiments(db: Queryable, perLine: number): Promise<WaitingExperiment[]> {
   const rows = await db.query<any>(
-    `select id, gateway_id, owner_id, resource, queue, cores, priority from (
+    `select id, gateway_id, owner_id, resource, queue, cores, priority, waiting_reason, waiting_place from (
        select e.id, e.gateway_id, e.owner_id, e.resource, e.settings->>'queue' as queue, ${coresSql} as cores,
-         e.priority, e.launched_at, e.created_at,
+         e.priority, e.launched_at, e.created_at, e.waiting_reason, e.waiting_place,
          row_number() over (partition by e.gateway_id, e.owner_id, e.resource, e.settings->>'queue'
            order by e.priority desc, e.launched_at, e.created_at, e.id) as rank
        from experiments e where e.state = 'queued' and e.admitted_at is null) waiting
@@ -44,7 +44,13 @@ export async function listWaitingExperiments(db: Queryable, perLine: number): Pr
     queue: row.queue,
     cores: Number(row.cores),
     priority: Number(row.priority),
+    shown: row.waiting_reason === null ? null : { reason: row.waiting_reason, place: row.waiting_place },
   }));
+}
+
+/** A waiting experiment with the reason and place the last pass recorded (null before the first). */
+export interface WaitingExperiment extends AdmissionCandidate {
+  shown: { reason: string; place: number } | null;
 }
 
 /**
@@ -175,8 +181,9 @@ export async function admitExperiments(tx: Queryable, ids: string[]): Promise<st
 }
 
 /**
- * Records why waiting experiments wait and their place in line (1: next). Only changes
- * are written, and they bump `updated_at`, so the live list shows them.
+ * Records why waiting experiments wait and their place in line (1: next). Give only
+ * changes (a steady pass writes nothing); they bump `updated_at`, so the live list shows
+ * them.
  */
 export async function recordWaiting(
   db: Queryable,
