@@ -230,6 +230,7 @@ const environmentKeys: Record<string, string> = {
   DROVER_WEBHOOK_DENIED_NETWORKS: 'notifications.webhook.deniedNetworks',
   DROVER_NOTIFICATIONS_POLL_MS: 'notifications.pollMs',
   DROVER_NOTIFICATIONS_RETRY_BASE_MS: 'notifications.retryBaseMs',
+  DROVER_NOTIFICATIONS_RETRY_CAP_MS: 'notifications.retryCapMs',
   DROVER_NOTIFICATIONS_MAX_ATTEMPTS: 'notifications.maxAttempts',
   DROVER_NOTIFICATIONS_SEND_TIMEOUT_MS: 'notifications.sendTimeoutMs',
 };

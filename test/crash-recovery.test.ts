@@ -208,8 +208,13 @@ describe('drover up killed with SIGKILL while it sends notifications', () => {
         // The links in notifications: else the API's address, which changes with --port 0 at the restart.
         DROVER_PUBLIC_URL: 'https://gateway.example.org',
         DROVER_NOTIFICATIONS_RETRY_BASE_MS: '200',
-        // A claim lasts the send timeout + 5 s: a delivery cut off by the kill is claimed again 7 s on.
-        DROVER_NOTIFICATIONS_SEND_TIMEOUT_MS: '2000',
+        // Retries at most 2 s apart: a send that times out under load is tried again soon.
+        DROVER_NOTIFICATIONS_RETRY_CAP_MS: '2000',
+        // A claim lasts the send timeout + 5 s: a delivery cut off by the kill is claimed again 8 s on.
+        DROVER_NOTIFICATIONS_SEND_TIMEOUT_MS: '3000',
+        // Attempts that time out on a loaded machine must not use up a delivery: this test is
+        // about the crash, and a delivery that failed for good would never arrive.
+        DROVER_NOTIFICATIONS_MAX_ATTEMPTS: '30',
       };
       let { child, url } = await startUp(dataDir, { env });
       const api = { call: (method: string, path: string, body?: unknown) => call(url, method, path, body) };
@@ -240,14 +245,19 @@ describe('drover up killed with SIGKILL while it sends notifications', () => {
 
       ({ child, url } = await startUp(dataDir, { env }));
       for (const id of ids) await waitForState(api, id, ['completed'], 60_000);
+      let seen: Array<{ channel: string; state: string; attempts?: number }> = [];
       const deliveries = await waitFor(
         'every delivery delivered',
         async () => {
           const page = (await api.call('GET', '/api/v1/notifications/deliveries?limit=200')).body.items;
+          seen = page;
           return page.length === 12 && page.every((item: any) => item.state === 'delivered') ? page : null;
         },
-        60_000,
-      );
+        90_000,
+      ).catch((error: Error) => {
+        const states = seen.map((item) => `${item.channel} ${item.state} ${item.attempts ?? '?'}`).join(', ');
+        throw new Error(`${error.message}; deliveries: ${states || 'none'}`);
+      });
       const hooks = receiver.received;
       for (const delivery of deliveries) {
         if (delivery.channel === 'webhook') {

@@ -43,6 +43,12 @@ export function openEventStream(reply: FastifyReply, heartbeatMs = 15_000): Even
   openStreams.set(reply.server.server, streams);
   streams.add(raw);
   const heartbeat = setInterval(() => raw.write(': keep-alive\n\n'), heartbeatMs);
+  // The server keeps the process alive while it listens; a heartbeat never should.
+  heartbeat.unref();
+  // A client that left while its request was authorised and read has closed the response
+  // already: 'close' will not come again, and the heartbeat and the subscriptions made for
+  // it would live on (seen: a test process that never exited, held by this interval).
+  let gone = raw.destroyed || raw.socket === null || raw.socket.destroyed;
   const stream = {
     closed: false,
     send({ id, type, data }: { id?: string | number; type: string; data: unknown }) {
@@ -55,13 +61,17 @@ export function openEventStream(reply: FastifyReply, heartbeatMs = 15_000): Even
       raw.end();
     },
     onClose(cleanup: () => void) {
-      raw.on('close', cleanup);
+      if (gone) cleanup();
+      else raw.on('close', cleanup);
     },
   };
-  raw.on('close', () => {
+  const close = () => {
+    gone = true;
     stream.closed = true;
     clearInterval(heartbeat);
     streams.delete(raw);
-  });
+  };
+  if (gone) close();
+  else raw.on('close', close);
   return stream;
 }
