@@ -12,8 +12,10 @@
 #    key in hpcuser's authorized_keys, and /var/lib/drover-test-cluster/known_hosts for
 #    [127.0.0.1]:2222;
 #  - /etc/slurm/slurm.conf (cluster drover-test, one node = this host with CPUs=8, partitions
-#    debug (default, MaxTime=10) and long (MaxTime=60)), /etc/slurm/slurmdbd.conf, a
-#    slurm_acct_db database and a slurm user in MariaDB (reusing a MariaDB already running);
+#    debug (default, MaxTime=10), long (MaxTime=60) and limited (QOS drover-limited: one
+#    queued or running job per user), QOS limits enforced), /etc/slurm/slurmdbd.conf, a
+#    slurm_acct_db database and a slurm user in MariaDB (reusing a MariaDB already running),
+#    and in slurmdbd the cluster, that QOS and an account holding hpcuser and root;
 #  - starts, in this order and each only if not already running: munged, MariaDB, slurmdbd,
 #    slurmctld (waits for `scontrol ping`), slurmd (waits for the node to be usable), and a
 #    dedicated sshd on 127.0.0.1:2222 only (/etc/ssh/sshd_drover_test.conf, key auth, hpcuser only).
@@ -322,12 +324,17 @@ JobCompLoc=$SLURM_LOG/jobcomp.log
 AccountingStorageType=accounting_storage/slurmdbd
 AccountingStorageHost=$SSH_ADDR
 AccountingStoragePort=6819
+# Limits of QOS are enforced, which needs an association for every user who submits (made
+# below with sacctmgr, before slurmctld starts).
+AccountingStorageEnforce=associations,limits,qos
 # 8 CPUs on a 2-core machine, so that 8 jobs run at once; config_overrides keeps the node
 # from being drained for declaring more than it has.
 SlurmdParameters=config_overrides
 NodeName=$node NodeAddr=$SSH_ADDR CPUs=8 RealMemory=$real_memory State=UNKNOWN
 PartitionName=debug Nodes=$node Default=YES MaxTime=10 State=UP
-PartitionName=long Nodes=$node MaxTime=60 State=UP"
+PartitionName=long Nodes=$node MaxTime=60 State=UP
+# One queued or running job per user: what a cluster's submit limit looks like to Drover.
+PartitionName=limited Nodes=$node MaxTime=10 State=UP QOS=drover-limited"
 
 db_pass=
 if [[ -r $SLURMDBD_CONF ]]; then db_pass=$(sed -n 's/^StoragePass=//p' "$SLURMDBD_CONF"); fi
@@ -469,6 +476,22 @@ SQL
 fi
 
 # ---------------------------------------------------------------------------------------------
+# What slurmctld's enforcement and its partitions need in slurmdbd, before it starts: the
+# cluster, the QOS of the `limited` partition, and an account with hpcuser and root in it.
+STEP="accounting: cluster, QOS, associations"
+has() { sacctmgr -n -P show "$1" format="$2" 2>/dev/null | grep -qx -- "$3"; }
+has cluster cluster "$CLUSTER_NAME" || { sacctmgr -i add cluster "$CLUSTER_NAME" >/dev/null && did "added cluster $CLUSTER_NAME to slurmdbd"; } ||
+  die "sacctmgr add cluster $CLUSTER_NAME failed"
+has qos name drover-limited || { sacctmgr -i add qos drover-limited MaxSubmitJobsPerUser=1 >/dev/null && did "added QOS drover-limited"; } ||
+  die "sacctmgr add qos drover-limited failed"
+has account account drover-test || { sacctmgr -i add account drover-test Cluster="$CLUSTER_NAME" >/dev/null && did "added account drover-test"; } ||
+  die "sacctmgr add account drover-test failed"
+for user in "$CLUSTER_USER" root; do
+  has association user "$user" || { sacctmgr -i add user "$user" Account=drover-test Cluster="$CLUSTER_NAME" >/dev/null && did "added $user to account drover-test"; } ||
+    die "sacctmgr add user $user failed"
+done
+
+# ---------------------------------------------------------------------------------------------
 STEP="slurmctld"
 ctld_up() { scontrol ping | grep -q 'is UP'; }
 if running "$SLURM_RUN/slurmctld.pid" slurmctld by-name; then
@@ -502,17 +525,6 @@ if ! wait_for 10 "node $node" node_usable; then
   scontrol update nodename="$node" state=resume >/dev/null 2>&1 || true
   wait_for 20 "node $node" node_usable ||
     { show_log_tail "$SLURM_LOG/slurmd.log"; die "node $node is ${NODE_STATE:-unknown}, not idle"; }
-fi
-
-# The cluster normally registers itself in slurmdbd; make sure, once per boot.
-if [[ ! -e $RUN_DIR/cluster-registered ]]; then
-  STEP="register cluster in slurmdbd"
-  registered() { sacctmgr -n -P show cluster format=cluster | grep -qx "$CLUSTER_NAME"; }
-  if ! wait_for 5 "cluster" registered; then
-    sacctmgr -i add cluster "$CLUSTER_NAME" >/dev/null || die "sacctmgr add cluster $CLUSTER_NAME failed"
-    did "added cluster $CLUSTER_NAME to slurmdbd"
-  fi
-  touch "$RUN_DIR/cluster-registered"
 fi
 
 # ---------------------------------------------------------------------------------------------

@@ -238,6 +238,60 @@ for (const resource of clusters) {
       assert.equal(out.body, `${message}\n`, 'what the job wrote before the cancel came back');
     });
 
+    it(
+      "waits, blocked with the cluster's reason, while the cluster takes no more of the user's jobs, then runs",
+      {
+        timeout: 240_000,
+      },
+      async () => {
+        // Partition `limited` holds one job per user (QOS drover-limited, scripts/start-slurm.sh).
+        const first = await submit({ application: 'exit-with', resource, queue: 'limited', inputs: { seconds: 20 } });
+        await untilRunning(first);
+        const second = await submit({
+          application: 'exit-with',
+          resource,
+          queue: 'limited',
+          inputs: { message: 'later' },
+        });
+        const blocked = await waitFor(
+          'the second to wait on the cluster',
+          async () => {
+            const body = await experiment(second);
+            return body.state === 'blocked' ? body : null;
+          },
+          60_000,
+        );
+        assert.match(blocked.blockedReason, /takes no more of your jobs for now \(.*QOSMaxSubmitJobPerUserLimit/);
+        for (const id of [first, second]) {
+          const done = await waitForState(drover, id, ['completed', 'failed', 'canceled'], 180_000);
+          assert.equal(done.state, 'completed', JSON.stringify({ failure: done.failure, tasks: done.tasks }));
+        }
+        assert.equal((await drover.call('GET', `/api/v1/experiments/${second}/outputs/out.txt`)).body, 'later\n');
+        const events = await eventsOf(drover, second);
+        assert.ok(
+          events.items.some(
+            (event: { entity: string; toState: string; message: string | null }) =>
+              event.entity === 'task' &&
+              event.toState === 'ready' &&
+              /submit-limit|no more of your jobs/.test(event.message ?? ''),
+          ),
+          'the timeline shows the refused submit and its retry',
+        );
+        // slurmdbd records a job a moment after it ends: wait for the record, then count.
+        const key = (await experiment(second)).job.submissionKey;
+        const jobs = await waitFor(
+          'the job in the accounting',
+          async () => {
+            const found = await accountedJobs(key);
+            return found.length > 0 ? found : null;
+          },
+          30_000,
+          250,
+        );
+        assert.equal(jobs.length, 1, 'one job on the cluster');
+      },
+    );
+
     it('refuses a request outside the queue limits with a 400 before anything reaches the cluster', async () => {
       const tooLong = await drover.call('POST', '/api/v1/experiments', {
         application: 'exit-with',
