@@ -2,7 +2,7 @@
  * The HTTP API: REST under /api/v1 with an OpenAPI 3.1 document, server-sent events,
  * health and Prometheus metrics. Every /api/v1 call needs a bearer token.
  */
-import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
+import Fastify, { type FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import fastifyStatic from '@fastify/static';
