@@ -23,6 +23,66 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/sign-in-methods": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * How to sign in to a gateway
+         * @description For the gateway's sign-in page, so no token is needed: `?gateway=<id>`, else the bootstrap gateway. `identityProvider` is null when the gateway has none; API tokens always work.
+         */
+        get: operations["getSignInMethods"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/auth/{gateway}/login": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Sign in through the gateway's identity provider
+         * @description Sends the browser to the gateway's OpenID Connect provider (authorization code flow with PKCE S256, state and nonce). `returnTo` is a path of the UI to land on afterwards (default /experiments). 404 when the gateway has no provider.
+         */
+        get: operations["beginSignIn"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/auth/{gateway}/callback": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Where the identity provider sends the browser back
+         * @description Checks the provider's answer against the sign-in this browser started (state, PKCE verifier, nonce, ID token), makes the user in the gateway on first sign-in (role user), starts a browser session (httpOnly cookie) and redirects to the UI. 400 when no sign-in is under way or the state does not match; 403 when the gateway's rules refuse the identity.
+         */
+        get: operations["completeSignIn"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/me": {
         parameters: {
             query?: never;
@@ -679,6 +739,102 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/me/session": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Start a browser session with an API token
+         * @description Sets the httpOnly session cookie (and the CSRF cookie the UI reads) for the token's user, so that the web UI keeps no secret in its storage. Call it with `Authorization: Bearer <token>`.
+         */
+        post: operations["createSession"];
+        /**
+         * Sign out
+         * @description Ends the browser session of the cookie this request carries (the session is revoked on the server, not just forgotten) and clears the cookies. 400 for a request authenticated by an API token: revoke a token with DELETE /me/tokens/{id}.
+         */
+        delete: operations["deleteSession"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/identity-provider": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The gateway's identity provider (admin)
+         * @description The OpenID Connect settings of your gateway, without the client secret; 404 when none is set.
+         */
+        get: operations["getIdentityProvider"];
+        /**
+         * Set the gateway's identity provider (admin)
+         * @description Validates the settings, reads the issuer's discovery document (it must be reachable from Drover, at an address the platform allows, and offer PKCE S256), and stores them; the sign-in page then offers "Sign in with <displayName>". Register `redirectUri` of the answer at the provider. 400 names each bad field.
+         */
+        put: operations["setIdentityProvider"];
+        post?: never;
+        /**
+         * Remove the gateway's identity provider (admin)
+         * @description The sign-in page stops offering it; users who signed in keep their accounts, sessions and tokens.
+         */
+        delete: operations["deleteIdentityProvider"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/me/tokens": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Your API tokens
+         * @description Your tokens, newest first, with when each was created and last used (to the minute); never the tokens themselves. `default` is the one an admin issued.
+         */
+        get: operations["listApiTokens"];
+        put?: never;
+        /**
+         * Create an API token
+         * @description Makes a named token for scripts and the CLI (`DROVER_TOKEN`, `Authorization: Bearer`). The token is in the answer, once: Drover keeps only its hash. 409 when you have a token of that name.
+         */
+        post: operations["createApiToken"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/me/tokens/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Revoke an API token
+         * @description Requests with the token are refused from now on. 404 when it is not one of yours.
+         */
+        delete: operations["revokeApiToken"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -1090,6 +1246,60 @@ export interface components {
         CredentialList: {
             items: components["schemas"]["Credential"][];
         };
+        SignInMethods: {
+            gateway: string;
+            identityProvider: {
+                /** @description The button says "Sign in with <displayName>" */
+                displayName: string;
+                /** @description Open it in the browser (add ?returnTo=<path>) to sign in */
+                loginUrl: string;
+            } | null;
+            /** @description API tokens are always accepted */
+            token: boolean;
+        };
+        /** @description A browser session: its cookies are httpOnly, so its id is never in an answer */
+        Session: {
+            /**
+             * Format: date-time
+             * @description The latest the session lasts (it ends sooner when idle)
+             */
+            expiresAt: string;
+        };
+        /** @description A gateway's OpenID Connect provider; the client secret is never returned */
+        IdentityProvider: {
+            displayName: string;
+            issuer: string;
+            clientId: string;
+            /** @description False for a public client */
+            clientSecretSet: boolean;
+            scopes: string[];
+            userClaim: string;
+            allowedDomains: string[];
+            requiredClaim: {
+                name: string;
+                value: string;
+            } | null;
+            /** @description Register this as the client's redirect URI at the provider */
+            redirectUri: string;
+            /** Format: date-time */
+            updatedAt: string;
+        };
+        /** @description An API token; the token itself is shown only when it is created */
+        ApiToken: {
+            /** Format: uuid */
+            id: string;
+            name: string;
+            /** Format: date-time */
+            createdAt: string;
+            lastUsedAt: string | null;
+        };
+        ApiTokenList: {
+            items: components["schemas"]["ApiToken"][];
+        };
+        NewApiToken: {
+            /** @description Shown once; stored hashed */
+            token: string;
+        } & components["schemas"]["ApiToken"];
     };
     responses: never;
     parameters: never;
@@ -1128,7 +1338,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing or bad token */
+            /** @description Missing or bad token, or the session ended */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1153,6 +1363,203 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getSignInMethods: {
+        parameters: {
+            query?: {
+                gateway?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SignInMethods"];
+                };
+            };
+            /** @description Bad input: `errors` names each field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or bad token, or the session ended */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Your role may not do this (or your gateway is disabled) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (or not yours) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    beginSignIn: {
+        parameters: {
+            query?: {
+                /** @description A path on this Drover */
+                returnTo?: string;
+            };
+            header?: never;
+            path: {
+                gateway: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A redirect (Location) */
+            302: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Bad input: `errors` names each field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or bad token, or the session ended */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Your role may not do this (or your gateway is disabled) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (or not yours) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The provider could not be reached */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    completeSignIn: {
+        parameters: {
+            query?: {
+                code?: string;
+                state?: string;
+                error?: string;
+                error_description?: string;
+                iss?: string;
+            };
+            header?: never;
+            path: {
+                gateway: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A redirect (Location) */
+            302: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Bad input: `errors` names each field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or bad token, or the session ended */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Your role may not do this (or your gateway is disabled) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (or not yours) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The provider could not be reached */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -1184,7 +1591,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing or bad token */
+            /** @description Missing or bad token, or the session ended */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1240,7 +1647,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing or bad token */
+            /** @description Missing or bad token, or the session ended */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1300,7 +1707,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing or bad token */
+            /** @description Missing or bad token, or the session ended */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1358,7 +1765,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing or bad token */
+            /** @description Missing or bad token, or the session ended */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1414,7 +1821,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing or bad token */
+            /** @description Missing or bad token, or the session ended */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1474,7 +1881,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing or bad token */
+            /** @description Missing or bad token, or the session ended */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1532,7 +1939,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing or bad token */
+            /** @description Missing or bad token, or the session ended */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1596,7 +2003,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing or bad token */
+            /** @description Missing or bad token, or the session ended */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1663,7 +2070,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing or bad token */
+            /** @description Missing or bad token, or the session ended */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1735,7 +2142,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing or bad token */
+            /** @description Missing or bad token, or the session ended */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1820,7 +2227,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing or bad token */
+            /** @description Missing or bad token, or the session ended */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1907,7 +2314,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing or bad token */
+            /** @description Missing or bad token, or the session ended */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1990,7 +2397,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing or bad token */
+            /** @description Missing or bad token, or the session ended */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2048,7 +2455,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing or bad token */
+            /** @description Missing or bad token, or the session ended */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2106,7 +2513,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing or bad token */
+            /** @description Missing or bad token, or the session ended */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2162,7 +2569,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing or bad token */
+            /** @description Missing or bad token, or the session ended */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2234,7 +2641,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing or bad token */
+            /** @description Missing or bad token, or the session ended */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2292,7 +2699,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing or bad token */
+            /** @description Missing or bad token, or the session ended */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2350,7 +2757,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing or bad token */
+            /** @description Missing or bad token, or the session ended */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2436,7 +2843,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing or bad token */
+            /** @description Missing or bad token, or the session ended */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2494,7 +2901,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing or bad token */
+            /** @description Missing or bad token, or the session ended */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2557,7 +2964,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing or bad token */
+            /** @description Missing or bad token, or the session ended */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2615,7 +3022,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing or bad token */
+            /** @description Missing or bad token, or the session ended */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2673,7 +3080,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing or bad token */
+            /** @description Missing or bad token, or the session ended */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2736,7 +3143,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing or bad token */
+            /** @description Missing or bad token, or the session ended */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2798,7 +3205,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing or bad token */
+            /** @description Missing or bad token, or the session ended */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2854,7 +3261,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing or bad token */
+            /** @description Missing or bad token, or the session ended */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2930,7 +3337,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing or bad token */
+            /** @description Missing or bad token, or the session ended */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2997,7 +3404,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing or bad token */
+            /** @description Missing or bad token, or the session ended */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3055,7 +3462,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing or bad token */
+            /** @description Missing or bad token, or the session ended */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3111,7 +3518,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing or bad token */
+            /** @description Missing or bad token, or the session ended */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3176,7 +3583,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing or bad token */
+            /** @description Missing or bad token, or the session ended */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3243,7 +3650,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing or bad token */
+            /** @description Missing or bad token, or the session ended */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3299,7 +3706,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing or bad token */
+            /** @description Missing or bad token, or the session ended */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3364,7 +3771,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing or bad token */
+            /** @description Missing or bad token, or the session ended */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3431,7 +3838,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing or bad token */
+            /** @description Missing or bad token, or the session ended */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3487,7 +3894,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing or bad token */
+            /** @description Missing or bad token, or the session ended */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3550,7 +3957,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing or bad token */
+            /** @description Missing or bad token, or the session ended */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3608,7 +4015,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing or bad token */
+            /** @description Missing or bad token, or the session ended */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3666,7 +4073,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing or bad token */
+            /** @description Missing or bad token, or the session ended */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3695,6 +4102,489 @@ export interface operations {
             };
             /** @description The delivery has not failed */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    createSession: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A browser session: its cookies are httpOnly, so its id is never in an answer */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Session"];
+                };
+            };
+            /** @description Bad input: `errors` names each field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or bad token, or the session ended */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Your role may not do this (or your gateway is disabled) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (or not yours) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    deleteSession: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Signed out */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Bad input: `errors` names each field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or bad token, or the session ended */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Your role may not do this (or your gateway is disabled) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (or not yours) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getIdentityProvider: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A gateway's OpenID Connect provider; the client secret is never returned */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IdentityProvider"];
+                };
+            };
+            /** @description Bad input: `errors` names each field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or bad token, or the session ended */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Your role may not do this (or your gateway is disabled) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (or not yours) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    setIdentityProvider: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description The sign-in button says "Sign in with <displayName>" (default: the issuer's host) */
+                    displayName?: string;
+                    /** @description The issuer URL; Drover reads <issuer>/.well-known/openid-configuration. Keycloak: https://<host>/realms/<realm>; CILogon: https://cilogon.org */
+                    issuer: string;
+                    clientId: string;
+                    /** @description Stored encrypted, never returned. Left out: the stored secret stays; null: a public client (PKCE only) */
+                    clientSecret?: string | null;
+                    /** @description Default openid, profile, email; must include openid */
+                    scopes?: string[];
+                    /** @description The claim whose value is the user's name in the gateway (default sub; often email or preferred_username) */
+                    userClaim?: string;
+                    /** @description Only verified e-mail addresses at these domains may sign in (default: any) */
+                    allowedDomains?: string[];
+                    /** @description A claim the identity must hold with this value (a string, or an array holding it), e.g. a group */
+                    requiredClaim?: {
+                        name: string;
+                        value: string;
+                    } | null;
+                };
+            };
+        };
+        responses: {
+            /** @description A gateway's OpenID Connect provider; the client secret is never returned */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IdentityProvider"];
+                };
+            };
+            /** @description Bad input: `errors` names each field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or bad token, or the session ended */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Your role may not do this (or your gateway is disabled) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (or not yours) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    deleteIdentityProvider: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Removed */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Bad input: `errors` names each field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or bad token, or the session ended */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Your role may not do this (or your gateway is disabled) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (or not yours) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listApiTokens: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiTokenList"];
+                };
+            };
+            /** @description Bad input: `errors` names each field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or bad token, or the session ended */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Your role may not do this (or your gateway is disabled) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (or not yours) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    createApiToken: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description What the token is for, e.g. "laptop CLI" (up to 64 characters) */
+                    name: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NewApiToken"];
+                };
+            };
+            /** @description Bad input: `errors` names each field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or bad token, or the session ended */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Your role may not do this (or your gateway is disabled) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (or not yours) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The name is taken */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    revokeApiToken: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Revoked */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Bad input: `errors` names each field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or bad token, or the session ended */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Your role may not do this (or your gateway is disabled) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (or not yours) */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
