@@ -75,11 +75,34 @@ afterEach(async () => {
   assert.deepEqual(pageErrors.splice(0), [], 'errors thrown in the page');
 });
 
+/**
+ * The cookies of a new browser session for `token` (POST /me/session, as the sign-in page's
+ * token form does), for a browser context: the UI keeps no token of its own.
+ */
+async function sessionCookies(token: string) {
+  const response = await fetch(`${drover.url}/api/v1/me/session`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}` },
+  });
+  assert.equal(response.status, 201, await response.clone().text());
+  return response.headers.getSetCookie().map((line) => {
+    const [pair] = line.split(';');
+    const separator = pair.indexOf('=');
+    return {
+      name: pair.slice(0, separator),
+      value: pair.slice(separator + 1),
+      url: drover.url,
+      httpOnly: /;\s*HttpOnly/i.test(line),
+      sameSite: 'Lax' as const,
+    };
+  });
+}
+
 /** A fresh browser context (own storage), signed in as `token` unless it is null. */
 async function openPage(token: string | null, viewport = { width: 1200, height: 900 }): Promise<Page> {
   const context = await browser.newContext({ viewport, acceptDownloads: true, reducedMotion: 'reduce' });
   contexts.push(context);
-  if (token) await context.addInitScript((value) => localStorage.setItem('drover.token', value), token);
+  if (token) await context.addCookies(await sessionCookies(token));
   const page = await context.newPage();
   // Generous limits: CI runs this tier beside others on two cores, where a page load has
   // taken over 15 s. A step that never happens still fails, only later.
@@ -885,6 +908,7 @@ require('fs').writeFileSync('drawing.svg', '<svg xmlns="http://www.w3.org/2000/s
       ['its clone form', `/experiments/${done.id}/clone`, () => page.getByLabel('Samples').waitFor()],
       // Links on tinted panels: the clone's lineage and its changed inputs.
       ['a clone', `/experiments/${clone.body.id}`, () => page.locator('.lineage ins').waitFor()],
+      ['the API tokens page', '/settings/tokens', () => page.getByRole('table').waitFor()],
     ];
     const violations: string[] = [];
     for (const [name, path, ready] of pages) {

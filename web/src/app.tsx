@@ -13,6 +13,7 @@ import { NewExperimentPage } from './pages/new-experiment-page';
 import { NotificationSettingsPage } from './pages/notification-settings-page';
 import { DeliveryLogPage } from './pages/delivery-log-page';
 import { SignInPage } from './pages/sign-in-page';
+import { ApiTokensPage } from './pages/api-tokens-page';
 
 /** The whole UI. */
 export function App() {
@@ -35,6 +36,7 @@ export function App() {
         <Route path="experiments/:id/clone" element={<CloneExperimentPage />} />
         <Route path="notifications" element={<DeliveryLogPage />} />
         <Route path="settings/notifications" element={<NotificationSettingsPage />} />
+        <Route path="settings/tokens" element={<ApiTokensPage />} />
         <Route path="*" element={<NotFoundPage />} />
       </Route>
     </Routes>
@@ -97,6 +99,9 @@ function Navigation() {
         <li>
           <NavLink to="/notifications">Notifications</NavLink>
         </li>
+        <li>
+          <NavLink to="/settings/tokens">API tokens</NavLink>
+        </li>
       </ul>
       <div className="user">
         <span>
@@ -106,8 +111,8 @@ function Navigation() {
         </span>
         <button
           type="button"
-          onClick={() => {
-            signOut('You are signed out.');
+          onClick={async () => {
+            await signOut('You are signed out.');
             navigate('/sign-in');
           }}
         >
