@@ -79,8 +79,8 @@ afterEach(async () => {
  * The cookies of a new browser session for `token` (POST /me/session, as the sign-in page's
  * token form does), for a browser context: the UI keeps no token of its own.
  */
-async function sessionCookies(token: string) {
-  const response = await fetch(`${drover.url}/api/v1/me/session`, {
+async function sessionCookies(token: string, url: string) {
+  const response = await fetch(`${url}/api/v1/me/session`, {
     method: 'POST',
     headers: { authorization: `Bearer ${token}` },
   });
@@ -91,18 +91,25 @@ async function sessionCookies(token: string) {
     return {
       name: pair.slice(0, separator),
       value: pair.slice(separator + 1),
-      url: drover.url,
+      url,
       httpOnly: /;\s*HttpOnly/i.test(line),
       sameSite: 'Lax' as const,
     };
   });
 }
 
-/** A fresh browser context (own storage), signed in as `token` unless it is null. */
-async function openPage(token: string | null, viewport = { width: 1200, height: 900 }): Promise<Page> {
+/**
+ * A fresh browser context (own storage), signed in as `token` unless it is null, at the
+ * Drover at `url` (cookies are per host, not per port: one session cookie per context).
+ */
+async function openPage(
+  token: string | null,
+  viewport = { width: 1200, height: 900 },
+  url = drover.url,
+): Promise<Page> {
   const context = await browser.newContext({ viewport, acceptDownloads: true, reducedMotion: 'reduce' });
   contexts.push(context);
-  if (token) await context.addCookies(await sessionCookies(token));
+  if (token) await context.addCookies(await sessionCookies(token, url));
   const page = await context.newPage();
   // Generous limits: CI runs this tier beside others on two cores, where a page load has
   // taken over 15 s. A step that never happens still fails, only later.
@@ -600,7 +607,7 @@ require('fs').writeFileSync('drawing.svg', '<svg xmlns="http://www.w3.org/2000/s
         launch: false,
       });
       assert.equal(draft.status, 201, JSON.stringify(draft.body));
-      const page = await openPage(adminToken);
+      const page = await openPage(adminToken, undefined, second.url);
       await page.goto(`${second.url}/experiments/${draft.body.id}`);
       await textMatching(page.locator('.live-indicator'), /Live/);
       // This gateway has Drover's own colours (the other tests' has its theme): none fails a contrast rule.
