@@ -47,7 +47,17 @@ const gatewayParams = {
   required: ['gateway'],
 } as const;
 
-const redirectResponse = { 302: { type: 'null', description: 'A redirect (Location)' } } as const;
+/**
+ * The answers of the browser sign-in routes: a redirect, or (to a browser, `Accept:
+ * text/html`) a page saying why the sign-in failed, with the failure's status.
+ */
+const redirectResponse = {
+  302: { type: 'null', description: 'A redirect (Location)' },
+  default: {
+    description: 'To a browser (Accept: text/html), a failed sign-in is a page that says why, with a link back',
+    content: { 'text/html': { schema: { type: 'string' } } },
+  },
+} as const;
 
 /**
  * `returnTo` when it is a path on this Drover, else `/experiments`: the address the browser
