@@ -191,6 +191,10 @@ describe('signing in through the identity provider', () => {
     await page.reload();
     await page.getByRole('heading', { level: 1, name: 'Sign in' }).waitFor();
     await page.getByText('Your session has expired; sign in again.').waitFor();
+    // An answer that does not belong to this browser's sign-in: back on the sign-in page, saying why.
+    await page.goto(`${drover.url}/auth/default/callback?code=forged&state=forged`);
+    await page.getByRole('alert').filter({ hasText: 'Signing in failed: no sign-in is under way' }).waitFor();
+    assert.match(page.url(), /\/sign-in\?gateway=default$/);
     // Signing in again through the provider (it remembers the user) lands where the user was.
     await page.getByRole('link', { name: `Sign in with ${providerName}` }).click();
     await page.waitForURL(`${drover.url}/experiments`);

@@ -247,8 +247,10 @@ describe('sign-in through the provider', () => {
     const wrong = await browser.request(`${drover.url}/auth/default/callback?code=abc&state=not-the-state`, {
       headers: { accept: 'text/html' },
     });
-    assert.equal(wrong.status, 400);
-    assert.match(await wrong.text(), /state does not match/);
+    // A browser goes back to the sign-in page, which shows why (once, from a short-lived cookie).
+    assert.equal(wrong.status, 302);
+    assert.equal(wrong.headers.get('location'), '/sign-in?gateway=default');
+    assert.match(decodeURIComponent(browser.cookie(drover.url, 'drover_sign_in_failure')!), /state does not match/);
     assert.equal(browser.cookie(drover.url, 'drover_session'), undefined);
 
     // The sign-in cookie is used once: the same answer again finds no sign-in under way.

@@ -1439,7 +1439,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description A redirect (Location) */
+            /** @description A redirect (Location); a browser whose sign-in failed goes back to the sign-in page */
             302: {
                 headers: {
                     [name: string]: unknown;
@@ -1491,13 +1491,13 @@ export interface operations {
                     "application/json": components["schemas"]["Problem"];
                 };
             };
-            /** @description To a browser (Accept: text/html), a failed sign-in is a page that says why, with a link back */
+            /** @description Another failure */
             default: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "text/html": string;
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -1519,7 +1519,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description A redirect (Location) */
+            /** @description A redirect (Location); a browser whose sign-in failed goes back to the sign-in page */
             302: {
                 headers: {
                     [name: string]: unknown;
@@ -1571,13 +1571,13 @@ export interface operations {
                     "application/json": components["schemas"]["Problem"];
                 };
             };
-            /** @description To a browser (Accept: text/html), a failed sign-in is a page that says why, with a link back */
+            /** @description Another failure */
             default: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "text/html": string;
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };

@@ -48,14 +48,17 @@ const gatewayParams = {
 } as const;
 
 /**
- * The answers of the browser sign-in routes: a redirect, or (to a browser, `Accept:
- * text/html`) a page saying why the sign-in failed, with the failure's status.
+ * The answers of the browser sign-in routes besides the problems: a redirect (a failure
+ * too, for a browser: back to the sign-in page, which says why).
  */
 const redirectResponse = {
-  302: { type: 'null', description: 'A redirect (Location)' },
+  302: {
+    type: 'null',
+    description: 'A redirect (Location); a browser whose sign-in failed goes back to the sign-in page',
+  },
   default: {
-    description: 'To a browser (Accept: text/html), a failed sign-in is a page that says why, with a link back',
-    content: { 'text/html': { schema: { type: 'string' } } },
+    description: 'Another failure',
+    content: { 'application/problem+json': { schema: { $ref: 'Problem#' } } },
   },
 } as const;
 
@@ -77,21 +80,25 @@ export function safeReturnPath(returnTo: unknown): string {
   }
 }
 
-const escapeHtml = (text: string) => text.replace(/[&<>"']/g, (character) => `&#${character.charCodeAt(0)};`);
+/** The cookie that carries why a browser's sign-in failed to the sign-in page, which shows it once. */
+const signInFailureCookie = 'drover_sign_in_failure';
 
-/** A failed sign-in: a small page for a browser, problem+json for anything else. */
-function sendSignInFailure(request: FastifyRequest, reply: FastifyReply, status: number, error: SignInError) {
+/**
+ * A failed sign-in. A browser (`Accept: text/html`) goes back to its gateway's sign-in page,
+ * which shows why (read once from a short-lived cookie the page can read: the reason is
+ * never put in the address, where anyone could write one); anything else gets problem+json.
+ */
+function sendSignInFailure(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  status: number,
+  error: SignInError,
+  secure: boolean,
+) {
   const gateway = (request.params as { gateway?: string }).gateway;
   if (String(request.headers.accept ?? '').includes('text/html')) {
-    const back = `/sign-in${gateway ? `?gateway=${encodeURIComponent(gateway)}` : ''}`;
-    return reply
-      .code(status)
-      .type('text/html; charset=utf-8')
-      .send(
-        `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Sign-in failed</title></head>` +
-          `<body><main><h1>Sign-in failed</h1><p id="sign-in-error">${escapeHtml(error.message)}</p>` +
-          `<p><a href="${escapeHtml(back)}">Back to the sign-in page</a></p></main></body></html>`,
-      );
+    reply.setCookie(signInFailureCookie, error.message, cookieOptions(secure, { httpOnly: false, maxAgeMs: 60_000 }));
+    return reply.redirect(`/sign-in${gateway ? `?gateway=${encodeURIComponent(gateway)}` : ''}`, 302);
   }
   return sendProblem(reply, {
     type: `urn:drover:problem:${error.code}`,
@@ -185,6 +192,7 @@ export function registerSignInRoutes(app: FastifyInstance, deps: ApiDependencies
             `gateway ${request.params.gateway} has no identity provider; sign in with an API token`,
             'no-provider',
           ),
+          secure(request),
         );
       }
       try {
@@ -200,7 +208,7 @@ export function registerSignInRoutes(app: FastifyInstance, deps: ApiDependencies
         return reply.redirect(url.href, 302);
       } catch (error) {
         if (error instanceof SignInError)
-          return sendSignInFailure(request, reply, failureStatus[error.code] ?? 502, error);
+          return sendSignInFailure(request, reply, failureStatus[error.code] ?? 502, error, secure(request));
         throw error;
       }
     },
@@ -240,6 +248,14 @@ export function registerSignInRoutes(app: FastifyInstance, deps: ApiDependencies
       const unsigned = raw ? request.unsignCookie(raw) : null;
       // The cookie is used once, whatever comes of it.
       reply.clearCookie(signInCookie, cookieOptions(secure(request), { path: '/auth/' }));
+      const provider = await loadIdentityProvider(store, platformKey, gateway);
+      if (!provider) {
+        const error = new SignInError(
+          `gateway ${gateway} has no identity provider; sign in with an API token`,
+          'no-provider',
+        );
+        return sendSignInFailure(request, reply, 404, error, secure(request));
+      }
       let pending: PendingSignIn | null = null;
       if (unsigned?.valid && unsigned.value) {
         try {
@@ -259,11 +275,10 @@ export function registerSignInRoutes(app: FastifyInstance, deps: ApiDependencies
               : 'no sign-in is under way in this browser (it took more than 10 minutes, cookies are blocked, or this page was opened twice); start again',
             'state-mismatch',
           ),
+          secure(request),
         );
       }
       try {
-        const provider = await loadIdentityProvider(store, platformKey, gateway);
-        if (!provider) throw new SignInError(`gateway ${gateway} has no identity provider any more`, 'no-provider');
         const options = flowOptions(request);
         const callbackUrl = new URL(`${options.publicUrl}/auth/${gateway}/callback`);
         callbackUrl.search = new URL(request.url, 'http://drover.invalid').search;
@@ -283,7 +298,7 @@ export function registerSignInRoutes(app: FastifyInstance, deps: ApiDependencies
       } catch (error) {
         if (error instanceof SignInError) {
           const status = failureStatus[error.code] ?? 400;
-          return sendSignInFailure(request, reply, status, error);
+          return sendSignInFailure(request, reply, status, error, secure(request));
         }
         throw error;
       }

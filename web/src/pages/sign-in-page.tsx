@@ -6,6 +6,19 @@ import { api, errorMessage } from '../api/client';
 import { useSession } from '../auth';
 import { PageHeading } from '../components/page-heading';
 
+/** Why the last sign-in through the provider failed: the server leaves it in a short-lived cookie. */
+const failureCookie = 'drover_sign_in_failure';
+
+function lastSignInFailure(): string | null {
+  const match = new RegExp(`(?:^|;\\s*)${failureCookie}=([^;]*)`).exec(document.cookie);
+  if (!match) return null;
+  try {
+    return decodeURIComponent(match[1]);
+  } catch {
+    return match[1];
+  }
+}
+
 /**
  * Signing in: through the gateway's identity provider when it has one (the usual way), or
  * with an API token (operators, and a Drover without a provider). Either way the server
@@ -21,6 +34,12 @@ export function SignInPage() {
   const [methods, setMethods] = useState<SignInMethods | null>(null);
   const from = (location.state as { from?: string } | null)?.from ?? '/experiments';
   const gateway = session.gatewayId;
+  const [failure] = useState(lastSignInFailure);
+
+  useEffect(() => {
+    // Shown once: a reload or the next visit starts clean.
+    document.cookie = `${failureCookie}=; Max-Age=0; Path=/; SameSite=Lax`;
+  }, []);
 
   useEffect(() => {
     // Without an answer the token form still works: the provider's button is left out.
@@ -86,6 +105,11 @@ export function SignInPage() {
   return (
     <div className="sign-in">
       <PageHeading title="Sign in" />
+      {failure && (
+        <p className="error" role="alert">
+          Signing in failed: {failure}
+        </p>
+      )}
       {session.notice && !error && (
         <p className="notice" role="status">
           {session.notice}
