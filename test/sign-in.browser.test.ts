@@ -18,7 +18,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
-import { projectRoot, runCli, startTestDrover, waitForState, type TestDrover } from './harness.ts';
+import { adminToken, projectRoot, runCli, startTestDrover, waitForState, type TestDrover } from './harness.ts';
 import { startTestIdentityProvider, type TestIdentityProvider } from './test-identity-provider.ts';
 
 const screenshots = join(projectRoot, 'docs', 'screenshots');
@@ -84,9 +84,24 @@ afterEach(async () => {
   assert.deepEqual(pageErrors.splice(0), [], 'errors thrown in the page');
 });
 
-async function openPage(): Promise<Page> {
+/** A fresh browser context; signed in as `token` (a session made from it, as the token form does) unless null. */
+async function openPage(token: string | null = null): Promise<Page> {
   const context = await browser.newContext({ viewport: { width: 1200, height: 900 }, reducedMotion: 'reduce' });
   contexts.push(context);
+  if (token) {
+    const made = await fetch(`${drover.url}/api/v1/me/session`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}` },
+    });
+    assert.equal(made.status, 201);
+    await context.addCookies(
+      made.headers.getSetCookie().map((line) => {
+        const [pair] = line.split(';');
+        const separator = pair.indexOf('=');
+        return { name: pair.slice(0, separator), value: pair.slice(separator + 1), url: drover.url };
+      }),
+    );
+  }
   const page = await context.newPage();
   page.setDefaultTimeout(30_000);
   page.setDefaultNavigationTimeout(60_000);
@@ -199,5 +214,41 @@ describe('signing in through the identity provider', () => {
     await page.getByRole('link', { name: `Sign in with ${providerName}` }).click();
     await page.waitForURL(`${drover.url}/experiments`);
     await page.getByRole('heading', { level: 1, name: 'Experiments' }).waitFor();
+  });
+
+  it('lets the gateway admin set the provider up on its page, naming a bad field', async () => {
+    const page = await openPage(adminToken);
+    await page.goto(`${drover.url}/experiments`);
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Sign-in settings' }).click();
+    await page.getByRole('heading', { level: 1, name: 'Sign-in settings' }).waitFor();
+    assert.equal(await page.getByLabel('Issuer URL').inputValue(), provider.issuer);
+    assert.equal(await page.getByLabel('Client secret').inputValue(), '', 'the secret is never shown');
+    await page.getByText('A secret is stored (never shown)').waitFor();
+    await page.getByLabel('Redirect URI').getByText(`${drover.url}/auth/default/callback`).waitFor();
+
+    await page.getByLabel('Issuer URL').fill('http://169.254.169.254/latest');
+    await page.getByRole('button', { name: 'Save' }).click();
+    await page.locator('#idp-issuer-error').filter({ hasText: 'not a public address' }).waitFor();
+    assert.equal(await page.getByLabel('Issuer URL').getAttribute('aria-invalid'), 'true');
+
+    await page.getByLabel('Issuer URL').fill(provider.issuer);
+    await page.getByLabel('Name on the button').fill('Campus Login');
+    await page.getByRole('button', { name: 'Save' }).click();
+    await page.getByRole('status').filter({ hasText: 'Saved.' }).waitFor();
+    const methods = await drover.call('GET', '/api/v1/sign-in-methods', undefined, null);
+    assert.equal(methods.body.identityProvider.displayName, 'Campus Login');
+    // The stored secret was kept: signing in still works, under the new name.
+    const signedOut = await openPage();
+    await signedOut.goto(`${drover.url}/`);
+    await signedOut.getByRole('link', { name: 'Sign in with Campus Login' }).click();
+    await signedOut.locator('input[name="login"]').fill('carol');
+    await signedOut.locator('input[name="password"]').fill('any');
+    await signedOut.getByRole('button', { name: 'Sign-in' }).click();
+    await signedOut.getByRole('button', { name: 'Continue' }).click();
+    await signedOut.getByRole('heading', { level: 1, name: 'Experiments' }).waitFor();
+    // Put back for the other tests.
+    await page.getByLabel('Name on the button').fill(providerName);
+    await page.getByRole('button', { name: 'Save' }).click();
+    await page.getByRole('status').filter({ hasText: 'Saved.' }).waitFor();
   });
 });

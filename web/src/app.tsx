@@ -14,6 +14,7 @@ import { NotificationSettingsPage } from './pages/notification-settings-page';
 import { DeliveryLogPage } from './pages/delivery-log-page';
 import { SignInPage } from './pages/sign-in-page';
 import { ApiTokensPage } from './pages/api-tokens-page';
+import { IdentityProviderPage } from './pages/identity-provider-page';
 
 /** The whole UI. */
 export function App() {
@@ -37,6 +38,7 @@ export function App() {
         <Route path="notifications" element={<DeliveryLogPage />} />
         <Route path="settings/notifications" element={<NotificationSettingsPage />} />
         <Route path="settings/tokens" element={<ApiTokensPage />} />
+        <Route path="settings/sign-in" element={<IdentityProviderPage />} />
         <Route path="*" element={<NotFoundPage />} />
       </Route>
     </Routes>
@@ -102,6 +104,11 @@ function Navigation() {
         <li>
           <NavLink to="/settings/tokens">API tokens</NavLink>
         </li>
+        {me.user.role === 'admin' && (
+          <li>
+            <NavLink to="/settings/sign-in">Sign-in settings</NavLink>
+          </li>
+        )}
       </ul>
       <div className="user">
         <span>
