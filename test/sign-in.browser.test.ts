@@ -18,7 +18,15 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
-import { adminToken, projectRoot, runCli, startTestDrover, waitForState, type TestDrover } from './harness.ts';
+import {
+  adminToken,
+  projectRoot,
+  runCli,
+  sessionCookies,
+  startTestDrover,
+  waitForState,
+  type TestDrover,
+} from './harness.ts';
 import { startTestIdentityProvider, type TestIdentityProvider } from './test-identity-provider.ts';
 
 const screenshots = join(projectRoot, 'docs', 'screenshots');
@@ -88,20 +96,7 @@ afterEach(async () => {
 async function openPage(token: string | null = null): Promise<Page> {
   const context = await browser.newContext({ viewport: { width: 1200, height: 900 }, reducedMotion: 'reduce' });
   contexts.push(context);
-  if (token) {
-    const made = await fetch(`${drover.url}/api/v1/me/session`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${token}` },
-    });
-    assert.equal(made.status, 201);
-    await context.addCookies(
-      made.headers.getSetCookie().map((line) => {
-        const [pair] = line.split(';');
-        const separator = pair.indexOf('=');
-        return { name: pair.slice(0, separator), value: pair.slice(separator + 1), url: drover.url };
-      }),
-    );
-  }
+  if (token) await context.addCookies(await sessionCookies(drover.url, token));
   const page = await context.newPage();
   page.setDefaultTimeout(30_000);
   page.setDefaultNavigationTimeout(60_000);

@@ -17,6 +17,7 @@ import {
   adminToken,
   exitWithApplication,
   projectRoot,
+  sessionCookies,
   startTestDrover,
   waitFor,
   waitForState,
@@ -76,29 +77,6 @@ afterEach(async () => {
 });
 
 /**
- * The cookies of a new browser session for `token` (POST /me/session, as the sign-in page's
- * token form does), for a browser context: the UI keeps no token of its own.
- */
-async function sessionCookies(token: string, url: string) {
-  const response = await fetch(`${url}/api/v1/me/session`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${token}` },
-  });
-  assert.equal(response.status, 201, await response.clone().text());
-  return response.headers.getSetCookie().map((line) => {
-    const [pair] = line.split(';');
-    const separator = pair.indexOf('=');
-    return {
-      name: pair.slice(0, separator),
-      value: pair.slice(separator + 1),
-      url,
-      httpOnly: /;\s*HttpOnly/i.test(line),
-      sameSite: 'Lax' as const,
-    };
-  });
-}
-
-/**
  * A fresh browser context (own storage), signed in as `token` unless it is null, at the
  * Drover at `url` (cookies are per host, not per port: one session cookie per context).
  */
@@ -109,7 +87,7 @@ async function openPage(
 ): Promise<Page> {
   const context = await browser.newContext({ viewport, acceptDownloads: true, reducedMotion: 'reduce' });
   contexts.push(context);
-  if (token) await context.addCookies(await sessionCookies(token, url));
+  if (token) await context.addCookies(await sessionCookies(url, token));
   const page = await context.newPage();
   // Generous limits: CI runs this tier beside others on two cores, where a page load has
   // taken over 15 s. A step that never happens still fails, only later.

@@ -7,6 +7,7 @@ import { createApiToken, listApiTokens, revokeApiToken } from '../../catalogue/a
 import type { ApiDependencies } from '../dependencies.ts';
 import { conflictResponse, problemResponses, ref } from '../schemas.ts';
 
+/** Registers GET/POST /me/tokens and DELETE /me/tokens/{id} on the /api/v1 scope (the caller is signed in). */
 export function registerApiTokenRoutes(api: FastifyInstance, { store }: ApiDependencies): void {
   api.get(
     '/me/tokens',
