@@ -148,6 +148,23 @@ export async function sessionCookies(
   });
 }
 
+/**
+ * Runs each of `closers` in order, every one even when an earlier one throws, then throws
+ * the first error: for `after` hooks, where one server, browser or provider left open keeps
+ * the test process alive after its tests have passed.
+ */
+export async function closeEach(...closers: Array<() => Promise<unknown> | undefined>): Promise<void> {
+  const errors: unknown[] = [];
+  for (const close of closers) {
+    try {
+      await close();
+    } catch (error) {
+      errors.push(error);
+    }
+  }
+  if (errors.length > 0) throw errors[0];
+}
+
 /** Polls `probe` until it returns a truthy value, or fails after `timeoutMs` with `what`. */
 export async function waitFor<T>(
   what: string,

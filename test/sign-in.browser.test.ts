@@ -20,6 +20,7 @@ import { join } from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import {
   adminToken,
+  closeEach,
   projectRoot,
   runCli,
   sessionCookies,
@@ -79,13 +80,16 @@ before(async () => {
   mkdirSync(screenshots, { recursive: true });
 });
 
-after(async () => {
-  await Promise.all(contexts.splice(0).map((context) => context.close()));
-  await browser?.close();
-  await drover?.stop();
-  await provider?.close();
-  await rm(workDir, { recursive: true, force: true });
-});
+after(() =>
+  closeEach(
+    () => Promise.all(contexts.splice(0).map((context) => context.close())),
+    // The browser first: its open event streams would otherwise hold Drover's stop up.
+    () => browser?.close(),
+    () => drover?.stop(),
+    () => provider?.close(),
+    () => rm(workDir, { recursive: true, force: true }),
+  ),
+);
 
 afterEach(async () => {
   await Promise.all(contexts.splice(0).map((context) => context.close()));

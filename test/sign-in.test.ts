@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { adminToken, runCli, startTestDrover, type TestDrover } from './harness.ts';
+import { adminToken, closeEach, runCli, startTestDrover, type TestDrover } from './harness.ts';
 import { CookieBrowser, startTestIdentityProvider, type TestIdentityProvider } from './test-identity-provider.ts';
 
 const clientSecret = 'test-client-secret-that-must-never-come-back';
@@ -62,11 +62,13 @@ before(async () => {
   assert.equal(betaSettings.status, 200, JSON.stringify(betaSettings.body));
 });
 
-after(async () => {
-  await drover?.stop();
-  await provider?.close();
-  await rm(workDir, { recursive: true, force: true });
-});
+after(() =>
+  closeEach(
+    () => drover?.stop(),
+    () => provider?.close(),
+    () => rm(workDir, { recursive: true, force: true }),
+  ),
+);
 
 /** Signs `login` in to `gateway` in a new browser; returns the browser, now holding the session cookie. */
 async function signedIn(login: string, gateway = 'default'): Promise<CookieBrowser> {
@@ -391,13 +393,17 @@ describe('the browser session', () => {
       assert.equal(refused.status, 401, change);
       assert.equal(refused.body.type, 'urn:drover:problem:session-expired');
       assert.match(refused.body.detail, /expired; sign in again/);
-      assert.equal(browser.cookie(drover.url, 'drover_session'), undefined, 'the cookie is cleared');
+      // Said again on every request (a reload of the page too), not just the first.
+      const again = await browserCall(browser, 'GET', '/api/v1/experiments');
+      assert.equal(again.body.type, 'urn:drover:problem:session-expired');
     }
   });
 
   it('is never made by a garbage or guessed cookie', async () => {
     const response = await fetch(`${drover.url}/api/v1/me`, { headers: { cookie: 'drover_session=guessed' } });
     assert.equal(response.status, 401);
+    assert.equal((await response.json()).detail, 'your session has ended; sign in again');
+    assert.match(response.headers.getSetCookie().join('\n'), /^drover_session=;/m, 'an unknown cookie is cleared');
   });
 });
 

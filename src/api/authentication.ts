@@ -86,7 +86,9 @@ export function createAuthenticationHook({ store, lifetimes, publicUrl }: Authen
     }
     const found = await findSession(store, sessionId, lifetimes);
     if (found.status !== 'valid') {
-      clearSessionCookies(reply, secure);
+      // An expired session's cookie stays, so that a reload still says why (it ends at its
+      // Max-Age, or when a sign-in replaces it); an unknown one is cleared.
+      if (found.status === 'unknown') clearSessionCookies(reply, secure);
       return sendProblem(reply, {
         type: `urn:drover:problem:${found.status === 'expired' ? 'session-expired' : 'unauthorized'}`,
         title: 'Unauthorized',

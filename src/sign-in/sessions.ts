@@ -51,7 +51,7 @@ export async function createSession(db: Queryable, userId: string, lifetimes: Se
 
 /**
  * The user a session cookie belongs to. An ended session (past its lifetime or idle too
- * long) is `expired` and deleted; a valid one has its last request time moved on (at most
+ * long) is `expired`; a valid one has its last request time moved on (at most
  * once a minute, or a tenth of the idle time when that is shorter).
  * @throws {ForbiddenError} `gateway-disabled` when the user's gateway is disabled.
  */
@@ -71,10 +71,9 @@ export async function findSession(db: Queryable, id: string, lifetimes: SessionL
   );
   if (rows.length === 0) return { status: 'unknown' };
   const row = rows[0];
-  if (row.ended) {
-    await db.query('delete from sessions where id_hash = $1', [idHash]);
-    return { status: 'expired' };
-  }
+  // Kept (sign-in's housekeeping drops it a day later): until then every request with it,
+  // a reload included, is told the session expired, not that it is unknown.
+  if (row.ended) return { status: 'expired' };
   checkGatewayEnabled(row);
   if (row.stale) await db.query('update sessions set last_seen_at = now() where id_hash = $1', [idHash]);
   return { status: 'valid', principal: toPrincipal(row), csrfHash: row.csrf_hash };
