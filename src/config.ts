@@ -207,7 +207,9 @@ export const configSchema = z
         /** Address ranges no issuer may be at, public ones included; they win over allowedNetworks. */
         deniedNetworks: stringList.pipe(z.array(addressRange)).default([]),
         /** Allow http:// issuers (default false: https only). For tests and a provider on loopback. */
-        allowHttpIssuers: z.coerce.boolean().default(false),
+        allowHttpIssuers: z
+          .preprocess((value) => (value === 'true' ? true : value === 'false' ? false : value), z.boolean())
+          .default(false),
       })
       .default({}),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -254,6 +256,7 @@ const environmentKeys: Record<string, string> = {
   DROVER_SESSION_IDLE_MS: 'signIn.sessionIdleMs',
   DROVER_SIGN_IN_ALLOWED_NETWORKS: 'signIn.allowedNetworks',
   DROVER_SIGN_IN_DENIED_NETWORKS: 'signIn.deniedNetworks',
+  DROVER_SIGN_IN_ALLOW_HTTP_ISSUERS: 'signIn.allowHttpIssuers',
 };
 
 /**
