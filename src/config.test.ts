@@ -39,7 +39,7 @@ describe('loadConfig', () => {
       exchangesInFlight: 2,
       maxWaiting: 200,
     });
-    assert.deepEqual(config.controller, { pollMs: 1000, leadershipMs: 15_000 });
+    assert.deepEqual(config.controller, { pollMs: 1000, leadershipMs: 15_000, fairShareHalfLifeHours: 168 });
     assert.equal(config.bodyLimitBytes, 1024 * 1024);
     assert.equal(config.uploadLimitBytes, 64 * 1024 * 1024);
     assert.deepEqual(config.limits, {
@@ -112,6 +112,7 @@ describe('loadConfig', () => {
         DROVER_WORKER_MAX_WAITING: '0',
         DROVER_CONTROLLER_POLL_MS: '800',
         DROVER_CONTROLLER_LEADERSHIP_MS: '9000',
+        DROVER_FAIR_SHARE_HALF_LIFE_HOURS: '0.5',
         DROVER_GATEWAY_NAME: 'Science',
         DROVER_LOG_LEVEL: 'error',
         DROVER_WRITES_PER_WINDOW: '10',
@@ -142,7 +143,7 @@ describe('loadConfig', () => {
       exchangesInFlight: 1,
       maxWaiting: 0,
     });
-    assert.deepEqual(config.controller, { pollMs: 800, leadershipMs: 9000 });
+    assert.deepEqual(config.controller, { pollMs: 800, leadershipMs: 9000, fairShareHalfLifeHours: 0.5 });
     assert.equal(config.gateway.name, 'Science');
     assert.equal(config.gateway.id, 'default');
     assert.equal(config.logLevel, 'error');
@@ -253,7 +254,11 @@ describe('defaultConfig', () => {
   });
 
   test('takes overrides, checked like flags', () => {
-    assert.deepEqual(defaultConfig({ controller: { pollMs: 50 } }).controller, { pollMs: 50, leadershipMs: 15_000 });
+    assert.deepEqual(defaultConfig({ controller: { pollMs: 50 } }).controller, {
+      pollMs: 50,
+      leadershipMs: 15_000,
+      fairShareHalfLifeHours: 168,
+    });
     assert.throws(() => defaultConfig({ controller: { pollMs: -1 } }), ConfigError);
   });
 });

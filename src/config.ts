@@ -103,6 +103,11 @@ export const configSchema = z
         pollMs: positiveInt.default(1000),
         /** How long a dead leader blocks its standby before the standby takes over. */
         leadershipMs: positiveInt.default(15_000),
+        /**
+         * Fair share: a user's past usage (core-hours) counts half after this many hours,
+         * a quarter after twice as many (default 168, a week, as Slurm's PriorityDecayHalfLife).
+         */
+        fairShareHalfLifeHours: z.coerce.number().positive().default(168),
       })
       .default({}),
     /** Largest JSON request body in bytes (default 1 MiB). */
@@ -235,6 +240,7 @@ const environmentKeys: Record<string, string> = {
   DROVER_WORKER_MAX_WAITING: 'worker.maxWaiting',
   DROVER_CONTROLLER_POLL_MS: 'controller.pollMs',
   DROVER_CONTROLLER_LEADERSHIP_MS: 'controller.leadershipMs',
+  DROVER_FAIR_SHARE_HALF_LIFE_HOURS: 'controller.fairShareHalfLifeHours',
   DROVER_GATEWAY_NAME: 'gateway.name',
   DROVER_LOG_LEVEL: 'logLevel',
   DROVER_WRITES_PER_WINDOW: 'limits.writesPerWindow',

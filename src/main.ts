@@ -113,6 +113,7 @@ export async function startDrover(config: Config, roles: Role[]): Promise<Runnin
       logger: logger.child({ role: 'controller' }),
       pollMs: config.controller.pollMs,
       leadershipMs: config.controller.leadershipMs,
+      fairShareHalfLifeHours: config.controller.fairShareHalfLifeHours,
       exclusive: store.exclusive,
       onSchedulerPoll: measureSchedulerPolls(metrics),
     });

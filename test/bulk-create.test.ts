@@ -1,7 +1,7 @@
 /**
  * Bulk creation through the HTTP API (POST /api/v1/experiments/batch) and the CLI
  * (`drover submit --from`): all items or none, bad items named by index and field, the cap,
- * the per-user queue limit, launched items run like single ones. Also the list's text
+ * launched items run like single ones (admission over a queue's limit: admission.test.ts). Also the list's text
  * search over input values and uploaded file names (migration 0005), and the list shapes of
  * migration 0006: several states at once, and a user's search that sees only their own.
  */
@@ -112,36 +112,6 @@ describe('bulk creation', () => {
     const none = await drover.call('POST', '/api/v1/experiments/batch', { items: [] });
     assert.equal(none.status, 400);
     assert.deepEqual(await search('batch-c'), []);
-  });
-
-  it("applies the queue's per-user limit across the items, creating none when one is over it", async () => {
-    const resource = await drover.call('POST', '/api/v1/resources', {
-      name: 'limited',
-      kind: 'local',
-      config: {
-        scratchDir: join(drover.dataDir, 'limited-scratch'),
-        queues: [{ name: 'normal', maxWalltimeMinutes: 60, maxCores: 4, maxJobsPerUser: 2 }],
-      },
-    });
-    assert.equal(resource.status, 201, JSON.stringify(resource.body));
-    // Long enough not to finish during the test: the two launched ones stay active.
-    const slow = (name: string) => pi(name, { resource: 'limited', inputs: { samples: 2_000_000_000, seed: 1 } });
-    const over = await drover.call('POST', '/api/v1/experiments/batch', {
-      items: [slow('batch-d 0'), slow('batch-d 1'), { ...slow('batch-d 2'), launch: false }, slow('batch-d 3')],
-    });
-    assert.equal(over.status, 429, JSON.stringify(over.body));
-    assert.equal(over.body.type, 'urn:drover:problem:queue-limit');
-    assert.match(over.body.detail, /^item 3: queue normal on limited allows 2 active experiments per user/);
-    assert.deepEqual(over.body.errors, [{ field: 'items.3.queue', message: 'at most 2 active experiments per user' }]);
-    assert.deepEqual(await search('batch-d'), []);
-
-    const within = await drover.call('POST', '/api/v1/experiments/batch', {
-      items: [slow('batch-d 0'), slow('batch-d 1'), { ...slow('batch-d 2'), launch: false }],
-    });
-    assert.equal(within.status, 201, JSON.stringify(within.body));
-    const single = await drover.call('POST', '/api/v1/experiments', slow('batch-d 4'));
-    assert.equal(single.status, 429, 'a single creation counts the bulk-created ones');
-    for (const item of within.body.items) await drover.call('POST', `/api/v1/experiments/${item.id}/cancel`);
   });
 
   it('drover submit --from creates the file’s experiments, with the flags as defaults', async () => {

@@ -19,6 +19,15 @@ import { eventsOf, projectRoot, startTestDrover, waitFor, waitForState, type Tes
 const run = promisify(execFile);
 const clusters = ['hpc-slurm', 'hpc-pbs'] as const;
 
+/** Each task of an experiment as `[kind, state]`, in DAG order. */
+const taskStates = (experiment: { tasks: { kind: string; state: string }[] }) =>
+  experiment.tasks.map((task) => [task.kind, task.state]);
+/** What `taskStates` shows when every task ran to its end, stage-out after a kill included. */
+const everyTaskCompleted = ['env-setup', 'stage-in', 'submit', 'monitor', 'stage-out'].map((kind) => [
+  kind,
+  'completed',
+]);
+
 /** A test program on the cluster: prints a message to stdout and out.txt, sleeps, exits with a code. */
 const exitWith = {
   name: 'exit-with',
@@ -196,17 +205,7 @@ for (const resource of clusters) {
       const done = await waitForState(drover, id, ['completed', 'failed', 'canceled'], 60_000);
       assert.equal(done.state, 'canceled');
       assert.equal(done.job.state, 'canceled');
-      assert.deepEqual(
-        done.tasks.map((task: { kind: string; state: string }) => [task.kind, task.state]),
-        [
-          ['env-setup', 'completed'],
-          ['stage-in', 'completed'],
-          ['submit', 'completed'],
-          ['monitor', 'completed'],
-          ['stage-out', 'completed'],
-        ],
-        'the monitor and stage-out ran after the kill',
-      );
+      assert.deepEqual(taskStates(done), everyTaskCompleted, 'the monitor and stage-out ran after the kill');
       const out = await drover.call('GET', `/api/v1/experiments/${id}/outputs/out.txt`);
       assert.equal(out.body, `${message}\n`, 'the partial output came back');
       await waitFor(
@@ -234,17 +233,7 @@ for (const resource of clusters) {
         assert.equal(done.job.exitCode, 143);
         assert.equal(done.job.reason, 'stopped by signal 15 (SIGTERM)');
       }
-      assert.deepEqual(
-        done.tasks.map((task: { kind: string; state: string }) => [task.kind, task.state]),
-        [
-          ['env-setup', 'completed'],
-          ['stage-in', 'completed'],
-          ['submit', 'completed'],
-          ['monitor', 'completed'],
-          ['stage-out', 'completed'],
-        ],
-        'every task ended, stage-out too',
-      );
+      assert.deepEqual(taskStates(done), everyTaskCompleted, 'every task ended, stage-out too');
       const out = await drover.call('GET', `/api/v1/experiments/${id}/outputs/out.txt`);
       assert.equal(out.body, `${message}\n`, 'what the job wrote before the cancel came back');
     });

@@ -261,6 +261,10 @@ function requestFor(method: string, path: string, attacker: Side, target: Side):
       };
     case 'POST /api/v1/users':
       return { query: '', body: { name: `${attacker.id}-probe-user` } };
+    case 'PUT /api/v1/gateways/{id}/limits':
+      return { query: '', body: { maxActiveExperiments: 1 } };
+    case 'PUT /api/v1/users/{name}/share':
+      return { query: '', body: { weight: 2 } };
     case 'POST /api/v1/credentials':
       return { query: '', body: { name: `${attacker.id}-probe-key` } };
     case 'POST /api/v1/gateways':

@@ -249,6 +249,30 @@ export const exitWithApplication = {
 };
 
 /**
+ * A test fixture application, `sleep-for`: sleeps `seconds` (default 600), so that an
+ * admitted experiment stays active without loading the machine.
+ */
+export const sleepForApplication = {
+  name: 'sleep-for',
+  title: 'Sleeps (test fixture)',
+  inputs: [{ name: 'seconds', type: 'integer', default: 600 }],
+  outputs: [],
+  deployments: { '*': { command: ['sleep', '{{seconds}}'] } },
+};
+
+/** The body of POST /resources for a local resource with one queue, `normal`, with `limits` (admission). */
+export function localResourceWithLimits(name: string, dataDir: string, limits: Record<string, number>) {
+  return {
+    name,
+    kind: 'local',
+    config: {
+      scratchDir: join(dataDir, `${name}-scratch`),
+      queues: [{ name: 'normal', maxWalltimeMinutes: 60, maxCores: 4, ...limits }],
+    },
+  };
+}
+
+/**
  * Runs `drover ...args` as a child process against the API at `url`, in `workDir` (also
  * its data folder), as `token` (default the admin), with `environment` added. With `program:
  * 'bash'`, runs `bash ...args` in that environment instead (a pipe, a command line to copy).

@@ -16,8 +16,10 @@ import { chromium, type Browser, type BrowserContext, type Locator, type Page } 
 import {
   adminToken,
   exitWithApplication,
+  localResourceWithLimits,
   projectRoot,
   sessionCookies,
+  sleepForApplication,
   startTestDrover,
   waitFor,
   waitForState,
@@ -794,6 +796,43 @@ require('fs').writeFileSync('drawing.svg', '<svg xmlns="http://www.w3.org/2000/s
     await region(page, 'Outputs').getByRole('button', { name: 'Download profile.csv' }).waitFor();
     assert.equal(await page.getByRole('button', { name: 'Cancel experiment' }).count(), 0, 'nothing left to cancel');
     assert.equal((await waitForState(drover, running.id, ['canceled'])).job.state, 'canceled');
+  });
+
+  it('shows why a launched experiment waits and its place in line, and lets its owner raise it in their own line', async () => {
+    const resource = await drover.call(
+      'POST',
+      '/api/v1/resources',
+      localResourceWithLimits('one-at-a-time', drover.dataDir, { maxActiveJobs: 1 }),
+    );
+    assert.equal(resource.status, 201, JSON.stringify(resource.body));
+    const application = await drover.call('POST', '/api/v1/applications', sleepForApplication);
+    assert.equal(application.status, 201, JSON.stringify(application.body));
+    const created = [];
+    for (const name of ['runs first', 'waits first', 'waits second']) {
+      created.push(await createAsAlice({ application: 'sleep-for', resource: 'one-at-a-time', name, inputs: {} }));
+    }
+    const page = await openPage(alice);
+    await page.goto(`${drover.url}/experiments/${created[2].id}`);
+    const notice = page.locator('.waiting-notice');
+    await textMatching(
+      notice,
+      /Waiting: queue normal of one-at-a-time runs at most 1 experiment at once, and it is taken\. Number 2 in line/,
+    );
+    assert.deepEqual(await axeViolations(page), []);
+
+    await page.getByLabel('Your priority for it among your own waiting experiments').selectOption('2');
+    await page.getByRole('button', { name: 'Save priority' }).click();
+    await textMatching(notice.getByRole('status'), /^Saved/);
+    await textMatching(notice, /Number 1 in line/);
+    await screenshot(page, 'experiment-waiting');
+    assert.equal((await drover.call('GET', `/api/v1/experiments/${created[2].id}`, undefined, alice)).body.priority, 2);
+
+    // The list shows the place in line.
+    await page.goto(`${drover.url}/`);
+    await textMatching(page.locator(`tr[data-id="${created[1].id}"]`), /waiting, #2 in line/);
+    for (const experiment of created) {
+      await drover.call('POST', `/api/v1/experiments/${experiment.id}/cancel`, undefined, alice);
+    }
   });
 
   it('clones an experiment with a changed input; the clone links to its parent and shows the change', async () => {

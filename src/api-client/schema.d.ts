@@ -266,7 +266,7 @@ export interface paths {
         put?: never;
         /**
          * Create many experiments at once
-         * @description Creates up to 1000 experiments in one transaction: all of them, or none. Each item is the body of `POST /experiments` (launched unless `launch` is false). A bad item fails the whole request with a 400 whose `errors` name `items.<index>.<field>`; an item over its queue's per-user limit fails it with a 429 naming that item. The response lists the new experiments in the order of the items.
+         * @description Creates up to 1000 experiments in one transaction: all of them, or none. Each item is the body of `POST /experiments` (launched unless `launch` is false). A bad item fails the whole request with a 400 whose `errors` name `items.<index>.<field>`. Items over their queue's per-user limit are accepted and wait `queued` for a place (`waiting`). The response lists the new experiments in the order of the items.
          */
         post: operations["createExperiments"];
         delete?: never;
@@ -337,8 +337,8 @@ export interface paths {
         options?: never;
         head?: never;
         /**
-         * Change an experiment's notifications
-         * @description Sets the experiment's own choice of notifications (`notify`; null follows your defaults again), in any state: it applies to the events still to come. Only the owner may: 403 for an admin's change to a user's experiment.
+         * Change an experiment's notifications or priority
+         * @description Sets, in any state, the experiment's own choice of notifications (`notify`; null follows your defaults again; it applies to the events still to come) and your priority for it (`priority`: it reorders your own experiments waiting on its queue). Only the owner may: 403 for an admin's change to a user's experiment.
          */
         patch: operations["updateExperiment"];
         trace?: never;
@@ -739,6 +739,47 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/gateways/{id}/limits": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A gateway's caps (platform operator) */
+        get: operations["getGatewayLimits"];
+        /**
+         * Set a gateway's caps (platform operator)
+         * @description Caps a gateway on all its resources together: active experiments and cores in use. Replaces the caps it had ({} removes them). Launches beyond them wait queued and start in fair-share order; nothing is refused or stopped.
+         */
+        put: operations["setGatewayLimits"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/users/{name}/share": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Set a user's fair-share weight (admin)
+         * @description A user's weight in fair share among the gateway's users waiting for the same queue: 2 gives about twice the starts of a user of weight 1 (default 1). Past usage lowers a user's turn whatever the weight (README, When experiments start).
+         */
+        put: operations["setUserShare"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/me/session": {
         parameters: {
             query?: never;
@@ -882,6 +923,14 @@ export interface components {
                 jobEndedAt: string | null;
                 walltimeMinutes: number | null;
             } & components["schemas"]["ProgressReport"]) | null;
+            /** @description The owner's priority for it among their own experiments waiting on the same queue (higher first); it does not go before other users' */
+            priority: number;
+            waiting: {
+                /** @description What it waits for, in words */
+                reason: string;
+                /** @description Its place in line among the waiting experiments of the same owner, resource and queue (1: next) */
+                place: number;
+            } | null;
         };
         /** @description What a running program last reported about its progress */
         ProgressReport: {
@@ -1146,7 +1195,12 @@ export interface components {
             maxWalltimeMinutes: number;
             maxCores: number;
             maxNodes?: number;
+            /** @description Active experiments one user may have on this queue at once; more wait queued (README, When experiments start) */
             maxJobsPerUser?: number;
+            /** @description Active experiments of all users on this queue at once; more wait queued, in fair-share order */
+            maxActiveJobs?: number;
+            /** @description Cores (nodes x cores per node) of the active experiments on this queue at once */
+            maxActiveCores?: number;
         };
         Resource: {
             name: string;
@@ -2223,6 +2277,8 @@ export interface operations {
                         /** @description false: no webhook for this experiment */
                         webhook?: boolean;
                     } | null;
+                    /** @description Your priority for it among your own experiments waiting on the same queue, -5 to 5 (default 0; higher starts first). It does not put it before other users’ (README, When experiments start) */
+                    priority?: number;
                 };
             };
         };
@@ -2309,6 +2365,8 @@ export interface operations {
                             /** @description false: no webhook for this experiment */
                             webhook?: boolean;
                         } | null;
+                        /** @description Your priority for it among your own experiments waiting on the same queue, -5 to 5 (default 0; higher starts first). It does not put it before other users’ (README, When experiments start) */
+                        priority?: number;
                     }[];
                 };
             };
@@ -2352,15 +2410,6 @@ export interface operations {
             };
             /** @description Not found (or not yours) */
             404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description An item would pass its queue's per-user limit of active experiments; nothing was created */
-            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2629,7 +2678,7 @@ export interface operations {
             content: {
                 "application/json": {
                     /** @description This experiment's own choice of notifications over your defaults (GET /notifications/settings); a key left out, or null, follows them */
-                    notify: {
+                    notify?: {
                         /** @description The events that notify, instead of your defaults; [] for none */
                         events?: ("started" | "completed" | "failed" | "canceled")[];
                         /** @description false: no email for this experiment */
@@ -2637,6 +2686,8 @@ export interface operations {
                         /** @description false: no webhook for this experiment */
                         webhook?: boolean;
                     } | null;
+                    /** @description Your priority for it among your own experiments waiting on the same queue, -5 to 5 (default 0; higher starts first). It does not put it before other users’ (README, When experiments start) */
+                    priority?: number;
                 };
             };
         };
@@ -2839,6 +2890,8 @@ export interface operations {
                         /** @description false: no webhook for this experiment */
                         webhook?: boolean;
                     } | null;
+                    /** @description Your priority for it among your own experiments waiting on the same queue, -5 to 5 (default 0; higher starts first). It does not put it before other users’ (README, When experiments start) */
+                    priority?: number;
                 };
             };
         };
@@ -4120,6 +4173,209 @@ export interface operations {
             };
             /** @description The delivery has not failed */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getGatewayLimits: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A gateway's caps on all its resources together; a cap left out is none. Launches beyond them wait queued (README, When experiments start) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Active experiments of all its users at once */
+                        maxActiveExperiments?: number;
+                        /** @description Cores (nodes x cores per node) in use at once */
+                        maxActiveCores?: number;
+                    };
+                };
+            };
+            /** @description Bad input: `errors` names each field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or bad token, or the session ended */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Your role may not do this (or your gateway is disabled) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (or not yours) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    setGatewayLimits: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        /** @description A gateway's caps on all its resources together; a cap left out is none. Launches beyond them wait queued (README, When experiments start) */
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description Active experiments of all its users at once */
+                    maxActiveExperiments?: number;
+                    /** @description Cores (nodes x cores per node) in use at once */
+                    maxActiveCores?: number;
+                };
+            };
+        };
+        responses: {
+            /** @description A gateway's caps on all its resources together; a cap left out is none. Launches beyond them wait queued (README, When experiments start) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Active experiments of all its users at once */
+                        maxActiveExperiments?: number;
+                        /** @description Cores (nodes x cores per node) in use at once */
+                        maxActiveCores?: number;
+                    };
+                };
+            };
+            /** @description Bad input: `errors` names each field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or bad token, or the session ended */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Your role may not do this (or your gateway is disabled) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (or not yours) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    setUserShare: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    weight: number;
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        name: string;
+                        weight: number;
+                    };
+                };
+            };
+            /** @description Bad input: `errors` names each field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or bad token, or the session ended */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Your role may not do this (or your gateway is disabled) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (or not yours) */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -67,6 +67,8 @@ const schemas = [
       'finishedAt',
       'headlineValues',
       'progress',
+      'waiting',
+      'priority',
     ],
     properties: {
       id: { type: 'string', format: 'uuid' },
@@ -100,6 +102,28 @@ const schemas = [
           jobStartedAt: nullable(time),
           jobEndedAt: nullable(time),
           walltimeMinutes: nullable({ type: 'number' }),
+        },
+      }),
+      priority: {
+        type: 'integer',
+        minimum: -5,
+        maximum: 5,
+        description:
+          "The owner's priority for it among their own experiments waiting on the same queue (higher first); it does not go before other users'",
+      },
+      waiting: nullable({
+        type: 'object',
+        description:
+          "Why a launched experiment has not started: a limit of its queue is reached (see the README, When experiments start). It starts by itself when a place frees; null when it is not waiting, and for the second or so before the controller's first look at a new launch",
+        required: ['reason', 'place'],
+        properties: {
+          reason: { type: 'string', description: 'What it waits for, in words' },
+          place: {
+            type: 'integer',
+            minimum: 1,
+            description:
+              'Its place in line among the waiting experiments of the same owner, resource and queue (1: next)',
+          },
         },
       }),
     },
@@ -519,7 +543,19 @@ const schemas = [
       maxWalltimeMinutes: { type: 'number' },
       maxCores: { type: 'integer' },
       maxNodes: { type: 'integer' },
-      maxJobsPerUser: { type: 'integer' },
+      maxJobsPerUser: {
+        type: 'integer',
+        description:
+          'Active experiments one user may have on this queue at once; more wait queued (README, When experiments start)',
+      },
+      maxActiveJobs: {
+        type: 'integer',
+        description: 'Active experiments of all users on this queue at once; more wait queued, in fair-share order',
+      },
+      maxActiveCores: {
+        type: 'integer',
+        description: 'Cores (nodes x cores per node) of the active experiments on this queue at once',
+      },
     },
   },
   {

@@ -23,6 +23,7 @@ import { registerFileRoutes } from './routes/files.ts';
 import { registerGatewayRoutes } from './routes/gateways.ts';
 import { registerCredentialRoutes } from './routes/credentials.ts';
 import { registerNotificationRoutes } from './routes/notifications.ts';
+import { registerAdmissionRoutes } from './routes/admission.ts';
 import { apiTags, problemResponses, ref, responseSchemas } from './schemas.ts';
 import {
   apiReferencePolicy,
@@ -188,6 +189,7 @@ export async function buildApi(deps: ApiDependencies): Promise<FastifyInstance> 
       registerGatewayRoutes(api, deps);
       registerCredentialRoutes(api, deps);
       registerNotificationRoutes(api, deps);
+      registerAdmissionRoutes(api, deps);
       registerSessionRoutes(api, deps);
       registerApiTokenRoutes(api, deps);
     },

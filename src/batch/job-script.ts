@@ -267,6 +267,16 @@ export function exitRecordingLines(ending: readonly string[] = [], endingLocals:
 }
 
 /**
+ * How much sooner than the limit, by the script's own clock, a signal still counts as the
+ * walltime kill. The scheduler starts its clock when it starts the job, a moment before
+ * the script records `started-at`, and the script reads its clock in whole seconds: CI once
+ * saw a 1-minute PBS job killed at its limit recorded as failed by SIGTERM, not timed out.
+ * A job signaled for another reason within these seconds of its limit is reported as timed
+ * out.
+ */
+const walltimeMarginSeconds = 10;
+
+/**
  * Renders the lines that follow a Slurm or PBS script's directives. Call `checkBatchJobSpec`
  * first. The body:
  *
@@ -312,8 +322,9 @@ export function renderBatchJobBody(spec: JobSpec): string[] {
       [
         "  printf -v ended_at '%(%s)T' -1",
         `  drover_write ${batchJobFiles.endedAt} "$ended_at"`,
-        '  # The scheduler stops a job at its time limit with SIGTERM (SIGKILL later).',
-        '  if [ "$status" -gt 128 ] && [ -n "$drover_started_at" ] && [ $((ended_at - drover_started_at)) -ge "$drover_walltime_seconds" ]; then',
+        '  # The scheduler stops a job at its time limit with SIGTERM (SIGKILL later), counted',
+        "  # from its own start: before this script's, and in whole seconds here. Hence the margin.",
+        `  if [ "$status" -gt 128 ] && [ -n "$drover_started_at" ] && [ $((ended_at - drover_started_at + ${walltimeMarginSeconds})) -ge "$drover_walltime_seconds" ]; then`,
         `    : > ${file(batchJobFiles.walltimeExceeded)}`,
         '  fi',
       ],

@@ -13,7 +13,7 @@ import type { CommandResult, RunOptions } from '../shell/port.ts';
 import { LocalShell } from '../shell/local-shell.ts';
 import { ResourceUnreachableError } from '../domain/errors.ts';
 import { TaskError } from '../domain/failure.ts';
-import { BatchSubmitter, readSubmitAnswer, type BatchSubmitAnswers } from './remote-submit.ts';
+import { BatchSubmitter, isSubmitLimitMessage, readSubmitAnswer, type BatchSubmitAnswers } from './remote-submit.ts';
 
 const spec = (submissionKey = 'task-1.attempt-2', earlierSubmissionKeys = ['task-1.attempt-1']): JobSpec => ({
   submissionKey,
@@ -60,6 +60,29 @@ describe('readSubmitAnswer', () => {
         taskError('submit-rejected', false)(error) && (error as Error).message === 'refused: no such queue',
     );
     assert.throws(() => read({ code: 6, stderr: 'another submit still runs' }), taskError('submit-failed', true));
+  });
+
+  test("a refusal for the owner's submit limit is a retryable submit-limit: the job waits, it does not fail", () => {
+    // What Slurm 22.05's sbatch and the PBS front ends print (Slurm's through the qsub wrapper the same).
+    for (const refusal of [
+      "QOSMaxSubmitJobPerUserLimit; Batch job submission failed: Job violates accounting/QOS policy (job submit limit, user's size and/or time limits)",
+      'AssocMaxSubmitJobLimit',
+      "qsub: would exceed queue generic's per-user limit of jobs in 'Q' state",
+      'qsub: submit error (Maximum number of jobs already in queue MSG=total number of jobs in queue exceeds the queue limit)',
+    ]) {
+      assert.equal(isSubmitLimitMessage(refusal), true, refusal);
+      assert.throws(
+        () => read({ code: 5, stderr: refusal }),
+        (error: unknown) =>
+          taskError('submit-limit', true)(error) && (error as Error).message.includes('Drover submits again later'),
+        refusal,
+      );
+    }
+    for (const refusal of [
+      'Invalid partition name specified',
+      'Requested time limit is invalid (missing or exceeds some limit)',
+    ])
+      assert.equal(isSubmitLimitMessage(refusal), false, refusal);
   });
 
   test('an answer without a plain key and a job id is a retryable submit-failed', () => {

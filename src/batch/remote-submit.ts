@@ -166,6 +166,17 @@ done
 `;
 }
 
+/**
+ * True when a scheduler refused a job for a limit on how many jobs its user or account may
+ * have queued or running: Slurm's `QOSMaxSubmitJobPerUserLimit`, `AssocMaxSubmitJobLimit`
+ * and their kin (`Job violates accounting/QOS policy (job submit limit...)`), PBS Pro's
+ * `would exceed ... per-user limit`, Torque's `Maximum number of jobs already in queue`.
+ * Such a job is fine: it is submitted again later instead of failing.
+ */
+export function isSubmitLimitMessage(message: string): boolean {
+  return /MaxSubmitJob|job submit limit|would exceed [^;]*limit|maximum number of jobs already in queue/i.test(message);
+}
+
 /** How one scheduler's submit answers read (see `readSubmitAnswer`). */
 export interface BatchSubmitAnswers {
   /** True when a failure says the scheduler's server did not answer. */
@@ -180,8 +191,9 @@ export interface BatchSubmitAnswers {
 /**
  * Reads one job's answer from its submit (`batchSubmitPrelude` ... `batchSubmitEpilogue`):
  * `adopted <key> <id>` or `submitted <key> <id>`. Exit 5 means the scheduler refused the
- * job (final `submit-rejected`); any other failure is retryable `submit-failed`: the next
- * attempt adopts whatever this one's sbatch/qsub made.
+ * job: for a submit limit (`isSubmitLimitMessage`) retryable `submit-limit`, else final
+ * `submit-rejected`; any other failure is retryable `submit-failed`: the next attempt
+ * adopts whatever this one's sbatch/qsub made.
  *
  * @throws {ResourceUnreachableError} when the answer says the server did not answer.
  */
@@ -189,7 +201,16 @@ export function readSubmitAnswer(spec: JobSpec, result: CommandResult, answers: 
   const message = result.stderr.trim();
   if (result.code !== 0) {
     if (answers.isUnreachable(message)) throw answers.unreachable(message);
-    if (result.code === 5) throw finalFailure('submit-rejected', answers.refusal(result));
+    if (result.code === 5) {
+      const refusal = answers.refusal(result);
+      if (isSubmitLimitMessage(refusal)) {
+        throw retryableFailure(
+          'submit-limit',
+          `the cluster takes no more of your jobs for now (${refusal}); Drover submits again later`,
+        );
+      }
+      throw finalFailure('submit-rejected', refusal);
+    }
     throw retryableFailure(
       'submit-failed',
       `submitting ${spec.submissionKey} failed (exit ${result.code}): ${message}`,

@@ -94,7 +94,7 @@ export const applicationSchema = z
     title: z.string().min(1),
     description: z.string().optional(),
     inputs: z.array(inputSchema).default([]),
-    outputs: z.array(z.string()).default([]),
+    outputs: z.array(z.string().min(1, 'a glob pattern such as *.csv')).default([]),
     progress: z.object({ pattern: z.string() }).strict().optional(),
     deployments: z.record(z.string(), deploymentSchema),
     headlineValues: z.array(headlineValueSchema).max(20).optional(),
@@ -119,7 +119,10 @@ export const applicationSchema = z
       // Only what stage-out brings back can be read: the file must match one of the outputs.
       if (
         !headline.file.split('/').includes('..') &&
-        !app.outputs.some((pattern) => picomatch.isMatch(headline.file, pattern, { dot: true, posix: true }))
+        // An empty pattern is refused by its own rule, which zod reports beside this one.
+        !app.outputs.some(
+          (pattern) => pattern !== '' && picomatch.isMatch(headline.file, pattern, { dot: true, posix: true }),
+        )
       )
         context.addIssue({
           code: 'custom',
@@ -164,6 +167,8 @@ const queueSchema = z.object({
   maxCores: z.number().int().positive(),
   maxNodes: z.number().int().positive().optional(),
   maxJobsPerUser: z.number().int().positive().optional(),
+  maxActiveJobs: z.number().int().positive().optional(),
+  maxActiveCores: z.number().int().positive().optional(),
 });
 
 const sshSchema = z

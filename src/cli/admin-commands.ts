@@ -85,6 +85,43 @@ export function registerAdminCommands(program: Command): void {
         process.stdout.write(`${gateway.id}  ${gateway.disabled ? 'disabled' : 'enabled'}\n`);
       });
   }
+  gateways
+    .command('limits')
+    .description(
+      "show a gateway's caps on all its resources, or set them (replacing the old ones); launches beyond them wait queued",
+    )
+    .argument('<id>')
+    .option('--experiments <n>', 'active experiments of all its users at once')
+    .option('--cores <n>', 'cores in use at once')
+    .option('--none', 'remove its caps')
+    .action(async (id: string, _options, command: Command) => {
+      const { options, api, json } = context<{ experiments?: string; cores?: string; none?: boolean }>(command);
+      const count = (value: string | undefined, flag: string) => {
+        if (value === undefined) return undefined;
+        const parsed = Number(value);
+        if (!Number.isInteger(parsed) || parsed < 1)
+          throw new CliError(
+            `${flag} must be a whole number of at least 1, got ${JSON.stringify(value)}`,
+            [`drover gateways limits ${id} ${flag} 10`],
+            exitCodes.usage,
+          );
+        return parsed;
+      };
+      const caps = {
+        maxActiveExperiments: count(options.experiments, '--experiments'),
+        maxActiveCores: count(options.cores, '--cores'),
+      };
+      const setting = options.none || caps.maxActiveExperiments !== undefined || caps.maxActiveCores !== undefined;
+      const shown = setting
+        ? await call(
+            api.PUT('/api/v1/gateways/{id}/limits', { params: { path: { id } }, body: options.none ? {} : caps }),
+          )
+        : await call(api.GET('/api/v1/gateways/{id}/limits', { params: { path: { id } } }));
+      if (json) return printJson(shown);
+      process.stdout.write(
+        `${id}  experiments ${shown.maxActiveExperiments ?? 'no cap'}, cores ${shown.maxActiveCores ?? 'no cap'}\n`,
+      );
+    });
 
   const credentials = program
     .command('credentials')
@@ -160,5 +197,25 @@ export function registerAdminCommands(program: Command): void {
       const user = await call(api.POST('/api/v1/users/{name}/token', { params: { path: { name: target } } }));
       if (json) return printJson(user);
       printNewToken(`new token for ${user.name}; the old one no longer works`, user.token);
+    });
+  users
+    .command('share')
+    .description("set a user's fair-share weight: 2 gives about twice the starts of a user of weight 1 (default 1)")
+    .argument('<name>')
+    .argument('<weight>', 'a number from 0.01 to 1000')
+    .action(async (name: string, weight: string, _options, command: Command) => {
+      const { api, json } = context(command);
+      const value = Number(weight);
+      if (!(value >= 0.01 && value <= 1000))
+        throw new CliError(
+          `weight must be a number from 0.01 to 1000, got ${JSON.stringify(weight)}`,
+          ['drover users share alice 2'],
+          exitCodes.usage,
+        );
+      const share = await call(
+        api.PUT('/api/v1/users/{name}/share', { params: { path: { name } }, body: { weight: value } }),
+      );
+      if (json) return printJson(share);
+      process.stdout.write(`${share.name}  weight ${share.weight}\n`);
     });
 }

@@ -102,7 +102,7 @@ export function experimentText(experiment: ExperimentDetail): string {
   const lines = [
     `${experiment.name}`,
     `  id           ${experiment.id}`,
-    `  state        ${experiment.state}${experiment.blockedReason ? ` (${experiment.blockedReason}${experiment.blockedUntil ? `; next try ${time(experiment.blockedUntil)}` : ''})` : ''}${experiment.failure ? ` - ${experiment.failure.message}` : ''}`,
+    `  state        ${experiment.state}${experiment.blockedReason ? ` (${experiment.blockedReason}${experiment.blockedUntil ? `; next try ${time(experiment.blockedUntil)}` : ''})` : ''}${experiment.waiting ? ` (${experiment.waiting.reason}; place ${experiment.waiting.place} in line)` : ''}${experiment.failure ? ` - ${experiment.failure.message}` : ''}`,
     `  application  ${experiment.application} ${experiment.applicationVersion}`,
     `  resource     ${experiment.resource} (queue ${experiment.settings.queue}, ${experiment.settings.nodes}x${experiment.settings.coresPerNode} cores, ${experiment.settings.walltimeMinutes} min)`,
     `  owner        ${experiment.owner}`,

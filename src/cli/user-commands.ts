@@ -30,6 +30,7 @@ interface SettingsOptions {
   cores?: string;
   walltime?: string;
   memory?: string;
+  priority?: string;
   name?: string;
   input: string[];
   draft?: boolean;
@@ -37,6 +38,9 @@ interface SettingsOptions {
 }
 
 const terminal = new Set<string>(terminalExperimentStates);
+
+const priorityHelp =
+  'your priority for it among your own experiments waiting on its queue, -5 to 5 (default 0; it does not go before other users’)';
 
 function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
@@ -89,6 +93,7 @@ function settingsFrom(options: SettingsOptions) {
     coresPerNode: number(options.cores, '--cores'),
     walltimeMinutes: number(options.walltime, '--walltime'),
     memoryMb: number(options.memory, '--memory'),
+    priority: number(options.priority, '--priority'),
     name: options.name,
   };
 }
@@ -241,6 +246,7 @@ export function registerUserCommands(program: Command): void {
     .option('--cores <n>', 'cores per node')
     .option('--walltime <minutes>', 'walltime in minutes')
     .option('--memory <mb>', 'memory in MB')
+    .option('--priority <n>', priorityHelp)
     .option('-n, --name <name>', 'experiment name')
     .option('--draft', 'create without launching (preview with `drover script`, launch with `drover launch`)')
     .option('-w, --watch', 'follow the experiment until it ends (exit code 0 completed, 3 failed, 4 canceled)')
@@ -340,9 +346,14 @@ Many at once (one transaction: a bad item creates nothing and names items.<index
       const headlines = options.app ? headlineColumns(page.items) : { headers: [], cells: [] };
       const rows = [['ID', 'STATE', 'APPLICATION', 'RESOURCE', 'CREATED', ...headlines.headers, 'NAME']];
       for (const [index, item] of page.items.entries()) {
-        // A running program's own progress beside its state: `executing 42%`.
+        // A running program's own progress beside its state: `executing 42%`; a waiting
+        // experiment's place in line: `queued #3`.
         const running = item.progress && item.progress.jobEndedAt === null && item.progress.fraction !== null;
-        const state = running ? `${item.state} ${formatPercent(item.progress!.fraction!)}` : item.state;
+        const state = running
+          ? `${item.state} ${formatPercent(item.progress!.fraction!)}`
+          : item.waiting
+            ? `${item.state} #${item.waiting.place}`
+            : item.state;
         rows.push([
           item.id,
           state,
@@ -392,6 +403,30 @@ Many at once (one transaction: a bad item creates nothing and names items.<index
     });
 
   program
+    .command('priority')
+    .description(
+      'change your priority for an experiment: it reorders your own experiments waiting on its queue, not other users’',
+    )
+    .argument('<id>')
+    .argument('<priority>', '-5 to 5; higher starts first')
+    .action(async (id: string, priority: string, _options, command: Command) => {
+      const { api, json } = context(command);
+      const value = Number(priority);
+      if (!Number.isInteger(value) || value < -5 || value > 5)
+        throw new CliError(
+          `priority must be a whole number from -5 to 5, got ${JSON.stringify(priority)}`,
+          ['drover priority <id> 2'],
+          exitCodes.usage,
+        );
+      const experiment = await call(
+        api.PATCH('/api/v1/experiments/{id}', { params: { path: { id } }, body: { priority: value } }),
+      );
+      if (json) return printJson(experiment);
+      const place = experiment.waiting ? `, #${experiment.waiting.place} in line` : '';
+      process.stdout.write(`${experiment.id}  ${experiment.state}  priority ${experiment.priority}${place}\n`);
+    });
+
+  program
     .command('clone')
     .description('clone an experiment, changing some inputs, and launch the clone')
     .argument('<id>')
@@ -402,6 +437,7 @@ Many at once (one transaction: a bad item creates nothing and names items.<index
     .option('--cores <n>', 'cores per node')
     .option('--walltime <minutes>', 'walltime in minutes')
     .option('--memory <mb>', 'memory in MB')
+    .option('--priority <n>', priorityHelp)
     .option('-n, --name <name>', 'name of the clone')
     .option('--draft', 'create the clone without launching it')
     .option('-w, --watch', 'follow the clone until it ends (exit code 0 completed, 3 failed, 4 canceled)')

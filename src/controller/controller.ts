@@ -1,8 +1,9 @@
 /**
  * The controller: singleton duties run by whichever controller holds the leadership
  * lease (a second one is a hot standby). Each pass returns expired task leases to
- * `ready`, polls every active job with one scheduler call per resource, completes the
- * monitor tasks of finished jobs, and carries out cancellations.
+ * `ready`, carries out cancellations, admits waiting experiments (experiments/admission.ts),
+ * polls every active job with one scheduler call per resource, and completes the monitor
+ * tasks of finished jobs.
  */
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
@@ -10,6 +11,7 @@ import type { Store } from '../store/port.ts';
 import type { ResourceRegistry } from '../resources/resource-registry.ts';
 import type { JobObservation } from '../batch/port.ts';
 import { getResource } from '../catalogue/catalogue.ts';
+import { admitWaiting } from '../experiments/admission.ts';
 import { pollIntervalMs } from '../domain/resource.ts';
 import {
   blockExperiments,
@@ -58,6 +60,8 @@ export interface ControllerOptions {
   logger: Logger;
   /** Time between passes (config `controller.pollMs`); resources are polled every pass unless their `pollIntervalSeconds` says otherwise. */
   pollMs: number;
+  /** How fast admission forgets past usage in fair share (config `controller.fairShareHalfLifeHours`). */
+  fairShareHalfLifeHours: number;
   /** How long leadership lasts without renewal (config `controller.leadershipMs`). */
   leadershipMs: number;
   /**
@@ -108,6 +112,7 @@ export class Controller {
     const { store } = this.options;
     while ((await store.transaction((tx) => recoverExpiredLeases(tx))) > 0);
     await this.cancelRequested();
+    await admitWaiting(store, this.options.fairShareHalfLifeHours);
     await this.pollJobs();
     await this.completeMonitors();
   }

@@ -6,11 +6,17 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ResourceUnreachableError } from './errors.ts';
 import { failureCodes, failureFromError, finalFailure, retryableFailure, TaskError } from './failure.ts';
-import { unreachableFailureCode } from './task.ts';
+import { waitingFailureCodes } from './task.ts';
 
 test('the table holds the shared vocabulary, each code retryable or final', () => {
   const retryable = Object.entries(failureCodes).flatMap(([code, { retryable }]) => (retryable ? [code] : []));
-  assert.deepEqual(retryable.sort(), ['internal', 'lease-expired', 'resource-unreachable', 'submit-failed']);
+  assert.deepEqual(retryable.sort(), [
+    'internal',
+    'lease-expired',
+    'resource-unreachable',
+    'submit-failed',
+    'submit-limit',
+  ]);
   assert.deepEqual(
     Object.keys(failureCodes)
       .filter((code) => !retryable.includes(code))
@@ -27,7 +33,10 @@ test('the table holds the shared vocabulary, each code retryable or final', () =
       'submit-rejected',
     ],
   );
-  assert.ok(unreachableFailureCode in failureCodes, 'the code the retry rule looks for is in the table');
+  for (const code of waitingFailureCodes) {
+    assert.ok(code in failureCodes, 'the codes the retry rule looks for are in the table');
+    assert.equal(failureCodes[code].retryable, true, `${code} is retried`);
+  }
 });
 
 test('retryableFailure and finalFailure make TaskErrors whose retryability follows the table', () => {

@@ -34,6 +34,12 @@ export const failureCodes = {
    * experiment shows `blocked`: an outage must not fail experiments.
    */
   'resource-unreachable': { retryable: true },
+  /**
+   * The scheduler refused the job for a limit on how many jobs its user or account may have
+   * (Slurm's QOSMaxSubmitJobPerUserLimit): the job is fine and the cluster full for its
+   * owner. Retried however many attempts it used, while the experiment shows `blocked`.
+   */
+  'submit-limit': { retryable: true },
   /** The job ended with a non-zero exit code. */
   'job-failed': { retryable: false },
   /** The job ran past its walltime and the scheduler stopped it. */

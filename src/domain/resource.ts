@@ -10,7 +10,12 @@ export interface QueueSpec {
   maxWalltimeMinutes: number;
   maxCores: number;
   maxNodes?: number;
+  /** Active experiments one user may have on this queue at once; more wait `queued` for a place. */
   maxJobsPerUser?: number;
+  /** Active experiments of all users together; more wait, in fair-share order (domain/admission.ts). */
+  maxActiveJobs?: number;
+  /** Cores (nodes x cores per node) of all active experiments together. */
+  maxActiveCores?: number;
 }
 
 /** How Drover reaches a cluster's login node (resources of kind `slurm` and `pbs`). */

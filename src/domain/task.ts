@@ -62,11 +62,15 @@ export const keptAfterSubmitSql = `('monitor', 'stage-out')`;
 export type { TaskFailure } from './failure.ts';
 
 /**
- * The failure code of an attempt that could not reach its resource. Such a task is
- * retried however many attempts it used (with the usual backoff) and its experiment shows
- * `blocked` meanwhile: an outage must not fail experiments.
+ * The failure codes of attempts that wait on the resource rather than fail: it did not
+ * answer, or it refused more jobs of the owner for now. Such a task is retried however
+ * many attempts it used (with the usual backoff) and its experiment shows `blocked`
+ * meanwhile: an outage or a full cluster must not fail experiments.
  */
-export const unreachableFailureCode: FailureCode = 'resource-unreachable';
+export const waitingFailureCodes: ReadonlySet<FailureCode> = new Set<FailureCode>([
+  'resource-unreachable',
+  'submit-limit',
+]);
 
 /** Backoff before retry `attempt` (1-based): 1 s, 2 s, 4 s ... capped at 60 s. */
 export function retryDelayMs(attempt: number): number {

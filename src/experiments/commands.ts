@@ -4,7 +4,7 @@
  * state change goes through state/; what is read back comes from queries.ts.
  */
 import { controlCharacterPattern, loneSurrogatePattern } from '../domain/application.ts';
-import { ConflictError, ForbiddenError, LimitReachedError, NotFoundError, ValidationError } from '../domain/errors.ts';
+import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from '../domain/errors.ts';
 import { experimentDag } from '../domain/task.ts';
 import { notificationEvents, type ExperimentNotify } from '../domain/notification.ts';
 import { validateInputs, type FieldProblem } from '../domain/validate-inputs.ts';
@@ -15,8 +15,8 @@ import { getCatalogueEntries, getResource, type CatalogueEntries } from '../cata
 import type { ApplicationSpec } from '../domain/application.ts';
 import type { JobSettings, ResourceSpec } from '../domain/resource.ts';
 import type { Queryable, Store } from '../store/port.ts';
+import { admitExperiments } from '../state/admission-state.ts';
 import {
-  countActiveOfOwnerByScope,
   currentState,
   deleteIfDraft,
   launchScope,
@@ -24,6 +24,7 @@ import {
   moveExperiments,
   recordCreatedMany,
   setExperimentNotify,
+  setExperimentPriority,
   settleExperiments,
   type CreatedExperiment,
 } from '../state/experiment-state.ts';
@@ -38,6 +39,7 @@ import {
   type ExperimentDetail,
   type ExperimentSummary,
 } from './queries.ts';
+import { isGatewayCapped, needsAdmission } from './admission.ts';
 
 /** What a user sends to create an experiment. */
 export interface ExperimentRequest {
@@ -54,6 +56,8 @@ export interface ExperimentRequest {
   launch?: boolean;
   /** Its own choice of notifications over the owner's defaults (null or left out: the defaults). */
   notify?: ExperimentNotify | null;
+  /** The owner's priority for it among their own waiting experiments, -5 to 5 (default 0). */
+  priority?: number;
 }
 
 /** The most experiments one bulk creation (`createExperiments`) takes. */
@@ -203,9 +207,8 @@ export async function createExperiment(
 }
 
 /**
- * Creates many experiments in one transaction: all of them or, when any item is invalid or
- * over a limit, none (a ValidationError names every bad `items.<i>.<field>`; a
- * LimitReachedError the first item over its queue's per-user limit). Each item is what
+ * Creates many experiments in one transaction: all of them or, when any item is invalid,
+ * none (a ValidationError names every bad `items.<i>.<field>`). Each item is what
  * `createExperiment` takes and is launched unless it says `launch: false`. At most
  * `maxExperimentsPerBatch` items. Returns their summaries in the order given.
  */
@@ -232,8 +235,8 @@ export async function createExperiments(
 
 /**
  * Validates, stores and launches (where asked) experiments in one statement, so one commit
- * (recordCreatedMany); when a queue of a launch has a per-user limit, the owner's count is
- * checked first in the same transaction. Returns them in the order given.
+ * (recordCreatedMany). A launch into a queue with limits waits for the controller's
+ * admission (`held`); the others are admitted at once. Returns them in the order given.
  */
 async function createInStore(
   store: Store,
@@ -243,6 +246,7 @@ async function createInStore(
   parentId: string | null,
 ): Promise<Array<CreatedExperiment & { inputFiles: Record<string, string> }>> {
   const valid = await validateRequests(store, principal, requests, batch);
+  const capped = await isGatewayCapped(store, principal.gatewayId);
   const now = new Date().toISOString().slice(0, 16).replace('T', ' ');
   const experiments = valid.map(({ request, application, resource, values, settings, inputFiles }) => ({
     gatewayId: principal.gatewayId,
@@ -257,101 +261,12 @@ async function createInStore(
     message: parentId ? `cloned from ${parentId}` : `created by ${principal.name}`,
     fileNames: Object.values(inputFiles),
     launch: request.launch !== false,
+    held: needsAdmission(resource, settings.queue, capped),
+    priority: request.priority ?? 0,
     notify: normalizeNotify(request.notify),
   }));
-  const launches = valid.flatMap(({ request, resource, settings }, index): QueuePlace[] =>
-    request.launch === false ? [] : [{ resource, queue: settings.queue, item: batch ? index : null }],
-  );
-  // Without a per-user limit to check, the statement is its own transaction: one round trip.
-  const created = !launches.some((launch) => limitOf(launch) !== undefined)
-    ? await recordCreatedMany(store, experiments, experimentDag)
-    : await store.transaction(async (tx) => {
-        await checkJobsPerUser(tx, principal.userId, launches);
-        return recordCreatedMany(tx, experiments, experimentDag);
-      });
+  const created = await recordCreatedMany(store, experiments, experimentDag);
   return created.map((experiment, index) => ({ ...experiment, inputFiles: valid[index].inputFiles }));
-}
-
-/** Where an experiment is to run: the place in a queue that per-user limits count. */
-interface QueuePlace {
-  resource: ResourceSpec;
-  queue: string;
-  /** Its index in a bulk creation, for error messages; null otherwise. */
-  item: number | null;
-}
-
-/** One experiment to launch, with where it runs. */
-interface Launch extends QueuePlace {
-  experimentId: string;
-}
-
-/**
- * Launches `created` experiments of one owner: checks the per-user limits, queues them,
- * plans their DAGs. Their events and wake-ups are pushed to `pending`, for the caller to append.
- */
-async function launchInTransaction(
-  tx: Queryable,
-  ownerId: string,
-  launches: Launch[],
-  pending: { events: NewEvent[]; notices: Notice[] },
-): Promise<void> {
-  if (launches.length === 0) return;
-  await checkJobsPerUser(tx, ownerId, launches);
-  const moved = await moveExperiments(
-    tx,
-    launches.map(({ experimentId }) => ({ experimentId, to: 'queued', from: ['created'], message: 'launched' })),
-    pending.events,
-  );
-  if (moved.size !== launches.length)
-    throw new ConflictError('only a created experiment can be launched', [], 'invalid-state');
-  await createTasksOfMany(
-    tx,
-    launches.map(({ experimentId }) => experimentId),
-    experimentDag,
-    0,
-    pending,
-  );
-}
-
-/** The per-user limit of active experiments of a launch's queue, if it has one. */
-function limitOf(launch: QueuePlace): number | undefined {
-  return launch.resource.config.queues.find((queue) => queue.name === launch.queue)?.maxJobsPerUser;
-}
-
-/**
- * Refuses launches (a LimitReachedError, `queue-limit`) that would give the owner more than
- * a queue's `maxJobsPerUser` experiments active on that resource and queue, counting the
- * earlier launches of the same call. When a queue has a limit, the owner's row is locked
- * first, so two launches at once cannot both take the last place.
- */
-async function checkJobsPerUser(tx: Queryable, ownerId: string, launches: QueuePlace[]): Promise<void> {
-  const limited = launches.filter((launch) => limitOf(launch) !== undefined);
-  if (limited.length === 0) return;
-  const active = await countActiveOfOwnerByScope(
-    tx,
-    ownerId,
-    limited.map((launch) => ({ resource: launch.resource.name, queue: launch.queue })),
-  );
-  for (const launch of limited) {
-    const limit = limitOf(launch)!;
-    const key = `${launch.resource.name} ${launch.queue}`;
-    const count = active.get(key) ?? 0;
-    if (count >= limit) {
-      const where = launch.item === null ? '' : `item ${launch.item}: `;
-      const earlier = launch.item === null ? '' : ' (counting the earlier items of this request)';
-      throw new LimitReachedError(
-        `${where}queue ${launch.queue} on ${launch.resource.name} allows ${limit} active experiments per user and you have ${count}${earlier}: wait for one to finish, cancel one, or pick another queue`,
-        [
-          {
-            field: launch.item === null ? 'queue' : `items.${launch.item}.queue`,
-            message: `at most ${limit} active experiments per user`,
-          },
-        ],
-        'queue-limit',
-      );
-    }
-    active.set(key, count + 1);
-  }
 }
 
 /** Launches a `created` experiment: plans its task DAG and queues it. */
@@ -362,12 +277,15 @@ export async function launchExperiment(store: Store, principal: Principal, id: s
     if (scope === null) throw new NotFoundError(`experiment ${id}`);
     const resource = await getResource(tx, scope.gatewayId, scope.resource);
     const pending = { events: [] as NewEvent[], notices: [] as Notice[] };
-    await launchInTransaction(
+    const moved = await moveExperiments(
       tx,
-      scope.ownerId,
-      [{ experimentId: id, resource, queue: scope.queue, item: null }],
-      pending,
+      [{ experimentId: id, to: 'queued', from: ['created'], message: 'launched' }],
+      pending.events,
     );
+    if (moved.size !== 1) throw new ConflictError('only a created experiment can be launched', [], 'invalid-state');
+    const held = needsAdmission(resource, scope.queue, await isGatewayCapped(tx, scope.gatewayId));
+    await createTasksOfMany(tx, [id], experimentDag, { held, pending });
+    if (!held) await admitExperiments(tx, [id]);
     await appendEvents(tx, pending.events, pending.notices);
   });
   return getExperiment(store, principal, id);
@@ -422,6 +340,7 @@ export async function cloneExperiment(
     memoryMb: overrides.memoryMb ?? parent.settings.memoryMb,
     launch: overrides.launch,
     notify: overrides.notify !== undefined ? overrides.notify : parent.notify,
+    priority: overrides.priority ?? parent.priority,
   };
   return createExperiment(store, principal, request, parent);
 }
@@ -440,23 +359,35 @@ function normalizeNotify(notify: ExperimentNotify | null | undefined): Experimen
 }
 
 /**
- * Sets an experiment's own choice of notifications (null: its owner's defaults again), in
- * any state, for the events still to come. Only its owner chooses: notifications go to them.
+ * Changes what may change in any state: the experiment's own choice of notifications
+ * (null: its owner's defaults again; for the events still to come) and its owner's
+ * priority for it (it orders their waiting line). Only its owner changes them:
+ * notifications go to them, and the priority orders their own experiments.
  * @throws {NotFoundError} when the principal cannot see it; ForbiddenError when it is another user's.
  */
-export async function setNotify(
+export async function updateExperiment(
   store: Store,
   principal: Principal,
   id: string,
-  notify: ExperimentNotify | null,
+  change: { notify?: ExperimentNotify | null; priority?: number },
 ): Promise<ExperimentDetail> {
   const experiment = await getExperiment(store, principal, id);
   if (experiment.owner !== principal.name) {
-    throw new ForbiddenError(`experiment ${id} is ${experiment.owner}'s: only its owner chooses its notifications`, [
-      { field: 'notify', message: 'notifications go to the owner; only they choose them' },
+    const field = change.notify !== undefined ? 'notify' : 'priority';
+    throw new ForbiddenError(`experiment ${id} is ${experiment.owner}'s: only its owner changes its ${field}`, [
+      {
+        field,
+        message:
+          field === 'notify'
+            ? 'notifications go to the owner; only they choose them'
+            : "a priority orders its owner's own experiments; only they set it",
+      },
     ]);
   }
-  await setExperimentNotify(store, id, normalizeNotify(notify));
+  await store.transaction(async (tx) => {
+    if (change.notify !== undefined) await setExperimentNotify(tx, id, normalizeNotify(change.notify));
+    if (change.priority !== undefined) await setExperimentPriority(tx, id, change.priority);
+  });
   return getExperiment(store, principal, id);
 }
 

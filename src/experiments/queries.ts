@@ -42,6 +42,10 @@ export interface ExperimentSummary {
   headlineValues: HeadlineValue[];
   /** How far the program in the latest job says it is, once it has said (domain/progress.ts), for a progress bar and an estimated end. */
   progress: ProgressSummary | null;
+  /** Why a launched experiment has not started yet, and its place in line; null when it is not waiting. */
+  waiting: { reason: string; place: number } | null;
+  /** The owner's priority for it among their own waiting experiments, -5 to 5. */
+  priority: number;
 }
 
 /** A job's progress as lists show it: no named values, with what a bar and an estimated end need. */
@@ -82,7 +86,7 @@ export interface ExperimentDetail extends ExperimentSummary {
  */
 const summaryColumns = `e.id, e.name, u.name as owner, e.application, e.application_version, e.resource, e.state,
   e.blocked_reason, e.blocked_until, e.failure, e.parent_id, e.created_at, e.updated_at, e.launched_at, e.finished_at,
-  e.headline_values,
+  e.headline_values, e.waiting_reason, e.waiting_place, e.priority,
   (select case when j.progress is not null then (j.progress - 'values') || jsonb_build_object(
        'jobStartedAt', j.started_at, 'jobEndedAt', j.ended_at, 'walltimeMinutes', e.settings->'walltimeMinutes') end
      from jobs j where j.experiment_id = e.id order by j.id desc limit 1) as progress`;
@@ -106,6 +110,8 @@ function toSummary(row: any): ExperimentSummary {
     finishedAt: row.finished_at,
     headlineValues: row.headline_values ?? [],
     progress: row.progress ?? null,
+    waiting: row.waiting_reason ? { reason: row.waiting_reason, place: row.waiting_place } : null,
+    priority: row.priority ?? 0,
   };
 }
 

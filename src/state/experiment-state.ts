@@ -44,6 +44,13 @@ export interface NewExperiment {
   fileNames?: string[];
   /** Launch it in the same statement: `queued`, with its task DAG (default false: a draft). */
   launch?: boolean;
+  /**
+   * Launched, it waits for the controller's admission (a limit applies to its queue): its
+   * root tasks stay `pending` until admitExperiments (default false: admitted at once).
+   */
+  held?: boolean;
+  /** The owner's priority for it among their own waiting experiments, -5 to 5 (default 0). */
+  priority?: number;
   /** Its own choice of notifications over its owner's defaults (default null: the defaults). */
   notify?: ExperimentNotify | null;
 }
@@ -69,6 +76,7 @@ export interface CreatedExperiment {
     settings: unknown;
     last_event_seq: number;
     notify: ExperimentNotify | null;
+    priority: number;
   };
   /** Its tasks in id order, each with the ids of the tasks it waits for (empty for a draft). */
   tasks: Array<{ id: number; kind: TaskKind; state: TaskState; dependsOn: number[] }>;
@@ -78,12 +86,14 @@ export interface CreatedExperiment {
  * Stores new experiments in one statement whatever their number (so, outside a
  * transaction, one commit): each experiment row and its search entry with its `created`
  * event; for those with `launch`, also the move to `queued` (`launched`), the task DAG
- * of `plan` (roots `ready`, the rest `pending`) and the roots' `ready` events, as
+ * of `plan` (roots `ready`, or `pending` on their admission when `held`; the rest
+ * `pending`) and the roots' `ready` events, as
  * moveExperiments and createTasksOfMany would write them. Announces the experiments on
  * `eventsChannel` and wakes workers (`readyChannel`) at commit. Returns them in the order
  * given; their creation times follow that order (a microsecond apart), so a bulk creation
  * lists in the order it was sent. No one else can see the new rows before the commit, so
- * the launch needs no guard or row lock: per-user limits are the caller's to check first.
+ * the launch needs no guard or row lock. Limits are the controller's admission to apply:
+ * a launch the caller marks `held` waits for it.
  */
 export async function recordCreatedMany(
   db: Queryable,
@@ -109,13 +119,15 @@ export async function recordCreatedMany(
       search_text: searchText(id, experiment),
       message: experiment.message,
       launch: experiment.launch === true,
+      held: experiment.launch === true && experiment.held === true,
+      priority: experiment.priority ?? 0,
       notify: experiment.notify ?? null,
-      // created (1), then launched (2) and one `ready` per root task
-      last_event_seq: experiment.launch ? 2 + roots : 1,
+      // created (1), then launched (2) and, unless held, one `ready` per root task
+      last_event_seq: experiment.launch ? (experiment.held ? 2 : 2 + roots) : 1,
     };
   });
   const ids = rows.map((row) => row.id);
-  const launched = rows.filter((row) => row.launch).length;
+  const launched = rows.filter((row) => row.launch && !row.held).length;
   const notices = [
     ...(launched > 0 && roots > 0 ? [{ channel: readyChannel, payload: String(launched * roots) }] : []),
     ...Array.from({ length: Math.ceil(ids.length / 100) }, (_, chunk) => ({
@@ -135,27 +147,29 @@ export async function recordCreatedMany(
     `with input as (
        select * from jsonb_to_recordset($1::jsonb) as x(ord int, id uuid, gateway_id text, owner_id text, name text,
          application text, application_version text, resource text, inputs jsonb, settings jsonb, parent_id uuid,
-         search_text text, message text, launch boolean, notify jsonb, last_event_seq int)),
+         search_text text, message text, launch boolean, held boolean, priority int, notify jsonb, last_event_seq int)),
      plan as (select * from unnest($2::text[], $3::int[], $4::int[]) with ordinality as p(kind, dependencies, max_attempts, step)),
      created as (
        insert into experiments (id, gateway_id, owner_id, name, application, application_version, resource,
-         inputs, settings, parent_id, notify, state, last_event_seq, created_at, updated_at, launched_at)
+         inputs, settings, parent_id, notify, state, last_event_seq, created_at, updated_at, launched_at, admitted_at, priority)
        select id, gateway_id, owner_id, name, application, application_version, resource, inputs, settings, parent_id,
          nullif(notify, 'null'::jsonb), case when launch then 'queued' else 'created' end, last_event_seq,
          now() + ord * interval '1 microsecond',
          case when launch then now() else now() + ord * interval '1 microsecond' end,
-         case when launch then now() end
+         case when launch then now() end,
+         case when launch and not held then now() end, priority
        from input
        returning id, gateway_id, owner_id, name, application, application_version, resource, state, blocked_reason,
          blocked_until, failure, parent_id, created_at, updated_at, launched_at, finished_at, inputs, settings,
-         last_event_seq, notify),
+         last_event_seq, notify, priority),
      searchable as (
        insert into experiment_search (experiment_id, search_text, gateway_id, owner_id, application, resource, created_at)
        select c.id, i.search_text, c.gateway_id, c.owner_id, c.application, c.resource, c.created_at
        from created c join input i on i.id = c.id),
      planned as (
        insert into tasks (experiment_id, kind, state, pending_dependencies, max_attempts)
-       select i.id, p.kind, case when p.dependencies = 0 then 'ready' else 'pending' end, p.dependencies, p.max_attempts
+       select i.id, p.kind, case when p.dependencies = 0 and not i.held then 'ready' else 'pending' end,
+         p.dependencies + case when p.dependencies = 0 and i.held then 1 else 0 end, p.max_attempts
        from input i cross join plan p where i.launch order by i.ord, p.step
        returning id, experiment_id, kind, state),
      linked as (
@@ -234,6 +248,18 @@ export async function setExperimentNotify(
   return rows.length > 0;
 }
 
+/**
+ * Sets the owner's priority for an experiment, in any state: it orders their line while
+ * the experiment waits for admission, and is kept for its clones. Bumps `updated_at` so the
+ * live list shows it.
+ */
+export async function setExperimentPriority(db: Queryable, experimentId: string, priority: number): Promise<void> {
+  await db.query(
+    `update experiments set priority = $2, updated_at = now() where id = $1 and priority is distinct from $2`,
+    [experimentId, priority],
+  );
+}
+
 /** Deletes a draft: only an experiment still `created`. Returns whether one was deleted. */
 export async function deleteIfDraft(tx: Queryable, experimentId: string): Promise<boolean> {
   const rows = await tx.query(`delete from experiments where id = $1 and state = 'created' returning id`, [
@@ -305,11 +331,14 @@ export async function moveExperiments(
      old as (select e.id, e.state as previous from experiments e where e.id = any($2::uuid[]) order by e.id for update)
      update experiments e set state = i.target, updated_at = now(),
        failure = coalesce(i.failure, e.failure),
-       launched_at = case when i.target = 'queued' then now() else e.launched_at end,
+       launched_at = case when i.target = 'queued' then coalesce(e.launched_at, now()) else e.launched_at end,
        finished_at = case when i.terminal then now() else e.finished_at end,
        state_before_block = case when i.target = 'blocked' then e.state else null end,
        blocked_reason = case when i.target = 'blocked' then i.blocked_reason else null end,
-       blocked_until = case when i.target = 'blocked' then i.blocked_until else null end
+       blocked_until = case when i.target = 'blocked' then i.blocked_until else null end,
+       -- Only a launched experiment not yet admitted waits in line (blocked, it keeps its place).
+       waiting_reason = case when i.target in ('queued', 'blocked') then e.waiting_reason end,
+       waiting_place = case when i.target in ('queued', 'blocked') then e.waiting_place end
      from input i, old
      where e.id = any($2::uuid[]) and e.id = i.id and old.id = e.id and e.state = any(i.sources)
      returning e.id, old.previous`,
@@ -513,26 +542,4 @@ export async function launchScope(db: Queryable, experimentId: string): Promise<
   );
   if (rows.length === 0) return null;
   return { ownerId: rows[0].owner_id, gatewayId: rows[0].gateway_id, resource: rows[0].resource, queue: rows[0].queue };
-}
-
-/**
- * How many experiments an owner has active per resource and queue, for the scopes asked
- * (keyed `resource queue`; absent means none). Locks the owner's row first, so concurrent
- * launches by one owner count each other.
- */
-export async function countActiveOfOwnerByScope(
-  tx: Queryable,
-  ownerId: string,
-  scopes: Array<{ resource: string; queue: string }>,
-): Promise<Map<string, number>> {
-  await tx.query('select id from users where id = $1 for update', [ownerId]);
-  // $1 owner, $2 resources, $3 queues (pairwise)
-  const rows = await tx.query<{ resource: string; queue: string; active: number }>(
-    `select e.resource, e.settings->>'queue' as queue, count(*)::int as active from experiments e
-     where e.owner_id = $1 and e.state in ${activeExperimentStatesSql}
-       and (e.resource, e.settings->>'queue') in (select * from unnest($2::text[], $3::text[]))
-     group by 1, 2`,
-    [ownerId, scopes.map((scope) => scope.resource), scopes.map((scope) => scope.queue)],
-  );
-  return new Map(rows.map((row) => [`${row.resource} ${row.queue}`, row.active]));
 }

@@ -11,7 +11,7 @@ import {
   keptAfterSubmitSql,
   retryDelayMs,
   taskStateSql,
-  unreachableFailureCode,
+  waitingFailureCodes,
   type TaskFailure,
   type TaskKind,
   type TaskOutcome,
@@ -34,24 +34,36 @@ export async function createTasks(
   plan: readonly TaskPlan[],
   priority = 0,
 ): Promise<void> {
-  await createTasksOfMany(tx, [experimentId], plan, priority);
+  await createTasksOfMany(tx, [experimentId], plan, { priority });
+}
+
+/** How createTasksOfMany plans the DAGs. */
+export interface TaskCreation {
+  /** The tasks' dispatch priority (default 0). */
+  priority?: number;
+  /**
+   * The experiments wait for admission: their roots stay `pending` with one dependency,
+   * the admission, until releaseAdmittedTasks makes them ready.
+   */
+  held?: boolean;
+  /** Push the events and the wake-up here, for the caller to append later in the same transaction. */
+  pending?: { events: NewEvent[]; notices: Notice[] };
 }
 
 /**
  * createTasks for many experiments at once, each getting the same plan: three statements
- * whatever their number (a bulk creation launches up to a thousand). With `pending`, the
- * events and the wake-up are pushed there for the caller to append later in the same
- * transaction.
+ * whatever their number (a bulk creation launches up to a thousand).
  */
 export async function createTasksOfMany(
   tx: Queryable,
   experimentIds: string[],
   plan: readonly TaskPlan[],
-  priority = 0,
-  pending?: { events: NewEvent[]; notices: Notice[] },
+  { priority = 0, held = false, pending }: TaskCreation = {},
 ): Promise<void> {
   if (experimentIds.length === 0) return;
   const nodes = experimentIds.flatMap((experimentId) => plan.map((node) => ({ experimentId, node })));
+  // A held root waits on its admission as on a dependency.
+  const waitsFor = (node: TaskPlan) => node.dependsOn.length + (held && node.dependsOn.length === 0 ? 1 : 0);
   // $1 experiments, $2 kinds, $3 dependency counts, $4 max attempts, $5 priority
   const created = await tx.query<{ id: number; experiment_id: string; kind: TaskKind; state: TaskState }>(
     `insert into tasks (experiment_id, kind, state, pending_dependencies, max_attempts, priority)
@@ -61,7 +73,7 @@ export async function createTasksOfMany(
     [
       nodes.map(({ experimentId }) => experimentId),
       nodes.map(({ node }) => node.kind),
-      nodes.map(({ node }) => node.dependsOn.length),
+      nodes.map(({ node }) => waitsFor(node)),
       nodes.map(({ node }) => node.maxAttempts ?? 3),
       priority,
     ],
@@ -85,6 +97,26 @@ export async function createTasksOfMany(
   if (!pending) return appendEvents(tx, events, notices);
   pending.events.push(...events);
   pending.notices.push(...notices);
+}
+
+/**
+ * Makes the root tasks of admitted experiments ready: the admission was the one
+ * dependency they waited for (createTasksOfMany with `held`). Wakes workers at commit.
+ */
+export async function releaseAdmittedTasks(tx: Queryable, experimentIds: string[]): Promise<void> {
+  if (experimentIds.length === 0) return;
+  const released = await tx.query<{ id: number; experiment_id: string; kind: TaskKind }>(
+    `update tasks t set state = 'ready', pending_dependencies = 0
+     where t.experiment_id = any($1::uuid[]) and t.state = 'pending' and t.pending_dependencies = 1
+       and not exists (select 1 from task_dependencies d where d.task_id = t.id)
+     returning t.id, t.experiment_id, t.kind`,
+    [experimentIds],
+  );
+  await appendEvents(
+    tx,
+    released.map((row) => taskEvent(row.experiment_id, row.id, row.kind, 'pending', 'ready', 'admitted')),
+    released.length > 0 ? [{ channel: readyChannel, payload: String(released.length) }] : [],
+  );
 }
 
 /** Who may report an outcome: the worker holding the lease, or the controller for a detached task. */
@@ -214,10 +246,10 @@ export async function applyOutcomesInto(
        where id = any($1::int8[]) and ${guard.sql} order by id for update`,
       [failures.map((item) => item.taskId), guard.value],
     );
-    // An unreachable resource is nobody's fault: its tasks wait (blocked) as long as it takes.
+    // An unreachable or full resource is nobody's fault: its tasks wait (blocked) as long as it takes.
     const retries = rows.filter((row) => {
       const failure = byId.get(row.id)!;
-      return failure.retryable && (row.attempt < row.max_attempts || failure.code === unreachableFailureCode);
+      return failure.retryable && (row.attempt < row.max_attempts || waitingFailureCodes.has(failure.code));
     });
     const final = rows.filter((row) => !retries.includes(row));
     await failOrRetry(tx, retries, final, byId, events);
@@ -388,7 +420,7 @@ async function failOrRetry(
     });
     for (const [index, row] of retries.entries()) {
       const failure = failureOf.get(row.id)!;
-      if (failure.code !== unreachableFailureCode) continue;
+      if (!waitingFailureCodes.has(failure.code)) continue;
       await blockExperiments(
         tx,
         [row.experiment_id],

@@ -39,8 +39,8 @@ type HandledKind = Exclude<TaskKind, 'noop'>;
 /**
  * The handlers, each wrapped so that a retried attempt that gets through unblocks its
  * experiment. A resource that does not answer fails the attempt as `resource-unreachable`
- * (the worker's `failureFromError`), retried without limit while the experiment shows
- * `blocked`.
+ * (the worker's `failureFromError`), and a cluster that refuses more of the owner's jobs
+ * as `submit-limit`: both are retried without limit while the experiment shows `blocked`.
  */
 export function createHandlers(deps: HandlerDependencies): Record<HandledKind, TaskHandler> {
   const handlers = createBareHandlers(deps);
@@ -50,7 +50,7 @@ export function createHandlers(deps: HandlerDependencies): Record<HandledKind, T
       const outcome = await handler(task, context);
       if (task.attempt > 1) {
         await deps.store.transaction((tx) =>
-          unblockExperiments(tx, [task.experimentId], `${task.kind} got through: the resource answers again`),
+          unblockExperiments(tx, [task.experimentId], `${task.kind} got through: the resource takes it again`),
         );
       }
       return outcome;

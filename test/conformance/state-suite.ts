@@ -47,13 +47,7 @@ import {
   type SettlementFacts,
 } from '../../src/domain/experiment.ts';
 import { jobStates } from '../../src/domain/job.ts';
-import {
-  experimentDag,
-  unreachableFailureCode,
-  type ClaimedTask,
-  type TaskKind,
-  type TaskOutcome,
-} from '../../src/domain/task.ts';
+import { experimentDag, type ClaimedTask, type TaskKind, type TaskOutcome } from '../../src/domain/task.ts';
 
 /**
  * Registers the suite under `describe(name)`.
@@ -542,7 +536,7 @@ export function stateConformance(name: string, open: (options: { migrated: boole
           const experiment = await launch(store, principal);
           await store.query(`update tasks set max_attempts = 2 where experiment_id = $1`, [experiment.id]);
           const failure = {
-            code: unreachableFailureCode,
+            code: 'resource-unreachable' as const,
             message: 'cannot reach hpcuser@127.0.0.1:2223: connect ECONNREFUSED',
             retryable: true,
           };

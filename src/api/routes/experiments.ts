@@ -11,7 +11,7 @@ import {
   deleteDraft,
   launchExperiment,
   maxExperimentsPerBatch,
-  setNotify,
+  updateExperiment,
   type ExperimentRequest,
 } from '../../experiments/commands.ts';
 import {
@@ -28,6 +28,7 @@ import { listEvents } from '../../state/events.ts';
 import { latestJob } from '../../state/job-state.ts';
 import { ValidationError } from '../../domain/errors.ts';
 import { terminalExperimentStates } from '../../domain/experiment.ts';
+import { experimentPriorityRange } from '../../domain/admission.ts';
 import type { ExperimentNotify } from '../../domain/notification.ts';
 import type { ApiDependencies } from '../dependencies.ts';
 import { notificationEventListSchema, problemResponses, ref } from '../schemas.ts';
@@ -50,6 +51,14 @@ const notifyRequestSchema = {
     "This experiment's own choice of notifications over your defaults (GET /notifications/settings); a key left out, or null, follows them",
 } as const;
 
+const prioritySchema = {
+  type: 'integer',
+  minimum: experimentPriorityRange.min,
+  maximum: experimentPriorityRange.max,
+  description:
+    'Your priority for it among your own experiments waiting on the same queue, -5 to 5 (default 0; higher starts first). It does not put it before other users’ (README, When experiments start)',
+} as const;
+
 const settingsProperties = {
   queue: { type: 'string', description: 'Queue (partition); default from the deployment, then the resource' },
   nodes: { type: 'integer', minimum: 1 },
@@ -64,6 +73,7 @@ const settingsProperties = {
     description: 'Input name to value; file inputs take an upload id',
   },
   notify: notifyRequestSchema,
+  priority: prioritySchema,
 } as const;
 
 const experimentRequestSchema = {
@@ -165,16 +175,12 @@ export function registerExperimentRoutes(api: FastifyInstance, deps: ApiDependen
       schema: {
         operationId: 'createExperiments',
         summary: 'Create many experiments at once',
-        description: `Creates up to ${maxExperimentsPerBatch} experiments in one transaction: all of them, or none. Each item is the body of \`POST /experiments\` (launched unless \`launch\` is false). A bad item fails the whole request with a 400 whose \`errors\` name \`items.<index>.<field>\`; an item over its queue's per-user limit fails it with a 429 naming that item. The response lists the new experiments in the order of the items.`,
+        description: `Creates up to ${maxExperimentsPerBatch} experiments in one transaction: all of them, or none. Each item is the body of \`POST /experiments\` (launched unless \`launch\` is false). A bad item fails the whole request with a 400 whose \`errors\` name \`items.<index>.<field>\`. Items over their queue's per-user limit are accepted and wait \`queued\` for a place (\`waiting\`). The response lists the new experiments in the order of the items.`,
         tags: ['experiments'],
         body: experimentBatchSchema,
         response: {
           201: ref('ExperimentBatch'),
           ...problemResponses,
-          429: {
-            description: "An item would pass its queue's per-user limit of active experiments; nothing was created",
-            content: { 'application/problem+json': { schema: ref('Problem') } },
-          },
         },
       },
     },
@@ -301,26 +307,26 @@ export function registerExperimentRoutes(api: FastifyInstance, deps: ApiDependen
     async (request) => getExperiment(store, request.principal, request.params.id),
   );
 
-  api.patch<{ Params: { id: string }; Body: { notify: ExperimentNotify | null } }>(
+  api.patch<{ Params: { id: string }; Body: { notify?: ExperimentNotify | null; priority?: number } }>(
     '/experiments/:id',
     {
       schema: {
         operationId: 'updateExperiment',
-        summary: "Change an experiment's notifications",
+        summary: "Change an experiment's notifications or priority",
         description:
-          "Sets the experiment's own choice of notifications (`notify`; null follows your defaults again), in any state: it applies to the events still to come. Only the owner may: 403 for an admin's change to a user's experiment.",
+          "Sets, in any state, the experiment's own choice of notifications (`notify`; null follows your defaults again; it applies to the events still to come) and your priority for it (`priority`: it reorders your own experiments waiting on its queue). Only the owner may: 403 for an admin's change to a user's experiment.",
         tags: ['experiments'],
         params: idParams,
         body: {
           type: 'object',
-          required: ['notify'],
+          minProperties: 1,
           additionalProperties: false,
-          properties: { notify: notifyRequestSchema },
+          properties: { notify: notifyRequestSchema, priority: prioritySchema },
         },
         response: { 200: ref('Experiment'), ...problemResponses },
       },
     },
-    async (request) => setNotify(store, request.principal, request.params.id, request.body.notify),
+    async (request) => updateExperiment(store, request.principal, request.params.id, request.body),
   );
 
   api.delete<{ Params: { id: string } }>(

@@ -199,6 +199,9 @@ export function observeAccountedJob(row: SacctRow, squeueRow: SqueueRow | undefi
   });
 }
 
+/** How long after a job's end (squeue's) the poll waits for sacct to record a cancel. */
+const accountingLagMs = 60_000;
+
 /**
  * A job sacct could not settle, from its job files. When squeue still lists it as
  * finished, squeue's state stands and the files give the exit code. Otherwise the files
@@ -210,14 +213,20 @@ export function observeFromFiles(
   record: BatchJobRecord,
   squeueRow: SqueueRow | undefined,
   accounting: Accounting,
+  now = Date.now(),
 ): JobObservation | null {
   if (squeueRow) {
     const state = slurmJobState(squeueRow.state);
     if (!state) return null;
+    const endedAt = parseSlurmTime(squeueRow.end);
+    // Only sacct says who canceled a job, and slurmdbd records the end a moment after
+    // squeue shows it (under load, past the next poll): while sacct still has the job
+    // running, wait for it, a while.
+    const accountingBehind = accounting.rows.has(job.nativeId);
+    if (state === 'canceled' && accountingBehind && endedAt && now - endedAt.getTime() < accountingLagMs) return null;
     const reason = parseSlurmReason(state === 'canceled' ? '' : squeueRow.reason);
     const nodeList = parseSlurmNodeList(squeueRow.nodeList);
     const startedAt = nodeList ? parseSlurmTime(squeueRow.start) : undefined;
-    const endedAt = parseSlurmTime(squeueRow.end);
     return toObservation({
       nativeId: job.nativeId,
       state,

@@ -148,6 +148,23 @@ describe('SlurmScheduler.poll', () => {
     assert.equal(observations.get('81')?.exitCode, 3);
   });
 
+  test('a cancel that slurmdbd has not recorded yet waits for sacct to say who canceled, for a minute at most', async () => {
+    const now = Math.floor(Date.now() / 1000);
+    const poll = async (endedSecondsAgo: number) => {
+      const ended = now - endedSecondsAgo;
+      const shell = new ScriptedShell({
+        squeue: { stdout: `84|CANCELLED|vm|${ended - 30}|${ended}|None\n` },
+        sacct: { stdout: `84|RUNNING|0:0|vm|${ended - 30}|Unknown|None\n` },
+        'drover-read': { stdout: `${record('143')}\n` },
+      });
+      return (await new SlurmScheduler({ shell, resource: 'c' }).poll([job('84')])).get('84');
+    };
+    assert.equal(await poll(5), undefined, 'left for a later poll');
+    const late = await poll(90);
+    assert.equal(late?.state, 'canceled', 'after a minute, squeue settles it');
+    assert.equal(late?.reason, undefined);
+  });
+
   test('with slurmdbd down, a forgotten job is settled by its files or left out, never lost', async () => {
     const shell = new ScriptedShell({
       squeue: { stdout: '' },

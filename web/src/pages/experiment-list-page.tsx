@@ -350,6 +350,13 @@ export function ExperimentListPage() {
                   {experiment.progress && experiment.progress.jobEndedAt === null && (
                     <ProgressBar progress={experiment.progress} compact />
                   )}
+                  {/* Over a queue's limit: its place in line, the reason in the tooltip and the page. */}
+                  {experiment.waiting && (
+                    <span className="hint" title={experiment.waiting.reason}>
+                      {' '}
+                      waiting, #{experiment.waiting.place} in line
+                    </span>
+                  )}
                 </td>
                 <td data-label="Application">{experiment.application}</td>
                 <td data-label="Resource">{experiment.resource}</td>

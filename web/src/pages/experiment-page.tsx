@@ -15,6 +15,7 @@ import { StateBadge } from '../components/state-badge';
 import { TaskDag } from '../components/task-dag';
 import { Timeline } from '../components/timeline';
 import { ExperimentNotifications } from '../components/experiment-notifications';
+import { WaitingNotice } from '../components/waiting-notice';
 import { useMe } from '../auth';
 import { terminalExperimentStates } from '../../../src/api-client/constants';
 import { formatDateTime, formatValue } from '../format';
@@ -197,6 +198,7 @@ export function ExperimentPage() {
           {experiment.blockedUntil && <> (next try {formatDateTime(experiment.blockedUntil)})</>}
         </p>
       )}
+      <WaitingNotice experiment={experiment} owner={experiment.owner === me.user.name} onChanged={detail.reload} />
       {experiment.failure && (
         <p className="error">
           Failed: {experiment.failure.message} <span className="hint">({experiment.failure.code})</span>
