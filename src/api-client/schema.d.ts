@@ -746,7 +746,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** A gateway's caps (platform operator) */
+        /**
+         * A gateway's caps (platform operator)
+         * @description The caps of a gateway on all its resources together: active experiments and cores in use (set with PUT). 404 when there is no such gateway.
+         */
         get: operations["getGatewayLimits"];
         /**
          * Set a gateway's caps (platform operator)
