@@ -198,6 +198,17 @@ describe('sign-in through the provider', () => {
     assert.equal(users.length, 1);
   });
 
+  it('makes one user when the same person signs in for the first time from two tabs at once', async () => {
+    provider.addAccount({ login: 'dana', claims: { email: 'dana@uni.example', preferred_username: 'dana' } });
+    const [first, second] = await Promise.all([signedIn('dana'), signedIn('dana')]);
+    const [a, b] = await Promise.all([
+      browserCall(first, 'GET', '/api/v1/me'),
+      browserCall(second, 'GET', '/api/v1/me'),
+    ]);
+    assert.equal(a.body.user.id, b.body.user.id);
+    assert.equal((await drover.drover.store.query("select 1 from users where name = 'dana'")).length, 1);
+  });
+
   it('names users by the claim each gateway chose, and keeps gateways apart', async () => {
     const atDefault = await signedIn('alice');
     const atBeta = await signedIn('alice', 'beta');

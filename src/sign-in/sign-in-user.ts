@@ -88,14 +88,17 @@ export async function findOrCreateUser(
   if (made.length > 0) userId = made[0].id;
   else {
     // An existing user of that name: linked only when an admin made it and no identity has it yet.
-    const existing = await db.query<{ id: string; operator: boolean; identities: number }>(
+    // Another identity's user is refused; this identity's own (a sign-in of the same person
+    // that committed first, from another tab) is not.
+    const existing = await db.query<{ id: string; operator: boolean; others: number }>(
       `select users.id, users.operator,
-              (select count(*)::int from user_identities where user_id = users.id) as identities
+              (select count(*)::int from user_identities i
+               where i.user_id = users.id and not (i.issuer = $3 and i.subject = $4)) as others
        from users where gateway_id = $1 and name = $2 for update`,
-      [gatewayId, name],
+      [gatewayId, name, identity.issuer, identity.subject],
     );
     const user = existing[0];
-    if (!user || user.operator || user.identities > 0) {
+    if (!user || user.operator || user.others > 0) {
       throw new SignInError(
         `the user name ${JSON.stringify(name)} in this gateway belongs to someone else; ask the gateway admin`,
         'name-taken',
@@ -103,11 +106,10 @@ export async function findOrCreateUser(
     }
     userId = user.id;
   }
-  await db.query('insert into user_identities (gateway_id, issuer, subject, user_id) values ($1, $2, $3, $4)', [
-    gatewayId,
-    identity.issuer,
-    identity.subject,
-    userId,
-  ]);
+  await db.query(
+    `insert into user_identities (gateway_id, issuer, subject, user_id) values ($1, $2, $3, $4)
+     on conflict (gateway_id, issuer, subject) do nothing`,
+    [gatewayId, identity.issuer, identity.subject, userId],
+  );
   return { userId, name, created: made.length > 0 };
 }
