@@ -132,6 +132,12 @@ module.exports = {
       '^src/notifications/',
       [domain, config, anyPort, '^src/(notifications|state|credentials)/'],
     ),
+    onlyImports(
+      'sign-in-imports-catalogue-and-credentials',
+      "sign-in/ (identity providers, the OpenID Connect flow, sessions) imports domain/, config.ts, the Store port, catalogue/ (users), credentials/ (the client secret's encryption) and the address policy of notifications/.",
+      '^src/sign-in/',
+      [domain, config, storePort, '^src/(sign-in|catalogue|credentials)/', '^src/notifications/address-policy[.]ts$'],
+    ),
     {
       name: 'senders-only-in-main',
       comment: 'The email and webhook senders are adapters: only main.ts picks them.',
@@ -141,14 +147,14 @@ module.exports = {
     },
     onlyImports(
       'api-imports-no-adapter',
-      'api/ imports ports, domain/, config.ts, state/, experiments/, catalogue/, credentials/, files/, notifications/ (not its senders), shell helpers and the type of resources/: never a store, dispatch, batch or shell adapter.',
+      'api/ imports ports, domain/, config.ts, state/, experiments/, catalogue/, credentials/, files/, notifications/ (not its senders), sign-in/, shell helpers and the type of resources/: never a store, dispatch, batch or shell adapter.',
       '^src/api/',
       [
         domain,
         config,
         anyPort,
         shellNotAdapter,
-        '^src/(api|state|experiments|catalogue|credentials|files|resources|notifications)/',
+        '^src/(api|state|experiments|catalogue|credentials|files|resources|notifications|sign-in)/',
       ],
     ),
     {

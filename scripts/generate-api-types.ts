@@ -47,6 +47,13 @@ export async function openApiDocument(): Promise<Record<string, unknown>> {
       emailAvailable: false,
       webhookAddresses: createAddressPolicy({ allowedNetworks: [], deniedNetworks: [] }),
     },
+    publicUrl: () => null,
+    signIn: {
+      lifetimes: { maxAgeMs: 3_600_000, idleMs: 3_600_000 },
+      addresses: createAddressPolicy({ allowedNetworks: [], deniedNetworks: [] }),
+      allowHttpIssuers: false,
+      timeoutMs: 10_000,
+    },
   });
   try {
     await api.ready();

@@ -121,6 +121,11 @@ describe('loadConfig', () => {
         DROVER_UPLOAD_QUOTA_BYTES: '4096',
         DROVER_METRICS_TOKEN: 'm'.repeat(16),
         DROVER_METRICS_LISTEN: '127.0.0.1:9464',
+        DROVER_SESSION_MAX_AGE_MS: '60000',
+        DROVER_SESSION_IDLE_MS: '30000',
+        DROVER_SIGN_IN_ALLOWED_NETWORKS: '10.0.0.0/8, 127.0.0.1',
+        DROVER_SIGN_IN_DENIED_NETWORKS: '10.9.0.0/16',
+        DROVER_SIGN_IN_ALLOW_HTTP_ISSUERS: 'true',
       },
     );
     assert.equal(config.host, '::');
@@ -149,6 +154,13 @@ describe('loadConfig', () => {
       uploadQuotaBytes: 4096,
     });
     assert.deepEqual(config.metrics, { token: 'm'.repeat(16), listen: '127.0.0.1:9464' });
+    assert.deepEqual(config.signIn, {
+      sessionMaxAgeMs: 60_000,
+      sessionIdleMs: 30_000,
+      allowedNetworks: ['10.0.0.0/8', '127.0.0.1'],
+      deniedNetworks: ['10.9.0.0/16'],
+      allowHttpIssuers: true,
+    });
   });
 
   test('flags merge into nested keys instead of replacing them', () => {

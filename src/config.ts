@@ -161,7 +161,7 @@ export const configSchema = z
         retryBaseMs: positiveInt.default(10_000),
         /** The longest delay between two attempts (default 1 hour). */
         retryCapMs: positiveInt.default(3_600_000),
-        /** The address users open Drover at, for the links in notifications (default http://<host>:<port>). */
+        /** The address users open Drover at, for the links in notifications and the sign-in redirect (default http://<host>:<port>). */
         publicUrl: z.string().url().optional(),
         email: z
           .object({
@@ -189,6 +189,32 @@ export const configSchema = z
             deniedNetworks: stringList.pipe(z.array(addressRange)).default([]),
           })
           .default({}),
+      })
+      .default({}),
+    /**
+     * Signing in through a gateway's OpenID Connect provider (README, Signing in with your
+     * identity provider) and the browser sessions it makes. The address the provider sends
+     * users back to is `notifications.publicUrl` (DROVER_PUBLIC_URL) + `/auth/<gateway>/callback`;
+     * session cookies are Secure when that address is https.
+     */
+    signIn: z
+      .object({
+        /** A browser session ends this long after sign-in, however active (default 12 hours). */
+        sessionMaxAgeMs: positiveInt.default(12 * 3_600_000),
+        /** A browser session ends after this long without a request (default 2 hours). */
+        sessionIdleMs: positiveInt.default(2 * 3_600_000),
+        /**
+         * Address ranges a provider's issuer may be at although they are not public (loopback,
+         * private networks): none by default, so a gateway admin cannot point Drover at the
+         * platform's internal services. A provider on a private network adds its range.
+         */
+        allowedNetworks: stringList.pipe(z.array(addressRange)).default([]),
+        /** Address ranges no issuer may be at, public ones included; they win over allowedNetworks. */
+        deniedNetworks: stringList.pipe(z.array(addressRange)).default([]),
+        /** Allow http:// issuers (default false: https only). For tests and a provider on loopback. */
+        allowHttpIssuers: z
+          .preprocess((value) => (value === 'true' ? true : value === 'false' ? false : value), z.boolean())
+          .default(false),
       })
       .default({}),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -233,6 +259,11 @@ const environmentKeys: Record<string, string> = {
   DROVER_NOTIFICATIONS_RETRY_CAP_MS: 'notifications.retryCapMs',
   DROVER_NOTIFICATIONS_MAX_ATTEMPTS: 'notifications.maxAttempts',
   DROVER_NOTIFICATIONS_SEND_TIMEOUT_MS: 'notifications.sendTimeoutMs',
+  DROVER_SESSION_MAX_AGE_MS: 'signIn.sessionMaxAgeMs',
+  DROVER_SESSION_IDLE_MS: 'signIn.sessionIdleMs',
+  DROVER_SIGN_IN_ALLOWED_NETWORKS: 'signIn.allowedNetworks',
+  DROVER_SIGN_IN_DENIED_NETWORKS: 'signIn.deniedNetworks',
+  DROVER_SIGN_IN_ALLOW_HTTP_ISSUERS: 'signIn.allowHttpIssuers',
 };
 
 /**

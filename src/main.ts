@@ -141,6 +141,13 @@ export async function startDrover(config: Config, roles: Role[]): Promise<Runnin
         emailAvailable: notifications.email.smtpUrl !== undefined,
         webhookAddresses,
       },
+      publicUrl: () => notifications.publicUrl ?? url,
+      signIn: {
+        lifetimes: { maxAgeMs: config.signIn.sessionMaxAgeMs, idleMs: config.signIn.sessionIdleMs },
+        addresses: createAddressPolicy(config.signIn),
+        allowHttpIssuers: config.signIn.allowHttpIssuers,
+        timeoutMs: 10_000,
+      },
     });
     const address = await api.listen({ host: config.host, port: config.port });
     url = address.replace('://[::1]', '://localhost');

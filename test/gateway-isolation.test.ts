@@ -34,6 +34,8 @@ interface Side {
   experimentId: string;
   /** A notification delivery of users[0]'s, in their delivery log. */
   deliveryId: string;
+  /** The id of users[0]'s API token. */
+  tokenId: string;
   /** Text that only this gateway's own answers may contain (never sent by the other side). */
   secrets: string[];
 }
@@ -137,10 +139,12 @@ async function makeSide(id: string): Promise<Side> {
      values ($1, $2, $3, 1, 'failed', 'webhook', $4, 'failed', now()) returning id`,
     [id, users[0].id, experiment.id, `http://127.0.0.1:9/${id}-secret-hook`],
   );
+  const tokens = await ok(drover.call('GET', '/api/v1/me/tokens', undefined, users[0].token), 200);
   return {
     id,
     admin,
     users,
+    tokenId: tokens.items[0].id,
     application,
     resource,
     credential,
@@ -191,10 +195,13 @@ function targetFor(path: string, parameter: string, target: Side): string {
   if (parameter === 'id' && path.startsWith('/api/v1/experiments/')) return target.experimentId;
   if (parameter === 'id' && path.startsWith('/api/v1/gateways/')) return target.id;
   if (parameter === 'id' && path.startsWith('/api/v1/notifications/deliveries/')) return target.deliveryId;
+  if (parameter === 'id' && path.startsWith('/api/v1/me/tokens/')) return target.tokenId;
   if (parameter === 'name' && path.startsWith('/api/v1/applications/')) return target.application;
   if (parameter === 'name' && path.startsWith('/api/v1/resources/')) return target.resource;
   if (parameter === 'name' && path.startsWith('/api/v1/credentials/')) return target.credential;
   if (parameter === 'name' && path.startsWith('/api/v1/users/')) return target.users[0].name;
+  // The sign-in routes are public: another gateway's id there is its own sign-in (a 404 without a provider).
+  if (parameter === 'gateway' && path.startsWith('/auth/')) return target.id;
   if (parameter === 'stream') return 'stdout';
   if (parameter === 'path') return 'result.txt';
   throw new Error(

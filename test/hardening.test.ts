@@ -455,6 +455,13 @@ describe('headers, /metrics and tokens in URLs', () => {
         emailAvailable: false,
         webhookAddresses: createAddressPolicy({ allowedNetworks: [], deniedNetworks: [] }),
       },
+      publicUrl: () => null,
+      signIn: {
+        lifetimes: { maxAgeMs: 3_600_000, idleMs: 3_600_000 },
+        addresses: createAddressPolicy({ allowedNetworks: [], deniedNetworks: [] }),
+        allowHttpIssuers: false,
+        timeoutMs: 10_000,
+      },
     });
     try {
       const url = await api.listen({ host: '127.0.0.1', port: 0 });

@@ -120,6 +120,51 @@ export async function call(
   };
 }
 
+/**
+ * The cookies of a new browser session at the Drover at `url` for `token` (POST /me/session,
+ * as the sign-in page's token form does), for a browser context's `addCookies`: the web UI
+ * keeps no token of its own.
+ */
+export async function sessionCookies(
+  url: string,
+  token: string,
+): Promise<Array<{ name: string; value: string; url: string; httpOnly: boolean; sameSite: 'Lax' }>> {
+  const response = await fetch(`${url}/api/v1/me/session`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}` },
+  });
+  if (response.status !== 201)
+    throw new Error(`POST /me/session answered ${response.status}: ${await response.text()}`);
+  return response.headers.getSetCookie().map((line) => {
+    const [pair] = line.split(';');
+    const separator = pair.indexOf('=');
+    return {
+      name: pair.slice(0, separator),
+      value: pair.slice(separator + 1),
+      url,
+      httpOnly: /;\s*HttpOnly/i.test(line),
+      sameSite: 'Lax' as const,
+    };
+  });
+}
+
+/**
+ * Runs each of `closers` in order, every one even when an earlier one throws, then throws
+ * the first error: for `after` hooks, where one server, browser or provider left open keeps
+ * the test process alive after its tests have passed.
+ */
+export async function closeEach(...closers: Array<() => Promise<unknown> | undefined>): Promise<void> {
+  const errors: unknown[] = [];
+  for (const close of closers) {
+    try {
+      await close();
+    } catch (error) {
+      errors.push(error);
+    }
+  }
+  if (errors.length > 0) throw errors[0];
+}
+
 /** Polls `probe` until it returns a truthy value, or fails after `timeoutMs` with `what`. */
 export async function waitFor<T>(
   what: string,

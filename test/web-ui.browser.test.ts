@@ -18,6 +18,7 @@ import {
   exitWithApplication,
   localResourceWithLimits,
   projectRoot,
+  sessionCookies,
   sleepForApplication,
   startTestDrover,
   waitFor,
@@ -77,11 +78,18 @@ afterEach(async () => {
   assert.deepEqual(pageErrors.splice(0), [], 'errors thrown in the page');
 });
 
-/** A fresh browser context (own storage), signed in as `token` unless it is null. */
-async function openPage(token: string | null, viewport = { width: 1200, height: 900 }): Promise<Page> {
+/**
+ * A fresh browser context (own storage), signed in as `token` unless it is null, at the
+ * Drover at `url` (cookies are per host, not per port: one session cookie per context).
+ */
+async function openPage(
+  token: string | null,
+  viewport = { width: 1200, height: 900 },
+  url = drover.url,
+): Promise<Page> {
   const context = await browser.newContext({ viewport, acceptDownloads: true, reducedMotion: 'reduce' });
   contexts.push(context);
-  if (token) await context.addInitScript((value) => localStorage.setItem('drover.token', value), token);
+  if (token) await context.addCookies(await sessionCookies(url, token));
   const page = await context.newPage();
   // Generous limits: CI runs this tier beside others on two cores, where a page load has
   // taken over 15 s. A step that never happens still fails, only later.
@@ -579,7 +587,7 @@ require('fs').writeFileSync('drawing.svg', '<svg xmlns="http://www.w3.org/2000/s
         launch: false,
       });
       assert.equal(draft.status, 201, JSON.stringify(draft.body));
-      const page = await openPage(adminToken);
+      const page = await openPage(adminToken, undefined, second.url);
       await page.goto(`${second.url}/experiments/${draft.body.id}`);
       await textMatching(page.locator('.live-indicator'), /Live/);
       // This gateway has Drover's own colours (the other tests' has its theme): none fails a contrast rule.
@@ -924,6 +932,7 @@ require('fs').writeFileSync('drawing.svg', '<svg xmlns="http://www.w3.org/2000/s
       ['its clone form', `/experiments/${done.id}/clone`, () => page.getByLabel('Samples').waitFor()],
       // Links on tinted panels: the clone's lineage and its changed inputs.
       ['a clone', `/experiments/${clone.body.id}`, () => page.locator('.lineage ins').waitFor()],
+      ['the API tokens page', '/settings/tokens', () => page.getByRole('table').waitFor()],
     ];
     const violations: string[] = [];
     for (const [name, path, ready] of pages) {

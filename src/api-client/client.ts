@@ -21,15 +21,22 @@ export interface DroverClientOptions {
    */
   token: () => string | null | undefined;
   /**
-   * Called when the server answers 401 to the token `token()` still returns: it was revoked
-   * or replaced. Not called when the caller set its own Authorization header (signing in).
+   * Called when the server answers 401 to the token `token()` still returns (it was revoked
+   * or replaced), or, with no token, to the browser's session cookie (the session ended:
+   * the answer's problem type says `session-expired` when it ran out). Not called when the
+   * caller set its own Authorization header (signing in).
    */
-  onUnauthorized?: () => void;
+  onUnauthorized?: (response: Response) => void;
+  /**
+   * The CSRF token of a browser session (the web UI reads the `drover_csrf` cookie), sent as
+   * `X-CSRF-Token` on every request that may change something. Callers with a token need none.
+   */
+  csrfToken?: () => string | null | undefined;
   /** The fetch to use (default: the global one); tests pass one that answers in memory. */
   fetch?: (request: Request) => Promise<Response>;
 }
 
-/** A client that sends the bearer token on every call. */
+/** A client that sends the bearer token (or, in a browser session, the CSRF token) on every call. */
 export function createDroverClient(options: DroverClientOptions): DroverClient {
   const client = createClient<paths>({ baseUrl: options.baseUrl, ...(options.fetch ? { fetch: options.fetch } : {}) });
   const bearer: Middleware = {
@@ -37,11 +44,16 @@ export function createDroverClient(options: DroverClientOptions): DroverClient {
       const token = options.token();
       // A caller that sets its own Authorization (signing in with a new token) keeps it.
       if (token && !request.headers.has('authorization')) request.headers.set('authorization', `Bearer ${token}`);
+      const csrfToken = options.csrfToken?.();
+      if (csrfToken && !['GET', 'HEAD', 'OPTIONS'].includes(request.method))
+        request.headers.set('x-csrf-token', csrfToken);
       return request;
     },
     onResponse({ request, response }) {
-      if (response.status === 401 && request.headers.get('authorization') === `Bearer ${options.token()}`)
-        options.onUnauthorized?.();
+      const token = options.token();
+      const sent = request.headers.get('authorization');
+      if (response.status === 401 && (token ? sent === `Bearer ${token}` : sent === null))
+        options.onUnauthorized?.(response.clone());
       return response;
     },
   };

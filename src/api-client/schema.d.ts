@@ -23,6 +23,66 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/sign-in-methods": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * How to sign in to a gateway
+         * @description For the gateway's sign-in page, so no token is needed: `?gateway=<id>`, else the bootstrap gateway. `identityProvider` is null when the gateway has none; API tokens always work.
+         */
+        get: operations["getSignInMethods"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/auth/{gateway}/login": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Sign in through the gateway's identity provider
+         * @description Sends the browser to the gateway's OpenID Connect provider (authorization code flow with PKCE S256, state and nonce). `returnTo` is a path of the UI to land on afterwards (default /experiments). 404 when the gateway has no provider.
+         */
+        get: operations["beginSignIn"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/auth/{gateway}/callback": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Where the identity provider sends the browser back
+         * @description Checks the provider's answer against the sign-in this browser started (state, PKCE verifier, nonce, ID token), makes the user in the gateway on first sign-in (role user), starts a browser session (httpOnly cookie) and redirects to the UI. 400 when no sign-in is under way or the state does not match; 403 when the gateway's rules refuse the identity.
+         */
+        get: operations["completeSignIn"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/me": {
         parameters: {
             query?: never;
@@ -686,7 +746,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** A gateway's caps (platform operator) */
+        /**
+         * A gateway's caps (platform operator)
+         * @description The caps of a gateway on all its resources together: active experiments and cores in use (set with PUT). 404 when there is no such gateway.
+         */
         get: operations["getGatewayLimits"];
         /**
          * Set a gateway's caps (platform operator)
@@ -715,6 +778,102 @@ export interface paths {
         put: operations["setUserShare"];
         post?: never;
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/me/session": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Start a browser session with an API token
+         * @description Sets the httpOnly session cookie (and the CSRF cookie the UI reads) for the token's user, so that the web UI keeps no secret in its storage. Call it with `Authorization: Bearer <token>`.
+         */
+        post: operations["createSession"];
+        /**
+         * Sign out
+         * @description Ends the browser session of the cookie this request carries (the session is revoked on the server, not just forgotten) and clears the cookies. 400 for a request authenticated by an API token: revoke a token with DELETE /me/tokens/{id}.
+         */
+        delete: operations["deleteSession"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/identity-provider": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The gateway's identity provider (admin)
+         * @description The OpenID Connect settings of your gateway, without the client secret; 404 when none is set.
+         */
+        get: operations["getIdentityProvider"];
+        /**
+         * Set the gateway's identity provider (admin)
+         * @description Validates the settings, reads the issuer's discovery document (it must be reachable from Drover, at an address the platform allows, and offer PKCE S256), and stores them; the sign-in page then offers "Sign in with <displayName>". Register `redirectUri` of the answer at the provider. 400 names each bad field.
+         */
+        put: operations["setIdentityProvider"];
+        post?: never;
+        /**
+         * Remove the gateway's identity provider (admin)
+         * @description The sign-in page stops offering it; users who signed in keep their accounts, sessions and tokens.
+         */
+        delete: operations["deleteIdentityProvider"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/me/tokens": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Your API tokens
+         * @description Your tokens, newest first, with when each was created and last used (to the minute); never the tokens themselves. `default` is the one an admin issued.
+         */
+        get: operations["listApiTokens"];
+        put?: never;
+        /**
+         * Create an API token
+         * @description Makes a named token for scripts and the CLI (`DROVER_TOKEN`, `Authorization: Bearer`). The token is in the answer, once: Drover keeps only its hash. 409 when you have a token of that name.
+         */
+        post: operations["createApiToken"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/me/tokens/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Revoke an API token
+         * @description Requests with the token are refused from now on. 404 when it is not one of yours.
+         */
+        delete: operations["revokeApiToken"];
         options?: never;
         head?: never;
         patch?: never;
@@ -1144,6 +1303,60 @@ export interface components {
         CredentialList: {
             items: components["schemas"]["Credential"][];
         };
+        SignInMethods: {
+            gateway: string;
+            identityProvider: {
+                /** @description The button says "Sign in with <displayName>" */
+                displayName: string;
+                /** @description Open it in the browser (add ?returnTo=<path>) to sign in */
+                loginUrl: string;
+            } | null;
+            /** @description API tokens are always accepted */
+            token: boolean;
+        };
+        /** @description A browser session: its cookies are httpOnly, so its id is never in an answer */
+        Session: {
+            /**
+             * Format: date-time
+             * @description The latest the session lasts (it ends sooner when idle)
+             */
+            expiresAt: string;
+        };
+        /** @description A gateway's OpenID Connect provider; the client secret is never returned */
+        IdentityProvider: {
+            displayName: string;
+            issuer: string;
+            clientId: string;
+            /** @description False for a public client */
+            clientSecretSet: boolean;
+            scopes: string[];
+            userClaim: string;
+            allowedDomains: string[];
+            requiredClaim: {
+                name: string;
+                value: string;
+            } | null;
+            /** @description Register this as the client's redirect URI at the provider */
+            redirectUri: string;
+            /** Format: date-time */
+            updatedAt: string;
+        };
+        /** @description An API token; the token itself is shown only when it is created */
+        ApiToken: {
+            /** Format: uuid */
+            id: string;
+            name: string;
+            /** Format: date-time */
+            createdAt: string;
+            lastUsedAt: string | null;
+        };
+        ApiTokenList: {
+            items: components["schemas"]["ApiToken"][];
+        };
+        NewApiToken: {
+            /** @description Shown once; stored hashed */
+            token: string;
+        } & components["schemas"]["ApiToken"];
     };
     responses: never;
     parameters: never;
@@ -1182,7 +1395,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing or bad token */
+            /** @description Missing or bad token, or the session ended */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1202,6 +1415,221 @@ export interface operations {
             };
             /** @description Not found (or not yours) */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getSignInMethods: {
+        parameters: {
+            query?: {
+                gateway?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SignInMethods"];
+                };
+            };
+            /** @description Bad input: `errors` names each field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or bad token, or the session ended */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Your role may not do this (or your gateway is disabled) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (or not yours) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    beginSignIn: {
+        parameters: {
+            query?: {
+                /** @description A path on this Drover */
+                returnTo?: string;
+            };
+            header?: never;
+            path: {
+                gateway: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A redirect (Location); a browser whose sign-in failed goes back to the sign-in page */
+            302: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Bad input: `errors` names each field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or bad token, or the session ended */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Your role may not do this (or your gateway is disabled) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (or not yours) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The provider could not be reached */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Another failure */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    completeSignIn: {
+        parameters: {
+            query?: {
+                code?: string;
+                state?: string;
+                error?: string;
+                error_description?: string;
+                iss?: string;
+            };
+            header?: never;
+            path: {
+                gateway: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A redirect (Location); a browser whose sign-in failed goes back to the sign-in page */
+            302: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Bad input: `errors` names each field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or bad token, or the session ended */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Your role may not do this (or your gateway is disabled) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (or not yours) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The provider could not be reached */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Another failure */
+            default: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1238,7 +1666,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing or bad token */
+            /** @description Missing or bad token, or the session ended */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1294,7 +1722,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing or bad token */
+            /** @description Missing or bad token, or the session ended */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1354,7 +1782,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing or bad token */
+            /** @description Missing or bad token, or the session ended */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1412,7 +1840,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing or bad token */
+            /** @description Missing or bad token, or the session ended */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1468,7 +1896,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing or bad token */
+            /** @description Missing or bad token, or the session ended */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1528,7 +1956,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing or bad token */
+            /** @description Missing or bad token, or the session ended */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1586,7 +2014,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing or bad token */
+            /** @description Missing or bad token, or the session ended */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1650,7 +2078,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing or bad token */
+            /** @description Missing or bad token, or the session ended */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1717,7 +2145,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing or bad token */
+            /** @description Missing or bad token, or the session ended */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1789,7 +2217,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing or bad token */
+            /** @description Missing or bad token, or the session ended */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1876,7 +2304,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing or bad token */
+            /** @description Missing or bad token, or the session ended */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1965,7 +2393,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing or bad token */
+            /** @description Missing or bad token, or the session ended */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2039,7 +2467,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing or bad token */
+            /** @description Missing or bad token, or the session ended */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2097,7 +2525,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing or bad token */
+            /** @description Missing or bad token, or the session ended */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2155,7 +2583,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing or bad token */
+            /** @description Missing or bad token, or the session ended */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2211,7 +2639,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing or bad token */
+            /** @description Missing or bad token, or the session ended */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2285,7 +2713,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing or bad token */
+            /** @description Missing or bad token, or the session ended */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2343,7 +2771,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing or bad token */
+            /** @description Missing or bad token, or the session ended */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2401,7 +2829,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing or bad token */
+            /** @description Missing or bad token, or the session ended */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2489,7 +2917,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing or bad token */
+            /** @description Missing or bad token, or the session ended */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2547,7 +2975,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing or bad token */
+            /** @description Missing or bad token, or the session ended */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2610,7 +3038,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing or bad token */
+            /** @description Missing or bad token, or the session ended */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2668,7 +3096,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing or bad token */
+            /** @description Missing or bad token, or the session ended */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2726,7 +3154,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing or bad token */
+            /** @description Missing or bad token, or the session ended */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2789,7 +3217,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing or bad token */
+            /** @description Missing or bad token, or the session ended */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2851,7 +3279,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing or bad token */
+            /** @description Missing or bad token, or the session ended */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2907,7 +3335,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing or bad token */
+            /** @description Missing or bad token, or the session ended */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2983,7 +3411,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing or bad token */
+            /** @description Missing or bad token, or the session ended */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3050,7 +3478,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing or bad token */
+            /** @description Missing or bad token, or the session ended */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3108,7 +3536,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing or bad token */
+            /** @description Missing or bad token, or the session ended */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3164,7 +3592,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing or bad token */
+            /** @description Missing or bad token, or the session ended */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3229,7 +3657,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing or bad token */
+            /** @description Missing or bad token, or the session ended */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3296,7 +3724,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing or bad token */
+            /** @description Missing or bad token, or the session ended */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3352,7 +3780,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing or bad token */
+            /** @description Missing or bad token, or the session ended */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3417,7 +3845,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing or bad token */
+            /** @description Missing or bad token, or the session ended */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3484,7 +3912,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing or bad token */
+            /** @description Missing or bad token, or the session ended */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3540,7 +3968,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing or bad token */
+            /** @description Missing or bad token, or the session ended */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3603,7 +4031,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing or bad token */
+            /** @description Missing or bad token, or the session ended */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3661,7 +4089,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing or bad token */
+            /** @description Missing or bad token, or the session ended */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3719,7 +4147,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing or bad token */
+            /** @description Missing or bad token, or the session ended */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3791,7 +4219,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing or bad token */
+            /** @description Missing or bad token, or the session ended */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3864,7 +4292,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing or bad token */
+            /** @description Missing or bad token, or the session ended */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3931,7 +4359,490 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing or bad token */
+            /** @description Missing or bad token, or the session ended */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Your role may not do this (or your gateway is disabled) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (or not yours) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    createSession: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A browser session: its cookies are httpOnly, so its id is never in an answer */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Session"];
+                };
+            };
+            /** @description Bad input: `errors` names each field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or bad token, or the session ended */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Your role may not do this (or your gateway is disabled) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (or not yours) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    deleteSession: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Signed out */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Bad input: `errors` names each field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or bad token, or the session ended */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Your role may not do this (or your gateway is disabled) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (or not yours) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getIdentityProvider: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A gateway's OpenID Connect provider; the client secret is never returned */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IdentityProvider"];
+                };
+            };
+            /** @description Bad input: `errors` names each field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or bad token, or the session ended */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Your role may not do this (or your gateway is disabled) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (or not yours) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    setIdentityProvider: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description The sign-in button says "Sign in with <displayName>" (default: the issuer's host) */
+                    displayName?: string;
+                    /** @description The issuer URL; Drover reads <issuer>/.well-known/openid-configuration. Keycloak: https://<host>/realms/<realm>; CILogon: https://cilogon.org */
+                    issuer: string;
+                    clientId: string;
+                    /** @description Stored encrypted, never returned. Left out: the stored secret stays; null: a public client (PKCE only) */
+                    clientSecret?: string | null;
+                    /** @description Default openid, profile, email; must include openid */
+                    scopes?: string[];
+                    /** @description The claim whose value is the user's name in the gateway (default sub; often email or preferred_username) */
+                    userClaim?: string;
+                    /** @description Only verified e-mail addresses at these domains may sign in (default: any) */
+                    allowedDomains?: string[];
+                    /** @description A claim the identity must hold with this value (a string, or an array holding it), e.g. a group */
+                    requiredClaim?: {
+                        name: string;
+                        value: string;
+                    } | null;
+                };
+            };
+        };
+        responses: {
+            /** @description A gateway's OpenID Connect provider; the client secret is never returned */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IdentityProvider"];
+                };
+            };
+            /** @description Bad input: `errors` names each field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or bad token, or the session ended */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Your role may not do this (or your gateway is disabled) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (or not yours) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    deleteIdentityProvider: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Removed */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Bad input: `errors` names each field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or bad token, or the session ended */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Your role may not do this (or your gateway is disabled) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (or not yours) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listApiTokens: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiTokenList"];
+                };
+            };
+            /** @description Bad input: `errors` names each field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or bad token, or the session ended */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Your role may not do this (or your gateway is disabled) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (or not yours) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    createApiToken: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description What the token is for, e.g. "laptop CLI" (up to 64 characters) */
+                    name: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NewApiToken"];
+                };
+            };
+            /** @description Bad input: `errors` names each field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or bad token, or the session ended */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Your role may not do this (or your gateway is disabled) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (or not yours) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The name is taken */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    revokeApiToken: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Revoked */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Bad input: `errors` names each field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or bad token, or the session ended */
             401: {
                 headers: {
                     [name: string]: unknown;

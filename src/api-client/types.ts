@@ -41,3 +41,15 @@ export type NotificationEvent = Schemas['NotificationEvent'];
 export type ExperimentNotify = Schemas['ExperimentNotify'];
 /** One entry of the delivery log. */
 export type Delivery = Schemas['Delivery'];
+/** `GET /sign-in-methods` (no token needed): what a gateway's sign-in page offers. */
+export type SignInMethods = Schemas['SignInMethods'];
+/** One of your API tokens (never the token itself). */
+export type ApiToken = Schemas['ApiToken'];
+/** `POST /me/tokens`: a new token, shown once. */
+export type NewApiToken = Schemas['NewApiToken'];
+/** `GET /identity-provider` (admins): the gateway's OpenID Connect settings, without the secret. */
+export type IdentityProvider = Schemas['IdentityProvider'];
+/** The body of `PUT /identity-provider`. */
+export type IdentityProviderRequest = NonNullable<
+  paths['/api/v1/identity-provider']['put']['requestBody']
+>['content']['application/json'];

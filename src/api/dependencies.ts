@@ -11,11 +11,15 @@ import type { ResourceRegistry } from '../resources/resource-registry.ts';
 import type { Principal } from '../catalogue/users.ts';
 import type { ApiLimits } from './hardening.ts';
 import type { SettingsPolicy } from '../notifications/settings.ts';
+import type { AddressPolicy } from '../notifications/address-policy.ts';
+import type { SessionLifetimes } from '../sign-in/sessions.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
     /** Who sent the request: set by the bearer-token hook before any /api/v1 route runs. */
     principal: Principal;
+    /** The browser session's id when the session cookie authenticated the request, else null. */
+    sessionId: string | null;
   }
 }
 
@@ -41,4 +45,18 @@ export interface ApiDependencies {
   metricsToken: string | null;
   /** The platform key, whether email can be sent, and the webhook address policy, for notification settings. */
   notificationPolicy: SettingsPolicy;
+  /**
+   * The address users open Drover at (config `notifications.publicUrl`, else where the API
+   * listens), read per request: the sign-in redirect URI is under it; null until known.
+   */
+  publicUrl: () => string | null;
+  /** Sign-in through identity providers and browser sessions (config `signIn`). */
+  signIn: {
+    lifetimes: SessionLifetimes;
+    /** Which addresses an issuer may be at. */
+    addresses: AddressPolicy;
+    allowHttpIssuers: boolean;
+    /** The longest one request to a provider may take. */
+    timeoutMs: number;
+  };
 }

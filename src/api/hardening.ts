@@ -270,6 +270,8 @@ export async function registerHardening(app: FastifyInstance, limits: ApiLimits)
         detail: `you already have ${open} event streams open (at most ${limits.eventStreamsPerUser}); close one (another tab or client) and retry`,
       });
     }
+    // A client that left while it was being authenticated will send no close: not counted.
+    if (reply.raw.destroyed || request.raw.socket?.destroyed) return;
     openStreams.set(user, open + 1);
     // The response's close: the client went away or the stream ended (the request's own
     // close fires as soon as its body is read).

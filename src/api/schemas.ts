@@ -717,6 +717,88 @@ const schemas = [
     required: ['items'],
     properties: { items: { type: 'array', items: { $ref: 'Credential#' } } },
   },
+  {
+    $id: 'SignInMethods',
+    type: 'object',
+    required: ['gateway', 'identityProvider', 'token'],
+    properties: {
+      gateway: { type: 'string' },
+      identityProvider: nullable({
+        type: 'object',
+        required: ['displayName', 'loginUrl'],
+        properties: {
+          displayName: { type: 'string', description: 'The button says "Sign in with <displayName>"' },
+          loginUrl: { type: 'string', description: 'Open it in the browser (add ?returnTo=<path>) to sign in' },
+        },
+      }),
+      token: { type: 'boolean', description: 'API tokens are always accepted' },
+    },
+  },
+  {
+    $id: 'Session',
+    type: 'object',
+    required: ['expiresAt'],
+    description: 'A browser session: its cookies are httpOnly, so its id is never in an answer',
+    properties: { expiresAt: { ...time, description: 'The latest the session lasts (it ends sooner when idle)' } },
+  },
+  {
+    $id: 'IdentityProvider',
+    type: 'object',
+    description: "A gateway's OpenID Connect provider; the client secret is never returned",
+    required: [
+      'displayName',
+      'issuer',
+      'clientId',
+      'clientSecretSet',
+      'scopes',
+      'userClaim',
+      'allowedDomains',
+      'requiredClaim',
+      'redirectUri',
+      'updatedAt',
+    ],
+    properties: {
+      displayName: { type: 'string' },
+      issuer: { type: 'string' },
+      clientId: { type: 'string' },
+      clientSecretSet: { type: 'boolean', description: 'False for a public client' },
+      scopes: { type: 'array', items: { type: 'string' } },
+      userClaim: { type: 'string' },
+      allowedDomains: { type: 'array', items: { type: 'string' } },
+      requiredClaim: nullable({
+        type: 'object',
+        required: ['name', 'value'],
+        properties: { name: { type: 'string' }, value: { type: 'string' } },
+      }),
+      redirectUri: { type: 'string', description: "Register this as the client's redirect URI at the provider" },
+      updatedAt: time,
+    },
+  },
+  {
+    $id: 'ApiToken',
+    type: 'object',
+    required: ['id', 'name', 'createdAt', 'lastUsedAt'],
+    description: 'An API token; the token itself is shown only when it is created',
+    properties: {
+      id: { type: 'string', format: 'uuid' },
+      name: { type: 'string' },
+      createdAt: time,
+      lastUsedAt: nullable({ ...time, description: 'To the minute' }),
+    },
+  },
+  {
+    $id: 'ApiTokenList',
+    type: 'object',
+    required: ['items'],
+    properties: { items: { type: 'array', items: { $ref: 'ApiToken#' } } },
+  },
+  {
+    $id: 'NewApiToken',
+    type: 'object',
+    allOf: [{ $ref: 'ApiToken#' }],
+    required: ['token'],
+    properties: { token: { type: 'string', description: 'Shown once; stored hashed' } },
+  },
 ] as const;
 
 export type SchemaId = (typeof schemas)[number]['$id'];
@@ -739,7 +821,10 @@ export const problemResponses = {
     description: 'Bad input: `errors` names each field',
     content: { 'application/problem+json': { schema: ref('Problem') } },
   },
-  401: { description: 'Missing or bad token', content: { 'application/problem+json': { schema: ref('Problem') } } },
+  401: {
+    description: 'Missing or bad token, or the session ended',
+    content: { 'application/problem+json': { schema: ref('Problem') } },
+  },
   403: {
     description: 'Your role may not do this (or your gateway is disabled)',
     content: { 'application/problem+json': { schema: ref('Problem') } },
@@ -762,6 +847,10 @@ export const apiTags = [
   { name: 'catalogue', description: 'Who you are, the applications and compute resources, users (admins write)' },
   { name: 'gateways', description: 'Gateways on this Drover (platform operator only)' },
   { name: 'credentials', description: "SSH keys Drover logs in to a gateway's clusters with (admins)" },
+  {
+    name: 'sign-in',
+    description: "Signing in through the gateway's identity provider, browser sessions, your API tokens",
+  },
   {
     name: 'notifications',
     description: 'Email and signed webhooks when your experiments start and end; the delivery log',

@@ -2,13 +2,18 @@
  * The HTTP API: REST under /api/v1 with an OpenAPI 3.1 document, server-sent events,
  * health and Prometheus metrics. Every /api/v1 call needs a bearer token.
  */
-import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
+import Fastify, { type FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import fastifyStatic from '@fastify/static';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { authenticate, getGateway, type Principal } from '../catalogue/users.ts';
+import { hkdfSync } from 'node:crypto';
+import cookie from '@fastify/cookie';
+import { getGateway, type Principal } from '../catalogue/users.ts';
+import { createAuthenticationHook } from './authentication.ts';
+import { registerSessionRoutes, registerSignInRoutes } from './routes/sign-in.ts';
+import { registerApiTokenRoutes } from './routes/api-tokens.ts';
 import type { ApiDependencies } from './dependencies.ts';
 import { handleError, sendProblem } from './problem.ts';
 import { createEventBus } from './event-bus.ts';
@@ -44,6 +49,11 @@ export async function buildApi(deps: ApiDependencies): Promise<FastifyInstance> 
     clientErrorHandler: handleClientError,
   });
   await registerHardening(app, deps.limits);
+  // Signs the short-lived sign-in cookie; derived from the platform key, so every API
+  // process that shares the key accepts what another one set.
+  await app.register(cookie, {
+    secret: Buffer.from(hkdfSync('sha256', deps.platformKey, Buffer.alloc(0), 'drover sign-in cookie', 32)),
+  });
   for (const schema of responseSchemas) app.addSchema(schema);
   // Response schemas document the API (and type its clients); they must never drop a
   // field that a schema forgot, so answers are serialized as they are.
@@ -57,7 +67,7 @@ export async function buildApi(deps: ApiDependencies): Promise<FastifyInstance> 
         title: 'Drover API',
         version: '1',
         description:
-          'Run scientific applications on compute resources for a science gateway. Every call but the sign-in branding needs an API token as `Authorization: Bearer <token>`; errors are RFC 9457 problem+json. Browse this reference at /api/v1/docs.',
+          'Run scientific applications on compute resources for a science gateway. Every call but the sign-in branding and methods needs an API token as `Authorization: Bearer <token>`, or the browser session cookie of a sign-in (with `X-CSRF-Token` on calls that change something); errors are RFC 9457 problem+json. Browse this reference at /api/v1/docs.',
         license: { name: 'Apache-2.0', identifier: 'Apache-2.0' },
       },
       // Relative: the paths already start with /api/v1, and the host is wherever this Drover runs.
@@ -68,11 +78,19 @@ export async function buildApi(deps: ApiDependencies): Promise<FastifyInstance> 
           bearer: {
             type: 'http',
             scheme: 'bearer',
-            description: 'An API token: the bootstrap token, or one from POST /api/v1/users or /users/{name}/token',
+            description:
+              'An API token: one you made (POST /api/v1/me/tokens), the bootstrap token, or one from POST /api/v1/users or /users/{name}/token',
+          },
+          session: {
+            type: 'apiKey',
+            in: 'cookie',
+            name: 'drover_session',
+            description:
+              "The browser session cookie set by signing in (GET /auth/{gateway}/login). A request that changes something must also send the drover_csrf cookie's value as X-CSRF-Token.",
           },
         },
       },
-      security: [{ bearer: [] }],
+      security: [{ bearer: [] }, { session: [] }],
     },
   });
   // The API reference, from local files (no CDN): Swagger UI over the document above.
@@ -151,6 +169,8 @@ export async function buildApi(deps: ApiDependencies): Promise<FastifyInstance> 
     async (request) => getGateway(deps.store, (request.query as { gateway?: string }).gateway || deps.gatewayId),
   );
 
+  registerSignInRoutes(app, deps);
+
   const events = await createEventBus(deps.store);
   app.addHook('preClose', async () => endEventStreams(app));
   app.addHook('onClose', async () => events.close());
@@ -158,23 +178,11 @@ export async function buildApi(deps: ApiDependencies): Promise<FastifyInstance> 
   await app.register(
     async (api) => {
       api.decorateRequest('principal', null as unknown as Principal);
-      api.addHook('onRequest', async (request: FastifyRequest, reply) => {
-        const header = request.headers.authorization;
-        let token = header?.startsWith('Bearer ') ? header.slice(7).trim() : undefined;
-        // EventSource cannot send headers: the event stream also takes ?access_token=.
-        if (!token && request.method === 'GET')
-          token = (request.query as Record<string, string> | undefined)?.access_token;
-        const principal = token ? await authenticate(deps.store, token) : null;
-        if (!principal) {
-          return sendProblem(reply.header('www-authenticate', 'Bearer'), {
-            type: 'urn:drover:problem:unauthorized',
-            title: 'Unauthorized',
-            status: 401,
-            detail: token ? 'the bearer token is not valid' : 'send an API token as "Authorization: Bearer <token>"',
-          });
-        }
-        request.principal = principal;
-      });
+      api.decorateRequest('sessionId', null);
+      api.addHook(
+        'onRequest',
+        createAuthenticationHook({ store: deps.store, lifetimes: deps.signIn.lifetimes, publicUrl: deps.publicUrl }),
+      );
       registerCatalogueRoutes(api, deps);
       registerExperimentRoutes(api, { ...deps, events });
       registerFileRoutes(api, deps);
@@ -182,6 +190,8 @@ export async function buildApi(deps: ApiDependencies): Promise<FastifyInstance> 
       registerCredentialRoutes(api, deps);
       registerNotificationRoutes(api, deps);
       registerAdmissionRoutes(api, deps);
+      registerSessionRoutes(api, deps);
+      registerApiTokenRoutes(api, deps);
     },
     { prefix: '/api/v1' },
   );

@@ -30,20 +30,50 @@ export function newToken(): string {
   return `drv_${randomBytes(32).toString('base64url')}`;
 }
 
+/** How often a token's `last_used_at` is written: at most once a minute per token. */
+const lastUsedIntervalMs = 60_000;
+
 /**
- * The user a bearer token belongs to, or null. Tokens are only ever compared by hash.
+ * The user a bearer token belongs to, or null. Tokens are only ever compared by hash. Records
+ * when the token was last used (at most once a minute, without holding up the request).
  * @throws {ForbiddenError} `gateway-disabled` when the user's gateway is disabled.
  */
 export async function authenticate(db: Queryable, token: string): Promise<Principal | null> {
   const rows = await db.query<any>(
-    `select users.id, users.name, users.gateway_id, users.role, users.operator, gateways.disabled_at
-     from users join gateways on gateways.id = users.gateway_id where users.token_hash = $1`,
+    `select users.id, users.name, users.gateway_id, users.role, users.operator, gateways.disabled_at,
+            api_tokens.id as token_id, api_tokens.last_used_at
+     from api_tokens join users on users.id = api_tokens.user_id join gateways on gateways.id = users.gateway_id
+     where api_tokens.token_hash = $1`,
     [hashToken(token)],
     // Every API request runs it: parsed and planned once per connection.
     { prepared: true },
   );
   if (rows.length === 0) return null;
   const row = rows[0];
+  checkGatewayEnabled(row);
+  if (!row.last_used_at || Date.now() - new Date(row.last_used_at).getTime() > lastUsedIntervalMs) {
+    // A note for the token list, not worth failing or delaying a request over.
+    db.query('update api_tokens set last_used_at = now() where id = $1', [row.token_id]).catch(() => {});
+  }
+  return toPrincipal(row);
+}
+
+/**
+ * A Principal from a row of users joined with gateways.
+ * @internal shared with the session look-up (sign-in/sessions.ts).
+ */
+export function toPrincipal(row: {
+  id: string;
+  name: string;
+  gateway_id: string;
+  role: 'user' | 'admin';
+  operator: boolean;
+}): Principal {
+  return { userId: row.id, name: row.name, gatewayId: row.gateway_id, role: row.role, operator: row.operator };
+}
+
+/** @throws {ForbiddenError} `gateway-disabled` when the row's gateway (`disabled_at`) is disabled. */
+export function checkGatewayEnabled(row: { gateway_id: string; disabled_at: Date | null }): void {
   if (row.disabled_at) {
     throw new ForbiddenError(
       `gateway ${row.gateway_id} is disabled: its tokens are refused until the platform operator enables it again`,
@@ -51,7 +81,6 @@ export async function authenticate(db: Queryable, token: string): Promise<Princi
       'gateway-disabled',
     );
   }
-  return { userId: row.id, name: row.name, gatewayId: row.gateway_id, role: row.role, operator: row.operator };
 }
 
 /** Creates the gateway if missing (theme and name are updated). */
@@ -66,7 +95,11 @@ export async function ensureGateway(
   );
 }
 
-const userNamePattern = /^[A-Za-z0-9._@-]{1,64}$/;
+/** What a user name may be: letters, digits, dot, dash, underscore or @, up to 64 (it appears in URLs). */
+export const userNamePattern = /^[A-Za-z0-9._@-]{1,64}$/;
+
+/** The name of the token an admin issues to a user (and of the bootstrap token). */
+export const issuedTokenName = 'default';
 
 /**
  * Creates a user with a new token. Returns the token (shown once; only its hash is kept).
@@ -78,10 +111,16 @@ export async function createUser(
   user: { gatewayId: string; name: string; role: 'user' | 'admin' },
 ): Promise<{ id: string; token: string }> {
   const token = newToken();
+  // $1 gateway, $2 name, $3 role, $4 token hash, $5 token name: the user and their issued token.
   const rows = await db.query<{ id: string }>(
-    `insert into users (gateway_id, name, role, token_hash) values ($1, $2, $3, $4)
-     on conflict (gateway_id, name) do nothing returning id`,
-    [user.gatewayId, user.name, user.role, hashToken(token)],
+    `with made as (
+       insert into users (gateway_id, name, role) values ($1, $2, $3)
+       on conflict (gateway_id, name) do nothing returning id
+     ), issued as (
+       insert into api_tokens (user_id, name, token_hash) select id, $5, $4 from made
+     )
+     select id from made`,
+    [user.gatewayId, user.name, user.role, hashToken(token), issuedTokenName],
   );
   if (rows.length === 0) {
     throw new ConflictError(`user ${JSON.stringify(user.name)} exists`, [
@@ -95,7 +134,8 @@ export async function createUser(
 }
 
 /**
- * Gives a user a new token; the old one stops working at once. The platform operator's
+ * Gives a user a new issued token (the one named `default`); the old one stops working at
+ * once. Tokens the user made themselves (api-tokens.ts) are not touched. The platform operator's
  * token is rotated only by the operator (`byOperator`), never by another admin.
  * @throws {NotFoundError} when the gateway has no user of that name.
  * @throws {ForbiddenError} when the user is the operator and `byOperator` is false.
@@ -107,9 +147,17 @@ export async function rotateUserToken(
   byOperator: boolean,
 ): Promise<{ id: string; name: string; role: 'user' | 'admin'; token: string }> {
   const token = newToken();
+  // $1 gateway, $2 name, $3 token hash, $4 by the operator, $5 token name.
   const rows = await db.query<any>(
-    'update users set token_hash = $3 where gateway_id = $1 and name = $2 and (not operator or $4) returning id, name, role',
-    [gatewayId, name, hashToken(token), byOperator],
+    `with target as (
+       select id, name, role from users where gateway_id = $1 and name = $2 and (not operator or $4)
+     ), issued as (
+       insert into api_tokens (user_id, name, token_hash) select id, $5, $3 from target
+       on conflict (user_id, name) do update
+         set token_hash = excluded.token_hash, created_at = now(), last_used_at = null
+     )
+     select id, name, role from target`,
+    [gatewayId, name, hashToken(token), byOperator, issuedTokenName],
   );
   if (rows.length === 0) {
     const exists = await db.query('select 1 from users where gateway_id = $1 and name = $2', [gatewayId, name]);
@@ -124,10 +172,16 @@ export async function rotateUserToken(
 
 /** Makes (or updates) the platform operator: user `admin` of the bootstrap gateway with `token`. */
 export async function ensureOperator(db: Queryable, gatewayId: string, token: string): Promise<void> {
+  // $1 gateway, $2 token hash, $3 token name. The bootstrap token is the operator's issued token.
   await db.query(
-    `insert into users (gateway_id, name, role, token_hash, operator) values ($1, 'admin', 'admin', $2, true)
-     on conflict (gateway_id, name) do update set role = 'admin', token_hash = excluded.token_hash, operator = true`,
-    [gatewayId, hashToken(token)],
+    `with operator as (
+       insert into users (gateway_id, name, role, operator) values ($1, 'admin', 'admin', true)
+       on conflict (gateway_id, name) do update set role = 'admin', operator = true
+       returning id
+     )
+     insert into api_tokens (user_id, name, token_hash) select id, $3, $2 from operator
+     on conflict (user_id, name) do update set token_hash = excluded.token_hash`,
+    [gatewayId, hashToken(token), issuedTokenName],
   );
 }
 

@@ -16,6 +16,7 @@ import { exitCodes } from './exit-codes.ts';
 import { registerUserCommands } from './user-commands.ts';
 import { registerAdminCommands } from './admin-commands.ts';
 import { registerNotifyCommands } from './notify-commands.ts';
+import { registerSignInCommands } from './sign-in-commands.ts';
 
 const program = new Command('drover')
   .description('Drover: run scientific applications on compute resources for a science gateway')
@@ -119,6 +120,7 @@ serverCommand('migrate', 'bring the store schema up to date and exit').action(as
 registerUserCommands(program);
 registerAdminCommands(program);
 registerNotifyCommands(program);
+registerSignInCommands(program);
 
 // `drover ls | head`: the reader has gone, which is no error of ours; stop quietly.
 for (const output of [process.stdout, process.stderr])

@@ -9,10 +9,14 @@ import { StoreError, type Store } from './port.ts';
 const migrationsDir = fileURLToPath(new URL('./migrations/', import.meta.url));
 const migrationLock = 74_110_001;
 
-/** Brings the schema up to date; returns the versions it applied. */
-export async function migrate(store: Store): Promise<number[]> {
+/**
+ * Brings the schema up to date (or, with `through`, up to that version, for tests of a
+ * migration on data of the version before); returns the versions it applied.
+ */
+export async function migrate(store: Store, options: { through?: number } = {}): Promise<number[]> {
   const files = readdirSync(migrationsDir)
     .filter((name) => /^\d{4}_.+\.sql$/.test(name))
+    .filter((name) => options.through === undefined || Number(name.slice(0, 4)) <= options.through)
     .sort();
   const applied: number[] = [];
   for (const file of files) {

@@ -13,6 +13,8 @@ import { NewExperimentPage } from './pages/new-experiment-page';
 import { NotificationSettingsPage } from './pages/notification-settings-page';
 import { DeliveryLogPage } from './pages/delivery-log-page';
 import { SignInPage } from './pages/sign-in-page';
+import { ApiTokensPage } from './pages/api-tokens-page';
+import { IdentityProviderPage } from './pages/identity-provider-page';
 
 /** The whole UI. */
 export function App() {
@@ -35,6 +37,8 @@ export function App() {
         <Route path="experiments/:id/clone" element={<CloneExperimentPage />} />
         <Route path="notifications" element={<DeliveryLogPage />} />
         <Route path="settings/notifications" element={<NotificationSettingsPage />} />
+        <Route path="settings/tokens" element={<ApiTokensPage />} />
+        <Route path="settings/sign-in" element={<IdentityProviderPage />} />
         <Route path="*" element={<NotFoundPage />} />
       </Route>
     </Routes>
@@ -97,6 +101,14 @@ function Navigation() {
         <li>
           <NavLink to="/notifications">Notifications</NavLink>
         </li>
+        <li>
+          <NavLink to="/settings/tokens">API tokens</NavLink>
+        </li>
+        {me.user.role === 'admin' && (
+          <li>
+            <NavLink to="/settings/sign-in">Sign-in settings</NavLink>
+          </li>
+        )}
       </ul>
       <div className="user">
         <span>
@@ -106,8 +118,8 @@ function Navigation() {
         </span>
         <button
           type="button"
-          onClick={() => {
-            signOut('You are signed out.');
+          onClick={async () => {
+            await signOut('You are signed out.');
             navigate('/sign-in');
           }}
         >

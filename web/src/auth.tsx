@@ -1,32 +1,44 @@
 /**
- * Who is signed in. The API token is checked with `GET /me` and kept in localStorage; the
- * answer gives the user and their gateway (name and colours). Before sign-in, the page
+ * Who is signed in. The session is an httpOnly cookie set by the server (signing in
+ * through the gateway's identity provider, or with an API token on the sign-in page), so
+ * the page never holds a secret: it asks `GET /me` whether the cookie still signs it in.
+ * The answer gives the user and their gateway (name and colours). Before sign-in, the page
  * shows the gateway a link names (`/?gateway=<id>`), else the one last signed in to, else
  * the bootstrap gateway: many gateways share one Drover, each with its own look.
  */
-import { createContext, useCallback, useContext, useEffect, useMemo, useState, type ReactNode } from 'react';
+import { createContext, useCallback, useContext, useEffect, useMemo, useRef, useState, type ReactNode } from 'react';
 import { ApiError, ok } from '../../src/api-client/client';
-import { api, errorMessage, handleUnauthorized, storeToken, storedToken } from './api/client';
+import { api, errorMessage, handleUnauthorized, type SessionEnd } from './api/client';
 import type { Gateway, Me } from '../../src/api-client/types';
 import { applyTheme } from './theme';
 
 /** The session as pages see it. */
 export interface Session {
-  /** `checking` while a stored token is validated at start. */
+  /** `checking` while the session cookie is checked at start. */
   status: 'checking' | 'signed-in' | 'signed-out';
   me: Me | null;
   /** The gateway whose sign-in page this is (name and colours), known before anyone signs in. */
   branding: Gateway | null;
+  /** The gateway id the sign-in page is for (from the link, or remembered), or null for the bootstrap one. */
+  gatewayId: string | null;
   /** Why the last session ended or could not start (shown on the sign-in page). */
   notice: string | null;
-  /** Checks `token` with the server and keeps it; throws an ApiError (401) when it is refused. */
+  /** Starts a session with `token`; throws an ApiError (401) when it is refused. */
   signIn(token: string): Promise<void>;
-  signOut(notice?: string): void;
+  /** Ends the session on the server (revoking it) and here. */
+  signOut(notice?: string): Promise<void>;
 }
 
 const SessionContext = createContext<Session | null>(null);
 
 const gatewayKey = 'drover.gateway';
+/** Where earlier versions kept the API token: removed at start, so no secret stays in storage. */
+const legacyTokenKey = 'drover.token';
+
+const endNotices: Record<SessionEnd, string> = {
+  expired: 'Your session has expired; sign in again.',
+  ended: 'Your session has ended; sign in again.',
+};
 
 /** The gateway the sign-in page is for: `?gateway=` in the address (remembered), else the remembered one. */
 function chosenGateway(): string | null {
@@ -47,10 +59,10 @@ function rememberGateway(id: string): void {
   }
 }
 
-/** Provides the session; checks a stored token once at start. */
+/** Provides the session; checks the session cookie once at start. */
 export function SessionProvider({ children }: { children: ReactNode }) {
   const [me, setMe] = useState<Me | null>(null);
-  const [status, setStatus] = useState<Session['status']>(storedToken() ? 'checking' : 'signed-out');
+  const [status, setStatus] = useState<Session['status']>('checking');
   const [notice, setNotice] = useState<string | null>(null);
   const [branding, setBranding] = useState<Gateway | null>(null);
 
@@ -62,16 +74,13 @@ export function SessionProvider({ children }: { children: ReactNode }) {
     ok(api.GET('/api/v1/gateway', { params: { query: gateway ? { gateway } : {} } })).then(setBranding, () => {});
   }, [gateway]);
 
-  const signOut = useCallback((why?: string) => {
-    storeToken(null);
+  const signedOut = useCallback((why?: string) => {
     setMe(null);
     setStatus('signed-out');
     setNotice(why ?? null);
   }, []);
 
-  const signIn = useCallback(async (token: string) => {
-    const answer = await ok(api.GET('/api/v1/me', { headers: { authorization: `Bearer ${token}` } }));
-    storeToken(token);
+  const signedIn = useCallback((answer: Me) => {
     rememberGateway(answer.gateway.id);
     setBranding(answer.gateway);
     setNotice(null);
@@ -79,32 +88,60 @@ export function SessionProvider({ children }: { children: ReactNode }) {
     setStatus('signed-in');
   }, []);
 
-  useEffect(() => {
-    const token = storedToken();
-    if (!token) return;
-    signIn(token).catch((error) => {
-      if (error instanceof ApiError && error.status === 401)
-        signOut('Your saved token is no longer valid; sign in again.');
-      else {
-        // Keep the token: the server may just be restarting. The sign-in page offers a retry.
-        setStatus('signed-out');
-        setNotice(errorMessage(error));
+  const signIn = useCallback(
+    async (token: string) => {
+      // The token is checked and turned into a session cookie; the page does not keep it.
+      await ok(api.POST('/api/v1/me/session', { headers: { authorization: `Bearer ${token}` } }));
+      signedIn(await ok(api.GET('/api/v1/me')));
+    },
+    [signedIn],
+  );
+
+  const signOut = useCallback(
+    async (why?: string) => {
+      try {
+        await ok(api.DELETE('/api/v1/me/session'));
+      } catch {
+        // Already ended on the server (or unreachable): the page signs out all the same.
       }
-    });
-  }, [signIn, signOut]);
+      signedOut(why);
+    },
+    [signedOut],
+  );
 
   useEffect(() => {
-    handleUnauthorized(() => signOut('Your token was refused by the server; sign in again.'));
+    try {
+      localStorage.removeItem(legacyTokenKey);
+    } catch {
+      // storage blocked: nothing was kept there either
+    }
+    ok(api.GET('/api/v1/me')).then(signedIn, (error) => {
+      if (error instanceof ApiError && error.status === 401)
+        signedOut(error.problem.type === 'urn:drover:problem:session-expired' ? endNotices.expired : undefined);
+      // The server may just be restarting: the sign-in page says so and offers to try again.
+      else signedOut(errorMessage(error));
+    });
+  }, [signedIn, signedOut]);
+
+  // Only a session that was signed in can end: a 401 before that is the start-up check's.
+  const current = useRef(status);
+  useEffect(() => {
+    current.current = status;
+  }, [status]);
+  useEffect(() => {
+    handleUnauthorized((why) => {
+      if (current.current === 'signed-in') signedOut(endNotices[why]);
+    });
     return () => handleUnauthorized(null);
-  }, [signOut]);
+  }, [signedOut]);
 
   useEffect(() => {
     applyTheme(me?.gateway.theme ?? branding?.theme ?? {});
   }, [me, branding]);
 
   const session = useMemo<Session>(
-    () => ({ status, me, branding, notice, signIn, signOut }),
-    [status, me, branding, notice, signIn, signOut],
+    () => ({ status, me, branding, gatewayId: gateway, notice, signIn, signOut }),
+    [status, me, branding, gateway, notice, signIn, signOut],
   );
   return <SessionContext.Provider value={session}>{children}</SessionContext.Provider>;
 }

@@ -37,6 +37,8 @@ export function registerAdmissionRoutes(api: FastifyInstance, { store }: ApiDepe
       schema: {
         operationId: 'getGatewayLimits',
         summary: "A gateway's caps (platform operator)",
+        description:
+          'The caps of a gateway on all its resources together: active experiments and cores in use (set with PUT). 404 when there is no such gateway.',
         tags: ['gateways'],
         params: gatewayParams,
         response: { 200: capsSchema, ...problemResponses },

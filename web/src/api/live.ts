@@ -4,7 +4,6 @@
  * browser gives up, so the hook opens a new one a little later.
  */
 import { useEffect, useRef, useState } from 'react';
-import { urlWithToken } from './client';
 
 /** Handlers by SSE event name; `data` is the event's parsed JSON. */
 export type StreamListeners = Record<string, (data: unknown, eventId: string) => void>;
@@ -47,7 +46,8 @@ export function useEventStream(
         resumeParameter && lastId
           ? `${path}${path.includes('?') ? '&' : '?'}${resumeParameter}=${encodeURIComponent(lastId)}`
           : path;
-      source = new EventSource(urlWithToken(resumed));
+      // Same-origin: the browser sends the session cookie with it, so no token goes in the URL.
+      source = new EventSource(resumed);
       source.onopen = () => {
         setStatus('live');
         current.current.options.onOpen?.();
