@@ -15,7 +15,7 @@
 #    debug (default, MaxTime=10), long (MaxTime=60) and limited (QOS drover-limited: one
 #    queued or running job per user), QOS limits enforced), /etc/slurm/slurmdbd.conf, a
 #    slurm_acct_db database and a slurm user in MariaDB (reusing a MariaDB already running),
-#    and in slurmdbd the cluster, that QOS and an account holding hpcuser and root;
+#    and in slurmdbd the cluster, that QOS and an account `drover` holding hpcuser and root;
 #  - starts, in this order and each only if not already running: munged, MariaDB, slurmdbd,
 #    slurmctld (waits for `scontrol ping`), slurmd (waits for the node to be usable), and a
 #    dedicated sshd on 127.0.0.1:2222 only (/etc/ssh/sshd_drover_test.conf, key auth, hpcuser only).
@@ -477,17 +477,19 @@ fi
 
 # ---------------------------------------------------------------------------------------------
 # What slurmctld's enforcement and its partitions need in slurmdbd, before it starts: the
-# cluster, the QOS of the `limited` partition, and an account with hpcuser and root in it.
+# cluster, the QOS of the `limited` partition, and the account `drover` (jobs may name it,
+# `#PBS -A drover`) with hpcuser and root in it.
 STEP="accounting: cluster, QOS, associations"
 has() { sacctmgr -n -P show "$1" format="$2" 2>/dev/null | grep -qx -- "$3"; }
 has cluster cluster "$CLUSTER_NAME" || { sacctmgr -i add cluster "$CLUSTER_NAME" >/dev/null && did "added cluster $CLUSTER_NAME to slurmdbd"; } ||
   die "sacctmgr add cluster $CLUSTER_NAME failed"
 has qos name drover-limited || { sacctmgr -i add qos drover-limited MaxSubmitJobsPerUser=1 >/dev/null && did "added QOS drover-limited"; } ||
   die "sacctmgr add qos drover-limited failed"
-has account account drover-test || { sacctmgr -i add account drover-test Cluster="$CLUSTER_NAME" >/dev/null && did "added account drover-test"; } ||
-  die "sacctmgr add account drover-test failed"
+has account account drover || { sacctmgr -i add account drover Cluster="$CLUSTER_NAME" >/dev/null && did "added account drover"; } ||
+  die "sacctmgr add account drover failed"
+in_account() { sacctmgr -n -P show association where account=drover user="$1" format=user 2>/dev/null | grep -qx -- "$1"; }
 for user in "$CLUSTER_USER" root; do
-  has association user "$user" || { sacctmgr -i add user "$user" Account=drover-test Cluster="$CLUSTER_NAME" >/dev/null && did "added $user to account drover-test"; } ||
+  in_account "$user" || { sacctmgr -i add user "$user" Account=drover Cluster="$CLUSTER_NAME" >/dev/null && did "added $user to account drover"; } ||
     die "sacctmgr add user $user failed"
 done
 
