@@ -45,7 +45,13 @@ function postmastersOf(dataDir: string): number[] {
     .filter((pid) => {
       try {
         const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-        return argv[0]!.endsWith('/postgres') && readlinkSync(`/proc/${pid}/cwd`) === cluster;
+        if (!argv[0]!.endsWith('/postgres') || readlinkSync(`/proc/${pid}/cwd`) !== cluster) return false;
+        // A backend the postmaster has just forked still shows its command line until it
+        // sets its own title (CI once counted one as a second server): a postmaster's parent
+        // is not a postgres process.
+        const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+        const parent = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1];
+        return readFileSync(`/proc/${parent}/comm`, 'utf8').trim() !== 'postgres';
       } catch {
         return false;
       }
