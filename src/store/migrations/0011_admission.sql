@@ -18,7 +18,9 @@ update experiments set admitted_at = launched_at where launched_at is not null;
 create index experiments_waiting on experiments (launched_at, created_at, id) where state = 'queued' and admitted_at is null;
 
 -- Fair share: the weight a gateway admin gives a user (2: about twice the starts of a user of weight 1).
-alter table users add column share_weight real not null default 1 check (share_weight >= 0.01 and share_weight <= 1000);
+-- Double precision, as the API reads it: a `real` turned 0.01000000000000001 into less than 0.01.
+alter table users add column share_weight double precision not null default 1
+  check (share_weight >= 0.01 and share_weight <= 1000);
 
 -- Caps the platform operator sets on a whole gateway, on all its resources together (null: none).
 alter table gateways
