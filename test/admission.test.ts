@@ -244,10 +244,10 @@ describe('admission', () => {
       (await seen(ids[1], bob)).waiting!.reason,
       'gateway default runs at most 1 experiment at once, and it is taken',
     );
-    assert.equal(
-      (await drover.call('PUT', '/api/v1/gateways/default/limits', { maxActiveExperiments: 0 })).status,
-      400,
-    );
+    for (const maxActiveExperiments of [0, 2 ** 31]) {
+      const refused = await drover.call('PUT', '/api/v1/gateways/default/limits', { maxActiveExperiments });
+      assert.equal(refused.status, 400, `${maxActiveExperiments}: ${JSON.stringify(refused.body)}`);
+    }
     assert.equal((await drover.call('PUT', '/api/v1/gateways/default/limits', {}, alice)).status, 403);
 
     const lifted = await runCli(['gateways', 'limits', 'default', '--none'], { url: drover.url, workDir });

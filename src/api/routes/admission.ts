@@ -19,8 +19,18 @@ const capsSchema = {
   description:
     "A gateway's caps on all its resources together; a cap left out is none. Launches beyond them wait queued (README, When experiments start)",
   properties: {
-    maxActiveExperiments: { type: 'integer', minimum: 1, description: 'Active experiments of all its users at once' },
-    maxActiveCores: { type: 'integer', minimum: 1, description: 'Cores (nodes x cores per node) in use at once' },
+    maxActiveExperiments: {
+      type: 'integer',
+      minimum: 1,
+      maximum: 1_000_000_000,
+      description: 'Active experiments of all its users at once',
+    },
+    maxActiveCores: {
+      type: 'integer',
+      minimum: 1,
+      maximum: 1_000_000_000,
+      description: 'Cores (nodes x cores per node) in use at once',
+    },
   },
 } as const;
 
