@@ -112,7 +112,10 @@ export class Controller {
     const { store } = this.options;
     while ((await store.transaction((tx) => recoverExpiredLeases(tx))) > 0);
     await this.cancelRequested();
-    await admitWaiting(store, this.options.fairShareHalfLifeHours);
+    // Admission is the newest duty: a pass of it that fails must not stop the jobs' polling.
+    await admitWaiting(store, this.options.fairShareHalfLifeHours).catch((error) =>
+      this.options.logger.error({ err: error }, 'admission pass failed'),
+    );
     await this.pollJobs();
     await this.completeMonitors();
   }
