@@ -383,6 +383,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/experiments/{id}/resume": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Resume a failed experiment
+         * @description Runs a failed experiment again from the task that failed, keeping what completed (staged inputs, a completed job and its outputs); a job that failed runs again as a new job. The experiment starts its next `run`, goes back to `queued`, and its events continue with a `resumed` event. Its owner or an admin of its gateway; 409 when it is not failed.
+         */
+        post: operations["resumeExperiment"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/experiments/{id}/clone": {
         parameters: {
             query?: never;
@@ -1034,6 +1054,10 @@ export interface components {
             job: components["schemas"]["Job"] | null;
             lastEventSeq: number;
             notify: components["schemas"]["ExperimentNotify"] | null;
+            /** @description Which run it is in: 1, then one more each time the failed experiment is resumed */
+            run: number;
+            /** @description How many times its job was resubmitted automatically in this run, with more walltime or memory (the application sets the cap) */
+            resubmits: number;
         } & components["schemas"]["ExperimentSummary"];
         /** @description An experiment's own choice of notifications over its owner's defaults; a key left out follows them */
         ExperimentNotify: {
@@ -1159,6 +1183,16 @@ export interface components {
             memoryMb?: number;
             walltimeMinutes?: number;
             account?: string;
+            resubmit?: components["schemas"]["ResubmitPolicy"];
+        };
+        /** @description Resubmit a job that ran past its walltime or out of memory, with more, within the queue's limits (README, Resume and automatic resubmit) */
+        ResubmitPolicy: {
+            /** @description Automatic resubmits in one run */
+            attempts: number;
+            /** @description Memory times this after the job ran out of it (default 2) */
+            memoryFactor?: number;
+            /** @description Walltime times this after the job ran past it (default 2) */
+            walltimeFactor?: number;
         };
         Application: {
             name: string;
@@ -1179,6 +1213,7 @@ export interface components {
             };
             /** @description Values read from JSON outputs after stage-out, shown on the experiment and in lists (at most 20) */
             headlineValues?: components["schemas"]["HeadlineValueDefinition"][];
+            resubmit?: components["schemas"]["ResubmitPolicy"];
         };
         HeadlineValueDefinition: {
             /** @description An identifier, unique in the application */
@@ -1198,6 +1233,8 @@ export interface components {
             maxWalltimeMinutes: number;
             maxCores: number;
             maxNodes?: number;
+            /** @description The most memory (MB) a job may ask for; an automatic resubmit never asks for more */
+            maxMemoryMb?: number;
             /** @description Active experiments one user may have on this queue at once; more wait queued (README, When experiments start) */
             maxJobsPerUser?: number;
             /** @description Active experiments of all users on this queue at once; more wait queued, in fair-share order */
@@ -2813,6 +2850,64 @@ export interface operations {
         responses: {
             /** @description Default Response */
             202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Experiment"];
+                };
+            };
+            /** @description Bad input: `errors` names each field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or bad token, or the session ended */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Your role may not do this (or your gateway is disabled) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (or not yours) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    resumeExperiment: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
                 headers: {
                     [name: string]: unknown;
                 };

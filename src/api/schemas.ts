@@ -272,7 +272,18 @@ const schemas = [
     $id: 'Experiment',
     type: 'object',
     allOf: [{ $ref: 'ExperimentSummary#' }],
-    required: ['inputs', 'inputFiles', 'settings', 'changedInputs', 'tasks', 'job', 'lastEventSeq', 'notify'],
+    required: [
+      'inputs',
+      'inputFiles',
+      'settings',
+      'changedInputs',
+      'tasks',
+      'job',
+      'lastEventSeq',
+      'notify',
+      'run',
+      'resubmits',
+    ],
     properties: {
       inputs: {
         type: 'object',
@@ -294,6 +305,17 @@ const schemas = [
       job: nullable({ $ref: 'Job#' }),
       lastEventSeq: { type: 'integer' },
       notify: nullable({ $ref: 'ExperimentNotify#' }),
+      run: {
+        type: 'integer',
+        minimum: 1,
+        description: 'Which run it is in: 1, then one more each time the failed experiment is resumed',
+      },
+      resubmits: {
+        type: 'integer',
+        minimum: 0,
+        description:
+          'How many times its job was resubmitted automatically in this run, with more walltime or memory (the application sets the cap)',
+      },
     },
   },
   {
@@ -475,6 +497,29 @@ const schemas = [
       memoryMb: { type: 'integer' },
       walltimeMinutes: { type: 'number' },
       account: { type: 'string' },
+      resubmit: { $ref: 'ResubmitPolicy#' },
+    },
+  },
+  {
+    $id: 'ResubmitPolicy',
+    type: 'object',
+    description:
+      "Resubmit a job that ran past its walltime or out of memory, with more, within the queue's limits (README, Resume and automatic resubmit)",
+    required: ['attempts'],
+    properties: {
+      attempts: { type: 'integer', minimum: 1, maximum: 10, description: 'Automatic resubmits in one run' },
+      memoryFactor: {
+        type: 'number',
+        exclusiveMinimum: 1,
+        maximum: 16,
+        description: 'Memory times this after the job ran out of it (default 2)',
+      },
+      walltimeFactor: {
+        type: 'number',
+        exclusiveMinimum: 1,
+        maximum: 16,
+        description: 'Walltime times this after the job ran past it (default 2)',
+      },
     },
   },
   {
@@ -511,6 +556,7 @@ const schemas = [
         items: { $ref: 'HeadlineValueDefinition#' },
         description: 'Values read from JSON outputs after stage-out, shown on the experiment and in lists (at most 20)',
       },
+      resubmit: { $ref: 'ResubmitPolicy#' },
     },
   },
   {
@@ -543,6 +589,10 @@ const schemas = [
       maxWalltimeMinutes: { type: 'number' },
       maxCores: { type: 'integer' },
       maxNodes: { type: 'integer' },
+      maxMemoryMb: {
+        type: 'integer',
+        description: 'The most memory (MB) a job may ask for; an automatic resubmit never asks for more',
+      },
       maxJobsPerUser: {
         type: 'integer',
         description:

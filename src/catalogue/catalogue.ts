@@ -57,6 +57,15 @@ const environmentSetupLineSchema = z.string().superRefine((line, context) => {
   if (problem) context.addIssue({ code: 'custom', message: problem });
 });
 
+/** An automatic resubmit policy (domain/resubmit.ts): a few attempts, each a bounded factor more. */
+const resubmitSchema = z
+  .object({
+    attempts: z.number().int().min(1).max(10),
+    memoryFactor: z.number().gt(1).max(16).optional(),
+    walltimeFactor: z.number().gt(1).max(16).optional(),
+  })
+  .strict();
+
 const deploymentSchema = z.object({
   environmentSetup: z.array(environmentSetupLineSchema).optional(),
   command: z.array(commandPartSchema).min(1),
@@ -66,6 +75,7 @@ const deploymentSchema = z.object({
   memoryMb: positiveIntegerSchema.optional(),
   walltimeMinutes: z.number().positive().finite().optional(),
   account: schedulerNameSchema.optional(),
+  resubmit: resubmitSchema.optional(),
 });
 
 const oneLine = (schema: z.ZodString) =>
@@ -98,6 +108,7 @@ export const applicationSchema = z
     progress: z.object({ pattern: z.string() }).strict().optional(),
     deployments: z.record(z.string(), deploymentSchema),
     headlineValues: z.array(headlineValueSchema).max(20).optional(),
+    resubmit: resubmitSchema.optional(),
   })
   .superRefine((app, context) => {
     if (app.progress) {
@@ -166,6 +177,7 @@ const queueSchema = z.object({
   maxWalltimeMinutes: z.number().positive(),
   maxCores: z.number().int().positive(),
   maxNodes: z.number().int().positive().optional(),
+  maxMemoryMb: positiveIntegerSchema.optional(),
   maxJobsPerUser: z.number().int().positive().optional(),
   maxActiveJobs: z.number().int().positive().optional(),
   maxActiveCores: z.number().int().positive().optional(),

@@ -40,7 +40,11 @@ export function time(value: string | null | undefined): string {
 /** One event as a line: `12:00:01  #7  task submit  ready -> running  message`. */
 export function eventLine(event: ExperimentEvent): string {
   const at = new Date(event.at).toISOString().slice(11, 19);
-  const what = event.entity === 'experiment' ? 'experiment' : `${event.entity} ${event.label ?? event.entityId}`;
+  // An experiment event's label names a step that is not a plain move: `resumed`, `resubmitted`.
+  const what =
+    event.entity === 'experiment'
+      ? `experiment${event.label ? ` ${event.label}` : ''}`
+      : `${event.entity} ${event.label ?? event.entityId}`;
   const move = event.toState ? `${event.fromState ?? 'new'} -> ${event.toState}` : '';
   return `${at}  #${String(event.seq).padEnd(3)} ${what.padEnd(20)} ${move.padEnd(24)} ${event.message ?? ''}`.trimEnd();
 }
@@ -108,6 +112,10 @@ export function experimentText(experiment: ExperimentDetail): string {
     `  owner        ${experiment.owner}`,
     `  created      ${time(experiment.createdAt)}   finished ${time(experiment.finishedAt)}`,
   ];
+  if (experiment.run > 1 || experiment.resubmits > 0)
+    lines.push(
+      `  run          ${experiment.run}${experiment.run > 1 ? ' (resumed)' : ''}, ${experiment.resubmits} automatic resubmit${experiment.resubmits === 1 ? '' : 's'} in it`,
+    );
   if (experiment.headlineValues.length > 0) {
     lines.push('  results');
     const width = Math.max(...experiment.headlineValues.map((headline) => headline.label.length));

@@ -1,5 +1,5 @@
 /**
- * The user commands: submit, ls, show, watch, cancel, clone, logs, outputs, script, apps,
+ * The user commands: submit, ls, show, watch, cancel, resume, clone, logs, outputs, script, apps,
  * resources. Each talks to the HTTP API; `--json` prints the API's JSON.
  */
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
@@ -107,6 +107,9 @@ async function watch(client: CliClient, id: string, json: boolean): Promise<numb
   const current = await call(client.api.GET('/api/v1/experiments/{id}', { params: { path: { id } } }));
   if (!json) process.stderr.write(`watching ${current.name} (${id}); Ctrl-C stops watching, not the experiment\n`);
   const progress = new ProgressLine(current.settings.walltimeMinutes, Boolean(process.stdout.isTTY));
+  // The stream replays every run of a resumed experiment: only the end of the run that was
+  // current when the watch began (after its run - 1 `resumed` events) ends the watch.
+  let resumes = 0;
   await followEvents(client, id, (message) => {
     if (message.event === 'progress') {
       const data = JSON.parse(message.data) as { jobId: number; progress: JobProgress };
@@ -118,7 +121,8 @@ async function watch(client: CliClient, id: string, json: boolean): Promise<numb
     if (json) process.stdout.write(JSON.stringify(event) + '\n');
     else progress.print(eventLine(event));
     if (event.entity === 'job' && event.toState) progress.job(event.toState, event.at);
-    if (event.entity === 'experiment' && event.toState && terminal.has(event.toState)) {
+    if (event.entity === 'experiment' && event.label === 'resumed') resumes += 1;
+    if (event.entity === 'experiment' && event.toState && terminal.has(event.toState) && resumes >= current.run - 1) {
       finalState = event.toState;
       return true;
     }
@@ -400,6 +404,28 @@ Many at once (one transaction: a bad item creates nothing and names items.<index
       else if (!json) process.stdout.write(`${experiment.id}  ${experiment.state}\n`);
       // --wait succeeds once the experiment has ended, whatever it ended as.
       if (options.wait && !terminal.has(experiment.state)) await watch(client, id, json);
+    });
+
+  program
+    .command('resume')
+    .description(
+      'run a failed experiment again from the task that failed, keeping what completed (a failed job runs again as a new job)',
+    )
+    .argument('<id>')
+    .option('-w, --watch', 'follow the resumed run until it ends (exit code 0 completed, 3 failed, 4 canceled)')
+    .action(async (id: string, _options, command: Command) => {
+      const { options, client, api, json } = context<{ watch?: boolean }>(command);
+      const experiment = await call(api.POST('/api/v1/experiments/{id}/resume', { params: { path: { id } } }));
+      if (json) printCreated(experiment, json, Boolean(options.watch));
+      else {
+        // The `resumed` event says where the run starts; the tasks may have moved on already.
+        const { items } = (await call(api.GET('/api/v1/experiments/{id}/events', { params: { path: { id } } }))) as {
+          items: ExperimentEvent[];
+        };
+        const resumed = items.filter((event) => event.entity === 'experiment' && event.label === 'resumed').at(-1);
+        process.stdout.write(`${experiment.id}  ${experiment.state}  ${resumed?.message ?? `run ${experiment.run}`}\n`);
+      }
+      if (options.watch) process.exitCode = await watch(client, id, json);
     });
 
   program

@@ -12,6 +12,7 @@ import type { ResourceRegistry } from '../resources/resource-registry.ts';
 import type { JobObservation } from '../batch/port.ts';
 import { getResource } from '../catalogue/catalogue.ts';
 import { admitWaiting } from '../experiments/admission.ts';
+import { resubmitEndedJobs } from '../experiments/resubmit.ts';
 import { pollIntervalMs } from '../domain/resource.ts';
 import {
   blockExperiments,
@@ -253,12 +254,16 @@ export class Controller {
    * here), however it ended: canceled through Drover or on the cluster, past its walltime,
    * failed. Stage-out then brings back its logs and the partial outputs it wrote, and the
    * experiment settles by the rule of domain/experiment.ts (`experimentOutcome`): canceled
-   * when it was being canceled or its job was, failed for a walltime.
+   * when it was being canceled or its job was, failed for a walltime. A job that ran past
+   * its walltime or out of memory is first resubmitted with more where its application
+   * allows (experiments/resubmit.ts): its monitor then waits for the new job instead.
    */
   private async completeMonitors(): Promise<void> {
     const { store } = this.options;
     await store.transaction(async (tx) => {
-      const monitors = await findEndedMonitors(tx);
+      const ended = await findEndedMonitors(tx);
+      const resubmitted = await resubmitEndedJobs(tx, ended);
+      const monitors = ended.filter((monitor) => !resubmitted.has(monitor.taskId));
       await applyOutcomes(
         tx,
         { detached: true },

@@ -44,6 +44,20 @@ export interface InputDefinition {
   maxLength?: number;
 }
 
+/**
+ * Automatic resubmit (the rules are in resubmit.ts): what an application (or one of its deployments, which then wins) allows: how many times
+ * a run's job may be resubmitted, and by how much each resubmit multiplies the walltime
+ * (after a timeout) or the memory (after running out of it).
+ */
+export interface ResubmitPolicy {
+  /** Automatic resubmits in one run of an experiment (a resume starts a new count), 1 to 10. */
+  attempts: number;
+  /** Factor on the memory after the job ran out of it, above 1 and at most 16 (default 2). */
+  memoryFactor?: number;
+  /** Factor on the walltime after the job ran past it, above 1 and at most 16 (default 2). */
+  walltimeFactor?: number;
+}
+
 /** How an application runs on one resource. */
 export interface Deployment {
   /** Trusted shell lines written by an admin, run before the command (e.g. `module load gcc`). */
@@ -60,6 +74,8 @@ export interface Deployment {
   memoryMb?: number;
   walltimeMinutes?: number;
   account?: string;
+  /** Automatic resubmits on this resource, over the application's `resubmit` (domain/resubmit.ts). */
+  resubmit?: ResubmitPolicy;
 }
 
 /** An application as stored and served by the catalogue. */
@@ -80,6 +96,11 @@ export interface ApplicationSpec {
    * list columns, `drover show` and `drover ls`); see headline-values.ts.
    */
   headlineValues?: HeadlineValueDefinition[];
+  /**
+   * Resubmit a job that ran past its walltime or out of memory, with more, this many times
+   * in a run (domain/resubmit.ts); a deployment's own `resubmit` wins. None when absent.
+   */
+  resubmit?: ResubmitPolicy;
 }
 
 /**

@@ -45,6 +45,14 @@ export function experimentStatesBefore(to: ExperimentState): ExperimentState[] {
   return experimentStates.filter((from) => allowed[from].includes(to));
 }
 
+/**
+ * The states a resume takes an experiment from (to `queued`): only a failed one. A resume is
+ * not a move of the table above, where failed is terminal: it starts a new run of the
+ * experiment (state/experiment-state.ts `resumeExperiment`), and the run before stays failed
+ * in the event log.
+ */
+export const resumableExperimentStates: readonly ExperimentState[] = ['failed'];
+
 export function isTerminalExperimentState(state: ExperimentState): boolean {
   return terminalExperimentStates.includes(state);
 }
@@ -63,6 +71,8 @@ export interface SettlementFacts {
   /** The state and exit code of its latest job, if it has one. */
   jobState: JobState | null;
   exitCode: number | null;
+  /** Why its job, out of walltime or memory, was not resubmitted (domain/resubmit.ts), if it was considered. */
+  resubmitRefusal?: string | null;
 }
 
 /** How an experiment ends. */
@@ -77,13 +87,17 @@ export function experimentOutcome(facts: SettlementFacts): ExperimentOutcome {
   if (facts.state === 'canceling' || facts.jobState === 'canceled') return { to: 'canceled' };
   if (facts.taskFailure)
     return { to: 'failed', failure: { code: facts.taskFailure.code, message: facts.taskFailure.message } };
+  const refusal = facts.resubmitRefusal ? `; ${facts.resubmitRefusal}` : '';
   switch (facts.jobState) {
     case 'failed':
-      return { to: 'failed', failure: { code: 'job-failed', message: `the job exited with code ${facts.exitCode}` } };
+      return {
+        to: 'failed',
+        failure: { code: 'job-failed', message: `the job exited with code ${facts.exitCode}${refusal}` },
+      };
     case 'timed-out':
       return {
         to: 'failed',
-        failure: { code: 'job-timed-out', message: 'the job ran past its walltime and was stopped' },
+        failure: { code: 'job-timed-out', message: `the job ran past its walltime and was stopped${refusal}` },
       };
     case 'lost':
       return {
@@ -98,7 +112,8 @@ export function experimentOutcome(facts: SettlementFacts): ExperimentOutcome {
 /**
  * `experimentOutcome` as SQL, for statements that settle experiments on the server (the
  * worker's exchange settles in its claim statement, saving two round trips). Takes SQL
- * expressions for the facts (`taskFailure` a jsonb `{ code, message }` or null) and returns
+ * expressions for the facts (`taskFailure` a jsonb `{ code, message }` or null,
+ * `resubmitRefusal` text or null) and returns
  * expressions for the target state (text) and the failure to store (jsonb or null).
  * experiment-state.test.ts runs it against `experimentOutcome` for every kind of fact.
  */
@@ -107,8 +122,10 @@ export function experimentOutcomeSql(facts: {
   taskFailure: string;
   jobState: string;
   exitCode: string;
+  resubmitRefusal: string;
 }): { target: string; failure: string } {
-  const { state, taskFailure, jobState, exitCode } = facts;
+  const { state, taskFailure, jobState, exitCode, resubmitRefusal } = facts;
+  const refusal = `coalesce('; ' || ${resubmitRefusal}, '')`;
   const canceled = `${state} = 'canceling' or ${jobState} is not distinct from 'canceled'`;
   return {
     target: `case when ${canceled} then 'canceled'
@@ -118,9 +135,9 @@ export function experimentOutcomeSql(facts: {
       when ${taskFailure} is not null
         then jsonb_build_object('code', ${taskFailure} -> 'code', 'message', ${taskFailure} -> 'message')
       when ${jobState} = 'failed'
-        then jsonb_build_object('code', 'job-failed', 'message', 'the job exited with code ' || coalesce(${exitCode}::text, 'null'))
+        then jsonb_build_object('code', 'job-failed', 'message', 'the job exited with code ' || coalesce(${exitCode}::text, 'null') || ${refusal})
       when ${jobState} = 'timed-out'
-        then jsonb_build_object('code', 'job-timed-out', 'message', 'the job ran past its walltime and was stopped')
+        then jsonb_build_object('code', 'job-timed-out', 'message', 'the job ran past its walltime and was stopped' || ${refusal})
       when ${jobState} = 'lost'
         then jsonb_build_object('code', 'job-lost', 'message', 'the job vanished from its resource without an exit code')
       end`,

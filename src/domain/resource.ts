@@ -10,6 +10,8 @@ export interface QueueSpec {
   maxWalltimeMinutes: number;
   maxCores: number;
   maxNodes?: number;
+  /** The most memory a job may ask for, in MB; an automatic resubmit never asks for more (domain/resubmit.ts). */
+  maxMemoryMb?: number;
   /** Active experiments one user may have on this queue at once; more wait `queued` for a place. */
   maxJobsPerUser?: number;
   /** Active experiments of all users together; more wait, in fair-share order (domain/admission.ts). */
@@ -122,6 +124,9 @@ export function resolveJobSettings(
       field: 'coresPerNode',
       message: `nodes x cores must be at most ${queue.maxCores} on queue ${queue.name}`,
     });
+  }
+  if (queue.maxMemoryMb !== undefined && settings.memoryMb !== undefined && settings.memoryMb > queue.maxMemoryMb) {
+    problems.push({ field: 'memoryMb', message: `must be at most ${queue.maxMemoryMb} on queue ${queue.name}` });
   }
   if (queue.maxNodes !== undefined && settings.nodes > queue.maxNodes) {
     problems.push({ field: 'nodes', message: `must be at most ${queue.maxNodes} on queue ${queue.name}` });

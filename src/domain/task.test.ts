@@ -3,6 +3,8 @@ import assert from 'node:assert/strict';
 import {
   keptAfterSubmit,
   keptAfterSubmitSql,
+  rerunTaskStates,
+  rerunTaskStatesSql,
   retryDelayMs,
   taskStateSql,
   taskStates,
@@ -41,7 +43,15 @@ describe('task transition table', () => {
     );
   });
 
-  it('terminal states lead nowhere', () => {
+  it('a rerun takes any state but ready (state/task-state.ts rerunTasks)', () => {
+    assert.deepEqual(sqlList(rerunTaskStatesSql), [...rerunTaskStates]);
+    assert.deepEqual(
+      taskStates.filter((state) => !rerunTaskStates.includes(state)),
+      ['ready', 'canceled'],
+    );
+  });
+
+  it('terminal states lead nowhere within a run', () => {
     for (const state of terminalTaskStates) {
       assert.ok(
         taskStates.every((to) => !taskStatesBefore(to).includes(state)),

@@ -50,6 +50,19 @@ export const taskStateSql = {
 } as const;
 
 /**
+ * The states a rerun takes a task from, back to `ready` or `pending`: a resume of a failed
+ * experiment (its failed task and what follows it, or a failed job's submit and what follows
+ * it) and an automatic resubmit (the submit, and the detached monitor of the job that
+ * ended). Not moves of the table above, where these states are terminal for the run: a
+ * rerun starts a new run of the task (`run_first_attempt`, state/task-state.ts `rerunTasks`).
+ * A running task is rerun only when it is a detached monitor (no worker holds it).
+ */
+export const rerunTaskStates: readonly TaskState[] = ['pending', 'running', 'completed', 'failed', 'skipped'];
+
+/** `rerunTaskStates` as a SQL literal for state/; task.test.ts checks that they agree. */
+export const rerunTaskStatesSql = `('pending', 'running', 'completed', 'failed', 'skipped')`;
+
+/**
  * The tasks a cancel leaves to run once the experiment's submit has started, so that the
  * killed job's logs and partial outputs come back (`cancelOpenTasks` in state/task-state.ts).
  */
@@ -102,6 +115,11 @@ export interface ClaimedTask {
   /** 1 for the first attempt. */
   attempt: number;
   maxAttempts: number;
+  /**
+   * The attempts up to this one were of earlier runs (a resume or a resubmit reran the task):
+   * a submit adopts only jobs of later attempts. Default 0: the first run.
+   */
+  runFirstAttempt?: number;
 }
 
 /** What became of one claimed task, as its worker (or the controller, for a monitor) reports it. */

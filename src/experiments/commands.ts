@@ -1,6 +1,7 @@
 /**
  * What users do to experiments: create (validated against the catalogue before anything
- * is stored), launch within the per-user limit, cancel, clone and delete a draft. Every
+ * is stored), launch within the per-user limit, cancel, resume a failed one, clone and
+ * delete a draft. Every
  * state change goes through state/; what is read back comes from queries.ts.
  */
 import { controlCharacterPattern, loneSurrogatePattern } from '../domain/application.ts';
@@ -23,12 +24,19 @@ import {
   moveExperiment,
   moveExperiments,
   recordCreatedMany,
+  reopenForResume,
   setExperimentNotify,
   setExperimentPriority,
   settleExperiments,
   type CreatedExperiment,
 } from '../state/experiment-state.ts';
-import { cancelOpenTasks, createTasksOfMany, skipWaitingTasks } from '../state/task-state.ts';
+import {
+  cancelOpenTasks,
+  createTasksOfMany,
+  rerunTasks,
+  skipWaitingTasks,
+  tasksToResume,
+} from '../state/task-state.ts';
 import { requestCancel } from '../state/job-state.ts';
 import { findOwnUploads } from '../state/uploads.ts';
 import { appendEvents, type NewEvent, type Notice } from '../state/events.ts';
@@ -316,6 +324,40 @@ export async function cancelExperiment(store: Store, principal: Principal, id: s
     await requestCancel(tx, id);
     await skipWaitingTasks(tx, [id]);
     await settleExperiments(tx, [id]);
+  });
+  return getExperiment(store, principal, id);
+}
+
+/**
+ * Resumes a failed experiment from the task that failed, keeping what completed: that task
+ * and every task after it run again (its staged inputs are not staged again; a job that
+ * completed keeps its outputs; a job that failed, ran out of walltime or vanished is
+ * submitted again as a new job, with a new submission key, never adopting the failed one).
+ * The experiment starts run 2 (3, ...) and goes back through queued and executing; its
+ * events continue, the first a `resumed` event. Its owner resumes it, or an admin of its
+ * gateway (whoever may see it: getExperiment's visibility).
+ * @throws {NotFoundError} when the principal cannot see it.
+ * @throws {ConflictError} (`invalid-state`) when it is not failed.
+ */
+export async function resumeExperiment(store: Store, principal: Principal, id: string): Promise<ExperimentDetail> {
+  await getExperiment(store, principal, id);
+  await store.transaction(async (tx) => {
+    const pending = { events: [] as NewEvent[], notices: [] as Notice[] };
+    // A failed experiment's tasks have all finished: nothing changes them until it is reopened.
+    const { ids, from } = await tasksToResume(tx, id);
+    const reopened = from && (await reopenForResume(tx, id, { by: principal.name, fromTask: from }, pending.events));
+    if (!reopened) {
+      const current = await currentState(tx, id);
+      throw new ConflictError(
+        current === 'failed'
+          ? 'the experiment has no task or job to run again; clone it instead'
+          : `experiment is ${current}; only a failed experiment can be resumed (clone it to run it again)`,
+        [],
+        'invalid-state',
+      );
+    }
+    await rerunTasks(tx, id, ids, `run ${reopened.run}: resumed`, pending);
+    await appendEvents(tx, pending.events, pending.notices);
   });
   return getExperiment(store, principal, id);
 }

@@ -78,6 +78,10 @@ export interface ExperimentDetail extends ExperimentSummary {
   lastEventSeq: number;
   /** Its own choice of notifications over its owner's defaults; null: the defaults. */
   notify: ExperimentNotify | null;
+  /** Which run it is in: 1, then one more at each resume (commands.ts resumeExperiment). */
+  run: number;
+  /** Its job's automatic resubmits in this run, for lack of walltime or memory (domain/resubmit.ts). */
+  resubmits: number;
 }
 
 /**
@@ -144,7 +148,7 @@ export async function getExperiment(db: Queryable, principal: Principal, id: str
   if (!uuidPattern.test(id)) throw new NotFoundError(`experiment ${JSON.stringify(id)}`);
   const params: unknown[] = [id];
   const rows = await db.query<any>(
-    `select ${summaryColumns}, e.inputs, e.settings, e.last_event_seq, e.notify, p.inputs as parent_inputs,
+    `select ${summaryColumns}, e.inputs, e.settings, e.last_event_seq, e.notify, e.run, e.resubmits, p.inputs as parent_inputs,
        -- The owner's uploads that inputs name: file inputs hold an upload's id.
        (select coalesce(jsonb_object_agg(i.key, f.filename), '{}') from jsonb_each_text(e.inputs) i
          join uploads f on f.owner_id = e.owner_id
@@ -181,6 +185,8 @@ export async function getExperiment(db: Queryable, principal: Principal, id: str
     job,
     lastEventSeq: row.last_event_seq,
     notify: row.notify,
+    run: row.run,
+    resubmits: row.resubmits,
   };
 }
 
@@ -224,6 +230,8 @@ export function createdDetail(
     job: null,
     lastEventSeq: row.last_event_seq,
     notify: row.notify,
+    run: 1,
+    resubmits: 0,
   };
 }
 

@@ -85,6 +85,7 @@ async function claimTasksAndAppend(
     kind: TaskKind;
     attempt: number;
     max_attempts: number;
+    run_first_attempt: number;
   }>(
     `with picked as (
        select id from tasks where state = 'ready' and run_at <= now()
@@ -93,7 +94,7 @@ async function claimTasksAndAppend(
        update tasks t set state = 'running', attempt = t.attempt + 1, lease_owner = $2,
          lease_expires_at = now() + $3 * interval '1 millisecond', started_at = now(), detached = false
        where t.id = any(array(select id from picked))
-       returning t.id, t.experiment_id, t.kind, t.attempt, t.max_attempts),
+       returning t.id, t.experiment_id, t.kind, t.attempt, t.max_attempts, t.run_first_attempt),
      locked as (
        select e.id, e.state from experiments e
        where e.id = any(array(select unnest($5::uuid[]) union select unnest($10::uuid[]) union select experiment_id from claimed))
@@ -139,9 +140,9 @@ async function claimTasksAndAppend(
        select $9::text, string_agg(experiment_id::text, ',' order by experiment_id)
        from (select experiment_id, (row_number() over (order by experiment_id) - 1) / 100 as chunk from counts) ids
        group by chunk)
-     select id, experiment_id, kind, attempt, max_attempts from claimed
+     select id, experiment_id, kind, attempt, max_attempts, run_first_attempt from claimed
      union all
-     select null, null, null, null, count(*)::int from (select pg_notify(channel, payload) from notices) sent`,
+     select null, null, null, null, count(*)::int, null from (select pg_notify(channel, payload) from notices) sent`,
     [
       limit,
       workerId,
@@ -164,6 +165,7 @@ async function claimTasksAndAppend(
       kind: row.kind,
       attempt: row.attempt,
       maxAttempts: row.max_attempts,
+      runFirstAttempt: row.run_first_attempt,
     }));
 }
 

@@ -15,6 +15,7 @@ import {
   experimentOutcomeSql,
   experimentStatesBefore,
   isTerminalExperimentState,
+  resumableExperimentStates,
   type ExperimentFailure,
   type ExperimentState,
 } from '../domain/experiment.ts';
@@ -363,6 +364,84 @@ export async function moveExperiments(
   return moved;
 }
 
+/** What reopenForResume did: the run it started and the failure the run before ended with. */
+export interface ReopenedExperiment {
+  /** The new run's number: 2 for the first resume. */
+  run: number;
+  previousFailure: ExperimentFailure | null;
+}
+
+/**
+ * Starts a new run of a failed experiment (a resume): failed -> queued, its failure and
+ * finish time cleared, `run` counted up and its automatic resubmits counted from zero
+ * again. Admitted at once: it held its place in its queue's line when it first started.
+ * Locks the row; pushes the `resumed` event (label `resumed`, data `{ run, fromTask,
+ * fromTaskId, previousFailure }`) for the caller to append with the tasks' events. Returns
+ * null, changing nothing, when the experiment is not failed.
+ */
+export async function reopenForResume(
+  tx: Queryable,
+  experimentId: string,
+  resumed: { by: string; fromTask: { id: number; kind: TaskKind; failed: boolean } },
+  pending: NewEvent[],
+): Promise<ReopenedExperiment | null> {
+  // $1 id, $2 the states a resume takes
+  const rows = await tx.query<{ run: number; failure: ExperimentFailure | null }>(
+    `with old as (select id, failure from experiments where id = $1 and state = any($2::text[]) for update)
+     update experiments e set state = 'queued', failure = null, finished_at = null, run = e.run + 1, resubmits = 0,
+       updated_at = now(), admitted_at = now(), waiting_reason = null, waiting_place = null,
+       state_before_block = null, blocked_reason = null, blocked_until = null
+     from old where e.id = old.id
+     returning e.run, old.failure`,
+    [experimentId, resumableExperimentStates],
+  );
+  if (rows.length === 0) return null;
+  const { run, failure } = rows[0];
+  const { by, fromTask } = resumed;
+  const what = fromTask.failed ? `the failed ${fromTask.kind} task` : `the ${fromTask.kind} task (its job failed)`;
+  pending.push({
+    experimentId,
+    entity: 'experiment',
+    entityId: experimentId,
+    label: 'resumed',
+    fromState: 'failed',
+    toState: 'queued',
+    message: `run ${run}: resumed by ${by} from ${what}`,
+    data: { run, fromTask: fromTask.kind, fromTaskId: fromTask.id, previousFailure: failure },
+  });
+  return { run, previousFailure: failure };
+}
+
+/**
+ * Records an automatic resubmit (domain/resubmit.ts) on a running experiment: its new job
+ * settings (more walltime or memory) and one more resubmit in this run, under its row lock.
+ * Not a move: the experiment stays where it is; the event (label `resubmitted`, `data` with
+ * the old and new values and why) is pushed for the caller to append with its tasks' events.
+ * Returns false, changing nothing, when the experiment is not running (canceling, say).
+ */
+export async function recordResubmit(
+  tx: Queryable,
+  experimentId: string,
+  resubmit: { settings: unknown; message: string; data: unknown },
+  pending: NewEvent[],
+): Promise<boolean> {
+  const rows = await tx.query<{ state: ExperimentState }>(
+    `update experiments set settings = $2::jsonb, resubmits = resubmits + 1, updated_at = now()
+     where id = $1 and state in ('queued', 'executing', 'blocked') returning state`,
+    [experimentId, JSON.stringify(resubmit.settings)],
+  );
+  if (rows.length === 0) return false;
+  pending.push({
+    experimentId,
+    entity: 'experiment',
+    entityId: experimentId,
+    label: 'resubmitted',
+    message: resubmit.message,
+    data: resubmit.data,
+  });
+  return true;
+}
+
 /**
  * Blocks queued or executing experiments because their resource does not answer, with the
  * reason and when Drover tries again. The move (with its event) happens once; while they
@@ -456,16 +535,17 @@ export function settlementSql(candidates: string): string {
     taskFailure: 'facts.task_failure',
     jobState: 'facts.job_state',
     exitCode: 'facts.exit_code',
+    resubmitRefusal: 'facts.resubmit_refusal',
   });
   const guard = settlementTargets
     .map((target) => `(${outcome.target}) = '${target}' and facts.state in ${sqlList(experimentStatesBefore(target))}`)
     .join(' or ');
   return `select facts.id, facts.state as previous, ${outcome.target} as target, ${outcome.failure} as failure
     from (
-      select c.id, c.state, j.state as job_state, j.exit_code,
+      select c.id, c.state, j.state as job_state, j.exit_code, j.resubmit_refusal,
         (select f.failure from tasks f where f.experiment_id = c.id and f.state = 'failed' order by f.id limit 1) as task_failure
       from ${candidates} c
-      left join lateral ${latestJobSql('c.id', 'state, exit_code')} j on true
+      left join lateral ${latestJobSql('c.id', 'state, exit_code, resubmit_refusal')} j on true
       where c.state in ${activeExperimentStatesSql}
         and not exists (select 1 from tasks o where o.experiment_id = c.id and o.state in ${taskStateSql.open})
         and not (c.state = 'canceling' and coalesce(j.state in ${activeJobStatesSql}, false))

@@ -207,6 +207,14 @@ export async function recordProgress(
 }
 
 /**
+ * Records why a job that ran out of walltime or memory was not resubmitted (domain/resubmit.ts):
+ * its experiment's failure message ends with it (settlementSql in experiment-state.ts).
+ */
+export async function recordResubmitRefusal(tx: Queryable, jobId: number, refusal: string): Promise<void> {
+  await tx.query(`update jobs set resubmit_refusal = $2 where id = $1`, [jobId, refusal]);
+}
+
+/**
  * Asks for the active jobs of an experiment to be killed: the controller's next pass
  * cancels them on their resource (listJobsToCancel).
  */

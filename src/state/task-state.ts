@@ -9,6 +9,7 @@
  */
 import {
   keptAfterSubmitSql,
+  rerunTaskStatesSql,
   retryDelayMs,
   taskStateSql,
   waitingFailureCodes,
@@ -241,8 +242,9 @@ export async function applyOutcomesInto(
       kind: TaskKind;
       attempt: number;
       max_attempts: number;
+      run_first_attempt: number;
     }>(
-      `select id, experiment_id, kind, attempt, max_attempts from tasks
+      `select id, experiment_id, kind, attempt, max_attempts, run_first_attempt from tasks
        where id = any($1::int8[]) and ${guard.sql} order by id for update`,
       [failures.map((item) => item.taskId), guard.value],
     );
@@ -294,8 +296,9 @@ export async function recoverExpiredLeases(tx: Queryable, limit = 500): Promise<
     kind: TaskKind;
     attempt: number;
     max_attempts: number;
+    run_first_attempt: number;
   }>(
-    `select id, experiment_id, kind, attempt, max_attempts from tasks
+    `select id, experiment_id, kind, attempt, max_attempts, run_first_attempt from tasks
      where state = 'running' and not detached and lease_expires_at < now()
      order by id limit $1 for update skip locked`,
     [limit],
@@ -349,10 +352,10 @@ export async function cancelOpenTasks(tx: Queryable, experimentId: string): Prom
   const rows = await tx.query<{ id: number; kind: TaskKind; previous: TaskState }>(
     `update tasks t set state = 'canceled', finished_at = now()
      from (select id, state as previous from tasks w where experiment_id = $1 and state in ${taskStateSql.waiting}
-             and not (kind = 'submit' and attempt > 0)
+             and not (kind = 'submit' and attempt > run_first_attempt)
              and not (kind in ${keptAfterSubmitSql} and exists (
                select 1 from tasks s where s.experiment_id = w.experiment_id and s.kind = 'submit'
-                 and (s.state in ('running', 'completed') or (s.state in ${taskStateSql.waiting} and s.attempt > 0))))
+                 and (s.state in ('running', 'completed') or (s.state in ${taskStateSql.waiting} and s.attempt > s.run_first_attempt))))
            for update) old
      where t.id = old.id returning t.id, t.kind, old.previous`,
     [experimentId],
@@ -366,8 +369,11 @@ export async function cancelOpenTasks(tx: Queryable, experimentId: string): Prom
 /** A detached monitor task whose job has ended (or that has no job), as findEndedMonitors returns it. */
 export interface EndedMonitor {
   taskId: number;
-  /** The state and exit code of the experiment's latest job; null without a job. */
+  experimentId: string;
+  /** The experiment's latest job: its id, state, native state and exit code; null without a job. */
+  jobId: number | null;
   jobState: JobState | null;
+  nativeState: string | null;
   exitCode: number | null;
 }
 
@@ -377,27 +383,118 @@ export interface EndedMonitor {
  * events converges here: the job may end before or after its monitor detaches.
  */
 export async function findEndedMonitors(tx: Queryable): Promise<EndedMonitor[]> {
-  const rows = await tx.query<{ id: number; job_state: JobState | null; exit_code: number | null }>(
-    `select t.id, j.state as job_state, j.exit_code
+  const rows = await tx.query<{
+    id: number;
+    experiment_id: string;
+    job_id: number | null;
+    job_state: JobState | null;
+    native_state: string | null;
+    exit_code: number | null;
+  }>(
+    `select t.id, t.experiment_id, j.id as job_id, j.state as job_state, j.native_state, j.exit_code
      from tasks t
-     left join lateral ${latestJobSql('t.experiment_id', 'state, exit_code')} j on true
+     left join lateral ${latestJobSql('t.experiment_id', 'id, state, native_state, exit_code')} j on true
      where t.kind = 'monitor' and t.state = 'running' and t.detached
        and (j.state is null or j.state in ${terminalJobStatesSql})
      for update of t skip locked`,
   );
-  return rows.map((row) => ({ taskId: row.id, jobState: row.job_state, exitCode: row.exit_code }));
+  return rows.map((row) => ({
+    taskId: row.id,
+    experimentId: row.experiment_id,
+    jobId: row.job_id === null ? null : Number(row.job_id),
+    jobState: row.job_state,
+    nativeState: row.native_state,
+    exitCode: row.exit_code,
+  }));
+}
+
+/**
+ * The tasks a resume of a failed experiment runs again from: its failed and skipped tasks
+ * when a task failed; else (its job failed, ran out of time or vanished) its submit, so that
+ * the job runs again as a new one. rerunTasks adds what depends on them. `from` names the
+ * first of them, for the `resumed` event.
+ */
+export async function tasksToResume(
+  tx: Queryable,
+  experimentId: string,
+): Promise<{ ids: number[]; from: { id: number; kind: TaskKind; failed: boolean } | null }> {
+  const rows = await tx.query<{ id: number; kind: TaskKind; state: TaskState }>(
+    `select id, kind, state from tasks where experiment_id = $1
+       and (state in ('failed', 'skipped') or (kind = 'submit' and not exists (
+         select 1 from tasks f where f.experiment_id = $1 and f.state = 'failed')))
+     order by id`,
+    [experimentId],
+  );
+  const first = rows.find((row) => row.state === 'failed') ?? rows.find((row) => row.kind === 'submit');
+  return {
+    ids: rows.map((row) => Number(row.id)),
+    from: first ? { id: Number(first.id), kind: first.kind, failed: first.state === 'failed' } : null,
+  };
+}
+
+/**
+ * Runs tasks of one experiment again, in place: those of `fromTaskIds` and every task that
+ * depends on them, transitively (a resume, an automatic resubmit). Each goes back to
+ * `ready` when every task it waits for is completed and not rerun, else to `pending` with
+ * the count of those it waits for; its failure, lease, result and finish time are cleared.
+ * Its attempts so far become an earlier run's (`run_first_attempt`: a rerun submit never
+ * adopts their jobs, and its new submission keys differ from theirs), and it gets the
+ * attempts it had at first again. Only tasks in `rerunTaskStates` move (a running one only
+ * detached); the caller holds the experiment's row lock. Pushes one event per task, with
+ * `message`, and the workers' wake-up, for the caller to append. Returns the moved tasks.
+ */
+export async function rerunTasks(
+  tx: Queryable,
+  experimentId: string,
+  fromTaskIds: number[],
+  message: string,
+  pending: { events: NewEvent[]; notices: Notice[] },
+): Promise<Array<{ id: number; kind: TaskKind; state: TaskState }>> {
+  if (fromTaskIds.length === 0) return [];
+  // $1 experiment, $2 the tasks to rerun from
+  const rows = await tx.query<{ id: number; kind: TaskKind; state: TaskState; previous: TaskState }>(
+    `with recursive rerun(id) as (
+       select id from tasks where experiment_id = $1 and id = any($2::int8[])
+       union
+       select d.task_id from task_dependencies d join rerun r on d.depends_on = r.id),
+     old as (
+       select t.id, t.state as previous from tasks t
+       where t.id in (select id from rerun) and t.experiment_id = $1
+         and t.state in ${rerunTaskStatesSql} and (t.state <> 'running' or t.detached)
+       order by t.id for update),
+     waits as (
+       select o.id, count(dep.id) filter (where dep.id in (select id from rerun) or dep.state <> 'completed')::int as n
+       from old o left join task_dependencies d on d.task_id = o.id left join tasks dep on dep.id = d.depends_on
+       group by o.id)
+     update tasks t set state = case when w.n = 0 then 'ready' else 'pending' end, pending_dependencies = w.n,
+       max_attempts = t.attempt + (t.max_attempts - t.run_first_attempt), run_first_attempt = t.attempt,
+       failure = null, result = null, lease_owner = null, lease_expires_at = null, detached = false,
+       finished_at = null, run_at = now()
+     from old o join waits w on w.id = o.id
+     where t.id = o.id
+     returning t.id, t.kind, t.state, o.previous`,
+    [experimentId, fromTaskIds],
+  );
+  rows.sort((a, b) => Number(a.id) - Number(b.id));
+  pending.events.push(
+    ...rows.map((row) => taskEvent(experimentId, Number(row.id), row.kind, row.previous, row.state, message)),
+  );
+  const ready = rows.filter((row) => row.state === 'ready').length;
+  if (ready > 0) pending.notices.push({ channel: readyChannel, payload: String(ready) });
+  return rows.map((row) => ({ id: Number(row.id), kind: row.kind, state: row.state }));
 }
 
 async function failOrRetry(
   tx: Queryable,
-  retries: Array<{ id: number; experiment_id: string; kind: TaskKind; attempt: number }>,
+  retries: Array<{ id: number; experiment_id: string; kind: TaskKind; attempt: number; run_first_attempt: number }>,
   final: Array<{ id: number; experiment_id: string; kind: TaskKind; attempt: number }>,
   failureOf: Map<number, TaskFailure>,
   events: NewEvent[],
   immediate = false,
 ): Promise<void> {
   if (retries.length > 0) {
-    const delays = retries.map((row) => (immediate ? 0 : retryDelayMs(row.attempt)));
+    // The backoff starts again in each run (a resume reruns the task: state/task-state.ts rerunTasks).
+    const delays = retries.map((row) => (immediate ? 0 : retryDelayMs(row.attempt - row.run_first_attempt)));
     await tx.query(
       `update tasks t set state = 'ready', lease_owner = null, lease_expires_at = null,
          run_at = now() + x.delay * interval '1 millisecond', failure = x.failure

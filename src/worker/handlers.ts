@@ -101,14 +101,18 @@ function createBareHandlers(deps: HandlerDependencies): Record<HandledKind, Task
 
     async submit(task, { whileWaiting }) {
       const { context, resource } = await open(task.experimentId);
+      // Only this run's attempts count: a resume or a resubmit runs the task again after
+      // `runFirstAttempt`, and the job of an earlier run (failed, out of time) is never adopted.
+      const firstAttempt = (task.runFirstAttempt ?? 0) + 1;
+      const runKeys = Array.from({ length: task.attempt - firstAttempt + 1 }, (_, index) =>
+        submissionKey(task.experimentId, task.id, firstAttempt + index),
+      );
       const recorded = await latestJob(store, task.experimentId);
-      if (recorded && recorded.taskId === task.id) {
+      if (recorded && recorded.taskId === task.id && runKeys.includes(recorded.submissionKey)) {
         return { result: { jobId: recorded.id, nativeId: recorded.nativeId, adopted: true } };
       }
       const key = submissionKey(task.experimentId, task.id, task.attempt);
-      const earlierSubmissionKeys = Array.from({ length: task.attempt - 1 }, (_, index) =>
-        submissionKey(task.experimentId, task.id, index + 1),
-      );
+      const earlierSubmissionKeys = runKeys.slice(0, -1);
       let submitted: SubmittedJob | null;
       const submittedAt = new Date();
       try {

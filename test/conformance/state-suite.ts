@@ -922,7 +922,15 @@ export function stateConformance(name: string, open: (options: { migrated: boole
         const cases = activeExperimentStates.flatMap((state) =>
           [null, failure].flatMap((taskFailure) =>
             [null, ...jobStates].flatMap((jobState) =>
-              [null, 3].map((exitCode) => ({ state, taskFailure, jobState, exitCode })),
+              [null, 3].flatMap((exitCode) =>
+                [null, 'not resubmitted: 2 of 2 resubmits used'].map((resubmitRefusal) => ({
+                  state,
+                  taskFailure,
+                  jobState,
+                  exitCode,
+                  resubmitRefusal,
+                })),
+              ),
             ),
           ),
         );
@@ -931,10 +939,12 @@ export function stateConformance(name: string, open: (options: { migrated: boole
           taskFailure: 'x.task_failure',
           jobState: 'x.job_state',
           exitCode: 'x.exit_code',
+          resubmitRefusal: 'x.resubmit_refusal',
         });
         const rows = await store.query<{ target: string; failure: unknown }>(
           `select ${outcome.target} as target, ${outcome.failure} as failure
-           from jsonb_to_recordset($1::jsonb) as x(n int, state text, task_failure jsonb, job_state text, exit_code int)
+           from jsonb_to_recordset($1::jsonb) as x(n int, state text, task_failure jsonb, job_state text, exit_code int,
+             resubmit_refusal text)
            order by n`,
           [
             JSON.stringify(
@@ -944,6 +954,7 @@ export function stateConformance(name: string, open: (options: { migrated: boole
                 task_failure: facts.taskFailure,
                 job_state: facts.jobState,
                 exit_code: facts.exitCode,
+                resubmit_refusal: facts.resubmitRefusal,
               })),
             ),
           ],

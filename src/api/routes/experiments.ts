@@ -1,5 +1,5 @@
 /**
- * Experiment routes: create, launch, get, list, cancel, clone, delete a draft, events
+ * Experiment routes: create, launch, get, list, cancel, resume, clone, delete a draft, events
  * (JSON and a resumable SSE stream) and the job script preview.
  */
 import type { FastifyInstance } from 'fastify';
@@ -11,6 +11,7 @@ import {
   deleteDraft,
   launchExperiment,
   maxExperimentsPerBatch,
+  resumeExperiment,
   updateExperiment,
   type ExperimentRequest,
 } from '../../experiments/commands.ts';
@@ -380,6 +381,22 @@ export function registerExperimentRoutes(api: FastifyInstance, deps: ApiDependen
   );
 
   api.post<{ Params: { id: string } }>(
+    '/experiments/:id/resume',
+    {
+      schema: {
+        operationId: 'resumeExperiment',
+        summary: 'Resume a failed experiment',
+        description:
+          'Runs a failed experiment again from the task that failed, keeping what completed (staged inputs, a completed job and its outputs); a job that failed runs again as a new job. The experiment starts its next `run`, goes back to `queued`, and its events continue with a `resumed` event. Its owner or an admin of its gateway; 409 when it is not failed.',
+        tags: ['experiments'],
+        params: idParams,
+        response: { 200: ref('Experiment'), ...problemResponses },
+      },
+    },
+    async (request) => resumeExperiment(store, request.principal, request.params.id),
+  );
+
+  api.post<{ Params: { id: string } }>(
     '/experiments/:id/clone',
     {
       schema: {
@@ -501,8 +518,9 @@ export function registerExperimentRoutes(api: FastifyInstance, deps: ApiDependen
             for (const event of batch) {
               stream.send({ id: event.seq, type: event.entity, data: event });
               after = event.seq;
-              if (event.entity === 'experiment' && event.toState && terminal.has(event.toState))
-                finalState = event.toState;
+              // A resumed experiment moves on from an end (failed -> queued): only the last move counts.
+              if (event.entity === 'experiment' && event.toState)
+                finalState = terminal.has(event.toState) ? event.toState : undefined;
             }
             if (batch.length === 500) again = true;
           } while (again && !stream.closed);
