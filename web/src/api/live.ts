@@ -13,6 +13,11 @@ export interface StreamOptions {
   onOpen?: () => void;
   /** Query parameter that resumes after the last event id when the hook reopens the stream itself. */
   resumeParameter?: string;
+  /**
+   * Opens the stream again, from the start, when this changes: a stream that ended (an
+   * experiment that failed) has more to say once the experiment is resumed (its `run`).
+   */
+  restartKey?: string | number;
 }
 
 /** Whether the stream is connected, for a small "live" indicator; `ended` once the server said `event: end`. */
@@ -88,7 +93,7 @@ export function useEventStream(
       clearTimeout(reopen);
       source?.close();
     };
-  }, [path]);
+  }, [path, options.restartKey]);
 
   return status;
 }

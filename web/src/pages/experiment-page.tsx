@@ -25,7 +25,7 @@ import type { Application } from '../../../src/api-client/types';
 /**
  * One experiment, live: its results (headline values), state, the task DAG, the job, a
  * timeline of every event, the logs, outputs (previewed and plotted) and inputs, with
- * Cancel (confirmed), Clone and, for a draft, Launch.
+ * Cancel (confirmed), Clone, for a draft Launch, and for a failed one Resume (confirmed).
  * The event stream drives it: each event is added to the timeline and reloads the rest.
  */
 export function ExperimentPage() {
@@ -37,6 +37,7 @@ export function ExperimentPage() {
   const [events, setEvents] = useState<ExperimentEvent[]>([]);
   const [announcement, setAnnouncement] = useState('');
   const [confirming, setConfirming] = useState(false);
+  const [confirmingResume, setConfirmingResume] = useState(false);
   const [actionBusy, setActionBusy] = useState(false);
   const [actionError, setActionError] = useState<string | null>(null);
   const terminal = experiment ? (terminalExperimentStates as readonly string[]).includes(experiment.state) : false;
@@ -90,37 +91,48 @@ export function ExperimentPage() {
     // No stream for an experiment that does not exist (or is not the user's).
     id && !(detail.error !== undefined && !experiment) ? `/api/v1/experiments/${encodeURIComponent(id)}/events` : null,
     { experiment: onEvent, task: onEvent, job: onEvent, progress: onProgress },
-    { resumeParameter: 'after', onOpen: reloadSoon },
+    { resumeParameter: 'after', onOpen: reloadSoon, restartKey: experiment?.run },
   );
 
-  const cancel = async () => {
+  /**
+   * Runs one of the page's actions: the buttons wait while it runs, the experiment reloads
+   * after it, a refusal is shown as "The experiment could not be <done>: ...", and
+   * `settled` (closing its confirmation) runs either way.
+   */
+  const act = async (done: string, work: () => Promise<string | void>, settled?: () => void) => {
     setActionBusy(true);
     setActionError(null);
     try {
-      await ok(api.POST('/api/v1/experiments/{id}/cancel', { params: { path: { id } } }));
-      setConfirming(false);
-      setAnnouncement('Cancel requested.');
+      const announcement = await work();
+      if (announcement) setAnnouncement(announcement);
       detail.reload();
     } catch (error) {
-      setConfirming(false);
-      setActionError(`The experiment could not be canceled: ${errorMessage(error)}`);
+      setActionError(`The experiment could not be ${done}: ${errorMessage(error)}`);
     } finally {
+      settled?.();
       setActionBusy(false);
     }
   };
-
-  const launch = async () => {
-    setActionBusy(true);
-    setActionError(null);
-    try {
-      await ok(api.POST('/api/v1/experiments/{id}/launch', { params: { path: { id } } }));
-      detail.reload();
-    } catch (error) {
-      setActionError(`The experiment could not be launched: ${errorMessage(error)}`);
-    } finally {
-      setActionBusy(false);
-    }
-  };
+  const path = { params: { path: { id } } };
+  const cancel = () =>
+    act(
+      'canceled',
+      async () => {
+        await ok(api.POST('/api/v1/experiments/{id}/cancel', path));
+        return 'Cancel requested.';
+      },
+      () => setConfirming(false),
+    );
+  const resume = () =>
+    act(
+      'resumed',
+      async () => `Resumed: run ${(await ok(api.POST('/api/v1/experiments/{id}/resume', path))).run} started.`,
+      () => setConfirmingResume(false),
+    );
+  const launch = () =>
+    act('launched', async () => {
+      await ok(api.POST('/api/v1/experiments/{id}/launch', path));
+    });
 
   if (!experiment) {
     return (
@@ -139,6 +151,8 @@ export function ExperimentPage() {
   }
 
   const cancelable = !terminal && experiment.state !== 'canceling';
+  // What a resume runs again: the failed task, or (its job failed) the submit.
+  const failedTask = experiment.tasks.find((task) => task.state === 'failed');
   return (
     <article className="experiment">
       <div className="page-title-row">
@@ -216,6 +230,11 @@ export function ExperimentPage() {
             Cancel experiment
           </button>
         )}
+        {experiment.state === 'failed' && (
+          <button type="button" className="primary" onClick={() => setConfirmingResume(true)} disabled={actionBusy}>
+            Resume
+          </button>
+        )}
         <button type="button" onClick={() => navigate(`/experiments/${experiment.id}/clone`)}>
           Clone
         </button>
@@ -239,6 +258,25 @@ export function ExperimentPage() {
           <strong>{experiment.name}</strong> will stop: its job is asked to stop, then killed if it does not. Its logs
           and the outputs it has written by then are brought back to this page; what it has not written is lost. This
           cannot be undone.
+        </p>
+      </ConfirmDialog>
+
+      <ConfirmDialog
+        open={confirmingResume}
+        title="Resume this experiment?"
+        confirmLabel="Resume"
+        dismissLabel="Leave it failed"
+        busy={actionBusy}
+        onConfirm={resume}
+        onDismiss={() => setConfirmingResume(false)}
+      >
+        <p>
+          <strong>{experiment.name}</strong> runs again as run {experiment.run + 1},{' '}
+          {failedTask
+            ? `from its failed ${failedTask.kind} task`
+            : 'from its submit: its job failed, so it is submitted again as a new job'}
+          , with the same inputs and settings. What completed is kept: inputs already staged are not staged again, and a
+          job that completed keeps its outputs. To change inputs or settings, clone it instead.
         </p>
       </ConfirmDialog>
 
