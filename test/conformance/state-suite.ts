@@ -12,7 +12,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Store } from '../../src/store/port.ts';
 import { migrate } from '../../src/store/migrate.ts';
 import type { Principal } from '../../src/catalogue/users.ts';
-import { cancelExperiment, createExperiment } from '../../src/experiments/commands.ts';
+import { cancelExperiment, createExperiment, resumeExperiment } from '../../src/experiments/commands.ts';
+import { resubmitEndedJobs } from '../../src/experiments/resubmit.ts';
+import { submissionKey } from '../../src/experiments/job-spec.ts';
+import { upsertApplication, upsertResource } from '../../src/catalogue/catalogue.ts';
+import { ConflictError } from '../../src/domain/errors.ts';
 import { launch, seedCatalogue } from './catalogue-fixture.ts';
 import {
   appendEvents,
@@ -1077,6 +1081,157 @@ export function stateConformance(name: string, open: (options: { migrated: boole
             range(1, events.length),
             'events stay gapless',
           );
+        },
+      );
+    });
+
+    describe('resubmit and resume', () => {
+      storeTest(
+        'a Slurm job OUT_OF_MEMORY runs again with twice the memory up to the cap, then the experiment fails saying so; a resume runs its submit again as a new run',
+        async ({ store, principal }) => {
+          // The test cluster enforces no memory limit: Slurm's OUT_OF_MEMORY arrives here as the scheduler's observation.
+          await upsertResource(
+            store,
+            principal.gatewayId,
+            {
+              name: 'cluster',
+              kind: 'slurm',
+              config: {
+                scratchDir: '/scratch',
+                ssh: { host: '127.0.0.1', user: 'hpc', privateKeyPath: '/none', hostKey: 'ssh-ed25519 AAAA' },
+                queues: [{ name: 'debug', maxWalltimeMinutes: 60, maxCores: 4, maxMemoryMb: 3000 }],
+              },
+            },
+            { operator: true },
+          );
+          await upsertApplication(
+            store,
+            principal.gatewayId,
+            {
+              name: 'hungry',
+              title: 'Hungry',
+              resubmit: { attempts: 1 },
+              deployments: { '*': { command: ['true'], queue: 'debug', memoryMb: 1000 } },
+            },
+            { operator: true },
+          );
+          const { id } = await createExperiment(store, principal, { application: 'hungry', resource: 'cluster' });
+          const runTask = async (kind: TaskKind, outcome: 'completed' | 'detached' = 'completed') => {
+            const [task] = await claim(store, 'worker-a');
+            assert.equal(task.kind, kind);
+            await report(store, { workerId: 'worker-a' }, [{ taskId: task.id, outcome }]);
+            return task;
+          };
+          /** The submit's attempt as the worker runs it: records the job its key names, which ran out of memory. */
+          const submitAndRunOutOfMemory = async (nativeId: string) => {
+            const [submit] = await claim(store, 'worker-a');
+            assert.equal(submit.kind, 'submit');
+            const job = await store.transaction((tx) =>
+              recordSubmittedJob(tx, {
+                experimentId: id,
+                taskId: submit.id,
+                gatewayId: principal.gatewayId,
+                resource: 'cluster',
+                submissionKey: submissionKey(id, submit.id, submit.attempt),
+                nativeId,
+                queue: 'debug',
+                workdir: `/scratch/${id}`,
+                details: {},
+                adopted: false,
+              }),
+            );
+            await report(store, { workerId: 'worker-a' }, [{ taskId: submit.id, outcome: 'completed' }]);
+            await runTask('monitor', 'detached');
+            await observe(store, job, { nativeId, state: 'failed', nativeState: 'OUT_OF_MEMORY', exitCode: 0 });
+            return submit;
+          };
+          /** The controller's completion of ended monitors. */
+          const completeMonitors = () =>
+            store.transaction(async (tx) => {
+              const ended = await findEndedMonitors(tx);
+              const rerun = await resubmitEndedJobs(tx, ended);
+              await applyOutcomes(
+                tx,
+                { detached: true },
+                ended
+                  .filter((monitor) => !rerun.has(monitor.taskId))
+                  .map((monitor) => ({ taskId: monitor.taskId, outcome: 'completed' as const })),
+              );
+              return rerun.size;
+            });
+          const facts = async () => {
+            const [row] = await store.query<any>(
+              'select state, settings, resubmits, run, failure from experiments where id = $1',
+              [id],
+            );
+            const tasks = Object.fromEntries([...(await tasksOf(store, id))].map(([kind, task]) => [kind, task.state]));
+            return { ...row, memoryMb: row.settings.memoryMb, tasks };
+          };
+
+          // What a resubmit and a resume of a failed job leave: the submit to run again, what follows it waiting.
+          const submitAgain = {
+            'env-setup': 'completed',
+            'stage-in': 'completed',
+            submit: 'ready',
+            monitor: 'pending',
+            'stage-out': 'pending',
+          };
+          await runTask('env-setup');
+          await runTask('stage-in');
+          const first = await submitAndRunOutOfMemory('100');
+          assert.equal(first.attempt, 1);
+          assert.equal(await completeMonitors(), 1);
+          let now = await facts();
+          assert.equal(now.state, 'executing');
+          assert.equal(now.memoryMb, 2000);
+          assert.equal(now.resubmits, 1);
+          assert.deepEqual(now.tasks, submitAgain);
+          const resubmitted = (await listEvents(store, id)).filter((event) => event.label === 'resubmitted');
+          assert.deepEqual(
+            resubmitted.map((event) => event.message),
+            ['the job ran out of memory: resubmitted with memory 1000 MB -> 2000 MB (automatic resubmit 1 of 1)'],
+          );
+
+          // The second job: a new attempt of a new run of the submit, whose keys exclude the first job's.
+          const second = await submitAndRunOutOfMemory('101');
+          assert.deepEqual([second.attempt, second.runFirstAttempt], [2, 1]);
+          assert.equal(await completeMonitors(), 0, 'the cap is reached');
+          await runTask('stage-out');
+          now = await facts();
+          assert.equal(now.state, 'failed');
+          assert.deepEqual(now.failure, {
+            code: 'job-failed',
+            message:
+              "the job exited with code 0; not resubmitted: 1 of 1 automatic resubmits used (the application's cap)",
+          });
+
+          const resumed = await resumeExperiment(store, principal, id);
+          assert.equal(resumed.run, 2);
+          assert.equal(resumed.resubmits, 0, 'a new run has its resubmits again');
+          assert.equal(resumed.failure, null);
+          now = await facts();
+          assert.equal(now.state, 'queued');
+          assert.deepEqual(now.tasks, submitAgain);
+          const [third] = await claim(store, 'worker-a');
+          assert.deepEqual([third.kind, third.attempt, third.runFirstAttempt], ['submit', 3, 2]);
+          assert.equal(await stateOf(store, id), 'executing');
+          await assert.rejects(resumeExperiment(store, principal, id), (error: unknown) => {
+            assert.ok(error instanceof ConflictError);
+            assert.equal(
+              error.message,
+              'experiment is executing; only a failed experiment can be resumed (clone it to run it again)',
+            );
+            return true;
+          });
+          const events = await listEvents(store, id);
+          assert.deepEqual(
+            events.map((event) => event.seq),
+            range(1, events.length),
+            'events stay gapless',
+          );
+          const resumedEvent = events.find((event) => event.label === 'resumed')!;
+          assert.deepEqual(eventSummary(resumedEvent), ['experiment', null, 'failed', 'queued']);
+          assert.equal(resumedEvent.message, 'run 2: resumed by ada from the submit task (its job failed)');
         },
       );
     });
