@@ -231,7 +231,7 @@ describe('resume', () => {
 
 describe('automatic resubmit', () => {
   it('resubmits a job that ran past its walltime with twice the walltime, and it completes', async () => {
-    const id = await submitSlow('needs 5 s', 'local', 5);
+    const id = await submitSlow('needs 4 s', 'local', 4);
     const done = await waitForState(drover, id, ['completed', 'failed'], 60_000, alice);
     assert.equal(done.state, 'completed', JSON.stringify(done.failure));
     assert.equal(done.resubmits, 1);
