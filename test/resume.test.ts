@@ -230,6 +230,22 @@ describe('resume', () => {
 });
 
 describe('automatic resubmit', () => {
+  it('refuses a resubmit setting out of bounds, naming each field', async () => {
+    const response = await drover.call('POST', '/api/v1/applications', {
+      ...slowApplication,
+      name: 'greedy',
+      resubmit: { attempts: 0, walltimeFactor: 1, memoryFactor: 100 },
+      deployments: { '*': { command: ['true'], resubmit: { attempts: 11 } } },
+    });
+    assert.equal(response.status, 400);
+    assert.deepEqual(response.body.errors.map((error: { field: string }) => error.field).sort(), [
+      'deployments.*.resubmit.attempts',
+      'resubmit.attempts',
+      'resubmit.memoryFactor',
+      'resubmit.walltimeFactor',
+    ]);
+  });
+
   it('resubmits a job that ran past its walltime with twice the walltime, and it completes', async () => {
     const id = await submitSlow('needs 4 s', 'local', 4);
     const done = await waitForState(drover, id, ['completed', 'failed'], 60_000, alice);
