@@ -409,23 +409,25 @@ export async function findEndedMonitors(tx: Queryable): Promise<EndedMonitor[]> 
 }
 
 /**
- * The tasks a resume of a failed experiment runs again from: its failed and skipped tasks
- * when a task failed; else (its job failed, ran out of time or vanished) its submit, so that
- * the job runs again as a new one. rerunTasks adds what depends on them. `from` names the
- * first of them, for the `resumed` event.
+ * The tasks a resume of a failed experiment runs again from: its failed and skipped tasks,
+ * and its submit when its job failed, ran out of time or vanished, so that the job runs again
+ * as a new one (a failed stage-out after a failed job reruns both at once). rerunTasks adds
+ * what depends on them. `from` names the first of them in the DAG, for the `resumed` event.
  */
 export async function tasksToResume(
   tx: Queryable,
   experimentId: string,
 ): Promise<{ ids: number[]; from: { id: number; kind: TaskKind; failed: boolean } | null }> {
-  const rows = await tx.query<{ id: number; kind: TaskKind; state: TaskState }>(
-    `select id, kind, state from tasks where experiment_id = $1
-       and (state in ('failed', 'skipped') or (kind = 'submit' and not exists (
-         select 1 from tasks f where f.experiment_id = $1 and f.state = 'failed')))
-     order by id`,
+  // $1 experiment
+  const rows = await tx.query<{ id: number; kind: TaskKind; state: TaskState; rerun_job: boolean }>(
+    `select t.id, t.kind, t.state, (t.kind = 'submit' and j.state in ('failed', 'timed-out', 'lost')) as rerun_job
+     from tasks t left join lateral ${latestJobSql('$1', 'state')} j on true
+     where t.experiment_id = $1
+       and (t.state in ('failed', 'skipped') or (t.kind = 'submit' and j.state in ('failed', 'timed-out', 'lost')))
+     order by t.id`,
     [experimentId],
   );
-  const first = rows.find((row) => row.state === 'failed') ?? rows.find((row) => row.kind === 'submit');
+  const first = rows.find((row) => row.state === 'failed' || row.rerun_job);
   return {
     ids: rows.map((row) => Number(row.id)),
     from: first ? { id: Number(first.id), kind: first.kind, failed: first.state === 'failed' } : null,

@@ -1087,6 +1087,58 @@ export function stateConformance(name: string, open: (options: { migrated: boole
 
     describe('resubmit and resume', () => {
       storeTest(
+        'a resume after a failed job and a failed stage-out reruns the submit and the stage-out at once',
+        async ({ store, principal }) => {
+          const { id } = await launch(store, principal);
+          for (const kind of ['env-setup', 'stage-in', 'submit', 'monitor', 'stage-out'] as const) {
+            const [task] = await claim(store, 'worker-b');
+            assert.equal(task.kind, kind);
+            if (kind === 'submit') {
+              const job = await store.transaction((tx) =>
+                recordSubmittedJob(tx, {
+                  experimentId: id,
+                  taskId: task.id,
+                  gatewayId: principal.gatewayId,
+                  resource: 'local',
+                  submissionKey: submissionKey(id, task.id, 1),
+                  nativeId: '77',
+                  queue: 'normal',
+                  workdir: `/tmp/${id}`,
+                  details: {},
+                  adopted: false,
+                }),
+              );
+              await observe(store, job, { nativeId: '77', state: 'failed', nativeState: 'exited', exitCode: 3 });
+            }
+            const failure = { code: 'internal', message: 'the disk is full', retryable: false } as const;
+            await report(store, { workerId: 'worker-b' }, [
+              kind === 'stage-out'
+                ? { taskId: task.id, outcome: 'failed', failure }
+                : { taskId: task.id, outcome: 'completed' },
+            ]);
+          }
+          assert.equal(await stateOf(store, id), 'failed');
+          await resumeExperiment(store, principal, id);
+          const states = Object.fromEntries([...(await tasksOf(store, id))].map(([kind, task]) => [kind, task.state]));
+          assert.deepEqual(states, {
+            'env-setup': 'completed',
+            'stage-in': 'completed',
+            submit: 'ready',
+            monitor: 'pending',
+            'stage-out': 'pending',
+          });
+          const resumed = (await listEvents(store, id)).find((event) => event.label === 'resumed')!;
+          assert.equal(resumed.message, 'run 2: resumed by ada from the submit task (its job failed)');
+          assert.deepEqual(resumed.data, {
+            run: 2,
+            fromTask: 'submit',
+            fromTaskId: (await tasksOf(store, id)).get('submit').id,
+            previousFailure: { code: 'internal', message: 'the disk is full' },
+          });
+        },
+      );
+
+      storeTest(
         'a Slurm job OUT_OF_MEMORY runs again with twice the memory up to the cap, then the experiment fails saying so; a resume runs its submit again as a new run',
         async ({ store, principal }) => {
           // The test cluster enforces no memory limit: Slurm's OUT_OF_MEMORY arrives here as the scheduler's observation.
