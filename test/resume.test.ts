@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { eventsOf, runCli, startTestDrover, waitForState, type TestDrover } from './harness.ts';
+import { eventsOf, runCli, startTestDrover, waitFor, waitForState, type TestDrover } from './harness.ts';
 
 let drover: TestDrover;
 let workDir: string;
@@ -57,6 +57,14 @@ before(async () => {
     failsOnceApplication,
     slowApplication,
     localResource('tight', join(drover.dataDir, 'tight-scratch'), 0.08),
+    {
+      name: 'one-each',
+      kind: 'local',
+      config: {
+        scratchDir: join(drover.dataDir, 'one-each-scratch'),
+        queues: [{ name: 'normal', maxWalltimeMinutes: 60, maxCores: 2, maxJobsPerUser: 1 }],
+      },
+    },
   ]) {
     const path = 'kind' in body ? '/api/v1/resources' : '/api/v1/applications';
     const response = await drover.call('POST', path, body);
@@ -84,16 +92,27 @@ async function upload(token: string, text: string): Promise<string> {
   return ((await response.json()) as { id: string }).id;
 }
 
-/** Submits `slow` as alice: sleeps `seconds` under a walltime of 0.05 min (3 s). */
-async function submitSlow(name: string, resource: string, seconds: number): Promise<string> {
-  const created = await drover.call(
-    'POST',
-    '/api/v1/experiments',
-    { application: 'slow', resource, name, inputs: { seconds } },
-    alice,
-  );
+/** Creates an experiment as alice; returns its id. */
+async function createAsAlice(body: Record<string, unknown>): Promise<string> {
+  const created = await drover.call('POST', '/api/v1/experiments', body, alice);
   assert.equal(created.status, 201, JSON.stringify(created.body));
   return created.body.id;
+}
+
+/** Submits `slow` as alice: sleeps `seconds` under a walltime of 0.05 min (3 s). */
+function submitSlow(name: string, resource: string, seconds: number): Promise<string> {
+  return createAsAlice({ application: 'slow', resource, name, inputs: { seconds } });
+}
+
+/** Creates a `fails-once` experiment as alice on `resource`, with `text` as its file, and waits until it failed. */
+async function failedOnce(resource: string, name: string, text: string) {
+  const id = await createAsAlice({
+    application: 'fails-once',
+    resource,
+    name,
+    inputs: { data: await upload(alice, text) },
+  });
+  return waitForState(drover, id, ['failed', 'completed'], 30_000, alice);
 }
 
 /** Asserts that events are numbered 1, 2, ... without a gap. */
@@ -106,16 +125,8 @@ function assertGapless(seqs: number[]) {
 
 describe('resume', () => {
   it('runs a failed job again as a new job, keeping the staged input, and continues the events', async () => {
-    const data = await upload(alice, 'twelve bytes');
-    const created = await drover.call(
-      'POST',
-      '/api/v1/experiments',
-      { application: 'fails-once', resource: 'local', name: 'first try', inputs: { data } },
-      alice,
-    );
-    assert.equal(created.status, 201, JSON.stringify(created.body));
-    const id = created.body.id;
-    const failed = await waitForState(drover, id, ['failed', 'completed'], 30_000, alice);
+    const failed = await failedOnce('local', 'first try', 'twelve bytes');
+    const id = failed.id;
     assert.equal(failed.state, 'failed');
     assert.equal(failed.failure.code, 'job-failed');
     const firstJob = failed.job;
@@ -176,6 +187,46 @@ describe('resume', () => {
     const refused = await runCli(['resume', id], { url: drover.url, workDir, token: alice });
     assert.equal(refused.code, 1);
     assert.match(refused.stderr, /only a failed experiment can be resumed \(clone it to run it again\)/);
+  });
+
+  it("waits in line when its queue's limit is reached, as a launch does", async () => {
+    const flaky = { body: await failedOnce('one-each', 'flaky in line', 'four') };
+    assert.equal(flaky.body.state, 'failed');
+    const occupier = await drover.call(
+      'POST',
+      '/api/v1/experiments',
+      { application: 'slow', resource: 'one-each', inputs: { seconds: 600 }, walltimeMinutes: 10 },
+      alice,
+    );
+    assert.equal(occupier.status, 201, JSON.stringify(occupier.body));
+    await waitForState(drover, occupier.body.id, ['executing'], 30_000, alice);
+
+    const resumed = await drover.call('POST', `/api/v1/experiments/${flaky.body.id}/resume`, undefined, alice);
+    assert.equal(resumed.status, 200, JSON.stringify(resumed.body));
+    const waiting = await waitFor('the resumed run to wait in line', async () => {
+      const { body } = await drover.call('GET', `/api/v1/experiments/${flaky.body.id}`, undefined, alice);
+      return body.waiting ? body : null;
+    });
+    assert.equal(waiting.state, 'queued');
+    assert.equal(waiting.waiting.place, 1);
+    assert.deepEqual(
+      waiting.tasks.map((task: { kind: string; state: string }) => `${task.kind} ${task.state}`),
+      ['env-setup completed', 'stage-in completed', 'submit pending', 'monitor pending', 'stage-out pending'],
+    );
+
+    const canceled = await drover.call('POST', `/api/v1/experiments/${occupier.body.id}/cancel`, undefined, alice);
+    assert.equal(canceled.status, 202);
+    const done = await waitForState(drover, flaky.body.id, ['completed', 'failed'], 30_000, alice);
+    assert.equal(done.state, 'completed', JSON.stringify(done.failure));
+    const { items, seqs } = await eventsOf(drover, flaky.body.id, alice);
+    assertGapless(seqs);
+    const afterResume = items.slice(items.findIndex((event) => event.label === 'resumed'));
+    assert.ok(
+      afterResume.some(
+        (event) => event.label === 'submit' && event.toState === 'ready' && event.message === 'admitted',
+      ),
+      'the submit was released by the admission',
+    );
   });
 
   it('resumes from the failed task once an admin fixed its cause, and may fail and be resumed again', async () => {

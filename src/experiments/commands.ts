@@ -333,8 +333,9 @@ export async function cancelExperiment(store: Store, principal: Principal, id: s
  * and every task after it run again (its staged inputs are not staged again; a job that
  * completed keeps its outputs; a job that failed, ran out of walltime or vanished is
  * submitted again as a new job, with a new submission key, never adopting the failed one).
- * The experiment starts run 2 (3, ...) and goes back through queued and executing; its
- * events continue, the first a `resumed` event. Its owner resumes it, or an admin of its
+ * The experiment starts run 2 (3, ...) and goes back through queued (waiting for a place
+ * in line when its queue has limits, as a launch does) and executing; its events continue,
+ * the first a `resumed` event. Its owner resumes it, or an admin of its
  * gateway (whoever may see it: getExperiment's visibility).
  * @throws {NotFoundError} when the principal cannot see it.
  * @throws {ConflictError} (`invalid-state`) when it is not failed.
@@ -343,9 +344,19 @@ export async function resumeExperiment(store: Store, principal: Principal, id: s
   await getExperiment(store, principal, id);
   await store.transaction(async (tx) => {
     const pending = { events: [] as NewEvent[], notices: [] as Notice[] };
+    const scope = await launchScope(tx, id);
+    if (scope === null) throw new NotFoundError(`experiment ${id}`);
+    // The queue's limits apply to a new run as to a launch: over one, it waits in line. A
+    // resource gone from the catalogue holds nothing back (its tasks will say what is wrong).
+    const resource = await getResource(tx, scope.gatewayId, scope.resource).catch((error: unknown) => {
+      if (error instanceof NotFoundError) return null;
+      throw error;
+    });
+    const held = resource !== null && needsAdmission(resource, scope.queue, await isGatewayCapped(tx, scope.gatewayId));
     // A failed experiment's tasks have all finished: nothing changes them until it is reopened.
     const { ids, from } = await tasksToResume(tx, id);
-    const reopened = from && (await reopenForResume(tx, id, { by: principal.name, fromTask: from }, pending.events));
+    const reopened =
+      from && (await reopenForResume(tx, id, { by: principal.name, fromTask: from, held }, pending.events));
     if (!reopened) {
       const current = await currentState(tx, id);
       throw new ConflictError(
@@ -356,7 +367,7 @@ export async function resumeExperiment(store: Store, principal: Principal, id: s
         'invalid-state',
       );
     }
-    await rerunTasks(tx, id, ids, `run ${reopened.run}: resumed`, pending);
+    await rerunTasks(tx, id, ids, `run ${reopened.run}: resumed`, pending, held);
     await appendEvents(tx, pending.events, pending.notices);
   });
   return getExperiment(store, principal, id);

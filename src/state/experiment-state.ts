@@ -374,26 +374,26 @@ export interface ReopenedExperiment {
 /**
  * Starts a new run of a failed experiment (a resume): failed -> queued, its failure and
  * finish time cleared, `run` counted up and its automatic resubmits counted from zero
- * again. Admitted at once: it held its place in its queue's line when it first started.
- * Locks the row; pushes the `resumed` event (label `resumed`, data `{ run, fromTask,
+ * again. Admitted at once, or with `held` left to wait for the admission pass (a limit
+ * applies to its queue), as a launch would. Locks the row; pushes the `resumed` event (label `resumed`, data `{ run, fromTask,
  * fromTaskId, previousFailure }`) for the caller to append with the tasks' events. Returns
  * null, changing nothing, when the experiment is not failed.
  */
 export async function reopenForResume(
   tx: Queryable,
   experimentId: string,
-  resumed: { by: string; fromTask: { id: number; kind: TaskKind; failed: boolean } },
+  resumed: { by: string; fromTask: { id: number; kind: TaskKind; failed: boolean }; held: boolean },
   pending: NewEvent[],
 ): Promise<ReopenedExperiment | null> {
-  // $1 id, $2 the states a resume takes
+  // $1 id, $2 the states a resume takes, $3 held for admission
   const rows = await tx.query<{ run: number; failure: ExperimentFailure | null }>(
     `with old as (select id, failure from experiments where id = $1 and state = any($2::text[]) for update)
      update experiments e set state = 'queued', failure = null, finished_at = null, run = e.run + 1, resubmits = 0,
-       updated_at = now(), admitted_at = now(), waiting_reason = null, waiting_place = null,
+       updated_at = now(), admitted_at = case when $3 then null else now() end, waiting_reason = null, waiting_place = null,
        state_before_block = null, blocked_reason = null, blocked_until = null
      from old where e.id = old.id
      returning e.run, old.failure`,
-    [experimentId, resumableExperimentStates],
+    [experimentId, resumableExperimentStates, resumed.held],
   );
   if (rows.length === 0) return null;
   const { run, failure } = rows[0];

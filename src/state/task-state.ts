@@ -101,15 +101,17 @@ export async function createTasksOfMany(
 }
 
 /**
- * Makes the root tasks of admitted experiments ready: the admission was the one
- * dependency they waited for (createTasksOfMany with `held`). Wakes workers at commit.
+ * Makes the first tasks of admitted experiments ready: the admission was the one dependency
+ * they waited for, beyond their completed ones (the roots of a launch, createTasksOfMany with
+ * `held`; the first rerun tasks of a resume, rerunTasks with `held`). Wakes workers at commit.
  */
 export async function releaseAdmittedTasks(tx: Queryable, experimentIds: string[]): Promise<void> {
   if (experimentIds.length === 0) return;
   const released = await tx.query<{ id: number; experiment_id: string; kind: TaskKind }>(
     `update tasks t set state = 'ready', pending_dependencies = 0
      where t.experiment_id = any($1::uuid[]) and t.state = 'pending' and t.pending_dependencies = 1
-       and not exists (select 1 from task_dependencies d where d.task_id = t.id)
+       and not exists (select 1 from task_dependencies d join tasks p on p.id = d.depends_on
+                       where d.task_id = t.id and p.state <> 'completed')
      returning t.id, t.experiment_id, t.kind`,
     [experimentIds],
   );
@@ -442,8 +444,9 @@ export async function tasksToResume(
  * Its attempts so far become an earlier run's (`run_first_attempt`: a rerun submit never
  * adopts their jobs, and its new submission keys differ from theirs), and it gets the
  * attempts it had at first again. Only tasks in `rerunTaskStates` move (a running one only
- * detached); the caller holds the experiment's row lock. Pushes one event per task, with
- * `message`, and the workers' wake-up, for the caller to append. Returns the moved tasks.
+ * detached); the caller holds the experiment's row lock. With `held`, those that would be
+ * ready wait `pending` on the admission too (releaseAdmittedTasks). Pushes one event per
+ * task, with `message`, and the workers' wake-up, for the caller to append. Returns the moved tasks.
  */
 export async function rerunTasks(
   tx: Queryable,
@@ -451,9 +454,10 @@ export async function rerunTasks(
   fromTaskIds: number[],
   message: string,
   pending: { events: NewEvent[]; notices: Notice[] },
+  held = false,
 ): Promise<Array<{ id: number; kind: TaskKind; state: TaskState }>> {
   if (fromTaskIds.length === 0) return [];
-  // $1 experiment, $2 the tasks to rerun from
+  // $1 experiment, $2 the tasks to rerun from, $3 held for admission
   const rows = await tx.query<{ id: number; kind: TaskKind; state: TaskState; previous: TaskState }>(
     `with recursive rerun(id) as (
        select id from tasks where experiment_id = $1 and id = any($2::int8[])
@@ -468,14 +472,15 @@ export async function rerunTasks(
        select o.id, count(dep.id) filter (where dep.id in (select id from rerun) or dep.state <> 'completed')::int as n
        from old o left join task_dependencies d on d.task_id = o.id left join tasks dep on dep.id = d.depends_on
        group by o.id)
-     update tasks t set state = case when w.n = 0 then 'ready' else 'pending' end, pending_dependencies = w.n,
+     update tasks t set state = case when w.n = 0 and not $3 then 'ready' else 'pending' end,
+       pending_dependencies = w.n + case when w.n = 0 and $3 then 1 else 0 end,
        max_attempts = t.attempt + (t.max_attempts - t.run_first_attempt), run_first_attempt = t.attempt,
        failure = null, result = null, lease_owner = null, lease_expires_at = null, detached = false,
        finished_at = null, run_at = now()
      from old o join waits w on w.id = o.id
      where t.id = o.id
      returning t.id, t.kind, t.state, o.previous`,
-    [experimentId, fromTaskIds],
+    [experimentId, fromTaskIds, held],
   );
   rows.sort((a, b) => Number(a.id) - Number(b.id));
   pending.events.push(
