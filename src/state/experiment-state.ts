@@ -23,7 +23,14 @@ import { activeJobStatesSql } from '../domain/job.ts';
 import type { ExperimentNotify } from '../domain/notification.ts';
 import { taskStateSql, type TaskKind, type TaskPlan, type TaskState } from '../domain/task.ts';
 import type { Queryable } from '../store/port.ts';
-import { appendEvents, eventsChannel, readyChannel, type NewEvent } from './events.ts';
+import {
+  admissionChannel,
+  announceAdmissionChange,
+  appendEvents,
+  eventsChannel,
+  readyChannel,
+  type NewEvent,
+} from './events.ts';
 import { latestJobSql } from './job-state.ts';
 
 /** What an experiment is created with; it starts `created`, or `queued` when launched at once. */
@@ -131,8 +138,11 @@ export async function recordCreatedMany(
   });
   const ids = rows.map((row) => row.id);
   const launched = rows.filter((row) => row.launch && !row.held).length;
+  const held = rows.filter((row) => row.held).length;
   const notices = [
     ...(launched > 0 && roots > 0 ? [{ channel: readyChannel, payload: String(launched * roots) }] : []),
+    // Launches that wait for admission: the controller's pass looks at them now.
+    ...(held > 0 ? [{ channel: admissionChannel, payload: '' }] : []),
     ...Array.from({ length: Math.ceil(ids.length / 100) }, (_, chunk) => ({
       channel: eventsChannel,
       payload: ids.slice(chunk * 100, chunk * 100 + 100).join(','),
@@ -259,10 +269,11 @@ export async function setExperimentNotify(
  * live list shows it.
  */
 export async function setExperimentPriority(db: Queryable, experimentId: string, priority: number): Promise<void> {
-  await db.query(
-    `update experiments set priority = $2, updated_at = now() where id = $1 and priority is distinct from $2`,
+  const changed = await db.query(
+    `update experiments set priority = $2, updated_at = now() where id = $1 and priority is distinct from $2 returning id`,
     [experimentId, priority],
   );
+  if (changed.length > 0) await announceAdmissionChange(db);
 }
 
 /** Deletes a draft: only an experiment still `created`. Returns whether one was deleted. */
