@@ -258,6 +258,11 @@ describe('admission', () => {
   });
 
   it('runs the admission pass when the line may have changed, not every controller pass', async () => {
+    // The earlier tests' experiments have ended: each end is a change of line, and a pass.
+    await waitFor('the earlier experiments to end', async () => {
+      const active = await drover.call('GET', '/api/v1/experiments?state=queued,executing,canceling,blocked&limit=1');
+      return active.body.items.length === 0;
+    });
     const single = await drover.call(
       'POST',
       '/api/v1/resources',
