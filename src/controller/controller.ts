@@ -139,11 +139,22 @@ export class Controller {
     this.leading = leading;
     if (!leading) return;
     const { store } = this.options;
-    while ((await store.transaction((tx) => recoverExpiredLeases(tx))) > 0);
-    await this.cancelRequested();
+    // Each duty on its own: one that fails (a bad row, a bug) is logged and the others still run.
+    await this.duty('lease recovery', async () => {
+      while ((await store.transaction((tx) => recoverExpiredLeases(tx))) > 0);
+    });
+    await this.duty('cancellation', () => this.cancelRequested());
     await this.admit();
-    await this.pollJobs();
-    await this.completeMonitors();
+    await this.duty('job polling', () => this.pollJobs());
+    await this.duty('monitor completion', () => this.completeMonitors());
+  }
+
+  private async duty(name: string, run: () => Promise<void>): Promise<void> {
+    try {
+      await run();
+    } catch (error) {
+      this.options.logger.error({ err: error, duty: name }, `controller ${name} failed`);
+    }
   }
 
   /**
@@ -160,9 +171,8 @@ export class Controller {
       const pass = await admitWaiting(this.options.store, this.options.fairShareHalfLifeHours);
       this.options.onAdmissionPass?.({ ...pass, durationMs: performance.now() - started });
     } catch (error) {
-      // Admission is the newest duty: a pass of it that fails must not stop the jobs' polling.
       this.admissionDue = true;
-      this.options.logger.error({ err: error }, 'admission pass failed');
+      this.options.logger.error({ err: error, duty: 'admission' }, 'controller admission failed');
     }
   }
 
