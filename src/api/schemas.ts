@@ -277,6 +277,7 @@ const schemas = [
       'inputFiles',
       'settings',
       'changedInputs',
+      'resourceChoice',
       'tasks',
       'job',
       'lastEventSeq',
@@ -301,6 +302,11 @@ const schemas = [
         items: { type: 'string' },
         description: "Inputs that differ from the parent's (clones)",
       },
+      resourceChoice: nullable({
+        type: 'string',
+        description:
+          'Why Drover chose its resource, for an experiment created with resource `auto`: each candidate and what its scheduler and Drover expected (null otherwise)',
+      }),
       tasks: { type: 'array', items: { $ref: 'Task#' } },
       job: nullable({ $ref: 'Job#' }),
       lastEventSeq: { type: 'integer' },
