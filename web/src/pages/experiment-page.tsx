@@ -91,7 +91,9 @@ export function ExperimentPage() {
     // No stream for an experiment that does not exist (or is not the user's).
     id && !(detail.error !== undefined && !experiment) ? `/api/v1/experiments/${encodeURIComponent(id)}/events` : null,
     { experiment: onEvent, task: onEvent, job: onEvent, progress: onProgress },
-    { resumeParameter: 'after', onOpen: reloadSoon, restartKey: experiment?.run },
+    // A resume starts a new run after the stream ended: a new run opens it again (1 until
+    // loaded, so a first run's page opens it once).
+    { resumeParameter: 'after', onOpen: reloadSoon, restartKey: experiment?.run ?? 1 },
   );
 
   /**
