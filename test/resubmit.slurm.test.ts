@@ -38,8 +38,10 @@ describe('automatic resubmit on the test cluster', () => {
       const created = await drover.call('POST', '/api/v1/experiments', {
         application: 'sleep-resubmitted',
         resource,
-        name: `needs 75 s on ${resource}`,
-        inputs: { seconds: 75 },
+        // Slurm checks time limits every 30 s or so: a job under a 1-minute limit may run to
+        // about 95 s before it is killed. 100 s outlasts that and fits 2 minutes.
+        name: `needs 100 s on ${resource}`,
+        inputs: { seconds: 100 },
       });
       assert.equal(created.status, 201, JSON.stringify(created.body));
       ids.set(resource, created.body.id);
