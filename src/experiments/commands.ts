@@ -63,6 +63,9 @@ export interface ExperimentRequest {
 /** The most experiments one bulk creation (`createExperiments`) takes. */
 export const maxExperimentsPerBatch = 1000;
 
+/** How the requests of a bulk creation are named in errors: `items.<i>.<field>`, or a sweep's `elements.<i>.<field>`. */
+type ItemsField = 'items' | 'elements';
+
 /** A request that passed validation, with what it resolved to. */
 interface ValidRequest {
   request: ExperimentRequest;
@@ -83,8 +86,9 @@ async function validateRequests(
   db: Queryable,
   principal: Principal,
   requests: ExperimentRequest[],
-  batch: boolean,
+  itemsField: ItemsField | null,
 ): Promise<ValidRequest[]> {
+  const batch = itemsField !== null;
   const catalogue = await getCatalogueEntries(
     db,
     principal.gatewayId,
@@ -93,14 +97,15 @@ async function validateRequests(
   );
   const problems: FieldProblem[] = [];
   const invalidItems: number[] = [];
-  const prefix = (index: number) => (batch ? `items.${index}.` : '');
+  const prefix = (index: number) => (batch ? `${itemsField}.${index}.` : '');
   const checked = requests.map((request, index) => {
     try {
       return checkRequest(principal, request, catalogue);
     } catch (error) {
       if (!batch || !(error instanceof ValidationError || error instanceof ForbiddenError)) throw error;
       const fields = error.fields.map((problem) => ({ ...problem, field: prefix(index) + problem.field }));
-      if (error instanceof ForbiddenError) throw new ForbiddenError(`item ${index}: ${error.message}`, fields);
+      if (error instanceof ForbiddenError)
+        throw new ForbiddenError(`${itemsField === 'items' ? 'item' : 'element'} ${index}: ${error.message}`, fields);
       problems.push(...fields);
       invalidItems.push(index);
       return null;
@@ -127,7 +132,7 @@ async function validateRequests(
   if (problems.length > 0) {
     const sorted = [...new Set(invalidItems)].sort((a, b) => a - b);
     const message = batch
-      ? `${sorted.length} of ${requests.length} items are invalid (items ${sorted.slice(0, 10).join(', ')}${sorted.length > 10 ? ', ...' : ''}); nothing was created`
+      ? `${sorted.length} of ${requests.length} ${itemsField} are invalid (${itemsField} ${sorted.slice(0, 10).join(', ')}${sorted.length > 10 ? ', ...' : ''}); nothing was created`
       : 'invalid experiment';
     throw new ValidationError(message, problems, 'invalid-experiment');
   }
@@ -202,7 +207,9 @@ export async function createExperiment(
   request: ExperimentRequest,
   parent: { id: string; inputs: Record<string, unknown> } | null = null,
 ): Promise<ExperimentDetail> {
-  const [created] = await createInStore(store, principal, [request], false, parent?.id ?? null);
+  const [created] = await createInStore(store, principal, [request], null, [
+    { parentId: parent?.id ?? null, sweep: null },
+  ]);
   return createdDetail(created, principal.name, parent?.inputs ?? null, created.inputFiles);
 }
 
@@ -213,7 +220,7 @@ export async function createExperiment(
  * `maxExperimentsPerBatch` items. Returns their summaries in the order given.
  */
 export async function createExperiments(
-  store: Store,
+  store: Queryable,
   principal: Principal,
   requests: ExperimentRequest[],
 ): Promise<ExperimentSummary[]> {
@@ -229,7 +236,30 @@ export async function createExperiments(
       'invalid-experiment',
     );
   }
-  const created = await createInStore(store, principal, requests, true, null);
+  const created = await createInStore(store, principal, requests, 'items', null);
+  return created.map((experiment) => createdSummary(experiment, principal.name));
+}
+
+/** Where a sweep's element belongs: its sweep and index, and the experiment it resubmits (or null). */
+export interface SweepElementLink {
+  parentId: string | null;
+  sweep: { id: string; index: number };
+}
+
+/**
+ * Creates the experiments of a sweep in the caller's transaction (the sweep row is already
+ * there), as `createExperiments` does: all or none, a bad element named
+ * `elements.<i>.<field>` (i: its place in `requests`), each launched unless it says
+ * `launch: false`, each under the admission like any launch. `links[i]` places request i
+ * in the sweep. Returns their summaries in the order given.
+ */
+export async function createSweepElements(
+  tx: Queryable,
+  principal: Principal,
+  requests: ExperimentRequest[],
+  links: SweepElementLink[],
+): Promise<ExperimentSummary[]> {
+  const created = await createInStore(tx, principal, requests, 'elements', links);
   return created.map((experiment) => createdSummary(experiment, principal.name));
 }
 
@@ -239,33 +269,37 @@ export async function createExperiments(
  * admission (`held`); the others are admitted at once. Returns them in the order given.
  */
 async function createInStore(
-  store: Store,
+  db: Queryable,
   principal: Principal,
   requests: ExperimentRequest[],
-  batch: boolean,
-  parentId: string | null,
+  itemsField: ItemsField | null,
+  links: Array<{ parentId: string | null; sweep: { id: string; index: number } | null }> | null,
 ): Promise<Array<CreatedExperiment & { inputFiles: Record<string, string> }>> {
-  const valid = await validateRequests(store, principal, requests, batch);
-  const capped = await isGatewayCapped(store, principal.gatewayId);
+  const valid = await validateRequests(db, principal, requests, itemsField);
+  const capped = await isGatewayCapped(db, principal.gatewayId);
   const now = new Date().toISOString().slice(0, 16).replace('T', ' ');
-  const experiments = valid.map(({ request, application, resource, values, settings, inputFiles }) => ({
-    gatewayId: principal.gatewayId,
-    ownerId: principal.userId,
-    name: request.name || `${application.name} ${now}`,
-    application: application.name,
-    applicationVersion: application.version,
-    resource: resource.name,
-    inputs: values,
-    settings,
-    parentId,
-    message: parentId ? `cloned from ${parentId}` : `created by ${principal.name}`,
-    fileNames: Object.values(inputFiles),
-    launch: request.launch !== false,
-    held: needsAdmission(resource, settings.queue, capped),
-    priority: request.priority ?? 0,
-    notify: normalizeNotify(request.notify),
-  }));
-  const created = await recordCreatedMany(store, experiments, experimentDag);
+  const experiments = valid.map(({ request, application, resource, values, settings, inputFiles }, index) => {
+    const parentId = links?.[index].parentId ?? null;
+    return {
+      gatewayId: principal.gatewayId,
+      ownerId: principal.userId,
+      name: request.name || `${application.name} ${now}`,
+      application: application.name,
+      applicationVersion: application.version,
+      resource: resource.name,
+      inputs: values,
+      settings,
+      parentId,
+      message: parentId ? `cloned from ${parentId}` : `created by ${principal.name}`,
+      fileNames: Object.values(inputFiles),
+      launch: request.launch !== false,
+      held: needsAdmission(resource, settings.queue, capped),
+      priority: request.priority ?? 0,
+      notify: normalizeNotify(request.notify),
+      sweep: links?.[index].sweep ?? null,
+    };
+  });
+  const created = await recordCreatedMany(db, experiments, experimentDag);
   return created.map((experiment, index) => ({ ...experiment, inputFiles: valid[index].inputFiles }));
 }
 
@@ -318,6 +352,36 @@ export async function cancelExperiment(store: Store, principal: Principal, id: s
     await settleExperiments(tx, [id]);
   });
   return getExperiment(store, principal, id);
+}
+
+/**
+ * Cancels many experiments in the caller's transaction, as cancelExperiment cancels one:
+ * drafts at once, the others `canceling` with their open tasks canceled and their jobs
+ * killed by the controller. Those already ended or canceling are left as they are. The
+ * caller has checked that the principal may see every one. Returns how many it canceled.
+ */
+export async function cancelExperimentsIn(tx: Queryable, principal: Principal, ids: string[]): Promise<number> {
+  if (ids.length === 0) return 0;
+  const states = await tx.query<{ id: string; state: string }>(
+    'select id, state from experiments where id = any($1::uuid[])',
+    [ids],
+  );
+  const moved = await moveExperiments(
+    tx,
+    states.map(({ id, state }) =>
+      state === 'created'
+        ? { experimentId: id, to: 'canceled', from: ['created'], message: `canceled by ${principal.name}` }
+        : { experimentId: id, to: 'canceling', message: `cancel requested by ${principal.name}` },
+    ),
+  );
+  const canceling = [...moved.keys()].filter((id) => moved.get(id) !== 'created');
+  for (const id of canceling) {
+    await cancelOpenTasks(tx, id);
+    await requestCancel(tx, id);
+  }
+  await skipWaitingTasks(tx, canceling);
+  await settleExperiments(tx, canceling);
+  return moved.size;
 }
 
 /** Clones an experiment with some inputs (and settings) changed; the clone records its parent. */
