@@ -9,7 +9,7 @@
  */
 import { after, afterEach, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Locator, type Page } from 'playwright-core';
 import {
@@ -83,6 +83,19 @@ async function textMatching(locator: Locator, pattern: RegExp, timeoutMs = 60_00
   );
 }
 
+const axeSource = readFileSync(join(projectRoot, 'node_modules', 'axe-core', 'axe.min.js'), 'utf8');
+
+/** What axe-core (WCAG 2 A and AA rules) finds wrong on the page, one line per element (as in web-ui.browser.test.ts). */
+async function axeViolations(page: Page): Promise<string[]> {
+  await page.evaluate(axeSource);
+  const results = await page.evaluate(() =>
+    (window as any).axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21aa'] } }),
+  );
+  return results.violations.flatMap((violation: any) =>
+    violation.nodes.map((node: any) => `${violation.id}: ${node.failureSummary?.replace(/\s+/g, ' ')} at ${node.html}`),
+  );
+}
+
 /** The rows of the sweep's element table, each as its cells' text. */
 async function elementRows(page: Page): Promise<string[][]> {
   return page
@@ -105,9 +118,11 @@ describe('sweeps in the web UI', () => {
     const page = await openPage(alice);
     await page.goto(`${drover.url}/experiments/new`);
     await page.getByLabel('Application', { exact: true }).selectOption('pi-monte-carlo');
+    await page.getByLabel('Run many experiments, varying some inputs').check();
     await page.getByLabel('Vary Samples').fill('1000, 4000, 16000');
     await page.getByLabel('Vary Random seed').fill('1:2:1');
     await textMatching(page.getByRole('status').filter({ hasText: 'sweep' }), /This makes a sweep of 6 experiments\./);
+    assert.deepEqual(await axeViolations(page), [], 'the form with its sweep choices');
     await page.getByLabel('Experiment name').fill('pi by samples');
     await page.getByRole('button', { name: 'Submit sweep of 6 experiments' }).click();
     await page.waitForURL(/\/sweeps\/[0-9a-f-]{36}$/);
@@ -138,6 +153,7 @@ describe('sweeps in the web UI', () => {
       'Plot of the results of pi by samples: Plot of Estimate of pi against samples',
     );
     await page.screenshot({ path: join(screenshots, 'sweep.png'), fullPage: true });
+    assert.deepEqual(await axeViolations(page), [], "the sweep's page");
 
     // Each element is an experiment that links back to its sweep.
     await page.getByRole('link', { name: 'pi by samples (samples=4000, seed=1)' }).click();
@@ -162,6 +178,7 @@ describe('sweeps in the web UI', () => {
       page.getByRole('table', { name: 'Sweeps, newest first' }),
       /pi by samples \(clone\).*pi by samples/,
     );
+    assert.deepEqual(await axeViolations(page), [], 'the sweeps list');
   });
 
   it('resubmits the failed experiments and cancels the running ones after confirming', async () => {

@@ -2,8 +2,9 @@ import { useId } from 'react';
 import type { Application } from '../../../src/api-client/types';
 import { parseVariation, sweepSize } from '../sweep-model';
 
-/** What the user chose to vary: per input name the text typed, and whether to zip. */
+/** What the user chose to vary: per input name the text typed, and whether to zip; `open` shows the choices. */
 export interface VaryChoices {
+  open: boolean;
   texts: Record<string, string>;
   zip: boolean;
 }
@@ -37,6 +38,39 @@ export function VaryChoice({ application, value, onChange }: VaryChoiceProps) {
   return (
     <fieldset className="vary-choice">
       <legend>Parameter sweep (optional)</legend>
+      <label className="checkbox">
+        <input
+          type="checkbox"
+          checked={value.open}
+          onChange={(event) => onChange({ ...value, open: event.target.checked })}
+        />
+        Run many experiments, varying some inputs
+      </label>
+      {value.open && (
+        <VaryFields id={id} inputs={inputs} value={value} onChange={onChange} size={size} count={variations.length} />
+      )}
+    </fieldset>
+  );
+}
+
+/** The vary fields, once the user asked for a sweep. */
+function VaryFields({
+  id,
+  inputs,
+  value,
+  onChange,
+  size,
+  count,
+}: {
+  id: string;
+  inputs: ReturnType<typeof variableInputs>;
+  value: VaryChoices;
+  onChange(value: VaryChoices): void;
+  size: number;
+  count: number;
+}) {
+  return (
+    <>
       <p className="hint" id={`${id}-hint`}>
         To run many experiments at once, give an input several values, separated by commas (<code>1, 2, 5</code>), or a
         range from:to:step (<code>0:1:0.25</code>). The value in the form above is then not used for it.
@@ -62,13 +96,13 @@ export function VaryChoice({ application, value, onChange }: VaryChoiceProps) {
         />
         Vary them in step (the first values together, then the second…) instead of every combination
       </label>
-      {variations.length > 0 && (
+      {count > 0 && (
         <p className="notice" role="status">
           {size > 0
             ? `This makes a sweep of ${size.toLocaleString('en')} experiment${size === 1 ? '' : 's'}.`
             : 'Varied in step, every input needs the same number of values.'}
         </p>
       )}
-    </fieldset>
+    </>
   );
 }

@@ -29,23 +29,25 @@ export function NewExperimentPage() {
     (application) => application.name === (source.data?.application ?? search.get('application')),
   );
   const [notify, setNotify] = useState<ExperimentNotify | null>(null);
-  const [vary, setVary] = useState<VaryChoices>({ texts: {}, zip: false });
+  const [vary, setVary] = useState<VaryChoices>({ open: false, texts: {}, zip: false });
   const defaults = useAsync(() => ok(api.GET('/api/v1/notifications/settings')), []);
   useEffect(() => {
     const sweep = source.data;
     setVary(
       sweep
         ? {
+            open: true,
             texts: Object.fromEntries(
               Object.entries(sweep.vary).map(([name, variation]) => [name, variationText(variation)]),
             ),
             zip: sweep.combine === 'zip',
           }
-        : { texts: {}, zip: false },
+        : { open: false, texts: {}, zip: false },
     );
   }, [source.data, chosen?.name]);
 
-  const variations = Object.entries(vary.texts)
+  // Closed, the choices count for nothing (what was typed stays, for opening again).
+  const variations = Object.entries(vary.open ? vary.texts : {})
     .map(([name, text]) => [name, parseVariation(text)] as const)
     .filter((entry): entry is readonly [string, Variation] => entry[1] !== null);
   const size = sweepSize(
