@@ -28,7 +28,7 @@ import {
   settleExperiments,
   type CreatedExperiment,
 } from '../state/experiment-state.ts';
-import { cancelOpenTasks, createTasksOfMany, skipWaitingTasks } from '../state/task-state.ts';
+import { cancelOpenTasks, cancelOpenTasksOfMany, createTasksOfMany, skipWaitingTasks } from '../state/task-state.ts';
 import { requestCancel } from '../state/job-state.ts';
 import { findOwnUploads } from '../state/uploads.ts';
 import { appendEvents, type NewEvent, type Notice } from '../state/events.ts';
@@ -375,10 +375,8 @@ export async function cancelExperimentsIn(tx: Queryable, principal: Principal, i
     ),
   );
   const canceling = [...moved.keys()].filter((id) => moved.get(id) !== 'created');
-  for (const id of canceling) {
-    await cancelOpenTasks(tx, id);
-    await requestCancel(tx, id);
-  }
+  await cancelOpenTasksOfMany(tx, canceling);
+  await requestCancel(tx, canceling);
   await skipWaitingTasks(tx, canceling);
   await settleExperiments(tx, canceling);
   return moved.size;
