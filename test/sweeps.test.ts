@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   exitWithApplication,
+  localResourceWithLimits,
   runCli,
   sleepForApplication,
   startTestDrover,
@@ -159,6 +160,32 @@ describe('parameter sweeps', () => {
     await untilCounts(sweep.id, { canceled: 2 });
     const again = await drover.call('POST', `/api/v1/sweeps/${sweep.id}/cancel`, undefined, alice);
     assert.equal(again.body.count, 0, 'nothing is left to cancel');
+  });
+
+  it('runs its elements under the admission limits like any experiments', async () => {
+    const resource = await drover.call(
+      'POST',
+      '/api/v1/resources',
+      localResourceWithLimits('limited', drover.dataDir, { maxJobsPerUser: 1 }),
+    );
+    assert.equal(resource.status, 201, JSON.stringify(resource.body));
+    const sweep = await createSweep({
+      application: 'sleep-for',
+      resource: 'limited',
+      vary: { seconds: { values: [600, 601, 602] } },
+    });
+    const waiting = await untilCounts(sweep.id, { queued: 2, executing: 1 });
+    await waitFor('the waiting elements to show their place', async () => {
+      const shown = await drover.call('GET', `/api/v1/sweeps/${sweep.id}`, undefined, alice);
+      const places = shown.body.elements.map(
+        (element: { experiment: { waiting: { place: number } | null } }) => element.experiment.waiting?.place ?? null,
+      );
+      return JSON.stringify(places) === JSON.stringify([null, 1, 2]);
+    });
+    assert.equal(waiting.elements[0].experiment.state, 'executing');
+    const canceled = await drover.call('POST', `/api/v1/sweeps/${sweep.id}/cancel`, undefined, alice);
+    assert.equal(canceled.body.count, 3);
+    await untilCounts(sweep.id, { canceled: 3 });
   });
 
   it('resubmits only the failed elements, at the same index, keeping the failed ones as history', async () => {
