@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ApplicationSpec } from './application.ts';
 import { ValidationError } from './errors.ts';
-import { elementLabel, expandSweep, rangeLength, rangeValues, varySchema } from './sweep.ts';
+import { elementLabel, expandSweep, rangeLength, rangeValues, typedSpec, varySchema } from './sweep.ts';
 
 const application = {
   name: 'heat',
@@ -53,6 +53,14 @@ describe('sweep expansion', () => {
         error.fields[0].field === 'vary' &&
         /a sweep has at most 1000/.test(error.fields[0].message),
     );
+  });
+
+  it('stores what the CLI sends as text as the inputs take it', () => {
+    const vary = varySchema.parse({ steps: { values: ['10', 'lots'] }, boundary: { values: ['fixed'] } });
+    assert.deepEqual(typedSpec(application, { diffusivity: '0.5', verbose: 'true', other: '1' }, vary), {
+      fixed: { diffusivity: 0.5, verbose: true, other: '1' },
+      vary: { steps: { values: [10, 'lots'] }, boundary: { values: ['fixed'] } },
+    });
   });
 
   it('labels an element by its varied values', () => {

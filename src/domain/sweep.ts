@@ -157,6 +157,36 @@ export function expandSweep(
 }
 
 /**
+ * A sweep's fixed inputs and listed values as their inputs' types take them, to store and
+ * show (`"7"` for an integer input is 7); values of unknown inputs, and values that are not
+ * their type written as text, are kept as they are (the elements' validation names them).
+ */
+export function typedSpec(
+  application: ApplicationSpec,
+  fixed: Record<string, unknown>,
+  vary: Vary,
+): { fixed: Record<string, unknown>; vary: Vary } {
+  const typeOf = (name: string) => application.inputs.find((input) => input.name === name)?.type;
+  const typed = (name: string, value: unknown) => {
+    const type = typeOf(name);
+    return type && (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean')
+      ? typedValue(type, value)
+      : value;
+  };
+  return {
+    fixed: Object.fromEntries(Object.entries(fixed).map(([name, value]) => [name, typed(name, value)])),
+    vary: Object.fromEntries(
+      Object.entries(vary).map(([name, variation]) => [
+        name,
+        'values' in variation
+          ? { values: variation.values.map((value) => typed(name, value) as InputValue) }
+          : variation,
+      ]),
+    ),
+  };
+}
+
+/**
  * A listed value as its input's type takes it, when it is that type written as text (the
  * CLI sends `--vary n=1,2` as text): `"2"` for an integer is 2, `"true"` for a boolean is
  * true. Anything else is kept as it is, for the element's validation to name.

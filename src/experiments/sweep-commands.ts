@@ -8,7 +8,7 @@ import { z } from 'zod';
 import { ForbiddenError, NotFoundError, ValidationError, type FieldProblem } from '../domain/errors.ts';
 import type { InputValue } from '../domain/application.ts';
 import { terminalExperimentStates } from '../domain/experiment.ts';
-import { expandSweep, elementLabel, sweepCombinations, varySchema, type Vary } from '../domain/sweep.ts';
+import { expandSweep, elementLabel, sweepCombinations, typedSpec, varySchema, type Vary } from '../domain/sweep.ts';
 import type { Principal } from '../catalogue/users.ts';
 import { getApplication } from '../catalogue/catalogue.ts';
 import type { Store } from '../store/port.ts';
@@ -57,7 +57,7 @@ export async function createSweep(
       parsed.error.issues.map((issue) => ({ field: issue.path.join('.'), message: issue.message })),
       'invalid-sweep',
     );
-  const { vary, combine } = parsed.data;
+  const { combine } = parsed.data;
   const application = await getApplication(store, principal.gatewayId, request.application).catch((error: unknown) => {
     if (!(error instanceof NotFoundError)) throw error;
     throw new ValidationError(
@@ -66,7 +66,7 @@ export async function createSweep(
       'invalid-sweep',
     );
   });
-  const fixed = request.inputs ?? {};
+  const { fixed, vary } = typedSpec(application, request.inputs ?? {}, parsed.data.vary);
   const elements = expandSweep(application, vary, combine, fixed);
   const now = new Date().toISOString().slice(0, 16).replace('T', ' ');
   const name = request.name || `${application.name} sweep ${now}`;
