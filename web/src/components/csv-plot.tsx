@@ -53,7 +53,19 @@ export function CsvPlot({ table, title, scatter = false }: CsvPlotProps) {
       {
         width: Math.max(240, element.clientWidth),
         height: 280,
-        scales: { x: { time: false } },
+        scales: {
+          x: {
+            time: false,
+            // Points only: a little room on both sides, so that every point of a repeated
+            // first or last x is in the drawn window (uPlot cuts it at the closest index).
+            ...(scatter
+              ? {
+                  range: (_: uPlot, min: number, max: number) =>
+                    [min - ((max - min) * 0.03 || 1), max + ((max - min) * 0.03 || 1)] as uPlot.Range.MinMax,
+                }
+              : {}),
+          },
+        },
         legend: { show: false },
         cursor: { drag: { x: true, y: false } },
         axes: [

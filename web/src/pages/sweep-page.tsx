@@ -1,7 +1,10 @@
-import { useEffect, useMemo, useState } from 'react';
+import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import { Link, useNavigate, useParams } from 'react-router';
 import { ok } from '../../../src/api-client/client';
 import { api, errorMessage } from '../api/client';
+import { useEventStream } from '../api/live';
+import type { ExperimentSummary } from '../../../src/api-client/types';
+import { ConnectionStatus } from '../components/connection-status';
 import { useMe } from '../auth';
 import { ConfirmDialog } from '../components/confirm-dialog';
 import { CsvPlot } from '../components/csv-plot';
@@ -12,8 +15,10 @@ import { formatDateTime, formatHeadline, formatValue } from '../format';
 import { elementTable } from '../sweep-model';
 import { useAsync } from '../use-async';
 
-/** How often an unfinished sweep is read again. */
-const refreshMs = 2000;
+/** The least time between two reads of a sweep while its experiments change: more for a larger sweep (its answer is larger). */
+function reloadGapMs(elements: number): number {
+  return elements > 200 ? 3000 : 1000;
+}
 
 /**
  * One parameter sweep: its elements as a table (the varied inputs, state, progress and
@@ -34,12 +39,31 @@ export function SweepPage() {
   // The plot is drawn again only when the sweep read changes, not on every render.
   const table = useMemo(() => (sweep ? elementTable(Object.keys(sweep.vary), sweep.elements) : null), [sweep]);
 
-  // An unfinished sweep is read again every few seconds (one request for all its elements).
-  useEffect(() => {
-    if (!unfinished) return;
-    const timer = setInterval(detail.reload, refreshMs);
-    return () => clearInterval(timer);
-  }, [unfinished, detail.reload]);
+  // The sweep is read again when one of its experiments changes (the live list stream), at
+  // most once per gap however many change: one request for all its elements.
+  const reloadTimer = useRef<ReturnType<typeof setTimeout>>(undefined);
+  const lastReload = useRef(0);
+  const elementCount = sweep?.elementCount ?? 0;
+  const reloadSoon = useCallback(() => {
+    if (reloadTimer.current) return;
+    const wait = Math.max(250, reloadGapMs(elementCount) - (Date.now() - lastReload.current));
+    reloadTimer.current = setTimeout(() => {
+      reloadTimer.current = undefined;
+      lastReload.current = Date.now();
+      detail.reload();
+    }, wait);
+  }, [detail.reload, elementCount]);
+  useEffect(() => () => clearTimeout(reloadTimer.current), []);
+  const streamStatus = useEventStream(
+    sweep ? '/api/v1/experiments/changes' : null,
+    {
+      experiment: (data) => {
+        if ((data as ExperimentSummary).sweep?.id === id) reloadSoon();
+      },
+    },
+    // Whatever changed while the stream was down is read once it is back.
+    { onOpen: reloadSoon },
+  );
 
   const act = async (action: 'cancel' | 'resubmit') => {
     setBusy(true);
@@ -128,6 +152,7 @@ export function SweepPage() {
           updatedAt: sweep.createdAt,
         }}
       />
+      <ConnectionStatus status={streamStatus} finished={!unfinished} />
       <p className="visually-hidden" aria-live="polite">
         {message && !message.error ? message.text : ''}
       </p>
