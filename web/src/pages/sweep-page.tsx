@@ -44,15 +44,16 @@ export function SweepPage() {
   const reloadTimer = useRef<ReturnType<typeof setTimeout>>(undefined);
   const lastReload = useRef(0);
   const elementCount = sweep?.elementCount ?? 0;
+  const { reload } = detail;
   const reloadSoon = useCallback(() => {
     if (reloadTimer.current) return;
     const wait = Math.max(250, reloadGapMs(elementCount) - (Date.now() - lastReload.current));
     reloadTimer.current = setTimeout(() => {
       reloadTimer.current = undefined;
       lastReload.current = Date.now();
-      detail.reload();
+      reload();
     }, wait);
-  }, [detail.reload, elementCount]);
+  }, [reload, elementCount]);
   useEffect(() => () => clearTimeout(reloadTimer.current), []);
   const streamStatus = useEventStream(
     sweep ? '/api/v1/experiments/changes' : null,
