@@ -40,10 +40,22 @@ import {
   type ExperimentSummary,
 } from './queries.ts';
 import { isGatewayCapped, needsAdmission } from './admission.ts';
+import { chooseAutoResources, type SchedulerOpener } from './resource-choice.ts';
+import type { ResourceChoice } from '../domain/resource-choice.ts';
+
+/** What creating experiments may use beyond the store. */
+export interface CreateOptions {
+  /**
+   * Opens a resource's scheduler, for requests that name resource `auto`
+   * (resource-choice.ts); without it such a request fails.
+   */
+  openScheduler?: SchedulerOpener;
+}
 
 /** What a user sends to create an experiment. */
 export interface ExperimentRequest {
   application: string;
+  /** A resource's name, or `auto`: the one expected to start it first (resource-choice.ts). */
   resource: string;
   name?: string;
   inputs?: Record<string, unknown>;
@@ -206,11 +218,23 @@ export async function createExperiment(
   principal: Principal,
   request: ExperimentRequest,
   parent: { id: string; inputs: Record<string, unknown> } | null = null,
+  options: CreateOptions = {},
 ): Promise<ExperimentDetail> {
-  const [created] = await createInStore(store, principal, [request], null, [
-    { parentId: parent?.id ?? null, sweep: null },
-  ]);
-  return createdDetail(created, principal.name, parent?.inputs ?? null, created.inputFiles);
+  const [created] = await createInStore(
+    store,
+    principal,
+    [request],
+    null,
+    [{ parentId: parent?.id ?? null, sweep: null }],
+    options,
+  );
+  return createdDetail(
+    created,
+    principal.name,
+    parent?.inputs ?? null,
+    created.inputFiles,
+    created.resourceChoice?.summary ?? null,
+  );
 }
 
 /**
@@ -223,6 +247,7 @@ export async function createExperiments(
   store: Queryable,
   principal: Principal,
   requests: ExperimentRequest[],
+  options: CreateOptions = {},
 ): Promise<ExperimentSummary[]> {
   if (requests.length === 0 || requests.length > maxExperimentsPerBatch) {
     throw new ValidationError(
@@ -236,7 +261,7 @@ export async function createExperiments(
       'invalid-experiment',
     );
   }
-  const created = await createInStore(store, principal, requests, 'items', null);
+  const created = await createInStore(store, principal, requests, 'items', null, options);
   return created.map((experiment) => createdSummary(experiment, principal.name));
 }
 
@@ -258,8 +283,9 @@ export async function createSweepElements(
   principal: Principal,
   requests: ExperimentRequest[],
   links: SweepElementLink[],
+  options: CreateOptions = {},
 ): Promise<ExperimentSummary[]> {
-  const created = await createInStore(tx, principal, requests, 'elements', links);
+  const created = await createInStore(tx, principal, requests, 'elements', links, options);
   return created.map((experiment) => createdSummary(experiment, principal.name));
 }
 
@@ -274,8 +300,14 @@ async function createInStore(
   requests: ExperimentRequest[],
   itemsField: ItemsField | null,
   links: Array<{ parentId: string | null; sweep: { id: string; index: number } | null }> | null,
-): Promise<Array<CreatedExperiment & { inputFiles: Record<string, string> }>> {
-  const valid = await validateRequests(db, principal, requests, itemsField);
+  options: CreateOptions,
+): Promise<Array<CreatedExperiment & { inputFiles: Record<string, string>; resourceChoice: ResourceChoice | null }>> {
+  const choices = await chooseAutoResources(db, principal, requests, options.openScheduler);
+  const chosen = requests.map((request, index) => {
+    const choice = choices[index];
+    return choice ? { ...request, resource: choice.resource } : request;
+  });
+  const valid = await validateRequests(db, principal, chosen, itemsField);
   const capped = await isGatewayCapped(db, principal.gatewayId);
   const now = new Date().toISOString().slice(0, 16).replace('T', ' ');
   const experiments = valid.map(({ request, application, resource, values, settings, inputFiles }, index) => {
@@ -290,7 +322,10 @@ async function createInStore(
       inputs: values,
       settings,
       parentId,
-      message: parentId ? `cloned from ${parentId}` : `created by ${principal.name}`,
+      message:
+        (parentId ? `cloned from ${parentId}` : `created by ${principal.name}`) +
+        (choices[index] ? `. ${choices[index].summary}` : ''),
+      resourceChoice: choices[index] ?? undefined,
       fileNames: Object.values(inputFiles),
       launch: request.launch !== false,
       held: needsAdmission(resource, settings.queue, capped),
@@ -300,7 +335,11 @@ async function createInStore(
     };
   });
   const created = await recordCreatedMany(db, experiments, experimentDag);
-  return created.map((experiment, index) => ({ ...experiment, inputFiles: valid[index].inputFiles }));
+  return created.map((experiment, index) => ({
+    ...experiment,
+    inputFiles: valid[index].inputFiles,
+    resourceChoice: choices[index],
+  }));
 }
 
 /** Launches a `created` experiment: plans its task DAG and queues it. */
@@ -388,6 +427,7 @@ export async function cloneExperiment(
   principal: Principal,
   id: string,
   overrides: Partial<ExperimentRequest> & { inputs?: Record<string, unknown> },
+  options: CreateOptions = {},
 ): Promise<ExperimentDetail> {
   const parent = await getExperiment(store, principal, id);
   const request: ExperimentRequest = {
@@ -404,7 +444,7 @@ export async function cloneExperiment(
     notify: overrides.notify !== undefined ? overrides.notify : parent.notify,
     priority: overrides.priority ?? parent.priority,
   };
-  return createExperiment(store, principal, request, parent);
+  return createExperiment(store, principal, request, parent, options);
 }
 
 /**

@@ -12,7 +12,13 @@ import { expandSweep, elementLabel, sweepCombinations, typedSpec, varySchema, ty
 import type { Principal } from '../catalogue/users.ts';
 import { getApplication } from '../catalogue/catalogue.ts';
 import type { Store } from '../store/port.ts';
-import { cancelExperimentsIn, createSweepElements, type ExperimentRequest, type SweepElementLink } from './commands.ts';
+import {
+  cancelExperimentsIn,
+  createSweepElements,
+  type CreateOptions,
+  type ExperimentRequest,
+  type SweepElementLink,
+} from './commands.ts';
 import { listSweepElements } from './queries.ts';
 import { findSweepRow, getSweep, type SweepDetail, type SweepSettings } from './sweep-queries.ts';
 
@@ -49,6 +55,7 @@ export async function createSweep(
   principal: Principal,
   request: SweepRequest,
   parentId: string | null = null,
+  options: CreateOptions = {},
 ): Promise<SweepDetail> {
   const parsed = sweepShapeSchema.safeParse({ vary: request.vary, combine: request.combine });
   if (!parsed.success)
@@ -122,6 +129,7 @@ export async function createSweep(
       principal,
       requests,
       requests.map((_, index) => ({ parentId: null, sweep: { id: row.id, index } })),
+      options,
     ).catch((error: unknown) => {
       throw error instanceof ValidationError ? sweepProblems(error, elements) : error;
     });
@@ -203,6 +211,7 @@ export async function cloneSweep(
   principal: Principal,
   id: string,
   changes: SweepCloneRequest,
+  options: CreateOptions = {},
 ): Promise<SweepDetail> {
   const parent = await findSweepRow(store, principal, id);
   // In the order the parent varied them (its loop order).
@@ -242,7 +251,7 @@ export async function cloneSweep(
     notify: changes.notify !== undefined ? changes.notify : (settings.notify as ExperimentRequest['notify']),
     launch: changes.launch,
   };
-  return createSweep(store, principal, request, parent.id);
+  return createSweep(store, principal, request, parent.id, options);
 }
 
 /**

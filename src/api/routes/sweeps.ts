@@ -16,6 +16,7 @@ import {
 } from '../../experiments/sweep-commands.ts';
 import { getSweep, listSweeps } from '../../experiments/sweep-queries.ts';
 import type { ApiDependencies } from '../dependencies.ts';
+import type { ResourceSpec } from '../../domain/resource.ts';
 import { problemResponses, ref } from '../schemas.ts';
 import { settingsProperties } from './experiments.ts';
 
@@ -37,7 +38,9 @@ const sweepProperties = {
 } as const;
 
 export function registerSweepRoutes(api: FastifyInstance, deps: ApiDependencies): void {
-  const { store } = deps;
+  const { store, resources } = deps;
+  // Elements of a sweep on resource `auto` go where each is expected to start first, as experiments do.
+  const creating = { openScheduler: (resource: ResourceSpec) => resources.open(resource).scheduler };
 
   api.post(
     '/sweeps',
@@ -61,7 +64,7 @@ export function registerSweepRoutes(api: FastifyInstance, deps: ApiDependencies)
       },
     },
     async (request, reply) => {
-      const sweep = await createSweep(store, request.principal, request.body as SweepRequest);
+      const sweep = await createSweep(store, request.principal, request.body as SweepRequest, null, creating);
       return reply.code(201).header('location', `/api/v1/sweeps/${sweep.id}`).send(sweep);
     },
   );
@@ -157,6 +160,7 @@ export function registerSweepRoutes(api: FastifyInstance, deps: ApiDependencies)
         request.principal,
         request.params.id,
         (request.body ?? {}) as SweepCloneRequest,
+        creating,
       );
       return reply.code(201).header('location', `/api/v1/sweeps/${sweep.id}`).send(sweep);
     },

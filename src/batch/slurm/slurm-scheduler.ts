@@ -3,7 +3,17 @@
  * method is one remote command (poll: one `squeue`, plus one `sacct` for jobs that have
  * finished), so the cost of a poll does not grow with the number of jobs.
  */
-import type { BatchScheduler, FoundJob, JobObservation, JobSpec, SubmittedJob, TrackedJob } from '../port.ts';
+import type {
+  BatchScheduler,
+  FoundJob,
+  JobObservation,
+  JobShape,
+  JobSpec,
+  StartOutlook,
+  SubmittedJob,
+  TrackedJob,
+} from '../port.ts';
+import { describeWait, expectStartTimeoutMs, readTestOnlyStart, slurmShapeOptions } from '../expected-start.ts';
 import type { CommandResult, Shell } from '../../shell/port.ts';
 import { programOf } from '../../shell/program-of.ts';
 import { ResourceUnreachableError } from '../../domain/errors.ts';
@@ -256,6 +266,31 @@ export class SlurmScheduler implements BatchScheduler {
   }
 
   /**
+   * Slurm's own forecast: `sbatch --test-only` with the shape's options (and `--wrap=true`:
+   * no script, nothing submitted) answers with the time the backfill scheduler expects to
+   * start such a job, given what is queued and running.
+   *
+   * @throws {ResourceUnreachableError} when slurmctld does not answer.
+   * @throws {Error} with sbatch's message when Slurm refuses the shape, or the answer has no time.
+   */
+  async expectStart(shape: JobShape): Promise<StartOutlook> {
+    const result = await this.runSlurm(
+      [
+        'bash',
+        '-c',
+        'date +%s && SLURM_TIME_FORMAT=%s exec sbatch --test-only "$@" --wrap=true',
+        'drover-expect-start',
+        ...slurmShapeOptions(shape),
+      ],
+      { timeoutMs: expectStartTimeoutMs, client: 'sbatch --test-only' },
+    );
+    const seconds = readTestOnlyStart(result.stdout, result.stderr);
+    if (seconds === null)
+      throw new Error(`sbatch --test-only on ${this.resource} gave no start time: ${result.stderr.trim()}`);
+    return { startsInSeconds: seconds, basis: `Slurm expects a start ${describeWait(seconds)}` };
+  }
+
+  /**
    * sacct's rows for `jobIds` (chunked). `final` says whether a job sacct does not show is
    * really forgotten: true when sacct answered, or when accounting is disabled (the job
    * files are then the only record); false when sacct failed (slurmdbd down), so a later
@@ -290,7 +325,7 @@ export class SlurmScheduler implements BatchScheduler {
    */
   private async runSlurm(
     argv: string[],
-    options: { allowDisabledAccounting?: boolean; timeoutMs?: number; input?: string } = {},
+    options: { allowDisabledAccounting?: boolean; timeoutMs?: number; input?: string; client?: string } = {},
   ): Promise<CommandResult> {
     const result = await this.shell.run(argv, {
       ...(options.timeoutMs ? { timeoutMs: options.timeoutMs } : {}),
@@ -302,7 +337,7 @@ export class SlurmScheduler implements BatchScheduler {
       return { code: 0, stdout: '', stderr: result.stderr };
     }
     // The Slurm client named, past `bash -c <script> <name> <workdir>`, else what `env` runs.
-    const client = argv.find((word) => ['squeue', 'sacct', 'scancel'].includes(word));
+    const client = options.client ?? argv.find((word) => ['squeue', 'sacct', 'scancel'].includes(word));
     const command = client ?? programOf(argv);
     if (isSlurmUnreachableMessage(message)) throw this.unreachable(command, message);
     throw new Error(`${command} on ${this.resource} failed (exit ${result.code}): ${message}`);

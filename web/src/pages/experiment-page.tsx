@@ -155,6 +155,7 @@ export function ExperimentPage() {
           Experiment {experiment.sweep.index} of a <Link to={`/sweeps/${experiment.sweep.id}`}>parameter sweep</Link>.
         </p>
       )}
+      {experiment.resourceChoice && <p className="lineage resource-choice">{experiment.resourceChoice}.</p>}
       {experiment.parentId && (
         <p className="lineage">
           Cloned from <Link to={`/experiments/${experiment.parentId}`}>{parent.data?.name ?? experiment.parentId}</Link>
