@@ -195,8 +195,16 @@ describe('sweeps in the web UI', () => {
       /\(resubmitted; earlier: try 1\)/,
     );
 
-    const sleepers = await createSweep({ application: 'sleep-for', vary: { seconds: { values: [600, 601] } } });
+    // Drafts are launched together.
+    const sleepers = await createSweep({
+      application: 'sleep-for',
+      vary: { seconds: { values: [600, 601] } },
+      launch: false,
+    });
     await page.goto(`${drover.url}/sweeps/${sleepers}`);
+    await textMatching(page.getByRole('list', { name: 'Experiments per state' }), /^2 created$/);
+    await page.getByRole('button', { name: 'Launch all (2)' }).click();
+    await textMatching(page.locator('p.notice'), /Launched 2 experiments\./);
     await textMatching(page.getByRole('list', { name: 'Experiments per state' }), /^2 executing$/);
     await page.getByRole('button', { name: 'Cancel all (2)' }).click();
     const dialog = page.getByRole('dialog', { name: 'Cancel every unfinished experiment of this sweep?' });

@@ -138,11 +138,13 @@ describe('parameter sweeps', () => {
     );
     assert.deepEqual(draft.body.inputs, { samples: 30, seed: 9 });
 
-    // Cancel all: drafts are canceled at once.
-    const canceled = await drover.call('POST', `/api/v1/sweeps/${clone.body.id}/cancel`, undefined, alice);
-    assert.equal(canceled.status, 202, JSON.stringify(canceled.body));
-    assert.equal(canceled.body.count, 3);
-    assert.deepEqual(canceled.body.sweep.counts, { canceled: 3 });
+    // Launch all: the drafts run.
+    const launched = await drover.call('POST', `/api/v1/sweeps/${clone.body.id}/launch`, undefined, alice);
+    assert.equal(launched.status, 200, JSON.stringify(launched.body));
+    assert.equal(launched.body.count, 3);
+    await untilCounts(clone.body.id, { completed: 3 });
+    const again = await drover.call('POST', `/api/v1/sweeps/${clone.body.id}/launch`, undefined, alice);
+    assert.equal(again.body.count, 0, 'nothing is left to launch');
   });
 
   it('zips values and cancels every running element at once', async () => {
@@ -396,6 +398,11 @@ describe('parameter sweeps', () => {
     const canceled = await cli(['sweep', 'cancel', cloneId]);
     assert.equal(canceled.code, 0, canceled.stderr);
     assert.equal(canceled.stdout, `canceled 2 elements of sweep ${cloneId}\n`);
+    // Drafts are canceled at once; none is left to launch.
+    assert.deepEqual(JSON.parse((await cli(['sweep', 'show', cloneId, '--json'])).stdout).counts, { canceled: 2 });
+    const launched = await cli(['sweep', 'launch', cloneId]);
+    assert.equal(launched.code, 0, launched.stderr);
+    assert.equal(launched.stdout, `launched 0 elements of sweep ${cloneId}\n`);
     const resubmitted = await cli(['sweep', 'resubmit-failed', sweep.id]);
     assert.equal(resubmitted.code, 0, resubmitted.stderr);
     assert.equal(resubmitted.stdout, `no failed elements in sweep ${sweep.id}\n`);

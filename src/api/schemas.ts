@@ -548,7 +548,7 @@ const schemas = [
     required: ['sweep', 'count'],
     description: 'What a bulk action did, and the sweep as it is now',
     properties: {
-      count: { type: 'integer', minimum: 0, description: 'How many elements it canceled or resubmitted' },
+      count: { type: 'integer', minimum: 0, description: 'How many elements it launched, canceled or resubmitted' },
       sweep: { $ref: 'Sweep#' },
     },
   },

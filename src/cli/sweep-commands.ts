@@ -1,8 +1,8 @@
 /**
  * `drover sweep`: parameter sweeps. `create` makes one (an application, fixed inputs, and
  * `--vary` lists or ranges combined as a product or `--zip`), `ls` lists yours, `show`
- * prints its elements as a table (varied inputs, state, headline values), and `cancel`,
- * `clone` and `resubmit-failed` act on all of its elements. `--json` prints the API's JSON.
+ * prints its elements as a table (varied inputs, state, headline values), and `launch`,
+ * `cancel`, `clone` and `resubmit-failed` act on all of its elements. `--json` prints the API's JSON.
  */
 import type { Command } from 'commander';
 import type { Sweep, SweepSummary, Variation } from '../api-client/types.ts';
@@ -217,6 +217,17 @@ Examples:
       const shown = await call(api.GET('/api/v1/sweeps/{id}', { params: { path: { id } } }));
       if (json) return printJson(shown);
       process.stdout.write(sweepText(shown));
+    });
+
+  sweep
+    .command('launch')
+    .description('launch every draft element of a sweep (made with --draft)')
+    .argument('<id>')
+    .action(async (id: string, _options, command: Command) => {
+      const { api, json } = context(command);
+      const done = await call(api.POST('/api/v1/sweeps/{id}/launch', { params: { path: { id } } }));
+      if (json) return printJson(done);
+      process.stdout.write(`launched ${done.count} element${done.count === 1 ? '' : 's'} of sweep ${id}\n`);
     });
 
   sweep

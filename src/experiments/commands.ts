@@ -4,7 +4,7 @@
  * state change goes through state/; what is read back comes from queries.ts.
  */
 import { controlCharacterPattern, loneSurrogatePattern } from '../domain/application.ts';
-import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from '../domain/errors.ts';
+import { ConflictError, ForbiddenError, ValidationError } from '../domain/errors.ts';
 import { experimentDag } from '../domain/task.ts';
 import { notificationEvents, type ExperimentNotify } from '../domain/notification.ts';
 import { validateInputs, type FieldProblem } from '../domain/validate-inputs.ts';
@@ -346,22 +346,45 @@ async function createInStore(
 export async function launchExperiment(store: Store, principal: Principal, id: string): Promise<ExperimentDetail> {
   await getExperiment(store, principal, id);
   await store.transaction(async (tx) => {
-    const scope = await launchScope(tx, id);
-    if (scope === null) throw new NotFoundError(`experiment ${id}`);
-    const resource = await getResource(tx, scope.gatewayId, scope.resource);
-    const pending = { events: [] as NewEvent[], notices: [] as Notice[] };
-    const moved = await moveExperiments(
-      tx,
-      [{ experimentId: id, to: 'queued', from: ['created'], message: 'launched' }],
-      pending.events,
-    );
-    if (moved.size !== 1) throw new ConflictError('only a created experiment can be launched', [], 'invalid-state');
-    const held = needsAdmission(resource, scope.queue, await isGatewayCapped(tx, scope.gatewayId));
-    await createTasksOfMany(tx, [id], experimentDag, { held, pending });
-    if (!held) await admitExperiments(tx, [id]);
-    await appendEvents(tx, pending.events, pending.notices);
+    const launched = await launchExperimentsIn(tx, [id]);
+    if (launched.length !== 1)
+      throw new ConflictError('only a created experiment can be launched', [], 'invalid-state');
   });
   return getExperiment(store, principal, id);
+}
+
+/**
+ * Launches those of `ids` that are still `created`, in the caller's transaction: each
+ * moves to `queued` with its task DAG, and starts at once unless a limit of its queue (or
+ * its gateway's cap) makes it wait for the admission pass. The caller has checked that
+ * the principal may see every one. Returns the ids launched.
+ */
+export async function launchExperimentsIn(tx: Queryable, ids: string[]): Promise<string[]> {
+  const pending = { events: [] as NewEvent[], notices: [] as Notice[] };
+  const moved = await moveExperiments(
+    tx,
+    ids.map((id) => ({ experimentId: id, to: 'queued' as const, from: ['created' as const], message: 'launched' })),
+    pending.events,
+  );
+  const held: string[] = [];
+  const admitted: string[] = [];
+  // A sweep's elements share a resource and queue: each is looked up once.
+  const resources = new Map<string, ResourceSpec>();
+  const capped = new Map<string, boolean>();
+  for (const id of moved.keys()) {
+    const scope = await launchScope(tx, id);
+    if (scope === null) continue;
+    const key = JSON.stringify([scope.gatewayId, scope.resource]);
+    if (!resources.has(key)) resources.set(key, await getResource(tx, scope.gatewayId, scope.resource));
+    if (!capped.has(scope.gatewayId)) capped.set(scope.gatewayId, await isGatewayCapped(tx, scope.gatewayId));
+    const waits = needsAdmission(resources.get(key)!, scope.queue, capped.get(scope.gatewayId)!);
+    (waits ? held : admitted).push(id);
+  }
+  await createTasksOfMany(tx, held, experimentDag, { held: true, pending });
+  await createTasksOfMany(tx, admitted, experimentDag, { held: false, pending });
+  await admitExperiments(tx, admitted);
+  await appendEvents(tx, pending.events, pending.notices);
+  return [...moved.keys()];
 }
 
 /**

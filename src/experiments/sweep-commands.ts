@@ -15,6 +15,7 @@ import type { Store } from '../store/port.ts';
 import {
   cancelExperimentsIn,
   createSweepElements,
+  launchExperimentsIn,
   type CreateOptions,
   type ExperimentRequest,
   type SweepElementLink,
@@ -199,6 +200,27 @@ export async function cancelSweep(
     return cancelExperimentsIn(tx, principal, open);
   });
   return { sweep: await getSweep(store, principal, id), canceled };
+}
+
+/**
+ * Launches every draft element of a sweep (created with `launch: false`) in one
+ * transaction, each as `POST /experiments/{id}/launch` launches one.
+ *
+ * @returns the sweep as it is now and how many elements were launched (0: none was a draft).
+ */
+export async function launchSweep(
+  store: Store,
+  principal: Principal,
+  id: string,
+): Promise<{ sweep: SweepDetail; launched: number }> {
+  await findSweepRow(store, principal, id);
+  const launched = await store.transaction(async (tx) => {
+    const drafts = (await listSweepElements(tx, id))
+      .filter((element) => element.experiment.state === 'created')
+      .map((element) => element.experiment.id);
+    return (await launchExperimentsIn(tx, drafts)).length;
+  });
+  return { sweep: await getSweep(store, principal, id), launched };
 }
 
 /**

@@ -10,6 +10,7 @@ import {
   cancelSweep,
   cloneSweep,
   createSweep,
+  launchSweep,
   resubmitFailed,
   type SweepCloneRequest,
   type SweepRequest,
@@ -107,6 +108,25 @@ export function registerSweepRoutes(api: FastifyInstance, deps: ApiDependencies)
       },
     },
     async (request) => getSweep(store, request.principal, request.params.id),
+  );
+
+  api.post<{ Params: { id: string } }>(
+    '/sweeps/:id/launch',
+    {
+      schema: {
+        operationId: 'launchSweep',
+        summary: "Launch a sweep's drafts",
+        description:
+          "Launches every element created with `launch: false`, in one transaction; each then starts, or waits under its queue's limits, as a launched experiment does. 200: how many were launched (0 when none was a draft) and the sweep.",
+        tags: ['sweeps'],
+        params: idParams,
+        response: { 200: ref('SweepAction'), ...problemResponses },
+      },
+    },
+    async (request) => {
+      const { sweep, launched } = await launchSweep(store, request.principal, request.params.id);
+      return { count: launched, sweep };
+    },
   );
 
   api.post<{ Params: { id: string } }>(

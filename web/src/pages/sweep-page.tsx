@@ -66,16 +66,20 @@ export function SweepPage() {
     { onOpen: reloadSoon },
   );
 
-  const act = async (action: 'cancel' | 'resubmit') => {
+  const act = async (action: 'cancel' | 'resubmit' | 'launch') => {
     setBusy(true);
     setMessage(null);
     try {
+      const path = { params: { path: { id } } };
       const done =
         action === 'cancel'
-          ? await ok(api.POST('/api/v1/sweeps/{id}/cancel', { params: { path: { id } } }))
-          : await ok(api.POST('/api/v1/sweeps/{id}/resubmit-failed', { params: { path: { id } } }));
+          ? await ok(api.POST('/api/v1/sweeps/{id}/cancel', path))
+          : action === 'launch'
+            ? await ok(api.POST('/api/v1/sweeps/{id}/launch', path))
+            : await ok(api.POST('/api/v1/sweeps/{id}/resubmit-failed', path));
       const count = `${done.count} experiment${done.count === 1 ? '' : 's'}`;
-      setMessage({ text: action === 'cancel' ? `Canceled ${count}.` : `Resubmitted ${count}.`, error: false });
+      const verb = { cancel: 'Canceled', launch: 'Launched', resubmit: 'Resubmitted' }[action];
+      setMessage({ text: `${verb} ${count}.`, error: false });
       detail.reload();
     } catch (error) {
       setMessage({ text: `That did not work: ${errorMessage(error)}`, error: true });
@@ -102,6 +106,7 @@ export function SweepPage() {
 
   const varied = Object.keys(sweep.vary);
   const failed = sweep.counts.failed ?? 0;
+  const drafts = sweep.counts.created ?? 0;
   const cancelable = sweep.elements.filter(
     (element) => !['completed', 'failed', 'canceled', 'canceling'].includes(element.experiment.state),
   ).length;
@@ -159,6 +164,11 @@ export function SweepPage() {
       </p>
 
       <div className="actions">
+        {drafts > 0 && (
+          <button type="button" className="primary" onClick={() => act('launch')} disabled={busy}>
+            Launch all ({drafts})
+          </button>
+        )}
         {cancelable > 0 && (
           <button type="button" className="danger" onClick={() => setConfirming('cancel')} disabled={busy}>
             Cancel all ({cancelable})
