@@ -32,6 +32,8 @@ interface Side {
   publicKey: string;
   uploadId: string;
   experimentId: string;
+  /** A sweep of users[0]'s (two draft experiments). */
+  sweepId: string;
   /** A notification delivery of users[0]'s, in their delivery log. */
   deliveryId: string;
   /** The id of users[0]'s API token. */
@@ -95,7 +97,10 @@ async function makeSide(id: string): Promise<Side> {
       {
         name: application,
         title: `${id} secret application`,
-        inputs: [{ name: 'data', type: 'file', required: true }],
+        inputs: [
+          { name: 'data', type: 'file', required: true },
+          { name: 'copies', type: 'integer', default: 1 },
+        ],
         outputs: ['*.txt'],
         deployments: { [resource]: { command: ['cat', '{{data}}'] } },
       },
@@ -115,6 +120,21 @@ async function makeSide(id: string): Promise<Side> {
       'POST',
       '/api/v1/experiments',
       { application, resource, name: `${id}-secret-run`, launch: false, inputs: { data: upload.id } },
+      users[0].token,
+    ),
+  );
+  const sweep = await ok(
+    drover.call(
+      'POST',
+      '/api/v1/sweeps',
+      {
+        application,
+        resource,
+        name: `${id}-secret-sweep`,
+        launch: false,
+        inputs: { data: upload.id },
+        vary: { copies: { values: [1, 2] } },
+      },
       users[0].token,
     ),
   );
@@ -151,10 +171,12 @@ async function makeSide(id: string): Promise<Side> {
     publicKey: key.publicKey,
     uploadId: upload.id,
     experimentId: experiment.id,
+    sweepId: sweep.id,
     deliveryId: delivery.id,
     secrets: [
       settings.webhookSecret,
       `${id}-secret-hook`,
+      `${id}-secret-sweep`,
       admin.token,
       ...users.map((user) => user.token),
       ...users.map((user) => user.id),
@@ -194,6 +216,7 @@ async function snapshot(side: Side): Promise<unknown> {
 function targetFor(path: string, parameter: string, target: Side): string {
   if (parameter === 'id' && path.startsWith('/api/v1/experiments/')) return target.experimentId;
   if (parameter === 'id' && path.startsWith('/api/v1/gateways/')) return target.id;
+  if (parameter === 'id' && path.startsWith('/api/v1/sweeps/')) return target.sweepId;
   if (parameter === 'id' && path.startsWith('/api/v1/notifications/deliveries/')) return target.deliveryId;
   if (parameter === 'id' && path.startsWith('/api/v1/me/tokens/')) return target.tokenId;
   if (parameter === 'name' && path.startsWith('/api/v1/applications/')) return target.application;
@@ -227,7 +250,19 @@ function requestFor(method: string, path: string, attacker: Side, target: Side):
         },
       };
     case 'POST /api/v1/experiments/{id}/clone':
+    case 'POST /api/v1/sweeps/{id}/clone':
       return { query: '', body: { launch: false } };
+    case 'POST /api/v1/sweeps':
+      return {
+        query: '',
+        body: {
+          application: attacker.application,
+          resource: attacker.resource,
+          launch: false,
+          inputs: { data: target.uploadId },
+          vary: { copies: { values: [1, 2] } },
+        },
+      };
     case 'PATCH /api/v1/experiments/{id}':
       return { query: '', body: { notify: { events: ['started'] } } };
     case 'GET /api/v1/notifications/deliveries':

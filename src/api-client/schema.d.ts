@@ -803,6 +803,130 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/sweeps": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List sweeps
+         * @description Your sweeps (all of the gateway for admins), newest first, with counts of their elements per state; pass `nextCursor` as `cursor` for the next page.
+         */
+        get: operations["listSweeps"];
+        put?: never;
+        /**
+         * Create a parameter sweep
+         * @description Creates a sweep and its experiments (elements) in one transaction: all of them, or none. Each element is an experiment of `application` on `resource` with `inputs` and one combination of the `vary` values; it is validated as `POST /experiments` validates one (a bad element is named `elements.<index>.<field>`), launched unless `launch` is false, and waits under the queue's limits like any launch. At most 1000 elements.
+         */
+        post: operations["createSweep"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/sweeps/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get a sweep
+         * @description A sweep with its elements in index order: the varied inputs of each and its newest experiment (state, progress, headline values), older ones at the same index (resubmitted) as history, and counts per state.
+         */
+        get: operations["getSweep"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/sweeps/{id}/launch": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Launch a sweep's drafts
+         * @description Launches every element created with `launch: false`, in one transaction; each then starts, or waits under its queue's limits, as a launched experiment does. 200: how many were launched (0 when none was a draft) and the sweep.
+         */
+        post: operations["launchSweep"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/sweeps/{id}/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Cancel a sweep's elements
+         * @description Cancels every unfinished element; their jobs are killed and each reaches `canceled` as a canceled experiment does. 202: how many were canceled and the sweep as it is now.
+         */
+        post: operations["cancelSweep"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/sweeps/{id}/clone": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Clone a sweep with changes
+         * @description Creates a new sweep from this one (its `parentId`) with the changes in the body: `inputs` merged over the fixed inputs, each `vary` entry replacing this sweep's (null: no longer varied), the other fields as given.
+         */
+        post: operations["cloneSweep"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/sweeps/{id}/resubmit-failed": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Resubmit a sweep's failed elements
+         * @description For each element whose newest experiment failed, creates and launches a new experiment cloned from it, in the sweep at the same index; the failed one stays visible in the element's `previous`. Only the sweep's owner may (403 for others). 201: how many were resubmitted (0 when none had failed) and the sweep.
+         */
+        post: operations["resubmitFailedSweepElements"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/me/session": {
         parameters: {
             query?: never;
@@ -948,6 +1072,12 @@ export interface components {
             } & components["schemas"]["ProgressReport"]) | null;
             /** @description The owner's priority for it among their own experiments waiting on the same queue (higher first); it does not go before other users' */
             priority: number;
+            sweep: {
+                /** Format: uuid */
+                id: string;
+                /** @description Its element index in the sweep (0 first) */
+                index: number;
+            } | null;
             waiting: {
                 /** @description What it waits for, in words */
                 reason: string;
@@ -1135,6 +1265,73 @@ export interface components {
         ExperimentPage: {
             items: components["schemas"]["ExperimentSummary"][];
             nextCursor: string | null;
+        };
+        /** @description How one input varies: a list of `values`, or a `range` from `from` to `to` (inclusive) by `step` (number and integer inputs) */
+        Variation: {
+            values?: (string | number | boolean)[];
+            range?: {
+                from: number;
+                to: number;
+                step: number;
+            };
+        };
+        SweepSummary: {
+            /** Format: uuid */
+            id: string;
+            name: string;
+            owner: string;
+            application: string;
+            resource: string;
+            /** @description The inputs every element shares */
+            inputs: {
+                [key: string]: string | number | boolean;
+            };
+            /** @description What varies, per input name, as asked */
+            vary: {
+                [key: string]: components["schemas"]["Variation"];
+            };
+            /**
+             * @description `product`: every combination of the varied values; `zip`: the i-th value of each together
+             * @enum {string}
+             */
+            combine: "product" | "zip";
+            /** @description What the elements were created with besides inputs (queue, nodes, ..., priority, notify), as asked */
+            settings: {
+                [key: string]: unknown;
+            };
+            parentId: string | null;
+            /** Format: date-time */
+            createdAt: string;
+            elementCount: number;
+            /** @description How many elements (the newest experiment at each index) are in each state; states with none left out */
+            counts: {
+                [key: string]: number;
+            };
+            /** @description How many elements have ended (completed, failed or canceled) */
+            finished: number;
+        };
+        SweepElement: {
+            index: number;
+            /** @description This element's varied inputs */
+            inputs: {
+                [key: string]: string | number | boolean;
+            };
+            experiment: components["schemas"]["ExperimentSummary"];
+            /** @description Older experiments at this index (each failed and was resubmitted), newest first */
+            previous: string[];
+        };
+        Sweep: {
+            elements: components["schemas"]["SweepElement"][];
+        } & components["schemas"]["SweepSummary"];
+        SweepPage: {
+            items: components["schemas"]["SweepSummary"][];
+            nextCursor: string | null;
+        };
+        /** @description What a bulk action did, and the sweep as it is now */
+        SweepAction: {
+            /** @description How many elements it launched, canceled or resubmitted */
+            count: number;
+            sweep: components["schemas"]["Sweep"];
         };
         /** @description The experiments a bulk creation made, in the order of its items */
         ExperimentBatch: {
@@ -4446,6 +4643,491 @@ export interface operations {
                         name: string;
                         weight: number;
                     };
+                };
+            };
+            /** @description Bad input: `errors` names each field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or bad token, or the session ended */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Your role may not do this (or your gateway is disabled) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (or not yours) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listSweeps: {
+        parameters: {
+            query?: {
+                application?: string;
+                cursor?: string;
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SweepPage"];
+                };
+            };
+            /** @description Bad input: `errors` names each field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or bad token, or the session ended */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Your role may not do this (or your gateway is disabled) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (or not yours) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    createSweep: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    application: string;
+                    resource: string;
+                    /** @description Queue (partition); default from the deployment, then the resource */
+                    queue?: string;
+                    nodes?: number;
+                    coresPerNode?: number;
+                    walltimeMinutes?: number;
+                    memoryMb?: number;
+                    name?: string;
+                    /** @description Launch at once (default true); false keeps a draft to preview */
+                    launch?: boolean;
+                    /** @description The inputs every element shares */
+                    inputs?: {
+                        [key: string]: unknown;
+                    };
+                    /** @description This experiment's own choice of notifications over your defaults (GET /notifications/settings); a key left out, or null, follows them */
+                    notify?: {
+                        /** @description The events that notify, instead of your defaults; [] for none */
+                        events?: ("started" | "completed" | "failed" | "canceled")[];
+                        /** @description false: no email for this experiment */
+                        email?: boolean;
+                        /** @description false: no webhook for this experiment */
+                        webhook?: boolean;
+                    } | null;
+                    /** @description Your priority for it among your own experiments waiting on the same queue, -5 to 5 (default 0; higher starts first). It does not put it before other users’ (README, When experiments start) */
+                    priority?: number;
+                    /** @description Per input name, `{ "values": [...] }` or `{ "range": { "from", "to", "step" } }`; 1 to 10 inputs, at most 1000 elements in all */
+                    vary: {
+                        [key: string]: components["schemas"]["Variation"];
+                    };
+                    /**
+                     * @description `product` (default): every combination; `zip`: the i-th value of each together (equal lengths)
+                     * @enum {string}
+                     */
+                    combine?: "product" | "zip";
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Sweep"];
+                };
+            };
+            /** @description Bad input: `errors` names each field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or bad token, or the session ended */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Your role may not do this (or your gateway is disabled) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (or not yours) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getSweep: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Sweep"];
+                };
+            };
+            /** @description Bad input: `errors` names each field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or bad token, or the session ended */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Your role may not do this (or your gateway is disabled) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (or not yours) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    launchSweep: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description What a bulk action did, and the sweep as it is now */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SweepAction"];
+                };
+            };
+            /** @description Bad input: `errors` names each field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or bad token, or the session ended */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Your role may not do this (or your gateway is disabled) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (or not yours) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    cancelSweep: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description What a bulk action did, and the sweep as it is now */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SweepAction"];
+                };
+            };
+            /** @description Bad input: `errors` names each field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or bad token, or the session ended */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Your role may not do this (or your gateway is disabled) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (or not yours) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    cloneSweep: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    resource?: string;
+                    /** @description Queue (partition); default from the deployment, then the resource */
+                    queue?: string;
+                    nodes?: number;
+                    coresPerNode?: number;
+                    walltimeMinutes?: number;
+                    memoryMb?: number;
+                    name?: string;
+                    /** @description Launch at once (default true); false keeps a draft to preview */
+                    launch?: boolean;
+                    /** @description The inputs every element shares */
+                    inputs?: {
+                        [key: string]: unknown;
+                    };
+                    /** @description This experiment's own choice of notifications over your defaults (GET /notifications/settings); a key left out, or null, follows them */
+                    notify?: {
+                        /** @description The events that notify, instead of your defaults; [] for none */
+                        events?: ("started" | "completed" | "failed" | "canceled")[];
+                        /** @description false: no email for this experiment */
+                        email?: boolean;
+                        /** @description false: no webhook for this experiment */
+                        webhook?: boolean;
+                    } | null;
+                    /** @description Your priority for it among your own experiments waiting on the same queue, -5 to 5 (default 0; higher starts first). It does not put it before other users’ (README, When experiments start) */
+                    priority?: number;
+                    /** @description Replaces these inputs’ variations; null stops varying one */
+                    vary?: {
+                        [key: string]: components["schemas"]["Variation"] | null;
+                    };
+                    /**
+                     * @description `product` (default): every combination; `zip`: the i-th value of each together (equal lengths)
+                     * @enum {string}
+                     */
+                    combine?: "product" | "zip";
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Sweep"];
+                };
+            };
+            /** @description Bad input: `errors` names each field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or bad token, or the session ended */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Your role may not do this (or your gateway is disabled) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (or not yours) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    resubmitFailedSweepElements: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description What a bulk action did, and the sweep as it is now */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SweepAction"];
                 };
             };
             /** @description Bad input: `errors` names each field */

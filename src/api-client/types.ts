@@ -53,3 +53,13 @@ export type IdentityProvider = Schemas['IdentityProvider'];
 export type IdentityProviderRequest = NonNullable<
   paths['/api/v1/identity-provider']['put']['requestBody']
 >['content']['application/json'];
+/** A parameter sweep with its elements (`GET /sweeps/{id}`). */
+export type Sweep = Schemas['Sweep'];
+/** A sweep as lists show it, with counts per state. */
+export type SweepSummary = Schemas['SweepSummary'];
+/** One element of a sweep: its index, varied inputs and newest experiment. */
+export type SweepElement = Schemas['SweepElement'];
+/** How one input of a sweep varies: `{ values }` or `{ range }`. */
+export type Variation = Schemas['Variation'];
+/** The body of `POST /sweeps`. */
+export type SweepRequest = NonNullable<paths['/api/v1/sweeps']['post']['requestBody']>['content']['application/json'];

@@ -10,6 +10,7 @@ import { jobStates } from '../domain/job.ts';
 import { taskKinds, taskStates } from '../domain/task.ts';
 import { inputTypes } from '../domain/application.ts';
 import { headlineFileLimitBytes, headlineTextLimit } from '../domain/headline-values.ts';
+import { maxSweepElements, sweepCombinations } from '../domain/sweep.ts';
 import { attemptOutcomes, deliveryStates, notificationChannels, notificationEvents } from '../domain/notification.ts';
 
 const nullable = (schema: Record<string, unknown>) => ({ anyOf: [schema, { type: 'null' }] });
@@ -69,6 +70,7 @@ const schemas = [
       'progress',
       'waiting',
       'priority',
+      'sweep',
     ],
     properties: {
       id: { type: 'string', format: 'uuid' },
@@ -111,6 +113,16 @@ const schemas = [
         description:
           "The owner's priority for it among their own experiments waiting on the same queue (higher first); it does not go before other users'",
       },
+      sweep: nullable({
+        type: 'object',
+        description:
+          'The parameter sweep this experiment is an element of (GET /sweeps/{id}); null for an experiment of its own',
+        required: ['id', 'index'],
+        properties: {
+          id: { type: 'string', format: 'uuid' },
+          index: { type: 'integer', minimum: 0, description: 'Its element index in the sweep (0 first)' },
+        },
+      }),
       waiting: nullable({
         type: 'object',
         description:
@@ -437,6 +449,120 @@ const schemas = [
     properties: {
       items: { type: 'array', items: { $ref: 'ExperimentSummary#' } },
       nextCursor: nullable({ type: 'string' }),
+    },
+  },
+  {
+    $id: 'Variation',
+    type: 'object',
+    description:
+      'How one input varies: a list of `values`, or a `range` from `from` to `to` (inclusive) by `step` (number and integer inputs)',
+    properties: {
+      values: { type: 'array', items: inputValue, minItems: 1, maxItems: maxSweepElements },
+      range: {
+        type: 'object',
+        required: ['from', 'to', 'step'],
+        properties: { from: { type: 'number' }, to: { type: 'number' }, step: { type: 'number', exclusiveMinimum: 0 } },
+      },
+    },
+  },
+  {
+    $id: 'SweepSummary',
+    type: 'object',
+    required: [
+      'id',
+      'name',
+      'owner',
+      'application',
+      'resource',
+      'inputs',
+      'vary',
+      'combine',
+      'settings',
+      'parentId',
+      'createdAt',
+      'elementCount',
+      'counts',
+      'finished',
+    ],
+    properties: {
+      id: { type: 'string', format: 'uuid' },
+      name: { type: 'string' },
+      owner: { type: 'string' },
+      application: { type: 'string' },
+      resource: { type: 'string' },
+      inputs: { type: 'object', additionalProperties: inputValue, description: 'The inputs every element shares' },
+      vary: {
+        type: 'object',
+        additionalProperties: { $ref: 'Variation#' },
+        description: 'What varies, per input name, as asked',
+      },
+      combine: {
+        type: 'string',
+        enum: [...sweepCombinations],
+        description: '`product`: every combination of the varied values; `zip`: the i-th value of each together',
+      },
+      settings: {
+        type: 'object',
+        description:
+          'What the elements were created with besides inputs (queue, nodes, ..., priority, notify), as asked',
+        additionalProperties: true,
+      },
+      parentId: nullable({ type: 'string', format: 'uuid', description: 'The sweep this one was cloned from' }),
+      createdAt: time,
+      elementCount: { type: 'integer', minimum: 1, maximum: maxSweepElements },
+      counts: {
+        type: 'object',
+        description:
+          'How many elements (the newest experiment at each index) are in each state; states with none left out',
+        propertyNames: { enum: [...experimentStates] },
+        additionalProperties: { type: 'integer', minimum: 1 },
+      },
+      finished: {
+        type: 'integer',
+        minimum: 0,
+        description: 'How many elements have ended (completed, failed or canceled)',
+      },
+    },
+  },
+  {
+    $id: 'SweepElement',
+    type: 'object',
+    required: ['index', 'inputs', 'experiment', 'previous'],
+    properties: {
+      index: { type: 'integer', minimum: 0 },
+      inputs: { type: 'object', additionalProperties: inputValue, description: "This element's varied inputs" },
+      experiment: { $ref: 'ExperimentSummary#', description: 'The newest experiment at this index' },
+      previous: {
+        type: 'array',
+        items: { type: 'string', format: 'uuid' },
+        description: 'Older experiments at this index (each failed and was resubmitted), newest first',
+      },
+    },
+  },
+  {
+    $id: 'Sweep',
+    type: 'object',
+    allOf: [{ $ref: 'SweepSummary#' }],
+    required: ['elements'],
+    properties: { elements: { type: 'array', items: { $ref: 'SweepElement#' } } },
+  },
+  {
+    $id: 'SweepPage',
+    type: 'object',
+    required: ['items', 'nextCursor'],
+    properties: {
+      items: { type: 'array', items: { $ref: 'SweepSummary#' } },
+      nextCursor: nullable({ type: 'string' }),
+    },
+  },
+  {
+    $id: 'SweepAction',
+    type: 'object',
+    required: ['sweep', 'count'],
+    description: 'What a bulk action did, and the sweep as it is now',
+    properties: {
+      count: { type: 'integer', minimum: 0, description: 'How many elements it launched, canceled or resubmitted' },
+      sweep: { $ref: 'Sweep#' },
     },
   },
   {
@@ -899,6 +1025,11 @@ export const conflictResponse = {
  */
 export const apiTags = [
   { name: 'experiments', description: 'Create, launch, watch, cancel and clone runs of an application' },
+  {
+    name: 'sweeps',
+    description:
+      'Parameter sweeps: one request makes many experiments over varied inputs; cancel, clone and resubmit them together',
+  },
   { name: 'files', description: 'Uploads for file inputs; outputs and logs of an experiment' },
   { name: 'catalogue', description: 'Who you are, the applications and compute resources, users (admins write)' },
   { name: 'gateways', description: 'Gateways on this Drover (platform operator only)' },

@@ -24,6 +24,7 @@ import { registerGatewayRoutes } from './routes/gateways.ts';
 import { registerCredentialRoutes } from './routes/credentials.ts';
 import { registerNotificationRoutes } from './routes/notifications.ts';
 import { registerAdmissionRoutes } from './routes/admission.ts';
+import { registerSweepRoutes } from './routes/sweeps.ts';
 import { apiTags, problemResponses, ref, responseSchemas } from './schemas.ts';
 import {
   apiReferencePolicy,
@@ -190,6 +191,7 @@ export async function buildApi(deps: ApiDependencies): Promise<FastifyInstance> 
       registerCredentialRoutes(api, deps);
       registerNotificationRoutes(api, deps);
       registerAdmissionRoutes(api, deps);
+      registerSweepRoutes(api, deps);
       registerSessionRoutes(api, deps);
       registerApiTokenRoutes(api, deps);
     },

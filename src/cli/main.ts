@@ -1,6 +1,6 @@
 /**
  * `drover`: the server processes (up, api, worker, controller, migrate) and the user
- * commands (submit, ls, show, watch, cancel, clone, logs, ...).
+ * commands (submit, ls, show, watch, cancel, clone, logs, sweep, ...).
  *
  * The server (main.ts: fastify, pg, ssh2, pino) and the configuration schema (zod, yaml) are
  * loaded by `import()` in the commands that need them: a user command only talks HTTP, and
@@ -16,6 +16,7 @@ import { exitCodes } from './exit-codes.ts';
 import { registerUserCommands } from './user-commands.ts';
 import { registerAdminCommands } from './admin-commands.ts';
 import { registerNotifyCommands } from './notify-commands.ts';
+import { registerSweepCommands } from './sweep-commands.ts';
 import { registerSignInCommands } from './sign-in-commands.ts';
 
 const program = new Command('drover')
@@ -120,6 +121,7 @@ serverCommand('migrate', 'bring the store schema up to date and exit').action(as
 registerUserCommands(program);
 registerAdminCommands(program);
 registerNotifyCommands(program);
+registerSweepCommands(program);
 registerSignInCommands(program);
 
 // `drover ls | head`: the reader has gone, which is no error of ours; stop quietly.

@@ -24,7 +24,7 @@ import { terminalExperimentStates } from '../domain/experiment.ts';
 import { parseEvents } from './notify-commands.ts';
 
 /** The flags of `submit` and `clone` that become the experiment's job settings and name. */
-interface SettingsOptions {
+export interface SettingsOptions {
   queue?: string;
   nodes?: string;
   cores?: string;
@@ -42,12 +42,13 @@ const terminal = new Set<string>(terminalExperimentStates);
 const priorityHelp =
   'your priority for it among your own experiments waiting on its queue, -5 to 5 (default 0; it does not go before other users’)';
 
-function collect(value: string, previous: string[]): string[] {
+/** Collects a repeated flag's values (`-i a=1 -i b=2`). */
+export function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
 }
 
 /** Parses `-i name=value` pairs; `name=@path` uploads the file and passes its id. */
-async function parseInputs({ api }: CliClient, pairs: string[]): Promise<Record<string, string>> {
+export async function parseInputs({ api }: CliClient, pairs: string[]): Promise<Record<string, string>> {
   const inputs: Record<string, string> = {};
   for (const pair of pairs) {
     const equals = pair.indexOf('=');
@@ -79,7 +80,8 @@ async function parseInputs({ api }: CliClient, pairs: string[]): Promise<Record<
   return inputs;
 }
 
-function settingsFrom(options: SettingsOptions) {
+/** The job settings and name a command's flags give (`--queue`, `--cores`, ...). */
+export function settingsFrom(options: SettingsOptions) {
   const number = (value: unknown, flag: string) => {
     if (value === undefined) return undefined;
     const parsed = Number(value);

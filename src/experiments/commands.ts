@@ -32,6 +32,7 @@ import {
 } from '../state/experiment-state.ts';
 import {
   cancelOpenTasks,
+  cancelOpenTasksOfMany,
   createTasksOfMany,
   rerunTasks,
   skipWaitingTasks,
@@ -83,6 +84,9 @@ export interface ExperimentRequest {
 /** The most experiments one bulk creation (`createExperiments`) takes. */
 export const maxExperimentsPerBatch = 1000;
 
+/** How the requests of a bulk creation are named in errors: `items.<i>.<field>`, or a sweep's `elements.<i>.<field>`. */
+type ItemsField = 'items' | 'elements';
+
 /** A request that passed validation, with what it resolved to. */
 interface ValidRequest {
   request: ExperimentRequest;
@@ -103,8 +107,9 @@ async function validateRequests(
   db: Queryable,
   principal: Principal,
   requests: ExperimentRequest[],
-  batch: boolean,
+  itemsField: ItemsField | null,
 ): Promise<ValidRequest[]> {
+  const batch = itemsField !== null;
   const catalogue = await getCatalogueEntries(
     db,
     principal.gatewayId,
@@ -113,14 +118,15 @@ async function validateRequests(
   );
   const problems: FieldProblem[] = [];
   const invalidItems: number[] = [];
-  const prefix = (index: number) => (batch ? `items.${index}.` : '');
+  const prefix = (index: number) => (batch ? `${itemsField}.${index}.` : '');
   const checked = requests.map((request, index) => {
     try {
       return checkRequest(principal, request, catalogue);
     } catch (error) {
       if (!batch || !(error instanceof ValidationError || error instanceof ForbiddenError)) throw error;
       const fields = error.fields.map((problem) => ({ ...problem, field: prefix(index) + problem.field }));
-      if (error instanceof ForbiddenError) throw new ForbiddenError(`item ${index}: ${error.message}`, fields);
+      if (error instanceof ForbiddenError)
+        throw new ForbiddenError(`${itemsField === 'items' ? 'item' : 'element'} ${index}: ${error.message}`, fields);
       problems.push(...fields);
       invalidItems.push(index);
       return null;
@@ -147,7 +153,7 @@ async function validateRequests(
   if (problems.length > 0) {
     const sorted = [...new Set(invalidItems)].sort((a, b) => a - b);
     const message = batch
-      ? `${sorted.length} of ${requests.length} items are invalid (items ${sorted.slice(0, 10).join(', ')}${sorted.length > 10 ? ', ...' : ''}); nothing was created`
+      ? `${sorted.length} of ${requests.length} ${itemsField} are invalid (${itemsField} ${sorted.slice(0, 10).join(', ')}${sorted.length > 10 ? ', ...' : ''}); nothing was created`
       : 'invalid experiment';
     throw new ValidationError(message, problems, 'invalid-experiment');
   }
@@ -223,7 +229,14 @@ export async function createExperiment(
   parent: { id: string; inputs: Record<string, unknown> } | null = null,
   options: CreateOptions = {},
 ): Promise<ExperimentDetail> {
-  const [created] = await createInStore(store, principal, [request], false, parent?.id ?? null, options);
+  const [created] = await createInStore(
+    store,
+    principal,
+    [request],
+    null,
+    [{ parentId: parent?.id ?? null, sweep: null }],
+    options,
+  );
   return createdDetail(
     created,
     principal.name,
@@ -240,7 +253,7 @@ export async function createExperiment(
  * `maxExperimentsPerBatch` items. Returns their summaries in the order given.
  */
 export async function createExperiments(
-  store: Store,
+  store: Queryable,
   principal: Principal,
   requests: ExperimentRequest[],
   options: CreateOptions = {},
@@ -257,7 +270,31 @@ export async function createExperiments(
       'invalid-experiment',
     );
   }
-  const created = await createInStore(store, principal, requests, true, null, options);
+  const created = await createInStore(store, principal, requests, 'items', null, options);
+  return created.map((experiment) => createdSummary(experiment, principal.name));
+}
+
+/** Where a sweep's element belongs: its sweep and index, and the experiment it resubmits (or null). */
+export interface SweepElementLink {
+  parentId: string | null;
+  sweep: { id: string; index: number };
+}
+
+/**
+ * Creates the experiments of a sweep in the caller's transaction (the sweep row is already
+ * there), as `createExperiments` does: all or none, a bad element named
+ * `elements.<i>.<field>` (i: its place in `requests`), each launched unless it says
+ * `launch: false`, each under the admission like any launch. `links[i]` places request i
+ * in the sweep. Returns their summaries in the order given.
+ */
+export async function createSweepElements(
+  tx: Queryable,
+  principal: Principal,
+  requests: ExperimentRequest[],
+  links: SweepElementLink[],
+  options: CreateOptions = {},
+): Promise<ExperimentSummary[]> {
+  const created = await createInStore(tx, principal, requests, 'elements', links, options);
   return created.map((experiment) => createdSummary(experiment, principal.name));
 }
 
@@ -267,42 +304,46 @@ export async function createExperiments(
  * admission (`held`); the others are admitted at once. Returns them in the order given.
  */
 async function createInStore(
-  store: Store,
+  db: Queryable,
   principal: Principal,
   requests: ExperimentRequest[],
-  batch: boolean,
-  parentId: string | null,
+  itemsField: ItemsField | null,
+  links: Array<{ parentId: string | null; sweep: { id: string; index: number } | null }> | null,
   options: CreateOptions,
 ): Promise<Array<CreatedExperiment & { inputFiles: Record<string, string>; resourceChoice: ResourceChoice | null }>> {
-  const choices = await chooseAutoResources(store, principal, requests, options.openScheduler);
+  const choices = await chooseAutoResources(db, principal, requests, options.openScheduler);
   const chosen = requests.map((request, index) => {
     const choice = choices[index];
     return choice ? { ...request, resource: choice.resource } : request;
   });
-  const valid = await validateRequests(store, principal, chosen, batch);
-  const capped = await isGatewayCapped(store, principal.gatewayId);
+  const valid = await validateRequests(db, principal, chosen, itemsField);
+  const capped = await isGatewayCapped(db, principal.gatewayId);
   const now = new Date().toISOString().slice(0, 16).replace('T', ' ');
-  const experiments = valid.map(({ request, application, resource, values, settings, inputFiles }, index) => ({
-    gatewayId: principal.gatewayId,
-    ownerId: principal.userId,
-    name: request.name || `${application.name} ${now}`,
-    application: application.name,
-    applicationVersion: application.version,
-    resource: resource.name,
-    inputs: values,
-    settings,
-    parentId,
-    message:
-      (parentId ? `cloned from ${parentId}` : `created by ${principal.name}`) +
-      (choices[index] ? `. ${choices[index].summary}` : ''),
-    resourceChoice: choices[index] ?? undefined,
-    fileNames: Object.values(inputFiles),
-    launch: request.launch !== false,
-    held: needsAdmission(resource, settings.queue, capped),
-    priority: request.priority ?? 0,
-    notify: normalizeNotify(request.notify),
-  }));
-  const created = await recordCreatedMany(store, experiments, experimentDag);
+  const experiments = valid.map(({ request, application, resource, values, settings, inputFiles }, index) => {
+    const parentId = links?.[index].parentId ?? null;
+    return {
+      gatewayId: principal.gatewayId,
+      ownerId: principal.userId,
+      name: request.name || `${application.name} ${now}`,
+      application: application.name,
+      applicationVersion: application.version,
+      resource: resource.name,
+      inputs: values,
+      settings,
+      parentId,
+      message:
+        (parentId ? `cloned from ${parentId}` : `created by ${principal.name}`) +
+        (choices[index] ? `. ${choices[index].summary}` : ''),
+      resourceChoice: choices[index] ?? undefined,
+      fileNames: Object.values(inputFiles),
+      launch: request.launch !== false,
+      held: needsAdmission(resource, settings.queue, capped),
+      priority: request.priority ?? 0,
+      notify: normalizeNotify(request.notify),
+      sweep: links?.[index].sweep ?? null,
+    };
+  });
+  const created = await recordCreatedMany(db, experiments, experimentDag);
   return created.map((experiment, index) => ({
     ...experiment,
     inputFiles: valid[index].inputFiles,
@@ -314,22 +355,45 @@ async function createInStore(
 export async function launchExperiment(store: Store, principal: Principal, id: string): Promise<ExperimentDetail> {
   await getExperiment(store, principal, id);
   await store.transaction(async (tx) => {
-    const scope = await launchScope(tx, id);
-    if (scope === null) throw new NotFoundError(`experiment ${id}`);
-    const resource = await getResource(tx, scope.gatewayId, scope.resource);
-    const pending = { events: [] as NewEvent[], notices: [] as Notice[] };
-    const moved = await moveExperiments(
-      tx,
-      [{ experimentId: id, to: 'queued', from: ['created'], message: 'launched' }],
-      pending.events,
-    );
-    if (moved.size !== 1) throw new ConflictError('only a created experiment can be launched', [], 'invalid-state');
-    const held = needsAdmission(resource, scope.queue, await isGatewayCapped(tx, scope.gatewayId));
-    await createTasksOfMany(tx, [id], experimentDag, { held, pending });
-    if (!held) await admitExperiments(tx, [id]);
-    await appendEvents(tx, pending.events, pending.notices);
+    const launched = await launchExperimentsIn(tx, [id]);
+    if (launched.length !== 1)
+      throw new ConflictError('only a created experiment can be launched', [], 'invalid-state');
   });
   return getExperiment(store, principal, id);
+}
+
+/**
+ * Launches those of `ids` that are still `created`, in the caller's transaction: each
+ * moves to `queued` with its task DAG, and starts at once unless a limit of its queue (or
+ * its gateway's cap) makes it wait for the admission pass. The caller has checked that
+ * the principal may see every one. Returns the ids launched.
+ */
+export async function launchExperimentsIn(tx: Queryable, ids: string[]): Promise<string[]> {
+  const pending = { events: [] as NewEvent[], notices: [] as Notice[] };
+  const moved = await moveExperiments(
+    tx,
+    ids.map((id) => ({ experimentId: id, to: 'queued' as const, from: ['created' as const], message: 'launched' })),
+    pending.events,
+  );
+  const held: string[] = [];
+  const admitted: string[] = [];
+  // A sweep's elements share a resource and queue: each is looked up once.
+  const resources = new Map<string, ResourceSpec>();
+  const capped = new Map<string, boolean>();
+  for (const id of moved.keys()) {
+    const scope = await launchScope(tx, id);
+    if (scope === null) continue;
+    const key = JSON.stringify([scope.gatewayId, scope.resource]);
+    if (!resources.has(key)) resources.set(key, await getResource(tx, scope.gatewayId, scope.resource));
+    if (!capped.has(scope.gatewayId)) capped.set(scope.gatewayId, await isGatewayCapped(tx, scope.gatewayId));
+    const waits = needsAdmission(resources.get(key)!, scope.queue, capped.get(scope.gatewayId)!);
+    (waits ? held : admitted).push(id);
+  }
+  await createTasksOfMany(tx, held, experimentDag, { held: true, pending });
+  await createTasksOfMany(tx, admitted, experimentDag, { held: false, pending });
+  await admitExperiments(tx, admitted);
+  await appendEvents(tx, pending.events, pending.notices);
+  return [...moved.keys()];
 }
 
 /**
@@ -359,6 +423,34 @@ export async function cancelExperiment(store: Store, principal: Principal, id: s
     await settleExperiments(tx, [id]);
   });
   return getExperiment(store, principal, id);
+}
+
+/**
+ * Cancels many experiments in the caller's transaction, as cancelExperiment cancels one:
+ * drafts at once, the others `canceling` with their open tasks canceled and their jobs
+ * killed by the controller. Those already ended or canceling are left as they are. The
+ * caller has checked that the principal may see every one. Returns how many it canceled.
+ */
+export async function cancelExperimentsIn(tx: Queryable, principal: Principal, ids: string[]): Promise<number> {
+  if (ids.length === 0) return 0;
+  const states = await tx.query<{ id: string; state: string }>(
+    'select id, state from experiments where id = any($1::uuid[])',
+    [ids],
+  );
+  const moved = await moveExperiments(
+    tx,
+    states.map(({ id, state }) =>
+      state === 'created'
+        ? { experimentId: id, to: 'canceled', from: ['created'], message: `canceled by ${principal.name}` }
+        : { experimentId: id, to: 'canceling', message: `cancel requested by ${principal.name}` },
+    ),
+  );
+  const canceling = [...moved.keys()].filter((id) => moved.get(id) !== 'created');
+  await cancelOpenTasksOfMany(tx, canceling);
+  await requestCancel(tx, canceling);
+  await skipWaitingTasks(tx, canceling);
+  await settleExperiments(tx, canceling);
+  return moved.size;
 }
 
 /**

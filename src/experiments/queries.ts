@@ -46,6 +46,8 @@ export interface ExperimentSummary {
   waiting: { reason: string; place: number } | null;
   /** The owner's priority for it among their own waiting experiments, -5 to 5. */
   priority: number;
+  /** The parameter sweep it is an element of, and its index there; null for an experiment of its own. */
+  sweep: { id: string; index: number } | null;
 }
 
 /** A job's progress as lists show it: no named values, with what a bar and an estimated end need. */
@@ -92,7 +94,7 @@ export interface ExperimentDetail extends ExperimentSummary {
  */
 const summaryColumns = `e.id, e.name, u.name as owner, e.application, e.application_version, e.resource, e.state,
   e.blocked_reason, e.blocked_until, e.failure, e.parent_id, e.created_at, e.updated_at, e.launched_at, e.finished_at,
-  e.headline_values, e.waiting_reason, e.waiting_place, e.priority,
+  e.headline_values, e.waiting_reason, e.waiting_place, e.priority, e.sweep_id, e.sweep_index,
   (select case when j.progress is not null then (j.progress - 'values') || jsonb_build_object(
        'jobStartedAt', j.started_at, 'jobEndedAt', j.ended_at, 'walltimeMinutes', e.settings->'walltimeMinutes') end
      from jobs j where j.experiment_id = e.id order by j.id desc limit 1) as progress`;
@@ -118,16 +120,21 @@ function toSummary(row: any): ExperimentSummary {
     progress: row.progress ?? null,
     waiting: row.waiting_reason ? { reason: row.waiting_reason, place: row.waiting_place } : null,
     priority: row.priority ?? 0,
+    sweep: row.sweep_id ? { id: row.sweep_id, index: row.sweep_index } : null,
   };
 }
 
-/** Visibility: users see their own experiments, admins their gateway's. */
-function visibility(principal: Principal, params: unknown[]): string {
+/**
+ * Visibility: users see their own experiments, admins their gateway's; the same for the
+ * rows of `table` (an alias of a table with gateway_id and owner_id: sweeps `s`), whose
+ * values are pushed on `params`.
+ */
+export function visibility(principal: Principal, params: unknown[], table = 'e'): string {
   params.push(principal.gatewayId);
-  let clause = `e.gateway_id = $${params.length}`;
+  let clause = `${table}.gateway_id = $${params.length}`;
   if (principal.role !== 'admin') {
     params.push(principal.userId);
-    clause += ` and e.owner_id = $${params.length}`;
+    clause += ` and ${table}.owner_id = $${params.length}`;
   }
   return clause;
 }
@@ -244,6 +251,34 @@ export function createdDetail(
 /** A new experiment's summary, as getSummaries would read it right after its creation. */
 export function createdSummary(created: CreatedExperiment, owner: string): ExperimentSummary {
   return toSummary({ ...created.row, owner });
+}
+
+/** One element of a sweep: its newest experiment, and the older ones at its index (resubmitted). */
+export interface SweepElementRecord {
+  experiment: ExperimentSummary & { inputs: Record<string, InputValue> };
+  /** The ids of the older experiments at this index, newest first (each was resubmitted). */
+  previous: string[];
+}
+
+/**
+ * The elements of sweep `sweepId` in index order: at each index the newest experiment (a
+ * resubmission of a failed one is newer) with its inputs, and the ids of the older ones.
+ * The caller has checked that the principal may see the sweep: its elements are its owner's.
+ */
+export async function listSweepElements(db: Queryable, sweepId: string): Promise<SweepElementRecord[]> {
+  // $1 the sweep: all its experiments, newest first per index (experiments_by_sweep).
+  const rows = await db.query<any>(
+    `select ${summaryColumns}, e.inputs from experiments e join users u on u.id = e.owner_id
+     where e.sweep_id = $1 order by e.sweep_index, e.created_at desc, e.id desc`,
+    [sweepId],
+  );
+  const elements: SweepElementRecord[] = [];
+  for (const row of rows) {
+    const last = elements.at(-1);
+    if (last && last.experiment.sweep!.index === row.sweep_index) last.previous.push(row.id);
+    else elements.push({ experiment: { ...toSummary(row), inputs: row.inputs }, previous: [] });
+  }
+  return elements;
 }
 
 /** Filters for listing experiments. */
@@ -471,11 +506,13 @@ function toPage(rows: any[], limit: number): { items: ExperimentSummary[]; nextC
   return { items, nextCursor: last ? encodeCursor(last.cursor_at, last.id) : null };
 }
 
-function encodeCursor(createdAt: string, id: string): string {
+/** A list cursor: the last row's creation time (to the microsecond) and id (sweeps' lists use it too). */
+export function encodeCursor(createdAt: string, id: string): string {
   return Buffer.from(JSON.stringify([createdAt, id])).toString('base64url');
 }
 
-function decodeCursor(cursor: string): { createdAt: string; id: string } {
+/** The creation time and id of a list cursor. @throws {ValidationError} naming `cursor` for one that is not. */
+export function decodeCursor(cursor: string): { createdAt: string; id: string } {
   try {
     const [createdAt, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
     if (typeof createdAt !== 'string' || Number.isNaN(Date.parse(createdAt)) || !uuidPattern.test(id))
@@ -502,12 +539,16 @@ export interface RunContext {
   files: Record<string, { uploadId: string; filename: string }>;
   /** The job's working directory on the resource. */
   workdir: string;
+  /** The parameter sweep it is an element of (its elements may be submitted together), or null. */
+  sweepId: string | null;
+  /** Its index in that sweep (0 first), or null. */
+  sweepIndex: number | null;
 }
 
 /** An experiment with its application, resource, uploads and working directory (submit, logs, script preview). */
 export async function loadRunContext(db: Queryable, experimentId: string): Promise<RunContext> {
   const rows = await db.query<any>(
-    'select id, gateway_id, owner_id, state, application, resource, inputs, settings from experiments where id = $1',
+    'select id, gateway_id, owner_id, state, application, resource, inputs, settings, sweep_id, sweep_index from experiments where id = $1',
     [experimentId],
   );
   if (rows.length === 0) throw new NotFoundError(`experiment ${experimentId}`);
@@ -539,5 +580,7 @@ export async function loadRunContext(db: Queryable, experimentId: string): Promi
     settings: row.settings,
     files,
     workdir: posix.join(resource.config.scratchDir, experimentId),
+    sweepId: row.sweep_id,
+    sweepIndex: row.sweep_index,
   };
 }

@@ -63,6 +63,8 @@ export interface NewExperiment {
   priority?: number;
   /** Its own choice of notifications over its owner's defaults (default null: the defaults). */
   notify?: ExperimentNotify | null;
+  /** The sweep it is an element of, and its index there (default: none). */
+  sweep?: { id: string; index: number } | null;
 }
 
 /** A new experiment as stored: its row (snake_case columns) and, when launched, its tasks. */
@@ -87,6 +89,8 @@ export interface CreatedExperiment {
     last_event_seq: number;
     notify: ExperimentNotify | null;
     priority: number;
+    sweep_id: string | null;
+    sweep_index: number | null;
   };
   /** Its tasks in id order, each with the ids of the tasks it waits for (empty for a draft). */
   tasks: Array<{ id: number; kind: TaskKind; state: TaskState; dependsOn: number[] }>;
@@ -133,6 +137,8 @@ export async function recordCreatedMany(
       held: experiment.launch === true && experiment.held === true,
       priority: experiment.priority ?? 0,
       notify: experiment.notify ?? null,
+      sweep_id: experiment.sweep?.id ?? null,
+      sweep_index: experiment.sweep?.index ?? null,
       // created (1), then launched (2) and, unless held, one `ready` per root task
       last_event_seq: experiment.launch ? (experiment.held ? 2 : 2 + roots) : 1,
     };
@@ -161,21 +167,23 @@ export async function recordCreatedMany(
     `with input as (
        select * from jsonb_to_recordset($1::jsonb) as x(ord int, id uuid, gateway_id text, owner_id text, name text,
          application text, application_version text, resource text, inputs jsonb, settings jsonb, parent_id uuid,
-         search_text text, message text, resource_choice jsonb, launch boolean, held boolean, priority int, notify jsonb, last_event_seq int)),
+         search_text text, message text, resource_choice jsonb, launch boolean, held boolean, priority int, notify jsonb,
+         last_event_seq int, sweep_id uuid, sweep_index int)),
      plan as (select * from unnest($2::text[], $3::int[], $4::int[]) with ordinality as p(kind, dependencies, max_attempts, step)),
      created as (
        insert into experiments (id, gateway_id, owner_id, name, application, application_version, resource,
-         inputs, settings, parent_id, notify, state, last_event_seq, created_at, updated_at, launched_at, admitted_at, priority)
+         inputs, settings, parent_id, notify, state, last_event_seq, created_at, updated_at, launched_at, admitted_at, priority,
+         sweep_id, sweep_index)
        select id, gateway_id, owner_id, name, application, application_version, resource, inputs, settings, parent_id,
          nullif(notify, 'null'::jsonb), case when launch then 'queued' else 'created' end, last_event_seq,
          now() + ord * interval '1 microsecond',
          case when launch then now() else now() + ord * interval '1 microsecond' end,
          case when launch then now() end,
-         case when launch and not held then now() end, priority
+         case when launch and not held then now() end, priority, sweep_id, sweep_index
        from input
        returning id, gateway_id, owner_id, name, application, application_version, resource, state, blocked_reason,
          blocked_until, failure, parent_id, created_at, updated_at, launched_at, finished_at, inputs, settings,
-         last_event_seq, notify, priority),
+         last_event_seq, notify, priority, sweep_id, sweep_index),
      searchable as (
        insert into experiment_search (experiment_id, search_text, gateway_id, owner_id, application, resource, created_at)
        select c.id, i.search_text, c.gateway_id, c.owner_id, c.application, c.resource, c.created_at

@@ -218,10 +218,11 @@ export async function recordResubmitRefusal(tx: Queryable, jobId: number, refusa
  * Asks for the active jobs of an experiment to be killed: the controller's next pass
  * cancels them on their resource (listJobsToCancel).
  */
-export async function requestCancel(tx: Queryable, experimentId: string): Promise<void> {
+export async function requestCancel(tx: Queryable, experimentId: string | string[]): Promise<void> {
+  // An array: many experiments' jobs in one statement (a sweep's cancel).
   await tx.query(
-    `update jobs set cancel_requested = true where experiment_id = $1 and state in ${activeJobStatesSql}`,
-    [experimentId],
+    `update jobs set cancel_requested = true where experiment_id = any($1::uuid[]) and state in ${activeJobStatesSql}`,
+    [Array.isArray(experimentId) ? experimentId : [experimentId]],
   );
 }
 

@@ -351,20 +351,29 @@ export async function releaseLeasesOfDeadProcess(db: Queryable): Promise<void> {
  * stopped. A cancel before the submit started cancels them all, and ends at once.
  */
 export async function cancelOpenTasks(tx: Queryable, experimentId: string): Promise<void> {
-  const rows = await tx.query<{ id: number; kind: TaskKind; previous: TaskState }>(
-    `update tasks t set state = 'canceled', finished_at = now()
-     from (select id, state as previous from tasks w where experiment_id = $1 and state in ${taskStateSql.waiting}
+  await cancelOpenTasksOfMany(tx, [experimentId]);
+}
+
+/** cancelOpenTasks for many experiments in one statement (a sweep's cancel). */
+export async function cancelOpenTasksOfMany(tx: Queryable, experimentIds: string[]): Promise<void> {
+  if (experimentIds.length === 0) return;
+  const rows = await tx.query<{ id: number; experiment_id: string; kind: TaskKind; previous: TaskState }>(
+    // The experiments whose submit has started, found once (an uncorrelated, hashed subplan):
+    // correlated per task, a table without statistics yet was scanned once per task.
+    `with started as materialized (
+       select s.experiment_id from tasks s where s.experiment_id = any($1::uuid[]) and s.kind = 'submit'
+         and (s.state in ('running', 'completed') or (s.state in ${taskStateSql.waiting} and s.attempt > s.run_first_attempt)))
+     update tasks t set state = 'canceled', finished_at = now()
+     from (select id, state as previous from tasks w where experiment_id = any($1::uuid[]) and state in ${taskStateSql.waiting}
              and not (kind = 'submit' and attempt > run_first_attempt)
-             and not (kind in ${keptAfterSubmitSql} and exists (
-               select 1 from tasks s where s.experiment_id = w.experiment_id and s.kind = 'submit'
-                 and (s.state in ('running', 'completed') or (s.state in ${taskStateSql.waiting} and s.attempt > s.run_first_attempt))))
+             and not (kind in ${keptAfterSubmitSql} and experiment_id in (select experiment_id from started))
            for update) old
-     where t.id = old.id returning t.id, t.kind, old.previous`,
-    [experimentId],
+     where t.id = old.id returning t.id, t.experiment_id, t.kind, old.previous`,
+    [experimentIds],
   );
   await appendEvents(
     tx,
-    rows.map((row) => taskEvent(experimentId, row.id, row.kind, row.previous, 'canceled')),
+    rows.map((row) => taskEvent(row.experiment_id, row.id, row.kind, row.previous, 'canceled')),
   );
 }
 

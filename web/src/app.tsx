@@ -15,6 +15,8 @@ import { DeliveryLogPage } from './pages/delivery-log-page';
 import { SignInPage } from './pages/sign-in-page';
 import { ApiTokensPage } from './pages/api-tokens-page';
 import { IdentityProviderPage } from './pages/identity-provider-page';
+import { SweepListPage } from './pages/sweep-list-page';
+import { SweepPage } from './pages/sweep-page';
 
 /** The whole UI. */
 export function App() {
@@ -35,6 +37,8 @@ export function App() {
         <Route path="experiments/new" element={<NewExperimentPage />} />
         <Route path="experiments/:id" element={<ExperimentPage />} />
         <Route path="experiments/:id/clone" element={<CloneExperimentPage />} />
+        <Route path="sweeps" element={<SweepListPage />} />
+        <Route path="sweeps/:id" element={<SweepPage />} />
         <Route path="notifications" element={<DeliveryLogPage />} />
         <Route path="settings/notifications" element={<NotificationSettingsPage />} />
         <Route path="settings/tokens" element={<ApiTokensPage />} />
@@ -97,6 +101,9 @@ function Navigation() {
         </li>
         <li>
           <NavLink to="/experiments/new">New experiment</NavLink>
+        </li>
+        <li>
+          <NavLink to="/sweeps">Sweeps</NavLink>
         </li>
         <li>
           <NavLink to="/notifications">Notifications</NavLink>

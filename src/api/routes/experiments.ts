@@ -61,7 +61,8 @@ const prioritySchema = {
     'Your priority for it among your own experiments waiting on the same queue, -5 to 5 (default 0; higher starts first). It does not put it before other users’ (README, When experiments start)',
 } as const;
 
-const settingsProperties = {
+/** The settings of an experiment request (all but application and resource), for routes that take one. */
+export const settingsProperties = {
   queue: { type: 'string', description: 'Queue (partition); default from the deployment, then the resource' },
   nodes: { type: 'integer', minimum: 1 },
   coresPerNode: { type: 'integer', minimum: 1 },

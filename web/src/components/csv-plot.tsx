@@ -17,6 +17,8 @@ export interface CsvPlotProps {
   table: CsvTable;
   /** Names the plot for screen readers: "Plot of profile.csv". */
   title: string;
+  /** Points only, no lines: for rows that are separate runs (a sweep's experiments), not a curve. */
+  scatter?: boolean;
 }
 
 /**
@@ -25,7 +27,7 @@ export interface CsvPlotProps {
  * user unticks some. Rows are drawn in the order of x. The table beside it is the plot's
  * text alternative.
  */
-export function CsvPlot({ table, title }: CsvPlotProps) {
+export function CsvPlot({ table, title, scatter = false }: CsvPlotProps) {
   const numericColumns = table.header.map((_, column) => column).filter((column) => table.numeric[column]);
   const [xColumn, setXColumn] = useState(numericColumns[0] ?? -1);
   const [hidden, setHidden] = useState<number[]>([]);
@@ -51,7 +53,19 @@ export function CsvPlot({ table, title }: CsvPlotProps) {
       {
         width: Math.max(240, element.clientWidth),
         height: 280,
-        scales: { x: { time: false } },
+        scales: {
+          x: {
+            time: false,
+            // Points only: a little room on both sides, so that every point of a repeated
+            // first or last x is in the drawn window (uPlot cuts it at the closest index).
+            ...(scatter
+              ? {
+                  range: (_: uPlot, min: number, max: number) =>
+                    [min - ((max - min) * 0.03 || 1), max + ((max - min) * 0.03 || 1)] as uPlot.Range.MinMax,
+                }
+              : {}),
+          },
+        },
         legend: { show: false },
         cursor: { drag: { x: true, y: false } },
         axes: [
@@ -64,7 +78,8 @@ export function CsvPlot({ table, title }: CsvPlotProps) {
             label: table.header[column],
             stroke: seriesColours[yColumns.indexOf(column) % seriesColours.length],
             width: 2,
-            points: { show: points.length <= 60 },
+            points: { show: scatter || points.length <= 60, size: scatter ? 8 : undefined },
+            ...(scatter ? { paths: () => null } : {}),
           })),
         ],
       },
@@ -79,7 +94,7 @@ export function CsvPlot({ table, title }: CsvPlotProps) {
     };
     // shown is derived from these; as an array it is a new one on every render.
     // eslint-disable-next-line react-hooks/exhaustive-deps -- keyed by content
-  }, [table, xColumn, shown.join(',')]);
+  }, [table, xColumn, shown.join(','), scatter]);
 
   if (numericColumns.length < 2) return <p className="hint">No two numeric columns to plot.</p>;
   const description = `Plot of ${shown.map((column) => table.header[column]).join(', ') || 'no column'} against ${table.header[xColumn]}`;

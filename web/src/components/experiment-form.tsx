@@ -31,6 +31,11 @@ export interface ExperimentFormProps {
   create(request: FormRequest, launch: boolean): Promise<ExperimentDetail>;
   /** More fields the page adds at the end of the form (the notifications choice), kept by the page. */
   extra?: ReactNode;
+  /**
+   * When given, Submit sends `request` through it instead of `create` (a parameter sweep of
+   * it) and goes to the page it resolves to; the preview still shows one experiment's script.
+   */
+  submit?(request: FormRequest): Promise<string>;
 }
 
 /** Labels of the non-input fields, for the error summary. */
@@ -63,6 +68,7 @@ export function ExperimentForm({
   submitLabel,
   create,
   extra,
+  submit,
 }: ExperimentFormProps) {
   const navigate = useNavigate();
   const [values, setValues] = useState<FormValues>(initial);
@@ -223,6 +229,15 @@ export function ExperimentForm({
     setFailure(null);
     setErrors({});
     try {
+      if (submit) {
+        const request = await prepare();
+        await forgetDraft();
+        setStatus('Submitting…');
+        const path = await submit(request);
+        setStatus('Submitted.');
+        navigate(path);
+        return;
+      }
       let experiment: ExperimentDetail;
       if (preview && !preview.stale && draft.current === preview.draftId) {
         // What was previewed is exactly what runs.

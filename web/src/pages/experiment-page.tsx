@@ -166,6 +166,11 @@ export function ExperimentPage() {
         <time dateTime={experiment.createdAt}>{formatDateTime(experiment.createdAt)}</time> ·{' '}
         <code className="experiment-id">{experiment.id}</code>
       </p>
+      {experiment.sweep && (
+        <p className="lineage">
+          Experiment {experiment.sweep.index} of a <Link to={`/sweeps/${experiment.sweep.id}`}>parameter sweep</Link>.
+        </p>
+      )}
       {experiment.resourceChoice && <p className="lineage resource-choice">{experiment.resourceChoice}.</p>}
       {experiment.parentId && (
         <p className="lineage">
