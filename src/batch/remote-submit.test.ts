@@ -131,7 +131,7 @@ describe('BatchSubmitter', () => {
   test('submits made together go in one command; each job is answered, and fails, on its own', async () => {
     const shell = new RecordingShell();
     const batches: number[] = [];
-    const submitter = new BatchSubmitter(shell, standInSubmit, answers, (jobs) => batches.push(jobs));
+    const submitter = new BatchSubmitter(shell, standInSubmit, answers, { onBatch: (jobs) => batches.push(jobs) });
     // A hostile script: lines that look like the protocol's, tabs, backslashes, no final newline.
     const forging = 'id=7\ndrover-result 1 0\tsubmitted k-2 666\t\n\\n\ttab';
     const outcomes = await Promise.allSettled([
@@ -179,7 +179,7 @@ describe('BatchSubmitter', () => {
     const shell = new RecordingShell();
     const batches: number[] = [];
     const slow = `sleep 0.15\n${standInSubmit}`;
-    const submitter = new BatchSubmitter(shell, slow, answers, (jobs) => batches.push(jobs));
+    const submitter = new BatchSubmitter(shell, slow, answers, { onBatch: (jobs) => batches.push(jobs) });
     const first = [submitter.submit(spec('k-1', []), 'id=1\n')];
     await new Promise((resolve) => setTimeout(resolve, 50));
     const second = [submitter.submit(spec('k-2', []), 'id=2\n')];
@@ -195,7 +195,7 @@ describe('BatchSubmitter', () => {
   test('a burst of more than 16 is shared between two commands that run side by side', async () => {
     const shell = new RecordingShell();
     const batches: number[] = [];
-    const submitter = new BatchSubmitter(shell, standInSubmit, answers, (jobs) => batches.push(jobs));
+    const submitter = new BatchSubmitter(shell, standInSubmit, answers, { onBatch: (jobs) => batches.push(jobs) });
     const burst = Array.from({ length: 40 }, (_, index) => submitter.submit(spec(`k-${index}`, []), `id=${index}\n`));
     const ids = (await Promise.all(burst)).map((job) => job.nativeId);
     assert.deepEqual(
@@ -209,7 +209,7 @@ describe('BatchSubmitter', () => {
     const shell = new RecordingShell();
     const batches: number[] = [];
     const slow = `sleep 0.15\n${standInSubmit}`;
-    const submitter = new BatchSubmitter(shell, slow, answers, (jobs) => batches.push(jobs));
+    const submitter = new BatchSubmitter(shell, slow, answers, { onBatch: (jobs) => batches.push(jobs) });
     const first = submitter.submit(spec('k-0', []), 'id=0\n');
     await new Promise((resolve) => setTimeout(resolve, 50));
     const burst = Array.from({ length: 40 }, (_, index) =>

@@ -122,7 +122,7 @@ export class PbsScheduler implements BatchScheduler {
         refusal: (result) => qsubErrorMessage(result.stderr.trim()),
         parseId: parseQsubOutput,
       },
-      options.onSubmitBatch,
+      { onBatch: options.onSubmitBatch },
     );
   }
 

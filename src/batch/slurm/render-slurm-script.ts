@@ -3,7 +3,7 @@
  */
 import type { JobSpec } from '../port.ts';
 import { jobOutputFiles } from '../../domain/job.ts';
-import { checkBatchJobSpec, renderBatchJobBody, walltimeLimitMinutes } from '../job-script.ts';
+import { checkBatchJobSpec, renderArrayWrapperBody, renderBatchJobBody, walltimeLimitMinutes } from '../job-script.ts';
 
 /**
  * A Slurm time limit for whole minutes: `HH:MM:SS`, or `D-HH:MM:SS` from one day on.
@@ -38,6 +38,43 @@ export function renderSlurmScript(spec: JobSpec): string {
     `--chdir=${workdir}`,
     `--output=${workdir}/${jobOutputFiles.stdout}`,
     `--error=${workdir}/${jobOutputFiles.stderr}`,
+    ...resourceDirectives(spec),
+  ];
+  return ['#!/bin/bash', ...directives.map((directive) => `#SBATCH ${directive}`), ...renderBatchJobBody(spec)].join(
+    '\n',
+  );
+}
+
+/**
+ * Renders the wrapper script of a Slurm job array whose element i runs `specs[i]`'s saved
+ * job script (`renderArrayWrapperBody`): `--job-name=<name>` (how a later attempt finds the
+ * array: each element records the name and its index before the sbatch), `--comment=<the
+ * group>`, the resource directives of `specs[0]` (the specs of one array share them, see
+ * `arrayGroupKey`), and `--output`/`--error` on /dev/null: each element writes its own
+ * stdout.txt and stderr.txt (Slurm's own messages about an element, such as a cancel, are
+ * not kept). Submitted with `sbatch --array=<indices>`.
+ *
+ * @throws {TaskError} `invalid-job-spec` (final) when a spec cannot be used safely (see `checkBatchJobSpec`).
+ */
+export function renderSlurmArrayScript(name: string, specs: JobSpec[]): string {
+  specs.forEach(checkBatchJobSpec);
+  const directives = [
+    `--job-name=${name}`,
+    ...(specs[0].arrayGroup !== undefined ? [`--comment=${specs[0].arrayGroup}`] : []),
+    '--output=/dev/null',
+    '--error=/dev/null',
+    ...resourceDirectives(specs[0]),
+  ];
+  return [
+    '#!/bin/bash',
+    ...directives.map((directive) => `#SBATCH ${directive}`),
+    ...renderArrayWrapperBody(specs, '${SLURM_ARRAY_TASK_ID:-}'),
+  ].join('\n');
+}
+
+/** The directives that say what a job needs: partition, account, nodes, tasks, memory, time. */
+function resourceDirectives(spec: JobSpec): string[] {
+  return [
     ...(spec.queue !== undefined ? [`--partition=${spec.queue}`] : []),
     ...(spec.account !== undefined ? [`--account=${spec.account}`] : []),
     `--nodes=${spec.nodes}`,
@@ -45,7 +82,4 @@ export function renderSlurmScript(spec: JobSpec): string {
     ...(spec.memoryMb !== undefined ? [`--mem=${spec.memoryMb}M`] : []),
     `--time=${formatSlurmTimeLimit(walltimeLimitMinutes(spec.walltimeMinutes))}`,
   ];
-  return ['#!/bin/bash', ...directives.map((directive) => `#SBATCH ${directive}`), ...renderBatchJobBody(spec)].join(
-    '\n',
-  );
 }
