@@ -34,6 +34,15 @@ export const maxSubmitBatchSize = 100;
 const maxBatchesInFlight = 2;
 /** A queue is split among the command slots only into batches at least this large. */
 const minSplitBatchSize = 16;
+/**
+ * How long the jobs of an array group wait in the queue for more of their group while
+ * their submits still arrive: until none came for `arrayGatherQuietMs`, at most
+ * `arrayGatherMaxMs` after the first. A sweep's submit tasks reach the batcher as workers
+ * claim them, over some hundreds of milliseconds; without the wait the first few went as an
+ * array of their own (bench/README.md, Job arrays).
+ */
+export const arrayGatherQuietMs = 200;
+export const arrayGatherMaxMs = 2_000;
 /** Exit code of a job's submit that found its task's lock taken (see `batchSubmitPrelude`). */
 const lockBusyCode = 6;
 
@@ -93,8 +102,14 @@ write_id() { printf '%s\\n' "$2" > "$jobs/$1/${batchJobFiles.nativeId}"; }
 adopt() { write_id "$1" "$2" && ln -sfn -- "$1" "$claim" || return 3; out="adopted $1 $2"; }
 # The batch made every job directory at once; this makes it again only to report why not.
 [ -d "$dir" ] || mkdir -p -- "$dir" || return 3
-exec 9> "$jobs/${batchSubmitLockFile}" || return 3
-flock -w "$lock_wait" 9 || { echo "another submit of this task still runs after $lock_wait s" >&2; return ${lockBusyCode}; }
+if [ -n "$prelocked" ]; then
+  # An array element whose lock the batch took with the others' (see \`batchSubmitCommand\`).
+  [ "$prelocked" != busy ] || { echo "another submit of this task still runs" >&2; return ${lockBusyCode}; }
+  exec 9>&"$prelocked" || return 3
+else
+  exec 9> "$jobs/${batchSubmitLockFile}" || return 3
+  flock -w "$lock_wait" 9 || { echo "another submit of this task still runs after $lock_wait s" >&2; return ${lockBusyCode}; }
+fi
 owner=
 [ -L "$claim" ] && { owner=$(readlink -- "$claim") && [[ $owner =~ ^[A-Za-z0-9_][A-Za-z0-9_.-]*$ ]] || owner=; }
 candidates=()
@@ -140,7 +155,13 @@ adopt_named() {
  * it would ask anyway, since no `native-id` was written.
  */
 export const batchSubmitClaim = `
-ln -sfn -- "$key" "$claim" && printf '%s' "$body" > "$script" || return 3
+if [ -n "$array_name" ] && [ -n "$fast_claims" ]; then
+  # Made with the other elements' claims in one process, before the array's sbatch/qsub.
+  claims+=("$key" "$claim")
+else
+  ln -sfn -- "$key" "$claim" || return 3
+fi
+printf '%s' "$body" > "$script" || return 3
 if [ -n "$array_name" ]; then
   # An array element: its lock stays held (on a descriptor of its own) through the array's
   # sbatch/qsub, and the array's name and the element's index are recorded first, so that
@@ -150,7 +171,7 @@ if [ -n "$array_name" ]; then
     { exec {held_lock}>&-; return 3; }
   out=pending; return 0
 fi
-rm -f -- "$dir/${batchJobFiles.arrayElement}" || return 3`;
+[ ! -e "$dir/${batchJobFiles.arrayElement}" ] || rm -f -- "$dir/${batchJobFiles.arrayElement}" || return 3`;
 
 /** The end of the Slurm and PBS submits: `$id` was just submitted under `$key`. */
 export const batchSubmitEpilogue = `
@@ -220,6 +241,27 @@ ${arrays?.elementIdBody ?? 'return 3'}
 ${adoptNamed}
 escape() { REPLY=\${1//\\\\/\\\\\\\\}; REPLY=\${REPLY//$'\\n'/\\\\n}; REPLY=\${REPLY//$'\\r'/\\\\r}; REPLY=\${REPLY//$'\\t'/\\\\t}; }
 report() { escape "$3"; local answer=$REPLY; escape "$4"; printf 'drover-result %d %d\\t%s\\t%s\\n' "$1" "$2" "$answer" "$REPLY"; }
+# With perl on the login node, an array's element locks are taken by one process (it locks
+# the descriptors this shell opened, which keep the locks after it exits) and their claims
+# made by one more, instead of a flock and an ln per element: 2 forks per array, not 2 per
+# element (1,000 elements: 16-26 s of forks on a loaded 2-core login node). Sets $prelock[m]
+# to the descriptor holding element m's lock, or "busy".
+fast_claims=
+command -v perl > /dev/null && fast_claims=1
+lock_elements() {
+  local a=$1 m fd fds=() taken j=0
+  [ -n "$fast_claims" ] || return 0
+  for ((m = array_last[a] - array_counts[a] + 1; m <= array_last[a]; m++)); do
+    fd=-1; exec {fd}> "\${paths[m]%/*/*}/${batchSubmitLockFile}" || fd=-1
+    prelock[m]=$fd fds+=("$fd")
+  done
+  taken=$(perl -MFcntl=:flock -e 'for my $fd (@ARGV) { my $h; print(($fd >= 0 && open($h, ">&=", $fd) && flock($h, LOCK_EX | LOCK_NB)) ? 1 : 0) }' -- "\${fds[@]}")
+  for ((m = array_last[a] - array_counts[a] + 1; m <= array_last[a]; m++, j++)); do
+    [ "\${taken:j:1}" = 1 ] && continue
+    fd=\${prelock[m]}; [ "$fd" -lt 0 ] || exec {fd}>&-
+    prelock[m]=busy
+  done
+}
 # Submits the pending elements of array $1 as one array job; answers each of them.
 submit_pending() {
   local a=$1 m i code err list= first= last= wrapper
@@ -232,7 +274,12 @@ submit_pending() {
   done
   list+=\${list:+,}$first; [ "$first" = "$last" ] || list+=-$last
   wrapper=\${paths[pending[0]]%/*}/array.sh id=
-  { printf '%s' "\${array_scripts[a]}" > "$wrapper" && submit_array "$wrapper" "$list"; } < /dev/null > /dev/null 2> "$errors"; code=$?
+  code=0
+  if [ \${#claims[@]} -gt 0 ]; then
+    perl -e 'while (my ($target, $link) = splice(@ARGV, 0, 2)) { unlink $link; symlink($target, $link) or die "cannot claim $link: $!\\n" }' -- "\${claims[@]}" 2> "$errors" || code=3
+  fi
+  [ "$code" -ne 0 ] || printf '%s' "\${array_scripts[a]}" 2> "$errors" > "$wrapper" || code=3
+  [ "$code" -ne 0 ] || { submit_array "$wrapper" "$list" < /dev/null > /dev/null 2> "$errors"; code=$?; }
   err=; IFS= read -r -d '' err < "$errors"
   for m in "\${pending[@]}"; do
     if [ "$code" -ne 0 ]; then report "$m" "$code" "" "$err"
@@ -243,17 +290,17 @@ submit_pending() {
     fi
     held_lock=\${held[m]}; exec {held_lock}>&-
   done
-  pending=()
+  pending=() claims=()
 }
 errors=$(mktemp) || exit 3
 trap 'rm -f -- "$errors"' EXIT
 set -f
-keys=() paths=() bodies=() earliers=() member_of=() member_index=() held=() pending=()
-array_names=() array_scripts=() array_last=() elements=0 array_count=0
+keys=() paths=() bodies=() earliers=() member_of=() member_index=() held=() pending=() prelock=() claims=()
+array_names=() array_scripts=() array_last=() array_counts=() elements=0 array_count=0
 while IFS=' ' read -r tag key path_bytes script_bytes earlier; do
   if [[ $tag == array && $path_bytes =~ ^[0-9]+$ && $script_bytes =~ ^[1-9][0-9]*$ && $elements -eq 0 ]]; then
     IFS= read -r -N "$path_bytes" wrapper || { echo "the input ended inside array \${#array_names[@]}" >&2; exit 3; }
-    array_names+=("$key") array_scripts+=("$wrapper") array_last+=($((\${#keys[@]} + script_bytes - 1)))
+    array_names+=("$key") array_scripts+=("$wrapper") array_last+=($((\${#keys[@]} + script_bytes - 1))) array_counts+=("$script_bytes")
     elements=$script_bytes array_count=$script_bytes
     continue
   fi
@@ -272,11 +319,17 @@ done
 [ "$elements" -eq 0 ] || { echo "the input ended inside array \${#array_names[@]}" >&2; exit 3; }
 [ \${#paths[@]} -eq 0 ] || mkdir -p -- "\${paths[@]%/*}" 2> /dev/null
 for n in "\${!keys[@]}"; do
-  body=\${bodies[n]} out= a=\${member_of[n]} array_name= array_index=
-  [ -z "$a" ] || array_name=\${array_names[a]} array_index=\${member_index[n]}
+  body=\${bodies[n]} out= a=\${member_of[n]} array_name= array_index= prelocked=
+  if [ -n "$a" ]; then
+    array_name=\${array_names[a]} array_index=\${member_index[n]}
+    [ "$array_index" -ne 0 ] || lock_elements "$a"
+    prelocked=\${prelock[n]:-}
+  fi
   earlier_keys=(\${earliers[n]})
   submit_one "\${keys[n]}" "\${paths[n]}" "\${earlier_keys[@]}" < /dev/null > /dev/null 2> "$errors"; code=$?
   exec 9>&-
+  # The batch's own descriptor of a prelocked element: the element keeps its lock on $held_lock.
+  [ -z "$prelocked" ] || [ "$prelocked" = busy ] || exec {prelocked}>&-
   err=; IFS= read -r -d '' err < "$errors"
   if [ "$code" -eq 0 ] && [ "$out" = pending ]; then pending+=("$n") held[n]=$held_lock
   else report "$n" "$code" "$out" "$err"; fi
@@ -498,6 +551,9 @@ export class BatchSubmitter {
   private queue: PendingSubmit[] = [];
   private inFlight = 0;
   private flushScheduled = false;
+  /** When the first and the last queued job of each array group came (`arrayGroupKey`). */
+  private readonly arrivals = new Map<string, { first: number; last: number }>();
+  private gatherTimer: NodeJS.Timeout | null = null;
 
   /** @param submitOneBody the scheduler's per-job submit (see `batchSubmitCommand`). */
   constructor(
@@ -521,6 +577,11 @@ export class BatchSubmitter {
   submit(spec: JobSpec, script: string): Promise<SubmittedJob> {
     return new Promise<SubmittedJob>((resolve, reject) => {
       this.queue.push({ spec, script, resolve, reject });
+      const group = this.arrays ? arrayGroupKey(spec) : null;
+      if (group !== null) {
+        const now = Date.now();
+        this.arrivals.set(group, { first: this.arrivals.get(group)?.first ?? now, last: now });
+      }
       if (!this.flushScheduled) {
         this.flushScheduled = true;
         setImmediate(() => {
@@ -535,7 +596,10 @@ export class BatchSubmitter {
     // The queue is shared out among all the command slots, busy ones included, so that their
     // sbatch/qsub calls overlap to the end: a free slot that took the whole queue while the
     // other was busy ran on alone after it (100 jobs, 40 s, in a loaded bench run).
-    let units = this.arrays ? unitsOf(this.queue) : this.queue.map((job) => [job]);
+    const now = Date.now();
+    const all = this.arrays ? unitsOf(this.queue) : this.queue.map((job) => [job]);
+    const gathering = all.filter((unit) => this.gatherUntil(unit, now) > now);
+    let units = all.filter((unit) => !gathering.includes(unit));
     const share = Math.max(minSplitBatchSize, Math.ceil(units.length / maxBatchesInFlight));
     while (this.inFlight < maxBatchesInFlight && units.length > 0) {
       // The last free slot takes along what its share would leave for a busy one, when that
@@ -544,13 +608,30 @@ export class BatchSubmitter {
       const size = last && units.length - share < minSplitBatchSize ? units.length : share;
       const batch = units.slice(0, Math.min(maxSubmitBatchSize, size));
       units = units.slice(batch.length);
+      for (const unit of batch) this.arrivals.delete(arrayGroupKey(unit[0].spec) ?? '');
       this.inFlight += 1;
       void this.runBatch(batch, 0).finally(() => {
         this.inFlight -= 1;
         this.flush();
       });
     }
-    this.queue = units.flat();
+    this.queue = [...units, ...gathering].flat();
+    if (gathering.length > 0 && this.gatherTimer === null) {
+      const wait = Math.min(...gathering.map((unit) => this.gatherUntil(unit, now))) - now;
+      this.gatherTimer = setTimeout(() => {
+        this.gatherTimer = null;
+        this.flush();
+      }, wait);
+    }
+  }
+
+  /** Until when an array group's unit waits for more of its jobs (see `arrayGatherQuietMs`); 0 for a job. */
+  private gatherUntil(unit: SubmitUnit, now: number): number {
+    const group = arrayGroupKey(unit[0].spec);
+    const arrival = group === null ? undefined : this.arrivals.get(group);
+    if (!arrival) return 0;
+    const until = Math.min(arrival.last + arrayGatherQuietMs, arrival.first + arrayGatherMaxMs);
+    return until > now ? until : 0;
   }
 
   /** The batch's entries: a unit of two or more jobs as arrays of at most `maxArraySize`. */
