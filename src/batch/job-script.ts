@@ -358,24 +358,25 @@ export function renderBatchJobBody(spec: JobSpec): string[] {
   ];
 }
 
+/** The line of an array's wrapper script that the batch submit replaces with its table of job scripts. */
+export const arrayJobScriptsPlaceholder = '# drover-job-scripts';
+
 /**
  * The body of a job array's wrapper script, after its directives: element i (the value of
  * `indexExpression`, such as `$SLURM_ARRAY_TASK_ID`) becomes element i's own saved job
  * script (`<workdir>/.drover-job/<key>/job.sh`, run with `exec`, so the scheduler's signals
  * reach it as they reach a lone job's script), in its workdir, with its stdout and stderr in
  * `stdout.txt` and `stderr.txt` there: everything a lone job leaves, the element leaves in
- * its own workdir. Each path is one `scriptWord` after Drover's own text on its line. Call
- * `checkBatchJobSpec` on each spec first.
+ * its own workdir. The table of job scripts, `drover_job_scripts[i]=<path>` lines, takes the
+ * place of the line `arrayJobScriptsPlaceholder` at submit time (the batch command numbers
+ * the elements it submits; paths are plain, `checkBatchJobSpec`, and quoted with `%q`).
  */
-export function renderArrayWrapperBody(specs: JobSpec[], indexExpression: string): string[] {
+export function renderArrayWrapperBody(indexExpression: string): string[] {
   return [
     '# Rendered by Drover: a job array whose element i runs the i-th job script below as its',
     '# own job, in its own workdir; the directives above are the same for every element.',
     'drover_job_scripts=()',
-    ...specs.map(
-      (spec, index) =>
-        `drover_job_scripts[${index}]=${scriptWord(`${jobDirectoryOf(spec.workdir, spec.submissionKey)}/${batchJobFiles.script}`)}`,
-    ),
+    arrayJobScriptsPlaceholder,
     `drover_index=${indexExpression}`,
     '[[ $drover_index =~ ^[0-9]+$ ]] && drover_job_script=${drover_job_scripts[drover_index]:-} &&',
     '  [ -n "$drover_job_script" ] || { echo "Drover: no job script for array index $drover_index" >&2; exit 1; }',

@@ -10,7 +10,13 @@ import type { JobSpec, SubmittedJob } from './port.ts';
 import type { CommandResult, Shell } from '../shell/port.ts';
 import { ResourceUnreachableError } from '../domain/errors.ts';
 import { finalFailure, retryableFailure } from '../domain/failure.ts';
-import { batchJobFiles, isPlainSubmissionKey, jobDirectoryOf, walltimeLimitMinutes } from './job-script.ts';
+import {
+  arrayJobScriptsPlaceholder,
+  batchJobFiles,
+  isPlainSubmissionKey,
+  jobDirectoryOf,
+  walltimeLimitMinutes,
+} from './job-script.ts';
 
 /**
  * The submit lock, `<workdir>/.drover-job/submit.lock` (beside the job directories, not in
@@ -164,11 +170,8 @@ fi
 printf '%s' "$body" > "$script" || return 3
 if [ -n "$array_name" ]; then
   # An array element: its lock stays held (on a descriptor of its own) through the array's
-  # sbatch/qsub, and the array's name and the element's index are recorded first, so that
-  # a later attempt's lookup finds the element in the array, whenever this shell dies.
+  # sbatch/qsub (see \`batchSubmitCommand\`, which records the element's place first).
   exec {held_lock}>&9 || return 3
-  printf '%s %s\\n' "$array_name" "$array_index" > "$dir/${batchJobFiles.arrayElement}" ||
-    { exec {held_lock}>&-; return 3; }
   out=pending; return 0
 fi
 [ ! -e "$dir/${batchJobFiles.arrayElement}" ] || rm -f -- "$dir/${batchJobFiles.arrayElement}" || return 3`;
@@ -185,18 +188,19 @@ out="submitted $key $id"
  */
 export interface ArraySubmit {
   /**
-   * Body of `submit_array <wrapper path> <index list>` (such as `0-3,5`): submits the
-   * array job whose script is the wrapper, only the listed indices; sets `$id` to the id
-   * the scheduler printed. Status 5 (its message on stderr): the scheduler refused it.
+   * Body of `submit_array <wrapper path> <index range>` (`0-<n - 1>`): submits the array
+   * job whose script is the wrapper; sets `$id` to the id the scheduler printed. Status 5
+   * (its message on stderr): the scheduler refused it.
    */
   submitArrayBody: string;
   /** Body of `element_id <array id> <index>`: sets `$REPLY` to the element's job id (`123_4`). */
   elementIdBody: string;
   /**
-   * The wrapper script of an array named `name` whose element i runs `specs[i]`'s saved job
-   * script (see `JobSpec.arrayGroup`); the specs share their directives.
+   * The wrapper script of an array named `name` of jobs with `spec`'s directives (see
+   * `JobSpec.arrayGroup`): the batch command puts the table of its elements' job scripts
+   * in place of its line `arrayJobScriptsPlaceholder` (`renderArrayWrapperBody`).
    */
-  renderArrayScript(name: string, specs: JobSpec[]): string;
+  renderArrayScript(name: string, spec: JobSpec): string;
   /** Elements per array at most (Slurm: MaxArraySize). */
   maxArraySize(): Promise<number>;
 }
@@ -217,15 +221,19 @@ export interface ArraySubmit {
  * finish its submit (the command was cut off): it either made a job whose `native-id` is
  * recorded, or is in the state the next attempt's lookup adopts.
  *
- * An array element's submit stops before sbatch/qsub (`batchSubmitClaim`: its lock held,
- * its array recorded); after the array's last element, the elements still to submit go as
- * one array job (`submit_array`, the wrapper saved as `array.sh` in the first one's job
- * directory), each element's `native-id` is written and answered, and their locks closed.
+ * An array element's submit stops before sbatch/qsub (`batchSubmitClaim`, its lock held);
+ * after the array's last element, the elements still to submit (n of them) are numbered 0
+ * to n - 1, each records `<array name> <number>` (`array-element`), and they go as one array
+ * job of indices 0 to n - 1 (`submit_array`, the wrapper with their table of job scripts
+ * saved as `array.sh` in the first one's job directory); each element's `native-id` is
+ * written and answered, and their locks closed.
  */
 export function batchSubmitCommand(submitOneBody: string, arrays?: ArraySubmit): string {
   return `
 set -u
 export LC_ALL=C
+# bash 5.2 reads & in a replacement as the match: the wrapper's table is put in literally.
+shopt -u patsub_replacement 2> /dev/null
 lock_wait=$1
 # An array holds one lock per element through its sbatch/qsub: as many open files as allowed.
 ulimit -n "$(ulimit -Hn)" 2> /dev/null
@@ -264,27 +272,28 @@ lock_elements() {
 }
 # Submits the pending elements of array $1 as one array job; answers each of them.
 submit_pending() {
-  local a=$1 m i code err list= first= last= wrapper
+  local a=$1 m j code=0 err= table= line wrapper nl=$'\\n'
   [ \${#pending[@]} -gt 0 ] || return 0
-  for m in "\${pending[@]}"; do
-    i=\${member_index[m]}
-    if [ -n "$last" ] && [ "$i" -eq $((last + 1)) ]; then last=$i; continue; fi
-    [ -z "$first" ] || { list+=\${list:+,}$first; [ "$first" = "$last" ] || list+=-$last; }
-    first=$i last=$i
+  # Element j of the array is the j-th pending job: recorded in its job directory before the
+  # sbatch/qsub (a later attempt's lookup finds it by the array's name and j), and the j-th
+  # line of the wrapper's table of job scripts.
+  for j in "\${!pending[@]}"; do
+    m=\${pending[j]}
+    printf '%s %s\\n' "\${array_names[a]}" "$j" 2> "$errors" > "\${paths[m]%/*}/${batchJobFiles.arrayElement}" || code=3
+    printf -v line 'drover_job_scripts[%d]=%q\\n' "$j" "\${paths[m]}"; table+=$line
   done
-  list+=\${list:+,}$first; [ "$first" = "$last" ] || list+=-$last
-  wrapper=\${paths[pending[0]]%/*}/array.sh id=
-  code=0
-  if [ \${#claims[@]} -gt 0 ]; then
+  if [ "$code" -eq 0 ] && [ \${#claims[@]} -gt 0 ]; then
     perl -e 'while (my ($target, $link) = splice(@ARGV, 0, 2)) { unlink $link; symlink($target, $link) or die "cannot claim $link: $!\\n" }' -- "\${claims[@]}" 2> "$errors" || code=3
   fi
-  [ "$code" -ne 0 ] || printf '%s' "\${array_scripts[a]}" 2> "$errors" > "$wrapper" || code=3
-  [ "$code" -ne 0 ] || { submit_array "$wrapper" "$list" < /dev/null > /dev/null 2> "$errors"; code=$?; }
-  err=; IFS= read -r -d '' err < "$errors"
-  for m in "\${pending[@]}"; do
+  wrapper=\${paths[pending[0]]%/*}/array.sh id=
+  [ "$code" -ne 0 ] || printf '%s' "\${array_scripts[a]/$nl${arrayJobScriptsPlaceholder}$nl/$nl$table}" 2> "$errors" > "$wrapper" || code=3
+  [ "$code" -ne 0 ] || { submit_array "$wrapper" "0-$((\${#pending[@]} - 1))" < /dev/null > /dev/null 2> "$errors"; code=$?; }
+  [ "$code" -eq 0 ] || { IFS= read -r -d '' err < "$errors"; }
+  for j in "\${!pending[@]}"; do
+    m=\${pending[j]}
     if [ "$code" -ne 0 ]; then report "$m" "$code" "" "$err"
     else
-      element_id "$id" "\${member_index[m]}"
+      element_id "$id" "$j"
       if printf '%s\\n' "$REPLY" > "\${paths[m]%/*}/${batchJobFiles.nativeId}"; then report "$m" 0 "submitted \${keys[m]} $REPLY" ""
       else report "$m" 3 "" "cannot write the native-id of \${keys[m]}"; fi
     fi
@@ -645,10 +654,7 @@ export class BatchSubmitter {
       for (let start = 0; start < unit.length; start += maxArraySize) {
         const jobs = unit.slice(start, start + maxArraySize);
         const arrayName = `drover-array-${randomBytes(8).toString('hex')}`;
-        const arrayScript = arrays.renderArrayScript(
-          arrayName,
-          jobs.map((job) => job.spec),
-        );
+        const arrayScript = arrays.renderArrayScript(arrayName, jobs[0].spec);
         chunks.push({ arrayName, arrayScript, jobs });
       }
       return chunks;

@@ -46,29 +46,30 @@ export function renderSlurmScript(spec: JobSpec): string {
 }
 
 /**
- * Renders the wrapper script of a Slurm job array whose element i runs `specs[i]`'s saved
- * job script (`renderArrayWrapperBody`): `--job-name=<name>` (how a later attempt finds the
- * array: each element records the name and its index before the sbatch), `--comment=<the
- * group>`, the resource directives of `specs[0]` (the specs of one array share them, see
- * `arrayGroupKey`), and `--output`/`--error` on /dev/null: each element writes its own
- * stdout.txt and stderr.txt (Slurm's own messages about an element, such as a cancel, are
- * not kept). Submitted with `sbatch --array=<indices>`.
+ * Renders the wrapper script of a Slurm job array of jobs with `spec`'s directives, whose
+ * element i runs the i-th saved job script of the table the batch submit puts in
+ * (`renderArrayWrapperBody`): `--job-name=<name>` (how a later attempt finds the array: each
+ * element records the name and its index before the sbatch), `--comment=<the group>`, the
+ * resource directives (every job of one array has the same, see `arrayGroupKey`), and
+ * `--output`/`--error` on /dev/null: each element writes its own stdout.txt and stderr.txt
+ * (Slurm's own messages about an element, such as a cancel, are not kept). Submitted with
+ * `sbatch --array=0-<n - 1>`.
  *
- * @throws {TaskError} `invalid-job-spec` (final) when a spec cannot be used safely (see `checkBatchJobSpec`).
+ * @throws {TaskError} `invalid-job-spec` (final) when the spec cannot be used safely (see `checkBatchJobSpec`).
  */
-export function renderSlurmArrayScript(name: string, specs: JobSpec[]): string {
-  specs.forEach(checkBatchJobSpec);
+export function renderSlurmArrayScript(name: string, spec: JobSpec): string {
+  checkBatchJobSpec(spec);
   const directives = [
     `--job-name=${name}`,
-    ...(specs[0].arrayGroup !== undefined ? [`--comment=${specs[0].arrayGroup}`] : []),
+    ...(spec.arrayGroup !== undefined ? [`--comment=${spec.arrayGroup}`] : []),
     '--output=/dev/null',
     '--error=/dev/null',
-    ...resourceDirectives(specs[0]),
+    ...resourceDirectives(spec),
   ];
   return [
     '#!/bin/bash',
     ...directives.map((directive) => `#SBATCH ${directive}`),
-    ...renderArrayWrapperBody(specs, '${SLURM_ARRAY_TASK_ID:-}'),
+    ...renderArrayWrapperBody('${SLURM_ARRAY_TASK_ID:-}'),
   ].join('\n');
 }
 
