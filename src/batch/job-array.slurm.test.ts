@@ -49,6 +49,18 @@ exec /usr/bin/${program} "$@"
     0o755,
   );
 }
+// Every program of the login node but perl: the batch then takes each element's lock and
+// claim with a flock and an ln of its own, as on a login node without perl.
+const withoutPerl = `${scratchDirectory}/without-perl`;
+const linked = await shell.run([
+  'bash',
+  '-c',
+  'mkdir -p "$1" && for f in /usr/local/bin/* /usr/bin/* /bin/*; do case ${f##*/} in perl*) ;; *) ln -sf "$f" "$1/" ;; esac; done',
+  'link',
+  withoutPerl,
+]);
+assert.equal(linked.code, 0, linked.stderr);
+
 /** Runs the command after `$2` with this shell's stdin; kills it with SIGKILL once the file `$1` is not empty. */
 const cutWhenStarted = `started=$1; shift
 "$@" <&0 &
@@ -131,59 +143,63 @@ const indexOf = (nativeId: string) => Number(/(?:_|\[)(\d+)\]?/.exec(nativeId)![
 
 for (const kind of ['slurm', 'pbs'] as const) {
   describe(`job arrays through ${kind === 'slurm' ? 'sbatch' : 'qsub'}`, { concurrency: true }, () => {
-    it('five elements of one group: one command, one array job, each element its own outputs and exit code', async () => {
-      const counting = new CountingShell(shell);
-      const batches: number[] = [];
-      const scheduler = schedulers[kind](counting, (jobs) => batches.push(jobs));
-      const tasks = sweep(kind, 5, (index) => [
-        'bash',
-        '-c',
-        'echo "out of $1 in $PWD"; echo "err of $1" >&2; exit "$2"',
-        'element',
-        String(index),
-        index === 2 ? '3' : '0',
-      ]);
-      const jobs = await submitAll(scheduler, tasks);
-      assert.deepEqual(batches, [5], 'one batch');
-      assert.equal(counting.programs.filter((program) => program === 'bash').length, 1, 'one submit command');
-      assert.equal(new Set(jobs.map((job) => arrayIdOf(job.nativeId))).size, 1, 'one array job');
-      assert.deepEqual(
-        jobs.map((job) => indexOf(job.nativeId)),
-        [0, 1, 2, 3, 4],
-      );
-      jobs.forEach((job, index) => {
-        assert.equal(job.adopted, false);
-        assert.equal(job.submissionKey, tasks[index].key(1));
-      });
-      const recorded = await Promise.all(
-        tasks.map((task) => shell.readFile(`${jobDirectoryOf(task.workdir, task.key(1))}/${batchJobFiles.nativeId}`)),
-      );
-      assert.deepEqual(
-        recorded.map((file) => file?.toString().trim()),
-        jobs.map((job) => job.nativeId),
-        "each element's id in its own job directory",
-      );
+    for (const perl of [true, false]) {
+      it(`five elements of one group: one command, one array job, each element its own outputs and exit code${perl ? '' : ' (no perl)'}`, async () => {
+        const counting = new CountingShell(perl ? shell : new PrefixedShell(shell, ['env', `PATH=${withoutPerl}`]));
+        const batches: number[] = [];
+        const scheduler = schedulers[kind](counting, (jobs) => batches.push(jobs));
+        const tasks = sweep(kind, 5, (index) => [
+          'bash',
+          '-c',
+          'echo "out of $1 in $PWD"; echo "err of $1" >&2; exit "$2"',
+          'element',
+          String(index),
+          index === 2 ? '3' : '0',
+        ]);
+        const jobs = await submitAll(scheduler, tasks);
+        assert.deepEqual(batches, [5], 'one batch');
+        assert.equal(counting.programs.filter((program) => program === 'bash').length, 1, 'one submit command');
+        assert.equal(new Set(jobs.map((job) => arrayIdOf(job.nativeId))).size, 1, 'one array job');
+        assert.deepEqual(
+          jobs.map((job) => indexOf(job.nativeId)),
+          [0, 1, 2, 3, 4],
+        );
+        jobs.forEach((job, index) => {
+          assert.equal(job.adopted, false);
+          assert.equal(job.submissionKey, tasks[index].key(1));
+        });
+        const recorded = await Promise.all(
+          tasks.map((task) => shell.readFile(`${jobDirectoryOf(task.workdir, task.key(1))}/${batchJobFiles.nativeId}`)),
+        );
+        assert.deepEqual(
+          recorded.map((file) => file?.toString().trim()),
+          jobs.map((job) => job.nativeId),
+          "each element's id in its own job directory",
+        );
 
-      const trackedJobs = jobs.map((job, index) => tracked(tasks[index], job));
-      counting.reset();
-      const observations = await pollUntil(scheduler, trackedJobs, terminal);
-      jobs.forEach((job, index) => {
-        const observation = observations.get(job.nativeId)!;
-        assert.equal(observation.state, index === 2 ? 'failed' : 'completed', `element ${index}`);
-        assert.equal(observation.exitCode, index === 2 ? 3 : 0, `element ${index}`);
+        const trackedJobs = jobs.map((job, index) => tracked(tasks[index], job));
+        counting.reset();
+        const observations = await pollUntil(scheduler, trackedJobs, terminal);
+        jobs.forEach((job, index) => {
+          const observation = observations.get(job.nativeId)!;
+          assert.equal(observation.state, index === 2 ? 'failed' : 'completed', `element ${index}`);
+          assert.equal(observation.exitCode, index === 2 ? 3 : 0, `element ${index}`);
+        });
+        for (const [index, task] of tasks.entries()) {
+          const stdout = (await shell.readFile(`${task.workdir}/stdout.txt`))?.toString();
+          const stderr = (await shell.readFile(`${task.workdir}/stderr.txt`))?.toString();
+          assert.equal(stdout, `out of ${index} in ${task.workdir}\n`);
+          assert.equal(stderr, `err of ${index}\n`);
+          const started = await shell.readFile(
+            `${jobDirectoryOf(task.workdir, task.key(1))}/${batchJobFiles.startedAt}`,
+          );
+          assert.match(started?.toString() ?? '', /^\d+\n$/, `element ${index} recorded its start`);
+        }
+        // find adopts an element from its key, as a canceled task's retry does.
+        const found = await scheduler.find({ workdir: tasks[3].workdir, submissionKeys: [tasks[3].key(1)] });
+        assert.deepEqual(found, { ...jobs[3], adopted: true });
       });
-      for (const [index, task] of tasks.entries()) {
-        const stdout = (await shell.readFile(`${task.workdir}/stdout.txt`))?.toString();
-        const stderr = (await shell.readFile(`${task.workdir}/stderr.txt`))?.toString();
-        assert.equal(stdout, `out of ${index} in ${task.workdir}\n`);
-        assert.equal(stderr, `err of ${index}\n`);
-        const started = await shell.readFile(`${jobDirectoryOf(task.workdir, task.key(1))}/${batchJobFiles.startedAt}`);
-        assert.match(started?.toString() ?? '', /^\d+\n$/, `element ${index} recorded its start`);
-      }
-      // find adopts an element from its key, as a canceled task's retry does.
-      const found = await scheduler.find({ workdir: tasks[3].workdir, submissionKeys: [tasks[3].key(1)] });
-      assert.deepEqual(found, { ...jobs[3], adopted: true });
-    });
+    }
 
     it('one element canceled, the others run on; then the rest', { timeout: 120_000 }, async () => {
       const scheduler = schedulers[kind](shell);
@@ -205,14 +221,18 @@ for (const kind of ['slurm', 'pbs'] as const) {
       );
     });
 
-    for (const cut of ['before', 'after'] as const) {
+    for (const [cut, perl] of [
+      ['before', true],
+      ['after', true],
+      ['after', false],
+    ] as const) {
       it(
-        `a batch cut off ${cut} the array's ${kind === 'slurm' ? 'sbatch' : 'qsub'} made the job: the retry adopts every element, one job each`,
+        `a batch cut off ${cut} the array's ${kind === 'slurm' ? 'sbatch' : 'qsub'} made the job: the retry adopts every element, one job each${perl ? '' : ' (no perl)'}`,
         { timeout: 150_000 },
         async () => {
           const tasks = sweep(kind, 4, () => ['true']);
           const started = `${tasks[0].workdir}-started`;
-          const path = `PATH=${shimDirectory}:/usr/local/bin:/usr/bin:/bin`;
+          const path = `PATH=${shimDirectory}:${perl ? '/usr/local/bin:/usr/bin:/bin' : withoutPerl}`;
           // The batch's bash is killed (and only it) once the shim has started: the array's
           // sbatch/qsub goes on in the shim, which holds the elements' locks until it ends.
           const cutShell = new PrefixedShell(shell, [
