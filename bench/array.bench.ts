@@ -37,7 +37,7 @@ const { values: flags } = parseArgs({
     modes: { type: 'string', default: 'array,single' },
     arrival: { type: 'string', default: 'worker' },
     concurrency: { type: 'string', default: '32' },
-    'max-waiting': { type: 'string', default: '200' },
+    'max-waiting': { type: 'string', default: '1000' },
     'prepare-ms': { type: 'string', default: '5' },
   },
 });
