@@ -6,7 +6,7 @@
  * The submits arrive as a worker makes them: a simulated worker of `--concurrency` slots
  * (default 32) whose tasks spend `--prepare-ms` (default 5, the submit handler's reads of
  * the experiment) before `submit`, and then lend their slot while they wait, up to
- * `--max-waiting` at once (default 200, `worker.maxWaiting`), exactly as
+ * `--max-waiting` at once (default 1000, `worker.maxWaiting`), exactly as
  * `TaskContext.whileWaiting` does; `--arrival burst` calls every submit in one turn.
  *
  * Reports, per run: the remote commands of the submit (batch commands, and the one
