@@ -26,6 +26,7 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import type { JobSpec, SubmittedJob } from '../src/batch/port.ts';
+import type { CommandResult, RunOptions } from '../src/shell/port.ts';
 import { SlurmScheduler } from '../src/batch/slurm/slurm-scheduler.ts';
 import { CountingShell } from '../test/conformance/scheduler-suite.ts';
 import { clusterTask, connectToTestCluster } from '../test/test-cluster.ts';
@@ -62,6 +63,24 @@ async function cancelAll(): Promise<void> {
 process.on('SIGINT', () => {
   void cancelAll().finally(() => process.exit(130));
 });
+
+/** CountingShell that also keeps each command's seconds, in the order they were run. */
+class TimedShell extends CountingShell {
+  seconds: number[] = [];
+  override async run(argv: string[], options?: RunOptions): Promise<CommandResult> {
+    const index = this.seconds.push(0) - 1;
+    const startedAt = performance.now();
+    try {
+      return await super.run(argv, options);
+    } finally {
+      this.seconds[index] = (performance.now() - startedAt) / 1000;
+    }
+  }
+  override reset(): void {
+    super.reset();
+    this.seconds = [];
+  }
+}
 
 /**
  * Calls `submit` for each spec as a worker's tasks would: `concurrency` slots; a task
@@ -127,7 +146,7 @@ async function run(mode: 'array' | 'single', round: number) {
     scratch,
     ...specs.map((spec) => spec.workdir.slice(scratch.length + 1)),
   ]);
-  const counting = new CountingShell(shell);
+  const counting = new TimedShell(shell);
   const batches: number[] = [];
   const scheduler = new SlurmScheduler({
     shell: counting,
@@ -147,6 +166,7 @@ async function run(mode: 'array' | 'single', round: number) {
   const answeredAt = await answered;
   const jobs = await submitted;
   const submitCommands = [...counting.programs];
+  const commandSeconds = counting.seconds.map((seconds) => seconds.toFixed(1)).join('+');
   // Until squeue lists every job (by id, elements one a line).
   const listedAt = await (async () => {
     for (;;) {
@@ -174,6 +194,7 @@ async function run(mode: 'array' | 'single', round: number) {
     mode,
     submitCommands: submitCommands.length,
     commandKinds: submitCommands.join(','),
+    commandSeconds,
     batches: batches.join('+'),
     arrays: new Set(jobs.map((job) => job.nativeId.split('_')[0])).size,
     answeredSeconds: ((answeredAt - startedAt) / 1000).toFixed(2),
@@ -196,7 +217,7 @@ try {
     for (const mode of modes) {
       const row = await run(mode, round);
       console.log(
-        `| ${row.mode} | ${round} | ${row.submitCommands} (${row.commandKinds}) | ${row.batches} | ${mode === 'array' ? row.arrays : '-'} | ${row.answeredSeconds} | ${row.listedSeconds} | ${row.pollCommands} | ${row.states} |`,
+        `| ${row.mode} | ${round} | ${row.submitCommands} (${row.commandKinds}; ${row.commandSeconds} s) | ${row.batches} | ${mode === 'array' ? row.arrays : '-'} | ${row.answeredSeconds} | ${row.listedSeconds} | ${row.pollCommands} | ${row.states} |`,
       );
       // Let slurmctld purge the cancelled jobs before the next run.
       await sleep(2_000);
