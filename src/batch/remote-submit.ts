@@ -31,7 +31,7 @@ export const batchSubmitLockWaitSeconds = 90;
 const batchSubmitTimeoutMs = 180_000;
 /** The find command's time limit: the lock wait plus the lookup. */
 export const batchFindTimeoutMs = 150_000;
-/** Submits per remote command at most: a batch's time limit is shared by its jobs. */
+/** Units (a job, or the jobs of one array group) per remote command at most: a batch's time limit is shared by its jobs. */
 export const maxSubmitBatchSize = 100;
 /**
  * Batch commands running at once per resource. Two: while one runs, the next gathers the
@@ -300,6 +300,8 @@ submit_pending() {
     fi
     held_lock=\${held[m]}; exec {held_lock}>&-
   done
+  # What sbatch/qsub printed on stderr is no later job's message.
+  : > "$errors"
   pending=() claims=()
 }
 errors=$(mktemp) || exit 3
