@@ -4,6 +4,9 @@
  * adoption check and sbatch/qsub, exactly as a lone submit would) and answers each job on a
  * line of its own. Each adapter writes its lookup and sbatch/qsub between
  * `batchSubmitPrelude` and `batchSubmitEpilogue`, and submits through a `BatchSubmitter`.
+ * Jobs of one array group (`JobSpec.arrayGroup`) in a batch go as one job array instead
+ * (`ArraySubmit`): each element still takes its own lock and lookup, and stops short of
+ * sbatch/qsub, which the batch then runs once for all of them.
  */
 import { randomBytes } from 'node:crypto';
 import type { JobSpec, SubmittedJob } from './port.ts';
