@@ -13,6 +13,7 @@ import pino from 'pino';
 import { Registry } from 'prom-client';
 import openapiTS, { astToString } from 'openapi-typescript';
 import { buildApi } from '../src/api/server.ts';
+import type { ApiDependencies } from '../src/api/dependencies.ts';
 import { createAddressPolicy } from '../src/notifications/address-policy.ts';
 import type { Store } from '../src/store/port.ts';
 import { createStorage } from '../src/files/storage.ts';
@@ -24,6 +25,28 @@ export const apiTypesPath = fileURLToPath(new URL('../src/api-client/schema.d.ts
 
 /** Where the generated constants live. */
 export const apiConstantsPath = fileURLToPath(new URL('../src/api-client/constants.ts', import.meta.url));
+
+/**
+ * The API settings of a server built for a test or for its document: the default limits,
+ * no metrics token, no email, and no address a webhook or an identity provider may reach.
+ */
+export function closedApiSettings(
+  platformKey: Buffer,
+): Pick<ApiDependencies, 'limits' | 'metricsToken' | 'notificationPolicy' | 'publicUrl' | 'signIn'> {
+  const nowhere = () => createAddressPolicy({ allowedNetworks: [], deniedNetworks: [] });
+  return {
+    limits: loadConfig({}, {}).limits,
+    metricsToken: null,
+    notificationPolicy: { platformKey, emailAvailable: false, webhookAddresses: nowhere() },
+    publicUrl: () => null,
+    signIn: {
+      lifetimes: { maxAgeMs: 3_600_000, idleMs: 3_600_000 },
+      addresses: nowhere(),
+      allowHttpIssuers: false,
+      timeoutMs: 10_000,
+    },
+  };
+}
 
 /** The server's OpenAPI document, from an API built in memory (nothing listens). */
 export async function openApiDocument(): Promise<Record<string, unknown>> {
@@ -40,20 +63,7 @@ export async function openApiDocument(): Promise<Record<string, unknown>> {
     gatewayId: 'default',
     bodyLimitBytes: 1,
     uploadLimitBytes: 1,
-    limits: loadConfig({}, {}).limits,
-    metricsToken: null,
-    notificationPolicy: {
-      platformKey: Buffer.alloc(32),
-      emailAvailable: false,
-      webhookAddresses: createAddressPolicy({ allowedNetworks: [], deniedNetworks: [] }),
-    },
-    publicUrl: () => null,
-    signIn: {
-      lifetimes: { maxAgeMs: 3_600_000, idleMs: 3_600_000 },
-      addresses: createAddressPolicy({ allowedNetworks: [], deniedNetworks: [] }),
-      allowHttpIssuers: false,
-      timeoutMs: 10_000,
-    },
+    ...closedApiSettings(Buffer.alloc(32)),
   });
   try {
     await api.ready();

@@ -30,6 +30,7 @@ import {
   countWorkerExchanges,
   createMetricsRegistry,
   listenForMetrics,
+  measureAdmissionPasses,
   measureSchedulerPolls,
 } from './api/metrics.ts';
 
@@ -116,6 +117,7 @@ export async function startDrover(config: Config, roles: Role[]): Promise<Runnin
       fairShareHalfLifeHours: config.controller.fairShareHalfLifeHours,
       exclusive: store.exclusive,
       onSchedulerPoll: measureSchedulerPolls(metrics),
+      onAdmissionPass: measureAdmissionPasses(metrics),
     });
     controller.start();
     stops.push(() => controller.stop());

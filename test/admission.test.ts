@@ -256,4 +256,46 @@ describe('admission', () => {
     await drover.call('POST', `/api/v1/experiments/${ids[0]}/cancel`, undefined, alice);
     await drover.call('POST', `/api/v1/experiments/${ids[1]}/cancel`, undefined, bob);
   });
+
+  it('runs the admission pass when the line may have changed, not every controller pass', async () => {
+    // The earlier tests' experiments have ended: each end is a change of line, and a pass.
+    await waitFor('the earlier experiments to end', async () => {
+      const active = await drover.call('GET', '/api/v1/experiments?state=queued,executing,canceling,blocked&limit=1');
+      return active.body.items.length === 0;
+    });
+    const single = await drover.call(
+      'POST',
+      '/api/v1/resources',
+      localResourceWithLimits('single', drover.dataDir, { maxActiveJobs: 1 }),
+    );
+    assert.equal(single.status, 201, JSON.stringify(single.body));
+    const ids: string[] = [];
+    for (const name of ['dave runs', 'dave waits']) {
+      const created = await drover.call('POST', '/api/v1/experiments', sleeper(name, { resource: 'single' }), dave);
+      assert.equal(created.status, 201, JSON.stringify(created.body));
+      ids.push(created.body.id);
+    }
+    await until(ids, dave, ['executing', '#1']);
+    // drover_admission_pass_seconds_count: the passes the controller ran (GET /metrics).
+    const passes = async () => {
+      const metrics = await drover.call('GET', '/metrics');
+      return Number(/^drover_admission_pass_seconds_count (\d+)$/m.exec(metrics.body)?.[1]);
+    };
+    const before = await passes();
+    // Some 13 controller passes (every 150 ms here) with nothing changing who may start.
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+    const quiet = await passes();
+    assert.ok(quiet - before <= 1, `${quiet - before} admission passes while nothing changed`);
+
+    // A change of priority is a change of line: a pass runs at once.
+    const raised = await drover.call('PATCH', `/api/v1/experiments/${ids[1]}`, { priority: 2 }, dave);
+    assert.equal(raised.status, 200, JSON.stringify(raised.body));
+    await waitFor('an admission pass after the priority change', async () => (await passes()) > quiet, 5000);
+    // The running one ends: the waiting one starts well before the 30 s pass would come.
+    const started = Date.now();
+    await drover.call('POST', `/api/v1/experiments/${ids[0]}/cancel`, undefined, dave);
+    await until([ids[1]], dave, ['executing']);
+    assert.ok(Date.now() - started < 10_000, `admitted ${Date.now() - started} ms after the place freed`);
+    await drover.call('POST', `/api/v1/experiments/${ids[1]}/cancel`, undefined, dave);
+  });
 });

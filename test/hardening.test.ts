@@ -13,7 +13,7 @@ import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { buildApi } from '../src/api/server.ts';
-import { createAddressPolicy } from '../src/notifications/address-policy.ts';
+import { closedApiSettings } from '../scripts/generate-api-types.ts';
 import { createStorage } from '../src/files/storage.ts';
 import { createResourceRegistry } from '../src/resources/resource-registry.ts';
 import { tmpdir } from 'node:os';
@@ -448,20 +448,7 @@ describe('headers, /metrics and tokens in URLs', () => {
       platformKey: randomBytes(32),
       bodyLimitBytes: 1024 * 1024,
       uploadLimitBytes: 1024 * 1024,
-      limits: loadConfig({}, {}).limits,
-      metricsToken: null,
-      notificationPolicy: {
-        platformKey: randomBytes(32),
-        emailAvailable: false,
-        webhookAddresses: createAddressPolicy({ allowedNetworks: [], deniedNetworks: [] }),
-      },
-      publicUrl: () => null,
-      signIn: {
-        lifetimes: { maxAgeMs: 3_600_000, idleMs: 3_600_000 },
-        addresses: createAddressPolicy({ allowedNetworks: [], deniedNetworks: [] }),
-        allowHttpIssuers: false,
-        timeoutMs: 10_000,
-      },
+      ...closedApiSettings(randomBytes(32)),
     });
     try {
       const url = await api.listen({ host: '127.0.0.1', port: 0 });

@@ -835,6 +835,34 @@ require('fs').writeFileSync('drawing.svg', '<svg xmlns="http://www.w3.org/2000/s
     }
   });
 
+  it('lets Drover choose the resource (auto) and shows why it chose', async () => {
+    const resource = await drover.call(
+      'POST',
+      '/api/v1/resources',
+      localResourceWithLimits('second-local', drover.dataDir, {}),
+    );
+    assert.equal(resource.status, 201, JSON.stringify(resource.body));
+    const application = await drover.call('POST', '/api/v1/applications', {
+      ...sleepForApplication,
+      name: 'nap-anywhere',
+    });
+    assert.equal(application.status, 201, JSON.stringify(application.body));
+    const page = await openPage(alice);
+    await chooseApplication(page, 'nap-anywhere');
+    await page.locator('#input-seconds').fill('1');
+    await page.getByLabel('Resource', { exact: true }).selectOption('auto');
+    await textMatching(page.locator('#setting-auto-hint'), /picks the first/);
+    assert.equal(await page.getByLabel('Queue').count(), 0, 'no queue to pick with resource auto');
+    const id = await submit(page);
+    const chosen = await textMatching(
+      page.locator('.resource-choice'),
+      /^Drover chose (local|second-local|one-at-a-time) \(auto\), expected to start first: runs at once on the Drover host/,
+    );
+    const experiment = (await drover.call('GET', `/api/v1/experiments/${id}`, undefined, alice)).body;
+    assert.equal(chosen.split(' ')[2], experiment.resource);
+    assert.equal((await waitForState(drover, id, ['completed', 'failed'], 60_000)).state, 'completed');
+  });
+
   it('clones an experiment with a changed input; the clone links to its parent and shows the change', async () => {
     const parent = await createAsAlice({
       application: 'pi-monte-carlo',

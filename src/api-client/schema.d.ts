@@ -1030,6 +1030,7 @@ export interface components {
             settings: components["schemas"]["JobSettings"];
             /** @description Inputs that differ from the parent's (clones) */
             changedInputs: string[];
+            resourceChoice: string | null;
             tasks: components["schemas"]["Task"][];
             job: components["schemas"]["Job"] | null;
             lastEventSeq: number;
@@ -2257,6 +2258,7 @@ export interface operations {
             content: {
                 "application/json": {
                     application: string;
+                    /** @description A resource of the gateway, or `auto`: of the resources the application is deployed on, the one expected to start it first (Slurm: `sbatch --test-only`; PBS: its queue length; with Drover's own waiting line). The `created` event says why. */
                     resource: string;
                     /** @description Queue (partition); default from the deployment, then the resource */
                     queue?: string;
@@ -2345,6 +2347,7 @@ export interface operations {
                 "application/json": {
                     items: {
                         application: string;
+                        /** @description A resource of the gateway, or `auto`: of the resources the application is deployed on, the one expected to start it first (Slurm: `sbatch --test-only`; PBS: its queue length; with Drover's own waiting line). The `created` event says why. */
                         resource: string;
                         /** @description Queue (partition); default from the deployment, then the resource */
                         queue?: string;

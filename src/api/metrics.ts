@@ -7,7 +7,7 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Queryable } from '../store/port.ts';
 import type { ResourceCommand } from '../resources/resource-registry.ts';
 import { authenticate } from '../catalogue/users.ts';
@@ -78,6 +78,30 @@ export function measureSchedulerPolls(metrics: Registry): (resource: string, job
   return (resource, jobs) => {
     polls.inc({ resource });
     pollJobs.observe({ resource }, jobs);
+  };
+}
+
+/**
+ * `drover_admission_pass_seconds` (a histogram: its `_count` is the passes run) and the gauge
+ * `drover_admission_waiting`: the controller's admission passes, which run when the line
+ * may have changed, and how many experiments the last one left waiting. Returns the
+ * controller's `onAdmissionPass`.
+ */
+export function measureAdmissionPasses(metrics: Registry): (pass: { waiting: number; durationMs: number }) => void {
+  const duration = new Histogram({
+    name: 'drover_admission_pass_seconds',
+    help: 'Duration of the controller admission passes',
+    buckets: [0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [metrics],
+  });
+  const waiting = new Gauge({
+    name: 'drover_admission_waiting',
+    help: 'Experiments the last admission pass left waiting',
+    registers: [metrics],
+  });
+  return (pass) => {
+    duration.observe(pass.durationMs / 1000);
+    waiting.set(pass.waiting);
   };
 }
 

@@ -272,7 +272,17 @@ const schemas = [
     $id: 'Experiment',
     type: 'object',
     allOf: [{ $ref: 'ExperimentSummary#' }],
-    required: ['inputs', 'inputFiles', 'settings', 'changedInputs', 'tasks', 'job', 'lastEventSeq', 'notify'],
+    required: [
+      'inputs',
+      'inputFiles',
+      'settings',
+      'changedInputs',
+      'resourceChoice',
+      'tasks',
+      'job',
+      'lastEventSeq',
+      'notify',
+    ],
     properties: {
       inputs: {
         type: 'object',
@@ -290,6 +300,11 @@ const schemas = [
         items: { type: 'string' },
         description: "Inputs that differ from the parent's (clones)",
       },
+      resourceChoice: nullable({
+        type: 'string',
+        description:
+          'Why Drover chose its resource, for an experiment created with resource `auto`: each candidate and what its scheduler and Drover expected (null otherwise)',
+      }),
       tasks: { type: 'array', items: { $ref: 'Task#' } },
       job: nullable({ $ref: 'Job#' }),
       lastEventSeq: { type: 'integer' },

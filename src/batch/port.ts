@@ -89,6 +89,22 @@ export interface OutputTail {
   truncated: boolean;
 }
 
+/** The shape of a job whose start is asked about (`expectStart`): nothing is submitted. */
+export type JobShape = Pick<JobSpec, 'queue' | 'nodes' | 'coresPerNode' | 'memoryMb' | 'walltimeMinutes' | 'account'>;
+
+/**
+ * What a scheduler expects for a job of some shape, now: when it would start, or how many
+ * jobs wait ahead of it where the scheduler gives no time. Read by the `auto` resource choice.
+ */
+export interface StartOutlook {
+  /** Seconds until the scheduler expects to start it (Slurm's `sbatch --test-only`). */
+  startsInSeconds?: number;
+  /** Jobs waiting in its queue (PBS: queued in `qstat`), when the scheduler gives no time. */
+  queuedAhead?: number;
+  /** In words, for the choice's event: `Slurm expects a start in 15 min`. */
+  basis: string;
+}
+
 /** One resource's batch scheduler. */
 export interface BatchScheduler {
   readonly kind: 'local' | 'slurm' | 'pbs';
@@ -117,4 +133,12 @@ export interface BatchScheduler {
   poll(jobs: TrackedJob[]): Promise<Map<string, JobObservation>>;
   /** Cancels a job and its whole process tree; succeeds if the job already ended. */
   cancel(job: TrackedJob): Promise<void>;
+  /**
+   * When a job of `shape` would start if submitted now, as far as the scheduler says; one
+   * command, nothing submitted.
+   *
+   * @throws {ResourceUnreachableError} when the scheduler does not answer.
+   * @throws {Error} when it refuses the shape (an unknown queue, too many cores).
+   */
+  expectStart(shape: JobShape): Promise<StartOutlook>;
 }

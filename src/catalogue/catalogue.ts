@@ -5,6 +5,7 @@
  */
 import picomatch from 'picomatch';
 import { z } from 'zod';
+import { autoResource } from '../domain/resource-choice.ts';
 import type { ResourceSpec } from '../domain/resource.ts';
 import { ForbiddenError, NotFoundError, ValidationError } from '../domain/errors.ts';
 import {
@@ -199,7 +200,9 @@ const sshSchema = z
 /** The schema a resource must match. */
 export const resourceSchema = z
   .object({
-    name: nameSchema,
+    name: nameSchema.refine((name) => name !== autoResource, {
+      message: `"${autoResource}" is reserved: a request's resource "${autoResource}" lets Drover choose`,
+    }),
     kind: z.enum(['local', 'slurm', 'pbs']),
     config: z
       .object({

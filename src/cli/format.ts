@@ -105,6 +105,7 @@ export function experimentText(experiment: ExperimentDetail): string {
     `  state        ${experiment.state}${experiment.blockedReason ? ` (${experiment.blockedReason}${experiment.blockedUntil ? `; next try ${time(experiment.blockedUntil)}` : ''})` : ''}${experiment.waiting ? ` (${experiment.waiting.reason}; place ${experiment.waiting.place} in line)` : ''}${experiment.failure ? ` - ${experiment.failure.message}` : ''}`,
     `  application  ${experiment.application} ${experiment.applicationVersion}`,
     `  resource     ${experiment.resource} (queue ${experiment.settings.queue}, ${experiment.settings.nodes}x${experiment.settings.coresPerNode} cores, ${experiment.settings.walltimeMinutes} min)`,
+    ...(experiment.resourceChoice ? [`  chosen       ${experiment.resourceChoice}`] : []),
     `  owner        ${experiment.owner}`,
     `  created      ${time(experiment.createdAt)}   finished ${time(experiment.finishedAt)}`,
   ];

@@ -130,10 +130,18 @@ async function watch(client: CliClient, id: string, json: boolean): Promise<numb
 }
 
 /** Prints a created experiment: one line of JSON when events follow it (`--json --watch`). */
-function printCreated(experiment: { id: string; state: string; name: string }, json: boolean, watching: boolean) {
+function printCreated(
+  experiment: { id: string; state: string; name: string; resourceChoice?: string | null },
+  json: boolean,
+  watching: boolean,
+) {
   if (json && watching) process.stdout.write(JSON.stringify(experiment) + '\n');
   else if (json) printJson(experiment);
-  else process.stdout.write(`${experiment.id}  ${experiment.state}  ${experiment.name}\n`);
+  else {
+    process.stdout.write(`${experiment.id}  ${experiment.state}  ${experiment.name}\n`);
+    // Resource auto: which one, and why (the first line stays the same for scripts).
+    if (experiment.resourceChoice) process.stdout.write(`  ${experiment.resourceChoice}\n`);
+  }
 }
 
 /** The filters and paging flags of `ls`. */
@@ -240,7 +248,11 @@ export function registerUserCommands(program: Command): void {
     .description('submit an experiment: an application, its inputs and a resource (or many, with --from)')
     .argument('[application]', 'application name (see `drover apps`)')
     .option('-i, --input <name=value>', 'an input; repeat for more; name=@file uploads a file', collect, [])
-    .option('-r, --resource <name>', 'compute resource (see `drover resources`)', 'local')
+    .option(
+      '-r, --resource <name>',
+      'compute resource (see `drover resources`), or auto: the one expected to start it first',
+      'local',
+    )
     .option('-q, --queue <name>', 'queue (partition)')
     .option('--nodes <n>', 'nodes')
     .option('--cores <n>', 'cores per node')

@@ -11,7 +11,8 @@ import type { Store } from '../store/port.ts';
 import type { ResourceRegistry } from '../resources/resource-registry.ts';
 import type { JobObservation } from '../batch/port.ts';
 import { getResource } from '../catalogue/catalogue.ts';
-import { admitWaiting } from '../experiments/admission.ts';
+import { admitWaiting, type AdmissionPass } from '../experiments/admission.ts';
+import { admissionChannel } from '../state/events.ts';
 import { pollIntervalMs } from '../domain/resource.ts';
 import {
   blockExperiments,
@@ -53,6 +54,12 @@ const maxPollBackoffMs = 5 * 60_000;
  * extra `squeue` a second.
  */
 const minEarlyPollGapMs = 1000;
+/**
+ * The admission pass runs when `admissionChannel` says the line may have changed, and at
+ * least this often regardless: fair share drifts as usage decays, and a notification can
+ * be missed while the listening connection reconnects.
+ */
+const admissionIdleMs = 30_000;
 
 export interface ControllerOptions {
   store: Store;
@@ -71,6 +78,8 @@ export interface ControllerOptions {
   exclusive: boolean;
   /** Called after each job poll with the resource and the number of jobs it covered (metrics, tests). */
   onSchedulerPoll?: (resource: string, jobs: number) => void;
+  /** Called after each admission pass with what it did and how long it took (metrics, tests). */
+  onAdmissionPass?: (pass: AdmissionPass & { durationMs: number }) => void;
 }
 
 export class Controller {
@@ -83,11 +92,24 @@ export class Controller {
   private readonly health = new Map<string, { nextPollAt: number; earlyPollAt: number; failures: number }>();
   /** Applications' progress templates, compiled once each. */
   private readonly patterns = new Map<string, CompiledPattern | null>();
+  /** Whether something changed who may start since the last admission pass (see `admissionChannel`). */
+  private admissionDue = true;
+  private nextAdmissionAt = 0;
+  private leading = false;
+  private unlisten?: Promise<(() => Promise<void>) | undefined>;
 
   /** Takes compiled options: the defaults live in config.ts alone. */
   constructor(private readonly options: ControllerOptions) {}
 
   start(): void {
+    this.unlisten = this.options.store
+      .listen(admissionChannel, () => {
+        this.admissionDue = true;
+      })
+      .catch((error) => {
+        this.options.logger.error({ err: error }, 'cannot listen for admission changes: admitting every 30 s only');
+        return undefined;
+      });
     const loop = async () => {
       if (this.stopped) return;
       this.running = this.pass().catch((error) => this.options.logger.error({ err: error }, 'controller pass failed'));
@@ -101,6 +123,9 @@ export class Controller {
     this.stopped = true;
     clearTimeout(this.timer);
     await this.running;
+    await (
+      await this.unlisten
+    )?.();
     await this.options.store
       .query(`delete from controller_leadership where name = 'controller' and holder = $1`, [this.id])
       .catch(() => {});
@@ -108,16 +133,47 @@ export class Controller {
 
   /** One pass of every duty; does nothing unless this controller is the leader. */
   async pass(): Promise<void> {
-    if (!(await this.lead())) return;
+    const leading = await this.lead();
+    // A controller that takes over has not heard what changed while it stood by.
+    if (leading && !this.leading) this.admissionDue = true;
+    this.leading = leading;
+    if (!leading) return;
     const { store } = this.options;
-    while ((await store.transaction((tx) => recoverExpiredLeases(tx))) > 0);
-    await this.cancelRequested();
-    // Admission is the newest duty: a pass of it that fails must not stop the jobs' polling.
-    await admitWaiting(store, this.options.fairShareHalfLifeHours).catch((error) =>
-      this.options.logger.error({ err: error }, 'admission pass failed'),
-    );
-    await this.pollJobs();
-    await this.completeMonitors();
+    // Each duty on its own: one that fails (a bad row, a bug) is logged and the others still run.
+    await this.duty('lease recovery', async () => {
+      while ((await store.transaction((tx) => recoverExpiredLeases(tx))) > 0);
+    });
+    await this.duty('cancellation', () => this.cancelRequested());
+    await this.admit();
+    await this.duty('job polling', () => this.pollJobs());
+    await this.duty('monitor completion', () => this.completeMonitors());
+  }
+
+  private async duty(name: string, run: () => Promise<void>): Promise<void> {
+    try {
+      await run();
+    } catch (error) {
+      this.options.logger.error({ err: error, duty: name }, `controller ${name} failed`);
+    }
+  }
+
+  /**
+   * The admission pass, when something changed who may start (or `admissionIdleMs` passed):
+   * reading every waiting experiment each pass would cost the most when nothing moves.
+   */
+  private async admit(): Promise<void> {
+    if (!this.admissionDue && Date.now() < this.nextAdmissionAt) return;
+    // Cleared first: a change announced while the pass runs brings another pass.
+    this.admissionDue = false;
+    this.nextAdmissionAt = Date.now() + admissionIdleMs;
+    const started = performance.now();
+    try {
+      const pass = await admitWaiting(this.options.store, this.options.fairShareHalfLifeHours);
+      this.options.onAdmissionPass?.({ ...pass, durationMs: performance.now() - started });
+    } catch (error) {
+      this.admissionDue = true;
+      this.options.logger.error({ err: error, duty: 'admission' }, 'controller admission failed');
+    }
   }
 
   /** Takes or renews the leadership row; true while this controller leads. */

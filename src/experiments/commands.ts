@@ -40,10 +40,22 @@ import {
   type ExperimentSummary,
 } from './queries.ts';
 import { isGatewayCapped, needsAdmission } from './admission.ts';
+import { chooseAutoResources, type SchedulerOpener } from './resource-choice.ts';
+import type { ResourceChoice } from '../domain/resource-choice.ts';
+
+/** What creating experiments may use beyond the store. */
+export interface CreateOptions {
+  /**
+   * Opens a resource's scheduler, for requests that name resource `auto`
+   * (resource-choice.ts); without it such a request fails.
+   */
+  openScheduler?: SchedulerOpener;
+}
 
 /** What a user sends to create an experiment. */
 export interface ExperimentRequest {
   application: string;
+  /** A resource's name, or `auto`: the one expected to start it first (resource-choice.ts). */
   resource: string;
   name?: string;
   inputs?: Record<string, unknown>;
@@ -201,9 +213,16 @@ export async function createExperiment(
   principal: Principal,
   request: ExperimentRequest,
   parent: { id: string; inputs: Record<string, unknown> } | null = null,
+  options: CreateOptions = {},
 ): Promise<ExperimentDetail> {
-  const [created] = await createInStore(store, principal, [request], false, parent?.id ?? null);
-  return createdDetail(created, principal.name, parent?.inputs ?? null, created.inputFiles);
+  const [created] = await createInStore(store, principal, [request], false, parent?.id ?? null, options);
+  return createdDetail(
+    created,
+    principal.name,
+    parent?.inputs ?? null,
+    created.inputFiles,
+    created.resourceChoice?.summary ?? null,
+  );
 }
 
 /**
@@ -216,6 +235,7 @@ export async function createExperiments(
   store: Store,
   principal: Principal,
   requests: ExperimentRequest[],
+  options: CreateOptions = {},
 ): Promise<ExperimentSummary[]> {
   if (requests.length === 0 || requests.length > maxExperimentsPerBatch) {
     throw new ValidationError(
@@ -229,7 +249,7 @@ export async function createExperiments(
       'invalid-experiment',
     );
   }
-  const created = await createInStore(store, principal, requests, true, null);
+  const created = await createInStore(store, principal, requests, true, null, options);
   return created.map((experiment) => createdSummary(experiment, principal.name));
 }
 
@@ -244,11 +264,17 @@ async function createInStore(
   requests: ExperimentRequest[],
   batch: boolean,
   parentId: string | null,
-): Promise<Array<CreatedExperiment & { inputFiles: Record<string, string> }>> {
-  const valid = await validateRequests(store, principal, requests, batch);
+  options: CreateOptions,
+): Promise<Array<CreatedExperiment & { inputFiles: Record<string, string>; resourceChoice: ResourceChoice | null }>> {
+  const choices = await chooseAutoResources(store, principal, requests, options.openScheduler);
+  const chosen = requests.map((request, index) => {
+    const choice = choices[index];
+    return choice ? { ...request, resource: choice.resource } : request;
+  });
+  const valid = await validateRequests(store, principal, chosen, batch);
   const capped = await isGatewayCapped(store, principal.gatewayId);
   const now = new Date().toISOString().slice(0, 16).replace('T', ' ');
-  const experiments = valid.map(({ request, application, resource, values, settings, inputFiles }) => ({
+  const experiments = valid.map(({ request, application, resource, values, settings, inputFiles }, index) => ({
     gatewayId: principal.gatewayId,
     ownerId: principal.userId,
     name: request.name || `${application.name} ${now}`,
@@ -258,7 +284,10 @@ async function createInStore(
     inputs: values,
     settings,
     parentId,
-    message: parentId ? `cloned from ${parentId}` : `created by ${principal.name}`,
+    message:
+      (parentId ? `cloned from ${parentId}` : `created by ${principal.name}`) +
+      (choices[index] ? `. ${choices[index].summary}` : ''),
+    resourceChoice: choices[index] ?? undefined,
     fileNames: Object.values(inputFiles),
     launch: request.launch !== false,
     held: needsAdmission(resource, settings.queue, capped),
@@ -266,7 +295,11 @@ async function createInStore(
     notify: normalizeNotify(request.notify),
   }));
   const created = await recordCreatedMany(store, experiments, experimentDag);
-  return created.map((experiment, index) => ({ ...experiment, inputFiles: valid[index].inputFiles }));
+  return created.map((experiment, index) => ({
+    ...experiment,
+    inputFiles: valid[index].inputFiles,
+    resourceChoice: choices[index],
+  }));
 }
 
 /** Launches a `created` experiment: plans its task DAG and queues it. */
@@ -326,6 +359,7 @@ export async function cloneExperiment(
   principal: Principal,
   id: string,
   overrides: Partial<ExperimentRequest> & { inputs?: Record<string, unknown> },
+  options: CreateOptions = {},
 ): Promise<ExperimentDetail> {
   const parent = await getExperiment(store, principal, id);
   const request: ExperimentRequest = {
@@ -342,7 +376,7 @@ export async function cloneExperiment(
     notify: overrides.notify !== undefined ? overrides.notify : parent.notify,
     priority: overrides.priority ?? parent.priority,
   };
-  return createExperiment(store, principal, request, parent);
+  return createExperiment(store, principal, request, parent, options);
 }
 
 /**

@@ -63,6 +63,8 @@ export interface ExperimentDetail extends ExperimentSummary {
   settings: JobSettings;
   /** Inputs that differ from the parent's (clones only). */
   changedInputs: string[];
+  /** Why Drover chose its resource, when it was created with resource `auto` (else null). */
+  resourceChoice: string | null;
   /** The DAG: each task with the ids of the tasks it waits for. */
   tasks: Array<{
     id: number;
@@ -145,6 +147,7 @@ export async function getExperiment(db: Queryable, principal: Principal, id: str
   const params: unknown[] = [id];
   const rows = await db.query<any>(
     `select ${summaryColumns}, e.inputs, e.settings, e.last_event_seq, e.notify, p.inputs as parent_inputs,
+       (select ev.data->'resourceChoice'->>'summary' from events ev where ev.experiment_id = e.id and ev.seq = 1) as resource_choice,
        -- The owner's uploads that inputs name: file inputs hold an upload's id.
        (select coalesce(jsonb_object_agg(i.key, f.filename), '{}') from jsonb_each_text(e.inputs) i
          join uploads f on f.owner_id = e.owner_id
@@ -168,6 +171,7 @@ export async function getExperiment(db: Queryable, principal: Principal, id: str
     inputFiles: row.input_files,
     settings: row.settings,
     changedInputs: changedInputs(row.parent_inputs, row.inputs),
+    resourceChoice: row.resource_choice ?? null,
     tasks: tasks.map((task) => ({
       id: task.id,
       kind: task.kind,
@@ -196,13 +200,14 @@ function changedInputs(parentInputs: Record<string, unknown> | null, inputs: Rec
  * A new experiment as getExperiment would read it right after its creation, built from
  * what the creating statement returned (no read back): `owner` is the creator's name,
  * `parentInputs` the inputs of the experiment it was cloned from, if any, `inputFiles` the
- * names of the files its file inputs name.
+ * names of the files its file inputs name, `resourceChoice` why Drover chose its resource (`auto`).
  */
 export function createdDetail(
   created: CreatedExperiment,
   owner: string,
   parentInputs: Record<string, unknown> | null,
   inputFiles: Record<string, string>,
+  resourceChoice: string | null = null,
 ): ExperimentDetail {
   const { row } = created;
   return {
@@ -211,6 +216,7 @@ export function createdDetail(
     inputFiles,
     settings: row.settings as JobSettings,
     changedInputs: changedInputs(parentInputs, row.inputs),
+    resourceChoice,
     tasks: created.tasks.map((task) => ({
       id: task.id,
       kind: task.kind,

@@ -15,6 +15,7 @@ import {
 } from '../domain/admission.ts';
 import { activeExperimentStatesSql } from '../domain/experiment.ts';
 import type { Queryable } from '../store/port.ts';
+import { announceAdmissionChange } from './events.ts';
 
 /** An experiment's cores, from its job settings. */
 const coresSql = `coalesce((e.settings->>'nodes')::int, 1) * coalesce((e.settings->>'coresPerNode')::int, 1)`;
@@ -121,7 +122,9 @@ export async function setGatewayCaps(db: Queryable, gatewayId: string, caps: Gat
      returning max_active_experiments, max_active_cores`,
     [gatewayId, caps.maxActiveExperiments ?? null, caps.maxActiveCores ?? null],
   );
-  return rows.length > 0 ? capsOf(rows[0]) : null;
+  if (rows.length === 0) return null;
+  await announceAdmissionChange(db);
+  return capsOf(rows[0]);
 }
 
 /** A gateway's caps ({} when none), or null when there is no such gateway. */
@@ -209,5 +212,6 @@ export async function setShareWeight(db: Queryable, gatewayId: string, name: str
     name,
     weight,
   ]);
+  if (rows.length > 0) await announceAdmissionChange(db);
   return rows.length > 0;
 }

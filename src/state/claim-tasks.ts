@@ -8,7 +8,15 @@
  */
 import type { ClaimedTask, TaskKind, TaskOutcome } from '../domain/task.ts';
 import type { Queryable } from '../store/port.ts';
-import { encodeEvents, eventRecordset, eventsChannel, type NewEvent, type Notice } from './events.ts';
+import {
+  admissionChannel,
+  admissionNotices,
+  encodeEvents,
+  eventRecordset,
+  eventsChannel,
+  type NewEvent,
+  type Notice,
+} from './events.ts';
 import { claimStart, settlementSql } from './experiment-state.ts';
 import { applyOutcomesInto } from './task-state.ts';
 import { queueDeliveriesSql } from './notification-outbox.ts';
@@ -73,12 +81,13 @@ async function claimTasksAndAppend(
   notices: Notice[],
   settle: string[],
 ): Promise<ClaimedTask[]> {
+  const announced = [...notices, ...admissionNotices(earlier)];
   // The joins to tasks and experiments go through `= any(array(...))` so that they use the
   // primary keys: as a prepared statement its plan is generic, made for an unknown `limit`
   // (estimated at a tenth of the table), which otherwise chooses to scan whole tables.
   // $1 limit, $2 worker, $3 lease in ms, $4 earlier events (encodeEvents), $5 their
   // experiment ids, $6 how many, $7 channels and $8 payloads of notices, $9 eventsChannel,
-  // $10 ids of experiments to settle
+  // $10 ids of experiments to settle, $11 admissionChannel (announced when one settles)
   const rows = await tx.query<{
     id: number | null;
     experiment_id: string;
@@ -138,7 +147,10 @@ async function claimTasksAndAppend(
        union all
        select $9::text, string_agg(experiment_id::text, ',' order by experiment_id)
        from (select experiment_id, (row_number() over (order by experiment_id) - 1) / 100 as chunk from counts) ids
-       group by chunk)
+       group by chunk
+       union all
+       -- An experiment that ended frees its place: admission looks again (admissionChannel).
+       select $11::text, '' where exists (select 1 from settled))
      select id, experiment_id, kind, attempt, max_attempts from claimed
      union all
      select null, null, null, null, count(*)::int from (select pg_notify(channel, payload) from notices) sent`,
@@ -149,10 +161,11 @@ async function claimTasksAndAppend(
       encodeEvents(earlier),
       [...new Set(earlier.map((event) => event.experimentId))],
       earlier.length,
-      notices.map((notice) => notice.channel),
-      notices.map((notice) => notice.payload),
+      announced.map((notice) => notice.channel),
+      announced.map((notice) => notice.payload),
       eventsChannel,
       settle,
+      admissionChannel,
     ],
     { prepared: true },
   );

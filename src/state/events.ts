@@ -3,6 +3,7 @@
  * transition appends its event in the transaction that makes it.
  */
 import type { Queryable } from '../store/port.ts';
+import { terminalExperimentStates } from '../domain/experiment.ts';
 import { queueDeliveriesSql } from './notification-outbox.ts';
 
 /** Channel on which the ids of experiments with new events are announced. */
@@ -10,6 +11,28 @@ export const eventsChannel = 'drover_events';
 
 /** Channel on which "some task became ready" is announced, to wake idle workers. */
 export const readyChannel = 'drover_ready';
+
+/**
+ * Channel on which "who may start may have changed" is announced: an experiment moved to
+ * `queued` (one more may wait) or ended (a place freed), or a priority, weight or limit
+ * changed. The controller runs its admission pass when it hears one (and now and then
+ * regardless), not every pass.
+ */
+export const admissionChannel = 'drover_admission';
+
+/** The experiment states whose arrival `appendEvents` announces on `admissionChannel`. */
+const admissionStates: ReadonlySet<string> = new Set(['queued', ...terminalExperimentStates]);
+
+/** The notice on `admissionChannel` when one of `events` is an experiment's arrival at `queued` or its end; else none. */
+export function admissionNotices(events: readonly NewEvent[]): Notice[] {
+  const changed = events.some((event) => event.entity === 'experiment' && admissionStates.has(event.toState ?? ''));
+  return changed ? [{ channel: admissionChannel, payload: '' }] : [];
+}
+
+/** Announces on `admissionChannel` at commit: a setting that orders or limits admission changed. */
+export async function announceAdmissionChange(tx: Queryable): Promise<void> {
+  await tx.query(`select pg_notify($1, '')`, [admissionChannel]);
+}
 
 /** One event to append. */
 export interface NewEvent {
@@ -47,13 +70,14 @@ export interface Notice {
 /**
  * Appends events in one statement. The experiment row's `last_event_seq` is bumped under
  * its row lock, so concurrent writers to one experiment serialize and numbers never skip.
- * Also announces the experiments on `eventsChannel` at commit, sends `notices` (other
+ * Also announces the experiments on `eventsChannel` at commit (and on `admissionChannel`
+ * when one arrives at `queued` or ends), sends `notices` (other
  * notifications of the caller's transaction) and queues the notification deliveries of an
  * experiment's start or end (queueDeliveriesSql, notification-outbox.ts), in the same statement.
  */
 export async function appendEvents(tx: Queryable, events: NewEvent[], notices: Notice[] = []): Promise<void> {
   const ids = [...new Set(events.map((event) => event.experimentId))];
-  const announce = [...notices];
+  const announce = [...notices, ...admissionNotices(events)];
   for (let start = 0; start < ids.length; start += 100) {
     announce.push({ channel: eventsChannel, payload: ids.slice(start, start + 100).join(',') });
   }

@@ -23,7 +23,14 @@ import { activeJobStatesSql } from '../domain/job.ts';
 import type { ExperimentNotify } from '../domain/notification.ts';
 import { taskStateSql, type TaskKind, type TaskPlan, type TaskState } from '../domain/task.ts';
 import type { Queryable } from '../store/port.ts';
-import { appendEvents, eventsChannel, readyChannel, type NewEvent } from './events.ts';
+import {
+  admissionChannel,
+  announceAdmissionChange,
+  appendEvents,
+  eventsChannel,
+  readyChannel,
+  type NewEvent,
+} from './events.ts';
 import { latestJobSql } from './job-state.ts';
 
 /** What an experiment is created with; it starts `created`, or `queued` when launched at once. */
@@ -40,6 +47,8 @@ export interface NewExperiment {
   parentId: string | null;
   /** The message of its `created` event (who created or cloned it). */
   message: string;
+  /** How Drover chose its resource (`auto`), kept in the `created` event's data. */
+  resourceChoice?: unknown;
   /** The file names of its uploaded inputs, which the list's text search finds too. */
   fileNames?: string[];
   /** Launch it in the same statement: `queued`, with its task DAG (default false: a draft). */
@@ -118,6 +127,7 @@ export async function recordCreatedMany(
       parent_id: experiment.parentId,
       search_text: searchText(id, experiment),
       message: experiment.message,
+      resource_choice: experiment.resourceChoice ?? null,
       launch: experiment.launch === true,
       held: experiment.launch === true && experiment.held === true,
       priority: experiment.priority ?? 0,
@@ -128,8 +138,11 @@ export async function recordCreatedMany(
   });
   const ids = rows.map((row) => row.id);
   const launched = rows.filter((row) => row.launch && !row.held).length;
+  const held = rows.filter((row) => row.held).length;
   const notices = [
     ...(launched > 0 && roots > 0 ? [{ channel: readyChannel, payload: String(launched * roots) }] : []),
+    // Launches that wait for admission: the controller's pass looks at them now.
+    ...(held > 0 ? [{ channel: admissionChannel, payload: '' }] : []),
     ...Array.from({ length: Math.ceil(ids.length / 100) }, (_, chunk) => ({
       channel: eventsChannel,
       payload: ids.slice(chunk * 100, chunk * 100 + 100).join(','),
@@ -147,7 +160,7 @@ export async function recordCreatedMany(
     `with input as (
        select * from jsonb_to_recordset($1::jsonb) as x(ord int, id uuid, gateway_id text, owner_id text, name text,
          application text, application_version text, resource text, inputs jsonb, settings jsonb, parent_id uuid,
-         search_text text, message text, launch boolean, held boolean, priority int, notify jsonb, last_event_seq int)),
+         search_text text, message text, resource_choice jsonb, launch boolean, held boolean, priority int, notify jsonb, last_event_seq int)),
      plan as (select * from unnest($2::text[], $3::int[], $4::int[]) with ordinality as p(kind, dependencies, max_attempts, step)),
      created as (
        insert into experiments (id, gateway_id, owner_id, name, application, application_version, resource,
@@ -178,7 +191,9 @@ export async function recordCreatedMany(
          join planned t on t.kind = edge.kind join planned d on d.experiment_id = t.experiment_id and d.kind = edge.depends_on),
      logged as (
        insert into events (experiment_id, seq, entity, entity_id, label, from_state, to_state, message, data)
-       select id, 1, 'experiment', id::text, null, null, 'created', message, jsonb_build_object('parentId', parent_id)
+       select id, 1, 'experiment', id::text, null, null, 'created', message,
+         jsonb_build_object('parentId', parent_id) || case when resource_choice is null or resource_choice = 'null'::jsonb
+           then '{}'::jsonb else jsonb_build_object('resourceChoice', resource_choice) end
        from input
        union all
        select id, 2, 'experiment', id::text, null, 'created', 'queued', 'launched', null from input where launch
@@ -254,10 +269,11 @@ export async function setExperimentNotify(
  * live list shows it.
  */
 export async function setExperimentPriority(db: Queryable, experimentId: string, priority: number): Promise<void> {
-  await db.query(
-    `update experiments set priority = $2, updated_at = now() where id = $1 and priority is distinct from $2`,
+  const changed = await db.query(
+    `update experiments set priority = $2, updated_at = now() where id = $1 and priority is distinct from $2 returning id`,
     [experimentId, priority],
   );
+  if (changed.length > 0) await announceAdmissionChange(db);
 }
 
 /** Deletes a draft: only an experiment still `created`. Returns whether one was deleted. */

@@ -184,6 +184,15 @@ describe('buildRequest', () => {
     });
   });
 
+  test('resource auto sends no settings: each resource gets its own deployment', () => {
+    const values: FormValues = { ...base, resource: 'auto', inputs: { ...base.inputs, steps: '5' } };
+    assert.deepEqual(buildRequest(app, values, new Map()), {
+      name: undefined,
+      resource: 'auto',
+      inputs: { steps: 5, verbose: true, mode: 'fast' },
+    });
+  });
+
   test('a number that is not one is sent as typed, so the server names it', () => {
     const values: FormValues = { ...base, inputs: { ...base.inputs, steps: 'many' } };
     assert.equal(buildRequest(app, values, new Map()).inputs.steps, 'many');

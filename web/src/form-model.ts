@@ -29,11 +29,15 @@ export interface FormValues {
   inputs: Record<string, string | boolean | File>;
 }
 
+/** The resource choice that lets Drover pick the resource expected to start first. */
+export const autoResource = 'auto';
+
 /** The request fields the form produces (the caller adds `application` or the clone's parent). */
 export interface FormRequest {
   name?: string;
   resource: string;
-  queue: string;
+  /** Left out with resource `auto`, as are the other settings: each deployment's apply. */
+  queue?: string;
   nodes?: number;
   coresPerNode?: number;
   walltimeMinutes?: number;
@@ -124,6 +128,8 @@ export function buildRequest(application: Application, values: FormValues, uploa
       inputs[input.name] = input.type === 'integer' || input.type === 'number' ? numberOrText(value) : value;
     }
   }
+  if (values.resource === autoResource)
+    return { name: values.name.trim() || undefined, resource: autoResource, inputs };
   return {
     name: values.name.trim() || undefined,
     resource: values.resource,

@@ -14,6 +14,7 @@ import { createUser, getGateway, rotateUserToken, type Principal } from '../../c
 import { ForbiddenError, NotFoundError } from '../../domain/errors.ts';
 import type { ResourceSpec, SshConfig } from '../../domain/resource.ts';
 import type { ApiDependencies } from '../dependencies.ts';
+import { announceAdmissionChange } from '../../state/events.ts';
 import { conflictResponse, problemResponses, ref } from '../schemas.ts';
 
 const nameParams = { type: 'object', properties: { name: { type: 'string' } }, required: ['name'] } as const;
@@ -142,9 +143,10 @@ export function registerCatalogueRoutes(api: FastifyInstance, { store }: ApiDepe
     },
     async (request, reply) => {
       requireAdmin(request);
-      return reply
-        .code(201)
-        .send(await upsertResource(store, request.principal.gatewayId, request.body, request.principal));
+      const resource = await upsertResource(store, request.principal.gatewayId, request.body, request.principal);
+      // Its queues' limits may have changed: experiments waiting there may start now.
+      await announceAdmissionChange(store);
+      return reply.code(201).send(resource);
     },
   );
 

@@ -3,6 +3,7 @@
  * (JSON and a resumable SSE stream) and the job script preview.
  */
 import type { FastifyInstance } from 'fastify';
+import type { ResourceSpec } from '../../domain/resource.ts';
 import {
   cancelExperiment,
   cloneExperiment,
@@ -82,7 +83,12 @@ const experimentRequestSchema = {
   additionalProperties: false,
   properties: {
     application: { type: 'string', minLength: 1 },
-    resource: { type: 'string', minLength: 1 },
+    resource: {
+      type: 'string',
+      minLength: 1,
+      description:
+        "A resource of the gateway, or `auto`: of the resources the application is deployed on, the one expected to start it first (Slurm: `sbatch --test-only`; PBS: its queue length; with Drover's own waiting line). The `created` event says why.",
+    },
     ...settingsProperties,
   },
 } as const;
@@ -148,6 +154,7 @@ function listFilter(query: Record<string, any>): Omit<ExperimentFilter, 'cursor'
 
 export function registerExperimentRoutes(api: FastifyInstance, deps: ApiDependencies & { events: EventBus }): void {
   const { store, resources, appsDir, events } = deps;
+  const creating = { openScheduler: (resource: ResourceSpec) => resources.open(resource).scheduler };
 
   api.post(
     '/experiments',
@@ -163,7 +170,13 @@ export function registerExperimentRoutes(api: FastifyInstance, deps: ApiDependen
       },
     },
     async (request, reply) => {
-      const experiment = await createExperiment(store, request.principal, request.body as ExperimentRequest);
+      const experiment = await createExperiment(
+        store,
+        request.principal,
+        request.body as ExperimentRequest,
+        null,
+        creating,
+      );
       return reply.code(201).header('location', `/api/v1/experiments/${experiment.id}`).send(experiment);
     },
   );
@@ -186,7 +199,7 @@ export function registerExperimentRoutes(api: FastifyInstance, deps: ApiDependen
     },
     async (request, reply) => {
       const { items } = request.body as { items: ExperimentRequest[] };
-      return reply.code(201).send({ items: await createExperiments(store, request.principal, items) });
+      return reply.code(201).send({ items: await createExperiments(store, request.principal, items, creating) });
     },
   );
 
@@ -399,6 +412,7 @@ export function registerExperimentRoutes(api: FastifyInstance, deps: ApiDependen
         request.principal,
         request.params.id,
         (request.body ?? {}) as Partial<ExperimentRequest>,
+        creating,
       );
       return reply.code(201).header('location', `/api/v1/experiments/${clone.id}`).send(clone);
     },

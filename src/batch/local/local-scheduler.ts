@@ -6,7 +6,15 @@
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { BatchScheduler, FoundJob, JobObservation, JobSpec, SubmittedJob, TrackedJob } from '../port.ts';
+import type {
+  BatchScheduler,
+  FoundJob,
+  JobObservation,
+  JobSpec,
+  StartOutlook,
+  SubmittedJob,
+  TrackedJob,
+} from '../port.ts';
 import type { Shell } from '../../shell/port.ts';
 import { localJobFiles, renderLocalScript } from './render-local-script.ts';
 import { isPlainSubmissionKey, jobDirectoryOf, taskClaimOf } from '../job-script.ts';
@@ -202,6 +210,14 @@ export class LocalScheduler implements BatchScheduler {
       if (observation) byNativeId.set(observation.nativeId, observation);
     }
     return byNativeId;
+  }
+
+  /**
+   * Local jobs start as soon as they are submitted: the only wait is Drover's own admission,
+   * which the resource choice counts apart.
+   */
+  async expectStart(): Promise<StartOutlook> {
+    return { startsInSeconds: 0, basis: 'runs at once on the Drover host' };
   }
 
   /**

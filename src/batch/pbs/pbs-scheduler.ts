@@ -3,7 +3,17 @@
  * a `Shell` on the login node. qstat shows no exit code, so how a job ended is read from
  * the files its script leaves in its job directory (see job-files.ts).
  */
-import type { BatchScheduler, FoundJob, JobObservation, JobSpec, SubmittedJob, TrackedJob } from '../port.ts';
+import type {
+  BatchScheduler,
+  FoundJob,
+  JobObservation,
+  JobShape,
+  JobSpec,
+  StartOutlook,
+  SubmittedJob,
+  TrackedJob,
+} from '../port.ts';
+import { countQueued, expectStartTimeoutMs } from '../expected-start.ts';
 import type { CommandResult, Shell } from '../../shell/port.ts';
 import { ResourceUnreachableError } from '../../domain/errors.ts';
 import {
@@ -324,6 +334,22 @@ export class PbsScheduler implements BatchScheduler {
     )
       return;
     throw new Error(`qdel ${job.nativeId} on ${this.resource} failed (exit ${result.code}): ${message}`);
+  }
+
+  /**
+   * PBS gives no start forecast a plain client can ask for, so the outlook is the queue's
+   * length: the jobs bare `qstat` (every user's) shows waiting in the shape's queue.
+   *
+   * @throws {ResourceUnreachableError} when the PBS server does not answer.
+   */
+  async expectStart(shape: JobShape): Promise<StartOutlook> {
+    const result = await this.runPbs('qstat', ['qstat'], {
+      allowedCodes: [qstatFoundNothing],
+      timeoutMs: expectStartTimeoutMs,
+    });
+    const queuedAhead = countQueued(result.stdout, shape.queue);
+    const where = shape.queue ? `in ${shape.queue}` : 'in its queues';
+    return { queuedAhead, basis: `${queuedAhead} job${queuedAhead === 1 ? '' : 's'} waiting ${where} (qstat)` };
   }
 
   /**

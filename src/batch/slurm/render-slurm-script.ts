@@ -1,7 +1,7 @@
 /**
  * The job script the Slurm adapter submits: `#SBATCH` directives, then the shared body.
  */
-import type { JobSpec } from '../port.ts';
+import type { JobShape, JobSpec } from '../port.ts';
 import { jobOutputFiles } from '../../domain/job.ts';
 import { checkBatchJobSpec, renderArrayWrapperBody, renderBatchJobBody, walltimeLimitMinutes } from '../job-script.ts';
 
@@ -17,14 +17,29 @@ export function formatSlurmTimeLimit(minutes: number): string {
 }
 
 /**
+ * The options that say where a job runs and what it may use: `--partition` (queue) and
+ * `--account` when set, `--nodes`, `--ntasks-per-node` (coresPerNode), `--mem=<n>M` when
+ * set, `--time` (walltimeMinutes rounded up to whole minutes, Slurm's granularity). Values
+ * must have been checked (`checkBatchJobSpec`).
+ */
+export function slurmResourceOptions(shape: JobShape): string[] {
+  return [
+    ...(shape.queue !== undefined ? [`--partition=${shape.queue}`] : []),
+    ...(shape.account !== undefined ? [`--account=${shape.account}`] : []),
+    `--nodes=${shape.nodes}`,
+    `--ntasks-per-node=${shape.coresPerNode}`,
+    ...(shape.memoryMb !== undefined ? [`--mem=${shape.memoryMb}M`] : []),
+    `--time=${formatSlurmTimeLimit(walltimeLimitMinutes(shape.walltimeMinutes))}`,
+  ];
+}
+
+/**
  * Renders the sbatch script for `spec`:
  *
  * - `--job-name=<submissionKey>`, so that `squeue --name` and `sacct --name` find the job
  *   from its key alone, and `--comment=<jobName>` for people reading `squeue`;
  * - `--chdir=<workdir>`, `--output=<workdir>/stdout.txt`, `--error=<workdir>/stderr.txt`;
- * - `--partition` (queue) and `--account` when set, `--nodes`, `--ntasks-per-node`
- *   (coresPerNode), `--mem=<n>M` when set, `--time` (walltimeMinutes rounded up to whole
- *   minutes, Slurm's granularity);
+ * - `slurmResourceOptions`;
  * - then the shared body (`renderBatchJobBody`).
  *
  * @throws {TaskError} `invalid-job-spec` (final) when a value cannot be used safely (see `checkBatchJobSpec`).
@@ -38,7 +53,7 @@ export function renderSlurmScript(spec: JobSpec): string {
     `--chdir=${workdir}`,
     `--output=${workdir}/${jobOutputFiles.stdout}`,
     `--error=${workdir}/${jobOutputFiles.stderr}`,
-    ...resourceDirectives(spec),
+    ...slurmResourceOptions(spec),
   ];
   return ['#!/bin/bash', ...directives.map((directive) => `#SBATCH ${directive}`), ...renderBatchJobBody(spec)].join(
     '\n',
@@ -64,23 +79,11 @@ export function renderSlurmArrayScript(name: string, spec: JobSpec): string {
     ...(spec.arrayGroup !== undefined ? [`--comment=${spec.arrayGroup}`] : []),
     '--output=/dev/null',
     '--error=/dev/null',
-    ...resourceDirectives(spec),
+    ...slurmResourceOptions(spec),
   ];
   return [
     '#!/bin/bash',
     ...directives.map((directive) => `#SBATCH ${directive}`),
     ...renderArrayWrapperBody('${SLURM_ARRAY_TASK_ID:-}'),
   ].join('\n');
-}
-
-/** The directives that say what a job needs: partition, account, nodes, tasks, memory, time. */
-function resourceDirectives(spec: JobSpec): string[] {
-  return [
-    ...(spec.queue !== undefined ? [`--partition=${spec.queue}`] : []),
-    ...(spec.account !== undefined ? [`--account=${spec.account}`] : []),
-    `--nodes=${spec.nodes}`,
-    `--ntasks-per-node=${spec.coresPerNode}`,
-    ...(spec.memoryMb !== undefined ? [`--mem=${spec.memoryMb}M`] : []),
-    `--time=${formatSlurmTimeLimit(walltimeLimitMinutes(spec.walltimeMinutes))}`,
-  ];
 }

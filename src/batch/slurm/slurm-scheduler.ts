@@ -3,7 +3,17 @@
  * method is one remote command (poll: one `squeue`, plus one `sacct` for jobs that have
  * finished), so the cost of a poll does not grow with the number of jobs.
  */
-import type { BatchScheduler, FoundJob, JobObservation, JobSpec, SubmittedJob, TrackedJob } from '../port.ts';
+import type {
+  BatchScheduler,
+  FoundJob,
+  JobObservation,
+  JobShape,
+  JobSpec,
+  StartOutlook,
+  SubmittedJob,
+  TrackedJob,
+} from '../port.ts';
+import { describeWait, expectStartTimeoutMs, readTestOnlyStart, slurmShapeOptions } from '../expected-start.ts';
 import type { CommandResult, Shell } from '../../shell/port.ts';
 import { programOf } from '../../shell/program-of.ts';
 import { ResourceUnreachableError } from '../../domain/errors.ts';
@@ -301,6 +311,31 @@ export class SlurmScheduler implements BatchScheduler {
   async cancel(job: TrackedJob): Promise<void> {
     checkJobId(job.nativeId);
     await this.runSlurm(['scancel', job.nativeId]);
+  }
+
+  /**
+   * Slurm's own forecast: `sbatch --test-only` with the shape's options (and `--wrap=true`:
+   * no script, nothing submitted) answers with the time the backfill scheduler expects to
+   * start such a job, given what is queued and running.
+   *
+   * @throws {ResourceUnreachableError} when slurmctld does not answer.
+   * @throws {Error} with sbatch's message when Slurm refuses the shape, or the answer has no time.
+   */
+  async expectStart(shape: JobShape): Promise<StartOutlook> {
+    const result = await this.runSlurm(
+      [
+        'bash',
+        '-c',
+        'date +%s && SLURM_TIME_FORMAT=%s exec sbatch --test-only "$@" --wrap=true',
+        'drover-expect-start',
+        ...slurmShapeOptions(shape),
+      ],
+      { timeoutMs: expectStartTimeoutMs, client: 'sbatch --test-only' },
+    );
+    const seconds = readTestOnlyStart(result.stdout, result.stderr);
+    if (seconds === null)
+      throw new Error(`sbatch --test-only on ${this.resource} gave no start time: ${result.stderr.trim()}`);
+    return { startsInSeconds: seconds, basis: `Slurm expects a start ${describeWait(seconds)}` };
   }
 
   /**

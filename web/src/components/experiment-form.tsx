@@ -4,6 +4,7 @@ import { ApiError, ok } from '../../../src/api-client/client';
 import { api, errorMessage } from '../api/client';
 import type { Application, ExperimentDetail, Resource } from '../../../src/api-client/types';
 import {
+  autoResource,
   buildRequest,
   changesFromParent,
   defaultSettings,
@@ -112,10 +113,12 @@ export function ExperimentForm({
 
   const chooseResource = (name: string) => {
     update(
-      defaultSettings(
-        application,
-        usable.find((candidate) => candidate.name === name),
-      ),
+      name === autoResource
+        ? { resource: autoResource }
+        : defaultSettings(
+            application,
+            usable.find((candidate) => candidate.name === name),
+          ),
     );
     setErrors(({ resource: _r, queue: _q, walltimeMinutes: _w, nodes: _n, coresPerNode: _c, ...rest }) => rest);
   };
@@ -339,87 +342,98 @@ export function ExperimentForm({
                 {candidate.name} ({candidate.kind})
               </option>
             ))}
+            {usable.length > 1 && <option value={autoResource}>auto (the one expected to start it first)</option>}
           </select>
         </Field>
-        <Field
-          id="setting-queue"
-          label="Queue"
-          error={errors.queue}
-          hint={
-            queue
-              ? `${queue.name}: up to ${formatNumber(queue.maxWalltimeMinutes)} minutes and ${queue.maxCores} cores${queue.maxNodes ? ` on ${queue.maxNodes} nodes` : ''}${queue.maxJobsPerUser ? `, ${queue.maxJobsPerUser} active experiments per user` : ''}.`
-              : undefined
-          }
-        >
-          <select
-            id="setting-queue"
-            value={values.queue}
-            onChange={(event) => chooseQueue(event.target.value)}
-            {...fieldIds('setting-queue', Boolean(queue), errors.queue)}
-          >
-            {(resource?.config.queues ?? []).map((candidate) => (
-              <option key={candidate.name} value={candidate.name}>
-                {candidate.name} (max {formatNumber(candidate.maxWalltimeMinutes)} min, {candidate.maxCores} cores)
-              </option>
-            ))}
-          </select>
-        </Field>
-        <div className="field-row">
-          <Field
-            id="setting-nodes"
-            label="Nodes"
-            error={errors.nodes}
-            hint={maxNodes ? `1 to ${maxNodes}.` : undefined}
-          >
-            <input
-              id="setting-nodes"
-              type="number"
-              inputMode="numeric"
-              min={1}
-              max={maxNodes}
-              step={1}
-              value={values.nodes}
-              onChange={(event) => setSetting('nodes', event.target.value)}
-              {...fieldIds('setting-nodes', Boolean(maxNodes), errors.nodes)}
-            />
-          </Field>
-          <Field
-            id="setting-coresPerNode"
-            label="Cores per node"
-            error={errors.coresPerNode}
-            hint={maxCoresPerNode ? `1 to ${maxCoresPerNode}.` : undefined}
-          >
-            <input
-              id="setting-coresPerNode"
-              type="number"
-              inputMode="numeric"
-              min={1}
-              max={maxCoresPerNode}
-              step={1}
-              value={values.coresPerNode}
-              onChange={(event) => setSetting('coresPerNode', event.target.value)}
-              {...fieldIds('setting-coresPerNode', Boolean(maxCoresPerNode), errors.coresPerNode)}
-            />
-          </Field>
-          <Field
-            id="setting-walltimeMinutes"
-            label="Walltime (minutes)"
-            error={errors.walltimeMinutes}
-            hint={queue ? `At most ${formatNumber(queue.maxWalltimeMinutes)} on ${queue.name}.` : undefined}
-          >
-            <input
-              id="setting-walltimeMinutes"
-              type="number"
-              inputMode="decimal"
-              min={1}
-              max={queue?.maxWalltimeMinutes}
-              step="any"
-              value={values.walltimeMinutes}
-              onChange={(event) => setSetting('walltimeMinutes', event.target.value)}
-              {...fieldIds('setting-walltimeMinutes', Boolean(queue), errors.walltimeMinutes)}
-            />
-          </Field>
-        </div>
+        {values.resource === autoResource ? (
+          <p className="hint" id="setting-auto-hint">
+            Drover asks each resource {application.name} is deployed on when it would start it (Slurm: its own forecast;
+            PBS: the length of its queue; with Drover&apos;s own waiting line) and picks the first. Each resource&apos;s
+            deployment sets the queue, cores and walltime; the experiment&apos;s page says why it chose.
+          </p>
+        ) : (
+          <>
+            <Field
+              id="setting-queue"
+              label="Queue"
+              error={errors.queue}
+              hint={
+                queue
+                  ? `${queue.name}: up to ${formatNumber(queue.maxWalltimeMinutes)} minutes and ${queue.maxCores} cores${queue.maxNodes ? ` on ${queue.maxNodes} nodes` : ''}${queue.maxJobsPerUser ? `, ${queue.maxJobsPerUser} active experiments per user` : ''}.`
+                  : undefined
+              }
+            >
+              <select
+                id="setting-queue"
+                value={values.queue}
+                onChange={(event) => chooseQueue(event.target.value)}
+                {...fieldIds('setting-queue', Boolean(queue), errors.queue)}
+              >
+                {(resource?.config.queues ?? []).map((candidate) => (
+                  <option key={candidate.name} value={candidate.name}>
+                    {candidate.name} (max {formatNumber(candidate.maxWalltimeMinutes)} min, {candidate.maxCores} cores)
+                  </option>
+                ))}
+              </select>
+            </Field>
+            <div className="field-row">
+              <Field
+                id="setting-nodes"
+                label="Nodes"
+                error={errors.nodes}
+                hint={maxNodes ? `1 to ${maxNodes}.` : undefined}
+              >
+                <input
+                  id="setting-nodes"
+                  type="number"
+                  inputMode="numeric"
+                  min={1}
+                  max={maxNodes}
+                  step={1}
+                  value={values.nodes}
+                  onChange={(event) => setSetting('nodes', event.target.value)}
+                  {...fieldIds('setting-nodes', Boolean(maxNodes), errors.nodes)}
+                />
+              </Field>
+              <Field
+                id="setting-coresPerNode"
+                label="Cores per node"
+                error={errors.coresPerNode}
+                hint={maxCoresPerNode ? `1 to ${maxCoresPerNode}.` : undefined}
+              >
+                <input
+                  id="setting-coresPerNode"
+                  type="number"
+                  inputMode="numeric"
+                  min={1}
+                  max={maxCoresPerNode}
+                  step={1}
+                  value={values.coresPerNode}
+                  onChange={(event) => setSetting('coresPerNode', event.target.value)}
+                  {...fieldIds('setting-coresPerNode', Boolean(maxCoresPerNode), errors.coresPerNode)}
+                />
+              </Field>
+              <Field
+                id="setting-walltimeMinutes"
+                label="Walltime (minutes)"
+                error={errors.walltimeMinutes}
+                hint={queue ? `At most ${formatNumber(queue.maxWalltimeMinutes)} on ${queue.name}.` : undefined}
+              >
+                <input
+                  id="setting-walltimeMinutes"
+                  type="number"
+                  inputMode="decimal"
+                  min={1}
+                  max={queue?.maxWalltimeMinutes}
+                  step="any"
+                  value={values.walltimeMinutes}
+                  onChange={(event) => setSetting('walltimeMinutes', event.target.value)}
+                  {...fieldIds('setting-walltimeMinutes', Boolean(queue), errors.walltimeMinutes)}
+                />
+              </Field>
+            </div>
+          </>
+        )}
         <Field
           id="setting-name"
           label="Experiment name"

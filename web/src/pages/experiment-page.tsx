@@ -150,6 +150,7 @@ export function ExperimentPage() {
         <time dateTime={experiment.createdAt}>{formatDateTime(experiment.createdAt)}</time> ·{' '}
         <code className="experiment-id">{experiment.id}</code>
       </p>
+      {experiment.resourceChoice && <p className="lineage resource-choice">{experiment.resourceChoice}.</p>}
       {experiment.parentId && (
         <p className="lineage">
           Cloned from <Link to={`/experiments/${experiment.parentId}`}>{parent.data?.name ?? experiment.parentId}</Link>

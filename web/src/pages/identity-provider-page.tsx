@@ -5,6 +5,7 @@ import { api, errorMessage } from '../api/client';
 import { useMe } from '../auth';
 import { ConfirmDialog } from '../components/confirm-dialog';
 import { Field, fieldIds } from '../components/field';
+import { FormActions } from '../components/form-actions';
 import { PageHeading } from '../components/page-heading';
 import { useAsync } from '../use-async';
 
@@ -201,24 +202,13 @@ function ProviderForm({ stored, onChange }: { stored: IdentityProvider | null; o
           {text('idp-required-name', 'Claim', claimName, setClaimName, 'e.g. groups', errors.requiredClaim)}
           {text('idp-required-value', 'Value it must hold', claimValue, setClaimValue, 'e.g. hpc-users', undefined)}
         </fieldset>
-        <div className="actions">
-          <button type="submit" className="primary" disabled={busy}>
-            Save
-          </button>
+        <FormActions busy={busy} status={status} failure={failure}>
           {stored && (
             <button type="button" onClick={() => setRemoving(true)} disabled={busy}>
               Remove
             </button>
           )}
-          <p role="status" className="status">
-            {status}
-          </p>
-        </div>
-        {failure && (
-          <p className="error" role="alert">
-            {failure}
-          </p>
-        )}
+        </FormActions>
       </form>
       <ConfirmDialog
         open={removing}

@@ -5,6 +5,7 @@ import { notificationEvents } from '../../../src/api-client/constants';
 import type { NotificationEvent, NotificationSettings } from '../../../src/api-client/types';
 import { api, errorMessage } from '../api/client';
 import { Field, fieldIds } from '../components/field';
+import { FormActions } from '../components/form-actions';
 import { PageHeading } from '../components/page-heading';
 import { useAsync } from '../use-async';
 
@@ -145,19 +146,7 @@ function SettingsForms({ settings }: { settings: NotificationSettings }) {
             {...fieldIds('notify-webhook', true, errors.webhookUrl)}
           />
         </Field>
-        <div className="actions">
-          <button type="submit" className="primary" disabled={busy}>
-            Save
-          </button>
-          <p role="status" className="status">
-            {status}
-          </p>
-        </div>
-        {failure && (
-          <p className="error" role="alert">
-            {failure}
-          </p>
-        )}
+        <FormActions busy={busy} status={status} failure={failure} />
       </form>
       <section aria-labelledby="secret-title" className="panel secret-panel">
         <h2 id="secret-title">Webhook secret</h2>
