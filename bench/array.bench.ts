@@ -16,8 +16,12 @@
  * (by array id or job id) right after, also on Ctrl-C.
  *
  *   npm run bench:array -- [--jobs 1000] [--runs 2] [--modes array,single]
- *        [--arrival worker|burst] [--concurrency 32] [--max-waiting 200] [--prepare-ms 5]
+ *        [--arrival worker|burst] [--concurrency 32] [--max-waiting 1000] [--prepare-ms 5]
+ *        [--without-perl]
  *   (the same as node --import tsx bench/array.bench.ts ...)
+ *
+ * `--without-perl`: the login node's PATH without perl, as on a login node that has none
+ * (each element's lock and claim then cost a fork of their own).
  *
  * Needs the test cluster and root (the SSH key is root's). Results: bench/README.md.
  */
@@ -28,7 +32,7 @@ import { parseArgs } from 'node:util';
 import type { JobSpec, SubmittedJob } from '../src/batch/port.ts';
 import type { CommandResult, RunOptions } from '../src/shell/port.ts';
 import { SlurmScheduler } from '../src/batch/slurm/slurm-scheduler.ts';
-import { CountingShell } from '../test/conformance/scheduler-suite.ts';
+import { CountingShell, PrefixedShell } from '../test/conformance/scheduler-suite.ts';
 import { clusterTask, connectToTestCluster } from '../test/test-cluster.ts';
 
 const { values: flags } = parseArgs({
@@ -40,6 +44,7 @@ const { values: flags } = parseArgs({
     concurrency: { type: 'string', default: '32' },
     'max-waiting': { type: 'string', default: '1000' },
     'prepare-ms': { type: 'string', default: '5' },
+    'without-perl': { type: 'boolean', default: false },
   },
 });
 const count = Number(flags.jobs);
@@ -146,7 +151,9 @@ async function run(mode: 'array' | 'single', round: number) {
     scratch,
     ...specs.map((spec) => spec.workdir.slice(scratch.length + 1)),
   ]);
-  const counting = new TimedShell(shell);
+  const counting = new TimedShell(
+    flags['without-perl'] ? new PrefixedShell(shell, ['env', `PATH=${scratch}/without-perl`]) : shell,
+  );
   const batches: number[] = [];
   const scheduler = new SlurmScheduler({
     shell: counting,
@@ -206,6 +213,16 @@ async function run(mode: 'array' | 'single', round: number) {
 
 try {
   await shell.makeDirectory(scratch);
+  if (flags['without-perl']) {
+    // Every program of the login node but perl: each element's lock and claim then cost a fork.
+    await shell.run([
+      'bash',
+      '-c',
+      'mkdir -p "$1" && for f in /usr/local/bin/* /usr/bin/* /bin/*; do case ${f##*/} in perl*) ;; *) ln -sf "$f" "$1/" ;; esac; done',
+      'link',
+      `${scratch}/without-perl`,
+    ]);
+  }
   console.log(
     `# ${count} jobs, arrival ${arrival}${arrival === 'worker' ? ` (concurrency ${concurrency}, maxWaiting ${maxWaiting}, prepare ${prepareMs} ms)` : ''}`,
   );
