@@ -129,9 +129,18 @@ async function jobsNamed(kind: 'slurm' | 'pbs', names: string[]): Promise<Set<st
   assert.equal(accounted.code, 0, accounted.stderr);
   const jobs = new Set<string>();
   for (const line of `${queued.stdout}\n${accounted.stdout}`.split('\n')) {
-    const [id, name] = line.trim().split('|');
+    const [listed, name] = line.trim().split('|');
+    if (!listed || !name) continue;
+    // sacct lists an array's elements that still wait as one row, `<array>_[0-3]`.
+    const waiting = /^(\d+)_\[([\d,-]+)\]$/.exec(listed);
+    const ids = waiting
+      ? waiting[2].split(',').flatMap((range) => {
+          const [first, last = first] = range.split('-').map(Number);
+          return Array.from({ length: last - first + 1 }, (_, offset) => `${waiting[1]}_${first + offset}`);
+        })
+      : [listed];
     // The PBS adapter names elements `<array>[<index>]`; Slurm lists them `<array>_<index>`.
-    if (id && name) jobs.add(`${kind === 'pbs' ? id.replace(/_(\d+)$/, '[$1]') : id} ${name}`);
+    for (const id of ids) jobs.add(`${kind === 'pbs' ? id.replace(/_(\d+)$/, '[$1]') : id} ${name}`);
   }
   return jobs;
 }
