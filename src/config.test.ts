@@ -37,7 +37,7 @@ describe('loadConfig', () => {
       leaseMs: 30_000,
       pollMs: 1000,
       exchangesInFlight: 2,
-      maxWaiting: 200,
+      maxWaiting: 1000,
     });
     assert.deepEqual(config.controller, { pollMs: 1000, leadershipMs: 15_000, fairShareHalfLifeHours: 168 });
     assert.equal(config.bodyLimitBytes, 1024 * 1024);
@@ -77,7 +77,7 @@ describe('loadConfig', () => {
       leaseMs: 5000,
       pollMs: 1000,
       exchangesInFlight: 2,
-      maxWaiting: 200,
+      maxWaiting: 1000,
     });
   });
 
@@ -245,7 +245,7 @@ describe('defaultConfig', () => {
         leaseMs: 30_000,
         pollMs: 1000,
         exchangesInFlight: 2,
-        maxWaiting: 200,
+        maxWaiting: 1000,
       });
     } finally {
       if (previous === undefined) delete process.env.DROVER_WORKER_CONCURRENCY;

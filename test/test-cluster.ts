@@ -53,6 +53,25 @@ export function clusterJobSpecs(scratchDirectory: string): {
 }
 
 /**
+ * One task on the test cluster: a workdir of its own, `<scratchDirectory>/<id>` (the submit
+ * lock is per workdir), its attempts' keys (`<id>.attempt-<n>`) and their specs (queue
+ * `debug`, each attempt naming the earlier ones' keys), with `overrides`.
+ */
+export function clusterTask(scratchDirectory: string, id: string, overrides: Partial<JobSpec> = {}) {
+  const workdir = `${scratchDirectory}/${id}`;
+  const key = (attempt: number) => `${id}.attempt-${attempt}`;
+  const spec = (attempt: number): JobSpec =>
+    clusterJobSpecs(workdir).spec({
+      submissionKey: key(attempt),
+      earlierSubmissionKeys: Array.from({ length: attempt - 1 }, (_, earlier) => key(earlier + 1)),
+      workdir,
+      queue: 'debug',
+      ...overrides,
+    });
+  return { workdir, key, spec };
+}
+
+/**
  * A shell on its own connection whose Slurm commands (and the PBS wrappers over them) reach
  * no controller: the real configuration with slurmctld moved to a port nobody listens on,
  * written to `<directory>/unreachable.conf` through `shell`. Its calls hold their sessions

@@ -12,7 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { BatchScheduler, JobSpec, SubmittedJob } from './port.ts';
 import type { Shell } from '../shell/port.ts';
-import { clusterJobSpecs, connectToTestCluster } from '../../test/test-cluster.ts';
+import { clusterTask, connectToTestCluster } from '../../test/test-cluster.ts';
 import { CountingShell, PrefixedShell } from '../../test/conformance/scheduler-suite.ts';
 import { TaskError } from '../domain/failure.ts';
 import { SlurmScheduler } from './slurm/slurm-scheduler.ts';
@@ -54,18 +54,7 @@ const schedulers = {
 
 /** One task: a workdir of its own (the submit lock is per workdir) and its attempts' keys. */
 function task(kind: string, index: number, overrides: Partial<JobSpec> = {}) {
-  const id = `${kind}-${randomBytes(4).toString('hex')}-${index}`;
-  const workdir = `${scratchDirectory}/${id}`;
-  const key = (attempt: number) => `batch-${id}.attempt-${attempt}`;
-  const spec = (attempt: number): JobSpec =>
-    clusterJobSpecs(workdir).spec({
-      submissionKey: key(attempt),
-      earlierSubmissionKeys: Array.from({ length: attempt - 1 }, (_, earlier) => key(earlier + 1)),
-      workdir,
-      queue: 'debug',
-      ...overrides,
-    });
-  return { workdir, key, spec };
+  return clusterTask(scratchDirectory, `batch-${kind}-${randomBytes(4).toString('hex')}-${index}`, overrides);
 }
 
 /** The jobs Slurm has (queue and accounting) under any of `names`, as id -> name. */

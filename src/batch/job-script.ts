@@ -17,6 +17,7 @@
 import type { JobSpec } from './port.ts';
 import { finalFailure, type TaskError } from '../domain/failure.ts';
 import { isOneScriptLine, scriptWord } from '../shell/shell-quote.ts';
+import { jobOutputFiles } from '../domain/job.ts';
 
 /**
  * The error for a value no script may carry: final (`retryable: false`), because the same
@@ -172,6 +173,11 @@ export const batchJobFiles = {
   startedAt: 'started-at',
   /** Epoch seconds when the job script ended. */
   endedAt: 'ended-at',
+  /**
+   * `<array name> <index>` of a job submitted as an array element, written before the
+   * array's sbatch/qsub: a later attempt's lookup finds the element in the array by it.
+   */
+  arrayElement: 'array-element',
 } as const;
 
 /**
@@ -183,6 +189,9 @@ export const batchJobFiles = {
 export function checkBatchJobSpec(spec: JobSpec): void {
   checkKeyAndJobName(spec);
   checkEarlierSubmissionKeys(spec);
+  if (spec.arrayGroup !== undefined && !submissionKeyPattern.test(spec.arrayGroup)) {
+    throw invalidJobSpec(`array group must match ${submissionKeyPattern}, got ${JSON.stringify(spec.arrayGroup)}`);
+  }
   if (!workdirPattern.test(spec.workdir) || spec.workdir.split('/').includes('..')) {
     throw invalidJobSpec(
       `workdir must be an absolute path of plain characters (${workdirPattern}), got ${JSON.stringify(spec.workdir)}`,
@@ -345,6 +354,35 @@ export function renderBatchJobBody(spec: JobSpec): string[] {
     ...spec.environmentSetup,
     '',
     spec.argv.map(scriptWord).join(' '),
+    '',
+  ];
+}
+
+/** The line of an array's wrapper script that the batch submit replaces with its table of job scripts. */
+export const arrayJobScriptsPlaceholder = '# drover-job-scripts';
+
+/**
+ * The body of a job array's wrapper script, after its directives: element i (the value of
+ * `indexExpression`, such as `$SLURM_ARRAY_TASK_ID`) becomes element i's own saved job
+ * script (`<workdir>/.drover-job/<key>/job.sh`, run with `exec`, so the scheduler's signals
+ * reach it as they reach a lone job's script), in its workdir, with its stdout and stderr in
+ * `stdout.txt` and `stderr.txt` there: everything a lone job leaves, the element leaves in
+ * its own workdir. The table of job scripts, `drover_job_scripts[i]=<path>` lines, takes the
+ * place of the line `arrayJobScriptsPlaceholder` at submit time (the batch command numbers
+ * the elements it submits; paths are plain, `checkBatchJobSpec`, and quoted with `%q`).
+ */
+export function renderArrayWrapperBody(indexExpression: string): string[] {
+  return [
+    '# Rendered by Drover: a job array whose element i runs the i-th job script below as its',
+    '# own job, in its own workdir; the directives above are the same for every element.',
+    'drover_job_scripts=()',
+    arrayJobScriptsPlaceholder,
+    `drover_index=${indexExpression}`,
+    '[[ $drover_index =~ ^[0-9]+$ ]] && drover_job_script=${drover_job_scripts[drover_index]:-} &&',
+    '  [ -n "$drover_job_script" ] || { echo "Drover: no job script for array index $drover_index" >&2; exit 1; }',
+    'drover_workdir=${drover_job_script%/.drover-job/*}',
+    'cd -- "$drover_workdir" || exit 1',
+    `exec bash -- "$drover_job_script" > ${jobOutputFiles.stdout} 2> ${jobOutputFiles.stderr}`,
     '',
   ];
 }

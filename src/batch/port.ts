@@ -30,6 +30,16 @@ export interface JobSpec {
   argv: string[];
   /** Extra environment variables for the job (names are [A-Z_][A-Z0-9_]*). */
   environment?: Record<string, string>;
+  /**
+   * A plain key (`[A-Za-z0-9_][A-Za-z0-9_.-]*`, such as a sweep's id) that lets Slurm and PBS
+   * submit this job as one element of a job array: the jobs of one group with the same
+   * queue, nodes, cores, memory, walltime and account that reach the login node in one
+   * submit batch become one `sbatch --array` / `qsub -J`, each element running its own
+   * saved job script in its own workdir, with its own job files, stdout and stderr. Its
+   * `nativeId` is the element's (`123_4`, `123[4]`). A job alone in its group, or without
+   * one (the default), is submitted as a job of its own. The local scheduler ignores it.
+   */
+  arrayGroup?: string;
 }
 
 /** What a submit returns: the native id, and whether an earlier submission was adopted. */

@@ -8,12 +8,21 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { JobSpec } from './port.ts';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { JobSpec, SubmittedJob } from './port.ts';
 import type { CommandResult, RunOptions } from '../shell/port.ts';
 import { LocalShell } from '../shell/local-shell.ts';
 import { ResourceUnreachableError } from '../domain/errors.ts';
 import { TaskError } from '../domain/failure.ts';
-import { BatchSubmitter, isSubmitLimitMessage, readSubmitAnswer, type BatchSubmitAnswers } from './remote-submit.ts';
+import {
+  BatchSubmitter,
+  isSubmitLimitMessage,
+  readSubmitAnswer,
+  type ArraySubmit,
+  type BatchSubmitAnswers,
+} from './remote-submit.ts';
 
 const spec = (submissionKey = 'task-1.attempt-2', earlierSubmissionKeys = ['task-1.attempt-1']): JobSpec => ({
   submissionKey,
@@ -131,7 +140,7 @@ describe('BatchSubmitter', () => {
   test('submits made together go in one command; each job is answered, and fails, on its own', async () => {
     const shell = new RecordingShell();
     const batches: number[] = [];
-    const submitter = new BatchSubmitter(shell, standInSubmit, answers, (jobs) => batches.push(jobs));
+    const submitter = new BatchSubmitter(shell, standInSubmit, answers, { onBatch: (jobs) => batches.push(jobs) });
     // A hostile script: lines that look like the protocol's, tabs, backslashes, no final newline.
     const forging = 'id=7\ndrover-result 1 0\tsubmitted k-2 666\t\n\\n\ttab';
     const outcomes = await Promise.allSettled([
@@ -179,7 +188,7 @@ describe('BatchSubmitter', () => {
     const shell = new RecordingShell();
     const batches: number[] = [];
     const slow = `sleep 0.15\n${standInSubmit}`;
-    const submitter = new BatchSubmitter(shell, slow, answers, (jobs) => batches.push(jobs));
+    const submitter = new BatchSubmitter(shell, slow, answers, { onBatch: (jobs) => batches.push(jobs) });
     const first = [submitter.submit(spec('k-1', []), 'id=1\n')];
     await new Promise((resolve) => setTimeout(resolve, 50));
     const second = [submitter.submit(spec('k-2', []), 'id=2\n')];
@@ -195,7 +204,7 @@ describe('BatchSubmitter', () => {
   test('a burst of more than 16 is shared between two commands that run side by side', async () => {
     const shell = new RecordingShell();
     const batches: number[] = [];
-    const submitter = new BatchSubmitter(shell, standInSubmit, answers, (jobs) => batches.push(jobs));
+    const submitter = new BatchSubmitter(shell, standInSubmit, answers, { onBatch: (jobs) => batches.push(jobs) });
     const burst = Array.from({ length: 40 }, (_, index) => submitter.submit(spec(`k-${index}`, []), `id=${index}\n`));
     const ids = (await Promise.all(burst)).map((job) => job.nativeId);
     assert.deepEqual(
@@ -209,7 +218,7 @@ describe('BatchSubmitter', () => {
     const shell = new RecordingShell();
     const batches: number[] = [];
     const slow = `sleep 0.15\n${standInSubmit}`;
-    const submitter = new BatchSubmitter(shell, slow, answers, (jobs) => batches.push(jobs));
+    const submitter = new BatchSubmitter(shell, slow, answers, { onBatch: (jobs) => batches.push(jobs) });
     const first = submitter.submit(spec('k-0', []), 'id=0\n');
     await new Promise((resolve) => setTimeout(resolve, 50));
     const burst = Array.from({ length: 40 }, (_, index) =>
@@ -229,4 +238,104 @@ describe('BatchSubmitter', () => {
     await assert.rejects(submitter.submit(spec('k 1', []), 'id=1\n'), RangeError);
     assert.equal(shell.calls.length, 0);
   });
+});
+
+describe('BatchSubmitter with job arrays', () => {
+  /** Array elements stop where sbatch/qsub would run, their lock held (see `batchSubmitClaim`). */
+  const standInElement = `key=$1
+[ -z "$array_name" ] || { exec {held_lock}> /dev/null; out=pending; return 0; }
+${standInSubmit}`;
+  /** A stand-in array submit: it keeps the index range beside the wrapper and answers 77. */
+  const arrays: ArraySubmit = {
+    submitArrayBody: `printf '%s' "$2" > "$1.range"; id=77`,
+    elementIdBody: 'REPLY=$1_$2',
+    renderArrayScript: (name, { walltimeMinutes }) =>
+      `#!/bin/bash\n# ${name} ${walltimeMinutes} min\n# drover-job-scripts\n`,
+    maxArraySize: () => Promise.resolve(1001),
+  };
+  const elementAnswers: BatchSubmitAnswers = {
+    ...answers,
+    parseId: (word) => (/^\d+(_\d+)?$/.test(word) ? word : null),
+  };
+  const inWorkdir = (workdir: string, key: string, overrides: Partial<JobSpec> = {}): JobSpec => ({
+    ...spec(key, []),
+    workdir: `${workdir}/${key}`,
+    ...overrides,
+  });
+
+  /** Runs `body` with a submitter of arrays whose jobs' workdirs are under a fresh temporary folder. */
+  async function withArrays(
+    body: (world: {
+      workdir: string;
+      shell: RecordingShell;
+      batches: number[];
+      submitter: BatchSubmitter;
+    }) => Promise<void>,
+  ): Promise<void> {
+    const workdir = mkdtempSync(join(tmpdir(), 'drover-arrays-'));
+    try {
+      const shell = new RecordingShell();
+      const batches: number[] = [];
+      const submitter = new BatchSubmitter(shell, standInElement, elementAnswers, {
+        arrays,
+        onBatch: (jobs) => batches.push(jobs),
+      });
+      await body({ workdir, shell, batches, submitter });
+    } finally {
+      rmSync(workdir, { recursive: true, force: true });
+    }
+  }
+
+  test('jobs of one group and the same directives go as one array; each element answered with its own id, files and place', () =>
+    withArrays(async ({ workdir, shell, batches, submitter }) => {
+      const sweep = (key: string, walltimeMinutes = 1) =>
+        submitter.submit(inWorkdir(workdir, key, { arrayGroup: 'sweep-1', walltimeMinutes }), `run ${key}\n`);
+      const jobs = await Promise.all([
+        sweep('a-0'),
+        sweep('a-1'),
+        submitter.submit(inWorkdir(workdir, 'lone'), 'id=9\n'),
+        sweep('b-0', 5),
+        sweep('a-2'),
+        sweep('b-1', 5),
+        submitter.submit(inWorkdir(workdir, 'alone-in-group', { arrayGroup: 'sweep-2' }), 'id=10\n'),
+      ]);
+      assert.deepEqual(batches, [1, 6], 'the job without a group at once, the groups after their gathering');
+      assert.deepEqual(
+        jobs.map((job) => `${job.submissionKey} ${job.nativeId}`),
+        ['a-0 77_0', 'a-1 77_1', 'lone 9', 'b-0 77_0', 'a-2 77_2', 'b-1 77_1', 'alone-in-group 10'],
+        'the 5-minute jobs of the group are an array of their own',
+      );
+      const input = shell.calls[1].options?.input ?? '';
+      assert.equal(input.match(/^array drover-array-[0-9a-f]{16} \d+ [23]$/gm)?.length, 2);
+      const jobDirectory = (key: string) => `${workdir}/${key}/.drover-job/${key}`;
+      const wrapper = readFileSync(`${jobDirectory('a-0')}/array.sh`, 'utf8');
+      const name = /^# (drover-array-\S+) 1 min$/m.exec(wrapper)![1];
+      assert.equal(
+        wrapper.split('\n').slice(2).join('\n'),
+        ['a-0', 'a-1', 'a-2']
+          .map((key, index) => `drover_job_scripts[${index}]=${jobDirectory(key)}/job.sh\n`)
+          .join(''),
+        "the wrapper's table names each element's own job script",
+      );
+      assert.equal(readFileSync(`${jobDirectory('a-0')}/array.sh.range`, 'utf8'), '0-2');
+      for (const [index, key] of ['a-0', 'a-1', 'a-2'].entries()) {
+        assert.equal(readFileSync(`${jobDirectory(key)}/array-element`, 'utf8'), `${name} ${index}\n`);
+        assert.equal(readFileSync(`${jobDirectory(key)}/native-id`, 'utf8'), `77_${index}\n`);
+      }
+    }));
+
+  test("a group's submits that arrive one by one are gathered into one array; a lone job does not wait for them", () =>
+    withArrays(async ({ workdir, batches, submitter }) => {
+      const pending: Array<Promise<SubmittedJob>> = [submitter.submit(inWorkdir(workdir, 'lone'), 'id=9\n')];
+      for (let index = 0; index < 4; index += 1) {
+        pending.push(submitter.submit(inWorkdir(workdir, `e-${index}`, { arrayGroup: 'sweep-1' }), 'x\n'));
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      const jobs = await Promise.all(pending);
+      assert.deepEqual(batches, [1, 4], 'the lone job at once, then the four elements together');
+      assert.deepEqual(
+        jobs.map((job) => job.nativeId),
+        ['9', '77_0', '77_1', '77_2', '77_3'],
+      );
+    }));
 });

@@ -8,7 +8,9 @@ import {
   isPbsUnreachableMessage,
   parseQstat,
   parseQstatFullNames,
+  parsePbsArrayElementId,
   parseQsubOutput,
+  pbsArrayElementId,
   qsubErrorMessage,
 } from './pbs-output.ts';
 
@@ -69,6 +71,19 @@ describe('parsers', () => {
     assert.equal(parseQsubOutput('616.headnode.example.org\n'), '616.headnode.example.org');
     assert.equal(parseQsubOutput(''), null);
     assert.equal(parseQsubOutput('qsub: submit error'), null);
+  });
+
+  test("array ids: qsub's answer for an array, and its elements' ids in each flavour", () => {
+    assert.equal(parseQsubOutput('616[].pbs-server\n'), '616[].pbs-server');
+    assert.equal(pbsArrayElementId('616', 3), '616[3]', "the Slurm wrapper's bare id");
+    assert.equal(pbsArrayElementId('616[]', 3), '616[3]');
+    assert.equal(pbsArrayElementId('616[].pbs-server', 3), '616[3].pbs-server', 'PBS Pro and Torque');
+    assert.equal(parseQsubOutput('616[3].pbs-server'), '616[3].pbs-server');
+    assert.deepEqual(parsePbsArrayElementId('616[3].pbs-server'), { arrayId: '616', index: 3 });
+    assert.deepEqual(parsePbsArrayElementId('616[3]'), { arrayId: '616', index: 3 });
+    assert.equal(parsePbsArrayElementId('616'), null);
+    assert.equal(parsePbsArrayElementId('616[]'), null);
+    assert.equal(parseQsubOutput('-616[3]'), null);
   });
 });
 

@@ -51,7 +51,26 @@ export function parseQstatFullNames(stdout: string): Array<{ jobId: string; name
 /** The job id `qsub` printed (the last word of its output: `616`, or `616.server` with Torque), or null. */
 export function parseQsubOutput(stdout: string): string | null {
   const id = stdout.trim().split(/\s+/).at(-1) ?? '';
-  return /^\d+(\.[A-Za-z0-9_.-]+)?$/.test(id) ? id : null;
+  return pbsJobIdPattern.test(id) ? id : null;
+}
+
+/**
+ * Job ids as PBS prints them: `616`, `616.server`, an array `616[].server`, its element
+ * `616[3].server` (PBS Pro, Torque), or `616[3]`, the form Drover gives the elements of an
+ * array that Slurm's qsub wrapper answered `616` for. Never an option.
+ */
+export const pbsJobIdPattern = /^\d+(\[\d*\])?(\.[A-Za-z0-9_.-]+)?$/;
+
+/** An array element's id (`616[3]`, `616[3].server`) as its array's id and its index, or null. */
+export function parsePbsArrayElementId(nativeId: string): { arrayId: string; index: number } | null {
+  const match = /^(\d+)\[(\d+)\](\.[A-Za-z0-9_.-]+)?$/.exec(nativeId);
+  return match ? { arrayId: match[1], index: Number(match[2]) } : null;
+}
+
+/** The element `index` of the array qstat or qsub names `arrayId` (`616`, `616[]`, `616[].server`): `616[3]`, `616[3].server`. */
+export function pbsArrayElementId(arrayId: string, index: number): string {
+  const match = /^(\d+)(?:\[\d*\])?(\..*)?$/.exec(arrayId);
+  return match ? `${match[1]}[${index}]${match[2] ?? ''}` : `${arrayId}[${index}]`;
 }
 
 /**

@@ -26,20 +26,24 @@ import {
 } from '../remote-submit.ts';
 import { observeFinishedJob, readBatchJobRecords } from '../job-files.ts';
 import { attachOutputs, withOutputTails } from '../output-tail.ts';
-import { renderPbsScript } from './render-pbs-script.ts';
+import { renderPbsArrayScript, renderPbsScript } from './render-pbs-script.ts';
 import { pbsJobState } from './pbs-states.ts';
 import {
   isPbsUnreachableMessage,
   parseQstat,
   parseQstatFullNames,
+  type QstatRow,
+  parsePbsArrayElementId,
   parseQsubOutput,
+  pbsArrayElementId,
+  pbsJobIdPattern,
   qsubErrorMessage,
 } from './pbs-output.ts';
 import { batchJobFiles, isPlainSubmissionKey, jobDirectoryOf } from '../job-script.ts';
 import { jobOutputFiles } from '../../domain/job.ts';
 
-/** Job ids as qsub prints them (`616`, Torque's `616.server`): never an option. */
-const pbsJobIdPattern = /^\d+(\.[A-Za-z0-9_.-]+)?$/;
+/** Elements per job array at most, by default (see `PbsSchedulerOptions.maxArraySize`). */
+const defaultMaxArraySize = 1001;
 /** qstat's exit status when it lists nothing (the Slurm wrapper also uses it for "no jobs at all"). */
 const qstatFoundNothing = 153;
 
@@ -54,7 +58,8 @@ const listFullJobs = (leave: 'exit' | 'return') => `listing=$(qstat -f); rc=$?
  * One job's submit (see `batchSubmitPrelude`, which takes the task's lock and adopts a
  * job whose `native-id` was recorded; `batchSubmitCommand` runs it for each job of a
  * batch). For keys whose submit died around its qsub it reads
- * the (long) `qstat -f` listing for a job of those names and adopts the first. Else it
+ * the (long) `qstat -f` listing for a job of the names those keys' jobs carry (the key, or
+ * an array element's array name) and adopts the oldest (an element: its index in that array). Else it
  * saves the script and calls qsub from the workdir, still under the lock, with `-o`/`-e`
  * on the command line (the Slurm wrapper ignores them as directives). Exit 4 means qstat
  * failed, 5 that qsub refused (qsub's output on stderr).
@@ -62,11 +67,12 @@ const listFullJobs = (leave: 'exit' | 'return') => `listing=$(qstat -f); rc=$?
 const submitOne = `${batchSubmitPrelude}
 if [ \${#candidates[@]} -gt 0 ]; then
   ${listFullJobs('return')}
-  found=$(printf '%s\\n' "$listing" | awk -v keys="\${candidates[*]}" '
+  found=$(printf '%s\\n' "$listing" | awk -v keys="\${cand_names[*]}" '
     BEGIN { count = split(keys, names, " "); for (i = 1; i <= count; i++) wanted[names[i]] = 1 }
     /^Job Id:/ { id = $3 }
-    /^[ \\t]+Job_Name = / { sub(/^[ \\t]+Job_Name = /, ""); if ($0 in wanted) { print $0, id; exit } }')
-  [ -n "$found" ] && { adopt "\${found%% *}" "\${found#* }"; return; }
+    /^[ \\t]+Job_Name = / { sub(/^[ \\t]+Job_Name = /, ""); if ($0 in wanted) print id, $0 }' | sort -n)
+  found=\${found%%$'\\n'*}
+  [ -n "$found" ] && { adopt_named "\${found#* }" "\${found%% *}"; return; }
 fi
 ${batchSubmitClaim}
 # qsub runs from the workdir; the batch's own shell stays where it is.
@@ -75,15 +81,29 @@ answer=$(cd -- "$workdir" && exec qsub -o "$workdir/${jobOutputFiles.stdout}" -e
   { printf '%s\\n' "$answer" >&2; return 5; }
 id=\${answer##*[[:space:]]}${batchSubmitEpilogue}`;
 
+/** Submits a job array: `submit_array <wrapper> <indices>` (see `ArraySubmit`). */
+const submitArray = `answer=$(qsub -J "$2" -o /dev/null -e /dev/null "$1" 2>&1) || { printf '%s\\n' "$answer" >&2; return 5; }
+id=\${answer##*[[:space:]]}`;
+
+/** An element's id from its array's (\`616\`, \`616[]\`, \`616[].server\`): \`616[<index>].server\` (see \`pbsArrayElementId\`). */
+const elementId = `local base=\${1%%[[.]*}; local rest=\${1#"$base"}; rest=\${rest#\\[*\\]}; REPLY=$base[$2]$rest`;
+
 /**
  * The find command: `bash -c <this> drover-find <workdir> <key>...`. Under the task's
  * lock (`batchFindPrelude`), prints `found<TAB><key><TAB><id>` for the first key with a
- * `native-id` file, else `qstat` and then the `qstat -f` listing.
+ * `native-id` file, else a `drover-array-element <key> <array name> <index>` line for each
+ * key recorded as an array element, `qstat` and then the `qstat -f` listing.
  */
 const findScript = `${batchFindPrelude}
 for key in "$@"; do
   file="$workdir/.drover-job/$key/${batchJobFiles.nativeId}"
   if [ -s "$file" ]; then IFS= read -r id < "$file"; printf 'found\\t%s\\t%s\\n' "$key" "$id"; exit 0; fi
+done
+for key in "$@"; do
+  file=$workdir/.drover-job/$key/${batchJobFiles.arrayElement}
+  if [ -s "$file" ] && read -r name index < "$file" && [[ $name =~ ^[A-Za-z0-9_][A-Za-z0-9_.-]*$ && $index =~ ^[0-9]+$ ]]; then
+    printf 'drover-array-element %s %s %s\\n' "$key" "$name" "$index"
+  fi
 done
 ${listFullJobs('exit')}
 printf 'qstat\\n%s\\n' "$listing"
@@ -92,11 +112,17 @@ printf 'qstat\\n%s\\n' "$listing"
 /**
  * The cancel command: `bash -c <this> drover-cancel <job directory> <id>`. Marks the job
  * `canceled` unless it has already recorded an exit code, then calls qdel; exit 5 and
- * qdel's output on stderr when qdel fails.
+ * qdel's output on stderr when qdel fails. An element of an array that Slurm's qsub wrapper
+ * submitted (`616[3]`, no server: PBS Pro and Torque name theirs `616[3].server`) is
+ * canceled with `scancel 616_3`: the wrapper's qdel reads `616[3]` as 616, the whole array.
  */
 const cancelScript = `
 dir=$1 id=$2
 if [ -d "$dir" ] && [ ! -e "$dir/${batchJobFiles.exitCode}" ]; then : > "$dir/${batchJobFiles.canceled}"; fi
+if [[ $id =~ ^([0-9]+)\\[([0-9]+)\\]$ ]] && command -v scancel > /dev/null; then
+  answer=$(scancel "\${BASH_REMATCH[1]}_\${BASH_REMATCH[2]}" 2>&1) || { printf '%s\\n' "$answer" >&2; exit 5; }
+  exit 0
+fi
 answer=$(qdel "$id" 2>&1) || { printf '%s\\n' "$answer" >&2; exit 5; }
 `;
 
@@ -108,6 +134,11 @@ export interface PbsSchedulerOptions {
   resource: string;
   /** Called with the job count of each batch submit command (tests and benchmarks). */
   onSubmitBatch?: (jobs: number) => void;
+  /**
+   * Elements per job array at most. Default 1001, Slurm's default `MaxArraySize` (the test
+   * cluster's qsub is Slurm's); PBS Pro's `max_array_size` defaults to 10000.
+   */
+  maxArraySize?: number;
 }
 
 /**
@@ -132,7 +163,15 @@ export class PbsScheduler implements BatchScheduler {
         refusal: (result) => qsubErrorMessage(result.stderr.trim()),
         parseId: parseQsubOutput,
       },
-      options.onSubmitBatch,
+      {
+        arrays: {
+          submitArrayBody: submitArray,
+          elementIdBody: elementId,
+          renderArrayScript: renderPbsArrayScript,
+          maxArraySize: () => Promise.resolve(options.maxArraySize ?? defaultMaxArraySize),
+        },
+        onBatch: options.onSubmitBatch,
+      },
     );
   }
 
@@ -177,10 +216,21 @@ export class PbsScheduler implements BatchScheduler {
     });
     const found = /^found\t(\S+)\t(\S+)$/m.exec(result.stdout);
     if (found) return { nativeId: found[2], adopted: true, submissionKey: found[1], details: {} };
-    const jobs = parseQstatFullNames(result.stdout);
+    const elements = new Map(
+      [...result.stdout.matchAll(/^drover-array-element (\S+) (\S+) (\d+)$/gm)].map((match) => [
+        match[1],
+        { name: match[2], index: Number(match[3]) },
+      ]),
+    );
+    const jobs = parseQstatFullNames(result.stdout).sort(
+      (a, b) => Number.parseInt(a.jobId, 10) - Number.parseInt(b.jobId, 10),
+    );
     for (const key of keys) {
-      const match = jobs.find((candidate) => candidate.name === key);
-      if (match) return { nativeId: match.jobId, adopted: true, submissionKey: key, details: {} };
+      const element = elements.get(key);
+      const match = jobs.find((candidate) => candidate.name === (element?.name ?? key));
+      if (!match) continue;
+      const nativeId = element ? pbsArrayElementId(match.jobId, element.index) : match.jobId;
+      return { nativeId, adopted: true, submissionKey: key, details: {} };
     }
     return null;
   }
@@ -190,7 +240,10 @@ export class PbsScheduler implements BatchScheduler {
    * the server forgets them). Queued and running jobs are reported from it; jobs that are
    * finished or no longer listed are resolved from their job files, all in one more remote
    * command (see `observeFinishedJob`). Jobs without a job directory that qstat does not
-   * list are left out.
+   * list are left out. An array element qstat does not list as itself (Slurm's qsub wrapper
+   * lists a started element under an id of its own, and waiting ones as their array) is
+   * read from its files in that command too: running once it recorded its start, queued
+   * while its array is listed unfinished, else as its files say it ended.
    *
    * @throws {ResourceUnreachableError} when the PBS server does not answer.
    */
@@ -208,6 +261,13 @@ export class PbsScheduler implements BatchScheduler {
     const { statusOutput, tails } = command.split(listing.stdout);
     const rows = new Map(parseQstat(statusOutput).map((row) => [row.jobId, row]));
 
+    // An array's own row (`616`, `616[]`, `616[].server`) by its id's number: while it is
+    // listed unfinished, elements qstat does not list one by one may still wait in it.
+    const arrayRows = new Map<string, QstatRow>();
+    for (const row of rows.values()) {
+      const array = /^(\d+)(\[\])?(\.|$)/.exec(row.jobId);
+      if (array) arrayRows.set(array[1], row);
+    }
     const ended: TrackedJob[] = [];
     for (const job of jobs) {
       const row = rows.get(job.nativeId);
@@ -225,6 +285,28 @@ export class PbsScheduler implements BatchScheduler {
     ended.forEach((job, index) => {
       const row = rows.get(job.nativeId);
       const record = records[index];
+      const element = row ? null : parsePbsArrayElementId(job.nativeId);
+      if (element && record.exitCode === null && !record.canceled) {
+        // An element qstat does not list as itself (Slurm's qsub wrapper lists started
+        // elements under ids of their own): its files say it runs; else it waits while its
+        // array is listed unfinished; else it is over, as its files say.
+        const arrayRow = arrayRows.get(element.arrayId);
+        const arrayState = arrayRow ? pbsJobState(arrayRow.state) : 'finished';
+        if (record.startedAt) {
+          observations.set(job.nativeId, {
+            nativeId: job.nativeId,
+            state: 'running',
+            nativeState: 'R',
+            startedAt: record.startedAt,
+            ...(record.node ? { nodeList: record.node } : {}),
+          });
+          return;
+        }
+        if (arrayState !== 'finished') {
+          if (arrayState) observations.set(job.nativeId, { nativeId: job.nativeId, state: 'queued', nativeState: 'Q' });
+          return;
+        }
+      }
       if (!row && !record.exists) return;
       observations.set(job.nativeId, observeFinishedJob(job.nativeId, record, row?.state ?? 'C'));
     });

@@ -17,6 +17,7 @@ export const pbsJobStates = {
   R: 'running',
   E: 'running', // exiting: the script ended, clean-up is under way
   S: 'running', // suspended
+  B: 'running', // an array whose first elements have begun (PBS Pro; its rest may still wait)
   C: 'finished', // completed, failed or canceled alike
   F: 'finished', // finished (PBS Pro)
 } as const satisfies Record<string, JobState | 'finished'>;

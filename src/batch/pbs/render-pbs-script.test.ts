@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { JobSpec } from '../port.ts';
 import { renderSlurmScript } from '../slurm/render-slurm-script.ts';
-import { formatPbsWalltime, renderPbsScript } from './render-pbs-script.ts';
+import { formatPbsWalltime, renderPbsArrayScript, renderPbsScript } from './render-pbs-script.ts';
 import { TaskError } from '../../domain/failure.ts';
 
 /** A spec no attempt can submit fails for good: a final `invalid-job-spec`, never a retry. */
@@ -63,4 +63,19 @@ test('formats walltimes as HH:MM:SS, hours past 24 included', () => {
   assert.equal(formatPbsWalltime(1), '00:01:00');
   assert.equal(formatPbsWalltime(90), '01:30:00');
   assert.equal(formatPbsWalltime(1500), '25:00:00');
+});
+
+test("an array's wrapper: the array's name and the spec's resources, then the wrapper body with PBS's index", () => {
+  const lines = renderPbsArrayScript('drover-array-0a1b', { ...spec, arrayGroup: 'sweep-1' }).split('\n');
+  assert.deepEqual(lines.slice(0, 6), [
+    '#!/bin/bash',
+    '#PBS -N drover-array-0a1b',
+    '#PBS -l nodes=2:ppn=4,walltime=25:00:00',
+    '#PBS -l mem=2048mb',
+    '#PBS -q long',
+    '#PBS -A chem-lab',
+  ]);
+  assert.ok(lines.includes('# drover-job-scripts'), 'the table goes in at submit time');
+  assert.ok(lines.includes('drover_index=${PBS_ARRAY_INDEX:-${PBS_ARRAYID:-${SLURM_ARRAY_TASK_ID:-}}}'));
+  assert.equal(lines.at(-2), 'exec bash -- "$drover_job_script" > stdout.txt 2> stderr.txt');
 });

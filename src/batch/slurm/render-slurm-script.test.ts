@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { JobSpec } from '../port.ts';
-import { formatSlurmTimeLimit, renderSlurmScript } from './render-slurm-script.ts';
+import { formatSlurmTimeLimit, renderSlurmArrayScript, renderSlurmScript } from './render-slurm-script.ts';
 import { TaskError } from '../../domain/failure.ts';
 
 /** A spec no attempt can submit fails for good: a final `invalid-job-spec`, never a retry. */
@@ -136,4 +136,38 @@ test('formats time limits as HH:MM:SS, with days from one day on', () => {
   assert.equal(formatSlurmTimeLimit(90), '01:30:00');
   assert.equal(formatSlurmTimeLimit(1440), '1-00:00:00');
   assert.equal(formatSlurmTimeLimit(1500), '1-01:00:00');
+});
+
+test("an array's wrapper: the array's name, the group, the spec's resources, output to /dev/null, each element its own script", () => {
+  const lines = renderSlurmArrayScript('drover-array-0a1b', {
+    ...spec,
+    arrayGroup: 'sweep-1',
+    argv: hostileArgv,
+  }).split('\n');
+  // The resource directives are the lone job's (its lines 6 to 11).
+  const resources = renderSlurmScript(spec).split('\n').slice(6, 12);
+  assert.deepEqual(resources[0], '#SBATCH --partition=long');
+  assert.deepEqual(lines, [
+    '#!/bin/bash',
+    '#SBATCH --job-name=drover-array-0a1b',
+    '#SBATCH --comment=sweep-1',
+    '#SBATCH --output=/dev/null',
+    '#SBATCH --error=/dev/null',
+    ...resources,
+    '# Rendered by Drover: a job array whose element i runs the i-th job script below as its',
+    '# own job, in its own workdir; the directives above are the same for every element.',
+    'drover_job_scripts=()',
+    '# drover-job-scripts',
+    'drover_index=${SLURM_ARRAY_TASK_ID:-}',
+    '[[ $drover_index =~ ^[0-9]+$ ]] && drover_job_script=${drover_job_scripts[drover_index]:-} &&',
+    '  [ -n "$drover_job_script" ] || { echo "Drover: no job script for array index $drover_index" >&2; exit 1; }',
+    'drover_workdir=${drover_job_script%/.drover-job/*}',
+    'cd -- "$drover_workdir" || exit 1',
+    'exec bash -- "$drover_job_script" > stdout.txt 2> stderr.txt',
+    '',
+  ]);
+  assert.throws(
+    () => renderSlurmArrayScript('drover-array-0a1b', { ...spec, arrayGroup: 'sweep 1\n#SBATCH -p gpu' }),
+    invalidJobSpec,
+  );
 });

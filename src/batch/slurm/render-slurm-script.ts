@@ -3,7 +3,7 @@
  */
 import type { JobShape, JobSpec } from '../port.ts';
 import { jobOutputFiles } from '../../domain/job.ts';
-import { checkBatchJobSpec, renderBatchJobBody, walltimeLimitMinutes } from '../job-script.ts';
+import { checkBatchJobSpec, renderArrayWrapperBody, renderBatchJobBody, walltimeLimitMinutes } from '../job-script.ts';
 
 /**
  * A Slurm time limit for whole minutes: `HH:MM:SS`, or `D-HH:MM:SS` from one day on.
@@ -58,4 +58,32 @@ export function renderSlurmScript(spec: JobSpec): string {
   return ['#!/bin/bash', ...directives.map((directive) => `#SBATCH ${directive}`), ...renderBatchJobBody(spec)].join(
     '\n',
   );
+}
+
+/**
+ * Renders the wrapper script of a Slurm job array of jobs with `spec`'s directives, whose
+ * element i runs the i-th saved job script of the table the batch submit puts in
+ * (`renderArrayWrapperBody`): `--job-name=<name>` (how a later attempt finds the array: each
+ * element records the name and its index before the sbatch), `--comment=<the group>`, the
+ * resource directives (every job of one array has the same, see `arrayGroupKey`), and
+ * `--output`/`--error` on /dev/null: each element writes its own stdout.txt and stderr.txt
+ * (Slurm's own messages about an element, such as a cancel, are not kept). Submitted with
+ * `sbatch --array=0-<n - 1>`.
+ *
+ * @throws {TaskError} `invalid-job-spec` (final) when the spec cannot be used safely (see `checkBatchJobSpec`).
+ */
+export function renderSlurmArrayScript(name: string, spec: JobSpec): string {
+  checkBatchJobSpec(spec);
+  const directives = [
+    `--job-name=${name}`,
+    ...(spec.arrayGroup !== undefined ? [`--comment=${spec.arrayGroup}`] : []),
+    '--output=/dev/null',
+    '--error=/dev/null',
+    ...slurmResourceOptions(spec),
+  ];
+  return [
+    '#!/bin/bash',
+    ...directives.map((directive) => `#SBATCH ${directive}`),
+    ...renderArrayWrapperBody('${SLURM_ARRAY_TASK_ID:-}'),
+  ].join('\n');
 }

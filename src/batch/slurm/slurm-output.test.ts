@@ -7,7 +7,9 @@ import assert from 'node:assert/strict';
 import {
   isSlurmAccountingDisabledMessage,
   isSlurmUnreachableMessage,
+  parseArrayElementRecords,
   parseJobNames,
+  parseMaxArraySize,
   parseSacct,
   parseSbatchParsable,
   parseSlurmExitCode,
@@ -106,6 +108,17 @@ describe('parsers', () => {
     assert.equal(parseSbatchParsable('616\n'), '616');
     assert.equal(parseSbatchParsable('616;drover-test\n'), '616');
     assert.equal(parseSbatchParsable('sbatch: error: x\n'), null);
+  });
+
+  test("parseMaxArraySize reads scontrol's configuration; parseArrayElementRecords the find command's records", () => {
+    const config =
+      'MailProg                = /bin/mail\nMaxArraySize            = 1001\nMaxJobCount             = 10000\n';
+    assert.equal(parseMaxArraySize(config), 1001);
+    assert.equal(parseMaxArraySize('MaxJobCount = 10000\n'), null);
+    assert.deepEqual(
+      parseArrayElementRecords('drover-array-element k.attempt-1 drover-array-ab 7\n12|k.attempt-1\n'),
+      new Map([['k.attempt-1', { name: 'drover-array-ab', index: 7 }]]),
+    );
   });
 });
 

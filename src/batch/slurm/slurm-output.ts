@@ -78,6 +78,25 @@ export function parseJobNames(stdout: string): Array<{ jobId: string; name: stri
 }
 
 /**
+ * The `drover-array-element <key> <array name> <index>` lines of the find command: which
+ * keys' jobs were submitted as array elements, by key.
+ */
+export function parseArrayElementRecords(stdout: string): Map<string, { name: string; index: number }> {
+  const records = new Map<string, { name: string; index: number }>();
+  for (const line of stdout.split('\n')) {
+    const match = /^drover-array-element (\S+) (\S+) (\d+)$/.exec(line);
+    if (match && !records.has(match[1])) records.set(match[1], { name: match[2], index: Number(match[3]) });
+  }
+  return records;
+}
+
+/** `MaxArraySize` in `scontrol show config` output (`MaxArraySize            = 1001`), or null. */
+export function parseMaxArraySize(stdout: string): number | null {
+  const match = /^MaxArraySize\s*=\s*(\d+)\s*$/m.exec(stdout);
+  return match ? Number(match[1]) : null;
+}
+
+/**
  * The exit code in a `code:signal` pair: the code, or 128 + the signal when a signal
  * ended the job (`0:15` → 143). Null when unreadable.
  */

@@ -324,13 +324,45 @@ describe('SlurmScheduler.submit and find', () => {
     assert.deepEqual(
       shell.commands.map((argv) => (argv[0] === 'bash' ? argv.slice(3) : argv).join(' ')),
       [
-        'drover-find /w squeue --me -h -t all --name=a.attempt-1,b.attempt-1 -o %i|%j',
+        'drover-find /w a.attempt-1 b.attempt-1',
         'sacct -X -P -n --name=a.attempt-1,b.attempt-1 -S 2000-01-01 -o JobID,JobName',
       ],
     );
     assert.equal(
       await new SlurmScheduler({ shell, resource: 'c' }).find({ workdir: '/w', submissionKeys: ['bad key'] }),
       null,
+    );
+  });
+
+  test("find adopts an array element by its array's name and its index, which its job directory records", async () => {
+    // The find command prints the records, then squeue's lines: the pending rest of the
+    // array collapsed (`40_[2-3]`), elements that started one a line.
+    const shell = new ScriptedShell({
+      'drover-find': {
+        stdout: 'drover-array-element b.attempt-1 drover-array-1f 3\n40_[2-3]|drover-array-1f\n40_0|drover-array-1f\n',
+      },
+    });
+    const found = await new SlurmScheduler({ shell, resource: 'c' }).find({
+      workdir: '/w',
+      submissionKeys: ['a.attempt-1', 'b.attempt-1'],
+    });
+    assert.deepEqual(found, { nativeId: '40_3', adopted: true, submissionKey: 'b.attempt-1', details: {} });
+    assert.equal(shell.commands.length, 1, 'squeue knew it: no sacct');
+    // Only sacct knows it any more: its rows are the elements'.
+    const accounted = new ScriptedShell({
+      'drover-find': { stdout: 'drover-array-element a.attempt-1 drover-array-2e 1\n' },
+      sacct: { stdout: '41_0|drover-array-2e\n41_1|drover-array-2e\n' },
+    });
+    assert.deepEqual(
+      await new SlurmScheduler({ shell: accounted, resource: 'c' }).find({
+        workdir: '/w',
+        submissionKeys: ['a.attempt-1'],
+      }),
+      { nativeId: '41_1', adopted: true, submissionKey: 'a.attempt-1', details: {} },
+    );
+    assert.equal(
+      accounted.commands[1].find((word) => word.startsWith('--name=')),
+      '--name=drover-array-2e',
     );
   });
 });

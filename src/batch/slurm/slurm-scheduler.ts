@@ -27,7 +27,7 @@ import {
 } from '../remote-submit.ts';
 import { readBatchJobRecords } from '../job-files.ts';
 import { attachOutputs, withOutputTails } from '../output-tail.ts';
-import { renderSlurmScript } from './render-slurm-script.ts';
+import { renderSlurmArrayScript, renderSlurmScript } from './render-slurm-script.ts';
 import { isFinishedSlurmState } from './slurm-states.ts';
 import {
   isSlurmAccountingDisabledMessage,
@@ -35,9 +35,11 @@ import {
   observeAccountedJob,
   observeActiveJob,
   observeFromFiles,
+  parseArrayElementRecords,
   parseJobNames,
-  parseSacct,
+  parseMaxArraySize,
   parseSbatchParsable,
+  parseSacct,
   parseSqueue,
   sacctFields,
   sbatchErrorMessage,
@@ -46,12 +48,14 @@ import {
   type SacctRow,
   type SqueueRow,
 } from './slurm-output.ts';
-import { isPlainSubmissionKey, jobDirectoryOf } from '../job-script.ts';
+import { batchJobFiles, isPlainSubmissionKey, jobDirectoryOf } from '../job-script.ts';
 
 /** Job ids per `sacct -j` call, to keep the command line short. */
 const sacctChunkSize = 500;
 /** sacct without `-j` only looks at jobs of today; name lookups must reach further back. */
 const sacctNameSearchStart = '2000-01-01';
+/** Slurm's default `MaxArraySize`. */
+const defaultMaxArraySize = 1001;
 /** Job ids as Slurm prints them (`42`, or `42_3` for an array task): never an option. */
 const slurmJobIdPattern = /^\d+(_\d+)?$/;
 
@@ -59,13 +63,15 @@ const slurmJobIdPattern = /^\d+(_\d+)?$/;
  * One job's submit (see `batchSubmitPrelude`, which takes the task's lock and adopts a
  * job whose `native-id` was recorded; `batchSubmitCommand` runs it for each job of a
  * batch). For keys whose submit died around its sbatch it asks squeue, then sacct (the
- * job may have left squeue), for a job of those names, and adopts the oldest. Else it
- * saves the script and calls sbatch, still under the lock. Exit 4 means squeue or sacct
- * failed, 5 that sbatch refused (their messages on stderr).
+ * job may have left squeue), for a job of the names those keys' jobs carry (the key, or
+ * the array's name of an array element), and adopts the oldest (an element: its index in
+ * that array, `<array id>_<index>`). Else it saves the script and calls sbatch, still under
+ * the lock (an array element stops before sbatch: `batchSubmitClaim`). Exit 4 means squeue
+ * or sacct failed, 5 that sbatch refused (their messages on stderr).
  */
 const submitOne = `${batchSubmitPrelude}
 if [ \${#candidates[@]} -gt 0 ]; then
-  names=$(IFS=,; printf '%s' "\${candidates[*]}")
+  names=$(IFS=,; printf '%s' "\${cand_names[*]}")
   found=$(set -o pipefail; squeue --me -h -t all --name="$names" -o '%i %j' | sort -n) || return 4
   if [ -z "$found" ]; then
     accounting=$(sacct -X -P -n --name="$names" -S ${sacctNameSearchStart} -o JobID,JobName 2>&1) ||
@@ -73,18 +79,40 @@ if [ \${#candidates[@]} -gt 0 ]; then
         *'accounting storage is disabled'*) accounting= ;;
         *) printf '%s\\n' "$accounting" >&2; return 4 ;;
       esac
-    found=$(printf '%s\\n' "$accounting" | grep -E '^[0-9]+[|]' | tr '|' ' ' | sort -n)
+    found=$(printf '%s\\n' "$accounting" | grep -E '^[0-9]+(_[][0-9,-]*)?[|]' | tr '|' ' ' | sort -n)
   fi
   found=\${found%%$'\\n'*}
-  [ -n "$found" ] && { adopt "\${found#* }" "\${found%% *}"; return; }
+  [ -n "$found" ] && { adopt_named "\${found#* }" "\${found%% *}"; return; }
 fi
 ${batchSubmitClaim}
 answer=$(sbatch --parsable --ignore-pbs "$script") || return 5
 id=\${answer%%;*}${batchSubmitEpilogue}`;
 
-/** The find command: `bash -c <this> drover-find <workdir> squeue ...` runs squeue under the task's lock. */
+/** Submits a job array: `submit_array <wrapper> <indices>` (see `ArraySubmit`). */
+const submitArray = `answer=$(sbatch --parsable --ignore-pbs --array="$2" "$1") || return 5
+id=\${answer%%;*}`;
+
+/** An element's id from its array's id as squeue lists it (`123`, `123_4`, `123_[0-9]`): `123_<index>`. */
+const elementId = `REPLY=\${1%%_*}_$2`;
+
+/**
+ * The find command: `bash -c <this> drover-find <workdir> <key>...` prints, under the
+ * task's lock, `drover-array-element <key> <array name> <index>` for each key recorded as
+ * an array element, then squeue's `%i|%j` lines for the jobs of those keys and arrays.
+ */
 const findScript = `${batchFindPrelude}
-exec "$@"`;
+names=()
+for key; do
+  name=$key
+  file=$workdir/.drover-job/$key/${batchJobFiles.arrayElement}
+  if [ -s "$file" ] && read -r name index < "$file" && [[ $name =~ ^[A-Za-z0-9_][A-Za-z0-9_.-]*$ && $index =~ ^[0-9]+$ ]]; then
+    printf 'drover-array-element %s %s %s\\n' "$key" "$name" "$index"
+  else
+    name=$key
+  fi
+  names+=("$name")
+done
+exec squeue --me -h -t all --name="$(IFS=,; printf '%s' "\${names[*]}")" -o '%i|%j'`;
 
 /** Options for `SlurmScheduler`. */
 export interface SlurmSchedulerOptions {
@@ -94,6 +122,11 @@ export interface SlurmSchedulerOptions {
   resource: string;
   /** Called with the job count of each batch submit command (tests and benchmarks). */
   onSubmitBatch?: (jobs: number) => void;
+  /**
+   * Elements per job array at most. Default: the cluster's `MaxArraySize` (from `scontrol
+   * show config`, read once, at the first array; 1001 when it cannot be read).
+   */
+  maxArraySize?: number;
 }
 
 /**
@@ -106,10 +139,13 @@ export class SlurmScheduler implements BatchScheduler {
   private readonly shell: Shell;
   private readonly resource: string;
   private readonly submitter: BatchSubmitter;
+  private readonly maxArraySize?: number;
+  private maxArraySizeRead?: Promise<number>;
 
   constructor(options: SlurmSchedulerOptions) {
     this.shell = options.shell;
     this.resource = options.resource;
+    this.maxArraySize = options.maxArraySize;
     this.submitter = new BatchSubmitter(
       this.shell,
       submitOne,
@@ -117,10 +153,32 @@ export class SlurmScheduler implements BatchScheduler {
         isUnreachable: isSlurmUnreachableMessage,
         unreachable: (message) => this.unreachable('sbatch', message),
         refusal: (result) => sbatchErrorMessage(result.stderr),
-        parseId: parseSbatchParsable,
+        // An element's id (`42_3`) or a job's.
+        parseId: (word) => (slurmJobIdPattern.test(word) ? word : parseSbatchParsable(word)),
       },
-      options.onSubmitBatch,
+      {
+        arrays: {
+          submitArrayBody: submitArray,
+          elementIdBody: elementId,
+          renderArrayScript: renderSlurmArrayScript,
+          maxArraySize: () => this.readMaxArraySize(),
+        },
+        onBatch: options.onSubmitBatch,
+      },
     );
+  }
+
+  /**
+   * The cluster's `MaxArraySize`: an array's indices go from 0 to one less. Read once (one
+   * `scontrol show config`); Slurm's default, 1001, when it cannot be read.
+   */
+  private readMaxArraySize(): Promise<number> {
+    if (this.maxArraySize !== undefined) return Promise.resolve(this.maxArraySize);
+    this.maxArraySizeRead ??= this.shell.run(['scontrol', 'show', 'config']).then(
+      (result) => parseMaxArraySize(result.stdout) ?? defaultMaxArraySize,
+      () => defaultMaxArraySize,
+    );
+    return this.maxArraySizeRead;
   }
 
   /** The sbatch script `submit` sends; see `renderSlurmScript`. */
@@ -146,11 +204,12 @@ export class SlurmScheduler implements BatchScheduler {
   }
 
   /**
-   * The job named after one of `submissionKeys`: one `squeue` call, and when squeue knows
-   * none of them (jobs leave it a little after `MinJobAge`) one `sacct` call over all time.
-   * Keys come first in the order given; of several jobs with one key, the oldest. squeue
-   * runs under the task's submit lock (see `batchFindPrelude`): after any sbatch of the
-   * task that was still running has ended.
+   * The job named after one of `submissionKeys` (an array element: its array's name, which
+   * its job directory records, and its index there): one remote command, `squeue`, and when
+   * squeue knows none of them (jobs leave it a little after `MinJobAge`) one `sacct` call
+   * over all time. Keys come first in the order given; of several jobs with one name, the
+   * oldest. squeue runs under the task's submit lock (see `batchFindPrelude`): after any
+   * sbatch of the task that was still running has ended.
    *
    * @throws {ResourceUnreachableError} when slurmctld or slurmdbd does not answer.
    * @throws {Error} when a submit of the task still held its lock after 90 s.
@@ -158,34 +217,22 @@ export class SlurmScheduler implements BatchScheduler {
   async find(job: { workdir: string; submissionKeys: string[] }): Promise<FoundJob | null> {
     const keys = job.submissionKeys.filter(isPlainSubmissionKey);
     if (keys.length === 0) return null;
-    const names = keys.join(',');
-    const queued = await this.runSlurm(
-      [
-        'bash',
-        '-c',
-        findScript,
-        'drover-find',
-        job.workdir,
-        'squeue',
-        '--me',
-        '-h',
-        '-t',
-        'all',
-        `--name=${names}`,
-        '-o',
-        '%i|%j',
-      ],
-      { timeoutMs: batchFindTimeoutMs },
-    );
-    let found = pickByKey(keys, parseJobNames(queued.stdout));
+    const queued = await this.runSlurm(['bash', '-c', findScript, 'drover-find', job.workdir, ...keys], {
+      timeoutMs: batchFindTimeoutMs,
+      client: 'squeue',
+    });
+    const elements = parseArrayElementRecords(queued.stdout);
+    const lookups = keys.map((key) => ({ key, name: elements.get(key)?.name ?? key, index: elements.get(key)?.index }));
+    let found = pickByName(lookups, parseJobNames(queued.stdout));
     if (!found) {
+      const names = [...new Set(lookups.map((lookup) => lookup.name))].join(',');
       const accounted = await this.runSlurm(
         ['sacct', '-X', '-P', '-n', `--name=${names}`, '-S', sacctNameSearchStart, '-o', 'JobID,JobName'],
         { allowDisabledAccounting: true },
       );
-      found = pickByKey(keys, parseJobNames(accounted.stdout));
+      found = pickByName(lookups, parseJobNames(accounted.stdout));
     }
-    return found ? { nativeId: found.jobId, adopted: true, submissionKey: found.name, details: {} } : null;
+    return found ? { nativeId: found.jobId, adopted: true, submissionKey: found.key, details: {} } : null;
   }
 
   /**
@@ -203,7 +250,8 @@ export class SlurmScheduler implements BatchScheduler {
 
     // The same command brings back the end of each job's stdout, for progress.
     const command = withOutputTails(
-      ['env', 'SLURM_TIME_FORMAT=%s', 'squeue', '--me', '-h', '-t', 'all', '-o', squeueFormat],
+      // -r: each array element on a line of its own, pending ones too.
+      ['env', 'SLURM_TIME_FORMAT=%s', 'squeue', '--me', '-h', '-t', 'all', '-r', '-o', squeueFormat],
       jobs,
     );
     const queue = await this.runSlurm(command.argv, { input: command.input });
@@ -358,16 +406,22 @@ function checkJobId(nativeId: string): void {
   }
 }
 
-/** The first key (in the order given) that names a job, with that job (the lowest id). */
-function pickByKey(
-  keys: string[],
+/**
+ * The first lookup (in the order given) whose name a job carries, with that job: the oldest
+ * (lowest id) of that name; for an array element, its index in that array (`123_4`).
+ */
+function pickByName(
+  lookups: Array<{ key: string; name: string; index?: number }>,
   rows: Array<{ jobId: string; name: string }>,
-): { jobId: string; name: string } | null {
-  for (const key of keys) {
+): { jobId: string; key: string } | null {
+  for (const lookup of lookups) {
     const matches = rows
-      .filter((row) => row.name === key)
+      .filter((row) => row.name === lookup.name)
       .sort((a, b) => Number.parseInt(a.jobId, 10) - Number.parseInt(b.jobId, 10));
-    if (matches.length > 0) return matches[0];
+    if (matches.length === 0) continue;
+    const jobId =
+      lookup.index === undefined ? matches[0].jobId : `${Number.parseInt(matches[0].jobId, 10)}_${lookup.index}`;
+    return { jobId, key: lookup.key };
   }
   return null;
 }
