@@ -97,7 +97,8 @@ try {
       );
       for (const { kind, count } of kinds)
         if (count === elements) reached[kind] ??= (performance.now() - started) / 1000;
-      if (process.env.TRACE) console.error(((performance.now() - started) / 1000).toFixed(1), JSON.stringify(kinds), recorded);
+      if (process.env.TRACE)
+        console.error(((performance.now() - started) / 1000).toFixed(1), JSON.stringify(kinds), recorded);
     }
     console.error(`every element past: ${JSON.stringify(reached)}`);
     const allIn = (performance.now() - started) / 1000;
