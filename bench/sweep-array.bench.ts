@@ -112,7 +112,18 @@ try {
     console.log(
       `| ${run} | ${elements} | ${answered.toFixed(2)} | ${allIn.toFixed(2)} | ${bash} | ${(squeue / polls).toFixed(2)} | ${polls} |`,
     );
+    // Cancel all: until every element has ended (its job killed, stage-out run).
+    const canceling = performance.now();
     await drover.call('POST', `/api/v1/sweeps/${sweep.body.id}/cancel`);
+    for (;;) {
+      const shown = await drover.call('GET', `/api/v1/sweeps/${sweep.body.id}`);
+      if (shown.body.finished === elements) break;
+      if (performance.now() - canceling > 600_000) throw new Error(`${shown.body.finished} ended after 10 minutes`);
+      await sleep(500);
+    }
+    console.error(
+      `cancel all: every element ended ${((performance.now() - canceling) / 1000).toFixed(1)} s after the request`,
+    );
     execFileSync('scancel', ['-u', 'hpcuser']);
   }
 } finally {

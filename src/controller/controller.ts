@@ -41,7 +41,7 @@ import {
 } from '../domain/progress.ts';
 import {
   applyOutcomes,
-  cancelOpenTasks,
+  cancelOpenTasksOfMany,
   findEndedMonitors,
   recoverExpiredLeases,
   skipWaitingTasks,
@@ -61,6 +61,12 @@ const minEarlyPollGapMs = 1000;
  * be missed while the listening connection reconnects.
  */
 const admissionIdleMs = 30_000;
+/**
+ * Job cancels sent to one resource at once: a sweep's cancel is a thousand scancels, which
+ * one after the other held the controller's pass (and every poll) for minutes. The SSH
+ * pool of a resource has 8 sessions by default.
+ */
+const cancelsAtOnce = 8;
 
 export interface ControllerOptions {
   store: Store;
@@ -337,29 +343,22 @@ export class Controller {
    * (all of them before the submit started; the monitor and stage-out stay after it).
    */
   private async cancelRequested(): Promise<void> {
-    const { store, resources, logger } = this.options;
+    const { store } = this.options;
     const experiments = await listCanceling(store);
-    for (const id of experiments) {
+    if (experiments.length > 0) {
+      // One statement each for all of them: a sweep's cancel is a thousand experiments.
       await store.transaction(async (tx) => {
-        await cancelOpenTasks(tx, id);
-        await requestCancel(tx, id);
+        await cancelOpenTasksOfMany(tx, experiments);
+        await requestCancel(tx, experiments);
       });
     }
-    const jobs = await listJobsToCancel(store);
-    for (const job of jobs) {
-      try {
-        const handle = resources.open(await getResource(store, job.gatewayId, job.resource));
-        await handle.scheduler.cancel(toTracked(job));
-        const observed = (await handle.scheduler.poll([toTracked(job)])).get(job.nativeId ?? '');
-        const observation: JobObservation =
-          observed && observed.state !== 'running' && observed.state !== 'queued'
-            ? observed
-            : { nativeId: job.nativeId ?? '', state: 'canceled', nativeState: 'canceled' };
-        await store.transaction((tx) => applyObservations(tx, [{ job, observation }]));
-      } catch (error) {
-        logger.warn({ err: error, job: job.id }, 'canceling the job failed; will retry');
-      }
+    const byResource = new Map<string, JobRecord[]>();
+    for (const job of await listJobsToCancel(store)) {
+      const key = `${job.gatewayId}\u0000${job.resource}`;
+      byResource.set(key, [...(byResource.get(key) ?? []), job]);
     }
+    // Resources side by side, as their polls are: a slow one holds up no other.
+    await Promise.all([...byResource.values()].map((jobs) => this.cancelJobsOn(jobs)));
     if (experiments.length > 0) {
       await store.transaction(async (tx) => {
         await skipWaitingTasks(tx, experiments);
@@ -367,6 +366,51 @@ export class Controller {
       });
     }
   }
+
+  /**
+   * Cancels `jobs` (all on one resource), a few at once, then observes them in one poll and
+   * records what it saw: a job still shown queued or running is recorded canceled (the
+   * scheduler took the cancel; its end is what a later poll would show). A job whose
+   * cancel failed stays asked for, and is tried again next pass.
+   */
+  private async cancelJobsOn(jobs: JobRecord[]): Promise<void> {
+    const { store, resources, logger } = this.options;
+    try {
+      const handle = resources.open(await getResource(store, jobs[0].gatewayId, jobs[0].resource));
+      const canceled: JobRecord[] = [];
+      await inTurns(jobs, cancelsAtOnce, async (job) => {
+        try {
+          await handle.scheduler.cancel(toTracked(job));
+          canceled.push(job);
+        } catch (error) {
+          logger.warn({ err: error, job: job.id }, 'canceling the job failed; will retry');
+        }
+      });
+      if (canceled.length === 0) return;
+      const observed = await handle.scheduler.poll(canceled.map(toTracked));
+      const updates = canceled.map((job) => {
+        const seen = observed.get(job.nativeId ?? '');
+        const observation: JobObservation =
+          seen && seen.state !== 'running' && seen.state !== 'queued'
+            ? seen
+            : { nativeId: job.nativeId ?? '', state: 'canceled', nativeState: 'canceled' };
+        return { job, observation };
+      });
+      await store.transaction((tx) => applyObservations(tx, updates));
+    } catch (error) {
+      logger.warn({ err: error, resource: jobs[0].resource }, 'canceling jobs failed; will retry');
+    }
+  }
+}
+
+/** Runs `run` on every item, at most `lanes` at once. */
+async function inTurns<T>(items: readonly T[], lanes: number, run: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(lanes, items.length) }, async () => {
+      while (next < items.length) await run(items[next++]);
+    }),
+  );
 }
 
 function toTracked(job: JobRecord) {
