@@ -6,21 +6,15 @@
  */
 import { after, before, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
+import { launchChromium } from './browser.ts';
 import { startTestDrover, type TestDrover } from './harness.ts';
 
 let drover: TestDrover;
 let browser: Browser;
 
 before(async () => {
-  [drover, browser] = await Promise.all([
-    startTestDrover(),
-    chromium.launch({
-      executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-      headless: true,
-      args: ['--no-sandbox'],
-    }),
-  ]);
+  [drover, browser] = await Promise.all([startTestDrover(), launchChromium()]);
 });
 after(async () => {
   await browser?.close();

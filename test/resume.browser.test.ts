@@ -7,9 +7,9 @@ import { after, afterEach, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Browser, BrowserContext, Locator, Page } from 'playwright-core';
-import { launchChromium } from './chromium.ts';
-import { projectRoot, sessionCookies, startTestDrover, waitForState, type TestDrover } from './harness.ts';
+import type { Browser, Page } from 'playwright-core';
+import { launchChromium, TestPages, textMatching } from './browser.ts';
+import { projectRoot, startTestDrover, waitForState, type TestDrover } from './harness.ts';
 
 /** Fails (exit 3) the first time it runs in a working directory, succeeds after. */
 const failsOnce = {
@@ -25,8 +25,7 @@ const failsOnce = {
 let drover: TestDrover;
 let browser: Browser;
 let alice: string;
-const contexts: BrowserContext[] = [];
-const pageErrors: string[] = [];
+const pages = new TestPages(() => browser);
 
 before(async () => {
   assert.ok(existsSync(join(projectRoot, 'web', 'dist', 'index.html')), 'the web UI is not built: run `npm run build`');
@@ -40,33 +39,10 @@ after(async () => {
   await browser?.close();
   await drover?.stop();
 });
-afterEach(async () => {
-  await Promise.all(contexts.splice(0).map((context) => context.close()));
-  assert.deepEqual(pageErrors.splice(0), [], 'errors thrown in the page');
-});
+afterEach(() => pages.closeAll());
 
-async function openPage(token: string): Promise<Page> {
-  const context = await browser.newContext({ viewport: { width: 1200, height: 900 }, reducedMotion: 'reduce' });
-  contexts.push(context);
-  await context.addCookies(await sessionCookies(drover.url, token));
-  const page = await context.newPage();
-  // Generous: CI runs this tier beside others on two cores.
-  page.setDefaultTimeout(30_000);
-  page.setDefaultNavigationTimeout(60_000);
-  page.on('pageerror', (error) => pageErrors.push(error.message));
-  return page;
-}
-
-/** Waits until the text of `locator`, white space collapsed, matches `pattern`. */
-async function textMatching(locator: Locator, pattern: RegExp, timeoutMs = 30_000): Promise<string> {
-  const deadline = Date.now() + timeoutMs;
-  let last = '';
-  while (Date.now() < deadline) {
-    last = (await locator.innerText({ timeout: 1000 }).catch(() => '')).replace(/\s+/g, ' ').trim();
-    if (pattern.test(last)) return last;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`timed out waiting for ${pattern}; last text: ${JSON.stringify(last)}`);
+function openPage(token: string): Promise<Page> {
+  return pages.open(drover.url, token);
 }
 
 const experimentState = (page: Page) => page.locator('main .page-title-row .badge');

@@ -17,13 +17,13 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { launchChromium, TestPages } from './browser.ts';
 import {
   adminToken,
   closeEach,
   projectRoot,
   runCli,
-  sessionCookies,
   startTestDrover,
   waitForState,
   type TestDrover,
@@ -37,8 +37,7 @@ let drover: TestDrover;
 let provider: TestIdentityProvider;
 let browser: Browser;
 let workDir: string;
-const contexts: BrowserContext[] = [];
-const pageErrors: string[] = [];
+const pages = new TestPages(() => browser);
 
 before(async () => {
   assert.ok(existsSync(join(projectRoot, 'web', 'dist', 'index.html')), 'the web UI is not built: run `npm run build`');
@@ -48,11 +47,7 @@ before(async () => {
       gateway: { name: 'Heat Lab Gateway', theme: { primary: '#0b6e4f', accent: '#8a4500' } },
       signIn: { allowHttpIssuers: true, allowedNetworks: ['127.0.0.1'] },
     }),
-    chromium.launch({
-      executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-      headless: true,
-      args: ['--no-sandbox'],
-    }),
+    launchChromium(),
   ]);
   provider = await startTestIdentityProvider({
     clients: [
@@ -82,7 +77,7 @@ before(async () => {
 
 after(() =>
   closeEach(
-    () => Promise.all(contexts.splice(0).map((context) => context.close())),
+    () => pages.closeAll(),
     // The browser first: its open event streams would otherwise hold Drover's stop up.
     () => browser?.close(),
     () => drover?.stop(),
@@ -91,24 +86,11 @@ after(() =>
   ),
 );
 
-afterEach(async () => {
-  await Promise.all(contexts.splice(0).map((context) => context.close()));
-  assert.deepEqual(pageErrors.splice(0), [], 'errors thrown in the page');
-});
+afterEach(() => pages.closeAll());
 
-/** A fresh browser context; signed in as `token` (a session made from it, as the token form does) unless null. */
-async function openPage(token: string | null = null): Promise<Page> {
-  const context = await browser.newContext({ viewport: { width: 1200, height: 900 }, reducedMotion: 'reduce' });
-  contexts.push(context);
-  if (token) await context.addCookies(await sessionCookies(drover.url, token));
-  const page = await context.newPage();
-  page.setDefaultTimeout(30_000);
-  page.setDefaultNavigationTimeout(60_000);
-  page.on('pageerror', (error) => pageErrors.push(error.message));
-  page.on('console', (message) => {
-    if (/Content Security Policy/i.test(message.text())) pageErrors.push(message.text());
-  });
-  return page;
+/** A fresh page, signed in as `token` unless it is null (see TestPages). */
+function openPage(token: string | null = null): Promise<Page> {
+  return pages.open(drover.url, token);
 }
 
 /** From Drover's sign-in page: the provider's button, its login form as `login`, its consent page. */

@@ -9,36 +9,22 @@
  */
 import { after, afterEach, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium, type Browser, type BrowserContext, type Locator, type Page } from 'playwright-core';
-import {
-  exitWithApplication,
-  projectRoot,
-  sessionCookies,
-  sleepForApplication,
-  startTestDrover,
-  type TestDrover,
-} from './harness.ts';
+import type { Browser, Locator, Page } from 'playwright-core';
+import { axeViolations, launchChromium, TestPages, textMatching as textWithin } from './browser.ts';
+import { exitWithApplication, projectRoot, sleepForApplication, startTestDrover, type TestDrover } from './harness.ts';
 
 const screenshots = join(projectRoot, 'docs', 'screenshots');
 
 let drover: TestDrover;
 let browser: Browser;
 let alice: string;
-const contexts: BrowserContext[] = [];
-const pageErrors: string[] = [];
+const pages = new TestPages(() => browser);
 
 before(async () => {
   assert.ok(existsSync(join(projectRoot, 'web', 'dist', 'index.html')), 'the web UI is not built: run `npm run build`');
-  [drover, browser] = await Promise.all([
-    startTestDrover(),
-    chromium.launch({
-      executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-      headless: true,
-      args: ['--no-sandbox'],
-    }),
-  ]);
+  [drover, browser] = await Promise.all([startTestDrover(), launchChromium()]);
   for (const application of [exitWithApplication, sleepForApplication])
     assert.equal((await drover.call('POST', '/api/v1/applications', application)).status, 201);
   const user = await drover.call('POST', '/api/v1/users', { name: 'alice' });
@@ -52,48 +38,15 @@ after(async () => {
   await drover?.stop();
 });
 
-afterEach(async () => {
-  await Promise.all(contexts.splice(0).map((context) => context.close()));
-  assert.deepEqual(pageErrors.splice(0), [], 'errors thrown in the page');
-});
+afterEach(() => pages.closeAll());
 
-async function openPage(token: string): Promise<Page> {
-  const context = await browser.newContext({ viewport: { width: 1200, height: 900 }, reducedMotion: 'reduce' });
-  contexts.push(context);
-  await context.addCookies(await sessionCookies(drover.url, token));
-  const page = await context.newPage();
-  // Generous: CI runs this tier beside others on two cores.
-  page.setDefaultTimeout(30_000);
-  page.setDefaultNavigationTimeout(60_000);
-  page.on('pageerror', (error) => pageErrors.push(error.message));
-  return page;
+function openPage(token: string): Promise<Page> {
+  return pages.open(drover.url, token);
 }
 
-/** Waits until the text of `locator`, white space collapsed, matches `pattern`; returns it. */
-async function textMatching(locator: Locator, pattern: RegExp, timeoutMs = 60_000): Promise<string> {
-  const deadline = Date.now() + timeoutMs;
-  let last = '';
-  while (Date.now() < deadline) {
-    last = (await locator.innerText({ timeout: 1000 }).catch(() => '')).replace(/\s+/g, ' ').trim();
-    if (pattern.test(last)) return last;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(
-    `timed out waiting for ${locator} to show ${pattern}; it shows ${JSON.stringify(last.slice(0, 500))}`,
-  );
-}
-
-const axeSource = readFileSync(join(projectRoot, 'node_modules', 'axe-core', 'axe.min.js'), 'utf8');
-
-/** What axe-core (WCAG 2 A and AA rules) finds wrong on the page, one line per element (as in web-ui.browser.test.ts). */
-async function axeViolations(page: Page): Promise<string[]> {
-  await page.evaluate(axeSource);
-  const results = await page.evaluate(() =>
-    (window as any).axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21aa'] } }),
-  );
-  return results.violations.flatMap((violation: any) =>
-    violation.nodes.map((node: any) => `${violation.id}: ${node.failureSummary?.replace(/\s+/g, ' ')} at ${node.html}`),
-  );
+/** `textMatching` with a minute's patience: a sweep's page follows many experiments. */
+function textMatching(locator: Locator, pattern: RegExp, timeoutMs = 60_000): Promise<string> {
+  return textWithin(locator, pattern, timeoutMs);
 }
 
 /** The rows of the sweep's element table, each as its cells' text. */

@@ -12,13 +12,13 @@ import { after, afterEach, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium, type Browser, type BrowserContext, type Locator, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { axeViolations, launchChromium, TestPages, textMatching } from './browser.ts';
 import {
   adminToken,
   exitWithApplication,
   localResourceWithLimits,
   projectRoot,
-  sessionCookies,
   sleepForApplication,
   startTestDrover,
   waitFor,
@@ -37,8 +37,7 @@ let browser: Browser;
 let smtp: SmtpSink;
 let receiver: WebhookReceiver;
 let alice: string;
-const contexts: BrowserContext[] = [];
-const pageErrors: string[] = [];
+const pages = new TestPages(() => browser);
 
 before(async () => {
   assert.ok(existsSync(join(projectRoot, 'web', 'dist', 'index.html')), 'the web UI is not built: run `npm run build`');
@@ -53,11 +52,7 @@ before(async () => {
         webhook: { allowedNetworks: ['127.0.0.0/8'] },
       },
     }),
-    chromium.launch({
-      executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-      headless: true,
-      args: ['--no-sandbox'],
-    }),
+    launchChromium(),
   ]);
   const user = await drover.call('POST', '/api/v1/users', { name: 'alice' });
   assert.equal(user.status, 201);
@@ -72,54 +67,15 @@ after(async () => {
   await receiver?.stop();
 });
 
-afterEach(async () => {
-  await Promise.all(contexts.splice(0).map((context) => context.close()));
-  // An uncaught exception in the page is a bug even when the test's assertions passed.
-  assert.deepEqual(pageErrors.splice(0), [], 'errors thrown in the page');
-});
+afterEach(() => pages.closeAll());
 
-/**
- * A fresh browser context (own storage), signed in as `token` unless it is null, at the
- * Drover at `url` (cookies are per host, not per port: one session cookie per context).
- */
-async function openPage(
-  token: string | null,
-  viewport = { width: 1200, height: 900 },
-  url = drover.url,
-): Promise<Page> {
-  const context = await browser.newContext({ viewport, acceptDownloads: true, reducedMotion: 'reduce' });
-  contexts.push(context);
-  if (token) await context.addCookies(await sessionCookies(url, token));
-  const page = await context.newPage();
-  // Generous limits: CI runs this tier beside others on two cores, where a page load has
-  // taken over 15 s. A step that never happens still fails, only later.
-  page.setDefaultTimeout(30_000);
-  page.setDefaultNavigationTimeout(60_000);
-  page.on('pageerror', (error) => pageErrors.push(error.message));
-  // Something the Content-Security-Policy blocked is a broken page, even if nothing threw.
-  page.on('console', (message) => {
-    if (/Content Security Policy/i.test(message.text())) pageErrors.push(message.text());
-  });
-  return page;
+/** A fresh page signed in as `token` unless null, at the Drover at `url` (see TestPages). */
+function openPage(token: string | null, viewport = { width: 1200, height: 900 }, url = drover.url): Promise<Page> {
+  return pages.open(url, token, viewport);
 }
 
 async function screenshot(page: Page, name: string): Promise<void> {
   await page.screenshot({ path: join(screenshots, `${name}.png`), fullPage: true });
-}
-
-/** Waits until the text of `locator`, white space collapsed, matches `pattern`; returns that text. */
-async function textMatching(locator: Locator, pattern: RegExp, timeoutMs = 30_000): Promise<string> {
-  const deadline = Date.now() + timeoutMs;
-  let last = '';
-  while (Date.now() < deadline) {
-    // Screen-reader-only words are laid out apart, so innerText puts line breaks around them.
-    last = (await locator.innerText({ timeout: 1000 }).catch(() => '')).replace(/\s+/g, ' ').trim();
-    if (pattern.test(last)) return last;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(
-    `timed out after ${timeoutMs} ms waiting for ${locator} to show ${pattern}; it shows ${JSON.stringify(last.slice(0, 500))}`,
-  );
 }
 
 /** Waits until the focused element's `property` is `expected`. */
@@ -164,26 +120,6 @@ async function createAsAlice(body: Record<string, unknown>): Promise<any> {
 /** A 48x24 colour gradient, as PNG. */
 const gradientPng =
   'iVBORw0KGgoAAAANSUhEUgAAADAAAAAYCAIAAAAzn+mLAAAAp0lEQVR42u3OkQKDUBiA0SuTKIkmySiJJlGSJN8kSqIkiZJoEiWTKImSKJlEk2gSTZIoGSVRe5D95wmOUhwndo1N52uwnllM5gsfi8nmfWV0eLkMHk+f/kYX0IY0EXVMlfBIKTOKnPudvCArSR8kFXFN1BC2BB23Hv+JN+C+cEaub+wJ68Nlxlw4rxhf9A1t53SglIQkJCEJSUhCEpKQhCQkIQn9V+gHXp3ffMCsMQgAAAAASUVORK5CYII=';
-
-const axeSource = readFileSync(join(projectRoot, 'node_modules', 'axe-core', 'axe.min.js'), 'utf8');
-
-/**
- * What axe-core (WCAG 2 A and AA rules) finds wrong on the page as it is, one line per
- * element: the rule, why, and the element. Evaluated over the DevTools protocol, which the
- * page's Content-Security-Policy does not govern (a script tag would be refused).
- */
-async function axeViolations(page: Page): Promise<string[]> {
-  await page.evaluate(axeSource);
-  const results = await page.evaluate(() =>
-    (window as any).axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21aa'] } }),
-  );
-  return results.violations.flatMap((violation: any) =>
-    violation.nodes.map(
-      (node: any) =>
-        `${violation.id} (${violation.help}): ${node.failureSummary?.replace(/\s+/g, ' ')} at ${node.html}`,
-    ),
-  );
-}
 
 /** Clicks a download button and returns the downloaded file's text. */
 async function download(page: Page, file: string): Promise<string> {
@@ -549,7 +485,7 @@ require('fs').writeFileSync('drawing.svg', '<svg xmlns="http://www.w3.org/2000/s
     assert.equal((await waitForState(drover, run.id, ['completed', 'failed'])).state, 'completed');
     const page = await openPage(alice);
     page.on('dialog', (dialog) => {
-      pageErrors.push(`a dialog opened: ${dialog.message()}`);
+      pages.report(`a dialog opened: ${dialog.message()}`);
       void dialog.dismiss();
     });
     await page.goto(`${drover.url}/experiments/${run.id}`);
