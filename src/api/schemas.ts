@@ -14,6 +14,16 @@ import { maxSweepElements, sweepCombinations } from '../domain/sweep.ts';
 import { attemptOutcomes, deliveryStates, notificationChannels, notificationEvents } from '../domain/notification.ts';
 
 const nullable = (schema: Record<string, unknown>) => ({ anyOf: [schema, { type: 'null' }] });
+/** A page of a cursor-paged list: `items` of schema `item`, and the `nextCursor` to pass as `cursor` (null on the last). */
+const pageOf = (id: string, item: string) => ({
+  $id: id,
+  type: 'object',
+  required: ['items', 'nextCursor'],
+  properties: {
+    items: { type: 'array', items: { $ref: `${item}#` } },
+    nextCursor: nullable({ type: 'string' }),
+  },
+});
 const time = { type: 'string', format: 'date-time' } as const;
 const inputValue = { anyOf: [{ type: 'string' }, { type: 'number' }, { type: 'boolean' }] } as const;
 
@@ -433,24 +443,8 @@ const schemas = [
       attemptLog: { type: 'array', items: { $ref: 'DeliveryAttempt#' } },
     },
   },
-  {
-    $id: 'DeliveryPage',
-    type: 'object',
-    required: ['items', 'nextCursor'],
-    properties: {
-      items: { type: 'array', items: { $ref: 'Delivery#' } },
-      nextCursor: nullable({ type: 'string' }),
-    },
-  },
-  {
-    $id: 'ExperimentPage',
-    type: 'object',
-    required: ['items', 'nextCursor'],
-    properties: {
-      items: { type: 'array', items: { $ref: 'ExperimentSummary#' } },
-      nextCursor: nullable({ type: 'string' }),
-    },
-  },
+  pageOf('DeliveryPage', 'Delivery'),
+  pageOf('ExperimentPage', 'ExperimentSummary'),
   {
     $id: 'Variation',
     type: 'object',
@@ -546,15 +540,7 @@ const schemas = [
     required: ['elements'],
     properties: { elements: { type: 'array', items: { $ref: 'SweepElement#' } } },
   },
-  {
-    $id: 'SweepPage',
-    type: 'object',
-    required: ['items', 'nextCursor'],
-    properties: {
-      items: { type: 'array', items: { $ref: 'SweepSummary#' } },
-      nextCursor: nullable({ type: 'string' }),
-    },
-  },
+  pageOf('SweepPage', 'SweepSummary'),
   {
     $id: 'SweepAction',
     type: 'object',
