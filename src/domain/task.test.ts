@@ -32,7 +32,7 @@ describe('task transition table', () => {
     assert.deepEqual(taskStatesBefore('canceled'), sqlList(taskStateSql.waiting));
   });
 
-  it('a cancel after the submit started keeps the monitor and stage-out (task-state.ts cancelOpenTasks)', () => {
+  it('a cancel after the submit started keeps the monitor and stage-out (task-state.ts cancelOpenTasksOfMany)', () => {
     assert.deepEqual(sqlList(keptAfterSubmitSql), [...keptAfterSubmit]);
   });
 

@@ -64,7 +64,7 @@ export const rerunTaskStatesSql = `('pending', 'running', 'completed', 'failed',
 
 /**
  * The tasks a cancel leaves to run once the experiment's submit has started, so that the
- * killed job's logs and partial outputs come back (`cancelOpenTasks` in state/task-state.ts).
+ * killed job's logs and partial outputs come back (`cancelOpenTasksOfMany` in state/task-state.ts).
  */
 export const keptAfterSubmit: readonly TaskKind[] = ['monitor', 'stage-out'];
 

@@ -21,7 +21,6 @@ import {
   currentState,
   deleteIfDraft,
   launchScope,
-  moveExperiment,
   moveExperiments,
   recordCreatedMany,
   reopenForResume,
@@ -31,7 +30,6 @@ import {
   type CreatedExperiment,
 } from '../state/experiment-state.ts';
 import {
-  cancelOpenTasks,
   cancelOpenTasksOfMany,
   createTasksOfMany,
   rerunTasks,
@@ -401,26 +399,16 @@ export async function launchExperimentsIn(tx: Queryable, ids: string[]): Promise
  * killed by the controller, after which the experiment ends `canceled`.
  */
 export async function cancelExperiment(store: Store, principal: Principal, id: string): Promise<ExperimentDetail> {
-  const experiment = await getExperiment(store, principal, id);
+  await getExperiment(store, principal, id);
   await store.transaction(async (tx) => {
-    if (experiment.state === 'created') {
-      await moveExperiment(tx, id, 'canceled', { from: ['created'], message: `canceled by ${principal.name}` });
-      return;
-    }
-    const previous = await moveExperiment(tx, id, 'canceling', { message: `cancel requested by ${principal.name}` });
-    if (previous === null) {
-      const current = await currentState(tx, id);
-      if (current === 'canceling') return;
-      throw new ConflictError(
-        `experiment is ${current}; only an unfinished experiment can be canceled`,
-        [],
-        'invalid-state',
-      );
-    }
-    await cancelOpenTasks(tx, id);
-    await requestCancel(tx, id);
-    await skipWaitingTasks(tx, [id]);
-    await settleExperiments(tx, [id]);
+    if ((await cancelExperimentsIn(tx, principal, [id])) > 0) return;
+    const current = await currentState(tx, id);
+    if (current === 'canceling') return;
+    throw new ConflictError(
+      `experiment is ${current}; only an unfinished experiment can be canceled`,
+      [],
+      'invalid-state',
+    );
   });
   return getExperiment(store, principal, id);
 }

@@ -341,7 +341,8 @@ export async function releaseLeasesOfDeadProcess(db: Queryable): Promise<void> {
 }
 
 /**
- * Cancels an experiment's tasks that have not started (pending, ready). Running tasks
+ * Cancels the tasks of `experimentIds` that have not started (pending, ready), in one
+ * statement (a sweep's cancel is a thousand experiments). Running tasks
  * finish; the experiment then becomes `canceled`.
  * A submit waiting for its retry is left to run it: an earlier attempt may have made a job
  * (its worker died during sbatch/qsub), and the retry records that job, so it is canceled.
@@ -350,11 +351,6 @@ export async function releaseLeasesOfDeadProcess(db: Queryable): Promise<void> {
  * stage-out brings back the logs and the partial outputs the program wrote before it
  * stopped. A cancel before the submit started cancels them all, and ends at once.
  */
-export async function cancelOpenTasks(tx: Queryable, experimentId: string): Promise<void> {
-  await cancelOpenTasksOfMany(tx, [experimentId]);
-}
-
-/** cancelOpenTasks for many experiments in one statement (a sweep's cancel). */
 export async function cancelOpenTasksOfMany(tx: Queryable, experimentIds: string[]): Promise<void> {
   if (experimentIds.length === 0) return;
   const rows = await tx.query<{ id: number; experiment_id: string; kind: TaskKind; previous: TaskState }>(
