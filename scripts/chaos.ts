@@ -140,6 +140,13 @@ interface Role {
   role: 'api' | 'worker' | 'controller';
   child?: ChildProcess;
   url?: string;
+  /** Its restart is under way. */
+  restarting?: boolean;
+}
+
+/** Whether the role's process runs (a killed child keeps `exitCode` null: its `signalCode` is set). */
+function isUp(entry: Role): boolean {
+  return entry.child !== undefined && entry.child.exitCode === null && entry.child.signalCode === null;
 }
 
 async function main(): Promise<number> {
@@ -190,7 +197,7 @@ async function main(): Promise<number> {
     roles.push(...more);
     await Promise.all(more.map(startRole));
     log('2 API, 3 worker and 2 controller processes are up');
-    const liveApis = () => roles.filter((entry) => entry.role === 'api' && entry.url && entry.child?.exitCode === null);
+    const liveApis = () => roles.filter((entry) => entry.role === 'api' && entry.url && isUp(entry));
     /** A call to any live API process, tried again on another when the one asked dies mid-call. */
     const apiCall = async (method: string, path: string, body?: unknown) => {
       for (let attempt = 0; ; attempt++) {
@@ -306,9 +313,7 @@ async function main(): Promise<number> {
           continue;
         }
         // Keep one API process up, so that the run's own calls always have somewhere to go.
-        const victims = roles.filter(
-          (entry) => entry.child?.exitCode === null && (entry.role !== 'api' || liveApis().length > 1),
-        );
+        const victims = roles.filter((entry) => isUp(entry) && (entry.role !== 'api' || liveApis().length > 1));
         const victim = pick(victims);
         if (!victim) continue;
         log(`SIGKILL ${victim.role} ${victim.child!.pid}`);
@@ -317,6 +322,7 @@ async function main(): Promise<number> {
         victim.url = undefined;
         // Started again a second later, in the background: the chaos goes on meanwhile.
         // (again until it stays up: one started while PostgreSQL restarts exits at once).
+        victim.restarting = true;
         void (async () => {
           for (let attempt = 1; chaosOn; attempt++) {
             await sleep(1000);
@@ -324,9 +330,10 @@ async function main(): Promise<number> {
               () => null,
               (failure: Error) => failure,
             );
-            if (!error) return;
+            if (!error) break;
             log(`restarting ${victim.role} failed (attempt ${attempt}): ${error.message.slice(0, 500)}`);
           }
+          victim.restarting = false;
         })();
       }
     })();
@@ -362,7 +369,7 @@ async function main(): Promise<number> {
     chaosOn = false;
     await chaos;
     // Every role up for the last streams.
-    for (const entry of roles) if (entry.child?.exitCode !== null) await startRole(entry);
+    for (const entry of roles) if (!isUp(entry) && !entry.restarting) await startRole(entry);
     await Promise.race([Promise.all(streams), sleep(60_000)]);
 
     // The checks.
