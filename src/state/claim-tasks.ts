@@ -18,7 +18,7 @@ import {
   type Notice,
 } from './events.ts';
 import { claimStart, settlementSql } from './experiment-state.ts';
-import { applyOutcomesInto } from './task-state.ts';
+import { applyOutcomesInto, recoverLeases } from './task-state.ts';
 import { queueDeliveriesSql } from './notification-outbox.ts';
 
 /**
@@ -57,6 +57,57 @@ export async function exchangeTasks(
   return claimTasksAndAppend(tx, workerId, limit, leaseMs, events, notices, settle);
 }
 
+/** What exchangeNamedTasks did with the tasks it was asked to claim. */
+export interface NamedClaim {
+  /** The tasks now running under the worker's lease. */
+  claimed: ClaimedTask[];
+  /** Asked-for ids of no task at all (a poison message). The others not claimed were no longer ready. */
+  unknown: number[];
+  /** Tasks of `takeOver` that failed for good: out of attempts, their workers kept dying (a poison task). */
+  exhausted: number[];
+}
+
+/**
+ * exchangeTasks for a queue that names the tasks to claim (the RabbitMQ queue: one task
+ * per message): applies `outcomes`, then claims those of `taskIds` that are still ready
+ * (whatever their priority or run_at, and waiting for a row another transaction holds
+ * rather than skipping it). Before that, the tasks of `takeOver` still running the attempt
+ * their message started (`attempt` + 1: the message came back, so the worker holding it
+ * lost its connection or died) go back to ready as an expired lease would, counting the attempt
+ * (a task out of attempts fails), so that they can be claimed here at once.
+ */
+export async function exchangeNamedTasks(
+  tx: Queryable,
+  workerId: string,
+  outcomes: TaskOutcome[],
+  taskIds: number[],
+  takeOver: Array<{ taskId: number; attempt: number }>,
+  leaseMs: number,
+): Promise<NamedClaim> {
+  const recovered =
+    takeOver.length > 0
+      ? await recoverLeases(tx, {
+          attempts: takeOver,
+          message: 'the worker running this task lost its connection to the queue (its message came back)',
+        })
+      : [];
+  const events: NewEvent[] = [];
+  const notices: Notice[] = [];
+  const settle: string[] = [];
+  await applyOutcomesInto(tx, { workerId }, outcomes, events, notices, settle);
+  const claimed =
+    taskIds.length > 0 || events.length > 0 || notices.length > 0 || settle.length > 0
+      ? await claimTasksAndAppend(tx, workerId, taskIds.length, leaseMs, events, notices, settle, taskIds)
+      : [];
+  let unknown: number[] = [];
+  if (claimed.length < taskIds.length) {
+    const found = await tx.query<{ id: string }>('select id from tasks where id = any($1::int8[])', [taskIds]);
+    const known = new Set(found.map((row) => Number(row.id)));
+    unknown = taskIds.filter((id) => !known.has(id));
+  }
+  return { claimed, unknown, exhausted: recovered.filter((task) => task.failed).map((task) => task.id) };
+}
+
 /**
  * claimTasks, appending `earlier` events of the transaction, settling the experiments
  * `settle` (locked by the caller's transaction, as settleExperiments would) and sending
@@ -80,6 +131,7 @@ async function claimTasksAndAppend(
   earlier: NewEvent[],
   notices: Notice[],
   settle: string[],
+  named?: number[],
 ): Promise<ClaimedTask[]> {
   const announced = [...notices, ...admissionNotices(earlier)];
   // The joins to tasks and experiments go through `= any(array(...))` so that they use the
@@ -87,7 +139,8 @@ async function claimTasksAndAppend(
   // (estimated at a tenth of the table), which otherwise chooses to scan whole tables.
   // $1 limit, $2 worker, $3 lease in ms, $4 earlier events (encodeEvents), $5 their
   // experiment ids, $6 how many, $7 channels and $8 payloads of notices, $9 eventsChannel,
-  // $10 ids of experiments to settle, $11 admissionChannel (announced when one settles)
+  // $10 ids of experiments to settle, $11 admissionChannel (announced when one settles),
+  // $12 (named claims only) the ids of the tasks to claim
   const rows = await tx.query<{
     id: number | null;
     experiment_id: string;
@@ -96,9 +149,15 @@ async function claimTasksAndAppend(
     max_attempts: number;
     run_first_attempt: number;
   }>(
-    `with picked as (
-       select id from tasks where state = 'ready' and run_at <= now()
-       order by priority desc, id limit $1 for update skip locked),
+    `with picked as (${
+      named
+        ? // The tasks a message named (the RabbitMQ queue): those still ready, whenever due (the
+          // relay published them when due). Waits for a row another transaction holds, then
+          // checks it again, rather than skip a task that stays ready.
+          `select id from tasks where id = any($12::int8[]) and state = 'ready' order by id limit $1 for update`
+        : `select id from tasks where state = 'ready' and run_at <= now()
+       order by priority desc, id limit $1 for update skip locked`
+    }),
      claimed as (
        update tasks t set state = 'running', attempt = t.attempt + 1, lease_owner = $2,
          lease_expires_at = now() + $3 * interval '1 millisecond', started_at = now(), detached = false
@@ -167,6 +226,7 @@ async function claimTasksAndAppend(
       eventsChannel,
       settle,
       admissionChannel,
+      ...(named ? [named] : []),
     ],
     { prepared: true },
   );
