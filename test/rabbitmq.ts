@@ -20,7 +20,7 @@ export function uniqueQueuePrefix(): string {
 }
 
 /** Runs `work` on a channel of a short-lived connection to the broker. */
-export async function withChannel<T>(work: (channel: amqp.Channel) => Promise<T>): Promise<T> {
+export async function withChannel<T>(work: (channel: amqp.ConfirmChannel) => Promise<T>): Promise<T> {
   let connection: amqp.ChannelModel;
   try {
     connection = await amqp.connect(rabbitmqUrl, { noDelay: true });
@@ -31,7 +31,7 @@ export async function withChannel<T>(work: (channel: amqp.Channel) => Promise<T>
     );
   }
   try {
-    return await work(await connection.createChannel());
+    return await work(await connection.createConfirmChannel());
   } finally {
     await connection.close().catch(() => {});
   }

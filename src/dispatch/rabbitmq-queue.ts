@@ -8,8 +8,8 @@
  *   deletes them after the broker's confirms, in the transaction that locked them.
  *   Several relays share the rows with `SKIP LOCKED`; one that dies before deleting
  *   leaves them to be published again (a duplicate message is harmless, see below).
- * - Messages: `{"taskId": N, "attempt": A}`, A the attempts the task had made when it
- *   became ready; the message id is the outbox row's.
+ * - Messages: `{"taskId": N}`, persistent, the outbox row's id as message id (the claim
+ *   records it on the task: a message that comes back takes over only the attempt it started).
  * - Queues: one durable classic queue per task kind, `<prefix>.<kind>`, with
  *   `x-max-priority` (a task's priority, -5..5, becomes 0..10), each dead-lettering into
  *   `<prefix>.dead`. A worker consumes only the kinds it runs (`kinds`).
@@ -85,8 +85,8 @@ interface Delivery {
   link: Link;
   message: ConsumeMessage;
   taskId: number;
-  /** The attempts the task had made when it became ready: the claim starts `attempt + 1`. */
-  attempt: number;
+  /** The outbox row's id (0 for a message that has none: it never takes a task over). */
+  messageId: number;
   priority: number;
 }
 
@@ -158,6 +158,7 @@ class RabbitmqQueueAdapter implements RabbitmqQueue {
     try {
       link.publisher = await connection.createConfirmChannel();
       link.publisher.on('error', (error: Error) => this.options.logger.warn({ err: error }, 'RabbitMQ channel error'));
+      link.publisher.on('close', () => this.channelClosed(link));
       await link.publisher.assertQueue(this.names.dead, { durable: true, arguments: { 'x-queue-type': 'classic' } });
       for (const kind of taskKinds) {
         await link.publisher.assertQueue(this.names.task(kind), {
@@ -173,6 +174,7 @@ class RabbitmqQueueAdapter implements RabbitmqQueue {
       if (this.kinds.length > 0) {
         const consumer = await connection.createChannel();
         consumer.on('error', (error: Error) => this.options.logger.warn({ err: error }, 'RabbitMQ channel error'));
+        consumer.on('close', () => this.channelClosed(link));
         link.consumer = consumer;
         this.prefetchSet = this.prefetch + this.held.size;
         // global: one limit for the channel's consumers (one per kind), which a change applies to at once.
@@ -215,6 +217,12 @@ class RabbitmqQueueAdapter implements RabbitmqQueue {
     setTimeout(retry, this.reconnectDelay).unref();
   }
 
+  /** A channel closed on its own (a channel error): start over on a new connection, as when it is lost. */
+  private channelClosed(link: Link): void {
+    if (link.closed || this.closing) return;
+    void link.connection.close().catch(() => {});
+  }
+
   private delivered(link: Link, message: ConsumeMessage | null): void {
     if (message === null) {
       // The broker canceled the consumer (its queue was deleted): start over.
@@ -230,7 +238,14 @@ class RabbitmqQueueAdapter implements RabbitmqQueue {
       link.consumer?.nack(message, false, false);
       return;
     }
-    this.waiting.push({ link, message, ...body, priority: message.properties.priority ?? 0 });
+    const messageId = Number(message.properties.messageId);
+    this.waiting.push({
+      link,
+      message,
+      taskId: body.taskId,
+      messageId: Number.isSafeInteger(messageId) && messageId > 0 ? messageId : 0,
+      priority: message.properties.priority ?? 0,
+    });
     for (const listener of this.listeners) listener();
   }
 
@@ -249,8 +264,18 @@ class RabbitmqQueueAdapter implements RabbitmqQueue {
     // came back) is not a takeover: the new delivery replaces the old in `held` below.
     const takeOver = taken
       .filter((delivery) => delivery.message.fields.redelivered && !heldTasks.has(delivery.taskId))
-      .map((delivery) => ({ taskId: delivery.taskId, attempt: delivery.attempt + 1 }));
+      .map(({ taskId, messageId }) => ({ taskId, messageId }));
     const again = taken.filter((delivery) => delivery.message.fields.redelivered && heldTasks.has(delivery.taskId));
+    // One message claims each task (a takeover's, when there is one): the claim records it
+    // on the task, and it is the one held; the others for the same task are acked.
+    const claimWith = new Map<number, Delivery>();
+    for (const delivery of taken) {
+      if (again.includes(delivery)) continue;
+      const isTakeOver = takeOver.some(
+        (task) => task.messageId === delivery.messageId && task.taskId === delivery.taskId,
+      );
+      if (!claimWith.has(delivery.taskId) || isTakeOver) claimWith.set(delivery.taskId, delivery);
+    }
     const asked = taken.filter((delivery) => !again.includes(delivery));
     let result;
     try {
@@ -259,7 +284,7 @@ class RabbitmqQueueAdapter implements RabbitmqQueue {
           tx,
           workerId,
           outcomes,
-          [...new Set(asked.map((delivery) => delivery.taskId))],
+          [...claimWith.values()].map(({ taskId, messageId }) => ({ taskId, messageId })),
           takeOver,
           leaseMs,
         ),
@@ -285,7 +310,7 @@ class RabbitmqQueueAdapter implements RabbitmqQueue {
     const exhausted = new Set(result.exhausted);
     for (const delivery of asked) {
       const key = `${workerId} ${delivery.taskId}`;
-      if (claimed.has(delivery.taskId) && !this.held.has(key)) {
+      if (claimed.has(delivery.taskId) && claimWith.get(delivery.taskId) === delivery) {
         this.held.set(key, delivery);
       } else if (unknown.has(delivery.taskId) || exhausted.has(delivery.taskId)) {
         this.options.logger.warn(
@@ -371,7 +396,7 @@ class RabbitmqQueueAdapter implements RabbitmqQueue {
       const rows = await takeDueOutboxMessages(tx, this.relayBatch);
       if (rows.length === 0) return 0;
       for (const row of rows) {
-        const body = JSON.stringify({ taskId: row.taskId, attempt: row.attempt });
+        const body = JSON.stringify({ taskId: row.taskId });
         link.publisher.sendToQueue(this.names.task(row.kind), Buffer.from(body), {
           persistent: true,
           priority: Math.min(maxPriority, Math.max(0, row.priority + 5)),
@@ -427,16 +452,15 @@ function ack(delivery: Delivery): void {
   if (!delivery.link.closed) delivery.link.consumer?.ack(delivery.message);
 }
 
-/** A message body `{"taskId": N, "attempt": A}`, or null for anything else. */
-function parseBody(content: Buffer): { taskId: number; attempt: number } | null {
-  let body: { taskId?: unknown; attempt?: unknown } | null;
+/** A message body `{"taskId": N}`, or null for anything else. */
+function parseBody(content: Buffer): { taskId: number } | null {
+  let body: { taskId?: unknown } | null;
   try {
     body = JSON.parse(content.toString('utf8')) as typeof body;
   } catch {
     return null;
   }
-  const { taskId, attempt } = body ?? {};
+  const taskId = body?.taskId;
   if (typeof taskId !== 'number' || !Number.isSafeInteger(taskId) || taskId <= 0) return null;
-  if (typeof attempt !== 'number' || !Number.isSafeInteger(attempt) || attempt < 0) return null;
-  return { taskId, attempt };
+  return { taskId };
 }

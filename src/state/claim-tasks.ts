@@ -69,25 +69,26 @@ export interface NamedClaim {
 
 /**
  * exchangeTasks for a queue that names the tasks to claim (the RabbitMQ queue: one task
- * per message): applies `outcomes`, then claims those of `taskIds` that are still ready
+ * per message): applies `outcomes`, then claims the tasks of `messages` that are still ready
+ * (recording on each the message that started its attempt)
  * (whatever their priority or run_at, and waiting for a row another transaction holds
  * rather than skipping it). Before that, the tasks of `takeOver` still running the attempt
- * their message started (`attempt` + 1: the message came back, so the worker holding it
- * lost its connection or died) go back to ready as an expired lease would, counting the attempt
+ * their message started (the message came back, so the worker holding it lost its
+ * connection or died) go back to ready as an expired lease would, counting the attempt
  * (a task out of attempts fails), so that they can be claimed here at once.
  */
 export async function exchangeNamedTasks(
   tx: Queryable,
   workerId: string,
   outcomes: TaskOutcome[],
-  taskIds: number[],
-  takeOver: Array<{ taskId: number; attempt: number }>,
+  messages: Array<{ taskId: number; messageId: number }>,
+  takeOver: Array<{ taskId: number; messageId: number }>,
   leaseMs: number,
 ): Promise<NamedClaim> {
   const recovered =
     takeOver.length > 0
       ? await recoverLeases(tx, {
-          attempts: takeOver,
+          startedBy: takeOver,
           message: 'the worker running this task lost its connection to the queue (its message came back)',
         })
       : [];
@@ -95,9 +96,10 @@ export async function exchangeNamedTasks(
   const notices: Notice[] = [];
   const settle: string[] = [];
   await applyOutcomesInto(tx, { workerId }, outcomes, events, notices, settle);
+  const taskIds = [...new Set(messages.map((message) => message.taskId))];
   const claimed =
     taskIds.length > 0 || events.length > 0 || notices.length > 0 || settle.length > 0
-      ? await claimTasksAndAppend(tx, workerId, taskIds.length, leaseMs, events, notices, settle, taskIds)
+      ? await claimTasksAndAppend(tx, workerId, taskIds.length, leaseMs, events, notices, settle, messages)
       : [];
   let unknown: number[] = [];
   if (claimed.length < taskIds.length) {
@@ -131,7 +133,7 @@ async function claimTasksAndAppend(
   earlier: NewEvent[],
   notices: Notice[],
   settle: string[],
-  named?: number[],
+  named?: Array<{ taskId: number; messageId: number }>,
 ): Promise<ClaimedTask[]> {
   const announced = [...notices, ...admissionNotices(earlier)];
   // The joins to tasks and experiments go through `= any(array(...))` so that they use the
@@ -160,7 +162,12 @@ async function claimTasksAndAppend(
     }),
      claimed as (
        update tasks t set state = 'running', attempt = t.attempt + 1, lease_owner = $2,
-         lease_expires_at = now() + $3 * interval '1 millisecond', started_at = now(), detached = false
+         lease_expires_at = now() + $3 * interval '1 millisecond', started_at = now(), detached = false${
+           named
+             ? `,
+         dispatch_message = (select m.message from unnest($12::int8[], $13::int8[]) as m(id, message) where m.id = t.id limit 1)`
+             : ''
+         }
        where t.id = any(array(select id from picked))
        returning t.id, t.experiment_id, t.kind, t.attempt, t.max_attempts, t.run_first_attempt),
      locked as (
@@ -226,7 +233,7 @@ async function claimTasksAndAppend(
       eventsChannel,
       settle,
       admissionChannel,
-      ...(named ? [named] : []),
+      ...(named ? [named.map((message) => message.taskId), named.map((message) => message.messageId)] : []),
     ],
     { prepared: true },
   );

@@ -46,8 +46,8 @@ export async function setDispatchOutbox(store: Store, enabled: boolean): Promise
       for each row when (new.state = 'ready') execute function dispatch_outbox_write()`);
     await tx.query(`create or replace trigger tasks_dispatch_outbox_update after update of state on tasks
       for each row when (new.state = 'ready' and old.state <> 'ready') execute function dispatch_outbox_write()`);
-    await tx.query(`insert into dispatch_outbox (task_id, kind, priority, attempt, available_at)
-      select t.id, t.kind, t.priority, t.attempt, t.run_at from tasks t
+    await tx.query(`insert into dispatch_outbox (task_id, kind, priority, available_at)
+      select t.id, t.kind, t.priority, t.run_at from tasks t
       where t.state = 'ready' and not exists (select 1 from dispatch_outbox o where o.task_id = t.id)`);
   });
 }
@@ -59,8 +59,6 @@ export interface OutboxMessage {
   taskId: number;
   kind: TaskKind;
   priority: number;
-  /** The attempts the task had made when it became ready. */
-  attempt: number;
 }
 
 /**
@@ -71,7 +69,7 @@ export interface OutboxMessage {
  */
 export async function takeDueOutboxMessages(tx: Queryable, limit: number): Promise<OutboxMessage[]> {
   // $1 limit
-  const rows = await tx.query<{ id: number; task_id: number; kind: TaskKind; priority: number; attempt: number }>(
+  const rows = await tx.query<{ id: number; task_id: number; kind: TaskKind; priority: number }>(
     `with due as (
        select o.id from dispatch_outbox o where o.available_at <= now()
        order by o.available_at, o.id limit $1 for update skip locked),
@@ -79,7 +77,7 @@ export async function takeDueOutboxMessages(tx: Queryable, limit: number): Promi
        delete from dispatch_outbox o using due
        where o.id = due.id and not exists (select 1 from tasks t where t.id = o.task_id and t.state = 'ready')
        returning o.id)
-     select o.id, o.task_id, o.kind, o.priority, o.attempt from dispatch_outbox o
+     select o.id, o.task_id, o.kind, o.priority from dispatch_outbox o
      where o.id in (select id from due) and o.id not in (select id from stale)
      order by o.available_at, o.id`,
     [limit],
@@ -90,7 +88,6 @@ export async function takeDueOutboxMessages(tx: Queryable, limit: number): Promi
     taskId: row.task_id,
     kind: row.kind,
     priority: row.priority,
-    attempt: row.attempt,
   }));
 }
 

@@ -296,18 +296,18 @@ export async function recoverExpiredLeases(tx: Queryable, limit = 500): Promise<
 }
 
 /**
- * recoverExpiredLeases of the given running tasks at the given attempts, whatever their
- * lease (the RabbitMQ queue's takeover: the message that started that attempt came back,
- * so the worker that held it is gone), with `message` as the failure's. Returns the
- * recovered tasks and whether each failed for good.
+ * recoverExpiredLeases of the given running tasks whose running attempt the given message
+ * started, whatever their lease (the RabbitMQ queue's takeover: that message came back, so
+ * the worker that held it is gone), with `message` as the failure's. Returns the recovered
+ * tasks and whether each failed for good.
  */
 export async function recoverLeases(
   tx: Queryable,
   {
     limit = 500,
-    attempts,
+    startedBy,
     message,
-  }: { limit?: number; attempts?: Array<{ taskId: number; attempt: number }>; message?: string },
+  }: { limit?: number; startedBy?: Array<{ taskId: number; messageId: number }>; message?: string },
 ): Promise<Array<{ id: number; failed: boolean }>> {
   const rows = await tx.query<{
     id: number;
@@ -319,10 +319,12 @@ export async function recoverLeases(
   }>(
     `select id, experiment_id, kind, attempt, max_attempts, run_first_attempt from tasks
      where state = 'running' and not detached and ${
-       attempts ? '(id, attempt) in (select * from unnest($2::int8[], $3::int[]))' : 'lease_expires_at < now()'
+       startedBy
+         ? '(id, dispatch_message) in (select * from unnest($2::int8[], $3::int8[]))'
+         : 'lease_expires_at < now()'
      }
      order by id limit $1 for update skip locked`,
-    attempts ? [limit, attempts.map((task) => task.taskId), attempts.map((task) => task.attempt)] : [limit],
+    startedBy ? [limit, startedBy.map((task) => task.taskId), startedBy.map((task) => task.messageId)] : [limit],
   );
   if (rows.length === 0) return [];
   const failure: TaskFailure = {

@@ -11,14 +11,16 @@ create table dispatch_outbox (
   task_id bigint not null,
   kind text not null,
   priority integer not null,
-  -- the attempts the task had made when it became ready: a message that comes back takes
-  -- its task over only from the attempt it started (rabbitmq-queue.ts), not a later one
-  attempt integer not null,
   -- the task's run_at: a retry after a backoff is published when it is due, not before
   available_at timestamptz not null
 );
 
 create index dispatch_outbox_due on dispatch_outbox (available_at, id);
 
+-- The message (its outbox row's id) whose claim started a task's running attempt: a
+-- message that comes back (its worker died) takes over only the attempt it started, never
+-- a later one another message started. Null under the Postgres queue.
+alter table tasks add column dispatch_message bigint;
+
 -- One statement per line end below: migrate.ts splits on semicolons at line ends.
-create function dispatch_outbox_write() returns trigger language plpgsql as $$ begin insert into dispatch_outbox (task_id, kind, priority, attempt, available_at) values (new.id, new.kind, new.priority, new.attempt, new.run_at); return null; end $$;
+create function dispatch_outbox_write() returns trigger language plpgsql as $$ begin insert into dispatch_outbox (task_id, kind, priority, available_at) values (new.id, new.kind, new.priority, new.run_at); return null; end $$;
