@@ -35,7 +35,7 @@ import type { Store } from '../store/port.ts';
 import { exchangeNamedTasks, renewLeases } from '../state/claim-tasks.ts';
 import { readyChannel } from '../state/events.ts';
 import { deleteOutboxMessages, nextOutboxDueAt, takeDueOutboxMessages } from '../state/dispatch-outbox.ts';
-import type { Dispatch } from './port.ts';
+import { DispatchError, type Dispatch } from './port.ts';
 
 /** Options of the RabbitMQ queue; main.ts compiles them from config `dispatch`. */
 export interface RabbitmqQueueOptions {
@@ -100,8 +100,28 @@ const reconnectMs = { first: 200, most: 5000 };
  */
 export async function openRabbitmqQueue(store: Store, options: RabbitmqQueueOptions): Promise<RabbitmqQueue> {
   const queue = new RabbitmqQueueAdapter(store, options);
-  await queue.open();
+  try {
+    await queue.open();
+  } catch (error) {
+    await queue.close();
+    const reason = (error as Error).message || (error as { code?: string }).code || String(error);
+    throw new DispatchError(
+      `cannot use RabbitMQ at ${withoutPassword(options.url)} (${reason}); start it (scripts/start-rabbitmq.sh) or set dispatch.rabbitmqUrl (DROVER_RABBITMQ_URL)`,
+      { cause: error },
+    );
+  }
   return queue;
+}
+
+/** `url` without its password, for messages and logs. */
+function withoutPassword(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return '(an invalid URL)';
+  }
 }
 
 class RabbitmqQueueAdapter implements RabbitmqQueue {
