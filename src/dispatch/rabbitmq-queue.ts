@@ -437,7 +437,7 @@ class RabbitmqQueueAdapter implements RabbitmqQueue {
   /** A retry waiting out its backoff is published when due: wakes the relay then (at most `pollMs` away). */
   private async armDueTimer(): Promise<void> {
     if (this.closing) return;
-    let at: Date | null = null;
+    let at: Date | null;
     try {
       at = await nextOutboxDueAt(this.store);
     } catch {
