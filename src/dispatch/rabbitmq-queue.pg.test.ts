@@ -5,6 +5,8 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import pino from 'pino';
 import {
   openRabbitmqQueue,
@@ -101,6 +103,17 @@ async function waitForMessage(queue: RabbitmqQueue, taskId: number): Promise<voi
     if (Date.now() > deadline) throw new Error(`no message of task ${taskId} arrived`);
     await queue.relayNow();
     await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+const run = promisify(execFile);
+
+/** Waits until the message of `taskId` came back to `queue` (delivered again after its connection closed). */
+async function waitForMessageOrHeld(queue: RabbitmqQueue, taskId: number): Promise<void> {
+  const deadline = Date.now() + 15_000;
+  while (!queue.pending().waiting.includes(taskId)) {
+    if (Date.now() > deadline) throw new Error(`the message of task ${taskId} did not come back`);
+    await sleep(20);
   }
 }
 
@@ -263,6 +276,40 @@ describe('RabbitMQ queue: what the broker adds', () => {
       assert.ok(Date.now() >= runAt.getTime() - 5, 'sent once due');
       const [again] = await worker.exchange('worker-a', [], 1, 30_000);
       assert.deepEqual({ id: again!.id, attempt: again!.attempt }, { id: task!.id, attempt: 2 });
+    });
+  });
+
+  it('connects again when the broker closes its connection, and the task it runs is not taken over', async () => {
+    await withScene(async ({ store, principal, prefix, open }) => {
+      const experiment = await launch(store, principal);
+      const worker = await open();
+      await settleQueues(store, [worker]);
+      const [task] = await worker.exchange('worker-a', [], 1, 30_000);
+      // The broker ends the connection (as a broker restart does); its unacked message goes back.
+      const { stdout } = await run('rabbitmqctl', ['-q', 'list_connections', 'pid', 'client_properties']);
+      const pids = stdout
+        .split('\n')
+        .filter((line) => line.includes(`drover ${prefix} `))
+        .map((line) => line.split('\t')[0]!);
+      assert.equal(pids.length, 1, stdout);
+      await run('rabbitmqctl', ['-q', 'close_connection', pids[0]!, 'test: the broker closes it']);
+      // It comes back to this worker, which still runs the task: no takeover, and the new delivery is the one acked.
+      await waitForMessageOrHeld(worker, task!.id);
+      assert.deepEqual(await worker.exchange('worker-a', [], 1, 30_000), []);
+      await worker.exchange('worker-a', [{ taskId: task!.id, outcome: 'completed' }], 0, 30_000);
+      await settleQueues(store, [worker]);
+      const [next] = await worker.exchange('worker-a', [], 1, 30_000);
+      assert.equal(next!.kind, 'stage-in', 'claims again on the new connection');
+      const events = await listEvents(store, experiment.id);
+      assert.deepEqual(taskTransitions(events, task!.id), [
+        'null -> ready',
+        'ready -> running',
+        'running -> completed',
+      ]);
+      await worker.exchange('worker-a', [{ taskId: next!.id, outcome: 'completed' }], 0, 30_000);
+      assert.equal(worker.pending().held, 0, 'every message acked');
+      const depths = await queueDepths(prefix);
+      assert.equal(depths['env-setup'] + depths['stage-in'] + depths.dead, 0);
     });
   });
 

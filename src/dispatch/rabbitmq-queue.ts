@@ -170,7 +170,8 @@ class RabbitmqQueueAdapter implements RabbitmqQueue {
     const connection = await amqp.connect(this.options.url, {
       // amqplib leaves Nagle on: each publish -> confirm -> ack hop would stall ~40 ms.
       noDelay: true,
-      clientProperties: { connection_name: `drover ${process.pid}` },
+      // Shown by `rabbitmqctl list_connections name client_properties`.
+      clientProperties: { connection_name: `drover ${this.options.queuePrefix} ${process.pid}` },
     });
     const link: Link = { connection, publisher: null!, consumer: null, closed: false };
     connection.on('error', (error: Error) => this.options.logger.warn({ err: error }, 'RabbitMQ connection error'));
