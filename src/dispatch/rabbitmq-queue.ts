@@ -329,6 +329,7 @@ class RabbitmqQueueAdapter implements RabbitmqQueue {
     const claimed = new Set(result.claimed.map((task) => task.id));
     const unknown = new Set(result.unknown);
     const exhausted = new Set(result.exhausted);
+    const refused = new Set(result.refused);
     for (const delivery of asked) {
       const key = `${workerId} ${delivery.taskId}`;
       if (claimed.has(delivery.taskId) && claimWith.get(delivery.taskId) === delivery) {
@@ -339,6 +340,12 @@ class RabbitmqQueueAdapter implements RabbitmqQueue {
           'poison dispatch message dead-lettered',
         );
         if (!delivery.link.closed) delivery.link.consumer?.nack(delivery.message, false, false);
+      } else if (refused.has(delivery.taskId) && claimWith.get(delivery.taskId) === delivery) {
+        // Still ready, but not for this worker: back to the queue for another, after a pause
+        // so that a task no worker may run does not circle at full speed.
+        setTimeout(() => {
+          if (!delivery.link.closed) delivery.link.consumer?.nack(delivery.message, false, true);
+        }, this.pollMs).unref();
       } else {
         ack(delivery); // no longer ready (a duplicate, a canceled task), or a second message for one claim
       }

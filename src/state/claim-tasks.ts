@@ -63,6 +63,11 @@ export interface NamedClaim {
   claimed: ClaimedTask[];
   /** Asked-for ids of no task at all (a poison message). The others not claimed were no longer ready. */
   unknown: number[];
+  /**
+   * Asked-for tasks still ready but not claimed: the claim refused them to this worker (none
+   * today; a claim that checks what the worker can run would). Their messages must go back.
+   */
+  refused: number[];
   /** Tasks of `takeOver` that failed for good: out of attempts, their workers kept dying (a poison task). */
   exhausted: number[];
 }
@@ -102,12 +107,18 @@ export async function exchangeNamedTasks(
       ? await claimTasksAndAppend(tx, workerId, taskIds.length, leaseMs, events, notices, settle, messages)
       : [];
   let unknown: number[] = [];
+  let refused: number[] = [];
   if (claimed.length < taskIds.length) {
-    const found = await tx.query<{ id: string }>('select id from tasks where id = any($1::int8[])', [taskIds]);
-    const known = new Set(found.map((row) => Number(row.id)));
-    unknown = taskIds.filter((id) => !known.has(id));
+    const claimedIds = new Set(claimed.map((task) => task.id));
+    const found = await tx.query<{ id: number; state: string }>(
+      'select id, state from tasks where id = any($1::int8[])',
+      [taskIds.filter((id) => !claimedIds.has(id))],
+    );
+    const known = new Set(found.map((row) => row.id));
+    unknown = taskIds.filter((id) => !known.has(id) && !claimedIds.has(id));
+    refused = found.filter((row) => row.state === 'ready').map((row) => row.id);
   }
-  return { claimed, unknown, exhausted: recovered.filter((task) => task.failed).map((task) => task.id) };
+  return { claimed, unknown, refused, exhausted: recovered.filter((task) => task.failed).map((task) => task.id) };
 }
 
 /**
