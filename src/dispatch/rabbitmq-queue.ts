@@ -35,7 +35,7 @@ import type { Store } from '../store/port.ts';
 import { exchangeNamedTasks, renewLeases } from '../state/claim-tasks.ts';
 import { readyChannel } from '../state/events.ts';
 import { deleteOutboxMessages, nextOutboxDueAt, takeDueOutboxMessages } from '../state/dispatch-outbox.ts';
-import { DispatchError, type Dispatch } from './port.ts';
+import { DispatchError, type ClaimedTask, type Dispatch, type TaskOutcome } from './port.ts';
 
 /** Options of the RabbitMQ queue; main.ts compiles them from config `dispatch`. */
 export interface RabbitmqQueueOptions {
@@ -270,12 +270,7 @@ class RabbitmqQueueAdapter implements RabbitmqQueue {
     for (const listener of this.listeners) listener();
   }
 
-  async exchange(
-    workerId: string,
-    outcomes: Parameters<Dispatch['exchange']>[1],
-    limit: number,
-    leaseMs: number,
-  ): Promise<Awaited<ReturnType<Dispatch['exchange']>>> {
+  async exchange(workerId: string, outcomes: TaskOutcome[], limit: number, leaseMs: number): Promise<ClaimedTask[]> {
     // Higher priority first; Array.sort is stable, so arrival order within one.
     this.waiting.sort((a, b) => b.priority - a.priority);
     const taken = this.waiting.splice(0, Math.max(0, limit));
