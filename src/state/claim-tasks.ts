@@ -74,10 +74,9 @@ export interface NamedClaim {
 
 /**
  * exchangeTasks for a queue that names the tasks to claim (the RabbitMQ queue: one task
- * per message): applies `outcomes`, then claims the tasks of `messages` that are still ready
- * (recording on each the message that started its attempt)
- * (whatever their priority or run_at, and waiting for a row another transaction holds
- * rather than skipping it). Before that, the tasks of `takeOver` still running the attempt
+ * per message): applies `outcomes`, then claims the tasks of `messages` that are still ready,
+ * whatever their priority or run_at, recording on each the message that started its attempt
+ * (waiting for a row another transaction holds rather than skipping it). Before that, the tasks of `takeOver` still running the attempt
  * their message started (the message came back, so the worker holding it lost its
  * connection or died) go back to ready as an expired lease would, counting the attempt
  * (a task out of attempts fails), so that they can be claimed here at once.
@@ -153,7 +152,7 @@ async function claimTasksAndAppend(
   // $1 limit, $2 worker, $3 lease in ms, $4 earlier events (encodeEvents), $5 their
   // experiment ids, $6 how many, $7 channels and $8 payloads of notices, $9 eventsChannel,
   // $10 ids of experiments to settle, $11 admissionChannel (announced when one settles),
-  // $12 (named claims only) the ids of the tasks to claim
+  // $12, $13 (named claims only) the ids of the tasks to claim and of the messages naming them
   const rows = await tx.query<{
     id: number | null;
     experiment_id: string;
