@@ -21,6 +21,7 @@ const domain = '^src/domain/';
 const config = '^src/(config|data-dir)[.]ts$';
 const anyPort = '^src/[^/]+/port[.]ts$';
 const storePort = '^src/store/port[.]ts$';
+const dispatchPort = '^src/dispatch/port[.]ts$';
 const batchPort = '^src/batch/port[.]ts$';
 // Shell modules that are not adapters (the port, quoting, known hosts, file opening).
 const shellNotAdapter = '^src/shell/(?!(local-shell|ssh-shell)[.]ts$)';
@@ -178,9 +179,9 @@ module.exports = {
     ),
     onlyImports(
       'cli-main-starts-roles-through-main',
-      'cli/main.ts (the drover command) also starts the roles through main.ts and reports a StoreError.',
+      'cli/main.ts (the drover command) also starts the roles through main.ts and reports a StoreError or a DispatchError.',
       '^src/cli/main[.]ts$',
-      [domain, config, '^src/cli/', apiClient, '^src/main[.]ts$', storePort],
+      [domain, config, '^src/cli/', apiClient, '^src/main[.]ts$', storePort, dispatchPort],
     ),
     {
       name: 'src-not-to-tests',

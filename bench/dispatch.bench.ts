@@ -1,7 +1,10 @@
 /**
  * Dispatch benchmark: the real dispatch path (createTasks -> Worker over the Postgres
  * queue -> applyOutcomes/claimTasks, every transition and event stored) with handlers
- * that do nothing, on PostgreSQL and on the embedded server.
+ * that do nothing, on PostgreSQL and on the embedded server; and the same over the
+ * RabbitMQ queue (outbox trigger, relay with publisher confirms, the broker at
+ * RABBITMQ_URL, claims of the tasks messages name, acks after the outcome commits), each
+ * run on queues of its own.
  *
  * Workloads:
  * - `empty`: N single-task experiments submitted, then drained: tasks/s.
@@ -19,8 +22,8 @@
  * from elsewhere falls on both alike; the table prints both and the ratio.
  *
  *   npm run bench -- [--store pg|embedded|all] [--workload empty|chain|latency|all]
- *                    [--runs N] [--quick] [--concurrency 10,16] [--in-flight 1,2] [--no-peer]
- *                    [--profile]
+ *                    [--adapter postgres|rabbitmq|all] [--runs N] [--quick] [--concurrency 10,16]
+ *                    [--in-flight 1,2] [--no-peer] [--profile]
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -35,6 +38,11 @@ import { openEmbeddedStore } from '../src/store/embedded-store.ts';
 import { openPostgresStore } from '../src/store/postgres-store.ts';
 import { migrate } from '../src/store/migrate.ts';
 import { createPostgresQueue } from '../src/dispatch/postgres-queue.ts';
+import { openRabbitmqQueue, rabbitmqQueueNames } from '../src/dispatch/rabbitmq-queue.ts';
+import type { Dispatch } from '../src/dispatch/port.ts';
+import { setDispatchOutbox } from '../src/state/dispatch-outbox.ts';
+import amqp from 'amqplib';
+import { randomBytes } from 'node:crypto';
 import { createTasks } from '../src/state/task-state.ts';
 import { experimentDag, taskKinds, type TaskKind, type TaskPlan } from '../src/domain/task.ts';
 import { createUser, ensureGateway } from '../src/catalogue/users.ts';
@@ -58,6 +66,7 @@ const { values: flags } = parseArgs({
     workers: { type: 'string', default: '1' },
     'in-flight': { type: 'string', default: '2' },
     'no-peer': { type: 'boolean', default: false },
+    adapter: { type: 'string', default: 'all' },
   },
 });
 
@@ -68,12 +77,20 @@ const storeChoices: Record<string, StoreKind[]> = {
   embedded: ['embedded'],
   all: [...storeKinds],
 };
+const adapterKinds = ['postgres', 'rabbitmq'] as const;
+type AdapterKind = (typeof adapterKinds)[number];
+const adapterChoices: Record<string, AdapterKind[]> = {
+  postgres: ['postgres'],
+  rabbitmq: ['rabbitmq'],
+  all: [...adapterKinds],
+};
 const workloadKinds = ['empty', 'chain', 'latency'] as const;
 type WorkloadKind = (typeof workloadKinds)[number];
 
 const defaultWorkerConcurrency = 16; // Worker's own default; the bench passes it explicitly
 const options = {
   stores: pick(storeChoices, flags.store!, '--store'),
+  adapters: pick(adapterChoices, flags.adapter!, '--adapter'),
   workloads: flags.workload === 'all' ? [...workloadKinds] : [flags.workload as WorkloadKind],
   runs: positive(flags.runs ?? (flags.quick ? '1' : '3'), '--runs'),
   concurrencies: (flags.concurrency ?? `10,${defaultWorkerConcurrency}`)
@@ -97,6 +114,7 @@ for (const workload of options.workloads) {
 }
 
 const databaseUrl = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const rabbitmqUrl = process.env.RABBITMQ_URL || 'amqp://guest:guest@127.0.0.1:5672';
 const logger = pino({ level: 'silent' });
 const submitBatch = 100;
 const singleTask: TaskPlan[] = [{ kind: 'noop', dependsOn: [] }];
@@ -307,6 +325,7 @@ async function throughput(
   concurrency: number,
   pipeline: Pipeline,
   database: string | undefined,
+  dispatchOf: DispatchFactory,
 ): Promise<Measurement> {
   const owner = await seedOwner(store);
   profilePhase = 'submit';
@@ -320,12 +339,12 @@ async function throughput(
   let exchanges = 0;
   let finished!: () => void;
   const drained = new Promise<void>((resolve) => (finished = resolve));
-  const workers = Array.from(
-    { length: options.workers },
-    () =>
+  const dispatches = await Promise.all(Array.from({ length: options.workers }, () => dispatchOf(concurrency)));
+  const workers = dispatches.map(
+    ({ dispatch }) =>
       new Worker({
         ...defaultConfig().worker,
-        dispatch: createPostgresQueue(store),
+        dispatch,
         handlers: noopHandlers(),
         logger,
         concurrency,
@@ -348,6 +367,7 @@ async function throughput(
   const databaseCpu = cpuBefore && database ? cpuSpent(cpuBefore, await backendCpuMs(database)) : undefined;
   profilePhase = 'after';
   await Promise.all(workers.map((worker) => worker.stop()));
+  await Promise.all(dispatches.map(({ close }) => close()));
   await verify(store, experiments, plan.length);
   return {
     submitPerSecond: experiments / submitSeconds,
@@ -360,14 +380,21 @@ async function throughput(
 }
 
 /** Submit-to-start latency at idle: one single-task experiment at a time. */
-async function latency(store: Store, samples: number, concurrency: number, pipeline: Pipeline): Promise<Measurement> {
+async function latency(
+  store: Store,
+  samples: number,
+  concurrency: number,
+  pipeline: Pipeline,
+  dispatchOf: DispatchFactory,
+): Promise<Measurement> {
   const owner = await seedOwner(store);
   const warmup = Math.min(20, samples);
   let onStart: (() => void) | undefined;
   let onReported: (() => void) | undefined;
+  const { dispatch, close } = await dispatchOf(concurrency);
   const worker = new Worker({
     ...defaultConfig().worker,
-    dispatch: createPostgresQueue(store),
+    dispatch,
     handlers: noopHandlers(() => onStart?.()),
     logger,
     concurrency,
@@ -400,6 +427,7 @@ async function latency(store: Store, samples: number, concurrency: number, pipel
   }
   profilePhase = 'after';
   await worker.stop();
+  await close();
   await verify(store, warmup + samples, 1);
   timings.sort((a, b) => a - b);
   return { p50Ms: percentile(timings, 0.5), p99Ms: percentile(timings, 0.99) };
@@ -502,10 +530,53 @@ interface Case {
   /** Ours, or the peer (PostgreSQL, chain workload only). */
   system: 'drover' | 'graphile-worker';
   store: StoreKind;
+  /** The dispatch adapter (ours only). */
+  adapter: AdapterKind;
   workload: WorkloadKind;
   concurrency: number;
   /** How the worker pipelines its exchanges; unused by the peer. */
   inFlight: Pipeline;
+}
+
+/** A worker's dispatch adapter, and how to close it. */
+type DispatchFactory = (concurrency: number) => Promise<{ dispatch: Dispatch; close(): Promise<void> }>;
+
+/**
+ * The adapters over `store`. The RabbitMQ queue gets queues of its own (deleted by the
+ * returned `dispose`) and the outbox switched on; each worker has a connection of its own
+ * and relays, as `drover worker` does.
+ */
+async function dispatchFactory(
+  store: Store,
+  adapter: AdapterKind,
+): Promise<{ dispatchOf: DispatchFactory; dispose(): Promise<void> }> {
+  if (adapter === 'postgres') {
+    return {
+      dispatchOf: async () => ({ dispatch: createPostgresQueue(store), close: async () => {} }),
+      dispose: async () => {},
+    };
+  }
+  await setDispatchOutbox(store, true);
+  const prefix = `drover-bench-${randomBytes(6).toString('hex')}`;
+  return {
+    dispatchOf: async (concurrency) => {
+      const queue = await openRabbitmqQueue(store, {
+        url: rabbitmqUrl,
+        queuePrefix: prefix,
+        kinds: taskKinds,
+        prefetch: concurrency,
+        logger,
+      });
+      return { dispatch: queue, close: () => queue.close() };
+    },
+    async dispose() {
+      const connection = await amqp.connect(rabbitmqUrl);
+      const channel = await connection.createChannel();
+      const names = rabbitmqQueueNames(prefix);
+      for (const name of [...taskKinds.map(names.task), names.dead]) await channel.deleteQueue(name);
+      await connection.close();
+    },
+  };
 }
 
 /** The worker's exchangesInFlight (1: each exchange waits for the one before) and splitClaims. */
@@ -524,6 +595,7 @@ async function runCase(benchCase: Case, totals?: Profile): Promise<Measurement> 
   profilePhase = 'setup';
   const opened = await openBenchStore(benchCase.store);
   const store = totals ? profiled(opened.store, totals) : opened.store;
+  const { dispatchOf, dispose } = await dispatchFactory(store, benchCase.adapter);
   try {
     switch (benchCase.workload) {
       case 'empty':
@@ -534,6 +606,7 @@ async function runCase(benchCase: Case, totals?: Profile): Promise<Measurement> 
           benchCase.concurrency,
           benchCase.inFlight,
           opened.database,
+          dispatchOf,
         );
       case 'chain':
         return await throughput(
@@ -543,11 +616,13 @@ async function runCase(benchCase: Case, totals?: Profile): Promise<Measurement> 
           benchCase.concurrency,
           benchCase.inFlight,
           opened.database,
+          dispatchOf,
         );
       case 'latency':
-        return await latency(store, options.samples, benchCase.concurrency, benchCase.inFlight);
+        return await latency(store, options.samples, benchCase.concurrency, benchCase.inFlight, dispatchOf);
     }
   } finally {
+    await dispose();
     await opened.dispose();
   }
 }
@@ -555,7 +630,7 @@ async function runCase(benchCase: Case, totals?: Profile): Promise<Measurement> 
 function describeCase(benchCase: Case): string {
   return benchCase.system === 'graphile-worker'
     ? 'graphile-worker 0.17 (PostgreSQL, its defaults)'
-    : `${storeLabels[benchCase.store]}, ${benchCase.inFlight.exchanges} exchange${benchCase.inFlight.exchanges > 1 ? 's' : ''} in flight` +
+    : `${storeLabels[benchCase.store]}, ${benchCase.adapter === 'rabbitmq' ? 'RabbitMQ queue, ' : ''}${benchCase.inFlight.exchanges} exchange${benchCase.inFlight.exchanges > 1 ? 's' : ''} in flight` +
         (benchCase.inFlight.split ? ', claims split' : '');
 }
 
@@ -567,17 +642,21 @@ async function main(): Promise<void> {
     for (const workload of options.workloads) {
       const concurrencies = workload === 'latency' ? [defaultWorkerConcurrency] : options.concurrencies;
       for (const concurrency of concurrencies) {
-        const group: Case[] = options.inFlight.map((inFlight) => ({
-          system: 'drover',
-          store,
-          workload,
-          concurrency,
-          inFlight,
-        }));
+        const group: Case[] = options.adapters.flatMap((adapter) =>
+          options.inFlight.map((inFlight): Case => ({
+            system: 'drover',
+            store,
+            adapter,
+            workload,
+            concurrency,
+            inFlight,
+          })),
+        );
         if (options.peer && store === 'pg' && workload === 'chain') {
           group.push({
             system: 'graphile-worker',
             store,
+            adapter: 'postgres',
             workload,
             concurrency,
             inFlight: { exchanges: 0, split: false },

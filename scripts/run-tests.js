@@ -10,7 +10,9 @@
  *   second) rather than through tsx, which cost every test process about 0.45 s of CPU to load
  *   and a file that starts a Drover about 1.9 s to load the server.
  * - pg: every `*.pg.test.ts`, one file at a time, after checking that PostgreSQL answers at
- *   DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres).
+ *   DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres) and RabbitMQ at
+ *   RABBITMQ_URL (default amqp://guest:guest@127.0.0.1:5672; the RabbitMQ queue's tests).
+ *   Either down fails the tier.
  * - slurm: every `*.slurm.test.ts`, three files at a time (they mostly wait for the
  *   cluster), after checking that the test cluster of scripts/start-slurm.sh answers
  *   (sshd on 127.0.0.1:2222 and `scontrol ping`) and that PostgreSQL does (the test that
@@ -37,6 +39,7 @@ import { buildTests } from './build-tests.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const defaultDatabaseUrl = 'postgres://postgres@127.0.0.1:5432/postgres';
+const defaultRabbitmqUrl = 'amqp://guest:guest@127.0.0.1:5672';
 
 const tiers = {
   quick: {
@@ -50,6 +53,7 @@ const tiers = {
     concurrency: 1,
     before: async () => {
       await checkPostgres();
+      await checkRabbitmq();
       return startTestServer();
     },
   },
@@ -203,6 +207,22 @@ async function checkPostgres() {
     process.exit(1);
   } finally {
     await client.end().catch(() => {});
+  }
+}
+
+/** Exits 1 unless RabbitMQ accepts a connection at RABBITMQ_URL (the RabbitMQ queue's tests run in the pg tier). */
+async function checkRabbitmq() {
+  const rabbitmqUrl = process.env.RABBITMQ_URL || defaultRabbitmqUrl;
+  const { default: amqp } = await import('amqplib');
+  try {
+    const connection = await amqp.connect(rabbitmqUrl, { timeout: 5000 });
+    await connection.close();
+  } catch (error) {
+    const reason = error.message || error.code || String(error);
+    console.error(
+      `RabbitMQ is not reachable at ${withoutPassword(rabbitmqUrl)} (${reason}); start it (see scripts/start-rabbitmq.sh)`,
+    );
+    process.exit(1);
   }
 }
 

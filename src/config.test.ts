@@ -20,6 +20,41 @@ function configFile(name: string, text: string): string {
 }
 
 describe('loadConfig', () => {
+  test('dispatch: the Postgres queue by default, RabbitMQ from the environment, bad values named', () => {
+    assert.deepEqual(loadConfig({}, {}).dispatch, {
+      adapter: 'postgres',
+      rabbitmqUrl: 'amqp://guest:guest@127.0.0.1:5672',
+      rabbitmqQueuePrefix: 'drover',
+    });
+    const rabbitmq = loadConfig(
+      {},
+      {
+        DROVER_DISPATCH: 'rabbitmq',
+        DROVER_RABBITMQ_URL: 'amqps://drover:secret@mq.example/drover',
+        DROVER_RABBITMQ_QUEUE_PREFIX: 'gateway-a',
+        DROVER_DISPATCH_PREFETCH: '32',
+      },
+    );
+    assert.deepEqual(rabbitmq.dispatch, {
+      adapter: 'rabbitmq',
+      rabbitmqUrl: 'amqps://drover:secret@mq.example/drover',
+      rabbitmqQueuePrefix: 'gateway-a',
+      prefetch: 32,
+    });
+    assert.throws(
+      () =>
+        loadConfig(
+          {},
+          { DROVER_DISPATCH: 'kafka', DROVER_RABBITMQ_URL: 'http://mq.example', DROVER_RABBITMQ_QUEUE_PREFIX: '../x' },
+        ),
+      (error: Error) =>
+        error instanceof ConfigError &&
+        /dispatch\.adapter/.test(error.message) &&
+        /dispatch\.rabbitmqUrl: must be an amqp/.test(error.message) &&
+        /dispatch\.rabbitmqQueuePrefix/.test(error.message),
+    );
+  });
+
   test('with nothing given, every default', () => {
     const config = loadConfig({}, {});
     assert.equal(config.host, '127.0.0.1');

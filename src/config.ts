@@ -117,6 +117,36 @@ export const configSchema = z
         fairShareHalfLifeHours: z.coerce.number().positive().default(168),
       })
       .default({}),
+    /**
+     * How ready tasks reach workers. Every process of a deployment must use the same adapter:
+     * one started with `postgres` turns the RabbitMQ outbox off for all.
+     */
+    dispatch: z
+      .object({
+        /**
+         * `postgres` (default): the Postgres queue (SKIP LOCKED claims, NOTIFY wake-ups).
+         * `rabbitmq`: the RabbitMQ queue (durable priority queues, publisher confirms, a
+         * transactional outbox; PostgreSQL stays the record of every task's state).
+         */
+        adapter: z.enum(['postgres', 'rabbitmq']).default('postgres'),
+        /** The broker for `rabbitmq`, an amqp:// or amqps:// URL (a vhost as its path). */
+        rabbitmqUrl: z
+          .string()
+          .url()
+          .refine((url) => /^amqps?:\/\//.test(url), 'must be an amqp:// or amqps:// URL')
+          .default('amqp://guest:guest@127.0.0.1:5672'),
+        /** Prefix of the queue names: `<prefix>.<task kind>` and `<prefix>.dead` (default `drover`). */
+        rabbitmqQueuePrefix: z
+          .string()
+          .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/, 'letters, digits, dot, dash and underscore, up to 100')
+          .default('drover'),
+        /**
+         * Messages a worker is sent ahead of its claims, beyond the tasks it runs (default:
+         * `worker.concurrency`).
+         */
+        prefetch: positiveInt.optional(),
+      })
+      .default({}),
     /** Largest JSON request body in bytes (default 1 MiB). */
     bodyLimitBytes: positiveInt.default(1024 * 1024),
     /** Largest upload in bytes (default 64 MiB). */
@@ -237,6 +267,10 @@ const environmentKeys: Record<string, string> = {
   DROVER_PORT: 'port',
   DROVER_DATA_DIR: 'dataDir',
   DATABASE_URL: 'databaseUrl',
+  DROVER_DISPATCH: 'dispatch.adapter',
+  DROVER_RABBITMQ_URL: 'dispatch.rabbitmqUrl',
+  DROVER_RABBITMQ_QUEUE_PREFIX: 'dispatch.rabbitmqQueuePrefix',
+  DROVER_DISPATCH_PREFETCH: 'dispatch.prefetch',
   DROVER_CATALOGUE: 'catalogue',
   DROVER_ADMIN_TOKEN: 'adminToken',
   DROVER_PLATFORM_KEY: 'platformKey',

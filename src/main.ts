@@ -11,6 +11,10 @@ import { openEmbeddedStore } from './store/embedded-store.ts';
 import { openPostgresStore } from './store/postgres-store.ts';
 import { migrate } from './store/migrate.ts';
 import { createPostgresQueue } from './dispatch/postgres-queue.ts';
+import { openRabbitmqQueue } from './dispatch/rabbitmq-queue.ts';
+import type { Dispatch } from './dispatch/port.ts';
+import { setDispatchOutbox } from './state/dispatch-outbox.ts';
+import { taskKinds, type TaskKind } from './domain/task.ts';
 import { createStorage } from './files/storage.ts';
 import { createResourceRegistry } from './resources/resource-registry.ts';
 import { bootstrap } from './bootstrap.ts';
@@ -92,9 +96,25 @@ export async function startDrover(config: Config, roles: Role[]): Promise<Runnin
     await releaseLeasesOfDeadProcess(store);
   }
 
+  // The RabbitMQ queue's outbox triggers exist only while the deployment uses it.
+  const rabbitmq = config.dispatch.adapter === 'rabbitmq';
+  await setDispatchOutbox(store, rabbitmq);
+  /** Opens the RabbitMQ queue: a worker consumes every kind and relays; a controller alone relays. */
+  const openRabbitmq = (kinds: readonly TaskKind[]) =>
+    openRabbitmqQueue(store, {
+      url: config.dispatch.rabbitmqUrl,
+      queuePrefix: config.dispatch.rabbitmqQueuePrefix,
+      kinds,
+      prefetch: config.dispatch.prefetch ?? config.worker.concurrency,
+      pollMs: config.worker.pollMs,
+      logger: logger.child({ role: 'dispatch' }),
+    });
+
   if (roles.includes('worker')) {
+    const queue = rabbitmq ? await openRabbitmq(taskKinds) : null;
+    const dispatch: Dispatch = queue ?? createPostgresQueue(store);
     const worker = new Worker({
-      dispatch: createPostgresQueue(store),
+      dispatch,
       handlers: createHandlers({ store, storage, resources, appsDir: config.appsDir, afterSubmit: faultAfterSubmit() }),
       logger: logger.child({ role: 'worker' }),
       concurrency: config.worker.concurrency,
@@ -106,6 +126,12 @@ export async function startDrover(config: Config, roles: Role[]): Promise<Runnin
     });
     await worker.start();
     stops.push(() => worker.stop());
+    // After the worker drained (its outcomes acked): what it still holds goes back to the broker.
+    if (queue) stops.push(() => queue.close());
+  } else if (rabbitmq && roles.includes('controller')) {
+    // No worker here: relay the outbox all the same, so messages wait in the broker, not in PostgreSQL.
+    const relay = await openRabbitmq([]);
+    stops.push(() => relay.close());
   }
   if (roles.includes('controller')) {
     const controller = new Controller({

@@ -146,9 +146,13 @@ try {
   }
 }
 
-/** A bad configuration or an unreachable store: reported as one line, without a stack. */
+/** A bad configuration, an unreachable store or broker: reported as one line, without a stack. */
 async function isServerStartError(error: unknown): Promise<boolean> {
   // Loaded only for an error that is not a CliError: user commands never load the schema.
-  const [{ ConfigError }, { StoreError }] = await Promise.all([import('../config.ts'), import('../store/port.ts')]);
-  return error instanceof ConfigError || error instanceof StoreError;
+  const [{ ConfigError }, { StoreError }, { DispatchError }] = await Promise.all([
+    import('../config.ts'),
+    import('../store/port.ts'),
+    import('../dispatch/port.ts'),
+  ]);
+  return error instanceof ConfigError || error instanceof StoreError || error instanceof DispatchError;
 }

@@ -1,6 +1,6 @@
 /**
  * Dispatch port: how ready tasks reach workers and how their outcomes come back.
- * The Postgres queue is the default adapter; a RabbitMQ adapter may follow.
+ * Adapters: the Postgres queue (the default) and the RabbitMQ queue.
  */
 import type { ClaimedTask, TaskOutcome } from '../domain/task.ts';
 
@@ -17,4 +17,13 @@ export interface Dispatch {
   renew(workerId: string, taskIds: number[], leaseMs: number): Promise<number[]>;
   /** Calls `listener` when tasks may have become ready. Returns an unsubscribe. */
   onReady(listener: () => void): Promise<() => Promise<void>>;
+}
+
+/**
+ * Thrown when a dispatch adapter cannot start (the broker unreachable or refusing its
+ * queues). A start-up error (family: errors that stop a process with a message, see
+ * domain/errors.ts).
+ */
+export class DispatchError extends Error {
+  override name = 'DispatchError';
 }

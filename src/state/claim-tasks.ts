@@ -18,7 +18,7 @@ import {
   type Notice,
 } from './events.ts';
 import { claimStart, settlementSql } from './experiment-state.ts';
-import { applyOutcomesInto } from './task-state.ts';
+import { applyOutcomesInto, recoverLeases } from './task-state.ts';
 import { queueDeliveriesSql } from './notification-outbox.ts';
 
 /**
@@ -57,6 +57,69 @@ export async function exchangeTasks(
   return claimTasksAndAppend(tx, workerId, limit, leaseMs, events, notices, settle);
 }
 
+/** What exchangeNamedTasks did with the tasks it was asked to claim. */
+export interface NamedClaim {
+  /** The tasks now running under the worker's lease. */
+  claimed: ClaimedTask[];
+  /** Asked-for ids of no task at all (a poison message). The others not claimed were no longer ready. */
+  unknown: number[];
+  /**
+   * Asked-for tasks still ready but not claimed: the claim refused them to this worker (none
+   * today; a claim that checks what the worker can run would). Their messages must go back.
+   */
+  refused: number[];
+  /** Tasks of `takeOver` that failed for good: out of attempts, their workers kept dying (a poison task). */
+  exhausted: number[];
+}
+
+/**
+ * exchangeTasks for a queue that names the tasks to claim (the RabbitMQ queue: one task
+ * per message): applies `outcomes`, then claims the tasks of `messages` that are still ready,
+ * whatever their priority or run_at, recording on each the message that started its attempt
+ * (waiting for a row another transaction holds rather than skipping it). Before that, the tasks of `takeOver` still running the attempt
+ * their message started (the message came back, so the worker holding it lost its
+ * connection or died) go back to ready as an expired lease would, counting the attempt
+ * (a task out of attempts fails), so that they can be claimed here at once.
+ */
+export async function exchangeNamedTasks(
+  tx: Queryable,
+  workerId: string,
+  outcomes: TaskOutcome[],
+  messages: Array<{ taskId: number; messageId: number }>,
+  takeOver: Array<{ taskId: number; messageId: number }>,
+  leaseMs: number,
+): Promise<NamedClaim> {
+  const recovered =
+    takeOver.length > 0
+      ? await recoverLeases(tx, {
+          startedBy: takeOver,
+          message: 'the worker running this task lost its connection to the queue (its message came back)',
+        })
+      : [];
+  const events: NewEvent[] = [];
+  const notices: Notice[] = [];
+  const settle: string[] = [];
+  await applyOutcomesInto(tx, { workerId }, outcomes, events, notices, settle);
+  const taskIds = [...new Set(messages.map((message) => message.taskId))];
+  const claimed =
+    taskIds.length > 0 || events.length > 0 || notices.length > 0 || settle.length > 0
+      ? await claimTasksAndAppend(tx, workerId, taskIds.length, leaseMs, events, notices, settle, messages)
+      : [];
+  let unknown: number[] = [];
+  let refused: number[] = [];
+  if (claimed.length < taskIds.length) {
+    const claimedIds = new Set(claimed.map((task) => task.id));
+    const found = await tx.query<{ id: number; state: string }>(
+      'select id, state from tasks where id = any($1::int8[])',
+      [taskIds.filter((id) => !claimedIds.has(id))],
+    );
+    const known = new Set(found.map((row) => row.id));
+    unknown = taskIds.filter((id) => !known.has(id) && !claimedIds.has(id));
+    refused = found.filter((row) => row.state === 'ready').map((row) => row.id);
+  }
+  return { claimed, unknown, refused, exhausted: recovered.filter((task) => task.failed).map((task) => task.id) };
+}
+
 /**
  * claimTasks, appending `earlier` events of the transaction, settling the experiments
  * `settle` (locked by the caller's transaction, as settleExperiments would) and sending
@@ -80,6 +143,7 @@ async function claimTasksAndAppend(
   earlier: NewEvent[],
   notices: Notice[],
   settle: string[],
+  named?: Array<{ taskId: number; messageId: number }>,
 ): Promise<ClaimedTask[]> {
   const announced = [...notices, ...admissionNotices(earlier)];
   // The joins to tasks and experiments go through `= any(array(...))` so that they use the
@@ -87,7 +151,8 @@ async function claimTasksAndAppend(
   // (estimated at a tenth of the table), which otherwise chooses to scan whole tables.
   // $1 limit, $2 worker, $3 lease in ms, $4 earlier events (encodeEvents), $5 their
   // experiment ids, $6 how many, $7 channels and $8 payloads of notices, $9 eventsChannel,
-  // $10 ids of experiments to settle, $11 admissionChannel (announced when one settles)
+  // $10 ids of experiments to settle, $11 admissionChannel (announced when one settles),
+  // $12, $13 (named claims only) the ids of the tasks to claim and of the messages naming them
   const rows = await tx.query<{
     id: number | null;
     experiment_id: string;
@@ -96,12 +161,23 @@ async function claimTasksAndAppend(
     max_attempts: number;
     run_first_attempt: number;
   }>(
-    `with picked as (
-       select id from tasks where state = 'ready' and run_at <= now()
-       order by priority desc, id limit $1 for update skip locked),
+    `with picked as (${
+      named
+        ? // The tasks a message named (the RabbitMQ queue): those still ready, whenever due (the
+          // relay published them when due). Waits for a row another transaction holds, then
+          // checks it again, rather than skip a task that stays ready.
+          `select id from tasks where id = any($12::int8[]) and state = 'ready' order by id limit $1 for update`
+        : `select id from tasks where state = 'ready' and run_at <= now()
+       order by priority desc, id limit $1 for update skip locked`
+    }),
      claimed as (
        update tasks t set state = 'running', attempt = t.attempt + 1, lease_owner = $2,
-         lease_expires_at = now() + $3 * interval '1 millisecond', started_at = now(), detached = false
+         lease_expires_at = now() + $3 * interval '1 millisecond', started_at = now(), detached = false${
+           named
+             ? `,
+         dispatch_message = (select m.message from unnest($12::int8[], $13::int8[]) as m(id, message) where m.id = t.id limit 1)`
+             : ''
+         }
        where t.id = any(array(select id from picked))
        returning t.id, t.experiment_id, t.kind, t.attempt, t.max_attempts, t.run_first_attempt),
      locked as (
@@ -167,6 +243,7 @@ async function claimTasksAndAppend(
       eventsChannel,
       settle,
       admissionChannel,
+      ...(named ? [named.map((message) => message.taskId), named.map((message) => message.messageId)] : []),
     ],
     { prepared: true },
   );

@@ -292,6 +292,23 @@ export async function applyOutcomesInto(
  * attempt; tasks out of attempts fail. Returns how many were recovered.
  */
 export async function recoverExpiredLeases(tx: Queryable, limit = 500): Promise<number> {
+  return (await recoverLeases(tx, { limit })).length;
+}
+
+/**
+ * recoverExpiredLeases of the given running tasks whose running attempt the given message
+ * started, whatever their lease (the RabbitMQ queue's takeover: that message came back, so
+ * the worker that held it is gone), with `message` as the failure's. Returns the recovered
+ * tasks and whether each failed for good.
+ */
+export async function recoverLeases(
+  tx: Queryable,
+  {
+    limit = 500,
+    startedBy,
+    message,
+  }: { limit?: number; startedBy?: Array<{ taskId: number; messageId: number }>; message?: string },
+): Promise<Array<{ id: number; failed: boolean }>> {
   const rows = await tx.query<{
     id: number;
     experiment_id: string;
@@ -301,14 +318,18 @@ export async function recoverExpiredLeases(tx: Queryable, limit = 500): Promise<
     run_first_attempt: number;
   }>(
     `select id, experiment_id, kind, attempt, max_attempts, run_first_attempt from tasks
-     where state = 'running' and not detached and lease_expires_at < now()
+     where state = 'running' and not detached and ${
+       startedBy
+         ? '(id, dispatch_message) in (select * from unnest($2::int8[], $3::int8[]))'
+         : 'lease_expires_at < now()'
+     }
      order by id limit $1 for update skip locked`,
-    [limit],
+    startedBy ? [limit, startedBy.map((task) => task.taskId), startedBy.map((task) => task.messageId)] : [limit],
   );
-  if (rows.length === 0) return 0;
+  if (rows.length === 0) return [];
   const failure: TaskFailure = {
     code: 'lease-expired',
-    message: 'the worker running this task stopped renewing its lease',
+    message: message ?? 'the worker running this task stopped renewing its lease',
     retryable: true,
   };
   const byId = new Map(rows.map((row) => [row.id, failure]));
@@ -326,7 +347,7 @@ export async function recoverExpiredLeases(tx: Queryable, limit = 500): Promise<
   const experimentIds = [...new Set(rows.map((row) => row.experiment_id))];
   await skipWaitingTasks(tx, experimentIds);
   await settleExperiments(tx, experimentIds);
-  return rows.length;
+  return rows.map((row) => ({ id: row.id, failed: !retries.includes(row) }));
 }
 
 /**

@@ -20,6 +20,17 @@ import { launch, seedCatalogue } from './catalogue-fixture.ts';
 export interface DispatchUnderTest {
   store: Store;
   dispatch: Dispatch;
+  /**
+   * For an adapter whose tasks reach workers some time after they became ready (the RabbitMQ
+   * queue: outbox, relay, broker): resolves once every task ready now can be claimed. The
+   * suite calls it after each step that makes tasks ready and claims again; without it,
+   * an exchange claims what is ready at once (the Postgres queue).
+   */
+  settle?: () => Promise<void>;
+  /** Called after the store is migrated, before the test (the RabbitMQ queue starts its outbox). */
+  prepare?: () => Promise<void>;
+  /** Closes the adapter (before the store). */
+  close?: () => Promise<void>;
 }
 
 /**
@@ -29,11 +40,27 @@ export interface DispatchUnderTest {
 export function dispatchConformance(name: string, open: () => Promise<DispatchUnderTest>): void {
   const dispatchTest = (title: string, body: (fixture: Fixture) => Promise<void>) =>
     it(title, { timeout: 60_000 }, async () => {
-      const { store, dispatch } = await open();
+      const underTest = await open();
+      const { store, dispatch } = underTest;
       try {
         await migrate(store);
-        await body({ store, dispatch, principal: await seedCatalogue(store) });
+        await underTest.prepare?.();
+        const principal = await seedCatalogue(store);
+        const settle = underTest.settle ?? (() => Promise.resolve());
+        /**
+         * An exchange, and, under an adapter that settles, a second one (no outcomes) after
+         * it settled when the first claimed fewer than `limit`: the successors the outcomes
+         * made ready come through the broker, not in the same transaction.
+         */
+        const exchangeSettled = async (worker: string, outcomes: TaskOutcome[], limit: number) => {
+          const first = await dispatch.exchange(worker, outcomes, limit, 30_000);
+          if (!underTest.settle || first.length >= limit) return first;
+          await settle();
+          return [...first, ...(await dispatch.exchange(worker, [], limit - first.length, 30_000))];
+        };
+        await body({ store, dispatch, principal, settle, exchangeSettled });
       } finally {
+        await underTest.close?.();
         await store.close();
       }
     });
@@ -41,8 +68,9 @@ export function dispatchConformance(name: string, open: () => Promise<DispatchUn
   describe(name, () => {
     dispatchTest(
       'hands a ready task to exactly one of the workers asking at once',
-      async ({ store, dispatch, principal }) => {
+      async ({ store, dispatch, principal, settle }) => {
         const experiment = await launch(store, principal);
+        await settle();
         const claims = await Promise.all(
           ['worker-a', 'worker-b', 'worker-c'].map((worker) => dispatch.exchange(worker, [], 4, 30_000)),
         );
@@ -57,27 +85,32 @@ export function dispatchConformance(name: string, open: () => Promise<DispatchUn
       },
     );
 
-    dispatchTest('never hands out more tasks than the limit asks for', async ({ store, dispatch, principal }) => {
-      for (let index = 0; index < 5; index += 1) await launch(store, principal);
-      assert.deepEqual(await dispatch.exchange('worker-a', [], 0, 30_000), [], 'a limit of 0 claims nothing');
-      const first = await dispatch.exchange('worker-a', [], 2, 30_000);
-      const second = await dispatch.exchange('worker-b', [], 10, 30_000);
-      assert.equal(first.length, 2);
-      assert.equal(second.length, 3, 'the rest, and no task twice');
-      const ids = new Set([...first, ...second].map((task) => task.id));
-      assert.equal(ids.size, 5);
-      assert.deepEqual(await dispatch.exchange('worker-c', [], 10, 30_000), [], 'nothing is left');
-    });
+    dispatchTest(
+      'never hands out more tasks than the limit asks for',
+      async ({ store, dispatch, principal, settle }) => {
+        for (let index = 0; index < 5; index += 1) await launch(store, principal);
+        await settle();
+        assert.deepEqual(await dispatch.exchange('worker-a', [], 0, 30_000), [], 'a limit of 0 claims nothing');
+        const first = await dispatch.exchange('worker-a', [], 2, 30_000);
+        const second = await dispatch.exchange('worker-b', [], 10, 30_000);
+        assert.equal(first.length, 2);
+        assert.equal(second.length, 3, 'the rest, and no task twice');
+        const ids = new Set([...first, ...second].map((task) => task.id));
+        assert.equal(ids.size, 5);
+        assert.deepEqual(await dispatch.exchange('worker-c', [], 10, 30_000), [], 'nothing is left');
+      },
+    );
 
     dispatchTest(
       'outcomes reported through exchange carry an experiment to completed',
-      async ({ store, dispatch, principal }) => {
+      async ({ store, principal, settle, exchangeSettled }) => {
         const experiment = await launch(store, principal);
+        await settle();
         const ran: string[] = [];
         let outcomes: TaskOutcome[] = [];
         // Each exchange reports the last step's outcome and claims the step it made ready.
         for (let round = 0; round <= experimentDag.length; round += 1) {
-          const claimed: ClaimedTask[] = await dispatch.exchange('worker-a', outcomes, 4, 30_000);
+          const claimed: ClaimedTask[] = await exchangeSettled('worker-a', outcomes, 4);
           ran.push(...claimed.map((task) => task.kind));
           outcomes = claimed.map((task) => ({ taskId: task.id, outcome: 'completed', result: { round } }));
           if (claimed.length === 0) break;
@@ -93,8 +126,9 @@ export function dispatchConformance(name: string, open: () => Promise<DispatchUn
 
     dispatchTest(
       'a failed outcome that may not be retried fails the experiment',
-      async ({ store, dispatch, principal }) => {
+      async ({ store, dispatch, principal, settle }) => {
         const experiment = await launch(store, principal);
+        await settle();
         const [task] = await dispatch.exchange('worker-a', [], 1, 30_000);
         const failure = { code: 'not-permitted' as const, message: 'no', retryable: false };
         assert.deepEqual(
@@ -109,8 +143,9 @@ export function dispatchConformance(name: string, open: () => Promise<DispatchUn
 
     dispatchTest(
       'a worker that lost its lease keeps nothing: renew says so and its outcome is dropped',
-      async ({ store, dispatch, principal }) => {
+      async ({ store, dispatch, principal, settle, exchangeSettled }) => {
         const experiment = await launch(store, principal);
+        await settle();
         const [first] = await dispatch.exchange('worker-a', [], 1, 30_000);
         assert.deepEqual(await dispatch.renew('worker-a', [first!.id], 30_000), [first!.id], 'a held lease renews');
         assert.deepEqual(await dispatch.renew('worker-b', [first!.id], 30_000), [], 'another worker cannot renew it');
@@ -118,6 +153,7 @@ export function dispatchConformance(name: string, open: () => Promise<DispatchUn
         await new Promise((resolve) => setTimeout(resolve, 50));
         // The controller's lease recovery (a state function, whatever the adapter) makes it ready again.
         assert.equal(await store.transaction((tx) => recoverExpiredLeases(tx)), 1);
+        await settle();
         const [again] = await dispatch.exchange('worker-b', [], 1, 30_000);
         assert.equal(again!.id, first!.id);
         assert.equal(again!.attempt, 2);
@@ -133,7 +169,7 @@ export function dispatchConformance(name: string, open: () => Promise<DispatchUn
           'running',
           'the late outcome changed nothing',
         );
-        const next = await dispatch.exchange('worker-b', [{ taskId: again!.id, outcome: 'completed' }], 1, 30_000);
+        const next = await exchangeSettled('worker-b', [{ taskId: again!.id, outcome: 'completed' }], 1);
         assert.deepEqual(
           next.map((task) => task.kind),
           ['stage-in'],
@@ -145,8 +181,9 @@ export function dispatchConformance(name: string, open: () => Promise<DispatchUn
 
     dispatchTest(
       'exchanges in flight together from one worker never hand out a task twice',
-      async ({ store, dispatch, principal }) => {
+      async ({ store, dispatch, principal, settle }) => {
         for (let index = 0; index < 6; index += 1) await launch(store, principal);
+        await settle();
         const claims = await Promise.all([1, 2, 3].map(() => dispatch.exchange('worker-a', [], 4, 30_000)));
         const ids = claims.flat().map((task) => task.id);
         assert.equal(ids.length, 6, 'every ready task is handed out');
@@ -156,14 +193,17 @@ export function dispatchConformance(name: string, open: () => Promise<DispatchUn
 
     dispatchTest(
       'the same outcome in two exchanges in flight at once is applied once',
-      async ({ store, dispatch, principal }) => {
+      async ({ store, dispatch, principal, settle }) => {
         const experiment = await launch(store, principal);
+        await settle();
         const [task] = await dispatch.exchange('worker-a', [], 1, 30_000);
         const outcome: TaskOutcome = { taskId: task!.id, outcome: 'completed' };
         const claims = await Promise.all([
           dispatch.exchange('worker-a', [outcome], 1, 30_000),
           dispatch.exchange('worker-a', [outcome], 1, 30_000),
         ]);
+        await settle();
+        claims.push(await dispatch.exchange('worker-a', [], 1, 30_000));
         assert.deepEqual(
           claims.flat().map((claimed) => claimed.kind),
           ['stage-in'],
@@ -182,14 +222,17 @@ export function dispatchConformance(name: string, open: () => Promise<DispatchUn
 
     dispatchTest(
       'a renewal racing the exchange that reports its task neither revives nor loses it',
-      async ({ store, dispatch, principal }) => {
+      async ({ store, dispatch, principal, settle }) => {
         const experiment = await launch(store, principal);
+        await settle();
         const [task] = await dispatch.exchange('worker-a', [], 1, 30_000);
-        const [claimed, renewed] = await Promise.all([
+        const [claimedFirst, renewed] = await Promise.all([
           dispatch.exchange('worker-a', [{ taskId: task!.id, outcome: 'completed' }], 1, 30_000),
           dispatch.renew('worker-a', [task!.id], 30_000),
         ]);
         assert.ok(renewed.length <= 1, 'renewed before the outcome, or found it no longer running');
+        await settle();
+        const claimed = [...claimedFirst, ...(await dispatch.exchange('worker-a', [], 1, 30_000))];
         assert.deepEqual(
           claimed.map((next) => next.kind),
           ['stage-in'],
@@ -203,20 +246,24 @@ export function dispatchConformance(name: string, open: () => Promise<DispatchUn
 
     dispatchTest(
       'an outcome in flight when its lease was lost is dropped, and the new holder reports the task once',
-      async ({ store, dispatch, principal }) => {
+      async ({ store, dispatch, principal, settle }) => {
         const experiment = await launch(store, principal);
+        await settle();
         const [first] = await dispatch.exchange('worker-a', [], 1, 30_000);
         await dispatch.renew('worker-a', [first!.id], 1); // worker-a stalls: its lease runs out
         await new Promise((resolve) => setTimeout(resolve, 50));
         assert.equal(await store.transaction((tx) => recoverExpiredLeases(tx)), 1);
+        await settle();
         const [again] = await dispatch.exchange('worker-b', [], 1, 30_000);
         assert.deepEqual({ id: again!.id, attempt: again!.attempt }, { id: first!.id, attempt: 2 });
         // Both report the task at once: worker-a's late outcome and worker-b's.
-        const [late, next] = await Promise.all([
+        const [late, nextFirst] = await Promise.all([
           dispatch.exchange('worker-a', [{ taskId: first!.id, outcome: 'completed' }], 0, 30_000),
           dispatch.exchange('worker-b', [{ taskId: again!.id, outcome: 'completed' }], 1, 30_000),
         ]);
         assert.deepEqual(late, []);
+        await settle();
+        const next = [...nextFirst, ...(await dispatch.exchange('worker-b', [], 1, 30_000))];
         assert.deepEqual(
           next.map((task) => task.kind),
           ['stage-in'],
@@ -290,6 +337,11 @@ function assertGapless(events: EventRecord[]): void {
   );
 }
 
-interface Fixture extends DispatchUnderTest {
+interface Fixture {
+  store: Store;
+  dispatch: Dispatch;
   principal: Principal;
+  /** DispatchUnderTest.settle, or nothing to wait for. */
+  settle: () => Promise<void>;
+  exchangeSettled: (worker: string, outcomes: TaskOutcome[], limit: number) => Promise<ClaimedTask[]>;
 }
