@@ -2,7 +2,8 @@
  * Composition root: configuration -> adapters -> roles. The only module that picks
  * concrete adapters.
  */
-import { chmodSync, mkdirSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import pino, { type Logger } from 'pino';
 import type { Config } from './config.ts';
@@ -18,7 +19,9 @@ import { loadPrivateKey } from './credentials/credentials.ts';
 import { loadPlatformKey } from './credentials/platform-key.ts';
 import { Worker } from './worker/worker.ts';
 import { createHandlers, type HandlerDependencies } from './worker/handlers.ts';
+import { createStoreMembership } from './worker/membership.ts';
 import { releaseLeasesOfDeadProcess } from './state/task-state.ts';
+import { markSilentWorkersLost } from './state/worker-state.ts';
 import { Controller } from './controller/controller.ts';
 import { Deliverer } from './notifications/deliverer.ts';
 import { createAddressPolicy } from './notifications/address-policy.ts';
@@ -89,13 +92,34 @@ export async function startDrover(config: Config, roles: Role[]): Promise<Runnin
   if (store.exclusive) {
     // The embedded store belongs to this process alone (it holds the folder's lock), so any
     // lease still held was held by a process that died: let the controller recover it now.
+    // Its workers are lost, and their tasks back in the queue at once.
+    await store.transaction((tx) => markSilentWorkersLost(tx, { all: true }));
     await releaseLeasesOfDeadProcess(store);
   }
 
   if (roles.includes('worker')) {
+    const handlers = createHandlers({
+      store,
+      storage,
+      resources,
+      appsDir: config.appsDir,
+      afterSubmit: faultAfterSubmit(),
+    });
     const worker = new Worker({
       dispatch: createPostgresQueue(store),
-      handlers: createHandlers({ store, storage, resources, appsDir: config.appsDir, afterSubmit: faultAfterSubmit() }),
+      handlers,
+      membership: {
+        port: createStoreMembership(store),
+        // The kinds it is configured for and has a handler of: it is handed no other.
+        capabilities: {
+          kinds: config.worker.kinds.filter((kind) => kind in handlers),
+          resources: config.worker.resources,
+        },
+        heartbeatMs: config.worker.heartbeatMs,
+        version: droverVersion(),
+        host: hostname(),
+        pid: process.pid,
+      },
       logger: logger.child({ role: 'worker' }),
       concurrency: config.worker.concurrency,
       leaseMs: config.worker.leaseMs,
@@ -105,7 +129,9 @@ export async function startDrover(config: Config, roles: Role[]): Promise<Runnin
       onExchange: countWorkerExchanges(metrics),
     });
     await worker.start();
-    stops.push(() => worker.stop());
+    stops.push(async () => {
+      await worker.stop(config.worker.drainGraceMs);
+    });
   }
   if (roles.includes('controller')) {
     const controller = new Controller({
@@ -204,6 +230,15 @@ export async function startDrover(config: Config, roles: Role[]): Promise<Runnin
       await store.close();
     },
   };
+}
+
+/** The Drover version (package.json), as a worker registers it. */
+function droverVersion(): string {
+  try {
+    return JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version ?? 'unknown';
+  } catch {
+    return 'unknown';
+  }
 }
 
 /**
