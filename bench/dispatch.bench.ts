@@ -20,7 +20,7 @@
  *
  *   npm run bench -- [--store pg|embedded|all] [--workload empty|chain|latency|all]
  *                    [--runs N] [--quick] [--concurrency 10,16] [--in-flight 1,2] [--no-peer]
- *                    [--profile]
+ *                    [--profile] [--register all|none|<resource,...>]
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -38,7 +38,9 @@ import { createPostgresQueue } from '../src/dispatch/postgres-queue.ts';
 import { createTasks } from '../src/state/task-state.ts';
 import { experimentDag, taskKinds, type TaskKind, type TaskPlan } from '../src/domain/task.ts';
 import { createUser, ensureGateway } from '../src/catalogue/users.ts';
-import { Worker, type TaskHandler } from '../src/worker/worker.ts';
+import { Worker, type TaskHandler, type WorkerOptions } from '../src/worker/worker.ts';
+import { createStoreMembership } from '../src/worker/membership.ts';
+import { allCapabilities } from '../src/domain/worker.ts';
 import { defaultConfig } from '../src/config.ts';
 
 // ---- options ------------------------------------------------------------------------
@@ -58,6 +60,7 @@ const { values: flags } = parseArgs({
     workers: { type: 'string', default: '1' },
     'in-flight': { type: 'string', default: '2' },
     'no-peer': { type: 'boolean', default: false },
+    register: { type: 'string', default: 'all' },
   },
 });
 
@@ -247,6 +250,25 @@ async function seedOwner(store: Store): Promise<Owner> {
   return { gatewayId, userId: user.id };
 }
 
+/**
+ * How the bench's workers register (`--register`): `all` (the default, as main.ts does
+ * with the default configuration: every kind, every resource), `none` (unregistered: the
+ * claim finds no row, as before issue 14), or a comma-separated resource list (the claim
+ * then checks each task's experiment; the bench's experiments are on `local`).
+ */
+function membershipOf(store: Store): WorkerOptions['membership'] {
+  if (flags.register === 'none') return undefined;
+  const resources = flags.register === 'all' ? null : flags.register!.split(',');
+  return {
+    port: createStoreMembership(store),
+    capabilities: { ...allCapabilities, resources },
+    heartbeatMs: defaultConfig().worker.heartbeatMs,
+    version: 'bench',
+    host: 'bench',
+    pid: process.pid,
+  };
+}
+
 /** Inserts `count` queued experiments and their tasks in the caller's transaction; returns their ids. */
 async function submitExperiments(
   tx: Queryable,
@@ -325,6 +347,7 @@ async function throughput(
     () =>
       new Worker({
         ...defaultConfig().worker,
+        membership: membershipOf(store),
         dispatch: createPostgresQueue(store),
         handlers: noopHandlers(),
         logger,
@@ -367,6 +390,7 @@ async function latency(store: Store, samples: number, concurrency: number, pipel
   let onReported: (() => void) | undefined;
   const worker = new Worker({
     ...defaultConfig().worker,
+    membership: membershipOf(store),
     dispatch: createPostgresQueue(store),
     handlers: noopHandlers(() => onStart?.()),
     logger,

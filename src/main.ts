@@ -98,13 +98,9 @@ export async function startDrover(config: Config, roles: Role[]): Promise<Runnin
   }
 
   if (roles.includes('worker')) {
-    const handlers = createHandlers({
-      store,
-      storage,
-      resources,
-      appsDir: config.appsDir,
-      afterSubmit: faultAfterSubmit(),
-    });
+    const handlers = delayStageIn(
+      createHandlers({ store, storage, resources, appsDir: config.appsDir, afterSubmit: faultAfterSubmit() }),
+    );
     const worker = new Worker({
       dispatch: createPostgresQueue(store),
       handlers,
@@ -228,6 +224,25 @@ export async function startDrover(config: Config, roles: Role[]): Promise<Runnin
       for (const stop of stops) await stop();
       await resources.close();
       await store.close();
+    },
+  };
+}
+
+/**
+ * Test-only fault injection: with `DROVER_FAULT_STAGE_IN_DELAY_MS=<ms>` a worker's stage-in
+ * waits that long before it copies, as a copy from a slow store would: a window in which
+ * the worker holds a task, for the tests of a lost and of a draining worker
+ * (test/workers.pg.test.ts). Read here, in the composition root, as faultAfterSubmit is.
+ */
+function delayStageIn(handlers: ReturnType<typeof createHandlers>): ReturnType<typeof createHandlers> {
+  const delayMs = Number(process.env.DROVER_FAULT_STAGE_IN_DELAY_MS ?? 0);
+  if (!(delayMs > 0)) return handlers;
+  const stageIn = handlers['stage-in'];
+  return {
+    ...handlers,
+    'stage-in': async (task, context) => {
+      await new Promise((resolve) => setTimeout(resolve, delayMs));
+      return stageIn(task, context);
     },
   };
 }
