@@ -241,7 +241,8 @@ function delayStageIn(handlers: ReturnType<typeof createHandlers>): ReturnType<t
   return {
     ...handlers,
     'stage-in': async (task, context) => {
-      await new Promise((resolve) => setTimeout(resolve, delayMs));
+      // Unref'd: a stopped Drover in a test process must not be kept alive by it.
+      await new Promise((resolve) => setTimeout(resolve, delayMs).unref());
       return stageIn(task, context);
     },
   };
