@@ -15,23 +15,32 @@
  * The sweep is canceled and the cluster's jobs of hpcuser cleared (`scancel -u hpcuser`) at
  * the end. Needs the test cluster (scripts/start-slurm.sh) and root.
  *
- * It also prints (stderr) when every element was past each task before its job, and with
- * TRACE=1 the counts of tasks done by kind every 100 ms: where the time goes.
+ * It also prints (stderr) the CPU Drover and its PostgreSQL backends used until Slurm had
+ * every element and, with TRACE=1, the counts of tasks done by kind every 100 ms and when
+ * every element was past each task before its job: where the time goes.
  *
- *   npm run bench:sweep-array -- [--elements 1000] [--runs 1]
+ *   npm run bench:sweep-array -- [--elements 1000] [--runs 1] [--skip-cancel]
+ *
+ * `--skip-cancel` leaves the cancel-all out (A/B runs of the submit side).
  *
  * One run per process is what to read: a second run's cancel of the first's 1,000 jobs
  * keeps the controller busy (one scancel each) through its polls.
  */
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { join } from 'node:path';
+import { loadavg } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { projectRoot, startTestDrover } from '../test/harness.ts';
 
 const { values: flags } = parseArgs({
-  options: { elements: { type: 'string', default: '1000' }, runs: { type: 'string', default: '1' } },
+  options: {
+    elements: { type: 'string', default: '1000' },
+    runs: { type: 'string', default: '1' },
+    'skip-cancel': { type: 'boolean', default: false },
+  },
 });
 const elements = Number(flags.elements);
 
@@ -45,6 +54,24 @@ const application = {
   outputs: ['out.txt'],
   deployments: { '*': { command: ['bash', '-c', 'echo "$1" > out.txt', 'array-element', '{{n}}'], queue: 'debug' } },
 };
+
+/** CPU seconds (user + system) each backend of the benchmark's database has used so far, by pid. */
+async function databaseCpu(): Promise<Map<number, number>> {
+  const rows = await drover.drover.store.query<{ pid: number }>(
+    'select pid from pg_stat_activity where datname = current_database()',
+  );
+  const seconds = new Map<number, number>();
+  for (const { pid } of rows) {
+    try {
+      // Fields 14 and 15 of /proc/<pid>/stat (after the parenthesized command): utime, stime in ticks.
+      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+      seconds.set(pid, (Number(fields[11]) + Number(fields[12])) / 100);
+    } catch {
+      // Not on this machine, or gone: not counted.
+    }
+  }
+  return seconds;
+}
 
 /** The sum of the samples of `metric` whose labels include every one of `labels`. */
 async function metric(name: string, labels: Record<string, string> = {}): Promise<number> {
@@ -70,6 +97,7 @@ try {
       squeue: await metric('drover_resource_commands_total', { resource: 'hpc-slurm', program: 'squeue' }),
       polls: await metric('drover_scheduler_polls_total', { resource: 'hpc-slurm' }),
     };
+    const cpuBefore = { drover: process.cpuUsage(), database: await databaseCpu() };
     const started = performance.now();
     const sweep = await drover.call('POST', '/api/v1/sweeps', {
       application: 'array-element',
@@ -88,7 +116,9 @@ try {
         [sweep.body.id],
       );
       recorded = rows[0].count;
-      // When each kind of task before the job was done for every element (where time goes).
+      if (!process.env.TRACE) continue;
+      // When each kind of task before the job was done for every element (where time goes):
+      // only when asked, as its query every 100 ms costs the store CPU the run measures.
       const kinds = await drover.drover.store.query<{ kind: string; count: number }>(
         `select t.kind, count(*)::int as count from tasks t join experiments e on e.id = t.experiment_id
          where e.sweep_id = $1 and (t.state = 'completed' or (t.kind = 'submit' and t.state = 'running'))
@@ -97,11 +127,19 @@ try {
       );
       for (const { kind, count } of kinds)
         if (count === elements) reached[kind] ??= (performance.now() - started) / 1000;
-      if (process.env.TRACE)
-        console.error(((performance.now() - started) / 1000).toFixed(1), JSON.stringify(kinds), recorded);
+      console.error(((performance.now() - started) / 1000).toFixed(1), JSON.stringify(kinds), recorded);
     }
-    console.error(`every element past: ${JSON.stringify(reached)}`);
     const allIn = (performance.now() - started) / 1000;
+    // CPU used until then, which load sways far less than the seconds: Drover's process
+    // (API, worker, controller) and the PostgreSQL backends serving it.
+    const droverCpu = process.cpuUsage(cpuBefore.drover);
+    let databaseSeconds = 0;
+    for (const [pid, seconds] of await databaseCpu()) databaseSeconds += seconds - (cpuBefore.database.get(pid) ?? 0);
+    if (process.env.TRACE) console.error(`every element past: ${JSON.stringify(reached)}`);
+    console.error(
+      `CPU until Slurm had all: Drover ${((droverCpu.user + droverCpu.system) / 1e6).toFixed(1)} s, ` +
+        `PostgreSQL ${databaseSeconds.toFixed(1)} s; load average ${loadavg()[0].toFixed(1)}`,
+    );
     const bash =
       (await metric('drover_resource_commands_total', { resource: 'hpc-slurm', program: 'bash' })) - before.bash;
     // A few more polls with every element queued or running.
@@ -113,6 +151,7 @@ try {
       `| ${run} | ${elements} | ${answered.toFixed(2)} | ${allIn.toFixed(2)} | ${bash} | ${(squeue / polls).toFixed(2)} | ${polls} |`,
     );
     // Cancel all: until every element has ended (its job killed, stage-out run).
+    if (flags['skip-cancel']) continue;
     const canceling = performance.now();
     await drover.call('POST', `/api/v1/sweeps/${sweep.body.id}/cancel`);
     for (;;) {

@@ -33,7 +33,7 @@ describe('loadConfig', () => {
       theme: { primary: '#1f6feb', accent: '#8250df' },
     });
     assert.deepEqual(config.worker, {
-      concurrency: 16,
+      concurrency: 64,
       leaseMs: 30_000,
       pollMs: 1000,
       exchangesInFlight: 2,
@@ -270,7 +270,7 @@ describe('defaultConfig', () => {
     process.env.DROVER_WORKER_CONCURRENCY = '99';
     try {
       assert.deepEqual(defaultConfig().worker, {
-        concurrency: 16,
+        concurrency: 64,
         leaseMs: 30_000,
         pollMs: 1000,
         exchangesInFlight: 2,

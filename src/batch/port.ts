@@ -40,6 +40,12 @@ export interface JobSpec {
    * one (the default), is submitted as a job of its own. The local scheduler ignores it.
    */
   arrayGroup?: string;
+  /**
+   * How many jobs `arrayGroup` has in all, when known (a sweep's element count): Slurm and PBS
+   * keep gathering the group's jobs for one array while fewer than this have reached them, and
+   * send them the moment all have (`arrayGatherQuietMs`).
+   */
+  arrayGroupSize?: number;
 }
 
 /** What a submit returns: the native id, and whether an earlier submission was adopted. */

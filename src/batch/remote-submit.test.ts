@@ -20,6 +20,7 @@ import {
   BatchSubmitter,
   isSubmitLimitMessage,
   readSubmitAnswer,
+  arrayGatherQuietMs,
   type ArraySubmit,
   type BatchSubmitAnswers,
 } from './remote-submit.ts';
@@ -336,6 +337,36 @@ ${standInSubmit}`;
       assert.deepEqual(
         jobs.map((job) => job.nativeId),
         ['9', '77_0', '77_1', '77_2', '77_3'],
+      );
+    }));
+
+  test("a sized group (a sweep's) waits out gaps that end an unsized one's gathering, and goes once all of it is there", () =>
+    withArrays(async ({ workdir, batches, submitter }) => {
+      const pending: Array<Promise<SubmittedJob>> = [];
+      for (let index = 0; index < 3; index += 1) {
+        if (index > 0) await new Promise((resolve) => setTimeout(resolve, arrayGatherQuietMs + 200));
+        const spec = inWorkdir(workdir, `s-${index}`, { arrayGroup: 'sweep-3', arrayGroupSize: 3 });
+        pending.push(submitter.submit(spec, 'x\n'));
+      }
+      const jobs = await Promise.all(pending);
+      assert.deepEqual(batches, [3], 'one array of the three, though each came after the unsized quiet');
+      assert.deepEqual(
+        jobs.map((job) => job.nativeId),
+        ['77_0', '77_1', '77_2'],
+      );
+    }));
+
+  test('a sized group missing some of its jobs (canceled elements) is sent after the quiet, not held', () =>
+    withArrays(async ({ workdir, batches, submitter }) => {
+      const jobs = await Promise.all(
+        [0, 1].map((index) =>
+          submitter.submit(inWorkdir(workdir, `m-${index}`, { arrayGroup: 'sweep-4', arrayGroupSize: 5 }), 'x\n'),
+        ),
+      );
+      assert.deepEqual(batches, [2]);
+      assert.deepEqual(
+        jobs.map((job) => job.nativeId),
+        ['77_0', '77_1'],
       );
     }));
 });

@@ -49,9 +49,19 @@ const minSplitBatchSize = 16;
  * `arrayGatherMaxMs` after the first. A sweep's submit tasks reach the batcher as workers
  * claim them, over some hundreds of milliseconds; without the wait the first few went as an
  * array of their own (bench/README.md, Job arrays).
+ *
+ * A group whose size is known (`JobSpec.arrayGroupSize`) waits longer while some of it has
+ * not arrived, `sizedGroupQuietMs` and at most `sizedGroupMaxMs`, and goes the moment all of
+ * it has: a 1,000-element sweep's submits trickle in over seconds on a busy worker, and the
+ * short window sent them as 15-20 arrays (bench/README.md). The quiet still ends the wait
+ * when the rest will not come (elements canceled, or claimed by other workers).
  */
 export const arrayGatherQuietMs = 200;
 export const arrayGatherMaxMs = 2_000;
+export const sizedGroupQuietMs = 1_000;
+export const sizedGroupMaxMs = 10_000;
+/** How long the batcher remembers how many jobs of a sized group it sent (see `sizedGroupQuietMs`). */
+const sentMemoryMs = 60_000;
 /** Exit code of a job's submit that found its task's lock taken (see `batchSubmitPrelude`). */
 const lockBusyCode = 6;
 
@@ -576,6 +586,8 @@ export class BatchSubmitter {
   private flushScheduled = false;
   /** When the first and the last queued job of each array group came (`arrayGroupKey`). */
   private readonly arrivals = new Map<string, { first: number; last: number }>();
+  /** Jobs of each sized array group sent so far, and when last (`JobSpec.arrayGroupSize`). */
+  private readonly sent = new Map<string, { jobs: number; at: number }>();
   private gatherTimer: NodeJS.Timeout | null = null;
 
   /** @param submitOneBody the scheduler's per-job submit (see `batchSubmitCommand`). */
@@ -631,7 +643,7 @@ export class BatchSubmitter {
       const size = last && units.length - share < minSplitBatchSize ? units.length : share;
       const batch = units.slice(0, Math.min(maxSubmitBatchSize, size));
       units = units.slice(batch.length);
-      for (const unit of batch) this.arrivals.delete(arrayGroupKey(unit[0].spec) ?? '');
+      for (const unit of batch) this.noteSent(unit, now);
       this.inFlight += 1;
       void this.runBatch(batch, 0).finally(() => {
         this.inFlight -= 1;
@@ -652,9 +664,23 @@ export class BatchSubmitter {
   private gatherUntil(unit: SubmitUnit, now: number): number {
     const group = arrayGroupKey(unit[0].spec);
     const arrival = group === null ? undefined : this.arrivals.get(group);
-    if (!arrival) return 0;
-    const until = Math.min(arrival.last + arrayGatherQuietMs, arrival.first + arrayGatherMaxMs);
+    if (group === null || !arrival) return 0;
+    const size = unit[0].spec.arrayGroupSize;
+    let until: number;
+    if (size === undefined) until = Math.min(arrival.last + arrayGatherQuietMs, arrival.first + arrayGatherMaxMs);
+    else if (unit.length + (this.sent.get(group)?.jobs ?? 0) >= size) return 0;
+    else until = Math.min(arrival.last + sizedGroupQuietMs, arrival.first + sizedGroupMaxMs);
     return until > now ? until : 0;
+  }
+
+  /** Ends a unit's gathering, and counts a sized group's jobs sent (forgotten after `sentMemoryMs`). */
+  private noteSent(unit: SubmitUnit, now: number): void {
+    const group = arrayGroupKey(unit[0].spec);
+    if (group === null) return;
+    this.arrivals.delete(group);
+    for (const [key, sent] of this.sent) if (now - sent.at > sentMemoryMs) this.sent.delete(key);
+    if (unit[0].spec.arrayGroupSize !== undefined)
+      this.sent.set(group, { jobs: (this.sent.get(group)?.jobs ?? 0) + unit.length, at: now });
   }
 
   /** The batch's entries: a unit of two or more jobs as arrays of at most `maxArraySize`. */

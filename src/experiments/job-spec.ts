@@ -34,7 +34,7 @@ export function buildJobSpec(context: RunContext, key: string, appsDir: string):
     walltimeMinutes: context.settings.walltimeMinutes,
     account: deployment.account,
     // A sweep's elements that reach the login node together go as one job array.
-    ...(context.sweepId ? { arrayGroup: context.sweepId } : {}),
+    ...(context.sweepId ? { arrayGroup: context.sweepId, arrayGroupSize: context.sweepSize ?? undefined } : {}),
     environmentSetup: deployment.environmentSetup ?? [],
     argv: renderArgv(deployment, context.inputs, staged, appsDir),
     environment: { DROVER_EXPERIMENT_ID: context.experimentId, DROVER_APPLICATION: context.application.name },

@@ -86,62 +86,80 @@ export function toJobRecord(row: any): JobRecord {
   };
 }
 
-/** The job for a submission key, if one was recorded. */
-export async function findJobByKey(db: Queryable, submissionKey: string): Promise<JobRecord | null> {
-  const rows = await db.query(`select ${jobColumns} from jobs where submission_key = $1`, [submissionKey]);
-  return rows.length > 0 ? toJobRecord(rows[0]) : null;
+/** A job the scheduler accepted (or that a retried submit adopted), as `recordSubmittedJobs` stores it. */
+export interface SubmittedJobRecord {
+  experimentId: string;
+  taskId: number;
+  gatewayId: string;
+  resource: string;
+  submissionKey: string;
+  nativeId: string;
+  queue: string;
+  workdir: string;
+  details: Record<string, unknown>;
+  adopted: boolean;
+  /**
+   * When the submit command was sent; default now. A local job starts as it is submitted,
+   * before it can be recorded: stored at record time, its start would come before its submission.
+   */
+  submittedAt?: Date;
 }
 
 /**
  * Records a job the scheduler accepted (or that a retried submit adopted). Idempotent on
  * the submission key: a second call for the same key changes nothing.
  */
-export async function recordSubmittedJob(
-  tx: Queryable,
-  job: {
-    experimentId: string;
-    taskId: number;
-    gatewayId: string;
-    resource: string;
-    submissionKey: string;
-    nativeId: string;
-    queue: string;
-    workdir: string;
-    details: Record<string, unknown>;
-    adopted: boolean;
-    /**
-     * When the submit command was sent; default now. A local job starts as it is submitted,
-     * before it can be recorded: stored at record time, its start would come before its submission.
-     */
-    submittedAt?: Date;
-  },
-): Promise<JobRecord> {
-  const rows = await tx.query(
+export async function recordSubmittedJob(tx: Queryable, job: SubmittedJobRecord): Promise<JobRecord> {
+  return (await recordSubmittedJobs(tx, [job]))[0];
+}
+
+/**
+ * recordSubmittedJob for many jobs in three statements (the elements of a job array are
+ * answered together): returns each job's record, in the order given. Keys must differ.
+ */
+export async function recordSubmittedJobs(tx: Queryable, jobs: SubmittedJobRecord[]): Promise<JobRecord[]> {
+  if (jobs.length === 0) return [];
+  const column = <T>(pick: (job: SubmittedJobRecord) => T) => jobs.map(pick);
+  // $1..$10 one array per column, $11 the native state of a job just submitted
+  const inserted = await tx.query(
     `insert into jobs (experiment_id, task_id, gateway_id, resource, submission_key, native_id, state, native_state, queue, workdir, details, submitted_at)
-     values ($1, $2, $3, $4, $5, $6, 'queued', $11, $7, $8, $9::jsonb, coalesce($10::timestamptz, now()))
+     select experiment_id, task_id, gateway_id, resource, submission_key, native_id, 'queued', $11, queue, workdir, details,
+       coalesce(submitted_at, now())
+     from unnest($1::uuid[], $2::int8[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
+       $9::jsonb[], $10::timestamptz[])
+       as x(experiment_id, task_id, gateway_id, resource, submission_key, native_id, queue, workdir, details, submitted_at)
      on conflict (submission_key) do nothing
      returning ${jobColumns}`,
     [
-      job.experimentId,
-      job.taskId,
-      job.gatewayId,
-      job.resource,
-      job.submissionKey,
-      job.nativeId,
-      job.queue,
-      job.workdir,
-      JSON.stringify(job.details),
-      job.submittedAt ?? null,
+      column((job) => job.experimentId),
+      column((job) => job.taskId),
+      column((job) => job.gatewayId),
+      column((job) => job.resource),
+      column((job) => job.submissionKey),
+      column((job) => job.nativeId),
+      column((job) => job.queue),
+      column((job) => job.workdir),
+      column((job) => JSON.stringify(job.details)),
+      column((job) => job.submittedAt ?? null),
       submittedNativeState,
     ],
   );
-  if (rows.length === 0) return (await findJobByKey(tx, job.submissionKey))!;
-  const record = toJobRecord(rows[0]);
-  await appendEvents(tx, [
-    {
+  const records = new Map(inserted.map((row) => [row.submission_key as string, toJobRecord(row)]));
+  const fresh = jobs.filter((job) => records.has(job.submissionKey));
+  // A key recorded before (a retried record) keeps its job and adds no event.
+  const earlier = jobs.filter((job) => !records.has(job.submissionKey)).map((job) => job.submissionKey);
+  if (earlier.length > 0) {
+    const rows = await tx.query<any>(`select ${jobColumns} from jobs where submission_key = any($1::text[])`, [
+      earlier,
+    ]);
+    for (const row of rows) records.set(row.submission_key, toJobRecord(row));
+  }
+  await appendEvents(
+    tx,
+    fresh.map((job) => ({
       experimentId: job.experimentId,
       entity: 'job',
-      entityId: String(record.id),
+      entityId: String(records.get(job.submissionKey)!.id),
       label: job.nativeId,
       fromState: 'submitting',
       toState: 'queued',
@@ -149,9 +167,9 @@ export async function recordSubmittedJob(
         ? `adopted job ${job.nativeId} submitted by an earlier attempt`
         : `submitted as ${job.nativeId}`,
       data: { nativeId: job.nativeId, queue: job.queue, adopted: job.adopted },
-    },
-  ]);
-  return record;
+    })),
+  );
+  return jobs.map((job) => records.get(job.submissionKey)!);
 }
 
 /**

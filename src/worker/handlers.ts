@@ -16,7 +16,8 @@ import type { ResourceRegistry } from '../resources/resource-registry.ts';
 import { buildJobSpec, submissionKey } from '../experiments/job-spec.ts';
 import { loadRunContext } from '../experiments/queries.ts';
 import { registeredByOperator } from '../catalogue/catalogue.ts';
-import { latestJob, recordSubmittedJob } from '../state/job-state.ts';
+import { latestJob, recordSubmittedJobs, type SubmittedJobRecord } from '../state/job-state.ts';
+import { batchPerTurn } from './batch-per-turn.ts';
 import type { TaskHandler } from './worker.ts';
 import type { SubmittedJob } from '../batch/port.ts';
 
@@ -63,6 +64,10 @@ export function createHandlers(deps: HandlerDependencies): Record<HandledKind, T
 
 function createBareHandlers(deps: HandlerDependencies): Record<HandledKind, TaskHandler> {
   const { store, storage, resources, appsDir } = deps;
+  // The jobs of one array are answered in the same turn: record them in one transaction.
+  const recordJob = batchPerTurn((jobs: SubmittedJobRecord[]) =>
+    store.transaction((tx) => recordSubmittedJobs(tx, jobs)),
+  );
   const open = async (experimentId: string) => {
     const context = await loadRunContext(store, experimentId);
     // The API refuses such an experiment; this holds for drafts made before a catalogue change.
@@ -148,22 +153,20 @@ function createBareHandlers(deps: HandlerDependencies): Record<HandledKind, Task
         throw retryableFailure('submit-failed', `the scheduler refused the job: ${(error as Error).message}`);
       }
       if (!submitted.adopted) deps.afterSubmit?.(submitted);
-      const job = await store.transaction((tx) =>
-        recordSubmittedJob(tx, {
-          experimentId: context.experimentId,
-          taskId: task.id,
-          gatewayId: context.gatewayId,
-          resource: context.resource.name,
-          submissionKey: submitted.submissionKey,
-          nativeId: submitted.nativeId,
-          queue: context.settings.queue,
-          workdir: context.workdir,
-          details: submitted.details,
-          adopted: submitted.adopted,
-          // An adopted job was sent by an earlier attempt, at a time not known here.
-          submittedAt: submitted.adopted ? undefined : submittedAt,
-        }),
-      );
+      const job = await recordJob({
+        experimentId: context.experimentId,
+        taskId: task.id,
+        gatewayId: context.gatewayId,
+        resource: context.resource.name,
+        submissionKey: submitted.submissionKey,
+        nativeId: submitted.nativeId,
+        queue: context.settings.queue,
+        workdir: context.workdir,
+        details: submitted.details,
+        adopted: submitted.adopted,
+        // An adopted job was sent by an earlier attempt, at a time not known here.
+        submittedAt: submitted.adopted ? undefined : submittedAt,
+      });
       return { result: { jobId: job.id, nativeId: job.nativeId, adopted: submitted.adopted } };
     },
 
