@@ -55,7 +55,7 @@ describe('the Workers page', () => {
     await textMatching(page.locator('main'), /1 live of 1/);
     assert.match(
       await textMatching(rows.first(), /active/),
-      /^worker-\S+ \S+ · pid \d+ · Drover 0\.1\.0 started .+ active env-setup, submit, monitor, stage-out on every resource 0 of 16 .+ ago every 0\.5 s$/,
+      /^worker-\S+ \S+ · pid \d+ · Drover 0\.1\.0 started .+ active env-setup, submit, monitor, stage-out on every resource 0 of 64 .+ ago every 0\.5 s$/,
     );
 
     // A second worker, for stage-in on `local` only, whose stage-in is slow (main.ts's test switch).
@@ -75,8 +75,8 @@ describe('the Workers page', () => {
       assert.equal(created.status, 201, JSON.stringify(created.body));
       const held = rows.filter({ hasText: 'on local' });
       assert.match(
-        await textMatching(held, /1 of 16/),
-        new RegExp(`active stage-in on local 1 of 16 stage-in of ${created.body.id.slice(0, 8)} \\(gateway default\\)`),
+        await textMatching(held, /1 of 64/),
+        new RegExp(`active stage-in on local 1 of 64 stage-in of ${created.body.id.slice(0, 8)} \\(gateway default\\)`),
       );
       assert.equal(
         await held.getByRole('link', { name: created.body.id.slice(0, 8) }).getAttribute('href'),
@@ -89,7 +89,7 @@ describe('the Workers page', () => {
     }
     // Stopped, it handed its stage-in back: the page says so at its next refresh.
     await textMatching(page.locator('main'), /1 live of 2/);
-    assert.match(await textMatching(rows.filter({ hasText: 'on local' }), /stopped/), /stopped since .+ 0 of 16/);
+    assert.match(await textMatching(rows.filter({ hasText: 'on local' }), /stopped/), /stopped since .+ 0 of 64/);
     await waitFor('the stage-in to be back in the queue', async () => {
       const { body } = await drover.call('GET', '/api/v1/experiments?limit=1');
       const detail = await drover.call('GET', `/api/v1/experiments/${body.items[0].id}`);

@@ -142,7 +142,7 @@ describe('workers as members, as separate processes on PostgreSQL', () => {
     assert.match(lines.find((line) => line.startsWith(slowId)) ?? '', new RegExp(`^${slowId}\\s+lost\\s`));
     assert.match(
       lines.find((line) => line.startsWith(fastId)) ?? '',
-      new RegExp(`^${fastId}\\s+active\\s+\\S+\\s+${fast.child.pid}\\s+0\\.1\\.0\\s+all\\s+all\\s+0/16\\s+\\d+s ago$`),
+      new RegExp(`^${fastId}\\s+active\\s+\\S+\\s+${fast.child.pid}\\s+0\\.1\\.0\\s+all\\s+all\\s+0/64\\s+\\d+s ago$`),
     );
     const json = await runCli(['workers', '--json'], { url: service.url, workDir });
     assert.equal(json.code, 0, json.stderr);
