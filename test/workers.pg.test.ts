@@ -78,6 +78,12 @@ function exited(child: ChildProcess): Promise<number | null> {
   return new Promise((resolve) => child.on('exit', (code) => resolve(code)));
 }
 
+/** SIGKILLs every worker process started so far: each test starts its own (one that failed may have left one). */
+function killWorkers(): void {
+  for (const child of service.children.filter((process) => process.spawnargs.includes('worker')))
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+}
+
 async function workersListed() {
   const listed = await api.call('GET', '/api/v1/workers');
   assert.equal(listed.status, 200, JSON.stringify(listed.body));
@@ -86,6 +92,7 @@ async function workersListed() {
 
 describe('workers as members, as separate processes on PostgreSQL', () => {
   it('shows a killed worker lost within a few heartbeats and runs its task elsewhere at once, its attempt not counted', async () => {
+    killWorkers();
     const slow = await holdStageIn(600_000);
     const slowId = await workerIdOf(slow.child);
     const id = await createExperiment();
@@ -152,7 +159,6 @@ describe('workers as members, as separate processes on PostgreSQL', () => {
         .sort(),
       [...workers.keys()].sort(),
     );
-    fast.child.kill('SIGKILL');
   });
 
   it('shows the workers to the platform operator alone', async () => {
@@ -168,6 +174,7 @@ describe('workers as members, as separate processes on PostgreSQL', () => {
   });
 
   it('drains on SIGTERM: finishes the task it runs within the grace period, takes nothing new, and stops', async () => {
+    killWorkers();
     const drainer = await holdStageIn(3000, { DROVER_WORKER_DRAIN_GRACE_MS: '60000' });
     const drainerId = await workerIdOf(drainer.child);
     const id = await createExperiment();
@@ -185,8 +192,7 @@ describe('workers as members, as separate processes on PostgreSQL', () => {
   });
 
   it('hands a task back on SIGTERM when the grace period ends first, without costing an attempt', async () => {
-    for (const child of service.children.filter((process) => process.spawnargs.includes('worker')))
-      child.kill('SIGKILL');
+    killWorkers();
     const holder = await holdStageIn(600_000, { DROVER_WORKER_DRAIN_GRACE_MS: '500' });
     const holderId = await workerIdOf(holder.child);
     const id = await createExperiment();
