@@ -268,7 +268,9 @@ async function main(): Promise<number> {
         // The call may have created it before its API process died: look for it by its unique name.
         await sleep(500);
         const found = await apiCall('GET', `/api/v1/experiments?q=${encodeURIComponent(item.name)}&limit=200`);
-        const match = (found.body.items ?? []).find((experiment: any) => experiment.name === item.name);
+        const match = (found.body.items ?? []).find(
+          (experiment: { id: string; name: string }) => experiment.name === item.name,
+        );
         if (match) {
           item.id = match.id;
           runKeys.add(keyOf(item.id!));
