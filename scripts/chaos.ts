@@ -318,11 +318,18 @@ async function main(): Promise<number> {
         figures.kills[victim.role] += 1;
         victim.url = undefined;
         // Started again a second later, in the background: the chaos goes on meanwhile.
-        void sleep(1000)
-          .then(() => startRole(victim))
-          .catch((error) => {
-            if (chaosOn) log(`restarting ${victim.role} failed: ${(error as Error).message.slice(0, 2000)}`);
-          });
+        // (again until it stays up: one started while PostgreSQL restarts exits at once).
+        void (async () => {
+          for (let attempt = 1; chaosOn; attempt++) {
+            await sleep(1000);
+            const error = await startRole(victim).then(
+              () => null,
+              (failure: Error) => failure,
+            );
+            if (!error) return;
+            log(`restarting ${victim.role} failed (attempt ${attempt}): ${error.message.slice(0, 500)}`);
+          }
+        })();
       }
     })();
 
