@@ -23,7 +23,7 @@
  *
  *   npm run bench -- [--store pg|embedded|all] [--workload empty|chain|latency|all]
  *                    [--adapter postgres|rabbitmq|all] [--runs N] [--quick] [--concurrency 10,16]
- *                    [--in-flight 1,2] [--no-peer] [--profile]
+ *                    [--in-flight 1,2] [--no-peer] [--profile] [--register all|none|<resource,...>]
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -46,7 +46,9 @@ import { randomBytes } from 'node:crypto';
 import { createTasks } from '../src/state/task-state.ts';
 import { experimentDag, taskKinds, type TaskKind, type TaskPlan } from '../src/domain/task.ts';
 import { createUser, ensureGateway } from '../src/catalogue/users.ts';
-import { Worker, type TaskHandler } from '../src/worker/worker.ts';
+import { Worker, type TaskHandler, type WorkerOptions } from '../src/worker/worker.ts';
+import { createStoreMembership } from '../src/worker/membership.ts';
+import { allCapabilities } from '../src/domain/worker.ts';
 import { defaultConfig } from '../src/config.ts';
 
 // ---- options ------------------------------------------------------------------------
@@ -67,6 +69,7 @@ const { values: flags } = parseArgs({
     'in-flight': { type: 'string', default: '2' },
     'no-peer': { type: 'boolean', default: false },
     adapter: { type: 'string', default: 'all' },
+    register: { type: 'string', default: 'all' },
   },
 });
 
@@ -265,6 +268,25 @@ async function seedOwner(store: Store): Promise<Owner> {
   return { gatewayId, userId: user.id };
 }
 
+/**
+ * How the bench's workers register (`--register`): `all` (the default, as main.ts does
+ * with the default configuration: every kind, every resource), `none` (unregistered: the
+ * claim finds no row, as before issue 14), or a comma-separated resource list (the claim
+ * then checks each task's experiment; the bench's experiments are on `local`).
+ */
+function membershipOf(store: Store): WorkerOptions['membership'] {
+  if (flags.register === 'none') return undefined;
+  const resources = flags.register === 'all' ? null : flags.register!.split(',');
+  return {
+    port: createStoreMembership(store),
+    capabilities: { ...allCapabilities, resources },
+    heartbeatMs: defaultConfig().worker.heartbeatMs,
+    version: 'bench',
+    host: 'bench',
+    pid: process.pid,
+  };
+}
+
 /** Inserts `count` queued experiments and their tasks in the caller's transaction; returns their ids. */
 async function submitExperiments(
   tx: Queryable,
@@ -344,6 +366,7 @@ async function throughput(
     ({ dispatch }) =>
       new Worker({
         ...defaultConfig().worker,
+        membership: membershipOf(store),
         dispatch,
         handlers: noopHandlers(),
         logger,
@@ -394,6 +417,7 @@ async function latency(
   const { dispatch, close } = await dispatchOf(concurrency);
   const worker = new Worker({
     ...defaultConfig().worker,
+    membership: membershipOf(store),
     dispatch,
     handlers: noopHandlers(() => onStart?.()),
     logger,

@@ -73,6 +73,10 @@ describe('loadConfig', () => {
       pollMs: 1000,
       exchangesInFlight: 2,
       maxWaiting: 1000,
+      kinds: ['env-setup', 'stage-in', 'submit', 'monitor', 'stage-out', 'noop'],
+      resources: null,
+      heartbeatMs: 5000,
+      drainGraceMs: 10_000,
     });
     assert.deepEqual(config.controller, { pollMs: 1000, leadershipMs: 15_000, fairShareHalfLifeHours: 168 });
     assert.equal(config.bodyLimitBytes, 1024 * 1024);
@@ -113,6 +117,10 @@ describe('loadConfig', () => {
       pollMs: 1000,
       exchangesInFlight: 2,
       maxWaiting: 1000,
+      kinds: ['env-setup', 'stage-in', 'submit', 'monitor', 'stage-out', 'noop'],
+      resources: null,
+      heartbeatMs: 5000,
+      drainGraceMs: 10_000,
     });
   });
 
@@ -145,6 +153,10 @@ describe('loadConfig', () => {
         DROVER_WORKER_POLL_MS: '700',
         DROVER_WORKER_EXCHANGES_IN_FLIGHT: '1',
         DROVER_WORKER_MAX_WAITING: '0',
+        DROVER_WORKER_KINDS: 'submit, monitor',
+        DROVER_WORKER_RESOURCES: 'cluster,physics/hpc.2',
+        DROVER_WORKER_HEARTBEAT_MS: '1500',
+        DROVER_WORKER_DRAIN_GRACE_MS: '0',
         DROVER_CONTROLLER_POLL_MS: '800',
         DROVER_CONTROLLER_LEADERSHIP_MS: '9000',
         DROVER_FAIR_SHARE_HALF_LIFE_HOURS: '0.5',
@@ -177,6 +189,10 @@ describe('loadConfig', () => {
       pollMs: 700,
       exchangesInFlight: 1,
       maxWaiting: 0,
+      kinds: ['submit', 'monitor'],
+      resources: ['cluster', 'physics/hpc.2'],
+      heartbeatMs: 1500,
+      drainGraceMs: 0,
     });
     assert.deepEqual(config.controller, { pollMs: 800, leadershipMs: 9000, fairShareHalfLifeHours: 0.5 });
     assert.equal(config.gateway.name, 'Science');
@@ -225,6 +241,19 @@ describe('loadConfig', () => {
         return true;
       },
     );
+  });
+
+  test("a worker's kinds and resources are checked: a typo names the key and what it takes", () => {
+    assert.throws(
+      () => loadConfig({}, { DROVER_WORKER_KINDS: 'submit,stagein', DROVER_WORKER_RESOURCES: 'ok, bad name' }),
+      (error: unknown) => {
+        assert.ok(error instanceof ConfigError);
+        assert.match(error.message, /\n {2}worker\.kinds\.1: Invalid enum value\. Expected 'env-setup' \| 'stage-in'/);
+        assert.match(error.message, /\n {2}worker\.resources\.1: a resource name, or <gateway>\/<name>/);
+        return true;
+      },
+    );
+    assert.throws(() => loadConfig({}, { DROVER_WORKER_KINDS: ' , ' }), /worker\.kinds: name at least one task kind/);
   });
 
   test('an unknown key is refused, not ignored', () => {
@@ -281,6 +310,10 @@ describe('defaultConfig', () => {
         pollMs: 1000,
         exchangesInFlight: 2,
         maxWaiting: 1000,
+        kinds: ['env-setup', 'stage-in', 'submit', 'monitor', 'stage-out', 'noop'],
+        resources: null,
+        heartbeatMs: 5000,
+        drainGraceMs: 10_000,
       });
     } finally {
       if (previous === undefined) delete process.env.DROVER_WORKER_CONCURRENCY;

@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { defaultDataDir } from './data-dir.ts';
+import { taskKinds } from './domain/task.ts';
 
 const projectRoot = fileURLToPath(new URL('..', import.meta.url));
 
@@ -17,17 +18,18 @@ export { defaultDataDir };
 
 const positiveInt = z.coerce.number().int().positive();
 
+/** A comma-separated string as a list (the environment's form of a list); anything else as it is. */
+function splitList(value: unknown): unknown {
+  return typeof value === 'string'
+    ? value
+        .split(',')
+        .map((item) => item.trim())
+        .filter(Boolean)
+    : value;
+}
+
 /** A list of strings, from YAML as a list or from the environment as one comma-separated string. */
-const stringList = z.preprocess(
-  (value) =>
-    typeof value === 'string'
-      ? value
-          .split(',')
-          .map((item) => item.trim())
-          .filter(Boolean)
-      : value,
-  z.array(z.string()),
-);
+const stringList = z.preprocess(splitList, z.array(z.string()));
 
 /** An address range, `address/prefix` or one address: 10.0.0.0/8, fd00::/8, 127.0.0.1. */
 const addressRange = z.string().refine((range) => {
@@ -102,6 +104,40 @@ export const configSchema = z
          * instead of one and 3.1 s: bench/README.md, Job arrays). 0 makes them hold it.
          */
         maxWaiting: z.coerce.number().int().min(0).default(1000),
+        /**
+         * The task kinds this worker runs (default all): the claim hands it no other. A list,
+         * or comma-separated in the environment.
+         */
+        kinds: z
+          .preprocess(splitList, z.array(z.enum(taskKinds)).min(1, 'name at least one task kind'))
+          .default([...taskKinds]),
+        /**
+         * The resources this worker can reach (default all): a resource name (in any gateway)
+         * or `<gateway>/<name>`. The claim hands it tasks of experiments on these alone.
+         */
+        resources: z
+          .preprocess(
+            splitList,
+            z
+              .array(
+                z
+                  .string()
+                  .regex(
+                    /^([a-z0-9][a-z0-9-]{0,62}\/)?[a-z0-9][a-z0-9._-]{0,62}$/,
+                    'a resource name, or <gateway>/<name>',
+                  ),
+              )
+              .min(1, 'name at least one resource, or leave it unset for all'),
+          )
+          .nullable()
+          .default(null),
+        /** How often a worker heartbeats (default 5 s); the controller calls it lost after three missed. */
+        heartbeatMs: positiveInt.default(5000),
+        /**
+         * On SIGTERM, how long a worker lets its running tasks finish before it hands the rest
+         * back to the queue (default 10 s).
+         */
+        drainGraceMs: z.coerce.number().int().min(0).default(10_000),
       })
       .default({}),
     controller: z
@@ -279,6 +315,10 @@ const environmentKeys: Record<string, string> = {
   DROVER_WORKER_POLL_MS: 'worker.pollMs',
   DROVER_WORKER_EXCHANGES_IN_FLIGHT: 'worker.exchangesInFlight',
   DROVER_WORKER_MAX_WAITING: 'worker.maxWaiting',
+  DROVER_WORKER_KINDS: 'worker.kinds',
+  DROVER_WORKER_RESOURCES: 'worker.resources',
+  DROVER_WORKER_HEARTBEAT_MS: 'worker.heartbeatMs',
+  DROVER_WORKER_DRAIN_GRACE_MS: 'worker.drainGraceMs',
   DROVER_CONTROLLER_POLL_MS: 'controller.pollMs',
   DROVER_CONTROLLER_LEADERSHIP_MS: 'controller.leadershipMs',
   DROVER_FAIR_SHARE_HALF_LIFE_HOURS: 'controller.fairShareHalfLifeHours',

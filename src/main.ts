@@ -2,7 +2,8 @@
  * Composition root: configuration -> adapters -> roles. The only module that picks
  * concrete adapters.
  */
-import { chmodSync, mkdirSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import pino, { type Logger } from 'pino';
 import type { Config } from './config.ts';
@@ -14,7 +15,7 @@ import { createPostgresQueue } from './dispatch/postgres-queue.ts';
 import { openRabbitmqQueue } from './dispatch/rabbitmq-queue.ts';
 import type { Dispatch } from './dispatch/port.ts';
 import { setDispatchOutbox } from './state/dispatch-outbox.ts';
-import { taskKinds, type TaskKind } from './domain/task.ts';
+import type { TaskKind } from './domain/task.ts';
 import { createStorage } from './files/storage.ts';
 import { createResourceRegistry } from './resources/resource-registry.ts';
 import { bootstrap } from './bootstrap.ts';
@@ -22,7 +23,9 @@ import { loadPrivateKey } from './credentials/credentials.ts';
 import { loadPlatformKey } from './credentials/platform-key.ts';
 import { Worker } from './worker/worker.ts';
 import { createHandlers, type HandlerDependencies } from './worker/handlers.ts';
+import { createStoreMembership } from './worker/membership.ts';
 import { releaseLeasesOfDeadProcess } from './state/task-state.ts';
+import { markSilentWorkersLost } from './state/worker-state.ts';
 import { Controller } from './controller/controller.ts';
 import { Deliverer } from './notifications/deliverer.ts';
 import { createAddressPolicy } from './notifications/address-policy.ts';
@@ -93,6 +96,8 @@ export async function startDrover(config: Config, roles: Role[]): Promise<Runnin
   if (store.exclusive) {
     // The embedded store belongs to this process alone (it holds the folder's lock), so any
     // lease still held was held by a process that died: let the controller recover it now.
+    // Its workers are lost, and their tasks back in the queue at once.
+    await store.transaction((tx) => markSilentWorkersLost(tx, { all: true }));
     await releaseLeasesOfDeadProcess(store);
   }
 
@@ -111,11 +116,24 @@ export async function startDrover(config: Config, roles: Role[]): Promise<Runnin
     });
 
   if (roles.includes('worker')) {
-    const queue = rabbitmq ? await openRabbitmq(taskKinds) : null;
+    const handlers = delayStageIn(
+      createHandlers({ store, storage, resources, appsDir: config.appsDir, afterSubmit: faultAfterSubmit() }),
+    );
+    // The kinds it is configured for and has a handler of: it is handed no other.
+    const kinds = config.worker.kinds.filter((kind) => kind in handlers);
+    const queue = rabbitmq ? await openRabbitmq(kinds) : null;
     const dispatch: Dispatch = queue ?? createPostgresQueue(store);
     const worker = new Worker({
       dispatch,
-      handlers: createHandlers({ store, storage, resources, appsDir: config.appsDir, afterSubmit: faultAfterSubmit() }),
+      handlers,
+      membership: {
+        port: createStoreMembership(store),
+        capabilities: { kinds, resources: config.worker.resources },
+        heartbeatMs: config.worker.heartbeatMs,
+        version: droverVersion(),
+        host: hostname(),
+        pid: process.pid,
+      },
       logger: logger.child({ role: 'worker' }),
       concurrency: config.worker.concurrency,
       leaseMs: config.worker.leaseMs,
@@ -125,7 +143,9 @@ export async function startDrover(config: Config, roles: Role[]): Promise<Runnin
       onExchange: countWorkerExchanges(metrics),
     });
     await worker.start();
-    stops.push(() => worker.stop());
+    stops.push(async () => {
+      await worker.stop(config.worker.drainGraceMs);
+    });
     // After the worker drained (its outcomes acked): what it still holds goes back to the broker.
     if (queue) stops.push(() => queue.close());
   } else if (rabbitmq && roles.includes('controller')) {
@@ -230,6 +250,35 @@ export async function startDrover(config: Config, roles: Role[]): Promise<Runnin
       await store.close();
     },
   };
+}
+
+/**
+ * Test-only fault injection: with `DROVER_FAULT_STAGE_IN_DELAY_MS=<ms>` a worker's stage-in
+ * waits that long before it copies, as a copy from a slow store would: a window in which
+ * the worker holds a task, for the tests of a lost and of a draining worker
+ * (test/workers.pg.test.ts). Read here, in the composition root, as faultAfterSubmit is.
+ */
+function delayStageIn(handlers: ReturnType<typeof createHandlers>): ReturnType<typeof createHandlers> {
+  const delayMs = Number(process.env.DROVER_FAULT_STAGE_IN_DELAY_MS ?? 0);
+  if (!(delayMs > 0)) return handlers;
+  const stageIn = handlers['stage-in'];
+  return {
+    ...handlers,
+    'stage-in': async (task, context) => {
+      // Unref'd: a stopped Drover in a test process must not be kept alive by it.
+      await new Promise((resolve) => setTimeout(resolve, delayMs).unref());
+      return stageIn(task, context);
+    },
+  };
+}
+
+/** The Drover version (package.json), as a worker registers it. */
+function droverVersion(): string {
+  try {
+    return JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version ?? 'unknown';
+  } catch {
+    return 'unknown';
+  }
 }
 
 /**

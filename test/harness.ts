@@ -165,6 +165,34 @@ export async function closeEach(...closers: Array<() => Promise<unknown> | undef
   if (errors.length > 0) throw errors[0];
 }
 
+/** One message of a server-sent event stream: its `id:`, `event:` and `data:` lines, and the block as sent. */
+export interface ServerSentEvent {
+  id: string | undefined;
+  event: string | undefined;
+  data: string | undefined;
+  block: string;
+}
+
+/** The messages of an SSE response body, in order, as they arrive (a block per blank-line-ended message). */
+export async function* serverSentEvents(body: ReadableStream<Uint8Array> | null): AsyncGenerator<ServerSentEvent> {
+  const decoder = new TextDecoder();
+  let buffer = '';
+  for await (const chunk of body as unknown as AsyncIterable<Uint8Array>) {
+    buffer += decoder.decode(chunk, { stream: true });
+    let boundary: number;
+    while ((boundary = buffer.indexOf('\n\n')) >= 0) {
+      const block = buffer.slice(0, boundary);
+      buffer = buffer.slice(boundary + 2);
+      yield {
+        id: /^id: (.*)$/m.exec(block)?.[1],
+        event: /^event: (.*)$/m.exec(block)?.[1],
+        data: /^data: (.*)$/m.exec(block)?.[1],
+        block,
+      };
+    }
+  }
+}
+
 /** Polls `probe` until it returns a truthy value, or fails after `timeoutMs` with `what`. */
 export async function waitFor<T>(
   what: string,

@@ -6,7 +6,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { adminToken, startTestDrover, waitFor, waitForState, type TestDrover } from './harness.ts';
+import { adminToken, serverSentEvents, startTestDrover, waitFor, waitForState, type TestDrover } from './harness.ts';
 
 let drover: TestDrover;
 before(async () => {
@@ -26,20 +26,12 @@ async function progressEvents(id: string, until: (data: any) => boolean): Promis
       headers: { authorization: `Bearer ${adminToken}`, accept: 'text/event-stream' },
       signal: controller.signal,
     });
-    const decoder = new TextDecoder();
-    let buffer = '';
-    for await (const chunk of response.body as any) {
-      buffer += decoder.decode(chunk, { stream: true });
-      let boundary: number;
-      while ((boundary = buffer.indexOf('\n\n')) >= 0) {
-        const block = buffer.slice(0, boundary);
-        buffer = buffer.slice(boundary + 2);
-        if (!/^event: progress$/m.test(block)) continue;
-        assert.doesNotMatch(block, /^id:/m, 'progress carries no event id: Last-Event-ID counts events alone');
-        const data = JSON.parse(/^data: (.*)$/m.exec(block)![1]);
-        seen.push(data);
-        if (until(data)) return seen;
-      }
+    for await (const message of serverSentEvents(response.body)) {
+      if (message.event !== 'progress') continue;
+      assert.equal(message.id, undefined, 'progress carries no event id: Last-Event-ID counts events alone');
+      const data = JSON.parse(message.data!);
+      seen.push(data);
+      if (until(data)) return seen;
     }
   } catch (error) {
     if ((error as Error).name !== 'AbortError') throw error;

@@ -9,6 +9,7 @@ import {
   adminToken,
   eventsOf,
   processesInSession,
+  serverSentEvents,
   startTestDrover,
   waitFor,
   waitForState,
@@ -43,26 +44,16 @@ async function readStream(
   assert.match(response.headers.get('content-type') ?? '', /text\/event-stream/);
   const opened = options.onOpen?.();
   const seen: Array<{ id: string; event: any }> = [];
-  const decoder = new TextDecoder();
-  let buffer = '';
   const timeout = setTimeout(() => controller.abort(), 30_000);
   try {
-    for await (const chunk of response.body as any) {
-      buffer += decoder.decode(chunk, { stream: true });
-      let boundary: number;
-      while ((boundary = buffer.indexOf('\n\n')) >= 0) {
-        const block = buffer.slice(0, boundary);
-        buffer = buffer.slice(boundary + 2);
-        const id = /^id: (.*)$/m.exec(block)?.[1] ?? '';
-        const data = /^data: (.*)$/m.exec(block)?.[1];
-        // Progress reports ride the same stream without an id; these tests read events.
-        if (!data || /^event: progress$/m.test(block)) continue;
-        const event = JSON.parse(data);
-        seen.push({ id, event });
-        if (until(event)) {
-          controller.abort();
-          return seen;
-        }
+    for await (const message of serverSentEvents(response.body)) {
+      // Progress reports ride the same stream without an id; these tests read events.
+      if (!message.data || message.event === 'progress') continue;
+      const event = JSON.parse(message.data);
+      seen.push({ id: message.id ?? '', event });
+      if (until(event)) {
+        controller.abort();
+        return seen;
       }
     }
   } catch (error) {

@@ -927,6 +927,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/workers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List workers (platform operator)
+         * @description Every worker: active and stopping first, then those that stopped or were lost in the last day. A worker that misses three heartbeats is lost, and its tasks go back to the queue at once.
+         */
+        get: operations["listWorkers"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/me/session": {
         parameters: {
             query?: never;
@@ -1520,6 +1540,50 @@ export interface components {
         };
         GatewayList: {
             items: components["schemas"]["GatewayListing"][];
+        };
+        /** @description A worker process: what it can run, whether it is alive, and what it runs now */
+        WorkerListing: {
+            id: string;
+            /**
+             * @description active: takes tasks; stopping: draining after SIGTERM; stopped: left cleanly; lost: stopped heartbeating, its tasks went back to the queue
+             * @enum {string}
+             */
+            state: "active" | "stopping" | "stopped" | "lost";
+            /** @description The task kinds it runs */
+            kinds: string[];
+            /** @description The resources it reaches (a name, or gateway/name); null: every resource */
+            resources: string[] | null;
+            concurrency: number;
+            /** @description The Drover version it runs */
+            version: string;
+            host: string;
+            pid: number;
+            /** @description How often it heartbeats; lost after three missed */
+            heartbeatMs: number;
+            /** Format: date-time */
+            startedAt: string;
+            /** Format: date-time */
+            lastHeartbeatAt: string;
+            /** @description Milliseconds since its last heartbeat, by the store's clock */
+            heartbeatAgeMs: number;
+            /** Format: date-time */
+            stoppedAt: string | null;
+            /** @description Tasks it holds now */
+            runningTasks: number;
+            /** @description The first 20 tasks it holds, oldest first */
+            tasks: {
+                id: number;
+                kind: string;
+                /** Format: uuid */
+                experimentId: string;
+                gatewayId: string;
+                attempt: number;
+                /** Format: date-time */
+                startedAt: string;
+            }[];
+        };
+        WorkerList: {
+            items: components["schemas"]["WorkerListing"][];
         };
         NewGateway: {
             gateway: components["schemas"]["GatewayListing"];
@@ -5128,6 +5192,62 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["SweepAction"];
+                };
+            };
+            /** @description Bad input: `errors` names each field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or bad token, or the session ended */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Your role may not do this (or your gateway is disabled) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (or not yours) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listWorkers: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WorkerList"];
                 };
             };
             /** @description Bad input: `errors` names each field */

@@ -41,6 +41,8 @@ export type NotificationEvent = Schemas['NotificationEvent'];
 export type ExperimentNotify = Schemas['ExperimentNotify'];
 /** One entry of the delivery log. */
 export type Delivery = Schemas['Delivery'];
+/** A worker process as `GET /workers` lists it (platform operator). */
+export type WorkerListing = Schemas['WorkerListing'];
 /** `GET /sign-in-methods` (no token needed): what a gateway's sign-in page offers. */
 export type SignInMethods = Schemas['SignInMethods'];
 /** One of your API tokens (never the token itself). */

@@ -25,6 +25,7 @@ import { registerCredentialRoutes } from './routes/credentials.ts';
 import { registerNotificationRoutes } from './routes/notifications.ts';
 import { registerAdmissionRoutes } from './routes/admission.ts';
 import { registerSweepRoutes } from './routes/sweeps.ts';
+import { registerWorkerRoutes } from './routes/workers.ts';
 import { apiTags, problemResponses, ref, responseSchemas } from './schemas.ts';
 import {
   apiReferencePolicy,
@@ -192,6 +193,7 @@ export async function buildApi(deps: ApiDependencies): Promise<FastifyInstance> 
       registerNotificationRoutes(api, deps);
       registerAdmissionRoutes(api, deps);
       registerSweepRoutes(api, deps);
+      registerWorkerRoutes(api, deps);
       registerSessionRoutes(api, deps);
       registerApiTokenRoutes(api, deps);
     },

@@ -1,6 +1,6 @@
 /**
  * Commands for admins and the platform operator: `gateways` (operator: create, ls,
- * disable, enable), `credentials` (a gateway's stored SSH keys) and `users` (create a user,
+ * disable, enable), `workers` (operator: the worker processes), `credentials` (a gateway's stored SSH keys) and `users` (create a user,
  * issue a new token). Each talks to the HTTP API; `--json` prints the API's JSON.
  */
 import { readFile } from 'node:fs/promises';
@@ -8,10 +8,16 @@ import type { Command } from 'commander';
 import { call, CliError, connect, resolveConnection, type GlobalOptions } from './client.ts';
 import { exitCodes } from './exit-codes.ts';
 import { printJson, table, time } from './format.ts';
+import { experimentDag } from '../domain/task.ts';
 
 function context<Options extends object = object>(command: Command) {
   const options = command.optsWithGlobals<GlobalOptions & Options>();
   return { options, api: connect(resolveConnection(options)).api, json: Boolean(options.json) };
+}
+
+/** A duration as whole seconds (`0s`, `12s`) or minutes past a minute (`3m`). */
+function seconds(ms: number): string {
+  return ms < 60_000 ? `${Math.floor(ms / 1000)}s` : `${Math.floor(ms / 60_000)}m`;
 }
 
 /** Prints a token that is shown only once, with what to do with it. */
@@ -66,6 +72,34 @@ export function registerAdminCommands(program: Command): void {
             gateway.name,
             gateway.disabled ? 'disabled' : 'enabled',
             time(gateway.createdAt),
+          ]),
+        ]),
+      );
+    });
+  program
+    .command('workers')
+    .description('the worker processes: state, what they run and can run, last heartbeat (platform operator)')
+    .action(async (_options, command: Command) => {
+      const { api, json } = context(command);
+      const { items } = await call(api.GET('/api/v1/workers'));
+      if (json) return printJson({ items });
+      if (items.length === 0) {
+        process.stdout.write('no workers have registered: start one with `drover worker` (or `drover up`)\n');
+        return;
+      }
+      process.stdout.write(
+        table([
+          ['ID', 'STATE', 'HOST', 'PID', 'VERSION', 'KINDS', 'RESOURCES', 'RUNNING', 'HEARTBEAT'],
+          ...items.map((worker) => [
+            worker.id,
+            worker.state,
+            worker.host,
+            String(worker.pid),
+            worker.version,
+            experimentDag.every((node) => worker.kinds.includes(node.kind)) ? 'all' : worker.kinds.join(','),
+            worker.resources === null ? 'all' : worker.resources.join(','),
+            `${worker.runningTasks}/${worker.concurrency}`,
+            `${seconds(worker.heartbeatAgeMs)} ago`,
           ]),
         ]),
       );

@@ -93,7 +93,8 @@ async function runServer(roles: Role[], options: Record<string, any>): Promise<v
     if (stopping) return;
     stopping = true;
     drover.logger.info({ signal }, 'stopping');
-    const timer = setTimeout(() => process.exit(1), 20_000);
+    // A worker drains for up to worker.drainGraceMs; the rest of the stop gets 10 s more.
+    const timer = setTimeout(() => process.exit(1), config.worker.drainGraceMs + 10_000);
     await drover.stop();
     clearTimeout(timer);
     process.exit(0);

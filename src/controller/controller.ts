@@ -1,9 +1,10 @@
 /**
  * The controller: singleton duties run by whichever controller holds the leadership
- * lease (a second one is a hot standby). Each pass returns expired task leases to
- * `ready`, carries out cancellations, admits waiting experiments (experiments/admission.ts),
- * polls every active job with one scheduler call per resource, and completes the monitor
- * tasks of finished jobs.
+ * lease (a second one is a hot standby). Each pass calls the workers that stopped
+ * heartbeating lost and returns their tasks to `ready` (the attempt uncounted), does the
+ * same for expired task leases, carries out cancellations, admits waiting experiments
+ * (experiments/admission.ts), polls every active job with one scheduler call per resource,
+ * and completes the monitor tasks of finished jobs.
  */
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
@@ -14,6 +15,7 @@ import { getResource } from '../catalogue/catalogue.ts';
 import { admitWaiting, type AdmissionPass } from '../experiments/admission.ts';
 import { resubmitEndedJobs } from '../experiments/resubmit.ts';
 import { admissionChannel } from '../state/events.ts';
+import { forgetGoneWorkers, markSilentWorkersLost } from '../state/worker-state.ts';
 import { pollIntervalMs } from '../domain/resource.ts';
 import {
   blockExperiments,
@@ -67,6 +69,8 @@ const admissionIdleMs = 30_000;
  * pool of a resource has 8 sessions by default.
  */
 const cancelsAtOnce = 8;
+/** How often the controller forgets workers gone for a day (the workers list keeps them that long). */
+const forgetEveryMs = 3_600_000;
 
 export interface ControllerOptions {
   store: Store;
@@ -103,6 +107,7 @@ export class Controller {
   private admissionDue = true;
   private nextAdmissionAt = 0;
   private leading = false;
+  private nextForgetAt = 0;
   private unlisten?: Promise<(() => Promise<void>) | undefined>;
 
   /** Takes compiled options: the defaults live in config.ts alone. */
@@ -147,6 +152,18 @@ export class Controller {
     if (!leading) return;
     const { store } = this.options;
     // Each duty on its own: one that fails (a bad row, a bug) is logged and the others still run.
+    await this.duty('membership', async () => {
+      const lost = await store.transaction((tx) => markSilentWorkersLost(tx));
+      if (lost.length > 0)
+        this.options.logger.warn(
+          { workers: lost },
+          'workers stopped heartbeating: lost, their tasks back in the queue',
+        );
+      if (Date.now() >= this.nextForgetAt) {
+        this.nextForgetAt = Date.now() + forgetEveryMs;
+        await forgetGoneWorkers(store);
+      }
+    });
     await this.duty('lease recovery', async () => {
       while ((await store.transaction((tx) => recoverExpiredLeases(tx))) > 0);
     });

@@ -11,11 +11,13 @@ import { waitingFailureCodes } from './task.ts';
 test('the table holds the shared vocabulary, each code retryable or final', () => {
   const retryable = Object.entries(failureCodes).flatMap(([code, { retryable }]) => (retryable ? [code] : []));
   assert.deepEqual(retryable.sort(), [
+    'handed-back',
     'internal',
     'lease-expired',
     'resource-unreachable',
     'submit-failed',
     'submit-limit',
+    'worker-lost',
   ]);
   assert.deepEqual(
     Object.keys(failureCodes)

@@ -21,6 +21,14 @@ export const failureCodes = {
   'not-permitted': { retryable: false },
   /** The worker running the attempt stopped renewing its lease (it died or lost the store). */
   'lease-expired': { retryable: true },
+  /**
+   * The worker running the attempt stopped heartbeating (the controller called it lost). The
+   * attempt does not count; the code is final only when the task's workers died under it
+   * `maxWorkerLosses` times in one run (domain/worker.ts): then the task is what kills them.
+   */
+  'worker-lost': { retryable: true },
+  /** The worker handed the attempt back unfinished when it stopped (SIGTERM): it does not count. */
+  'handed-back': { retryable: true },
   /** The submit did not get an answer it could use (the job directory, an unreadable reply). */
   'submit-failed': { retryable: true },
   /** The scheduler refused the job (an unknown queue, limits over the partition's): it will refuse it again. */

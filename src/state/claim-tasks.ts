@@ -25,6 +25,12 @@ import { queueDeliveriesSql } from './notification-outbox.ts';
  * Claims up to `limit` ready tasks for `workerId` with a lease of `leaseMs`, skipping rows
  * other workers hold. Moves their experiments from queued to executing. One statement, so
  * it may also run on the store outside a transaction.
+ *
+ * Only tasks the worker may run are claimed: its `workers` row (state/worker-state.ts)
+ * must be `active`, list the task's kind, and reach the experiment's resource
+ * (domain/worker.ts `mayRun`, the same rule). A worker that never registered (a benchmark's,
+ * a test's, an older Drover's during an upgrade) claims any task; one that is stopping,
+ * stopped or lost claims none.
  */
 export async function claimTasks(
   tx: Queryable,
@@ -161,15 +167,23 @@ async function claimTasksAndAppend(
     max_attempts: number;
     run_first_attempt: number;
   }>(
-    `with picked as (${
-      named
-        ? // The tasks a message named (the RabbitMQ queue): those still ready, whenever due (the
-          // relay published them when due). Waits for a row another transaction holds, then
-          // checks it again, rather than skip a task that stays ready.
-          `select id from tasks where id = any($12::int8[]) and state = 'ready' order by id limit $1 for update`
-        : `select id from tasks where state = 'ready' and run_at <= now()
-       order by priority desc, id limit $1 for update skip locked`
-    }),
+    // Only tasks the claiming worker may run: of its kinds, on resources it reaches (its
+    // `workers` row, domain/worker.ts mayRun); a worker without a row claims any.
+    `with picked as (
+       select t.id from tasks t left join workers w on w.id = $2
+       where ${
+         named
+           ? // The tasks a message named (the RabbitMQ queue): those still ready, whenever due (the
+             // relay published them when due). Waits for a row another transaction holds, then
+             // checks it again, rather than skip a task that stays ready.
+             `t.id = any($12::int8[]) and t.state = 'ready'`
+           : `t.state = 'ready' and t.run_at <= now()`
+       }
+         and (w.id is null or (w.state = 'active' and t.kind = any(w.kinds)
+           and (w.resources is null or exists (
+             select 1 from experiments x where x.id = t.experiment_id
+               and (x.resource = any(w.resources) or x.gateway_id || '/' || x.resource = any(w.resources))))))
+       order by ${named ? 't.id' : 't.priority desc, t.id'} limit $1 for update of t${named ? '' : ' skip locked'}),
      claimed as (
        update tasks t set state = 'running', attempt = t.attempt + 1, lease_owner = $2,
          lease_expires_at = now() + $3 * interval '1 millisecond', started_at = now(), detached = false${

@@ -24,6 +24,7 @@ import type { Queryable } from '../store/port.ts';
 import { appendEvents, readyChannel, type NewEvent, type Notice } from './events.ts';
 import { blockExperiments, settleExperiments } from './experiment-state.ts';
 import { latestJobSql } from './job-state.ts';
+import { maxWorkerLosses } from '../domain/worker.ts';
 
 /**
  * Creates an experiment's task DAG: roots `ready`, the rest `pending` with their
@@ -288,8 +289,9 @@ export async function applyOutcomesInto(
 }
 
 /**
- * Returns running tasks whose lease expired (their worker died) to `ready`, counting the
- * attempt; tasks out of attempts fail. Returns how many were recovered.
+ * Returns running tasks whose lease expired (their worker died, or lost the store) to
+ * `ready` at once, without counting the attempt (returnUncounted). Returns how many were
+ * recovered.
  */
 export async function recoverExpiredLeases(tx: Queryable, limit = 500): Promise<number> {
   return (await recoverLeases(tx, { limit })).length;
@@ -299,7 +301,7 @@ export async function recoverExpiredLeases(tx: Queryable, limit = 500): Promise<
  * recoverExpiredLeases of the given running tasks whose running attempt the given message
  * started, whatever their lease (the RabbitMQ queue's takeover: that message came back, so
  * the worker that held it is gone), with `message` as the failure's. Returns the recovered
- * tasks and whether each failed for good.
+ * tasks and whether each failed for good (its workers died under it `maxWorkerLosses` times).
  */
 export async function recoverLeases(
   tx: Queryable,
@@ -309,15 +311,8 @@ export async function recoverLeases(
     message,
   }: { limit?: number; startedBy?: Array<{ taskId: number; messageId: number }>; message?: string },
 ): Promise<Array<{ id: number; failed: boolean }>> {
-  const rows = await tx.query<{
-    id: number;
-    experiment_id: string;
-    kind: TaskKind;
-    attempt: number;
-    max_attempts: number;
-    run_first_attempt: number;
-  }>(
-    `select id, experiment_id, kind, attempt, max_attempts, run_first_attempt from tasks
+  const rows = await tx.query<UncountedRow>(
+    `select ${uncountedColumns} from tasks
      where state = 'running' and not detached and ${
        startedBy
          ? '(id, dispatch_message) in (select * from unnest($2::int8[], $3::int8[]))'
@@ -326,28 +321,122 @@ export async function recoverLeases(
      order by id limit $1 for update skip locked`,
     startedBy ? [limit, startedBy.map((task) => task.taskId), startedBy.map((task) => task.messageId)] : [limit],
   );
-  if (rows.length === 0) return [];
-  const failure: TaskFailure = {
+  const failed = await returnUncounted(tx, rows, {
     code: 'lease-expired',
     message: message ?? 'the worker running this task stopped renewing its lease',
     retryable: true,
-  };
-  const byId = new Map(rows.map((row) => [row.id, failure]));
-  const events: NewEvent[] = [];
-  const retries = rows.filter((row) => row.attempt < row.max_attempts);
-  await failOrRetry(
-    tx,
-    retries,
-    rows.filter((row) => !retries.includes(row)),
-    byId,
-    events,
-    true,
+  });
+  return rows.map((row) => ({ id: Number(row.id), failed: failed.has(Number(row.id)) }));
+}
+
+/**
+ * Returns the running tasks that the workers `workerIds` held (the controller found them
+ * lost: state/worker-state.ts) to `ready` at once, without counting the attempt, instead of
+ * waiting for their leases to run out. Returns how many.
+ */
+export async function returnTasksOfLostWorkers(tx: Queryable, workerIds: string[]): Promise<number> {
+  if (workerIds.length === 0) return 0;
+  const rows = await tx.query<UncountedRow>(
+    `select ${uncountedColumns} from tasks
+     where state = 'running' and not detached and lease_owner = any($1::text[])
+     order by id for update`,
+    [workerIds],
   );
-  await appendEvents(tx, events);
-  const experimentIds = [...new Set(rows.map((row) => row.experiment_id))];
-  await skipWaitingTasks(tx, experimentIds);
-  await settleExperiments(tx, experimentIds);
-  return rows.map((row) => ({ id: row.id, failed: !retries.includes(row) }));
+  await returnUncounted(tx, rows, {
+    code: 'worker-lost',
+    message: 'the worker running this task stopped heartbeating',
+    retryable: true,
+  });
+  return rows.length;
+}
+
+/**
+ * A draining worker's hand-back: the tasks of `taskIds` it still holds go back to `ready`
+ * at once, unfinished, without counting the attempt (and without counting as a worker's
+ * death). Returns the ids handed back.
+ */
+export async function handBackTasks(tx: Queryable, workerId: string, taskIds: number[]): Promise<number[]> {
+  if (taskIds.length === 0) return [];
+  const rows = await tx.query<UncountedRow>(
+    `select ${uncountedColumns} from tasks
+     where id = any($1::int8[]) and state = 'running' and lease_owner = $2 and not detached
+     order by id for update`,
+    [taskIds, workerId],
+  );
+  await returnUncounted(
+    tx,
+    rows,
+    { code: 'handed-back', message: 'its worker stopped and handed the task back unfinished', retryable: true },
+    false,
+  );
+  return rows.map((row) => Number(row.id));
+}
+
+type UncountedRow = {
+  id: number;
+  experiment_id: string;
+  kind: TaskKind;
+  attempt: number;
+  worker_losses: number;
+};
+const uncountedColumns = 'id, experiment_id, kind, attempt, worker_losses';
+
+/**
+ * Puts running tasks (locked by the caller) back in the queue at once because their
+ * worker went, not because they failed: the attempt does not count (the task gets one
+ * more, `max_attempts`, and `uncounted_attempts` remembers it for a rerun). A worker's
+ * death (`lost`) also counts in `worker_losses`: the one that would make it
+ * `maxWorkerLosses` fails the task instead, a task that kills every worker that runs it.
+ * Appends the events, wakes the workers, and settles what failed. Returns the ids that failed.
+ */
+async function returnUncounted(
+  tx: Queryable,
+  rows: UncountedRow[],
+  failure: TaskFailure,
+  lost = true,
+): Promise<Set<number>> {
+  if (rows.length === 0) return new Set();
+  const poison = lost ? rows.filter((row) => row.worker_losses + 1 >= maxWorkerLosses) : [];
+  const requeued = rows.filter((row) => !poison.includes(row));
+  const events: NewEvent[] = [];
+  if (requeued.length > 0) {
+    // $1 ids, $2 1 for a worker's death (0 for a hand-back), $3 the failure
+    await tx.query(
+      `update tasks set state = 'ready', lease_owner = null, lease_expires_at = null, run_at = now(), failure = $3::jsonb,
+         max_attempts = max_attempts + 1, uncounted_attempts = uncounted_attempts + 1, worker_losses = worker_losses + $2
+       where id = any($1::int8[])`,
+      [requeued.map((row) => row.id), lost ? 1 : 0, JSON.stringify(failure)],
+    );
+    for (const row of requeued)
+      events.push(
+        taskEvent(
+          row.experiment_id,
+          Number(row.id),
+          row.kind,
+          'running',
+          'ready',
+          `attempt ${row.attempt} does not count (${failure.message}); back in the queue`,
+          { attempt: row.attempt, failure },
+        ),
+      );
+  }
+  const final: TaskFailure = {
+    code: 'worker-lost',
+    message: `its workers died under it ${maxWorkerLosses} times: the task itself may be what kills them`,
+    retryable: false,
+  };
+  await failOrRetry(tx, [], poison, new Map(poison.map((row) => [row.id, final])), events);
+  await appendEvents(
+    tx,
+    events,
+    requeued.length > 0 ? [{ channel: readyChannel, payload: String(requeued.length) }] : [],
+  );
+  if (poison.length > 0) {
+    const experimentIds = [...new Set(poison.map((row) => row.experiment_id))];
+    await skipWaitingTasks(tx, experimentIds);
+    await settleExperiments(tx, experimentIds);
+  }
+  return new Set(poison.map((row) => Number(row.id)));
 }
 
 /**
@@ -500,7 +589,8 @@ export async function rerunTasks(
        group by o.id)
      update tasks t set state = case when w.n = 0 and not $3 then 'ready' else 'pending' end,
        pending_dependencies = w.n + case when w.n = 0 and $3 then 1 else 0 end,
-       max_attempts = t.attempt + (t.max_attempts - t.run_first_attempt), run_first_attempt = t.attempt,
+       max_attempts = t.attempt + (t.max_attempts - t.run_first_attempt - t.uncounted_attempts), run_first_attempt = t.attempt,
+       uncounted_attempts = 0, worker_losses = 0,
        failure = null, result = null, lease_owner = null, lease_expires_at = null, detached = false,
        finished_at = null, run_at = now()
      from old o join waits w on w.id = o.id
@@ -523,11 +613,10 @@ async function failOrRetry(
   final: Array<{ id: number; experiment_id: string; kind: TaskKind; attempt: number }>,
   failureOf: Map<number, TaskFailure>,
   events: NewEvent[],
-  immediate = false,
 ): Promise<void> {
   if (retries.length > 0) {
     // The backoff starts again in each run (a resume reruns the task: state/task-state.ts rerunTasks).
-    const delays = retries.map((row) => (immediate ? 0 : retryDelayMs(row.attempt - row.run_first_attempt)));
+    const delays = retries.map((row) => retryDelayMs(row.attempt - row.run_first_attempt));
     await tx.query(
       `update tasks t set state = 'ready', lease_owner = null, lease_expires_at = null,
          run_at = now() + x.delay * interval '1 millisecond', failure = x.failure

@@ -10,6 +10,8 @@ import type { Logger } from 'pino';
 import type { Dispatch, ClaimedTask, TaskOutcome } from '../dispatch/port.ts';
 import type { TaskKind } from '../domain/task.ts';
 import { failureFromError, finalFailure } from '../domain/failure.ts';
+import type { WorkerCapabilities, WorkerRegistration } from '../domain/worker.ts';
+import type { Membership } from './membership.ts';
 
 /** What a handler returns: a result to store, or `detach` to leave the task running without a lease. */
 export type HandlerResult = { result?: unknown } | { detach: true };
@@ -62,6 +64,21 @@ export interface WorkerOptions {
   splitClaims?: boolean;
   /** Called after each exchange with the numbers of tasks reported and claimed (metrics). */
   onExchange?: (reported: number, claimed: number) => void;
+  /**
+   * Registers the worker with what it can run, heartbeats and leaves through this (main.ts
+   * always passes it; without it, as in the dispatch benchmark, the worker is unregistered
+   * and the claim hands it any task).
+   */
+  membership?: {
+    port: Membership;
+    /** What it runs: the claim hands it nothing else (config `worker.kinds`, `worker.resources`). */
+    capabilities: WorkerCapabilities;
+    /** Heartbeat interval (config `worker.heartbeatMs`); lost after `missedHeartbeatsBeforeLost` missed. */
+    heartbeatMs: number;
+    version: string;
+    host: string;
+    pid: number;
+  };
 }
 
 /** Pause before an exchange that failed (the store unreachable) is tried again. */
@@ -83,7 +100,10 @@ export class Worker {
   private claimWanted = false;
   private fillScheduled = false;
   private stopping = false;
+  /** Timers of claiming, stopped first when draining. */
   private timers: NodeJS.Timeout[] = [];
+  /** Timers of lease renewal and heartbeat, which run until the drain ends. */
+  private lifeTimers: NodeJS.Timeout[] = [];
   private unsubscribe?: () => Promise<void>;
   private idle?: () => void;
 
@@ -95,17 +115,32 @@ export class Worker {
       : options.concurrency;
   }
 
+  /** Registers (with `membership`), then claims and runs tasks until `stop()`. */
   async start(): Promise<void> {
+    const { membership } = this.options;
+    if (membership) {
+      await membership.port.register(this.registration());
+      this.lifeTimers.push(setInterval(() => void this.heartbeat(), membership.heartbeatMs));
+    }
     this.unsubscribe = await this.options.dispatch.onReady(() => this.pump());
     this.timers.push(setInterval(() => this.pump(), this.options.pollMs));
-    this.timers.push(setInterval(() => void this.renew(), Math.max(100, this.options.leaseMs / 3)));
+    this.lifeTimers.push(setInterval(() => void this.renew(), Math.max(100, this.options.leaseMs / 3)));
     this.pump();
   }
 
-  /** Stops claiming, waits for running handlers (up to `graceMs`), reports their outcomes. */
-  async stop(graceMs = 10_000): Promise<void> {
+  /**
+   * Drains: claims nothing new (its row says `stopping`), lets running handlers finish for
+   * up to `graceMs` and reports their outcomes, renewing their leases and heartbeating
+   * meanwhile; then hands back what still runs (to the queue, costing no attempt) and
+   * leaves (`stopped`). Returns the ids handed back.
+   */
+  async stop(graceMs = 10_000): Promise<number[]> {
     this.stopping = true;
     for (const timer of this.timers) clearInterval(timer);
+    const { membership } = this.options;
+    await membership?.port
+      .drain(this.id)
+      .catch((error) => this.options.logger.warn({ err: error }, 'cannot mark the worker stopping'));
     await this.unsubscribe?.();
     const deadline = Date.now() + graceMs;
     while ((this.running.size > 0 || this.inFlight > 0 || this.outcomes.length > 0) && Date.now() < deadline) {
@@ -114,6 +149,53 @@ export class Worker {
         setTimeout(resolve, 50);
       });
       this.fill();
+    }
+    for (const timer of this.lifeTimers) clearInterval(timer);
+    if (!membership) return [];
+    const unfinished = [...this.running.keys()];
+    try {
+      const handedBack = await membership.port.leave(this.id, unfinished);
+      if (handedBack.length > 0)
+        this.options.logger.info({ tasks: handedBack }, 'handed unfinished tasks back to the queue');
+      return handedBack;
+    } catch (error) {
+      // The store is gone: the controller will find this worker lost and put its tasks back.
+      this.options.logger.warn({ err: error }, 'cannot hand tasks back; they return when the worker is found lost');
+      return [];
+    }
+  }
+
+  private registration(): WorkerRegistration {
+    const { membership, concurrency } = this.options;
+    return {
+      id: this.id,
+      ...membership!.capabilities,
+      concurrency,
+      version: membership!.version,
+      host: membership!.host,
+      pid: membership!.pid,
+      heartbeatMs: membership!.heartbeatMs,
+    };
+  }
+
+  /**
+   * One heartbeat. A worker told it is lost (it was silent too long: a stalled machine, a
+   * store outage) registers again: the tasks it held went to others, and their outcomes
+   * from here are dropped, but it can take new ones.
+   */
+  private async heartbeat(): Promise<void> {
+    const port = this.options.membership!.port;
+    try {
+      const state = await port.heartbeat(this.id);
+      if ((state === 'lost' || state === null) && !this.stopping) {
+        this.options.logger.warn(
+          { worker: this.id },
+          'this worker was found lost (its tasks went back); registering again',
+        );
+        await port.register(this.registration());
+      }
+    } catch (error) {
+      this.options.logger.warn({ err: error }, 'heartbeat failed');
     }
   }
 

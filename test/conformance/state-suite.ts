@@ -35,6 +35,15 @@ import {
   type OutcomeReporter,
 } from '../../src/state/task-state.ts';
 import { claimTasks } from '../../src/state/claim-tasks.ts';
+import {
+  forgetGoneWorkers,
+  listWorkers,
+  markSilentWorkersLost,
+  markStopped,
+  recordHeartbeat,
+  registerWorker,
+} from '../../src/state/worker-state.ts';
+import { allCapabilities, mayRun, maxWorkerLosses, type WorkerCapabilities } from '../../src/domain/worker.ts';
 import { claimDeliveries, recordAttempt } from '../../src/state/notification-outbox.ts';
 import {
   applyObservations,
@@ -639,7 +648,7 @@ export function stateConformance(name: string, open: (options: { migrated: boole
 
     describe('recoverExpiredLeases', () => {
       storeTest(
-        'returns a task whose lease expired to ready, and fails it when out of attempts',
+        'returns a task whose lease expired to ready at once, without using up its attempts',
         async ({ store, principal }) => {
           const experiment = await launch(store, principal);
           const healthy = await launch(store, principal);
@@ -651,16 +660,13 @@ export function stateConformance(name: string, open: (options: { migrated: boole
 
           assert.equal(await store.transaction((tx) => recoverExpiredLeases(tx)), 1);
           const [row] = await store.query<any>(
-            `select state, attempt, lease_owner, run_at <= now() as due from tasks where id = $1`,
+            `select state, attempt, max_attempts, lease_owner, run_at <= now() as due from tasks where id = $1`,
             [task.id],
           );
-          assert.deepEqual(row, { state: 'ready', attempt: 1, lease_owner: null, due: true });
-          assert.deepEqual(eventSummary((await listEvents(store, experiment.id)).at(-1)!), [
-            'task',
-            'env-setup',
-            'running',
-            'ready',
-          ]);
+          assert.deepEqual(row, { state: 'ready', attempt: 1, max_attempts: 3, lease_owner: null, due: true });
+          const last = (await listEvents(store, experiment.id)).at(-1)!;
+          assert.deepEqual(eventSummary(last), ['task', 'env-setup', 'running', 'ready']);
+          assert.match(last.message!, /attempt 1 does not count \(the worker running this task stopped renewing/);
           assert.equal(
             (await tasksOf(store, healthy.id)).get('env-setup')!.state,
             'running',
@@ -672,23 +678,152 @@ export function stateConformance(name: string, open: (options: { migrated: boole
             'the old worker lost the task',
           );
 
-          const [again] = await claim(store, 'worker-b');
-          assert.equal(again.id, task.id);
-          assert.equal(again.attempt, 2);
-          await store.query(`update tasks set lease_expires_at = now() - interval '1 second' where id = $1`, [task.id]);
-          assert.equal(await store.transaction((tx) => recoverExpiredLeases(tx)), 1);
+          // Two more deaths: a task of 2 attempts outlives three workers, and is still ready.
+          for (const attempt of [2, 3]) {
+            const [again] = await claim(store, 'worker-b');
+            assert.deepEqual({ id: again.id, attempt: again.attempt }, { id: task.id, attempt });
+            await store.query(`update tasks set lease_expires_at = now() - interval '1 second' where id = $1`, [
+              task.id,
+            ]);
+            assert.equal(await store.transaction((tx) => recoverExpiredLeases(tx)), 1);
+          }
+          assert.equal((await tasksOf(store, experiment.id)).get('env-setup')!.state, 'ready');
+          assert.equal(await stateOf(store, experiment.id), 'executing');
+
+          // A handler that fails still counts: two failed attempts of two end it.
+          const failure = { code: 'internal' as const, message: 'boom', retryable: true };
+          for (const attempt of [4, 5]) {
+            await store.query(`update tasks set run_at = now() where id = $1`, [task.id]);
+            const [again] = await claim(store, 'worker-b');
+            assert.equal(again.attempt, attempt);
+            await report(store, { workerId: 'worker-b' }, [{ taskId: task.id, outcome: 'failed', failure }]);
+          }
+          await assertFailedExperiment(store, experiment.id, failure, 'env-setup');
+          assert.equal(await store.transaction((tx) => recoverExpiredLeases(tx)), 0, 'nothing left to recover');
+          assert.equal(await stateOf(store, healthy.id), 'executing');
+        },
+      );
+
+      storeTest(
+        `fails a task once its workers died under it ${maxWorkerLosses} times (a poison task)`,
+        async ({ store, principal }) => {
+          const experiment = await launch(store, principal);
+          for (let loss = 1; loss <= maxWorkerLosses; loss++) {
+            const [task] = await claim(store, `worker-${loss}`);
+            assert.ok(task, `claim ${loss}`);
+            await store.query(`update tasks set lease_expires_at = now() - interval '1 second' where id = $1`, [
+              task.id,
+            ]);
+            assert.equal(await store.transaction((tx) => recoverExpiredLeases(tx)), 1);
+          }
           await assertFailedExperiment(
             store,
             experiment.id,
             {
-              code: 'lease-expired',
-              message: 'the worker running this task stopped renewing its lease',
-              retryable: true,
+              code: 'worker-lost',
+              message: `its workers died under it ${maxWorkerLosses} times: the task itself may be what kills them`,
+              retryable: false,
             },
             'env-setup',
           );
-          assert.equal(await store.transaction((tx) => recoverExpiredLeases(tx)), 0, 'nothing left to recover');
-          assert.equal(await stateOf(store, healthy.id), 'executing');
+        },
+      );
+    });
+
+    describe('workers', () => {
+      const registration = (id: string, capabilities: Partial<WorkerCapabilities> = {}) => ({
+        id,
+        ...allCapabilities,
+        ...capabilities,
+        concurrency: 4,
+        version: '0.0.0-test',
+        host: 'test-host',
+        pid: 1,
+        heartbeatMs: 1000,
+      });
+
+      storeTest('the claim hands a task only to a worker that can run it', async ({ store, principal }) => {
+        const experiment = await launch(store, principal);
+        const task = { kind: 'env-setup' as const, gatewayId: principal.gatewayId, resource: 'local' };
+        const cases: Array<[string, Partial<WorkerCapabilities>]> = [
+          ['other-kinds', { kinds: ['submit', 'monitor'] }],
+          ['other-resource', { resources: ['cluster'] }],
+          ['other-gateway', { resources: ['elsewhere/local'] }],
+          ['named', { resources: ['local'] }],
+          ['gateway-named', { resources: [`${principal.gatewayId}/local`] }],
+          ['everything', {}],
+        ];
+        for (const [id, capabilities] of cases) {
+          await registerWorker(store, registration(id, capabilities));
+          const expected = mayRun({ ...allCapabilities, ...capabilities }, task);
+          const claimed = await claim(store, id);
+          assert.equal(claimed.length, expected ? 1 : 0, `${id}: mayRun says ${expected}`);
+          if (claimed.length > 0) {
+            await store.transaction((tx) => markStopped(tx, id, [claimed[0].id]));
+            assert.equal((await tasksOf(store, experiment.id)).get('env-setup')!.state, 'ready', 'handed back');
+          }
+          assert.deepEqual(await claim(store, id), [], `${id}: a stopped worker claims nothing`);
+        }
+        const [row] = await store.query<any>(
+          `select attempt, max_attempts from tasks where experiment_id = $1 and kind = 'env-setup'`,
+          [experiment.id],
+        );
+        assert.deepEqual(row, { attempt: 3, max_attempts: 6 }, 'three hand-backs, three attempts given back');
+        assert.equal((await claim(store, 'never-registered')).length, 1, 'a worker without a row claims anything');
+      });
+
+      storeTest(
+        'a silent worker is lost, its tasks go back at once without costing an attempt, and it may come back',
+        async ({ store, principal }) => {
+          const experiment = await launch(store, principal);
+          await registerWorker(store, registration('silent'));
+          await registerWorker(store, registration('alive'));
+          const [task] = await claim(store, 'silent');
+          assert.ok(task);
+          assert.deepEqual(await store.transaction((tx) => markSilentWorkersLost(tx)), [], 'heartbeats are fresh');
+          await store.query(
+            `update workers set heartbeat_at = now() - interval '3001 milliseconds' where id = 'silent'`,
+          );
+          assert.deepEqual(await store.transaction((tx) => markSilentWorkersLost(tx)), ['silent']);
+          const row = (await tasksOf(store, experiment.id)).get('env-setup')!;
+          assert.deepEqual(
+            { state: row.state, attempt: row.attempt, owner: row.lease_owner },
+            {
+              state: 'ready',
+              attempt: 1,
+              owner: null,
+            },
+          );
+          assert.equal(row.failure.code, 'worker-lost');
+          const listed = await listWorkers(store);
+          assert.deepEqual(
+            listed.map((worker) => [worker.id, worker.state, worker.runningTasks]),
+            [
+              ['alive', 'active', 0],
+              ['silent', 'lost', 0],
+            ],
+          );
+          assert.equal(await recordHeartbeat(store, 'silent'), 'lost', 'the lost worker hears it is lost');
+          assert.deepEqual(await claim(store, 'silent'), [], 'and claims nothing');
+          const [again] = await claim(store, 'alive');
+          assert.deepEqual({ id: again.id, attempt: again.attempt }, { id: task.id, attempt: 2 });
+          assert.deepEqual(
+            await report(store, { workerId: 'silent' }, [{ taskId: task.id, outcome: 'completed' }]),
+            [],
+            "the lost worker's late outcome is dropped",
+          );
+          const [shown] = (await listWorkers(store)).filter((worker) => worker.id === 'alive');
+          assert.equal(shown.runningTasks, 1);
+          assert.deepEqual(
+            shown.tasks.map((item) => [item.id, item.kind, item.experimentId, item.gatewayId, item.attempt]),
+            [[task.id, 'env-setup', experiment.id, principal.gatewayId, 2]],
+          );
+          await registerWorker(store, registration('silent'));
+          assert.equal(await recordHeartbeat(store, 'silent'), 'active', 'registered again, it is active');
+          await store.query(
+            `update workers set stopped_at = now() - interval '2 days', state = 'stopped' where id = 'silent'`,
+          );
+          assert.equal(await forgetGoneWorkers(store), 1);
         },
       );
     });

@@ -17,6 +17,7 @@ import { ApiTokensPage } from './pages/api-tokens-page';
 import { IdentityProviderPage } from './pages/identity-provider-page';
 import { SweepListPage } from './pages/sweep-list-page';
 import { SweepPage } from './pages/sweep-page';
+import { WorkersPage } from './pages/workers-page';
 
 /** The whole UI. */
 export function App() {
@@ -43,6 +44,7 @@ export function App() {
         <Route path="settings/notifications" element={<NotificationSettingsPage />} />
         <Route path="settings/tokens" element={<ApiTokensPage />} />
         <Route path="settings/sign-in" element={<IdentityProviderPage />} />
+        <Route path="workers" element={<WorkersPage />} />
         <Route path="*" element={<NotFoundPage />} />
       </Route>
     </Routes>
@@ -114,6 +116,11 @@ function Navigation() {
         {me.user.role === 'admin' && (
           <li>
             <NavLink to="/settings/sign-in">Sign-in settings</NavLink>
+          </li>
+        )}
+        {me.user.operator && (
+          <li>
+            <NavLink to="/workers">Workers</NavLink>
           </li>
         )}
       </ul>

@@ -8,10 +8,10 @@ import { ForbiddenError, ValidationError } from '../../domain/errors.ts';
 import type { ApiDependencies } from '../dependencies.ts';
 import { conflictResponse, problemResponses, ref } from '../schemas.ts';
 
-/** Throws a 403 problem unless the caller is the platform operator. */
-export function requireOperator(request: FastifyRequest): void {
+/** Throws a 403 problem unless the caller is the platform operator; `what` ends the message. */
+export function requireOperator(request: FastifyRequest, what = 'manage gateways'): void {
   if (!request.principal.operator)
-    throw new ForbiddenError('only the platform operator (the bootstrap token) may manage gateways');
+    throw new ForbiddenError(`only the platform operator (the bootstrap token) may ${what}`);
 }
 
 const idParams = {
