@@ -14,6 +14,7 @@ import {
   type RabbitmqQueue,
   type RabbitmqQueueOptions,
 } from './rabbitmq-queue.ts';
+import { maxWorkerLosses } from '../domain/worker.ts';
 import { dispatchConformance } from '../../test/conformance/dispatch-suite.ts';
 import { launch, seedCatalogue } from '../../test/conformance/catalogue-fixture.ts';
 import { openFreshDatabase } from '../../test/fresh-postgres.ts';
@@ -172,15 +173,16 @@ describe('RabbitMQ queue: what the broker adds', () => {
       let holder = await open();
       await settleQueues(store, [holder]);
       let [task] = await holder.exchange('worker-0', [], 1, 30_000);
-      // Each worker that takes the task dies: after three attempts (its max) the next takeover fails it.
-      for (let death = 1; death <= 3; death += 1) {
+      // Each worker that takes the task dies: a death costs no attempt, but the one that makes
+      // `maxWorkerLosses` fails the task (it may be what kills them) at its takeover.
+      for (let death = 1; death <= maxWorkerLosses; death += 1) {
         const next = await open();
         await holder.close();
         await waitForMessage(next, task!.id);
         const claimed = await next.exchange(`worker-${death}`, [], 1, 30_000);
         holder = next;
-        if (death < 3) [task] = claimed;
-        else assert.deepEqual(claimed, [], 'out of attempts: not claimed again');
+        if (death < maxWorkerLosses) [task] = claimed;
+        else assert.deepEqual(claimed, [], `its workers died ${maxWorkerLosses} times: not claimed again`);
       }
       const detail = await getExperiment(store, principal, experiment.id);
       assert.equal(detail.state, 'failed');
