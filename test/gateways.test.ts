@@ -336,7 +336,8 @@ describe('gateways (platform operator)', () => {
     assert.match(key.stdout, /^ssh-ed25519 AAAA\S+ drover:river\/login$/m);
     const keyFile = join(workDir, 'id_test');
     await writeFile(keyFile, ssh2.utils.generateKeyPairSync('ed25519').private, { mode: 0o600 });
-    assert.equal((await cli(['credentials', 'create', 'mine', '--private-key-file', keyFile], riverToken)).code, 0);
+    const mine = await cli(['credentials', 'create', 'mine', '--private-key-file', keyFile], riverToken);
+    assert.equal(mine.code, 0, `${mine.stderr}\n${mine.stdout}`);
     assert.deepEqual(
       JSON.parse((await cli(['credentials', 'ls', '--json'], riverToken)).stdout).items.map((item: any) => item.name),
       ['login', 'mine'],
