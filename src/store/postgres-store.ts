@@ -32,6 +32,13 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
     transaction: (work) =>
       retryOnConflict(async () => {
         const client = await pool.connect();
+        // The server may end the connection while the client is out of the pool (a restart,
+        // pg_terminate_backend): the pool listens for errors of idle clients only, and an
+        // 'error' without a listener would end the process. The transaction's next query
+        // fails instead, and the broken client is discarded rather than pooled again.
+        let broken: Error | undefined;
+        const onError = (error: Error) => (broken = error);
+        client.on('error', onError);
         try {
           await client.query('begin');
           const tx: Queryable = {
@@ -41,31 +48,48 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
           await client.query('commit');
           return result;
         } catch (error) {
-          await client.query('rollback').catch(() => {});
+          await client.query('rollback').catch((rollbackError: Error) => (broken ??= rollbackError));
           throw error;
         } finally {
-          client.release();
+          client.off('error', onError);
+          client.release(broken);
         }
       }),
     async listen(channel, onNotify) {
       let client: pg.Client | undefined;
       let stopped = false;
+      let listening = false;
       const connect = async (): Promise<void> => {
         const next = new pg.Client({ connectionString: options.connectionString });
+        let gone = false;
+        // The connection ended (or never came): once listening, connect again after a pause,
+        // and again until the server answers (it may be restarting). Callers also poll, so
+        // the gap only costs latency.
+        const lost = () => {
+          if (gone) return;
+          gone = true;
+          listeners.delete(next);
+          next.end().catch(() => {});
+          if (listening && !stopped) setTimeout(() => void connect().catch(() => {}), 500).unref();
+        };
+        next.on('error', lost);
+        next.on('end', lost);
         next.on('notification', (message) => {
           if (message.channel === channel) onNotify(message.payload ?? '');
         });
-        next.on('error', () => {
-          listeners.delete(next);
-          // Reconnect with a pause; callers also poll, so a gap only costs latency.
-          if (!stopped) setTimeout(() => connect().catch(() => {}), 500);
-        });
-        await next.connect();
-        await next.query(`listen ${quoteIdentifier(channel)}`);
+        try {
+          await next.connect();
+          await next.query(`listen ${quoteIdentifier(channel)}`);
+        } catch (error) {
+          lost();
+          throw error;
+        }
+        if (stopped) return void (await next.end().catch(() => {}));
         listeners.add(next);
         client = next;
       };
       await connect();
+      listening = true;
       return async () => {
         stopped = true;
         if (client) {
