@@ -14,7 +14,8 @@ import {
   type RabbitmqQueue,
   type RabbitmqQueueOptions,
 } from './rabbitmq-queue.ts';
-import { maxWorkerLosses } from '../domain/worker.ts';
+import { allCapabilities, maxWorkerLosses } from '../domain/worker.ts';
+import { registerWorker } from '../state/worker-state.ts';
 import { dispatchConformance } from '../../test/conformance/dispatch-suite.ts';
 import { launch, seedCatalogue } from '../../test/conformance/catalogue-fixture.ts';
 import { openFreshDatabase } from '../../test/fresh-postgres.ts';
@@ -163,6 +164,59 @@ describe('RabbitMQ queue: what the broker adds', () => {
       assert.equal(await outboxRows(store), 0);
       const depths = await queueDepths(prefix);
       assert.equal(depths.dead, 0, 'nothing was dead-lettered');
+    });
+  });
+
+  it('a message back while its worker still heartbeats (a broker restart) is dropped: the worker finishes the task, once', async () => {
+    await withScene(async ({ store, principal, prefix, open }) => {
+      const member = (id: string) => ({
+        id,
+        ...allCapabilities,
+        concurrency: 4,
+        version: 'test',
+        host: 'test',
+        pid: 1,
+        heartbeatMs: 1000,
+      });
+      await registerWorker(store, member('worker-a'));
+      await registerWorker(store, member('worker-silent'));
+      const live = await launch(store, principal);
+      const silent = await launch(store, principal);
+      const first = await open();
+      await settleQueues(store, [first]);
+      const [liveTask] = await first.exchange('worker-a', [], 1, 30_000);
+      const [silentTask] = await first.exchange('worker-silent', [], 1, 30_000);
+      // worker-silent last heartbeat 3 of its intervals ago: the controller is about to call it lost.
+      await store.query(`update workers set heartbeat_at = now() - interval '3 seconds' where id = 'worker-silent'`);
+      const second = await open();
+      // The connection ends without an ack (as when the broker restarts): both messages come back.
+      await first.close();
+      await waitForMessage(second, liveTask!.id);
+      await waitForMessage(second, silentTask!.id);
+      const claimed = await second.exchange('worker-b', [], 2, 30_000);
+      assert.deepEqual(
+        claimed.map((task) => task.id),
+        [silentTask!.id],
+        'only the silent worker loses its task; the live one keeps running its own',
+      );
+      // worker-a, connected again, reports its task's outcome: it counts.
+      const again = await open();
+      await again.exchange('worker-a', [{ taskId: liveTask!.id, outcome: 'completed' }], 0, 30_000);
+      assert.deepEqual(taskTransitions(await listEvents(store, live.id), liveTask!.id), [
+        'null -> ready',
+        'ready -> running',
+        'running -> completed',
+      ]);
+      assert.deepEqual(taskTransitions(await listEvents(store, silent.id), silentTask!.id), [
+        'null -> ready',
+        'ready -> running',
+        'running -> ready',
+        'ready -> running',
+      ]);
+      await second.exchange('worker-b', [{ taskId: silentTask!.id, outcome: 'completed' }], 0, 30_000);
+      assert.equal(second.pending().held, 0, 'the dropped message was acked, not held');
+      const depths = await queueDepths(prefix);
+      assert.equal(depths['env-setup'] + depths.dead, 0, 'no message left behind or dead-lettered');
     });
   });
 

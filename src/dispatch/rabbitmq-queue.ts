@@ -22,9 +22,12 @@
  *   reports the task's outcome has committed. A worker that dies (or loses its
  *   connection) leaves its messages unacked, so the broker delivers them again: a
  *   redelivered message takes its task over from the worker that held it (running ->
- *   ready -> running in one transaction, counting the attempt), without waiting for the
- *   lease to run out. A task whose attempts run out that way fails, and its message is
- *   dead-lettered (a poison task that kills its workers).
+ *   ready -> running in one transaction, the attempt uncounted), without waiting for the
+ *   lease to run out, unless that worker is still a live member (heartbeating: a broker
+ *   restart brings back every running task's message while their workers run on): then
+ *   the message is acked and dropped, and the controller puts the task back should that
+ *   worker die later. A task whose workers keep dying fails, and its message is
+ *   dead-lettered (a poison task).
  * - Prefetch: the channel's limit is what the worker holds plus `prefetch`, so a worker
  *   never hoards more ready tasks than it asked room for, however many it runs.
  */

@@ -24,7 +24,7 @@ import type { Queryable } from '../store/port.ts';
 import { appendEvents, readyChannel, type NewEvent, type Notice } from './events.ts';
 import { blockExperiments, settleExperiments } from './experiment-state.ts';
 import { latestJobSql } from './job-state.ts';
-import { maxWorkerLosses } from '../domain/worker.ts';
+import { maxWorkerLosses, missedHeartbeatsBeforeLost } from '../domain/worker.ts';
 
 /**
  * Creates an experiment's task DAG: roots `ready`, the rest `pending` with their
@@ -300,8 +300,13 @@ export async function recoverExpiredLeases(tx: Queryable, limit = 500): Promise<
 /**
  * recoverExpiredLeases of the given running tasks whose running attempt the given message
  * started, whatever their lease (the RabbitMQ queue's takeover: that message came back, so
- * the worker that held it is gone), with `message` as the failure's. Returns the recovered
- * tasks and whether each failed for good (its workers died under it `maxWorkerLosses` times).
+ * the worker that held it lost its connection to the broker), with `message` as the
+ * failure's. A task whose worker is still a live member (its `workers` row active or
+ * stopping, heartbeating within `missedHeartbeatsBeforeLost` of its intervals) is left to it:
+ * a broker restart brings back the message of every running task while their workers go on
+ * running them, and should one of them die, the controller finds it lost and puts its tasks
+ * back. Returns the recovered tasks and whether each failed for good (its workers died under
+ * it `maxWorkerLosses` times).
  */
 export async function recoverLeases(
   tx: Queryable,
@@ -315,11 +320,21 @@ export async function recoverLeases(
     `select ${uncountedColumns} from tasks
      where state = 'running' and not detached and ${
        startedBy
-         ? '(id, dispatch_message) in (select * from unnest($2::int8[], $3::int8[]))'
+         ? `(id, dispatch_message) in (select * from unnest($2::int8[], $3::int8[]))
+            and not exists (select 1 from workers w where w.id = tasks.lease_owner
+              and w.state in ('active', 'stopping')
+              and w.heartbeat_at > now() - $4 * w.heartbeat_ms * interval '1 millisecond')`
          : 'lease_expires_at < now()'
      }
      order by id limit $1 for update skip locked`,
-    startedBy ? [limit, startedBy.map((task) => task.taskId), startedBy.map((task) => task.messageId)] : [limit],
+    startedBy
+      ? [
+          limit,
+          startedBy.map((task) => task.taskId),
+          startedBy.map((task) => task.messageId),
+          missedHeartbeatsBeforeLost,
+        ]
+      : [limit],
   );
   const failed = await returnUncounted(tx, rows, {
     code: 'lease-expired',
