@@ -13,6 +13,7 @@ import {
   UnsupportedMediaError,
   ValidationError,
 } from '../domain/errors.ts';
+import { isStoreUnreachable } from '../store/port.ts';
 
 /** An RFC 9457 problem details body, as the API answers every error. */
 export interface Problem {
@@ -39,7 +40,11 @@ const titles: Record<number, string> = {
   415: 'Unsupported Media Type',
   429: 'Too Many Requests',
   500: 'Internal Server Error',
+  503: 'Service Unavailable',
 };
+
+/** Seconds a client is asked to wait (Retry-After) when the store is unreachable: a restart takes a few. */
+const storeRetryAfterSeconds = 2;
 
 /** A class of request errors, as a key of `requestErrorStatuses`. */
 export type RequestErrorClass = abstract new (...args: never[]) => RequestError;
@@ -93,6 +98,15 @@ export function handleError(error: FastifyError | Error, request: FastifyRequest
     });
   }
   const status = fastifyError.statusCode ?? 500;
+  if (status >= 500 && isStoreUnreachable(error)) {
+    request.log.warn({ err: error }, 'request failed: the store is unreachable');
+    return sendProblem(reply.header('retry-after', String(storeRetryAfterSeconds)), {
+      type: 'urn:drover:problem:store-unavailable',
+      title: titles[503],
+      status: 503,
+      detail: `Drover cannot reach its store just now (it may be restarting); try again in ${storeRetryAfterSeconds} s`,
+    });
+  }
   if (status >= 500) {
     request.log.error({ err: error }, 'request failed');
     return sendProblem(reply, {

@@ -1067,6 +1067,10 @@ export const problemResponses = {
     content: { 'application/problem+json': { schema: ref('Problem') } },
   },
   404: { description: 'Not found (or not yours)', content: { 'application/problem+json': { schema: ref('Problem') } } },
+  503: {
+    description: 'The store is unreachable just now (restarting?): try again after `Retry-After` seconds',
+    content: { 'application/problem+json': { schema: ref('Problem') } },
+  },
 } as const;
 
 /** A 409 answer, for routes that create something with a name. */

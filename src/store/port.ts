@@ -69,3 +69,25 @@ export async function retryOnConflict<T>(work: () => Promise<T>): Promise<T> {
     }
   }
 }
+
+/** Node's socket errors when the server is down, restarting or gone. */
+const unreachableSocketCodes = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH']);
+/** PostgreSQL's: admin_shutdown, crash_shutdown, cannot_connect_now (starting up, shutting down). */
+const unreachableSqlStates = new Set(['57P01', '57P02', '57P03']);
+/** node-postgres's own words for a connection that ended or never came. */
+const unreachableMessages =
+  /^(Connection terminated|Client was closed and is not queryable|Client has encountered a connection error|timeout exceeded when trying to connect)/;
+
+/**
+ * Whether `error` says the store could not be reached or ended the session (its server is
+ * down, restarting or shutting down), rather than refused a statement: a request that
+ * failed so is worth trying again shortly (the API answers it 503 with Retry-After).
+ */
+export function isStoreUnreachable(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === 'string' && (unreachableSocketCodes.has(code) || unreachableSqlStates.has(code))) return true;
+  // SQLSTATE class 08: connection exceptions.
+  if (typeof code === 'string' && /^08[0-9A-Z]{3}$/.test(code)) return true;
+  return unreachableMessages.test(error.message);
+}
