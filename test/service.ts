@@ -13,7 +13,8 @@ import pg from 'pg';
 import { droverBin } from './drover-bin.ts';
 import { adminToken, call, type ApiResponse } from './harness.ts';
 
-const baseUrl = process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/postgres';
+/** The server the databases go on, read at each call (a chaos run starts a server per run). */
+const serverUrl = () => process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/postgres';
 
 /** A Drover whose roles run as child processes on their own PostgreSQL database. */
 export interface DroverService {
@@ -35,7 +36,7 @@ export interface DroverService {
 }
 
 /** Runs `work` with a client on the server's maintenance database. */
-async function onServer<T>(work: (client: pg.Client) => Promise<T>, connectionString = baseUrl): Promise<T> {
+async function onServer<T>(work: (client: pg.Client) => Promise<T>, connectionString = serverUrl()): Promise<T> {
   const client = new pg.Client({ connectionString });
   await client.connect().catch((error) => {
     throw new Error(
@@ -52,7 +53,7 @@ async function onServer<T>(work: (client: pg.Client) => Promise<T>, connectionSt
 /** Creates the database, migrates it and starts `drover api`. `env` is added to every role's environment. */
 export async function startDroverService(env: Record<string, string> = {}): Promise<DroverService> {
   const databaseName = `drover_test_${randomBytes(6).toString('hex')}`;
-  const url = new URL(baseUrl);
+  const url = new URL(serverUrl());
   url.pathname = `/${databaseName}`;
   const databaseUrl = url.toString();
   const dataDir = await mkdtemp(join(tmpdir(), 'drover-service-'));
