@@ -29,6 +29,12 @@ export const failureCodes = {
   'worker-lost': { retryable: true },
   /** The worker handed the attempt back unfinished when it stopped (SIGTERM): it does not count. */
   'handed-back': { retryable: true },
+  /**
+   * Drover's own store did not answer (PostgreSQL restarting, a failover). Retried however
+   * many attempts it used, like a resource that does not answer, but the experiment is not
+   * shown `blocked`: its resource is fine, and every experiment waits alike.
+   */
+  'store-unreachable': { retryable: true },
   /** The submit did not get an answer it could use (the job directory, an unreadable reply). */
   'submit-failed': { retryable: true },
   /** The scheduler refused the job (an unknown queue, limits over the partition's): it will refuse it again. */

@@ -85,6 +85,15 @@ export const waitingFailureCodes: ReadonlySet<FailureCode> = new Set<FailureCode
   'submit-limit',
 ]);
 
+/**
+ * The failure codes retried however many attempts they used: the waiting ones, and an
+ * attempt cut short by Drover's own store going away (a restart must not fail experiments).
+ */
+export const unlimitedRetryFailureCodes: ReadonlySet<FailureCode> = new Set<FailureCode>([
+  ...waitingFailureCodes,
+  'store-unreachable',
+]);
+
 /** Backoff before retry `attempt` (1-based): 1 s, 2 s, 4 s ... capped at 60 s. */
 export function retryDelayMs(attempt: number): number {
   return Math.min(60_000, 1000 * 2 ** Math.max(0, attempt - 1));

@@ -12,6 +12,7 @@ import {
   rerunTaskStatesSql,
   retryDelayMs,
   taskStateSql,
+  unlimitedRetryFailureCodes,
   waitingFailureCodes,
   type TaskFailure,
   type TaskKind,
@@ -254,7 +255,7 @@ export async function applyOutcomesInto(
     // An unreachable or full resource is nobody's fault: its tasks wait (blocked) as long as it takes.
     const retries = rows.filter((row) => {
       const failure = byId.get(row.id)!;
-      return failure.retryable && (row.attempt < row.max_attempts || waitingFailureCodes.has(failure.code));
+      return failure.retryable && (row.attempt < row.max_attempts || unlimitedRetryFailureCodes.has(failure.code));
     });
     const final = rows.filter((row) => !retries.includes(row));
     await failOrRetry(tx, retries, final, byId, events);

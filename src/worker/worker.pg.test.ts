@@ -5,6 +5,8 @@
  */
 import { it } from 'node:test';
 import assert from 'node:assert/strict';
+import { createServer, type AddressInfo } from 'node:net';
+import pg from 'pg';
 import pino from 'pino';
 import { openFreshDatabase } from '../../test/fresh-postgres.ts';
 import { launch, seedCatalogue } from '../../test/conformance/catalogue-fixture.ts';
@@ -12,6 +14,7 @@ import { assertCompletedOnce } from '../../test/conformance/dispatch-suite.ts';
 import { migrate } from '../store/migrate.ts';
 import { createPostgresQueue } from '../dispatch/postgres-queue.ts';
 import { experimentDag, taskKinds, type ClaimedTask } from '../domain/task.ts';
+import { listEvents } from '../state/events.ts';
 import { Worker, type TaskHandler } from './worker.ts';
 
 const pipelines = [
@@ -160,3 +163,57 @@ it(
     }
   },
 );
+
+it('an attempt cut short by the store going away is retried past the last attempt, and the experiment completes', async () => {
+  const store = await openFreshDatabase();
+  let worker: Worker | undefined;
+  try {
+    await migrate(store);
+    const principal = await seedCatalogue(store);
+    const experiment = await launch(store, principal);
+    await store.query(`update tasks set max_attempts = 1 where experiment_id = $1`, [experiment.id]);
+    // What the driver throws while the server is down: a real refused connection.
+    const closedPort = await new Promise<number>((resolve) => {
+      const server = createServer().listen(0, '127.0.0.1', () => {
+        const { port } = server.address() as AddressInfo;
+        server.close(() => resolve(port));
+      });
+    });
+    const outage = await new pg.Client({ host: '127.0.0.1', port: closedPort }).connect().then(
+      () => assert.fail('nothing listens there'),
+      (error: Error) => error,
+    );
+    let envSetups = 0;
+    const handler: TaskHandler = async (task) => {
+      if (task.kind === 'env-setup' && ++envSetups === 1) throw outage;
+      return {};
+    };
+    worker = new Worker({
+      dispatch: createPostgresQueue(store),
+      handlers: Object.fromEntries(taskKinds.map((kind) => [kind, handler])),
+      logger: pino({ level: 'silent' }),
+      concurrency: 2,
+      leaseMs: 30_000,
+      pollMs: 200,
+    });
+    await worker.start();
+    // Counted, its one attempt would fail the experiment.
+    const deadline = Date.now() + 20_000;
+    let state = 'launched';
+    while (!['completed', 'failed'].includes(state) && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      [{ state }] = await store.query<{ state: string }>('select state from experiments where id = $1', [
+        experiment.id,
+      ]);
+    }
+    assert.equal(state, 'completed');
+    assert.equal(envSetups, 2, 'its one attempt did not count: it ran again');
+    const retry = (await listEvents(store, experiment.id)).find(
+      (event) => event.entity === 'task' && event.fromState === 'running' && event.toState === 'ready',
+    );
+    assert.equal((retry?.data as { failure?: { code: string } })?.failure?.code, 'store-unreachable');
+  } finally {
+    await worker?.stop();
+    await store.close();
+  }
+});

@@ -9,7 +9,8 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Dispatch, ClaimedTask, TaskOutcome } from '../dispatch/port.ts';
 import type { TaskKind } from '../domain/task.ts';
-import { failureFromError, finalFailure } from '../domain/failure.ts';
+import { failureFromError, finalFailure, type TaskFailure } from '../domain/failure.ts';
+import { isStoreUnreachable } from '../store/port.ts';
 import type { WorkerCapabilities, WorkerRegistration } from '../domain/worker.ts';
 import type { Membership } from './membership.ts';
 
@@ -267,8 +268,11 @@ export class Worker {
             ? { taskId: task.id, outcome: 'detached' }
             : { taskId: task.id, outcome: 'completed', result: result.result },
         (error: unknown): TaskOutcome => {
-          // The one place where what a handler threw becomes the failure stored with the attempt.
-          const failure = failureFromError(error);
+          // The one place where what a handler threw becomes the failure stored with the attempt
+          // (the store's own outage is told apart here: the domain does not know the driver).
+          const failure: TaskFailure = isStoreUnreachable(error)
+            ? { code: 'store-unreachable', message: (error as Error).message, retryable: true }
+            : failureFromError(error);
           this.options.logger.warn(
             { task: task.id, kind: task.kind, attempt: task.attempt, failure },
             'task attempt failed',
