@@ -49,7 +49,7 @@ USER drover
 EXPOSE 8080
 # Only the API serves HTTP: deploy/compose.yaml turns this off for workers and the controller.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
-  CMD ["node", "-e", "fetch(`http://127.0.0.1:${process.env.DROVER_PORT}/readyz`).then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+  CMD ["node", "-e", "fetch('http://127.0.0.1:' + process.env.DROVER_PORT + '/readyz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 # SIGTERM: a worker drains (worker.drainGraceMs), then every role closes and exits 0.
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["drover-entrypoint"]
