@@ -334,6 +334,9 @@ step('builds a slim image that runs as a non-root user, with a health check on /
     'id -u; test -f web/dist/index.html && test -f dist/drover.js && echo built; ls node_modules/typescript node_modules/vite node_modules/esbuild 2>/dev/null | wc -l',
   ]);
   assert.deepEqual(stdout.trim().split('\n'), ['10001', 'built', '0']);
+  // `drover migrate` ran once and exited 0.
+  const [migrate] = JSON.parse((await podman(['container', 'inspect', container('migrate')])).stdout);
+  assert.deepEqual([migrate.State.Status, migrate.State.ExitCode], ['exited', 0]);
   // The API answers /readyz, and the web UI is served.
   assert.equal((await fetch(`${apiUrl}/readyz`)).status, 200);
   assert.match(await (await fetch(`${apiUrl}/`)).text(), /<div id="root">/);
