@@ -1,9 +1,9 @@
 #!/usr/bin/env node
 /**
- * Runs one tier of tests: `node scripts/run-tests.js quick|pg|slurm|browser`.
+ * Runs one tier of tests: `node scripts/run-tests.js quick|pg|slurm|browser|container`.
  *
  * - quick: every `*.test.ts` under src/, test/ and web/src/ (the UI's pure modules), except the tiers that need a service
- *   (`*.pg.test.ts`, `*.slurm.test.ts`, `*.browser.test.ts`); two files at a time. First it starts
+ *   (`*.pg.test.ts`, `*.slurm.test.ts`, `*.browser.test.ts`, `*.container.test.ts`); two files at a time. First it starts
  *   an embedded PostgreSQL server for the run in a temporary folder and migrates its template
  *   database (test/test-database.ts), passes its URL in DROVER_TEST_POSTGRES_URL, and stops
  *   and removes it after the run. Its files run compiled to JavaScript (scripts/build-tests.js, about a
@@ -19,6 +19,10 @@
  *   kills a worker runs Drover's roles as separate processes).
  * - browser: every `*.browser.test.ts`, one file at a time, after building the web UI
  *   (`npm run build`) and checking that Chromium is installed (scripts/install-chromium.sh).
+ * - container: every `*.container.test.ts`, one file at a time, after
+ *   scripts/build-base-images.sh (installs podman and podman-compose when missing, builds or
+ *   loads the base images' local stand-ins; needs root) and checking the test cluster as the
+ *   slurm tier does. The tests get CONTAINERS_CONF, podman's configuration for this machine.
  *
  * Every tier starts the embedded server of its run, as the quick tier does, since the tests that
  * start a Drover in process (test/harness.ts) take a database from it: without one they would
@@ -30,7 +34,7 @@
  * Exits with the test runner's code; exits 1 when no file matches, the build fails or
  * PostgreSQL is down.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { readdirSync, rmSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -43,7 +47,7 @@ const defaultRabbitmqUrl = 'amqp://guest:guest@127.0.0.1:5672';
 
 const tiers = {
   quick: {
-    matches: (file) => file.endsWith('.test.ts') && !/\.(pg|slurm|browser)\.test\.ts$/.test(file),
+    matches: (file) => file.endsWith('.test.ts') && !/\.(pg|slurm|browser|container)\.test\.ts$/.test(file),
     concurrency: 2,
     compiled: true,
     before: startTestServer,
@@ -64,6 +68,15 @@ const tiers = {
       await checkChromium();
       await buildWebUi();
       return startTestServer();
+    },
+  },
+  container: {
+    matches: (file) => file.endsWith('.container.test.ts'),
+    concurrency: 1,
+    before: async () => {
+      const environment = prepareContainers();
+      await checkCluster();
+      return { environment };
     },
   },
   slurm: {
@@ -251,6 +264,27 @@ async function buildWebUi() {
 }
 
 /** Exits 1 unless the test cluster answers: sshd on 127.0.0.1:2222 and slurmctld. */
+/**
+ * Runs scripts/build-base-images.sh (podman and the base images, see there); returns the
+ * environment for podman. Exits 1 when it fails: the tier never skips.
+ */
+function prepareContainers() {
+  const started = performance.now();
+  const result = spawnSync('bash', [join(root, 'scripts', 'build-base-images.sh')], {
+    cwd: root,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const conf = result.stdout?.toString().trim().split('\n').pop();
+  if (result.status !== 0 || !conf) {
+    console.error(
+      `scripts/build-base-images.sh failed (exit ${result.status ?? result.signal}): the container tier cannot run`,
+    );
+    process.exit(1);
+  }
+  console.error(`podman and the base images ready in ${Math.round((performance.now() - started) / 1000)} s`);
+  return { CONTAINERS_CONF: conf };
+}
+
 async function checkCluster() {
   const { connect } = await import('node:net');
   const { execFileSync } = await import('node:child_process');
