@@ -219,6 +219,12 @@ for (const resource of clusters) {
       const message = 'written before the cancel';
       const id = await submit({ application: 'exit-with', resource, inputs: { seconds: 300, message } });
       const running = await untilRunning(id);
+      // Canceled once it has written: a job canceled while Slurm still launches it ends without
+      // its script's exit code, which Slurm's qstat then shows as 0 (seen once in CI).
+      await waitFor('the job to write', async () => {
+        const log = await drover.call('GET', `/api/v1/experiments/${id}/logs/stdout`);
+        return log.status === 200 && log.body.includes(message);
+      });
       await run('scancel', [running.job.nativeId]); // as root on the cluster, not through Drover
       const done = await waitForState(drover, id, ['completed', 'failed', 'canceled'], 90_000);
       const seen = JSON.stringify({ failure: done.failure, job: done.job });

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ResourceUnreachableError } from './errors.ts';
 import { failureCodes, failureFromError, finalFailure, retryableFailure, TaskError } from './failure.ts';
-import { waitingFailureCodes } from './task.ts';
+import { unlimitedRetryFailureCodes } from './task.ts';
 
 test('the table holds the shared vocabulary, each code retryable or final', () => {
   const retryable = Object.entries(failureCodes).flatMap(([code, { retryable }]) => (retryable ? [code] : []));
@@ -15,6 +15,7 @@ test('the table holds the shared vocabulary, each code retryable or final', () =
     'internal',
     'lease-expired',
     'resource-unreachable',
+    'store-unreachable',
     'submit-failed',
     'submit-limit',
     'worker-lost',
@@ -35,7 +36,7 @@ test('the table holds the shared vocabulary, each code retryable or final', () =
       'submit-rejected',
     ],
   );
-  for (const code of waitingFailureCodes) {
+  for (const code of unlimitedRetryFailureCodes) {
     assert.ok(code in failureCodes, 'the codes the retry rule looks for are in the table');
     assert.equal(failureCodes[code].retryable, true, `${code} is retried`);
   }
