@@ -3,10 +3,11 @@
 # no Docker engine runs here and no container registry is reachable (see the README's
 # "Deploying with containers"). Idempotent; needs root. Used by the container test tier.
 #
-#  1. installs podman, podman-compose, runc and debootstrap when missing (apt-get);
+#  1. installs podman, podman-compose, runc, debootstrap, netavark and aardvark-dns when missing (apt-get);
 #  2. writes a private podman configuration, ${CACHE}/containers.conf, that the caller passes
-#     as CONTAINERS_CONF: runc (crun refuses this kernel's hybrid cgroups) and ulimits within
-#     the hard limits root has here (no CAP_SYS_RESOURCE, so podman's defaults fail setrlimit);
+#     as CONTAINERS_CONF: runc (crun refuses this kernel's hybrid cgroups), ulimits within
+#     the hard limits root has here (no CAP_SYS_RESOURCE, so podman's defaults fail setrlimit)
+#     and the netavark network backend (podman keeps CNI where it has been used before);
 #  3. builds local stand-ins for the base images Dockerfile and deploy/compose.yaml name,
 #     tagged with the upstream names so that both work unchanged:
 #       docker.io/library/debian:bookworm-slim   debootstrap --variant=minbase from apt's mirror
@@ -23,7 +24,9 @@
 set -euo pipefail
 
 readonly CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/drover/containers"
-readonly PACKAGES=(podman podman-compose runc debootstrap)
+# netavark and aardvark-dns: the network backend whose DNS lets compose services find each other by
+# name; without them podman 4.3 falls back to CNI, which has no DNS here (ENOTFOUND postgres).
+readonly PACKAGES=(podman podman-compose runc debootstrap netavark aardvark-dns)
 
 log() { printf '[base-images %ss] %s\n' "$SECONDS" "$*" >&2; }
 die() {
@@ -56,9 +59,18 @@ cat > "$CONF.new" <<EOF
 default_ulimits = ["nofile=${nofile}:${nofile}", "nproc=${nproc}:${nproc}"]
 [engine]
 runtime = "runc"
+[network]
+network_backend = "netavark"
 EOF
 mv "$CONF.new" "$CONF"
 export CONTAINERS_CONF="$CONF"
+# CNI, used here before netavark was, leaves its bridge with the same address as netavark's
+# (10.88.0.1/16): with both up, containers cannot reach the network. Remove it when nothing
+# is attached to it.
+if ip link show cni-podman0 >/dev/null 2>&1 && [[ -z "$(ip link show master cni-podman0)" ]]; then
+  log "removing the unused CNI bridge cni-podman0 (netavark's podman0 takes its address)"
+  ip link delete cni-podman0
+fi
 
 node_binary=$(command -v node) || die "no node on PATH: the node stand-in copies this machine's"
 node_binary=$(readlink -f "$node_binary")
