@@ -33,6 +33,7 @@
  * it) with its own port and folder, so restarting them disturbs nothing else on the machine.
  */
 import { execFile, execFileSync, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -311,8 +312,6 @@ async function main(adapter: Adapter): Promise<{ summary: object; failures: stri
     log(`2 API, 3 worker and 2 controller processes are up, dispatching on ${adapter}`);
     const liveApis = () => roles.filter((entry) => entry.role === 'api' && entry.url && isUp(entry));
     /** A call to any live API process, tried again on another when the one asked dies mid-call. */
-    // Not for a create: one that reached the store before its API process died would be made
-    // twice (the API has no idempotency key yet); `create` looks for it by name instead.
     const apiCall = async (method: string, path: string, body?: unknown, attempts = 60) => {
       for (let attempt = 1; ; attempt++) {
         const api = pick(liveApis());
@@ -374,33 +373,36 @@ async function main(adapter: Adapter): Promise<{ summary: object; failures: stri
     const planned = plan();
     let unavailable = 0;
     const streams: Array<Promise<void>> = [];
+    let createRetries = 0;
+    let createsReplayed = 0;
+    // Each create carries its own Idempotency-Key and is sent again, on any live API process,
+    // until one answers 201: a create whose API process died after storing it, or whose answer
+    // was lost, gets the stored answer, never a second experiment (checked below by count).
     const create = async (item: Planned) => {
+      const key = randomUUID();
       for (;;) {
-        const response = await apiCall(
-          'POST',
-          '/api/v1/experiments',
-          { name: item.name, application: 'chaos-step', resource: item.resource, inputs: item.inputs },
-          1,
-        ).catch(() => null);
+        const api = pick(liveApis());
+        const response = api
+          ? await call(
+              api.url!,
+              'POST',
+              '/api/v1/experiments',
+              { name: item.name, application: 'chaos-step', resource: item.resource, inputs: item.inputs },
+              adminToken,
+              { 'idempotency-key': key },
+            ).catch(() => null)
+          : null;
         if (response?.status === 201) {
           item.id = response.body.id;
           runKeys.add(keyOf(item.id!));
-          break;
-        }
-        // The call may have created it before its API process died: look for it by its unique name.
-        await sleep(500);
-        const found = await apiCall('GET', `/api/v1/experiments?q=${encodeURIComponent(item.name)}&limit=200`);
-        const match = (found.body.items ?? []).find(
-          (experiment: { id: string; name: string }) => experiment.name === item.name,
-        );
-        if (match) {
-          item.id = match.id;
-          runKeys.add(keyOf(item.id!));
+          if (response.headers.get('idempotent-replayed') === 'true') createsReplayed += 1;
           break;
         }
         // 503: the store is restarting (counted); anything else is worth reading.
         if (response?.status === 503) unavailable += 1;
         else if (response) log(`creating ${item.name} answered ${response.status}: ${JSON.stringify(response.body)}`);
+        createRetries += 1;
+        await sleep(500);
       }
       streams.push(follow(item.id!));
     };
@@ -659,6 +661,8 @@ async function main(adapter: Adapter): Promise<{ summary: object; failures: stri
       ...figures,
       selfExits: selfExits.length,
       createsAnswered503: unavailable,
+      createRetries,
+      createsReplayed,
       slowSubmitsPlanned: slowPlanned,
       slowSubmits: submitDelays,
       clusterJobs,

@@ -17,6 +17,7 @@ import {
   startTestDrover,
   waitFor,
   type TestDrover,
+  createUser,
 } from './harness.ts';
 
 let drover: TestDrover;
@@ -42,11 +43,7 @@ before(async () => {
   }
   const application = await drover.call('POST', '/api/v1/applications', sleepForApplication);
   assert.equal(application.status, 201, JSON.stringify(application.body));
-  const token = async (name: string) => {
-    const user = await drover.call('POST', '/api/v1/users', { name });
-    assert.equal(user.status, 201, JSON.stringify(user.body));
-    return user.body.token as string;
-  };
+  const token = (name: string) => createUser(drover, name);
   alice = await token('alice');
   bob = await token('bob');
   carol = await token('carol');

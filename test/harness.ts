@@ -267,6 +267,14 @@ export interface CliRun {
   stderr: string;
 }
 
+/** Makes a user of the bootstrap gateway as the admin; returns their token. */
+export async function createUser(drover: Pick<TestDrover, 'call'>, name: string): Promise<string> {
+  const user = await drover.call('POST', '/api/v1/users', { name });
+  if (user.status !== 201)
+    throw new Error(`creating user ${name} answered ${user.status}: ${JSON.stringify(user.body)}`);
+  return user.body.token as string;
+}
+
 /** A test fixture application, `exit-with`: a program that exits with the code given as input `code`. */
 export const exitWithApplication = {
   name: 'exit-with',

@@ -2,7 +2,8 @@
  * What a client sees while Drover's PostgreSQL restarts: `drover api` as its own process on a
  * PostgreSQL server of the test's own (an embedded one, so stopping it disturbs nothing else)
  * answers 503 problem+json with Retry-After, and its readiness says so, while the server is
- * down; then the same process serves again, without a restart of its own.
+ * down; then the same process serves again, without a restart of its own. A CLI create
+ * made meanwhile waits and creates once, its retries carrying one Idempotency-Key.
  */
 import { after, before, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -12,6 +13,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { removeCluster, startEmbeddedServer, type EmbeddedServer } from '../src/store/embedded-server.ts';
 import type { DroverService } from './service.ts';
+import { runCli } from './harness.ts';
 
 let folder: string;
 let server: EmbeddedServer | undefined;
@@ -68,4 +70,21 @@ it('answers 503 with Retry-After while its PostgreSQL is down, and serves again 
   assert.equal(back.status, 200, JSON.stringify(back.body));
   assert.equal((await drover!.call('GET', '/readyz')).status, 200);
   assert.equal(drover!.children[0]!.exitCode, null, 'the same API process, never restarted');
+});
+
+it('lets a CLI create made while PostgreSQL is down wait for it, and creates the experiment once', async () => {
+  await server!.stop();
+  const name = 'made during an outage';
+  const submitting = runCli(['submit', 'pi-monte-carlo', '-i', 'samples=1000', '-n', name, '--draft'], {
+    url: drover!.url,
+    workDir: folder,
+  });
+  await sleep(3000);
+  server = await startEmbeddedServer({ dataDir: postgresDir(), durable: false });
+  const run = await submitting;
+  assert.equal(run.code, 0, run.stderr);
+  assert.match(run.stderr, /answered 503 \(unavailable\); trying again in [\d.]+ s with the same Idempotency-Key/);
+  const rows = await drover!.query<{ id: string }>('select id from experiments where name = $1', [name]);
+  assert.equal(rows.length, 1, JSON.stringify(rows));
+  assert.match(run.stdout, new RegExp(rows[0]!.id));
 });

@@ -18,6 +18,7 @@ import {
   startTestDrover,
   waitFor,
   type TestDrover,
+  createUser,
 } from './harness.ts';
 
 let drover: TestDrover;
@@ -33,11 +34,7 @@ before(async () => {
     const created = await drover.call('POST', '/api/v1/applications', application);
     assert.equal(created.status, 201, JSON.stringify(created.body));
   }
-  const token = async (name: string) => {
-    const user = await drover.call('POST', '/api/v1/users', { name });
-    assert.equal(user.status, 201, JSON.stringify(user.body));
-    return user.body.token as string;
-  };
+  const token = (name: string) => createUser(drover, name);
   alice = await token('alice');
   bob = await token('bob');
   const gateway = await drover.call('POST', '/api/v1/gateways', { id: 'other', name: 'Other', admin: 'other-admin' });

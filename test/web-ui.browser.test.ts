@@ -2,7 +2,7 @@
  * The web UI end to end: Debian's Chromium driven by playwright-core against a real
  * Drover (API serving the built UI, worker, controller, embedded store). Signing in and
  * out, each demo application through its generated form, a run followed live, the live
- * list, cancel, clone, downloads, results (headline values, output previews, a plot), the server's validation errors, keyboard-only use and a
+ * list, cancel, clone, downloads, results (headline values, output previews, a plot), the server's validation errors, a submit whose answer was lost, keyboard-only use and a
  * phone-sized window. Screenshots of the main pages go to docs/screenshots/.
  *
  * Needs `npm run build` first (the browser tier does it) and /usr/bin/chromium
@@ -613,6 +613,32 @@ require('fs').writeFileSync('drawing.svg', '<svg xmlns="http://www.w3.org/2000/s
     await page.getByLabel('Walltime (minutes)').fill('5');
     await submit(page);
     await textMatching(experimentState(page), /^(queued|executing|completed)$/);
+  });
+
+  it('creates one experiment when the answer to a submit is lost, sending it again with the same Idempotency-Key', async () => {
+    const page = await openPage(alice);
+    await chooseApplication(page, 'pi-monte-carlo');
+    const name = `lost answer ${Date.now()}`;
+    await page.getByLabel('Experiment name').fill(name);
+    const keys: string[] = [];
+    await page.route('**/api/v1/experiments', async (route) => {
+      const request = route.request();
+      if (request.method() !== 'POST') return route.continue();
+      keys.push(request.headers()['idempotency-key']);
+      if (keys.length > 1) return route.continue();
+      // The request reaches Drover, which creates the experiment; its answer never reaches the page.
+      await route.fetch();
+      await route.abort('connectionreset');
+    });
+    const id = await submit(page);
+    assert.equal(keys.length, 2, 'the page sent the create again by itself');
+    assert.match(keys[0], /^[0-9a-f]{32}$/);
+    assert.equal(keys[1], keys[0]);
+    const listed = await drover.call('GET', '/api/v1/experiments?limit=200', undefined, alice);
+    assert.deepEqual(
+      listed.body.items.filter((item: { name: string }) => item.name === name).map((item: { id: string }) => item.id),
+      [id],
+    );
   });
 
   it('lists experiments newest first, filters and searches them, and updates live', async () => {

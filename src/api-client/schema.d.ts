@@ -2674,7 +2674,10 @@ export interface operations {
     createExperiment: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description A key of your choice, 1-255 visible ASCII characters (a random UUID, say), optionally in double quotes: a retry with the same key and body within 24 hours creates nothing and gets the first answer again, with `Idempotent-Replayed: true`; a retry while the first is still running waits for it. Keys are yours alone (per user). */
+                "idempotency-key"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -2757,6 +2760,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description The Idempotency-Key answered another request of yours (within 24 hours): use a new key */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description The store is unreachable just now (restarting?): try again after `Retry-After` seconds */
             503: {
                 headers: {
@@ -2771,7 +2783,10 @@ export interface operations {
     createExperiments: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description A key of your choice, 1-255 visible ASCII characters (a random UUID, say), optionally in double quotes: a retry with the same key and body within 24 hours creates nothing and gets the first answer again, with `Idempotent-Replayed: true`; a retry while the first is still running waits for it. Keys are yours alone (per user). */
+                "idempotency-key"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -2849,6 +2864,15 @@ export interface operations {
             };
             /** @description Not found (or not yours) */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The Idempotency-Key answered another request of yours (within 24 hours): use a new key */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3436,7 +3460,10 @@ export interface operations {
     cloneExperiment: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description A key of your choice, 1-255 visible ASCII characters (a random UUID, say), optionally in double quotes: a retry with the same key and body within 24 hours creates nothing and gets the first answer again, with `Idempotent-Replayed: true`; a retry while the first is still running waits for it. Keys are yours alone (per user). */
+                "idempotency-key"?: string;
+            };
             path: {
                 id: string;
             };
@@ -3512,6 +3539,15 @@ export interface operations {
             };
             /** @description Not found (or not yours) */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The Idempotency-Key answered another request of yours (within 24 hours): use a new key */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5251,7 +5287,10 @@ export interface operations {
     createSweep: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description A key of your choice, 1-255 visible ASCII characters (a random UUID, say), optionally in double quotes: a retry with the same key and body within 24 hours creates nothing and gets the first answer again, with `Idempotent-Replayed: true`; a retry while the first is still running waits for it. Keys are yours alone (per user). */
+                "idempotency-key"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -5335,6 +5374,15 @@ export interface operations {
             };
             /** @description Not found (or not yours) */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The Idempotency-Key answered another request of yours (within 24 hours): use a new key */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5557,7 +5605,10 @@ export interface operations {
     cloneSweep: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description A key of your choice, 1-255 visible ASCII characters (a random UUID, say), optionally in double quotes: a retry with the same key and body within 24 hours creates nothing and gets the first answer again, with `Idempotent-Replayed: true`; a retry while the first is still running waits for it. Keys are yours alone (per user). */
+                "idempotency-key"?: string;
+            };
             path: {
                 id: string;
             };
@@ -5642,6 +5693,15 @@ export interface operations {
             };
             /** @description Not found (or not yours) */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The Idempotency-Key answered another request of yours (within 24 hours): use a new key */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -9,6 +9,7 @@ import * as errors from '../domain/errors.ts';
 import {
   ConflictError,
   ForbiddenError,
+  IdempotencyKeyReusedError,
   LimitReachedError,
   NotFoundError,
   QuotaExceededError,
@@ -107,6 +108,16 @@ test('each class answers with its status and title, and its own or default probl
         title: 'Unsupported Media Type',
         status: 415,
         detail: 'send the file as the request body',
+      },
+    ],
+    [
+      new IdempotencyKeyReusedError('key k answered another request'),
+      {
+        type: 'urn:drover:problem:idempotency-key-reused',
+        title: 'Unprocessable Content',
+        status: 422,
+        detail: 'key k answered another request',
+        errors: [{ field: 'Idempotency-Key', message: 'use a new key for a new request' }],
       },
     ],
     [

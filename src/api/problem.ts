@@ -6,6 +6,7 @@ import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import {
   ConflictError,
   ForbiddenError,
+  IdempotencyKeyReusedError,
   LimitReachedError,
   NotFoundError,
   QuotaExceededError,
@@ -38,6 +39,7 @@ const titles: Record<number, string> = {
   409: 'Conflict',
   413: 'Content Too Large',
   415: 'Unsupported Media Type',
+  422: 'Unprocessable Content',
   429: 'Too Many Requests',
   500: 'Internal Server Error',
   503: 'Service Unavailable',
@@ -60,6 +62,7 @@ export const requestErrorStatuses: ReadonlyMap<RequestErrorClass, number> = new 
   [ConflictError, 409],
   [QuotaExceededError, 413],
   [UnsupportedMediaError, 415],
+  [IdempotencyKeyReusedError, 422],
   [LimitReachedError, 429],
 ]);
 

@@ -1078,6 +1078,31 @@ export const conflictResponse = {
   409: { description: 'The name is taken', content: { 'application/problem+json': { schema: ref('Problem') } } },
 } as const;
 
+/** The longest Idempotency-Key the API takes (as the IETF draft's examples and Stripe do). */
+export const maxIdempotencyKeyLength = 255;
+
+/**
+ * The `Idempotency-Key` request header of the routes that create (README, Retrying a
+ * create), and the answers it adds.
+ */
+export const idempotencyKeyHeaders = {
+  type: 'object',
+  properties: {
+    'idempotency-key': {
+      type: 'string',
+      description: `A key of your choice, 1-${maxIdempotencyKeyLength} visible ASCII characters (a random UUID, say), optionally in double quotes: a retry with the same key and body within 24 hours creates nothing and gets the first answer again, with \`Idempotent-Replayed: true\`; a retry while the first is still running waits for it. Keys are yours alone (per user).`,
+    },
+  },
+} as const;
+
+/** The answer to a key used again with another request. */
+export const idempotencyResponses = {
+  422: {
+    description: 'The Idempotency-Key answered another request of yours (within 24 hours): use a new key',
+    content: { 'application/problem+json': { schema: ref('Problem') } },
+  },
+} as const;
+
 /**
  * The tags that group the operations in the OpenAPI document and the API reference; every
  * route's `tags` names one of these.

@@ -3,9 +3,11 @@
  * shared typed client (src/api-client/, generated from the OpenAPI document), turns
  * problem+json into readable errors, and follows an SSE stream with Last-Event-ID resumption.
  */
+import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ApiError, createDroverClient, ok, type DroverClient } from '../api-client/client.ts';
+import { retryKeyedRequests } from '../api-client/retry.ts';
 import { defaultDataDir } from '../data-dir.ts';
 import { exitCodes } from './exit-codes.ts';
 import { httpFetch } from './http-fetch.ts';
@@ -79,7 +81,13 @@ export interface CliClient {
  * server throws a CliError that says where it tried and what to check.
  */
 export function connect(connection: Connection): CliClient {
-  const api = createDroverClient({ baseUrl: connection.url, token: () => connection.token, fetch: httpFetch });
+  // A create carries an Idempotency-Key (creationHeader), so it may be sent again while the
+  // API restarts or its store does: the server creates once.
+  const fetch = retryKeyedRequests(httpFetch, {
+    onRetry: (reason, waitMs) =>
+      process.stderr.write(`drover: ${reason}; trying again in ${waitMs / 1000} s with the same Idempotency-Key\n`),
+  });
+  const api = createDroverClient({ baseUrl: connection.url, token: () => connection.token, fetch });
   api.use({
     onError({ error }) {
       const cause = (error as Error & { cause?: Error }).cause?.message ?? (error as Error).message;
@@ -91,6 +99,20 @@ export function connect(connection: Connection): CliClient {
     },
   });
   return { api, url: connection.url };
+}
+
+/** The `--idempotency-key` option of the commands that create: flags and help. */
+export const idempotencyKeyOption = [
+  '--idempotency-key <key>',
+  'a key of yours for this creation (default: a new one each run): within 24 hours, the same command with the same key creates nothing more and prints what the first created',
+] as const;
+
+/**
+ * The Idempotency-Key header of a creating call: the user's `key`, or a new one for this run
+ * of the command, so that its own retries (retryKeyedRequests) create once.
+ */
+export function creationHeader(key?: string): { 'idempotency-key': string } {
+  return { 'idempotency-key': key ?? randomUUID() };
 }
 
 /**

@@ -7,7 +7,15 @@
 import type { Command } from 'commander';
 import type { Sweep, SweepSummary, Variation } from '../api-client/types.ts';
 import { formatPercent } from '../api-client/progress.ts';
-import { call, CliError, connect, resolveConnection, type GlobalOptions } from './client.ts';
+import {
+  call,
+  CliError,
+  connect,
+  creationHeader,
+  idempotencyKeyOption,
+  resolveConnection,
+  type GlobalOptions,
+} from './client.ts';
 import { exitCodes } from './exit-codes.ts';
 import { headlineColumns, printJson, table, time } from './format.ts';
 import { collect, parseInputs, settingsFrom, type SettingsOptions } from './user-commands.ts';
@@ -24,6 +32,7 @@ interface SweepOptions extends SettingsOptions {
   zip?: boolean;
   product?: boolean;
   resource?: string;
+  idempotencyKey?: string;
 }
 
 const varyHelp = 'an input that varies: name=v1,v2,... or name=range:from:to:step (to included); repeat for more';
@@ -134,7 +143,8 @@ export function registerSweepCommands(program: Command): void {
       .option('--memory <mb>', 'memory in MB')
       .option('--priority <n>', 'your priority for its experiments among your own waiting ones, -5 to 5')
       .option('-n, --name <name>', 'sweep name (each experiment is named after it and its varied values)')
-      .option('--draft', 'create the experiments without launching them');
+      .option('--draft', 'create the experiments without launching them')
+      .option(...idempotencyKeyOption);
 
   withSettings(
     sweep
@@ -162,6 +172,7 @@ Examples:
       const inputs = await parseInputs(client, options.input);
       const created = await call(
         api.POST('/api/v1/sweeps', {
+          params: { header: creationHeader(options.idempotencyKey) },
           body: {
             application,
             resource: options.resource ?? 'local',
@@ -254,7 +265,7 @@ Examples:
     const inputs = await parseInputs(client, options.input);
     const created = await call(
       api.POST('/api/v1/sweeps/{id}/clone', {
-        params: { path: { id } },
+        params: { path: { id }, header: creationHeader(options.idempotencyKey) },
         body: {
           inputs,
           ...(options.vary.length > 0 ? { vary: parseVary(options.vary, true) } : {}),

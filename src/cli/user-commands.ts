@@ -12,7 +12,9 @@ import {
   call,
   CliError,
   connect,
+  creationHeader,
   followEvents,
+  idempotencyKeyOption,
   resolveConnection,
   type CliClient,
   type GlobalOptions,
@@ -184,7 +186,7 @@ function nextPageCommand(options: ListOptions, cursor: string): string {
 }
 
 /** The flags of `submit --from`. */
-type BatchOptions = SettingsOptions & { resource: string; from: string };
+type BatchOptions = SettingsOptions & { resource: string; from: string; idempotencyKey?: string };
 
 /** The body of POST /api/v1/experiments, as `submit --from` reads it from a file. */
 type ExperimentItem = Record<string, unknown> & { inputs?: Record<string, unknown> };
@@ -232,6 +234,7 @@ async function submitMany(client: CliClient, application: string | undefined, op
   }));
   const created = await call(
     client.api.POST('/api/v1/experiments/batch', {
+      params: { header: creationHeader(options.idempotencyKey) },
       // The server checks each item and names the bad fields (items.<index>.<field>).
       body: { items: items as unknown as ExperimentRequest[] },
     }),
@@ -272,6 +275,7 @@ export function registerUserCommands(program: Command): void {
       '--notify <events>',
       'notify of these events of it (started,completed,failed,canceled or none) instead of your defaults (see `drover notify`)',
     )
+    .option(...idempotencyKeyOption)
     .option(
       '--from <file>',
       'create many experiments in one request, all or none: a JSON or YAML list of experiments as POST /api/v1/experiments takes them (at most 1000); the flags give what an item leaves out',
@@ -287,7 +291,7 @@ Many at once (one transaction: a bad item creates nothing and names items.<index
     )
     .action(async (application: string | undefined, _options, command: Command) => {
       const { options, client, api, json } = context<
-        SettingsOptions & { resource: string; from?: string; notify?: string }
+        SettingsOptions & { resource: string; from?: string; notify?: string; idempotencyKey?: string }
       >(command);
       if (options.from !== undefined) return submitMany(client, application, options as BatchOptions, json);
       if (application === undefined)
@@ -300,6 +304,7 @@ Many at once (one transaction: a bad item creates nothing and names items.<index
       const inputs = await parseInputs(client, options.input);
       const experiment = await call(
         api.POST('/api/v1/experiments', {
+          params: { header: creationHeader(options.idempotencyKey) },
           body: {
             application,
             resource: options.resource,
@@ -480,13 +485,16 @@ Many at once (one transaction: a bad item creates nothing and names items.<index
     .option('--priority <n>', priorityHelp)
     .option('-n, --name <name>', 'name of the clone')
     .option('--draft', 'create the clone without launching it')
+    .option(...idempotencyKeyOption)
     .option('-w, --watch', 'follow the clone until it ends (exit code 0 completed, 3 failed, 4 canceled)')
     .action(async (id: string, _options, command: Command) => {
-      const { options, client, api, json } = context<SettingsOptions & { resource?: string }>(command);
+      const { options, client, api, json } = context<SettingsOptions & { resource?: string; idempotencyKey?: string }>(
+        command,
+      );
       const inputs = await parseInputs(client, options.input);
       const clone = await call(
         api.POST('/api/v1/experiments/{id}/clone', {
-          params: { path: { id } },
+          params: { path: { id }, header: creationHeader(options.idempotencyKey) },
           body: { inputs, resource: options.resource, launch: !options.draft, ...settingsFrom(options) },
         }),
       );

@@ -85,6 +85,21 @@ export class LimitReachedError extends RequestError {
   }
 }
 
+/**
+ * An Idempotency-Key already answered a different request of the caller's (type
+ * `idempotency-key-reused`): a key names one request, and its retries only.
+ */
+export class IdempotencyKeyReusedError extends RequestError {
+  override name = 'IdempotencyKeyReusedError';
+  constructor(message: string) {
+    super(
+      message,
+      [{ field: 'Idempotency-Key', message: 'use a new key for a new request' }],
+      'idempotency-key-reused',
+    );
+  }
+}
+
 /** What the caller uploads would take them over their upload quota (type `upload-quota-exceeded`). */
 export class QuotaExceededError extends RequestError {
   override name = 'QuotaExceededError';

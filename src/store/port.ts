@@ -70,6 +70,22 @@ export async function retryOnConflict<T>(work: () => Promise<T>): Promise<T> {
   }
 }
 
+/**
+ * The store as seen from inside the open transaction `tx`: its queries run in `tx`, and a
+ * `transaction` it is asked for joins `tx` (no savepoint: the outer transaction commits or
+ * rolls back the whole). For a caller that must commit its own row with what a command
+ * writes, such as an idempotency key with the experiments it created.
+ */
+export function joinTransaction(store: Store, tx: Queryable): Store {
+  return {
+    exclusive: store.exclusive,
+    query: (sql, params, options) => tx.query(sql, params, options),
+    transaction: (work) => work(tx),
+    listen: (channel, onNotify) => store.listen(channel, onNotify),
+    close: () => Promise.reject(new StoreError('a joined transaction cannot close the store')),
+  };
+}
+
 /** Node's socket errors when the server is down, restarting or gone. */
 const unreachableSocketCodes = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH']);
 /** PostgreSQL's: admin_shutdown, crash_shutdown, cannot_connect_now (starting up, shutting down). */

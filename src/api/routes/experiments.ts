@@ -33,7 +33,14 @@ import { terminalExperimentStates } from '../../domain/experiment.ts';
 import { experimentPriorityRange } from '../../domain/admission.ts';
 import type { ExperimentNotify } from '../../domain/notification.ts';
 import type { ApiDependencies } from '../dependencies.ts';
-import { notificationEventListSchema, problemResponses, ref } from '../schemas.ts';
+import {
+  idempotencyKeyHeaders,
+  idempotencyResponses,
+  notificationEventListSchema,
+  problemResponses,
+  ref,
+} from '../schemas.ts';
+import { replyOnce } from '../idempotency.ts';
 import { openEventStream } from '../sse.ts';
 import type { EventBus } from '../event-bus.ts';
 
@@ -167,20 +174,22 @@ export function registerExperimentRoutes(api: FastifyInstance, deps: ApiDependen
         description:
           'Creates a run of an application on a resource and, unless `launch` is false, launches it. Settings left out come from the deployment, then the resource (see JobSettings). The Location header names the new experiment.',
         tags: ['experiments'],
+        headers: idempotencyKeyHeaders,
         body: experimentRequestSchema,
-        response: { 201: ref('Experiment'), ...problemResponses },
+        response: { 201: ref('Experiment'), ...problemResponses, ...idempotencyResponses },
       },
     },
-    async (request, reply) => {
-      const experiment = await createExperiment(
-        store,
-        request.principal,
-        request.body as ExperimentRequest,
-        null,
-        creating,
-      );
-      return reply.code(201).header('location', `/api/v1/experiments/${experiment.id}`).send(experiment);
-    },
+    async (request, reply) =>
+      replyOnce(store, request, reply, async (db) => {
+        const experiment = await createExperiment(
+          db,
+          request.principal,
+          request.body as ExperimentRequest,
+          null,
+          creating,
+        );
+        return { status: 201, body: experiment, location: `/api/v1/experiments/${experiment.id}` };
+      }),
   );
 
   api.post(
@@ -192,17 +201,16 @@ export function registerExperimentRoutes(api: FastifyInstance, deps: ApiDependen
         summary: 'Create many experiments at once',
         description: `Creates up to ${maxExperimentsPerBatch} experiments in one transaction: all of them, or none. Each item is the body of \`POST /experiments\` (launched unless \`launch\` is false). A bad item fails the whole request with a 400 whose \`errors\` name \`items.<index>.<field>\`. Items over their queue's per-user limit are accepted and wait \`queued\` for a place (\`waiting\`). The response lists the new experiments in the order of the items.`,
         tags: ['experiments'],
+        headers: idempotencyKeyHeaders,
         body: experimentBatchSchema,
-        response: {
-          201: ref('ExperimentBatch'),
-          ...problemResponses,
-        },
+        response: { 201: ref('ExperimentBatch'), ...problemResponses, ...idempotencyResponses },
       },
     },
-    async (request, reply) => {
-      const { items } = request.body as { items: ExperimentRequest[] };
-      return reply.code(201).send({ items: await createExperiments(store, request.principal, items, creating) });
-    },
+    async (request, reply) =>
+      replyOnce(store, request, reply, async (db) => {
+        const { items } = request.body as { items: ExperimentRequest[] };
+        return { status: 201, body: { items: await createExperiments(db, request.principal, items, creating) } };
+      }),
   );
 
   api.get(
@@ -420,20 +428,22 @@ export function registerExperimentRoutes(api: FastifyInstance, deps: ApiDependen
           'Creates a new experiment from this one, with the inputs and settings in the body changed; `changedInputs` lists the inputs that differ.',
         tags: ['experiments'],
         params: idParams,
+        headers: idempotencyKeyHeaders,
         body: cloneRequestSchema,
-        response: { 201: ref('Experiment'), ...problemResponses },
+        response: { 201: ref('Experiment'), ...problemResponses, ...idempotencyResponses },
       },
     },
-    async (request, reply) => {
-      const clone = await cloneExperiment(
-        store,
-        request.principal,
-        request.params.id,
-        (request.body ?? {}) as Partial<ExperimentRequest>,
-        creating,
-      );
-      return reply.code(201).header('location', `/api/v1/experiments/${clone.id}`).send(clone);
-    },
+    async (request, reply) =>
+      replyOnce(store, request, reply, async (db) => {
+        const clone = await cloneExperiment(
+          db,
+          request.principal,
+          request.params.id,
+          (request.body ?? {}) as Partial<ExperimentRequest>,
+          creating,
+        );
+        return { status: 201, body: clone, location: `/api/v1/experiments/${clone.id}` };
+      }),
   );
 
   api.get<{ Params: { id: string } }>(

@@ -18,7 +18,8 @@ import {
 import { getSweep, listSweeps } from '../../experiments/sweep-queries.ts';
 import type { ApiDependencies } from '../dependencies.ts';
 import type { ResourceSpec } from '../../domain/resource.ts';
-import { problemResponses, ref } from '../schemas.ts';
+import { idempotencyKeyHeaders, idempotencyResponses, problemResponses, ref } from '../schemas.ts';
+import { replyOnce } from '../idempotency.ts';
 import { settingsProperties } from './experiments.ts';
 
 const idParams = { type: 'object', properties: { id: { type: 'string' } }, required: ['id'] } as const;
@@ -51,6 +52,7 @@ export function registerSweepRoutes(api: FastifyInstance, deps: ApiDependencies)
         summary: 'Create a parameter sweep',
         description: `Creates a sweep and its experiments (elements) in one transaction: all of them, or none. Each element is an experiment of \`application\` on \`resource\` with \`inputs\` and one combination of the \`vary\` values; it is validated as \`POST /experiments\` validates one (a bad element is named \`elements.<index>.<field>\`), launched unless \`launch\` is false, and waits under the queue's limits like any launch. At most ${maxSweepElements} elements.`,
         tags: ['sweeps'],
+        headers: idempotencyKeyHeaders,
         body: {
           type: 'object',
           required: ['application', 'resource', 'vary'],
@@ -61,13 +63,14 @@ export function registerSweepRoutes(api: FastifyInstance, deps: ApiDependencies)
             ...sweepProperties,
           },
         },
-        response: { 201: ref('Sweep'), ...problemResponses },
+        response: { 201: ref('Sweep'), ...problemResponses, ...idempotencyResponses },
       },
     },
-    async (request, reply) => {
-      const sweep = await createSweep(store, request.principal, request.body as SweepRequest, null, creating);
-      return reply.code(201).header('location', `/api/v1/sweeps/${sweep.id}`).send(sweep);
-    },
+    async (request, reply) =>
+      replyOnce(store, request, reply, async (db) => {
+        const sweep = await createSweep(db, request.principal, request.body as SweepRequest, null, creating);
+        return { status: 201, body: sweep, location: `/api/v1/sweeps/${sweep.id}` };
+      }),
   );
 
   api.get(
@@ -158,6 +161,7 @@ export function registerSweepRoutes(api: FastifyInstance, deps: ApiDependencies)
           "Creates a new sweep from this one (its `parentId`) with the changes in the body: `inputs` merged over the fixed inputs, each `vary` entry replacing this sweep's (null: no longer varied), the other fields as given.",
         tags: ['sweeps'],
         params: idParams,
+        headers: idempotencyKeyHeaders,
         body: {
           type: 'object',
           additionalProperties: false,
@@ -171,19 +175,20 @@ export function registerSweepRoutes(api: FastifyInstance, deps: ApiDependencies)
             },
           },
         },
-        response: { 201: ref('Sweep'), ...problemResponses },
+        response: { 201: ref('Sweep'), ...problemResponses, ...idempotencyResponses },
       },
     },
-    async (request, reply) => {
-      const sweep = await cloneSweep(
-        store,
-        request.principal,
-        request.params.id,
-        (request.body ?? {}) as SweepCloneRequest,
-        creating,
-      );
-      return reply.code(201).header('location', `/api/v1/sweeps/${sweep.id}`).send(sweep);
-    },
+    async (request, reply) =>
+      replyOnce(store, request, reply, async (db) => {
+        const sweep = await cloneSweep(
+          db,
+          request.principal,
+          request.params.id,
+          (request.body ?? {}) as SweepCloneRequest,
+          creating,
+        );
+        return { status: 201, body: sweep, location: `/api/v1/sweeps/${sweep.id}` };
+      }),
   );
 
   api.post<{ Params: { id: string } }>(

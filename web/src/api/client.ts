@@ -5,6 +5,7 @@
  * to send back on requests that change something, and says what a refused session does.
  */
 import { ApiError, createDroverClient } from '../../../src/api-client/client';
+import { retryKeyedRequests } from '../../../src/api-client/retry';
 
 /** The CSRF token of the browser session, from its cookie, or null when signed out. */
 export function csrfToken(): string | null {
@@ -32,6 +33,20 @@ async function sessionEndOf(response: Response): Promise<SessionEnd> {
   }
 }
 
+/** The routes that create, which take an Idempotency-Key (README, Retrying a create). */
+const creatingRoute =
+  /^\/api\/v1\/(experiments|experiments\/batch|experiments\/[^/]+\/clone|sweeps|sweeps\/[^/]+\/clone)$/;
+
+/** The key of each create not yet answered with success, by its route and body. */
+const pendingKeys = new Map<string, string>();
+/** The route and body of each create request in flight, to forget its key once it succeeds. */
+const identities = new WeakMap<Request, string>();
+
+/** A random key: 128 bits in hex (crypto.randomUUID exists only on https or localhost pages). */
+function newKey(): string {
+  return Array.from(crypto.getRandomValues(new Uint8Array(16)), (byte) => byte.toString(16).padStart(2, '0')).join('');
+}
+
 /** The one client every page uses; all calls are same-origin under /api/v1, signed in by the session cookie. */
 export const api = createDroverClient({
   baseUrl: '',
@@ -39,6 +54,30 @@ export const api = createDroverClient({
   csrfToken,
   onUnauthorized: (response) => {
     void sessionEndOf(response).then((why) => onUnauthorized?.(why));
+  },
+  // A create is sent again while Drover cannot be reached or answers 503: its key makes that safe.
+  fetch: retryKeyedRequests((request) => fetch(request), { deadlineMs: 20_000 }),
+});
+
+// Each create carries an Idempotency-Key, the same for the same request until one succeeds:
+// a user who submits again after "cannot be reached" (the answer was lost, not the request)
+// gets the experiment made the first time, not a second one. After a success, the same form
+// submitted again is a new request (a preview's draft, then another preview).
+api.use({
+  async onRequest({ request }) {
+    const path = new URL(request.url).pathname;
+    if (request.method !== 'POST' || !creatingRoute.test(path)) return request;
+    const identity = `${path}\n${await request.clone().text()}`;
+    const key = pendingKeys.get(identity) ?? newKey();
+    pendingKeys.set(identity, key);
+    identities.set(request, identity);
+    request.headers.set('idempotency-key', key);
+    return request;
+  },
+  onResponse({ request, response }) {
+    const identity = identities.get(request);
+    if (identity !== undefined && response.ok) pendingKeys.delete(identity);
+    return response;
   },
 });
 
