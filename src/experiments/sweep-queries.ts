@@ -102,13 +102,13 @@ async function countStates(
     [sweepIds],
   );
   for (const row of rows) counts.get(row.sweep_id)![row.state] = row.n;
-  // In the order of experimentStates, so every answer lists them alike.
-  for (const [id, byState] of counts)
-    counts.set(
-      id,
-      Object.fromEntries(experimentStates.filter((state) => byState[state]).map((state) => [state, byState[state]])),
-    );
+  for (const [id, byState] of counts) counts.set(id, inStateOrder(byState));
   return counts;
+}
+
+/** Counts per state in the order of experimentStates, so every answer lists them alike. */
+function inStateOrder(byState: Partial<Record<ExperimentState, number>>): Partial<Record<ExperimentState, number>> {
+  return Object.fromEntries(experimentStates.filter((state) => byState[state]).map((state) => [state, byState[state]]));
 }
 
 /**
@@ -119,9 +119,12 @@ export async function getSweep(db: Queryable, principal: Principal, id: string):
   const row = await findSweepRow(db, principal, id);
   const elements = await listSweepElements(db, id);
   const varied: string[] = row.varied_inputs;
-  const counts = await countStates(db, [id]);
+  // Counted from the elements read, not by a second query: that one could see later states,
+  // and the counts then disagree with the table beside them.
+  const counts: Partial<Record<ExperimentState, number>> = {};
+  for (const { experiment } of elements) counts[experiment.state] = (counts[experiment.state] ?? 0) + 1;
   return {
-    ...toSummary(row, counts.get(id)!),
+    ...toSummary(row, inStateOrder(counts)),
     elements: elements.map(({ experiment, previous }) => {
       const { inputs, ...summary } = experiment;
       return {
