@@ -7,6 +7,7 @@
 import createClient, { type Client, type Middleware } from 'openapi-fetch';
 import type { paths } from './schema.d.ts';
 import type { Problem } from './types.ts';
+import { retryKeyedRequests, type RetryOptions } from './retry.ts';
 
 /** A client for every operation of the OpenAPI document, typed by its `paths`. */
 export type DroverClient = Client<paths>;
@@ -34,11 +35,19 @@ export interface DroverClientOptions {
   csrfToken?: () => string | null | undefined;
   /** The fetch to use (default: the global one); tests pass one that answers in memory. */
   fetch?: (request: Request) => Promise<Response>;
+  /**
+   * Send a request that carries an Idempotency-Key again while the server cannot be reached
+   * or answers 503 (retryKeyedRequests); without it, every request is sent once.
+   */
+  retry?: RetryOptions;
 }
 
 /** A client that sends the bearer token (or, in a browser session, the CSRF token) on every call. */
 export function createDroverClient(options: DroverClientOptions): DroverClient {
-  const client = createClient<paths>({ baseUrl: options.baseUrl, ...(options.fetch ? { fetch: options.fetch } : {}) });
+  const send = options.retry
+    ? retryKeyedRequests(options.fetch ?? ((request) => globalThis.fetch(request)), options.retry)
+    : options.fetch;
+  const client = createClient<paths>({ baseUrl: options.baseUrl, ...(send ? { fetch: send } : {}) });
   const bearer: Middleware = {
     onRequest({ request }) {
       const token = options.token();

@@ -7,7 +7,6 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ApiError, createDroverClient, ok, type DroverClient } from '../api-client/client.ts';
-import { retryKeyedRequests } from '../api-client/retry.ts';
 import { defaultDataDir } from '../data-dir.ts';
 import { exitCodes } from './exit-codes.ts';
 import { httpFetch } from './http-fetch.ts';
@@ -81,13 +80,17 @@ export interface CliClient {
  * server throws a CliError that says where it tried and what to check.
  */
 export function connect(connection: Connection): CliClient {
-  // A create carries an Idempotency-Key (creationHeader), so it may be sent again while the
-  // API restarts or its store does: the server creates once.
-  const fetch = retryKeyedRequests(httpFetch, {
-    onRetry: (reason, waitMs) =>
-      process.stderr.write(`drover: ${reason}; trying again in ${waitMs / 1000} s with the same Idempotency-Key\n`),
+  const api = createDroverClient({
+    baseUrl: connection.url,
+    token: () => connection.token,
+    fetch: httpFetch,
+    // A create carries an Idempotency-Key (creationHeader), so it may be sent again while the
+    // API restarts or its store does: the server creates once.
+    retry: {
+      onRetry: (reason, waitMs) =>
+        process.stderr.write(`drover: ${reason}; trying again in ${waitMs / 1000} s with the same Idempotency-Key\n`),
+    },
   });
-  const api = createDroverClient({ baseUrl: connection.url, token: () => connection.token, fetch });
   api.use({
     onError({ error }) {
       const cause = (error as Error & { cause?: Error }).cause?.message ?? (error as Error).message;

@@ -5,7 +5,6 @@
  * to send back on requests that change something, and says what a refused session does.
  */
 import { ApiError, createDroverClient } from '../../../src/api-client/client';
-import { retryKeyedRequests } from '../../../src/api-client/retry';
 
 /** The CSRF token of the browser session, from its cookie, or null when signed out. */
 export function csrfToken(): string | null {
@@ -56,7 +55,7 @@ export const api = createDroverClient({
     void sessionEndOf(response).then((why) => onUnauthorized?.(why));
   },
   // A create is sent again while Drover cannot be reached or answers 503: its key makes that safe.
-  fetch: retryKeyedRequests((request) => fetch(request), { deadlineMs: 20_000 }),
+  retry: { deadlineMs: 20_000 },
 });
 
 // Each create carries an Idempotency-Key, the same for the same request until one succeeds:
