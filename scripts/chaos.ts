@@ -265,6 +265,11 @@ async function main(adapter: Adapter): Promise<{ summary: object; failures: stri
       DROVER_CATALOGUE: `${join(projectRoot, 'catalogue/demo.yaml')},${cataloguePath}`,
       DROVER_EVENT_STREAMS_PER_USER: String(total * 2),
       DROVER_WRITES_PER_WINDOW: String(total * 20),
+      // A deployment's lease (30 s; the test services' is 2 s) and a 1 s heartbeat: a killed
+      // worker's tasks must come back because it is lost (3 missed heartbeats), as issue 14
+      // asks, not because a short lease ran out.
+      DROVER_LEASE_MS: '30000',
+      DROVER_WORKER_HEARTBEAT_MS: '1000',
       ...(broker
         ? { DROVER_DISPATCH: 'rabbitmq', DROVER_RABBITMQ_URL: broker.url, DROVER_RABBITMQ_QUEUE_PREFIX: 'drover-chaos' }
         : {}),
@@ -560,6 +565,13 @@ async function main(adapter: Adapter): Promise<{ summary: object; failures: stri
       `select coalesce(message, '') as message, count(*)::int as count from events
        where entity = 'task' and from_state = 'running' and to_state = 'ready' group by 1 order by 2 desc`,
     );
+    // With a 30 s lease and lost after 3 missed 1 s heartbeats, a killed worker's task must
+    // come back because its worker was called lost, not because its lease ran out.
+    const leaseReturns = returns
+      .filter((row) => row.message.includes('stopped renewing its lease'))
+      .reduce((sum, row) => sum + row.count, 0);
+    if (leaseReturns > 0)
+      failures.push(`${leaseReturns} tasks came back only when their lease ran out, not when their worker was lost`);
     const stuck = await drover.query<{ id: number; kind: string; state: string; experiment_id: string }>(
       `select t.id, t.kind, t.state, t.experiment_id from tasks t join experiments e on e.id = t.experiment_id
        where e.state in ('completed', 'failed', 'canceled') and t.state in ('ready', 'running', 'pending')`,
